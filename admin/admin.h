@@ -1,0 +1,30 @@
+/* The admin API: a Kubernetes-style REST server (libmicrohttpd, thread per
+ * connection, so a slow client or a long watch never holds up anyone else). */
+#ifndef SL_ADMIN_H
+#define SL_ADMIN_H
+
+#include <stdbool.h>
+
+#include "daemon/store.h"
+
+typedef struct sl_admin sl_admin;
+
+typedef struct sl_admin_config {
+    const char *address; /* "HOST:PORT"; HOST may be an IPv4 or [IPv6] literal or "localhost" */
+    sl_store *store;
+} sl_admin_config;
+
+/* Starts serving. Refuses (NULL, message in err) to bind a non-loopback address
+ * when the store holds no tokens. */
+sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen);
+/* The port actually bound (useful with port 0). */
+int sl_admin_port(const sl_admin *a);
+/* Marks the server ready for /readyz. */
+void sl_admin_set_ready(sl_admin *a, bool ready);
+/* Ends watches, stops accepting and waits for in-flight requests. */
+void sl_admin_stop(sl_admin *a);
+
+/* Splits "HOST:PORT" ("[::1]:9901", "127.0.0.1:9901", ":9901"). Returns 0 on success. */
+int sl_admin_parse_address(const char *address, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,31 @@
+/* Bearer-token authentication of the admin API. With no tokens stored, every
+ * request is allowed (the server then only binds loopback addresses). With
+ * tokens, each request needs `Authorization: Bearer TOKEN`; the token's SHA-256
+ * is looked up, so the secrets themselves are never stored. */
+#include <string.h>
+
+#include "admin/admin_internal.h"
+#include "common/log.h"
+#include "common/sl.h"
+#include "daemon/tokens.h"
+
+bool sl_admin_authorize(sl_admin_req *r, enum MHD_Result *result)
+{
+    sl_store *s = r->admin->store;
+    if (sl_store_token_count(s) == 0)
+        return true;
+    const char *h = sl_admin_header(r, "Authorization");
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        const char *token = h + 7;
+        while (*token == ' ')
+            token++;
+        char hash[65];
+        sl_token_hash(token, hash);
+        if (sl_store_token_check(s, hash) == SL_OK)
+            return true;
+    }
+    r->verb = "unauthorized";
+    sl_log_warn("admin", "refused %s %s: %s bearer token", r->method, r->url, h ? "invalid" : "no");
+    *result = sl_admin_reply_error(r, 401, "Unauthorized", NULL, NULL, NULL, "Unauthorized");
+    return false;
+}

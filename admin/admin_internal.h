@@ -1,0 +1,66 @@
+/* Internals shared by the admin API's files: the request being served and the
+ * reply helpers. Not used outside admin/. */
+#ifndef SL_ADMIN_INTERNAL_H
+#define SL_ADMIN_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "admin/admin.h"
+#include "admin/admin_metrics.h"
+#include "admin/admin_path.h"
+#include "admin/admin_status.h"
+#include "daemon/store.h"
+
+/* Largest request body accepted (Kubernetes' own limit is 3 MiB). */
+#define SL_ADMIN_MAX_BODY (3u * 1024u * 1024u)
+
+struct sl_admin {
+    struct MHD_Daemon *mhd;
+    sl_store *store;
+    int port;
+    volatile bool ready;
+    volatile bool stopping;
+    bool require_token;
+    sl_admin_metrics metrics;
+};
+
+typedef struct sl_admin_req {
+    sl_admin *admin;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    const char *body;
+    size_t body_len;
+    unsigned status_code; /* set when the reply is queued, for metrics */
+    const char *verb;     /* Kubernetes verb for metrics: get, list, create, ... */
+} sl_admin_req;
+
+/* Queries a URL parameter; NULL when absent. */
+const char *sl_admin_query(sl_admin_req *r, const char *key);
+/* Queries a request header; NULL when absent. */
+const char *sl_admin_header(sl_admin_req *r, const char *name);
+
+/* Sends a JSON body (steals the reference). */
+enum MHD_Result sl_admin_reply_json(sl_admin_req *r, unsigned code, json_t *body);
+/* Sends a plain-text body (copied). */
+enum MHD_Result sl_admin_reply_text(sl_admin_req *r, unsigned code, const char *content_type, const char *text);
+/* Sends a Kubernetes Status failure. causes (stolen, may be NULL) becomes details.causes;
+ * kind/name (may be NULL) fill details.kind/name. */
+enum MHD_Result sl_admin_reply_error(sl_admin_req *r, unsigned code, const char *reason, const char *kind,
+                                     const char *name, json_t *causes, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+/* Handlers, each in its own file. */
+enum MHD_Result sl_admin_handle_resource(sl_admin_req *r, const sl_admin_path *p);
+enum MHD_Result sl_admin_handle_watch(sl_admin_req *r, const sl_admin_path *p);
+/* Returns true and replies when the URL is a discovery document. */
+bool sl_admin_handle_discovery(sl_admin_req *r, enum MHD_Result *result);
+enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r);
+/* Checks the Authorization header. Returns true when the request may go on;
+ * otherwise it has replied 401 and *result is set. */
+bool sl_admin_authorize(sl_admin_req *r, enum MHD_Result *result);
+
+#endif

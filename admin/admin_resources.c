@@ -1,0 +1,593 @@
+/* The resource verbs of the admin API: get, list, create, update (PUT), patch,
+ * delete and deletecollection, on items and on their /status subresource. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_internal.h"
+#include "admin/admin_select.h"
+#include "common/log.h"
+#include "common/sl.h"
+#include "daemon/objects.h"
+
+/* "httproutes.gateway.networking.k8s.io" or "services": how Kubernetes names a
+ * resource in its messages. */
+static void qualified(const sl_kind *k, char *out, size_t outlen)
+{
+    if (k->group[0])
+        snprintf(out, outlen, "%s.%s", k->plural, k->group);
+    else
+        snprintf(out, outlen, "%s", k->plural);
+}
+
+static void set_type_meta(const sl_admin_path *p, json_t *obj)
+{
+    char api[192];
+    sl_kind_api_version(p->kind, p->version, api, sizeof(api));
+    json_object_set_new(obj, "apiVersion", json_string(api));
+    json_object_set_new(obj, "kind", json_string(p->kind->kind));
+}
+
+static enum MHD_Result reply_object(sl_admin_req *r, const sl_admin_path *p, unsigned code, json_t *obj)
+{
+    set_type_meta(p, obj);
+    return sl_admin_reply_json(r, code, obj);
+}
+
+static enum MHD_Result not_found(sl_admin_req *r, const sl_admin_path *p, const char *name)
+{
+    char q[256];
+    qualified(p->kind, q, sizeof(q));
+    return sl_admin_reply_error(r, 404, "NotFound", p->kind->plural, name, NULL, "%s \"%s\" not found", q, name);
+}
+
+static enum MHD_Result store_failure(sl_admin_req *r)
+{
+    return sl_admin_reply_error(r, 500, "InternalError", NULL, NULL, NULL,
+                                "the store could not complete the request; see the sluiced log");
+}
+
+static bool dry_run(sl_admin_req *r)
+{
+    const char *d = sl_admin_query(r, "dryRun");
+    return d && strcmp(d, "All") == 0;
+}
+
+/* Parses the request body as a JSON object, or replies 400 and returns NULL. */
+static json_t *parse_body(sl_admin_req *r, enum MHD_Result *res)
+{
+    json_error_t jerr;
+    json_t *obj = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!obj) {
+        *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                    "the request body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                                    jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "the request body must be a JSON object");
+        return NULL;
+    }
+    return obj;
+}
+
+/* Checks that a body's apiVersion and kind agree with the URL (filling them in when
+ * absent, as kubectl always sends them) and that its namespace agrees with the
+ * path's. Replies 400 and returns false otherwise. */
+static bool check_identity(sl_admin_req *r, const sl_admin_path *p, json_t *obj, enum MHD_Result *res)
+{
+    char api[192];
+    sl_kind_api_version(p->kind, p->version, api, sizeof(api));
+    const char *body_api = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *body_kind = json_string_value(json_object_get(obj, "kind"));
+    if (body_kind && strcmp(body_kind, p->kind->kind) != 0) {
+        *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                    "the kind in the body (%s) does not match the resource (%s)", body_kind,
+                                    p->kind->kind);
+        return false;
+    }
+    if (body_api && strcmp(body_api, api) != 0 && !sl_kind_by_api_version(body_api, p->kind->kind)) {
+        *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                    "the API version in the data (%s) does not match the expected API version (%s)",
+                                    body_api, api);
+        return false;
+    }
+    set_type_meta(p, obj);
+    json_t *meta = sl_obj_metadata(obj);
+    const char *ns = sl_obj_namespace(obj);
+    if (p->kind->namespaced) {
+        if (ns[0] && p->ns[0] && strcmp(ns, p->ns) != 0) {
+            *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                        "the namespace of the provided object (%s) does not match the namespace "
+                                        "sent on the request (%s)",
+                                        ns, p->ns);
+            return false;
+        }
+        if (!ns[0])
+            json_object_set_new(meta, "namespace", json_string(p->ns[0] ? p->ns : "default"));
+    }
+    return true;
+}
+
+/* Validates a whole object; on failure replies 422 naming every bad field. */
+static bool validate(sl_admin_req *r, const sl_admin_path *p, const json_t *obj, enum MHD_Result *res)
+{
+    sl_vctx v;
+    sl_vctx_init(&v);
+    sl_validate_metadata(&v, obj, p->kind->namespaced, p->kind->name_is_label);
+    if (p->kind->validate)
+        p->kind->validate(&v, obj);
+    if (sl_vctx_count(&v) == 0) {
+        sl_vctx_free(&v);
+        return true;
+    }
+    char q[256], message[1024];
+    int used = snprintf(message, sizeof(message), "%s.%s \"%s\" is invalid: ", p->kind->kind,
+                        p->kind->group[0] ? p->kind->group : "", sl_obj_name(obj));
+    if (!p->kind->group[0])
+        used = snprintf(message, sizeof(message), "%s \"%s\" is invalid: ", p->kind->kind, sl_obj_name(obj));
+    for (size_t i = 0; i < json_array_size(v.causes) && used > 0 && (size_t)used < sizeof(message); i++) {
+        json_t *c = json_array_get(v.causes, i);
+        used += snprintf(message + used, sizeof(message) - (size_t)used, "%s%s: %s", i ? ", " : "",
+                         json_string_value(json_object_get(c, "field")),
+                         json_string_value(json_object_get(c, "message")));
+    }
+    qualified(p->kind, q, sizeof(q));
+    (void)q;
+    *res = sl_admin_reply_json(r, 422,
+                               sl_status_failure(422, "Invalid", message, p->kind->kind, sl_obj_name(obj),
+                                                 json_incref(v.causes)));
+    sl_vctx_free(&v);
+    return false;
+}
+
+static enum MHD_Result do_get(sl_admin_req *r, const sl_admin_path *p)
+{
+    json_t *obj;
+    int rc = sl_store_get(r->admin->store, p->kind->kind, p->ns, p->name, &obj);
+    if (rc == SL_NOTFOUND)
+        return not_found(r, p, p->name);
+    if (rc != SL_OK)
+        return store_failure(r);
+    return reply_object(r, p, 200, obj);
+}
+
+/* Parses labelSelector and fieldSelector; replies 400 when malformed. */
+static bool parse_selectors(sl_admin_req *r, sl_selector **labels, sl_selector **fields, enum MHD_Result *res)
+{
+    char err[256];
+    *labels = sl_label_selector_parse(sl_admin_query(r, "labelSelector"), err, sizeof(err));
+    if (!*labels) {
+        *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "invalid labelSelector: %s", err);
+        return false;
+    }
+    *fields = sl_field_selector_parse(sl_admin_query(r, "fieldSelector"), err, sizeof(err));
+    if (!*fields) {
+        sl_selector_free(*labels);
+        *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "invalid fieldSelector: %s", err);
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result do_list(sl_admin_req *r, const sl_admin_path *p)
+{
+    enum MHD_Result res;
+    sl_selector *labels, *fields;
+    if (!parse_selectors(r, &labels, &fields, &res))
+        return res;
+    json_t *items;
+    int64_t rv;
+    if (sl_store_list(r->admin->store, p->kind->kind, p->ns, &items, &rv) != SL_OK) {
+        json_decref(items);
+        sl_selector_free(labels);
+        sl_selector_free(fields);
+        return store_failure(r);
+    }
+    json_t *kept = json_array();
+    size_t i;
+    json_t *obj;
+    json_array_foreach(items, i, obj)
+    {
+        if (sl_selector_matches(labels, obj) && sl_selector_matches(fields, obj)) {
+            set_type_meta(p, obj);
+            json_array_append(kept, obj);
+        }
+    }
+    json_decref(items);
+    sl_selector_free(labels);
+    sl_selector_free(fields);
+    char api[192], list_kind[96], rvs[32];
+    sl_kind_api_version(p->kind, p->version, api, sizeof(api));
+    snprintf(list_kind, sizeof(list_kind), "%sList", p->kind->kind);
+    snprintf(rvs, sizeof(rvs), "%lld", (long long)rv);
+    return sl_admin_reply_json(r, 200,
+                               json_pack("{s:s, s:s, s:{s:s}, s:o}", "apiVersion", api, "kind", list_kind, "metadata",
+                                         "resourceVersion", rvs, "items", kept));
+}
+
+/* Fills metadata.name from metadata.generateName when only the latter is given. */
+static void generate_name(json_t *obj)
+{
+    json_t *meta = sl_obj_metadata(obj);
+    const char *prefix = json_string_value(json_object_get(meta, "generateName"));
+    if (sl_obj_name(obj)[0] || !prefix)
+        return;
+    char uid[37], name[300];
+    sl_uuid4(uid);
+    snprintf(name, sizeof(name), "%s%.5s", prefix, uid);
+    json_object_set_new(meta, "name", json_string(name));
+}
+
+static enum MHD_Result do_create(sl_admin_req *r, const sl_admin_path *p)
+{
+    enum MHD_Result res;
+    json_t *obj = parse_body(r, &res);
+    if (!obj)
+        return res;
+    if (!check_identity(r, p, obj, &res)) {
+        json_decref(obj);
+        return res;
+    }
+    generate_name(obj);
+    if (!validate(r, p, obj, &res)) {
+        json_decref(obj);
+        return res;
+    }
+    sl_store *s = r->admin->store;
+    const char *ns = p->kind->namespaced ? sl_obj_namespace(obj) : "";
+    if (sl_store_write_begin(s) != SL_OK) {
+        json_decref(obj);
+        return store_failure(r);
+    }
+    json_t *existing = NULL;
+    if (p->kind->namespaced && sl_store_get(s, "Namespace", "", ns, &existing) == SL_NOTFOUND) {
+        sl_store_write_rollback(s);
+        res = sl_admin_reply_error(r, 404, "NotFound", "namespaces", ns, NULL, "namespaces \"%s\" not found", ns);
+        json_decref(obj);
+        return res;
+    }
+    json_decref(existing);
+    existing = NULL;
+    if (sl_store_get(s, p->kind->kind, ns, sl_obj_name(obj), &existing) == SL_OK) {
+        sl_store_write_rollback(s);
+        json_decref(existing);
+        char q[256];
+        qualified(p->kind, q, sizeof(q));
+        res = sl_admin_reply_error(r, 409, "AlreadyExists", p->kind->plural, sl_obj_name(obj), NULL,
+                                   "%s \"%s\" already exists", q, sl_obj_name(obj));
+        json_decref(obj);
+        return res;
+    }
+    int64_t rv = sl_store_next_rv(s);
+    sl_obj_prepare_create(p->kind, obj, rv);
+    if (dry_run(r)) {
+        sl_store_write_rollback(s);
+        return reply_object(r, p, 201, obj);
+    }
+    if (sl_store_put(s, p->kind->kind, obj, "ADDED", rv) != SL_OK) {
+        sl_store_write_rollback(s);
+        json_decref(obj);
+        return store_failure(r);
+    }
+    if (sl_store_write_commit(s) != SL_OK) {
+        json_decref(obj);
+        return store_failure(r);
+    }
+    sl_log_info("admin", "created %s %s%s%s (resourceVersion %lld)", p->kind->kind, ns, ns[0] ? "/" : "",
+                sl_obj_name(obj), (long long)rv);
+    return reply_object(r, p, 201, obj);
+}
+
+static enum MHD_Result conflict(sl_admin_req *r, const sl_admin_path *p)
+{
+    char q[256];
+    qualified(p->kind, q, sizeof(q));
+    return sl_admin_reply_error(r, 409, "Conflict", p->kind->plural, p->name, NULL,
+                                "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
+                                "apply your changes to the latest version and try again",
+                                q, p->name);
+}
+
+/* Writes `updated` (a candidate replacement of `old`) within the open transaction,
+ * after the resourceVersion precondition. Takes ownership of updated. */
+static enum MHD_Result finish_update(sl_admin_req *r, const sl_admin_path *p, json_t *updated, json_t *old,
+                                     int64_t expected_rv)
+{
+    sl_store *s = r->admin->store;
+    enum MHD_Result res;
+    if (expected_rv < 0) {
+        sl_store_write_rollback(s);
+        json_decref(updated);
+        json_decref(old);
+        return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                    "metadata.resourceVersion must be a decimal number");
+    }
+    if (expected_rv > 0 && expected_rv != sl_obj_resource_version(old)) {
+        sl_store_write_rollback(s);
+        json_decref(updated);
+        json_decref(old);
+        return conflict(r, p);
+    }
+    bool status = strcmp(p->subresource, "status") == 0;
+    int64_t rv = sl_store_next_rv(s);
+    json_t *obj;
+    if (status) {
+        obj = sl_obj_apply_status(updated, old, rv);
+        json_decref(updated);
+    } else {
+        if (!validate(r, p, updated, &res)) {
+            sl_store_write_rollback(s);
+            json_decref(updated);
+            json_decref(old);
+            return res;
+        }
+        obj = updated;
+        sl_obj_prepare_update(p->kind, obj, old, rv);
+    }
+    /* A write that changes nothing is not a write: no new version, no event. */
+    json_t *old_cmp = json_deep_copy(old), *new_cmp = json_deep_copy(obj);
+    json_object_del(sl_obj_metadata(old_cmp), "resourceVersion");
+    json_object_del(sl_obj_metadata(new_cmp), "resourceVersion");
+    bool unchanged = json_equal(old_cmp, new_cmp);
+    json_decref(old_cmp);
+    json_decref(new_cmp);
+    if (unchanged) {
+        sl_store_write_rollback(s);
+        json_decref(obj);
+        return reply_object(r, p, 200, old);
+    }
+    if (dry_run(r)) {
+        sl_store_write_rollback(s);
+        json_decref(old);
+        return reply_object(r, p, 200, obj);
+    }
+    json_decref(old);
+    if (sl_store_put(s, p->kind->kind, obj, "MODIFIED", rv) != SL_OK) {
+        sl_store_write_rollback(s);
+        json_decref(obj);
+        return store_failure(r);
+    }
+    if (sl_store_write_commit(s) != SL_OK) {
+        json_decref(obj);
+        return store_failure(r);
+    }
+    sl_log_info("admin", "updated %s %s%s%s%s (resourceVersion %lld)", p->kind->kind, p->ns, p->ns[0] ? "/" : "",
+                p->name, status ? " status" : "", (long long)rv);
+    return reply_object(r, p, 200, obj);
+}
+
+static enum MHD_Result do_replace(sl_admin_req *r, const sl_admin_path *p)
+{
+    enum MHD_Result res;
+    json_t *obj = parse_body(r, &res);
+    if (!obj)
+        return res;
+    if (!check_identity(r, p, obj, &res)) {
+        json_decref(obj);
+        return res;
+    }
+    if (strcmp(sl_obj_name(obj), p->name) != 0) {
+        json_decref(obj);
+        return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                    "the name of the object (%s) does not match the name on the URL (%s)",
+                                    sl_obj_name(obj), p->name);
+    }
+    int64_t expected = sl_obj_resource_version(obj);
+    sl_store *s = r->admin->store;
+    if (sl_store_write_begin(s) != SL_OK) {
+        json_decref(obj);
+        return store_failure(r);
+    }
+    json_t *old;
+    int rc = sl_store_get(s, p->kind->kind, p->ns, p->name, &old);
+    if (rc != SL_OK) {
+        sl_store_write_rollback(s);
+        json_decref(obj);
+        return rc == SL_NOTFOUND ? not_found(r, p, p->name) : store_failure(r);
+    }
+    return finish_update(r, p, obj, old, expected);
+}
+
+static enum MHD_Result do_patch(sl_admin_req *r, const sl_admin_path *p)
+{
+    const char *ct = sl_admin_header(r, "Content-Type");
+    if (!ct || (strncmp(ct, "application/merge-patch+json", 28) != 0 &&
+                strncmp(ct, "application/strategic-merge-patch+json", 38) != 0))
+        return sl_admin_reply_error(r, 415, "UnsupportedMediaType", NULL, NULL, NULL,
+                                    "the body of the request was in an unknown format - accepted media types "
+                                    "include: application/merge-patch+json, application/strategic-merge-patch+json");
+    enum MHD_Result res;
+    json_t *patch = parse_body(r, &res);
+    if (!patch)
+        return res;
+    int64_t expected = sl_obj_resource_version(patch);
+    sl_store *s = r->admin->store;
+    if (sl_store_write_begin(s) != SL_OK) {
+        json_decref(patch);
+        return store_failure(r);
+    }
+    json_t *old;
+    int rc = sl_store_get(s, p->kind->kind, p->ns, p->name, &old);
+    if (rc != SL_OK) {
+        sl_store_write_rollback(s);
+        json_decref(patch);
+        return rc == SL_NOTFOUND ? not_found(r, p, p->name) : store_failure(r);
+    }
+    json_t *updated = sl_merge_patch(old, patch);
+    json_decref(patch);
+    /* Identity fields cannot be patched away. */
+    set_type_meta(p, updated);
+    json_t *meta = sl_obj_metadata(updated);
+    json_object_set_new(meta, "name", json_string(p->name));
+    if (p->kind->namespaced)
+        json_object_set_new(meta, "namespace", json_string(sl_obj_namespace(old)));
+    return finish_update(r, p, updated, old, expected);
+}
+
+/* Deletes one object inside the open transaction, logging DELETED. When the object
+ * is a Namespace, everything in it goes too, as in Kubernetes. */
+static int delete_locked(sl_store *s, const sl_kind *k, json_t *old)
+{
+    if (strcmp(k->kind, "Namespace") == 0) {
+        for (const sl_kind *nk = sl_kinds; nk->kind; nk++) {
+            if (!nk->namespaced)
+                continue;
+            json_t *items;
+            int64_t unused;
+            if (sl_store_list(s, nk->kind, sl_obj_name(old), &items, &unused) != SL_OK) {
+                json_decref(items);
+                return SL_ERR;
+            }
+            size_t i;
+            json_t *item;
+            json_array_foreach(items, i, item)
+            {
+                if (delete_locked(s, nk, item) != SL_OK) {
+                    json_decref(items);
+                    return SL_ERR;
+                }
+            }
+            json_decref(items);
+        }
+    }
+    int64_t rv = sl_store_next_rv(s);
+    char rvs[32];
+    snprintf(rvs, sizeof(rvs), "%lld", (long long)rv);
+    json_object_set_new(sl_obj_metadata(old), "resourceVersion", json_string(rvs));
+    return sl_store_delete(s, k->kind, old, rv);
+}
+
+static enum MHD_Result do_delete(sl_admin_req *r, const sl_admin_path *p)
+{
+    sl_store *s = r->admin->store;
+    if (sl_store_write_begin(s) != SL_OK)
+        return store_failure(r);
+    json_t *old;
+    int rc = sl_store_get(s, p->kind->kind, p->ns, p->name, &old);
+    if (rc != SL_OK) {
+        sl_store_write_rollback(s);
+        return rc == SL_NOTFOUND ? not_found(r, p, p->name) : store_failure(r);
+    }
+    if (delete_locked(s, p->kind, old) != SL_OK) {
+        sl_store_write_rollback(s);
+        json_decref(old);
+        return store_failure(r);
+    }
+    if (dry_run(r)) {
+        sl_store_write_rollback(s);
+        return reply_object(r, p, 200, old);
+    }
+    if (sl_store_write_commit(s) != SL_OK) {
+        json_decref(old);
+        return store_failure(r);
+    }
+    sl_log_info("admin", "deleted %s %s%s%s", p->kind->kind, p->ns, p->ns[0] ? "/" : "", p->name);
+    return reply_object(r, p, 200, old);
+}
+
+static enum MHD_Result do_delete_collection(sl_admin_req *r, const sl_admin_path *p)
+{
+    enum MHD_Result res;
+    sl_selector *labels, *fields;
+    if (!parse_selectors(r, &labels, &fields, &res))
+        return res;
+    sl_store *s = r->admin->store;
+    if (sl_store_write_begin(s) != SL_OK) {
+        sl_selector_free(labels);
+        sl_selector_free(fields);
+        return store_failure(r);
+    }
+    json_t *items;
+    int64_t unused;
+    int rc = sl_store_list(s, p->kind->kind, p->ns, &items, &unused);
+    json_t *deleted = json_array();
+    size_t i;
+    json_t *obj;
+    json_array_foreach(items, i, obj)
+    {
+        if (rc != SL_OK)
+            break;
+        if (!sl_selector_matches(labels, obj) || !sl_selector_matches(fields, obj))
+            continue;
+        rc = delete_locked(s, p->kind, obj);
+        set_type_meta(p, obj);
+        json_array_append(deleted, obj);
+    }
+    json_decref(items);
+    sl_selector_free(labels);
+    sl_selector_free(fields);
+    if (rc != SL_OK || dry_run(r)) {
+        sl_store_write_rollback(s);
+        if (rc != SL_OK) {
+            json_decref(deleted);
+            return store_failure(r);
+        }
+    } else if (sl_store_write_commit(s) != SL_OK) {
+        json_decref(deleted);
+        return store_failure(r);
+    }
+    char api[192], list_kind[96];
+    sl_kind_api_version(p->kind, p->version, api, sizeof(api));
+    snprintf(list_kind, sizeof(list_kind), "%sList", p->kind->kind);
+    return sl_admin_reply_json(r, 200,
+                               json_pack("{s:s, s:s, s:{}, s:o}", "apiVersion", api, "kind", list_kind, "metadata",
+                                         "items", deleted));
+}
+
+static enum MHD_Result method_not_allowed(sl_admin_req *r)
+{
+    return sl_admin_reply_error(r, 405, "MethodNotAllowed", NULL, NULL, NULL,
+                                "the server does not allow this method on the requested resource (%s %s)", r->method,
+                                r->url);
+}
+
+enum MHD_Result sl_admin_handle_resource(sl_admin_req *r, const sl_admin_path *p)
+{
+    const char *m = r->method;
+    /* A namespaced kind's collection without a namespace lists across all of them,
+     * and is read-only, as in Kubernetes. */
+    bool collection = !p->name[0];
+    bool all_namespaces = collection && p->kind->namespaced && !p->ns[0];
+    bool item_path_ok = !p->kind->namespaced || p->ns[0];
+    if (p->subresource[0] && !p->kind->has_status)
+        return sl_admin_reply_error(r, 404, "NotFound", NULL, NULL, NULL,
+                                    "%s has no status subresource", p->kind->plural);
+    if (collection) {
+        if (strcmp(m, "GET") == 0) {
+            r->verb = "list";
+            return do_list(r, p);
+        }
+        if (strcmp(m, "POST") == 0 && !all_namespaces) {
+            r->verb = "create";
+            return do_create(r, p);
+        }
+        if (strcmp(m, "DELETE") == 0 && !all_namespaces) {
+            r->verb = "deletecollection";
+            return do_delete_collection(r, p);
+        }
+        return method_not_allowed(r);
+    }
+    if (!item_path_ok)
+        return sl_admin_reply_error(r, 404, "NotFound", NULL, NULL, NULL,
+                                    "%s is namespaced: use /namespaces/{namespace}/%s/%s", p->kind->plural,
+                                    p->kind->plural, p->name);
+    if (strcmp(m, "GET") == 0) {
+        r->verb = "get";
+        return do_get(r, p);
+    }
+    if (strcmp(m, "PUT") == 0) {
+        r->verb = "update";
+        return do_replace(r, p);
+    }
+    if (strcmp(m, "PATCH") == 0) {
+        r->verb = "patch";
+        return do_patch(r, p);
+    }
+    if (strcmp(m, "DELETE") == 0 && !p->subresource[0]) {
+        r->verb = "delete";
+        return do_delete(r, p);
+    }
+    return method_not_allowed(r);
+}

@@ -1,0 +1,283 @@
+/* The admin API server: libmicrohttpd setup, request bodies, dispatch to the
+ * handlers, metrics and access logging. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "admin/admin_internal.h"
+#include "common/log.h"
+#include "common/sl.h"
+#include "config.h"
+
+/* Per-request state kept across libmicrohttpd's calls for one request. */
+typedef struct req_state {
+    char *body;
+    size_t len, cap;
+    bool too_large;
+    bool replied_early;
+    struct timespec started;
+    sl_admin_req req;
+} req_state;
+
+const char *sl_admin_query(sl_admin_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *sl_admin_header(sl_admin_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static enum MHD_Result reply_version(sl_admin_req *r)
+{
+    return sl_admin_reply_json(r, 200,
+                               json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", "1", "minor",
+                                         "32", "gitVersion", "v1.32.0-sluice-" PACKAGE_VERSION, "gitCommit", "",
+                                         "gitTreeState", "clean", "buildDate", __DATE__, "goVersion", "n/a",
+                                         "compiler", "gcc", "platform", "linux/amd64"));
+}
+
+static enum MHD_Result dispatch(sl_admin_req *r)
+{
+    const char *url = r->url;
+    enum MHD_Result res;
+    r->verb = "other";
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0) {
+        r->verb = "health";
+        return sl_admin_reply_text(r, 200, "text/plain", "ok\n");
+    }
+    if (strcmp(url, "/readyz") == 0) {
+        r->verb = "health";
+        return r->admin->ready ? sl_admin_reply_text(r, 200, "text/plain", "ok\n")
+                               : sl_admin_reply_text(r, 503, "text/plain", "not ready\n");
+    }
+    if (!sl_admin_authorize(r, &res))
+        return res;
+    if (strcmp(url, "/metrics") == 0) {
+        r->verb = "metrics";
+        return sl_admin_handle_metrics(r);
+    }
+    if (strcmp(url, "/version") == 0 || strcmp(url, "/version/") == 0) {
+        r->verb = "discovery";
+        return reply_version(r);
+    }
+    sl_admin_path p;
+    int rc = sl_admin_path_parse(url, &p);
+    if (rc == SL_OK) {
+        const char *watch = sl_admin_query(r, "watch");
+        if (watch && (strcmp(watch, "1") == 0 || strcmp(watch, "true") == 0) && strcmp(r->method, "GET") == 0) {
+            r->verb = "watch";
+            return sl_admin_handle_watch(r, &p);
+        }
+        return sl_admin_handle_resource(r, &p);
+    }
+    if (rc == SL_ERR && sl_admin_handle_discovery(r, &res)) {
+        r->verb = "discovery";
+        return res;
+    }
+    return sl_admin_reply_error(r, 404, "NotFound", NULL, NULL, NULL,
+                                "the server could not find the requested resource (%s %s)", r->method, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    sl_admin *a = cls;
+    req_state *st = *con_cls;
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &st->started);
+        st->req.admin = a;
+        st->req.conn = conn;
+        st->req.method = method;
+        st->req.url = url;
+        st->req.verb = "other";
+        *con_cls = st;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > SL_ADMIN_MAX_BODY) {
+            st->replied_early = true;
+            return sl_admin_reply_error(&st->req, 413, "RequestEntityTooLarge", NULL, NULL, NULL,
+                                        "request body is larger than the limit of %u bytes", SL_ADMIN_MAX_BODY);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (st->too_large || st->len + n > SL_ADMIN_MAX_BODY) {
+            st->too_large = true;
+            return MHD_YES;
+        }
+        if (st->len + n + 1 > st->cap) {
+            size_t cap = st->cap ? st->cap * 2 : 4096;
+            while (cap < st->len + n + 1)
+                cap *= 2;
+            char *nb = realloc(st->body, cap);
+            if (!nb)
+                return MHD_NO;
+            st->body = nb;
+            st->cap = cap;
+        }
+        memcpy(st->body + st->len, upload_data, n);
+        st->len += n;
+        st->body[st->len] = '\0';
+        return MHD_YES;
+    }
+    if (st->replied_early)
+        return MHD_YES;
+    if (st->too_large)
+        return sl_admin_reply_error(&st->req, 413, "RequestEntityTooLarge", NULL, NULL, NULL,
+                                    "request body is larger than the limit of %u bytes", SL_ADMIN_MAX_BODY);
+    st->req.body = st->body ? st->body : "";
+    st->req.body_len = st->len;
+    return dispatch(&st->req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    sl_admin *a = cls;
+    req_state *st = *con_cls;
+    if (!st)
+        return;
+    double secs = seconds_since(&st->started);
+    unsigned code = st->req.status_code ? st->req.status_code : 0;
+    if (strcmp(st->req.verb, "watch") != 0)
+        sl_admin_metrics_observe(&a->metrics, st->req.verb, code, secs);
+    sl_log_debug("admin", "%s %s -> %u (%.1f ms)", st->req.method, st->req.url, code, secs * 1000);
+    free(st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+int sl_admin_parse_address(const char *address, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    if (address[0] == '[') {
+        const char *close = strchr(address, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        size_t n = (size_t)(close - address - 1);
+        if (n >= hostlen)
+            return -1;
+        memcpy(host, address + 1, n);
+        host[n] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(address, ':');
+        if (!colon)
+            return -1;
+        size_t n = (size_t)(colon - address);
+        if (n >= hostlen)
+            return -1;
+        memcpy(host, address, n);
+        host[n] = '\0';
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || colon[1] == '\0' || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a6))
+            return true;
+        if (IN6_IS_ADDR_V4MAPPED(a6))
+            return a6->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    if (sl_admin_parse_address(cfg->address, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "invalid admin address \"%s\": expected HOST:PORT", cfg->address);
+        return NULL;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve admin address \"%s\": %s", cfg->address, gai_strerror(gai));
+        return NULL;
+    }
+    int tokens = sl_store_token_count(cfg->store);
+    if (tokens == 0 && !is_loopback(ai->ai_addr)) {
+        snprintf(err, errlen,
+                 "refusing to serve the admin API on non-loopback address %s without tokens; create one with "
+                 "'sluiced token create NAME --state-dir DIR' or bind 127.0.0.1",
+                 cfg->address);
+        freeaddrinfo(ai);
+        return NULL;
+    }
+    sl_admin *a = calloc(1, sizeof(*a));
+    if (!a) {
+        freeaddrinfo(ai);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->store = cfg->store;
+    sl_admin_metrics_init(&a->metrics);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                              (unsigned)1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!a->mhd) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or not available)", cfg->address);
+        sl_admin_metrics_destroy(&a->metrics);
+        free(a);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = info ? info->port : port;
+    sl_log_info("admin", "admin API listening on %s (port %d)%s", cfg->address, a->port,
+                tokens ? ", bearer tokens required" : "");
+    return a;
+}
+
+int sl_admin_port(const sl_admin *a) { return a->port; }
+
+void sl_admin_set_ready(sl_admin *a, bool ready) { a->ready = ready; }
+
+void sl_admin_stop(sl_admin *a)
+{
+    if (!a)
+        return;
+    a->stopping = true;
+    sl_store_wake_all(a->store);
+    MHD_stop_daemon(a->mhd);
+    sl_admin_metrics_destroy(&a->metrics);
+    free(a);
+}

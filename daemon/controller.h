@@ -1,0 +1,33 @@
+/* The controller: a master thread that follows the store and writes the status
+ * that sluice owns. Today it accepts the GatewayClasses whose controllerName is
+ * ours; Gateway and route status come with the data plane. */
+#ifndef SL_CONTROLLER_H
+#define SL_CONTROLLER_H
+
+#include <jansson.h>
+
+#include "daemon/store.h"
+
+#define SL_CONTROLLER_NAME "sluice.dev/gateway-controller"
+
+typedef struct sl_controller sl_controller;
+
+/* Starts the controller thread; it reconciles once at start and after every write. */
+sl_controller *sl_controller_start(sl_store *s);
+/* Stops the thread and waits for it. */
+void sl_controller_stop(sl_controller *c);
+
+/* Reconciles everything once, synchronously (used by the thread and by tests). */
+void sl_controller_reconcile(sl_store *s);
+
+/* Builds a Gateway API condition. Returns a new reference. */
+json_t *sl_condition(const char *type, const char *status, const char *reason, const char *message,
+                     json_int_t observed_generation);
+
+/* Replaces the status of an object if its resourceVersion is still `expected_rv`
+ * and the status differs. Returns SL_OK (written or unchanged), SL_CONFLICT when the
+ * object changed meanwhile, SL_NOTFOUND, or SL_ERR. Steals status. */
+int sl_controller_write_status(sl_store *s, const char *kind, const char *ns, const char *name,
+                               int64_t expected_rv, json_t *status);
+
+#endif

@@ -1,0 +1,342 @@
+/* Our own kinds (gateway.sluice.dev/v1alpha1): Backend and TrafficPolicy.
+ * Their schemas are documented in docs/validation.md; keep the two in step. */
+#include "daemon/kinds.h"
+#include "daemon/validate.h"
+
+#include <string.h>
+
+#define GW_GROUP "gateway.networking.k8s.io"
+
+/* Returns spec, or NULL after recording why there is none. */
+static const json_t *get_spec(sl_vctx *v, const json_t *obj)
+{
+    const json_t *spec = sl_v_get_object(v, obj, "spec");
+    if (!spec && !sl_v_present(obj, "spec"))
+        sl_v_required(v, "spec");
+    return spec;
+}
+
+/* A backend host: an IP literal or a hostname without wildcard. */
+static void check_host(sl_vctx *v, const json_t *o, bool required)
+{
+    const char *h = required ? sl_v_req_string(v, o, "host") : sl_v_get_string(v, o, "host");
+    if (h && !sl_is_ip_literal(h) && (strncmp(h, "*.", 2) == 0 || !sl_is_gateway_hostname(h)))
+        sl_v_invalid(v, "host", "must be a lowercase RFC 1123 hostname or an IPv4/IPv6 address");
+}
+
+static void check_url_path(sl_vctx *v, const json_t *o)
+{
+    const char *p = sl_v_get_string(v, o, "path");
+    if (p && sl_v_max_len(v, "path", p, 1024) && p[0] != '/')
+        sl_v_invalid(v, "path", "must start with '/'");
+}
+
+static void check_secret_name_ref(sl_vctx *v, const json_t *o, const char *key)
+{
+    const json_t *ref = sl_v_get_object(v, o, key);
+    if (!ref)
+        return;
+    size_t prev = sl_v_field(v, key);
+    const char *name = sl_v_req_string(v, ref, "name");
+    if (name && !sl_is_dns1123_subdomain(name))
+        sl_v_invalid(v, "name", "must be a lowercase RFC 1123 subdomain");
+    sl_v_pop(v, prev);
+}
+
+/* ---- Backend ---- */
+
+static void check_static_tls(sl_vctx *v, const json_t *st, const char *protocol)
+{
+    static const char *const kinds[] = {"Secret", "ConfigMap", NULL};
+    const json_t *tls = sl_v_get_object(v, st, "tls");
+    if (!tls)
+        return;
+    /* TLS settings only mean something when we speak TLS to the hosts. */
+    if (strcmp(protocol, "HTTPS") != 0)
+        sl_v_fail(v, "tls", "FieldValueForbidden", "tls may only be specified when protocol is HTTPS");
+    size_t prev = sl_v_field(v, "tls");
+    const char *sni = sl_v_get_string(v, tls, "sni");
+    if (sni && (strncmp(sni, "*.", 2) == 0 || !sl_is_gateway_hostname(sni)))
+        sl_v_invalid(v, "sni", "must be a lowercase RFC 1123 hostname without wildcard");
+    const json_t *refs = sl_v_get_list(v, tls, "caCertificateRefs", 0, 8, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(refs, i, x)
+    {
+        size_t p2 = sl_v_field(v, "caCertificateRefs");
+        const json_t *r = sl_v_list_object(v, refs, i);
+        if (r) {
+            sl_v_index(v, i);
+            const char *name = sl_v_req_string(v, r, "name");
+            if (name && !sl_is_dns1123_subdomain(name))
+                sl_v_invalid(v, "name", "must be a lowercase RFC 1123 subdomain");
+            const char *kind = sl_v_get_string(v, r, "kind");
+            if (kind)
+                sl_v_enum(v, "kind", kind, kinds);
+        }
+        sl_v_pop(v, p2);
+    }
+    bool skip = false;
+    sl_v_get_bool(v, tls, "insecureSkipVerify", &skip);
+    if (skip && json_array_size(refs) > 0)
+        sl_v_fail(v, "insecureSkipVerify", "FieldValueForbidden", "may not be true when caCertificateRefs are given");
+    sl_v_pop(v, prev);
+}
+
+static void check_static(sl_vctx *v, const json_t *st)
+{
+    static const char *const protocols[] = {"HTTP", "H2C", "HTTPS", NULL};
+    const json_t *hosts = sl_v_get_list(v, st, "hosts", 1, 64, true);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(hosts, i, x)
+    {
+        size_t prev = sl_v_field(v, "hosts");
+        const json_t *h = sl_v_list_object(v, hosts, i);
+        if (h) {
+            sl_v_index(v, i);
+            check_host(v, h, true);
+            sl_v_int_range(v, h, "port", 1, 65535, true, NULL);
+        }
+        sl_v_pop(v, prev);
+    }
+    const char *protocol = sl_v_get_string(v, st, "protocol");
+    if (protocol && !sl_v_enum(v, "protocol", protocol, protocols))
+        protocol = NULL;
+    check_static_tls(v, st, protocol ? protocol : "HTTP");
+}
+
+static void check_ai(sl_vctx *v, const json_t *ai)
+{
+    static const char *const providers[] = {"OpenAI", "Anthropic", "AzureOpenAI", "Gemini", "VertexAI",
+                                            "Bedrock", "Ollama", "OpenAICompatible", NULL};
+    const char *provider = sl_v_req_string(v, ai, "provider");
+    if (provider && !sl_v_enum(v, "provider", provider, providers))
+        provider = NULL;
+    const char *model = sl_v_get_string(v, ai, "model");
+    if (model)
+        sl_v_max_len(v, "model", model, 256);
+    /* These providers have no well-known endpoint: the host is the deployment. */
+    bool needs_host = provider && (strcmp(provider, "AzureOpenAI") == 0 || strcmp(provider, "OpenAICompatible") == 0);
+    check_host(v, ai, needs_host);
+    sl_v_int_range(v, ai, "port", 1, 65535, false, NULL);
+    check_url_path(v, ai);
+    check_secret_name_ref(v, ai, "authSecretRef");
+}
+
+static void check_mcp(sl_vctx *v, const json_t *mcp)
+{
+    static const char *const protocols[] = {"StreamableHTTP", "SSE", NULL};
+    const json_t *targets = sl_v_get_list(v, mcp, "targets", 1, 64, true);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(targets, i, x)
+    {
+        size_t prev = sl_v_field(v, "targets");
+        const json_t *t = sl_v_list_object(v, targets, i);
+        if (t) {
+            sl_v_index(v, i);
+            const char *name = sl_v_req_string(v, t, "name");
+            if (name && !sl_is_dns1123_label(name))
+                sl_v_invalid(v, "name", "must be a lowercase RFC 1123 label");
+            for (size_t j = 0; name && j < i; j++) {
+                const json_t *o = json_object_get(json_array_get(targets, j), "name");
+                if (json_is_string(o) && strcmp(json_string_value(o), name) == 0) {
+                    sl_v_fail(v, "name", "FieldValueDuplicate", "Duplicate value: \"%s\"", name);
+                    break;
+                }
+            }
+            check_host(v, t, true);
+            sl_v_int_range(v, t, "port", 1, 65535, true, NULL);
+            check_url_path(v, t);
+            const char *proto = sl_v_get_string(v, t, "protocol");
+            if (proto)
+                sl_v_enum(v, "protocol", proto, protocols);
+        }
+        sl_v_pop(v, prev);
+    }
+}
+
+static void check_a2a(sl_vctx *v, const json_t *a2a)
+{
+    check_host(v, a2a, true);
+    sl_v_int_range(v, a2a, "port", 1, 65535, true, NULL);
+    check_url_path(v, a2a);
+}
+
+typedef struct {
+    const char *type;  /* spec.type value */
+    const char *field; /* the sub-object it selects */
+    void (*check)(sl_vctx *v, const json_t *sub);
+} backend_variant;
+
+static const backend_variant backend_variants[] = {
+    {"Static", "static", check_static},
+    {"AI", "ai", check_ai},
+    {"MCP", "mcp", check_mcp},
+    {"A2A", "a2a", check_a2a},
+};
+
+/* Validates a Backend's spec: spec.type selects exactly one of static, ai, mcp
+ * and a2a, which is then required and the others forbidden. */
+void sl_validate_backend(sl_vctx *v, const json_t *obj)
+{
+    static const char *const types[] = {"Static", "AI", "MCP", "A2A", NULL};
+    const json_t *spec = get_spec(v, obj);
+    if (!spec)
+        return;
+    size_t prev = sl_v_field(v, "spec");
+    const char *type = sl_v_req_string(v, spec, "type");
+    if (type && !sl_v_enum(v, "type", type, types))
+        type = NULL;
+    for (size_t i = 0; i < sizeof(backend_variants) / sizeof(backend_variants[0]); i++) {
+        const backend_variant *bv = &backend_variants[i];
+        bool selected = type && strcmp(type, bv->type) == 0;
+        if (!sl_v_present(spec, bv->field)) {
+            if (selected)
+                sl_v_fail(v, bv->field, "FieldValueRequired", "Required value: %s must be specified when type is %s", bv->field, bv->type);
+            continue;
+        }
+        if (!selected) {
+            if (type)
+                sl_v_fail(v, bv->field, "FieldValueForbidden", "%s may only be specified when type is %s", bv->field, bv->type);
+            continue;
+        }
+        const json_t *sub = sl_v_get_object(v, spec, bv->field);
+        if (!sub)
+            continue;
+        size_t p2 = sl_v_field(v, bv->field);
+        bv->check(v, sub);
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+}
+
+/* ---- TrafficPolicy ---- */
+
+static void check_rate_limit(sl_vctx *v, const json_t *spec)
+{
+    static const char *const units[] = {"Second", "Minute", "Hour", NULL};
+    static const char *const keys[] = {"ClientIP", "Header", NULL};
+    const json_t *rl = sl_v_get_object(v, spec, "rateLimit");
+    if (!rl)
+        return;
+    size_t prev = sl_v_field(v, "rateLimit");
+    sl_v_int_range(v, rl, "requests", 1, 2147483647, true, NULL);
+    const char *unit = sl_v_req_string(v, rl, "unit");
+    if (unit)
+        sl_v_enum(v, "unit", unit, units);
+    sl_v_int_range(v, rl, "burst", 0, 2147483647, false, NULL);
+    const char *key = sl_v_get_string(v, rl, "key");
+    if (key && !sl_v_enum(v, "key", key, keys))
+        key = NULL;
+    bool by_header = key && strcmp(key, "Header") == 0;
+    const char *header = sl_v_get_string(v, rl, "header");
+    if (by_header && !sl_v_present(rl, "header"))
+        sl_v_fail(v, "header", "FieldValueRequired", "Required value: header must be specified when key is Header");
+    else if (!by_header && sl_v_present(rl, "header") && (key || !sl_v_present(rl, "key")))
+        sl_v_fail(v, "header", "FieldValueForbidden", "header may only be specified when key is Header");
+    else if (header && !sl_is_http_token(header))
+        sl_v_invalid(v, "header", "must be a valid HTTP header name (RFC 9110 token)");
+    sl_v_pop(v, prev);
+}
+
+static void check_policy_timeouts(sl_vctx *v, const json_t *spec)
+{
+    const json_t *t = sl_v_get_object(v, spec, "timeouts");
+    if (!t)
+        return;
+    size_t prev = sl_v_field(v, "timeouts");
+    sl_v_duration(v, t, "request", NULL);
+    sl_v_duration(v, t, "idle", NULL);
+    sl_v_pop(v, prev);
+}
+
+static void check_cidr_list(sl_vctx *v, const json_t *ia, const char *key)
+{
+    const json_t *list = sl_v_get_list(v, ia, key, 0, 256, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(list, i, x)
+    {
+        size_t prev = sl_v_field(v, key);
+        sl_v_index(v, i);
+        if (!json_is_string(x))
+            sl_v_fail(v, NULL, "FieldValueTypeInvalid", "must be a string");
+        else if (!sl_is_cidr(json_string_value(x)))
+            sl_v_invalid(v, NULL, "must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32");
+        sl_v_pop(v, prev);
+    }
+}
+
+static void check_ip_access(sl_vctx *v, const json_t *spec)
+{
+    const json_t *ia = sl_v_get_object(v, spec, "ipAccess");
+    if (!ia)
+        return;
+    size_t prev = sl_v_field(v, "ipAccess");
+    check_cidr_list(v, ia, "allow");
+    check_cidr_list(v, ia, "deny");
+    if (json_array_size(json_object_get(ia, "allow")) == 0 && json_array_size(json_object_get(ia, "deny")) == 0)
+        sl_v_fail(v, "allow", "FieldValueRequired", "Required value: at least one of allow or deny must list a CIDR");
+    sl_v_pop(v, prev);
+}
+
+static void check_policy_headers(sl_vctx *v, const json_t *spec)
+{
+    static const char *const sides[] = {"request", "response"};
+    const json_t *h = sl_v_get_object(v, spec, "headers");
+    if (!h)
+        return;
+    size_t prev = sl_v_field(v, "headers");
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *hf = sl_v_get_object(v, h, sides[i]);
+        if (!hf)
+            continue;
+        size_t p2 = sl_v_field(v, sides[i]);
+        sl_v_header_modifier(v, hf);
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+}
+
+/* Our policies attach to Gateway API objects only. */
+static void check_target_groups(sl_vctx *v, const json_t *spec)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(spec, "targetRefs"), i, r)
+    {
+        const json_t *g = json_object_get(r, "group");
+        if (!json_is_string(g) || strcmp(json_string_value(g), GW_GROUP) == 0)
+            continue;
+        size_t prev = sl_v_field(v, "targetRefs");
+        sl_v_index(v, i);
+        sl_v_fail(v, "group", "FieldValueNotSupported", "Unsupported value: \"%s\": supported values: \"" GW_GROUP "\"", json_string_value(g));
+        sl_v_pop(v, prev);
+    }
+}
+
+/* Validates a TrafficPolicy's spec: targetRefs plus at least one policy section. */
+void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
+{
+    static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
+    static const char *const sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers"};
+    const json_t *spec = get_spec(v, obj);
+    if (!spec)
+        return;
+    size_t prev = sl_v_field(v, "spec");
+    sl_v_policy_target_refs(v, spec, kinds);
+    check_target_groups(v, spec);
+    check_rate_limit(v, spec);
+    check_policy_timeouts(v, spec);
+    sl_v_retry(v, spec, "retry", 10);
+    check_ip_access(v, spec);
+    check_policy_headers(v, spec);
+    bool any = false;
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+        any |= sl_v_present(spec, sections[i]) != NULL;
+    if (!any)
+        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess or headers must be specified");
+    sl_v_pop(v, prev);
+}

@@ -1,0 +1,47 @@
+#!/bin/sh
+# Builds sluice if needed, starts sluiced on ./demo-state with the admin API on
+# 127.0.0.1:9901, and stores the demo Gateway, Backend and HTTPRoute.
+# Stop it with: kill $(cat demo-state/sluiced.pid)
+set -e
+cd "$(dirname "$0")/.."
+[ -x configure ] || ./autogen.sh >/dev/null
+mkdir -p build
+if [ ! -f build/Makefile ]; then (cd build && ../configure -q); fi
+make -C build -j"$(nproc)" >/dev/null
+mkdir -p demo-state
+if [ -f demo-state/sluiced.pid ] && kill -0 "$(cat demo-state/sluiced.pid)" 2>/dev/null; then
+    echo "sluiced is already running (pid $(cat demo-state/sluiced.pid))"
+else
+    build/sbin/sluiced --state-dir demo-state --admin 127.0.0.1:9901 >demo-state/sluiced.log 2>&1 &
+    echo $! >demo-state/sluiced.pid
+fi
+i=0
+until curl -fsS http://127.0.0.1:9901/readyz >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then echo "sluiced did not start; see demo-state/sluiced.log"; exit 1; fi
+    sleep 0.1
+done
+# Store the demo objects through the admin API (kubectl apply works too).
+/usr/bin/python3 - <<'PY'
+import json, urllib.request, urllib.error, yaml
+base = "http://127.0.0.1:9901"
+for doc in yaml.safe_load_all(open("deploy/demo/demo.yaml")):
+    group, _, version = doc["apiVersion"].rpartition("/")
+    plural = {"Gateway": "gateways", "HTTPRoute": "httproutes", "Backend": "backends"}[doc["kind"]]
+    path = "%s/namespaces/%s/%s" % ("/apis/%s/%s" % (group, version) if group else "/api/" + version,
+                                    doc["metadata"]["namespace"], plural)
+    req = urllib.request.Request(base + path, data=json.dumps(doc).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req)
+        print("stored %s %s" % (doc["kind"], doc["metadata"]["name"]))
+    except urllib.error.HTTPError as e:
+        if e.code != 409:
+            raise SystemExit("storing %s failed: %s" % (doc["kind"], e.read().decode()))
+        print("%s %s already stored" % (doc["kind"], doc["metadata"]["name"]))
+PY
+echo
+echo "sluiced is running (pid $(cat demo-state/sluiced.pid)); admin API on http://127.0.0.1:9901"
+echo "  curl -s http://127.0.0.1:9901/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/demo"
+echo "  kubectl --server=http://127.0.0.1:9901 get gateways,httproutes -A"
+echo "stop it with: kill \$(cat demo-state/sluiced.pid)"
