@@ -35,7 +35,8 @@ static void skip_ws(lexer *lx)
         lx->pos++;
 }
 
-static bool is_word_char(char c) { return isalnum((unsigned char)c) || strchr("-_./", c); }
+/* Note: strchr finds the terminator too, so NUL must be excluded explicitly. */
+static bool is_word_char(char c) { return c && (isalnum((unsigned char)c) || strchr("-_./", c)); }
 
 /* Reads a key or value word into out. Returns its length (0 if none). */
 static size_t read_word(lexer *lx, char *out, size_t outlen)
@@ -64,7 +65,11 @@ static bool parse_set(lexer *lx, requirement *r, char *err, size_t errlen)
             snprintf(err, errlen, "too many values for key \"%s\"", r->key);
             return false;
         }
-        read_word(lx, r->values[r->nvalues], sizeof(r->values[0]));
+        if (!read_word(lx, r->values[r->nvalues], sizeof(r->values[0]))) {
+            snprintf(err, errlen, "expected a value (at most %zu characters) in the set of key \"%s\"",
+                     sizeof(r->values[0]) - 1, r->key);
+            return false;
+        }
         r->nvalues++;
         skip_ws(lx);
         char c = lx->s[lx->pos];

@@ -189,9 +189,12 @@ int sl_admin_parse_address(const char *address, char *host, size_t hostlen, int 
         memcpy(host, address, n);
         host[n] = '\0';
     }
+    /* Digits only: strtol alone would take signs and leading blanks. */
+    if (colon[1] < '0' || colon[1] > '9')
+        return -1;
     char *end;
     long p = strtol(colon + 1, &end, 10);
-    if (*end || colon[1] == '\0' || p < 0 || p > 65535)
+    if (*end || p < 0 || p > 65535)
         return -1;
     *port = (int)p;
     return 0;

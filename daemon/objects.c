@@ -24,7 +24,7 @@ int64_t sl_obj_resource_version(const json_t *obj)
     if (!rv || json_is_null(rv))
         return 0;
     if (json_is_integer(rv))
-        return json_integer_value(rv);
+        return json_integer_value(rv) >= 0 ? json_integer_value(rv) : -1;
     const char *s = json_string_value(rv);
     if (!s)
         return -1;

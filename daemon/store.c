@@ -438,7 +438,7 @@ int sl_store_events_since(sl_store *s, int64_t since, const char *kind, const ch
         rc = SL_ERR;
     /* Fewer rows than asked means the log was read to the end: every event of other
      * kinds up to the current version is behind us too. */
-    if (rc == SL_OK && n < max)
+    if (rc == SL_OK && n < max && s->rv > since)
         *last = s->rv;
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
