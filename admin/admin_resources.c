@@ -56,8 +56,16 @@ static bool dry_run(sl_admin_req *r)
 /* Parses the request body as a JSON object, or replies 400 and returns NULL. */
 static json_t *parse_body(sl_admin_req *r, enum MHD_Result *res)
 {
+    const char *ct = sl_admin_header(r, "Content-Type");
+    if (ct && strstr(ct, "protobuf")) {
+        /* Typed Kubernetes clients try protobuf first and fall back to JSON on 415. */
+        *res = sl_admin_reply_error(r, 415, "UnsupportedMediaType", NULL, NULL, NULL,
+                                    "the body of the request was in an unknown format - accepted media types "
+                                    "include: application/json");
+        return NULL;
+    }
     json_error_t jerr;
-    json_t *obj = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *obj = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!obj) {
         *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
                                     "the request body is not valid JSON: %s (line %d, column %d)", jerr.text,

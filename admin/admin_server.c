@@ -254,8 +254,7 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                              (unsigned)1, MHD_OPTION_END);
+                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!a->mhd) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not available)", cfg->address);

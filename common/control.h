@@ -1,0 +1,42 @@
+/* The control block: one shared-memory page group mapped by the master before it
+ * forks anything, so every worker shares it. It says which snapshot generation is
+ * current and gives each worker a slot for its pid, the generation it runs, its
+ * heartbeat and its counters (the master aggregates them for /metrics without
+ * asking the workers). */
+#ifndef SL_CONTROL_H
+#define SL_CONTROL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define SL_CONTROL_MAGIC 0x4c52544e43534cull /* "SLCNTRL" */
+#define SL_MAX_WORKERS 512
+
+typedef struct sl_worker_slot {
+    _Atomic int32_t pid;           /* 0: free */
+    _Atomic uint32_t gateway_id;   /* which worker group */
+    _Atomic uint64_t generation;   /* snapshot generation the worker switched to */
+    _Atomic uint64_t heartbeat_ms; /* CLOCK_MONOTONIC ms of its last loop tick */
+    _Atomic uint64_t connections_accepted;
+    _Atomic uint64_t connections_open;
+    _Atomic uint64_t requests;
+    _Atomic uint64_t responses_2xx, responses_3xx, responses_4xx, responses_5xx;
+    _Atomic uint64_t upstream_connect_errors;
+    _Atomic uint64_t upstream_timeouts;
+    _Atomic uint64_t bad_requests;
+    _Atomic uint64_t bytes_in, bytes_out;
+    _Atomic uint64_t access_log_dropped;
+} sl_worker_slot;
+
+typedef struct sl_control {
+    uint64_t magic;
+    int32_t master_pid;
+    _Atomic uint64_t generation; /* current snapshot generation; 0: none yet */
+    char snapshot_prefix[48];    /* shm name of generation G: prefix + decimal G */
+    sl_worker_slot slots[SL_MAX_WORKERS];
+} sl_control;
+
+/* Writes the shm object name of a generation into out. */
+void sl_control_snapshot_name(const sl_control *c, uint64_t generation, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,191 @@
+/* The configuration snapshot: one immutable, position-independent blob (offsets,
+ * never pointers) that the master compiles from the store and the workers map
+ * read-only from shared memory. Every table is an array of fixed-size records
+ * reached through the header; strings live in one string section and are named
+ * by {offset, length}.
+ *
+ * Layout: [sl_snap_header][sections...]. All offsets are from the start of the
+ * blob and 8-byte aligned. The checksum covers everything after the header, so a
+ * worker can refuse a torn or corrupt snapshot before using it. */
+#ifndef SL_SNAPSHOT_H
+#define SL_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
+#define SL_SNAP_FORMAT 1
+#define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
+
+typedef struct sl_snap_str {
+    uint32_t off, len;
+} sl_snap_str;
+
+typedef struct sl_snap_range {
+    uint32_t first, count;
+} sl_snap_range;
+
+/* The sections of a snapshot, in order. */
+enum sl_snap_section {
+    SL_SNAP_STRINGS,
+    SL_SNAP_GATEWAYS,
+    SL_SNAP_PORTS,
+    SL_SNAP_LISTENERS,
+    SL_SNAP_VHOSTS,
+    SL_SNAP_ROUTES,
+    SL_SNAP_HEADER_MATCHES,
+    SL_SNAP_ACTIONS,
+    SL_SNAP_BACKEND_REFS,
+    SL_SNAP_BACKENDS,
+    SL_SNAP_ENDPOINTS,
+    SL_SNAP_NSECTIONS
+};
+
+typedef struct sl_snap_section_ref {
+    uint32_t off;   /* from the start of the blob */
+    uint32_t count; /* records (bytes for SL_SNAP_STRINGS) */
+} sl_snap_section_ref;
+
+typedef struct sl_snap_header {
+    uint64_t magic;
+    uint32_t format;
+    uint32_t size;     /* whole blob, header included */
+    uint64_t generation;
+    uint64_t store_rv; /* the store's resourceVersion this was compiled from */
+    uint32_t checksum; /* CRC-32C of bytes [sizeof(header), size) */
+    uint32_t reserved;
+    sl_snap_section_ref sections[SL_SNAP_NSECTIONS];
+} sl_snap_header;
+
+/* A Gateway that sluice runs: one worker group. */
+typedef struct sl_snap_gateway {
+    sl_snap_str ns, name;
+    sl_snap_str class_name;
+    uint32_t workers;        /* 0: one per CPU */
+    sl_snap_range ports;     /* distinct (address, port) sockets */
+    sl_snap_range listeners;
+} sl_snap_gateway;
+
+/* One listening socket of a Gateway: every listener on this port shares it and is
+ * told apart by hostname (the vhosts). */
+typedef struct sl_snap_port {
+    uint32_t gateway;
+    uint16_t port;
+    uint8_t protocol; /* sl_snap_protocol */
+    uint8_t reserved;
+    sl_snap_str address; /* "" for all addresses */
+    sl_snap_range vhosts; /* ordered: exact hostnames (sorted), wildcards (longest first), catch-all */
+} sl_snap_port;
+
+typedef enum { SL_PROTO_HTTP = 1, SL_PROTO_HTTPS = 2, SL_PROTO_TLS = 3, SL_PROTO_TCP = 4 } sl_snap_protocol;
+
+typedef struct sl_snap_listener {
+    uint32_t gateway;
+    uint32_t port_index; /* into PORTS */
+    sl_snap_str name;
+    sl_snap_str hostname; /* "" when the listener has none */
+    uint32_t attached_routes;
+    uint32_t reserved;
+} sl_snap_listener;
+
+/* A host name (exact "a.example.com", wildcard "*.example.com" or catch-all "")
+ * and the route entries that serve it, in precedence order. */
+typedef struct sl_snap_vhost {
+    sl_snap_str host;
+    uint32_t listener;
+    uint32_t reserved;
+    sl_snap_range routes;
+} sl_snap_vhost;
+
+typedef enum { SL_PATH_PREFIX = 1, SL_PATH_EXACT = 2, SL_PATH_REGEX = 3 } sl_snap_path_type;
+typedef enum { SL_MATCH_EXACT = 1, SL_MATCH_REGEX = 2 } sl_snap_match_type;
+
+/* One match of one HTTPRoute rule (matches within a rule are ORed, so each is its
+ * own entry, ordered by the Gateway API's precedence within its vhost). */
+typedef struct sl_snap_route {
+    uint8_t path_type;
+    uint8_t reserved[3];
+    sl_snap_str path;
+    sl_snap_str method;          /* "" for any */
+    sl_snap_range header_matches;
+    sl_snap_range query_matches; /* also SL_SNAP_HEADER_MATCHES records */
+    uint32_t action;
+    uint32_t rule_index;
+    sl_snap_str route_ns, route_name;
+} sl_snap_route;
+
+typedef struct sl_snap_header_match {
+    uint8_t type; /* sl_snap_match_type */
+    uint8_t reserved[3];
+    sl_snap_str name, value;
+} sl_snap_header_match;
+
+/* What a matched rule does: today, send to weighted backends. */
+typedef struct sl_snap_action {
+    sl_snap_range backend_refs;
+    uint32_t total_weight; /* 0: no usable backend, answer 500 */
+    uint32_t request_timeout_ms; /* 0: none */
+} sl_snap_action;
+
+typedef struct sl_snap_backend_ref {
+    uint32_t weight;
+    uint32_t backend; /* SL_SNAP_NONE: unresolved; its share answers 500 */
+} sl_snap_backend_ref;
+
+typedef enum { SL_BACKEND_HTTP = 1, SL_BACKEND_H2C = 2, SL_BACKEND_HTTPS = 3 } sl_snap_backend_protocol;
+
+/* A set of endpoints: a Service port or a Backend object. */
+typedef struct sl_snap_backend {
+    sl_snap_str kind, ns, name;
+    uint32_t port; /* the Service port referenced (0 for Backend objects) */
+    uint8_t protocol;
+    uint8_t reserved[3];
+    sl_snap_range endpoints;
+} sl_snap_backend;
+
+typedef struct sl_snap_endpoint {
+    uint8_t family; /* AF_INET or AF_INET6 */
+    uint8_t reserved;
+    uint16_t port;  /* host order */
+    uint8_t addr[16];
+    sl_snap_str host; /* the address as text, for logs */
+} sl_snap_endpoint;
+
+/* ---- Reading (workers and master). All inline: this is the hot path. ---- */
+
+typedef struct sl_snapshot {
+    const uint8_t *base;
+    size_t size;
+} sl_snapshot;
+
+static inline const sl_snap_header *sl_snap_hdr(const sl_snapshot *s) { return (const sl_snap_header *)s->base; }
+
+static inline const void *sl_snap_table(const sl_snapshot *s, enum sl_snap_section sec)
+{
+    return s->base + sl_snap_hdr(s)->sections[sec].off;
+}
+
+static inline uint32_t sl_snap_count(const sl_snapshot *s, enum sl_snap_section sec)
+{
+    return sl_snap_hdr(s)->sections[sec].count;
+}
+
+static inline const char *sl_snap_cstr(const sl_snapshot *s, sl_snap_str str)
+{
+    /* Every string is stored NUL-terminated after its bytes, so it can be used as
+     * a C string too. */
+    return (const char *)sl_snap_table(s, SL_SNAP_STRINGS) + str.off;
+}
+
+#define SL_SNAP_GET(snap, section, type, index) (&((const type *)sl_snap_table((snap), (section)))[(index)])
+
+/* CRC-32C (Castagnoli) of buf. */
+uint32_t sl_crc32c(const void *buf, size_t len);
+
+/* Checks a blob before use: magic, format, size, every section inside the blob,
+ * every range and string inside its table, every index in range, and the
+ * checksum. Returns true when the blob is safe to read; otherwise writes why. */
+bool sl_snapshot_verify(const void *blob, size_t size, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,159 @@
+/* Compiler, part 1: the Gateways of our classes, their sockets and listeners,
+ * then the routes (compiler_routes.c) and backends (compiler_backends.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/sl.h"
+#include "daemon/compiler_internal.h"
+#include "daemon/controller.h"
+#include "daemon/objects.h"
+
+const char *sl_js(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+long long sl_ji(const json_t *obj, const char *key, long long dflt)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+const char *sl_jmeta(const json_t *obj, const char *key) { return sl_js(json_object_get(obj, "metadata"), key); }
+
+static json_t *list_kind(sl_store *s, const char *kind)
+{
+    json_t *items;
+    int64_t rv;
+    if (sl_store_list(s, kind, NULL, &items, &rv) != SL_OK) {
+        sl_log_error("compiler", "cannot list %s; compiling without them", kind);
+        json_array_clear(items);
+    }
+    return items;
+}
+
+static bool class_is_ours(sl_compile_ctx *c, const char *class_name)
+{
+    size_t i;
+    json_t *gc;
+    json_array_foreach(c->gateway_classes, i, gc)
+    {
+        if (strcmp(sl_jmeta(gc, "name"), class_name) == 0)
+            return strcmp(sl_js(json_object_get(gc, "spec"), "controllerName"), SL_CONTROLLER_NAME) == 0;
+    }
+    return false;
+}
+
+static uint8_t protocol_code(const char *p)
+{
+    if (strcmp(p, "HTTP") == 0)
+        return SL_PROTO_HTTP;
+    if (strcmp(p, "HTTPS") == 0)
+        return SL_PROTO_HTTPS;
+    if (strcmp(p, "TLS") == 0)
+        return SL_PROTO_TLS;
+    return SL_PROTO_TCP;
+}
+
+/* The local address a Gateway binds: its first IPAddress address, else all. */
+static const char *gateway_address(const json_t *gw)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(json_object_get(gw, "spec"), "addresses"), i, a)
+    {
+        const char *type = sl_js(a, "type");
+        if (!type[0] || strcmp(type, "IPAddress") == 0)
+            return sl_js(a, "value");
+    }
+    return "";
+}
+
+static uint32_t workers_of(const json_t *gw)
+{
+    const char *w = sl_js(json_object_get(json_object_get(gw, "metadata"), "annotations"), "sluice.dev/workers");
+    long n = w[0] ? strtol(w, NULL, 10) : 0;
+    return n > 0 && n <= 256 ? (uint32_t)n : 0;
+}
+
+static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
+{
+    sl_snap_builder *b = &c->b;
+    const json_t *spec = json_object_get(gw, "spec");
+    sl_snap_gateway g = {
+        .ns = sl_sb_str(b, sl_jmeta(gw, "namespace")),
+        .name = sl_sb_str(b, sl_jmeta(gw, "name")),
+        .class_name = sl_sb_str(b, sl_js(spec, "gatewayClassName")),
+        .workers = workers_of(gw),
+    };
+    uint32_t gi = sl_sb_count(b, SL_SNAP_GATEWAYS);
+    const char *address = gateway_address(gw);
+    g.ports.first = sl_sb_count(b, SL_SNAP_PORTS);
+    g.listeners.first = sl_sb_count(b, SL_SNAP_LISTENERS);
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(spec, "listeners"), i, l)
+    {
+        uint16_t port = (uint16_t)sl_ji(l, "port", 0);
+        uint8_t proto = protocol_code(sl_js(l, "protocol"));
+        /* Listeners on one port share its socket. */
+        uint32_t pi = SL_SNAP_NONE;
+        for (uint32_t p = g.ports.first; p < sl_sb_count(b, SL_SNAP_PORTS); p++)
+            if (((sl_snap_port *)sl_sb_at(b, SL_SNAP_PORTS, p))->port == port)
+                pi = p;
+        if (pi == SL_SNAP_NONE) {
+            sl_snap_port rec = {.gateway = gi, .port = port, .protocol = proto, .address = sl_sb_str(b, address)};
+            pi = sl_sb_add(b, SL_SNAP_PORTS, &rec);
+        }
+        sl_snap_listener rec = {
+            .gateway = gi,
+            .port_index = pi,
+            .name = sl_sb_str(b, sl_js(l, "name")),
+            .hostname = sl_sb_str(b, sl_js(l, "hostname")),
+        };
+        sl_sb_add(b, SL_SNAP_LISTENERS, &rec);
+    }
+    g.ports.count = sl_sb_count(b, SL_SNAP_PORTS) - g.ports.first;
+    g.listeners.count = sl_sb_count(b, SL_SNAP_LISTENERS) - g.listeners.first;
+    sl_sb_add(b, SL_SNAP_GATEWAYS, &g);
+}
+
+void *sl_compile(sl_store *s, uint64_t generation, size_t *size)
+{
+    sl_compile_ctx c = {.store = s};
+    sl_sb_init(&c.b);
+    int64_t rv = sl_store_current_rv(s);
+    c.gateway_classes = list_kind(s, "GatewayClass");
+    c.gateways = list_kind(s, "Gateway");
+    c.httproutes = list_kind(s, "HTTPRoute");
+    c.services = list_kind(s, "Service");
+    c.endpointslices = list_kind(s, "EndpointSlice");
+    c.backends = list_kind(s, "Backend");
+    c.namespaces = list_kind(s, "Namespace");
+    c.referencegrants = list_kind(s, "ReferenceGrant");
+    c.backend_index = json_object();
+
+    size_t i;
+    json_t *gw;
+    json_array_foreach(c.gateways, i, gw)
+    {
+        if (class_is_ours(&c, sl_js(json_object_get(gw, "spec"), "gatewayClassName")))
+            compile_gateway(&c, gw);
+    }
+    sl_compile_routes(&c);
+    sl_compile_emit_vhosts(&c);
+
+    json_decref(c.gateway_classes);
+    json_decref(c.gateways);
+    json_decref(c.httproutes);
+    json_decref(c.services);
+    json_decref(c.endpointslices);
+    json_decref(c.backends);
+    json_decref(c.namespaces);
+    json_decref(c.referencegrants);
+    json_decref(c.backend_index);
+    return sl_sb_finish(&c.b, generation, (uint64_t)rv, size);
+}

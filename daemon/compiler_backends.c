@@ -1,0 +1,252 @@
+/* Compiler, part 3: a rule's action, with its backendRefs resolved to endpoint
+ * sets: Services through their EndpointSlices, sluice Backends through their
+ * static hosts. Cross-namespace references need a ReferenceGrant. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "daemon/compiler_internal.h"
+
+#define SLUICE_GROUP "gateway.sluice.dev"
+
+static const json_t *find_object(const json_t *list, const char *ns, const char *name)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(list, i, o) if (strcmp(sl_jmeta(o, "namespace"), ns) == 0 &&
+                                       strcmp(sl_jmeta(o, "name"), name) == 0) return o;
+    return NULL;
+}
+
+/* Is an HTTPRoute in from_ns allowed to reference kind/name in to_ns? */
+static bool reference_granted(sl_compile_ctx *c, const char *from_ns, const char *to_ns, const char *group,
+                              const char *kind, const char *name)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(c->referencegrants, i, g)
+    {
+        if (strcmp(sl_jmeta(g, "namespace"), to_ns) != 0)
+            continue;
+        const json_t *spec = json_object_get(g, "spec");
+        bool from_ok = false, to_ok = false;
+        size_t j;
+        json_t *f;
+        json_array_foreach(json_object_get(spec, "from"), j, f) if (
+            strcmp(sl_js(f, "group"), "gateway.networking.k8s.io") == 0 && strcmp(sl_js(f, "kind"), "HTTPRoute") == 0 &&
+            strcmp(sl_js(f, "namespace"), from_ns) == 0) from_ok = true;
+        json_array_foreach(json_object_get(spec, "to"), j, f) if (
+            strcmp(sl_js(f, "group"), group) == 0 && strcmp(sl_js(f, "kind"), kind) == 0 &&
+            (!sl_js(f, "name")[0] || strcmp(sl_js(f, "name"), name) == 0)) to_ok = true;
+        if (from_ok && to_ok)
+            return true;
+    }
+    return false;
+}
+
+/* Adds the endpoints for host:port (an IP literal, or a name resolved now). */
+static void add_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t port)
+{
+    sl_snap_endpoint e = {.port = port, .host = sl_sb_str(&c->b, host)};
+    if (inet_pton(AF_INET, host, e.addr) == 1) {
+        e.family = AF_INET;
+        sl_sb_add(&c->b, SL_SNAP_ENDPOINTS, &e);
+        return;
+    }
+    if (inet_pton(AF_INET6, host, e.addr) == 1) {
+        e.family = AF_INET6;
+        sl_sb_add(&c->b, SL_SNAP_ENDPOINTS, &e);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+        sl_log_warn("compiler", "cannot resolve backend host %s; it gets no traffic", host);
+        return;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        sl_snap_endpoint r = e;
+        memset(r.addr, 0, sizeof(r.addr));
+        if (ai->ai_family == AF_INET) {
+            r.family = AF_INET;
+            memcpy(r.addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+        } else if (ai->ai_family == AF_INET6) {
+            r.family = AF_INET6;
+            memcpy(r.addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+        } else {
+            continue;
+        }
+        sl_sb_add(&c->b, SL_SNAP_ENDPOINTS, &r);
+    }
+    freeaddrinfo(res);
+}
+
+static uint8_t app_protocol(const char *p)
+{
+    if (strcmp(p, "kubernetes.io/h2c") == 0 || strcmp(p, "h2c") == 0 || strcmp(p, "H2C") == 0)
+        return SL_BACKEND_H2C;
+    if (strcmp(p, "https") == 0 || strcmp(p, "HTTPS") == 0 || strcmp(p, "kubernetes.io/wss") == 0)
+        return SL_BACKEND_HTTPS;
+    return SL_BACKEND_HTTP;
+}
+
+/* A Service port's endpoints, from the EndpointSlices labelled with the Service's name. */
+static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *name, long long port)
+{
+    const json_t *svc = find_object(c->services, ns, name);
+    if (!svc)
+        return SL_SNAP_NONE;
+    const json_t *svc_port = NULL;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(json_object_get(svc, "spec"), "ports"), i, p) if (sl_ji(p, "port", 0) == port)
+        svc_port = p;
+    if (!svc_port)
+        return SL_SNAP_NONE;
+    const char *port_name = sl_js(svc_port, "name");
+    sl_snap_backend be = {
+        .kind = sl_sb_str(&c->b, "Service"),
+        .ns = sl_sb_str(&c->b, ns),
+        .name = sl_sb_str(&c->b, name),
+        .port = (uint32_t)port,
+        .protocol = app_protocol(sl_js(svc_port, "appProtocol")),
+    };
+    be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
+    json_t *slice;
+    json_array_foreach(c->endpointslices, i, slice)
+    {
+        if (strcmp(sl_jmeta(slice, "namespace"), ns) != 0)
+            continue;
+        const json_t *labels = json_object_get(json_object_get(slice, "metadata"), "labels");
+        if (strcmp(sl_js(labels, "kubernetes.io/service-name"), name) != 0)
+            continue;
+        const char *type = sl_js(slice, "addressType");
+        if (strcmp(type, "IPv4") != 0 && strcmp(type, "IPv6") != 0)
+            continue;
+        /* The slice port that carries this Service port: same name (both may be ""). */
+        long long target = -1;
+        size_t j;
+        json_t *sp;
+        json_array_foreach(json_object_get(slice, "ports"), j, sp) if (strcmp(sl_js(sp, "name"), port_name) == 0)
+            target = sl_ji(sp, "port", -1);
+        if (target <= 0 || target > 65535)
+            continue;
+        json_t *ep;
+        json_array_foreach(json_object_get(slice, "endpoints"), j, ep)
+        {
+            const json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
+            if (json_is_false(ready))
+                continue;
+            size_t k;
+            json_t *addr;
+            json_array_foreach(json_object_get(ep, "addresses"), k, addr)
+                add_host_endpoints(c, json_string_value(addr), (uint16_t)target);
+        }
+    }
+    be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
+    return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
+}
+
+/* A sluice Backend object of type Static. */
+static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *name)
+{
+    const json_t *obj = find_object(c->backends, ns, name);
+    const json_t *spec = json_object_get(obj, "spec");
+    if (!obj || strcmp(sl_js(spec, "type"), "Static") != 0)
+        return SL_SNAP_NONE;
+    const json_t *st = json_object_get(spec, "static");
+    sl_snap_backend be = {
+        .kind = sl_sb_str(&c->b, "Backend"),
+        .ns = sl_sb_str(&c->b, ns),
+        .name = sl_sb_str(&c->b, name),
+        .protocol = app_protocol(sl_js(st, "protocol")),
+    };
+    be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(st, "hosts"), i, h)
+        add_host_endpoints(c, sl_js(h, "host"), (uint16_t)sl_ji(h, "port", 80));
+    be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
+    return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
+}
+
+static uint32_t resolve_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref)
+{
+    const char *group = sl_js(ref, "group");
+    const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Service";
+    const char *name = sl_js(ref, "name");
+    const char *ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : route_ns;
+    long long port = sl_ji(ref, "port", 0);
+    if (strcmp(ns, route_ns) != 0 && !reference_granted(c, route_ns, ns, group, kind, name))
+        return SL_SNAP_NONE;
+    char key[700];
+    snprintf(key, sizeof(key), "%s/%s/%s/%s/%lld", group, kind, ns, name, port);
+    json_t *known = json_object_get(c->backend_index, key);
+    if (known)
+        return (uint32_t)json_integer_value(known);
+    uint32_t index = SL_SNAP_NONE;
+    if (group[0] == '\0' && strcmp(kind, "Service") == 0)
+        index = service_backend(c, ns, name, port);
+    else if (strcmp(group, SLUICE_GROUP) == 0 && strcmp(kind, "Backend") == 0)
+        index = static_backend(c, ns, name);
+    json_object_set_new(c->backend_index, key, json_integer(index));
+    return index;
+}
+
+/* Gateway API Duration ("1h30m", "500ms") in milliseconds; 0 when absent or bad. */
+static uint32_t duration_ms(const char *s)
+{
+    uint64_t total = 0;
+    while (*s) {
+        char *end;
+        unsigned long long n = strtoull(s, &end, 10);
+        if (end == s)
+            return 0;
+        if (strncmp(end, "ms", 2) == 0) {
+            total += n;
+            s = end + 2;
+        } else if (*end == 's') {
+            total += n * 1000;
+            s = end + 1;
+        } else if (*end == 'm') {
+            total += n * 60000;
+            s = end + 1;
+        } else if (*end == 'h') {
+            total += n * 3600000;
+            s = end + 1;
+        } else {
+            return 0;
+        }
+    }
+    return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+}
+
+uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t *rule)
+{
+    const char *route_ns = sl_jmeta(route, "namespace");
+    sl_snap_action a = {0};
+    /* Resolve first: resolution appends backends and endpoints, and the refs of one
+     * action must be contiguous. */
+    const json_t *refs = json_object_get(rule, "backendRefs");
+    size_t n = json_array_size(refs);
+    uint32_t *resolved = calloc(n ? n : 1, sizeof(uint32_t));
+    if (!resolved)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        resolved[i] = resolve_backend(c, route_ns, json_array_get(refs, i));
+    a.backend_refs.first = sl_sb_count(&c->b, SL_SNAP_BACKEND_REFS);
+    for (size_t i = 0; i < n; i++) {
+        long long w = sl_ji(json_array_get(refs, i), "weight", 1);
+        sl_snap_backend_ref br = {.weight = (uint32_t)(w < 0 ? 0 : w), .backend = resolved[i]};
+        sl_sb_add(&c->b, SL_SNAP_BACKEND_REFS, &br);
+        a.total_weight += br.weight;
+    }
+    free(resolved);
+    a.backend_refs.count = (uint32_t)n;
+    a.request_timeout_ms = duration_ms(sl_js(json_object_get(rule, "timeouts"), "request"));
+    return sl_sb_add(&c->b, SL_SNAP_ACTIONS, &a);
+}

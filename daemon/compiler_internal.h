@@ -1,0 +1,51 @@
+/* Shared state of one compilation, for daemon/compiler*.c only. */
+#ifndef SL_COMPILER_INTERNAL_H
+#define SL_COMPILER_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "daemon/compiler.h"
+#include "daemon/snapshot_builder.h"
+
+/* A route entry waiting to be sorted into its vhost. */
+typedef struct pending_route {
+    sl_snap_route rec;
+    /* precedence keys */
+    const char *created; /* creationTimestamp of the route */
+    uint32_t nheaders, nqueries;
+    uint32_t match_index;
+} pending_route;
+
+typedef struct pending_vhost {
+    uint32_t port;     /* index into PORTS */
+    uint32_t listener; /* index into LISTENERS of the first listener serving it */
+    char host[256];    /* "" catch-all, "*.x" wildcard, or exact */
+    pending_route *routes;
+    size_t nroutes, cap;
+} pending_vhost;
+
+typedef struct sl_compile_ctx {
+    sl_store *store;
+    sl_snap_builder b;
+    json_t *gateway_classes, *gateways, *httproutes, *services, *endpointslices, *backends, *namespaces,
+        *referencegrants;
+    json_t *backend_index; /* "kind/ns/name/port" -> backend index */
+    pending_vhost *vhosts;
+    size_t nvhosts, vhosts_cap;
+} sl_compile_ctx;
+
+/* compiler_routes.c: attaches every HTTPRoute to the listeners it may use. */
+void sl_compile_routes(sl_compile_ctx *c);
+/* compiler_routes.c: sorts each vhost's routes and writes VHOSTS and ROUTES, filling
+ * each port's vhost range. */
+void sl_compile_emit_vhosts(sl_compile_ctx *c);
+/* compiler_backends.c: the action of one rule (backends resolved). */
+uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t *rule);
+
+/* Small JSON accessors: "" / dflt when absent. */
+const char *sl_js(const json_t *obj, const char *key);
+long long sl_ji(const json_t *obj, const char *key, long long dflt);
+const char *sl_jmeta(const json_t *obj, const char *key);
+
+#endif

@@ -1,0 +1,431 @@
+/* Compiler, part 2: which listeners each HTTPRoute attaches to (parentRefs,
+ * allowedRoutes, hostname intersection), and the route entries of every virtual
+ * host in the Gateway API's precedence order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+#include "daemon/compiler_internal.h"
+
+#define GW_GROUP "gateway.networking.k8s.io"
+
+/* ---- hostnames ---- */
+
+/* True when `host` (exact) is matched by `pattern` ("*.example.com" matches any
+ * name with one or more labels before ".example.com"). */
+static bool wildcard_matches(const char *pattern, const char *host)
+{
+    if (strncmp(pattern, "*.", 2) != 0)
+        return strcasecmp(pattern, host) == 0;
+    const char *suffix = pattern + 1; /* ".example.com" */
+    size_t hl = strlen(host), sl = strlen(suffix);
+    return hl > sl && strcasecmp(host + hl - sl, suffix) == 0;
+}
+
+/* The intersection of a listener hostname and a route hostname, per the
+ * Gateway API: writes the more specific of the two into out and returns true when
+ * they intersect. An empty listener hostname matches everything. */
+static bool intersect_hostnames(const char *listener, const char *route, char *out, size_t outlen)
+{
+    if (!listener[0]) {
+        snprintf(out, outlen, "%s", route);
+        return true;
+    }
+    if (!route[0]) {
+        snprintf(out, outlen, "%s", listener);
+        return true;
+    }
+    bool lw = strncmp(listener, "*.", 2) == 0, rw = strncmp(route, "*.", 2) == 0;
+    if (!lw && !rw) {
+        if (strcasecmp(listener, route) != 0)
+            return false;
+        snprintf(out, outlen, "%s", route);
+        return true;
+    }
+    if (lw && !rw) {
+        if (!wildcard_matches(listener, route))
+            return false;
+        snprintf(out, outlen, "%s", route);
+        return true;
+    }
+    if (!lw && rw) {
+        if (!wildcard_matches(route, listener))
+            return false;
+        snprintf(out, outlen, "%s", listener);
+        return true;
+    }
+    /* Both wildcards: the longer (more specific) one, if one contains the other. */
+    const char *longer = strlen(listener) >= strlen(route) ? listener : route;
+    const char *shorter = longer == listener ? route : listener;
+    if (strcasecmp(longer, shorter) != 0 && !wildcard_matches(shorter, longer + 2))
+        return false;
+    snprintf(out, outlen, "%s", longer);
+    return true;
+}
+
+/* ---- attachment ---- */
+
+static const json_t *find_namespace(sl_compile_ctx *c, const char *name)
+{
+    size_t i;
+    json_t *ns;
+    json_array_foreach(c->namespaces, i, ns) if (strcmp(sl_jmeta(ns, "name"), name) == 0) return ns;
+    return NULL;
+}
+
+/* matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist) of a
+ * LabelSelector against a namespace's labels. */
+static bool selector_matches(const json_t *selector, const json_t *ns)
+{
+    const json_t *labels = json_object_get(json_object_get(ns, "metadata"), "labels");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)json_object_get(selector, "matchLabels"), k, v)
+    {
+        if (!json_equal(json_object_get(labels, k), v))
+            return false;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(selector, "matchExpressions"), i, e)
+    {
+        const char *key = sl_js(e, "key"), *op = sl_js(e, "operator");
+        const char *have = json_string_value(json_object_get(labels, key));
+        bool in = false;
+        size_t j;
+        json_t *val;
+        json_array_foreach(json_object_get(e, "values"), j, val) if (have && strcmp(json_string_value(val), have) == 0)
+            in = true;
+        if ((strcmp(op, "In") == 0 && !in) || (strcmp(op, "NotIn") == 0 && in) ||
+            (strcmp(op, "Exists") == 0 && !have) || (strcmp(op, "DoesNotExist") == 0 && have))
+            return false;
+    }
+    return true;
+}
+
+/* Does the listener's allowedRoutes admit an HTTPRoute from namespace route_ns? */
+static bool listener_allows(sl_compile_ctx *c, const json_t *listener, const char *gw_ns, const char *route_ns)
+{
+    const json_t *allowed = json_object_get(listener, "allowedRoutes");
+    const json_t *kinds = json_object_get(allowed, "kinds");
+    if (json_array_size(kinds) > 0) {
+        bool ok = false;
+        size_t i;
+        json_t *k;
+        json_array_foreach(kinds, i, k)
+        {
+            const char *group = json_object_get(k, "group") ? sl_js(k, "group") : GW_GROUP;
+            if (strcmp(group, GW_GROUP) == 0 && strcmp(sl_js(k, "kind"), "HTTPRoute") == 0)
+                ok = true;
+        }
+        if (!ok)
+            return false;
+    } else {
+        const char *proto = sl_js(listener, "protocol");
+        if (strcmp(proto, "HTTP") != 0 && strcmp(proto, "HTTPS") != 0)
+            return false;
+    }
+    const json_t *namespaces = json_object_get(allowed, "namespaces");
+    const char *from = sl_js(namespaces, "from");
+    if (!from[0] || strcmp(from, "Same") == 0)
+        return strcmp(gw_ns, route_ns) == 0;
+    if (strcmp(from, "All") == 0)
+        return true;
+    if (strcmp(from, "Selector") == 0) {
+        const json_t *ns = find_namespace(c, route_ns);
+        return ns && selector_matches(json_object_get(namespaces, "selector"), ns);
+    }
+    return false;
+}
+
+static pending_vhost *vhost_for(sl_compile_ctx *c, uint32_t port, uint32_t listener, const char *host)
+{
+    for (size_t i = 0; i < c->nvhosts; i++)
+        if (c->vhosts[i].port == port && strcasecmp(c->vhosts[i].host, host) == 0)
+            return &c->vhosts[i];
+    if (c->nvhosts == c->vhosts_cap) {
+        c->vhosts_cap = c->vhosts_cap ? c->vhosts_cap * 2 : 16;
+        c->vhosts = realloc(c->vhosts, c->vhosts_cap * sizeof(*c->vhosts));
+        if (!c->vhosts)
+            abort();
+    }
+    pending_vhost *v = &c->vhosts[c->nvhosts++];
+    memset(v, 0, sizeof(*v));
+    v->port = port;
+    v->listener = listener;
+    snprintf(v->host, sizeof(v->host), "%s", host);
+    for (char *p = v->host; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return v;
+}
+
+static void vhost_push(pending_vhost *v, const pending_route *r)
+{
+    if (v->nroutes == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 8;
+        v->routes = realloc(v->routes, v->cap * sizeof(*v->routes));
+        if (!v->routes)
+            abort();
+    }
+    v->routes[v->nroutes++] = *r;
+}
+
+static uint32_t add_matches(sl_compile_ctx *c, const json_t *list, uint32_t *count)
+{
+    uint32_t first = sl_sb_count(&c->b, SL_SNAP_HEADER_MATCHES);
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m)
+    {
+        sl_snap_header_match rec = {
+            .type = strcmp(sl_js(m, "type"), "RegularExpression") == 0 ? SL_MATCH_REGEX : SL_MATCH_EXACT,
+            .name = sl_sb_str(&c->b, sl_js(m, "name")),
+            .value = sl_sb_str(&c->b, sl_js(m, "value")),
+        };
+        sl_sb_add(&c->b, SL_SNAP_HEADER_MATCHES, &rec);
+    }
+    *count = (uint32_t)json_array_size(list);
+    return first;
+}
+
+/* Adds the entries of every rule of `route` to the vhosts of `hosts` on the listener. */
+static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_index, const char *const *hosts,
+                   size_t nhosts, const uint32_t *actions)
+{
+    const sl_snap_listener *l = sl_sb_at(&c->b, SL_SNAP_LISTENERS, listener_index);
+    uint32_t port = l->port_index;
+    size_t ri;
+    json_t *rule;
+    json_array_foreach(json_object_get(json_object_get(route, "spec"), "rules"), ri, rule)
+    {
+        const json_t *matches = json_object_get(rule, "matches");
+        size_t nm = json_array_size(matches) ? json_array_size(matches) : 1;
+        for (size_t mi = 0; mi < nm; mi++) {
+            const json_t *m = json_array_get(matches, mi); /* NULL: the default match, prefix "/" */
+            const json_t *path = json_object_get(m, "path");
+            const char *ptype = sl_js(path, "type");
+            const char *pval = json_object_get(path, "value") ? sl_js(path, "value") : "/";
+            pending_route pr = {.created = sl_jmeta(route, "creationTimestamp"), .match_index = (uint32_t)mi};
+            pr.rec.path_type = strcmp(ptype, "Exact") == 0               ? SL_PATH_EXACT
+                               : strcmp(ptype, "RegularExpression") == 0 ? SL_PATH_REGEX
+                                                                         : SL_PATH_PREFIX;
+            /* A prefix's trailing slash does not change what it matches. */
+            size_t plen = strlen(pval);
+            while (pr.rec.path_type == SL_PATH_PREFIX && plen > 1 && pval[plen - 1] == '/')
+                plen--;
+            pr.rec.path = sl_sb_strn(&c->b, pval, plen);
+            pr.rec.method = sl_sb_str(&c->b, sl_js(m, "method"));
+            pr.rec.header_matches.first = add_matches(c, json_object_get(m, "headers"), &pr.rec.header_matches.count);
+            pr.rec.query_matches.first =
+                add_matches(c, json_object_get(m, "queryParams"), &pr.rec.query_matches.count);
+            pr.nheaders = pr.rec.header_matches.count;
+            pr.nqueries = pr.rec.query_matches.count;
+            pr.rec.action = actions[ri];
+            pr.rec.rule_index = (uint32_t)ri;
+            pr.rec.route_ns = sl_sb_str(&c->b, sl_jmeta(route, "namespace"));
+            pr.rec.route_name = sl_sb_str(&c->b, sl_jmeta(route, "name"));
+            for (size_t h = 0; h < nhosts; h++)
+                vhost_push(vhost_for(c, port, listener_index, hosts[h]), &pr);
+        }
+    }
+}
+
+/* Attaches one route through one parentRef; returns how many listeners took it. */
+static int attach_parent(sl_compile_ctx *c, const json_t *route, const json_t *ref, const uint32_t *actions)
+{
+    const char *route_ns = sl_jmeta(route, "namespace");
+    const char *group = json_object_get(ref, "group") ? sl_js(ref, "group") : GW_GROUP;
+    const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Gateway";
+    if (strcmp(group, GW_GROUP) != 0 || strcmp(kind, "Gateway") != 0)
+        return 0;
+    const char *gw_ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : route_ns;
+    const char *gw_name = sl_js(ref, "name");
+    const char *section = sl_js(ref, "sectionName");
+    long long port = sl_ji(ref, "port", 0);
+    int attached = 0;
+    const json_t *route_hosts = json_object_get(json_object_get(route, "spec"), "hostnames");
+
+    for (uint32_t gi = 0; gi < sl_sb_count(&c->b, SL_SNAP_GATEWAYS); gi++) {
+        const sl_snap_gateway *g = sl_sb_at(&c->b, SL_SNAP_GATEWAYS, gi);
+        const char *strings = (const char *)c->b.tab[SL_SNAP_STRINGS].data;
+        if (strcmp(strings + g->ns.off, gw_ns) != 0 || strcmp(strings + g->name.off, gw_name) != 0)
+            continue;
+        /* The Gateway object, for its listeners' allowedRoutes. */
+        const json_t *gw_obj = NULL;
+        size_t i;
+        json_t *x;
+        json_array_foreach(c->gateways, i, x) if (strcmp(sl_jmeta(x, "namespace"), gw_ns) == 0 &&
+                                                  strcmp(sl_jmeta(x, "name"), gw_name) == 0) gw_obj = x;
+        const json_t *listeners = json_object_get(json_object_get(gw_obj, "spec"), "listeners");
+        sl_snap_range lr = g->listeners;
+        for (uint32_t li = 0; li < lr.count; li++) {
+            const json_t *lj = json_array_get(listeners, li);
+            if (section[0] && strcmp(section, sl_js(lj, "name")) != 0)
+                continue;
+            if (port && port != sl_ji(lj, "port", 0))
+                continue;
+            if (!listener_allows(c, lj, gw_ns, route_ns))
+                continue;
+            const char *lhost = sl_js(lj, "hostname");
+            char hostbuf[16][256];
+            const char *hosts[16];
+            size_t nhosts = 0;
+            if (json_array_size(route_hosts) == 0) {
+                snprintf(hostbuf[0], sizeof(hostbuf[0]), "%s", lhost);
+                hosts[nhosts] = hostbuf[nhosts];
+                nhosts++;
+            } else {
+                size_t hi;
+                json_t *h;
+                json_array_foreach(route_hosts, hi, h)
+                {
+                    if (nhosts < 16 && intersect_hostnames(lhost, json_string_value(h), hostbuf[nhosts], 256)) {
+                        /* The same effective host twice would duplicate entries. */
+                        bool dup = false;
+                        for (size_t k = 0; k < nhosts; k++)
+                            dup |= strcasecmp(hostbuf[k], hostbuf[nhosts]) == 0;
+                        if (!dup) {
+                            hosts[nhosts] = hostbuf[nhosts];
+                            nhosts++;
+                        }
+                    }
+                }
+            }
+            if (nhosts == 0)
+                continue;
+            attach(c, route, lr.first + li, hosts, nhosts, actions);
+            ((sl_snap_listener *)sl_sb_at(&c->b, SL_SNAP_LISTENERS, lr.first + li))->attached_routes++;
+            attached++;
+        }
+    }
+    return attached;
+}
+
+void sl_compile_routes(sl_compile_ctx *c)
+{
+    size_t i;
+    json_t *route;
+    json_array_foreach(c->httproutes, i, route)
+    {
+        const json_t *rules = json_object_get(json_object_get(route, "spec"), "rules");
+        size_t nrules = json_array_size(rules);
+        uint32_t *actions = calloc(nrules ? nrules : 1, sizeof(uint32_t));
+        if (!actions)
+            abort();
+        bool built = false;
+        size_t pi;
+        json_t *ref;
+        json_array_foreach(json_object_get(json_object_get(route, "spec"), "parentRefs"), pi, ref)
+        {
+            /* Actions are built once per route, on its first parentRef that names
+             * one of our Gateways, so unattached routes cost nothing. */
+            if (!built) {
+                for (size_t r = 0; r < nrules; r++)
+                    actions[r] = sl_compile_action(c, route, json_array_get(rules, r));
+                built = true;
+            }
+            attach_parent(c, route, ref, actions);
+        }
+        free(actions);
+    }
+}
+
+/* ---- precedence ---- */
+
+static int cmp_routes(const void *pa, const void *pb)
+{
+    const pending_route *a = pa, *b = pb;
+    /* Exact before prefix before regex. */
+    static const int rank[] = {[SL_PATH_EXACT] = 0, [SL_PATH_PREFIX] = 1, [SL_PATH_REGEX] = 2};
+    if (rank[a->rec.path_type] != rank[b->rec.path_type])
+        return rank[a->rec.path_type] - rank[b->rec.path_type];
+    if (a->rec.path.len != b->rec.path.len)
+        return a->rec.path.len > b->rec.path.len ? -1 : 1; /* longer first */
+    bool am = a->rec.method.len > 0, bm = b->rec.method.len > 0;
+    if (am != bm)
+        return am ? -1 : 1;
+    if (a->nheaders != b->nheaders)
+        return a->nheaders > b->nheaders ? -1 : 1;
+    if (a->nqueries != b->nqueries)
+        return a->nqueries > b->nqueries ? -1 : 1;
+    int t = strcmp(a->created, b->created); /* RFC 3339 UTC sorts as text: oldest first */
+    if (t)
+        return t;
+    /* Different routes of the same age: alphabetical namespace/name, which is the
+     * store's order, kept by the stable sort. */
+    if (a->rec.route_ns.off != b->rec.route_ns.off || a->rec.route_name.off != b->rec.route_name.off)
+        return 0;
+    if (a->rec.rule_index != b->rec.rule_index)
+        return a->rec.rule_index < b->rec.rule_index ? -1 : 1;
+    return a->match_index < b->match_index ? -1 : (a->match_index > b->match_index);
+}
+
+/* Exact hosts first (sorted for binary search), then wildcards, longest first,
+ * then the catch-all. */
+static int host_rank(const char *h) { return !h[0] ? 2 : (h[0] == '*' ? 1 : 0); }
+
+static int cmp_vhosts(const void *pa, const void *pb)
+{
+    const pending_vhost *a = pa, *b = pb;
+    if (a->port != b->port)
+        return a->port < b->port ? -1 : 1;
+    int ra = host_rank(a->host), rb = host_rank(b->host);
+    if (ra != rb)
+        return ra - rb;
+    if (ra == 1 && strlen(a->host) != strlen(b->host))
+        return strlen(a->host) > strlen(b->host) ? -1 : 1;
+    return strcmp(a->host, b->host);
+}
+
+/* Stable merge sort: routes arrive in store order (namespace, name), then rule
+ * and match order, which is the spec's last tie-breaker; stability keeps it. */
+static void stable_sort_routes(pending_route *r, size_t n)
+{
+    if (n < 2)
+        return;
+    pending_route *tmp = malloc(n * sizeof(*tmp));
+    if (!tmp)
+        abort();
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n;
+            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                tmp[k++] = cmp_routes(&r[b], &r[a]) < 0 ? r[b++] : r[a++];
+            while (a < mid)
+                tmp[k++] = r[a++];
+            while (b < hi)
+                tmp[k++] = r[b++];
+        }
+        memcpy(r, tmp, n * sizeof(*tmp));
+    }
+    free(tmp);
+}
+
+void sl_compile_emit_vhosts(sl_compile_ctx *c)
+{
+    qsort(c->vhosts, c->nvhosts, sizeof(*c->vhosts), cmp_vhosts);
+    for (size_t i = 0; i < c->nvhosts; i++) {
+        pending_vhost *v = &c->vhosts[i];
+        stable_sort_routes(v->routes, v->nroutes);
+        sl_snap_vhost rec = {.host = sl_sb_str(&c->b, v->host), .listener = v->listener};
+        rec.routes.first = sl_sb_count(&c->b, SL_SNAP_ROUTES);
+        for (size_t k = 0; k < v->nroutes; k++)
+            sl_sb_add(&c->b, SL_SNAP_ROUTES, &v->routes[k].rec);
+        rec.routes.count = (uint32_t)v->nroutes;
+        uint32_t vi = sl_sb_add(&c->b, SL_SNAP_VHOSTS, &rec);
+        /* Vhosts are sorted by port, so each port's range is contiguous. */
+        sl_snap_port *p = sl_sb_at(&c->b, SL_SNAP_PORTS, v->port);
+        if (p->vhosts.count == 0)
+            p->vhosts.first = vi;
+        p->vhosts.count++;
+        free(v->routes);
+    }
+    free(c->vhosts);
+    c->vhosts = NULL;
+    c->nvhosts = 0;
+}

@@ -1,0 +1,163 @@
+#include "daemon/snapshot_render.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *path_type_name(uint8_t t)
+{
+    return t == SL_PATH_EXACT ? "Exact" : t == SL_PATH_REGEX ? "RegularExpression" : "PathPrefix";
+}
+
+static const char *protocol_name(uint8_t p)
+{
+    switch (p) {
+    case SL_PROTO_HTTP: return "HTTP";
+    case SL_PROTO_HTTPS: return "HTTPS";
+    case SL_PROTO_TLS: return "TLS";
+    default: return "TCP";
+    }
+}
+
+static json_t *render_matches(const sl_snapshot *s, sl_snap_range r)
+{
+    json_t *out = json_array();
+    for (uint32_t i = 0; i < r.count; i++) {
+        const sl_snap_header_match *m = SL_SNAP_GET(s, SL_SNAP_HEADER_MATCHES, sl_snap_header_match, r.first + i);
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "type",
+                                             m->type == SL_MATCH_REGEX ? "RegularExpression" : "Exact", "name",
+                                             sl_snap_cstr(s, m->name), "value", sl_snap_cstr(s, m->value)));
+    }
+    return out;
+}
+
+static json_t *render_backend(const sl_snapshot *s, uint32_t index)
+{
+    const sl_snap_backend *b = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, index);
+    json_t *eps = json_array();
+    for (uint32_t i = 0; i < b->endpoints.count; i++) {
+        const sl_snap_endpoint *e = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, b->endpoints.first + i);
+        char addr[INET6_ADDRSTRLEN + 8], text[INET6_ADDRSTRLEN];
+        inet_ntop(e->family, e->addr, text, sizeof(text));
+        snprintf(addr, sizeof(addr), e->family == AF_INET6 ? "[%s]:%u" : "%s:%u", text, e->port);
+        json_array_append_new(eps, json_string(addr));
+    }
+    return json_pack("{s:s, s:s, s:s, s:i, s:o}", "kind", sl_snap_cstr(s, b->kind), "namespace",
+                     sl_snap_cstr(s, b->ns), "name", sl_snap_cstr(s, b->name), "port", (int)b->port, "endpoints",
+                     eps);
+}
+
+static json_t *render_route(const sl_snapshot *s, const sl_snap_route *r)
+{
+    const sl_snap_action *a = SL_SNAP_GET(s, SL_SNAP_ACTIONS, sl_snap_action, r->action);
+    json_t *backends = json_array();
+    for (uint32_t i = 0; i < a->backend_refs.count; i++) {
+        const sl_snap_backend_ref *br =
+            SL_SNAP_GET(s, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref, a->backend_refs.first + i);
+        json_t *b = br->backend == SL_SNAP_NONE ? json_pack("{s:b}", "unresolved", 1) : render_backend(s, br->backend);
+        json_object_set_new(b, "weight", json_integer(br->weight));
+        json_array_append_new(backends, b);
+    }
+    char route[600];
+    snprintf(route, sizeof(route), "%s/%s", sl_snap_cstr(s, r->route_ns), sl_snap_cstr(s, r->route_name));
+    json_t *out = json_pack("{s:s, s:i, s:{s:s, s:s}, s:o}", "route", route, "rule", (int)r->rule_index, "path",
+                            "type", path_type_name(r->path_type), "value", sl_snap_cstr(s, r->path), "backends",
+                            backends);
+    if (r->method.len)
+        json_object_set_new(out, "method", json_string(sl_snap_cstr(s, r->method)));
+    if (r->header_matches.count)
+        json_object_set_new(out, "headers", render_matches(s, r->header_matches));
+    if (r->query_matches.count)
+        json_object_set_new(out, "queryParams", render_matches(s, r->query_matches));
+    if (a->request_timeout_ms)
+        json_object_set_new(out, "requestTimeoutMs", json_integer(a->request_timeout_ms));
+    return out;
+}
+
+json_t *sl_snapshot_render(const sl_snapshot *s)
+{
+    const sl_snap_header *h = sl_snap_hdr(s);
+    json_t *gateways = json_array();
+    for (uint32_t gi = 0; gi < sl_snap_count(s, SL_SNAP_GATEWAYS); gi++) {
+        const sl_snap_gateway *g = SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, gi);
+        json_t *ports = json_array();
+        for (uint32_t pi = 0; pi < g->ports.count; pi++) {
+            const sl_snap_port *p = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, g->ports.first + pi);
+            json_t *vhosts = json_array();
+            for (uint32_t vi = 0; vi < p->vhosts.count; vi++) {
+                const sl_snap_vhost *v = SL_SNAP_GET(s, SL_SNAP_VHOSTS, sl_snap_vhost, p->vhosts.first + vi);
+                json_t *routes = json_array();
+                for (uint32_t ri = 0; ri < v->routes.count; ri++)
+                    json_array_append_new(routes,
+                                          render_route(s, SL_SNAP_GET(s, SL_SNAP_ROUTES, sl_snap_route,
+                                                                      v->routes.first + ri)));
+                json_array_append_new(vhosts, json_pack("{s:s, s:o}", "host",
+                                                        v->host.len ? sl_snap_cstr(s, v->host) : "*", "routes",
+                                                        routes));
+            }
+            json_array_append_new(ports, json_pack("{s:s, s:i, s:s, s:o}", "address", sl_snap_cstr(s, p->address),
+                                                   "port", (int)p->port, "protocol", protocol_name(p->protocol),
+                                                   "vhosts", vhosts));
+        }
+        json_t *listeners = json_array();
+        for (uint32_t li = 0; li < g->listeners.count; li++) {
+            const sl_snap_listener *l = SL_SNAP_GET(s, SL_SNAP_LISTENERS, sl_snap_listener, g->listeners.first + li);
+            const sl_snap_port *p = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, l->port_index);
+            json_array_append_new(listeners, json_pack("{s:s, s:s, s:i, s:i}", "name", sl_snap_cstr(s, l->name),
+                                                       "hostname", sl_snap_cstr(s, l->hostname), "port",
+                                                       (int)p->port, "attachedRoutes", (int)l->attached_routes));
+        }
+        json_array_append_new(gateways, json_pack("{s:s, s:s, s:s, s:i, s:o, s:o}", "namespace",
+                                                  sl_snap_cstr(s, g->ns), "name", sl_snap_cstr(s, g->name),
+                                                  "gatewayClassName", sl_snap_cstr(s, g->class_name), "workers",
+                                                  (int)g->workers, "listeners", listeners, "ports", ports));
+    }
+    char checksum[16];
+    snprintf(checksum, sizeof(checksum), "%08x", h->checksum);
+    return json_pack("{s:I, s:I, s:i, s:s, s:o}", "generation", (json_int_t)h->generation, "storeResourceVersion",
+                     (json_int_t)h->store_rv, "bytes", (int)h->size, "checksum", checksum, "gateways", gateways);
+}
+
+json_t *sl_snapshot_render_current(const sl_control *c, char *why, size_t whylen)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        uint64_t gen = atomic_load(&c->generation);
+        if (!gen) {
+            snprintf(why, whylen, "no snapshot has been compiled yet");
+            return NULL;
+        }
+        char name[96];
+        sl_control_snapshot_name(c, gen, name, sizeof(name));
+        int fd = shm_open(name, O_RDONLY, 0);
+        if (fd < 0) {
+            if (errno == ENOENT)
+                continue; /* replaced meanwhile: read the new generation */
+            snprintf(why, whylen, "cannot open %s: %s", name, strerror(errno));
+            return NULL;
+        }
+        struct stat st;
+        void *map = MAP_FAILED;
+        if (fstat(fd, &st) == 0 && st.st_size > 0)
+            map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        if (map == MAP_FAILED) {
+            snprintf(why, whylen, "cannot map %s", name);
+            return NULL;
+        }
+        json_t *out = NULL;
+        if (sl_snapshot_verify(map, (size_t)st.st_size, why, whylen)) {
+            sl_snapshot s = {map, (size_t)st.st_size};
+            out = sl_snapshot_render(&s);
+        }
+        munmap(map, (size_t)st.st_size);
+        return out;
+    }
+    snprintf(why, whylen, "the snapshot kept changing; try again");
+    return NULL;
+}
