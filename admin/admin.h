@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "common/control.h"
 #include "daemon/store.h"
 
 typedef struct sl_admin sl_admin;
@@ -12,6 +13,7 @@ typedef struct sl_admin sl_admin;
 typedef struct sl_admin_config {
     const char *address; /* "HOST:PORT"; HOST may be an IPv4 or [IPv6] literal or "localhost" */
     sl_store *store;
+    const sl_control *control; /* for /debug/snapshot; may be NULL */
 } sl_admin_config;
 
 /* Starts serving. Refuses (NULL, message in err) to bind a non-loopback address

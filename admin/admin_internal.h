@@ -20,10 +20,11 @@
 struct sl_admin {
     struct MHD_Daemon *mhd;
     sl_store *store;
+    const sl_control *control;
     int port;
     volatile bool ready;
     volatile bool stopping;
-    bool require_token;
+    bool require_token; /* bound to a non-loopback address: never serve without a token */
     sl_admin_metrics metrics;
 };
 

@@ -10,7 +10,7 @@
 #define SL_ADMIN_LATENCY_BUCKETS 12
 
 typedef struct sl_admin_series {
-    char verb[16];
+    char verb[24]; /* longest: "deletecollection" */
     unsigned code;
     uint64_t count;
 } sl_admin_series;

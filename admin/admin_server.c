@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/sl.h"
 #include "config.h"
+#include "daemon/snapshot_render.h"
 
 /* Per-request state kept across libmicrohttpd's calls for one request. */
 typedef struct req_state {
@@ -69,6 +70,15 @@ static enum MHD_Result dispatch(sl_admin_req *r)
     if (strcmp(url, "/metrics") == 0) {
         r->verb = "metrics";
         return sl_admin_handle_metrics(r);
+    }
+    if (strcmp(url, "/debug/snapshot") == 0) {
+        r->verb = "debug";
+        char why[256] = "";
+        json_t *doc = r->admin->control ? sl_snapshot_render_current(r->admin->control, why, sizeof(why)) : NULL;
+        if (!doc)
+            return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s",
+                                        why[0] ? why : "no snapshot");
+        return sl_admin_reply_json(r, 200, doc);
     }
     if (strcmp(url, "/version") == 0 || strcmp(url, "/version/") == 0) {
         r->verb = "discovery";
@@ -247,6 +257,8 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     a->store = cfg->store;
+    a->control = cfg->control;
+    a->require_token = !is_loopback(ai->ai_addr);
     sl_admin_metrics_init(&a->metrics);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)

@@ -11,6 +11,8 @@
 
 struct sl_controller {
     sl_store *store;
+    void (*notify)(void *);
+    void *notify_arg;
     pthread_t thread;
     volatile bool stop;
 };
@@ -149,18 +151,22 @@ static void *controller_main(void *arg)
             sl_controller_reconcile(c->store);
             /* Our own status writes move rv too; the next pass finds nothing to do. */
             seen = rv;
+            if (c->notify)
+                c->notify(c->notify_arg);
         }
         sl_store_wait(c->store, seen, 1000);
     }
     return NULL;
 }
 
-sl_controller *sl_controller_start(sl_store *s)
+sl_controller *sl_controller_start(sl_store *s, void (*notify)(void *), void *arg)
 {
     sl_controller *c = calloc(1, sizeof(*c));
     if (!c)
         abort(); /* start-up: out of memory is fatal */
     c->store = s;
+    c->notify = notify;
+    c->notify_arg = arg;
     if (pthread_create(&c->thread, NULL, controller_main, c) != 0)
         abort();
     return c;

@@ -12,8 +12,9 @@
 
 typedef struct sl_controller sl_controller;
 
-/* Starts the controller thread; it reconciles once at start and after every write. */
-sl_controller *sl_controller_start(sl_store *s);
+/* Starts the controller thread; it reconciles once at start and after every
+ * write, then calls notify(arg) (from its own thread) so the master compiles. */
+sl_controller *sl_controller_start(sl_store *s, void (*notify)(void *), void *arg);
 /* Stops the thread and waits for it. */
 void sl_controller_stop(sl_controller *c);
 

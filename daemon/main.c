@@ -1,34 +1,177 @@
-/* sluiced: the master process. Opens the store, serves the admin API and waits
- * for a signal to stop. (The data plane's workers come with their own issue.) */
+/* sluiced: the master process. Opens the store, serves the admin API, runs the
+ * controller, compiles snapshots after every change and supervises the worker
+ * groups of the Gateways. Its main thread runs one libev loop: signals, child
+ * exits, and "the store changed" notifications from the controller thread. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
 
 #include "admin/admin.h"
 #include "common/log.h"
+#include "common/settings.h"
 #include "config.h"
+#include "daemon/compiler.h"
 #include "daemon/controller.h"
+#include "daemon/publisher.h"
 #include "daemon/store.h"
+#include "daemon/supervisor.h"
 #include "daemon/tokens.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/sluice"
 #define DEFAULT_ADMIN "127.0.0.1:9901"
 
+typedef struct master {
+    struct ev_loop *loop;
+    sl_store *store;
+    sl_admin *admin;
+    sl_controller *controller;
+    sl_control *control;
+    sl_publisher publisher;
+    sl_supervisor *supervisor;
+    ev_async changed;
+    ev_signal sigterm, sigint, sigquit, sighup;
+    ev_timer readiness;
+    int64_t compiled_rv;
+    int exit_code;
+} master;
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sluiced [--state-dir DIR] [--admin HOST:PORT] [--log-level LEVEL]\n"
+            "usage: sluiced [--state-dir DIR] [--admin HOST:PORT] [--log-level LEVEL] [--access-log PATH]\n"
+            "               [data plane settings]\n"
             "       sluiced token create NAME|list|revoke ID --state-dir DIR\n"
             "\n"
-            "  --state-dir DIR     where the SQLite store lives (env SLUICE_STATE_DIR; default %s)\n"
-            "  --admin HOST:PORT   admin API address (env SLUICE_ADMIN; default %s);\n"
-            "                      non-loopback addresses need at least one token\n"
-            "  --log-level LEVEL   error, warn, info (default) or debug\n"
-            "  --version           print the version and exit\n"
-            "  --help              print this help and exit\n",
+            "  --state-dir DIR            where the SQLite store lives (env SLUICE_STATE_DIR; default %s)\n"
+            "  --admin HOST:PORT          admin API address (env SLUICE_ADMIN; default %s);\n"
+            "                             non-loopback addresses need at least one token\n"
+            "  --log-level LEVEL          error, warn, info (default) or debug\n"
+            "  --access-log PATH          where workers write JSON access log lines: a file, '-' for\n"
+            "                             standard output (default), or 'off'\n"
+            "  --version                  print the version and exit\n"
+            "  --help                     print this help and exit\n"
+            "\n"
+            "Data plane settings:\n",
             DEFAULT_STATE_DIR, DEFAULT_ADMIN);
+    sl_settings_usage(f);
+}
+
+/* Compiles and publishes when the store moved, then lets the supervisor match
+ * the worker groups to the new snapshot. Runs on the main loop. */
+static void recompile(master *m)
+{
+    int64_t rv = sl_store_current_rv(m->store);
+    if (rv == m->compiled_rv)
+        return;
+    uint64_t generation = m->publisher.generation + 1;
+    size_t size;
+    void *blob = sl_compile(m->store, generation, &size);
+    char why[200];
+    if (!sl_snapshot_verify(blob, size, why, sizeof(why))) {
+        /* A compiler bug must never reach a worker: keep serving the previous one. */
+        sl_log_error("compiler", "compiled snapshot fails verification (%s); keeping generation %llu", why,
+                     (unsigned long long)m->publisher.generation);
+        free(blob);
+        return;
+    }
+    if (sl_publisher_publish(&m->publisher, blob, size) == 0) {
+        m->compiled_rv = rv;
+        sl_log_info("compiler", "published snapshot generation %llu (%zu bytes, resourceVersion %lld)",
+                    (unsigned long long)generation, size, (long long)rv);
+        sl_snapshot snap = sl_publisher_current(&m->publisher);
+        sl_supervisor_apply(m->supervisor, &snap);
+    }
+    free(blob);
+}
+
+static void changed_cb(struct ev_loop *loop, ev_async *w, int revents) { recompile(w->data); }
+
+/* Called by the controller thread after it reconciled a change. */
+static void notify_changed(void *arg)
+{
+    master *m = arg;
+    ev_async_send(m->loop, &m->changed);
+}
+
+static void readiness_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    master *m = t->data;
+    sl_admin_set_ready(m->admin, m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor));
+}
+
+static void stopped_cb(void *arg)
+{
+    master *m = arg;
+    ev_break(m->loop, EVBREAK_ALL);
+}
+
+static void stop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    master *m = w->data;
+    static bool stopping;
+    if (stopping) {
+        if (w->signum == SIGQUIT || w->signum == SIGINT)
+            sl_supervisor_stop(m->supervisor, false, stopped_cb, m);
+        return;
+    }
+    stopping = true;
+    bool graceful = w->signum != SIGQUIT;
+    sl_log_info("main", "received %s, %s", strsignal(w->signum), graceful ? "draining workers" : "stopping now");
+    sl_admin_set_ready(m->admin, false);
+    ev_timer_stop(loop, &m->readiness);
+    sl_supervisor_stop(m->supervisor, graceful, stopped_cb, m);
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    sl_log_info("main", "SIGHUP: nothing to reload (configuration lives in the store)");
+}
+
+/* Opens the access log destination; returns the fd, -1 for none. */
+static int open_access_log(const char *spec)
+{
+    if (!spec || strcmp(spec, "-") == 0)
+        return dup(STDOUT_FILENO);
+    if (strcmp(spec, "off") == 0)
+        return -1;
+    int fd = open(spec, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        sl_log_error("main", "cannot open access log %s: %s", spec, strerror(errno));
+        exit(1);
+    }
+    return fd;
+}
+
+/* One sluiced per state dir: the master is the store's only writer and the
+ * keeper of its resourceVersion sequence. The lock is held for the process's life. */
+static bool lock_state_dir(const char *dir)
+{
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        sl_log_error("main", "cannot create state dir %s: %s", dir, strerror(errno));
+        return false;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/sluiced.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        sl_log_error("main", "cannot open %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        sl_log_error("main", "another sluiced is already using state dir %s", dir);
+        close(fd);
+        return false;
+    }
+    return true; /* fd stays open on purpose */
 }
 
 int main(int argc, char **argv)
@@ -38,84 +181,128 @@ int main(int argc, char **argv)
 
     const char *state_dir = getenv("SLUICE_STATE_DIR");
     const char *admin_addr = getenv("SLUICE_ADMIN");
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 's'}, {"admin", required_argument, NULL, 'a'},
-        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
-    };
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's': state_dir = optarg; break;
-        case 'a': admin_addr = optarg; break;
-        case 'l': {
+    const char *access_log = "-";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = sl_settings_parse_arg(argc, argv, &i);
+        if (rc < 0)
+            return 2;
+        if (rc > 0) {
+            i--; /* sl_settings_parse_arg already moved past the flag */
+            continue;
+        }
+        const char *value = NULL;
+        const char *flags_with_value[] = {"--state-dir", "--admin", "--log-level", "--access-log"};
+        for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
+            size_t n = strlen(flags_with_value[f]);
+            if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
+                if (a[n] == '=')
+                    value = a + n + 1;
+                else if (i + 1 < argc)
+                    value = argv[++i];
+                else {
+                    fprintf(stderr, "sluiced: %s needs a value\n", flags_with_value[f]);
+                    return 2;
+                }
+                break;
+            }
+        }
+        if (value && strncmp(a, "--state-dir", 11) == 0) {
+            state_dir = value;
+        } else if (value && strncmp(a, "--admin", 7) == 0) {
+            admin_addr = value;
+        } else if (value && strncmp(a, "--access-log", 12) == 0) {
+            access_log = value;
+        } else if (value && strncmp(a, "--log-level", 11) == 0) {
             sl_log_level level;
-            if (sl_log_parse_level(optarg, &level) != 0) {
-                fprintf(stderr, "sluiced: unknown log level \"%s\" (error, warn, info, debug)\n", optarg);
+            if (sl_log_parse_level(value, &level) != 0) {
+                fprintf(stderr, "sluiced: unknown log level \"%s\" (error, warn, info, debug)\n", value);
                 return 2;
             }
             sl_log_set_level(level);
-            break;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("sluiced %s\n", PACKAGE_VERSION);
+            return 0;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "sluiced: unknown argument \"%s\"\n", a);
+            usage(stderr);
+            return 2;
         }
-        case 'V': printf("sluiced %s\n", PACKAGE_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "sluiced: unexpected argument \"%s\"\n", argv[optind]);
-        usage(stderr);
-        return 2;
     }
     if (!state_dir || !*state_dir)
         state_dir = DEFAULT_STATE_DIR;
     if (!admin_addr || !*admin_addr)
         admin_addr = DEFAULT_ADMIN;
 
-    /* Signals are taken synchronously by the main thread with sigwait; block them
-     * before any thread starts so that every thread inherits the mask. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGQUIT);
-    sigaddset(&stop_signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    /* Signals reach the main loop through signalfd; block them before any thread
+     * starts so that no other thread takes them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGQUIT);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    static master m;
+    m.loop = ev_default_loop(EVFLAG_SIGNALFD | EVFLAG_NOENV);
+    if (!m.loop) {
+        fprintf(stderr, "sluiced: cannot create the event loop\n");
+        return 1;
+    }
     sl_log_info("main", "sluiced %s starting (state dir %s)", PACKAGE_VERSION, state_dir);
+    /* Shared memory every worker inherits: mapped before anything forks. */
+    m.control = sl_control_create();
+    sl_publisher_init(&m.publisher, m.control);
     char err[1024];
-    sl_store *store = sl_store_open(state_dir, err, sizeof(err));
-    if (!store) {
+    if (!lock_state_dir(state_dir))
+        return 1;
+    m.store = sl_store_open(state_dir, err, sizeof(err));
+    if (!m.store) {
         sl_log_error("main", "cannot open the store: %s", err);
         return 1;
     }
-    sl_admin_config cfg = {.address = admin_addr, .store = store};
-    sl_admin *admin = sl_admin_start(&cfg, err, sizeof(err));
-    if (!admin) {
+    sl_admin_config cfg = {.address = admin_addr, .store = m.store, .control = m.control};
+    m.admin = sl_admin_start(&cfg, err, sizeof(err));
+    if (!m.admin) {
         sl_log_error("main", "%s", err);
-        sl_store_close(store);
+        sl_store_close(m.store);
         return 1;
     }
-    sl_controller *controller = sl_controller_start(store);
-    sl_admin_set_ready(admin, true);
+    m.supervisor = sl_supervisor_create(m.loop, m.control, open_access_log(access_log));
+    ev_async_init(&m.changed, changed_cb);
+    m.changed.data = &m;
+    ev_async_start(m.loop, &m.changed);
+    ev_signal_init(&m.sigterm, stop_signal_cb, SIGTERM);
+    ev_signal_init(&m.sigint, stop_signal_cb, SIGINT);
+    ev_signal_init(&m.sigquit, stop_signal_cb, SIGQUIT);
+    ev_signal_init(&m.sighup, hup_cb, SIGHUP);
+    ev_signal *sig[] = {&m.sigterm, &m.sigint, &m.sigquit, &m.sighup};
+    for (size_t i = 0; i < 4; i++) {
+        sig[i]->data = &m;
+        ev_signal_start(m.loop, sig[i]);
+    }
+    ev_timer_init(&m.readiness, readiness_cb, 0.05, 0.25);
+    m.readiness.data = &m;
+    ev_timer_start(m.loop, &m.readiness);
+    m.compiled_rv = -1;
+    recompile(&m);
+    m.controller = sl_controller_start(m.store, notify_changed, &m);
     sl_log_info("main", "ready");
 
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&stop_signals, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            sl_log_info("main", "SIGHUP: nothing to reload (configuration lives in the store)");
-            continue;
-        }
-        sl_log_info("main", "received %s, stopping", strsignal(sig));
-        break;
-    }
-    sl_admin_set_ready(admin, false);
-    sl_admin_stop(admin);
-    sl_controller_stop(controller);
-    sl_store_close(store);
+    ev_run(m.loop, 0);
+
+    sl_admin_set_ready(m.admin, false);
+    sl_admin_stop(m.admin);
+    sl_controller_stop(m.controller);
+    sl_publisher_close(&m.publisher);
+    sl_supervisor_free(m.supervisor);
+    sl_store_close(m.store);
     sl_log_info("main", "stopped");
-    return 0;
+    return m.exit_code;
 }

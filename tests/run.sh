@@ -26,7 +26,7 @@ make -j"$(nproc)" check TESTS= >>make.log 2>&1 || { tail -50 make.log; exit 1; }
 
 passed=0
 failed=0
-for t in $(grep -o 'tests/unit/test_[a-z_]*' Makefile | sort -u); do
+for t in $(grep -o 'tests/unit/test_[a-z0-9_]*' Makefile | sort -u); do
     out=$(./"$t" 2>&1)
     echo "$out" | grep -v '^ok '
     line=$(echo "$out" | tail -n 1)
@@ -39,6 +39,16 @@ for t in $(grep -o 'tests/unit/test_[a-z_]*' Makefile | sort -u); do
     fi
     passed=$((passed + p))
     failed=$((failed + f))
+done
+
+# Fuzz targets replay their committed corpus (a crash or broken invariant fails).
+for t in $(grep -o 'tests/fuzz/fuzz_[a-z0-9_]*_replay' Makefile | sort -u); do
+    if SL_SRCDIR="$(cd .. && pwd)" ./"$t" >"$t.log" 2>&1; then
+        passed=$((passed + 1))
+    else
+        echo "FAIL $t"; tail -20 "$t.log"
+        failed=$((failed + 1))
+    fi
 done
 
 log=$(mktemp)

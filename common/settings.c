@@ -1,0 +1,73 @@
+#include "common/settings.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S(flag, def, min, max, unit, doc) {flag, def, def, min, max, unit, doc}
+
+sl_setting_def sl_settings[SL_SET_COUNT] = {
+    [SL_SET_HEADER_TIMEOUT_MS] = S("header-timeout", 30000, 100, 3600000, "ms",
+                                   "time a client has to send a whole request head (408 after)"),
+    [SL_SET_BODY_IDLE_TIMEOUT_MS] = S("body-idle-timeout", 60000, 100, 3600000, "ms",
+                                      "longest pause between request body bytes from a client"),
+    [SL_SET_KEEPALIVE_TIMEOUT_MS] = S("keepalive-timeout", 75000, 0, 3600000, "ms",
+                                      "idle client keep-alive connections are closed after this (0: no keep-alive)"),
+    [SL_SET_CONNECT_TIMEOUT_MS] = S("connect-timeout", 5000, 10, 600000, "ms",
+                                    "upstream TCP connect timeout (502 after)"),
+    [SL_SET_RESPONSE_TIMEOUT_MS] = S("response-timeout", 60000, 10, 3600000, "ms",
+                                     "longest upstream silence while a response is awaited or streamed (504)"),
+    [SL_SET_UPSTREAM_IDLE_MS] = S("upstream-idle-timeout", 60000, 100, 3600000, "ms",
+                                  "idle pooled upstream connections are closed after this"),
+    [SL_SET_DRAIN_TIMEOUT_MS] = S("drain-timeout", 30000, 0, 3600000, "ms",
+                                  "on SIGTERM, how long in-flight requests may take to finish"),
+    [SL_SET_MAX_HEAD_BYTES] = S("max-header-bytes", 16384, 1024, 65536, "bytes",
+                                "largest request head accepted (431 beyond)"),
+    [SL_SET_MAX_CONNECTIONS] = S("max-connections", 16384, 16, 1000000, "",
+                                 "client connections per worker; accepting pauses beyond"),
+};
+
+int sl_settings_parse_arg(int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    if (strncmp(arg, "--", 2) != 0)
+        return 0;
+    arg += 2;
+    for (int s = 0; s < SL_SET_COUNT; s++) {
+        size_t n = strlen(sl_settings[s].flag);
+        if (strncmp(arg, sl_settings[s].flag, n) != 0 || (arg[n] != '\0' && arg[n] != '='))
+            continue;
+        const char *value;
+        if (arg[n] == '=') {
+            value = arg + n + 1;
+        } else if (*i + 1 < argc) {
+            value = argv[++*i];
+        } else {
+            fprintf(stderr, "sluiced: --%s needs a value\n", sl_settings[s].flag);
+            return -1;
+        }
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end || v < sl_settings[s].min || v > sl_settings[s].max) {
+            fprintf(stderr, "sluiced: --%s must be a whole number from %lld to %lld%s%s, not \"%s\"\n",
+                    sl_settings[s].flag, (long long)sl_settings[s].min, (long long)sl_settings[s].max,
+                    sl_settings[s].unit[0] ? " " : "", sl_settings[s].unit, value);
+            return -1;
+        }
+        sl_settings[s].value = v;
+        ++*i;
+        return 1;
+    }
+    return 0;
+}
+
+void sl_settings_usage(FILE *f)
+{
+    for (int s = 0; s < SL_SET_COUNT; s++) {
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s N", sl_settings[s].flag);
+        fprintf(f, "  %-26s %s (default %lld%s%s)\n", flag, sl_settings[s].doc, (long long)sl_settings[s].def,
+                sl_settings[s].unit[0] ? " " : "", sl_settings[s].unit);
+    }
+}

@@ -1,0 +1,42 @@
+/* Process-wide settings of the data plane: one table gives each setting's name,
+ * default, bounds and documentation, and drives command-line parsing, --help and
+ * docs/configuration.md. Values are fixed at start-up and inherited by workers. */
+#ifndef SL_SETTINGS_H
+#define SL_SETTINGS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    SL_SET_HEADER_TIMEOUT_MS,    /* client must send a whole request head within this */
+    SL_SET_BODY_IDLE_TIMEOUT_MS, /* no request body byte from the client for this long */
+    SL_SET_KEEPALIVE_TIMEOUT_MS, /* idle keep-alive client connections are closed after */
+    SL_SET_CONNECT_TIMEOUT_MS,   /* upstream TCP connect */
+    SL_SET_RESPONSE_TIMEOUT_MS,  /* upstream silent for this long while we wait for it */
+    SL_SET_UPSTREAM_IDLE_MS,     /* idle pooled upstream connections are closed after */
+    SL_SET_DRAIN_TIMEOUT_MS,     /* SIGTERM: in-flight requests get this long to finish */
+    SL_SET_MAX_HEAD_BYTES,       /* request head limit (431 beyond) */
+    SL_SET_MAX_CONNECTIONS,      /* per worker; accept pauses beyond */
+    SL_SET_COUNT
+} sl_setting_id;
+
+typedef struct sl_setting_def {
+    const char *flag; /* command-line flag without "--" */
+    int64_t value;
+    int64_t def, min, max;
+    const char *unit; /* "ms", "bytes", "" */
+    const char *doc;
+} sl_setting_def;
+
+extern sl_setting_def sl_settings[SL_SET_COUNT];
+
+static inline int64_t sl_setting(sl_setting_id id) { return sl_settings[id].value; }
+
+/* Tries argv[*i] (and argv[*i + 1] for its value) as a setting flag, "--flag V" or
+ * "--flag=V". Returns 1 when consumed (advancing *i), 0 when not a setting flag,
+ * -1 when the value is invalid (message printed). */
+int sl_settings_parse_arg(int argc, char **argv, int *i);
+/* Prints one help line per setting. */
+void sl_settings_usage(FILE *f);
+
+#endif

@@ -1,0 +1,35 @@
+/* The supervisor: turns the Gateways of the current snapshot into running worker
+ * groups. It opens each Gateway's listening sockets itself (so privileged ports
+ * work before privileges are dropped, and sockets survive worker restarts), forks
+ * the workers, respawns a worker that dies (with backoff, logging how it died),
+ * drains the group of a deleted Gateway, and rolls a group whose sockets changed
+ * (new workers first, then the old ones drain; sockets that stay are shared, so
+ * their clients see no refused connection). Runs on the master's main loop. */
+#ifndef SL_SUPERVISOR_H
+#define SL_SUPERVISOR_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "common/control.h"
+#include "common/snapshot.h"
+
+typedef struct sl_supervisor sl_supervisor;
+
+sl_supervisor *sl_supervisor_create(struct ev_loop *loop, sl_control *control, int access_log_fd);
+/* Reconciles worker groups with a (verified) snapshot. */
+void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap);
+/* True when every group has all its workers running (for /readyz). */
+bool sl_supervisor_ready(const sl_supervisor *sv);
+/* SIGTERM: drain every worker; calls done() on the loop when all have exited or
+ * the deadline passed (then SIGKILL). SIGQUIT: stop at once. */
+void sl_supervisor_stop(sl_supervisor *sv, bool graceful, void (*done)(void *), void *arg);
+/* JSON-able summary for /metrics and status: number of groups and workers. */
+int sl_supervisor_worker_count(const sl_supervisor *sv);
+/* Counts of worker restarts (crash loop visibility). */
+unsigned long sl_supervisor_restarts(const sl_supervisor *sv);
+/* Socket bind problems of a Gateway's port, "" when none: for status. */
+const char *sl_supervisor_port_error(const sl_supervisor *sv, const char *ns, const char *name, int port);
+void sl_supervisor_free(sl_supervisor *sv);
+
+#endif

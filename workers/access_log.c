@@ -1,0 +1,58 @@
+/* The access log: one JSON line per request, gathered in a buffer and written
+ * when the loop is about to sleep or the buffer fills. The descriptor is
+ * non-blocking: when it cannot take more, lines are dropped and counted rather
+ * than stalling the proxy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "workers/worker_internal.h"
+
+#define LOG_BUF_SIZE 65536
+
+static void flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_access_log_flush(t->data);
+}
+
+void sl_access_log_init(sl_worker *w)
+{
+    if (w->args.access_log_fd < 0)
+        return;
+    int fl = fcntl(w->args.access_log_fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(w->args.access_log_fd, F_SETFL, fl | O_NONBLOCK);
+    if (sl_buf_alloc(&w->log, LOG_BUF_SIZE) != 0)
+        w->args.access_log_fd = -1;
+    ev_timer_init(&w->log_flush, flush_cb, 0.2, 0.2);
+    w->log_flush.data = w;
+    ev_timer_start(w->loop, &w->log_flush);
+}
+
+void sl_access_log_flush(sl_worker *w)
+{
+    if (w->args.access_log_fd < 0)
+        return;
+    while (sl_buf_len(&w->log)) {
+        ssize_t n = write(w->args.access_log_fd, w->log.data + w->log.start, sl_buf_len(&w->log));
+        if (n > 0) {
+            w->log.start += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        break; /* EAGAIN or an error: keep what we have, try again later */
+    }
+    if (sl_buf_len(&w->log) == 0)
+        w->log.start = w->log.end = 0;
+}
+
+void sl_access_log_write(sl_worker *w, const char *line, size_t len)
+{
+    if (w->args.access_log_fd < 0)
+        return;
+    if (sl_buf_room(&w->log) < len)
+        sl_access_log_flush(w);
+    if (!sl_buf_append(&w->log, line, len))
+        atomic_fetch_add(&w->slot->access_log_dropped, 1);
+}

@@ -1,0 +1,65 @@
+/* Fixed-capacity byte buffers for connections. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "workers/worker_internal.h"
+
+int sl_buf_alloc(sl_buf *b, size_t cap)
+{
+    b->data = malloc(cap);
+    b->cap = b->data ? cap : 0;
+    b->start = b->end = 0;
+    return b->data ? 0 : -1;
+}
+
+void sl_buf_free(sl_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->cap = b->start = b->end = 0;
+}
+
+void sl_buf_compact(sl_buf *b)
+{
+    if (b->start == 0)
+        return;
+    size_t n = b->end - b->start;
+    if (n)
+        memmove(b->data, b->data + b->start, n);
+    b->start = 0;
+    b->end = n;
+}
+
+bool sl_buf_append(sl_buf *b, const void *p, size_t n)
+{
+    if (sl_buf_room(b) < n) {
+        sl_buf_compact(b);
+        if (sl_buf_room(b) < n)
+            return false;
+    }
+    memcpy(b->data + b->end, p, n);
+    b->end += n;
+    return true;
+}
+
+bool sl_buf_printf(sl_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->data + b->end, sl_buf_room(b), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return false;
+    if ((size_t)n >= sl_buf_room(b)) {
+        sl_buf_compact(b);
+        va_start(ap, fmt);
+        n = vsnprintf(b->data + b->end, sl_buf_room(b), fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= sl_buf_room(b))
+            return false;
+    }
+    b->end += (size_t)n;
+    return true;
+}

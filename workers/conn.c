@@ -1,0 +1,530 @@
+/* The client side of a connection: reading and parsing request heads, routing,
+ * local answers (errors, 404), keep-alive and pipelining, timeouts, and the
+ * access log line of each request. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "workers/conn.h"
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void process_input(sl_conn *c);
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+static void peer_text(const struct sockaddr_storage *peer, char *out, size_t outlen)
+{
+    if (peer->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out, (socklen_t)outlen);
+    else if (peer->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, out, (socklen_t)outlen);
+    else
+        snprintf(out, outlen, "unknown");
+}
+
+void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct sockaddr_storage *peer)
+{
+    sl_conn *c = calloc(1, sizeof(*c));
+    if (!c || sl_buf_alloc(&c->in, (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 1024) != 0) {
+        /* Out of memory on the request path: refuse this connection, keep serving. */
+        if (c)
+            free(c);
+        close(fd);
+        return;
+    }
+    c->w = w;
+    c->fd = fd;
+    c->listener = listener_index;
+    peer_text(peer, c->peer, sizeof(c->peer));
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    atomic_fetch_add(&w->slot->connections_accepted, 1);
+    atomic_store(&w->slot->connections_open, w->nconns);
+    ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+    c->io.data = c;
+    ev_init(&c->timer, conn_timer_cb);
+    c->timer.data = c;
+    c->state = SL_CONN_READ_HEAD;
+    c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_HEADER_TIMEOUT_MS);
+    ev_io_start(w->loop, &c->io);
+    sl_conn_update(c);
+}
+
+void sl_conn_close(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    if (c->up)
+        sl_proxy_detach(c, false);
+    if (c->snap) {
+        sl_wsnap_release(w, c->snap);
+        c->snap = NULL;
+    }
+    ev_io_stop(w->loop, &c->io);
+    ev_timer_stop(w->loop, &c->timer);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    atomic_store(&w->slot->connections_open, w->nconns);
+    sl_buf_free(&c->in);
+    sl_buf_free(&c->out);
+    sl_buf_free(&c->uout);
+    sl_buf_free(&c->uin);
+    free(c);
+}
+
+/* JSON-escapes s into out (always NUL-terminated). */
+static void json_escape(const char *s, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 7 < outlen; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*p;
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", *p);
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void log_request(sl_conn *c)
+{
+    char host[260], path[520], line[1400], ts[32];
+    json_escape(c->log_host, host, sizeof(host));
+    json_escape(c->log_path, path, sizeof(path));
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int n = snprintf(line, sizeof(line),
+                     "{\"time\":\"%s\",\"gateway\":\"%s/%s\",\"client\":\"%s\",\"method\":\"%s\",\"host\":\"%s\","
+                     "\"path\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,\"duration_ms\":%llu,\"route\":\"%s\","
+                     "\"upstream\":\"%s\"}\n",
+                     ts, c->w->args.gateway_ns, c->w->args.gateway_name, c->peer, c->log_method, host, path,
+                     c->status, (unsigned long long)c->bytes_out,
+                     (unsigned long long)(sl_now_ms() - c->started_ms), c->log_route, c->log_upstream);
+    if (n > 0)
+        sl_access_log_write(c->w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void count_status(sl_worker *w, int status)
+{
+    sl_worker_slot *s = w->slot;
+    if (status >= 500)
+        atomic_fetch_add(&s->responses_5xx, 1);
+    else if (status >= 400)
+        atomic_fetch_add(&s->responses_4xx, 1);
+    else if (status >= 300)
+        atomic_fetch_add(&s->responses_3xx, 1);
+    else
+        atomic_fetch_add(&s->responses_2xx, 1);
+}
+
+void sl_conn_finish_request(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    if (c->status) {
+        count_status(w, c->status);
+        log_request(c);
+    }
+    if (c->up)
+        sl_proxy_detach(c, c->up_reusable_hint && c->req_body.done && c->res_body.done && !c->up_eof &&
+                               c->res_body.kind != SL_BODY_CLOSE);
+    if (c->snap) {
+        sl_wsnap_release(w, c->snap);
+        c->snap = NULL;
+    }
+    c->requests++;
+    if (c->close_after || !c->keep_alive || w->draining || sl_setting(SL_SET_KEEPALIVE_TIMEOUT_MS) == 0) {
+        c->state = SL_CONN_CLOSING;
+        if (sl_buf_len(&c->out) == 0) {
+            sl_conn_close(c);
+            return;
+        }
+        sl_conn_update(c);
+        return;
+    }
+    /* Keep-alive: the next request may already be in the buffer (pipelining). */
+    c->state = SL_CONN_READ_HEAD;
+    c->status = 0;
+    c->bytes_out = 0;
+    c->log_route[0] = c->log_upstream[0] = '\0';
+    memset(&c->scan, 0, sizeof(c->scan));
+    c->deadline_ms = sl_now_ms() + (uint64_t)(sl_buf_len(&c->in) ? sl_setting(SL_SET_HEADER_TIMEOUT_MS)
+                                                                  : sl_setting(SL_SET_KEEPALIVE_TIMEOUT_MS));
+    if (sl_buf_len(&c->in) == 0) {
+        c->in.start = c->in.end = 0;
+        /* Idle keep-alive connections hold no output buffer. */
+        if (sl_buf_len(&c->out) == 0)
+            sl_buf_free(&c->out);
+    }
+    sl_conn_update(c);
+    if (sl_buf_len(&c->in))
+        process_input(c);
+}
+
+void sl_conn_respond(sl_conn *c, int status, const char *body, bool close_conn)
+{
+    if (close_conn)
+        c->close_after = true;
+    if (!c->out.data && sl_buf_alloc(&c->out, 4096) != 0) {
+        sl_conn_close(c);
+        return;
+    }
+    size_t blen = strlen(body);
+    sl_buf_printf(&c->out,
+                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
+                  status, reason_phrase(status), blen, c->close_after || !c->keep_alive ? "Connection: close\r\n" : "");
+    if (c->method != SL_HTTP1_METHOD_HEAD)
+        sl_buf_append(&c->out, body, blen);
+    c->status = status;
+    c->bytes_out += blen;
+    c->state = SL_CONN_LOCAL;
+    if (c->req_body.kind != SL_BODY_NONE && !c->req_body.done)
+        c->close_after = true; /* the unread request body would be taken for the next request */
+    if (sl_conn_flush(c))
+        sl_conn_update(c);
+}
+
+bool sl_conn_flush(sl_conn *c)
+{
+    for (;;) {
+        struct iovec iov[2];
+        int n = 0;
+        size_t total = 0;
+        if (sl_buf_len(&c->out)) {
+            iov[n].iov_base = c->out.data + c->out.start;
+            iov[n].iov_len = sl_buf_len(&c->out);
+            total += iov[n++].iov_len;
+        }
+        const char *body = NULL;
+        size_t blen = c->state == SL_CONN_PROXY ? sl_proxy_pending_body(c, &body) : 0;
+        if (blen) {
+            iov[n].iov_base = (void *)body;
+            iov[n].iov_len = blen;
+            total += iov[n++].iov_len;
+        }
+        if (n == 0)
+            break;
+        ssize_t wr = writev(c->fd, iov, n);
+        if (wr < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            if (errno == EINTR)
+                continue;
+            sl_conn_close(c); /* the client went away: drop this request */
+            return false;
+        }
+        atomic_fetch_add(&c->w->slot->bytes_out, (uint64_t)wr);
+        size_t left = (size_t)wr;
+        size_t from_out = left < sl_buf_len(&c->out) ? left : sl_buf_len(&c->out);
+        c->out.start += from_out;
+        left -= from_out;
+        if (sl_buf_len(&c->out) == 0)
+            c->out.start = c->out.end = 0;
+        if (left) {
+            c->bytes_out += left;
+            sl_proxy_body_written(c, left);
+        }
+        if ((size_t)wr < total)
+            return true; /* partial write: wait for room */
+    }
+    if (sl_buf_len(&c->out))
+        return true;
+    if (c->state == SL_CONN_LOCAL) {
+        sl_conn_finish_request(c);
+        return false;
+    }
+    if (c->state == SL_CONN_CLOSING) {
+        sl_conn_close(c);
+        return false;
+    }
+    if (c->state == SL_CONN_PROXY && sl_proxy_complete(c)) {
+        sl_conn_finish_request(c);
+        return false;
+    }
+    return true;
+}
+
+void sl_conn_update(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    int events = 0;
+    switch (c->state) {
+    case SL_CONN_READ_HEAD:
+        if (!c->client_eof)
+            events |= EV_READ;
+        break;
+    case SL_CONN_PROXY:
+        /* Read request body only while it has somewhere to go. */
+        if (!c->req_body.done && !c->client_eof && sl_buf_room(&c->in) > 0)
+            events |= EV_READ;
+        break;
+    default: break;
+    }
+    const char *unused;
+    if (sl_buf_len(&c->out) || (c->state == SL_CONN_PROXY && sl_proxy_pending_body(c, &unused)))
+        events |= EV_WRITE;
+    if ((c->io.events & (EV_READ | EV_WRITE)) != events) {
+        ev_io_stop(w->loop, &c->io);
+        ev_io_set(&c->io, c->fd, events);
+        if (events)
+            ev_io_start(w->loop, &c->io);
+    }
+    uint64_t now = sl_now_ms();
+    double after = c->deadline_ms > now ? (double)(c->deadline_ms - now) / 1000.0 : 0.001;
+    ev_timer_stop(w->loop, &c->timer);
+    ev_timer_set(&c->timer, after, 0.);
+    ev_timer_start(w->loop, &c->timer);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_conn *c = t->data;
+    if (sl_now_ms() + 1 < c->deadline_ms) {
+        sl_conn_update(c); /* deadline moved: re-arm */
+        return;
+    }
+    switch (c->state) {
+    case SL_CONN_READ_HEAD:
+        if (sl_buf_len(&c->in) == 0) {
+            sl_conn_close(c); /* idle keep-alive connection */
+            return;
+        }
+        c->keep_alive = false;
+        snprintf(c->log_method, sizeof(c->log_method), "-");
+        c->started_ms = sl_now_ms();
+        sl_conn_respond(c, 408, "request head not received in time\n", true);
+        return;
+    case SL_CONN_PROXY: sl_proxy_timeout(c); return;
+    default: sl_conn_close(c); return;
+    }
+}
+
+/* Reads what the client sent into c->in. Returns false when the connection was closed. */
+static bool read_client(sl_conn *c)
+{
+    for (;;) {
+        if (sl_buf_room(&c->in) == 0)
+            sl_buf_compact(&c->in);
+        if (sl_buf_room(&c->in) == 0)
+            return true;
+        ssize_t n = read(c->fd, c->in.data + c->in.end, sl_buf_room(&c->in));
+        if (n > 0) {
+            c->in.end += (size_t)n;
+            atomic_fetch_add(&c->w->slot->bytes_in, (uint64_t)n);
+            if ((size_t)n < 4096)
+                return true;
+            continue;
+        }
+        if (n == 0) {
+            c->client_eof = true;
+            return true;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return true;
+        if (errno == EINTR)
+            continue;
+        sl_conn_close(c);
+        return false;
+    }
+}
+
+static void copy_slice(char *dst, size_t dstlen, sl_slice s)
+{
+    size_t n = s.len < dstlen - 1 ? s.len : dstlen - 1;
+    if (n)
+        memcpy(dst, s.ptr, n);
+    dst[n] = '\0';
+}
+
+/* Routes the parsed request head (w->req) and starts proxying or answers locally. */
+static void dispatch(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    sl_http1_request *req = &w->req;
+    c->keep_alive = req->keep_alive;
+    c->version_minor = req->version_minor;
+    c->method = req->meth;
+    c->expect_continue = req->expect_continue;
+    copy_slice(c->log_method, sizeof(c->log_method), req->method);
+    copy_slice(c->log_host, sizeof(c->log_host), req->host);
+    copy_slice(c->log_path, sizeof(c->log_path), req->target);
+    memset(&c->req_body, 0, sizeof(c->req_body));
+    if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {
+        c->req_body.kind = SL_BODY_LENGTH;
+        c->req_body.remaining = req->content_length;
+    } else if (req->body == SL_HTTP1_BODY_CHUNKED) {
+        c->req_body.kind = SL_BODY_CHUNKED;
+        sl_http1_chunked_init(&c->req_body.chunked, &w->limits);
+    } else {
+        c->req_body.done = true;
+    }
+    atomic_fetch_add(&w->slot->requests, 1);
+
+    /* Each request runs on the snapshot current when it started, to its end. */
+    sl_wsnap_refresh(w);
+    c->snap = w->snap;
+    if (!c->snap) {
+        sl_conn_respond(c, 503, "no configuration yet\n", false);
+        return;
+    }
+    c->snap->refs++;
+    uint32_t port_index = c->snap->port_of_socket[c->listener];
+    if (port_index == SL_SNAP_NONE) {
+        sl_conn_respond(c, 404, "no route for this listener\n", false);
+        return;
+    }
+    /* Host without its port. IPv6 literals keep their brackets. */
+    sl_slice host = req->host;
+    for (size_t i = host.len; i > 0; i--) {
+        char ch = host.ptr[i - 1];
+        if (ch == ':') {
+            host.len = i - 1;
+            break;
+        }
+        if (ch < '0' || ch > '9')
+            break;
+    }
+    sl_route_request rr = {
+        .host = host,
+        .path = req->path.len ? req->path : sl_slice_from_cstr("/"),
+        .query = req->query,
+        .method = req->method,
+        .headers = req->headers,
+        .nheaders = req->nheaders,
+    };
+    const sl_snap_route *route = NULL;
+    sl_route_result res = sl_router_lookup(&c->snap->s, c->snap->regex, port_index, &rr, &route);
+    if (res != SL_ROUTE_FOUND) {
+        sl_conn_respond(c, 404, "no route matches this request\n", false);
+        return;
+    }
+    snprintf(c->log_route, sizeof(c->log_route), "%s/%s", sl_snap_cstr(&c->snap->s, route->route_ns),
+             sl_snap_cstr(&c->snap->s, route->route_name));
+    sl_proxy_start(c, route);
+}
+
+static void process_input(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    if (c->state != SL_CONN_READ_HEAD)
+        return;
+    if (sl_buf_len(&c->in) == 0) {
+        if (c->client_eof)
+            sl_conn_close(c);
+        return;
+    }
+    if (c->requests == 0 || c->scan.pos == 0) {
+        /* The first bytes of a request start its header clock. */
+        if (c->scan.pos == 0 && c->requests > 0)
+            c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_HEADER_TIMEOUT_MS);
+    }
+    if (c->in.start > 0 && c->scan.pos == 0)
+        sl_buf_compact(&c->in);
+    int rc = sl_http1_parse_request(c->in.data + c->in.start, sl_buf_len(&c->in), &c->scan, &w->req, &w->limits);
+    if (rc == SL_AGAIN) {
+        if (c->client_eof) {
+            sl_conn_close(c); /* closed mid-head: nothing to answer */
+            return;
+        }
+        sl_conn_update(c);
+        return;
+    }
+    c->started_ms = sl_now_ms();
+    if (rc == SL_ERR) {
+        atomic_fetch_add(&w->slot->bad_requests, 1);
+        snprintf(c->log_method, sizeof(c->log_method), "-");
+        snprintf(c->log_path, sizeof(c->log_path), "-");
+        c->log_host[0] = '\0';
+        c->keep_alive = false;
+        c->in.start = c->in.end = 0;
+        sl_log_debug("worker", "client %s: %s", c->peer, w->req.error);
+        char body[200];
+        snprintf(body, sizeof(body), "%s\n", w->req.error ? w->req.error : "bad request");
+        sl_conn_respond(c, w->req.status ? w->req.status : 400, body, true);
+        return;
+    }
+    dispatch(c);
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sl_conn *c = io->data;
+    if (revents & EV_WRITE) {
+        if (!sl_conn_flush(c))
+            return;
+    }
+    if (revents & EV_READ) {
+        if (!read_client(c))
+            return;
+        if (c->state == SL_CONN_READ_HEAD) {
+            process_input(c);
+            return;
+        }
+        if (c->state == SL_CONN_PROXY) {
+            sl_proxy_client_event(c);
+            return;
+        }
+    }
+    if (c->state == SL_CONN_PROXY && (revents & EV_WRITE)) {
+        sl_proxy_client_event(c);
+        return;
+    }
+    sl_conn_update(c);
+}
+
+void sl_conn_close_idle(sl_worker *w)
+{
+    sl_conn *c = w->conns;
+    while (c) {
+        sl_conn *next = c->next;
+        if (c->state == SL_CONN_READ_HEAD && sl_buf_len(&c->in) == 0)
+            sl_conn_close(c);
+        c = next;
+    }
+}
+
+void sl_conn_close_all(sl_worker *w)
+{
+    while (w->conns)
+        sl_conn_close(w->conns);
+}

@@ -1,0 +1,110 @@
+/* A client connection and the request it is serving. conn.c owns the client
+ * side (reading heads, routing, local answers, keep-alive); proxy.c owns the
+ * upstream side (sending the request, streaming the response back). */
+#ifndef SL_CONN_H
+#define SL_CONN_H
+
+#include "workers/worker_internal.h"
+
+typedef enum {
+    SL_CONN_READ_HEAD = 0, /* waiting for (the rest of) a request head */
+    SL_CONN_PROXY,         /* request handed to an upstream */
+    SL_CONN_LOCAL,         /* writing a response of our own */
+    SL_CONN_CLOSING,       /* flushing, then close */
+} sl_conn_state;
+
+typedef enum { SL_BODY_NONE = 0, SL_BODY_LENGTH, SL_BODY_CHUNKED, SL_BODY_CLOSE } sl_body_kind;
+
+/* Progress through one message body being forwarded. */
+typedef struct sl_body {
+    sl_body_kind kind;
+    uint64_t remaining;     /* SL_BODY_LENGTH */
+    sl_http1_chunked chunked;
+    bool dechunk;           /* decode chunked instead of forwarding it raw (HTTP/1.0 client) */
+    bool done;
+} sl_body;
+
+struct sl_conn {
+    sl_worker *w;
+    sl_conn *prev, *next;
+    int fd;
+    ev_io io;
+    ev_timer timer;
+    int listener;       /* index into w->args.sockets */
+    char peer[48];      /* client address, for logs and X-Forwarded-For */
+    sl_conn_state state;
+    sl_buf in;          /* bytes from the client */
+    sl_buf out;         /* bytes to the client that we produced (heads, local bodies) */
+    sl_http1_scan scan;
+    uint64_t deadline_ms;
+    uint64_t requests;  /* served on this connection */
+    bool close_after;   /* close once the current response is written */
+    bool client_eof;
+
+    /* The request in flight. */
+    sl_wsnap *snap;
+    uint64_t started_ms;
+    bool keep_alive;
+    int version_minor;
+    sl_http1_method method;
+    sl_body req_body;
+    size_t req_ready;   /* validated request body bytes at the front of `in` */
+    bool expect_continue;
+    char log_method[16];
+    char log_host[128];
+    char log_path[256];
+    char log_route[160];
+    char log_upstream[64];
+    int status;
+    uint64_t bytes_out;
+
+    /* The upstream side (proxy.c). */
+    sl_upstream *up;
+    sl_buf uout;        /* request head for the upstream */
+    sl_buf uin;         /* bytes from the upstream */
+    sl_http1_scan rscan;
+    bool res_head_done;
+    sl_body res_body;
+    size_t res_ready;   /* response body bytes at the front of `uin` ready for the client */
+    bool res_body_end_seen; /* the decoder saw the end; res_ready bytes remain to write */
+    bool up_eof;
+    bool retried;
+    bool up_reusable_hint; /* the upstream's response allows keep-alive */
+    struct sockaddr_storage up_addr;
+    socklen_t up_addrlen;
+    uint32_t request_timeout_ms;
+};
+
+/* conn.c */
+/* Queues a complete local response (status, short text body) and finishes the
+ * request; `close` forces the connection to close afterwards. */
+void sl_conn_respond(sl_conn *c, int status, const char *body, bool close);
+/* Recomputes the client watcher's events and the timer. */
+void sl_conn_update(sl_conn *c);
+/* The request is complete (response fully written or given up): logs it, releases
+ * the snapshot and goes back to reading the next head or closes. */
+void sl_conn_finish_request(sl_conn *c);
+void sl_conn_close(sl_conn *c);
+/* Writes c->out and then pending response body bytes from the upstream. Returns
+ * false when the connection was closed. */
+bool sl_conn_flush(sl_conn *c);
+
+/* proxy.c */
+/* Starts proxying the parsed request (w->req) to an endpoint of the route. */
+void sl_proxy_start(sl_conn *c, const sl_snap_route *route);
+/* The client side has new bytes (request body) or room (response body). */
+void sl_proxy_client_event(sl_conn *c);
+/* Upstream I/O. */
+void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents);
+/* The per-connection timer fired while proxying. */
+void sl_proxy_timeout(sl_conn *c);
+/* Detaches and closes (or pools) the upstream connection. */
+void sl_proxy_detach(sl_conn *c, bool reusable);
+/* Bytes of response body ready in c->uin to be written to the client, and
+ * consumption after a write. */
+size_t sl_proxy_pending_body(sl_conn *c, const char **ptr);
+void sl_proxy_body_written(sl_conn *c, size_t n);
+/* True when the response has been fully handed to the client socket. */
+bool sl_proxy_complete(sl_conn *c);
+
+#endif

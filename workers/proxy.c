@@ -1,0 +1,631 @@
+/* The upstream side of a request: choosing a backend and an endpoint, writing
+ * the rewritten request head and streaming the request body, then reading the
+ * response head, rewriting it and streaming the body back through bounded
+ * buffers. Whichever side is slower sets the pace: a buffer that is full stops
+ * reading from the other side (back-pressure), so memory per request is fixed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "workers/conn.h"
+
+static void pump(sl_conn *c);
+
+static uint32_t next_random(void)
+{
+    static uint32_t x = 2463534242u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
+/* Picks a backendRef by weight. Returns the backend index, SL_SNAP_NONE for an
+ * unresolved ref (whose share answers 500). */
+static uint32_t pick_backend(const sl_snapshot *s, const sl_snap_action *a)
+{
+    uint32_t r = next_random() % a->total_weight;
+    for (uint32_t i = 0; i < a->backend_refs.count; i++) {
+        const sl_snap_backend_ref *br = SL_SNAP_GET(s, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref,
+                                                    a->backend_refs.first + i);
+        if (r < br->weight)
+            return br->backend;
+        r -= br->weight;
+    }
+    return SL_SNAP_NONE;
+}
+
+static void endpoint_addr(const sl_snap_endpoint *e, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (e->family == AF_INET6) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(e->port);
+        memcpy(&a6->sin6_addr, e->addr, 16);
+        *len = sizeof(*a6);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(e->port);
+        memcpy(&a4->sin_addr, e->addr, 4);
+        *len = sizeof(*a4);
+    }
+}
+
+/* Appends a header field unless it does not fit (the head buffer has room for
+ * the client's whole head plus our additions). */
+static void put_header(sl_buf *b, sl_slice name, sl_slice value)
+{
+    sl_buf_append(b, name.ptr, name.len);
+    sl_buf_append(b, ": ", 2);
+    sl_buf_append(b, value.ptr, value.len);
+    sl_buf_append(b, "\r\n", 2);
+}
+
+/* Writes the request head for the upstream: origin-form target, the client's
+ * end-to-end fields, and the X-Forwarded-* / Forwarded fields. */
+static bool build_request_head(sl_conn *c)
+{
+    const sl_http1_request *req = &c->w->req;
+    sl_buf *b = &c->uout;
+    b->start = b->end = 0;
+    sl_buf_append(b, req->method.ptr, req->method.len);
+    sl_buf_append(b, " ", 1);
+    if (req->form == SL_HTTP1_FORM_ORIGIN || req->form == SL_HTTP1_FORM_ASTERISK) {
+        sl_buf_append(b, req->target.ptr, req->target.len);
+    } else {
+        if (req->path.len)
+            sl_buf_append(b, req->path.ptr, req->path.len);
+        else
+            sl_buf_append(b, "/", 1);
+        if (req->query.ptr) {
+            sl_buf_append(b, "?", 1);
+            sl_buf_append(b, req->query.ptr, req->query.len);
+        }
+    }
+    sl_buf_append(b, " HTTP/1.1\r\nHost: ", 17);
+    sl_buf_append(b, req->host.ptr, req->host.len);
+    sl_buf_append(b, "\r\n", 2);
+    sl_slice xff = {0}, fwd = {0};
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const sl_http1_header *h = &req->headers[i];
+        if (h->hop || h->id == SL_HTTP1_H_HOST || h->id == SL_HTTP1_H_EXPECT)
+            continue;
+        if (sl_slice_ieq_cstr(h->name, "x-forwarded-for")) {
+            xff = h->value;
+            continue;
+        }
+        if (sl_slice_ieq_cstr(h->name, "forwarded")) {
+            fwd = h->value;
+            continue;
+        }
+        if (sl_slice_ieq_cstr(h->name, "x-forwarded-proto") || sl_slice_ieq_cstr(h->name, "x-forwarded-host"))
+            continue;
+        put_header(b, h->name, h->value);
+    }
+    if (req->body == SL_HTTP1_BODY_CHUNKED)
+        sl_buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
+    bool v6 = strchr(c->peer, ':') != NULL;
+    if (xff.len)
+        sl_buf_printf(b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff.len, xff.ptr, c->peer);
+    else
+        sl_buf_printf(b, "X-Forwarded-For: %s\r\n", c->peer);
+    sl_buf_printf(b, "X-Forwarded-Proto: http\r\nX-Forwarded-Host: %.*s\r\n", (int)req->host.len, req->host.ptr);
+    sl_buf_printf(b, "Forwarded: %.*s%sfor=%s%s%s;host=\"%.*s\";proto=http\r\n", (int)fwd.len,
+                  fwd.ptr ? fwd.ptr : "", fwd.len ? ", " : "", v6 ? "\"[" : "", c->peer, v6 ? "]\"" : "",
+                  (int)req->host.len, req->host.ptr);
+    return sl_buf_append(b, "\r\n", 2);
+}
+
+void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
+{
+    sl_worker *w = c->w;
+    const sl_snapshot *s = &c->snap->s;
+    const sl_snap_action *a = SL_SNAP_GET(s, SL_SNAP_ACTIONS, sl_snap_action, route->action);
+    c->request_timeout_ms = a->request_timeout_ms;
+    if (a->total_weight == 0) {
+        sl_conn_respond(c, 500, "the route has no usable backend\n", false);
+        return;
+    }
+    uint32_t bi = pick_backend(s, a);
+    if (bi == SL_SNAP_NONE) {
+        sl_conn_respond(c, 500, "the backend of this route cannot be resolved\n", false);
+        return;
+    }
+    const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bi);
+    if (be->endpoints.count == 0) {
+        sl_conn_respond(c, 503, "the backend has no endpoints\n", false);
+        return;
+    }
+    uint32_t ei = be->endpoints.first + (c->snap->rr[bi]++ % be->endpoints.count);
+    const sl_snap_endpoint *ep = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, ei);
+    endpoint_addr(ep, &c->up_addr, &c->up_addrlen);
+    snprintf(c->log_upstream, sizeof(c->log_upstream), ep->family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+             sl_snap_cstr(s, ep->host), ep->port);
+
+    if ((!c->uout.data && sl_buf_alloc(&c->uout, (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 2048) != 0) ||
+        (!c->uin.data && sl_buf_alloc(&c->uin, SL_BUF_SIZE) != 0) ||
+        (!c->out.data && sl_buf_alloc(&c->out, 4096 + (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES)) != 0)) {
+        sl_conn_respond(c, 503, "out of memory\n", true);
+        return;
+    }
+    if (!build_request_head(c)) {
+        sl_conn_respond(c, 431, "request head too large to forward\n", true);
+        return;
+    }
+    /* The head is copied into uout: drop it from the input buffer. */
+    c->in.start += w->req.head_len;
+    c->uin.start = c->uin.end = 0;
+    c->req_ready = 0;
+    c->res_ready = 0;
+    c->res_head_done = false;
+    c->res_body_end_seen = false;
+    memset(&c->res_body, 0, sizeof(c->res_body));
+    memset(&c->rscan, 0, sizeof(c->rscan));
+    c->up_eof = false;
+    c->retried = false;
+    if (c->expect_continue && !c->req_body.done)
+        sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    c->up = sl_upstream_get(w, &c->up_addr, c->up_addrlen);
+    if (!c->up) {
+        atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
+        sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
+        sl_conn_respond(c, 502, "cannot connect to the upstream\n", true);
+        return;
+    }
+    c->up->owner = c;
+    c->state = SL_CONN_PROXY;
+    c->deadline_ms = sl_now_ms() + (uint64_t)(c->up->connected ? sl_setting(SL_SET_RESPONSE_TIMEOUT_MS)
+                                                                 : sl_setting(SL_SET_CONNECT_TIMEOUT_MS));
+    pump(c);
+}
+
+/* Request body bytes at the front of c->in that may go to the upstream now. */
+static size_t request_body_ready(sl_conn *c, bool *error)
+{
+    *error = false;
+    sl_body *rb = &c->req_body;
+    size_t avail = sl_buf_len(&c->in);
+    if (rb->kind == SL_BODY_LENGTH)
+        return avail < rb->remaining ? avail : (size_t)rb->remaining;
+    if (rb->kind != SL_BODY_CHUNKED)
+        return 0;
+    /* Validate chunked framing ahead of what was forwarded, and stop exactly at
+     * the end of the body (what follows is the next pipelined request). */
+    while (!rb->chunked.error && !sl_http1_chunked_done(&rb->chunked) && c->req_ready < avail) {
+        size_t consumed = 0;
+        sl_slice data;
+        int rc = sl_http1_chunked_parse(&rb->chunked, c->in.data + c->in.start + c->req_ready, avail - c->req_ready,
+                                        &consumed, &data);
+        c->req_ready += consumed;
+        if (rc == SL_ERR) {
+            *error = true;
+            return 0;
+        }
+        if (rc == SL_OK || consumed == 0)
+            break;
+    }
+    return c->req_ready;
+}
+
+/* Sends the head and whatever request body is ready. Returns false if the
+ * request was answered or the connection closed. */
+static bool write_upstream(sl_conn *c)
+{
+    sl_upstream *u = c->up;
+    for (;;) {
+        bool bad;
+        size_t body = sl_buf_len(&c->uout) ? 0 : request_body_ready(c, &bad);
+        if (bad) {
+            sl_log_debug("proxy", "client %s: bad chunked body: %s", c->peer, c->req_body.chunked.error);
+            sl_proxy_detach(c, false);
+            c->req_body.done = true; /* nothing more will be read */
+            c->state = SL_CONN_LOCAL;
+            sl_conn_respond(c, 400, "malformed chunked request body\n", true);
+            return false;
+        }
+        struct iovec iov = {0};
+        if (sl_buf_len(&c->uout)) {
+            iov.iov_base = c->uout.data + c->uout.start;
+            iov.iov_len = sl_buf_len(&c->uout);
+        } else if (body) {
+            iov.iov_base = c->in.data + c->in.start;
+            iov.iov_len = body;
+        } else {
+            break;
+        }
+        ssize_t n = writev(u->fd, &iov, 1);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            if (errno == EINTR)
+                continue;
+            c->up_eof = true; /* treated like a close: see read_upstream */
+            return true;
+        }
+        if (sl_buf_len(&c->uout)) {
+            c->uout.start += (size_t)n;
+            continue;
+        }
+        c->in.start += (size_t)n;
+        if (c->req_body.kind == SL_BODY_LENGTH)
+            c->req_body.remaining -= (uint64_t)n;
+        else
+            c->req_ready -= (size_t)n;
+        c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+    }
+    sl_body *rb = &c->req_body;
+    if (!rb->done && ((rb->kind == SL_BODY_LENGTH && rb->remaining == 0) ||
+                      (rb->kind == SL_BODY_CHUNKED && sl_http1_chunked_done(&rb->chunked) && c->req_ready == 0)))
+        rb->done = true;
+    if (sl_buf_len(&c->in) == 0)
+        c->in.start = c->in.end = 0;
+    return true;
+}
+
+static const char *reason_or_default(const sl_http1_response *res, char *buf, size_t len)
+{
+    size_t n = res->reason.len < len - 1 ? res->reason.len : len - 1;
+    memcpy(buf, res->reason.ptr, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Writes the response head for the client from w->res. */
+static void build_response_head(sl_conn *c)
+{
+    const sl_http1_response *res = &c->w->res;
+    char reason[128];
+    sl_buf *b = &c->out;
+    sl_buf_printf(b, "HTTP/1.1 %d %s\r\n", res->code, reason_or_default(res, reason, sizeof(reason)));
+    for (size_t i = 0; i < res->nheaders; i++) {
+        const sl_http1_header *h = &res->headers[i];
+        if (h->hop)
+            continue;
+        put_header(b, h->name, h->value);
+    }
+    sl_body *rb = &c->res_body;
+    if (rb->kind == SL_BODY_CHUNKED) {
+        if (c->version_minor == 0) {
+            rb->dechunk = true; /* HTTP/1.0 clients do not know chunked: end by closing */
+            c->close_after = true;
+        } else {
+            sl_buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
+        }
+    }
+    if (rb->kind == SL_BODY_CLOSE)
+        c->close_after = true;
+    if (c->close_after || !c->keep_alive || c->w->draining)
+        sl_buf_append(b, "Connection: close\r\n", 19);
+    else if (c->version_minor == 0)
+        sl_buf_append(b, "Connection: keep-alive\r\n", 24);
+    sl_buf_append(b, "\r\n", 2);
+}
+
+static void upstream_failed(sl_conn *c, int status, const char *why)
+{
+    sl_log_warn("proxy", "upstream %s for %s %s: %s", c->log_upstream, c->log_method, c->log_path, why);
+    sl_proxy_detach(c, false);
+    if (c->res_head_done) {
+        /* Part of the response is already out: all we can do is cut it short. */
+        c->status = c->status ? c->status : status;
+        c->close_after = true;
+        c->keep_alive = false;
+        sl_conn_close(c);
+        return;
+    }
+    c->state = SL_CONN_LOCAL;
+    char body[160];
+    snprintf(body, sizeof(body), "%s\n", why);
+    sl_conn_respond(c, status, body, true);
+}
+
+/* Finds the response body bytes ready for the client in uin. */
+static void scan_response_body(sl_conn *c)
+{
+    sl_body *rb = &c->res_body;
+    size_t avail = sl_buf_len(&c->uin);
+    switch (rb->kind) {
+    case SL_BODY_NONE: rb->done = true; c->res_ready = 0; return;
+    case SL_BODY_LENGTH:
+        c->res_ready = avail < rb->remaining ? avail : (size_t)rb->remaining;
+        return;
+    case SL_BODY_CLOSE: c->res_ready = avail; return;
+    case SL_BODY_CHUNKED:
+        if (rb->dechunk) {
+            /* Decoded data runs only: skip framing bytes in front of each run. */
+            while (c->res_ready == 0 && !c->res_body_end_seen && sl_buf_len(&c->uin)) {
+                size_t consumed = 0;
+                sl_slice data;
+                int rc = sl_http1_chunked_parse(&rb->chunked, c->uin.data + c->uin.start, sl_buf_len(&c->uin),
+                                                &consumed, &data);
+                if (rc == SL_ERR)
+                    return;
+                c->uin.start += consumed - data.len;
+                c->res_ready = data.len;
+                if (rc == SL_OK)
+                    c->res_body_end_seen = true;
+                if (consumed == 0)
+                    break;
+            }
+            return;
+        }
+        while (!c->res_body_end_seen && c->res_ready < avail) {
+            size_t consumed = 0;
+            sl_slice data;
+            int rc = sl_http1_chunked_parse(&rb->chunked, c->uin.data + c->uin.start + c->res_ready,
+                                            avail - c->res_ready, &consumed, &data);
+            c->res_ready += consumed;
+            if (rc == SL_ERR)
+                return;
+            if (rc == SL_OK)
+                c->res_body_end_seen = true;
+            if (consumed == 0)
+                break;
+        }
+        return;
+    }
+}
+
+static void check_response_done(sl_conn *c)
+{
+    sl_body *rb = &c->res_body;
+    if (rb->done || !c->res_head_done)
+        return;
+    if ((rb->kind == SL_BODY_LENGTH && rb->remaining == 0) || rb->kind == SL_BODY_NONE ||
+        (rb->kind == SL_BODY_CHUNKED && c->res_body_end_seen && c->res_ready == 0) ||
+        (rb->kind == SL_BODY_CLOSE && c->up_eof && sl_buf_len(&c->uin) == 0))
+        rb->done = true;
+}
+
+/* Parses the response head once it is complete. Returns false when the request
+ * was answered otherwise. */
+static bool parse_response_head(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    for (;;) {
+        int rc = sl_http1_parse_response(c->uin.data + c->uin.start, sl_buf_len(&c->uin), &c->rscan, &w->res,
+                                         &w->limits, c->method);
+        if (rc == SL_AGAIN) {
+            if (sl_buf_len(&c->uin) >= c->uin.cap - 1) {
+                upstream_failed(c, 502, "response head too large");
+                return false;
+            }
+            return true;
+        }
+        if (rc == SL_ERR) {
+            char why[200];
+            snprintf(why, sizeof(why), "invalid response from the upstream: %s", w->res.error);
+            upstream_failed(c, 502, why);
+            return false;
+        }
+        if (w->res.code < 200 && w->res.code != 101) {
+            /* Interim responses are not forwarded (we never sent Expect upstream). */
+            c->uin.start += w->res.head_len;
+            memset(&c->rscan, 0, sizeof(c->rscan));
+            if (c->uin.start > 0)
+                sl_buf_compact(&c->uin);
+            continue;
+        }
+        break;
+    }
+    sl_body *rb = &c->res_body;
+    memset(rb, 0, sizeof(*rb));
+    switch (w->res.body) {
+    case SL_HTTP1_BODY_LENGTH:
+        rb->kind = w->res.content_length ? SL_BODY_LENGTH : SL_BODY_NONE;
+        rb->remaining = w->res.content_length;
+        break;
+    case SL_HTTP1_BODY_CHUNKED:
+        rb->kind = SL_BODY_CHUNKED;
+        sl_http1_chunked_init(&rb->chunked, &w->limits);
+        break;
+    case SL_HTTP1_BODY_CLOSE: rb->kind = SL_BODY_CLOSE; break;
+    default: rb->kind = SL_BODY_NONE; break;
+    }
+    c->status = w->res.code;
+    c->up_reusable_hint = w->res.keep_alive;
+    build_response_head(c);
+    c->uin.start += w->res.head_len;
+    c->res_head_done = true;
+    /* The request body is no longer awaited by anyone if the upstream answered
+     * early; whatever the client still sends would be taken for a new request. */
+    if (!c->req_body.done)
+        c->close_after = true;
+    return true;
+}
+
+/* Reads from the upstream. Returns false when the request was answered otherwise. */
+static bool read_upstream(sl_conn *c)
+{
+    sl_upstream *u = c->up;
+    while (!c->up_eof) {
+        if (sl_buf_room(&c->uin) == 0)
+            sl_buf_compact(&c->uin);
+        if (sl_buf_room(&c->uin) == 0)
+            break;
+        ssize_t n = read(u->fd, c->uin.data + c->uin.end, sl_buf_room(&c->uin));
+        if (n > 0) {
+            c->uin.end += (size_t)n;
+            c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+            if ((size_t)n < 4096)
+                break;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0 && errno == EINTR)
+            continue;
+        c->up_eof = true;
+    }
+    if (!c->res_head_done && c->up_eof && sl_buf_len(&c->uin) == 0) {
+        /* A pooled connection the upstream had closed: try once more on a fresh
+         * one, if the request can be sent again (no body consumed yet). */
+        if (u->reused && !c->retried && c->req_body.kind == SL_BODY_NONE) {
+            c->retried = true;
+            sl_proxy_detach(c, false);
+            c->up = sl_upstream_get(c->w, &c->up_addr, c->up_addrlen);
+            if (c->up) {
+                c->up->owner = c;
+                c->uout.start = 0; /* the head is still in the buffer */
+                c->up_eof = false;
+                return true;
+            }
+        }
+        upstream_failed(c, 502, "the upstream closed the connection without answering");
+        return false;
+    }
+    if (!c->res_head_done && !parse_response_head(c))
+        return false;
+    if (c->res_head_done && !c->res_body.done) {
+        scan_response_body(c);
+        if (c->res_body.kind == SL_BODY_CHUNKED && c->res_body.chunked.error) {
+            upstream_failed(c, 502, "invalid chunked response body");
+            return false;
+        }
+        if (c->up_eof && c->res_body.kind != SL_BODY_CLOSE && !c->res_body_end_seen &&
+            !(c->res_body.kind == SL_BODY_LENGTH && c->res_ready >= c->res_body.remaining)) {
+            if (c->res_ready == 0) {
+                upstream_failed(c, 502, "the upstream closed the connection in the middle of the body");
+                return false;
+            }
+        }
+        check_response_done(c);
+    }
+    return true;
+}
+
+size_t sl_proxy_pending_body(sl_conn *c, const char **ptr)
+{
+    if (!c->res_head_done || c->res_ready == 0)
+        return 0;
+    *ptr = c->uin.data + c->uin.start;
+    return c->res_ready;
+}
+
+void sl_proxy_body_written(sl_conn *c, size_t n)
+{
+    c->uin.start += n;
+    c->res_ready -= n;
+    if (c->res_body.kind == SL_BODY_LENGTH)
+        c->res_body.remaining -= n;
+    if (sl_buf_len(&c->uin) == 0)
+        c->uin.start = c->uin.end = 0;
+    if (c->res_ready == 0 && c->res_body.kind != SL_BODY_NONE) {
+        scan_response_body(c);
+        check_response_done(c);
+    }
+}
+
+bool sl_proxy_complete(sl_conn *c)
+{
+    return c->res_head_done && c->res_body.done && c->res_ready == 0 && sl_buf_len(&c->out) == 0;
+}
+
+void sl_proxy_detach(sl_conn *c, bool reusable)
+{
+    if (!c->up)
+        return;
+    sl_upstream *u = c->up;
+    c->up = NULL;
+    u->owner = NULL;
+    sl_upstream_release(c->w, u, reusable);
+}
+
+/* Sets the upstream watcher's events from the state of the request. */
+static void update_upstream(sl_conn *c)
+{
+    sl_upstream *u = c->up;
+    if (!u)
+        return;
+    int events = 0;
+    bool dummy;
+    if (!u->connected || sl_buf_len(&c->uout) || (!c->req_body.done && request_body_ready(c, &dummy)))
+        events |= EV_WRITE;
+    if (u->connected && !c->up_eof && !c->res_body.done && sl_buf_room(&c->uin) + c->uin.start > 0 &&
+        c->res_ready < sl_buf_len(&c->uin) + 1)
+        events |= EV_READ;
+    /* Stop reading the upstream while the client has not taken what we have. */
+    if (c->res_ready > 0 && sl_buf_room(&c->uin) == 0 && c->uin.start == 0)
+        events &= ~EV_READ;
+    if ((u->io.events & (EV_READ | EV_WRITE)) != events) {
+        ev_io_stop(c->w->loop, &u->io);
+        ev_io_set(&u->io, u->fd, events);
+        if (events)
+            ev_io_start(c->w->loop, &u->io);
+    }
+}
+
+/* Moves data in every direction that can move, then finishes or waits. */
+static void pump(sl_conn *c)
+{
+    if (c->client_eof && !c->req_body.done) {
+        /* The client left before sending its whole request: nobody to answer. */
+        sl_conn_close(c);
+        return;
+    }
+    if (c->up && c->up->connected && !write_upstream(c))
+        return;
+    if (c->up && c->up->connected && !read_upstream(c))
+        return;
+    if (!sl_conn_flush(c))
+        return;
+    if (c->state != SL_CONN_PROXY)
+        return;
+    if (c->request_timeout_ms) {
+        uint64_t cap = c->started_ms + c->request_timeout_ms;
+        if (c->deadline_ms > cap)
+            c->deadline_ms = cap;
+    }
+    update_upstream(c);
+    sl_conn_update(c);
+}
+
+void sl_proxy_client_event(sl_conn *c) { pump(c); }
+
+void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sl_upstream *u = io->data;
+    sl_conn *c = u->owner;
+    if (!c)
+        return;
+    if (!u->connected && (revents & EV_WRITE)) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            atomic_fetch_add(&c->w->slot->upstream_connect_errors, 1);
+            char why[160];
+            snprintf(why, sizeof(why), "cannot connect to the upstream: %s", strerror(err));
+            upstream_failed(c, 502, why);
+            return;
+        }
+        u->connected = true;
+        c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+    }
+    pump(c);
+}
+
+void sl_proxy_timeout(sl_conn *c)
+{
+    if (c->request_timeout_ms && sl_now_ms() >= c->started_ms + c->request_timeout_ms && !c->res_head_done) {
+        atomic_fetch_add(&c->w->slot->upstream_timeouts, 1);
+        upstream_failed(c, 504, "the request timed out");
+        return;
+    }
+    if (c->up && !c->up->connected) {
+        atomic_fetch_add(&c->w->slot->upstream_connect_errors, 1);
+        upstream_failed(c, 502, "timed out connecting to the upstream");
+        return;
+    }
+    atomic_fetch_add(&c->w->slot->upstream_timeouts, 1);
+    upstream_failed(c, 504, "the upstream did not answer in time");
+}

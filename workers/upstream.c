@@ -1,0 +1,137 @@
+/* Upstream connections: non-blocking connects and a per-worker keep-alive pool,
+ * so that most requests reuse a warm connection instead of paying a handshake. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "workers/conn.h"
+
+#define POOL_MAX_IDLE 1024
+
+static bool same_addr(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr_storage *b,
+                      socklen_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static void unlink_idle(sl_worker *w, sl_upstream *u)
+{
+    for (sl_upstream **p = &w->idle; *p; p = &(*p)->next_idle) {
+        if (*p == u) {
+            *p = u->next_idle;
+            w->nidle--;
+            break;
+        }
+    }
+    u->next_idle = NULL;
+}
+
+static void destroy(sl_worker *w, sl_upstream *u)
+{
+    ev_io_stop(w->loop, &u->io);
+    ev_timer_stop(w->loop, &u->timer);
+    close(u->fd);
+    free(u);
+}
+
+/* An idle pooled connection became readable: the upstream closed it (or sent
+ * something unasked, which makes it unusable). */
+static void idle_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sl_upstream *u = io->data;
+    if (u->owner) {
+        sl_proxy_upstream_cb(loop, io, revents);
+        return;
+    }
+    unlink_idle(u->w, u);
+    destroy(u->w, u);
+}
+
+static void idle_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_upstream *u = t->data;
+    if (u->owner)
+        return;
+    unlink_idle(u->w, u);
+    destroy(u->w, u);
+}
+
+sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len)
+{
+    for (sl_upstream *u = w->idle; u; u = u->next_idle) {
+        if (same_addr(&u->addr, u->addrlen, addr, len)) {
+            unlink_idle(w, u);
+            ev_timer_stop(w->loop, &u->timer);
+            ev_io_stop(w->loop, &u->io);
+            ev_io_set(&u->io, u->fd, EV_WRITE);
+            ev_io_start(w->loop, &u->io);
+            u->reused = true;
+            return u;
+        }
+    }
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    bool connected = false;
+    if (connect(fd, (const struct sockaddr *)addr, len) == 0) {
+        connected = true;
+    } else if (errno != EINPROGRESS) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return NULL;
+    }
+    sl_upstream *u = calloc(1, sizeof(*u));
+    if (!u) {
+        close(fd);
+        errno = ENOMEM;
+        return NULL;
+    }
+    u->fd = fd;
+    u->w = w;
+    u->connected = connected;
+    memcpy(&u->addr, addr, len);
+    u->addrlen = len;
+    ev_io_init(&u->io, idle_cb, fd, EV_WRITE);
+    u->io.data = u;
+    ev_init(&u->timer, idle_timeout_cb);
+    u->timer.data = u;
+    ev_io_start(w->loop, &u->io);
+    return u;
+}
+
+void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable)
+{
+    u->owner = NULL;
+    if (!reusable || w->draining || w->nidle >= POOL_MAX_IDLE) {
+        destroy(w, u);
+        return;
+    }
+    /* Watch for the upstream closing it while idle. */
+    ev_io_stop(w->loop, &u->io);
+    ev_io_set(&u->io, u->fd, EV_READ);
+    ev_io_start(w->loop, &u->io);
+    ev_timer_set(&u->timer, (double)sl_setting(SL_SET_UPSTREAM_IDLE_MS) / 1000.0, 0.);
+    ev_timer_start(w->loop, &u->timer);
+    u->reused = false;
+    u->next_idle = w->idle;
+    w->idle = u;
+    w->nidle++;
+}
+
+void sl_upstream_close_idle(sl_worker *w)
+{
+    while (w->idle) {
+        sl_upstream *u = w->idle;
+        w->idle = u->next_idle;
+        w->nidle--;
+        destroy(w, u);
+    }
+}

@@ -1,0 +1,177 @@
+/* The worker process: its event loop, accepting connections, the periodic tick
+ * (snapshot switch, heartbeat, drain progress) and stopping. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "workers/conn.h"
+
+uint64_t sl_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void set_accepting(sl_worker *w, bool on)
+{
+    if (w->accepting == on)
+        return;
+    w->accepting = on;
+    for (int i = 0; i < w->args.nsockets; i++) {
+        if (on)
+            ev_io_start(w->loop, &w->listeners[i].io);
+        else
+            ev_io_stop(w->loop, &w->listeners[i].io);
+    }
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sl_listener *l = io->data;
+    sl_worker *w = l->w;
+    /* Take a few per wakeup: fair to the other workers sharing the socket and to
+     * the connections already open. */
+    for (int n = 0; n < 64; n++) {
+        if ((int64_t)w->nconns >= sl_setting(SL_SET_MAX_CONNECTIONS)) {
+            set_accepting(w, false);
+            return;
+        }
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                sl_log_warn("worker", "out of file descriptors: pausing accept");
+                set_accepting(w, false);
+            }
+            return;
+        }
+        sl_conn_accept(w, l->index, fd, &peer);
+    }
+}
+
+static void finish_if_drained(sl_worker *w)
+{
+    if (!w->draining)
+        return;
+    sl_conn_close_idle(w);
+    if (w->nconns == 0 || sl_now_ms() >= w->drain_deadline_ms) {
+        if (w->nconns)
+            sl_log_warn("worker", "drain deadline passed with %zu connections open; closing them", w->nconns);
+        sl_conn_close_all(w);
+        sl_upstream_close_idle(w);
+        sl_access_log_flush(w);
+        ev_break(w->loop, EVBREAK_ALL);
+    }
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_worker *w = t->data;
+    atomic_store(&w->slot->heartbeat_ms, sl_now_ms());
+    if (getppid() != w->args.control->master_pid) {
+        /* The master is gone: workers never outlive it. */
+        sl_access_log_flush(w);
+        _exit(0);
+    }
+    sl_wsnap_refresh(w);
+    if (!w->draining && !w->accepting && (int64_t)w->nconns < sl_setting(SL_SET_MAX_CONNECTIONS))
+        set_accepting(w, true);
+    finish_if_drained(w);
+}
+
+static void start_drain(sl_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->drain_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_DRAIN_TIMEOUT_MS);
+    set_accepting(w, false);
+    for (int i = 0; i < w->args.nsockets; i++)
+        close(w->args.sockets[i].fd); /* the master and the other workers keep theirs */
+    w->args.nsockets = 0;
+    sl_log_info("worker", "draining %zu connections (deadline %lld ms)", w->nconns,
+                (long long)sl_setting(SL_SET_DRAIN_TIMEOUT_MS));
+    finish_if_drained(w);
+}
+
+/* Stop signals arrive through a signalfd: the master keeps them blocked in every
+ * thread, the worker inherits that mask, and libev's own signal handling belongs
+ * to the master's default loop, which the worker must not touch. */
+static void signal_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sl_worker *w = io->data;
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGQUIT) {
+            sl_access_log_flush(w);
+            _exit(0);
+        }
+        start_drain(w);
+    }
+}
+
+void sl_worker_main(const sl_worker_args *args)
+{
+    /* Die with the master even if it is killed outright. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != args->control->master_pid)
+        _exit(0);
+    static sl_worker worker;
+    sl_worker *w = &worker;
+    memset(w, 0, sizeof(*w));
+    w->args = *args;
+    w->slot = &args->control->slots[args->slot];
+    w->limits = sl_http1_default_limits;
+    w->limits.max_head = (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES);
+    w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+    if (!w->loop) {
+        sl_log_error("worker", "cannot create an event loop");
+        _exit(70);
+    }
+    for (int i = 0; i < w->args.nsockets; i++) {
+        w->listeners[i].w = w;
+        w->listeners[i].index = i;
+        ev_io_init(&w->listeners[i].io, accept_cb, w->args.sockets[i].fd, EV_READ);
+        w->listeners[i].io.data = &w->listeners[i];
+    }
+    ev_timer_init(&w->tick, tick_cb, 0., 0.1);
+    w->tick.data = w;
+    ev_timer_start(w->loop, &w->tick);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
+    int sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0) {
+        sl_log_error("worker", "cannot create a signalfd");
+        _exit(70);
+    }
+    ev_io_init(&w->signals, signal_cb, sfd, EV_READ);
+    w->signals.data = w;
+    ev_io_start(w->loop, &w->signals);
+    signal(SIGPIPE, SIG_IGN);
+    sl_access_log_init(w);
+    sl_wsnap_refresh(w);
+    set_accepting(w, true);
+    atomic_store(&w->slot->heartbeat_ms, sl_now_ms());
+    sl_log_info("worker", "worker %d of gateway %s/%s started (generation %llu)", (int)getpid(),
+                w->args.gateway_ns, w->args.gateway_name,
+                (unsigned long long)(w->snap ? w->snap->generation : 0));
+    ev_run(w->loop, 0);
+    sl_log_info("worker", "worker %d stopped", (int)getpid());
+    _exit(0);
+}

@@ -1,0 +1,119 @@
+/* Internals of the worker process, shared by the files in workers/. */
+#ifndef SL_WORKER_INTERNAL_H
+#define SL_WORKER_INTERNAL_H
+
+#include <ev.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/control.h"
+#include "common/snapshot.h"
+#include "workers/http1_parser.h"
+#include "workers/router.h"
+#include "workers/worker.h"
+
+#define SL_BUF_SIZE 16384
+
+/* A fixed buffer: data lives in [start, end). */
+typedef struct sl_buf {
+    char *data;
+    size_t cap, start, end;
+} sl_buf;
+
+static inline size_t sl_buf_len(const sl_buf *b) { return b->end - b->start; }
+static inline size_t sl_buf_room(const sl_buf *b) { return b->cap - b->end; }
+/* Moves the data to the front, so room is maximal. */
+void sl_buf_compact(sl_buf *b);
+int sl_buf_alloc(sl_buf *b, size_t cap);
+void sl_buf_free(sl_buf *b);
+/* Appends bytes; returns false when they do not fit. */
+bool sl_buf_append(sl_buf *b, const void *p, size_t n);
+bool sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A mapped snapshot generation, reference-counted by the requests using it. */
+typedef struct sl_wsnap {
+    sl_snapshot s;
+    uint64_t generation;
+    int refs;              /* the worker's "current" reference + in-flight requests */
+    sl_regex_set *regex;
+    uint32_t *rr;          /* per-backend round-robin cursor */
+    uint32_t *port_of_socket; /* snapshot port index for each worker socket, SL_SNAP_NONE if absent */
+} sl_wsnap;
+
+typedef struct sl_worker sl_worker;
+typedef struct sl_conn sl_conn;
+typedef struct sl_upstream sl_upstream;
+
+typedef struct sl_listener {
+    ev_io io;
+    sl_worker *w;
+    int index; /* into args.sockets */
+} sl_listener;
+
+/* An idle pooled upstream connection, or one in use by a client connection. */
+struct sl_upstream {
+    int fd;
+    ev_io io;
+    ev_timer timer;
+    sl_worker *w;
+    sl_conn *owner;              /* NULL while idle in the pool */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    sl_upstream *next_idle;       /* pool list */
+    bool connected;
+    bool reused;
+    uint64_t idle_since_ms;
+};
+
+struct sl_worker {
+    struct ev_loop *loop;
+    sl_worker_args args;
+    sl_worker_slot *slot;
+    sl_listener listeners[SL_WORKER_MAX_SOCKETS];
+    bool accepting;
+    ev_timer tick;
+    ev_io signals; /* signalfd for SIGTERM, SIGINT, SIGQUIT */
+    sl_wsnap *snap; /* current */
+    bool draining;
+    uint64_t drain_deadline_ms;
+    sl_conn *conns; /* every open client connection */
+    size_t nconns;
+    sl_upstream *idle; /* pooled upstream connections (LIFO) */
+    size_t nidle;
+    sl_http1_request req; /* scratch: one request head is parsed at a time */
+    sl_http1_response res;
+    sl_http1_limits limits;
+    /* access log */
+    sl_buf log;
+    ev_timer log_flush;
+};
+
+uint64_t sl_now_ms(void);
+
+/* worker_snapshot.c */
+/* Switches to the control block's current generation if it changed. */
+void sl_wsnap_refresh(sl_worker *w);
+void sl_wsnap_release(sl_worker *w, sl_wsnap *s);
+
+/* conn.c */
+void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct sockaddr_storage *peer);
+/* Closes idle keep-alive connections (drain). */
+void sl_conn_close_idle(sl_worker *w);
+void sl_conn_close_all(sl_worker *w);
+
+/* upstream.c */
+/* Gets an idle pooled connection to addr or starts connecting a new one. NULL
+ * (errno set) when the socket could not even be created. */
+sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len);
+/* Returns a connection to the pool (keep-alive) or closes it. */
+void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable);
+void sl_upstream_close_idle(sl_worker *w);
+
+/* access_log.c */
+void sl_access_log_init(sl_worker *w);
+void sl_access_log_write(sl_worker *w, const char *line, size_t len);
+void sl_access_log_flush(sl_worker *w);
+
+#endif
