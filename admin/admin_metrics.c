@@ -1,11 +1,13 @@
 #include "admin/admin_metrics.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin/admin_internal.h"
+#include "common/sl.h"
 
 /* Upper bounds (seconds) of the latency histogram's buckets; +Inf is implied. */
 static const double latency_bounds[SL_ADMIN_LATENCY_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -112,9 +114,115 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
     return t.buf;
 }
 
+/* Data plane counters, summed per Gateway over the live workers' slots in the
+ * control block (each worker writes only its own slot). */
+typedef struct gw_sum {
+    char gateway[128];
+    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped;
+} gw_sum;
+
+static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < SL_MAX_WORKERS; i++) {
+        const sl_worker_slot *s = &c->slots[i];
+        if (!atomic_load(&s->pid))
+            continue;
+        gw_sum *g = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (strncmp(sums[k].gateway, s->gateway, sizeof(sums[k].gateway)) == 0)
+                g = &sums[k];
+        if (!g) {
+            if (n == max)
+                continue;
+            g = &sums[n++];
+            memset(g, 0, sizeof(*g));
+            memcpy(g->gateway, s->gateway, sizeof(g->gateway));
+            g->gateway[sizeof(g->gateway) - 1] = '\0';
+        }
+        g->workers++;
+        g->accepted += atomic_load(&s->connections_accepted);
+        g->open += atomic_load(&s->connections_open);
+        g->requests += atomic_load(&s->requests);
+        g->r2 += atomic_load(&s->responses_2xx);
+        g->r3 += atomic_load(&s->responses_3xx);
+        g->r4 += atomic_load(&s->responses_4xx);
+        g->r5 += atomic_load(&s->responses_5xx);
+        g->connect_errors += atomic_load(&s->upstream_connect_errors);
+        g->timeouts += atomic_load(&s->upstream_timeouts);
+        g->bad += atomic_load(&s->bad_requests);
+        g->in += atomic_load(&s->bytes_in);
+        g->out += atomic_load(&s->bytes_out);
+        g->dropped += atomic_load(&s->access_log_dropped);
+    }
+    return n;
+}
+
+static char *render_dataplane(const sl_control *c)
+{
+    static gw_sum sums[256];
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    text t = {malloc(4096), 0, 4096};
+    if (!t.buf)
+        abort();
+    t.buf[0] = '\0';
+    pthread_mutex_lock(&lock);
+    size_t n = sum_workers(c, sums, 256);
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } series[] = {
+        {"sluice_workers", "gauge", "Worker processes running.", offsetof(gw_sum, workers)},
+        {"sluice_connections_accepted_total", "counter", "Client connections accepted.", offsetof(gw_sum, accepted)},
+        {"sluice_connections_open", "gauge", "Client connections open.", offsetof(gw_sum, open)},
+        {"sluice_requests_total", "counter", "Requests received.", offsetof(gw_sum, requests)},
+        {"sluice_bad_requests_total", "counter", "Requests refused as malformed (400-class).", offsetof(gw_sum, bad)},
+        {"sluice_upstream_connect_errors_total", "counter", "Upstream connections that failed.",
+         offsetof(gw_sum, connect_errors)},
+        {"sluice_upstream_timeouts_total", "counter", "Upstream timeouts (504).", offsetof(gw_sum, timeouts)},
+        {"sluice_received_bytes_total", "counter", "Bytes read from clients.", offsetof(gw_sum, in)},
+        {"sluice_sent_bytes_total", "counter", "Bytes written to clients.", offsetof(gw_sum, out)},
+        {"sluice_access_log_dropped_total", "counter", "Access log lines dropped (log destination full).",
+         offsetof(gw_sum, dropped)},
+    };
+    for (size_t k = 0; k < SL_ARRAY_LEN(series); k++) {
+        emit(&t, "# HELP %s %s Counters restart with each worker process.\n# TYPE %s %s\n", series[k].name,
+             series[k].help, series[k].name, series[k].type);
+        for (size_t g = 0; g < n; g++)
+            emit(&t, "%s{gateway=\"%s\"} %llu\n", series[k].name, sums[g].gateway,
+                 (unsigned long long)*(const uint64_t *)((const char *)&sums[g] + series[k].offset));
+    }
+    emit(&t, "# HELP sluice_responses_total Responses by status class.\n# TYPE sluice_responses_total counter\n");
+    for (size_t g = 0; g < n; g++)
+        emit(&t,
+             "sluice_responses_total{gateway=\"%s\",code=\"2xx\"} %llu\nsluice_responses_total{gateway=\"%s\",code=\"3xx\"} "
+             "%llu\nsluice_responses_total{gateway=\"%s\",code=\"4xx\"} %llu\nsluice_responses_total{gateway=\"%s\",code=\"5xx\"} %llu\n",
+             sums[g].gateway, (unsigned long long)sums[g].r2, sums[g].gateway, (unsigned long long)sums[g].r3,
+             sums[g].gateway, (unsigned long long)sums[g].r4, sums[g].gateway, (unsigned long long)sums[g].r5);
+    pthread_mutex_unlock(&lock);
+    emit(&t, "# HELP sluice_worker_restarts_total Workers that exited unexpectedly and were restarted.\n"
+             "# TYPE sluice_worker_restarts_total counter\nsluice_worker_restarts_total %llu\n",
+         (unsigned long long)atomic_load(&c->worker_restarts));
+    emit(&t, "# HELP sluice_snapshot_generation Generation of the current configuration snapshot.\n"
+             "# TYPE sluice_snapshot_generation gauge\nsluice_snapshot_generation %llu\n",
+         (unsigned long long)atomic_load(&c->generation));
+    return t.buf;
+}
+
 enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
 {
-    char *body = sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store));
+    char *admin_part = sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store));
+    char *data_part = r->admin->control ? render_dataplane(r->admin->control) : NULL;
+    size_t n1 = strlen(admin_part), n2 = data_part ? strlen(data_part) : 0;
+    char *body = malloc(n1 + n2 + 1);
+    if (!body)
+        abort();
+    memcpy(body, admin_part, n1);
+    if (n2)
+        memcpy(body + n1, data_part, n2);
+    body[n1 + n2] = '\0';
+    free(admin_part);
+    free(data_part);
     enum MHD_Result res = sl_admin_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", body);
     free(body);
     return res;

@@ -14,6 +14,7 @@
 
 typedef struct sl_worker_slot {
     _Atomic int32_t pid;           /* 0: free */
+    char gateway[128];             /* "namespace/name", written by the master before fork */
     _Atomic uint32_t gateway_id;   /* which worker group */
     _Atomic uint64_t generation;   /* snapshot generation the worker switched to */
     _Atomic uint64_t heartbeat_ms; /* CLOCK_MONOTONIC ms of its last loop tick */
@@ -33,6 +34,8 @@ typedef struct sl_control {
     int32_t master_pid;
     _Atomic uint64_t generation; /* current snapshot generation; 0: none yet */
     char snapshot_prefix[48];    /* shm name of generation G: prefix + decimal G */
+    _Atomic uint64_t worker_restarts; /* unexpected worker exits, all groups */
+    _Atomic uint64_t snapshots_published;
     sl_worker_slot slots[SL_MAX_WORKERS];
 } sl_control;
 

@@ -408,7 +408,8 @@ static void stable_sort_routes(pending_route *r, size_t n)
 
 void sl_compile_emit_vhosts(sl_compile_ctx *c)
 {
-    qsort(c->vhosts, c->nvhosts, sizeof(*c->vhosts), cmp_vhosts);
+    if (c->nvhosts > 1)
+        qsort(c->vhosts, c->nvhosts, sizeof(*c->vhosts), cmp_vhosts);
     for (size_t i = 0; i < c->nvhosts; i++) {
         pending_vhost *v = &c->vhosts[i];
         stable_sort_routes(v->routes, v->nroutes);

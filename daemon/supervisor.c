@@ -30,6 +30,11 @@ typedef struct sv_socket {
     char error[160];
 } sv_socket;
 
+typedef struct sv_port_error {
+    uint16_t port;
+    char message[160];
+} sv_port_error;
+
 typedef struct sv_group {
     bool used;
     bool live;       /* still in the snapshot */
@@ -40,6 +45,8 @@ typedef struct sv_group {
     int sockets[SL_WORKER_MAX_SOCKETS]; /* indices into sv->sockets */
     unsigned crashes;
     uint64_t backoff_until_ms;
+    int nerrors;
+    sv_port_error errors[16]; /* ports that could not be bound, for listener status */
 } sv_group;
 
 typedef struct sv_worker {
@@ -126,6 +133,17 @@ static int open_listener(const char *address, uint16_t port, char *err, size_t e
     return fd;
 }
 
+static void record_error(sv_group *g, uint16_t port, const char *why)
+{
+    if (g->nerrors == (int)(sizeof(g->errors) / sizeof(g->errors[0])))
+        return;
+    g->errors[g->nerrors].port = port;
+    size_t n = strnlen(why, sizeof(g->errors[0].message) - 1);
+    memmove(g->errors[g->nerrors].message, why, n);
+    g->errors[g->nerrors].message[n] = '\0';
+    g->nerrors++;
+}
+
 /* The socket for address:port owned by group gi, opened if needed. Returns its
  * index, or -1 when another group owns that port (a conflict) or it failed. */
 static int acquire_socket(sl_supervisor *sv, int gi, const char *address, uint16_t port)
@@ -147,6 +165,9 @@ static int acquire_socket(sl_supervisor *sv, int gi, const char *address, uint16
             sv_group *other = &sv->groups[s->owner];
             sl_log_error("supervisor", "gateway %s/%s: port %u is already bound by gateway %s/%s",
                          sv->groups[gi].ns, sv->groups[gi].name, port, other->ns, other->name);
+            char why[160];
+            snprintf(why, sizeof(why), "port %u is already used by gateway %s/%s", port, other->ns, other->name);
+            record_error(&sv->groups[gi], port, why);
             return -1;
         }
     }
@@ -163,6 +184,11 @@ static int acquire_socket(sl_supervisor *sv, int gi, const char *address, uint16
     s->fd = open_listener(address, port, s->error, sizeof(s->error));
     if (s->fd < 0) {
         sl_log_error("supervisor", "gateway %s/%s: %s", sv->groups[gi].ns, sv->groups[gi].name, s->error);
+        char why[sizeof(s->error)];
+        memcpy(why, s->error, sizeof(why));
+        memset(s, 0, sizeof(*s));
+        record_error(&sv->groups[gi], port, why);
+        s->fd = -1;
         return -1;
     }
     sl_log_info("supervisor", "gateway %s/%s listening on %s:%u", sv->groups[gi].ns, sv->groups[gi].name,
@@ -248,6 +274,7 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     /* A fresh slot: counters start at zero for each worker process. */
     memset((void *)ws, 0, sizeof(*ws));
     atomic_store(&ws->gateway_id, g->id);
+    snprintf(ws->gateway, sizeof(ws->gateway), "%s/%s", g->ns, g->name);
     pid_t pid = fork();
     if (pid < 0) {
         sl_log_error("supervisor", "fork failed: %s", strerror(errno));
@@ -356,6 +383,7 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
                 backoff = BACKOFF_MAX_MS;
             g->backoff_until_ms = now_ms() + backoff;
             sv->restarts++;
+            atomic_fetch_add(&sv->control->worker_restarts, 1);
             sl_log_error("supervisor", "worker %d of gateway %s/%s %s after %llu ms; restarting in %llu ms (%u in a row)",
                          (int)pid, g->ns, g->name, how, (unsigned long long)lived, (unsigned long long)backoff,
                          g->crashes);
@@ -446,6 +474,7 @@ void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap)
         }
         sv_group *g = &sv->groups[gi];
         seen[gi] = true;
+        g->nerrors = 0;
         g->want = gw->workers ? (int)gw->workers : cpu_count();
         int want_sockets[SL_WORKER_MAX_SOCKETS];
         int nwant = 0;
@@ -523,14 +552,34 @@ int sl_supervisor_worker_count(const sl_supervisor *sv)
 
 unsigned long sl_supervisor_restarts(const sl_supervisor *sv) { return sv->restarts; }
 
+bool sl_supervisor_group_state(const sl_supervisor *sv, const char *ns, const char *name, int *running, int *want)
+{
+    for (int gi = 0; gi < SV_MAX_GROUPS; gi++) {
+        const sv_group *g = &sv->groups[gi];
+        if (g->used && g->live && strcmp(g->ns, ns) == 0 && strcmp(g->name, name) == 0) {
+            *running = count_workers(sv, gi, false);
+            *want = g->want;
+            return true;
+        }
+    }
+    return false;
+}
+
 const char *sl_supervisor_port_error(const sl_supervisor *sv, const char *ns, const char *name, int port)
 {
-    (void)ns;
-    (void)name;
-    for (int si = 0; si < SV_MAX_SOCKETS; si++)
-        if (sv->sockets[si].used && sv->sockets[si].port == port && sv->sockets[si].fd < 0)
-            return sv->sockets[si].error;
-    return "";
+    for (int gi = 0; gi < SV_MAX_GROUPS; gi++) {
+        const sv_group *g = &sv->groups[gi];
+        if (!g->used || !g->live || strcmp(g->ns, ns) != 0 || strcmp(g->name, name) != 0)
+            continue;
+        for (int k = 0; k < g->nsockets; k++)
+            if (sv->sockets[g->sockets[k]].port == port)
+                return "";
+        for (int k = 0; k < g->nerrors; k++)
+            if (g->errors[k].port == port)
+                return g->errors[k].message;
+        return "the port could not be bound";
+    }
+    return "the gateway is not running";
 }
 
 static void stop_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)

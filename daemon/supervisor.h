@@ -28,6 +28,9 @@ void sl_supervisor_stop(sl_supervisor *sv, bool graceful, void (*done)(void *), 
 int sl_supervisor_worker_count(const sl_supervisor *sv);
 /* Counts of worker restarts (crash loop visibility). */
 unsigned long sl_supervisor_restarts(const sl_supervisor *sv);
+/* Workers running (not draining) and wanted for a Gateway; false when the
+ * supervisor has no such group. */
+bool sl_supervisor_group_state(const sl_supervisor *sv, const char *ns, const char *name, int *running, int *want);
 /* Socket bind problems of a Gateway's port, "" when none: for status. */
 const char *sl_supervisor_port_error(const sl_supervisor *sv, const char *ns, const char *name, int port);
 void sl_supervisor_free(sl_supervisor *sv);

@@ -44,8 +44,14 @@ static void peer_text(const struct sockaddr_storage *peer, char *out, size_t out
 {
     if (peer->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out, (socklen_t)outlen);
-    else if (peer->ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, out, (socklen_t)outlen);
+    else if (peer->ss_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+        /* IPv4 clients of a dual-stack listener: log them as IPv4. */
+        if (IN6_IS_ADDR_V4MAPPED(a6))
+            inet_ntop(AF_INET, &a6->s6_addr[12], out, (socklen_t)outlen);
+        else
+            inet_ntop(AF_INET6, a6, out, (socklen_t)outlen);
+    }
     else
         snprintf(out, outlen, "unknown");
 }
@@ -350,6 +356,7 @@ static bool read_client(sl_conn *c)
         ssize_t n = read(c->fd, c->in.data + c->in.end, sl_buf_room(&c->in));
         if (n > 0) {
             c->in.end += (size_t)n;
+            c->last_client_ms = sl_now_ms();
             atomic_fetch_add(&c->w->slot->bytes_in, (uint64_t)n);
             if ((size_t)n < 4096)
                 return true;

@@ -73,6 +73,8 @@ struct sl_conn {
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
     uint32_t request_timeout_ms;
+    uint64_t up_deadline_ms;  /* upstream connect/response deadline */
+    uint64_t last_client_ms;  /* last request body bytes from the client */
 };
 
 /* conn.c */

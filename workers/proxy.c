@@ -183,8 +183,9 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     }
     c->up->owner = c;
     c->state = SL_CONN_PROXY;
-    c->deadline_ms = sl_now_ms() + (uint64_t)(c->up->connected ? sl_setting(SL_SET_RESPONSE_TIMEOUT_MS)
-                                                                 : sl_setting(SL_SET_CONNECT_TIMEOUT_MS));
+    c->up_deadline_ms = sl_now_ms() + (uint64_t)(c->up->connected ? sl_setting(SL_SET_RESPONSE_TIMEOUT_MS)
+                                                                    : sl_setting(SL_SET_CONNECT_TIMEOUT_MS));
+    c->last_client_ms = sl_now_ms();
     pump(c);
 }
 
@@ -260,7 +261,7 @@ static bool write_upstream(sl_conn *c)
             c->req_body.remaining -= (uint64_t)n;
         else
             c->req_ready -= (size_t)n;
-        c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+        c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
     }
     sl_body *rb = &c->req_body;
     if (!rb->done && ((rb->kind == SL_BODY_LENGTH && rb->remaining == 0) ||
@@ -455,7 +456,7 @@ static bool read_upstream(sl_conn *c)
         ssize_t n = read(u->fd, c->uin.data + c->uin.end, sl_buf_room(&c->uin));
         if (n > 0) {
             c->uin.end += (size_t)n;
-            c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+            c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
             if ((size_t)n < 4096)
                 break;
             continue;
@@ -513,6 +514,9 @@ size_t sl_proxy_pending_body(sl_conn *c, const char **ptr)
 
 void sl_proxy_body_written(sl_conn *c, size_t n)
 {
+    /* Progress towards the client counts as activity: a slow reader is not an
+     * upstream timeout (and the upstream is not read while the buffer is full). */
+    c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
     c->uin.start += n;
     c->res_ready -= n;
     if (c->res_body.kind == SL_BODY_LENGTH)
@@ -564,6 +568,13 @@ static void update_upstream(sl_conn *c)
     }
 }
 
+/* True while the request body is incomplete and nothing of it is waiting to be
+ * sent: the client is the one we are waiting for. */
+static bool waiting_for_client_body(sl_conn *c)
+{
+    return !c->req_body.done && sl_buf_len(&c->in) == 0 && sl_buf_len(&c->uout) == 0;
+}
+
 /* Moves data in every direction that can move, then finishes or waits. */
 static void pump(sl_conn *c)
 {
@@ -580,6 +591,12 @@ static void pump(sl_conn *c)
         return;
     if (c->state != SL_CONN_PROXY)
         return;
+    c->deadline_ms = c->up_deadline_ms;
+    if (waiting_for_client_body(c)) {
+        uint64_t idle = c->last_client_ms + (uint64_t)sl_setting(SL_SET_BODY_IDLE_TIMEOUT_MS);
+        if (idle < c->deadline_ms)
+            c->deadline_ms = idle;
+    }
     if (c->request_timeout_ms) {
         uint64_t cap = c->started_ms + c->request_timeout_ms;
         if (c->deadline_ms > cap)
@@ -609,13 +626,25 @@ void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
             return;
         }
         u->connected = true;
-        c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+        c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
     }
     pump(c);
 }
 
 void sl_proxy_timeout(sl_conn *c)
 {
+    if (waiting_for_client_body(c) &&
+        sl_now_ms() >= c->last_client_ms + (uint64_t)sl_setting(SL_SET_BODY_IDLE_TIMEOUT_MS)) {
+        sl_proxy_detach(c, false);
+        c->req_body.done = true; /* give up on it: the connection closes after the answer */
+        c->state = SL_CONN_LOCAL;
+        if (c->res_head_done) {
+            sl_conn_close(c);
+            return;
+        }
+        sl_conn_respond(c, 408, "request body not received in time\n", true);
+        return;
+    }
     if (c->request_timeout_ms && sl_now_ms() >= c->started_ms + c->request_timeout_ms && !c->res_head_done) {
         atomic_fetch_add(&c->w->slot->upstream_timeouts, 1);
         upstream_failed(c, 504, "the request timed out");

@@ -1,0 +1,155 @@
+#include "daemon/gateway_status.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/sl.h"
+#include "daemon/controller.h"
+#include "daemon/objects.h"
+
+static const char *js(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* Finds the snapshot listener for (gateway ns/name, listener name). */
+static const sl_snap_listener *snap_listener(const sl_snapshot *s, const char *ns, const char *name,
+                                             const char *listener)
+{
+    if (!s->base)
+        return NULL;
+    for (uint32_t gi = 0; gi < sl_snap_count(s, SL_SNAP_GATEWAYS); gi++) {
+        const sl_snap_gateway *g = SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, gi);
+        if (strcmp(sl_snap_cstr(s, g->ns), ns) != 0 || strcmp(sl_snap_cstr(s, g->name), name) != 0)
+            continue;
+        for (uint32_t li = 0; li < g->listeners.count; li++) {
+            const sl_snap_listener *l = SL_SNAP_GET(s, SL_SNAP_LISTENERS, sl_snap_listener, g->listeners.first + li);
+            if (strcmp(sl_snap_cstr(s, l->name), listener) == 0)
+                return l;
+        }
+    }
+    return NULL;
+}
+
+static json_t *supported_kinds(const char *protocol)
+{
+    if (strcmp(protocol, "HTTP") == 0 || strcmp(protocol, "HTTPS") == 0)
+        return json_pack("[{s:s, s:s}]", "group", "gateway.networking.k8s.io", "kind", "HTTPRoute");
+    return json_array();
+}
+
+static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const sl_supervisor *sv, const char *ns,
+                               const char *name, json_int_t gen, bool *all_programmed)
+{
+    const char *lname = js(l, "name"), *protocol = js(l, "protocol");
+    int port = (int)json_integer_value(json_object_get(l, "port"));
+    json_t *conds = json_array();
+    const sl_snap_listener *sl = snap_listener(snap, ns, name, lname);
+    int attached = sl ? (int)sl->attached_routes : 0;
+    bool supported = strcmp(protocol, "HTTP") == 0;
+    const char *bind_error = sl_supervisor_port_error(sv, ns, name, port);
+    if (!supported) {
+        json_array_append_new(conds, sl_condition("Accepted", "False", "UnsupportedProtocol",
+                                                  "this version of sluice serves HTTP listeners only", gen));
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener not accepted", gen));
+        *all_programmed = false;
+    } else if (bind_error[0]) {
+        json_array_append_new(conds, sl_condition("Accepted", "False", "PortUnavailable", bind_error, gen));
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", bind_error, gen));
+        *all_programmed = false;
+    } else {
+        json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "listener accepted", gen));
+        json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed", "listener is serving", gen));
+    }
+    json_array_append_new(conds, sl_condition("ResolvedRefs", "True", "ResolvedRefs", "references resolved", gen));
+    json_array_append_new(conds, sl_condition("Conflicted", "False", "NoConflicts", "no conflicts", gen));
+    return json_pack("{s:s, s:o, s:i, s:o}", "name", lname, "supportedKinds", supported_kinds(protocol),
+                     "attachedRoutes", attached, "conditions", conds);
+}
+
+/* Compares two status objects ignoring lastTransitionTime. */
+static bool status_same(const json_t *a, const json_t *b)
+{
+    if (!a || !b)
+        return a == b;
+    json_t *ca = json_deep_copy(a), *cb = json_deep_copy(b);
+    json_t *objs[2] = {ca, cb};
+    for (int k = 0; k < 2; k++) {
+        size_t i, j;
+        json_t *c, *l;
+        json_array_foreach(json_object_get(objs[k], "conditions"), i, c) json_object_del(c, "lastTransitionTime");
+        json_array_foreach(json_object_get(objs[k], "listeners"), i, l)
+            json_array_foreach(json_object_get(l, "conditions"), j, c) json_object_del(c, "lastTransitionTime");
+    }
+    bool same = json_equal(ca, cb);
+    json_decref(ca);
+    json_decref(cb);
+    return same;
+}
+
+static bool class_is_ours(json_t *classes, const char *class_name)
+{
+    size_t i;
+    json_t *gc;
+    json_array_foreach(classes, i, gc)
+    {
+        if (strcmp(js(json_object_get(gc, "metadata"), "name"), class_name) == 0)
+            return strcmp(js(json_object_get(gc, "spec"), "controllerName"), SL_CONTROLLER_NAME) == 0;
+    }
+    return false;
+}
+
+void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_supervisor *sv)
+{
+    json_t *classes, *gateways;
+    int64_t rv;
+    if (sl_store_list(store, "GatewayClass", NULL, &classes, &rv) != SL_OK ||
+        sl_store_list(store, "Gateway", NULL, &gateways, &rv) != SL_OK) {
+        json_decref(classes);
+        return;
+    }
+    size_t i;
+    json_t *gw;
+    json_array_foreach(gateways, i, gw)
+    {
+        const json_t *spec = json_object_get(gw, "spec");
+        if (!class_is_ours(classes, js(spec, "gatewayClassName")))
+            continue; /* another controller's Gateway: not ours to write */
+        const char *ns = sl_obj_namespace(gw), *name = sl_obj_name(gw);
+        json_int_t gen = json_integer_value(json_object_get(json_object_get(gw, "metadata"), "generation"));
+        bool all_programmed = true;
+        json_t *listeners = json_array();
+        size_t li;
+        json_t *l;
+        json_array_foreach(json_object_get(spec, "listeners"), li, l)
+            json_array_append_new(listeners, listener_status(l, snap, sv, ns, name, gen, &all_programmed));
+        int running = 0, want = 0;
+        bool group = sl_supervisor_group_state(sv, ns, name, &running, &want);
+        json_t *conds = json_array();
+        json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "accepted by sluice", gen));
+        if (group && running >= want && want > 0 && all_programmed) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "%d worker%s serving", running, running == 1 ? "" : "s");
+            json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed", msg, gen));
+        } else if (group && running >= want && want > 0) {
+            json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed",
+                                                      "serving; some listeners are not programmed", gen));
+        } else {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "%d of %d workers running", running, want);
+            json_array_append_new(conds, sl_condition("Programmed", "False", "Pending", msg, gen));
+        }
+        json_t *status = json_pack("{s:o, s:o}", "conditions", conds, "listeners", listeners);
+        if (status_same(json_object_get(gw, "status"), status)) {
+            json_decref(status);
+            continue;
+        }
+        int rc = sl_controller_write_status(store, "Gateway", ns, name, sl_obj_resource_version(gw), status);
+        if (rc != SL_OK && rc != SL_CONFLICT && rc != SL_NOTFOUND)
+            sl_log_error("controller", "cannot write the status of Gateway %s/%s", ns, name);
+    }
+    json_decref(classes);
+    json_decref(gateways);
+}
