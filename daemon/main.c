@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ static void usage(FILE *f)
             "  --log-level LEVEL          error, warn, info (default) or debug\n"
             "  --access-log PATH          where workers write JSON access log lines: a file, '-' for\n"
             "                             standard output (default), or 'off'\n"
+            "  --user NAME                run the workers as this user (the master keeps its identity\n"
+            "                             to bind privileged ports)\n"
             "  --version                  print the version and exit\n"
             "  --help                     print this help and exit\n"
             "\n"
@@ -195,6 +198,7 @@ int main(int argc, char **argv)
     const char *state_dir = getenv("SLUICE_STATE_DIR");
     const char *admin_addr = getenv("SLUICE_ADMIN");
     const char *access_log = "-";
+    int worker_uid = -1, worker_gid = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int rc = sl_settings_parse_arg(argc, argv, &i);
@@ -205,7 +209,7 @@ int main(int argc, char **argv)
             continue;
         }
         const char *value = NULL;
-        const char *flags_with_value[] = {"--state-dir", "--admin", "--log-level", "--access-log"};
+        const char *flags_with_value[] = {"--state-dir", "--admin", "--log-level", "--access-log", "--user"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -226,6 +230,18 @@ int main(int argc, char **argv)
             admin_addr = value;
         } else if (value && strncmp(a, "--access-log", 12) == 0) {
             access_log = value;
+        } else if (value && strncmp(a, "--user", 6) == 0) {
+            struct passwd *pw = getpwnam(value);
+            if (!pw) {
+                fprintf(stderr, "sluiced: unknown user \"%s\"\n", value);
+                return 2;
+            }
+            if (geteuid() != 0 && geteuid() != pw->pw_uid) {
+                fprintf(stderr, "sluiced: --user %s needs sluiced to start as root\n", value);
+                return 2;
+            }
+            worker_uid = (int)pw->pw_uid;
+            worker_gid = (int)pw->pw_gid;
         } else if (value && strncmp(a, "--log-level", 11) == 0) {
             sl_log_level level;
             if (sl_log_parse_level(value, &level) != 0) {
@@ -271,7 +287,7 @@ int main(int argc, char **argv)
     sl_log_info("main", "sluiced %s starting (state dir %s)", PACKAGE_VERSION, state_dir);
     /* Shared memory every worker inherits: mapped before anything forks. */
     m.control = sl_control_create();
-    sl_publisher_init(&m.publisher, m.control);
+    sl_publisher_init(&m.publisher, m.control, worker_uid, worker_gid);
     char err[1024];
     if (!lock_state_dir(state_dir))
         return 1;
@@ -287,7 +303,7 @@ int main(int argc, char **argv)
         sl_store_close(m.store);
         return 1;
     }
-    m.supervisor = sl_supervisor_create(m.loop, m.control, open_access_log(access_log));
+    m.supervisor = sl_supervisor_create(m.loop, m.control, open_access_log(access_log), worker_uid, worker_gid);
     ev_async_init(&m.changed, changed_cb);
     m.changed.data = &m;
     ev_async_start(m.loop, &m.changed);

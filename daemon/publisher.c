@@ -56,10 +56,12 @@ sl_control *sl_control_create(void)
     return c;
 }
 
-void sl_publisher_init(sl_publisher *p, sl_control *control)
+void sl_publisher_init(sl_publisher *p, sl_control *control, int owner_uid, int owner_gid)
 {
     memset(p, 0, sizeof(*p));
     p->control = control;
+    p->owner_uid = owner_uid;
+    p->owner_gid = owner_gid;
 }
 
 int sl_publisher_publish(sl_publisher *p, const void *blob, size_t size)
@@ -72,6 +74,8 @@ int sl_publisher_publish(sl_publisher *p, const void *blob, size_t size)
         sl_log_error("publisher", "cannot create %s: %s", name, strerror(errno));
         return -1;
     }
+    if (p->owner_uid >= 0 && fchown(fd, (uid_t)p->owner_uid, (gid_t)p->owner_gid) != 0)
+        sl_log_warn("publisher", "cannot give %s to uid %d: %s", name, p->owner_uid, strerror(errno));
     void *map = MAP_FAILED;
     if (ftruncate(fd, (off_t)size) == 0)
         map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -17,6 +17,7 @@ typedef struct sl_publisher {
     sl_control *control; /* shared, from sl_control_create */
     uint64_t generation; /* last published */
     void *current;       /* the master's own mapping of the current snapshot */
+    int owner_uid, owner_gid; /* given the snapshot objects so unprivileged workers can read them; -1: none */
     size_t current_size;
 } sl_publisher;
 
@@ -24,7 +25,7 @@ typedef struct sl_publisher {
  * (start-up). Removes stale snapshot objects left by dead masters. */
 sl_control *sl_control_create(void);
 
-void sl_publisher_init(sl_publisher *p, sl_control *control);
+void sl_publisher_init(sl_publisher *p, sl_control *control, int owner_uid, int owner_gid);
 /* Writes blob (generation already in its header) to shared memory and makes it
  * current. Returns 0, or -1 (logged) when shared memory could not be written, in
  * which case the previous generation stays current. */

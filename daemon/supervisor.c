@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,7 @@ typedef struct sv_worker {
 
 struct sl_supervisor {
     struct ev_loop *loop;
+    int worker_uid, worker_gid;
     sl_control *control;
     int access_log_fd;
     sv_socket sockets[SV_MAX_SOCKETS];
@@ -291,6 +293,16 @@ static void spawn_worker(sl_supervisor *sv, int gi)
         signal(SIGCHLD, SIG_DFL);
         pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
         close_other_fds(keep, nkeep);
+        /* Workers run unprivileged; the master keeps its identity so it can bind
+         * privileged ports for Gateways created later. */
+        if (sv->worker_uid >= 0) {
+            if (setgroups(0, NULL) != 0 || setgid((gid_t)sv->worker_gid) != 0 ||
+                setuid((uid_t)sv->worker_uid) != 0) {
+                sl_log_error("worker", "cannot switch to uid %d gid %d: %s", sv->worker_uid, sv->worker_gid,
+                             strerror(errno));
+                _exit(71);
+            }
+        }
         sl_worker_main(&args);
     }
     atomic_store(&ws->pid, pid);
@@ -408,11 +420,14 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
     reconcile_workers(sv);
 }
 
-sl_supervisor *sl_supervisor_create(struct ev_loop *loop, sl_control *control, int access_log_fd)
+sl_supervisor *sl_supervisor_create(struct ev_loop *loop, sl_control *control, int access_log_fd, int worker_uid,
+                                    int worker_gid)
 {
     sl_supervisor *sv = calloc(1, sizeof(*sv));
     if (!sv)
         abort();
+    sv->worker_uid = worker_uid;
+    sv->worker_gid = worker_gid;
     sv->loop = loop;
     sv->control = control;
     sv->access_log_fd = access_log_fd;

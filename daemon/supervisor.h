@@ -16,7 +16,10 @@
 
 typedef struct sl_supervisor sl_supervisor;
 
-sl_supervisor *sl_supervisor_create(struct ev_loop *loop, sl_control *control, int access_log_fd);
+/* worker_uid/worker_gid: identity the workers switch to after fork (-1: keep the
+ * master's). */
+sl_supervisor *sl_supervisor_create(struct ev_loop *loop, sl_control *control, int access_log_fd, int worker_uid,
+                                    int worker_gid);
 /* Reconciles worker groups with a (verified) snapshot. */
 void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap);
 /* True when every group has all its workers running (for /readyz). */

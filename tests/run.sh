@@ -51,6 +51,15 @@ for t in $(grep -o 'tests/fuzz/fuzz_[a-z0-9_]*_replay' Makefile | sort -u); do
     fi
 done
 
+# libFuzzer for a bounded time (plain build only; the target carries its own sanitizers).
+if [ "${1:-}" != "--sanitizers" ] && command -v clang >/dev/null 2>&1; then
+    if sh ../tests/fuzz/run-libfuzzer.sh "$(cd .. && pwd)" "$(pwd)/tests/fuzz/out"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+fi
+
 log=$(mktemp)
 SLUICED="$(pwd)/sbin/sluiced" SL_SRCDIR="$(cd .. && pwd)" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
     ../tests/integration ${PYTEST_ARGS:-} 2>&1 | tee "$log"

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Builds every fuzz target with clang's libFuzzer (ASan + UBSan) and runs each for a
+# bounded time on a scratch copy of its committed corpus. A crash or a broken
+# invariant fails the run and leaves the input in $out/crash-*.
+# Usage: run-libfuzzer.sh SRCDIR OUTDIR   (SL_FUZZ_SECONDS, default 20, per target)
+set -u
+src=${1:?source dir}
+out=${2:?output dir}
+seconds=${SL_FUZZ_SECONDS:-20}
+CLANG=${CLANG:-clang}
+if ! command -v "$CLANG" >/dev/null 2>&1; then
+    echo "clang not found: libFuzzer run skipped"
+    exit 77
+fi
+mkdir -p "$out"
+status=0
+for target in http1; do
+    bin="$out/fuzz_$target"
+    "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -I"$src" -D_GNU_SOURCE "$src/tests/fuzz/fuzz_$target.c" "$src"/workers/http1_*.c \
+        "$src/common/log.c" -o "$bin" || { echo "cannot build fuzz_$target"; exit 1; }
+    corpus="$out/corpus-$target"
+    rm -rf "$corpus"
+    mkdir -p "$corpus"
+    cp "$src/tests/fuzz/corpus/$target"/* "$corpus/"
+    if "$bin" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$out/" "$corpus" \
+        >"$out/fuzz_$target.log" 2>&1; then
+        echo "fuzz_$target: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/fuzz_$target.log" | grep -o '[0-9]*$') runs in ${seconds}s, no crash"
+    else
+        echo "fuzz_$target FAILED:"
+        tail -30 "$out/fuzz_$target.log"
+        status=1
+    fi
+done
+exit $status
