@@ -121,7 +121,7 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
     sl_sb_add(b, SL_SNAP_GATEWAYS, &g);
 }
 
-void *sl_compile(sl_store *s, uint64_t generation, size_t *size)
+void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_status)
 {
     sl_compile_ctx c = {.store = s};
     sl_sb_init(&c.b);
@@ -135,6 +135,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size)
     c.namespaces = list_kind(s, "Namespace");
     c.referencegrants = list_kind(s, "ReferenceGrant");
     c.backend_index = json_object();
+    c.route_status = json_object();
 
     size_t i;
     json_t *gw;
@@ -155,5 +156,9 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size)
     json_decref(c.namespaces);
     json_decref(c.referencegrants);
     json_decref(c.backend_index);
+    if (route_status)
+        *route_status = c.route_status;
+    else
+        json_decref(c.route_status);
     return sl_sb_finish(&c.b, generation, (uint64_t)rv, size);
 }

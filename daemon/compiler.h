@@ -14,7 +14,9 @@
 
 /* Compiles the store's current state. Returns a malloc'd blob (see common/snapshot.h)
  * and its size; generation is written into its header. Never returns NULL (aborts
- * when out of memory). */
-void *sl_compile(sl_store *s, uint64_t generation, size_t *size);
+ * when out of memory). When route_status is not NULL it receives a new object
+ * "namespace/name" -> {namespace, name, resourceVersion, parents[]}: our entries of
+ * status.parents for every HTTPRoute that names one of our Gateways. */
+void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_status);
 
 #endif

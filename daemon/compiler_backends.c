@@ -250,3 +250,57 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
     a.request_timeout_ms = duration_ms(sl_js(json_object_get(rule, "timeouts"), "request"));
     return sl_sb_add(&c->b, SL_SNAP_ACTIONS, &a);
 }
+
+/* Why one backendRef does not resolve, or NULL when it does. */
+static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const json_t *ref, const char **message)
+{
+    const char *group = sl_js(ref, "group");
+    const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Service";
+    const char *name = sl_js(ref, "name");
+    const char *ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : route_ns;
+    bool service = group[0] == '\0' && strcmp(kind, "Service") == 0;
+    bool backend = strcmp(group, SLUICE_GROUP) == 0 && strcmp(kind, "Backend") == 0;
+    if (!service && !backend) {
+        *message = "backendRefs may name a Service or a gateway.sluice.dev Backend";
+        return "InvalidKind";
+    }
+    if (strcmp(ns, route_ns) != 0 && !reference_granted(c, route_ns, ns, group, kind, name)) {
+        *message = "a backendRef to another namespace needs a ReferenceGrant there";
+        return "RefNotPermitted";
+    }
+    const json_t *obj = find_object(service ? c->services : c->backends, ns, name);
+    if (!obj) {
+        *message = service ? "the referenced Service does not exist" : "the referenced Backend does not exist";
+        return "BackendNotFound";
+    }
+    if (service) {
+        long long port = sl_ji(ref, "port", 0);
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(json_object_get(obj, "spec"), "ports"), i, p) if (sl_ji(p, "port", 0) == port)
+            return NULL;
+        *message = "the referenced Service has no such port";
+        return "BackendNotFound";
+    }
+    return NULL;
+}
+
+void sl_compile_refs_condition(sl_compile_ctx *c, const json_t *route, const char **reason, const char **message)
+{
+    *reason = "ResolvedRefs";
+    *message = "every backendRef resolves";
+    const char *route_ns = sl_jmeta(route, "namespace");
+    size_t i, j;
+    json_t *rule, *ref;
+    json_array_foreach(json_object_get(json_object_get(route, "spec"), "rules"), i, rule)
+    {
+        json_array_foreach(json_object_get(rule, "backendRefs"), j, ref)
+        {
+            const char *why = ref_problem(c, route_ns, ref, message);
+            if (why) {
+                *reason = why;
+                return;
+            }
+        }
+    }
+}

@@ -31,6 +31,7 @@ typedef struct sl_compile_ctx {
     json_t *gateway_classes, *gateways, *httproutes, *services, *endpointslices, *backends, *namespaces,
         *referencegrants;
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
+    json_t *route_status;  /* "ns/name" -> {namespace, name, generation, resourceVersion, parents[]} */
     pending_vhost *vhosts;
     size_t nvhosts, vhosts_cap;
 } sl_compile_ctx;
@@ -42,6 +43,10 @@ void sl_compile_routes(sl_compile_ctx *c);
 void sl_compile_emit_vhosts(sl_compile_ctx *c);
 /* compiler_backends.c: the action of one rule (backends resolved). */
 uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t *rule);
+
+/* compiler_backends.c: the ResolvedRefs condition of a route (reason and
+ * message; reason "ResolvedRefs" when every backendRef resolves). */
+void sl_compile_refs_condition(sl_compile_ctx *c, const json_t *route, const char **reason, const char **message);
 
 /* Small JSON accessors: "" / dflt when absent. */
 const char *sl_js(const json_t *obj, const char *key);

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "daemon/compiler_internal.h"
+#include "daemon/controller.h"
 
 #define GW_GROUP "gateway.networking.k8s.io"
 
@@ -233,19 +234,30 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
     }
 }
 
-/* Attaches one route through one parentRef; returns how many listeners took it. */
-static int attach_parent(sl_compile_ctx *c, const json_t *route, const json_t *ref, const uint32_t *actions)
+/* What attaching through one parentRef gave: whether the parent is one of our
+ * Gateways, how many listeners took the route, and the Gateway API reason when
+ * none did. */
+typedef struct attach_result {
+    bool ours;
+    int attached;
+    const char *reason;
+    const char *message;
+} attach_result;
+
+/* Attaches one route through one parentRef. */
+static attach_result attach_parent(sl_compile_ctx *c, const json_t *route, const json_t *ref, const uint32_t *actions)
 {
+    attach_result res = {false, 0, "NoMatchingParent", "no listener matches the parentRef's sectionName and port"};
+    bool section_match = false, allowed = false;
     const char *route_ns = sl_jmeta(route, "namespace");
     const char *group = json_object_get(ref, "group") ? sl_js(ref, "group") : GW_GROUP;
     const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Gateway";
     if (strcmp(group, GW_GROUP) != 0 || strcmp(kind, "Gateway") != 0)
-        return 0;
+        return res;
     const char *gw_ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : route_ns;
     const char *gw_name = sl_js(ref, "name");
     const char *section = sl_js(ref, "sectionName");
     long long port = sl_ji(ref, "port", 0);
-    int attached = 0;
     const json_t *route_hosts = json_object_get(json_object_get(route, "spec"), "hostnames");
 
     for (uint32_t gi = 0; gi < sl_sb_count(&c->b, SL_SNAP_GATEWAYS); gi++) {
@@ -253,6 +265,7 @@ static int attach_parent(sl_compile_ctx *c, const json_t *route, const json_t *r
         const char *strings = (const char *)c->b.tab[SL_SNAP_STRINGS].data;
         if (strcmp(strings + g->ns.off, gw_ns) != 0 || strcmp(strings + g->name.off, gw_name) != 0)
             continue;
+        res.ours = true;
         /* The Gateway object, for its listeners' allowedRoutes. */
         const json_t *gw_obj = NULL;
         size_t i;
@@ -267,8 +280,10 @@ static int attach_parent(sl_compile_ctx *c, const json_t *route, const json_t *r
                 continue;
             if (port && port != sl_ji(lj, "port", 0))
                 continue;
+            section_match = true;
             if (!listener_allows(c, lj, gw_ns, route_ns))
                 continue;
+            allowed = true;
             const char *lhost = sl_js(lj, "hostname");
             char hostbuf[16][256];
             const char *hosts[16];
@@ -298,10 +313,46 @@ static int attach_parent(sl_compile_ctx *c, const json_t *route, const json_t *r
                 continue;
             attach(c, route, lr.first + li, hosts, nhosts, actions);
             ((sl_snap_listener *)sl_sb_at(&c->b, SL_SNAP_LISTENERS, lr.first + li))->attached_routes++;
-            attached++;
+            res.attached++;
         }
     }
-    return attached;
+    if (res.attached) {
+        res.reason = "Accepted";
+        res.message = "the route is attached to the Gateway";
+    } else if (section_match && !allowed) {
+        res.reason = "NotAllowedByListeners";
+        res.message = "no listener's allowedRoutes admits this route (namespace or kind)";
+    } else if (allowed) {
+        res.reason = "NoMatchingListenerHostname";
+        res.message = "no hostname of the route intersects a listener's hostname";
+    }
+    return res;
+}
+
+/* Records our status for one parentRef of a route in c->route_status. */
+static void record_parent_status(sl_compile_ctx *c, const json_t *route, const json_t *ref, const attach_result *r,
+                                 const char *refs_reason, const char *refs_message)
+{
+    char key[600];
+    snprintf(key, sizeof(key), "%s/%s", sl_jmeta(route, "namespace"), sl_jmeta(route, "name"));
+    json_t *entry = json_object_get(c->route_status, key);
+    if (!entry) {
+        entry = json_pack("{s:s, s:s, s:I, s:s, s:[]}", "namespace", sl_jmeta(route, "namespace"), "name",
+                          sl_jmeta(route, "name"), "generation",
+                          (json_int_t)json_integer_value(json_object_get(json_object_get(route, "metadata"),
+                                                                         "generation")),
+                          "resourceVersion", sl_jmeta(route, "resourceVersion"), "parents");
+        json_object_set_new(c->route_status, key, entry);
+    }
+    json_int_t gen = json_integer_value(json_object_get(entry, "generation"));
+    json_t *conds = json_array();
+    json_array_append_new(conds, sl_condition("Accepted", r->attached ? "True" : "False", r->reason, r->message, gen));
+    json_array_append_new(conds, sl_condition("ResolvedRefs", strcmp(refs_reason, "ResolvedRefs") == 0 ? "True" : "False",
+                                              refs_reason, refs_message, gen));
+    json_t *parent_ref = json_deep_copy(ref);
+    json_array_append_new(json_object_get(entry, "parents"),
+                          json_pack("{s:o, s:s, s:o}", "parentRef", parent_ref, "controllerName", SL_CONTROLLER_NAME,
+                                    "conditions", conds));
 }
 
 void sl_compile_routes(sl_compile_ctx *c)
@@ -327,7 +378,12 @@ void sl_compile_routes(sl_compile_ctx *c)
                     actions[r] = sl_compile_action(c, route, json_array_get(rules, r));
                 built = true;
             }
-            attach_parent(c, route, ref, actions);
+            attach_result r = attach_parent(c, route, ref, actions);
+            if (r.ours) {
+                const char *refs_reason, *refs_message;
+                sl_compile_refs_condition(c, route, &refs_reason, &refs_message);
+                record_parent_status(c, route, ref, &r, refs_reason, refs_message);
+            }
         }
         free(actions);
     }

@@ -53,6 +53,33 @@ static bool condition_same(const json_t *have, const json_t *want)
     return true;
 }
 
+static void strip_times(json_t *v)
+{
+    if (json_is_object(v)) {
+        json_object_del(v, "lastTransitionTime");
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) strip_times(x);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) strip_times(x);
+    }
+}
+
+bool sl_status_equal(const json_t *a, const json_t *b)
+{
+    if (!a || !b)
+        return a == b;
+    json_t *ca = json_deep_copy(a), *cb = json_deep_copy(b);
+    strip_times(ca);
+    strip_times(cb);
+    bool same = json_equal(ca, cb);
+    json_decref(ca);
+    json_decref(cb);
+    return same;
+}
+
 int sl_controller_write_status(sl_store *s, const char *kind, const char *ns, const char *name,
                                int64_t expected_rv, json_t *status)
 {

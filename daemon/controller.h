@@ -5,6 +5,7 @@
 #define SL_CONTROLLER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "daemon/store.h"
 
@@ -24,6 +25,10 @@ void sl_controller_reconcile(sl_store *s);
 /* Builds a Gateway API condition. Returns a new reference. */
 json_t *sl_condition(const char *type, const char *status, const char *reason, const char *message,
                      json_int_t observed_generation);
+
+/* True when two status objects say the same, ignoring every lastTransitionTime
+ * (rewriting a status only to move a timestamp would churn resourceVersions). */
+bool sl_status_equal(const json_t *a, const json_t *b);
 
 /* Replaces the status of an object if its resourceVersion is still `expected_rv`
  * and the status differs. Returns SL_OK (written or unchanged), SL_CONFLICT when the

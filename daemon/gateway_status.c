@@ -69,26 +69,6 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
                      "attachedRoutes", attached, "conditions", conds);
 }
 
-/* Compares two status objects ignoring lastTransitionTime. */
-static bool status_same(const json_t *a, const json_t *b)
-{
-    if (!a || !b)
-        return a == b;
-    json_t *ca = json_deep_copy(a), *cb = json_deep_copy(b);
-    json_t *objs[2] = {ca, cb};
-    for (int k = 0; k < 2; k++) {
-        size_t i, j;
-        json_t *c, *l;
-        json_array_foreach(json_object_get(objs[k], "conditions"), i, c) json_object_del(c, "lastTransitionTime");
-        json_array_foreach(json_object_get(objs[k], "listeners"), i, l)
-            json_array_foreach(json_object_get(l, "conditions"), j, c) json_object_del(c, "lastTransitionTime");
-    }
-    bool same = json_equal(ca, cb);
-    json_decref(ca);
-    json_decref(cb);
-    return same;
-}
-
 static bool class_is_ours(json_t *classes, const char *class_name)
 {
     size_t i;
@@ -142,7 +122,7 @@ void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_s
             json_array_append_new(conds, sl_condition("Programmed", "False", "Pending", msg, gen));
         }
         json_t *status = json_pack("{s:o, s:o}", "conditions", conds, "listeners", listeners);
-        if (status_same(json_object_get(gw, "status"), status)) {
+        if (sl_status_equal(json_object_get(gw, "status"), status)) {
             json_decref(status);
             continue;
         }

@@ -23,6 +23,7 @@
 #include "daemon/compiler.h"
 #include "daemon/controller.h"
 #include "daemon/gateway_status.h"
+#include "daemon/route_status.h"
 #include "daemon/publisher.h"
 #include "daemon/store.h"
 #include "daemon/supervisor.h"
@@ -78,7 +79,11 @@ static void recompile(master *m)
         return;
     uint64_t generation = m->publisher.generation + 1;
     size_t size;
-    void *blob = sl_compile(m->store, generation, &size);
+    json_t *route_status = NULL;
+    void *blob = sl_compile(m->store, generation, &size, &route_status);
+    /* Route status follows what was compiled, whether or not it is published. */
+    sl_route_status_sync(m->store, route_status);
+    json_decref(route_status);
     char why[200];
     if (!sl_snapshot_verify(blob, size, why, sizeof(why))) {
         /* A compiler bug must never reach a worker: keep serving the previous one. */

@@ -48,6 +48,8 @@ typedef struct sv_group {
     uint64_t backoff_until_ms;
     int nerrors;
     sv_port_error errors[16]; /* ports that could not be bound, for listener status */
+    int nprev_errors;
+    sv_port_error prev_errors[16]; /* the previous snapshot's, to log only new problems */
 } sv_group;
 
 typedef struct sv_worker {
@@ -135,10 +137,17 @@ static int open_listener(const char *address, uint16_t port, char *err, size_t e
     return fd;
 }
 
+/* Records a port problem for the listener status; logs it when it is new (the same
+ * conflict is found again at every snapshot). */
 static void record_error(sv_group *g, uint16_t port, const char *why)
 {
     if (g->nerrors == (int)(sizeof(g->errors) / sizeof(g->errors[0])))
         return;
+    bool known = false;
+    for (int k = 0; k < g->nprev_errors; k++)
+        known |= g->prev_errors[k].port == port && strcmp(g->prev_errors[k].message, why) == 0;
+    if (!known)
+        sl_log_error("supervisor", "gateway %s/%s: %s", g->ns, g->name, why);
     g->errors[g->nerrors].port = port;
     size_t n = strnlen(why, sizeof(g->errors[0].message) - 1);
     memmove(g->errors[g->nerrors].message, why, n);
@@ -165,8 +174,6 @@ static int acquire_socket(sl_supervisor *sv, int gi, const char *address, uint16
             if (s->owner == gi && strcmp(s->address, address) == 0)
                 return s->fd >= 0 ? i : -1;
             sv_group *other = &sv->groups[s->owner];
-            sl_log_error("supervisor", "gateway %s/%s: port %u is already bound by gateway %s/%s",
-                         sv->groups[gi].ns, sv->groups[gi].name, port, other->ns, other->name);
             char why[160];
             snprintf(why, sizeof(why), "port %u is already used by gateway %s/%s", port, other->ns, other->name);
             record_error(&sv->groups[gi], port, why);
@@ -185,7 +192,6 @@ static int acquire_socket(sl_supervisor *sv, int gi, const char *address, uint16
     snprintf(s->address, sizeof(s->address), "%s", address);
     s->fd = open_listener(address, port, s->error, sizeof(s->error));
     if (s->fd < 0) {
-        sl_log_error("supervisor", "gateway %s/%s: %s", sv->groups[gi].ns, sv->groups[gi].name, s->error);
         char why[sizeof(s->error)];
         memcpy(why, s->error, sizeof(why));
         memset(s, 0, sizeof(*s));
@@ -489,6 +495,8 @@ void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap)
         }
         sv_group *g = &sv->groups[gi];
         seen[gi] = true;
+        memcpy(g->prev_errors, g->errors, sizeof(g->errors));
+        g->nprev_errors = g->nerrors;
         g->nerrors = 0;
         g->want = gw->workers ? (int)gw->workers : cpu_count();
         int want_sockets[SL_WORKER_MAX_SOCKETS];
