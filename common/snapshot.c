@@ -39,6 +39,7 @@ static const size_t record_size[SL_SNAP_NSECTIONS] = {
     [SL_SNAP_BACKEND_REFS] = sizeof(sl_snap_backend_ref),
     [SL_SNAP_BACKENDS] = sizeof(sl_snap_backend),
     [SL_SNAP_ENDPOINTS] = sizeof(sl_snap_endpoint),
+    [SL_SNAP_FILTERS] = sizeof(sl_snap_filter),
 };
 
 size_t sl_snap_record_size(enum sl_snap_section sec);
@@ -158,10 +159,22 @@ bool sl_snapshot_verify(const void *blob, size_t size, char *why, size_t whylen)
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_ACTIONS); i++) {
         const sl_snap_action *a = SL_SNAP_GET(&snap, SL_SNAP_ACTIONS, sl_snap_action, i);
         check_range(&c, a->backend_refs, SL_SNAP_BACKEND_REFS, "action backends", i);
+        check_range(&c, a->filters, SL_SNAP_FILTERS, "action filters", i);
+    }
+    for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_FILTERS); i++) {
+        const sl_snap_filter *f = SL_SNAP_GET(&snap, SL_SNAP_FILTERS, sl_snap_filter, i);
+        const sl_snap_str strs[] = {f->name, f->value, f->scheme, f->hostname, f->path,
+                                    f->origins, f->methods, f->headers, f->expose};
+        for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
+            check_str(&c, strs[k], "filter string", i);
+        check_index(&c, f->backend, SL_SNAP_BACKENDS, true, "filter backend", i);
+        if (f->type == SL_FILTER_MIRROR && f->denominator == 0)
+            fail(&c, "mirror denominator", i);
     }
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_BACKEND_REFS); i++) {
         const sl_snap_backend_ref *b = SL_SNAP_GET(&snap, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref, i);
         check_index(&c, b->backend, SL_SNAP_BACKENDS, true, "backend ref", i);
+        check_range(&c, b->filters, SL_SNAP_FILTERS, "backend ref filters", i);
     }
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_BACKENDS); i++) {
         const sl_snap_backend *b = SL_SNAP_GET(&snap, SL_SNAP_BACKENDS, sl_snap_backend, i);

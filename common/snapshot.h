@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 1
+#define SL_SNAP_FORMAT 2
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -39,6 +39,7 @@ enum sl_snap_section {
     SL_SNAP_BACKEND_REFS,
     SL_SNAP_BACKENDS,
     SL_SNAP_ENDPOINTS,
+    SL_SNAP_FILTERS,
     SL_SNAP_NSECTIONS
 };
 
@@ -121,17 +122,53 @@ typedef struct sl_snap_header_match {
     sl_snap_str name, value;
 } sl_snap_header_match;
 
-/* What a matched rule does: today, send to weighted backends. */
+/* What a matched rule does: its filters, then (unless a filter answered) send to
+ * weighted backends, with the rule's timeouts and retry policy. */
 typedef struct sl_snap_action {
     sl_snap_range backend_refs;
-    uint32_t total_weight; /* 0: no usable backend, answer 500 */
-    uint32_t request_timeout_ms; /* 0: none */
+    uint32_t total_weight;               /* 0: no usable backend, answer 500 */
+    uint32_t request_timeout_ms;         /* timeouts.request; 0: none */
+    uint32_t backend_request_timeout_ms; /* timeouts.backendRequest, per attempt; 0: none */
+    sl_snap_range filters;               /* in the order the rule lists them */
+    uint32_t retry_attempts;             /* retries after the first attempt */
+    uint32_t retry_backoff_ms;
+    uint64_t retry_codes[4];             /* bit (code - 400) set: retry on that status */
 } sl_snap_action;
 
 typedef struct sl_snap_backend_ref {
     uint32_t weight;
     uint32_t backend; /* SL_SNAP_NONE: unresolved; its share answers 500 */
+    sl_snap_range filters; /* per-backend filters */
 } sl_snap_backend_ref;
+
+typedef enum {
+    SL_FILTER_REQUEST_HEADER = 1, /* op set/add/remove of one header */
+    SL_FILTER_RESPONSE_HEADER,
+    SL_FILTER_REDIRECT,
+    SL_FILTER_REWRITE,
+    SL_FILTER_MIRROR,
+    SL_FILTER_CORS,
+} sl_snap_filter_type;
+
+typedef enum { SL_HDR_SET = 1, SL_HDR_ADD = 2, SL_HDR_REMOVE = 3 } sl_snap_header_op;
+typedef enum { SL_PATHMOD_NONE = 0, SL_PATHMOD_FULL = 1, SL_PATHMOD_PREFIX = 2 } sl_snap_path_mod;
+
+/* One filter. Which fields mean something depends on the type. */
+typedef struct sl_snap_filter {
+    uint8_t type;        /* sl_snap_filter_type */
+    uint8_t op;          /* header filters: sl_snap_header_op */
+    uint8_t path_mod;    /* redirect, rewrite: sl_snap_path_mod */
+    uint8_t credentials; /* CORS allowCredentials */
+    uint16_t status;     /* redirect: 301, 302, 303, 307, 308 */
+    uint16_t port;       /* redirect: 0 = derive from the scheme or the listener */
+    sl_snap_str name, value;            /* header filters */
+    sl_snap_str scheme, hostname, path; /* redirect, rewrite (empty: keep) */
+    uint32_t backend;                   /* mirror: backend index, SL_SNAP_NONE if unresolved */
+    uint32_t numerator, denominator;    /* mirror: share of requests mirrored */
+    sl_snap_str origins, methods, headers, expose; /* CORS: lists, one item per line */
+    uint32_t max_age;                   /* CORS: seconds, 0 = not sent */
+    uint32_t reserved;
+} sl_snap_filter;
 
 typedef enum { SL_BACKEND_HTTP = 1, SL_BACKEND_H2C = 2, SL_BACKEND_HTTPS = 3 } sl_snap_backend_protocol;
 

@@ -174,7 +174,7 @@ static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *na
     return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
 }
 
-static uint32_t resolve_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref)
+uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref)
 {
     const char *group = sl_js(ref, "group");
     const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Service";
@@ -229,25 +229,45 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
 {
     const char *route_ns = sl_jmeta(route, "namespace");
     sl_snap_action a = {0};
-    /* Resolve first: resolution appends backends and endpoints, and the refs of one
-     * action must be contiguous. */
+    /* Resolve first: resolution appends backends, endpoints and filters, and the
+     * refs of one action must be contiguous. */
     const json_t *refs = json_object_get(rule, "backendRefs");
     size_t n = json_array_size(refs);
-    uint32_t *resolved = calloc(n ? n : 1, sizeof(uint32_t));
+    sl_snap_backend_ref *resolved = calloc(n ? n : 1, sizeof(*resolved));
     if (!resolved)
         abort();
-    for (size_t i = 0; i < n; i++)
-        resolved[i] = resolve_backend(c, route_ns, json_array_get(refs, i));
+    for (size_t i = 0; i < n; i++) {
+        const json_t *ref = json_array_get(refs, i);
+        long long w = sl_ji(ref, "weight", 1);
+        resolved[i].weight = (uint32_t)(w < 0 ? 0 : w);
+        resolved[i].backend = sl_compile_backend(c, route_ns, ref);
+        resolved[i].filters = sl_compile_filters(c, route, json_object_get(ref, "filters"));
+    }
+    a.filters = sl_compile_filters(c, route, json_object_get(rule, "filters"));
     a.backend_refs.first = sl_sb_count(&c->b, SL_SNAP_BACKEND_REFS);
     for (size_t i = 0; i < n; i++) {
-        long long w = sl_ji(json_array_get(refs, i), "weight", 1);
-        sl_snap_backend_ref br = {.weight = (uint32_t)(w < 0 ? 0 : w), .backend = resolved[i]};
-        sl_sb_add(&c->b, SL_SNAP_BACKEND_REFS, &br);
-        a.total_weight += br.weight;
+        sl_sb_add(&c->b, SL_SNAP_BACKEND_REFS, &resolved[i]);
+        a.total_weight += resolved[i].weight;
     }
     free(resolved);
     a.backend_refs.count = (uint32_t)n;
-    a.request_timeout_ms = duration_ms(sl_js(json_object_get(rule, "timeouts"), "request"));
+    const json_t *timeouts = json_object_get(rule, "timeouts");
+    a.request_timeout_ms = duration_ms(sl_js(timeouts, "request"));
+    a.backend_request_timeout_ms = duration_ms(sl_js(timeouts, "backendRequest"));
+    const json_t *retry = json_object_get(rule, "retry");
+    if (retry) {
+        long long attempts = sl_ji(retry, "attempts", 0);
+        a.retry_attempts = attempts > 0 ? (uint32_t)attempts : 0;
+        a.retry_backoff_ms = duration_ms(sl_js(retry, "backoff"));
+        size_t i;
+        json_t *code;
+        json_array_foreach(json_object_get(retry, "codes"), i, code)
+        {
+            long long v = json_integer_value(code);
+            if (v >= 400 && v < 656)
+                a.retry_codes[(v - 400) / 64] |= 1ull << ((v - 400) % 64);
+        }
+    }
     return sl_sb_add(&c->b, SL_SNAP_ACTIONS, &a);
 }
 

@@ -44,6 +44,12 @@ void sl_compile_emit_vhosts(sl_compile_ctx *c);
 /* compiler_backends.c: the action of one rule (backends resolved). */
 uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t *rule);
 
+/* compiler_backends.c: resolves one backendRef (Service port or Backend) to a
+ * backend index, SL_SNAP_NONE when it cannot be. */
+uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref);
+/* compiler_filters.c: a filter list's records (contiguous). */
+sl_snap_range sl_compile_filters(sl_compile_ctx *c, const json_t *route, const json_t *filters);
+
 /* compiler_backends.c: the ResolvedRefs condition of a route (reason and
  * message; reason "ResolvedRefs" when every backendRef resolves). */
 void sl_compile_refs_condition(sl_compile_ctx *c, const json_t *route, const char **reason, const char **message);

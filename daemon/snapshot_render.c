@@ -53,6 +53,46 @@ static json_t *render_backend(const sl_snapshot *s, uint32_t index)
                      eps);
 }
 
+static json_t *render_filters(const sl_snapshot *s, sl_snap_range r)
+{
+    static const char *const types[] = {"", "RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect",
+                                        "URLRewrite", "RequestMirror", "CORS"};
+    static const char *const ops[] = {"", "set", "add", "remove"};
+    json_t *out = json_array();
+    for (uint32_t i = 0; i < r.count; i++) {
+        const sl_snap_filter *f = SL_SNAP_GET(s, SL_SNAP_FILTERS, sl_snap_filter, r.first + i);
+        json_t *j = json_pack("{s:s}", "type", f->type < 7 ? types[f->type] : "?");
+        if (f->type == SL_FILTER_REQUEST_HEADER || f->type == SL_FILTER_RESPONSE_HEADER) {
+            json_object_set_new(j, "op", json_string(f->op < 4 ? ops[f->op] : "?"));
+            json_object_set_new(j, "name", json_string(sl_snap_cstr(s, f->name)));
+            if (f->op != SL_HDR_REMOVE)
+                json_object_set_new(j, "value", json_string(sl_snap_cstr(s, f->value)));
+        }
+        if (f->type == SL_FILTER_REDIRECT || f->type == SL_FILTER_REWRITE) {
+            if (f->scheme.len)
+                json_object_set_new(j, "scheme", json_string(sl_snap_cstr(s, f->scheme)));
+            if (f->hostname.len)
+                json_object_set_new(j, "hostname", json_string(sl_snap_cstr(s, f->hostname)));
+            if (f->path_mod)
+                json_object_set_new(j, f->path_mod == SL_PATHMOD_FULL ? "replaceFullPath" : "replacePrefixMatch",
+                                    json_string(sl_snap_cstr(s, f->path)));
+            if (f->port)
+                json_object_set_new(j, "port", json_integer(f->port));
+            if (f->status)
+                json_object_set_new(j, "statusCode", json_integer(f->status));
+        }
+        if (f->type == SL_FILTER_MIRROR) {
+            json_object_set_new(j, "backend", f->backend == SL_SNAP_NONE ? json_null() : render_backend(s, f->backend));
+            json_object_set_new(j, "fraction", json_pack("{s:i, s:i}", "numerator", (int)f->numerator,
+                                                         "denominator", (int)f->denominator));
+        }
+        if (f->type == SL_FILTER_CORS)
+            json_object_set_new(j, "allowOrigins", json_string(sl_snap_cstr(s, f->origins)));
+        json_array_append_new(out, j);
+    }
+    return out;
+}
+
 static json_t *render_route(const sl_snapshot *s, const sl_snap_route *r)
 {
     const sl_snap_action *a = SL_SNAP_GET(s, SL_SNAP_ACTIONS, sl_snap_action, r->action);
@@ -62,6 +102,8 @@ static json_t *render_route(const sl_snapshot *s, const sl_snap_route *r)
             SL_SNAP_GET(s, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref, a->backend_refs.first + i);
         json_t *b = br->backend == SL_SNAP_NONE ? json_pack("{s:b}", "unresolved", 1) : render_backend(s, br->backend);
         json_object_set_new(b, "weight", json_integer(br->weight));
+        if (br->filters.count)
+            json_object_set_new(b, "filters", render_filters(s, br->filters));
         json_array_append_new(backends, b);
     }
     char route[600];
@@ -77,6 +119,13 @@ static json_t *render_route(const sl_snapshot *s, const sl_snap_route *r)
         json_object_set_new(out, "queryParams", render_matches(s, r->query_matches));
     if (a->request_timeout_ms)
         json_object_set_new(out, "requestTimeoutMs", json_integer(a->request_timeout_ms));
+    if (a->backend_request_timeout_ms)
+        json_object_set_new(out, "backendRequestTimeoutMs", json_integer(a->backend_request_timeout_ms));
+    if (a->filters.count)
+        json_object_set_new(out, "filters", render_filters(s, a->filters));
+    if (a->retry_attempts)
+        json_object_set_new(out, "retry", json_pack("{s:i, s:i}", "attempts", (int)a->retry_attempts, "backoffMs",
+                                                    (int)a->retry_backoff_ms));
     return out;
 }
 

@@ -24,6 +24,12 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 408: return "Request Timeout";
@@ -209,6 +215,11 @@ void sl_conn_finish_request(sl_conn *c)
 
 void sl_conn_respond(sl_conn *c, int status, const char *body, bool close_conn)
 {
+    sl_conn_respond_with(c, status, "", body, close_conn);
+}
+
+void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, const char *body, bool close_conn)
+{
     if (close_conn)
         c->close_after = true;
     if (!c->out.data && sl_buf_alloc(&c->out, 4096) != 0) {
@@ -217,8 +228,9 @@ void sl_conn_respond(sl_conn *c, int status, const char *body, bool close_conn)
     }
     size_t blen = strlen(body);
     sl_buf_printf(&c->out,
-                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
-                  status, reason_phrase(status), blen, c->close_after || !c->keep_alive ? "Connection: close\r\n" : "");
+                  "HTTP/1.1 %d %s\r\n%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
+                  status, reason_phrase(status), extra_headers, blen,
+                  c->close_after || !c->keep_alive ? "Connection: close\r\n" : "");
     if (c->method != SL_HTTP1_METHOD_HEAD)
         sl_buf_append(&c->out, body, blen);
     c->status = status;
@@ -395,6 +407,7 @@ static void dispatch(sl_conn *c)
     copy_slice(c->log_method, sizeof(c->log_method), req->method);
     copy_slice(c->log_host, sizeof(c->log_host), req->host);
     copy_slice(c->log_path, sizeof(c->log_path), req->target);
+    c->origin[0] = '\0';
     memset(&c->req_body, 0, sizeof(c->req_body));
     if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {
         c->req_body.kind = SL_BODY_LENGTH;

@@ -70,6 +70,14 @@ struct sl_conn {
     bool up_eof;
     bool retried;
     bool up_reusable_hint; /* the upstream's response allows keep-alive */
+    sl_snap_range rule_filters;    /* the matched rule's filters */
+    sl_snap_range backend_filters; /* the chosen backendRef's filters */
+    const sl_snap_route *route;
+    const sl_snap_action *action;
+    uint32_t retries_left;
+    uint32_t backend_index;        /* the chosen backend, for retries */
+    bool retry_pending;            /* waiting out the retry backoff */
+    char origin[256];              /* the request's Origin, for CORS response headers */
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
     uint32_t request_timeout_ms;
@@ -78,6 +86,8 @@ struct sl_conn {
 };
 
 /* conn.c */
+/* Like sl_conn_respond, with extra header lines ("Name: value\r\n"...) before the body. */
+void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, const char *body, bool close);
 /* Queues a complete local response (status, short text body) and finishes the
  * request; `close` forces the connection to close afterwards. */
 void sl_conn_respond(sl_conn *c, int status, const char *body, bool close);
@@ -92,6 +102,9 @@ void sl_conn_close(sl_conn *c);
 bool sl_conn_flush(sl_conn *c);
 
 /* proxy.c */
+void sl_endpoint_sockaddr(const sl_snap_endpoint *e, struct sockaddr_storage *ss, socklen_t *len);
+/* mirror.c */
+void sl_mirror_send(sl_conn *c, uint32_t backend_index);
 /* Starts proxying the parsed request (w->req) to an endpoint of the route. */
 void sl_proxy_start(sl_conn *c, const sl_snap_route *route);
 /* The client side has new bytes (request body) or room (response body). */

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/filters.h"
 
 static void pump(sl_conn *c);
 
@@ -27,22 +28,22 @@ static uint32_t next_random(void)
     return x;
 }
 
-/* Picks a backendRef by weight. Returns the backend index, SL_SNAP_NONE for an
- * unresolved ref (whose share answers 500). */
-static uint32_t pick_backend(const sl_snapshot *s, const sl_snap_action *a)
+/* Picks a backendRef by weight (an unresolved one, whose share answers 500, has
+ * backend == SL_SNAP_NONE). */
+static const sl_snap_backend_ref *pick_backend(const sl_snapshot *s, const sl_snap_action *a)
 {
     uint32_t r = next_random() % a->total_weight;
     for (uint32_t i = 0; i < a->backend_refs.count; i++) {
         const sl_snap_backend_ref *br = SL_SNAP_GET(s, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref,
                                                     a->backend_refs.first + i);
         if (r < br->weight)
-            return br->backend;
+            return br;
         r -= br->weight;
     }
-    return SL_SNAP_NONE;
+    return NULL;
 }
 
-static void endpoint_addr(const sl_snap_endpoint *e, struct sockaddr_storage *ss, socklen_t *len)
+void sl_endpoint_sockaddr(const sl_snap_endpoint *e, struct sockaddr_storage *ss, socklen_t *len)
 {
     memset(ss, 0, sizeof(*ss));
     if (e->family == AF_INET6) {
@@ -60,111 +61,30 @@ static void endpoint_addr(const sl_snap_endpoint *e, struct sockaddr_storage *ss
     }
 }
 
-/* Appends a header field unless it does not fit (the head buffer has room for
- * the client's whole head plus our additions). */
-static void put_header(sl_buf *b, sl_slice name, sl_slice value)
+/* The deadline for the upstream's response head: the response timeout, or the
+ * rule's per-attempt backendRequest timeout when shorter. */
+static uint64_t response_deadline(const sl_conn *c)
 {
-    sl_buf_append(b, name.ptr, name.len);
-    sl_buf_append(b, ": ", 2);
-    sl_buf_append(b, value.ptr, value.len);
-    sl_buf_append(b, "\r\n", 2);
+    uint64_t ms = (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+    if (c->action && c->action->backend_request_timeout_ms && c->action->backend_request_timeout_ms < ms)
+        ms = c->action->backend_request_timeout_ms;
+    return sl_now_ms() + ms;
 }
 
-/* Writes the request head for the upstream: origin-form target, the client's
- * end-to-end fields, and the X-Forwarded-* / Forwarded fields. */
-static bool build_request_head(sl_conn *c)
-{
-    const sl_http1_request *req = &c->w->req;
-    sl_buf *b = &c->uout;
-    b->start = b->end = 0;
-    sl_buf_append(b, req->method.ptr, req->method.len);
-    sl_buf_append(b, " ", 1);
-    if (req->form == SL_HTTP1_FORM_ORIGIN || req->form == SL_HTTP1_FORM_ASTERISK) {
-        sl_buf_append(b, req->target.ptr, req->target.len);
-    } else {
-        if (req->path.len)
-            sl_buf_append(b, req->path.ptr, req->path.len);
-        else
-            sl_buf_append(b, "/", 1);
-        if (req->query.ptr) {
-            sl_buf_append(b, "?", 1);
-            sl_buf_append(b, req->query.ptr, req->query.len);
-        }
-    }
-    sl_buf_append(b, " HTTP/1.1\r\nHost: ", 17);
-    sl_buf_append(b, req->host.ptr, req->host.len);
-    sl_buf_append(b, "\r\n", 2);
-    sl_slice xff = {0}, fwd = {0};
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const sl_http1_header *h = &req->headers[i];
-        if (h->hop || h->id == SL_HTTP1_H_HOST || h->id == SL_HTTP1_H_EXPECT)
-            continue;
-        if (sl_slice_ieq_cstr(h->name, "x-forwarded-for")) {
-            xff = h->value;
-            continue;
-        }
-        if (sl_slice_ieq_cstr(h->name, "forwarded")) {
-            fwd = h->value;
-            continue;
-        }
-        if (sl_slice_ieq_cstr(h->name, "x-forwarded-proto") || sl_slice_ieq_cstr(h->name, "x-forwarded-host"))
-            continue;
-        put_header(b, h->name, h->value);
-    }
-    if (req->body == SL_HTTP1_BODY_CHUNKED)
-        sl_buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
-    bool v6 = strchr(c->peer, ':') != NULL;
-    if (xff.len)
-        sl_buf_printf(b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff.len, xff.ptr, c->peer);
-    else
-        sl_buf_printf(b, "X-Forwarded-For: %s\r\n", c->peer);
-    sl_buf_printf(b, "X-Forwarded-Proto: http\r\nX-Forwarded-Host: %.*s\r\n", (int)req->host.len, req->host.ptr);
-    sl_buf_printf(b, "Forwarded: %.*s%sfor=%s%s%s;host=\"%.*s\";proto=http\r\n", (int)fwd.len,
-                  fwd.ptr ? fwd.ptr : "", fwd.len ? ", " : "", v6 ? "\"[" : "", c->peer, v6 ? "]\"" : "",
-                  (int)req->host.len, req->host.ptr);
-    return sl_buf_append(b, "\r\n", 2);
-}
-
-void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
+/* Picks the next endpoint of the chosen backend and connects (or takes a pooled
+ * connection). Returns false when the request was answered. */
+static bool start_attempt(sl_conn *c, uint32_t bi)
 {
     sl_worker *w = c->w;
     const sl_snapshot *s = &c->snap->s;
-    const sl_snap_action *a = SL_SNAP_GET(s, SL_SNAP_ACTIONS, sl_snap_action, route->action);
-    c->request_timeout_ms = a->request_timeout_ms;
-    if (a->total_weight == 0) {
-        sl_conn_respond(c, 500, "the route has no usable backend\n", false);
-        return;
-    }
-    uint32_t bi = pick_backend(s, a);
-    if (bi == SL_SNAP_NONE) {
-        sl_conn_respond(c, 500, "the backend of this route cannot be resolved\n", false);
-        return;
-    }
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bi);
-    if (be->endpoints.count == 0) {
-        sl_conn_respond(c, 503, "the backend has no endpoints\n", false);
-        return;
-    }
     uint32_t ei = be->endpoints.first + (c->snap->rr[bi]++ % be->endpoints.count);
     const sl_snap_endpoint *ep = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, ei);
-    endpoint_addr(ep, &c->up_addr, &c->up_addrlen);
+    sl_endpoint_sockaddr(ep, &c->up_addr, &c->up_addrlen);
     snprintf(c->log_upstream, sizeof(c->log_upstream), ep->family == AF_INET6 ? "[%s]:%u" : "%s:%u",
              sl_snap_cstr(s, ep->host), ep->port);
-
-    if ((!c->uout.data && sl_buf_alloc(&c->uout, (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 2048) != 0) ||
-        (!c->uin.data && sl_buf_alloc(&c->uin, SL_BUF_SIZE) != 0) ||
-        (!c->out.data && sl_buf_alloc(&c->out, 4096 + (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES)) != 0)) {
-        sl_conn_respond(c, 503, "out of memory\n", true);
-        return;
-    }
-    if (!build_request_head(c)) {
-        sl_conn_respond(c, 431, "request head too large to forward\n", true);
-        return;
-    }
-    /* The head is copied into uout: drop it from the input buffer. */
-    c->in.start += w->req.head_len;
+    c->uout.start = 0; /* the head is kept whole for a retry */
     c->uin.start = c->uin.end = 0;
-    c->req_ready = 0;
     c->res_ready = 0;
     c->res_head_done = false;
     c->res_body_end_seen = false;
@@ -172,19 +92,72 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     memset(&c->rscan, 0, sizeof(c->rscan));
     c->up_eof = false;
     c->retried = false;
-    if (c->expect_continue && !c->req_body.done)
-        sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->up = sl_upstream_get(w, &c->up_addr, c->up_addrlen);
     if (!c->up) {
         atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
         sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
+        c->state = SL_CONN_LOCAL;
         sl_conn_respond(c, 502, "cannot connect to the upstream\n", true);
-        return;
+        return false;
     }
     c->up->owner = c;
     c->state = SL_CONN_PROXY;
-    c->up_deadline_ms = sl_now_ms() + (uint64_t)(c->up->connected ? sl_setting(SL_SET_RESPONSE_TIMEOUT_MS)
-                                                                    : sl_setting(SL_SET_CONNECT_TIMEOUT_MS));
+    c->up_deadline_ms = c->up->connected ? response_deadline(c)
+                                         : sl_now_ms() + (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS);
+    return true;
+}
+
+void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
+{
+    sl_worker *w = c->w;
+    const sl_snapshot *s = &c->snap->s;
+    const sl_snap_action *a = SL_SNAP_GET(s, SL_SNAP_ACTIONS, sl_snap_action, route->action);
+    c->route = route;
+    c->action = a;
+    c->request_timeout_ms = a->request_timeout_ms;
+    c->rule_filters = a->filters;
+    c->backend_filters = (sl_snap_range){0, 0};
+    c->retries_left = a->retry_attempts;
+    c->retry_pending = false;
+    if (!c->out.data && sl_buf_alloc(&c->out, 4096 + (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES)) != 0) {
+        sl_conn_respond(c, 503, "out of memory\n", true);
+        return;
+    }
+    if (sl_filters_answer(c, route, a))
+        return;
+    if (a->total_weight == 0) {
+        sl_conn_respond(c, 500, "the route has no usable backend\n", false);
+        return;
+    }
+    const sl_snap_backend_ref *bref = pick_backend(s, a);
+    if (!bref || bref->backend == SL_SNAP_NONE) {
+        sl_conn_respond(c, 500, "the backend of this route cannot be resolved\n", false);
+        return;
+    }
+    c->backend_filters = bref->filters;
+    const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bref->backend);
+    if (be->endpoints.count == 0) {
+        sl_conn_respond(c, 503, "the backend has no endpoints\n", false);
+        return;
+    }
+    c->backend_index = bref->backend;
+    if ((!c->uout.data && sl_buf_alloc(&c->uout, (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 4096) != 0) ||
+        (!c->uin.data && sl_buf_alloc(&c->uin, SL_BUF_SIZE) != 0)) {
+        sl_conn_respond(c, 503, "out of memory\n", true);
+        return;
+    }
+    if (!sl_filters_request_head(c, route, a->filters, bref->filters)) {
+        sl_conn_respond(c, 431, "request head too large to forward\n", true);
+        return;
+    }
+    /* The head is copied into uout: drop it from the input buffer. */
+    c->in.start += w->req.head_len;
+    c->req_ready = 0;
+    sl_filters_mirror(c, a->filters);
+    if (c->expect_continue && !c->req_body.done)
+        sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (!start_attempt(c, bref->backend))
+        return;
     c->last_client_ms = sl_now_ms();
     pump(c);
 }
@@ -272,28 +245,13 @@ static bool write_upstream(sl_conn *c)
     return true;
 }
 
-static const char *reason_or_default(const sl_http1_response *res, char *buf, size_t len)
-{
-    size_t n = res->reason.len < len - 1 ? res->reason.len : len - 1;
-    memcpy(buf, res->reason.ptr, n);
-    buf[n] = '\0';
-    return buf;
-}
-
-/* Writes the response head for the client from w->res. */
+/* Writes the response head for the client from w->res (filters applied) and
+ * settles how the body is framed towards the client. */
 static void build_response_head(sl_conn *c)
 {
-    const sl_http1_response *res = &c->w->res;
-    char reason[128];
-    sl_buf *b = &c->out;
-    sl_buf_printf(b, "HTTP/1.1 %d %s\r\n", res->code, reason_or_default(res, reason, sizeof(reason)));
-    for (size_t i = 0; i < res->nheaders; i++) {
-        const sl_http1_header *h = &res->headers[i];
-        if (h->hop)
-            continue;
-        put_header(b, h->name, h->value);
-    }
     sl_body *rb = &c->res_body;
+    sl_buf *b = &c->out;
+    sl_filters_response_head(c);
     if (rb->kind == SL_BODY_CHUNKED) {
         if (c->version_minor == 0) {
             rb->dechunk = true; /* HTTP/1.0 clients do not know chunked: end by closing */
@@ -311,8 +269,36 @@ static void build_response_head(sl_conn *c)
     sl_buf_append(b, "\r\n", 2);
 }
 
+/* A retry of the rule's policy: same backend, next endpoint, after the backoff.
+ * Only requests without a body are retried (a streamed body is gone). Returns
+ * true when a retry was started or scheduled. */
+static bool try_retry(sl_conn *c, int code)
+{
+    const sl_snap_action *a = c->action;
+    if (c->request_timeout_ms && sl_now_ms() >= c->started_ms + c->request_timeout_ms)
+        return false;
+    if (!a || c->retries_left == 0 || c->req_body.kind != SL_BODY_NONE || code < 400 || code >= 656 ||
+        !(a->retry_codes[(code - 400) / 64] & (1ull << ((code - 400) % 64))))
+        return false;
+    c->retries_left--;
+    sl_proxy_detach(c, false);
+    sl_log_debug("proxy", "retrying %s %s after %d (%u left)", c->log_method, c->log_path, code, c->retries_left);
+    if (a->retry_backoff_ms) {
+        c->retry_pending = true;
+        c->deadline_ms = sl_now_ms() + a->retry_backoff_ms;
+        c->up_deadline_ms = c->deadline_ms;
+        sl_conn_update(c);
+        return true;
+    }
+    if (start_attempt(c, c->backend_index))
+        pump(c);
+    return true;
+}
+
 static void upstream_failed(sl_conn *c, int status, const char *why)
 {
+    if (!c->res_head_done && try_retry(c, status))
+        return;
     sl_log_warn("proxy", "upstream %s for %s %s: %s", c->log_upstream, c->log_method, c->log_path, why);
     sl_proxy_detach(c, false);
     if (c->res_head_done) {
@@ -432,6 +418,8 @@ static bool parse_response_head(sl_conn *c)
     case SL_HTTP1_BODY_CLOSE: rb->kind = SL_BODY_CLOSE; break;
     default: rb->kind = SL_BODY_NONE; break;
     }
+    if (try_retry(c, w->res.code))
+        return false;
     c->status = w->res.code;
     c->up_reusable_hint = w->res.keep_alive;
     build_response_head(c);
@@ -626,13 +614,19 @@ void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
             return;
         }
         u->connected = true;
-        c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+        c->up_deadline_ms = response_deadline(c);
     }
     pump(c);
 }
 
 void sl_proxy_timeout(sl_conn *c)
 {
+    if (c->retry_pending) {
+        c->retry_pending = false;
+        if (start_attempt(c, c->backend_index))
+            pump(c);
+        return;
+    }
     if (waiting_for_client_body(c) &&
         sl_now_ms() >= c->last_client_ms + (uint64_t)sl_setting(SL_SET_BODY_IDLE_TIMEOUT_MS)) {
         sl_proxy_detach(c, false);

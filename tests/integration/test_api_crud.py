@@ -365,7 +365,7 @@ def test_patch_producing_invalid_object_is_422(sluiced):
 
 # ---- /status ----
 
-STATUS = {"parents": [{"parentRef": {"name": "gw"}, "controllerName": "sluice.dev/gateway-controller",
+STATUS = {"parents": [{"parentRef": {"name": "gw"}, "controllerName": "example.com/other-controller",
                        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
                                        "message": "", "lastTransitionTime": "2025-01-01T00:00:00Z",
                                        "observedGeneration": 1}]}]}
