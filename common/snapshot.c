@@ -40,6 +40,7 @@ static const size_t record_size[SL_SNAP_NSECTIONS] = {
     [SL_SNAP_BACKENDS] = sizeof(sl_snap_backend),
     [SL_SNAP_ENDPOINTS] = sizeof(sl_snap_endpoint),
     [SL_SNAP_FILTERS] = sizeof(sl_snap_filter),
+    [SL_SNAP_PATH_INDEX] = sizeof(sl_snap_path_index),
 };
 
 size_t sl_snap_record_size(enum sl_snap_section sec);
@@ -140,6 +141,14 @@ bool sl_snapshot_verify(const void *blob, size_t size, char *why, size_t whylen)
         check_str(&c, v->host, "vhost host", i);
         check_index(&c, v->listener, SL_SNAP_LISTENERS, false, "vhost listener", i);
         check_range(&c, v->routes, SL_SNAP_ROUTES, "vhost routes", i);
+        check_range(&c, v->exact_index, SL_SNAP_PATH_INDEX, "vhost exact index", i);
+        check_range(&c, v->prefix_index, SL_SNAP_PATH_INDEX, "vhost prefix index", i);
+        check_range(&c, v->regex_routes, SL_SNAP_ROUTES, "vhost regex routes", i);
+    }
+    for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_PATH_INDEX); i++) {
+        const sl_snap_path_index *p = SL_SNAP_GET(&snap, SL_SNAP_PATH_INDEX, sl_snap_path_index, i);
+        check_str(&c, p->path, "path index path", i);
+        check_range(&c, p->routes, SL_SNAP_ROUTES, "path index routes", i);
     }
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_ROUTES); i++) {
         const sl_snap_route *r = SL_SNAP_GET(&snap, SL_SNAP_ROUTES, sl_snap_route, i);

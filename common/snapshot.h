@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 2
+#define SL_SNAP_FORMAT 3
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -40,6 +40,7 @@ enum sl_snap_section {
     SL_SNAP_BACKENDS,
     SL_SNAP_ENDPOINTS,
     SL_SNAP_FILTERS,
+    SL_SNAP_PATH_INDEX,
     SL_SNAP_NSECTIONS
 };
 
@@ -96,8 +97,19 @@ typedef struct sl_snap_vhost {
     sl_snap_str host;
     uint32_t listener;
     uint32_t reserved;
-    sl_snap_range routes;
+    sl_snap_range routes;       /* every entry, in precedence order */
+    sl_snap_range exact_index;  /* PATH_INDEX records of Exact paths, sorted by path */
+    sl_snap_range prefix_index; /* PATH_INDEX records of PathPrefix values, sorted by path */
+    sl_snap_range regex_routes; /* the RegularExpression entries (last in precedence), in ROUTES */
 } sl_snap_vhost;
+
+/* The route entries of one vhost that share a path type and value, for lookups
+ * that do not scan every route: binary search by path, then the (few) entries of
+ * that path in precedence order. */
+typedef struct sl_snap_path_index {
+    sl_snap_str path;
+    sl_snap_range routes;
+} sl_snap_path_index;
 
 typedef enum { SL_PATH_PREFIX = 1, SL_PATH_EXACT = 2, SL_PATH_REGEX = 3 } sl_snap_path_type;
 typedef enum { SL_MATCH_EXACT = 1, SL_MATCH_REGEX = 2 } sl_snap_match_type;

@@ -13,6 +13,8 @@ typedef struct pending_route {
     sl_snap_route rec;
     /* precedence keys */
     const char *created; /* creationTimestamp of the route */
+    const char *path_text; /* the path value as stored (PathPrefix without trailing '/'), */
+    size_t path_len;       /* pointing into the route's JSON, alive for the compile */
     uint32_t nheaders, nqueries;
     uint32_t match_index;
 } pending_route;

@@ -218,6 +218,8 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
             while (pr.rec.path_type == SL_PATH_PREFIX && plen > 1 && pval[plen - 1] == '/')
                 plen--;
             pr.rec.path = sl_sb_strn(&c->b, pval, plen);
+            pr.path_text = pval;
+            pr.path_len = plen;
             pr.rec.method = sl_sb_str(&c->b, sl_js(m, "method"));
             pr.rec.header_matches.first = add_matches(c, json_object_get(m, "headers"), &pr.rec.header_matches.count);
             pr.rec.query_matches.first =
@@ -391,6 +393,9 @@ void sl_compile_routes(sl_compile_ctx *c)
 
 /* ---- precedence ---- */
 
+/* qsort has no context argument: the string table the index comparison reads. */
+static const char *index_strings_base;
+
 static int cmp_routes(const void *pa, const void *pb)
 {
     const pending_route *a = pa, *b = pb;
@@ -400,6 +405,12 @@ static int cmp_routes(const void *pa, const void *pb)
         return rank[a->rec.path_type] - rank[b->rec.path_type];
     if (a->rec.path.len != b->rec.path.len)
         return a->rec.path.len > b->rec.path.len ? -1 : 1; /* longer first */
+    /* Different paths of one length never match the same request (Exact or
+     * PathPrefix), so ordering them by text changes no outcome; it makes the
+     * entries of each path contiguous for the path index. */
+    int pc = memcmp(a->path_text, b->path_text, a->path_len); /* lengths are equal here */
+    if (pc)
+        return pc;
     bool am = a->rec.method.len > 0, bm = b->rec.method.len > 0;
     if (am != bm)
         return am ? -1 : 1;
@@ -434,6 +445,51 @@ static int cmp_vhosts(const void *pa, const void *pb)
     if (ra == 1 && strlen(a->host) != strlen(b->host))
         return strlen(a->host) > strlen(b->host) ? -1 : 1;
     return strcmp(a->host, b->host);
+}
+
+static int cmp_index(const void *pa, const void *pb)
+{
+    const sl_snap_path_index *a = pa, *b = pb;
+    return strcmp(index_strings_base + a->path.off, index_strings_base + b->path.off);
+}
+
+/* One PATH_INDEX run per (type, path) of the vhost's sorted entries, exact and
+ * prefix runs each sorted by path for binary search; regex entries by range. */
+static void build_path_index(sl_compile_ctx *c, const pending_vhost *v, sl_snap_vhost *rec)
+{
+    for (int type = SL_PATH_PREFIX; type <= SL_PATH_EXACT; type++) {
+        size_t start = sl_sb_count(&c->b, SL_SNAP_PATH_INDEX);
+        for (size_t k = 0; k < v->nroutes;) {
+            const sl_snap_route *r = &v->routes[k].rec;
+            size_t j = k + 1;
+            while (j < v->nroutes && v->routes[j].rec.path_type == r->path_type &&
+                   v->routes[j].path_len == v->routes[k].path_len &&
+                   memcmp(v->routes[j].path_text, v->routes[k].path_text, v->routes[k].path_len) == 0)
+                j++;
+            if (r->path_type == type) {
+                sl_snap_path_index pi = {.path = r->path,
+                                         .routes = {rec->routes.first + (uint32_t)k, (uint32_t)(j - k)}};
+                sl_sb_add(&c->b, SL_SNAP_PATH_INDEX, &pi);
+            }
+            k = j;
+        }
+        size_t n = sl_sb_count(&c->b, SL_SNAP_PATH_INDEX) - start;
+        index_strings_base = (const char *)c->b.tab[SL_SNAP_STRINGS].data;
+        if (n > 1)
+            qsort(sl_sb_at(&c->b, SL_SNAP_PATH_INDEX, (uint32_t)start), n, sizeof(sl_snap_path_index), cmp_index);
+        sl_snap_range r = {(uint32_t)start, (uint32_t)n};
+        if (type == SL_PATH_EXACT)
+            rec->exact_index = r;
+        else
+            rec->prefix_index = r;
+    }
+    uint32_t first_regex = (uint32_t)v->nroutes;
+    for (size_t k = 0; k < v->nroutes; k++)
+        if (v->routes[k].rec.path_type == SL_PATH_REGEX) {
+            first_regex = (uint32_t)k;
+            break;
+        }
+    rec->regex_routes = (sl_snap_range){rec->routes.first + first_regex, (uint32_t)v->nroutes - first_regex};
 }
 
 /* Stable merge sort: routes arrive in store order (namespace, name), then rule
@@ -474,6 +530,7 @@ void sl_compile_emit_vhosts(sl_compile_ctx *c)
         for (size_t k = 0; k < v->nroutes; k++)
             sl_sb_add(&c->b, SL_SNAP_ROUTES, &v->routes[k].rec);
         rec.routes.count = (uint32_t)v->nroutes;
+        build_path_index(c, v, &rec);
         uint32_t vi = sl_sb_add(&c->b, SL_SNAP_VHOSTS, &rec);
         /* Vhosts are sorted by port, so each port's range is contiguous. */
         sl_snap_port *p = sl_sb_at(&c->b, SL_SNAP_PORTS, v->port);

@@ -44,6 +44,7 @@ typedef struct master {
     ev_signal sigterm, sigint, sigquit, sighup;
     ev_timer readiness;
     int64_t compiled_rv;
+    unsigned retry_ticks;
     int exit_code;
 } master;
 
@@ -126,6 +127,9 @@ static void readiness_cb(struct ev_loop *loop, ev_timer *t, int revents)
     master *m = t->data;
     sl_admin_set_ready(m->admin, m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor));
     sl_snapshot snap = sl_publisher_current(&m->publisher);
+    /* Ports that could not be bound are tried again (once a second). */
+    if (snap.base && sl_supervisor_needs_retry(m->supervisor) && ++m->retry_ticks % 4 == 0)
+        sl_supervisor_apply(m->supervisor, &snap);
     sl_gateway_status_sync(m->store, &snap, m->supervisor);
 }
 

@@ -457,6 +457,20 @@ static int find_group(sl_supervisor *sv, const char *ns, const char *name)
     return -1;
 }
 
+/* A Gateway left the snapshot: its workers drain and its sockets close. */
+static void remove_group(sl_supervisor *sv, int gi)
+{
+    sv_group *g = &sv->groups[gi];
+    sl_log_info("supervisor", "gateway %s/%s removed: draining its workers", g->ns, g->name);
+    g->live = false;
+    for (int w = 0; w < SL_MAX_WORKERS; w++)
+        if (sv->workers[w].pid && sv->workers[w].group == gi)
+            drain_worker(sv, w);
+    for (int s = 0; s < g->nsockets; s++)
+        release_socket(sv, g->sockets[s]);
+    g->nsockets = 0;
+}
+
 static bool same_sockets(const int *a, int na, const int *b, int nb)
 {
     if (na != nb)
@@ -472,6 +486,20 @@ void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap)
     if (sv->stopping)
         return;
     bool seen[SV_MAX_GROUPS] = {false};
+    /* Gateways that are gone release their sockets first, so that a Gateway that
+     * wanted one of their ports gets it in this same pass. */
+    for (int gi = 0; gi < SV_MAX_GROUPS; gi++) {
+        sv_group *g = &sv->groups[gi];
+        if (!g->used || !g->live)
+            continue;
+        bool present = false;
+        for (uint32_t i = 0; i < sl_snap_count(snap, SL_SNAP_GATEWAYS) && !present; i++) {
+            const sl_snap_gateway *gw = SL_SNAP_GET(snap, SL_SNAP_GATEWAYS, sl_snap_gateway, i);
+            present = strcmp(sl_snap_cstr(snap, gw->ns), g->ns) == 0 && strcmp(sl_snap_cstr(snap, gw->name), g->name) == 0;
+        }
+        if (!present)
+            remove_group(sv, gi);
+    }
     for (uint32_t i = 0; i < sl_snap_count(snap, SL_SNAP_GATEWAYS); i++) {
         const sl_snap_gateway *gw = SL_SNAP_GET(snap, SL_SNAP_GATEWAYS, sl_snap_gateway, i);
         const char *ns = sl_snap_cstr(snap, gw->ns), *name = sl_snap_cstr(snap, gw->name);
@@ -526,19 +554,9 @@ void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap)
             g->backoff_until_ms = 0;
         }
     }
-    for (int gi = 0; gi < SV_MAX_GROUPS; gi++) {
-        sv_group *g = &sv->groups[gi];
-        if (!g->used || !g->live || seen[gi])
-            continue;
-        sl_log_info("supervisor", "gateway %s/%s removed: draining its workers", g->ns, g->name);
-        g->live = false;
-        for (int w = 0; w < SL_MAX_WORKERS; w++)
-            if (sv->workers[w].pid && sv->workers[w].group == gi)
-                drain_worker(sv, w);
-        for (int s = 0; s < g->nsockets; s++)
-            release_socket(sv, g->sockets[s]);
-        g->nsockets = 0;
-    }
+    for (int gi = 0; gi < SV_MAX_GROUPS; gi++)
+        if (sv->groups[gi].used && sv->groups[gi].live && !seen[gi])
+            remove_group(sv, gi);
     /* Sockets whose group no longer wants them (a bind that failed, say). */
     for (int si = 0; si < SV_MAX_SOCKETS; si++) {
         sv_socket *s = &sv->sockets[si];
@@ -563,6 +581,14 @@ bool sl_supervisor_ready(const sl_supervisor *sv)
             return false;
     }
     return true;
+}
+
+bool sl_supervisor_needs_retry(const sl_supervisor *sv)
+{
+    for (int gi = 0; gi < SV_MAX_GROUPS; gi++)
+        if (sv->groups[gi].used && sv->groups[gi].live && sv->groups[gi].nerrors)
+            return true;
+    return false;
 }
 
 int sl_supervisor_worker_count(const sl_supervisor *sv)

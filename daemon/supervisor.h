@@ -22,6 +22,10 @@ sl_supervisor *sl_supervisor_create(struct ev_loop *loop, sl_control *control, i
                                     int worker_gid);
 /* Reconciles worker groups with a (verified) snapshot. */
 void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap);
+/* True while some Gateway has a port it could not bind (the port may be freed
+ * later: a draining worker of a deleted Gateway still holds it, another process
+ * exits): the master applies the snapshot again now and then. */
+bool sl_supervisor_needs_retry(const sl_supervisor *sv);
 /* True when every group has all its workers running (for /readyz). */
 bool sl_supervisor_ready(const sl_supervisor *sv);
 /* SIGTERM: drain every worker; calls done() on the loop when all have exited or

@@ -227,6 +227,8 @@ void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, con
         return;
     }
     size_t blen = strlen(body);
+    if (c->req_body.kind != SL_BODY_NONE && !c->req_body.done)
+        c->close_after = true; /* the unread request body would be taken for the next request */
     sl_buf_printf(&c->out,
                   "HTTP/1.1 %d %s\r\n%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
                   status, reason_phrase(status), extra_headers, blen,
@@ -236,8 +238,6 @@ void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, con
     c->status = status;
     c->bytes_out += blen;
     c->state = SL_CONN_LOCAL;
-    if (c->req_body.kind != SL_BODY_NONE && !c->req_body.done)
-        c->close_after = true; /* the unread request body would be taken for the next request */
     if (sl_conn_flush(c))
         sl_conn_update(c);
 }
@@ -361,8 +361,10 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static bool read_client(sl_conn *c)
 {
     for (;;) {
-        if (sl_buf_room(&c->in) == 0)
+        if (sl_buf_room(&c->in) == 0) {
+            c->replay_len = -1; /* the body's bytes move: no resending from here on */
             sl_buf_compact(&c->in);
+        }
         if (sl_buf_room(&c->in) == 0)
             return true;
         ssize_t n = read(c->fd, c->in.data + c->in.end, sl_buf_room(&c->in));
@@ -400,7 +402,8 @@ static void dispatch(sl_conn *c)
 {
     sl_worker *w = c->w;
     sl_http1_request *req = &w->req;
-    c->keep_alive = req->keep_alive;
+    /* --keepalive-timeout 0 turns keep-alive off: every answer says so. */
+    c->keep_alive = req->keep_alive && sl_setting(SL_SET_KEEPALIVE_TIMEOUT_MS) > 0;
     c->version_minor = req->version_minor;
     c->method = req->meth;
     c->expect_continue = req->expect_continue;

@@ -75,6 +75,8 @@ struct sl_conn {
     const sl_snap_route *route;
     const sl_snap_action *action;
     uint32_t retries_left;
+    size_t replay_start;           /* where the request body starts in `in` */
+    int64_t replay_len;            /* its length when wholly buffered (resendable), else -1 */
     uint32_t backend_index;        /* the chosen backend, for retries */
     bool retry_pending;            /* waiting out the retry backoff */
     char origin[256];              /* the request's Origin, for CORS response headers */

@@ -274,21 +274,13 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
     sl_buf_append(b, " HTTP/1.1\r\nHost: ", 17);
     sl_buf_append(b, host.ptr, host.len);
     sl_buf_append(b, "\r\n", 2);
-    sl_slice xff = {0}, fwd = {0};
     for (size_t i = 0; i < req->nheaders; i++) {
         const sl_http1_header *h = &req->headers[i];
         if (h->hop || h->id == SL_HTTP1_H_HOST || h->id == SL_HTTP1_H_EXPECT)
             continue;
-        if (sl_slice_ieq_cstr(h->name, "x-forwarded-for")) {
-            xff = h->value;
-            continue;
-        }
-        if (sl_slice_ieq_cstr(h->name, "forwarded")) {
-            fwd = h->value;
-            continue;
-        }
-        if (sl_slice_ieq_cstr(h->name, "x-forwarded-proto") || sl_slice_ieq_cstr(h->name, "x-forwarded-host"))
-            continue;
+        if (sl_slice_ieq_cstr(h->name, "x-forwarded-for") || sl_slice_ieq_cstr(h->name, "forwarded") ||
+            sl_slice_ieq_cstr(h->name, "x-forwarded-proto") || sl_slice_ieq_cstr(h->name, "x-forwarded-host"))
+            continue; /* rewritten below */
         if (replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))
             continue;
         put_header(b, h->name, h->value);
@@ -296,15 +288,26 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
     emit_header_ops(b, s, ranges, 2, SL_FILTER_REQUEST_HEADER, true);
     if (req->body == SL_HTTP1_BODY_CHUNKED)
         sl_buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
+    /* X-Forwarded-For and Forwarded: every received line in order (repeated lines
+     * are one list), then this hop. */
     bool v6 = strchr(c->peer, ':') != NULL;
-    if (xff.len)
-        sl_buf_printf(b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff.len, xff.ptr, c->peer);
-    else
-        sl_buf_printf(b, "X-Forwarded-For: %s\r\n", c->peer);
+    static const char *const chained[] = {"x-forwarded-for", "forwarded"};
+    for (int k = 0; k < 2; k++) {
+        sl_buf_append(b, k == 0 ? "X-Forwarded-For: " : "Forwarded: ", k == 0 ? 17 : 11);
+        for (size_t i = 0; i < req->nheaders; i++) {
+            const sl_http1_header *h = &req->headers[i];
+            if (!sl_slice_ieq_cstr(h->name, chained[k]) || !h->value.len)
+                continue;
+            sl_buf_append(b, h->value.ptr, h->value.len);
+            sl_buf_append(b, ", ", 2);
+        }
+        if (k == 0)
+            sl_buf_printf(b, "%s\r\n", c->peer);
+        else
+            sl_buf_printf(b, "for=%s%s%s;host=\"%.*s\";proto=http\r\n", v6 ? "\"[" : "", c->peer, v6 ? "]\"" : "",
+                          (int)req->host.len, req->host.ptr);
+    }
     sl_buf_printf(b, "X-Forwarded-Proto: http\r\nX-Forwarded-Host: %.*s\r\n", (int)req->host.len, req->host.ptr);
-    sl_buf_printf(b, "Forwarded: %.*s%sfor=%s%s%s;host=\"%.*s\";proto=http\r\n", (int)fwd.len,
-                  fwd.ptr ? fwd.ptr : "", fwd.len ? ", " : "", v6 ? "\"[" : "", c->peer, v6 ? "]\"" : "",
-                  (int)req->host.len, req->host.ptr);
     return sl_buf_append(b, "\r\n", 2);
 }
 

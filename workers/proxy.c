@@ -153,6 +153,13 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     /* The head is copied into uout: drop it from the input buffer. */
     c->in.start += w->req.head_len;
     c->req_ready = 0;
+    /* A body that is already here in full can be sent again (retry, or a pooled
+     * connection that turns out closed). */
+    c->replay_start = c->in.start;
+    c->replay_len = c->req_body.kind == SL_BODY_NONE ? 0
+                    : (c->req_body.kind == SL_BODY_LENGTH && sl_buf_len(&c->in) >= c->req_body.remaining)
+                        ? (int64_t)c->req_body.remaining
+                        : -1;
     sl_filters_mirror(c, a->filters);
     if (c->expect_continue && !c->req_body.done)
         sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -269,16 +276,34 @@ static void build_response_head(sl_conn *c)
     sl_buf_append(b, "\r\n", 2);
 }
 
+/* Puts the request body back in front of the input buffer for another attempt.
+ * Returns false when it is no longer there (streamed, or the buffer moved). */
+static bool rewind_body(sl_conn *c)
+{
+    if (c->replay_len < 0)
+        return false;
+    if (c->req_body.kind == SL_BODY_LENGTH) {
+        if (c->in.end < c->replay_start + (size_t)c->replay_len)
+            c->in.end = c->replay_start + (size_t)c->replay_len;
+        c->in.start = c->replay_start;
+        c->req_body.remaining = (uint64_t)c->replay_len;
+        c->req_body.done = c->replay_len == 0;
+    }
+    return true;
+}
+
 /* A retry of the rule's policy: same backend, next endpoint, after the backoff.
- * Only requests without a body are retried (a streamed body is gone). Returns
- * true when a retry was started or scheduled. */
+ * Only requests whose body is still at hand are retried (a streamed body is
+ * gone). Returns true when a retry was started or scheduled. */
 static bool try_retry(sl_conn *c, int code)
 {
     const sl_snap_action *a = c->action;
     if (c->request_timeout_ms && sl_now_ms() >= c->started_ms + c->request_timeout_ms)
         return false;
-    if (!a || c->retries_left == 0 || c->req_body.kind != SL_BODY_NONE || code < 400 || code >= 656 ||
+    if (!a || c->retries_left == 0 || c->replay_len < 0 || code < 400 || code >= 656 ||
         !(a->retry_codes[(code - 400) / 64] & (1ull << ((code - 400) % 64))))
+        return false;
+    if (!rewind_body(c))
         return false;
     c->retries_left--;
     sl_proxy_detach(c, false);
@@ -422,13 +447,14 @@ static bool parse_response_head(sl_conn *c)
         return false;
     c->status = w->res.code;
     c->up_reusable_hint = w->res.keep_alive;
+    /* The request body is no longer awaited by anyone if the upstream answered
+     * early; whatever the client still sends would be taken for a new request,
+     * so the connection closes (and the response head says so). */
+    if (!c->req_body.done)
+        c->close_after = true;
     build_response_head(c);
     c->uin.start += w->res.head_len;
     c->res_head_done = true;
-    /* The request body is no longer awaited by anyone if the upstream answered
-     * early; whatever the client still sends would be taken for a new request. */
-    if (!c->req_body.done)
-        c->close_after = true;
     return true;
 }
 
@@ -458,7 +484,7 @@ static bool read_upstream(sl_conn *c)
     if (!c->res_head_done && c->up_eof && sl_buf_len(&c->uin) == 0) {
         /* A pooled connection the upstream had closed: try once more on a fresh
          * one, if the request can be sent again (no body consumed yet). */
-        if (u->reused && !c->retried && c->req_body.kind == SL_BODY_NONE) {
+        if (u->reused && !c->retried && rewind_body(c)) {
             c->retried = true;
             sl_proxy_detach(c, false);
             c->up = sl_upstream_get(c->w, &c->up_addr, c->up_addrlen);

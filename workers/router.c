@@ -225,6 +225,39 @@ static bool route_matches(const sl_snapshot *s, const sl_regex_set *rx, const sl
     return true;
 }
 
+/* Binary search of a vhost's path index for an exact path. */
+static const sl_snap_path_index *index_find(const sl_snapshot *s, sl_snap_range r, sl_slice path)
+{
+    uint32_t lo = r.first, hi = r.first + r.count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const sl_snap_path_index *p = SL_SNAP_GET(s, SL_SNAP_PATH_INDEX, sl_snap_path_index, mid);
+        const char *key = sl_snap_cstr(s, p->path);
+        size_t n = path.len < p->path.len ? path.len : p->path.len;
+        int c = memcmp(path.ptr, key, n);
+        if (c == 0)
+            c = path.len == p->path.len ? 0 : (path.len < p->path.len ? -1 : 1);
+        if (c == 0)
+            return p;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+static const sl_snap_route *first_match(const sl_snapshot *s, const sl_regex_set *rx, sl_snap_range r,
+                                        const sl_route_request *req)
+{
+    for (uint32_t i = 0; i < r.count; i++) {
+        const sl_snap_route *route = SL_SNAP_GET(s, SL_SNAP_ROUTES, sl_snap_route, r.first + i);
+        if (route_matches(s, rx, route, req))
+            return route;
+    }
+    return NULL;
+}
+
 sl_route_result sl_router_lookup(const sl_snapshot *s, const sl_regex_set *rx, uint32_t port_index,
                                  const sl_route_request *req, const sl_snap_route **out)
 {
@@ -232,12 +265,31 @@ sl_route_result sl_router_lookup(const sl_snapshot *s, const sl_regex_set *rx, u
     if (vi == SL_SNAP_NONE)
         return SL_ROUTE_NO_HOST;
     const sl_snap_vhost *v = SL_SNAP_GET(s, SL_SNAP_VHOSTS, sl_snap_vhost, vi);
-    for (uint32_t i = 0; i < v->routes.count; i++) {
-        const sl_snap_route *r = SL_SNAP_GET(s, SL_SNAP_ROUTES, sl_snap_route, v->routes.first + i);
-        if (route_matches(s, rx, r, req)) {
-            *out = r;
-            return SL_ROUTE_FOUND;
+    /* Precedence: Exact before any prefix, then prefixes from the longest (every
+     * segment boundary of the request path, longest first), then regexes. Entries
+     * of one path are already in precedence order (method, headers, query, age). */
+    const sl_snap_path_index *p = index_find(s, v->exact_index, req->path);
+    if (p && (*out = first_match(s, rx, p->routes, req)))
+        return SL_ROUTE_FOUND;
+    if (v->prefix_index.count) {
+        size_t len = req->path.len;
+        while (len > 0) {
+            p = index_find(s, v->prefix_index, sl_slice_make(req->path.ptr, len));
+            if (p && (*out = first_match(s, rx, p->routes, req)))
+                return SL_ROUTE_FOUND;
+            /* The next shorter candidate ends before the previous '/'. */
+            size_t cut = len - 1;
+            while (cut > 0 && req->path.ptr[cut] != '/')
+                cut--;
+            if (cut == 0)
+                break;
+            len = cut;
         }
+        p = index_find(s, v->prefix_index, sl_slice_from_cstr("/"));
+        if (p && (*out = first_match(s, rx, p->routes, req)))
+            return SL_ROUTE_FOUND;
     }
+    if ((*out = first_match(s, rx, v->regex_routes, req)))
+        return SL_ROUTE_FOUND;
     return SL_ROUTE_NO_MATCH;
 }

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -63,9 +64,18 @@ static void idle_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len)
 {
-    for (sl_upstream *u = w->idle; u; u = u->next_idle) {
+    for (sl_upstream *u = w->idle, *next; u; u = next) {
+        next = u->next_idle;
         if (same_addr(&u->addr, u->addrlen, addr, len)) {
             unlink_idle(w, u);
+            /* The upstream may have closed it since the loop last looked (the close
+             * and this request can arrive in the same iteration): a peek tells. */
+            char probe;
+            ssize_t n = recv(u->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                destroy(w, u);
+                continue;
+            }
             ev_timer_stop(w->loop, &u->timer);
             ev_io_stop(w->loop, &u->io);
             ev_io_set(&u->io, u->fd, EV_WRITE);
