@@ -7,6 +7,7 @@
 #define SL_CONTROL_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define SL_CONTROL_MAGIC 0x4c52544e43534cull /* "SLCNTRL" */
@@ -38,6 +39,19 @@ typedef struct sl_control {
     _Atomic uint64_t snapshots_published;
     sl_worker_slot slots[SL_MAX_WORKERS];
 } sl_control;
+
+/* Messages on the unix socket between the master and each worker: the master
+ * hands a worker a new listening socket (the descriptor travels as SCM_RIGHTS)
+ * or takes one away, so a Gateway's listeners change without restarting its
+ * workers or touching the connections of the listeners that stay. */
+enum { SL_CTL_ADD_SOCKET = 1, SL_CTL_REMOVE_SOCKET = 2 };
+
+typedef struct sl_ctl_msg {
+    uint32_t op;
+    uint16_t port;
+    uint16_t reserved;
+    char address[64];
+} sl_ctl_msg;
 
 /* Writes the shm object name of a generation into out. */
 void sl_control_snapshot_name(const sl_control *c, uint64_t generation, char *out, size_t outlen);

@@ -21,6 +21,8 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
                                   "idle pooled upstream connections are closed after this"),
     [SL_SET_DRAIN_TIMEOUT_MS] = S("drain-timeout", 30000, 0, 3600000, "ms",
                                   "on SIGTERM, how long in-flight requests may take to finish"),
+    [SL_SET_TUNNEL_IDLE_MS] = S("tunnel-idle-timeout", 3600000, 1000, 86400000, "ms",
+                                "upgraded connections (WebSocket) with no traffic either way are closed after this"),
     [SL_SET_MAX_HEAD_BYTES] = S("max-header-bytes", 16384, 1024, 65536, "bytes",
                                 "largest request head accepted (431 beyond)"),
     [SL_SET_MAX_CONNECTIONS] = S("max-connections", 16384, 16, 1000000, "",

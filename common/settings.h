@@ -15,6 +15,7 @@ typedef enum {
     SL_SET_RESPONSE_TIMEOUT_MS,  /* upstream silent for this long while we wait for it */
     SL_SET_UPSTREAM_IDLE_MS,     /* idle pooled upstream connections are closed after */
     SL_SET_DRAIN_TIMEOUT_MS,     /* SIGTERM: in-flight requests get this long to finish */
+    SL_SET_TUNNEL_IDLE_MS,       /* upgraded connections (WebSocket) idle for this long are closed */
     SL_SET_MAX_HEAD_BYTES,       /* request head limit (431 beyond) */
     SL_SET_MAX_CONNECTIONS,      /* per worker; accept pauses beyond */
     SL_SET_COUNT

@@ -351,10 +351,32 @@ static void record_parent_status(sl_compile_ctx *c, const json_t *route, const j
     json_array_append_new(conds, sl_condition("Accepted", r->attached ? "True" : "False", r->reason, r->message, gen));
     json_array_append_new(conds, sl_condition("ResolvedRefs", strcmp(refs_reason, "ResolvedRefs") == 0 ? "True" : "False",
                                               refs_reason, refs_message, gen));
+    /* The parentRef as the API server would hold it, defaults filled in. */
     json_t *parent_ref = json_deep_copy(ref);
+    if (!json_object_get(parent_ref, "group"))
+        json_object_set_new(parent_ref, "group", json_string(GW_GROUP));
+    if (!json_object_get(parent_ref, "kind"))
+        json_object_set_new(parent_ref, "kind", json_string("Gateway"));
     json_array_append_new(json_object_get(entry, "parents"),
                           json_pack("{s:o, s:s, s:o}", "parentRef", parent_ref, "controllerName", SL_CONTROLLER_NAME,
                                     "conditions", conds));
+}
+
+/* Does this parentRef name one of the Gateways being compiled? */
+static bool names_our_gateway(sl_compile_ctx *c, const json_t *route, const json_t *ref)
+{
+    const char *group = json_object_get(ref, "group") ? sl_js(ref, "group") : GW_GROUP;
+    const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Gateway";
+    if (strcmp(group, GW_GROUP) != 0 || strcmp(kind, "Gateway") != 0)
+        return false;
+    const char *ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : sl_jmeta(route, "namespace");
+    const char *strings = (const char *)c->b.tab[SL_SNAP_STRINGS].data;
+    for (uint32_t gi = 0; gi < sl_sb_count(&c->b, SL_SNAP_GATEWAYS); gi++) {
+        const sl_snap_gateway *g = sl_sb_at(&c->b, SL_SNAP_GATEWAYS, gi);
+        if (strcmp(strings + g->ns.off, ns) == 0 && strcmp(strings + g->name.off, sl_js(ref, "name")) == 0)
+            return true;
+    }
+    return false;
 }
 
 void sl_compile_routes(sl_compile_ctx *c)
@@ -375,7 +397,7 @@ void sl_compile_routes(sl_compile_ctx *c)
         {
             /* Actions are built once per route, on its first parentRef that names
              * one of our Gateways, so unattached routes cost nothing. */
-            if (!built) {
+            if (!built && names_our_gateway(c, route, ref)) {
                 for (size_t r = 0; r < nrules; r++)
                     actions[r] = sl_compile_action(c, route, json_array_get(rules, r));
                 built = true;

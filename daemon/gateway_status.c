@@ -40,8 +40,25 @@ static json_t *supported_kinds(const char *protocol)
     return json_array();
 }
 
+/* Another listener of the Gateway on the same port with a different protocol: a
+ * port serves one protocol (the Gateway API's ProtocolConflict). */
+static bool protocol_conflict(const json_t *listeners, const json_t *l)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(listeners, i, o)
+    {
+        if (o == l)
+            continue;
+        if (json_integer_value(json_object_get(o, "port")) == json_integer_value(json_object_get(l, "port")) &&
+            strcmp(js(o, "protocol"), js(l, "protocol")) != 0)
+            return true;
+    }
+    return false;
+}
+
 static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const sl_supervisor *sv, const char *ns,
-                               const char *name, json_int_t gen, bool *all_programmed)
+                               const char *name, json_int_t gen, bool *all_programmed, const json_t *all_listeners)
 {
     const char *lname = js(l, "name"), *protocol = js(l, "protocol");
     int port = (int)json_integer_value(json_object_get(l, "port"));
@@ -50,7 +67,13 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
     int attached = sl ? (int)sl->attached_routes : 0;
     bool supported = strcmp(protocol, "HTTP") == 0;
     const char *bind_error = sl_supervisor_port_error(sv, ns, name, port);
-    if (!supported) {
+    bool conflicted = protocol_conflict(all_listeners, l);
+    if (conflicted) {
+        json_array_append_new(conds, sl_condition("Accepted", "False", "ProtocolConflict",
+                                                  "another listener uses this port with another protocol", gen));
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener conflicts", gen));
+        *all_programmed = false;
+    } else if (!supported) {
         json_array_append_new(conds, sl_condition("Accepted", "False", "UnsupportedProtocol",
                                                   "this version of sluice serves HTTP listeners only", gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener not accepted", gen));
@@ -64,7 +87,11 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
         json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed", "listener is serving", gen));
     }
     json_array_append_new(conds, sl_condition("ResolvedRefs", "True", "ResolvedRefs", "references resolved", gen));
-    json_array_append_new(conds, sl_condition("Conflicted", "False", "NoConflicts", "no conflicts", gen));
+    if (conflicted)
+        json_array_append_new(conds, sl_condition("Conflicted", "True", "ProtocolConflict",
+                                                  "another listener uses this port with another protocol", gen));
+    else
+        json_array_append_new(conds, sl_condition("Conflicted", "False", "NoConflicts", "no conflicts", gen));
     return json_pack("{s:s, s:o, s:i, s:o}", "name", lname, "supportedKinds", supported_kinds(protocol),
                      "attachedRoutes", attached, "conditions", conds);
 }
@@ -104,7 +131,8 @@ void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_s
         size_t li;
         json_t *l;
         json_array_foreach(json_object_get(spec, "listeners"), li, l)
-            json_array_append_new(listeners, listener_status(l, snap, sv, ns, name, gen, &all_programmed));
+            json_array_append_new(listeners, listener_status(l, snap, sv, ns, name, gen, &all_programmed,
+                                                             json_object_get(spec, "listeners")));
         int running = 0, want = 0;
         bool group = sl_supervisor_group_state(sv, ns, name, &running, &want);
         json_t *conds = json_array();
@@ -121,7 +149,21 @@ void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_s
             snprintf(msg, sizeof(msg), "%d of %d workers running", running, want);
             json_array_append_new(conds, sl_condition("Programmed", "False", "Pending", msg, gen));
         }
-        json_t *status = json_pack("{s:o, s:o}", "conditions", conds, "listeners", listeners);
+        /* The addresses clients reach the Gateway at: those it binds, or every
+         * local address (0.0.0.0, which also reaches it from this host). */
+        json_t *addresses = json_array();
+        size_t ai;
+        json_t *a;
+        json_array_foreach(json_object_get(spec, "addresses"), ai, a)
+        {
+            const char *type = js(a, "type");
+            if (!type[0] || strcmp(type, "IPAddress") == 0)
+                json_array_append_new(addresses, json_pack("{s:s, s:s}", "type", "IPAddress", "value", js(a, "value")));
+        }
+        if (json_array_size(addresses) == 0)
+            json_array_append_new(addresses, json_pack("{s:s, s:s}", "type", "IPAddress", "value", "0.0.0.0"));
+        json_t *status = json_pack("{s:o, s:o, s:o}", "addresses", addresses, "conditions", conds, "listeners",
+                                   listeners);
         if (sl_status_equal(json_object_get(gw, "status"), status)) {
             json_decref(status);
             continue;

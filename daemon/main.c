@@ -82,15 +82,13 @@ static void recompile(master *m)
     size_t size;
     json_t *route_status = NULL;
     void *blob = sl_compile(m->store, generation, &size, &route_status);
-    /* Route status follows what was compiled, whether or not it is published. */
-    sl_route_status_sync(m->store, route_status);
-    json_decref(route_status);
     char why[200];
     if (!sl_snapshot_verify(blob, size, why, sizeof(why))) {
         /* A compiler bug must never reach a worker: keep serving the previous one. */
         sl_log_error("compiler", "compiled snapshot fails verification (%s); keeping generation %llu", why,
                      (unsigned long long)m->publisher.generation);
         free(blob);
+        json_decref(route_status);
         return;
     }
     /* Same content as what runs (only the version moved, e.g. a status write):
@@ -100,6 +98,8 @@ static void recompile(master *m)
         sl_snap_hdr(&current)->size == size) {
         m->compiled_rv = rv;
         free(blob);
+        sl_route_status_sync(m->store, route_status);
+        json_decref(route_status);
         return;
     }
     if (sl_publisher_publish(&m->publisher, blob, size) == 0) {
@@ -110,6 +110,10 @@ static void recompile(master *m)
         sl_supervisor_apply(m->supervisor, &snap);
     }
     free(blob);
+    /* Route status follows what was compiled; written after publishing, so the
+     * workers never wait for this (durable, fsync'd) write. */
+    sl_route_status_sync(m->store, route_status);
+    json_decref(route_status);
 }
 
 static void changed_cb(struct ev_loop *loop, ev_async *w, int revents) { recompile(w->data); }

@@ -54,6 +54,7 @@ typedef struct sv_group {
 
 typedef struct sv_worker {
     pid_t pid;       /* 0: free */
+    int ctl;         /* our end of the worker's control socket, -1: none */
     int group;
     bool draining;
     uint64_t started_ms;
@@ -278,6 +279,14 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     }
     if (sv->access_log_fd >= 0)
         keep[nkeep++] = sv->access_log_fd;
+    int pair[2] = {-1, -1};
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0) {
+        args.ctl_fd = pair[1];
+        keep[nkeep++] = pair[1];
+    } else {
+        args.ctl_fd = -1;
+        sl_log_warn("supervisor", "no control socket for a worker: %s", strerror(errno));
+    }
     sl_worker_slot *ws = &sv->control->slots[slot];
     /* A fresh slot: counters start at zero for each worker process. */
     memset((void *)ws, 0, sizeof(*ws));
@@ -286,6 +295,10 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     pid_t pid = fork();
     if (pid < 0) {
         sl_log_error("supervisor", "fork failed: %s", strerror(errno));
+        if (pair[0] >= 0) {
+            close(pair[0]);
+            close(pair[1]);
+        }
         return;
     }
     if (pid == 0) {
@@ -311,8 +324,11 @@ static void spawn_worker(sl_supervisor *sv, int gi)
         }
         sl_worker_main(&args);
     }
+    if (pair[1] >= 0)
+        close(pair[1]);
     atomic_store(&ws->pid, pid);
-    sv->workers[slot] = (sv_worker){.pid = pid, .group = gi, .draining = false, .started_ms = now_ms()};
+    sv->workers[slot] =
+        (sv_worker){.pid = pid, .ctl = pair[0], .group = gi, .draining = false, .started_ms = now_ms()};
 }
 
 static void schedule_respawn(sl_supervisor *sv);
@@ -407,7 +423,10 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
                          g->crashes);
         }
         atomic_store(&sv->control->slots[i].pid, 0);
+        if (wk->ctl >= 0)
+            close(wk->ctl);
         memset(wk, 0, sizeof(*wk));
+        wk->ctl = -1;
         break;
     }
     collect_groups(sv);
@@ -440,6 +459,8 @@ sl_supervisor *sl_supervisor_create(struct ev_loop *loop, sl_control *control, i
     sv->next_group_id = 1;
     for (int i = 0; i < SV_MAX_SOCKETS; i++)
         sv->sockets[i].fd = -1;
+    for (int i = 0; i < SL_MAX_WORKERS; i++)
+        sv->workers[i].ctl = -1;
     ev_child_init(&sv->child, child_cb, 0, 0);
     sv->child.data = sv;
     ev_child_start(loop, &sv->child);
@@ -455,6 +476,30 @@ static int find_group(sl_supervisor *sv, const char *ns, const char *name)
             strcmp(sv->groups[gi].name, name) == 0)
             return gi;
     return -1;
+}
+
+/* Tells one worker to add (fd >= 0) or drop a listening socket. */
+static void send_socket(sv_worker *wk, uint32_t op, const sv_socket *s)
+{
+    if (wk->ctl < 0)
+        return;
+    sl_ctl_msg msg = {.op = op, .port = s->port};
+    snprintf(msg.address, sizeof(msg.address), "%s", s->address);
+    struct iovec iov = {&msg, sizeof(msg)};
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (op == SL_CTL_ADD_SOCKET) {
+        memset(cbuf, 0, sizeof(cbuf));
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof(cbuf);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &s->fd, sizeof(int));
+    }
+    if (sendmsg(wk->ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(msg))
+        sl_log_warn("supervisor", "cannot reach worker %d to change its sockets: %s", (int)wk->pid, strerror(errno));
 }
 
 /* A Gateway left the snapshot: its workers drain and its sockets close. */
@@ -536,17 +581,33 @@ void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap)
                 want_sockets[nwant++] = si;
         }
         if (!same_sockets(want_sockets, nwant, g->sockets, g->nsockets)) {
-            /* Roll the group: new workers get the new socket set; the old ones
-             * drain. Sockets in both sets stay open throughout. */
-            for (int w = 0; w < SL_MAX_WORKERS; w++)
-                if (sv->workers[w].pid && sv->workers[w].group == gi)
-                    drain_worker(sv, w);
-            for (int s = 0; s < g->nsockets; s++) {
+            /* The running workers are handed the new sockets and drop the old ones:
+             * the listeners that stay keep every connection (no restart). */
+            for (int w = 0; w < SL_MAX_WORKERS; w++) {
+                sv_worker *wk = &sv->workers[w];
+                if (!wk->pid || wk->group != gi || wk->draining)
+                    continue;
+                for (int k = 0; k < nwant; k++) {
+                    bool had = false;
+                    for (int o = 0; o < g->nsockets; o++)
+                        had |= g->sockets[o] == want_sockets[k];
+                    if (!had)
+                        send_socket(wk, SL_CTL_ADD_SOCKET, &sv->sockets[want_sockets[k]]);
+                }
+                for (int o = 0; o < g->nsockets; o++) {
+                    bool kept = false;
+                    for (int k = 0; k < nwant; k++)
+                        kept |= want_sockets[k] == g->sockets[o];
+                    if (!kept)
+                        send_socket(wk, SL_CTL_REMOVE_SOCKET, &sv->sockets[g->sockets[o]]);
+                }
+            }
+            for (int o = 0; o < g->nsockets; o++) {
                 bool kept = false;
                 for (int k = 0; k < nwant; k++)
-                    kept |= want_sockets[k] == g->sockets[s];
+                    kept |= want_sockets[k] == g->sockets[o];
                 if (!kept)
-                    release_socket(sv, g->sockets[s]);
+                    release_socket(sv, g->sockets[o]);
             }
             memcpy(g->sockets, want_sockets, sizeof(int) * (size_t)nwant);
             g->nsockets = nwant;

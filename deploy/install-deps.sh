@@ -12,4 +12,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     libmicrohttpd-dev libev-dev libsqlite3-dev libssl-dev libnghttp2-dev libjansson-dev \
     libpcre2-dev libcurl4-openssl-dev zlib1g-dev \
     sqlite3 curl ca-certificates \
-    python3 python3-pytest python3-requests python3-yaml >/dev/null
+    python3 python3-pytest python3-requests python3-yaml python3-websockets python3-h2 python3-grpcio \
+    nghttp2-client >/dev/null
+# The benchmarks (bench/) also need the proxies they compare against:
+#   apt-get install -y wrk nginx-light haproxy

@@ -34,6 +34,8 @@ void sl_buf_compact(sl_buf *b)
 
 bool sl_buf_append(sl_buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return true; /* p may be NULL for an empty slice */
     if (sl_buf_room(b) < n) {
         sl_buf_compact(b);
         if (sl_buf_room(b) < n)

@@ -371,6 +371,7 @@ static bool read_client(sl_conn *c)
         if (n > 0) {
             c->in.end += (size_t)n;
             c->last_client_ms = sl_now_ms();
+            c->tunnel_activity_ms = c->last_client_ms;
             atomic_fetch_add(&c->w->slot->bytes_in, (uint64_t)n);
             if ((size_t)n < 4096)
                 return true;

@@ -13,7 +13,8 @@ typedef enum {
     SL_CONN_CLOSING,       /* flushing, then close */
 } sl_conn_state;
 
-typedef enum { SL_BODY_NONE = 0, SL_BODY_LENGTH, SL_BODY_CHUNKED, SL_BODY_CLOSE } sl_body_kind;
+/* TUNNEL: after a 101 Switching Protocols, bytes flow both ways until either side closes. */
+typedef enum { SL_BODY_NONE = 0, SL_BODY_LENGTH, SL_BODY_CHUNKED, SL_BODY_CLOSE, SL_BODY_TUNNEL } sl_body_kind;
 
 /* Progress through one message body being forwarded. */
 typedef struct sl_body {
@@ -75,6 +76,9 @@ struct sl_conn {
     const sl_snap_route *route;
     const sl_snap_action *action;
     uint32_t retries_left;
+    bool upgrade_requested;        /* the client asked for a protocol switch (WebSocket) */
+    bool tunnel;                   /* switched: plain bytes both ways */
+    uint64_t tunnel_activity_ms;   /* last byte through the tunnel */
     size_t replay_start;           /* where the request body starts in `in` */
     int64_t replay_len;            /* its length when wholly buffered (resendable), else -1 */
     uint32_t backend_index;        /* the chosen backend, for retries */

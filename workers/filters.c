@@ -96,31 +96,32 @@ static void append_list(sl_buf *b, const sl_snapshot *s, sl_snap_str list)
     }
 }
 
-/* The CORS headers of an answer to an allowed origin. */
+/* The CORS headers of an answer to an allowed origin. The origin is echoed (with
+ * Vary: Origin) rather than "*", which also works with credentials. A "*" in the
+ * allowed methods or headers is answered with what the preflight asked for, since
+ * browsers do not take "*" for requests with credentials. */
 static void cors_headers(sl_buf *b, const sl_snapshot *s, const sl_snap_filter *f, const char *origin, bool preflight,
-                         const char *requested_headers)
+                         const char *requested_method, const char *requested_headers)
 {
-    bool any_origin = list_has_star(s, f->origins) && !f->credentials;
-    sl_buf_printf(b, "Access-Control-Allow-Origin: %s\r\n", any_origin ? "*" : origin);
-    if (!any_origin)
-        sl_buf_append(b, "Vary: Origin\r\n", 14);
+    sl_buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
     if (f->credentials)
         sl_buf_append(b, "Access-Control-Allow-Credentials: true\r\n", 40);
-    if (!preflight) {
-        if (f->expose.len) {
-            sl_buf_append(b, "Access-Control-Expose-Headers: ", 31);
-            append_list(b, s, f->expose);
-            sl_buf_append(b, "\r\n", 2);
-        }
-        return;
+    if (f->expose.len) {
+        sl_buf_append(b, "Access-Control-Expose-Headers: ", 31);
+        append_list(b, s, f->expose);
+        sl_buf_append(b, "\r\n", 2);
     }
+    if (!preflight)
+        return;
     sl_buf_append(b, "Access-Control-Allow-Methods: ", 30);
-    if (f->methods.len && !(list_has_star(s, f->methods) && f->credentials))
+    if (list_has_star(s, f->methods) && requested_method[0])
+        sl_buf_append(b, requested_method, strlen(requested_method));
+    else if (f->methods.len)
         append_list(b, s, f->methods);
     else
         sl_buf_append(b, "GET, HEAD, POST", 15);
     sl_buf_append(b, "\r\n", 2);
-    if (f->headers.len || requested_headers[0]) {
+    if (f->headers.len) {
         sl_buf_append(b, "Access-Control-Allow-Headers: ", 30);
         if (list_has_star(s, f->headers) && requested_headers[0])
             sl_buf_append(b, requested_headers, strlen(requested_headers));
@@ -186,11 +187,12 @@ bool sl_filters_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_act
             char extra[2048] = "";
             if (origin_allowed(s, cors, c->origin)) {
                 const sl_http1_header *acrh = sl_http1_request_header(req, "access-control-request-headers");
-                char requested[512] = "";
+                char requested[512] = "", method[64];
                 if (acrh)
                     snprintf(requested, sizeof(requested), "%.*s", (int)acrh->value.len, acrh->value.ptr);
+                snprintf(method, sizeof(method), "%.*s", (int)acrm->value.len, acrm->value.ptr);
                 sl_buf b = {extra, sizeof(extra), 0, 0};
-                cors_headers(&b, s, cors, c->origin, true, requested);
+                cors_headers(&b, s, cors, c->origin, true, method, requested);
                 extra[b.end < sizeof(extra) ? b.end : sizeof(extra) - 1] = '\0';
             }
             sl_conn_respond_with(c, 200, extra, "", false);
@@ -286,6 +288,11 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         put_header(b, h->name, h->value);
     }
     emit_header_ops(b, s, ranges, 2, SL_FILTER_REQUEST_HEADER, true);
+    if (req->upgrade) {
+        /* Hop-by-hop, but the upstream must see the request to switch protocols. */
+        sl_buf_printf(b, "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)req->upgrade_proto.len,
+                      req->upgrade_proto.ptr);
+    }
     if (req->body == SL_HTTP1_BODY_CHUNKED)
         sl_buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
     /* X-Forwarded-For and Forwarded: every received line in order (repeated lines
@@ -326,9 +333,12 @@ void sl_filters_response_head(sl_conn *c)
         put_header(b, h->name, h->value);
     }
     emit_header_ops(b, s, ranges, 2, SL_FILTER_RESPONSE_HEADER, false);
+    if (c->tunnel)
+        sl_buf_printf(b, "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)res->upgrade_proto.len,
+                      res->upgrade_proto.ptr);
     const sl_snap_filter *cors = find_filter(s, c->rule_filters, SL_FILTER_CORS);
     if (cors && c->origin[0] && origin_allowed(s, cors, c->origin))
-        cors_headers(b, s, cors, c->origin, false, "");
+        cors_headers(b, s, cors, c->origin, false, "", "");
 }
 
 /* ---- mirrors ---- */

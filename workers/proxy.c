@@ -119,6 +119,8 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->backend_filters = (sl_snap_range){0, 0};
     c->retries_left = a->retry_attempts;
     c->retry_pending = false;
+    c->upgrade_requested = w->req.upgrade;
+    c->tunnel = false;
     if (!c->out.data && sl_buf_alloc(&c->out, 4096 + (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES)) != 0) {
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;
@@ -175,6 +177,8 @@ static size_t request_body_ready(sl_conn *c, bool *error)
     *error = false;
     sl_body *rb = &c->req_body;
     size_t avail = sl_buf_len(&c->in);
+    if (rb->kind == SL_BODY_TUNNEL)
+        return avail;
     if (rb->kind == SL_BODY_LENGTH)
         return avail < rb->remaining ? avail : (size_t)rb->remaining;
     if (rb->kind != SL_BODY_CHUNKED)
@@ -203,7 +207,7 @@ static bool write_upstream(sl_conn *c)
 {
     sl_upstream *u = c->up;
     for (;;) {
-        bool bad;
+        bool bad = false;
         size_t body = sl_buf_len(&c->uout) ? 0 : request_body_ready(c, &bad);
         if (bad) {
             sl_log_debug("proxy", "client %s: bad chunked body: %s", c->peer, c->req_body.chunked.error);
@@ -239,8 +243,10 @@ static bool write_upstream(sl_conn *c)
         c->in.start += (size_t)n;
         if (c->req_body.kind == SL_BODY_LENGTH)
             c->req_body.remaining -= (uint64_t)n;
-        else
+        else if (c->req_body.kind == SL_BODY_CHUNKED)
             c->req_ready -= (size_t)n;
+        else if (c->req_body.kind == SL_BODY_TUNNEL)
+            c->tunnel_activity_ms = sl_now_ms();
         c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
     }
     sl_body *rb = &c->req_body;
@@ -259,6 +265,10 @@ static void build_response_head(sl_conn *c)
     sl_body *rb = &c->res_body;
     sl_buf *b = &c->out;
     sl_filters_response_head(c);
+    if (c->tunnel) {
+        sl_buf_append(b, "\r\n", 2);
+        return;
+    }
     if (rb->kind == SL_BODY_CHUNKED) {
         if (c->version_minor == 0) {
             rb->dechunk = true; /* HTTP/1.0 clients do not know chunked: end by closing */
@@ -350,7 +360,8 @@ static void scan_response_body(sl_conn *c)
     case SL_BODY_LENGTH:
         c->res_ready = avail < rb->remaining ? avail : (size_t)rb->remaining;
         return;
-    case SL_BODY_CLOSE: c->res_ready = avail; return;
+    case SL_BODY_CLOSE:
+    case SL_BODY_TUNNEL: c->res_ready = avail; return;
     case SL_BODY_CHUNKED:
         if (rb->dechunk) {
             /* Decoded data runs only: skip framing bytes in front of each run. */
@@ -394,7 +405,7 @@ static void check_response_done(sl_conn *c)
         return;
     if ((rb->kind == SL_BODY_LENGTH && rb->remaining == 0) || rb->kind == SL_BODY_NONE ||
         (rb->kind == SL_BODY_CHUNKED && c->res_body_end_seen && c->res_ready == 0) ||
-        (rb->kind == SL_BODY_CLOSE && c->up_eof && sl_buf_len(&c->uin) == 0))
+        ((rb->kind == SL_BODY_CLOSE || rb->kind == SL_BODY_TUNNEL) && c->up_eof && sl_buf_len(&c->uin) == 0))
         rb->done = true;
 }
 
@@ -443,14 +454,29 @@ static bool parse_response_head(sl_conn *c)
     case SL_HTTP1_BODY_CLOSE: rb->kind = SL_BODY_CLOSE; break;
     default: rb->kind = SL_BODY_NONE; break;
     }
-    if (try_retry(c, w->res.code))
+    if (w->res.code == 101) {
+        if (!c->upgrade_requested || !w->res.upgrade) {
+            upstream_failed(c, 502, "the upstream switched protocols unasked");
+            return false;
+        }
+        /* From here on the connection is a tunnel: bytes both ways, no framing,
+         * until either side closes; it is never reused. */
+        c->tunnel = true;
+        c->tunnel_activity_ms = sl_now_ms();
+        c->close_after = true;
+        c->keep_alive = false;
+        rb->kind = SL_BODY_TUNNEL;
+        c->req_body.kind = SL_BODY_TUNNEL;
+        c->req_body.done = false;
+    } else if (try_retry(c, w->res.code)) {
         return false;
+    }
     c->status = w->res.code;
     c->up_reusable_hint = w->res.keep_alive;
     /* The request body is no longer awaited by anyone if the upstream answered
      * early; whatever the client still sends would be taken for a new request,
      * so the connection closes (and the response head says so). */
-    if (!c->req_body.done)
+    if (!c->req_body.done && !c->tunnel)
         c->close_after = true;
     build_response_head(c);
     c->uin.start += w->res.head_len;
@@ -471,6 +497,7 @@ static bool read_upstream(sl_conn *c)
         if (n > 0) {
             c->uin.end += (size_t)n;
             c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+            c->tunnel_activity_ms = sl_now_ms();
             if ((size_t)n < 4096)
                 break;
             continue;
@@ -506,7 +533,8 @@ static bool read_upstream(sl_conn *c)
             upstream_failed(c, 502, "invalid chunked response body");
             return false;
         }
-        if (c->up_eof && c->res_body.kind != SL_BODY_CLOSE && !c->res_body_end_seen &&
+        if (c->up_eof && c->res_body.kind != SL_BODY_CLOSE && c->res_body.kind != SL_BODY_TUNNEL &&
+            !c->res_body_end_seen &&
             !(c->res_body.kind == SL_BODY_LENGTH && c->res_ready >= c->res_body.remaining)) {
             if (c->res_ready == 0) {
                 upstream_failed(c, 502, "the upstream closed the connection in the middle of the body");
@@ -531,6 +559,7 @@ void sl_proxy_body_written(sl_conn *c, size_t n)
     /* Progress towards the client counts as activity: a slow reader is not an
      * upstream timeout (and the upstream is not read while the buffer is full). */
     c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+    c->tunnel_activity_ms = sl_now_ms();
     c->uin.start += n;
     c->res_ready -= n;
     if (c->res_body.kind == SL_BODY_LENGTH)
@@ -592,8 +621,9 @@ static bool waiting_for_client_body(sl_conn *c)
 /* Moves data in every direction that can move, then finishes or waits. */
 static void pump(sl_conn *c)
 {
-    if (c->client_eof && !c->req_body.done) {
-        /* The client left before sending its whole request: nobody to answer. */
+    if (c->client_eof && !c->req_body.done && !(c->tunnel && sl_buf_len(&c->in))) {
+        /* The client left before sending its whole request (or closed its end of a
+         * tunnel, with nothing left to pass on): nobody to answer. */
         sl_conn_close(c);
         return;
     }
@@ -606,7 +636,9 @@ static void pump(sl_conn *c)
     if (c->state != SL_CONN_PROXY)
         return;
     c->deadline_ms = c->up_deadline_ms;
-    if (waiting_for_client_body(c)) {
+    if (c->tunnel) {
+        c->deadline_ms = c->tunnel_activity_ms + (uint64_t)sl_setting(SL_SET_TUNNEL_IDLE_MS);
+    } else if (waiting_for_client_body(c)) {
         uint64_t idle = c->last_client_ms + (uint64_t)sl_setting(SL_SET_BODY_IDLE_TIMEOUT_MS);
         if (idle < c->deadline_ms)
             c->deadline_ms = idle;
@@ -647,6 +679,11 @@ void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 void sl_proxy_timeout(sl_conn *c)
 {
+    if (c->tunnel) {
+        sl_log_debug("proxy", "closing idle tunnel %s -> %s", c->peer, c->log_upstream);
+        sl_conn_close(c);
+        return;
+    }
     if (c->retry_pending) {
         c->retry_pending = false;
         if (start_attempt(c, c->backend_index))

@@ -258,25 +258,23 @@ static const sl_snap_route *first_match(const sl_snapshot *s, const sl_regex_set
     return NULL;
 }
 
-sl_route_result sl_router_lookup(const sl_snapshot *s, const sl_regex_set *rx, uint32_t port_index,
-                                 const sl_route_request *req, const sl_snap_route **out)
+/* The first matching entry of one vhost, in precedence order: Exact before any
+ * prefix, then prefixes from the longest (every segment boundary of the request
+ * path, longest first), then regexes. Entries of one path are already in
+ * precedence order (method, headers, query, age). */
+static const sl_snap_route *vhost_lookup(const sl_snapshot *s, const sl_regex_set *rx, const sl_snap_vhost *v,
+                                         const sl_route_request *req)
 {
-    uint32_t vi = sl_router_vhost(s, port_index, req->host);
-    if (vi == SL_SNAP_NONE)
-        return SL_ROUTE_NO_HOST;
-    const sl_snap_vhost *v = SL_SNAP_GET(s, SL_SNAP_VHOSTS, sl_snap_vhost, vi);
-    /* Precedence: Exact before any prefix, then prefixes from the longest (every
-     * segment boundary of the request path, longest first), then regexes. Entries
-     * of one path are already in precedence order (method, headers, query, age). */
+    const sl_snap_route *out;
     const sl_snap_path_index *p = index_find(s, v->exact_index, req->path);
-    if (p && (*out = first_match(s, rx, p->routes, req)))
-        return SL_ROUTE_FOUND;
+    if (p && (out = first_match(s, rx, p->routes, req)))
+        return out;
     if (v->prefix_index.count) {
         size_t len = req->path.len;
         while (len > 0) {
             p = index_find(s, v->prefix_index, sl_slice_make(req->path.ptr, len));
-            if (p && (*out = first_match(s, rx, p->routes, req)))
-                return SL_ROUTE_FOUND;
+            if (p && (out = first_match(s, rx, p->routes, req)))
+                return out;
             /* The next shorter candidate ends before the previous '/'. */
             size_t cut = len - 1;
             while (cut > 0 && req->path.ptr[cut] != '/')
@@ -286,10 +284,38 @@ sl_route_result sl_router_lookup(const sl_snapshot *s, const sl_regex_set *rx, u
             len = cut;
         }
         p = index_find(s, v->prefix_index, sl_slice_from_cstr("/"));
-        if (p && (*out = first_match(s, rx, p->routes, req)))
+        if (p && (out = first_match(s, rx, p->routes, req)))
+            return out;
+    }
+    return first_match(s, rx, v->regex_routes, req);
+}
+
+static bool wildcard_covers(const sl_snapshot *s, const sl_snap_vhost *v, sl_slice host)
+{
+    if (v->host.len == 0)
+        return true; /* catch-all */
+    sl_slice suffix = sl_slice_make(sl_snap_cstr(s, v->host) + 1, v->host.len - 1); /* ".example.com" */
+    return host.len > suffix.len && host_cmp(sl_slice_make(host.ptr + host.len - suffix.len, suffix.len), suffix) == 0;
+}
+
+sl_route_result sl_router_lookup(const sl_snapshot *s, const sl_regex_set *rx, uint32_t port_index,
+                                 const sl_route_request *req, const sl_snap_route **out)
+{
+    /* Hostname specificity comes first in the Gateway API's precedence: the rules
+     * of the most specific matching hostname are tried first, then those of each
+     * less specific one (longer wildcards first, the catch-all last). */
+    uint32_t vi = sl_router_vhost(s, port_index, req->host);
+    if (vi == SL_SNAP_NONE)
+        return SL_ROUTE_NO_HOST;
+    const sl_snap_port *port = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, port_index);
+    uint32_t end = port->vhosts.first + port->vhosts.count;
+    for (uint32_t i = vi; i < end; i++) {
+        const sl_snap_vhost *v = SL_SNAP_GET(s, SL_SNAP_VHOSTS, sl_snap_vhost, i);
+        bool exact = v->host.len && sl_snap_cstr(s, v->host)[0] != '*';
+        if (i != vi && (exact || !wildcard_covers(s, v, req->host)))
+            continue; /* other exact names, or wildcards that do not cover this host */
+        if ((*out = vhost_lookup(s, rx, v, req)))
             return SL_ROUTE_FOUND;
     }
-    if ((*out = first_match(s, rx, v->regex_routes, req)))
-        return SL_ROUTE_FOUND;
     return SL_ROUTE_NO_MATCH;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@ static void set_accepting(sl_worker *w, bool on)
         return;
     w->accepting = on;
     for (int i = 0; i < w->args.nsockets; i++) {
+        if (w->args.sockets[i].fd < 0)
+            continue;
         if (on)
             ev_io_start(w->loop, &w->listeners[i].io);
         else
@@ -38,9 +41,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     sl_listener *l = io->data;
     sl_worker *w = l->w;
-    /* Take a few per wakeup: fair to the other workers sharing the socket and to
-     * the connections already open. */
-    for (int n = 0; n < 64; n++) {
+    /* Take only a few per wakeup: every worker sharing the socket is woken, and a
+     * worker that took the whole backlog would leave the others idle (a burst of
+     * new connections then spreads over the workers). */
+    for (int n = 0; n < 4; n++) {
         if ((int64_t)w->nconns >= sl_setting(SL_SET_MAX_CONNECTIONS)) {
             set_accepting(w, false);
             return;
@@ -98,9 +102,11 @@ static void start_drain(sl_worker *w)
     w->draining = true;
     w->drain_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_DRAIN_TIMEOUT_MS);
     set_accepting(w, false);
-    for (int i = 0; i < w->args.nsockets; i++)
-        close(w->args.sockets[i].fd); /* the master and the other workers keep theirs */
-    w->args.nsockets = 0;
+    for (int i = 0; i < w->args.nsockets; i++) {
+        if (w->args.sockets[i].fd >= 0)
+            close(w->args.sockets[i].fd); /* the master and the other workers keep theirs */
+        w->args.sockets[i].fd = -1;
+    }
     sl_log_info("worker", "draining %zu connections (deadline %lld ms)", w->nconns,
                 (long long)sl_setting(SL_SET_DRAIN_TIMEOUT_MS));
     finish_if_drained(w);
@@ -122,6 +128,68 @@ static void signal_cb(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+static void listener_init(sl_worker *w, int i)
+{
+    w->listeners[i].w = w;
+    w->listeners[i].index = i;
+    ev_io_init(&w->listeners[i].io, accept_cb, w->args.sockets[i].fd, EV_READ);
+    w->listeners[i].io.data = &w->listeners[i];
+}
+
+/* A socket handed over (or taken away) by the master: the listeners change while
+ * every open connection carries on. */
+static void ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sl_worker *w = io->data;
+    for (;;) {
+        sl_ctl_msg msg;
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {&msg, sizeof(msg)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+        ssize_t n = recvmsg(io->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n == 0) {
+            ev_io_stop(loop, io); /* the master is gone; the tick notices */
+            return;
+        }
+        if (n != (ssize_t)sizeof(msg))
+            return;
+        int fd = -1;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+        msg.address[sizeof(msg.address) - 1] = '\0';
+        if (msg.op == SL_CTL_ADD_SOCKET && fd >= 0) {
+            if (w->draining || w->args.nsockets == SL_WORKER_MAX_SOCKETS) {
+                close(fd);
+                continue;
+            }
+            int i = w->args.nsockets++;
+            w->args.sockets[i].fd = fd;
+            w->args.sockets[i].port = msg.port;
+            memcpy(w->args.sockets[i].address, msg.address, sizeof(msg.address));
+            listener_init(w, i);
+            if (w->accepting)
+                ev_io_start(loop, &w->listeners[i].io);
+            if (w->snap)
+                sl_wsnap_bind_ports(w, w->snap);
+            sl_log_info("worker", "listening on %s:%u too", msg.address[0] ? msg.address : "*", msg.port);
+        } else if (msg.op == SL_CTL_REMOVE_SOCKET) {
+            if (fd >= 0)
+                close(fd);
+            for (int i = 0; i < w->args.nsockets; i++) {
+                sl_worker_socket *s = &w->args.sockets[i];
+                if (s->fd >= 0 && s->port == msg.port && strcmp(s->address, msg.address) == 0) {
+                    ev_io_stop(loop, &w->listeners[i].io);
+                    close(s->fd);
+                    s->fd = -1; /* the index stays: open connections refer to it */
+                    sl_log_info("worker", "no longer listening on %s:%u", msg.address[0] ? msg.address : "*",
+                                msg.port);
+                }
+            }
+        }
+    }
+}
+
 void sl_worker_main(const sl_worker_args *args)
 {
     /* Die with the master even if it is killed outright. */
@@ -140,11 +208,12 @@ void sl_worker_main(const sl_worker_args *args)
         sl_log_error("worker", "cannot create an event loop");
         _exit(70);
     }
-    for (int i = 0; i < w->args.nsockets; i++) {
-        w->listeners[i].w = w;
-        w->listeners[i].index = i;
-        ev_io_init(&w->listeners[i].io, accept_cb, w->args.sockets[i].fd, EV_READ);
-        w->listeners[i].io.data = &w->listeners[i];
+    for (int i = 0; i < w->args.nsockets; i++)
+        listener_init(w, i);
+    if (w->args.ctl_fd >= 0) {
+        ev_io_init(&w->ctl, ctl_cb, w->args.ctl_fd, EV_READ);
+        w->ctl.data = w;
+        ev_io_start(w->loop, &w->ctl);
     }
     ev_timer_init(&w->tick, tick_cb, 0., 0.1);
     w->tick.data = w;

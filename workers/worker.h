@@ -11,7 +11,7 @@
 #define SL_WORKER_MAX_SOCKETS 64
 
 typedef struct sl_worker_socket {
-    int fd;          /* listening, non-blocking */
+    int fd;          /* listening, non-blocking; -1 once closed (the index stays) */
     char address[64];/* as in the snapshot's port ("" for all) */
     uint16_t port;
 } sl_worker_socket;
@@ -25,6 +25,7 @@ typedef struct sl_worker_args {
     int nsockets;
     sl_worker_socket sockets[SL_WORKER_MAX_SOCKETS];
     int access_log_fd;        /* -1: none */
+    int ctl_fd;               /* unix socket to the master (SL_CTL_* messages), -1: none */
 } sl_worker_args;
 
 /* Runs the worker until it is told to stop; exits the process. */

@@ -39,7 +39,7 @@ typedef struct sl_wsnap {
     int refs;              /* the worker's "current" reference + in-flight requests */
     sl_regex_set *regex;
     uint32_t *rr;          /* per-backend round-robin cursor */
-    uint32_t *port_of_socket; /* snapshot port index for each worker socket, SL_SNAP_NONE if absent */
+    uint32_t port_of_socket[SL_WORKER_MAX_SOCKETS]; /* snapshot port of each worker socket, or SL_SNAP_NONE */
 } sl_wsnap;
 
 typedef struct sl_worker sl_worker;
@@ -75,6 +75,7 @@ struct sl_worker {
     bool accepting;
     ev_timer tick;
     ev_io signals; /* signalfd for SIGTERM, SIGINT, SIGQUIT */
+    ev_io ctl;     /* messages from the master */
     sl_wsnap *snap; /* current */
     bool draining;
     uint64_t drain_deadline_ms;
@@ -95,6 +96,8 @@ uint64_t sl_now_ms(void);
 /* worker_snapshot.c */
 /* Switches to the control block's current generation if it changed. */
 void sl_wsnap_refresh(sl_worker *w);
+/* Recomputes which snapshot port each socket serves (after sockets changed). */
+void sl_wsnap_bind_ports(sl_worker *w, sl_wsnap *s);
 void sl_wsnap_release(sl_worker *w, sl_wsnap *s);
 
 /* conn.c */

@@ -17,7 +17,6 @@ static void wsnap_free(sl_wsnap *s)
 {
     sl_regex_set_free(s->regex);
     free(s->rr);
-    free(s->port_of_socket);
     munmap((void *)s->s.base, s->s.size);
     free(s);
 }
@@ -29,10 +28,10 @@ void sl_wsnap_release(sl_worker *w, sl_wsnap *s)
 }
 
 /* Matches the worker's sockets to the snapshot's ports of its Gateway. */
-static void bind_ports(sl_worker *w, sl_wsnap *s)
+void sl_wsnap_bind_ports(sl_worker *w, sl_wsnap *s)
 {
     const sl_snapshot *snap = &s->s;
-    for (int i = 0; i < w->args.nsockets; i++)
+    for (int i = 0; i < SL_WORKER_MAX_SOCKETS; i++)
         s->port_of_socket[i] = SL_SNAP_NONE;
     for (uint32_t gi = 0; gi < sl_snap_count(snap, SL_SNAP_GATEWAYS); gi++) {
         const sl_snap_gateway *g = SL_SNAP_GET(snap, SL_SNAP_GATEWAYS, sl_snap_gateway, gi);
@@ -79,10 +78,7 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
     s->refs = 1;
     uint32_t nb = sl_snap_count(&s->s, SL_SNAP_BACKENDS);
     s->rr = calloc(nb ? nb : 1, sizeof(uint32_t));
-    s->port_of_socket = calloc((size_t)(w->args.nsockets ? w->args.nsockets : 1), sizeof(uint32_t));
-    if (!s->rr || !s->port_of_socket) {
-        free(s->rr);
-        free(s->port_of_socket);
+    if (!s->rr) {
         munmap(map, (size_t)st.st_size);
         free(s);
         return NULL;
@@ -91,7 +87,7 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
     for (uint32_t i = 0; i < nb; i++)
         s->rr[i] = (uint32_t)getpid() + i;
     s->regex = sl_regex_set_build(&s->s);
-    bind_ports(w, s);
+    sl_wsnap_bind_ports(w, s);
     return s;
 }
 

@@ -144,11 +144,40 @@ def test_listener_port_change_moves_group_only(make_dataplane):
     r = c.read_response()
     assert r.status == 200 and r.json()["target"] == "/after"
     c.sock.close()
-    # gw2's workers are the same processes; gw's moved.
+    # Nobody restarted: gw's workers were handed the new socket and dropped the old one.
     assert all(pid_alive(p) for p in gw2_pids)
-    wait_until(lambda: not (pids1 & set(dp.workers())), what="gw's old workers gone")
+    assert pids1 <= set(dp.workers())
     assert len(dp.workers()) == 2
     assert serves(port2)
+    assert "no longer listening on *:%d" % old in dp.sluiced.log()
+
+
+def test_changing_one_listener_leaves_the_others_connections_alone(make_dataplane):
+    """A Gateway with two listeners: moving one of them to another port does not
+    restart the workers, and a keep-alive connection on the other listener goes on
+    on the very same TCP connection."""
+    dp = make_dataplane()
+    pids = set(dp.workers())
+    second = free_port()
+    gw = dp.sluiced.get(GWPATH + "/gw").json()
+    gw["spec"]["listeners"].append({"name": "second", "protocol": "HTTP", "port": second})
+    assert dp.sluiced.put(GWPATH + "/gw", gw).status_code == 200
+    wait_until(lambda: serves(second), what="second listener serving")
+    assert set(dp.workers()) == pids
+    c = RawClient(connect(dp.port))
+    c.send(get_req("/one"))
+    assert c.read_response().status == 200
+    moved = free_port()
+    gw = dp.sluiced.get(GWPATH + "/gw").json()
+    gw["spec"]["listeners"][1]["port"] = moved
+    assert dp.sluiced.put(GWPATH + "/gw", gw).status_code == 200
+    wait_until(lambda: serves(moved), what="moved listener serving")
+    wait_until(lambda: refuses(second), what="old port of the moved listener refusing")
+    c.send(get_req("/two"))
+    r = c.read_response()
+    assert r.status == 200 and r.json()["target"] == "/two"
+    c.sock.close()
+    assert set(dp.workers()) == pids
 
 
 def test_two_gateways_on_one_port(make_dataplane):

@@ -1,0 +1,240 @@
+"""Echo backend for the Gateway API conformance harness.
+
+A local stand-in for the upstream echo server image: every replica of a
+Deployment is one threaded HTTP/1.1 server on its own loopback address and port.
+It answers with a JSON body describing the request it received:
+
+    {"path": request URI (query included), "host": Host header, "method",
+     "proto": "HTTP/1.1", "headers": {Canonical-Name: [values...]},
+     "namespace": ..., "pod": ...}
+
+Behaviour driven by the request (as the upstream echo server does):
+  X-Echo-Set-Header: Name:value,Name2:value2   sets those response headers
+  ?delay=1s / 500ms                             waits before answering
+  /status/NNN                                   answers with status NNN
+  ?uuid=U&responseCode=C&succeedAfter=N         retry simulation: the first N
+                                                requests with uuid U answer C
+  GET /ws with Upgrade: websocket               echoes websocket frames
+
+Every received request is recorded (for mirror checks): see EchoReplica.seen().
+"""
+
+import base64
+import hashlib
+import json
+import re
+import socket
+import socketserver
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def canonical(name):
+    """Go's http.CanonicalHeaderKey."""
+    return "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-"))
+
+
+def parse_duration(s):
+    """A Go time.ParseDuration subset: 1s, 500ms, 1.5s, 2m."""
+    total = 0.0
+    for num, unit in re.findall(r"([0-9.]+)(ms|us|ns|s|m|h)", s):
+        total += float(num) * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[unit]
+    return total
+
+
+class _Server(socketserver.ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "conformance-echo"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def _read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            while True:
+                line = self.rfile.readline()
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                self.rfile.read(size + 2)
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+
+    def _send(self, code, body=b"", extra=()):
+        self.send_response(code)
+        for k, v in extra:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    def _handle(self):
+        rep = self.server.replica
+        self._read_body()
+        headers = {}
+        for k, v in self.headers.items():
+            if k.lower() == "host":
+                continue
+            headers.setdefault(canonical(k), []).append(v)
+        rep.record({"path": self.path, "method": self.command, "headers": headers,
+                    "host": self.headers.get("Host", "")})
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            return self._websocket()
+        url = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qs(url.query)
+        m = re.match(r"^/status/(\d\d\d)$", self.path)
+        if m:
+            return self._send(int(m.group(1)))
+        if "delay" in q:
+            time.sleep(parse_duration(q["delay"][0]))
+        if "uuid" in q and "succeedAfter" in q:
+            code = int(q.get("responseCode", ["500"])[0])
+            if rep.attempt(q["uuid"][0]) <= int(q["succeedAfter"][0]):
+                return self._send(code, b'{"message":"simulated failure"}',
+                                  [("Content-Type", "application/json")])
+        body = json.dumps({
+            "path": self.path, "host": self.headers.get("Host", ""), "method": self.command,
+            "proto": self.request_version, "headers": headers,
+            "namespace": rep.namespace, "ingress": "", "service": "", "pod": rep.pod,
+        }, indent=1).encode()
+        extra = []
+        for spec in self.headers.get_all("X-Echo-Set-Header") or []:
+            for kv in spec.split(","):
+                kv = kv.strip()
+                if not kv:
+                    continue
+                name, _, value = kv.partition(":")
+                extra.append((name, value.strip()))
+        extra += [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")]
+        self._send(200, body, extra)
+
+    def _websocket(self):
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            while True:
+                op, payload = ws_read_frame(self.rfile)
+                if op is None or op == 8:
+                    self.wfile.write(ws_frame(8, b"", mask=False))
+                    break
+                self.wfile.write(ws_frame(op, payload, mask=False))
+                self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _handle
+
+
+def ws_frame(op, payload, mask=True):
+    head = bytes([0x80 | op])
+    n = len(payload)
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([mbit | n])
+    elif n < 65536:
+        head += bytes([mbit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([mbit | 127]) + n.to_bytes(8, "big")
+    if mask:
+        key = b"\x01\x02\x03\x04"
+        return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + payload
+
+
+def ws_read_frame(f):
+    h = f.read(2)
+    if len(h) < 2:
+        return None, b""
+    op = h[0] & 0x0F
+    n = h[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(f.read(2), "big")
+    elif n == 127:
+        n = int.from_bytes(f.read(8), "big")
+    key = f.read(4) if h[1] & 0x80 else None
+    data = f.read(n)
+    if key:
+        data = bytes(b ^ key[i % 4] for i, b in enumerate(data))
+    return op, data
+
+
+class EchoReplica:
+    """One replica ("pod") of an echo Deployment, serving on (ip, port)."""
+
+    def __init__(self, namespace, pod, ip, port):
+        self.namespace, self.pod, self.ip, self.port = namespace, pod, ip, port
+        self._lock = threading.Lock()
+        self._seen = []
+        self._attempts = {}
+        self.server = _Server((ip, port), _Handler)
+        self.server.replica = self
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name="echo-%s" % pod, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def record(self, req):
+        with self._lock:
+            self._seen.append(req)
+            if len(self._seen) > 5000:
+                del self._seen[:1000]
+
+    def seen(self):
+        with self._lock:
+            return list(self._seen)
+
+    def clear(self):
+        with self._lock:
+            self._seen.clear()
+
+    def attempt(self, uuid):
+        with self._lock:
+            self._attempts[uuid] = self._attempts.get(uuid, 0) + 1
+            return self._attempts[uuid]
+
+
+def can_bind(ip, port):
+    s = socket.socket()
+    try:
+        s.bind((ip, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+if __name__ == "__main__":  # manual use: python3 echo.py NS POD IP PORT
+    import sys
+    r = EchoReplica(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])).start()
+    print("echo %s/%s on %s:%d" % (r.namespace, r.pod, r.ip, r.port))
+    r.thread.join()
