@@ -41,6 +41,7 @@ static const size_t record_size[SL_SNAP_NSECTIONS] = {
     [SL_SNAP_ENDPOINTS] = sizeof(sl_snap_endpoint),
     [SL_SNAP_FILTERS] = sizeof(sl_snap_filter),
     [SL_SNAP_PATH_INDEX] = sizeof(sl_snap_path_index),
+    [SL_SNAP_CERTS] = sizeof(sl_snap_cert),
 };
 
 size_t sl_snap_record_size(enum sl_snap_section sec);
@@ -128,6 +129,14 @@ bool sl_snapshot_verify(const void *blob, size_t size, char *why, size_t whylen)
         check_index(&c, p->gateway, SL_SNAP_GATEWAYS, false, "port gateway", i);
         check_str(&c, p->address, "port address", i);
         check_range(&c, p->vhosts, SL_SNAP_VHOSTS, "port vhosts", i);
+        check_range(&c, p->certs, SL_SNAP_CERTS, "port certs", i);
+    }
+    for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_CERTS); i++) {
+        const sl_snap_cert *ct = SL_SNAP_GET(&snap, SL_SNAP_CERTS, sl_snap_cert, i);
+        check_index(&c, ct->listener, SL_SNAP_LISTENERS, false, "cert listener", i);
+        check_str(&c, ct->hostname, "cert hostname", i);
+        check_str(&c, ct->cert_pem, "cert pem", i);
+        check_str(&c, ct->key_pem, "cert key", i);
     }
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_LISTENERS); i++) {
         const sl_snap_listener *l = SL_SNAP_GET(&snap, SL_SNAP_LISTENERS, sl_snap_listener, i);

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 3
+#define SL_SNAP_FORMAT 4
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -41,6 +41,7 @@ enum sl_snap_section {
     SL_SNAP_ENDPOINTS,
     SL_SNAP_FILTERS,
     SL_SNAP_PATH_INDEX,
+    SL_SNAP_CERTS,
     SL_SNAP_NSECTIONS
 };
 
@@ -78,7 +79,25 @@ typedef struct sl_snap_port {
     uint8_t reserved;
     sl_snap_str address; /* "" for all addresses */
     sl_snap_range vhosts; /* ordered: exact hostnames (sorted), wildcards (longest first), catch-all */
+    sl_snap_range certs;  /* HTTPS: the certificates of its listeners (CERTS), chosen by SNI */
 } sl_snap_port;
+
+/* A certificate a TLS listener serves (PEM, from a kubernetes.io/tls Secret). */
+typedef struct sl_snap_cert {
+    uint32_t listener;    /* whose hostname selects it by SNI */
+    uint32_t reserved;
+    sl_snap_str hostname; /* the listener's hostname ("" matches any name) */
+    sl_snap_str cert_pem; /* certificate chain */
+    sl_snap_str key_pem;  /* private key */
+} sl_snap_cert;
+
+/* Why a TLS listener cannot serve (for its status). */
+typedef enum {
+    SL_TLS_OK = 0,
+    SL_TLS_INVALID_CERT_REF = 1, /* missing Secret, wrong type, or unusable PEM */
+    SL_TLS_REF_NOT_PERMITTED = 2, /* a Secret in another namespace without a ReferenceGrant */
+    SL_TLS_UNSUPPORTED_MODE = 3,  /* Passthrough, or a TLS protocol listener */
+} sl_snap_tls_status;
 
 typedef enum { SL_PROTO_HTTP = 1, SL_PROTO_HTTPS = 2, SL_PROTO_TLS = 3, SL_PROTO_TCP = 4 } sl_snap_protocol;
 
@@ -88,7 +107,8 @@ typedef struct sl_snap_listener {
     sl_snap_str name;
     sl_snap_str hostname; /* "" when the listener has none */
     uint32_t attached_routes;
-    uint32_t reserved;
+    uint8_t tls_status;   /* sl_snap_tls_status, for HTTPS listeners */
+    uint8_t reserved[3];
 } sl_snap_listener;
 
 /* A host name (exact "a.example.com", wildcard "*.example.com" or catch-all "")

@@ -116,6 +116,19 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
         };
         sl_sb_add(b, SL_SNAP_LISTENERS, &rec);
     }
+    /* Certificates port by port, so that each port's range is contiguous. */
+    for (uint32_t p = g.ports.first; p < sl_sb_count(b, SL_SNAP_PORTS); p++) {
+        for (uint32_t li = g.listeners.first; li < sl_sb_count(b, SL_SNAP_LISTENERS); li++) {
+            sl_snap_listener *rec = sl_sb_at(b, SL_SNAP_LISTENERS, li);
+            if (rec->port_index != p)
+                continue;
+            const json_t *lj = json_array_get(json_object_get(spec, "listeners"), li - g.listeners.first);
+            if (strcmp(sl_js(lj, "protocol"), "HTTPS") == 0 || strcmp(sl_js(lj, "protocol"), "TLS") == 0) {
+                uint8_t st = sl_compile_listener_certs(c, gw, lj, li, p);
+                ((sl_snap_listener *)sl_sb_at(b, SL_SNAP_LISTENERS, li))->tls_status = st;
+            }
+        }
+    }
     g.ports.count = sl_sb_count(b, SL_SNAP_PORTS) - g.ports.first;
     g.listeners.count = sl_sb_count(b, SL_SNAP_LISTENERS) - g.listeners.first;
     sl_sb_add(b, SL_SNAP_GATEWAYS, &g);
@@ -134,6 +147,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.backends = list_kind(s, "Backend");
     c.namespaces = list_kind(s, "Namespace");
     c.referencegrants = list_kind(s, "ReferenceGrant");
+    c.secrets = list_kind(s, "Secret");
     c.backend_index = json_object();
     c.route_status = json_object();
 
@@ -155,6 +169,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.backends);
     json_decref(c.namespaces);
     json_decref(c.referencegrants);
+    json_decref(c.secrets);
     json_decref(c.backend_index);
     if (route_status)
         *route_status = c.route_status;

@@ -31,12 +31,18 @@ typedef struct sl_compile_ctx {
     sl_store *store;
     sl_snap_builder b;
     json_t *gateway_classes, *gateways, *httproutes, *services, *endpointslices, *backends, *namespaces,
-        *referencegrants;
+        *referencegrants, *secrets;
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
     json_t *route_status;  /* "ns/name" -> {namespace, name, generation, resourceVersion, parents[]} */
     pending_vhost *vhosts;
     size_t nvhosts, vhosts_cap;
 } sl_compile_ctx;
+
+/* compiler_tls.c: the certificates of an HTTPS listener, appended to CERTS (its
+ * port's range); returns the listener's sl_snap_tls_status. Certificates of one
+ * port must be added one listener after another (contiguous ranges). */
+uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const json_t *listener, uint32_t listener_index,
+                                  uint32_t port_index);
 
 /* compiler_routes.c: attaches every HTTPRoute to the listeners it may use. */
 void sl_compile_routes(sl_compile_ctx *c);

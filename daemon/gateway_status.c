@@ -65,9 +65,14 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
     json_t *conds = json_array();
     const sl_snap_listener *sl = snap_listener(snap, ns, name, lname);
     int attached = sl ? (int)sl->attached_routes : 0;
-    bool supported = strcmp(protocol, "HTTP") == 0;
+    bool https = strcmp(protocol, "HTTPS") == 0;
+    uint8_t tls = sl && https ? sl->tls_status : SL_TLS_OK;
+    bool supported = strcmp(protocol, "HTTP") == 0 || (https && tls != SL_TLS_UNSUPPORTED_MODE);
     const char *bind_error = sl_supervisor_port_error(sv, ns, name, port);
     bool conflicted = protocol_conflict(all_listeners, l);
+    const char *refs_reason = tls == SL_TLS_INVALID_CERT_REF    ? "InvalidCertificateRef"
+                              : tls == SL_TLS_REF_NOT_PERMITTED ? "RefNotPermitted"
+                                                                : NULL;
     if (conflicted) {
         json_array_append_new(conds, sl_condition("Accepted", "False", "ProtocolConflict",
                                                   "another listener uses this port with another protocol", gen));
@@ -75,18 +80,32 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
         *all_programmed = false;
     } else if (!supported) {
         json_array_append_new(conds, sl_condition("Accepted", "False", "UnsupportedProtocol",
-                                                  "this version of sluice serves HTTP listeners only", gen));
+                                                  https ? "only tls.mode Terminate is served"
+                                                        : "sluice serves HTTP and HTTPS listeners",
+                                                  gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener not accepted", gen));
         *all_programmed = false;
     } else if (bind_error[0]) {
         json_array_append_new(conds, sl_condition("Accepted", "False", "PortUnavailable", bind_error, gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", bind_error, gen));
         *all_programmed = false;
+    } else if (refs_reason) {
+        json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "listener accepted", gen));
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid",
+                                                  "no usable certificate: see ResolvedRefs", gen));
+        *all_programmed = false;
     } else {
         json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "listener accepted", gen));
         json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed", "listener is serving", gen));
     }
-    json_array_append_new(conds, sl_condition("ResolvedRefs", "True", "ResolvedRefs", "references resolved", gen));
+    if (refs_reason)
+        json_array_append_new(conds, sl_condition("ResolvedRefs", "False", refs_reason,
+                                                  tls == SL_TLS_REF_NOT_PERMITTED
+                                                      ? "a certificateRef to another namespace needs a ReferenceGrant"
+                                                      : "a certificateRef names no usable kubernetes.io/tls Secret",
+                                                  gen));
+    else
+        json_array_append_new(conds, sl_condition("ResolvedRefs", "True", "ResolvedRefs", "references resolved", gen));
     if (conflicted)
         json_array_append_new(conds, sl_condition("Conflicted", "True", "ProtocolConflict",
                                                   "another listener uses this port with another protocol", gen));

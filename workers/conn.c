@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/tls.h"
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
@@ -35,6 +37,7 @@ static const char *reason_phrase(int status)
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 421: return "Misdirected Request";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -75,6 +78,18 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
     c->w = w;
     c->fd = fd;
     c->listener = listener_index;
+    /* HTTPS listeners: a TLS session from the current snapshot's certificates. */
+    sl_wsnap_refresh(w);
+    uint32_t pi = w->snap ? w->snap->port_of_socket[listener_index] : SL_SNAP_NONE;
+    if (pi != SL_SNAP_NONE && SL_SNAP_GET(&w->snap->s, SL_SNAP_PORTS, sl_snap_port, pi)->protocol == SL_PROTO_HTTPS) {
+        c->ssl = sl_tls_accept(w->snap->tls, pi, fd);
+        if (!c->ssl) {
+            sl_buf_free(&c->in);
+            free(c);
+            close(fd); /* no usable certificate: nothing to talk with */
+            return;
+        }
+    }
     peer_text(peer, c->peer, sizeof(c->peer));
     c->next = w->conns;
     if (w->conns)
@@ -104,6 +119,7 @@ void sl_conn_close(sl_conn *c)
     }
     ev_io_stop(w->loop, &c->io);
     ev_timer_stop(w->loop, &c->timer);
+    sl_tls_close(c->ssl);
     close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -262,7 +278,7 @@ bool sl_conn_flush(sl_conn *c)
         }
         if (n == 0)
             break;
-        ssize_t wr = writev(c->fd, iov, n);
+        ssize_t wr = c->ssl ? sl_tls_writev(c->ssl, iov, n, &c->tls_write_wants_read) : writev(c->fd, iov, n);
         if (wr < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
@@ -321,6 +337,16 @@ void sl_conn_update(sl_conn *c)
     const char *unused;
     if (sl_buf_len(&c->out) || (c->state == SL_CONN_PROXY && sl_proxy_pending_body(c, &unused)))
         events |= EV_WRITE;
+    if (c->ssl) {
+        /* TLS can need the other direction to make progress on this one. */
+        if ((events & EV_READ) && c->tls_read_wants_write)
+            events |= EV_WRITE;
+        if ((events & EV_WRITE) && c->tls_write_wants_read)
+            events |= EV_READ;
+        /* Decrypted bytes already inside OpenSSL raise no socket event. */
+        if ((events & EV_READ) && SSL_pending(c->ssl) > 0 && sl_buf_room(&c->in) + c->in.start > 0)
+            ev_feed_event(w->loop, &c->io, EV_READ);
+    }
     if ((c->io.events & (EV_READ | EV_WRITE)) != events) {
         ev_io_stop(w->loop, &c->io);
         ev_io_set(&c->io, c->fd, events);
@@ -367,13 +393,16 @@ static bool read_client(sl_conn *c)
         }
         if (sl_buf_room(&c->in) == 0)
             return true;
-        ssize_t n = read(c->fd, c->in.data + c->in.end, sl_buf_room(&c->in));
+        ssize_t n = c->ssl ? sl_tls_read(c->ssl, c->in.data + c->in.end, sl_buf_room(&c->in), &c->tls_read_wants_write)
+                           : read(c->fd, c->in.data + c->in.end, sl_buf_room(&c->in));
         if (n > 0) {
             c->in.end += (size_t)n;
             c->last_client_ms = sl_now_ms();
             c->tunnel_activity_ms = c->last_client_ms;
             atomic_fetch_add(&c->w->slot->bytes_in, (uint64_t)n);
-            if ((size_t)n < 4096)
+            /* A short plain read means the socket is drained; TLS may still hold
+             * decrypted bytes, so it reads on until OpenSSL wants more. */
+            if ((size_t)n < 4096 && !c->ssl)
                 return true;
             continue;
         }
@@ -396,6 +425,25 @@ static void copy_slice(char *dst, size_t dstlen, sl_slice s)
     if (n)
         memcpy(dst, s.ptr, n);
     dst[n] = '\0';
+}
+
+/* True when a TLS connection whose handshake named one listener (SNI) sends a
+ * request for a host outside that listener's hostname (RFC 9110 421). */
+static bool misdirected(sl_conn *c, sl_slice host)
+{
+    const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    uint32_t li = sl_tls_listener(c->ssl);
+    if (!sni || li == SL_SNAP_NONE)
+        return false;
+    const sl_snap_listener *l = SL_SNAP_GET(&c->snap->s, SL_SNAP_LISTENERS, sl_snap_listener, li);
+    if (l->hostname.len == 0)
+        return false;
+    const char *pattern = sl_snap_cstr(&c->snap->s, l->hostname);
+    if (pattern[0] == '*') {
+        size_t pl = l->hostname.len - 1; /* ".example.com" */
+        return !(host.len > pl && strncasecmp(host.ptr + host.len - pl, pattern + 1, pl) == 0);
+    }
+    return !(host.len == l->hostname.len && strncasecmp(host.ptr, pattern, host.len) == 0);
 }
 
 /* Routes the parsed request head (w->req) and starts proxying or answers locally. */
@@ -456,6 +504,10 @@ static void dispatch(sl_conn *c)
         .headers = req->headers,
         .nheaders = req->nheaders,
     };
+    if (c->ssl && misdirected(c, host)) {
+        sl_conn_respond(c, 421, "this connection's certificate is not for that host\n", false);
+        return;
+    }
     const sl_snap_route *route = NULL;
     sl_route_result res = sl_router_lookup(&c->snap->s, c->snap->regex, port_index, &rr, &route);
     if (res != SL_ROUTE_FOUND) {
@@ -513,6 +565,13 @@ static void process_input(sl_conn *c)
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     sl_conn *c = io->data;
+    if (c->ssl) {
+        /* A read that waited for writability, or a write that waited for readability. */
+        if ((revents & EV_WRITE) && c->tls_read_wants_write)
+            revents |= EV_READ;
+        if ((revents & EV_READ) && c->tls_write_wants_read)
+            revents |= EV_WRITE;
+    }
     if (revents & EV_WRITE) {
         if (!sl_conn_flush(c))
             return;

@@ -4,6 +4,8 @@
 #ifndef SL_CONN_H
 #define SL_CONN_H
 
+#include <openssl/ssl.h>
+
 #include "workers/worker_internal.h"
 
 typedef enum {
@@ -27,6 +29,9 @@ typedef struct sl_body {
 
 struct sl_conn {
     sl_worker *w;
+    SSL *ssl;              /* TLS session on an HTTPS listener, else NULL */
+    bool tls_read_wants_write;  /* OpenSSL needs the socket writable to go on reading */
+    bool tls_write_wants_read;  /* ...or readable to go on writing */
     sl_conn *prev, *next;
     int fd;
     ev_io io;

@@ -33,8 +33,11 @@ bool sl_buf_append(sl_buf *b, const void *p, size_t n);
 bool sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A mapped snapshot generation, reference-counted by the requests using it. */
+typedef struct sl_tls_ctx sl_tls_ctx;
+
 typedef struct sl_wsnap {
     sl_snapshot s;
+    sl_tls_ctx *tls;       /* TLS contexts of its HTTPS ports (NULL: none) */
     uint64_t generation;
     int refs;              /* the worker's "current" reference + in-flight requests */
     sl_regex_set *regex;

@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "workers/tls.h"
 #include "workers/worker_internal.h"
 
 static void wsnap_free(sl_wsnap *s)
 {
     sl_regex_set_free(s->regex);
+    sl_tls_free(s->tls);
     free(s->rr);
     munmap((void *)s->s.base, s->s.size);
     free(s);
@@ -87,6 +89,7 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
     for (uint32_t i = 0; i < nb; i++)
         s->rr[i] = (uint32_t)getpid() + i;
     s->regex = sl_regex_set_build(&s->s);
+    s->tls = sl_tls_build(&s->s);
     sl_wsnap_bind_ports(w, s);
     return s;
 }

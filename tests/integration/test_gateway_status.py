@@ -70,8 +70,11 @@ def test_listener_problems_are_reported(sluiced):
         assert cond(conds, "Conflicted")["status"] == "True"
         assert cond(conds, "Conflicted")["reason"] == "ProtocolConflict"
         assert cond(conds, "Accepted")["status"] == "False"
+    # An HTTPS listener whose Secret does not exist: accepted, but not programmed.
     tls = listener(st, "tls")["conditions"]
-    assert cond(tls, "Accepted")["reason"] == "UnsupportedProtocol"
+    assert cond(tls, "ResolvedRefs")["status"] == "False"
+    assert cond(tls, "ResolvedRefs")["reason"] == "InvalidCertificateRef"
+    assert cond(tls, "Programmed")["status"] == "False"
 
 
 def test_port_held_by_another_gateway_is_port_unavailable(sluiced):

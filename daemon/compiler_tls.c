@@ -1,0 +1,135 @@
+/* Compiler, part 5: the certificates of HTTPS listeners. Each certificateRef names
+ * a kubernetes.io/tls Secret (another namespace needs a ReferenceGrant from the
+ * Gateway); its PEM is decoded and checked with OpenSSL here, in the master, so a
+ * worker never receives a certificate it cannot load. */
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "common/log.h"
+#include "daemon/compiler_internal.h"
+
+/* Decodes standard base64 into a NUL-terminated malloc'd string. NULL if invalid. */
+static char *base64_decode(const char *in, size_t *outlen)
+{
+    size_t n = strlen(in);
+    if (n == 0 || n % 4)
+        return NULL;
+    unsigned char *out = malloc(n / 4 * 3 + 1);
+    if (!out)
+        abort();
+    int len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+    if (len < 0) {
+        free(out);
+        return NULL;
+    }
+    /* EVP_DecodeBlock counts padding as data. */
+    if (n >= 1 && in[n - 1] == '=')
+        len--;
+    if (n >= 2 && in[n - 2] == '=')
+        len--;
+    out[len] = '\0';
+    *outlen = (size_t)len;
+    return (char *)out;
+}
+
+static bool pem_pair_usable(const char *cert, const char *key)
+{
+    BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    bool ok = x && k && X509_check_private_key(x, k) == 1;
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    return ok;
+}
+
+static bool secret_granted(sl_compile_ctx *c, const char *gw_ns, const char *secret_ns, const char *name)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(c->referencegrants, i, g)
+    {
+        if (strcmp(sl_jmeta(g, "namespace"), secret_ns) != 0)
+            continue;
+        const json_t *spec = json_object_get(g, "spec");
+        bool from = false, to = false;
+        size_t j;
+        json_t *f;
+        json_array_foreach(json_object_get(spec, "from"), j, f) if (
+            strcmp(sl_js(f, "group"), "gateway.networking.k8s.io") == 0 && strcmp(sl_js(f, "kind"), "Gateway") == 0 &&
+            strcmp(sl_js(f, "namespace"), gw_ns) == 0) from = true;
+        json_array_foreach(json_object_get(spec, "to"), j, f) if (
+            sl_js(f, "group")[0] == '\0' && strcmp(sl_js(f, "kind"), "Secret") == 0 &&
+            (!sl_js(f, "name")[0] || strcmp(sl_js(f, "name"), name) == 0)) to = true;
+        if (from && to)
+            return true;
+    }
+    return false;
+}
+
+uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const json_t *listener, uint32_t listener_index,
+                                  uint32_t port_index)
+{
+    const json_t *tls = json_object_get(listener, "tls");
+    const char *mode = json_object_get(tls, "mode") ? sl_js(tls, "mode") : "Terminate";
+    if (strcmp(sl_js(listener, "protocol"), "HTTPS") != 0 || strcmp(mode, "Terminate") != 0)
+        return SL_TLS_UNSUPPORTED_MODE;
+    const char *gw_ns = sl_jmeta(gw, "namespace");
+    const json_t *refs = json_object_get(tls, "certificateRefs");
+    if (json_array_size(refs) == 0)
+        return SL_TLS_INVALID_CERT_REF;
+    uint8_t status = SL_TLS_OK;
+    size_t i;
+    json_t *ref;
+    json_array_foreach(refs, i, ref)
+    {
+        const char *group = sl_js(ref, "group"), *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Secret";
+        const char *name = sl_js(ref, "name");
+        const char *ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : gw_ns;
+        if (group[0] || strcmp(kind, "Secret") != 0) {
+            status = SL_TLS_INVALID_CERT_REF;
+            continue;
+        }
+        if (strcmp(ns, gw_ns) != 0 && !secret_granted(c, gw_ns, ns, name)) {
+            status = SL_TLS_REF_NOT_PERMITTED;
+            continue;
+        }
+        const json_t *secret = NULL;
+        size_t k;
+        json_t *x;
+        json_array_foreach(c->secrets, k, x) if (strcmp(sl_jmeta(x, "namespace"), ns) == 0 &&
+                                                 strcmp(sl_jmeta(x, "name"), name) == 0) secret = x;
+        const json_t *data = json_object_get(secret, "data");
+        size_t clen = 0, klen = 0;
+        char *cert = secret ? base64_decode(sl_js(data, "tls.crt"), &clen) : NULL;
+        char *key = secret ? base64_decode(sl_js(data, "tls.key"), &klen) : NULL;
+        if (!cert || !key || !pem_pair_usable(cert, key)) {
+            sl_log_warn("compiler", "listener %s of gateway %s/%s: certificate %s/%s is missing or unusable",
+                        sl_js(listener, "name"), gw_ns, sl_jmeta(gw, "name"), ns, name);
+            free(cert);
+            free(key);
+            status = SL_TLS_INVALID_CERT_REF;
+            continue;
+        }
+        sl_snap_cert rec = {
+            .listener = listener_index,
+            .hostname = sl_sb_str(&c->b, sl_js(listener, "hostname")),
+            .cert_pem = sl_sb_strn(&c->b, cert, clen),
+            .key_pem = sl_sb_strn(&c->b, key, klen),
+        };
+        free(cert);
+        free(key);
+        uint32_t ci = sl_sb_add(&c->b, SL_SNAP_CERTS, &rec);
+        sl_snap_port *p = sl_sb_at(&c->b, SL_SNAP_PORTS, port_index);
+        if (p->certs.count == 0)
+            p->certs.first = ci;
+        p->certs.count++;
+    }
+    return status;
+}

@@ -1,0 +1,273 @@
+#include "workers/tls.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "common/log.h"
+
+typedef struct tls_cert {
+    SSL_CTX *ctx;
+    uint32_t port;
+    uint32_t listener;
+    char hostname[256];
+} tls_cert;
+
+struct sl_tls_ctx {
+    tls_cert *certs;
+    uint32_t ncerts;
+};
+
+static int ex_index = -1; /* SSL ex_data: the chosen listener + 1 */
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    /* HTTP/1.1 only for now; a client offering only h2 gets no ALPN agreement. */
+    static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static bool name_matches(const char *pattern, const char *name)
+{
+    if (!pattern[0])
+        return true;
+    if (strncmp(pattern, "*.", 2) == 0) {
+        size_t pl = strlen(pattern) - 1, nl = strlen(name);
+        return nl > pl && strcasecmp(name + nl - pl, pattern + 1) == 0;
+    }
+    return strcasecmp(pattern, name) == 0;
+}
+
+/* Picks the certificate for the SNI name among those of the port: exact names
+ * first, then wildcards (longest first), then a listener without hostname. */
+static int sni_cb(SSL *ssl, int *alert, void *arg)
+{
+    sl_tls_ctx *t = arg;
+    const tls_cert *self = NULL;
+    SSL_CTX *cur = SSL_get_SSL_CTX(ssl);
+    for (uint32_t i = 0; i < t->ncerts; i++)
+        if (t->certs[i].ctx == cur)
+            self = &t->certs[i];
+    if (!self)
+        return SSL_TLSEXT_ERR_OK;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    const tls_cert *best = NULL;
+    int best_rank = -1;
+    for (uint32_t i = 0; name && i < t->ncerts; i++) {
+        const tls_cert *c = &t->certs[i];
+        if (c->port != self->port || !name_matches(c->hostname, name))
+            continue;
+        int rank = !c->hostname[0] ? 1 : c->hostname[0] == '*' ? 100 + (int)strlen(c->hostname) : 10000;
+        if (rank > best_rank) {
+            best = c;
+            best_rank = rank;
+        }
+    }
+    if (!best) {
+        /* No listener of this port serves that name: use the default (first)
+         * certificate only when its listener takes any name. */
+        for (uint32_t i = 0; i < t->ncerts && !best; i++)
+            if (t->certs[i].port == self->port && !t->certs[i].hostname[0])
+                best = &t->certs[i];
+        if (!best && name) {
+            *alert = SSL_AD_UNRECOGNIZED_NAME;
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        }
+        if (!best)
+            best = self;
+    }
+    if (best->ctx != cur)
+        SSL_set_SSL_CTX(ssl, best->ctx);
+    SSL_set_ex_data(ssl, ex_index, (void *)(uintptr_t)(best->listener + 1));
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *make_ctx(const char *cert_pem, const char *key_pem, sl_tls_ctx *t)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    /* Modern AEAD suites for TLS 1.2; TLS 1.3's defaults are already those. */
+    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+    X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+    bool ok = x && k && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+    /* The rest of the PEM is the chain. */
+    X509 *extra;
+    while (ok && (extra = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+        if (SSL_CTX_add_extra_chain_cert(ctx, extra) != 1)
+            X509_free(extra);
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    if (!ok) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+    SSL_CTX_set_tlsext_servername_arg(ctx, t);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    return ctx;
+}
+
+sl_tls_ctx *sl_tls_build(const sl_snapshot *s)
+{
+    uint32_t n = sl_snap_count(s, SL_SNAP_CERTS);
+    if (n == 0)
+        return NULL;
+    if (ex_index < 0)
+        ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    sl_tls_ctx *t = calloc(1, sizeof(*t));
+    tls_cert *certs = calloc(n, sizeof(*certs));
+    if (!t || !certs) {
+        free(t);
+        free(certs);
+        return NULL;
+    }
+    t->certs = certs;
+    for (uint32_t pi = 0; pi < sl_snap_count(s, SL_SNAP_PORTS); pi++) {
+        const sl_snap_port *p = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, pi);
+        for (uint32_t k = 0; k < p->certs.count; k++) {
+            const sl_snap_cert *c = SL_SNAP_GET(s, SL_SNAP_CERTS, sl_snap_cert, p->certs.first + k);
+            SSL_CTX *ctx = make_ctx(sl_snap_cstr(s, c->cert_pem), sl_snap_cstr(s, c->key_pem), t);
+            if (!ctx) {
+                sl_log_error("tls", "cannot load the certificate of listener %u", c->listener);
+                continue;
+            }
+            tls_cert *tc = &t->certs[t->ncerts++];
+            tc->ctx = ctx;
+            tc->port = pi;
+            tc->listener = c->listener;
+            snprintf(tc->hostname, sizeof(tc->hostname), "%s", sl_snap_cstr(s, c->hostname));
+        }
+    }
+    return t;
+}
+
+void sl_tls_free(sl_tls_ctx *t)
+{
+    if (!t)
+        return;
+    for (uint32_t i = 0; i < t->ncerts; i++)
+        SSL_CTX_free(t->certs[i].ctx); /* open sessions hold their own reference */
+    free(t->certs);
+    free(t);
+}
+
+SSL *sl_tls_accept(sl_tls_ctx *t, uint32_t port_index, int fd)
+{
+    if (!t)
+        return NULL;
+    const tls_cert *def = NULL;
+    for (uint32_t i = 0; i < t->ncerts && !def; i++)
+        if (t->certs[i].port == port_index)
+            def = &t->certs[i];
+    if (!def)
+        return NULL;
+    SSL *ssl = SSL_new(def->ctx);
+    if (!ssl)
+        return NULL;
+    SSL_set_fd(ssl, fd);
+    SSL_set_accept_state(ssl);
+    SSL_set_ex_data(ssl, ex_index, (void *)(uintptr_t)(def->listener + 1));
+    return ssl;
+}
+
+uint32_t sl_tls_listener(SSL *ssl)
+{
+    uintptr_t v = (uintptr_t)SSL_get_ex_data(ssl, ex_index);
+    return v ? (uint32_t)(v - 1) : SL_SNAP_NONE;
+}
+
+/* Maps an OpenSSL failure to errno semantics. */
+static ssize_t io_result(SSL *ssl, int rc, bool *want_other)
+{
+    int err = SSL_get_error(ssl, rc);
+    switch (err) {
+    case SSL_ERROR_WANT_READ: errno = EAGAIN; return -1;
+    case SSL_ERROR_WANT_WRITE:
+        *want_other = true;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (errno == 0)
+            return 0; /* EOF without close_notify: treated as a close */
+        return -1;
+    default:
+        ERR_clear_error();
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+ssize_t sl_tls_read(SSL *ssl, void *buf, size_t len, bool *want_write)
+{
+    *want_write = false;
+    errno = 0;
+    int rc = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (rc > 0)
+        return rc;
+    /* Reading may need the socket writable (a handshake message to send). */
+    bool want_other = false;
+    ssize_t r = io_result(ssl, rc, &want_other);
+    int err = SSL_get_error(ssl, rc);
+    *want_write = err == SSL_ERROR_WANT_WRITE;
+    return r;
+}
+
+ssize_t sl_tls_writev(SSL *ssl, const struct iovec *iov, int n, bool *want_read)
+{
+    *want_read = false;
+    ssize_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        errno = 0;
+        int rc = SSL_write(ssl, iov[i].iov_base, iov[i].iov_len > INT32_MAX ? INT32_MAX : (int)iov[i].iov_len);
+        if (rc > 0) {
+            total += rc;
+            if ((size_t)rc < iov[i].iov_len)
+                return total; /* partial: the caller waits for room */
+            continue;
+        }
+        if (total)
+            return total;
+        bool dummy = false;
+        int err = SSL_get_error(ssl, rc);
+        *want_read = err == SSL_ERROR_WANT_READ;
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+            errno = EAGAIN;
+            return -1;
+        }
+        return io_result(ssl, rc, &dummy) == 0 ? (errno = EPIPE, -1) : -1;
+    }
+    return total;
+}
+
+void sl_tls_close(SSL *ssl)
+{
+    if (!ssl)
+        return;
+    if (SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl); /* one non-blocking try at close_notify */
+    ERR_clear_error();
+    SSL_free(ssl);
+}

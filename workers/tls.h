@@ -1,0 +1,38 @@
+/* TLS termination in the workers (OpenSSL). Each snapshot's HTTPS ports get one
+ * SSL_CTX per certificate; the first of a port is the default and its SNI
+ * callback switches a connection to the certificate whose listener hostname
+ * matches the name the client asked for (exact, then wildcard, then none). */
+#ifndef SL_TLS_H
+#define SL_TLS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <openssl/ssl.h>
+
+#include "workers/worker_internal.h"
+
+typedef struct sl_tls_ctx sl_tls_ctx;
+
+/* Builds the TLS contexts of a snapshot (NULL when it has no HTTPS port). */
+sl_tls_ctx *sl_tls_build(const sl_snapshot *s);
+void sl_tls_free(sl_tls_ctx *t);
+
+/* A new server-side TLS session for a connection accepted on snapshot port
+ * port_index; NULL when the port has no usable certificate. */
+SSL *sl_tls_accept(sl_tls_ctx *t, uint32_t port_index, int fd);
+
+/* Reads or writes through TLS with read(2)/writev(2) semantics: bytes moved, 0 at
+ * the peer's close, -1 with errno EAGAIN (and *want_write set when OpenSSL needs
+ * the socket writable to go on) or another errno on failure. */
+ssize_t sl_tls_read(SSL *ssl, void *buf, size_t len, bool *want_write);
+ssize_t sl_tls_writev(SSL *ssl, const struct iovec *iov, int n, bool *want_read);
+
+/* The listener whose certificate the handshake chose (SL_SNAP_NONE before). */
+uint32_t sl_tls_listener(SSL *ssl);
+
+/* Sends close_notify (best effort, never blocks) and frees. */
+void sl_tls_close(SSL *ssl);
+
+#endif
