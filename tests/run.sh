@@ -61,8 +61,8 @@ if [ "${1:-}" != "--sanitizers" ] && command -v clang >/dev/null 2>&1; then
 fi
 
 log=$(mktemp)
-SLUICED="$(pwd)/sbin/sluiced" SL_SRCDIR="$(cd .. && pwd)" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-    ../tests/integration ${PYTEST_ARGS:-} 2>&1 | tee "$log"
+SLUICED="$(pwd)/sbin/sluiced" SL_SRCDIR="$(cd .. && pwd)" /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs \
+    ../tests/integration ../tests/conformance ${PYTEST_ARGS:-} 2>&1 | tee "$log"
 summary=$(tail -n 1 "$log")
 rm -f "$log"
 ip=$(echo "$summary" | grep -o '[0-9][0-9]* passed' | grep -o '[0-9]*')
