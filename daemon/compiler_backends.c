@@ -22,9 +22,8 @@ static const json_t *find_object(const json_t *list, const char *ns, const char 
     return NULL;
 }
 
-/* Is an HTTPRoute in from_ns allowed to reference kind/name in to_ns? */
-static bool reference_granted(sl_compile_ctx *c, const char *from_ns, const char *to_ns, const char *group,
-                              const char *kind, const char *name)
+bool sl_compile_granted(sl_compile_ctx *c, const char *from_kind, const char *from_ns, const char *to_ns,
+                        const char *to_group, const char *to_kind, const char *name)
 {
     size_t i;
     json_t *g;
@@ -37,10 +36,10 @@ static bool reference_granted(sl_compile_ctx *c, const char *from_ns, const char
         size_t j;
         json_t *f;
         json_array_foreach(json_object_get(spec, "from"), j, f) if (
-            strcmp(sl_js(f, "group"), "gateway.networking.k8s.io") == 0 && strcmp(sl_js(f, "kind"), "HTTPRoute") == 0 &&
+            strcmp(sl_js(f, "group"), "gateway.networking.k8s.io") == 0 && strcmp(sl_js(f, "kind"), from_kind) == 0 &&
             strcmp(sl_js(f, "namespace"), from_ns) == 0) from_ok = true;
         json_array_foreach(json_object_get(spec, "to"), j, f) if (
-            strcmp(sl_js(f, "group"), group) == 0 && strcmp(sl_js(f, "kind"), kind) == 0 &&
+            strcmp(sl_js(f, "group"), to_group) == 0 && strcmp(sl_js(f, "kind"), to_kind) == 0 &&
             (!sl_js(f, "name")[0] || strcmp(sl_js(f, "name"), name) == 0)) to_ok = true;
         if (from_ok && to_ok)
             return true;
@@ -181,7 +180,7 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
     const char *name = sl_js(ref, "name");
     const char *ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : route_ns;
     long long port = sl_ji(ref, "port", 0);
-    if (strcmp(ns, route_ns) != 0 && !reference_granted(c, route_ns, ns, group, kind, name))
+    if (strcmp(ns, route_ns) != 0 && !sl_compile_granted(c, "HTTPRoute", route_ns, ns, group, kind, name))
         return SL_SNAP_NONE;
     char key[700];
     snprintf(key, sizeof(key), "%s/%s/%s/%s/%lld", group, kind, ns, name, port);
@@ -284,7 +283,7 @@ static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const js
         *message = "backendRefs may name a Service or a gateway.sluice.dev Backend";
         return "InvalidKind";
     }
-    if (strcmp(ns, route_ns) != 0 && !reference_granted(c, route_ns, ns, group, kind, name)) {
+    if (strcmp(ns, route_ns) != 0 && !sl_compile_granted(c, "HTTPRoute", route_ns, ns, group, kind, name)) {
         *message = "a backendRef to another namespace needs a ReferenceGrant there";
         return "RefNotPermitted";
     }

@@ -55,6 +55,10 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
 /* compiler_backends.c: resolves one backendRef (Service port or Backend) to a
  * backend index, SL_SNAP_NONE when it cannot be. */
 uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref);
+/* compiler_backends.c: does a ReferenceGrant in to_ns let a from_kind (group
+ * gateway.networking.k8s.io) in from_ns refer to to_group/to_kind `name`? */
+bool sl_compile_granted(sl_compile_ctx *c, const char *from_kind, const char *from_ns, const char *to_ns,
+                        const char *to_group, const char *to_kind, const char *name);
 /* compiler_filters.c: a filter list's records (contiguous). */
 sl_snap_range sl_compile_filters(sl_compile_ctx *c, const json_t *route, const json_t *filters);
 

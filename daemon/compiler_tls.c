@@ -49,30 +49,6 @@ static bool pem_pair_usable(const char *cert, const char *key)
     return ok;
 }
 
-static bool secret_granted(sl_compile_ctx *c, const char *gw_ns, const char *secret_ns, const char *name)
-{
-    size_t i;
-    json_t *g;
-    json_array_foreach(c->referencegrants, i, g)
-    {
-        if (strcmp(sl_jmeta(g, "namespace"), secret_ns) != 0)
-            continue;
-        const json_t *spec = json_object_get(g, "spec");
-        bool from = false, to = false;
-        size_t j;
-        json_t *f;
-        json_array_foreach(json_object_get(spec, "from"), j, f) if (
-            strcmp(sl_js(f, "group"), "gateway.networking.k8s.io") == 0 && strcmp(sl_js(f, "kind"), "Gateway") == 0 &&
-            strcmp(sl_js(f, "namespace"), gw_ns) == 0) from = true;
-        json_array_foreach(json_object_get(spec, "to"), j, f) if (
-            sl_js(f, "group")[0] == '\0' && strcmp(sl_js(f, "kind"), "Secret") == 0 &&
-            (!sl_js(f, "name")[0] || strcmp(sl_js(f, "name"), name) == 0)) to = true;
-        if (from && to)
-            return true;
-    }
-    return false;
-}
-
 uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const json_t *listener, uint32_t listener_index,
                                   uint32_t port_index)
 {
@@ -96,7 +72,7 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
             status = SL_TLS_INVALID_CERT_REF;
             continue;
         }
-        if (strcmp(ns, gw_ns) != 0 && !secret_granted(c, gw_ns, ns, name)) {
+        if (strcmp(ns, gw_ns) != 0 && !sl_compile_granted(c, "Gateway", gw_ns, ns, "", "Secret", name)) {
             status = SL_TLS_REF_NOT_PERMITTED;
             continue;
         }

@@ -178,4 +178,8 @@ void sl_v_total_matches(sl_vctx *v, const json_t *rules);
  * any Kind-format value), name, optional sectionName; no duplicate targets. */
 void sl_v_policy_target_refs(sl_vctx *v, const json_t *spec, const char *const *kinds);
 
+/* Route kinds (validate_route_common.c): the shared spec walk; check_rule
+ * validates one rule object. */
+void sl_v_route_spec(sl_vctx *v, const json_t *obj, size_t min_rules, void (*check_rule)(sl_vctx *, const json_t *));
+
 #endif

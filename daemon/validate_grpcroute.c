@@ -115,31 +115,4 @@ static void check_rule(sl_vctx *v, const json_t *rule)
 }
 
 /* Validates a GRPCRoute's spec; see kinds.h. Records every problem in v. */
-void sl_validate_grpcroute(sl_vctx *v, const json_t *obj)
-{
-    const json_t *spec = sl_v_get_object(v, obj, "spec");
-    if (!spec) {
-        if (!sl_v_present(obj, "spec"))
-            sl_v_required(v, "spec");
-        return;
-    }
-    size_t prev = sl_v_field(v, "spec");
-    sl_v_parent_refs(v, spec);
-    sl_v_route_hostnames(v, spec);
-    const json_t *rules = sl_v_get_list(v, spec, "rules", 0, 16, false);
-    size_t i;
-    const json_t *x;
-    json_array_foreach(rules, i, x)
-    {
-        size_t p2 = sl_v_field(v, "rules");
-        const json_t *r = sl_v_list_object(v, rules, i);
-        if (r) {
-            sl_v_index(v, i);
-            check_rule(v, r);
-        }
-        sl_v_pop(v, p2);
-    }
-    sl_v_rule_names(v, rules);
-    sl_v_total_matches(v, rules);
-    sl_v_pop(v, prev);
-}
+void sl_validate_grpcroute(sl_vctx *v, const json_t *obj) { sl_v_route_spec(v, obj, 0, check_rule); }

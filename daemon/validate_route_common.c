@@ -462,3 +462,34 @@ void sl_v_policy_target_refs(sl_vctx *v, const json_t *spec, const char *const *
     }
     sl_v_pop(v, prev);
 }
+
+/* Validates the spec every route kind shares (parentRefs, hostnames, rules with
+ * their names and match totals), calling check_rule for each rule object. */
+void sl_v_route_spec(sl_vctx *v, const json_t *obj, size_t min_rules, void (*check_rule)(sl_vctx *, const json_t *))
+{
+    const json_t *spec = sl_v_get_object(v, obj, "spec");
+    if (!spec) {
+        if (!sl_v_present(obj, "spec"))
+            sl_v_required(v, "spec");
+        return;
+    }
+    size_t prev = sl_v_field(v, "spec");
+    sl_v_parent_refs(v, spec);
+    sl_v_route_hostnames(v, spec);
+    const json_t *rules = sl_v_get_list(v, spec, "rules", min_rules, 16, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(rules, i, x)
+    {
+        size_t p2 = sl_v_field(v, "rules");
+        const json_t *r = sl_v_list_object(v, rules, i);
+        if (r) {
+            sl_v_index(v, i);
+            check_rule(v, r);
+        }
+        sl_v_pop(v, p2);
+    }
+    sl_v_rule_names(v, rules);
+    sl_v_total_matches(v, rules);
+    sl_v_pop(v, prev);
+}
