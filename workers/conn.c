@@ -155,6 +155,8 @@ static void json_escape(const char *s, char *out, size_t outlen)
 
 static void log_request(sl_conn *c)
 {
+    if (c->w->args.access_log_fd < 0)
+        return; /* --access-log off: not even formatted */
     char host[260], path[520], line[1400], ts[32];
     json_escape(c->log_host, host, sizeof(host));
     json_escape(c->log_path, path, sizeof(path));
@@ -353,16 +355,22 @@ void sl_conn_update(sl_conn *c)
         if (events)
             ev_io_start(w->loop, &c->io);
     }
+    /* The timer only moves earlier: a later deadline is found when it fires (the
+     * callback re-arms), which keeps timer heap work off the per-request path. */
+    if (ev_is_active(&c->timer) && c->timer_at_ms <= c->deadline_ms)
+        return;
     uint64_t now = sl_now_ms();
     double after = c->deadline_ms > now ? (double)(c->deadline_ms - now) / 1000.0 : 0.001;
     ev_timer_stop(w->loop, &c->timer);
     ev_timer_set(&c->timer, after, 0.);
     ev_timer_start(w->loop, &c->timer);
+    c->timer_at_ms = c->deadline_ms;
 }
 
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     sl_conn *c = t->data;
+    c->timer_at_ms = 0;
     if (sl_now_ms() + 1 < c->deadline_ms) {
         sl_conn_update(c); /* deadline moved: re-arm */
         return;

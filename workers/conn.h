@@ -43,6 +43,7 @@ struct sl_conn {
     sl_buf out;         /* bytes to the client that we produced (heads, local bodies) */
     sl_http1_scan scan;
     uint64_t deadline_ms;
+    uint64_t timer_at_ms; /* deadline the timer is armed for */
     uint64_t requests;  /* served on this connection */
     bool close_after;   /* close once the current response is written */
     bool client_eof;
