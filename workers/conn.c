@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -78,6 +79,10 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
     c->w = w;
     c->fd = fd;
     c->listener = listener_index;
+    /* Responses go out in a few writes (head, body pieces): without TCP_NODELAY,
+     * Nagle holds the last small segment until the client's delayed ACK (~40 ms). */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* HTTPS listeners: a TLS session from the current snapshot's certificates. */
     sl_wsnap_refresh(w);
     uint32_t pi = w->snap ? w->snap->port_of_socket[listener_index] : SL_SNAP_NONE;
