@@ -81,6 +81,8 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
         json_t *x;
         json_array_foreach(c->secrets, k, x) if (strcmp(sl_jmeta(x, "namespace"), ns) == 0 &&
                                                  strcmp(sl_jmeta(x, "name"), name) == 0) secret = x;
+        if (secret && strcmp(sl_js(secret, "type"), "kubernetes.io/tls") != 0)
+            secret = NULL; /* only kubernetes.io/tls Secrets hold listener certificates */
         const json_t *data = json_object_get(secret, "data");
         size_t clen = 0, klen = 0;
         char *cert = secret ? base64_decode(sl_js(data, "tls.crt"), &clen) : NULL;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/settings.h"
 #include "workers/worker_internal.h"
 
 int sl_buf_alloc(sl_buf *b, size_t cap)
@@ -64,4 +65,35 @@ bool sl_buf_printf(sl_buf *b, const char *fmt, ...)
     }
     b->end += (size_t)n;
     return true;
+}
+
+size_t sl_cbuf_size(void)
+{
+    size_t head = (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 4096;
+    return head > SL_BUF_SIZE ? head : SL_BUF_SIZE;
+}
+
+int sl_cbuf_get(sl_worker *w, sl_buf *b)
+{
+    if (b->data)
+        return 0;
+    if (w->nbuf_pool > 0) {
+        b->data = w->buf_pool[--w->nbuf_pool];
+        b->cap = sl_cbuf_size();
+        b->start = b->end = 0;
+        return 0;
+    }
+    return sl_buf_alloc(b, sl_cbuf_size());
+}
+
+void sl_cbuf_put(sl_worker *w, sl_buf *b)
+{
+    if (!b->data)
+        return;
+    if (w->nbuf_pool < (int)(sizeof(w->buf_pool) / sizeof(w->buf_pool[0])))
+        w->buf_pool[w->nbuf_pool++] = b->data;
+    else
+        free(b->data);
+    b->data = NULL;
+    b->cap = b->start = b->end = 0;
 }

@@ -69,10 +69,8 @@ static void peer_text(const struct sockaddr_storage *peer, char *out, size_t out
 void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct sockaddr_storage *peer)
 {
     sl_conn *c = calloc(1, sizeof(*c));
-    if (!c || sl_buf_alloc(&c->in, (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 1024) != 0) {
+    if (!c) {
         /* Out of memory on the request path: refuse this connection, keep serving. */
-        if (c)
-            free(c);
         close(fd);
         return;
     }
@@ -89,7 +87,6 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
     if (pi != SL_SNAP_NONE && SL_SNAP_GET(&w->snap->s, SL_SNAP_PORTS, sl_snap_port, pi)->protocol == SL_PROTO_HTTPS) {
         c->ssl = sl_tls_accept(w->snap->tls, pi, fd);
         if (!c->ssl) {
-            sl_buf_free(&c->in);
             free(c);
             close(fd); /* no usable certificate: nothing to talk with */
             return;
@@ -134,10 +131,10 @@ void sl_conn_close(sl_conn *c)
         c->next->prev = c->prev;
     w->nconns--;
     atomic_store(&w->slot->connections_open, w->nconns);
-    sl_buf_free(&c->in);
-    sl_buf_free(&c->out);
-    sl_buf_free(&c->uout);
-    sl_buf_free(&c->uin);
+    sl_cbuf_put(w, &c->in);
+    sl_cbuf_put(w, &c->out);
+    sl_cbuf_put(w, &c->uout);
+    sl_cbuf_put(w, &c->uin);
     free(c);
 }
 
@@ -225,12 +222,13 @@ void sl_conn_finish_request(sl_conn *c)
     memset(&c->scan, 0, sizeof(c->scan));
     c->deadline_ms = sl_now_ms() + (uint64_t)(sl_buf_len(&c->in) ? sl_setting(SL_SET_HEADER_TIMEOUT_MS)
                                                                   : sl_setting(SL_SET_KEEPALIVE_TIMEOUT_MS));
-    if (sl_buf_len(&c->in) == 0) {
-        c->in.start = c->in.end = 0;
-        /* Idle keep-alive connections hold no output buffer. */
-        if (sl_buf_len(&c->out) == 0)
-            sl_buf_free(&c->out);
-    }
+    /* Idle keep-alive connections hold no buffer (the next read takes one). */
+    sl_cbuf_put(w, &c->uout);
+    sl_cbuf_put(w, &c->uin);
+    if (sl_buf_len(&c->out) == 0)
+        sl_cbuf_put(w, &c->out);
+    if (sl_buf_len(&c->in) == 0)
+        sl_cbuf_put(w, &c->in);
     sl_conn_update(c);
     if (sl_buf_len(&c->in))
         process_input(c);
@@ -245,7 +243,7 @@ void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, con
 {
     if (close_conn)
         c->close_after = true;
-    if (!c->out.data && sl_buf_alloc(&c->out, 4096) != 0) {
+    if (sl_cbuf_get(c->w, &c->out) != 0) {
         sl_conn_close(c);
         return;
     }
@@ -335,8 +333,9 @@ void sl_conn_update(sl_conn *c)
             events |= EV_READ;
         break;
     case SL_CONN_PROXY:
-        /* Read request body only while it has somewhere to go. */
-        if (!c->req_body.done && !c->client_eof && sl_buf_room(&c->in) > 0)
+        /* Read while there is room: the request body, or early bytes of the next
+         * pipelined request (keeping EV_READ on saves an epoll_ctl per request). */
+        if (!c->client_eof && (!c->in.data || sl_buf_room(&c->in) + c->in.start > 0))
             events |= EV_READ;
         break;
     default: break;
@@ -399,6 +398,10 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 /* Reads what the client sent into c->in. Returns false when the connection was closed. */
 static bool read_client(sl_conn *c)
 {
+    if (sl_cbuf_get(c->w, &c->in) != 0) {
+        sl_conn_close(c); /* out of memory: this connection goes, the worker stays */
+        return false;
+    }
     for (;;) {
         if (sl_buf_room(&c->in) == 0) {
             c->replay_len = -1; /* the body's bytes move: no resending from here on */
@@ -440,23 +443,43 @@ static void copy_slice(char *dst, size_t dstlen, sl_slice s)
     dst[n] = '\0';
 }
 
-/* True when a TLS connection whose handshake named one listener (SNI) sends a
- * request for a host outside that listener's hostname (RFC 9110 421). */
+/* True when a TLS connection's request is for a host that another listener of
+ * the port serves than the one its handshake chose by SNI (RFC 9110 421, as the
+ * Gateway API asks): the Host picks a listener with the same rules as SNI. */
 static bool misdirected(sl_conn *c, sl_slice host)
 {
-    const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
-    uint32_t li = sl_tls_listener(c->ssl);
-    if (!sni || li == SL_SNAP_NONE)
+    const char *chosen = sl_tls_chosen_hostname(c->ssl);
+    if (!chosen || !SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name))
         return false;
-    const sl_snap_listener *l = SL_SNAP_GET(&c->snap->s, SL_SNAP_LISTENERS, sl_snap_listener, li);
-    if (l->hostname.len == 0)
+    const sl_snapshot *s = &c->snap->s;
+    uint32_t pi = c->snap->port_of_socket[c->listener];
+    if (pi == SL_SNAP_NONE)
         return false;
-    const char *pattern = sl_snap_cstr(&c->snap->s, l->hostname);
-    if (pattern[0] == '*') {
-        size_t pl = l->hostname.len - 1; /* ".example.com" */
-        return !(host.len > pl && strncasecmp(host.ptr + host.len - pl, pattern + 1, pl) == 0);
+    const sl_snap_port *p = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, pi);
+    const char *best = NULL;
+    int best_rank = -1;
+    for (uint32_t i = 0; i < p->certs.count; i++) {
+        const sl_snap_cert *ct = SL_SNAP_GET(s, SL_SNAP_CERTS, sl_snap_cert, p->certs.first + i);
+        const char *pattern = sl_snap_cstr(s, ct->hostname);
+        int rank;
+        if (!pattern[0]) {
+            rank = 1;
+        } else if (pattern[0] == '*') {
+            size_t pl = ct->hostname.len - 1; /* ".example.com" */
+            if (!(host.len > pl && strncasecmp(host.ptr + host.len - pl, pattern + 1, pl) == 0))
+                continue;
+            rank = 100 + (int)pl;
+        } else {
+            if (!(host.len == ct->hostname.len && strncasecmp(host.ptr, pattern, host.len) == 0))
+                continue;
+            rank = 10000;
+        }
+        if (rank > best_rank) {
+            best = pattern;
+            best_rank = rank;
+        }
     }
-    return !(host.len == l->hostname.len && strncasecmp(host.ptr, pattern, host.len) == 0);
+    return best && strcasecmp(best, chosen) != 0;
 }
 
 /* Routes the parsed request head (w->req) and starts proxying or answers locally. */
@@ -464,6 +487,10 @@ static void dispatch(sl_conn *c)
 {
     sl_worker *w = c->w;
     sl_http1_request *req = &w->req;
+    /* The head is consumed now, whatever answers it (the proxy copies what it
+     * needs into the upstream head; local answers need nothing more). Its bytes
+     * stay in place until the next read, so req's slices remain valid here. */
+    c->in.start += req->head_len;
     /* --keepalive-timeout 0 turns keep-alive off: every answer says so. */
     c->keep_alive = req->keep_alive && sl_setting(SL_SET_KEEPALIVE_TIMEOUT_MS) > 0;
     c->version_minor = req->version_minor;

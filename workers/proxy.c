@@ -121,7 +121,7 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->retry_pending = false;
     c->upgrade_requested = w->req.upgrade;
     c->tunnel = false;
-    if (!c->out.data && sl_buf_alloc(&c->out, 4096 + (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES)) != 0) {
+    if (sl_cbuf_get(w, &c->out) != 0) {
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;
     }
@@ -143,8 +143,7 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
         return;
     }
     c->backend_index = bref->backend;
-    if ((!c->uout.data && sl_buf_alloc(&c->uout, (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 4096) != 0) ||
-        (!c->uin.data && sl_buf_alloc(&c->uin, SL_BUF_SIZE) != 0)) {
+    if (sl_cbuf_get(w, &c->uout) != 0 || sl_cbuf_get(w, &c->uin) != 0) {
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;
     }
@@ -152,8 +151,6 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
         sl_conn_respond(c, 431, "request head too large to forward\n", true);
         return;
     }
-    /* The head is copied into uout: drop it from the input buffer. */
-    c->in.start += w->req.head_len;
     c->req_ready = 0;
     /* A body that is already here in full can be sent again (retry, or a pooled
      * connection that turns out closed). */

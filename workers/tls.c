@@ -18,12 +18,16 @@ typedef struct tls_cert {
     char hostname[256];
 } tls_cert;
 
+/* Reference-counted: the snapshot holds one reference and every TLS session
+ * another, since a session's SNI callback may run after its snapshot is gone. */
 struct sl_tls_ctx {
     tls_cert *certs;
     uint32_t ncerts;
+    int refs;
 };
 
-static int ex_index = -1; /* SSL ex_data: the chosen listener + 1 */
+static int ex_chosen = -1; /* SSL ex_data: the tls_cert the handshake chose */
+static int ex_owner = -1;  /* SSL ex_data: the sl_tls_ctx the session holds a reference to */
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg)
@@ -88,7 +92,7 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
     }
     if (best->ctx != cur)
         SSL_set_SSL_CTX(ssl, best->ctx);
-    SSL_set_ex_data(ssl, ex_index, (void *)(uintptr_t)(best->listener + 1));
+    SSL_set_ex_data(ssl, ex_chosen, (void *)best);
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -131,8 +135,10 @@ sl_tls_ctx *sl_tls_build(const sl_snapshot *s)
     uint32_t n = sl_snap_count(s, SL_SNAP_CERTS);
     if (n == 0)
         return NULL;
-    if (ex_index < 0)
-        ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (ex_chosen < 0) {
+        ex_chosen = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+        ex_owner = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    }
     sl_tls_ctx *t = calloc(1, sizeof(*t));
     tls_cert *certs = calloc(n, sizeof(*certs));
     if (!t || !certs) {
@@ -141,6 +147,7 @@ sl_tls_ctx *sl_tls_build(const sl_snapshot *s)
         return NULL;
     }
     t->certs = certs;
+    t->refs = 1;
     for (uint32_t pi = 0; pi < sl_snap_count(s, SL_SNAP_PORTS); pi++) {
         const sl_snap_port *p = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, pi);
         for (uint32_t k = 0; k < p->certs.count; k++) {
@@ -162,7 +169,7 @@ sl_tls_ctx *sl_tls_build(const sl_snapshot *s)
 
 void sl_tls_free(sl_tls_ctx *t)
 {
-    if (!t)
+    if (!t || --t->refs > 0)
         return;
     for (uint32_t i = 0; i < t->ncerts; i++)
         SSL_CTX_free(t->certs[i].ctx); /* open sessions hold their own reference */
@@ -185,14 +192,16 @@ SSL *sl_tls_accept(sl_tls_ctx *t, uint32_t port_index, int fd)
         return NULL;
     SSL_set_fd(ssl, fd);
     SSL_set_accept_state(ssl);
-    SSL_set_ex_data(ssl, ex_index, (void *)(uintptr_t)(def->listener + 1));
+    SSL_set_ex_data(ssl, ex_chosen, (void *)def);
+    t->refs++;
+    SSL_set_ex_data(ssl, ex_owner, t);
     return ssl;
 }
 
-uint32_t sl_tls_listener(SSL *ssl)
+const char *sl_tls_chosen_hostname(SSL *ssl)
 {
-    uintptr_t v = (uintptr_t)SSL_get_ex_data(ssl, ex_index);
-    return v ? (uint32_t)(v - 1) : SL_SNAP_NONE;
+    const tls_cert *c = SSL_get_ex_data(ssl, ex_chosen);
+    return c ? c->hostname : NULL;
 }
 
 /* Maps an OpenSSL failure to errno semantics. */
@@ -269,5 +278,7 @@ void sl_tls_close(SSL *ssl)
     if (SSL_is_init_finished(ssl))
         SSL_shutdown(ssl); /* one non-blocking try at close_notify */
     ERR_clear_error();
+    sl_tls_ctx *owner = SSL_get_ex_data(ssl, ex_owner);
     SSL_free(ssl);
+    sl_tls_free(owner);
 }

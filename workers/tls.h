@@ -29,8 +29,10 @@ SSL *sl_tls_accept(sl_tls_ctx *t, uint32_t port_index, int fd);
 ssize_t sl_tls_read(SSL *ssl, void *buf, size_t len, bool *want_write);
 ssize_t sl_tls_writev(SSL *ssl, const struct iovec *iov, int n, bool *want_read);
 
-/* The listener whose certificate the handshake chose (SL_SNAP_NONE before). */
-uint32_t sl_tls_listener(SSL *ssl);
+/* The hostname of the listener whose certificate the handshake chose ("" for a
+ * listener without hostname); NULL before the handshake chose one. Valid as long
+ * as the session. */
+const char *sl_tls_chosen_hostname(SSL *ssl);
 
 /* Sends close_notify (best effort, never blocks) and frees. */
 void sl_tls_close(SSL *ssl);

@@ -16,6 +16,8 @@
 
 #define SL_BUF_SIZE 16384
 
+typedef struct sl_worker sl_worker;
+
 /* A fixed buffer: data lives in [start, end). */
 typedef struct sl_buf {
     char *data;
@@ -24,6 +26,13 @@ typedef struct sl_buf {
 
 static inline size_t sl_buf_len(const sl_buf *b) { return b->end - b->start; }
 static inline size_t sl_buf_room(const sl_buf *b) { return b->cap - b->end; }
+/* Connection buffers all have one size (room for the largest head plus our
+ * additions), so a worker keeps freed ones for reuse instead of going to malloc
+ * for every request; an idle keep-alive connection holds none. */
+size_t sl_cbuf_size(void);
+int sl_cbuf_get(sl_worker *w, sl_buf *b);  /* 0, or -1 when out of memory */
+void sl_cbuf_put(sl_worker *w, sl_buf *b); /* b may hold no buffer */
+
 /* Moves the data to the front, so room is maximal. */
 void sl_buf_compact(sl_buf *b);
 int sl_buf_alloc(sl_buf *b, size_t cap);
@@ -45,7 +54,6 @@ typedef struct sl_wsnap {
     uint32_t port_of_socket[SL_WORKER_MAX_SOCKETS]; /* snapshot port of each worker socket, or SL_SNAP_NONE */
 } sl_wsnap;
 
-typedef struct sl_worker sl_worker;
 typedef struct sl_conn sl_conn;
 typedef struct sl_upstream sl_upstream;
 
@@ -86,6 +94,8 @@ struct sl_worker {
     size_t nconns;
     sl_upstream *idle; /* pooled upstream connections (LIFO) */
     size_t nidle;
+    char *buf_pool[256]; /* free connection buffers (sl_cbuf_size bytes) */
+    int nbuf_pool;
     sl_http1_request req; /* scratch: one request head is parsed at a time */
     sl_http1_response res;
     sl_http1_limits limits;

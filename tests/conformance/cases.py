@@ -14,6 +14,7 @@ against the Location header (host, port, scheme, path).
 
 import math
 import re
+import ssl
 import threading
 import time
 import urllib.parse
@@ -40,21 +41,24 @@ def case(name, features="core", manifest=None):
 # ------------------------------------------------------------------ requests
 def T(path="/", backend=None, ns=None, status=200, method="GET", host=None, headers=None,
       exp=None, resp_headers=None, resp_absent=None, valid=None, ignore_ws=False, redirect=None,
-      backend_set=None, name=None, gw=None):
+      backend_set=None, name=None, gw=None, tls=None):
     """One upstream ExpectedResponse. exp: dict(path, host, headers, absent, method) of
-    the request the backend must see (default: the request itself)."""
+    the request the backend must see (default: the request itself). tls: send it over
+    TLS with this server name (SNI), as upstream's MakeTLSRequest... does."""
     if backend is not None and ns is None:
         ns = INFRA
     return dict(path=path, backend=backend or "", ns=ns or "", status=status, method=method, host=host,
                 headers=headers or {}, exp=exp, resp_headers=resp_headers, resp_absent=resp_absent or [],
                 valid=valid or {}, ignore_ws=ignore_ws, redirect=redirect, backend_set=backend_set or {},
-                name=name, gw=gw)
+                name=name, gw=gw, tls=tls)
 
 
 def describe(tc):
     if tc["name"]:
         return tc["name"]
     s = "%s %s%s" % (tc["method"], tc["host"] or "", tc["path"])
+    if tc["tls"]:
+        s = "[sni %s] %s" % (tc["tls"], s)
     if tc["headers"]:
         s += " %s" % tc["headers"]
     return s + (" -> %s" % tc["backend"] if tc["backend"] else " -> %d" % (tc["status"] if isinstance(tc["status"], int) else tc["status"][0]))
@@ -138,6 +142,8 @@ def compare(h, addr, tc, resp):
 def send(h, addr, tc):
     headers = dict(tc["headers"])
     headers["X-Echo-Set-Header"] = ",".join("%s:%s" % kv for kv in tc["backend_set"].items())
+    if tc["tls"]:
+        return h.tls_request(addr, tc["tls"], tc["method"], tc["path"], tc["host"], headers)
     return h.request(addr, tc["method"], tc["path"], tc["host"], headers)
 
 
@@ -146,7 +152,11 @@ def eventually(h, addr, tc, timeout=None):
     state = {"ok": 0}
 
     def once():
-        err = compare(h, addr, tc, send(h, addr, tc))
+        try:
+            resp = send(h, addr, tc)
+        except ssl.SSLError as e:  # an OSError: handshake failures are retried like refused connections
+            return False, "TLS: %s" % e
+        err = compare(h, addr, tc, resp)
         if err:
             state["ok"] = 0
             return False, err
@@ -320,6 +330,7 @@ class Collector:
 
 
 SAME = "same-namespace"
+HTTPS_GW = "same-namespace-with-https-listener"
 
 
 def simple(route, cases, gw=SAME, resolved=True, routes=None):
@@ -628,8 +639,9 @@ def _weight(h):
 
 
 # ------------------------------------------------------------------ redirects
-def R(req_path, code, **redirect):
-    return T(req_path, status=code, redirect=redirect, ns=INFRA)
+def R(req_path, code, tls=None, **redirect):
+    """A redirect case; tls: sent over TLS with that server name, also the Host."""
+    return T(req_path, status=code, redirect=redirect, ns=INFRA, tls=tls, host=tls)
 
 
 case("httproute-303-redirect", "extended")(simple("303-redirect", [
@@ -665,7 +677,6 @@ case("httproute-redirect-scheme", "extended")(simple("redirect-scheme", [
 
 @case("httproute-redirect-port-and-scheme", "extended")
 def _redirect_port_scheme(h):
-    # The cases on the HTTPS listener (port 443) need TLS: not applicable yet.
     c = Collector()
     c.step("accepted :80", accepted, h, SAME, ["http-route-for-listener-on-port-80"])
     c.step("resolvedRefs :80", resolved_refs_true, h, "http-route-for-listener-on-port-80", SAME)
@@ -684,6 +695,18 @@ def _redirect_port_scheme(h):
         R("/scheme-nil-and-port-nil", 302, scheme="http", host="example.org", port="@8080"),
         R("/scheme-nil-and-port-80", 302, scheme="http", host="example.org"),
         R("/scheme-https-and-port-nil", 302, scheme="https", host="example.org")])
+    g443, r443 = HTTPS_GW, "http-route-for-listener-on-port-443"
+    c.step("accepted :443", accepted, h, g443, [r443])
+    c.step("resolvedRefs :443", resolved_refs_true, h, r443, g443)
+    a443 = h.gw_addr(g443, 443)
+    tls = dict(tls="example.org")
+    c.step("listener 443", run_cases, h, a443, [
+        R("/scheme-nil-and-port-nil", 302, scheme="https", host="example.org", port="@443", **tls),
+        R("/scheme-nil-and-port-443", 302, scheme="https", host="example.org", **tls),
+        R("/scheme-nil-and-port-8443", 302, scheme="https", host="example.org", port="8443", **tls),
+        R("/scheme-http-and-port-nil", 302, scheme="http", host="example.org", **tls),
+        R("/scheme-http-and-port-80", 302, scheme="http", host="example.org", **tls),
+        R("/scheme-http-and-port-8080", 302, scheme="http", host="example.org", port="8080", **tls)])
     c.done()
 
 
@@ -1006,10 +1029,41 @@ def _h2c(h):
     raise Failure("not ported: needs an HTTP/2 cleartext (prior knowledge) client and an h2c echo backend")
 
 
-# ------------------------------------------------------------------ not applicable yet
-def _https(h):
-    raise Failure("needs an HTTPS listener (TLS termination)")
+# ------------------------------------------------------------------ HTTPS listeners
+@case("httproute-https-listener")
+def _https_listener(h):
+    routes = ["httproute-https-test", "httproute-https-test-no-hostname"]
+    accepted(h, HTTPS_GW, routes)
+    for r in routes:
+        resolved_refs_true(h, r, HTTPS_GW)
+    # Upstream: the request's Host and the TLS server name are the same.
+    run_cases(h, h.gw_addr(HTTPS_GW, 443), [
+        T("/", V1, host="example.org", tls="example.org"),
+        T("/", status=404, host="unknown-example.org", tls="unknown-example.org"),
+        T("/", V2, host="second-example.org", tls="second-example.org")])
 
 
-case("httproute-https-listener")(_https)
-case("httproute-https-listener-detect-misdirected-requests", "extended")(_https)
+@case("httproute-https-listener-detect-misdirected-requests", "extended")
+def _https_misdirected(h):
+    routes = ["https-listener-detect-misdirected-requests-test-%d" % i for i in (1, 2, 3, 4)]
+    accepted(h, HTTPS_GW, routes)
+    for r in routes:
+        resolved_refs_true(h, r, HTTPS_GW)
+    p = "/detect-misdirected-requests"
+    cases = [
+        ("example.org", "example.org", 200, V1), ("example.org", "second-example.org", 421, None),
+        ("example.org", "unknown-example.org", 404, None),
+        ("second-example.org", "second-example.org", 200, V2), ("second-example.org", "example.org", 421, None),
+        ("second-example.org", "unknown-example.org", 421, None),
+        ("third-example.wildcard.org", "third-example.wildcard.org", 200, V3),
+        ("third-example.wildcard.org", "fith-example.wildcard.org", 200, V3),
+        ("third-example.wildcard.org", "fourth-example.wildcard.org", 421, None),
+        ("third-example.wildcard.org", "second-example.org", 421, None),
+        ("third-example.wildcard.org", "unknown-example.org", 421, None),
+        # No infra-backend-v4: the fourth route uses infra-backend-v1.
+        ("fourth-example.wildcard.org", "fourth-example.wildcard.org", 200, V1),
+        ("fourth-example.wildcard.org", "fith-example.wildcard.org", 421, None),
+        ("unknown-example.org", "example.org", 200, V1), ("unknown-example.org", "unknown-example.org", 404, None),
+    ]
+    run_cases(h, h.gw_addr(HTTPS_GW, 443), [
+        T(p, backend, ns=INFRA, status=status, host=host, tls=sni) for sni, host, status, backend in cases])

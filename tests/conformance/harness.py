@@ -11,6 +11,9 @@ Rewrites done to the upstream manifests (the YAML files themselves are untouched
   * listener ports 80/443/8080/8090 become free unprivileged ports (the same
     mapping for every Gateway, since each has its own address), and so do
     HTTPRoute parentRefs[].port;
+  * the TLS Secrets the upstream suite creates itself (tls-validity-checks-certificate
+    and the others of its setup) are made here with the openssl CLI: a throwaway CA
+    and one leaf per Secret with the upstream SANs, stored before the Gateways;
   * Deployments are replaced by echo replicas, and every Service whose selector
     picks a Deployment gets an EndpointSlice (label kubernetes.io/service-name)
     listing the replicas, with the Service's port names; the manual EndpointSlices
@@ -18,6 +21,7 @@ Rewrites done to the upstream manifests (the YAML files themselves are untouched
     suite does.
 """
 
+import base64
 import concurrent.futures
 import copy
 import http.client
@@ -27,6 +31,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -66,6 +71,76 @@ CONSECUTIVE = 2
 # sluice does not fill it in yet, so by default the harness uses the address it
 # assigned in spec.addresses (SL_CONFORMANCE_STRICT_ADDRESSES=1 requires it).
 STRICT_ADDRESSES = os.environ.get("SL_CONFORMANCE_STRICT_ADDRESSES") == "1"
+
+
+# The Secrets the upstream suite creates in its setup (ConformanceTestSuite.Setup,
+# kubernetes.MustCreateSelfSignedCertSecret): namespace, name, SANs. Upstream signs
+# each leaf by itself; here one throwaway CA signs them all, and HTTPS requests are
+# verified against that CA.
+SUITE_SECRETS = [
+    (WEB, "certificate", ["*"]),
+    # "*.wildcard.org": the misdirected-requests test connects with SNI
+    # third-example.wildcard.org and verifies the certificate for that name.
+    (INFRA, "tls-validity-checks-certificate", ["*", "*.org", "*.wildcard.org"]),
+    (INFRA, "tls-passthrough-checks-certificate", ["abc.example.com"]),
+    (APP, "tls-passthrough-checks-certificate", ["abc.example.com"]),
+]
+
+
+def _openssl(*args):
+    cp = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=60)
+    if cp.returncode != 0:
+        raise RuntimeError("openssl %s failed: %s" % (" ".join(args), cp.stderr.decode(errors="replace")[-1000:]))
+
+
+class CertAuthority:
+    """A throwaway CA (openssl CLI, ECDSA P-256) in dir; issue() makes a server leaf."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.cert = os.path.join(d, "ca.crt")
+        self.key = os.path.join(d, "ca.key")
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-subj", "/CN=sluice conformance CA", "-days", "2", "-keyout", self.key, "-out", self.cert,
+                 "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self.n = 0
+
+    def issue(self, sans, cn="default"):
+        """Returns (cert PEM, key PEM) of a leaf for the DNS names sans (the
+        upstream subject: CN default, O Acme Co)."""
+        self.n += 1
+        base = os.path.join(self.dir, "leaf%d" % self.n)
+        with open(base + ".ext", "w") as f:
+            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                    "keyUsage=digitalSignature,keyEncipherment\n" % ",".join("DNS:" + n for n in sans))
+        _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-subj", "/O=Acme Co/CN=%s" % cn, "-keyout", base + ".key", "-out", base + ".csr")
+        _openssl("x509", "-req", "-in", base + ".csr", "-CA", self.cert, "-CAkey", self.key,
+                 "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "2",
+                 "-extfile", base + ".ext", "-out", base + ".crt")
+        with open(base + ".crt", "rb") as f:
+            crt = f.read()
+        with open(base + ".key", "rb") as f:
+            key = f.read()
+        return crt, key
+
+
+def tls_secret(ns, name, crt, key):
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": base64.b64encode(crt).decode(), "tls.key": base64.b64encode(key).decode()}}
+
+
+def go_hostname_match(pattern, host):
+    """crypto/x509's matchHostnames: a leading "*" label matches exactly one label;
+    a lone "*" matches nothing with more than one label."""
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if not pattern or not host:
+        return False
+    pl, hl = pattern.split("."), host.split(".")
+    if len(pl) != len(hl):
+        return False
+    return all((i == 0 and p == "*") or p == h for i, (p, h) in enumerate(zip(pl, hl)))
 
 
 def sluiced_path():
@@ -135,6 +210,8 @@ class Harness:
         self.port_map = {}
         self.applied = []
         self.log_path = None
+        self.ca = None
+        self.certs = {}  # (ns, secret name) -> (cert PEM, key PEM)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self):
@@ -159,6 +236,10 @@ class Harness:
             used.add(p)
             self.port_map[orig] = p
         self.state = tempfile.mkdtemp(prefix="sl-conformance-")
+        os.makedirs(os.path.join(self.state, "pki"))
+        self.ca = CertAuthority(os.path.join(self.state, "pki"))
+        for ns, name, sans in SUITE_SECRETS:
+            self.certs[(ns, name)] = self.ca.issue(sans)
         self.admin_port = free_port()
         self.admin = "127.0.0.1:%d" % self.admin_port
         self.log_path = os.path.join(self.state, "sluiced.log")
@@ -335,9 +416,12 @@ class Harness:
                 idx += 1
         todo = [self.rewrite(o) for o in objs if o.get("kind") in KINDS]
         todo += self.endpoints_objects(objs)
-        for o in sorted(todo, key=lambda o: o["kind"] != "Namespace"):
+        # The suite's own Secrets, after the Namespaces and before the Gateways.
+        todo += [tls_secret(ns, name, *self.certs[(ns, name)]) for ns, name, _ in SUITE_SECRETS]
+        order = {"Namespace": 0, "Secret": 1}
+        for o in sorted(todo, key=lambda o: order.get(o["kind"], 2)):
             self.put_object(o)
-        for gw in ("same-namespace", "all-namespaces", "backend-namespaces"):
+        for gw in ("same-namespace", "same-namespace-with-https-listener", "all-namespaces", "backend-namespaces"):
             self.wait_gateway_programmed(gw, INFRA, timeout=20)
 
     def apply_test(self, fname):
@@ -382,6 +466,10 @@ class Harness:
     def request(self, addr, method="GET", path="/", host=None, headers=None, timeout=5.0):
         ip, port = addr
         c = http.client.HTTPConnection(ip, port, timeout=timeout)
+        return self._exchange(c, ip, port, method, path, host, headers)
+
+    @staticmethod
+    def _exchange(c, ip, port, method, path, host, headers):
         try:
             c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             c.putheader("Host", host if host else "%s:%d" % (ip, port))
@@ -397,8 +485,39 @@ class Harness:
         finally:
             c.close()
 
+    def tls_request(self, addr, server, method="GET", path="/", host=None, headers=None, timeout=5.0,
+                    secret=(INFRA, "tls-validity-checks-certificate")):
+        """An HTTPS request with SNI server, verified like the upstream roundtripper:
+        the chain against the CA that signed the Secret's certificate, the name
+        against the leaf's SANs with Go's rules (one label per "*")."""
+        ip, port = addr
+        ctx = ssl.create_default_context(cafile=self.ca.cert)
+        ctx.check_hostname = False  # OpenSSL refuses "*.org"; Go's rules are applied below
+        raw = socket.create_connection((ip, port), timeout=timeout)
+        try:
+            s = ctx.wrap_socket(raw, server_hostname=server)
+        except BaseException:
+            raw.close()
+            raise
+        try:
+            cert = s.getpeercert()
+            sans = [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"]
+            if not any(go_hostname_match(p, server) for p in sans):
+                raise ssl.SSLCertVerificationError("certificate (SANs %s) is not valid for %s" % (sans, server))
+            if crt_der(self.certs[secret][0]) != s.getpeercert(binary_form=True):
+                raise ssl.SSLError("the gateway served another certificate than Secret %s/%s" % secret)
+            c = http.client.HTTPConnection(ip, port, timeout=timeout)
+            c.sock = s
+            return self._exchange(c, ip, port, method, path, host, headers)
+        finally:
+            s.close()
+
     def replicas_of(self, ns, deployment):
         return self.replicas.get((ns, deployment), [])
+
+
+def crt_der(pem):
+    return ssl.PEM_cert_to_DER_cert(pem.decode())
 
 
 def run_parallel(fns, workers=16):
