@@ -58,18 +58,23 @@ static uint8_t protocol_code(const char *p)
     return SL_PROTO_TCP;
 }
 
-/* The local address a Gateway binds: its first IPAddress address, else all. */
-static const char *gateway_address(const json_t *gw)
+#define MAX_ADDRESSES 16
+
+/* The local addresses a Gateway binds: its IPAddress addresses, else all ("").
+ * Returns how many were written. */
+static size_t gateway_addresses(const json_t *gw, const char **out)
 {
-    size_t i;
+    size_t n = 0, i;
     json_t *a;
     json_array_foreach(json_object_get(json_object_get(gw, "spec"), "addresses"), i, a)
     {
         const char *type = sl_js(a, "type");
-        if (!type[0] || strcmp(type, "IPAddress") == 0)
-            return sl_js(a, "value");
+        if ((!type[0] || strcmp(type, "IPAddress") == 0) && n < MAX_ADDRESSES)
+            out[n++] = sl_js(a, "value");
     }
-    return "";
+    if (n == 0)
+        out[n++] = "";
+    return n;
 }
 
 static uint32_t workers_of(const json_t *gw)
@@ -90,7 +95,8 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
         .workers = workers_of(gw),
     };
     uint32_t gi = sl_sb_count(b, SL_SNAP_GATEWAYS);
-    const char *address = gateway_address(gw);
+    const char *addresses[MAX_ADDRESSES];
+    size_t naddresses = gateway_addresses(gw, addresses);
     g.ports.first = sl_sb_count(b, SL_SNAP_PORTS);
     g.listeners.first = sl_sb_count(b, SL_SNAP_LISTENERS);
     size_t i;
@@ -99,28 +105,37 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
     {
         uint16_t port = (uint16_t)sl_ji(l, "port", 0);
         uint8_t proto = protocol_code(sl_js(l, "protocol"));
-        /* Listeners on one port share its socket. */
-        uint32_t pi = SL_SNAP_NONE;
-        for (uint32_t p = g.ports.first; p < sl_sb_count(b, SL_SNAP_PORTS); p++)
-            if (((sl_snap_port *)sl_sb_at(b, SL_SNAP_PORTS, p))->port == port)
-                pi = p;
-        if (pi == SL_SNAP_NONE) {
-            sl_snap_port rec = {.gateway = gi, .port = port, .protocol = proto, .address = sl_sb_str(b, address)};
-            pi = sl_sb_add(b, SL_SNAP_PORTS, &rec);
+        /* One socket per (address, port); listeners on one port share it. */
+        uint32_t first = SL_SNAP_NONE;
+        for (size_t a = 0; a < naddresses; a++) {
+            uint32_t pi = SL_SNAP_NONE;
+            sl_snap_str addr = sl_sb_str(b, addresses[a]);
+            for (uint32_t p = g.ports.first; p < sl_sb_count(b, SL_SNAP_PORTS); p++) {
+                const sl_snap_port *pr = sl_sb_at(b, SL_SNAP_PORTS, p);
+                if (pr->port == port && pr->address.off == addr.off && pr->address.len == addr.len)
+                    pi = p;
+            }
+            if (pi == SL_SNAP_NONE) {
+                sl_snap_port rec = {.gateway = gi, .port = port, .protocol = proto, .address = addr};
+                pi = sl_sb_add(b, SL_SNAP_PORTS, &rec);
+            }
+            if (first == SL_SNAP_NONE)
+                first = pi;
         }
         sl_snap_listener rec = {
             .gateway = gi,
-            .port_index = pi,
+            .port_index = first,
             .name = sl_sb_str(b, sl_js(l, "name")),
             .hostname = sl_sb_str(b, sl_js(l, "hostname")),
         };
         sl_sb_add(b, SL_SNAP_LISTENERS, &rec);
     }
-    /* Certificates port by port, so that each port's range is contiguous. */
+    /* Certificates socket by socket, so that each one's range is contiguous. */
     for (uint32_t p = g.ports.first; p < sl_sb_count(b, SL_SNAP_PORTS); p++) {
+        uint16_t port = ((const sl_snap_port *)sl_sb_at(b, SL_SNAP_PORTS, p))->port;
         for (uint32_t li = g.listeners.first; li < sl_sb_count(b, SL_SNAP_LISTENERS); li++) {
-            sl_snap_listener *rec = sl_sb_at(b, SL_SNAP_LISTENERS, li);
-            if (rec->port_index != p)
+            const sl_snap_listener *rec = sl_sb_at(b, SL_SNAP_LISTENERS, li);
+            if (((const sl_snap_port *)sl_sb_at(b, SL_SNAP_PORTS, rec->port_index))->port != port)
                 continue;
             const json_t *lj = json_array_get(json_object_get(spec, "listeners"), li - g.listeners.first);
             if (strcmp(sl_js(lj, "protocol"), "HTTPS") == 0 || strcmp(sl_js(lj, "protocol"), "TLS") == 0) {

@@ -197,7 +197,14 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
                    size_t nhosts, const uint32_t *actions)
 {
     const sl_snap_listener *l = sl_sb_at(&c->b, SL_SNAP_LISTENERS, listener_index);
-    uint32_t port = l->port_index;
+    /* The listener's port on every address the Gateway binds. */
+    const sl_snap_gateway *g = sl_sb_at(&c->b, SL_SNAP_GATEWAYS, l->gateway);
+    uint16_t port_number = ((const sl_snap_port *)sl_sb_at(&c->b, SL_SNAP_PORTS, l->port_index))->port;
+    uint32_t ports[16];
+    size_t nports = 0;
+    for (uint32_t p = g->ports.first; p < g->ports.first + g->ports.count && nports < 16; p++)
+        if (((const sl_snap_port *)sl_sb_at(&c->b, SL_SNAP_PORTS, p))->port == port_number)
+            ports[nports++] = p;
     size_t ri;
     json_t *rule;
     json_array_foreach(json_object_get(json_object_get(route, "spec"), "rules"), ri, rule)
@@ -230,8 +237,9 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
             pr.rec.rule_index = (uint32_t)ri;
             pr.rec.route_ns = sl_sb_str(&c->b, sl_jmeta(route, "namespace"));
             pr.rec.route_name = sl_sb_str(&c->b, sl_jmeta(route, "name"));
-            for (size_t h = 0; h < nhosts; h++)
-                vhost_push(vhost_for(c, port, listener_index, hosts[h]), &pr);
+            for (size_t p = 0; p < nports; p++)
+                for (size_t h = 0; h < nhosts; h++)
+                    vhost_push(vhost_for(c, ports[p], listener_index, hosts[h]), &pr);
         }
     }
 }

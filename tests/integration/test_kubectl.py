@@ -241,7 +241,15 @@ def test_apply_all_httproute_conformance_tests(sluiced, workdir):
 
     # Re-applying the whole set changes nothing apart from the routes defined twice.
     dups = collections.Counter(key(x) for x in docs)
-    rv_before = sluiced.get(rest_path("HTTPRoute")).json()["metadata"]["resourceVersion"]
+    # sluice writes route and Gateway status after each change: let that settle (the
+    # global resourceVersion stops moving) before measuring.
+    rv_before = None
+    for _ in range(100):
+        rv_now = sluiced.get(rest_path("HTTPRoute")).json()["metadata"]["resourceVersion"]
+        if rv_now == rv_before:
+            break
+        rv_before = rv_now
+        time.sleep(0.5)
     single = [x for x in docs if dups[key(x)] == 1]
     path = write_docs(os.path.join(str(workdir), "singles.yaml"), single)
     cp = sluiced.kubectl("apply", "-f", path, "--validate=false")

@@ -340,3 +340,27 @@ def test_master_kill9_takes_workers_with_it(make_dataplane):
     for p in pids:
         wait_until(lambda: not pid_alive(p), timeout=5, what="worker %d gone after the master" % p)
     assert refuses(dp.port)
+
+
+def test_gateway_addresses_pick_the_bound_addresses(make_dataplane):
+    """spec.addresses: the Gateway listens on each IPAddress given, and only there."""
+    dp = make_dataplane()
+    port = free_port()
+    gw = gateway("addr", port)
+    gw["spec"]["addresses"] = [{"type": "IPAddress", "value": "127.0.0.2"},
+                               {"type": "IPAddress", "value": "127.0.0.3"}]
+    created(dp.sluiced.post(ROUTES, route("r-addr", "be", parent="addr")))
+    created(dp.sluiced.post(GWPATH, gw))
+
+    def serves_on(addr):
+        try:
+            return requests.get("http://%s:%d/" % (addr, port), timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(lambda: serves_on("127.0.0.2") and serves_on("127.0.0.3"), what="both addresses serving")
+    with socket.socket() as s:
+        s.settimeout(1)
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "bound an address that was not asked for"
+    st = wait_until(lambda: dp.sluiced.get(GWPATH + "/addr").json().get("status"), what="status written")
+    assert [a["value"] for a in st["addresses"]] == ["127.0.0.2", "127.0.0.3"]
