@@ -97,3 +97,28 @@ void sl_cbuf_put(sl_worker *w, sl_buf *b)
     b->data = NULL;
     b->cap = b->start = b->end = 0;
 }
+
+int sl_bodybuf_get(sl_worker *w, sl_buf *b)
+{
+    if (b->data)
+        return 0;
+    if (w->nbody_pool > 0) {
+        b->data = w->body_pool[--w->nbody_pool];
+        b->cap = SL_BODY_BUF_SIZE;
+        b->start = b->end = 0;
+        return 0;
+    }
+    return sl_buf_alloc(b, SL_BODY_BUF_SIZE);
+}
+
+void sl_bodybuf_put(sl_worker *w, sl_buf *b)
+{
+    if (!b->data)
+        return;
+    if (w->nbody_pool < (int)(sizeof(w->body_pool) / sizeof(w->body_pool[0])))
+        w->body_pool[w->nbody_pool++] = b->data;
+    else
+        free(b->data);
+    b->data = NULL;
+    b->cap = b->start = b->end = 0;
+}

@@ -134,7 +134,7 @@ void sl_conn_close(sl_conn *c)
     sl_cbuf_put(w, &c->in);
     sl_cbuf_put(w, &c->out);
     sl_cbuf_put(w, &c->uout);
-    sl_cbuf_put(w, &c->uin);
+    sl_bodybuf_put(w, &c->uin);
     free(c);
 }
 
@@ -224,7 +224,7 @@ void sl_conn_finish_request(sl_conn *c)
                                                                   : sl_setting(SL_SET_KEEPALIVE_TIMEOUT_MS));
     /* Idle keep-alive connections hold no buffer (the next read takes one). */
     sl_cbuf_put(w, &c->uout);
-    sl_cbuf_put(w, &c->uin);
+    sl_bodybuf_put(w, &c->uin);
     if (sl_buf_len(&c->out) == 0)
         sl_cbuf_put(w, &c->out);
     if (sl_buf_len(&c->in) == 0)

@@ -143,7 +143,7 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
         return;
     }
     c->backend_index = bref->backend;
-    if (sl_cbuf_get(w, &c->uout) != 0 || sl_cbuf_get(w, &c->uin) != 0) {
+    if (sl_cbuf_get(w, &c->uout) != 0 || sl_bodybuf_get(w, &c->uin) != 0) {
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;
     }
@@ -495,8 +495,8 @@ static bool read_upstream(sl_conn *c)
             c->uin.end += (size_t)n;
             c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
             c->tunnel_activity_ms = sl_now_ms();
-            if ((size_t)n < 4096)
-                break;
+            if ((size_t)n < 16384)
+                break; /* short read: the socket is (nearly certainly) drained */
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))

@@ -32,6 +32,11 @@ static inline size_t sl_buf_room(const sl_buf *b) { return b->cap - b->end; }
 size_t sl_cbuf_size(void);
 int sl_cbuf_get(sl_worker *w, sl_buf *b);  /* 0, or -1 when out of memory */
 void sl_cbuf_put(sl_worker *w, sl_buf *b); /* b may hold no buffer */
+/* The buffer for bytes from the upstream is larger (SL_BODY_BUF_SIZE): response
+ * bodies dominate, and fewer, larger reads and writes cost fewer system calls. */
+#define SL_BODY_BUF_SIZE 65536
+int sl_bodybuf_get(sl_worker *w, sl_buf *b);
+void sl_bodybuf_put(sl_worker *w, sl_buf *b);
 
 /* Moves the data to the front, so room is maximal. */
 void sl_buf_compact(sl_buf *b);
@@ -96,6 +101,8 @@ struct sl_worker {
     size_t nidle;
     char *buf_pool[256]; /* free connection buffers (sl_cbuf_size bytes) */
     int nbuf_pool;
+    char *body_pool[64]; /* free upstream-side buffers (SL_BODY_BUF_SIZE bytes) */
+    int nbody_pool;
     sl_http1_request req; /* scratch: one request head is parsed at a time */
     sl_http1_response res;
     sl_http1_limits limits;
