@@ -43,10 +43,42 @@ static void set_accepting(sl_worker *w, bool on)
     }
 }
 
+static void resume_accept_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_worker *w = t->data;
+    if (!w->draining)
+        set_accepting(w, true);
+}
+
+/* True when this worker holds clearly more than its share of the group's client
+ * connections. Every worker sharing a listening socket is woken for a new
+ * connection and the quickest would take them all (a burst lands on one worker);
+ * a worker over its share steps back for a moment and lets the others accept. */
+static bool over_share(sl_worker *w)
+{
+    uint64_t total = 0, workers = 0;
+    uint32_t gid = w->args.gateway_id;
+    for (int i = 0; i < SL_MAX_WORKERS; i++) {
+        const sl_worker_slot *s = &w->args.control->slots[i];
+        if (!atomic_load_explicit(&s->pid, memory_order_relaxed) ||
+            atomic_load_explicit(&s->gateway_id, memory_order_relaxed) != gid)
+            continue;
+        workers++;
+        total += atomic_load_explicit(&s->connections_open, memory_order_relaxed);
+    }
+    return workers > 1 && (uint64_t)w->nconns * workers > total + 8 * workers;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     sl_listener *l = io->data;
     sl_worker *w = l->w;
+    if (over_share(w)) {
+        set_accepting(w, false);
+        ev_timer_set(&w->accept_pause, 0.005, 0.);
+        ev_timer_start(loop, &w->accept_pause);
+        return;
+    }
     /* Take only a few per wakeup: every worker sharing the socket is woken, and a
      * worker that took the whole backlog would leave the others idle (a burst of
      * new connections then spreads over the workers). */
@@ -222,6 +254,8 @@ void sl_worker_main(const sl_worker_args *args)
         w->ctl.data = w;
         ev_io_start(w->loop, &w->ctl);
     }
+    ev_init(&w->accept_pause, resume_accept_cb);
+    w->accept_pause.data = w;
     ev_timer_init(&w->tick, tick_cb, 0., 0.1);
     w->tick.data = w;
     ev_timer_start(w->loop, &w->tick);

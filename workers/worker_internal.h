@@ -89,6 +89,7 @@ struct sl_worker {
     sl_worker_slot *slot;
     sl_listener listeners[SL_WORKER_MAX_SOCKETS];
     bool accepting;
+    ev_timer accept_pause; /* stepping back from accepting (see over_share) */
     ev_timer tick;
     ev_io signals; /* signalfd for SIGTERM, SIGINT, SIGQUIT */
     ev_io ctl;     /* messages from the master */
