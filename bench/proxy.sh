@@ -20,7 +20,9 @@
 #   NGINX_KEEPALIVE=64 (nginx's upstream keepalive cache per worker)
 #   WRK_THREADS=2  ORIGIN_WORKERS=1  IDLE_CONNS=10000*  MEM_WORKERS=1 (worker count of the memory test)
 #   PROFILE=1* (perf record of the sluice worker, 1 worker, 50 conns, small)  PROFILE_SECS=10
+#   PROFILE_CG=fp (perf record -g; "dwarf" for --call-graph dwarf: callers through code without frame pointers)
 #   QUIET_PCT=10 QUIET_WAIT=120 (wait up to QUIET_WAIT s for other processes to use < QUIET_PCT% CPU)
+#   SYSCALLS=0 (1: system calls per request, from perf stat -e raw_syscalls:sys_enter)
 #   PERF_STAT=auto (instructions/request if the machine supports the counter; 0 = off)
 #   SLUICED (default build/sbin/sluiced, copied to the temp dir at start), WRK, NGINX, HAPROXY
 #   MAX_SECS (watchdog for the whole run)  KEEP=1 (keep the temp dir)  RESULTS_DIR (copy raw results there)
@@ -47,8 +49,10 @@ ORIGIN_WORKERS=${ORIGIN_WORKERS:-1}
 NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-64}
 MEM_WORKERS=${MEM_WORKERS:-$(echo $WORKERS_LIST | cut -d' ' -f1)}
 PROFILE_SECS=${PROFILE_SECS:-10}
+PROFILE_CG=${PROFILE_CG:-fp}
 PERF_STAT=${PERF_STAT:-auto}
 QUIET_PCT=${QUIET_PCT:-10}
+SYSCALLS=${SYSCALLS:-0}
 QUIET_WAIT=${QUIET_WAIT:-120}
 KEEP=${KEEP:-0}
 RESULTS_DIR=${RESULTS_DIR:-}
@@ -167,6 +171,14 @@ else
     PERF_NOTE="perf stat off (PERF_STAT=0 or perf missing)"
 fi
 [ "$PERF_OK" = 1 ] && PERF_NOTE="perf stat -e instructions: supported; instructions/request measured"
+# Optional: system calls per request (tracepoint raw_syscalls:sys_enter; adds a little overhead to every run).
+SYSC_OK=0
+if [ "$SYSCALLS" = 1 ] && command -v perf >/dev/null && perf stat -x, -e raw_syscalls:sys_enter true 2>&1 | grep -q '^[0-9][0-9]*,'; then
+    SYSC_OK=1
+fi
+PERF_EVENTS=""
+[ "$PERF_OK" = 1 ] && PERF_EVENTS=instructions
+[ "$SYSC_OK" = 1 ] && PERF_EVENTS+="${PERF_EVENTS:+,}raw_syscalls:sys_enter"
 
 # ------------------------------------------------------------------ origin
 read -r ORIGIN_PORT < <(freeports 1)
@@ -269,8 +281,8 @@ run_one() {
     local pids t0 t1 pids_after perfpid="" restarts0
     pids=$(proxy_pids "$P" | tr '\n' ' ')
     [ "$P" = sluice ] && restarts0=$(sluice_restarts)
-    if [ "$count" = 1 ] && [ "$PERF_OK" = 1 ]; then
-        run_bg "$out.perf" perf stat -x, -e instructions -p "$(echo $pids | tr ' ' ,)" -- sleep "$secs"
+    if [ "$count" = 1 ] && [ -n "$PERF_EVENTS" ]; then
+        run_bg "$out.perf" perf stat -x, -e "$PERF_EVENTS" -p "$(echo $pids | tr ' ' ,)" -- sleep "$secs"
         perfpid=$LAST_PID
     fi
     local m0 m1 o0 o1 r0 r1 opids
@@ -309,8 +321,10 @@ run_one() {
     done
     awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { if (n > 0) printf "%.3f\n", d / hz * 1e6 / n }' >>"$TMP/res/$V.$P.cpu_us"
     if [ -n "$perfpid" ]; then
-        local ins; ins=$(grep -m1 'instructions' "$out.perf" | cut -d, -f1)
+        local ins; ins=$(grep -m1 ',instructions,' "$out.perf" | cut -d, -f1)
         [[ "$ins" =~ ^[0-9]+$ ]] && awk -v i="$ins" -v n="$req" 'BEGIN { printf "%.0f\n", i / n }' >>"$TMP/res/$V.$P.instr"
+        ins=$(grep -m1 ',raw_syscalls:sys_enter,' "$out.perf" | cut -d, -f1)
+        [[ "$ins" =~ ^[0-9]+$ ]] && awk -v i="$ins" -v n="$req" 'BEGIN { printf "%.2f\n", i / n }' >>"$TMP/res/$V.$P.sysc"
     fi
     local e=$(($(kv "$out" WRK connect) + $(kv "$out" WRK read) + $(kv "$out" WRK write) + $(kv "$out" WRK timeout)))
     local nb; nb=$(kv "$out" WRK non2xx3xx)
@@ -374,24 +388,29 @@ mem_test() { # mem_test PROXY W
 profile_sluice() {
     command -v perf >/dev/null || { echo "perf missing: no profile" >"$TMP/profile.txt"; return; }
     local wpid; wpid=$(children_of "$SL_PID" | head -1)
-    log "profile: perf record -g -p $wpid (sluice worker) for $PROFILE_SECS s under wrk -c50 /small"
+    log "profile: perf record ($PROFILE_CG call graph) -p $wpid (sluice worker) for $PROFILE_SECS s under wrk -c50 /small"
     run_bg "$TMP/res/profile.wrk" timeout $((PROFILE_SECS + 40)) "$WRK" -t"$WRK_THREADS" -c50 -d"$((PROFILE_SECS + 4))s" \
         --timeout 5s -s "$TMP/report.lua" "http://127.0.0.1:$SL_PORT/small"
     local w=$LAST_PID
     sleep 2
-    perf record -g -p "$wpid" -o "$TMP/perf.data" -- sleep "$PROFILE_SECS" >"$TMP/perf-record.out" 2>&1
+    local cg=(-g)
+    [ "$PROFILE_CG" = dwarf ] && cg=(--call-graph dwarf,16384)
+    perf record "${cg[@]}" -p "$wpid" -o "$TMP/perf.data" -- sleep "$PROFILE_SECS" >"$TMP/perf-record.out" 2>&1
     wait_bg "$w"
     {
-        echo "# perf record -g -p <sluice worker> -- sleep $PROFILE_SECS, under wrk -t$WRK_THREADS -c50 /small ($(kv "$TMP/res/profile.wrk" WRK rps) req/s)"
+        echo "# perf record ${cg[*]} -p <sluice worker> -- sleep $PROFILE_SECS, under wrk -t$WRK_THREADS -c50 /small ($(kv "$TMP/res/profile.wrk" WRK rps) req/s)"
         grep -E 'samples|Captured' "$TMP/perf-record.out" | sed 's/^/# /'
         echo "## self time by symbol (top 25)"
         perf report -i "$TMP/perf.data" --stdio --no-children -g none --sort dso,sym --percent-limit 0.2 2>/dev/null |
             grep -v '^#' | grep -v '^$' | head -25
         echo "## self time by DSO"
         perf report -i "$TMP/perf.data" --stdio --no-children -g none --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10
-        echo "## inclusive (children) by symbol, top 30"
-        perf report -i "$TMP/perf.data" --stdio --children -g none --sort sym --percent-limit 2 2>/dev/null |
-            grep -v '^#' | grep -v '^$' | head -30
+        echo "## inclusive (children) by symbol in sluiced, top 30"
+        perf report -i "$TMP/perf.data" --stdio --children -g none --sort dso,sym --percent-limit 1 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | grep -E 'sluiced|libev|libc' | head -30
+        echo "## callers of the formatted-output functions (vfprintf)"
+        perf report -i "$TMP/perf.data" --stdio --no-children -G --sort sym -S __vfprintf_internal 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | grep -E '[0-9]+\.[0-9]+%.*(sl_|conn|proxy|filter|route|start_)' | head -15
     } >"$TMP/profile.txt"
     cp "$TMP/perf.data" "$TMP/res/perf.data" 2>/dev/null
 }
@@ -460,12 +479,14 @@ errs() { echo "$(sum "$1.connect")/$(sum "$1.read")/$(sum "$1.write")/$(sum "$1.
     hdr="| variant | proxy | req/s | p50 ms | p99 ms | CPU µs/req |"
     sep="| --- | --- | ---: | ---: | ---: | ---: |"
     [ "$PERF_OK" = 1 ] && { hdr+=" instr/req |"; sep+=" ---: |"; }
+    [ "$SYSC_OK" = 1 ] && { hdr+=" syscalls/req |"; sep+=" ---: |"; }
     echo "$hdr errors c/r/w/t | non-2xx | bytes/resp | req/s per round | CPU % per process (last round) | other load % (max) |"
     echo "$sep --- | ---: | ---: | --- | --- | ---: |"
     for V in "${VARIANTS[@]}"; do
         for P in $PROXIES; do
             row="| $V | $P | $(fmt "$(med "$V.$P.rps")" 0) | $(fmt "$(med "$V.$P.lat_p50_ms")" 3) | $(fmt "$(med "$V.$P.lat_p99_ms")" 3) | $(fmt "$(med "$V.$P.cpu_us")" 2) |"
             [ "$PERF_OK" = 1 ] && row+=" $(med "$V.$P.instr") |"
+            [ "$SYSC_OK" = 1 ] && row+=" $(med "$V.$P.sysc") |"
             echo "$row $(errs "$V.$P") | $(sum "$V.$P.non2xx3xx") | $(fmt "$(med "$V.$P.bytes_per_req")" 0) | $(rounds "$V.$P.rps") | $(tail -1 "$TMP/res/$V.$P.split" 2>/dev/null) | $(sort -n "$TMP/res/$V.$P.other" 2>/dev/null | tail -1) |"
         done
     done
@@ -508,6 +529,7 @@ for V in "${VARIANTS[@]}"; do
     for P in $PROXIES; do line+=" ${P}_p50_ms=$(med "$V.$P.lat_p50_ms") ${P}_p99_ms=$(med "$V.$P.lat_p99_ms")"; done
     for P in $PROXIES; do line+=" cpu_us_per_req_${P}=$(med "$V.$P.cpu_us")"; done
     [ "$PERF_OK" = 1 ] && for P in $PROXIES; do line+=" instr_per_req_${P}=$(med "$V.$P.instr")"; done
+    [ "$SYSC_OK" = 1 ] && for P in $PROXIES; do line+=" syscalls_per_req_${P}=$(med "$V.$P.sysc")"; done
     for P in $PROXIES; do line+=" ${P}_errors=$(errs "$V.$P" | tr / +) ${P}_non2xx=$(sum "$V.$P.non2xx3xx")"; done
     echo "$line"
 done
