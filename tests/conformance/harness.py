@@ -414,26 +414,26 @@ class Harness:
             if o.get("kind") == "Deployment":
                 self._start_deployment(o, idx)
                 idx += 1
-        todo = [self.rewrite(o) for o in objs if o.get("kind") in KINDS]
-        todo += self.endpoints_objects(objs)
+        pending = [self.rewrite(o) for o in objs if o.get("kind") in KINDS]
+        pending += self.endpoints_objects(objs)
         # The suite's own Secrets, after the Namespaces and before the Gateways.
-        todo += [tls_secret(ns, name, *self.certs[(ns, name)]) for ns, name, _ in SUITE_SECRETS]
+        pending += [tls_secret(ns, name, *self.certs[(ns, name)]) for ns, name, _ in SUITE_SECRETS]
         order = {"Namespace": 0, "Secret": 1}
-        for o in sorted(todo, key=lambda o: order.get(o["kind"], 2)):
+        for o in sorted(pending, key=lambda o: order.get(o["kind"], 2)):
             self.put_object(o)
         for gw in ("same-namespace", "same-namespace-with-https-listener", "all-namespaces", "backend-namespaces"):
             self.wait_gateway_programmed(gw, INFRA, timeout=20)
 
     def apply_test(self, fname):
         objs = load_yaml(os.path.join(self.dir, "tests", fname))
-        todo = [self.rewrite(o) for o in objs if o.get("kind") in KINDS]
-        todo += self.endpoints_objects(objs)
+        pending = [self.rewrite(o) for o in objs if o.get("kind") in KINDS]
+        pending += self.endpoints_objects(objs)
         order = {"Namespace": 0, "Service": 1, "EndpointSlice": 2, "ReferenceGrant": 3, "Gateway": 4}
-        todo.sort(key=lambda o: order.get(o["kind"], 9))
+        pending.sort(key=lambda o: order.get(o["kind"], 9))
         applied = []
-        for o in todo:
+        for o in pending:
             applied.append(self.put_object(o))
-        self.applied = todo
+        self.applied = pending
         return applied
 
     def delete_test(self):
