@@ -92,7 +92,7 @@ static bool start_attempt(sl_conn *c, uint32_t bi)
     memset(&c->rscan, 0, sizeof(c->rscan));
     c->up_eof = false;
     c->retried = false;
-    c->up = sl_upstream_get(w, &c->up_addr, c->up_addrlen);
+    c->up = sl_upstream_get(w, &c->up_addr, c->up_addrlen, c->replay_len < 0);
     if (!c->up) {
         atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
         sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
@@ -511,7 +511,7 @@ static bool read_upstream(sl_conn *c)
         if (u->reused && !c->retried && rewind_body(c)) {
             c->retried = true;
             sl_proxy_detach(c, false);
-            c->up = sl_upstream_get(c->w, &c->up_addr, c->up_addrlen);
+            c->up = sl_upstream_get(c->w, &c->up_addr, c->up_addrlen, true);
             if (c->up) {
                 c->up->owner = c;
                 c->uout.start = 0; /* the head is still in the buffer */

@@ -129,8 +129,11 @@ void sl_conn_close_all(sl_worker *w);
 
 /* upstream.c */
 /* Gets an idle pooled connection to addr or starts connecting a new one. NULL
- * (errno set) when the socket could not even be created. */
-sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len);
+ * (errno set) when the socket could not even be created. `check_idle`: peek at a
+ * pooled connection first, to skip one the upstream has closed meanwhile; a
+ * request that can be sent again (its body is at hand) does without, since a
+ * closed connection then costs a resend rather than an error. */
+sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle);
 /* Returns a connection to the pool (keep-alive) or closes it. */
 void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable);
 void sl_upstream_close_idle(sl_worker *w);
