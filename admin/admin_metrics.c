@@ -118,7 +118,7 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
  * control block (each worker writes only its own slot). */
 typedef struct gw_sum {
     char gateway[128];
-    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped;
+    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse;
 } gw_sum;
 
 static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
@@ -154,6 +154,9 @@ static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
         g->in += atomic_load(&s->bytes_in);
         g->out += atomic_load(&s->bytes_out);
         g->dropped += atomic_load(&s->access_log_dropped);
+        g->h2_conns += atomic_load(&s->h2_connections);
+        g->h2_streams += atomic_load(&s->h2_streams);
+        g->h2_abuse += atomic_load(&s->h2_abusive_closes);
     }
     return n;
 }
@@ -182,6 +185,13 @@ static char *render_dataplane(const sl_control *c)
         {"sluice_upstream_timeouts_total", "counter", "Upstream timeouts (504).", offsetof(gw_sum, timeouts)},
         {"sluice_received_bytes_total", "counter", "Bytes read from clients.", offsetof(gw_sum, in)},
         {"sluice_sent_bytes_total", "counter", "Bytes written to clients.", offsetof(gw_sum, out)},
+        {"sluice_http2_connections_total", "counter", "Client connections that spoke HTTP/2.",
+         offsetof(gw_sum, h2_conns)},
+        {"sluice_http2_streams_total", "counter", "HTTP/2 request streams opened by clients.",
+         offsetof(gw_sum, h2_streams)},
+        {"sluice_http2_abusive_connections_total", "counter",
+         "HTTP/2 connections closed for abuse (rapid reset, CONTINUATION or header floods).",
+         offsetof(gw_sum, h2_abuse)},
         {"sluice_access_log_dropped_total", "counter", "Access log lines dropped (log destination full).",
          offsetof(gw_sum, dropped)},
     };

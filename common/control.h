@@ -28,6 +28,7 @@ typedef struct sl_worker_slot {
     _Atomic uint64_t bad_requests;
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic uint64_t access_log_dropped;
+    _Atomic uint64_t h2_connections, h2_streams, h2_abusive_closes;
 } sl_worker_slot;
 
 typedef struct sl_control {

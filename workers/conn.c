@@ -16,17 +16,32 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/h2.h"
 #include "workers/tls.h"
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void process_input(sl_conn *c);
+static bool read_client(sl_conn *c);
+static void respond_grpc(sl_conn *c, int status, const char *body);
 
-static const char *reason_phrase(int status)
+bool sl_conn_read(sl_conn *c) { return read_client(c); }
+void sl_conn_process_input(sl_conn *c) { process_input(c); }
+
+const char *sl_http_reason(int status)
 {
     switch (status) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 429: return "Too Many Requests";
     case 204: return "No Content";
     case 301: return "Moved Permanently";
     case 302: return "Found";
@@ -91,6 +106,7 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
             close(fd); /* no usable certificate: nothing to talk with */
             return;
         }
+        c->secure = true;
     }
     peer_text(peer, c->peer, sizeof(c->peer));
     c->next = w->conns;
@@ -110,6 +126,24 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
     sl_conn_update(c);
 }
 
+sl_conn *sl_conn_new_stream(sl_conn *parent, sl_h2_stream *st)
+{
+    sl_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->w = parent->w;
+    c->fd = -1;
+    c->h2s = st;
+    c->secure = parent->secure;
+    c->listener = parent->listener;
+    memcpy(c->peer, parent->peer, sizeof(c->peer));
+    ev_init(&c->timer, conn_timer_cb);
+    c->timer.data = c;
+    c->state = SL_CONN_READ_HEAD;
+    c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_HEADER_TIMEOUT_MS);
+    return c;
+}
+
 void sl_conn_close(sl_conn *c)
 {
     sl_worker *w = c->w;
@@ -119,6 +153,19 @@ void sl_conn_close(sl_conn *c)
         sl_wsnap_release(w, c->snap);
         c->snap = NULL;
     }
+    if (c->h2s) {
+        /* A stream: no socket; the session carries on. */
+        ev_timer_stop(w->loop, &c->timer);
+        sl_h2_stream_conn_closed(c);
+        sl_cbuf_put(w, &c->in);
+        sl_cbuf_put(w, &c->out);
+        sl_cbuf_put(w, &c->uout);
+        sl_bodybuf_put(w, &c->uin);
+        free(c);
+        return;
+    }
+    if (c->h2)
+        sl_h2_free(c);
     ev_io_stop(w->loop, &c->io);
     ev_timer_stop(w->loop, &c->timer);
     sl_tls_close(c->ssl);
@@ -197,6 +244,8 @@ void sl_conn_finish_request(sl_conn *c)
         count_status(w, c->status);
         log_request(c);
     }
+    if (c->h2s)
+        sl_h2_stream_finished(c);
     if (c->up)
         sl_proxy_detach(c, c->up_reusable_hint && c->req_body.done && c->res_body.done && !c->up_eof &&
                                c->res_body.kind != SL_BODY_CLOSE);
@@ -250,14 +299,47 @@ void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, con
     size_t blen = strlen(body);
     if (c->req_body.kind != SL_BODY_NONE && !c->req_body.done)
         c->close_after = true; /* the unread request body would be taken for the next request */
+    if (status >= 400 && sl_h2_stream_is_grpc(c)) {
+        respond_grpc(c, status, body);
+        return;
+    }
     sl_buf_printf(&c->out,
                   "HTTP/1.1 %d %s\r\n%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
-                  status, reason_phrase(status), extra_headers, blen,
+                  status, sl_http_reason(status), extra_headers, blen,
                   c->close_after || !c->keep_alive ? "Connection: close\r\n" : "");
     if (c->method != SL_HTTP1_METHOD_HEAD)
         sl_buf_append(&c->out, body, blen);
     c->status = status;
     c->bytes_out += blen;
+    c->state = SL_CONN_LOCAL;
+    if (sl_conn_flush(c))
+        sl_conn_update(c);
+}
+
+/* A gRPC client understands errors only as gRPC statuses: a "trailers-only"
+ * response (HTTP 200, grpc-status and grpc-message, no body), with the status
+ * that gRPC's HTTP mapping gives the HTTP code. */
+static void respond_grpc(sl_conn *c, int status, const char *body)
+{
+    int code = status == 400 ? 13 /* INTERNAL */ : status == 401 ? 16 /* UNAUTHENTICATED */
+             : status == 403 ? 7 /* PERMISSION_DENIED */ : status == 404 ? 12 /* UNIMPLEMENTED */
+             : (status == 429 || status == 502 || status == 503 || status == 504) ? 14 /* UNAVAILABLE */
+             : 2 /* UNKNOWN */;
+    char msg[200];
+    size_t n = 0;
+    /* grpc-message is percent-encoded: keep printable ASCII but '%'. */
+    for (const unsigned char *p = (const unsigned char *)body; *p && n + 4 < sizeof(msg); p++) {
+        if (*p >= 0x20 && *p < 0x7f && *p != '%')
+            msg[n++] = (char)*p;
+        else if (*p != '\n')
+            n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%%%02X", *p);
+    }
+    msg[n] = '\0';
+    sl_buf_printf(&c->out,
+                  "HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nGrpc-Status: %d\r\nGrpc-Message: %s\r\n"
+                  "Content-Length: 0\r\n\r\n",
+                  code, msg);
+    c->status = status;
     c->state = SL_CONN_LOCAL;
     if (sl_conn_flush(c))
         sl_conn_update(c);
@@ -283,7 +365,9 @@ bool sl_conn_flush(sl_conn *c)
         }
         if (n == 0)
             break;
-        ssize_t wr = c->ssl ? sl_tls_writev(c->ssl, iov, n, &c->tls_write_wants_read) : writev(c->fd, iov, n);
+        ssize_t wr = c->h2s ? sl_h2_stream_take(c, iov, n)
+                     : c->ssl ? sl_tls_writev(c->ssl, iov, n, &c->tls_write_wants_read)
+                              : writev(c->fd, iov, n);
         if (wr < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
@@ -326,6 +410,10 @@ bool sl_conn_flush(sl_conn *c)
 void sl_conn_update(sl_conn *c)
 {
     sl_worker *w = c->w;
+    if (c->h2s) {
+        sl_h2_stream_update(c); /* a stream has no socket; only its timer */
+        goto timer;
+    }
     int events = 0;
     switch (c->state) {
     case SL_CONN_READ_HEAD:
@@ -338,6 +426,7 @@ void sl_conn_update(sl_conn *c)
         if (!c->client_eof && (!c->in.data || sl_buf_room(&c->in) + c->in.start > 0))
             events |= EV_READ;
         break;
+    case SL_CONN_H2: events = sl_h2_events(c); break;
     default: break;
     }
     const char *unused;
@@ -359,6 +448,7 @@ void sl_conn_update(sl_conn *c)
         if (events)
             ev_io_start(w->loop, &c->io);
     }
+timer:
     /* The timer only moves earlier: a later deadline is found when it fires (the
      * callback re-arms), which keeps timer heap work off the per-request path. */
     if (ev_is_active(&c->timer) && c->timer_at_ms <= c->deadline_ms)
@@ -391,6 +481,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         sl_conn_respond(c, 408, "request head not received in time\n", true);
         return;
     case SL_CONN_PROXY: sl_proxy_timeout(c); return;
+    case SL_CONN_H2: sl_h2_timeout(c); return;
     default: sl_conn_close(c); return;
     }
 }
@@ -446,10 +537,10 @@ static void copy_slice(char *dst, size_t dstlen, sl_slice s)
 /* True when a TLS connection's request is for a host that another listener of
  * the port serves than the one its handshake chose by SNI (RFC 9110 421, as the
  * Gateway API asks): the Host picks a listener with the same rules as SNI. */
-static bool misdirected(sl_conn *c, sl_slice host)
+static bool misdirected(sl_conn *c, SSL *ssl, sl_slice host)
 {
-    const char *chosen = sl_tls_chosen_hostname(c->ssl);
-    if (!chosen || !SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name))
+    const char *chosen = sl_tls_chosen_hostname(ssl);
+    if (!chosen || !SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name))
         return false;
     const sl_snapshot *s = &c->snap->s;
     uint32_t pi = c->snap->port_of_socket[c->listener];
@@ -492,7 +583,7 @@ static void dispatch(sl_conn *c)
      * stay in place until the next read, so req's slices remain valid here. */
     c->in.start += req->head_len;
     /* --keepalive-timeout 0 turns keep-alive off: every answer says so. */
-    c->keep_alive = req->keep_alive && sl_setting(SL_SET_KEEPALIVE_TIMEOUT_MS) > 0;
+    c->keep_alive = req->keep_alive && sl_setting(SL_SET_KEEPALIVE_TIMEOUT_MS) > 0 && !c->h2s;
     c->version_minor = req->version_minor;
     c->method = req->meth;
     c->expect_continue = req->expect_continue;
@@ -544,7 +635,8 @@ static void dispatch(sl_conn *c)
         .headers = req->headers,
         .nheaders = req->nheaders,
     };
-    if (c->ssl && misdirected(c, host)) {
+    SSL *ssl = sl_h2_stream_ssl(c);
+    if (ssl && misdirected(c, ssl, host)) {
         sl_conn_respond(c, 421, "this connection's certificate is not for that host\n", false);
         return;
     }
@@ -557,6 +649,20 @@ static void dispatch(sl_conn *c)
     snprintf(c->log_route, sizeof(c->log_route), "%s/%s", sl_snap_cstr(&c->snap->s, route->route_ns),
              sl_snap_cstr(&c->snap->s, route->route_name));
     sl_proxy_start(c, route);
+}
+
+/* A new connection speaks HTTP/2: ALPN said "h2", or (cleartext) it opens
+ * with the client preface (prior knowledge). */
+static bool starts_http2(sl_conn *c)
+{
+    if (c->ssl) {
+        const unsigned char *proto = NULL;
+        unsigned int len = 0;
+        SSL_get0_alpn_selected(c->ssl, &proto, &len);
+        return len == 2 && memcmp(proto, "h2", 2) == 0;
+    }
+    return sl_buf_len(&c->in) >= SL_H2_PREFACE_LEN &&
+           memcmp(c->in.data + c->in.start, SL_H2_PREFACE, SL_H2_PREFACE_LEN) == 0;
 }
 
 static void process_input(sl_conn *c)
@@ -573,6 +679,15 @@ static void process_input(sl_conn *c)
         /* The first bytes of a request start its header clock. */
         if (c->scan.pos == 0 && c->requests > 0)
             c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_HEADER_TIMEOUT_MS);
+    }
+    if (c->requests == 0 && !c->h2s && c->scan.pos == 0 && starts_http2(c)) {
+        sl_h2_start(c);
+        return;
+    }
+    if (c->requests == 0 && !c->ssl && c->scan.pos == 0 && sl_buf_len(&c->in) < SL_H2_PREFACE_LEN &&
+        memcmp(c->in.data + c->in.start, SL_H2_PREFACE, sl_buf_len(&c->in)) == 0 && !c->client_eof) {
+        sl_conn_update(c); /* maybe the HTTP/2 preface: wait for all of it */
+        return;
     }
     if (c->in.start > 0 && c->scan.pos == 0)
         sl_buf_compact(&c->in);
@@ -605,6 +720,10 @@ static void process_input(sl_conn *c)
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     sl_conn *c = io->data;
+    if (c->state == SL_CONN_H2) {
+        sl_h2_io(c, revents);
+        return;
+    }
     if (c->ssl) {
         /* A read that waited for writability, or a write that waited for readability. */
         if ((revents & EV_WRITE) && c->tls_read_wants_write)
@@ -642,6 +761,8 @@ void sl_conn_close_idle(sl_worker *w)
         sl_conn *next = c->next;
         if (c->state == SL_CONN_READ_HEAD && sl_buf_len(&c->in) == 0)
             sl_conn_close(c);
+        else if (c->state == SL_CONN_H2)
+            sl_h2_shutdown(c);
         c = next;
     }
 }

@@ -13,6 +13,7 @@ typedef enum {
     SL_CONN_PROXY,         /* request handed to an upstream */
     SL_CONN_LOCAL,         /* writing a response of our own */
     SL_CONN_CLOSING,       /* flushing, then close */
+    SL_CONN_H2,            /* an HTTP/2 connection: its streams are sl_conns of their own */
 } sl_conn_state;
 
 /* TUNNEL: after a 101 Switching Protocols, bytes flow both ways until either side closes. */
@@ -27,9 +28,15 @@ typedef struct sl_body {
     bool done;
 } sl_body;
 
+typedef struct sl_h2_session sl_h2_session;
+typedef struct sl_h2_stream sl_h2_stream;
+
 struct sl_conn {
     sl_worker *w;
     SSL *ssl;              /* TLS session on an HTTPS listener, else NULL */
+    bool secure;           /* arrived over TLS (also for the streams of an HTTP/2 connection) */
+    sl_h2_session *h2;     /* state SL_CONN_H2: the HTTP/2 session of this connection */
+    sl_h2_stream *h2s;     /* an HTTP/2 request stream (no socket of its own: fd -1) */
     bool tls_read_wants_write;  /* OpenSSL needs the socket writable to go on reading */
     bool tls_write_wants_read;  /* ...or readable to go on writing */
     sl_conn *prev, *next;
@@ -98,6 +105,14 @@ struct sl_conn {
 };
 
 /* conn.c */
+/* The reason phrase of a status code ("Unknown" for others). */
+const char *sl_http_reason(int status);
+/* Reads what the client sent into c->in. Returns false when c was closed. */
+bool sl_conn_read(sl_conn *c);
+/* Parses c->in: a request head to dispatch, or the start of HTTP/2. */
+void sl_conn_process_input(sl_conn *c);
+/* A request stream of an HTTP/2 connection (calloc'd, timer ready, no buffers). */
+sl_conn *sl_conn_new_stream(sl_conn *parent, sl_h2_stream *st);
 /* Like sl_conn_respond, with extra header lines ("Name: value\r\n"...) before the body. */
 void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, const char *body, bool close);
 /* Queues a complete local response (status, short text body) and finishes the
@@ -123,6 +138,8 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route);
 void sl_proxy_client_event(sl_conn *c);
 /* Upstream I/O. */
 void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents);
+/* The HTTP/2 stream standing for c's upstream connection has news. */
+void sl_proxy_upstream_event(sl_conn *c);
 /* The per-connection timer fired while proxying. */
 void sl_proxy_timeout(sl_conn *c);
 /* Detaches and closes (or pools) the upstream connection. */

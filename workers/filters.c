@@ -137,7 +137,7 @@ static bool answer_redirect(sl_conn *c, const sl_snap_route *route, const sl_sna
 {
     const sl_snapshot *s = &c->snap->s;
     const sl_http1_request *req = &c->w->req;
-    const char *scheme = f->scheme.len ? sl_snap_cstr(s, f->scheme) : c->ssl ? "https" : "http";
+    const char *scheme = f->scheme.len ? sl_snap_cstr(s, f->scheme) : c->secure ? "https" : "http";
     /* The host without its port. */
     sl_slice host = req->host;
     const char *colon = memchr(host.ptr, ':', host.len);
@@ -312,9 +312,9 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             sl_buf_printf(b, "%s\r\n", c->peer);
         else
             sl_buf_printf(b, "for=%s%s%s;host=\"%.*s\";proto=%s\r\n", v6 ? "\"[" : "", c->peer, v6 ? "]\"" : "",
-                          (int)req->host.len, req->host.ptr, c->ssl ? "https" : "http");
+                          (int)req->host.len, req->host.ptr, c->secure ? "https" : "http");
     }
-    sl_buf_printf(b, "X-Forwarded-Proto: %s\r\nX-Forwarded-Host: %.*s\r\n", c->ssl ? "https" : "http",
+    sl_buf_printf(b, "X-Forwarded-Proto: %s\r\nX-Forwarded-Host: %.*s\r\n", c->secure ? "https" : "http",
                   (int)req->host.len, req->host.ptr);
     return sl_buf_append(b, "\r\n", 2);
 }

@@ -16,6 +16,7 @@
 #include "common/settings.h"
 #include "workers/conn.h"
 #include "workers/filters.h"
+#include "workers/h2_upstream.h"
 
 static void pump(sl_conn *c);
 
@@ -92,7 +93,8 @@ static bool start_attempt(sl_conn *c, uint32_t bi)
     memset(&c->rscan, 0, sizeof(c->rscan));
     c->up_eof = false;
     c->retried = false;
-    c->up = sl_upstream_get(w, &c->up_addr, c->up_addrlen, c->replay_len < 0);
+    c->up = be->protocol == SL_BACKEND_H2C ? sl_h2up_open(w, &c->up_addr, c->up_addrlen)
+                                           : sl_upstream_get(w, &c->up_addr, c->up_addrlen, c->replay_len < 0);
     if (!c->up) {
         atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
         sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
@@ -224,7 +226,7 @@ static bool write_upstream(sl_conn *c)
         } else {
             break;
         }
-        ssize_t n = writev(u->fd, &iov, 1);
+        ssize_t n = u->h2 ? sl_h2up_write(u, iov.iov_base, iov.iov_len) : writev(u->fd, &iov, 1);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
@@ -490,7 +492,8 @@ static bool read_upstream(sl_conn *c)
             sl_buf_compact(&c->uin);
         if (sl_buf_room(&c->uin) == 0)
             break;
-        ssize_t n = read(u->fd, c->uin.data + c->uin.end, sl_buf_room(&c->uin));
+        ssize_t n = u->h2 ? sl_h2up_read(u, c->uin.data + c->uin.end, sl_buf_room(&c->uin))
+                          : read(u->fd, c->uin.data + c->uin.end, sl_buf_room(&c->uin));
         if (n > 0) {
             c->uin.end += (size_t)n;
             c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
@@ -588,8 +591,8 @@ void sl_proxy_detach(sl_conn *c, bool reusable)
 static void update_upstream(sl_conn *c)
 {
     sl_upstream *u = c->up;
-    if (!u)
-        return;
+    if (!u || u->h2)
+        return; /* an HTTP/2 stream: its session wakes us */
     int events = 0;
     bool dummy;
     if (!u->connected || sl_buf_len(&c->uout) || (!c->req_body.done && request_body_ready(c, &dummy)))
@@ -650,6 +653,8 @@ static void pump(sl_conn *c)
 }
 
 void sl_proxy_client_event(sl_conn *c) { pump(c); }
+
+void sl_proxy_upstream_event(sl_conn *c) { pump(c); }
 
 void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
 {

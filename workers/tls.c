@@ -32,8 +32,9 @@ static int ex_owner = -1;  /* SSL ex_data: the sl_tls_ctx the session holds a re
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg)
 {
-    /* HTTP/1.1 only for now; a client offering only h2 gets no ALPN agreement. */
-    static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    /* Our preference order: HTTP/2, then HTTP/1.1. A client offering neither
+     * gets no ALPN agreement (and speaks HTTP/1.1). */
+    static const unsigned char ours[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     unsigned char *sel;
     if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours), in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;

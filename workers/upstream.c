@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/h2_upstream.h"
 
 #define POOL_MAX_IDLE 1024
 
@@ -120,6 +121,10 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
 void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable)
 {
     u->owner = NULL;
+    if (u->h2) {
+        sl_h2up_release(u);
+        return;
+    }
     if (!reusable || w->draining || w->nidle >= POOL_MAX_IDLE) {
         destroy(w, u);
         return;
@@ -138,6 +143,7 @@ void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable)
 
 void sl_upstream_close_idle(sl_worker *w)
 {
+    sl_h2up_close_idle(w);
     while (w->idle) {
         sl_upstream *u = w->idle;
         w->idle = u->next_idle;

@@ -14,6 +14,8 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/h2.h"
+#include "workers/h2_upstream.h"
 
 static struct ev_loop *now_loop;
 
@@ -101,6 +103,19 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
         sl_conn_accept(w, l->index, fd, &peer);
     }
+}
+
+/* HTTP/2 sessions queue frames as their streams progress; they go out in one
+ * write per session just before the loop waits again. */
+static void h2_prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    sl_worker *w = p->data;
+    if (w->h2up_pending)
+        sl_h2up_flush_pending(w);
+    if (w->h2_pending)
+        sl_h2_flush_pending(w);
+    if (w->h2up_pending)
+        sl_h2up_flush_pending(w);
 }
 
 static void finish_if_drained(sl_worker *w)
@@ -256,6 +271,9 @@ void sl_worker_main(const sl_worker_args *args)
     }
     ev_init(&w->accept_pause, resume_accept_cb);
     w->accept_pause.data = w;
+    ev_prepare_init(&w->h2_prepare, h2_prepare_cb);
+    w->h2_prepare.data = w;
+    ev_prepare_start(w->loop, &w->h2_prepare);
     ev_timer_init(&w->tick, tick_cb, 0., 0.1);
     w->tick.data = w;
     ev_timer_start(w->loop, &w->tick);

@@ -78,6 +78,7 @@ struct sl_upstream {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     sl_upstream *next_idle;       /* pool list */
+    struct sl_h2up_stream *h2;    /* an HTTP/2 stream (h2_upstream.c); fd is -1 */
     bool connected;
     bool reused;
     uint64_t idle_since_ms;
@@ -106,6 +107,12 @@ struct sl_worker {
     int nbody_pool;
     sl_http1_request req; /* scratch: one request head is parsed at a time */
     sl_http1_response res;
+    sl_http1_response h2res; /* scratch of the HTTP/2 response conversion */
+    struct sl_h2_session *h2_pending; /* HTTP/2 sessions with frames to send */
+    ev_prepare h2_prepare;            /* ...sent before the loop waits */
+    struct sl_h2up_session *h2up_sessions; /* HTTP/2 connections to backends */
+    struct sl_h2up_session *h2up_pending;  /* ...with frames to send */
+    sl_http1_request h2req;                /* scratch of the upstream HTTP/2 conversion */
     sl_http1_limits limits;
     /* access log */
     sl_buf log;
