@@ -157,6 +157,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.gateway_classes = list_kind(s, "GatewayClass");
     c.gateways = list_kind(s, "Gateway");
     c.httproutes = list_kind(s, "HTTPRoute");
+    c.grpcroutes = list_kind(s, "GRPCRoute");
     c.services = list_kind(s, "Service");
     c.endpointslices = list_kind(s, "EndpointSlice");
     c.backends = list_kind(s, "Backend");
@@ -165,6 +166,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.secrets = list_kind(s, "Secret");
     c.backend_index = json_object();
     c.route_status = json_object();
+    c.keep = json_array();
 
     size_t i;
     json_t *gw;
@@ -179,6 +181,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.gateway_classes);
     json_decref(c.gateways);
     json_decref(c.httproutes);
+    json_decref(c.grpcroutes);
     json_decref(c.services);
     json_decref(c.endpointslices);
     json_decref(c.backends);
@@ -186,6 +189,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.referencegrants);
     json_decref(c.secrets);
     json_decref(c.backend_index);
+    json_decref(c.keep);
     if (route_status)
         *route_status = c.route_status;
     else

@@ -180,10 +180,13 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
     const char *name = sl_js(ref, "name");
     const char *ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : route_ns;
     long long port = sl_ji(ref, "port", 0);
-    if (strcmp(ns, route_ns) != 0 && !sl_compile_granted(c, "HTTPRoute", route_ns, ns, group, kind, name))
+    if (strcmp(ns, route_ns) != 0 && !sl_compile_granted(c, c->route_kind, route_ns, ns, group, kind, name))
         return SL_SNAP_NONE;
+    /* gRPC is HTTP/2 end to end: a GRPCRoute's backends get their own records,
+     * spoken to over h2c whatever the Service port declares. */
+    bool grpc = strcmp(c->route_kind, "GRPCRoute") == 0;
     char key[700];
-    snprintf(key, sizeof(key), "%s/%s/%s/%s/%lld", group, kind, ns, name, port);
+    snprintf(key, sizeof(key), "%s%s/%s/%s/%s/%lld", grpc ? "grpc:" : "", group, kind, ns, name, port);
     json_t *known = json_object_get(c->backend_index, key);
     if (known)
         return (uint32_t)json_integer_value(known);
@@ -192,6 +195,8 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
         index = service_backend(c, ns, name, port);
     else if (strcmp(group, SLUICE_GROUP) == 0 && strcmp(kind, "Backend") == 0)
         index = static_backend(c, ns, name);
+    if (grpc && index != SL_SNAP_NONE)
+        ((sl_snap_backend *)sl_sb_at(&c->b, SL_SNAP_BACKENDS, index))->protocol = SL_BACKEND_H2C;
     json_object_set_new(c->backend_index, key, json_integer(index));
     return index;
 }
@@ -283,7 +288,7 @@ static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const js
         *message = "backendRefs may name a Service or a gateway.sluice.dev Backend";
         return "InvalidKind";
     }
-    if (strcmp(ns, route_ns) != 0 && !sl_compile_granted(c, "HTTPRoute", route_ns, ns, group, kind, name)) {
+    if (strcmp(ns, route_ns) != 0 && !sl_compile_granted(c, c->route_kind, route_ns, ns, group, kind, name)) {
         *message = "a backendRef to another namespace needs a ReferenceGrant there";
         return "RefNotPermitted";
     }

@@ -30,10 +30,12 @@ typedef struct pending_vhost {
 typedef struct sl_compile_ctx {
     sl_store *store;
     sl_snap_builder b;
-    json_t *gateway_classes, *gateways, *httproutes, *services, *endpointslices, *backends, *namespaces,
+    json_t *gateway_classes, *gateways, *httproutes, *grpcroutes, *services, *endpointslices, *backends, *namespaces,
         *referencegrants, *secrets;
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
-    json_t *route_status;  /* "ns/name" -> {namespace, name, generation, resourceVersion, parents[]} */
+    json_t *route_status;  /* "Kind/ns/name" -> {namespace, name, generation, resourceVersion, parents[]} */
+    json_t *keep;           /* strings that must live as long as the compile */
+    const char *route_kind; /* the kind of the routes being compiled: HTTPRoute or GRPCRoute */
     pending_vhost *vhosts;
     size_t nvhosts, vhosts_cap;
 } sl_compile_ctx;

@@ -106,7 +106,7 @@ static bool selector_matches(const json_t *selector, const json_t *ns)
     return true;
 }
 
-/* Does the listener's allowedRoutes admit an HTTPRoute from namespace route_ns? */
+/* Does the listener's allowedRoutes admit a route of c->route_kind from namespace route_ns? */
 static bool listener_allows(sl_compile_ctx *c, const json_t *listener, const char *gw_ns, const char *route_ns)
 {
     const json_t *allowed = json_object_get(listener, "allowedRoutes");
@@ -118,7 +118,7 @@ static bool listener_allows(sl_compile_ctx *c, const json_t *listener, const cha
         json_array_foreach(kinds, i, k)
         {
             const char *group = json_object_get(k, "group") ? sl_js(k, "group") : GW_GROUP;
-            if (strcmp(group, GW_GROUP) == 0 && strcmp(sl_js(k, "kind"), "HTTPRoute") == 0)
+            if (strcmp(group, GW_GROUP) == 0 && strcmp(sl_js(k, "kind"), c->route_kind) == 0)
                 ok = true;
         }
         if (!ok)
@@ -192,11 +192,38 @@ static uint32_t add_matches(sl_compile_ctx *c, const json_t *list, uint32_t *cou
     return first;
 }
 
+/* A GRPCRoute method match as a path match: gRPC calls are POST /Service/Method.
+ * Exact service and method give an exact path, a service alone a prefix, and
+ * anything with a regular expression (or a method alone) an anchored regex. */
+static void grpc_path(const json_t *m, char *out, size_t outlen, uint8_t *type)
+{
+    const json_t *method = json_object_get(m, "method");
+    const char *svc = sl_js(method, "service"), *meth = sl_js(method, "method");
+    bool regex = strcmp(sl_js(method, "type"), "RegularExpression") == 0;
+    if (!method || (!svc[0] && !meth[0])) {
+        snprintf(out, outlen, "/");
+        *type = SL_PATH_PREFIX;
+    } else if (!regex && svc[0] && meth[0]) {
+        snprintf(out, outlen, "/%s/%s", svc, meth);
+        *type = SL_PATH_EXACT;
+    } else if (!regex && svc[0]) {
+        snprintf(out, outlen, "/%s/", svc);
+        *type = SL_PATH_PREFIX;
+    } else {
+        /* Exact parts are quoted (\Q...\E) inside the expression. */
+        snprintf(out, outlen, "/%s%s%s/%s%s%s", svc[0] && !regex ? "\\Q" : "", svc[0] ? svc : "[^/]+",
+                 svc[0] && !regex ? "\\E" : "", meth[0] && !regex ? "\\Q" : "", meth[0] ? meth : "[^/]+",
+                 meth[0] && !regex ? "\\E" : "");
+        *type = SL_PATH_REGEX;
+    }
+}
+
 /* Adds the entries of every rule of `route` to the vhosts of `hosts` on the listener. */
 static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_index, const char *const *hosts,
                    size_t nhosts, const uint32_t *actions)
 {
     const sl_snap_listener *l = sl_sb_at(&c->b, SL_SNAP_LISTENERS, listener_index);
+    bool grpc = strcmp(c->route_kind, "GRPCRoute") == 0;
     /* The listener's port on every address the Gateway binds. */
     const sl_snap_gateway *g = sl_sb_at(&c->b, SL_SNAP_GATEWAYS, l->gateway);
     uint16_t port_number = ((const sl_snap_port *)sl_sb_at(&c->b, SL_SNAP_PORTS, l->port_index))->port;
@@ -220,6 +247,13 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
             pr.rec.path_type = strcmp(ptype, "Exact") == 0               ? SL_PATH_EXACT
                                : strcmp(ptype, "RegularExpression") == 0 ? SL_PATH_REGEX
                                                                          : SL_PATH_PREFIX;
+            char grpc_buf[600];
+            if (grpc) {
+                grpc_path(m, grpc_buf, sizeof(grpc_buf), &pr.rec.path_type);
+                /* path_text outlives this loop (precedence sorting): keep a copy. */
+                json_array_append_new(c->keep, json_string(grpc_buf));
+                pval = json_string_value(json_array_get(c->keep, json_array_size(c->keep) - 1));
+            }
             /* A prefix's trailing slash does not change what it matches. */
             size_t plen = strlen(pval);
             while (pr.rec.path_type == SL_PATH_PREFIX && plen > 1 && pval[plen - 1] == '/')
@@ -343,8 +377,8 @@ static attach_result attach_parent(sl_compile_ctx *c, const json_t *route, const
 static void record_parent_status(sl_compile_ctx *c, const json_t *route, const json_t *ref, const attach_result *r,
                                  const char *refs_reason, const char *refs_message)
 {
-    char key[600];
-    snprintf(key, sizeof(key), "%s/%s", sl_jmeta(route, "namespace"), sl_jmeta(route, "name"));
+    char key[650];
+    snprintf(key, sizeof(key), "%s/%s/%s", c->route_kind, sl_jmeta(route, "namespace"), sl_jmeta(route, "name"));
     json_t *entry = json_object_get(c->route_status, key);
     if (!entry) {
         entry = json_pack("{s:s, s:s, s:I, s:s, s:[]}", "namespace", sl_jmeta(route, "namespace"), "name",
@@ -387,11 +421,11 @@ static bool names_our_gateway(sl_compile_ctx *c, const json_t *route, const json
     return false;
 }
 
-void sl_compile_routes(sl_compile_ctx *c)
+static void compile_kind(sl_compile_ctx *c, const json_t *routes)
 {
     size_t i;
     json_t *route;
-    json_array_foreach(c->httproutes, i, route)
+    json_array_foreach(routes, i, route)
     {
         const json_t *rules = json_object_get(json_object_get(route, "spec"), "rules");
         size_t nrules = json_array_size(rules);
@@ -419,6 +453,15 @@ void sl_compile_routes(sl_compile_ctx *c)
         }
         free(actions);
     }
+}
+
+void sl_compile_routes(sl_compile_ctx *c)
+{
+    c->route_kind = "HTTPRoute";
+    compile_kind(c, c->httproutes);
+    c->route_kind = "GRPCRoute";
+    compile_kind(c, c->grpcroutes);
+    c->route_kind = "HTTPRoute";
 }
 
 /* ---- precedence ---- */

@@ -33,11 +33,30 @@ static const sl_snap_listener *snap_listener(const sl_snapshot *s, const char *n
     return NULL;
 }
 
-static json_t *supported_kinds(const char *protocol)
+/* HTTP and HTTPS listeners serve HTTPRoutes and GRPCRoutes, or those of the
+ * two that allowedRoutes.kinds names. */
+static json_t *supported_kinds(const json_t *listener, const char *protocol)
 {
-    if (strcmp(protocol, "HTTP") == 0 || strcmp(protocol, "HTTPS") == 0)
-        return json_pack("[{s:s, s:s}]", "group", "gateway.networking.k8s.io", "kind", "HTTPRoute");
-    return json_array();
+    json_t *out = json_array();
+    if (strcmp(protocol, "HTTP") != 0 && strcmp(protocol, "HTTPS") != 0)
+        return out;
+    static const char *const ours[] = {"HTTPRoute", "GRPCRoute"};
+    const json_t *kinds = json_object_get(json_object_get(listener, "allowedRoutes"), "kinds");
+    for (size_t k = 0; k < 2; k++) {
+        bool wanted = json_array_size(kinds) == 0;
+        size_t i;
+        json_t *x;
+        json_array_foreach(kinds, i, x)
+        {
+            const json_t *g = json_object_get(x, "group");
+            if ((!g || strcmp(json_string_value(g), "gateway.networking.k8s.io") == 0) &&
+                strcmp(js(x, "kind"), ours[k]) == 0)
+                wanted = true;
+        }
+        if (wanted)
+            json_array_append_new(out, json_pack("{s:s, s:s}", "group", "gateway.networking.k8s.io", "kind", ours[k]));
+    }
+    return out;
 }
 
 /* Another listener of the Gateway on the same port with a different protocol: a
@@ -111,7 +130,7 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
                                                   "another listener uses this port with another protocol", gen));
     else
         json_array_append_new(conds, sl_condition("Conflicted", "False", "NoConflicts", "no conflicts", gen));
-    return json_pack("{s:s, s:o, s:i, s:o}", "name", lname, "supportedKinds", supported_kinds(protocol),
+    return json_pack("{s:s, s:o, s:i, s:o}", "name", lname, "supportedKinds", supported_kinds(l, protocol),
                      "attachedRoutes", attached, "conditions", conds);
 }
 

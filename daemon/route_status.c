@@ -8,11 +8,11 @@
 #include "daemon/controller.h"
 #include "daemon/objects.h"
 
-void sl_route_status_sync(sl_store *store, const json_t *computed)
+static void sync_kind(sl_store *store, const json_t *computed, const char *kind)
 {
     json_t *routes;
     int64_t rv;
-    if (sl_store_list(store, "HTTPRoute", NULL, &routes, &rv) != SL_OK) {
+    if (sl_store_list(store, kind, NULL, &routes, &rv) != SL_OK) {
         json_decref(routes);
         return;
     }
@@ -20,8 +20,8 @@ void sl_route_status_sync(sl_store *store, const json_t *computed)
     json_t *route;
     json_array_foreach(routes, i, route)
     {
-        char key[600];
-        snprintf(key, sizeof(key), "%s/%s", sl_obj_namespace(route), sl_obj_name(route));
+        char key[650];
+        snprintf(key, sizeof(key), "%s/%s/%s", kind, sl_obj_namespace(route), sl_obj_name(route));
         const json_t *mine = json_object_get(computed, key);
         /* Computed from an older version of the route: the next compile has it. */
         if (mine && strcmp(json_string_value(json_object_get(mine, "resourceVersion")),
@@ -45,10 +45,16 @@ void sl_route_status_sync(sl_store *store, const json_t *computed)
             json_decref(status);
             continue;
         }
-        int rc = sl_controller_write_status(store, "HTTPRoute", sl_obj_namespace(route), sl_obj_name(route),
+        int rc = sl_controller_write_status(store, kind, sl_obj_namespace(route), sl_obj_name(route),
                                             sl_obj_resource_version(route), status);
         if (rc != SL_OK && rc != SL_CONFLICT && rc != SL_NOTFOUND)
-            sl_log_error("controller", "cannot write the status of HTTPRoute %s", key);
+            sl_log_error("controller", "cannot write the status of %s", key);
     }
     json_decref(routes);
+}
+
+void sl_route_status_sync(sl_store *store, const json_t *computed)
+{
+    sync_kind(store, computed, "HTTPRoute");
+    sync_kind(store, computed, "GRPCRoute");
 }

@@ -50,7 +50,7 @@ def test_programmed_gateway_status(sluiced):
     assert all(c["observedGeneration"] == gen for c in st["conditions"])
     assert st["addresses"] == [{"type": "IPAddress", "value": "127.0.0.1"}]
     l = listener(st, "http")
-    assert l["supportedKinds"] == [{"group": GW, "kind": "HTTPRoute"}]
+    assert l["supportedKinds"] == [{"group": GW, "kind": "HTTPRoute"}, {"group": GW, "kind": "GRPCRoute"}]
     assert cond(l["conditions"], "Accepted")["status"] == "True"
     assert cond(l["conditions"], "Conflicted")["status"] == "False"
 
