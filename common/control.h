@@ -7,6 +7,7 @@
 #define SL_CONTROL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,13 @@ typedef struct sl_worker_slot {
     _Atomic uint64_t h2_connections, h2_streams, h2_abusive_closes;
 } sl_worker_slot;
 
+/* A TLS session ticket key (RFC 5077 layout: name, HMAC-SHA256 key, AES-256 key). */
+typedef struct sl_ticket_key {
+    uint8_t name[16];
+    uint8_t hmac[32];
+    uint8_t aes[32];
+} sl_ticket_key;
+
 typedef struct sl_control {
     uint64_t magic;
     int32_t master_pid;
@@ -38,6 +46,13 @@ typedef struct sl_control {
     char snapshot_prefix[48];    /* shm name of generation G: prefix + decimal G */
     _Atomic uint64_t worker_restarts; /* unexpected worker exits, all groups */
     _Atomic uint64_t snapshots_published;
+    /* Session ticket keys shared by every worker, so that a session resumes on
+     * whichever worker (or restarted worker) the client reaches. The master
+     * rotates them (--tls-ticket-rotation); [0] seals new tickets, [0] and [1]
+     * (the previous key) open them. A seqlock: ticket_seq is odd while the
+     * master rewrites the keys. */
+    _Atomic uint64_t ticket_seq;
+    sl_ticket_key ticket_keys[2];
     sl_worker_slot slots[SL_MAX_WORKERS];
 } sl_control;
 
@@ -55,6 +70,11 @@ typedef struct sl_ctl_msg {
 } sl_ctl_msg;
 
 /* Writes the shm object name of a generation into out. */
+/* Reads a consistent copy of both ticket keys (workers). */
+void sl_ticket_keys_read(const sl_control *c, sl_ticket_key out[2]);
+/* Master: makes new keys (rotate: the current one becomes the previous). */
+void sl_ticket_keys_rotate(sl_control *c, bool keep_previous);
+
 void sl_control_snapshot_name(const sl_control *c, uint64_t generation, char *out, size_t outlen);
 
 #endif

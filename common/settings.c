@@ -27,6 +27,8 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
                                 "largest request head accepted (431 beyond)"),
     [SL_SET_MAX_CONNECTIONS] = S("max-connections", 16384, 16, 1000000, "",
                                  "client connections per worker; accepting pauses beyond"),
+    [SL_SET_TICKET_ROTATION_S] = S("tls-ticket-rotation", 43200, 1, 604800, "s",
+                                   "TLS session ticket keys are replaced after this (tickets stay valid for two periods)"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

@@ -18,6 +18,7 @@ typedef enum {
     SL_SET_TUNNEL_IDLE_MS,       /* upgraded connections (WebSocket) idle for this long are closed */
     SL_SET_MAX_HEAD_BYTES,       /* request head limit (431 beyond) */
     SL_SET_MAX_CONNECTIONS,      /* per worker; accept pauses beyond */
+    SL_SET_TICKET_ROTATION_S,    /* TLS session ticket key lifetime */
     SL_SET_COUNT
 } sl_setting_id;
 

@@ -38,6 +38,7 @@ typedef struct master {
     sl_admin *admin;
     sl_controller *controller;
     sl_control *control;
+    double tickets_rotated; /* loop time of the last ticket key rotation */
     sl_publisher publisher;
     sl_supervisor *supervisor;
     ev_async changed;
@@ -130,6 +131,15 @@ static void readiness_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     master *m = t->data;
     sl_admin_set_ready(m->admin, m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor));
+    /* Session ticket keys age out: a new one seals, the last one still opens. */
+    double now = ev_now(loop);
+    if (m->tickets_rotated == 0)
+        m->tickets_rotated = now;
+    if (now - m->tickets_rotated >= (double)sl_setting(SL_SET_TICKET_ROTATION_S)) {
+        sl_ticket_keys_rotate(m->control, true);
+        m->tickets_rotated = now;
+        sl_log_info("main", "rotated the TLS session ticket keys");
+    }
     sl_snapshot snap = sl_publisher_current(&m->publisher);
     /* Ports that could not be bound are tried again (once a second). */
     if (snap.base && sl_supervisor_needs_retry(m->supervisor) && ++m->retry_ticks % 4 == 0)

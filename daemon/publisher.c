@@ -52,6 +52,7 @@ sl_control *sl_control_create(void)
     c->magic = SL_CONTROL_MAGIC;
     c->master_pid = (int32_t)getpid();
     snprintf(c->snapshot_prefix, sizeof(c->snapshot_prefix), "/sluice-%d-", (int)getpid());
+    sl_ticket_keys_rotate(c, false);
     remove_stale_objects();
     return c;
 }

@@ -5,7 +5,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
@@ -97,6 +100,51 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* Session tickets are sealed with the keys the master shares with every worker
+ * (common/control.h), so a resumption works on any worker of the group and
+ * survives worker restarts. Returns 1 (key found), 2 (found, but an older key:
+ * issue a fresh ticket), 0 (unknown key: full handshake), -1 (error). */
+static const sl_control *ticket_control;
+
+static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                     EVP_MAC_CTX *hctx, int enc)
+{
+    sl_ticket_key keys[2];
+    sl_ticket_keys_read(ticket_control, keys);
+    int rc = 0;
+    const sl_ticket_key *k = NULL;
+    if (enc) {
+        k = &keys[0];
+        memcpy(name, k->name, 16);
+        if (RAND_bytes(iv, 16) != 1)
+            k = NULL, rc = -1;
+        else
+            rc = 1;
+    } else if (memcmp(name, keys[0].name, 16) == 0) {
+        k = &keys[0];
+        rc = 1;
+    } else if (memcmp(name, keys[1].name, 16) == 0) {
+        k = &keys[1];
+        rc = 2;
+    }
+    if (k) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof(k->hmac)),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_end(),
+        };
+        bool ok = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)
+                       : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)) == 1 &&
+                  EVP_MAC_CTX_set_params(hctx, params) == 1;
+        if (!ok)
+            rc = -1;
+    }
+    OPENSSL_cleanse(keys, sizeof(keys));
+    return rc;
+}
+
+void sl_tls_use_shared_tickets(const sl_control *c) { ticket_control = c; }
+
 static SSL_CTX *make_ctx(const char *cert_pem, const char *key_pem, sl_tls_ctx *t)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -128,6 +176,8 @@ static SSL_CTX *make_ctx(const char *cert_pem, const char *key_pem, sl_tls_ctx *
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    if (ticket_control)
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
     return ctx;
 }
 

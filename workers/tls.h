@@ -6,6 +6,8 @@
 #define SL_TLS_H
 
 #include <stdbool.h>
+
+#include "common/control.h"
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -36,5 +38,8 @@ const char *sl_tls_chosen_hostname(SSL *ssl);
 
 /* Sends close_notify (best effort, never blocks) and frees. */
 void sl_tls_close(SSL *ssl);
+/* Seal session tickets with the master's shared, rotated keys (call before
+ * sl_tls_build). */
+void sl_tls_use_shared_tickets(const sl_control *c);
 
 #endif

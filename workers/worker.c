@@ -15,6 +15,7 @@
 #include "common/settings.h"
 #include "workers/conn.h"
 #include "workers/h2.h"
+#include "workers/tls.h"
 #include "workers/h2_upstream.h"
 
 static struct ev_loop *now_loop;
@@ -262,6 +263,7 @@ void sl_worker_main(const sl_worker_args *args)
         _exit(70);
     }
     now_loop = w->loop;
+    sl_tls_use_shared_tickets(w->args.control);
     for (int i = 0; i < w->args.nsockets; i++)
         listener_init(w, i);
     if (w->args.ctl_fd >= 0) {

@@ -41,16 +41,18 @@ def case(name, features="core", manifest=None):
 # ------------------------------------------------------------------ requests
 def T(path="/", backend=None, ns=None, status=200, method="GET", host=None, headers=None,
       exp=None, resp_headers=None, resp_absent=None, valid=None, ignore_ws=False, redirect=None,
-      backend_set=None, name=None, gw=None, tls=None):
+      backend_set=None, name=None, gw=None, tls=None, h2c=False):
     """One upstream ExpectedResponse. exp: dict(path, host, headers, absent, method) of
     the request the backend must see (default: the request itself). tls: send it over
-    TLS with this server name (SNI), as upstream's MakeTLSRequest... does."""
+    TLS with this server name (SNI), as upstream's MakeTLSRequest... does. h2c: send it
+    over HTTP/2 cleartext with prior knowledge (upstream's H2CPriorKnowledgeProtocol),
+    and require that the backend got it over HTTP/2 too (the echo's proto)."""
     if backend is not None and ns is None:
         ns = INFRA
     return dict(path=path, backend=backend or "", ns=ns or "", status=status, method=method, host=host,
                 headers=headers or {}, exp=exp, resp_headers=resp_headers, resp_absent=resp_absent or [],
                 valid=valid or {}, ignore_ws=ignore_ws, redirect=redirect, backend_set=backend_set or {},
-                name=name, gw=gw, tls=tls)
+                name=name, gw=gw, tls=tls, h2c=h2c)
 
 
 def describe(tc):
@@ -59,6 +61,8 @@ def describe(tc):
     s = "%s %s%s" % (tc["method"], tc["host"] or "", tc["path"])
     if tc["tls"]:
         s = "[sni %s] %s" % (tc["tls"], s)
+    if tc["h2c"]:
+        s = "[h2c] " + s
     if tc["headers"]:
         s += " %s" % tc["headers"]
     return s + (" -> %s" % tc["backend"] if tc["backend"] else " -> %d" % (tc["status"] if isinstance(tc["status"], int) else tc["status"][0]))
@@ -84,6 +88,8 @@ def compare(h, addr, tc, resp):
                 return "expected method %r, got %r" % (e_method, echo.get("method"))
         if tc["ns"] != echo.get("namespace", ""):
             return "expected namespace %r, got %r" % (tc["ns"], echo.get("namespace", ""))
+        if tc["h2c"] and echo.get("proto") != "HTTP/2.0":
+            return "expected the backend to see HTTP/2.0, it saw %r" % echo.get("proto")
         seen = {k.lower(): v for k, v in (echo.get("headers") or {}).items()}
         for k, v in (exp.get("headers") or {}).items():
             if k.lower() not in seen:
@@ -144,6 +150,8 @@ def send(h, addr, tc):
     headers["X-Echo-Set-Header"] = ",".join("%s:%s" % kv for kv in tc["backend_set"].items())
     if tc["tls"]:
         return h.tls_request(addr, tc["tls"], tc["method"], tc["path"], tc["host"], headers)
+    if tc["h2c"]:
+        return h.h2c_request(addr, tc["method"], tc["path"], tc["host"], headers)
     return h.request(addr, tc["method"], tc["path"], tc["host"], headers)
 
 
@@ -1026,9 +1034,10 @@ def _websocket(h):
     poll(probe, CONSISTENCY_TIMEOUT, "websocket echo through the Gateway")
 
 
-@case("httproute-backend-protocol-h2c", "extended")
-def _h2c(h):
-    raise Failure("not ported: needs an HTTP/2 cleartext (prior knowledge) client and an h2c echo backend")
+# The route's backend is infra-backend-v1 port 8081 (appProtocol kubernetes.io/h2c,
+# targetPort 3001: the echo replicas' h2c server).
+case("httproute-backend-protocol-h2c", "extended")(simple("backend-protocol-h2c", [
+    T("/", V1, h2c=True)]))
 
 
 # ------------------------------------------------------------------ HTTPS listeners

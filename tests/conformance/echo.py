@@ -1,11 +1,12 @@
 """Echo backend for the Gateway API conformance harness.
 
 A local stand-in for the upstream echo server image: every replica of a
-Deployment is one threaded HTTP/1.1 server on its own loopback address and port.
-It answers with a JSON body describing the request it received:
+Deployment is one threaded HTTP/1.1 server on its own loopback address and port,
+plus (when given an h2c port) an HTTP/2 cleartext server on a second port, see
+H2EchoServer. It answers with a JSON body describing the request it received:
 
     {"path": request URI (query included), "host": Host header, "method",
-     "proto": "HTTP/1.1", "headers": {Canonical-Name: [values...]},
+     "proto": "HTTP/1.1" (or "HTTP/2.0"), "headers": {Canonical-Name: [values...]},
      "namespace": ..., "pod": ...}
 
 Behaviour driven by the request (as the upstream echo server does):
@@ -17,6 +18,9 @@ Behaviour driven by the request (as the upstream echo server does):
   GET /ws with Upgrade: websocket               echoes websocket frames
 
 Every received request is recorded (for mirror checks): see EchoReplica.seen().
+The h2c server only echoes (none of the behaviours above).
+
+Runs on Debian's /usr/bin/python3 (the h2c server needs python3-h2).
 """
 
 import base64
@@ -29,6 +33,11 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -181,11 +190,110 @@ def ws_read_frame(f):
     return op, data
 
 
-class EchoReplica:
-    """One replica ("pod") of an echo Deployment, serving on (ip, port)."""
+class H2EchoServer(socketserver.ThreadingTCPServer):
+    """The echo over HTTP/2 cleartext with prior knowledge (no Upgrade, no TLS).
 
-    def __init__(self, namespace, pod, ip, port):
-        self.namespace, self.pod, self.ip, self.port = namespace, pod, ip, port
+    Why it exists: the upstream echo image also listens for h2c on targetPort
+    3001, which infra-backend-v1's Service exposes as port 8081 with appProtocol
+    kubernetes.io/h2c; httproute-backend-protocol-h2c checks that the gateway
+    speaks HTTP/2 to such a backend, and the echo's "proto" says it did.
+
+    One h2 server connection per TCP connection (one thread each); every stream
+    is answered when its request ends with the same JSON as the HTTP/1 echo
+    (host from :authority). Request bodies are read, acknowledged (so that
+    uploads do not stall on flow control) and dropped.
+    """
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, replica, ip, port):
+        self.replica = replica
+        super().__init__((ip, port), _H2Handler)
+
+
+class _H2Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.requests = {}  # stream id -> request headers, until the request ends
+        self.pending = {}   # stream id -> response body bytes not sent yet (flow control)
+        try:
+            self.request.sendall(self.conn.data_to_send())
+            while self._serve_once():
+                pass
+        except OSError:
+            pass
+
+    def _serve_once(self):
+        """Reads once, handles the events, writes; False when the connection is done."""
+        data = self.request.recv(65536)
+        if not data:
+            return False
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            self.request.sendall(self.conn.data_to_send())  # the GOAWAY
+            return False
+        for ev in events:
+            if isinstance(ev, h2.events.RequestReceived):
+                self.requests[ev.stream_id] = ev.headers
+            elif isinstance(ev, h2.events.DataReceived):
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                self._answer(ev.stream_id, self.requests.pop(ev.stream_id, []))
+            elif isinstance(ev, h2.events.StreamReset):
+                self.requests.pop(ev.stream_id, None)
+                self.pending.pop(ev.stream_id, None)
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                return False
+        self._send_pending()
+        self.request.sendall(self.conn.data_to_send())
+        return True
+
+    def _answer(self, sid, hs):
+        rep = self.server.replica
+        pseudo = {k: v for k, v in hs if k.startswith(":")}
+        headers = {}
+        for k, v in hs:
+            if not k.startswith(":") and k != "host":
+                headers.setdefault(canonical(k), []).append(v)
+        host = pseudo.get(":authority") or dict(hs).get("host", "")
+        method, path = pseudo.get(":method", ""), pseudo.get(":path", "")
+        rep.record({"path": path, "method": method, "headers": headers, "host": host})
+        body = json.dumps({
+            "path": path, "host": host, "method": method, "proto": "HTTP/2.0", "headers": headers,
+            "namespace": rep.namespace, "ingress": "", "service": "", "pod": rep.pod,
+        }, indent=1).encode()
+        self.conn.send_headers(sid, [(":status", "200"), ("content-type", "application/json"),
+                                     ("content-length", str(len(body))),
+                                     ("x-content-type-options", "nosniff")],
+                               end_stream=method == "HEAD")
+        if method != "HEAD":
+            self.pending[sid] = body
+
+    def _send_pending(self):
+        """Sends what the flow-control windows allow; the rest waits for WINDOW_UPDATE."""
+        for sid, body in list(self.pending.items()):
+            while body:
+                n = min(len(body), self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+                if n <= 0:
+                    break
+                self.conn.send_data(sid, body[:n], end_stream=n == len(body))
+                body = body[n:]
+            if body:
+                self.pending[sid] = body
+            else:
+                del self.pending[sid]
+
+
+class EchoReplica:
+    """One replica ("pod") of an echo Deployment, serving HTTP/1.1 on (ip, port)
+    and, when h2c_port is given, h2c prior knowledge on (ip, h2c_port)."""
+
+    def __init__(self, namespace, pod, ip, port, h2c_port=None):
+        self.namespace, self.pod, self.ip, self.port, self.h2c_port = namespace, pod, ip, port, h2c_port
         self._lock = threading.Lock()
         self._seen = []
         self._attempts = {}
@@ -193,14 +301,23 @@ class EchoReplica:
         self.server.replica = self
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                                        name="echo-%s" % pod, daemon=True)
+        self.h2c_server = self.h2c_thread = None
+        if h2c_port is not None:
+            self.h2c_server = H2EchoServer(self, ip, h2c_port)
+            self.h2c_thread = threading.Thread(target=self.h2c_server.serve_forever, kwargs={"poll_interval": 0.2},
+                                               name="echo-h2c-%s" % pod, daemon=True)
 
     def start(self):
         self.thread.start()
+        if self.h2c_thread:
+            self.h2c_thread.start()
         return self
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        for srv in (self.server, self.h2c_server):
+            if srv:
+                srv.shutdown()
+                srv.server_close()
 
     def record(self, req):
         with self._lock:
@@ -233,8 +350,9 @@ def can_bind(ip, port):
         s.close()
 
 
-if __name__ == "__main__":  # manual use: python3 echo.py NS POD IP PORT
+if __name__ == "__main__":  # manual use: /usr/bin/python3 echo.py NS POD IP PORT [H2C_PORT]
     import sys
-    r = EchoReplica(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])).start()
-    print("echo %s/%s on %s:%d" % (r.namespace, r.pod, r.ip, r.port))
+    h2c = int(sys.argv[5]) if len(sys.argv) > 5 else None
+    r = EchoReplica(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), h2c).start()
+    print("echo %s/%s on %s:%d" % (r.namespace, r.pod, r.ip, r.port) + (" (h2c on %d)" % h2c if h2c else ""))
     r.thread.join()

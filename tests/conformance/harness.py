@@ -14,11 +14,12 @@ Rewrites done to the upstream manifests (the YAML files themselves are untouched
   * the TLS Secrets the upstream suite creates itself (tls-validity-checks-certificate
     and the others of its setup) are made here with the openssl CLI: a throwaway CA
     and one leaf per Secret with the upstream SANs, stored before the Gateways;
-  * Deployments are replaced by echo replicas, and every Service whose selector
-    picks a Deployment gets an EndpointSlice (label kubernetes.io/service-name)
-    listing the replicas, with the Service's port names; the manual EndpointSlices
-    of the service-types test get the infra-backend-v1 replicas, as the upstream
-    suite does.
+  * Deployments are replaced by echo replicas (HTTP/1.1 on backend_port, h2c
+    prior knowledge on h2c_port), and every Service whose selector picks a
+    Deployment gets an EndpointSlice (label kubernetes.io/service-name) listing
+    the replicas, with the Service's port names and targetPorts 3000 -> backend_port,
+    3001 -> h2c_port; the manual EndpointSlices of the service-types test get the
+    infra-backend-v1 replicas, as the upstream suite does.
 """
 
 import base64
@@ -33,6 +34,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -40,6 +42,9 @@ import urllib.parse
 import yaml
 
 from echo import EchoReplica, can_bind
+
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
+from h2client import H2Client  # noqa: E402  (tests/integration/h2client.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -227,6 +232,11 @@ class Harness:
         probe = ["127.%d.%d.%d" % (self.octet, s, r) for s in (1, 2) for r in (1, 2)]
         if not all(can_bind(ip, 3000) for ip in probe):
             self.backend_port = free_port()
+        self.h2c_port = 3001  # the upstream echo's h2c port
+        if self.h2c_port == self.backend_port or not all(can_bind(ip, 3001) for ip in probe):
+            self.h2c_port = free_port()
+            while self.h2c_port == self.backend_port:
+                self.h2c_port = free_port()
         gwip = "127.%d.0.1" % self.octet
         used = set()
         for orig in (80, 443, 8080, 8090):
@@ -354,20 +364,23 @@ class Harness:
         # The service-types test's manual EndpointSlices: the upstream suite
         # fills them with the infra-backend-v1 pod addresses (IPv4 only here).
         for p in obj.get("ports") or []:
-            if p.get("port") == 3000:
-                p["port"] = self.backend_port
+            if "port" in p:
+                p["port"] = self.echo_port(p["port"])
         if obj.get("addressType") == "IPv4" and not obj.get("endpoints"):
             obj["endpoints"] = [{"addresses": [r.ip], "conditions": {"ready": True},
                                  "targetRef": {"kind": "Pod", "name": r.pod, "namespace": r.namespace}}
                                 for r in self.replicas.get((INFRA, "infra-backend-v1"), [])]
         return obj
 
+    def echo_port(self, target_port):
+        """Where the echo replicas serve the upstream echo's port: 3000 (HTTP/1.1)
+        and 3001 (h2c) are remapped, anything else stays."""
+        return {3000: self.backend_port, 3001: self.h2c_port}.get(target_port, target_port)
+
     def _slice_for(self, svc, reps):
         ports = []
         for i, p in enumerate(svc["spec"].get("ports", [])):
-            tp = p.get("targetPort", p["port"])
-            port = self.backend_port if tp == 3000 else tp  # 3001 (h2c) stays: nothing serves it
-            entry = {"port": port, "protocol": p.get("protocol", "TCP")}
+            entry = {"port": self.echo_port(p.get("targetPort", p["port"])), "protocol": p.get("protocol", "TCP")}
             if p.get("name"):
                 entry["name"] = p["name"]
             if p.get("appProtocol"):
@@ -392,7 +405,7 @@ class Harness:
         reps = []
         for r in range(dep["spec"].get("replicas", 1)):
             ip = "127.%d.%d.%d" % (self.octet, index, r + 1)
-            reps.append(EchoReplica(ns, "%s-%d" % (name, r), ip, self.backend_port).start())
+            reps.append(EchoReplica(ns, "%s-%d" % (name, r), ip, self.backend_port, self.h2c_port).start())
         self.replicas[(ns, name)] = reps
 
     def endpoints_objects(self, objs):
@@ -484,6 +497,22 @@ class Harness:
             return Response(r.status, r.getheaders(), body)
         finally:
             c.close()
+
+    def h2c_request(self, addr, method="GET", path="/", host=None, headers=None, timeout=5.0):
+        """One request over a new HTTP/2 cleartext connection with prior knowledge
+        (upstream's H2CPriorKnowledgeProtocol): :authority is host, or ip:port."""
+        ip, port = addr
+        hs = [(k.lower(), v) for k, v in (headers or {}).items()] + [("user-agent", "Go-http-client/2.0")]
+        with H2Client.connect(port, host=ip, timeout=timeout) as c:
+            sid = c.request(method, path, authority=host if host else "%s:%d" % (ip, port), headers=hs)
+            try:
+                st = c.response(sid, timeout)
+            except AssertionError as e:  # timed out, or the connection closed
+                raise ConnectionError("h2c: %s (GOAWAY %r)" % (e, c.goaway)) from None
+        if st.reset is not None or st.status is None:
+            raise ConnectionError("h2c stream %d reset by the gateway (error code %r)" % (sid, st.reset))
+        return Response(st.status, [(k, v) for k, v in st.headers if not k.startswith(":")],
+                        bytes(st.data) if method != "HEAD" else b"")
 
     def tls_request(self, addr, server, method="GET", path="/", host=None, headers=None, timeout=5.0,
                     secret=(INFRA, "tls-validity-checks-certificate")):

@@ -369,3 +369,39 @@ def test_h2_over_tls_multiplexed_downloads(single, pki):
         for sid, n in zip(sids, sizes):
             st = c.response(sid, timeout=60)
             assert st.status == 200 and bytes(st.data) == pattern(n)
+
+
+# ---------------------------------------------------------------------------
+# Streaming (server-sent events) without buffering, both protocols
+# ---------------------------------------------------------------------------
+
+def test_server_sent_events_stream_through_http1(dp):
+    s = socket.create_connection(("127.0.0.1", dp.port), timeout=10)
+    try:
+        s.sendall(b"GET /sse?events=5&every=400 HTTP/1.1\r\nHost: example.com\r\nAccept: text/event-stream\r\n\r\n")
+        got = b""
+        while b"data: event 0" not in got:
+            d = s.recv(65536)
+            assert d, "closed before the first event"
+            got += d
+        # The first event arrived while the origin was still producing the rest.
+        assert dp.origin.sse_sent < 5
+        assert b"text/event-stream" in got
+        while b"0\r\n\r\n" not in got:
+            d = s.recv(65536)
+            assert d
+            got += d
+        assert all(b"data: event %d" % i in got for i in range(5))
+    finally:
+        s.close()
+
+
+def test_server_sent_events_stream_through_http2(dp):
+    with H2Client.connect(dp.port) as c:
+        sid = c.request("GET", "/sse?events=5&every=400", headers=[("accept", "text/event-stream")])
+        st = c.streams[sid]
+        c.wait(lambda: b"data: event 0" in st.data, what="the first event")
+        assert dp.origin.sse_sent < 5 and not st.done
+        st = c.response(sid)
+    assert st.header("content-type") == "text/event-stream"
+    assert bytes(st.data) == b"".join(b"data: event %d\n\n" % i for i in range(5))

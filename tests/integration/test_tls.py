@@ -238,11 +238,11 @@ class TLSPlane:
         return self.dp.workers()
 
 
-def tls_plane(make_dataplane, pki, listeners_fn, certs, workers=1, route_hostnames=None, gw_name="gws"):
+def tls_plane(make_dataplane, pki, listeners_fn, certs, workers=1, route_hostnames=None, gw_name="gws", args=()):
     """A running sluiced (with the HTTP data plane "gw" and Backend "be") plus a
     Gateway gw_name with the listeners listeners_fn(port) returns, Secrets
     name -> Leaf in certs, and HTTPRoute "rs" -> be on it."""
-    dp = make_dataplane()
+    dp = make_dataplane(args=args)
     tp = TLSPlane(dp, pki)
     for name, leaf in certs.items():
         put_secret(tp.sl, secret(name, leaf))

@@ -259,7 +259,7 @@ static const char *lookup(env *e, const char *method, const char *host, const ch
 static const char *cond(env *e, const char *ns, const char *name, size_t parent, const char *type)
 {
     char key[256];
-    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    snprintf(key, sizeof(key), "HTTPRoute/%s/%s", ns, name);
     const json_t *entry = json_object_get(e->status, key);
     if (!entry)
         return "NO_STATUS";
@@ -1091,7 +1091,7 @@ static void test_route_status_reasons(void)
         CHECK_STR(cond(&e, "default", "two-parents", 0, "Accepted"), "True:Accepted");
         CHECK_STR(cond(&e, "default", "two-parents", 1, "Accepted"), "False:NoMatchingParent");
         /* The entry carries the parentRef and our controller name. */
-        const json_t *entry = json_object_get(e.status, "default/ok");
+        const json_t *entry = json_object_get(e.status, "HTTPRoute/default/ok");
         const json_t *p0 = json_array_get(json_object_get(entry, "parents"), 0);
         CHECK_STR(json_string_value(json_object_get(p0, "controllerName")), "sluice.dev/gateway-controller");
         CHECK_STR(json_string_value(json_object_get(json_object_get(p0, "parentRef"), "name")), "gw");
