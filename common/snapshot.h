@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 4
+#define SL_SNAP_FORMAT 5
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -204,13 +204,23 @@ typedef struct sl_snap_filter {
 
 typedef enum { SL_BACKEND_HTTP = 1, SL_BACKEND_H2C = 2, SL_BACKEND_HTTPS = 3 } sl_snap_backend_protocol;
 
+/* How an HTTPS backend's certificate is checked. */
+typedef enum {
+    SL_UPTLS_VERIFY_CA = 1,     /* against the PEM bundle in tls_ca */
+    SL_UPTLS_VERIFY_SYSTEM = 2, /* against the system's trust store */
+    SL_UPTLS_INSECURE = 3,      /* not at all (insecureSkipVerify) */
+} sl_snap_tls_verify;
+
 /* A set of endpoints: a Service port or a Backend object. */
 typedef struct sl_snap_backend {
     sl_snap_str kind, ns, name;
     uint32_t port; /* the Service port referenced (0 for Backend objects) */
     uint8_t protocol;
-    uint8_t reserved[3];
+    uint8_t tls_verify; /* sl_snap_tls_verify, for SL_BACKEND_HTTPS */
+    uint8_t reserved[2];
     sl_snap_range endpoints;
+    sl_snap_str tls_sni;  /* SNI and the name the certificate must carry ("": the endpoint's host) */
+    sl_snap_str tls_ca;   /* PEM CA bundle (SL_UPTLS_VERIFY_CA; empty: nothing can verify) */
 } sl_snap_backend;
 
 typedef struct sl_snap_endpoint {

@@ -158,6 +158,8 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.gateways = list_kind(s, "Gateway");
     c.httproutes = list_kind(s, "HTTPRoute");
     c.grpcroutes = list_kind(s, "GRPCRoute");
+    c.configmaps = list_kind(s, "ConfigMap");
+    c.backendtlspolicies = list_kind(s, "BackendTLSPolicy");
     c.services = list_kind(s, "Service");
     c.endpointslices = list_kind(s, "EndpointSlice");
     c.backends = list_kind(s, "Backend");
@@ -182,6 +184,8 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.gateways);
     json_decref(c.httproutes);
     json_decref(c.grpcroutes);
+    json_decref(c.configmaps);
+    json_decref(c.backendtlspolicies);
     json_decref(c.services);
     json_decref(c.endpointslices);
     json_decref(c.backends);

@@ -114,6 +114,7 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
         .port = (uint32_t)port,
         .protocol = app_protocol(sl_js(svc_port, "appProtocol")),
     };
+    sl_compile_service_tls(c, ns, name, port_name, &be);
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
     json_t *slice;
     json_array_foreach(c->endpointslices, i, slice)
@@ -164,6 +165,7 @@ static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *na
         .name = sl_sb_str(&c->b, name),
         .protocol = app_protocol(sl_js(st, "protocol")),
     };
+    sl_compile_static_tls(c, ns, st, &be);
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
     size_t i;
     json_t *h;

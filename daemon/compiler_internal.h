@@ -30,6 +30,7 @@ typedef struct pending_vhost {
 typedef struct sl_compile_ctx {
     sl_store *store;
     sl_snap_builder b;
+    json_t *configmaps, *backendtlspolicies;
     json_t *gateway_classes, *gateways, *httproutes, *grpcroutes, *services, *endpointslices, *backends, *namespaces,
         *referencegrants, *secrets;
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
@@ -57,6 +58,13 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
 /* compiler_backends.c: resolves one backendRef (Service port or Backend) to a
  * backend index, SL_SNAP_NONE when it cannot be. */
 uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref);
+/* compiler_backend_tls.c: TLS towards a backend, from a Backend's spec.static
+ * (protocol HTTPS, tls) or from a BackendTLSPolicy targeting a Service port. */
+void sl_compile_static_tls(sl_compile_ctx *c, const char *ns, const json_t *static_spec, sl_snap_backend *be);
+void sl_compile_service_tls(sl_compile_ctx *c, const char *ns, const char *service, const char *port_name,
+                            sl_snap_backend *be);
+/* Decodes standard base64 into a NUL-terminated malloc'd string. NULL if invalid. */
+char *sl_base64_decode(const char *in, size_t *outlen);
 /* compiler_backends.c: does a ReferenceGrant in to_ns let a from_kind (group
  * gateway.networking.k8s.io) in from_ns refer to to_group/to_kind `name`? */
 bool sl_compile_granted(sl_compile_ctx *c, const char *from_kind, const char *from_ns, const char *to_ns,

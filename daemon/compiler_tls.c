@@ -12,8 +12,7 @@
 #include "common/log.h"
 #include "daemon/compiler_internal.h"
 
-/* Decodes standard base64 into a NUL-terminated malloc'd string. NULL if invalid. */
-static char *base64_decode(const char *in, size_t *outlen)
+char *sl_base64_decode(const char *in, size_t *outlen)
 {
     size_t n = strlen(in);
     if (n == 0 || n % 4)
@@ -85,8 +84,8 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
             secret = NULL; /* only kubernetes.io/tls Secrets hold listener certificates */
         const json_t *data = json_object_get(secret, "data");
         size_t clen = 0, klen = 0;
-        char *cert = secret ? base64_decode(sl_js(data, "tls.crt"), &clen) : NULL;
-        char *key = secret ? base64_decode(sl_js(data, "tls.key"), &klen) : NULL;
+        char *cert = secret ? sl_base64_decode(sl_js(data, "tls.crt"), &clen) : NULL;
+        char *key = secret ? sl_base64_decode(sl_js(data, "tls.key"), &klen) : NULL;
         if (!cert || !key || !pem_pair_usable(cert, key)) {
             sl_log_warn("compiler", "listener %s of gateway %s/%s: certificate %s/%s is missing or unusable",
                         sl_js(listener, "name"), gw_ns, sl_jmeta(gw, "name"), ns, name);

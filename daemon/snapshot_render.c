@@ -48,9 +48,17 @@ static json_t *render_backend(const sl_snapshot *s, uint32_t index)
         snprintf(addr, sizeof(addr), e->family == AF_INET6 ? "[%s]:%u" : "%s:%u", text, e->port);
         json_array_append_new(eps, json_string(addr));
     }
-    return json_pack("{s:s, s:s, s:s, s:i, s:o}", "kind", sl_snap_cstr(s, b->kind), "namespace",
-                     sl_snap_cstr(s, b->ns), "name", sl_snap_cstr(s, b->name), "port", (int)b->port, "endpoints",
-                     eps);
+    static const char *const protocols[] = {"", "HTTP", "H2C", "HTTPS"};
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:o}", "kind", sl_snap_cstr(s, b->kind), "namespace",
+                          sl_snap_cstr(s, b->ns), "name", sl_snap_cstr(s, b->name), "port", (int)b->port, "protocol",
+                          b->protocol < 4 ? protocols[b->protocol] : "?", "endpoints", eps);
+    if (b->protocol == SL_BACKEND_HTTPS) {
+        static const char *const verify[] = {"", "CA", "System", "Insecure"};
+        json_object_set_new(j, "tls", json_pack("{s:s, s:s, s:i}", "sni", sl_snap_cstr(s, b->tls_sni), "verify",
+                                                b->tls_verify < 4 ? verify[b->tls_verify] : "?", "caBytes",
+                                                (int)b->tls_ca.len));
+    }
+    return j;
 }
 
 static json_t *render_filters(const sl_snapshot *s, sl_snap_range r)

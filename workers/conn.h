@@ -95,6 +95,7 @@ struct sl_conn {
     size_t replay_start;           /* where the request body starts in `in` */
     int64_t replay_len;            /* its length when wholly buffered (resendable), else -1 */
     uint32_t backend_index;        /* the chosen backend, for retries */
+    uint32_t endpoint_index;       /* the chosen endpoint (snapshot index) */
     bool retry_pending;            /* waiting out the retry backoff */
     char origin[256];              /* the request's Origin, for CORS response headers */
     struct sockaddr_storage up_addr;

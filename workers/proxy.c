@@ -17,6 +17,8 @@
 #include "workers/conn.h"
 #include "workers/filters.h"
 #include "workers/h2_upstream.h"
+#include "workers/tls.h"
+#include "workers/upstream_tls.h"
 
 static void pump(sl_conn *c);
 
@@ -72,6 +74,29 @@ static uint64_t response_deadline(const sl_conn *c)
     return sl_now_ms() + ms;
 }
 
+/* A connection (pooled or new) to the chosen endpoint, with TLS when the backend
+ * asks for it, or an HTTP/2 stream for an h2c backend. NULL with errno set;
+ * EPROTO when TLS could not even be set up. */
+static sl_upstream *open_upstream(sl_conn *c, bool check_idle)
+{
+    const sl_snapshot *s = &c->snap->s;
+    const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index);
+    if (be->protocol == SL_BACKEND_H2C)
+        return sl_h2up_open(c->w, &c->up_addr, c->up_addrlen);
+    sl_upstream *u = sl_upstream_get(c->w, &c->up_addr, c->up_addrlen, check_idle, sl_uptls_identity(s, be));
+    if (u && be->protocol == SL_BACKEND_HTTPS && !u->ssl) {
+        const sl_snap_endpoint *ep = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, c->endpoint_index);
+        u->ssl = sl_uptls_session(c->snap->uptls ? c->snap->uptls[c->backend_index] : NULL, s, be, u->fd,
+                                  sl_snap_cstr(s, ep->host));
+        if (!u->ssl) {
+            sl_upstream_release(c->w, u, false);
+            errno = EPROTO;
+            return NULL;
+        }
+    }
+    return u;
+}
+
 /* Picks the next endpoint of the chosen backend and connects (or takes a pooled
  * connection). Returns false when the request was answered. */
 static bool start_attempt(sl_conn *c, uint32_t bi)
@@ -93,8 +118,14 @@ static bool start_attempt(sl_conn *c, uint32_t bi)
     memset(&c->rscan, 0, sizeof(c->rscan));
     c->up_eof = false;
     c->retried = false;
-    c->up = be->protocol == SL_BACKEND_H2C ? sl_h2up_open(w, &c->up_addr, c->up_addrlen)
-                                           : sl_upstream_get(w, &c->up_addr, c->up_addrlen, c->replay_len < 0);
+    c->endpoint_index = ei;
+    c->up = open_upstream(c, c->replay_len < 0);
+    if (!c->up && errno == EPROTO) {
+        sl_log_warn("proxy", "cannot start TLS to %s", c->log_upstream);
+        c->state = SL_CONN_LOCAL;
+        sl_conn_respond(c, 502, "cannot start TLS to the upstream\n", true);
+        return false;
+    }
     if (!c->up) {
         atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
         sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
@@ -200,6 +231,15 @@ static size_t request_body_ready(sl_conn *c, bool *error)
     return c->req_ready;
 }
 
+/* Logs why TLS to the upstream failed (a verification error names itself). */
+static void tls_failure(sl_conn *c)
+{
+    if (!c->up || !c->up->ssl || errno == ECONNRESET || errno == EPIPE)
+        return;
+    char why[200];
+    sl_log_warn("proxy", "TLS with upstream %s failed: %s", c->log_upstream, sl_uptls_error(c->up->ssl, why, sizeof(why)));
+}
+
 /* Sends the head and whatever request body is ready. Returns false if the
  * request was answered or the connection closed. */
 static bool write_upstream(sl_conn *c)
@@ -226,12 +266,15 @@ static bool write_upstream(sl_conn *c)
         } else {
             break;
         }
-        ssize_t n = u->h2 ? sl_h2up_write(u, iov.iov_base, iov.iov_len) : writev(u->fd, &iov, 1);
+        ssize_t n = u->h2    ? sl_h2up_write(u, iov.iov_base, iov.iov_len)
+                    : u->ssl ? sl_tls_writev(u->ssl, &iov, 1, &u->tls_write_wants_read)
+                             : writev(u->fd, &iov, 1);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
             if (errno == EINTR)
                 continue;
+            tls_failure(c);
             c->up_eof = true; /* treated like a close: see read_upstream */
             return true;
         }
@@ -492,20 +535,24 @@ static bool read_upstream(sl_conn *c)
             sl_buf_compact(&c->uin);
         if (sl_buf_room(&c->uin) == 0)
             break;
-        ssize_t n = u->h2 ? sl_h2up_read(u, c->uin.data + c->uin.end, sl_buf_room(&c->uin))
-                          : read(u->fd, c->uin.data + c->uin.end, sl_buf_room(&c->uin));
+        ssize_t n = u->h2    ? sl_h2up_read(u, c->uin.data + c->uin.end, sl_buf_room(&c->uin))
+                    : u->ssl ? sl_tls_read(u->ssl, c->uin.data + c->uin.end, sl_buf_room(&c->uin),
+                                           &u->tls_read_wants_write)
+                             : read(u->fd, c->uin.data + c->uin.end, sl_buf_room(&c->uin));
         if (n > 0) {
             c->uin.end += (size_t)n;
             c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
             c->tunnel_activity_ms = sl_now_ms();
-            if ((size_t)n < 16384)
-                break; /* short read: the socket is (nearly certainly) drained */
+            if ((size_t)n < 16384 && !u->ssl)
+                break; /* short read: the socket is (nearly certainly) drained (TLS reads a record at a time) */
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0)
+            tls_failure(c);
         c->up_eof = true;
     }
     if (!c->res_head_done && c->up_eof && sl_buf_len(&c->uin) == 0) {
@@ -514,7 +561,7 @@ static bool read_upstream(sl_conn *c)
         if (u->reused && !c->retried && rewind_body(c)) {
             c->retried = true;
             sl_proxy_detach(c, false);
-            c->up = sl_upstream_get(c->w, &c->up_addr, c->up_addrlen, true);
+            c->up = open_upstream(c, true);
             if (c->up) {
                 c->up->owner = c;
                 c->uout.start = 0; /* the head is still in the buffer */
@@ -603,6 +650,16 @@ static void update_upstream(sl_conn *c)
     /* Stop reading the upstream while the client has not taken what we have. */
     if (c->res_ready > 0 && sl_buf_room(&c->uin) == 0 && c->uin.start == 0)
         events &= ~EV_READ;
+    if (u->ssl) {
+        /* TLS can need the other direction to make progress on this one. */
+        if ((events & EV_READ) && u->tls_read_wants_write)
+            events |= EV_WRITE;
+        if ((events & EV_WRITE) && u->tls_write_wants_read)
+            events |= EV_READ;
+        /* Decrypted bytes already inside OpenSSL raise no socket event. */
+        if ((events & EV_READ) && SSL_pending(u->ssl) > 0)
+            ev_feed_event(c->w->loop, &u->io, EV_READ);
+    }
     if ((u->io.events & (EV_READ | EV_WRITE)) != events) {
         ev_io_stop(c->w->loop, &u->io);
         ev_io_set(&u->io, u->fd, events);

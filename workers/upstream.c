@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include <openssl/ssl.h>
 #include "workers/h2_upstream.h"
 
 #define POOL_MAX_IDLE 1024
@@ -37,6 +38,7 @@ static void destroy(sl_worker *w, sl_upstream *u)
 {
     ev_io_stop(w->loop, &u->io);
     ev_timer_stop(w->loop, &u->timer);
+    SSL_free(u->ssl);
     close(u->fd);
     free(u);
 }
@@ -63,11 +65,12 @@ static void idle_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
     destroy(u->w, u);
 }
 
-sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle)
+sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle,
+                             uint64_t tls_id)
 {
     for (sl_upstream *u = w->idle, *next; u; u = next) {
         next = u->next_idle;
-        if (same_addr(&u->addr, u->addrlen, addr, len)) {
+        if (same_addr(&u->addr, u->addrlen, addr, len) && u->tls_id == tls_id) {
             unlink_idle(w, u);
             /* The upstream may have closed it since the loop last looked (the close
              * and this request can arrive in the same iteration): a peek tells. */
@@ -107,6 +110,7 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
     }
     u->fd = fd;
     u->w = w;
+    u->tls_id = tls_id;
     u->connected = connected;
     memcpy(&u->addr, addr, len);
     u->addrlen = len;

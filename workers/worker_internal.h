@@ -52,6 +52,7 @@ typedef struct sl_tls_ctx sl_tls_ctx;
 typedef struct sl_wsnap {
     sl_snapshot s;
     sl_tls_ctx *tls;       /* TLS contexts of its HTTPS ports (NULL: none) */
+    struct ssl_ctx_st **uptls; /* client TLS context per HTTPS backend (NULL: none) */
     uint64_t generation;
     int refs;              /* the worker's "current" reference + in-flight requests */
     sl_regex_set *regex;
@@ -79,6 +80,9 @@ struct sl_upstream {
     socklen_t addrlen;
     sl_upstream *next_idle;       /* pool list */
     struct sl_h2up_stream *h2;    /* an HTTP/2 stream (h2_upstream.c); fd is -1 */
+    struct ssl_st *ssl;           /* TLS to the backend (upstream_tls.c), else NULL */
+    uint64_t tls_id;              /* which TLS settings it was made with (pool matching) */
+    bool tls_read_wants_write, tls_write_wants_read;
     bool connected;
     bool reused;
     uint64_t idle_since_ms;
@@ -140,7 +144,8 @@ void sl_conn_close_all(sl_worker *w);
  * pooled connection first, to skip one the upstream has closed meanwhile; a
  * request that can be sent again (its body is at hand) does without, since a
  * closed connection then costs a resend rather than an error. */
-sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle);
+sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle,
+                             uint64_t tls_id);
 /* Returns a connection to the pool (keep-alive) or closes it. */
 void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable);
 void sl_upstream_close_idle(sl_worker *w);

@@ -12,12 +12,14 @@
 
 #include "common/log.h"
 #include "workers/tls.h"
+#include "workers/upstream_tls.h"
 #include "workers/worker_internal.h"
 
 static void wsnap_free(sl_wsnap *s)
 {
     sl_regex_set_free(s->regex);
     sl_tls_free(s->tls);
+    sl_uptls_free(s->uptls, sl_snap_count(&s->s, SL_SNAP_BACKENDS));
     free(s->rr);
     munmap((void *)s->s.base, s->s.size);
     free(s);
@@ -90,6 +92,7 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
         s->rr[i] = (uint32_t)getpid() + i;
     s->regex = sl_regex_set_build(&s->s);
     s->tls = sl_tls_build(&s->s);
+    s->uptls = sl_uptls_build(&s->s);
     sl_wsnap_bind_ports(w, s);
     return s;
 }
