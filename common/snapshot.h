@@ -83,12 +83,19 @@ typedef struct sl_snap_port {
 } sl_snap_port;
 
 /* A certificate a TLS listener serves (PEM, from a kubernetes.io/tls Secret). */
+/* Client certificates on an HTTPS listener (a TrafficPolicy's tls.clientCertificate). */
+typedef enum { SL_CLIENT_CERT_NONE = 0, SL_CLIENT_CERT_OPTIONAL = 1, SL_CLIENT_CERT_REQUIRE = 2 } sl_snap_client_cert;
+
 typedef struct sl_snap_cert {
     uint32_t listener;    /* whose hostname selects it by SNI */
-    uint32_t reserved;
+    uint8_t min_version;  /* 12: TLS 1.2 (default), 13: TLS 1.3 */
+    uint8_t client_cert;  /* sl_snap_client_cert */
+    uint8_t reserved[2];
     sl_snap_str hostname; /* the listener's hostname ("" matches any name) */
     sl_snap_str cert_pem; /* certificate chain */
     sl_snap_str key_pem;  /* private key */
+    sl_snap_str ciphers;  /* TLS 1.2 suites, OpenSSL names joined by ':' ("": ours) */
+    sl_snap_str client_ca; /* PEM bundle that client certificates must chain to */
 } sl_snap_cert;
 
 /* Why a TLS listener cannot serve (for its status). */

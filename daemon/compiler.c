@@ -160,6 +160,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.grpcroutes = list_kind(s, "GRPCRoute");
     c.configmaps = list_kind(s, "ConfigMap");
     c.backendtlspolicies = list_kind(s, "BackendTLSPolicy");
+    c.trafficpolicies = list_kind(s, "TrafficPolicy");
     c.services = list_kind(s, "Service");
     c.endpointslices = list_kind(s, "EndpointSlice");
     c.backends = list_kind(s, "Backend");
@@ -186,6 +187,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.grpcroutes);
     json_decref(c.configmaps);
     json_decref(c.backendtlspolicies);
+    json_decref(c.trafficpolicies);
     json_decref(c.services);
     json_decref(c.endpointslices);
     json_decref(c.backends);

@@ -57,14 +57,21 @@ static bool append_ca(sl_compile_ctx *c, const char *ns, const json_t *ref, cons
     return true;
 }
 
+char *sl_compile_ca_bundle(sl_compile_ctx *c, const char *ns, const json_t *refs, const char *default_kind, size_t *len)
+{
+    char *bundle = NULL;
+    *len = 0;
+    size_t i;
+    json_t *ref;
+    json_array_foreach(refs, i, ref) append_ca(c, ns, ref, default_kind, &bundle, len);
+    return bundle;
+}
+
 static void set_cas(sl_compile_ctx *c, const char *ns, const json_t *refs, const char *default_kind,
                     sl_snap_backend *be)
 {
-    char *bundle = NULL;
-    size_t len = 0;
-    size_t i;
-    json_t *ref;
-    json_array_foreach(refs, i, ref) append_ca(c, ns, ref, default_kind, &bundle, &len);
+    size_t len;
+    char *bundle = sl_compile_ca_bundle(c, ns, refs, default_kind, &len);
     be->tls_verify = SL_UPTLS_VERIFY_CA;
     /* An empty bundle verifies nothing: requests fail with 502 rather than go
      * out unverified. */

@@ -30,7 +30,7 @@ typedef struct pending_vhost {
 typedef struct sl_compile_ctx {
     sl_store *store;
     sl_snap_builder b;
-    json_t *configmaps, *backendtlspolicies;
+    json_t *configmaps, *backendtlspolicies, *trafficpolicies;
     json_t *gateway_classes, *gateways, *httproutes, *grpcroutes, *services, *endpointslices, *backends, *namespaces,
         *referencegrants, *secrets;
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
@@ -65,6 +65,9 @@ void sl_compile_service_tls(sl_compile_ctx *c, const char *ns, const char *servi
                             sl_snap_backend *be);
 /* Decodes standard base64 into a NUL-terminated malloc'd string. NULL if invalid. */
 char *sl_base64_decode(const char *in, size_t *outlen);
+/* The PEM bundle of CA references ({kind Secret|ConfigMap, name}, key "ca.crt")
+ * in namespace ns: malloc'd (maybe empty), *len set. */
+char *sl_compile_ca_bundle(sl_compile_ctx *c, const char *ns, const json_t *refs, const char *default_kind, size_t *len);
 /* compiler_backends.c: does a ReferenceGrant in to_ns let a from_kind (group
  * gateway.networking.k8s.io) in from_ns refer to to_group/to_kind `name`? */
 bool sl_compile_granted(sl_compile_ctx *c, const char *from_kind, const char *from_ns, const char *to_ns,

@@ -48,9 +48,66 @@ static bool pem_pair_usable(const char *cert, const char *key)
     return ok;
 }
 
+/* The `tls` section of the TrafficPolicy for this listener: one naming the
+ * listener (sectionName) wins over one for the whole Gateway; then the oldest. */
+static const json_t *listener_tls_policy(sl_compile_ctx *c, const json_t *gw, const json_t *listener)
+{
+    const json_t *best = NULL;
+    int best_rank = -1;
+    const char *best_created = "";
+    size_t i;
+    json_t *p;
+    json_array_foreach(c->trafficpolicies, i, p)
+    {
+        const json_t *spec = json_object_get(p, "spec");
+        if (!json_object_get(spec, "tls") || strcmp(sl_jmeta(p, "namespace"), sl_jmeta(gw, "namespace")) != 0)
+            continue;
+        size_t k;
+        json_t *t;
+        json_array_foreach(json_object_get(spec, "targetRefs"), k, t)
+        {
+            const char *section = sl_js(t, "sectionName");
+            if (strcmp(sl_js(t, "kind"), "Gateway") != 0 || strcmp(sl_js(t, "name"), sl_jmeta(gw, "name")) != 0 ||
+                (section[0] && strcmp(section, sl_js(listener, "name")) != 0))
+                continue;
+            int rank = section[0] ? 1 : 0;
+            const char *created = sl_jmeta(p, "creationTimestamp");
+            if (rank > best_rank || (rank == best_rank && strcmp(created, best_created) < 0)) {
+                best = json_object_get(spec, "tls");
+                best_rank = rank;
+                best_created = created;
+            }
+        }
+    }
+    return best;
+}
+
+/* Fills the policy's options into a certificate record of the listener. */
+static void apply_tls_options(sl_compile_ctx *c, const json_t *gw, const json_t *tls, sl_snap_cert *rec)
+{
+    rec->min_version = strcmp(sl_js(tls, "minVersion"), "1.3") == 0 ? 13 : 12;
+    char ciphers[2048] = "";
+    size_t i, n = 0;
+    json_t *x;
+    json_array_foreach(json_object_get(tls, "ciphers"), i, x)
+        n += (size_t)snprintf(ciphers + n, n < sizeof(ciphers) ? sizeof(ciphers) - n : 0, "%s%s", n ? ":" : "",
+                              json_string_value(x));
+    rec->ciphers = sl_sb_str(&c->b, n < sizeof(ciphers) ? ciphers : "");
+    const json_t *cc = json_object_get(tls, "clientCertificate");
+    if (cc) {
+        rec->client_cert = strcmp(sl_js(cc, "mode"), "Optional") == 0 ? SL_CLIENT_CERT_OPTIONAL : SL_CLIENT_CERT_REQUIRE;
+        size_t len;
+        char *bundle =
+            sl_compile_ca_bundle(c, sl_jmeta(gw, "namespace"), json_object_get(cc, "caCertificateRefs"), "ConfigMap", &len);
+        rec->client_ca = sl_sb_strn(&c->b, bundle ? bundle : "", len);
+        free(bundle);
+    }
+}
+
 uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const json_t *listener, uint32_t listener_index,
                                   uint32_t port_index)
 {
+    const json_t *policy_tls = NULL;
     const json_t *tls = json_object_get(listener, "tls");
     const char *mode = json_object_get(tls, "mode") ? sl_js(tls, "mode") : "Terminate";
     if (strcmp(sl_js(listener, "protocol"), "HTTPS") != 0 || strcmp(mode, "Terminate") != 0)
@@ -59,6 +116,7 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
     const json_t *refs = json_object_get(tls, "certificateRefs");
     if (json_array_size(refs) == 0)
         return SL_TLS_INVALID_CERT_REF;
+    policy_tls = listener_tls_policy(c, gw, listener);
     uint8_t status = SL_TLS_OK;
     size_t i;
     json_t *ref;
@@ -99,7 +157,10 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
             .hostname = sl_sb_str(&c->b, sl_js(listener, "hostname")),
             .cert_pem = sl_sb_strn(&c->b, cert, clen),
             .key_pem = sl_sb_strn(&c->b, key, klen),
+            .min_version = 12,
         };
+        if (policy_tls)
+            apply_tls_options(c, gw, policy_tls, &rec);
         free(cert);
         free(key);
         uint32_t ci = sl_sb_add(&c->b, SL_SNAP_CERTS, &rec);

@@ -300,6 +300,80 @@ static void check_policy_headers(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+/* A list of CA references: 1..8 {kind Secret|ConfigMap (default ConfigMap), name}. */
+static void check_ca_refs(sl_vctx *v, const json_t *parent, const char *key, bool required)
+{
+    static const char *const kinds[] = {"Secret", "ConfigMap", NULL};
+    const json_t *refs = sl_v_get_list(v, parent, key, required ? 1 : 0, 8, required);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(refs, i, x)
+    {
+        size_t prev = sl_v_field(v, key);
+        const json_t *r = sl_v_list_object(v, refs, i);
+        if (r) {
+            sl_v_index(v, i);
+            const char *name = sl_v_req_string(v, r, "name");
+            if (name && !sl_is_dns1123_subdomain(name))
+                sl_v_invalid(v, "name", "must be a lowercase RFC 1123 subdomain");
+            const char *kind = sl_v_get_string(v, r, "kind");
+            if (kind)
+                sl_v_enum(v, "kind", kind, kinds);
+        }
+        sl_v_pop(v, prev);
+    }
+}
+
+/* tls: options of the HTTPS listeners a policy targets (Gateways only). */
+static void check_policy_tls(sl_vctx *v, const json_t *spec)
+{
+    static const char *const versions[] = {"1.2", "1.3", NULL};
+    static const char *const modes[] = {"Require", "Optional", NULL};
+    const json_t *tls = sl_v_get_object(v, spec, "tls");
+    if (!tls)
+        return;
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(spec, "targetRefs"), i, t)
+    {
+        const char *kind = json_string_value(json_object_get(t, "kind"));
+        if (kind && strcmp(kind, "Gateway") != 0) {
+            sl_v_fail(v, "tls", "FieldValueForbidden", "tls applies to Gateway listeners: every targetRef must be a Gateway");
+            break;
+        }
+    }
+    size_t prev = sl_v_field(v, "tls");
+    const char *min = sl_v_get_string(v, tls, "minVersion");
+    if (min)
+        sl_v_enum(v, "minVersion", min, versions);
+    const json_t *ciphers = sl_v_get_list(v, tls, "ciphers", 1, 32, false);
+    json_array_foreach(ciphers, i, t)
+    {
+        size_t p2 = sl_v_field(v, "ciphers");
+        sl_v_index(v, i);
+        const char *c = json_string_value(t);
+        bool ok = c && c[0];
+        for (const char *q = c; ok && *q; q++)
+            ok = (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-' || *q == '_';
+        if (!ok)
+            sl_v_invalid(v, NULL, "must be an OpenSSL cipher suite name such as ECDHE-ECDSA-AES128-GCM-SHA256");
+        sl_v_pop(v, p2);
+    }
+    const json_t *cc = sl_v_get_object(v, tls, "clientCertificate");
+    if (cc) {
+        size_t p2 = sl_v_field(v, "clientCertificate");
+        const char *mode = sl_v_get_string(v, cc, "mode");
+        if (mode)
+            sl_v_enum(v, "mode", mode, modes);
+        check_ca_refs(v, cc, "caCertificateRefs", true);
+        sl_v_pop(v, p2);
+    }
+    if (!sl_v_present(tls, "minVersion") && !sl_v_present(tls, "ciphers") && !cc)
+        sl_v_fail(v, NULL, "FieldValueRequired",
+                  "Required value: at least one of minVersion, ciphers or clientCertificate must be specified");
+    sl_v_pop(v, prev);
+}
+
 /* Our policies attach to Gateway API objects only. */
 static void check_target_groups(sl_vctx *v, const json_t *spec)
 {
@@ -321,7 +395,7 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    static const char *const sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers"};
+    static const char *const sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers", "tls"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -333,10 +407,11 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     sl_v_retry(v, spec, "retry", 10);
     check_ip_access(v, spec);
     check_policy_headers(v, spec);
+    check_policy_tls(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
-        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess or headers must be specified");
+        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers or tls must be specified");
     sl_v_pop(v, prev);
 }

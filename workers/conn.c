@@ -680,6 +680,11 @@ static void process_input(sl_conn *c)
         if (c->scan.pos == 0 && c->requests > 0)
             c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_HEADER_TIMEOUT_MS);
     }
+    if (c->requests == 0 && c->ssl && c->scan.pos == 0 && !sl_tls_version_ok(c->ssl)) {
+        sl_log_debug("worker", "client %s: TLS version below the listener's minimum", c->peer);
+        sl_conn_close(c);
+        return;
+    }
     if (c->requests == 0 && !c->h2s && c->scan.pos == 0 && starts_http2(c)) {
         sl_h2_start(c);
         return;

@@ -1,4 +1,6 @@
 #include "workers/filters.h"
+#include "workers/h2.h"
+#include "workers/tls.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -281,8 +283,9 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         if (h->hop || h->id == SL_HTTP1_H_HOST || h->id == SL_HTTP1_H_EXPECT)
             continue;
         if (sl_slice_ieq_cstr(h->name, "x-forwarded-for") || sl_slice_ieq_cstr(h->name, "forwarded") ||
-            sl_slice_ieq_cstr(h->name, "x-forwarded-proto") || sl_slice_ieq_cstr(h->name, "x-forwarded-host"))
-            continue; /* rewritten below */
+            sl_slice_ieq_cstr(h->name, "x-forwarded-proto") || sl_slice_ieq_cstr(h->name, "x-forwarded-host") ||
+            sl_slice_ieq_cstr(h->name, "x-forwarded-client-cert"))
+            continue; /* rewritten below (a client's own client-cert claim is never passed on) */
         if (replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))
             continue;
         put_header(b, h->name, h->value);
@@ -316,6 +319,10 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
     }
     sl_buf_printf(b, "X-Forwarded-Proto: %s\r\nX-Forwarded-Host: %.*s\r\n", c->secure ? "https" : "http",
                   (int)req->host.len, req->host.ptr);
+    SSL *ssl = c->secure ? sl_h2_stream_ssl(c) : NULL;
+    char xfcc[600];
+    if (ssl && sl_tls_client_cert_header(ssl, xfcc, sizeof(xfcc)))
+        sl_buf_printf(b, "X-Forwarded-Client-Cert: %s\r\n", xfcc);
     return sl_buf_append(b, "\r\n", 2);
 }
 

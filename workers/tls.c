@@ -19,6 +19,8 @@ typedef struct tls_cert {
     uint32_t port;
     uint32_t listener;
     char hostname[256];
+    int min_version;       /* TLS1_2_VERSION or TLS1_3_VERSION */
+    char *ciphers;         /* the listener's TLS 1.2 suites (NULL: ours) */
 } tls_cert;
 
 /* Reference-counted: the snapshot holds one reference and every TLS session
@@ -28,6 +30,9 @@ struct sl_tls_ctx {
     uint32_t ncerts;
     int refs;
 };
+
+/* Our TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3's defaults are those already). */
+#define SL_TLS_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 static int ex_chosen = -1; /* SSL ex_data: the tls_cert the handshake chose */
 static int ex_owner = -1;  /* SSL ex_data: the sl_tls_ctx the session holds a reference to */
@@ -94,8 +99,14 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
         if (!best)
             best = self;
     }
-    if (best->ctx != cur)
+    if (best->ctx != cur) {
+        /* SSL_set_SSL_CTX moves the certificate, the trust store and the CA
+         * names; the listener's options are the session's own to set. */
         SSL_set_SSL_CTX(ssl, best->ctx);
+        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(best->ctx), NULL);
+        SSL_set_min_proto_version(ssl, best->min_version);
+        SSL_set_cipher_list(ssl, best->ciphers ? best->ciphers : SL_TLS_CIPHERS);
+    }
     SSL_set_ex_data(ssl, ex_chosen, (void *)best);
     return SSL_TLSEXT_ERR_OK;
 }
@@ -145,16 +156,90 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 
 void sl_tls_use_shared_tickets(const sl_control *c) { ticket_control = c; }
 
-static SSL_CTX *make_ctx(const char *cert_pem, const char *key_pem, sl_tls_ctx *t)
+size_t sl_tls_client_cert_header(SSL *ssl, char *out, size_t outlen)
 {
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (!peer || SSL_get_verify_result(ssl) != X509_V_OK)
+        return 0;
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char hex[65], subject[400] = "";
+    if (X509_digest(peer, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32)
+        return 0;
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(bio, subject, (int)sizeof(subject) - 1);
+        subject[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(bio);
+    /* Quotes and backslashes in the subject are escaped (Envoy's XFCC form). */
+    char esc[800];
+    size_t e = 0;
+    for (const char *p = subject; *p && e + 2 < sizeof(esc); p++) {
+        if (*p == '"' || *p == '\\')
+            esc[e++] = '\\';
+        esc[e++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+    }
+    esc[e] = '\0';
+    int n = snprintf(out, outlen, "Hash=%s;Subject=\"%s\"", hex, esc);
+    return n > 0 && (size_t)n < outlen ? (size_t)n : 0;
+}
+
+bool sl_tls_version_ok(SSL *ssl)
+{
+    /* The version is settled before SNI picks the listener, so a listener that
+     * asks for more than the port's default listener is checked afterwards. */
+    const tls_cert *chosen = ex_chosen >= 0 ? SSL_get_ex_data(ssl, ex_chosen) : NULL;
+    return !chosen || SSL_version(ssl) >= chosen->min_version;
+}
+
+/* Client certificates: verification against the listener's CA bundle, whose
+ * subjects are also the names sent in the CertificateRequest. */
+static void set_client_verify(SSL_CTX *ctx, const char *ca_pem, size_t ca_len, bool require)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+    BIO *bio = BIO_new_mem_buf(ca_pem, (int)ca_len);
+    X509 *x;
+    while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        X509_STORE_add_cert(store, x);
+        if (names)
+            sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(x)));
+        X509_free(x);
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    if (names)
+        SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (require ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+    SSL_CTX_set_verify_depth(ctx, 8);
+    /* Resumed sessions keep their client identity: tickets are only valid for
+     * the listener's settings. */
+    static const unsigned char sid_ctx[] = "sluice-mtls";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+}
+
+static SSL_CTX *make_ctx(const sl_snapshot *s, const sl_snap_cert *c, sl_tls_ctx *t)
+{
+    const char *cert_pem = sl_snap_cstr(s, c->cert_pem), *key_pem = sl_snap_cstr(s, c->key_pem);
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(ctx, c->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     /* Modern AEAD suites for TLS 1.2; TLS 1.3's defaults are already those. */
-    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_cipher_list(ctx, SL_TLS_CIPHERS);
+    if (c->ciphers.len && SSL_CTX_set_cipher_list(ctx, sl_snap_cstr(s, c->ciphers)) != 1) {
+        ERR_clear_error();
+        sl_log_warn("tls", "listener %u: no usable cipher in \"%s\"; keeping the defaults", c->listener,
+                    sl_snap_cstr(s, c->ciphers));
+        SSL_CTX_set_cipher_list(ctx, SL_TLS_CIPHERS);
+    }
+    if (c->client_cert != SL_CLIENT_CERT_NONE)
+        set_client_verify(ctx, sl_snap_cstr(s, c->client_ca), c->client_ca.len, c->client_cert == SL_CLIENT_CERT_REQUIRE);
     BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
     X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
     EVP_PKEY *k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
@@ -203,7 +288,7 @@ sl_tls_ctx *sl_tls_build(const sl_snapshot *s)
         const sl_snap_port *p = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, pi);
         for (uint32_t k = 0; k < p->certs.count; k++) {
             const sl_snap_cert *c = SL_SNAP_GET(s, SL_SNAP_CERTS, sl_snap_cert, p->certs.first + k);
-            SSL_CTX *ctx = make_ctx(sl_snap_cstr(s, c->cert_pem), sl_snap_cstr(s, c->key_pem), t);
+            SSL_CTX *ctx = make_ctx(s, c, t);
             if (!ctx) {
                 sl_log_error("tls", "cannot load the certificate of listener %u", c->listener);
                 continue;
@@ -212,6 +297,8 @@ sl_tls_ctx *sl_tls_build(const sl_snapshot *s)
             tc->ctx = ctx;
             tc->port = pi;
             tc->listener = c->listener;
+            tc->min_version = c->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+            tc->ciphers = c->ciphers.len ? strdup(sl_snap_cstr(s, c->ciphers)) : NULL;
             snprintf(tc->hostname, sizeof(tc->hostname), "%s", sl_snap_cstr(s, c->hostname));
         }
     }
@@ -222,8 +309,10 @@ void sl_tls_free(sl_tls_ctx *t)
 {
     if (!t || --t->refs > 0)
         return;
-    for (uint32_t i = 0; i < t->ncerts; i++)
+    for (uint32_t i = 0; i < t->ncerts; i++) {
         SSL_CTX_free(t->certs[i].ctx); /* open sessions hold their own reference */
+        free(t->certs[i].ciphers);
+    }
     free(t->certs);
     free(t);
 }

@@ -41,5 +41,11 @@ void sl_tls_close(SSL *ssl);
 /* Seal session tickets with the master's shared, rotated keys (call before
  * sl_tls_build). */
 void sl_tls_use_shared_tickets(const sl_control *c);
+/* False when the negotiated version is below the chosen listener's minVersion
+ * (the connection must be closed). */
+bool sl_tls_version_ok(SSL *ssl);
+/* The X-Forwarded-Client-Cert value for a verified client certificate
+ * (Hash=<SHA-256 of the DER>;Subject="<RFC 2253>"); 0 when there is none. */
+size_t sl_tls_client_cert_header(SSL *ssl, char *out, size_t outlen);
 
 #endif

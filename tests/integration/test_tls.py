@@ -67,14 +67,14 @@ class PKI:
               "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
         self.n = 0
 
-    def leaf(self, cn, sans=None):
+    def leaf(self, cn, sans=None, eku="serverAuth"):
         self.n += 1
         name = "leaf%d" % self.n
         key, csr, crt = (os.path.join(self.dir, name + ext) for ext in (".key", ".csr", ".crt"))
         ext = os.path.join(self.dir, name + ".ext")
         with open(ext, "w") as f:
-            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-                    "keyUsage=digitalSignature\n" % ",".join("DNS:" + s for s in (sans or [cn])))
+            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=%s\n"
+                    "keyUsage=digitalSignature\n" % (",".join("DNS:" + s for s in (sans or [cn])), eku))
         _run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
               "-subj", "/CN=" + cn, "-keyout", key, "-out", csr])
         _run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key, "-set_serial",
