@@ -55,10 +55,11 @@ machine_ticks() {
     awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat
 }
 
-# reaped_ticks: utime+stime of this shell's waited-for children (fields 16 and 17).
+# reaped_ticks: utime+stime of the script's waited-for children (fields 16 and 17).
+# $$, not $BASHPID: called as $(reaped_ticks), $BASHPID would be the subshell.
 reaped_ticks() {
     local st
-    read -r st <"/proc/$BASHPID/stat"
+    read -r st <"/proc/$$/stat"
     st=${st##*) }
     set -- $st
     echo $((${14} + ${15}))

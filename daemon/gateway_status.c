@@ -14,6 +14,17 @@ static const char *js(const json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* True when the snapshot already has the Gateway (compiled since it was created). */
+static bool snap_has_gateway(const sl_snapshot *s, const char *ns, const char *name)
+{
+    for (uint32_t gi = 0; s->base && gi < sl_snap_count(s, SL_SNAP_GATEWAYS); gi++) {
+        const sl_snap_gateway *g = SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, gi);
+        if (strcmp(sl_snap_cstr(s, g->ns), ns) == 0 && strcmp(sl_snap_cstr(s, g->name), name) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Finds the snapshot listener for (gateway ns/name, listener name). */
 static const sl_snap_listener *snap_listener(const sl_snapshot *s, const char *ns, const char *name,
                                              const char *listener)
@@ -163,6 +174,10 @@ void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_s
         if (!class_is_ours(classes, js(spec, "gatewayClassName")))
             continue; /* another controller's Gateway: not ours to write */
         const char *ns = sl_obj_namespace(gw), *name = sl_obj_name(gw);
+        /* Not compiled yet (the tick came between the write and the compile):
+         * its listeners' certificates and routes are unknown, so wait. */
+        if (!snap_has_gateway(snap, ns, name))
+            continue;
         json_int_t gen = json_integer_value(json_object_get(json_object_get(gw, "metadata"), "generation"));
         bool all_programmed = true;
         json_t *listeners = json_array();
