@@ -14,11 +14,18 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
 fi
 mkdir -p "$out"
 status=0
-for target in http1; do
+for target in http1 h2; do
     bin="$out/fuzz_$target"
+    case $target in
+    http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
+    # The HTTP/2 target runs a real worker connection: the whole data plane.
+    h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c"
+        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8) -lev" ;;
+    esac
+    # shellcheck disable=SC2086 # word splitting of the lists is intended
     "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -I"$src" -D_GNU_SOURCE "$src/tests/fuzz/fuzz_$target.c" "$src"/workers/http1_*.c \
-        "$src/common/log.c" -o "$bin" || { echo "cannot build fuzz_$target"; exit 1; }
+        -I"$src" -D_GNU_SOURCE $(pkg-config --cflags libnghttp2 openssl libpcre2-8) \
+        "$src/tests/fuzz/fuzz_$target.c" $sources $libs -o "$bin" || { echo "cannot build fuzz_$target"; exit 1; }
     corpus="$out/corpus-$target"
     rm -rf "$corpus"
     mkdir -p "$corpus"
