@@ -32,6 +32,8 @@ struct sl_h2_stream {
     bool has_content_length;
     bool too_large;
     bool grpc;
+    bool websocket;             /* extended CONNECT with :protocol websocket (RFC 8441) */
+    bool bad_protocol;          /* another :protocol: answered 501 */
 
     /* Request body into conn->in. */
     bool big_in;                /* conn->in is our own buffer, not a pooled one */

@@ -329,6 +329,7 @@ bool sl_h2_start(sl_conn *c)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, SL_H2_MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SL_H2_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)sl_setting(SL_SET_MAX_HEAD_BYTES)},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}, /* WebSockets over HTTP/2 (RFC 8441) */
     };
     nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     atomic_fetch_add(&c->w->slot->h2_connections, 1);

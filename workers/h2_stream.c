@@ -13,6 +13,9 @@
 #include "common/settings.h"
 #include "workers/h2_internal.h"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 static bool name_is(const uint8_t *name, size_t len, const char *lit)
 {
     size_t n = strlen(lit);
@@ -94,8 +97,13 @@ int sl_h2_stream_header(sl_h2_stream *st, const uint8_t *name, size_t namelen, c
         } else if (name_is(name, namelen, ":authority")) {
             free(st->authority);
             st->authority = dup_value(value, valuelen);
+        } else if (name_is(name, namelen, ":protocol")) {
+            if (valuelen == 9 && strncasecmp((const char *)value, "websocket", 9) == 0)
+                st->websocket = true;
+            else
+                st->bad_protocol = true;
         }
-        /* :scheme is ours to know; :protocol (extended CONNECT) is not offered. */
+        /* :scheme is ours to know. */
         return 0;
     }
     if (name_is(name, namelen, "host")) {
@@ -139,15 +147,27 @@ int sl_h2_stream_header(sl_h2_stream *st, const uint8_t *name, size_t namelen, c
     return 0;
 }
 
-/* Writes the request as an HTTP/1.1 head into c->in. */
+/* Writes the request as an HTTP/1.1 head into c->in. A WebSocket extended
+ * CONNECT becomes the HTTP/1.1 Upgrade request (RFC 8441 section 5), with a
+ * Sec-WebSocket-Key of our own since HTTP/2 clients send none. */
 static bool write_head(sl_h2_stream *st, sl_conn *c)
 {
     sl_buf *b = &c->in;
     const char *target = st->path ? st->path : "/";
-    if (strcmp(st->method, "CONNECT") == 0)
-        target = st->authority ? st->authority : "";
-    if (!sl_buf_printf(b, "%s %s HTTP/1.1\r\n", st->method, target))
-        return false;
+    if (st->websocket) {
+        unsigned char raw[16];
+        char key[32];
+        RAND_bytes(raw, sizeof(raw));
+        EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
+        if (!sl_buf_printf(b, "GET %s HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: %s\r\n",
+                           target, key))
+            return false;
+    } else {
+        if (strcmp(st->method, "CONNECT") == 0)
+            target = st->authority ? st->authority : "";
+        if (!sl_buf_printf(b, "%s %s HTTP/1.1\r\n", st->method, target))
+            return false;
+    }
     if (st->authority && !sl_buf_printf(b, "Host: %s\r\n", st->authority))
         return false;
     if (st->fields.data && !sl_buf_append(b, st->fields.data + st->fields.start, sl_buf_len(&st->fields)))
@@ -164,7 +184,7 @@ void sl_h2_stream_begin(sl_h2_stream *st, bool end_stream)
     sl_h2_session *s = st->sess;
     sl_worker *w = s->c->w;
     st->req_end = end_stream;
-    st->req_chunked = !end_stream && !st->has_content_length;
+    st->req_chunked = !end_stream && !st->has_content_length && !st->websocket;
     sl_conn *c = sl_conn_new_stream(s->c, st);
     if (!c) {
         nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
@@ -177,6 +197,14 @@ void sl_h2_stream_begin(sl_h2_stream *st, bool end_stream)
     st->big_in = !end_stream && rc == 0;
     if (rc != 0) {
         sl_conn_close(c);
+        return;
+    }
+    if (st->bad_protocol || (strcmp(st->method, "CONNECT") == 0 && !st->websocket)) {
+        /* Plain CONNECT (a forward proxy's job) and protocols other than
+         * websocket are not ours to tunnel. */
+        c->started_ms = sl_now_ms();
+        snprintf(c->log_method, sizeof(c->log_method), "%.15s", st->method);
+        sl_conn_respond(c, 501, "CONNECT is only supported for :protocol websocket\n", true);
         return;
     }
     if (st->too_large || !write_head(st, c)) {
@@ -257,6 +285,12 @@ void sl_h2_stream_end(sl_h2_stream *st)
     sl_conn *c = st->conn;
     if (!c || c->state != SL_CONN_PROXY)
         return;
+    if (st->websocket) {
+        /* The client ended its half of the tunnel: like a TCP close. */
+        c->client_eof = true;
+        sl_proxy_client_event(c);
+        return;
+    }
     if (st->held || !append_last_chunk(st)) {
         st->end_pending = true;
         return;
@@ -389,7 +423,7 @@ static int submit_head(sl_h2_stream *st, const sl_http1_response *res)
     nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
     for (size_t i = 0; i < res->nheaders; i++) {
         const sl_http1_header *h = &res->headers[i];
-        if (h->hop)
+        if (h->hop || (res->code == 200 && st->websocket && sl_slice_ieq_cstr(h->name, "sec-websocket-accept")))
             continue;
         char *name = (char *)h->name.ptr;
         for (size_t k = 0; k < h->name.len; k++)
@@ -419,13 +453,20 @@ static ssize_t take_head(sl_h2_stream *st, sl_conn *c, const char *p, size_t len
     int rc = sl_http1_parse_response(st->rhead.data, sl_buf_len(&st->rhead), &st->rscan, res, &w->limits, c->method);
     if (rc == SL_AGAIN)
         return (ssize_t)k;
-    if (rc == SL_ERR || res->code < 200) {
+    bool tunnel = st->websocket && rc == SL_OK && res->code == 101;
+    if (rc == SL_ERR || (res->code < 200 && !tunnel)) {
         sl_log_warn("h2", "stream %d: cannot convert the response: %s", st->id, res->error ? res->error : "1xx");
         return -1;
     }
     st->head_done = true;
-    st->body_kind = res->body;
+    st->body_kind = tunnel ? SL_HTTP1_BODY_CLOSE : res->body;
     st->body_left = res->content_length;
+    if (tunnel) {
+        /* 101 Switching Protocols is 200 on an extended CONNECT; the tunnel's
+         * bytes follow as DATA until either side ends the stream. */
+        res->code = 200;
+        res->body = SL_HTTP1_BODY_CLOSE;
+    }
     if (res->body == SL_HTTP1_BODY_CHUNKED)
         sl_http1_chunked_init(&st->chunked, &w->limits);
     if (res->body == SL_HTTP1_BODY_NONE || (res->body == SL_HTTP1_BODY_LENGTH && res->content_length == 0))
@@ -536,7 +577,9 @@ void sl_h2_stream_conn_closed(sl_conn *c)
     if (st->closed)
         return;
     sl_h2_session *s = st->sess;
-    if (st->finished && st->head_done) {
+    /* A WebSocket tunnel ends by closing: that is its normal end. */
+    bool tunnel_ended = st->websocket && st->head_done && st->body_kind == SL_HTTP1_BODY_CLOSE;
+    if ((st->finished || tunnel_ended) && st->head_done) {
         st->body_end = true; /* a body that ran until "close" ends here */
         data_ready(st);
     } else {

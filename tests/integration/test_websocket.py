@@ -125,3 +125,74 @@ def test_upgrade_refused_by_backend_is_a_plain_response(make_dataplane):
     seen = r.json()
     names = [h[0].lower() for h in seen["headers"]]
     assert "upgrade" in names  # forwarded, so a WebSocket backend could accept it
+
+
+# ---------------------------------------------------------------------------
+# WebSocket over HTTP/2 (RFC 8441 extended CONNECT), with Python's h2 and
+# hand-made WebSocket frames (python3-websockets speaks HTTP/1.1 only)
+# ---------------------------------------------------------------------------
+
+def ws_frame(text, mask=b"\x01\x02\x03\x04"):
+    """A masked client text frame (RFC 6455 5.2), payload under 126 bytes."""
+    payload = text.encode()
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_messages(data):
+    """The unmasked server text frames in data (payloads under 126 bytes)."""
+    out, i = [], 0
+    while i + 2 <= len(data):
+        n = data[i + 1] & 0x7F
+        if i + 2 + n > len(data):
+            break
+        out.append(bytes(data[i + 2:i + 2 + n]).decode())
+        i += 2 + n
+    return out
+
+
+def test_websocket_over_http2_extended_connect(make_dataplane):
+    from h2client import H2Client, Stream
+    dp, server = ws_dataplane(make_dataplane)
+    try:
+        with H2Client.connect(dp.port) as c:
+            c.pump(0.2)
+            assert c.remote_settings.get(8) == 1  # SETTINGS_ENABLE_CONNECT_PROTOCOL
+            sid = c.conn.get_next_available_stream_id()
+            c.streams[sid] = Stream()
+            c.conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+                                      (":path", "/ws/h2"), (":authority", "example.com"),
+                                      ("sec-websocket-version", "13")])
+            c.flush()
+            st = c.streams[sid]
+            c.wait(lambda: st.headers is not None, what="the CONNECT answer")
+            assert st.status == 200 and not st.done
+            assert st.header("sec-websocket-accept") is None
+            for word in ("one", "two", "three"):
+                c.conn.send_data(sid, ws_frame(word))
+                c.flush()
+            c.wait(lambda: len(ws_messages(st.data)) >= 3, what="three echoes")
+            assert ws_messages(st.data) == ["echo:one", "echo:two", "echo:three"]
+            # Another stream on the same connection works meanwhile.
+            other = c.request("GET", "/plain-on-the-side")
+            assert c.response(other).status == 200
+            # Ending our half of the stream closes the tunnel cleanly.
+            c.conn.end_stream(sid)
+            c.flush()
+            c.wait(lambda: st.done, what="the tunnel's end")
+            assert st.reset is None
+        assert "/ws/h2" in server.paths
+    finally:
+        server.stop()
+
+
+def test_http2_connect_without_websocket_is_refused(make_dataplane):
+    from h2client import H2Client, Stream
+    dp = make_dataplane()
+    with H2Client.connect(dp.port) as c:
+        c.pump(0.2)
+        sid = c.conn.get_next_available_stream_id()
+        c.streams[sid] = Stream()
+        c.conn.config.validate_outbound_headers = False  # plain CONNECT has no :path (RFC 9113 8.5)
+        c.conn.send_headers(sid, [(":method", "CONNECT"), (":authority", "example.com:443")])
+        c.flush()
+        assert c.response(sid).status == 501
