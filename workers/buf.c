@@ -67,6 +67,17 @@ bool sl_buf_printf(sl_buf *b, const char *fmt, ...)
     return true;
 }
 
+bool sl_buf_put_uint(sl_buf *b, uint64_t n)
+{
+    char tmp[20];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    return sl_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
 size_t sl_cbuf_size(void)
 {
     size_t head = (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 4096;

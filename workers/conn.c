@@ -646,8 +646,15 @@ static void dispatch(sl_conn *c)
         sl_conn_respond(c, 404, "no route matches this request\n", false);
         return;
     }
-    snprintf(c->log_route, sizeof(c->log_route), "%s/%s", sl_snap_cstr(&c->snap->s, route->route_ns),
-             sl_snap_cstr(&c->snap->s, route->route_name));
+    /* "namespace/name" (both bounded by the validator: 63 + 1 + 63 < 160). */
+    const sl_snapshot *s = &c->snap->s;
+    size_t nl = route->route_ns.len < 80 ? route->route_ns.len : 79;
+    size_t ml = route->route_name.len < sizeof(c->log_route) - nl - 2 ? route->route_name.len
+                                                                      : sizeof(c->log_route) - nl - 2;
+    memcpy(c->log_route, sl_snap_cstr(s, route->route_ns), nl);
+    c->log_route[nl] = '/';
+    memcpy(c->log_route + nl + 1, sl_snap_cstr(s, route->route_name), ml);
+    c->log_route[nl + 1 + ml] = '\0';
     sl_proxy_start(c, route);
 }
 

@@ -311,14 +311,24 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             sl_buf_append(b, h->value.ptr, h->value.len);
             sl_buf_append(b, ", ", 2);
         }
-        if (k == 0)
-            sl_buf_printf(b, "%s\r\n", c->peer);
-        else
-            sl_buf_printf(b, "for=%s%s%s;host=\"%.*s\";proto=%s\r\n", v6 ? "\"[" : "", c->peer, v6 ? "]\"" : "",
-                          (int)req->host.len, req->host.ptr, c->secure ? "https" : "http");
+        if (k == 0) {
+            sl_buf_puts(b, c->peer);
+            sl_buf_append(b, "\r\n", 2);
+        } else {
+            sl_buf_append(b, "for=", 4);
+            if (v6)
+                sl_buf_append(b, "\"[", 2);
+            sl_buf_puts(b, c->peer);
+            if (v6)
+                sl_buf_append(b, "]\"", 2);
+            sl_buf_append(b, ";host=\"", 7);
+            sl_buf_put_slice(b, req->host);
+            sl_buf_puts(b, c->secure ? "\";proto=https\r\n" : "\";proto=http\r\n");
+        }
     }
-    sl_buf_printf(b, "X-Forwarded-Proto: %s\r\nX-Forwarded-Host: %.*s\r\n", c->secure ? "https" : "http",
-                  (int)req->host.len, req->host.ptr);
+    sl_buf_puts(b, c->secure ? "X-Forwarded-Proto: https\r\nX-Forwarded-Host: " : "X-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+    sl_buf_put_slice(b, req->host);
+    sl_buf_append(b, "\r\n", 2);
     SSL *ssl = c->secure ? sl_h2_stream_ssl(c) : NULL;
     char xfcc[600];
     if (ssl && sl_tls_client_cert_header(ssl, xfcc, sizeof(xfcc)))
@@ -333,7 +343,11 @@ void sl_filters_response_head(sl_conn *c)
     sl_snap_range ranges[2] = {c->rule_filters, c->backend_filters};
     sl_buf *b = &c->out;
     size_t rn = res->reason.len < 100 ? res->reason.len : 100;
-    sl_buf_printf(b, "HTTP/1.1 %d %.*s\r\n", res->code, (int)rn, res->reason.ptr);
+    sl_buf_append(b, "HTTP/1.1 ", 9);
+    sl_buf_put_uint(b, (uint64_t)res->code);
+    sl_buf_append(b, " ", 1);
+    sl_buf_append(b, res->reason.ptr, rn);
+    sl_buf_append(b, "\r\n", 2);
     for (size_t i = 0; i < res->nheaders; i++) {
         const sl_http1_header *h = &res->headers[i];
         if (h->hop || replaced(s, ranges, 2, SL_FILTER_RESPONSE_HEADER, h->name))

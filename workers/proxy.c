@@ -64,6 +64,19 @@ void sl_endpoint_sockaddr(const sl_snap_endpoint *e, struct sockaddr_storage *ss
     }
 }
 
+/* "host:port" ("[v6]:port") of an endpoint, for logs, without printf (once per request). */
+static void upstream_text(char *out, size_t outlen, const sl_snapshot *s, const sl_snap_endpoint *ep)
+{
+    sl_buf b = {out, outlen - 1, 0, 0};
+    bool v6 = ep->family == AF_INET6;
+    if (v6)
+        sl_buf_append(&b, "[", 1);
+    sl_buf_append(&b, sl_snap_cstr(s, ep->host), ep->host.len);
+    sl_buf_append(&b, v6 ? "]:" : ":", v6 ? 2 : 1);
+    sl_buf_put_uint(&b, ep->port);
+    out[b.end] = '\0';
+}
+
 /* The deadline for the upstream's response head: the response timeout, or the
  * rule's per-attempt backendRequest timeout when shorter. */
 static uint64_t response_deadline(const sl_conn *c)
@@ -107,8 +120,7 @@ static bool start_attempt(sl_conn *c, uint32_t bi)
     uint32_t ei = be->endpoints.first + (c->snap->rr[bi]++ % be->endpoints.count);
     const sl_snap_endpoint *ep = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, ei);
     sl_endpoint_sockaddr(ep, &c->up_addr, &c->up_addrlen);
-    snprintf(c->log_upstream, sizeof(c->log_upstream), ep->family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-             sl_snap_cstr(s, ep->host), ep->port);
+    upstream_text(c->log_upstream, sizeof(c->log_upstream), s, ep);
     c->uout.start = 0; /* the head is kept whole for a retry */
     c->uin.start = c->uin.end = 0;
     c->res_ready = 0;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "common/control.h"
@@ -45,6 +46,12 @@ void sl_buf_free(sl_buf *b);
 /* Appends bytes; returns false when they do not fit. */
 bool sl_buf_append(sl_buf *b, const void *p, size_t n);
 bool sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The per-request heads are built with these rather than sl_buf_printf:
+ * formatting was a measurable share of a proxied request's CPU time. */
+static inline bool sl_buf_puts(sl_buf *b, const char *s) { return sl_buf_append(b, s, strlen(s)); }
+static inline bool sl_buf_put_slice(sl_buf *b, sl_slice s) { return sl_buf_append(b, s.ptr, s.len); }
+/* Appends n in decimal. */
+bool sl_buf_put_uint(sl_buf *b, uint64_t n);
 
 /* A mapped snapshot generation, reference-counted by the requests using it. */
 typedef struct sl_tls_ctx sl_tls_ctx;
