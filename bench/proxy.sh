@@ -23,6 +23,10 @@
 #   PROFILE_CG=fp (perf record -g; "dwarf" for --call-graph dwarf: callers through code without frame pointers)
 #   QUIET_PCT=10 QUIET_WAIT=120 (wait up to QUIET_WAIT s for other processes to use < QUIET_PCT% CPU)
 #   SYSCALLS=0 (1: system calls per request, from perf stat -e raw_syscalls:sys_enter)
+#   ROUTE_TABLE=10000* (0 = off): after the 1-worker variants, that many more route entries are
+#     added to sluice (HTTPRoutes of 16 rules x 8 matches, Exact and PathPrefix paths that /small
+#     does not match, so each lookup searches the whole index) and variant w1-c50-small-rN runs
+#     again; nginx and HAProxy keep one route and serve as the same-time reference
 #   PERF_STAT=auto (instructions/request if the machine supports the counter; 0 = off)
 #   SLUICED (default build/sbin/sluiced, copied to the temp dir at start), WRK, NGINX, HAPROXY
 #   MAX_SECS (watchdog for the whole run)  KEEP=1 (keep the temp dir)  RESULTS_DIR (copy raw results there)
@@ -34,10 +38,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-2000}; PROFILE=${PROFILE:-0}
-    MAX_SECS=${MAX_SECS:-300}
+    MAX_SECS=${MAX_SECS:-300}; ROUTE_TABLE=${ROUTE_TABLE:-0}
 else
     ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-10}; IDLE_CONNS=${IDLE_CONNS:-10000}; PROFILE=${PROFILE:-1}
-    MAX_SECS=${MAX_SECS:-1500}
+    MAX_SECS=${MAX_SECS:-1800}; ROUTE_TABLE=${ROUTE_TABLE:-10000}
 fi
 WARMUP=${WARMUP:-1}
 WORKERS_LIST=${WORKERS_LIST:-"1 2"}
@@ -435,6 +439,42 @@ if [ "$q" -gt "$QUIET_PCT" ]; then
     log "machine busy $q% now; starting (every run records the CPU used by other processes: column 'other load')"
 fi
 
+# add_route_table N: N more route entries on the running sluice; waits until they are served.
+add_route_table() {
+    local n=$1 per=128 dir=$TMP/routes nroutes i
+    mkdir -p "$dir"
+    nroutes=$(((n + per - 1) / per))
+    python3 - "$n" "$per" "$dir" <<'PYEOF' || return 1
+import json, sys
+n, per, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ref = {"group": "gateway.sluice.dev", "kind": "Backend", "name": "origin"}
+for r in range((n + per - 1) // per):
+    idx = list(range(r * per, min(n, (r + 1) * per)))
+    rules = []
+    for k in range(0, len(idx), 8):
+        matches = [{"path": {"type": "Exact" if i % 2 else "PathPrefix", "value": "/t%d/%s" % (i, "x" if i % 2 else "p")}}
+                   for i in idx[k:k + 8]]
+        rules.append({"matches": matches, "backendRefs": [ref]})
+    obj = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "table-%d" % r},
+           "spec": {"parentRefs": [{"name": "bench"}], "rules": rules}}
+    with open("%s/table-%d.json" % (out, r), "w") as f:
+        json.dump(obj, f)
+PYEOF
+    for ((i = 0; i < nroutes; i++)); do
+        curl -sf -o /dev/null -H 'Content-Type: application/json' --data-binary "@$dir/table-$i.json" \
+            "http://127.0.0.1:$SL_ADMIN/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes" ||
+            { echo "proxy.sh: cannot create route table-$i" >&2; return 1; }
+    done
+    # The last route's status is written after the snapshot with it was published.
+    for _ in $(seq 600); do
+        curl -s "http://127.0.0.1:$SL_ADMIN/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/table-$((nroutes - 1))" |
+            grep -q '"Accepted"' && return 0
+        sleep 0.1
+    done
+    echo "proxy.sh: the route table was not programmed in 60 s" >&2
+    return 1
+}
+
 VARIANTS=()
 for W in $WORKERS_LIST; do
     start_sluice "$W" || exit 1
@@ -461,6 +501,19 @@ for W in $WORKERS_LIST; do
 
     if [ "$PROFILE" = 1 ] && [ "$W" = 1 ] && [[ " $PROXIES " == *" sluice "* ]]; then
         profile_sluice
+    fi
+    if [ "$ROUTE_TABLE" -gt 0 ] && [ "$W" = 1 ] && [[ " $PROXIES " == *" sluice "* ]]; then
+        log "[w1] adding $ROUTE_TABLE route entries to sluice"
+        t_rt=$(date +%s.%N)
+        add_route_table "$ROUTE_TABLE" || exit 1
+        log "[w1] route table programmed in $(echo "$(date +%s.%N) - $t_rt" | bc | cut -c1-5)s"
+        V=w1-c50-small-r$ROUTE_TABLE
+        VARIANTS+=("$V")
+        log "[$V] warm-up ${WARMUP}s each, then $ROUNDS round(s) of ${DURATION}s: wrk -t$WRK_THREADS -c50 /small"
+        for P in $PROXIES; do run_one "$P" "$V" 50 /small "$WARMUP" 0; done
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for P in $PROXIES; do run_one "$P" "$V" 50 /small "$DURATION"; done
+        done
     fi
     n=$(children_of "$SL_PID" | wc -l)
     [ "$n" = "$W" ] || bug "sluice: $n worker(s) running after the $W-worker runs"
@@ -498,6 +551,16 @@ errs() { echo "$(sum "$1.connect")/$(sum "$1.read")/$(sum "$1.write")/$(sum "$1.
     for V in "${VARIANTS[@]}"; do
         echo "| $V | $(ratio "$(med "$V.sluice.rps")" "$(med "$V.nginx.rps")") | $(ratio "$(med "$V.sluice.rps")" "$(med "$V.haproxy.rps")") | $(ratio "$(med "$V.sluice.cpu_us")" "$(med "$V.nginx.cpu_us")") | $(ratio "$(med "$V.sluice.cpu_us")" "$(med "$V.haproxy.cpu_us")") | $(ratio "$(med "$V.sluice.lat_p99_ms")" "$(med "$V.nginx.lat_p99_ms")") | $(ratio "$(med "$V.sluice.lat_p99_ms")" "$(med "$V.haproxy.lat_p99_ms")") |"
     done
+    RT=w1-c50-small-r$ROUTE_TABLE
+    if [ "$ROUTE_TABLE" -gt 0 ] && [ -s "$TMP/res/$RT.sluice.rps" ] && [ -s "$TMP/res/w1-c50-small.sluice.rps" ]; then
+        echo
+        echo "### Route table scale (sluice with $ROUTE_TABLE more route entries / with one route; 1 worker, 50 connections)"
+        echo
+        echo "| measure | one route | $ROUTE_TABLE more | ratio | the same ratio for nginx (drift between the two phases) |"
+        echo "| --- | ---: | ---: | ---: | ---: |"
+        echo "| req/s | $(fmt "$(med w1-c50-small.sluice.rps)" 0) | $(fmt "$(med "$RT.sluice.rps")" 0) | $(ratio "$(med "$RT.sluice.rps")" "$(med w1-c50-small.sluice.rps)") | $(ratio "$(med "$RT.nginx.rps")" "$(med w1-c50-small.nginx.rps)") |"
+        echo "| CPU µs/req | $(fmt "$(med w1-c50-small.sluice.cpu_us)" 2) | $(fmt "$(med "$RT.sluice.cpu_us")" 2) | $(ratio "$(med "$RT.sluice.cpu_us")" "$(med w1-c50-small.sluice.cpu_us)") | $(ratio "$(med "$RT.nginx.cpu_us")" "$(med w1-c50-small.nginx.cpu_us)") |"
+    fi
     if [ -s "$TMP/res/mem" ]; then
         echo
         echo "### Memory per idle keep-alive connection ($MEM_WORKERS worker(s), $IDLE_CONNS connections, one GET /small each)"
