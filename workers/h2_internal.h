@@ -99,5 +99,9 @@ int sl_h2_stream_data(sl_h2_stream *st, const uint8_t *data, size_t len);
 void sl_h2_stream_end(sl_h2_stream *st);
 /* Room came back in the stream's DATA buffer: lets its sl_conn write again. */
 void sl_h2_stream_wake(sl_h2_stream *st);
+/* nghttp2's send_data_callback: writes a DATA frame (header and payload) from
+ * the stream's buffer into the session's output. */
+int sl_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+                    nghttp2_data_source *source, void *ud);
 
 #endif

@@ -171,6 +171,7 @@ static nghttp2_session_callbacks *callbacks(void)
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_error_callback2(cbs, on_error);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, sl_h2_send_data);
     return cbs;
 }
 

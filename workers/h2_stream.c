@@ -375,19 +375,18 @@ static size_t parse_trailers(sl_h2_stream *st, nghttp2_nv *nva, size_t cap)
     return n;
 }
 
+/* DATA frames are not copied into nghttp2: read_data only says how many bytes
+ * the next frame carries (NGHTTP2_DATA_FLAG_NO_COPY), and sl_h2_send_data
+ * writes them straight from the stream's buffer into the connection's output
+ * when the frame goes out. */
 static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                          nghttp2_data_source *source, void *ud)
 {
     sl_h2_stream *st = source->ptr;
     size_t n = sl_buf_len(&st->data) < length ? sl_buf_len(&st->data) : length;
-    if (n) {
-        memcpy(buf, st->data.data + st->data.start, n);
-        st->data.start += n;
-        if (sl_buf_len(&st->data) == 0)
-            st->data.start = st->data.end = 0;
-        st->wake = true;
-    }
-    if (sl_buf_len(&st->data) == 0 && st->body_end) {
+    if (n)
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (sl_buf_len(&st->data) == n && st->body_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         nghttp2_nv nva[SL_HTTP1_DEFAULT_MAX_TRAILERS];
         size_t nt = parse_trailers(st, nva, sizeof(nva) / sizeof(nva[0]));
@@ -400,6 +399,24 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         return NGHTTP2_ERR_DEFERRED;
     }
     return (ssize_t)n;
+}
+
+int sl_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+                    nghttp2_data_source *source, void *ud)
+{
+    sl_h2_session *s = ud;
+    sl_h2_stream *st = source->ptr;
+    if (sl_buf_room(&s->out) < 9 + length)
+        sl_buf_compact(&s->out);
+    if (sl_buf_room(&s->out) < 9 + length)
+        return NGHTTP2_ERR_WOULDBLOCK; /* asked again once the socket took some */
+    sl_buf_append(&s->out, framehd, 9);
+    sl_buf_append(&s->out, st->data.data + st->data.start, length);
+    st->data.start += length;
+    if (sl_buf_len(&st->data) == 0)
+        st->data.start = st->data.end = 0;
+    st->wake = true;
+    return 0;
 }
 
 /* More DATA bytes (or their end) are ready: nghttp2 should ask again. */
