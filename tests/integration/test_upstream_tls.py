@@ -78,8 +78,10 @@ def test_https_backend_verified_with_a_configmap_ca(tls_dp):
     created(dp.sluiced.post(BACKENDS, tls_backend("sec", origin.port, {
         "sni": "backend.internal", "caCertificateRefs": [{"kind": "ConfigMap", "name": "backend-ca"}]})))
     add_route(dp, "sec", "sec", "/sec")
-    r = wait_until(lambda: (lambda r: r.status_code == 200 and r)(dp.get("/sec/a?x=1")), what="served over TLS")
-    assert r.headers["X-Origin"] == "tls-origin"
+    # (Until the route is programmed, the data plane's route for "/" answers from its origin.)
+    r = wait_until(lambda: (lambda r: r.headers.get("X-Origin") == "tls-origin" and r)(dp.get("/sec/a?x=1")),
+                   what="served over TLS")
+    assert r.status_code == 200
     assert r.json()["target"] == "/sec/a?x=1"
     assert "backend.internal" in origin.snis
     # Connections are pooled: many requests, few handshakes.
@@ -104,7 +106,7 @@ def test_https_backend_with_a_secret_ca_and_host_as_name(tls_dp, pki):
     created(dp.sluiced.post(BACKENDS, tls_backend("bysecret", origin.port, {
         "sni": "backend.internal", "caCertificateRefs": [{"name": "ca-secret"}]})))
     add_route(dp, "bysecret", "bysecret", "/bysecret")
-    wait_until(lambda: dp.get("/bysecret").status_code == 200, what="served with the Secret's CA")
+    wait_until(lambda: dp.get("/bysecret").headers.get("X-Origin") == "tls-origin", what="served with the Secret's CA")
     created(dp.sluiced.post(BACKENDS, tls_backend("byhost", origin.port, {
         "caCertificateRefs": [{"name": "ca-secret"}]}, host="localhost")))
     add_route(dp, "byhost", "byhost", "/byhost")
@@ -130,7 +132,7 @@ def test_unverifiable_backends_get_502_and_a_clear_log(tls_dp):
         "sni": "backend.internal", "caCertificateRefs": [{"kind": "ConfigMap", "name": "missing"}]})))
     for name in ("wrongca", "wrongname", "insecure", "noca"):
         add_route(dp, name, name, "/" + name)
-    wait_until(lambda: dp.get("/insecure").status_code == 200, what="insecureSkipVerify served")
+    wait_until(lambda: dp.get("/insecure").headers.get("X-Origin") == "tls-origin", what="insecureSkipVerify served")
     assert dp.get("/wrongca").status_code == 502
     assert dp.get("/wrongname").status_code == 502
     assert dp.get("/noca").status_code == 502
