@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,9 +58,10 @@ void sl_rfc3339_now(char out[32])
 
 void sl_uuid4(char out[37])
 {
+    /* The kernel's generator, not OpenSSL's: this runs on admin threads, and
+     * OpenSSL's locks must be free whenever the master forks (common/fork_guard.h). */
     unsigned char b[16];
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        /* RAND_bytes only fails when the RNG cannot be seeded; fall back to the kernel. */
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
         int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
         ssize_t got = fd >= 0 ? read(fd, b, sizeof(b)) : -1;
         if (fd >= 0)

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fork_guard.h"
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/worker.h"
@@ -292,7 +293,11 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     memset((void *)ws, 0, sizeof(*ws));
     atomic_store(&ws->gateway_id, g->id);
     snprintf(ws->gateway, sizeof(ws->gateway), "%s/%s", g->ns, g->name);
+    /* No other thread may be inside OpenSSL while we fork (common/fork_guard.h). */
+    sl_fork_guard_enter();
     pid_t pid = fork();
+    if (pid != 0)
+        sl_fork_guard_leave(); /* the child never takes it: it runs one thread */
     if (pid < 0) {
         sl_log_error("supervisor", "fork failed: %s", strerror(errno));
         if (pair[0] >= 0) {

@@ -1,6 +1,9 @@
 #include "daemon/tokens.h"
 
+#include "common/fork_guard.h"
+
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +28,20 @@ void sl_token_hash(const char *token, char out[65])
 {
     unsigned char md[32];
     unsigned int len = 0;
+    /* Runs on admin threads (every authenticated request): see common/fork_guard.h. */
+    sl_fork_guard_enter();
     EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL);
+    sl_fork_guard_leave();
     to_hex(md, sizeof(md), out);
 }
 
 int sl_token_create(sl_store *s, const char *name, char token[80], char id[17])
 {
     unsigned char secret[32], idb[8];
-    if (RAND_bytes(secret, sizeof(secret)) != 1 || RAND_bytes(idb, sizeof(idb)) != 1)
+    sl_fork_guard_enter();
+    bool ok = RAND_bytes(secret, sizeof(secret)) == 1 && RAND_bytes(idb, sizeof(idb)) == 1;
+    sl_fork_guard_leave();
+    if (!ok)
         return SL_ERR;
     char hex[65];
     to_hex(secret, sizeof(secret), hex);
