@@ -444,7 +444,7 @@ void sl_conn_update(sl_conn *c)
     }
     if ((c->io.events & (EV_READ | EV_WRITE)) != events) {
         ev_io_stop(w->loop, &c->io);
-        ev_io_set(&c->io, c->fd, events);
+        ev_io_modify(&c->io, events); /* same fd: no EV__IOFDSET, so no epoll_ctl ADD that fails with EEXIST */
         if (events)
             ev_io_start(w->loop, &c->io);
     }

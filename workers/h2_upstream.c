@@ -390,7 +390,7 @@ static void session_update(sl_h2up_session *s)
         events |= EV_READ;
     if ((s->io.events & (EV_READ | EV_WRITE)) != events) {
         ev_io_stop(s->w->loop, &s->io);
-        ev_io_set(&s->io, s->fd, events);
+        ev_io_modify(&s->io, events);
         if (events)
             ev_io_start(s->w->loop, &s->io);
     }

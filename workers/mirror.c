@@ -53,7 +53,7 @@ static void mirror_io(struct ev_loop *loop, ev_io *io, int revents)
         m->sent = true;
         shutdown(m->fd, SHUT_WR); /* the upstream answers and closes */
         ev_io_stop(loop, &m->io);
-        ev_io_set(&m->io, m->fd, EV_READ);
+        ev_io_modify(&m->io, EV_READ);
         ev_io_start(loop, &m->io);
         return;
     }

@@ -674,7 +674,7 @@ static void update_upstream(sl_conn *c)
     }
     if ((u->io.events & (EV_READ | EV_WRITE)) != events) {
         ev_io_stop(c->w->loop, &u->io);
-        ev_io_set(&u->io, u->fd, events);
+        ev_io_modify(&u->io, events);
         if (events)
             ev_io_start(c->w->loop, &u->io);
     }

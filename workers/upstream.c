@@ -135,7 +135,7 @@ void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable)
     }
     /* Watch for the upstream closing it while idle. */
     ev_io_stop(w->loop, &u->io);
-    ev_io_set(&u->io, u->fd, EV_READ);
+    ev_io_modify(&u->io, EV_READ);
     ev_io_start(w->loop, &u->io);
     ev_timer_set(&u->timer, (double)sl_setting(SL_SET_UPSTREAM_IDLE_MS) / 1000.0, 0.);
     ev_timer_start(w->loop, &u->timer);
