@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/h2_internal.h"
+#include "workers/h2_out.h"
 #include "workers/tls.h"
 
 static sl_h2_session *session_of(sl_conn *c) { return c->h2; }
@@ -240,28 +241,11 @@ static bool session_send(sl_h2_session *s)
 {
     sl_conn *c = s->c;
     for (int round = 0; round < 64; round++) {
-        for (;;) {
-            if (s->send_len == 0) {
-                ssize_t n = nghttp2_session_mem_send(s->ng, &s->send_ptr);
-                if (n < 0) {
-                    sl_log_warn("h2", "client %s: %s", c->peer, nghttp2_strerror((int)n));
-                    sl_conn_close(c);
-                    return false;
-                }
-                if (n == 0)
-                    break;
-                s->send_len = (size_t)n;
-            }
-            if (sl_buf_room(&s->out) == 0)
-                sl_buf_compact(&s->out);
-            size_t room = sl_buf_room(&s->out);
-            if (room == 0)
-                break;
-            size_t k = s->send_len < room ? s->send_len : room;
-            memcpy(s->out.data + s->out.end, s->send_ptr, k);
-            s->out.end += k;
-            s->send_ptr += k;
-            s->send_len -= k;
+        int rc = sl_h2_mem_send_into(s->ng, &s->out, &s->send_ptr, &s->send_len);
+        if (rc < 0) {
+            sl_log_warn("h2", "client %s: %s", c->peer, nghttp2_strerror(rc));
+            sl_conn_close(c);
+            return false;
         }
         if (!write_out(s))
             return false;

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/h2_out.h"
 #include "workers/h2_upstream.h"
 
 #define UP_STREAM_WINDOW 65535
@@ -325,27 +326,10 @@ static bool session_send(sl_h2up_session *s)
     if (!s->connected || s->dead)
         return true;
     for (;;) {
-        while (true) {
-            if (s->send_len == 0) {
-                ssize_t n = nghttp2_session_mem_send(s->ng, &s->send_ptr);
-                if (n < 0) {
-                    session_fail(s, nghttp2_strerror((int)n));
-                    return false;
-                }
-                if (n == 0)
-                    break;
-                s->send_len = (size_t)n;
-            }
-            if (sl_buf_room(&s->out) == 0)
-                sl_buf_compact(&s->out);
-            size_t room = sl_buf_room(&s->out);
-            if (room == 0)
-                break;
-            size_t k = s->send_len < room ? s->send_len : room;
-            memcpy(s->out.data + s->out.end, s->send_ptr, k);
-            s->out.end += k;
-            s->send_ptr += k;
-            s->send_len -= k;
+        int rc = sl_h2_mem_send_into(s->ng, &s->out, &s->send_ptr, &s->send_len);
+        if (rc < 0) {
+            session_fail(s, nghttp2_strerror(rc));
+            return false;
         }
         if (sl_buf_len(&s->out) == 0)
             return true;
