@@ -98,23 +98,6 @@ WATCHDOG=""
 
 bug() { echo "$*" | tee -a "$TMP/bugs"; }
 
-stop_proxies() {
-    if [ -n "$SL_PID" ]; then
-        local p left=()
-        for p in $(children_of "$SL_PID"); do SL_SEEN+=("$p"); done
-        stop_pid "$SL_PID" TERM 10 || bug "sluiced $SL_PID did not stop within 10 s of SIGTERM; killed"
-        for p in "${SL_SEEN[@]}"; do alive "$p" && ! is_zombie "$p" && left+=("$p"); done
-        if [ ${#left[@]} -gt 0 ]; then
-            sleep 0.5
-            for p in "${left[@]}"; do
-                alive "$p" && { bug "sluice worker $p outlived its master; killed"; kill -KILL "$p" 2>/dev/null; }
-            done
-        fi
-        SL_PID=""; SL_SEEN=()
-    fi
-    [ -n "$NX_PID" ] && { stop_pid "$NX_PID" TERM 5; NX_PID=""; }
-    [ -n "$HA_PID" ] && { stop_pid "$HA_PID" TERM 5; HA_PID=""; }
-}
 
 cleanup() {
     local rc=$?

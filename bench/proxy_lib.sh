@@ -206,3 +206,25 @@ for s in socks:
     s.close()
 EOF
 }
+
+# stop_proxies: stops whatever of sluice ($SL_PID, with its workers in $SL_SEEN),
+# nginx ($NX_PID) and HAProxy ($HA_PID) the script started; a sluice worker that
+# outlives its master or a master that ignores SIGTERM is reported through the
+# script's bug() and killed.
+stop_proxies() {
+    if [ -n "$SL_PID" ]; then
+        local p left=()
+        for p in $(children_of "$SL_PID"); do SL_SEEN+=("$p"); done
+        stop_pid "$SL_PID" TERM 10 || bug "sluiced $SL_PID did not stop within 10 s of SIGTERM; killed"
+        for p in "${SL_SEEN[@]}"; do alive "$p" && ! is_zombie "$p" && left+=("$p"); done
+        if [ ${#left[@]} -gt 0 ]; then
+            sleep 0.5
+            for p in "${left[@]}"; do
+                alive "$p" && { bug "sluice worker $p outlived its master; killed"; kill -KILL "$p" 2>/dev/null; }
+            done
+        fi
+        SL_PID=""; SL_SEEN=()
+    fi
+    [ -n "$NX_PID" ] && { stop_pid "$NX_PID" TERM 5; NX_PID=""; }
+    [ -n "$HA_PID" ] && { stop_pid "$HA_PID" TERM 5; HA_PID=""; }
+}
