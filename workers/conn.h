@@ -82,6 +82,7 @@ struct sl_conn {
     size_t res_ready;   /* response body bytes at the front of `uin` ready for the client */
     bool res_body_end_seen; /* the decoder saw the end; res_ready bytes remain to write */
     bool up_eof;
+    bool up_more;       /* the last read stopped because `uin` was full: the upstream may have more */
     bool retried;
     bool up_reusable_hint; /* the upstream's response allows keep-alive */
     sl_snap_range rule_filters;    /* the matched rule's filters */

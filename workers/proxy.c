@@ -22,6 +22,9 @@
 
 static void pump(sl_conn *c);
 
+/* Reads of a full `uin` per event at most (4 x 64 KiB). */
+#define SL_PUMP_PASSES 4
+
 static uint32_t next_random(void)
 {
     static uint32_t x = 2463534242u;
@@ -542,11 +545,17 @@ static bool parse_response_head(sl_conn *c)
 static bool read_upstream(sl_conn *c)
 {
     sl_upstream *u = c->up;
-    while (!c->up_eof) {
+    c->up_more = false;
+    /* Plain TCP is read only once the loop said so; TLS and HTTP/2 streams keep
+     * bytes of their own that raise no socket event. */
+    bool may_read = u->readable || u->ssl || u->h2;
+    while (may_read && !c->up_eof) {
         if (sl_buf_room(&c->uin) == 0)
             sl_buf_compact(&c->uin);
-        if (sl_buf_room(&c->uin) == 0)
+        if (sl_buf_room(&c->uin) == 0) {
+            c->up_more = true;
             break;
+        }
         ssize_t n = u->h2    ? sl_h2up_read(u, c->uin.data + c->uin.end, sl_buf_room(&c->uin))
                     : u->ssl ? sl_tls_read(u->ssl, c->uin.data + c->uin.end, sl_buf_room(&c->uin),
                                            &u->tls_read_wants_write)
@@ -555,12 +564,16 @@ static bool read_upstream(sl_conn *c)
             c->uin.end += (size_t)n;
             c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
             c->tunnel_activity_ms = sl_now_ms();
-            if ((size_t)n < 16384 && !u->ssl)
+            if ((size_t)n < 16384 && !u->ssl) {
+                u->readable = false;
                 break; /* short read: the socket is (nearly certainly) drained (TLS reads a record at a time) */
+            }
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            u->readable = false;
             break;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -696,14 +709,22 @@ static void pump(sl_conn *c)
         sl_conn_close(c);
         return;
     }
-    if (c->up && c->up->connected && !write_upstream(c))
-        return;
-    if (c->up && c->up->connected && !read_upstream(c))
-        return;
-    if (!sl_conn_flush(c))
-        return;
-    if (c->state != SL_CONN_PROXY)
-        return;
+    /* A response larger than `uin` takes several reads: as long as the client
+     * takes each buffer at once, read on now rather than after the next poll (a
+     * 64 KiB body plus its head would otherwise wait a whole loop iteration for
+     * its last bytes). Bounded, so one large response cannot starve the rest. */
+    for (int pass = 0;; pass++) {
+        if (c->up && c->up->connected && !write_upstream(c))
+            return;
+        if (c->up && c->up->connected && !read_upstream(c))
+            return;
+        if (!sl_conn_flush(c))
+            return;
+        if (c->state != SL_CONN_PROXY)
+            return;
+        if (!c->up_more || pass == SL_PUMP_PASSES - 1 || !c->up || sl_buf_len(&c->uin) > 0)
+            break;
+    }
     c->deadline_ms = c->up_deadline_ms;
     if (c->tunnel) {
         c->deadline_ms = c->tunnel_activity_ms + (uint64_t)sl_setting(SL_SET_TUNNEL_IDLE_MS);
@@ -745,6 +766,8 @@ void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
         u->connected = true;
         c->up_deadline_ms = response_deadline(c);
     }
+    if (revents & EV_READ)
+        u->readable = true;
     pump(c);
 }
 

@@ -85,6 +85,7 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
              * which saves two epoll_ctl calls per request. */
             ev_timer_stop(w->loop, &u->timer);
             u->reused = true;
+            u->readable = false;
             return u;
         }
     }

@@ -35,7 +35,7 @@ int sl_cbuf_get(sl_worker *w, sl_buf *b);  /* 0, or -1 when out of memory */
 void sl_cbuf_put(sl_worker *w, sl_buf *b); /* b may hold no buffer */
 /* The buffer for bytes from the upstream is larger (SL_BODY_BUF_SIZE): response
  * bodies dominate, and fewer, larger reads and writes cost fewer system calls. */
-#define SL_BODY_BUF_SIZE 65536
+#define SL_BODY_BUF_SIZE (65536 + 8192)
 int sl_bodybuf_get(sl_worker *w, sl_buf *b);
 void sl_bodybuf_put(sl_worker *w, sl_buf *b);
 
@@ -92,6 +92,10 @@ struct sl_upstream {
     bool tls_read_wants_write, tls_write_wants_read;
     bool connected;
     bool reused;
+    /* The loop reported it readable and a read has not yet found it drained.
+     * Reading only then saves the read that would fail with EAGAIN right
+     * after each request is sent (epoll is level-triggered: nothing is missed). */
+    bool readable;
     uint64_t idle_since_ms;
 };
 
