@@ -118,7 +118,7 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
  * control block (each worker writes only its own slot). */
 typedef struct gw_sum {
     char gateway[128];
-    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse;
+    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced;
 } gw_sum;
 
 static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
@@ -157,6 +157,7 @@ static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
         g->h2_conns += atomic_load(&s->h2_connections);
         g->h2_streams += atomic_load(&s->h2_streams);
         g->h2_abuse += atomic_load(&s->h2_abusive_closes);
+        g->spliced += atomic_load(&s->bytes_spliced);
     }
     return n;
 }
@@ -185,6 +186,9 @@ static char *render_dataplane(const sl_control *c)
         {"sluice_upstream_timeouts_total", "counter", "Upstream timeouts (504).", offsetof(gw_sum, timeouts)},
         {"sluice_received_bytes_total", "counter", "Bytes read from clients.", offsetof(gw_sum, in)},
         {"sluice_sent_bytes_total", "counter", "Bytes written to clients.", offsetof(gw_sum, out)},
+        {"sluice_spliced_bytes_total", "counter",
+         "Response body bytes passed from upstream to client by splice(2), never copied (part of sent bytes).",
+         offsetof(gw_sum, spliced)},
         {"sluice_http2_connections_total", "counter", "Client connections that spoke HTTP/2.",
          offsetof(gw_sum, h2_conns)},
         {"sluice_http2_streams_total", "counter", "HTTP/2 request streams opened by clients.",

@@ -29,6 +29,10 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
                                  "client connections per worker; accepting pauses beyond"),
     [SL_SET_TICKET_ROTATION_S] = S("tls-ticket-rotation", 43200, 1, 604800, "s",
                                    "TLS session ticket keys are replaced after this (tickets stay valid for two periods)"),
+    [SL_SET_SPLICE_MIN_BYTES] = S("splice-min-bytes", 32768, 0, 1099511627776LL, "bytes",
+                                  "response bodies of known length with this much still to come move from upstream "
+                                  "to client by splice(2), never copied through the worker (plain TCP both sides; "
+                                  "0: never)"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

@@ -19,6 +19,7 @@ typedef enum {
     SL_SET_MAX_HEAD_BYTES,       /* request head limit (431 beyond) */
     SL_SET_MAX_CONNECTIONS,      /* per worker; accept pauses beyond */
     SL_SET_TICKET_ROTATION_S,    /* TLS session ticket key lifetime */
+    SL_SET_SPLICE_MIN_BYTES,     /* response bodies this large go upstream -> client by splice(2) */
     SL_SET_COUNT
 } sl_setting_id;
 

@@ -182,6 +182,7 @@ void sl_conn_close(sl_conn *c)
     sl_cbuf_put(w, &c->out);
     sl_cbuf_put(w, &c->uout);
     sl_bodybuf_put(w, &c->uin);
+    sl_splice_release(c);
     free(c);
 }
 
@@ -274,6 +275,7 @@ void sl_conn_finish_request(sl_conn *c)
     /* Idle keep-alive connections hold no buffer (the next read takes one). */
     sl_cbuf_put(w, &c->uout);
     sl_bodybuf_put(w, &c->uin);
+    sl_splice_release(c);
     if (sl_buf_len(&c->out) == 0)
         sl_cbuf_put(w, &c->out);
     if (sl_buf_len(&c->in) == 0)
@@ -430,7 +432,7 @@ void sl_conn_update(sl_conn *c)
     default: break;
     }
     const char *unused;
-    if (sl_buf_len(&c->out) || (c->state == SL_CONN_PROXY && sl_proxy_pending_body(c, &unused)))
+    if (sl_buf_len(&c->out) || (c->state == SL_CONN_PROXY && (sl_proxy_pending_body(c, &unused) || c->pipe_bytes)))
         events |= EV_WRITE;
     if (c->ssl) {
         /* TLS can need the other direction to make progress on this one. */

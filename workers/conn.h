@@ -83,6 +83,9 @@ struct sl_conn {
     bool res_body_end_seen; /* the decoder saw the end; res_ready bytes remain to write */
     bool up_eof;
     bool up_more;       /* the last read stopped because `uin` was full: the upstream may have more */
+    bool splicing;      /* the rest of the response body moves by splice(2) through `pipe` (proxy_splice.c) */
+    int pipe[2];        /* valid while splicing */
+    size_t pipe_bytes;  /* body bytes in the pipe, not yet at the client */
     bool retried;
     bool up_reusable_hint; /* the upstream's response allows keep-alive */
     sl_snap_range rule_filters;    /* the matched rule's filters */
@@ -152,5 +155,15 @@ size_t sl_proxy_pending_body(sl_conn *c, const char **ptr);
 void sl_proxy_body_written(sl_conn *c, size_t n);
 /* True when the response has been fully handed to the client socket. */
 bool sl_proxy_complete(sl_conn *c);
+
+/* proxy_splice.c: a large response body of known length moves from the upstream
+ * socket to the client socket through a pipe, so the worker never copies it. */
+bool sl_splice_possible(const sl_conn *c);   /* both sides plain TCP, and splicing is on */
+bool sl_splice_should_start(const sl_conn *c); /* ...and the rest of this body is worth it */
+bool sl_splice_start(sl_conn *c);            /* false: no pipe to be had (copying carries on) */
+typedef enum { SL_SPLICE_WAIT = 0, SL_SPLICE_CLIENT_GONE, SL_SPLICE_UPSTREAM_CUT } sl_splice_result;
+sl_splice_result sl_splice_move(sl_conn *c); /* moves what can move now */
+void sl_splice_release(sl_conn *c);          /* ends splicing; the pipe goes back to the pool if empty */
+void sl_splice_close_pool(sl_worker *w);
 
 #endif

@@ -22,8 +22,10 @@
 
 static void pump(sl_conn *c);
 
-/* Reads of a full `uin` per event at most (4 x 64 KiB). */
+/* Reads of a full `uin` per event at most (4 x 72 KiB). */
 #define SL_PUMP_PASSES 4
+/* The first read of a response when its body may be spliced. */
+#define SL_HEAD_READ 4096
 
 static uint32_t next_random(void)
 {
@@ -538,6 +540,7 @@ static bool parse_response_head(sl_conn *c)
     build_response_head(c);
     c->uin.start += w->res.head_len;
     c->res_head_done = true;
+    c->up->splice_hint = rb->kind == SL_BODY_LENGTH && rb->remaining >= (uint64_t)sl_setting(SL_SET_SPLICE_MIN_BYTES);
     return true;
 }
 
@@ -556,17 +559,28 @@ static bool read_upstream(sl_conn *c)
             c->up_more = true;
             break;
         }
-        ssize_t n = u->h2    ? sl_h2up_read(u, c->uin.data + c->uin.end, sl_buf_room(&c->uin))
-                    : u->ssl ? sl_tls_read(u->ssl, c->uin.data + c->uin.end, sl_buf_room(&c->uin),
-                                           &u->tls_read_wants_write)
-                             : read(u->fd, c->uin.data + c->uin.end, sl_buf_room(&c->uin));
+        size_t want = sl_buf_room(&c->uin);
+        /* The first read of a response that will likely be spliced takes about
+         * what a head needs: the body is better left in the socket for splice(2).
+         * (Otherwise one read takes all: a body of a few KiB must not cost two.) */
+        bool head_only = !c->res_head_done && sl_buf_len(&c->uin) == 0 && want > SL_HEAD_READ && u->splice_hint &&
+                         sl_splice_possible(c);
+        if (head_only)
+            want = SL_HEAD_READ;
+        ssize_t n = u->h2    ? sl_h2up_read(u, c->uin.data + c->uin.end, want)
+                    : u->ssl ? sl_tls_read(u->ssl, c->uin.data + c->uin.end, want, &u->tls_read_wants_write)
+                             : read(u->fd, c->uin.data + c->uin.end, want);
         if (n > 0) {
             c->uin.end += (size_t)n;
             c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
             c->tunnel_activity_ms = sl_now_ms();
-            if ((size_t)n < 16384 && !u->ssl) {
+            if ((size_t)n < want && !u->ssl) {
                 u->readable = false;
-                break; /* short read: the socket is (nearly certainly) drained (TLS reads a record at a time) */
+                break; /* short read: the socket is drained (TLS reads a record at a time) */
+            }
+            if (head_only) {
+                c->up_more = true; /* parse the head first, then read on or splice */
+                break;
             }
             continue;
         }
@@ -669,9 +683,13 @@ static void update_upstream(sl_conn *c)
     bool dummy;
     if (!u->connected || sl_buf_len(&c->uout) || (!c->req_body.done && request_body_ready(c, &dummy)))
         events |= EV_WRITE;
-    if (u->connected && !c->up_eof && !c->res_body.done && sl_buf_room(&c->uin) + c->uin.start > 0 &&
-        c->res_ready < sl_buf_len(&c->uin) + 1)
+    if (c->splicing) {
+        if (c->pipe_bytes == 0 && !c->res_body.done)
+            events |= EV_READ; /* the pipe is filled only when empty */
+    } else if (u->connected && !c->up_eof && !c->res_body.done && sl_buf_room(&c->uin) + c->uin.start > 0 &&
+               c->res_ready < sl_buf_len(&c->uin) + 1) {
         events |= EV_READ;
+    }
     /* Stop reading the upstream while the client has not taken what we have. */
     if (c->res_ready > 0 && sl_buf_room(&c->uin) == 0 && c->uin.start == 0)
         events &= ~EV_READ;
@@ -716,12 +734,25 @@ static void pump(sl_conn *c)
     for (int pass = 0;; pass++) {
         if (c->up && c->up->connected && !write_upstream(c))
             return;
-        if (c->up && c->up->connected && !read_upstream(c))
+        if (c->splicing) {
+            sl_splice_result r = sl_splice_move(c);
+            if (r == SL_SPLICE_CLIENT_GONE) {
+                sl_conn_close(c); /* the client went away: drop this request */
+                return;
+            }
+            if (r == SL_SPLICE_UPSTREAM_CUT) {
+                upstream_failed(c, 502, "the upstream closed the connection in the middle of the body");
+                return;
+            }
+        } else if (c->up && c->up->connected && !read_upstream(c)) {
             return;
+        }
         if (!sl_conn_flush(c))
             return;
         if (c->state != SL_CONN_PROXY)
             return;
+        if (sl_splice_should_start(c) && sl_splice_start(c))
+            continue; /* the head and the body bytes read with it are out: splice the rest */
         if (!c->up_more || pass == SL_PUMP_PASSES - 1 || !c->up || sl_buf_len(&c->uin) > 0)
             break;
     }

@@ -129,6 +129,7 @@ static void finish_if_drained(sl_worker *w)
             sl_log_warn("worker", "drain deadline passed with %zu connections open; closing them", w->nconns);
         sl_conn_close_all(w);
         sl_upstream_close_idle(w);
+        sl_splice_close_pool(w);
         sl_access_log_flush(w);
         ev_break(w->loop, EVBREAK_ALL);
     }

@@ -96,6 +96,9 @@ struct sl_upstream {
      * Reading only then saves the read that would fail with EAGAIN right
      * after each request is sent (epoll is level-triggered: nothing is missed). */
     bool readable;
+    /* The last response on it had a body large enough to splice: the next one
+     * probably has too, so its first read takes only about a head's worth. */
+    bool splice_hint;
     uint64_t idle_since_ms;
 };
 
@@ -120,6 +123,8 @@ struct sl_worker {
     int nbuf_pool;
     char *body_pool[64]; /* free upstream-side buffers (SL_BODY_BUF_SIZE bytes) */
     int nbody_pool;
+    int pipe_pool[256][2]; /* empty pipes for splicing response bodies (proxy_splice.c) */
+    int npipe_pool;
     sl_http1_request req; /* scratch: one request head is parsed at a time */
     sl_http1_response res;
     sl_http1_response h2res; /* scratch of the HTTP/2 response conversion */

@@ -334,10 +334,16 @@ class Origin:
                 s.sendall(head.encode() + body)
                 return not close and not silent
             s.sendall(head.encode())
+            # cut=K: promise n bytes, send K of them and close (a backend dying mid-body).
+            cut = int(q.get("cut", n))
             for part in body_iter:
+                part = part[:max(0, cut)]
+                cut -= len(part)
                 s.sendall(part)
                 with self.lock:
                     self.sent_body_bytes += len(part)
+                if cut <= 0 and "cut" in q:
+                    return False
         return not close
 
     @staticmethod
