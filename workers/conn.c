@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/sys_io.h"
 #include "workers/h2.h"
 #include "workers/tls.h"
 
@@ -369,7 +370,7 @@ bool sl_conn_flush(sl_conn *c)
             break;
         ssize_t wr = c->h2s ? sl_h2_stream_take(c, iov, n)
                      : c->ssl ? sl_tls_writev(c->ssl, iov, n, &c->tls_write_wants_read)
-                              : writev(c->fd, iov, n);
+                              : sl_sys_writev(c->fd, iov, n);
         if (wr < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
@@ -503,7 +504,7 @@ static bool read_client(sl_conn *c)
         if (sl_buf_room(&c->in) == 0)
             return true;
         ssize_t n = c->ssl ? sl_tls_read(c->ssl, c->in.data + c->in.end, sl_buf_room(&c->in), &c->tls_read_wants_write)
-                           : read(c->fd, c->in.data + c->in.end, sl_buf_room(&c->in));
+                           : sl_sys_read(c->fd, c->in.data + c->in.end, sl_buf_room(&c->in));
         if (n > 0) {
             c->in.end += (size_t)n;
             c->last_client_ms = sl_now_ms();

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/sys_io.h"
 #include "workers/filters.h"
 #include "workers/h2_upstream.h"
 #include "workers/tls.h"
@@ -285,7 +286,7 @@ static bool write_upstream(sl_conn *c)
         }
         ssize_t n = u->h2    ? sl_h2up_write(u, iov.iov_base, iov.iov_len)
                     : u->ssl ? sl_tls_writev(u->ssl, &iov, 1, &u->tls_write_wants_read)
-                             : writev(u->fd, &iov, 1);
+                             : sl_sys_writev(u->fd, &iov, 1);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
@@ -569,7 +570,7 @@ static bool read_upstream(sl_conn *c)
             want = SL_HEAD_READ;
         ssize_t n = u->h2    ? sl_h2up_read(u, c->uin.data + c->uin.end, want)
                     : u->ssl ? sl_tls_read(u->ssl, c->uin.data + c->uin.end, want, &u->tls_read_wants_write)
-                             : read(u->fd, c->uin.data + c->uin.end, want);
+                             : sl_sys_read(u->fd, c->uin.data + c->uin.end, want);
         if (n > 0) {
             c->uin.end += (size_t)n;
             c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);

@@ -16,6 +16,7 @@
 
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/sys_io.h"
 
 /* What one splice into the pipe asks for: the default pipe size (16 pages). */
 #define PIPE_BYTES 65536
@@ -98,7 +99,7 @@ sl_splice_result sl_splice_move(sl_conn *c)
         if (c->pipe_bytes > 0) {
             /* SPLICE_F_MORE: more of the body follows, so a partial segment may wait. */
             unsigned int more = c->res_body.remaining > c->pipe_bytes ? SPLICE_F_MORE : 0;
-            ssize_t n = splice(c->pipe[0], NULL, c->fd, NULL, c->pipe_bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK | more);
+            ssize_t n = sl_sys_splice(c->pipe[0], c->fd, c->pipe_bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK | more);
             if (n > 0) {
                 delivered(c, (size_t)n);
                 if (c->res_body.done)
@@ -114,7 +115,7 @@ sl_splice_result sl_splice_move(sl_conn *c)
         if (c->res_body.remaining == 0 || !u->readable)
             return SL_SPLICE_WAIT;
         size_t want = c->res_body.remaining < PIPE_BYTES ? (size_t)c->res_body.remaining : PIPE_BYTES;
-        ssize_t n = splice(u->fd, NULL, c->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t n = sl_sys_splice(u->fd, c->pipe[1], want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
             c->pipe_bytes += (size_t)n;
             c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);

@@ -37,7 +37,6 @@ static void unlink_idle(sl_worker *w, sl_upstream *u)
 static void destroy(sl_worker *w, sl_upstream *u)
 {
     ev_io_stop(w->loop, &u->io);
-    ev_timer_stop(w->loop, &u->timer);
     SSL_free(u->ssl);
     close(u->fd);
     free(u);
@@ -56,13 +55,22 @@ static void idle_cb(struct ev_loop *loop, ev_io *io, int revents)
     destroy(u->w, u);
 }
 
-static void idle_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+/* Closes pooled connections idle for longer than --upstream-idle-timeout. Run
+ * from the worker's 100 ms tick rather than a timer per connection, which
+ * would be started and stopped with every request. */
+void sl_upstream_expire_idle(sl_worker *w)
 {
-    sl_upstream *u = t->data;
-    if (u->owner)
-        return;
-    unlink_idle(u->w, u);
-    destroy(u->w, u);
+    uint64_t now = sl_now_ms(), limit = (uint64_t)sl_setting(SL_SET_UPSTREAM_IDLE_MS);
+    for (sl_upstream **p = &w->idle; *p;) {
+        sl_upstream *u = *p;
+        if (now - u->idle_since_ms >= limit) {
+            *p = u->next_idle;
+            w->nidle--;
+            destroy(w, u);
+        } else {
+            p = &u->next_idle;
+        }
+    }
 }
 
 sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle,
@@ -83,7 +91,6 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
             /* The watcher stays on EV_READ (as while idle): the request head is
              * written at once, and EV_WRITE is asked for only if the socket is full,
              * which saves two epoll_ctl calls per request. */
-            ev_timer_stop(w->loop, &u->timer);
             u->reused = true;
             u->readable = false;
             return u;
@@ -117,8 +124,6 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
     u->addrlen = len;
     ev_io_init(&u->io, idle_cb, fd, EV_WRITE);
     u->io.data = u;
-    ev_init(&u->timer, idle_timeout_cb);
-    u->timer.data = u;
     ev_io_start(w->loop, &u->io);
     return u;
 }
@@ -138,8 +143,7 @@ void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable)
     ev_io_stop(w->loop, &u->io);
     ev_io_modify(&u->io, EV_READ);
     ev_io_start(w->loop, &u->io);
-    ev_timer_set(&u->timer, (double)sl_setting(SL_SET_UPSTREAM_IDLE_MS) / 1000.0, 0.);
-    ev_timer_start(w->loop, &u->timer);
+    u->idle_since_ms = sl_now_ms();
     u->reused = false;
     u->next_idle = w->idle;
     w->idle = u;

@@ -145,6 +145,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
         _exit(0);
     }
     sl_wsnap_refresh(w);
+    sl_upstream_expire_idle(w);
     if (!w->draining && !w->accepting && (int64_t)w->nconns < sl_setting(SL_SET_MAX_CONNECTIONS))
         set_accepting(w, true);
     finish_if_drained(w);

@@ -80,7 +80,6 @@ typedef struct sl_listener {
 struct sl_upstream {
     int fd;
     ev_io io;
-    ev_timer timer;
     sl_worker *w;
     sl_conn *owner;              /* NULL while idle in the pool */
     struct sockaddr_storage addr;
@@ -165,6 +164,7 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
 /* Returns a connection to the pool (keep-alive) or closes it. */
 void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable);
 void sl_upstream_close_idle(sl_worker *w);
+void sl_upstream_expire_idle(sl_worker *w); /* closes pooled connections idle too long (from the tick) */
 
 /* access_log.c */
 void sl_access_log_init(sl_worker *w);
