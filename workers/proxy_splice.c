@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/settings.h"
@@ -49,14 +50,28 @@ bool sl_splice_start(sl_conn *c)
     return true;
 }
 
+/* As many empty pipes are kept as responses were spliced at once, so a busy
+ * worker does not make and close pipes per request; but at most 1024, and at
+ * most an eighth of the descriptor limit, which client connections need more. */
+static int pool_max(sl_worker *w)
+{
+    if (w->pipe_pool_max == 0) {
+        int cap = (int)(sizeof(w->pipe_pool) / sizeof(w->pipe_pool[0]));
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 16 < (rlim_t)cap)
+            cap = (int)(rl.rlim_cur / 16); /* two descriptors a pipe: an eighth of the limit */
+        w->pipe_pool_max = cap > 0 ? cap : 1;
+    }
+    return w->pipe_pool_max;
+}
+
 void sl_splice_release(sl_conn *c)
 {
     if (!c->splicing)
         return;
     sl_worker *w = c->w;
     c->splicing = false;
-    int max = (int)(sizeof(w->pipe_pool) / sizeof(w->pipe_pool[0]));
-    if (c->pipe_bytes == 0 && w->npipe_pool < max) {
+    if (c->pipe_bytes == 0 && w->npipe_pool < pool_max(w)) {
         w->pipe_pool[w->npipe_pool][0] = c->pipe[0];
         w->pipe_pool[w->npipe_pool][1] = c->pipe[1];
         w->npipe_pool++;

@@ -122,8 +122,9 @@ struct sl_worker {
     int nbuf_pool;
     char *body_pool[64]; /* free upstream-side buffers (SL_BODY_BUF_SIZE bytes) */
     int nbody_pool;
-    int pipe_pool[256][2]; /* empty pipes for splicing response bodies (proxy_splice.c) */
+    int pipe_pool[1024][2]; /* empty pipes for splicing response bodies (proxy_splice.c) */
     int npipe_pool;
+    int pipe_pool_max;      /* 0 until the first release sets it from RLIMIT_NOFILE */
     sl_http1_request req; /* scratch: one request head is parsed at a time */
     sl_http1_response res;
     sl_http1_response h2res; /* scratch of the HTTP/2 response conversion */
