@@ -33,15 +33,13 @@ void sl_buf_compact(sl_buf *b)
     b->end = n;
 }
 
-bool sl_buf_append(sl_buf *b, const void *p, size_t n)
+/* sl_buf_append when the bytes do not fit after the end: moves the data to the
+ * front first. */
+bool sl_buf_append_compacting(sl_buf *b, const void *p, size_t n)
 {
-    if (n == 0)
-        return true; /* p may be NULL for an empty slice */
-    if (sl_buf_room(b) < n) {
-        sl_buf_compact(b);
-        if (sl_buf_room(b) < n)
-            return false;
-    }
+    sl_buf_compact(b);
+    if (sl_buf_room(b) < n)
+        return false;
     memcpy(b->data + b->end, p, n);
     b->end += n;
     return true;
