@@ -53,6 +53,8 @@ struct sl_h2_stream {
     uint64_t body_left;         /* SL_HTTP1_BODY_LENGTH */
     sl_http1_chunked chunked;
     sl_buf data;                /* DATA bytes waiting for nghttp2 */
+    bool borrow;                /* a Content-Length body: DATA frames are written straight from the
+                                 * proxy's upstream buffer, never copied into `data` */
     bool body_end;              /* no more DATA bytes will come */
     bool deferred;              /* the data provider said NGHTTP2_ERR_DEFERRED */
     bool wake;                  /* room came back: the conn should flush again */

@@ -4,6 +4,7 @@
  * trailing HEADERS frames (gRPC status trailers ride in the chunked trailer
  * section between the two). See h2.h for why. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,16 @@ void sl_h2_stream_free(sl_h2_stream *st)
     sl_h2_session *s = st->sess;
     sl_worker *w = s->c->w;
     st->closed = true;
-    if (st->conn)
-        sl_conn_close(st->conn); /* the client reset it, or the connection went */
+    if (st->conn) {
+        sl_conn *c = st->conn;
+        /* A Content-Length body leaves from the upstream buffer (borrow), so its
+         * last DATA frame can end the stream before the request has noticed that
+         * it is complete: it then finishes normally (logged, upstream reused). */
+        if (c->state == SL_CONN_PROXY && sl_proxy_complete(c))
+            sl_conn_finish_request(c);
+        else
+            sl_conn_close(c); /* the client reset it, or the connection went */
+    }
     if (st->prev)
         st->prev->next = st->next;
     else
@@ -375,18 +384,35 @@ static size_t parse_trailers(sl_h2_stream *st, nghttp2_nv *nva, size_t cap)
     return n;
 }
 
+/* Body bytes of a borrowing stream ready in its request's upstream buffer (none
+ * while bytes copied earlier wait in `data`: those go first). The pointer is
+ * found anew each time, since the buffer may be compacted between frames. */
+static size_t borrowable(sl_h2_stream *st, const char **ptr)
+{
+    sl_conn *c = st->conn;
+    if (!st->borrow || !c || c->state != SL_CONN_PROXY || sl_buf_len(&st->data))
+        return 0;
+    size_t n = sl_proxy_pending_body(c, ptr);
+    return n < st->body_left ? n : (size_t)st->body_left;
+}
+
 /* DATA frames are not copied into nghttp2: read_data only says how many bytes
  * the next frame carries (NGHTTP2_DATA_FLAG_NO_COPY), and sl_h2_send_data
- * writes them straight from the stream's buffer into the connection's output
- * when the frame goes out. */
+ * writes them, when the frame goes out, into the connection's output straight
+ * from the stream's buffer or, for a Content-Length body, from the proxy's
+ * upstream buffer. */
 static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                          nghttp2_data_source *source, void *ud)
 {
     sl_h2_stream *st = source->ptr;
-    size_t n = sl_buf_len(&st->data) < length ? sl_buf_len(&st->data) : length;
+    const char *unused;
+    size_t have = sl_buf_len(&st->data);
+    size_t avail = have ? have : borrowable(st, &unused);
+    size_t n = avail < length ? avail : length;
     if (n)
         *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    if (sl_buf_len(&st->data) == n && st->body_end) {
+    bool last = st->body_end ? have == n : (st->borrow && !have && n > 0 && n == st->body_left);
+    if (last) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         nghttp2_nv nva[SL_HTTP1_DEFAULT_MAX_TRAILERS];
         size_t nt = parse_trailers(st, nva, sizeof(nva) / sizeof(nva[0]));
@@ -411,10 +437,25 @@ int sl_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fr
     if (sl_buf_room(&s->out) < 9 + length)
         return NGHTTP2_ERR_WOULDBLOCK; /* asked again once the socket took some */
     sl_buf_append(&s->out, framehd, 9);
-    sl_buf_append(&s->out, st->data.data + st->data.start, length);
-    st->data.start += length;
-    if (sl_buf_len(&st->data) == 0)
-        st->data.start = st->data.end = 0;
+    const char *src;
+    if (sl_buf_len(&st->data)) {
+        sl_buf_append(&s->out, st->data.data + st->data.start, length);
+        st->data.start += length;
+        if (sl_buf_len(&st->data) == 0)
+            st->data.start = st->data.end = 0;
+    } else if (borrowable(st, &src) >= length) {
+        /* The bytes leave the upstream buffer here, as a write would take them. */
+        sl_buf_append(&s->out, src, length);
+        sl_conn *c = st->conn;
+        c->bytes_out += length;
+        atomic_fetch_add(&c->w->slot->bytes_out, (uint64_t)length);
+        sl_proxy_body_written(c, length);
+        st->body_left -= length;
+        if (st->body_left == 0)
+            st->body_end = true;
+    } else {
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* read_data promised bytes that are gone */
+    }
     st->wake = true;
     return 0;
 }
@@ -478,6 +519,7 @@ static ssize_t take_head(sl_h2_stream *st, sl_conn *c, const char *p, size_t len
     st->head_done = true;
     st->body_kind = tunnel ? SL_HTTP1_BODY_CLOSE : res->body;
     st->body_left = res->content_length;
+    st->borrow = !tunnel && res->body == SL_HTTP1_BODY_LENGTH && res->content_length > 0 && c->state == SL_CONN_PROXY;
     if (tunnel) {
         /* 101 Switching Protocols is 200 on an extended CONNECT; the tunnel's
          * bytes follow as DATA until either side ends the stream. */
@@ -502,6 +544,9 @@ static ssize_t take_body(sl_h2_stream *st, const char *p, size_t len)
 {
     if (st->body_end || st->body_kind == SL_HTTP1_BODY_NONE)
         return (ssize_t)len; /* nothing more belongs to this response */
+    sl_conn *c = st->conn;
+    if (st->borrow && c && p >= c->uin.data && p < c->uin.data + c->uin.cap)
+        return 0; /* left where it is: the DATA frames are written from there */
     if (sl_bodybuf_get(st->sess->c->w, &st->data) != 0)
         return -1;
     if (sl_buf_room(&st->data) == 0)
@@ -570,8 +615,9 @@ ssize_t sl_h2_stream_take(sl_conn *c, const struct iovec *iov, int n)
             taken += (size_t)k;
         }
     }
-full:
-    if (st->head_done && (sl_buf_len(&st->data) || st->body_end))
+full:;
+    const char *unused;
+    if (st->head_done && (sl_buf_len(&st->data) || st->body_end || borrowable(st, &unused)))
         data_ready(st);
     if (taken == 0) {
         errno = EAGAIN;

@@ -169,6 +169,25 @@ def test_h2c_slow_reader_holds_back_the_upstream(dp):
     assert dp.get("/after").status_code == 200
 
 
+def test_h2c_content_length_bodies_arrive_whole_or_reset(dp):
+    # Content-Length bodies go out as DATA frames written straight from the
+    # upstream buffer: several at once on one connection arrive intact, and one
+    # whose backend dies mid-body ends with RST_STREAM, never with a short
+    # END_STREAM that would look complete.
+    sizes = [70000, 1 << 20, 5 << 20]
+    with H2Client.connect(dp.port) as c:
+        sids = [c.request("GET", "/whole?size=%d" % n) for n in sizes]
+        cut = c.request("GET", "/cut?size=%d&cut=%d" % (2 << 20, 700 * 1024))
+        for sid, n in zip(sids, sizes):
+            st = c.response(sid, timeout=60)
+            assert st.status == 200 and bytes(st.data) == pattern(n)
+        c.wait(lambda: c.streams[cut].reset is not None or c.streams[cut].ended, what="the cut stream to end")
+        st = c.streams[cut]
+        assert st.reset is not None and not st.ended, (st.reset, st.ended, len(st.data))
+        assert len(st.data) <= 700 * 1024 and bytes(st.data) == pattern(len(st.data))
+    assert dp.get("/after").status_code == 200
+
+
 def test_h2c_response_trailers_pass_through(dp):
     with H2Client.connect(dp.port) as c:
         sid = c.request("GET", "/t?chunked=1&trailer=grpc-status:0")
