@@ -112,9 +112,10 @@ sl_splice_result sl_splice_move(sl_conn *c)
     sl_upstream *u = c->up;
     for (;;) {
         if (c->pipe_bytes > 0) {
-            /* SPLICE_F_MORE: more of the body follows, so a partial segment may wait. */
-            unsigned int more = c->res_body.remaining > c->pipe_bytes ? SPLICE_F_MORE : 0;
-            ssize_t n = sl_sys_splice(c->pipe[0], c->fd, c->pipe_bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK | more);
+            /* No SPLICE_F_MORE even when more of the body follows: it corks a
+             * partial segment until the next write, which a slow upstream could
+             * delay for as long as it pauses. */
+            ssize_t n = sl_sys_splice(c->pipe[0], c->fd, c->pipe_bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n > 0) {
                 delivered(c, (size_t)n);
                 if (c->res_body.done)

@@ -336,10 +336,19 @@ class Origin:
             s.sendall(head.encode())
             # cut=K: promise n bytes, send K of them and close (a backend dying mid-body).
             cut = int(q.get("cut", n))
+            # pause_at=K&pause_ms=M: after K body bytes, stop for M ms (a slow backend).
+            pause_at, pause_ms = int(q.get("pause_at", -1)), int(q.get("pause_ms", 0))
+            sent = 0
             for part in body_iter:
                 part = part[:max(0, cut)]
                 cut -= len(part)
-                s.sendall(part)
+                if sent <= pause_at < sent + len(part):
+                    s.sendall(part[:pause_at - sent])
+                    time.sleep(pause_ms / 1000.0)
+                    s.sendall(part[pause_at - sent:])
+                else:
+                    s.sendall(part)
+                sent += len(part)
                 with self.lock:
                     self.sent_body_bytes += len(part)
                 if cut <= 0 and "cut" in q:

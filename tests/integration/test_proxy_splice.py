@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import socket
+import time
 
 import pytest
 
@@ -175,3 +176,20 @@ def test_clients_leaving_mid_body_leak_no_pipes(dp):
     # responses are closed too. What remains is about what there was.
     wait_until(lambda: worker_fds(dp) <= base + 4, what="worker descriptors back near %d (now %d)" %
                (base, worker_fds(dp)))
+
+
+def test_a_pausing_backend_does_not_hold_back_what_it_sent(dp):
+    # The origin sends 300 KiB of a 1 MiB body, then pauses for 2 s: what it
+    # sent must reach the client during the pause (a spliced piece must not wait
+    # in the kernel for the rest of the body).
+    size, first, pause = MIB, 300 * KIB, 2.0
+    c = RawClient(connect(dp.port, timeout=20))
+    for i in range(2):  # the second response is spliced from its first bytes on
+        t = time.monotonic()
+        head = get_head(c, b"/?size=%d&pause_at=%d&pause_ms=%d" % (size, first, pause * 1000))
+        assert head.startswith("HTTP/1.1 200"), head
+        while len(c.buf) < first:
+            c._fill()
+        took = time.monotonic() - t
+        assert took < pause - 0.5, "the first %d bytes took %.2f s (pause %.1f s)" % (first, took, pause)
+        assert read_body(c, size) == expected_sha(size)
