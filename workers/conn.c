@@ -387,7 +387,6 @@ bool sl_conn_flush(sl_conn *c)
         if (sl_buf_len(&c->out) == 0)
             c->out.start = c->out.end = 0;
         if (left) {
-            c->bytes_out += left;
             sl_proxy_body_written(c, left);
         }
         if ((size_t)wr < total)

@@ -447,7 +447,6 @@ int sl_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fr
         /* The bytes leave the upstream buffer here, as a write would take them. */
         sl_buf_append(&s->out, src, length);
         sl_conn *c = st->conn;
-        c->bytes_out += length;
         atomic_fetch_add(&c->w->slot->bytes_out, (uint64_t)length);
         sl_proxy_body_written(c, length);
         st->body_left -= length;

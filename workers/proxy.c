@@ -643,6 +643,7 @@ size_t sl_proxy_pending_body(sl_conn *c, const char **ptr)
 
 void sl_proxy_body_written(sl_conn *c, size_t n)
 {
+    c->bytes_out += n; /* for the access log */
     /* Progress towards the client counts as activity: a slow reader is not an
      * upstream timeout (and the upstream is not read while the buffer is full). */
     c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);

@@ -2,8 +2,8 @@
  * still to come is large and of known length, the body moves from the upstream
  * socket into a pipe and from the pipe to the client socket with splice(2): the
  * kernel passes page references along and the worker never copies the bytes
- * (for a 64 KiB body, the copies in and out of user space are most of the CPU a
- * request costs). Only for plain TCP on both sides: TLS and HTTP/2 need the
+ * (for a 64 KiB body, the copies in and out of user space were about a third of
+ * the CPU a request cost). Only for plain TCP on both sides: TLS and HTTP/2 need the
  * bytes in user space.
  *
  * The pipe is filled only when empty and emptied before the next fill, so the
