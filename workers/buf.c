@@ -82,52 +82,61 @@ size_t sl_cbuf_size(void)
     return head > SL_BUF_SIZE ? head : SL_BUF_SIZE;
 }
 
-int sl_cbuf_get(sl_worker *w, sl_buf *b)
+static int pool_get(sl_buf_pool *p, sl_buf *b, size_t size)
 {
     if (b->data)
         return 0;
-    if (w->nbuf_pool > 0) {
-        b->data = w->buf_pool[--w->nbuf_pool];
-        b->cap = sl_cbuf_size();
-        b->start = b->end = 0;
-        return 0;
-    }
-    return sl_buf_alloc(b, sl_cbuf_size());
+    if (p->n == 0)
+        return sl_buf_alloc(b, size);
+    b->data = p->free[--p->n];
+    if (p->n < p->low)
+        p->low = p->n;
+    b->cap = size;
+    b->start = b->end = 0;
+    return 0;
 }
 
-void sl_cbuf_put(sl_worker *w, sl_buf *b)
+static void pool_put(sl_buf_pool *p, sl_buf *b)
 {
     if (!b->data)
         return;
-    if (w->nbuf_pool < (int)(sizeof(w->buf_pool) / sizeof(w->buf_pool[0])))
-        w->buf_pool[w->nbuf_pool++] = b->data;
+    if (p->n < p->max)
+        p->free[p->n++] = b->data;
     else
         free(b->data);
     b->data = NULL;
     b->cap = b->start = b->end = 0;
 }
 
-int sl_bodybuf_get(sl_worker *w, sl_buf *b)
+static void pool_trim(sl_buf_pool *p)
 {
-    if (b->data)
-        return 0;
-    if (w->nbody_pool > 0) {
-        b->data = w->body_pool[--w->nbody_pool];
-        b->cap = SL_BODY_BUF_SIZE;
-        b->start = b->end = 0;
-        return 0;
-    }
-    return sl_buf_alloc(b, SL_BODY_BUF_SIZE);
+    int unused = p->low < p->n - p->keep ? p->low : p->n - p->keep;
+    for (int i = 0; i < unused; i++)
+        free(p->free[--p->n]);
+    p->low = p->n;
 }
 
-void sl_bodybuf_put(sl_worker *w, sl_buf *b)
+void sl_buf_pools_init(sl_worker *w)
 {
-    if (!b->data)
-        return;
-    if (w->nbody_pool < (int)(sizeof(w->body_pool) / sizeof(w->body_pool[0])))
-        w->body_pool[w->nbody_pool++] = b->data;
-    else
-        free(b->data);
-    b->data = NULL;
-    b->cap = b->start = b->end = 0;
+    /* Connection buffers: a few per request (client input, the upstream request,
+     * an HTTP/2 stream's head and trailers). Body buffers: one per request that
+     * reaches an upstream, and one per HTTP/2 connection. */
+    w->cbufs.max = SL_BUF_POOL_SLOTS;
+    w->cbufs.keep = 256;
+    w->bodybufs.max = 1024;
+    w->bodybufs.keep = 64;
 }
+
+void sl_buf_pools_trim(sl_worker *w)
+{
+    pool_trim(&w->cbufs);
+    pool_trim(&w->bodybufs);
+}
+
+int sl_cbuf_get(sl_worker *w, sl_buf *b) { return pool_get(&w->cbufs, b, sl_cbuf_size()); }
+
+void sl_cbuf_put(sl_worker *w, sl_buf *b) { pool_put(&w->cbufs, b); }
+
+int sl_bodybuf_get(sl_worker *w, sl_buf *b) { return pool_get(&w->bodybufs, b, SL_BODY_BUF_SIZE); }
+
+void sl_bodybuf_put(sl_worker *w, sl_buf *b) { pool_put(&w->bodybufs, b); }

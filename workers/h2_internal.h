@@ -78,7 +78,29 @@ struct sl_h2_session {
     uint32_t streams_opened, client_resets, continuations;
 };
 
+/* A DATA frame whose payload lies in the proxy's upstream buffer (a borrowed
+ * Content-Length body) is written from there rather than copied into the
+ * session's output first: over TLS, the frames queued before it (at most
+ * SL_H2_DIRECT_PREFIX_MAX bytes) and its 9-byte header are put into the
+ * consumed bytes just before the payload, so that all of it is one TLS record;
+ * in clear text, one writev. Such frames are sized to end exactly where a full
+ * record does. Frames under SL_H2_DIRECT_MIN bytes, and those whose prefix does
+ * not fit in front of them, are copied into the output as before. The output
+ * holds at most about a record: frames are made as the socket takes them. */
+#define SL_TLS_RECORD_MAX 16384
+#define SL_H2_DIRECT_PREFIX_MAX 4096
+#define SL_H2_DIRECT_MIN 4096
+
 /* h2_session.c */
+/* The payload that makes a DATA frame end where a TLS record ends, or SIZE_MAX
+ * in clear text. */
+size_t sl_h2_record_payload_max(const sl_h2_session *s);
+/* Writes what is queued in the session's output, the frame header and the
+ * payload (which has `headroom` writable bytes before it). Returns 1 when the
+ * frame is out or queued (what the socket did not take is copied into the
+ * output), 0 when it must be copied instead, -1 when the connection failed. */
+int sl_h2_write_frame_direct(sl_h2_session *s, const uint8_t *framehd, char *payload, size_t length,
+                             size_t headroom);
 /* Asks for the session's frames to be sent before the loop next waits. */
 void sl_h2_session_schedule(sl_h2_session *s);
 /* Input processing can go on (a held DATA chunk found room). */

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-int sl_h2_mem_send_into(nghttp2_session *ng, sl_buf *out, const uint8_t **pending, size_t *pending_len)
+int sl_h2_mem_send_into(nghttp2_session *ng, sl_buf *out, size_t fill_to, const uint8_t **pending, size_t *pending_len)
 {
     for (;;) {
         if (*pending_len == 0) {
@@ -11,6 +11,8 @@ int sl_h2_mem_send_into(nghttp2_session *ng, sl_buf *out, const uint8_t **pendin
                 return (int)n;
             *pending_len = (size_t)n;
         }
+        if (sl_buf_len(out) >= fill_to)
+            return 0;
         if (sl_buf_room(out) == 0)
             sl_buf_compact(out);
         size_t room = sl_buf_room(out);

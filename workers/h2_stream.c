@@ -409,6 +409,11 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     size_t have = sl_buf_len(&st->data);
     size_t avail = have ? have : borrowable(st, &unused);
     size_t n = avail < length ? avail : length;
+    if (!have && st->borrow) {
+        size_t fill = sl_h2_record_payload_max(st->sess);
+        if (n > fill && avail >= SL_H2_DIRECT_MIN)
+            n = fill; /* the frame ends where a full TLS record does */
+    }
     if (n)
         *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     bool last = st->body_end ? have == n : (st->borrow && !have && n > 0 && n == st->body_left);
@@ -432,20 +437,33 @@ int sl_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fr
 {
     sl_h2_session *s = ud;
     sl_h2_stream *st = source->ptr;
-    if (sl_buf_room(&s->out) < 9 + length)
-        sl_buf_compact(&s->out);
-    if (sl_buf_room(&s->out) < 9 + length)
-        return NGHTTP2_ERR_WOULDBLOCK; /* asked again once the socket took some */
-    sl_buf_append(&s->out, framehd, 9);
+    if (sl_buf_len(&s->out) >= SL_TLS_RECORD_MAX)
+        return NGHTTP2_ERR_WOULDBLOCK; /* a record's worth waits: the socket first */
     const char *src;
+    bool borrowed = !sl_buf_len(&st->data) && borrowable(st, &src) >= length;
+    int direct = 0;
+    if (borrowed) {
+        sl_conn *c = st->conn;
+        direct = sl_h2_write_frame_direct(s, framehd, (char *)src, length, (size_t)(src - c->uin.data));
+        if (direct < 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE; /* the connection failed: it closes */
+    }
+    if (!direct) {
+        if (sl_buf_room(&s->out) < 9 + length)
+            sl_buf_compact(&s->out);
+        if (sl_buf_room(&s->out) < 9 + length)
+            return NGHTTP2_ERR_WOULDBLOCK; /* asked again once the socket took some */
+        sl_buf_append(&s->out, framehd, 9);
+    }
     if (sl_buf_len(&st->data)) {
         sl_buf_append(&s->out, st->data.data + st->data.start, length);
         st->data.start += length;
         if (sl_buf_len(&st->data) == 0)
             st->data.start = st->data.end = 0;
-    } else if (borrowable(st, &src) >= length) {
+    } else if (borrowed) {
         /* The bytes leave the upstream buffer here, as a write would take them. */
-        sl_buf_append(&s->out, src, length);
+        if (!direct)
+            sl_buf_append(&s->out, src, length);
         sl_conn *c = st->conn;
         atomic_fetch_add(&c->w->slot->bytes_out, (uint64_t)length);
         sl_proxy_body_written(c, length);

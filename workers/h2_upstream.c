@@ -326,7 +326,7 @@ static bool session_send(sl_h2up_session *s)
     if (!s->connected || s->dead)
         return true;
     for (;;) {
-        int rc = sl_h2_mem_send_into(s->ng, &s->out, &s->send_ptr, &s->send_len);
+        int rc = sl_h2_mem_send_into(s->ng, &s->out, SIZE_MAX, &s->send_ptr, &s->send_len);
         if (rc < 0) {
             session_fail(s, nghttp2_strerror(rc));
             return false;

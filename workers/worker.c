@@ -146,6 +146,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
     sl_wsnap_refresh(w);
     sl_upstream_expire_idle(w);
+    if (++w->ticks % 10 == 0)
+        sl_buf_pools_trim(w);
     if (!w->draining && !w->accepting && (int64_t)w->nconns < sl_setting(SL_SET_MAX_CONNECTIONS))
         set_accepting(w, true);
     finish_if_drained(w);
@@ -259,6 +261,7 @@ void sl_worker_main(const sl_worker_args *args)
     w->slot = &args->control->slots[args->slot];
     w->limits = sl_http1_default_limits;
     w->limits.max_head = (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES);
+    sl_buf_pools_init(w);
     w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
     if (!w->loop) {
         sl_log_error("worker", "cannot create an event loop");

@@ -27,6 +27,21 @@ typedef struct sl_buf {
 
 static inline size_t sl_buf_len(const sl_buf *b) { return b->end - b->start; }
 static inline size_t sl_buf_room(const sl_buf *b) { return b->cap - b->end; }
+/* Free buffers of one size, reused last-in first-out (the most recently used
+ * is the warmest in the CPU cache). A pool holds as many as were in use at the
+ * busiest moment, up to `max`, since malloc and free of 20-72 KiB blocks cost a
+ * request several microseconds; once a second, those that stayed unused that
+ * whole second are freed, down to `keep`. */
+#define SL_BUF_POOL_SLOTS 2048
+typedef struct sl_buf_pool {
+    char *free[SL_BUF_POOL_SLOTS];
+    int n;
+    int low;        /* fewest free buffers since the last trim */
+    int max, keep;
+} sl_buf_pool;
+void sl_buf_pools_init(sl_worker *w);
+void sl_buf_pools_trim(sl_worker *w); /* once a second, from the tick */
+
 /* Connection buffers all have one size (room for the largest head plus our
  * additions), so a worker keeps freed ones for reuse instead of going to malloc
  * for every request; an idle keep-alive connection holds none. */
@@ -129,10 +144,9 @@ struct sl_worker {
     size_t nconns;
     sl_upstream *idle; /* pooled upstream connections (LIFO) */
     size_t nidle;
-    char *buf_pool[256]; /* free connection buffers (sl_cbuf_size bytes) */
-    int nbuf_pool;
-    char *body_pool[64]; /* free upstream-side buffers (SL_BODY_BUF_SIZE bytes) */
-    int nbody_pool;
+    sl_buf_pool cbufs;      /* free connection buffers (sl_cbuf_size bytes) */
+    sl_buf_pool bodybufs;   /* free upstream-side buffers (SL_BODY_BUF_SIZE bytes) */
+    unsigned ticks;
     int pipe_pool[1024][2]; /* empty pipes for splicing response bodies (proxy_splice.c) */
     int npipe_pool;
     int pipe_pool_max;      /* 0 until the first release sets it from RLIMIT_NOFILE */
