@@ -80,13 +80,13 @@ struct sl_h2_session {
 
 /* A DATA frame whose payload lies in the proxy's upstream buffer (a borrowed
  * Content-Length body) is written from there rather than copied into the
- * session's output first: over TLS, the frames queued before it (at most
+ * session's output first: the frames queued before it (at most
  * SL_H2_DIRECT_PREFIX_MAX bytes) and its 9-byte header are put into the
- * consumed bytes just before the payload, so that all of it is one TLS record;
- * in clear text, one writev. Such frames are sized to end exactly where a full
- * record does. Frames under SL_H2_DIRECT_MIN bytes, and those whose prefix does
- * not fit in front of them, are copied into the output as before. The output
- * holds at most about a record: frames are made as the socket takes them. */
+ * consumed bytes just before the payload, and all of it leaves in one write;
+ * over TLS, such frames are sized so that this is exactly one full record.
+ * Frames under SL_H2_DIRECT_MIN bytes, and those whose prefix does not fit in
+ * front of them, are copied into the output as before. The output holds about
+ * a record at most: frames are made as the socket takes them. */
 #define SL_TLS_RECORD_MAX 16384
 #define SL_H2_DIRECT_PREFIX_MAX 4096
 #define SL_H2_DIRECT_MIN 4096

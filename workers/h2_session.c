@@ -232,67 +232,34 @@ size_t sl_h2_record_payload_max(const sl_h2_session *s)
     return SL_TLS_RECORD_MAX - 9 - queued;
 }
 
-/* Puts bytes the socket did not take into s->out, where write_out carries on
- * (OpenSSL accepts its retry from another address with the same bytes first). */
-static void keep_unwritten(sl_h2_session *s, const char *p, size_t len)
-{
-    s->out.start = s->out.end = 0;
-    sl_buf_append(&s->out, p, len);
-}
-
 int sl_h2_write_frame_direct(sl_h2_session *s, const uint8_t *framehd, char *payload, size_t length,
                              size_t headroom)
 {
     sl_conn *c = s->c;
     size_t queued = sl_buf_len(&s->out);
-    if (length < SL_H2_DIRECT_MIN || queued > SL_H2_DIRECT_PREFIX_MAX || sl_buf_room(&s->out) + s->out.start < queued + 9 + length)
-        return 0;
-    ssize_t wr;
-    char *p = payload;
     size_t total = queued + 9 + length;
-    if (c->ssl) {
-        /* One record: the queued frames and the header go in front of the payload,
-         * into bytes of the upstream buffer already consumed. */
-        if (headroom < queued + 9 || total > SL_TLS_RECORD_MAX)
-            return 0;
-        p = payload - 9 - queued;
-        memcpy(p, s->out.data + s->out.start, queued);
-        memcpy(p + queued, framehd, 9);
-        struct iovec iov = {p, total};
-        do
-            wr = sl_tls_writev(c->ssl, &iov, 1, &c->tls_write_wants_read);
-        while (wr < 0 && errno == EINTR);
-    } else {
-        struct iovec iov[3] = {{s->out.data + s->out.start, queued}, {(void *)framehd, 9}, {payload, length}};
-        do
-            wr = writev(c->fd, iov, 3);
-        while (wr < 0 && errno == EINTR);
-    }
+    if (length < SL_H2_DIRECT_MIN || queued > SL_H2_DIRECT_PREFIX_MAX || headroom < queued + 9 ||
+        (c->ssl && total > SL_TLS_RECORD_MAX) || s->out.cap < total)
+        return 0;
+    /* The queued frames and the header go in front of the payload, into bytes
+     * of the upstream buffer already consumed: one contiguous write (over TLS,
+     * one record). */
+    char *p = payload - 9 - queued;
+    memcpy(p, s->out.data + s->out.start, queued);
+    memcpy(p + queued, framehd, 9);
+    struct iovec iov = {p, total};
+    ssize_t wr;
+    do
+        wr = c->ssl ? sl_tls_writev(c->ssl, &iov, 1, &c->tls_write_wants_read) : writev(c->fd, &iov, 1);
+    while (wr < 0 && errno == EINTR);
     if (wr < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         return -1;
     size_t done = wr > 0 ? (size_t)wr : 0;
     atomic_fetch_add(&c->w->slot->bytes_out, (uint64_t)done);
-    if (done == total) {
-        s->out.start = s->out.end = 0;
-        return 1;
-    }
-    if (c->ssl) {
-        keep_unwritten(s, p + done, total - done);
-        return 1;
-    }
-    /* Plain: the three pieces were not contiguous. */
-    if (done < queued) {
-        s->out.start += done;
-        sl_buf_compact(&s->out);
-        sl_buf_append(&s->out, (const char *)framehd, 9);
-        sl_buf_append(&s->out, payload, length);
-    } else if (done < queued + 9) {
-        s->out.start = s->out.end = 0;
-        sl_buf_append(&s->out, (const char *)framehd + (done - queued), queued + 9 - done);
-        sl_buf_append(&s->out, payload, length);
-    } else {
-        keep_unwritten(s, payload + (done - queued - 9), total - done);
-    }
+    /* What the socket did not take goes into s->out, where write_out carries on
+     * (OpenSSL accepts its retry from another address holding the same bytes). */
+    s->out.start = s->out.end = 0;
+    sl_buf_append(&s->out, p + done, total - done);
     return 1;
 }
 

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 
 import hpack
 import pytest
@@ -388,6 +389,53 @@ def test_h2_over_tls_multiplexed_downloads(single, pki):
         for sid, n in zip(sids, sizes):
             st = c.response(sid, timeout=60)
             assert st.status == 200 and bytes(st.data) == pattern(n)
+
+
+def small_rcvbuf_socket(port):
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(10)
+    raw.connect(("127.0.0.1", port))
+    return raw
+
+
+def slow_reader_downloads(sock, **req):
+    # Content-Length bodies are written straight from the upstream buffer (over
+    # TLS record by record, in clear text with writev). A reader with a tiny
+    # receive buffer that pauses between reads, with the HTTP/2 windows wide
+    # open, makes the socket refuse writes half-way again and again: every body
+    # still arrives intact and in order, and a backend dying mid-body still
+    # ends its stream with RST_STREAM.
+    sizes = [65536, 70000, 1 << 20, 5000, 2 << 20, 300001]
+    with H2Client(sock, window=4 << 20) as c:
+        c.conn.increment_flow_control_window(32 << 20)
+        c.flush()
+        sids = [c.request("GET", "/slow?size=%d" % n, **req) for n in sizes]
+        cut = c.request("GET", "/cut?size=%d&cut=%d" % (1 << 20, 300 * 1024), **req)
+        time.sleep(0.3)  # sluice fills the socket before anything is read
+        deadline = time.monotonic() + 60
+        while not all(c.streams[sid].done for sid in sids + [cut]):
+            assert time.monotonic() < deadline, "timed out"
+            assert c.pump(0.2), "connection closed (%r)" % c.error
+            time.sleep(0.002)
+        for sid, n in zip(sids, sizes):
+            st = c.streams[sid]
+            assert st.status == 200 and st.ended and len(st.data) == n and bytes(st.data) == pattern(n), sid
+        st = c.streams[cut]
+        assert st.reset is not None and not st.ended, (st.reset, st.ended, len(st.data))
+        assert len(st.data) <= 300 * 1024 and bytes(st.data) == pattern(len(st.data))
+
+
+def test_h2c_slow_reader_gets_every_byte(dp):
+    slow_reader_downloads(small_rcvbuf_socket(dp.port))
+    assert dp.get("/after").status_code == 200
+
+
+def test_h2_over_tls_slow_reader_gets_every_byte(single, pki):
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    ctx.set_alpn_protocols(["h2"])
+    s = ctx.wrap_socket(small_rcvbuf_socket(single.port), server_hostname="a.example")
+    slow_reader_downloads(s, authority="a.example", scheme="https")
 
 
 # ---------------------------------------------------------------------------
