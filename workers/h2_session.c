@@ -193,7 +193,7 @@ int sl_h2_events(sl_conn *c)
     int events = 0;
     if (!s->paused && !c->client_eof && nghttp2_session_want_read(s->ng))
         events |= EV_READ;
-    if (sl_buf_len(&s->out) || s->send_len || s->pending)
+    if (sl_buf_len(&s->out) || s->send_len || s->pending || (c->ssl && sl_tls_unsent(c->ssl)))
         events |= EV_WRITE;
     return events;
 }
@@ -283,12 +283,21 @@ static bool wake_streams(sl_h2_session *s)
 static bool session_send(sl_h2_session *s)
 {
     sl_conn *c = s->c;
-    for (int round = 0; round < 64; round++) {
+    /* Records sealed in an earlier turn that the socket did not take go first
+     * (over TLS, records wait in a batch until the turn ends: tls_batch.c). */
+    int out = c->ssl ? sl_tls_flush(c->ssl) : 1;
+    if (out == 1 && sl_bodybuf_get(c->w, &s->out) != 0)
+        out = -1; /* out of memory: this connection goes, the worker stays */
+    for (int round = 0; out == 1 && round < 64; round++) {
         /* What the socket did not take goes first: frames are made only when
          * they can leave (so DATA stays where it is until then, see
          * sl_h2_write_frame_direct), and a record's worth at a time. */
-        if (sl_buf_len(&s->out) && (!write_out(s) || sl_buf_len(&s->out)))
-            break;
+        if (sl_buf_len(&s->out)) {
+            if (!write_out(s))
+                return false;
+            if (sl_buf_len(&s->out))
+                break;
+        }
         int rc = sl_h2_mem_send_into(s->ng, &s->out, SL_TLS_RECORD_MAX, &s->send_ptr, &s->send_len);
         if (rc < 0) {
             sl_log_warn("h2", "client %s: %s", c->peer, nghttp2_strerror(rc));
@@ -302,7 +311,16 @@ static bool session_send(sl_h2_session *s)
         if (blocked || (!woke && s->send_len == 0 && !nghttp2_session_want_write(s->ng)))
             break;
     }
-    bool idle = sl_buf_len(&s->out) == 0 && s->send_len == 0 && !nghttp2_session_want_write(s->ng);
+    if (out == 1 && c->ssl && sl_tls_flush(c->ssl) < 0)
+        out = -1; /* the turn ends: the batch goes (what the socket leaves waits for EV_WRITE) */
+    if (out < 0) {
+        sl_conn_close(c);
+        return false;
+    }
+    if (sl_buf_len(&s->out) == 0)
+        sl_bodybuf_put(c->w, &s->out); /* an idle connection holds no buffer */
+    bool idle = sl_buf_len(&s->out) == 0 && s->send_len == 0 && !nghttp2_session_want_write(s->ng) &&
+                (!c->ssl || sl_tls_unsent(c->ssl) == 0);
     if (idle && (c->client_eof || (s->goaway && s->nstreams == 0) ||
                  (!nghttp2_session_want_read(s->ng) && !nghttp2_session_want_write(s->ng)))) {
         sl_conn_close(c);
@@ -339,7 +357,7 @@ bool sl_h2_start(sl_conn *c)
     sl_h2_session *s = calloc(1, sizeof(*s));
     nghttp2_option *opt = NULL;
     nghttp2_session_callbacks *cbs = callbacks();
-    if (!s || !cbs || nghttp2_option_new(&opt) != 0 || sl_bodybuf_get(c->w, &s->out) != 0) {
+    if (!s || !cbs || nghttp2_option_new(&opt) != 0) {
         free(s);
         sl_conn_close(c);
         return false;
@@ -350,7 +368,6 @@ bool sl_h2_start(sl_conn *c)
     int rc = nghttp2_session_server_new2(&s->ng, cbs, s, opt);
     nghttp2_option_del(opt);
     if (rc != 0) {
-        sl_bodybuf_put(c->w, &s->out);
         free(s);
         sl_conn_close(c);
         return false;
@@ -358,6 +375,8 @@ bool sl_h2_start(sl_conn *c)
     s->c = c;
     c->h2 = s;
     c->state = SL_CONN_H2;
+    if (c->ssl && !sl_tls_batch_writes(c->ssl, c->fd, c->w))
+        sl_log_warn("h2", "client %s: cannot batch TLS records; writing each on its own", c->peer);
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, SL_H2_MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SL_H2_STREAM_WINDOW},
@@ -398,6 +417,10 @@ void sl_h2_timeout(sl_conn *c)
     }
     nghttp2_session_terminate_session(s->ng, NGHTTP2_NO_ERROR);
     s->goaway = true;
+    if (sl_bodybuf_get(c->w, &s->out) != 0) {
+        sl_conn_close(c);
+        return;
+    }
     ssize_t n;
     while ((n = nghttp2_session_mem_send(s->ng, &s->send_ptr)) > 0)
         sl_buf_append(&s->out, s->send_ptr, (size_t)n);

@@ -31,6 +31,15 @@ SSL *sl_tls_accept(sl_tls_ctx *t, uint32_t port_index, int fd);
 ssize_t sl_tls_read(SSL *ssl, void *buf, size_t len, bool *want_write);
 ssize_t sl_tls_writev(SSL *ssl, const struct iovec *iov, int n, bool *want_read);
 
+/* Batches the records the session writes (workers/tls_batch.c): they wait in a
+ * pooled buffer until it is full or sl_tls_flush, and leave in one write(2).
+ * For connections whose every write path ends in sl_tls_flush (HTTP/2). */
+bool sl_tls_batch_writes(SSL *ssl, int fd, sl_worker *w);
+/* Bytes sealed but not yet written to the socket (0 without batching). */
+size_t sl_tls_unsent(SSL *ssl);
+/* Writes them: 1 when all are out, 0 when the socket is full, -1 on error. */
+int sl_tls_flush(SSL *ssl);
+
 /* The hostname of the listener whose certificate the handshake chose ("" for a
  * listener without hostname); NULL before the handshake chose one. Valid as long
  * as the session. */
