@@ -133,6 +133,16 @@ void sl_buf_pools_trim(sl_worker *w)
     pool_trim(&w->bodybufs);
 }
 
+void sl_buf_pools_free(sl_worker *w)
+{
+    sl_buf_pool *pools[] = {&w->cbufs, &w->bodybufs};
+    for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
+        while (pools[i]->n > 0)
+            free(pools[i]->free[--pools[i]->n]);
+        pools[i]->low = 0;
+    }
+}
+
 int sl_cbuf_get(sl_worker *w, sl_buf *b) { return pool_get(&w->cbufs, b, sl_cbuf_size()); }
 
 void sl_cbuf_put(sl_worker *w, sl_buf *b) { pool_put(&w->cbufs, b); }

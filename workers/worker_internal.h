@@ -41,6 +41,7 @@ typedef struct sl_buf_pool {
 } sl_buf_pool;
 void sl_buf_pools_init(sl_worker *w);
 void sl_buf_pools_trim(sl_worker *w); /* once a second, from the tick */
+void sl_buf_pools_free(sl_worker *w); /* every pooled buffer (tests, leak checks) */
 
 /* Connection buffers all have one size (room for the largest head plus our
  * additions), so a worker keeps freed ones for reuse instead of going to malloc

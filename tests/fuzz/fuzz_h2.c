@@ -47,6 +47,7 @@ static void setup(void)
     worker.args.nsockets = 1;
     worker.args.sockets[0].fd = -1;
     worker.limits = sl_http1_default_limits;
+    sl_buf_pools_init(&worker);
 }
 
 /* Runs the loop without blocking, the way the worker's iteration does, and
@@ -91,9 +92,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(sv[1]);
     /* Pooled buffers are the worker's to keep; return them so LeakSanitizer
      * sees only real leaks. */
-    while (worker.nbuf_pool > 0)
-        free(worker.buf_pool[--worker.nbuf_pool]);
-    while (worker.nbody_pool > 0)
-        free(worker.body_pool[--worker.nbody_pool]);
+    sl_buf_pools_free(&worker);
     return 0;
 }

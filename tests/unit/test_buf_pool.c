@@ -10,9 +10,7 @@ static sl_worker w; /* large: static, as in a worker process */
 
 static void reset(void)
 {
-    sl_buf_pools_trim(&w); /* low = n */
-    w.cbufs.keep = 0;
-    sl_buf_pools_trim(&w); /* frees all */
+    sl_buf_pools_free(&w);
     memset(&w, 0, sizeof(w));
     sl_buf_pools_init(&w);
 }
