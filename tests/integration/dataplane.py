@@ -701,6 +701,8 @@ def start_dataplane(sluiced, workers=1, origin=None, hostnames=None, timeout=Non
     dp = DataPlane(sluiced, origin, port)
     host = hostnames[0] if hostnames else None
     dp.wait_serving(host=host)
+    # One worker serving does not mean all are forked yet (slow under sanitizers).
+    wait_until(lambda: len(dp.workers()) >= workers, timeout=10, what="%d workers" % workers)
     return dp
 
 
