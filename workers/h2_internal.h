@@ -91,7 +91,7 @@ struct sl_h2_session {
 #define SL_H2_DIRECT_PREFIX_MAX 4096
 #define SL_H2_DIRECT_MIN 4096
 
-/* h2_session.c */
+/* h2_direct.c */
 /* The payload that makes a DATA frame end where a TLS record ends, or SIZE_MAX
  * in clear text. */
 size_t sl_h2_record_payload_max(const sl_h2_session *s);
@@ -101,6 +101,8 @@ size_t sl_h2_record_payload_max(const sl_h2_session *s);
  * output), 0 when it must be copied instead, -1 when the connection failed. */
 int sl_h2_write_frame_direct(sl_h2_session *s, const uint8_t *framehd, char *payload, size_t length,
                              size_t headroom);
+
+/* h2_session.c */
 /* Asks for the session's frames to be sent before the loop next waits. */
 void sl_h2_session_schedule(sl_h2_session *s);
 /* Input processing can go on (a held DATA chunk found room). */
