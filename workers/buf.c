@@ -120,7 +120,8 @@ void sl_buf_pools_init(sl_worker *w)
 {
     /* Connection buffers: a few per request (client input, the upstream request,
      * an HTTP/2 stream's head and trailers). Body buffers: one per request that
-     * reaches an upstream, and one per HTTP/2 connection. */
+     * reaches an upstream, and one per HTTP/2 connection while it writes (its
+     * frames, and its sealed records over TLS). */
     w->cbufs.max = SL_BUF_POOL_SLOTS;
     w->cbufs.keep = 256;
     w->bodybufs.max = 1024;

@@ -10,6 +10,7 @@
 #include "common/settings.h"
 #include "workers/h2_internal.h"
 #include "workers/h2_out.h"
+#include "workers/sys_io.h"
 #include "workers/tls.h"
 
 static sl_h2_session *session_of(sl_conn *c) { return c->h2; }
@@ -204,7 +205,7 @@ static bool write_out(sl_h2_session *s)
     sl_conn *c = s->c;
     while (sl_buf_len(&s->out)) {
         struct iovec iov = {s->out.data + s->out.start, sl_buf_len(&s->out)};
-        ssize_t wr = c->ssl ? sl_tls_writev(c->ssl, &iov, 1, &c->tls_write_wants_read) : writev(c->fd, &iov, 1);
+        ssize_t wr = c->ssl ? sl_tls_writev(c->ssl, &iov, 1, &c->tls_write_wants_read) : sl_sys_writev(c->fd, &iov, 1);
         if (wr < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;

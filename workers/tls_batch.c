@@ -38,7 +38,7 @@ static int push(batch *bt)
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
         bt->out.start += (size_t)n;
     }
-    sl_bodybuf_put(bt->w, &bt->out);
+    bt->out.start = bt->out.end = 0;
     return 1;
 }
 
@@ -54,13 +54,8 @@ static int batch_write(BIO *b, const char *data, int len)
     }
     if (sl_buf_room(&bt->out) < (size_t)len) {
         /* Full: the socket takes what it can, and the rest moves to the front. */
-        int rc = push(bt);
-        if (rc < 0)
+        if (push(bt) < 0)
             return -1;
-        if (rc == 1 && sl_bodybuf_get(bt->w, &bt->out) != 0) {
-            errno = ENOMEM;
-            return -1;
-        }
         sl_buf_compact(&bt->out);
     }
     size_t k = sl_buf_room(&bt->out) < (size_t)len ? sl_buf_room(&bt->out) : (size_t)len;
@@ -80,7 +75,9 @@ static long batch_ctrl(BIO *b, int cmd, long num, void *ptr)
     case BIO_CTRL_FLUSH: {
         BIO_clear_retry_flags(b);
         int rc = push(bt);
-        if (rc == 0)
+        if (rc == 1)
+            sl_bodybuf_put(bt->w, &bt->out); /* the turn is over: an idle connection holds none */
+        else if (rc == 0)
             BIO_set_retry_write(b);
         return rc;
     }
