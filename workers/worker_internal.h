@@ -156,6 +156,7 @@ struct sl_worker {
     sl_http1_response h2res; /* scratch of the HTTP/2 response conversion */
     struct sl_h2_session *h2_pending; /* HTTP/2 sessions with frames to send */
     ev_prepare h2_prepare;            /* ...sent before the loop waits */
+    size_t h2_taken_unflushed;        /* response bytes given to HTTP/2 streams since (h2_stream.c) */
     struct sl_h2up_session *h2up_sessions; /* HTTP/2 connections to backends */
     struct sl_h2up_session *h2up_pending;  /* ...with frames to send */
     sl_http1_request h2req;                /* scratch of the upstream HTTP/2 conversion */
