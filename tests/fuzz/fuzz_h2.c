@@ -34,6 +34,19 @@ static sl_worker worker;
 static sl_control control;
 static sl_worker_slot slot;
 
+/* As in the worker (h2_prepare_cb): the sessions' frames go out before the
+ * loop waits, or right after a callback that gave the streams much (the
+ * watcher is then fed an event). */
+static void prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    (void)loop;
+    (void)p;
+    (void)revents;
+    worker.h2_taken_unflushed = 0;
+    if (worker.h2_pending)
+        sl_h2_flush_pending(&worker);
+}
+
 static void setup(void)
 {
     if (worker.loop)
@@ -48,6 +61,8 @@ static void setup(void)
     worker.args.sockets[0].fd = -1;
     worker.limits = sl_http1_default_limits;
     sl_buf_pools_init(&worker);
+    ev_prepare_init(&worker.h2_prepare, prepare_cb);
+    ev_prepare_start(worker.loop, &worker.h2_prepare);
 }
 
 /* Runs the loop without blocking, the way the worker's iteration does, and
