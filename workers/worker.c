@@ -106,12 +106,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
-/* HTTP/2 sessions queue frames as their streams progress; they go out in one
- * write per session just before the loop waits again (or, when much has come
- * in, right after the callback that took it: h2_stream.c). */
-static void h2_prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+void sl_worker_flush_h2(sl_worker *w)
 {
-    sl_worker *w = p->data;
     w->h2_taken_unflushed = 0;
     if (w->h2up_pending)
         sl_h2up_flush_pending(w);
@@ -119,6 +115,11 @@ static void h2_prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
         sl_h2_flush_pending(w);
     if (w->h2up_pending)
         sl_h2up_flush_pending(w);
+}
+
+static void h2_prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    sl_worker_flush_h2(p->data);
 }
 
 static void finish_if_drained(sl_worker *w)

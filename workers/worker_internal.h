@@ -155,7 +155,7 @@ struct sl_worker {
     sl_http1_response res;
     sl_http1_response h2res; /* scratch of the HTTP/2 response conversion */
     struct sl_h2_session *h2_pending; /* HTTP/2 sessions with frames to send */
-    ev_prepare h2_prepare;            /* ...sent before the loop waits */
+    ev_prepare h2_prepare;            /* ...sent before the loop waits (sl_worker_flush_h2) */
     size_t h2_taken_unflushed;        /* response bytes given to HTTP/2 streams since (h2_stream.c) */
     struct sl_h2up_session *h2up_sessions; /* HTTP/2 connections to backends */
     struct sl_h2up_session *h2up_pending;  /* ...with frames to send */
@@ -193,6 +193,12 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
 void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable);
 void sl_upstream_close_idle(sl_worker *w);
 void sl_upstream_expire_idle(sl_worker *w); /* closes pooled connections idle too long (from the tick) */
+
+/* worker.c */
+/* Sends the frames the HTTP/2 sessions (to clients and to backends) queued: just
+ * before the loop waits, or right after a callback that gave the streams much
+ * (h2_stream.c feeds the prepare watcher). */
+void sl_worker_flush_h2(sl_worker *w);
 
 /* access_log.c */
 void sl_access_log_init(sl_worker *w);

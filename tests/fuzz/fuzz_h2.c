@@ -34,17 +34,14 @@ static sl_worker worker;
 static sl_control control;
 static sl_worker_slot slot;
 
-/* As in the worker (h2_prepare_cb): the sessions' frames go out before the
- * loop waits, or right after a callback that gave the streams much (the
- * watcher is then fed an event). */
+/* As in the worker: the sessions' frames go out before the loop waits, or
+ * right after a callback that gave the streams much (the watcher is then fed). */
 static void prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     (void)loop;
     (void)p;
     (void)revents;
-    worker.h2_taken_unflushed = 0;
-    if (worker.h2_pending)
-        sl_h2_flush_pending(&worker);
+    sl_worker_flush_h2(&worker);
 }
 
 static void setup(void)
@@ -71,8 +68,7 @@ static void turn(int peer)
 {
     for (int i = 0; i < 4; i++) {
         ev_run(worker.loop, EVRUN_NOWAIT);
-        if (worker.h2_pending)
-            sl_h2_flush_pending(&worker);
+        sl_worker_flush_h2(&worker); /* what the last callbacks queued */
         char sink[65536];
         while (read(peer, sink, sizeof(sink)) > 0) {
         }
