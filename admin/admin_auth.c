@@ -9,6 +9,12 @@
 #include "common/sl.h"
 #include "daemon/tokens.h"
 
+/* Verbs a read-only token may use: reads only (get, list, watch, metrics, debug). */
+static bool is_read(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
 bool sl_admin_authorize(sl_admin_req *r, enum MHD_Result *result)
 {
     sl_store *s = r->admin->store;
@@ -23,11 +29,28 @@ bool sl_admin_authorize(sl_admin_req *r, enum MHD_Result *result)
             token++;
         char hash[65];
         sl_token_hash(token, hash);
-        if (sl_store_token_check(s, hash) == SL_OK)
+        bool read_only = false;
+        if (sl_store_token_check(s, hash, &read_only) == SL_OK) {
+            if (read_only && !is_read(r->method)) {
+                r->verb = "forbidden";
+                sl_log_warn("admin", "refused %s %s: read-only token", r->method, r->url);
+                *result = sl_admin_reply_error(r, 403, "Forbidden", NULL, NULL, NULL,
+                                               "this token is read-only: %s is not allowed (GET only)", r->method);
+                return false;
+            }
+            memcpy(r->token_hash, hash, sizeof(r->token_hash));
             return true;
+        }
     }
     r->verb = "unauthorized";
     sl_log_warn("admin", "refused %s %s: %s bearer token", r->method, r->url, h ? "invalid" : "no");
     *result = sl_admin_reply_error(r, 401, "Unauthorized", NULL, NULL, NULL, "Unauthorized");
     return false;
+}
+
+bool sl_admin_still_authorized(sl_admin *a, const char *token_hash)
+{
+    if (!token_hash[0])
+        return a->require_token ? false : sl_store_token_count(a->store) == 0;
+    return sl_store_token_check(a->store, token_hash, NULL) == SL_OK;
 }

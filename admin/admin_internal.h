@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "admin/admin.h"
+#include "admin/admin_conns.h"
 #include "admin/admin_metrics.h"
 #include "admin/admin_path.h"
 #include "admin/admin_status.h"
@@ -26,6 +27,7 @@ struct sl_admin {
     volatile bool stopping;
     bool require_token; /* bound to a non-loopback address: never serve without a token */
     sl_admin_metrics metrics;
+    sl_admin_conns conns;
 };
 
 typedef struct sl_admin_req {
@@ -37,6 +39,7 @@ typedef struct sl_admin_req {
     size_t body_len;
     unsigned status_code; /* set when the reply is queued, for metrics */
     const char *verb;     /* Kubernetes verb for metrics: get, list, create, ... */
+    char token_hash[65];  /* the bearer token that authorized it ("" when none was needed) */
 } sl_admin_req;
 
 /* Queries a URL parameter; NULL when absent. */
@@ -63,5 +66,9 @@ enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r);
 /* Checks the Authorization header. Returns true when the request may go on;
  * otherwise it has replied 401 and *result is set. */
 bool sl_admin_authorize(sl_admin_req *r, enum MHD_Result *result);
+/* Whether a long request (a watch) authorized by token_hash ("" when no token was
+ * needed) may go on: false once its token was revoked, or once tokens exist
+ * for a request that came in without one. */
+bool sl_admin_still_authorized(sl_admin *a, const char *token_hash);
 
 #endif

@@ -52,15 +52,34 @@ void sl_admin_metrics_watch_delta(sl_admin_metrics *m, int delta)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* A growing text; on out of memory it stops growing and says so in `failed`. */
 typedef struct {
     char *buf;
     size_t len, cap;
+    bool failed;
 } text;
+
+static bool text_begin(text *t)
+{
+    *t = (text){malloc(4096), 0, 4096, false};
+    if (t->buf)
+        t->buf[0] = '\0';
+    return t->buf != NULL;
+}
+
+/* The finished text, or NULL (and nothing to free) when memory ran out. */
+static char *text_end(text *t)
+{
+    if (!t->failed)
+        return t->buf;
+    free(t->buf);
+    return NULL;
+}
 
 static void emit(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void emit(text *t, const char *fmt, ...)
 {
-    for (;;) {
+    while (!t->failed) {
         va_list ap;
         va_start(ap, fmt);
         int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
@@ -73,8 +92,12 @@ static void emit(text *t, const char *fmt, ...)
         }
         size_t cap = (t->cap + (size_t)n) * 2;
         char *nb = realloc(t->buf, cap);
-        if (!nb)
-            abort(); /* rendering metrics of a few KiB: out of memory is fatal */
+        if (!nb) {
+            /* Out of memory inside an admin request: the caller answers 500,
+             * the master (and every Gateway it supervises) keeps running. */
+            t->failed = true;
+            return;
+        }
         t->buf = nb;
         t->cap = cap;
     }
@@ -82,10 +105,9 @@ static void emit(text *t, const char *fmt, ...)
 
 char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
 {
-    text t = {malloc(4096), 0, 4096};
-    if (!t.buf)
-        abort();
-    t.buf[0] = '\0';
+    text t;
+    if (!text_begin(&t))
+        return NULL;
     pthread_mutex_lock(&m->lock);
     emit(&t, "# HELP sluice_admin_requests_total Admin API requests by Kubernetes verb and HTTP status code.\n"
              "# TYPE sluice_admin_requests_total counter\n");
@@ -111,7 +133,7 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
     emit(&t, "# HELP sluice_store_resource_version The store's current global resourceVersion.\n"
              "# TYPE sluice_store_resource_version gauge\nsluice_store_resource_version %lld\n",
          (long long)resource_version);
-    return t.buf;
+    return text_end(&t);
 }
 
 /* Data plane counters, summed per Gateway over the live workers' slots in the
@@ -166,10 +188,9 @@ static char *render_dataplane(const sl_control *c)
 {
     static gw_sum sums[256];
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    text t = {malloc(4096), 0, 4096};
-    if (!t.buf)
-        abort();
-    t.buf[0] = '\0';
+    text t;
+    if (!text_begin(&t))
+        return NULL;
     pthread_mutex_lock(&lock);
     size_t n = sum_workers(c, sums, 256);
     static const struct {
@@ -220,23 +241,52 @@ static char *render_dataplane(const sl_control *c)
     emit(&t, "# HELP sluice_snapshot_generation Generation of the current configuration snapshot.\n"
              "# TYPE sluice_snapshot_generation gauge\nsluice_snapshot_generation %llu\n",
          (unsigned long long)atomic_load(&c->generation));
-    return t.buf;
+    return text_end(&t);
+}
+
+static char *render_connections(sl_admin_conns *conns)
+{
+    text t;
+    if (!text_begin(&t))
+        return NULL;
+    pthread_mutex_lock(&conns->lock);
+    unsigned open = conns->open;
+    uint64_t evicted = conns->evicted_total;
+    pthread_mutex_unlock(&conns->lock);
+    emit(&t, "# HELP sluice_admin_connections Admin API connections open.\n"
+             "# TYPE sluice_admin_connections gauge\nsluice_admin_connections %u\n"
+             "# HELP sluice_admin_connections_evicted_total Admin API connections closed to make room for new ones "
+             "(--admin-max-connections).\n# TYPE sluice_admin_connections_evicted_total counter\n"
+             "sluice_admin_connections_evicted_total %llu\n",
+         open, (unsigned long long)evicted);
+    return text_end(&t);
 }
 
 enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
 {
-    char *admin_part = sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store));
-    char *data_part = r->admin->control ? render_dataplane(r->admin->control) : NULL;
-    size_t n1 = strlen(admin_part), n2 = data_part ? strlen(data_part) : 0;
-    char *body = malloc(n1 + n2 + 1);
+    char *parts[3] = {sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store)),
+                      render_connections(&r->admin->conns),
+                      r->admin->control ? render_dataplane(r->admin->control) : strdup("")};
+    size_t len = 0;
+    bool ok = true;
+    for (int i = 0; i < 3; i++) {
+        ok = ok && parts[i];
+        len += parts[i] ? strlen(parts[i]) : 0;
+    }
+    char *body = ok ? malloc(len + 1) : NULL;
+    if (body) {
+        size_t at = 0;
+        for (int i = 0; i < 3; i++) {
+            size_t n = strlen(parts[i]);
+            memcpy(body + at, parts[i], n);
+            at += n;
+        }
+        body[at] = '\0';
+    }
+    for (int i = 0; i < 3; i++)
+        free(parts[i]);
     if (!body)
-        abort();
-    memcpy(body, admin_part, n1);
-    if (n2)
-        memcpy(body + n1, data_part, n2);
-    body[n1 + n2] = '\0';
-    free(admin_part);
-    free(data_part);
+        return sl_admin_reply_error(r, 500, "InternalError", NULL, NULL, NULL, "out of memory rendering metrics");
     enum MHD_Result res = sl_admin_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", body);
     free(body);
     return res;

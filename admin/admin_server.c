@@ -11,6 +11,7 @@
 
 #include "admin/admin_internal.h"
 #include "common/log.h"
+#include "common/settings.h"
 #include "common/sl.h"
 #include "config.h"
 #include "daemon/snapshot_render.h"
@@ -119,6 +120,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.url = url;
         st->req.verb = "other";
         *con_cls = st;
+        sl_admin_conns_request_started(&a->conns, conn);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > SL_ADMIN_MAX_BODY) {
             st->replied_early = true;
@@ -164,6 +166,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     sl_admin *a = cls;
     req_state *st = *con_cls;
+    sl_admin_conns_request_done(&a->conns, conn);
     if (!st)
         return;
     double secs = seconds_since(&st->started);
@@ -260,16 +263,26 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     a->control = cfg->control;
     a->require_token = !is_loopback(ai->ai_addr);
     sl_admin_metrics_init(&a->metrics);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    unsigned limit = (unsigned)sl_setting(SL_SET_ADMIN_MAX_CONNECTIONS);
+    sl_admin_conns_init(&a->conns, limit, (unsigned)sl_setting(SL_SET_ADMIN_HEADER_TIMEOUT_S),
+                        (unsigned)sl_setting(SL_SET_ADMIN_IDLE_TIMEOUT_S));
+    /* poll(), not select(): descriptors past FD_SETSIZE (1024) must work. One
+     * thread per connection lets a watch sleep in its callback. libmicrohttpd's
+     * own limit is only a backstop above ours: ours closes idle connections to
+     * make room, libmicrohttpd's would refuse every newcomer. */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_NOTIFY_CONNECTION,
+                              sl_admin_conns_notify, &a->conns, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)sl_setting(SL_SET_ADMIN_IDLE_TIMEOUT_S), MHD_OPTION_CONNECTION_LIMIT,
+                              limit * 2 + 64, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                               MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!a->mhd) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not available)", cfg->address);
+        sl_admin_conns_destroy(&a->conns);
         sl_admin_metrics_destroy(&a->metrics);
         free(a);
         return NULL;
@@ -292,6 +305,7 @@ void sl_admin_stop(sl_admin *a)
     a->stopping = true;
     sl_store_wake_all(a->store);
     MHD_stop_daemon(a->mhd);
+    sl_admin_conns_destroy(&a->conns);
     sl_admin_metrics_destroy(&a->metrics);
     free(a);
 }

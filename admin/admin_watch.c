@@ -31,6 +31,8 @@ typedef struct watch_state {
     char *pending;   /* serialized event being written */
     size_t pending_len, pending_off;
     int fd;          /* client socket, to notice a client that went away */
+    char token_hash[65]; /* the token it runs under: the watch ends when it is revoked */
+    time_t authz_checked_s;
     time_t deadline; /* CLOCK_MONOTONIC seconds */
     bool finished;
 } watch_state;
@@ -124,6 +126,14 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (w->finished || w->admin->stopping)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (w->authz_checked_s != now_s()) {
+            /* Once a second, busy or idle: a revoked token's watch ends within it. */
+            w->authz_checked_s = now_s();
+            if (!sl_admin_still_authorized(w->admin, w->token_hash)) {
+                sl_log_info("admin", "watch of %s ended: its token was revoked", w->kind->kind);
+                return MHD_CONTENT_READER_END_OF_STREAM;
+            }
+        }
         if (next_pending(w))
             continue;
         json_t *events;
@@ -150,6 +160,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
          * the client left, the watch timed out or the server is stopping. */
         if (client_gone(w->fd) || now_s() >= w->deadline)
             return MHD_CONTENT_READER_END_OF_STREAM;
+
         sl_store_wait(w->admin->store, w->rv, WATCH_POLL_MS);
     }
 }
@@ -195,6 +206,7 @@ enum MHD_Result sl_admin_handle_watch(sl_admin_req *r, const sl_admin_path *p)
         return MHD_NO;
     w->admin = r->admin;
     w->kind = p->kind;
+    memcpy(w->token_hash, r->token_hash, sizeof(w->token_hash));
     w->queue = json_array();
     sl_kind_api_version(p->kind, p->version, w->api_version, sizeof(w->api_version));
     snprintf(w->ns, sizeof(w->ns), "%s", p->ns);

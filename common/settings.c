@@ -33,6 +33,13 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
                                   "response bodies of known length with this much still to come move from upstream "
                                   "to client by splice(2), never copied through the worker (plain TCP both sides; "
                                   "0: never)"),
+    [SL_SET_ADMIN_MAX_CONNECTIONS] = S("admin-max-connections", 256, 8, 100000, "",
+                                       "admin API connections (one thread each); beyond, the oldest that sent no "
+                                       "request, then the oldest idle, are closed to make room"),
+    [SL_SET_ADMIN_HEADER_TIMEOUT_S] = S("admin-header-timeout", 10, 1, 3600, "s",
+                                        "time an admin API client has to send its first complete request head"),
+    [SL_SET_ADMIN_IDLE_TIMEOUT_S] = S("admin-idle-timeout", 120, 1, 86400, "s",
+                                      "idle admin API keep-alive connections are closed after this"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

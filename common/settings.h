@@ -1,6 +1,8 @@
-/* Process-wide settings of the data plane: one table gives each setting's name,
- * default, bounds and documentation, and drives command-line parsing, --help and
- * docs/configuration.md. Values are fixed at start-up and inherited by workers. */
+/* Process-wide settings of the data plane and the admin API: one table gives each
+ * setting's name, default, bounds and documentation, and drives command-line
+ * parsing and --help; tests/unit/test_settings.c holds docs/configuration.md to
+ * it (every setting has its row, with the same default and bounds). Values are
+ * fixed at start-up and inherited by workers. */
 #ifndef SL_SETTINGS_H
 #define SL_SETTINGS_H
 
@@ -20,6 +22,9 @@ typedef enum {
     SL_SET_MAX_CONNECTIONS,      /* per worker; accept pauses beyond */
     SL_SET_TICKET_ROTATION_S,    /* TLS session ticket key lifetime */
     SL_SET_SPLICE_MIN_BYTES,     /* response bodies this large go upstream -> client by splice(2) */
+    SL_SET_ADMIN_MAX_CONNECTIONS, /* admin API connections; the oldest idle ones are closed beyond */
+    SL_SET_ADMIN_HEADER_TIMEOUT_S, /* admin API: time to send the first request head */
+    SL_SET_ADMIN_IDLE_TIMEOUT_S,   /* admin API: idle keep-alive connections are closed after */
     SL_SET_COUNT
 } sl_setting_id;
 

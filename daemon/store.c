@@ -474,12 +474,12 @@ void sl_store_wake_all(sl_store *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-int sl_store_token_insert(sl_store *s, const char *id, const char *name, const char *sha256_hex)
+int sl_store_token_insert(sl_store *s, const char *id, const char *name, const char *sha256_hex, bool read_only)
 {
     char ts[32];
     sl_rfc3339_now(ts);
-    char *sql = sqlite3_mprintf("INSERT INTO tokens (id, name, sha256, created_at) VALUES (%Q, %Q, %Q, %Q)", id,
-                                name, sha256_hex, ts);
+    char *sql = sqlite3_mprintf("INSERT INTO tokens (id, name, sha256, created_at, scope) VALUES (%Q, %Q, %Q, %Q, %Q)",
+                                id, name, sha256_hex, ts, read_only ? "read" : "full");
     pthread_mutex_lock(&s->lock);
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? SL_OK : SL_ERR;
     pthread_mutex_unlock(&s->lock);
@@ -504,27 +504,30 @@ json_t *sl_store_token_list(sl_store *s)
     json_t *out = json_array();
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db, "SELECT id, name, created_at FROM tokens ORDER BY created_at, id", -1, &st, NULL) ==
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db, "SELECT id, name, created_at, scope FROM tokens ORDER BY created_at, id", -1, &st,
+                           NULL) == SQLITE_OK) {
         while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "id", sqlite3_column_text(st, 0), "name",
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s}", "id", sqlite3_column_text(st, 0), "name",
                                                  sqlite3_column_text(st, 1), "created_at",
-                                                 sqlite3_column_text(st, 2)));
+                                                 sqlite3_column_text(st, 2), "scope", sqlite3_column_text(st, 3)));
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->lock);
     return out;
 }
 
-int sl_store_token_check(sl_store *s, const char *sha256_hex)
+int sl_store_token_check(sl_store *s, const char *sha256_hex, bool *read_only)
 {
     sqlite3_stmt *st;
     int rc = SL_NOTFOUND;
     pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM tokens WHERE sha256 = ?1", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db, "SELECT scope FROM tokens WHERE sha256 = ?1", -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, sha256_hex, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        if (sqlite3_step(st) == SQLITE_ROW) {
             rc = SL_OK;
+            if (read_only)
+                *read_only = strcmp((const char *)sqlite3_column_text(st, 0), "read") == 0;
+        }
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->lock);

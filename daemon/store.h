@@ -9,6 +9,7 @@
 #define SL_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct sl_store sl_store;
@@ -75,12 +76,14 @@ int64_t sl_store_wait(sl_store *s, int64_t rv, int timeout_ms);
 void sl_store_wake_all(sl_store *s);
 
 /* Token table access, for daemon/tokens.c. */
-int sl_store_token_insert(sl_store *s, const char *id, const char *name, const char *sha256_hex);
+/* read_only: the token may only read (GET: get, list, watch, metrics, debug). */
+int sl_store_token_insert(sl_store *s, const char *id, const char *name, const char *sha256_hex, bool read_only);
 int sl_store_token_delete(sl_store *s, const char *id_or_name);
 /* Returns a new array of {"id","name","created_at"}. */
 json_t *sl_store_token_list(sl_store *s);
-/* SL_OK when a token with that hash exists, SL_NOTFOUND otherwise. */
-int sl_store_token_check(sl_store *s, const char *sha256_hex);
+/* SL_OK when a token with that hash exists (*read_only, if given, set from its
+ * scope), SL_NOTFOUND otherwise. */
+int sl_store_token_check(sl_store *s, const char *sha256_hex, bool *read_only);
 /* Number of tokens (0 when the table is empty). */
 int sl_store_token_count(sl_store *s);
 

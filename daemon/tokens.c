@@ -35,7 +35,7 @@ void sl_token_hash(const char *token, char out[65])
     to_hex(md, sizeof(md), out);
 }
 
-int sl_token_create(sl_store *s, const char *name, char token[80], char id[17])
+int sl_token_create(sl_store *s, const char *name, bool read_only, char token[80], char id[17])
 {
     unsigned char secret[32], idb[8];
     sl_fork_guard_enter();
@@ -49,12 +49,12 @@ int sl_token_create(sl_store *s, const char *name, char token[80], char id[17])
     to_hex(idb, sizeof(idb), id);
     char hash[65];
     sl_token_hash(token, hash);
-    return sl_store_token_insert(s, id, name, hash);
+    return sl_store_token_insert(s, id, name, hash, read_only);
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluiced token create NAME --state-dir DIR\n"
+    fprintf(f, "usage: sluiced token create NAME [--read-only] --state-dir DIR\n"
                "       sluiced token list --state-dir DIR\n"
                "       sluiced token revoke ID|NAME --state-dir DIR\n");
 }
@@ -64,8 +64,11 @@ int sl_token_main(int argc, char **argv)
     const char *state_dir = getenv("SLUICE_STATE_DIR");
     const char *positional[2] = {NULL, NULL};
     int npos = 0;
+    bool read_only = false;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--read-only") == 0) {
+            read_only = true;
+        } else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
             state_dir = argv[++i];
         } else if (strncmp(argv[i], "--state-dir=", 12) == 0) {
             state_dir = argv[i] + 12;
@@ -104,22 +107,23 @@ int sl_token_main(int argc, char **argv)
     int code = 0;
     if (strcmp(cmd, "create") == 0) {
         char token[80], id[17];
-        if (sl_token_create(s, positional[1], token, id) != SL_OK) {
+        if (sl_token_create(s, positional[1], read_only, token, id) != SL_OK) {
             fprintf(stderr, "sluiced token: cannot store the token\n");
             code = 1;
         } else {
             printf("%s\n", token);
-            fprintf(stderr, "token %s (id %s) created; it is shown only now. Use it as 'Authorization: Bearer "
+            fprintf(stderr, "%stoken %s (id %s) created; it is shown only now. Use it as 'Authorization: Bearer "
                             "TOKEN'. A running sluiced requires tokens from its next request on.\n",
-                    positional[1], id);
+                    read_only ? "read-only " : "", positional[1], id);
         }
     } else if (strcmp(cmd, "list") == 0) {
         json_t *list = sl_store_token_list(s);
-        printf("%-18s %-24s %s\n", "ID", "NAME", "CREATED");
+        printf("%-18s %-24s %-6s %s\n", "ID", "NAME", "SCOPE", "CREATED");
         size_t i;
         json_t *t;
-        json_array_foreach(list, i, t) printf("%-18s %-24s %s\n", json_string_value(json_object_get(t, "id")),
+        json_array_foreach(list, i, t) printf("%-18s %-24s %-6s %s\n", json_string_value(json_object_get(t, "id")),
                                               json_string_value(json_object_get(t, "name")),
+                                              json_string_value(json_object_get(t, "scope")),
                                               json_string_value(json_object_get(t, "created_at")));
         json_decref(list);
     } else if (strcmp(cmd, "revoke") == 0) {

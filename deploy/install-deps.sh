@@ -1,18 +1,28 @@
 #!/bin/sh
-# Installs the Debian 12 packages sluice needs to build, run and test.
-# (kubectl is used by the tests when it is on the PATH; Debian's old
-# kubernetes-client package is deliberately not installed over it.)
+# Installs the Debian 12 packages sluice needs to build and run; with --tests,
+# also what the test suite needs (clang's fuzzer runtime, Node.js and npm for the
+# pinned test tools of tests/tools/, which tests/run.sh provisions).
+# Usage: deploy/install-deps.sh [--tests]
 set -e
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
-    build-essential autoconf automake libtool pkg-config clang \
+pkgs="build-essential autoconf automake libtool pkg-config \
     libmicrohttpd-dev libev-dev libsqlite3-dev libssl-dev libnghttp2-dev libjansson-dev \
-    libpcre2-dev libcurl4-openssl-dev zlib1g-dev \
-    sqlite3 curl ca-certificates \
-    python3 python3-pytest python3-requests python3-yaml python3-websockets python3-h2 python3-grpcio \
-    nghttp2-client >/dev/null
+    libpcre2-dev libcurl4-openssl-dev zlib1g-dev libprotobuf-c-dev \
+    sqlite3 curl ca-certificates python3"
+# kubectl talks to the admin API (README); Debian's is 1.20. A newer one already
+# on the PATH is kept.
+command -v kubectl >/dev/null 2>&1 || pkgs="$pkgs kubernetes-client"
+if [ "${1:-}" = "--tests" ]; then
+    # clang + libclang-rt-14-dev: libFuzzer targets (the runtime is a separate package).
+    pkgs="$pkgs clang libclang-rt-14-dev \
+        python3-pytest python3-requests python3-yaml python3-websockets python3-h2 python3-grpcio \
+        nghttp2-client openssl"
+    command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
+fi
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086 # the list is meant to split
+$SUDO apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 # The benchmarks (bench/) also need the proxies they compare against:
 #   apt-get install -y wrk nginx-light haproxy

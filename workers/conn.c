@@ -604,6 +604,14 @@ static void dispatch(sl_conn *c)
         c->req_body.done = true;
     }
     atomic_fetch_add(&w->slot->requests, 1);
+    if (req->meth == SL_HTTP1_METHOD_CONNECT) {
+        /* A tunnel to any host:port is a forward proxy's job, not a gateway's:
+         * no route allows it, so it never reaches an upstream (which would see
+         * "CONNECT /" and might answer 200 to a tunnel that does not exist). */
+        sl_conn_respond_with(c, 405, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n",
+                             "CONNECT (tunnelling) is not allowed on this gateway\n", true);
+        return;
+    }
 
     /* Each request runs on the snapshot current when it started, to its end. */
     sl_wsnap_refresh(w);

@@ -87,6 +87,8 @@ struct sl_conn {
     int pipe[2];        /* valid while splicing */
     size_t pipe_bytes;  /* body bytes in the pipe, not yet at the client */
     bool retried;
+    bool up_wrote;         /* some byte of the request reached the current upstream connection */
+    bool up_refused;       /* ...and its kernel answered with a reset: the upstream never read it */
     bool up_reusable_hint; /* the upstream's response allows keep-alive */
     sl_snap_range rule_filters;    /* the matched rule's filters */
     sl_snap_range backend_filters; /* the chosen backendRef's filters */

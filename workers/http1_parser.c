@@ -144,6 +144,14 @@ static bool is_token(sl_slice s)
 
 /* ---- Interpreted fields ---- */
 
+/* The first member of a field's list value (the value itself when it has one). */
+static sl_slice first_list_member(sl_slice v)
+{
+    list_iter it = {v.ptr, v.ptr + v.len, false};
+    sl_slice m;
+    return list_next(&it, &m) ? m : v;
+}
+
 static int on_content_length(sl_slice v, sl_h1_fields *f, sl_h1_err *e)
 {
     list_iter it = {v.ptr, v.ptr + v.len, false};
@@ -324,7 +332,13 @@ int sl_h1_parse_fields(const char *p, const char *end, sl_http1_header *hdrs, si
                 f->host = h->value;
             break;
         case SL_HTTP1_H_CONTENT_LENGTH:
+            /* "5, 5" or a repeated line is one length (RFC 9110 8.6): forward
+             * a single "Content-Length: 5", never the list a recipient might
+             * read differently. */
+            h->hop = f->has_cl;
             rc = on_content_length(h->value, f, e);
+            if (rc == SL_OK)
+                h->value = first_list_member(h->value);
             break;
         case SL_HTTP1_H_TRANSFER_ENCODING:
             h->hop = true;

@@ -87,6 +87,15 @@ typedef enum {
     SL_HTTP1_METHOD_PATCH,
 } sl_http1_method;
 
+/* True for the methods RFC 9110 9.2.2 calls idempotent (GET, HEAD, PUT, DELETE,
+ * OPTIONS, TRACE): a request that may be sent twice without harm. Extension
+ * methods are taken as not idempotent. */
+static inline bool sl_http1_method_idempotent(sl_http1_method m)
+{
+    return m == SL_HTTP1_METHOD_GET || m == SL_HTTP1_METHOD_HEAD || m == SL_HTTP1_METHOD_PUT ||
+           m == SL_HTTP1_METHOD_DELETE || m == SL_HTTP1_METHOD_OPTIONS || m == SL_HTTP1_METHOD_TRACE;
+}
+
 typedef enum {
     SL_HTTP1_FORM_ORIGIN = 0, /* "/path?query" */
     SL_HTTP1_FORM_ABSOLUTE,   /* "http://authority/path?query" (http and https only) */
@@ -123,7 +132,8 @@ typedef struct sl_http1_header {
     /* Hop-by-hop: Connection, Keep-Alive, Proxy-Connection, TE,
      * Transfer-Encoding, Upgrade, and any field named by a Connection option
      * (except Host and Content-Length, which a proxy must never drop that way).
-     * A proxy strips these before forwarding. */
+     * A proxy strips these before forwarding. A repeated Content-Length line
+     * is marked too (the first line carries the length, reduced to one value). */
     bool hop;
 } sl_http1_header;
 

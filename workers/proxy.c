@@ -135,9 +135,13 @@ static bool start_attempt(sl_conn *c, uint32_t bi)
     memset(&c->res_body, 0, sizeof(c->res_body));
     memset(&c->rscan, 0, sizeof(c->rscan));
     c->up_eof = false;
+    c->up_wrote = false;
+    c->up_refused = false;
     c->retried = false;
     c->endpoint_index = ei;
-    c->up = open_upstream(c, c->replay_len < 0);
+    /* A pooled connection the upstream already closed is found by a peek
+     * before use when the request could not be sent again on a fresh one. */
+    c->up = open_upstream(c, c->replay_len < 0 || !sl_http1_method_idempotent(c->method));
     if (!c->up && errno == EPROTO) {
         sl_log_warn("proxy", "cannot start TLS to %s", c->log_upstream);
         c->state = SL_CONN_LOCAL;
@@ -292,10 +296,13 @@ static bool write_upstream(sl_conn *c)
                 return true;
             if (errno == EINTR)
                 continue;
+            c->up_refused = errno == EPIPE || errno == ECONNRESET;
             tls_failure(c);
             c->up_eof = true; /* treated like a close: see read_upstream */
             return true;
         }
+        if (n > 0)
+            c->up_wrote = true;
         if (sl_buf_len(&c->uout)) {
             c->uout.start += (size_t)n;
             continue;
@@ -360,6 +367,23 @@ static bool rewind_body(sl_conn *c)
         c->req_body.done = c->replay_len == 0;
     }
     return true;
+}
+
+/* Whether a request that got no answer on a reused connection may be sent
+ * again. The upstream may have acted on a POST before closing, so only
+ * idempotent requests (RFC 9110 9.2.2) are resent, or requests the upstream
+ * cannot have seen: none of it was written, or its kernel refused the bytes
+ * with a reset because the socket was already closed (the keep-alive race: the
+ * upstream closed an idle connection as we reused it). nginx resends no POST. */
+static bool resend_is_safe(sl_conn *c, sl_upstream *u)
+{
+    if (!c->up_wrote || sl_http1_method_idempotent(c->method) || c->up_refused)
+        return true;
+    if (u->ssl || u->h2)
+        return false;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    return getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && (err == ECONNRESET || err == EPIPE);
 }
 
 /* A retry of the rule's policy: same backend, next endpoint, after the backoff.
@@ -591,14 +615,17 @@ static bool read_upstream(sl_conn *c)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (n < 0) {
+            c->up_refused = errno == ECONNRESET;
             tls_failure(c);
+        }
         c->up_eof = true;
     }
     if (!c->res_head_done && c->up_eof && sl_buf_len(&c->uin) == 0) {
         /* A pooled connection the upstream had closed: try once more on a fresh
-         * one, if the request can be sent again (no body consumed yet). */
-        if (u->reused && !c->retried && rewind_body(c)) {
+         * one, if the request can be sent again (no body consumed yet) and
+         * sending it twice is harmless (resend_is_safe). */
+        if (u->reused && !c->retried && resend_is_safe(c, u) && rewind_body(c)) {
             c->retried = true;
             sl_proxy_detach(c, false);
             c->up = open_upstream(c, true);
@@ -606,6 +633,8 @@ static bool read_upstream(sl_conn *c)
                 c->up->owner = c;
                 c->uout.start = 0; /* the head is still in the buffer */
                 c->up_eof = false;
+                c->up_wrote = false;
+                c->up_refused = false;
                 return true;
             }
         }

@@ -42,8 +42,8 @@ def _available():
     return os.path.isfile(os.path.join(d, "base", "manifests.yaml")) and os.access(harness.sluiced_path(), os.X_OK)
 
 
-pytestmark = pytest.mark.skipif(not _available(), reason="conformance manifests or sluiced binary not found "
-                                "(set SL_CONFORMANCE / SLUICED)")
+pytestmark = pytest.mark.skipif(not _available(), reason="the Gateway API conformance manifests (%s) or the "
+                                "sluiced binary are not there (set SL_CONFORMANCE / SLUICED)" % harness.conformance_dir())
 
 
 @pytest.fixture(scope="module")

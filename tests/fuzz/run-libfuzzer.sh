@@ -9,9 +9,17 @@ out=${2:?output dir}
 seconds=${SL_FUZZ_SECONDS:-20}
 CLANG=${CLANG:-clang}
 if ! command -v "$CLANG" >/dev/null 2>&1; then
-    echo "clang not found: libFuzzer run skipped"
+    echo "libFuzzer run skipped, because clang is not installed (deploy/install-deps.sh --tests)"
     exit 77
 fi
+probe=$(mktemp -d)
+printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; return (int)n & 0; }\n' >"$probe/p.c"
+if ! "$CLANG" -fsanitize=fuzzer "$probe/p.c" -o "$probe/p" >/dev/null 2>&1; then
+    rm -rf "$probe"
+    echo "libFuzzer run skipped, because clang's fuzzer runtime is missing (libclang-rt-14-dev; deploy/install-deps.sh --tests)"
+    exit 77
+fi
+rm -rf "$probe"
 mkdir -p "$out"
 status=0
 for target in http1 h2; do

@@ -114,15 +114,29 @@ class Sluiced:
     def delete(self, path, **kw):
         return requests.delete(self.url + path, timeout=kw.pop("timeout", 10), **kw)
 
+    # The kubectl binary kubectl() runs (test_kubectl.py sets each pinned version in turn).
+    kubectl_bin = os.environ.get("SL_KUBECTL", "kubectl")
+
     def kubectl(self, *args, input=None, check=True, timeout=60):
-        """Runs the machine's kubectl against this server; returns CompletedProcess."""
+        """Runs kubectl (self.kubectl_bin) against this server; returns CompletedProcess."""
         env = dict(os.environ, KUBECONFIG=os.devnull)
-        cp = subprocess.run(["kubectl", "--server=" + self.url] + list(args), input=input, env=env,
+        cp = subprocess.run([self.kubectl_bin, "--server=" + self.url] + list(args), input=input, env=env,
                             capture_output=True, text=True, timeout=timeout)
         if check and cp.returncode != 0:
             raise AssertionError("kubectl %s failed (%d):\n%s%s" % (" ".join(args), cp.returncode, cp.stdout,
                                                                     cp.stderr))
         return cp
+
+
+# Pinned kubectl versions the suite runs against (tests/tools/install.sh provides them).
+KUBECTL_VERSIONS = ("1.20", "1.32")
+KUBECTL_DIR = os.path.join(SRCDIR, "tests", "tools", "bin")
+
+
+def kubectl_path(version):
+    """The pinned kubectl of that version, or None when tests/tools/install.sh could not provide it."""
+    p = os.path.join(KUBECTL_DIR, "kubectl-" + version)
+    return p if os.access(p, os.X_OK) else None
 
 
 def path_for(kind, namespace=None, name=None, group=GW, version="v1", plural=None):

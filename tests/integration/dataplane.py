@@ -128,8 +128,12 @@ class _Reader:
 class Origin:
     """A threaded HTTP/1.1 origin on 127.0.0.1:port; see the module docstring."""
 
-    def __init__(self, name="origin", port=None):
+    def __init__(self, name="origin", port=None, drop_reused=False):
         self.name = name
+        # drop_reused: every request after the first on a connection is read
+        # whole, recorded, and then the connection is closed without an answer
+        # (a backend that dies or times out a keep-alive connection mid-request).
+        self.drop_reused = drop_reused
         self.port = port or free_port()
         self.lock = threading.Lock()
         self.connections = 0
@@ -214,6 +218,8 @@ class Origin:
                 req["conn_request"] = served
                 with self.lock:
                     self.requests.append(req)
+                if self.drop_reused and served > 1:
+                    return
                 try:
                     if not self._respond(s, req):
                         return

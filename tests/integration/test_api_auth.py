@@ -2,10 +2,13 @@
 with and without them, hashed storage, and the loopback-only rule without tokens."""
 
 import glob
+import json
 import os
 import re
 import sqlite3
 import subprocess
+import threading
+import time
 
 import requests
 
@@ -22,8 +25,8 @@ def token_cmd(state_dir, *args, check=True):
     return cp
 
 
-def create_token(state_dir, name):
-    cp = token_cmd(state_dir, "create", name)
+def create_token(state_dir, name, *flags):
+    cp = token_cmd(state_dir, "create", name, *flags)
     lines = cp.stdout.strip().splitlines()
     assert len(lines) == 1, cp.stdout  # the token, and only the token, on stdout
     token = lines[0].strip()
@@ -234,3 +237,62 @@ def test_token_command_usage_errors(tmp_path):
     cp = subprocess.run([SLUICED, "token", "frobnicate", "--state-dir", str(tmp_path / "st")], capture_output=True, text=True,
                         timeout=10)
     assert cp.returncode != 0
+
+
+def test_read_only_token_reads_but_never_writes(make_sluiced):
+    s = make_sluiced()
+    os.makedirs(s.state_dir, exist_ok=True)
+    full = create_token(s.state_dir, "ops")
+    ro = create_token(s.state_dir, "viewer", "--read-only")
+    assert "read " in token_cmd(s.state_dir, "list").stdout  # the scope is listed
+    s.start()
+    assert s.post(ROUTES, httproute("r1"), headers=bearer(full)).status_code == 201
+    r1 = path_for("httproutes", "default", "r1")
+    for path in (ROUTES, r1, "/metrics", "/debug/snapshot", "/api/v1", "/version"):
+        assert s.get(path, headers=bearer(ro)).status_code == 200, path
+    with requests.get(s.url + ROUTES + "?watch=1&timeoutSeconds=1", headers=bearer(ro), stream=True,
+                      timeout=10) as w:
+        assert w.status_code == 200
+        assert json.loads(next(w.iter_lines()))["object"]["metadata"]["name"] == "r1"
+    for r in (s.post(ROUTES, httproute("r2"), headers=bearer(ro)),
+              s.put(r1, s.get(r1, headers=bearer(full)).json(), headers=bearer(ro)),
+              requests.patch(s.url + r1, data=json.dumps({"metadata": {"labels": {"a": "b"}}}), timeout=10,
+                             headers=dict(bearer(ro), **{"Content-Type": "application/merge-patch+json"})),
+              s.delete(r1, headers=bearer(ro))):
+        assert r.status_code == 403, (r.request.method, r.text)
+        st = r.json()
+        assert st["kind"] == "Status" and st["reason"] == "Forbidden" and "read-only" in st["message"]
+    obj = s.get(r1, headers=bearer(full)).json()
+    assert "labels" not in obj["metadata"] or "a" not in obj["metadata"]["labels"]
+    assert s.get(path_for("httproutes", "default", "r2"), headers=bearer(full)).status_code == 404
+
+
+def test_watch_ends_when_its_token_is_revoked(make_sluiced):
+    s = make_sluiced()
+    os.makedirs(s.state_dir, exist_ok=True)
+    keep = create_token(s.state_dir, "keep")
+    gone = create_token(s.state_dir, "gone")
+    s.start()
+    ended = {}
+
+    def watch(name, token):
+        t0 = time.monotonic()
+        try:
+            with requests.get(s.url + ROUTES + "?watch=1", headers=bearer(token), stream=True, timeout=30) as r:
+                for _ in r.iter_lines():
+                    pass
+        except requests.RequestException:
+            pass  # the server stopping at the end of the test cuts the other watch
+        ended[name] = time.monotonic() - t0
+
+    threads = [threading.Thread(target=watch, args=(n, t), daemon=True) for n, t in (("keep", keep), ("gone", gone))]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    token_cmd(s.state_dir, "revoke", "gone")
+    threads[1].join(5)
+    assert "gone" in ended, "the watch of a revoked token is still open"
+    time.sleep(1.5)
+    assert "keep" not in ended, "the watch of a valid token ended too"
+    # ...and the revoked token gets nothing more.
+    assert_401(s.get(ROUTES, headers=bearer(gone)))

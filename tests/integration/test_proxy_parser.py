@@ -74,6 +74,9 @@ CASES = [
     ("chunk_size_overflow", post(b"Transfer-Encoding: chunked\r\n", b"1" + b"0" * 20 + b"\r\nhello\r\n0\r\n\r\n"), 400),
     ("chunk_missing_crlf", post(b"Transfer-Encoding: chunked\r\n", b"5\r\nhelloX0\r\n\r\n"), 400),
     ("chunk_bare_lf", post(b"Transfer-Encoding: chunked\r\n", b"5\nhello\n0\n\n"), 400),
+    # a tunnel to anywhere is not a gateway's job: refused, never sent upstream as "CONNECT /"
+    ("connect_tunnel", b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", 405),
+    ("connect_tunnel_with_bytes", b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n\x16\x03\x01", 405),
 ]
 
 
@@ -135,12 +138,27 @@ def test_chunked_body_with_trailing_request_is_not_smuggled(dp):
     c.sock.close()
 
 
-def test_identical_duplicate_content_length_accepted(dp):
+@pytest.mark.parametrize("framing", [b"Content-Length: 5\r\nContent-Length: 5\r\n", b"Content-Length: 5, 5\r\n",
+                                     b"Content-Length: 5 ,5\r\n"], ids=["two_lines", "list", "list_spaces"])
+def test_identical_duplicate_content_length_forwarded_as_one(dp, framing):
+    """RFC 9110 8.6: a repeated identical length is one length; the upstream gets
+    a single "Content-Length: 5", never a list it might read differently."""
     c = RawClient(connect(dp.port))
-    c.send(post(b"Content-Length: 5\r\nContent-Length: 5\r\n", b"hello"))
+    c.send(post(framing, b"hello"))
     r = c.read_response()
     assert r.status == 200 and r.json()["body_len"] == 5
+    sent = [v for k, v in r.json()["headers"] if k.lower() == "content-length"]
+    assert sent == ["5"], sent
     c.sock.close()
+
+
+def test_connect_answer_says_allowed_methods(dp):
+    r = RawClient(connect(dp.port))
+    r.send(b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n")
+    res = r.read_response()
+    assert res.status == 405 and "GET" in (res.header("Allow") or ""), res
+    assert b"CONNECT" in res.body
+    r.sock.close()
 
 
 def test_header_timeout_gives_408(make_dataplane):

@@ -3,7 +3,9 @@ connection, and one idle for longer than --upstream-idle-timeout is closed."""
 
 import time
 
-from dataplane import make_dataplane, wait_until  # noqa: F401 - fixture
+import requests
+
+from dataplane import Origin, make_dataplane, wait_until  # noqa: F401 - fixture
 
 
 def origin_connections(origin):
@@ -32,3 +34,33 @@ def test_idle_upstream_connections_are_closed_after_the_timeout(make_dataplane):
     # within the 100 ms tick that checks the pool (plus scheduling slack).
     assert took >= 0.3, took
     assert took < 2.0, took
+
+
+def test_post_is_not_resent_when_a_reused_connection_closes(make_dataplane):
+    """A backend that reads a POST on a pooled connection and closes without an
+    answer may have acted on it: the proxy must answer 502, never send it again
+    (RFC 9110 9.2.2; nginx's default). The backend must have seen it once."""
+    origin = Origin("dropper", drop_reused=True)
+    dp = make_dataplane(args=["--upstream-idle-timeout", "60000"], origin=origin)
+    # After any successful GET the pooled connection has served exactly one
+    # request, so the next request goes out as its second and is dropped.
+    assert dp.get("/warm").status_code == 200
+    before = origin.nrequests
+    r = requests.post(dp.url + "/order", data=b"buy 1", timeout=10)
+    assert r.status_code == 502, (r.status_code, r.text)
+    time.sleep(0.2)  # a resend would reach the origin by now
+    posts = [q for q in origin.requests[before:] if q["method"] == "POST"]
+    assert len(posts) == 1, posts
+
+
+def test_get_is_resent_when_a_reused_connection_closes(make_dataplane):
+    """The same failure for an idempotent request is hidden from the client: it is
+    sent once more on a fresh connection."""
+    origin = Origin("dropper", drop_reused=True)
+    dp = make_dataplane(args=["--upstream-idle-timeout", "60000"], origin=origin)
+    assert dp.get("/warm").status_code == 200
+    before = origin.nrequests
+    r = dp.get("/again")
+    assert r.status_code == 200 and r.json()["target"] == "/again"
+    gets = [q for q in origin.requests[before:] if q["target"] == "/again"]
+    assert len(gets) == 2, gets  # the dropped one and the resend

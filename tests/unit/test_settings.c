@@ -1,0 +1,75 @@
+/* The settings table (common/settings.c) against the operators' reference
+ * (docs/configuration.md): every setting has its row there, with the same
+ * default and bounds, so the documentation cannot drift from the code. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/settings.h"
+#include "tests/unit/unit.h"
+
+static char *read_doc(void)
+{
+    FILE *f = fopen(SL_TOP_SRCDIR "/docs/configuration.md", "r");
+    if (!f)
+        return NULL;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* "1099511627776" or "2^40" */
+static long long parse_number(const char *s, const char **end)
+{
+    char *e;
+    long long v = strtoll(s, &e, 10);
+    if (e[0] == '^') {
+        long long p = strtoll(e + 1, &e, 10);
+        long long r = 1;
+        while (p-- > 0)
+            r *= v;
+        v = r;
+    }
+    *end = e;
+    return v;
+}
+
+static void test_every_setting_documented_with_its_default_and_bounds(void)
+{
+    const char *doc = read_doc();
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    for (int i = 0; i < SL_SET_COUNT; i++) {
+        const sl_setting_def *d = &sl_settings[i];
+        char key[96];
+        snprintf(key, sizeof(key), "| `--%s` | ", d->flag);
+        const char *row = strstr(doc, key);
+        if (!row) {
+            fprintf(stderr, "  docs/configuration.md has no row for --%s\n", d->flag);
+            sl_unit_failures++;
+            continue;
+        }
+        const char *p = row + strlen(key), *end;
+        long long def = parse_number(p, &end);
+        const char *cell = strstr(end, " | ");
+        long long min = cell ? parse_number(cell + 3, &end) : -1;
+        const char *dash = strstr(end, "– ");
+        long long max = dash ? parse_number(dash + strlen("– "), &end) : -1;
+        if (def != d->def || min != d->min || max != d->max) {
+            fprintf(stderr, "  --%s: documented %lld (%lld – %lld), table says %lld (%lld – %lld)\n", d->flag, def,
+                    min, max, (long long)d->def, (long long)d->min, (long long)d->max);
+            sl_unit_failures++;
+        }
+    }
+}
+
+int main(void)
+{
+    static const sl_unit_test tests[] = {
+        UNIT_TEST(test_every_setting_documented_with_its_default_and_bounds),
+    };
+    return sl_unit_run("settings", tests, sizeof(tests) / sizeof(tests[0]));
+}
