@@ -34,6 +34,8 @@ struct sl_h2_stream {
     bool grpc;
     bool websocket;             /* extended CONNECT with :protocol websocket (RFC 8441) */
     bool bad_protocol;          /* another :protocol: answered 501 */
+    bool begin_pending;         /* head complete; the request starts once the read is parsed */
+    bool begin_end_stream;      /* ...and the HEADERS frame ended the stream */
 
     /* Request body into conn->in. */
     bool big_in;                /* conn->in is our own buffer, not a pooled one */
@@ -76,6 +78,7 @@ struct sl_h2_session {
     bool goaway;                /* GOAWAY queued (drain or abuse) */
     bool fatal;                 /* close once the queued frames are out */
     uint32_t streams_opened, client_resets, continuations;
+    uint32_t begins_pending;    /* streams with begin_pending set */
 };
 
 /* A DATA frame whose payload lies in the proxy's upstream buffer (a borrowed

@@ -82,6 +82,44 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     return 0;
 }
 
+/* A request whose head is complete starts only once the whole read has been
+ * parsed: a stream the client resets in the same read (rapid reset,
+ * CVE-2023-44487) then ends before any upstream work, and its reset is counted
+ * first. A stream whose body or trailers arrive starts at once. */
+static void begin_later(sl_h2_session *s, sl_h2_stream *st, bool end_stream)
+{
+    st->begin_pending = true;
+    st->begin_end_stream = end_stream;
+    s->begins_pending++;
+}
+
+static void begin_now(sl_h2_stream *st)
+{
+    if (!st->begin_pending)
+        return;
+    st->begin_pending = false;
+    st->sess->begins_pending--;
+    sl_h2_stream_begin(st, st->begin_end_stream);
+}
+
+/* Starts the requests whose HEADERS came in the read just parsed and that are
+ * still open. From the list's head each time: starting one may end others. */
+static void begin_pending_streams(sl_h2_session *s)
+{
+    if (s->fatal)
+        return; /* closing for abuse: the streams end with the connection */
+    while (s->begins_pending) {
+        sl_h2_stream *st = s->streams;
+        while (st && !st->begin_pending)
+            st = st->next;
+        if (!st) {
+            s->begins_pending = 0;
+            return;
+        }
+        begin_now(st);
+    }
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
     sl_h2_session *s = ud;
@@ -92,15 +130,19 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         st = stream_of(ng, frame->hd.stream_id);
         if (!st)
             return 0;
-        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-            sl_h2_stream_begin(st, end_stream);
-        else if (end_stream)
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            begin_later(s, st, end_stream);
+        } else if (end_stream) {
+            begin_now(st);
             sl_h2_stream_end(st);
+        }
         return 0;
     case NGHTTP2_DATA:
         st = stream_of(ng, frame->hd.stream_id);
-        if (st && end_stream)
+        if (st && end_stream) {
+            begin_now(st);
             sl_h2_stream_end(st);
+        }
         return 0;
     case NGHTTP2_RST_STREAM:
         /* Rapid reset (CVE-2023-44487): streams opened and cancelled at once cost
@@ -121,6 +163,8 @@ static int on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t id, co
      * bounds the memory, and one slow upstream must not stall the others. */
     nghttp2_session_consume_connection(ng, len);
     sl_h2_stream *st = stream_of(ng, id);
+    if (st)
+        begin_now(st);
     if (!st || !st->conn) {
         nghttp2_session_consume_stream(ng, id, len); /* nobody reads it: discard */
         return 0;
@@ -131,6 +175,10 @@ static int on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t id, co
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *ud)
 {
     sl_h2_stream *st = stream_of(ng, id);
+    if (st && st->begin_pending) {
+        st->begin_pending = false; /* reset before it started: no upstream work at all */
+        st->sess->begins_pending--;
+    }
     if (st) {
         nghttp2_session_set_stream_user_data(ng, id, NULL);
         sl_h2_stream_free(st);
@@ -305,6 +353,7 @@ static bool session_feed(sl_h2_session *s)
     /* When a stream paused the session, the held chunk still points into c->in:
      * the bytes stay (and are not compacted away) until it found room. */
     c->in.start += (size_t)n;
+    begin_pending_streams(s);
     if (sl_buf_len(&c->in) == 0 && !s->paused)
         c->in.start = c->in.end = 0;
     return true;

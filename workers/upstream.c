@@ -14,7 +14,24 @@
 #include <openssl/ssl.h>
 #include "workers/h2_upstream.h"
 
+#include <sys/resource.h>
+
+/* The pool holds at most this many idle connections, and never more than a
+ * quarter of the worker's descriptors: idle upstream connections must not
+ * take the descriptors new clients need. */
 #define POOL_MAX_IDLE 1024
+
+static size_t pool_max(void)
+{
+    static size_t max;
+    if (!max) {
+        struct rlimit rl;
+        max = POOL_MAX_IDLE;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 4 < max)
+            max = rl.rlim_cur / 4 ? (size_t)(rl.rlim_cur / 4) : 1;
+    }
+    return max;
+}
 
 static bool same_addr(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr_storage *b,
                       socklen_t blen)
@@ -97,6 +114,8 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
         }
     }
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && sl_upstream_shed_idle(w, 8) > 0)
+        fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
     int one = 1;
@@ -135,7 +154,7 @@ void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable)
         sl_h2up_release(u);
         return;
     }
-    if (!reusable || w->draining || w->nidle >= POOL_MAX_IDLE) {
+    if (!reusable || w->draining || w->nidle >= pool_max()) {
         destroy(w, u);
         return;
     }
@@ -148,6 +167,24 @@ void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable)
     u->next_idle = w->idle;
     w->idle = u;
     w->nidle++;
+}
+
+size_t sl_upstream_shed_idle(sl_worker *w, size_t n)
+{
+    /* The list is newest first: the oldest (least likely to be reused soon, and
+     * the most likely to have been closed by the upstream) are at its end. */
+    size_t closed = 0;
+    while (closed < n && w->idle) {
+        sl_upstream **p = &w->idle;
+        while ((*p)->next_idle)
+            p = &(*p)->next_idle;
+        sl_upstream *u = *p;
+        *p = NULL;
+        w->nidle--;
+        destroy(w, u);
+        closed++;
+    }
+    return closed;
 }
 
 void sl_upstream_close_idle(sl_worker *w)

@@ -97,6 +97,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE) {
+                /* Idle upstream connections give way to clients first. */
+                if (sl_upstream_shed_idle(w, 8) > 0)
+                    continue;
                 sl_log_warn("worker", "out of file descriptors: pausing accept");
                 set_accepting(w, false);
             }

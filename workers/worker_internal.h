@@ -192,6 +192,9 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
 /* Returns a connection to the pool (keep-alive) or closes it. */
 void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable);
 void sl_upstream_close_idle(sl_worker *w);
+/* Closes up to n idle pooled connections, oldest first, to free descriptors
+ * (accept or connect ran out). Returns how many were closed. */
+size_t sl_upstream_shed_idle(sl_worker *w, size_t n);
 void sl_upstream_expire_idle(sl_worker *w); /* closes pooled connections idle too long (from the tick) */
 
 /* worker.c */

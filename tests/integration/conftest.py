@@ -37,8 +37,9 @@ def free_port():
 class Sluiced:
     """One sluiced process. start() waits for /readyz; stop() sends SIGTERM."""
 
-    def __init__(self, state_dir, port=None, extra_args=(), env=None):
+    def __init__(self, state_dir, port=None, extra_args=(), env=None, nofile=None):
         self.state_dir = state_dir
+        self.nofile = nofile  # RLIMIT_NOFILE for the process (and so its workers)
         self.port = port or free_port()
         self.extra_args = list(extra_args)
         self.env = env
@@ -54,9 +55,15 @@ class Sluiced:
         env = dict(os.environ)
         env.update(self.env or {})
         log = open(self.log_path, "ab")
+        limit = self.nofile
+
+        def set_limits():
+            if limit:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
         self.proc = subprocess.Popen(
             [SLUICED, "--state-dir", self.state_dir, "--admin", "127.0.0.1:%d" % self.port] + self.extra_args,
-            stdout=log, stderr=subprocess.STDOUT, env=env)
+            stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=set_limits if limit else None)
         log.close()
         if wait:
             self.wait_ready()

@@ -5,7 +5,9 @@ import time
 
 import requests
 
-from dataplane import Origin, make_dataplane, wait_until  # noqa: F401 - fixture
+from concurrent.futures import ThreadPoolExecutor
+
+from dataplane import Origin, RawClient, connect, get_req, make_dataplane, start_dataplane, wait_until  # noqa: F401
 
 
 def origin_connections(origin):
@@ -64,3 +66,31 @@ def test_get_is_resent_when_a_reused_connection_closes(make_dataplane):
     assert r.status_code == 200 and r.json()["target"] == "/again"
     gets = [q for q in origin.requests[before:] if q["target"] == "/again"]
     assert len(gets) == 2, gets  # the dropped one and the resend
+
+
+def test_idle_upstream_connections_give_way_to_clients_when_descriptors_run_out(make_sluiced):
+    """With 256 descriptors, idle pooled upstream connections must not keep new
+    clients out: the pool is sized from the limit, and accept closes the oldest
+    idle ones before it pauses."""
+    s = make_sluiced(extra_args=["--upstream-idle-timeout", "600000"], nofile=256).start()
+    dp = start_dataplane(s)
+    try:
+        # 120 requests at once leave up to 120 upstream connections to pool.
+        with ThreadPoolExecutor(120) as ex:
+            codes = list(ex.map(lambda i: requests.get(dp.url + "/?delay=300", timeout=20).status_code, range(120)))
+        assert codes == [200] * 120
+        # Then 200 clients that each make a request and stay connected.
+        clients = []
+        try:
+            for i in range(200):
+                c = RawClient(connect(dp.port, timeout=10))
+                c.send(get_req("/c%d" % i))
+                r = c.read_response()
+                assert r.status == 200, (i, r)
+                clients.append(c)
+        finally:
+            for c in clients:
+                c.sock.close()
+        assert len(clients) == 200
+    finally:
+        dp.close()
