@@ -14,10 +14,13 @@ typedef struct sl_admin_config {
     const char *address; /* "HOST:PORT"; HOST may be an IPv4 or [IPv6] literal or "localhost" */
     sl_store *store;
     const sl_control *control; /* for /debug/snapshot; may be NULL */
+    const char *tls_cert;      /* PEM files; NULL: plain HTTP */
+    const char *tls_key;
+    const char *client_ca;     /* PEM; clients with a certificate it signed are authenticated */
 } sl_admin_config;
 
 /* Starts serving. Refuses (NULL, message in err) to bind a non-loopback address
- * when the store holds no tokens. */
+ * when the store holds no tokens and no client CA is configured. */
 sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen);
 /* The port actually bound (useful with port 0). */
 int sl_admin_port(const sl_admin *a);

@@ -1,7 +1,10 @@
-/* Bearer-token authentication of the admin API. With no tokens stored, every
- * request is allowed (the server then only binds loopback addresses). With
- * tokens, each request needs `Authorization: Bearer TOKEN`; the token's SHA-256
- * is looked up, so the secrets themselves are never stored. */
+/* Authentication of the admin API: bearer tokens and client certificates.
+ * With no tokens stored (and no client CA), every request is allowed (the
+ * server then only binds loopback addresses). With tokens, each request needs
+ * `Authorization: Bearer TOKEN`; the token's SHA-256 is looked up, so the
+ * secrets themselves are never stored. Read-only tokens may only GET. With a
+ * client CA (mutual TLS), a verified client certificate counts as a full token. */
+#include <stdio.h>
 #include <string.h>
 
 #include "admin/admin_internal.h"
@@ -23,6 +26,11 @@ bool sl_admin_authorize(sl_admin_req *r, enum MHD_Result *result)
     if (!r->admin->require_token && sl_store_token_count(s) == 0)
         return true;
     const char *h = sl_admin_header(r, "Authorization");
+    if (!h && r->admin->tls.client_ca_pem && sl_admin_tls_client_verified(r->conn)) {
+        /* Mutual TLS: a certificate from the client CA counts as a full token. */
+        snprintf(r->token_hash, sizeof(r->token_hash), "%s", SL_ADMIN_BY_CLIENT_CERT);
+        return true;
+    }
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *token = h + 7;
         while (*token == ' ')
@@ -50,6 +58,8 @@ bool sl_admin_authorize(sl_admin_req *r, enum MHD_Result *result)
 
 bool sl_admin_still_authorized(sl_admin *a, const char *token_hash)
 {
+    if (strcmp(token_hash, SL_ADMIN_BY_CLIENT_CERT) == 0)
+        return true; /* a certificate cannot be revoked here: it lasts its connection */
     if (!token_hash[0])
         return a->require_token ? false : sl_store_token_count(a->store) == 0;
     return sl_store_token_check(a->store, token_hash, NULL) == SL_OK;

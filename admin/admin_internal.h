@@ -10,10 +10,14 @@
 
 #include "admin/admin.h"
 #include "admin/admin_conns.h"
+#include "admin/admin_tls.h"
 #include "admin/admin_metrics.h"
 #include "admin/admin_path.h"
 #include "admin/admin_status.h"
 #include "daemon/store.h"
+
+/* token_hash of a request authenticated by its client certificate. */
+#define SL_ADMIN_BY_CLIENT_CERT "client-certificate"
 
 /* Largest request body accepted (Kubernetes' own limit is 3 MiB). */
 #define SL_ADMIN_MAX_BODY (3u * 1024u * 1024u)
@@ -28,6 +32,7 @@ struct sl_admin {
     bool require_token; /* bound to a non-loopback address: never serve without a token */
     sl_admin_metrics metrics;
     sl_admin_conns conns;
+    sl_admin_tls tls;
 };
 
 typedef struct sl_admin_req {
@@ -39,15 +44,24 @@ typedef struct sl_admin_req {
     size_t body_len;
     unsigned status_code; /* set when the reply is queued, for metrics */
     const char *verb;     /* Kubernetes verb for metrics: get, list, create, ... */
-    char token_hash[65];  /* the bearer token that authorized it ("" when none was needed) */
+    const char *live;     /* ?wait=live: "true" or "false" (Sluice-Live header); NULL when not asked */
+    char token_hash[65];  /* the bearer token that authorized it ("" when none was needed,
+                           * SL_ADMIN_BY_CLIENT_CERT for a verified client certificate) */
 } sl_admin_req;
 
 /* Queries a URL parameter; NULL when absent. */
 const char *sl_admin_query(sl_admin_req *r, const char *key);
+/* A URL parameter that counts something (limit, timeoutSeconds): *out = its
+ * value, or -1 when absent. Returns false, having answered 400, when it is
+ * present and not a non-negative decimal integer. */
+bool sl_admin_query_count(sl_admin_req *r, const char *key, long long *out, enum MHD_Result *res);
 /* Queries a request header; NULL when absent. */
 const char *sl_admin_header(sl_admin_req *r, const char *name);
 
-/* Sends a JSON body (steals the reference). */
+/* Sends a JSON body (steals the reference). When the request's Accept prefers
+ * application/vnd.kubernetes.protobuf and the body has a protobuf form (an object
+ * of a kind listed in admin_protobuf.h, or a Status), it goes in that encoding
+ * instead, as Kubernetes answers its typed clients. */
 enum MHD_Result sl_admin_reply_json(sl_admin_req *r, unsigned code, json_t *body);
 /* Sends a plain-text body (copied). */
 enum MHD_Result sl_admin_reply_text(sl_admin_req *r, unsigned code, const char *content_type, const char *text);

@@ -238,6 +238,10 @@ static char *render_dataplane(const sl_control *c)
     emit(&t, "# HELP sluice_worker_restarts_total Workers that exited unexpectedly and were restarted.\n"
              "# TYPE sluice_worker_restarts_total counter\nsluice_worker_restarts_total %llu\n",
          (unsigned long long)atomic_load(&c->worker_restarts));
+    emit(&t, "# HELP sluice_snapshot_compiles_total Configuration compilations (a change that compiles to the "
+             "running snapshot is not published).\n# TYPE sluice_snapshot_compiles_total counter\n"
+             "sluice_snapshot_compiles_total %llu\n",
+         (unsigned long long)atomic_load(&c->compiles));
     emit(&t, "# HELP sluice_snapshot_generation Generation of the current configuration snapshot.\n"
              "# TYPE sluice_snapshot_generation gauge\nsluice_snapshot_generation %llu\n",
          (unsigned long long)atomic_load(&c->generation));

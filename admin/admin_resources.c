@@ -1,10 +1,13 @@
 /* The resource verbs of the admin API: get, list, create, update (PUT), patch,
  * delete and deletecollection, on items and on their /status subresource. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/admin_internal.h"
+#include "admin/admin_protobuf.h"
 #include "admin/admin_select.h"
 #include "common/log.h"
 #include "common/sl.h"
@@ -43,8 +46,46 @@ static enum MHD_Result not_found(sl_admin_req *r, const sl_admin_path *p, const 
 
 static enum MHD_Result store_failure(sl_admin_req *r)
 {
+    if (sl_store_last_failure_full(r->admin->store))
+        return sl_admin_reply_error(r, 507, "InsufficientStorage", NULL, NULL, NULL,
+                                    "the disk holding the state dir is full: nothing was written; free space "
+                                    "and try again");
     return sl_admin_reply_error(r, 500, "InternalError", NULL, NULL, NULL,
                                 "the store could not complete the request; see the sluiced log");
+}
+
+/* ?wait=live (with &waitSeconds=N, default 10, at most 300): the answer to a
+ * write waits until every worker of every Gateway runs a snapshot compiled from
+ * the store as of this write or later (control->live_rv), so a script or the
+ * dashboard that reads back through the gateway sees its change. The write is
+ * durable either way: after the wait it answers as usual, with Sluice-Live:
+ * true, or false and a Warning when the workers did not catch up in time. */
+static void wait_live(sl_admin_req *r)
+{
+    const char *want = sl_admin_query(r, "wait");
+    if (!want || strcmp(want, "live") != 0 || !r->admin->control)
+        return;
+    long long secs;
+    enum MHD_Result unused;
+    if (!sl_admin_query_count(r, "waitSeconds", &secs, &unused) || secs < 0)
+        secs = 10;
+    if (secs > 300)
+        secs = 300;
+    int64_t target = sl_store_config_rv(r->admin->store);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (atomic_load(&r->admin->control->live_rv) >= target) {
+            r->live = "true";
+            return;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= secs * 1000) {
+            r->live = "false";
+            return;
+        }
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
 }
 
 static bool dry_run(sl_admin_req *r)
@@ -53,15 +94,30 @@ static bool dry_run(sl_admin_req *r)
     return d && strcmp(d, "All") == 0;
 }
 
-/* Parses the request body as a JSON object, or replies 400 and returns NULL. */
-static json_t *parse_body(sl_admin_req *r, enum MHD_Result *res)
+/* Parses the request body, JSON or Kubernetes protobuf, into a JSON object, or
+ * replies 400 (or 415 for a protobuf kind or media type sluice does not read)
+ * and returns NULL. */
+static json_t *parse_body(sl_admin_req *r, const sl_admin_path *p, enum MHD_Result *res)
 {
     const char *ct = sl_admin_header(r, "Content-Type");
+    if (sl_pb_is_media_type(ct)) {
+        char api[192], why[768];
+        json_t *obj;
+        sl_kind_api_version(p->kind, p->version, api, sizeof(api));
+        sl_pb_rc rc = sl_pb_decode((const uint8_t *)r->body, r->body_len, api, p->kind->kind, &obj, why, sizeof(why));
+        if (rc == SL_PB_OK)
+            return obj;
+        if (rc == SL_PB_UNSUPPORTED)
+            *res = sl_admin_reply_error(r, 415, "UnsupportedMediaType", NULL, NULL, NULL, "%s", why);
+        else
+            *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "the request body is not valid %s: %s",
+                                        SL_PB_MEDIA_TYPE, why);
+        return NULL;
+    }
     if (ct && strstr(ct, "protobuf")) {
-        /* Typed Kubernetes clients try protobuf first and fall back to JSON on 415. */
         *res = sl_admin_reply_error(r, 415, "UnsupportedMediaType", NULL, NULL, NULL,
                                     "the body of the request was in an unknown format - accepted media types "
-                                    "include: application/json");
+                                    "include: application/json, " SL_PB_MEDIA_TYPE);
         return NULL;
     }
     json_error_t jerr;
@@ -183,6 +239,11 @@ static enum MHD_Result do_list(sl_admin_req *r, const sl_admin_path *p)
 {
     enum MHD_Result res;
     sl_selector *labels, *fields;
+    /* limit is accepted and the whole list returned (no pagination: lists are
+     * small), but it must be a valid number, as the API server insists. */
+    long long limit;
+    if (!sl_admin_query_count(r, "limit", &limit, &res) || !sl_admin_query_count(r, "timeoutSeconds", &limit, &res))
+        return res;
     if (!parse_selectors(r, &labels, &fields, &res))
         return res;
     json_t *items;
@@ -231,7 +292,7 @@ static void generate_name(json_t *obj)
 static enum MHD_Result do_create(sl_admin_req *r, const sl_admin_path *p)
 {
     enum MHD_Result res;
-    json_t *obj = parse_body(r, &res);
+    json_t *obj = parse_body(r, p, &res);
     if (!obj)
         return res;
     if (!check_identity(r, p, obj, &res)) {
@@ -285,6 +346,7 @@ static enum MHD_Result do_create(sl_admin_req *r, const sl_admin_path *p)
     }
     sl_log_info("admin", "created %s %s%s%s (resourceVersion %lld)", p->kind->kind, ns, ns[0] ? "/" : "",
                 sl_obj_name(obj), (long long)rv);
+    wait_live(r);
     return reply_object(r, p, 201, obj);
 }
 
@@ -310,7 +372,8 @@ static enum MHD_Result finish_update(sl_admin_req *r, const sl_admin_path *p, js
         json_decref(updated);
         json_decref(old);
         return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
-                                    "metadata.resourceVersion must be a decimal number");
+                                    "metadata.resourceVersion must be a string holding a decimal number "
+                                    "(as read from the object)");
     }
     if (expected_rv > 0 && expected_rv != sl_obj_resource_version(old)) {
         sl_store_write_rollback(s);
@@ -322,6 +385,7 @@ static enum MHD_Result finish_update(sl_admin_req *r, const sl_admin_path *p, js
     int64_t rv = sl_store_next_rv(s);
     json_t *obj;
     if (status) {
+        sl_store_write_status_only(s);
         obj = sl_obj_apply_status(updated, old, rv);
         json_decref(updated);
     } else {
@@ -363,13 +427,15 @@ static enum MHD_Result finish_update(sl_admin_req *r, const sl_admin_path *p, js
     }
     sl_log_info("admin", "updated %s %s%s%s%s (resourceVersion %lld)", p->kind->kind, p->ns, p->ns[0] ? "/" : "",
                 p->name, status ? " status" : "", (long long)rv);
+    if (!status)
+        wait_live(r); /* status is not configuration: nothing to wait for */
     return reply_object(r, p, 200, obj);
 }
 
 static enum MHD_Result do_replace(sl_admin_req *r, const sl_admin_path *p)
 {
     enum MHD_Result res;
-    json_t *obj = parse_body(r, &res);
+    json_t *obj = parse_body(r, p, &res);
     if (!obj)
         return res;
     if (!check_identity(r, p, obj, &res)) {
@@ -398,6 +464,32 @@ static enum MHD_Result do_replace(sl_admin_req *r, const sl_admin_path *p)
     return finish_update(r, p, obj, old, expected);
 }
 
+/* A patch may not rename, move or retype the object it is applied to: say so
+ * (400) rather than drop the change silently. Fields equal to the object's own
+ * (kubectl sends some of them back) are fine. */
+static bool patch_keeps_identity(sl_admin_req *r, const sl_admin_path *p, const json_t *patch,
+                                 enum MHD_Result *res)
+{
+    const json_t *meta = json_object_get(patch, "metadata");
+    const json_t *kind = json_object_get(patch, "kind");
+    const json_t *name = json_object_get(meta, "name");
+    const json_t *ns = json_object_get(meta, "namespace");
+    const char *what = NULL;
+    if (kind && !(json_is_string(kind) && strcmp(json_string_value(kind), p->kind->kind) == 0))
+        what = "kind";
+    else if (name && !(json_is_string(name) && strcmp(json_string_value(name), p->name) == 0))
+        what = "metadata.name";
+    else if (ns && !(json_is_string(ns) && strcmp(json_string_value(ns), p->ns) == 0))
+        what = "metadata.namespace";
+    if (!what)
+        return true;
+    *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                "a patch cannot change %s: %s %s%s%s keeps its identity (create a new object "
+                                "and delete this one instead)",
+                                what, p->kind->kind, p->ns, p->ns[0] ? "/" : "", p->name);
+    return false;
+}
+
 static enum MHD_Result do_patch(sl_admin_req *r, const sl_admin_path *p)
 {
     const char *ct = sl_admin_header(r, "Content-Type");
@@ -407,9 +499,13 @@ static enum MHD_Result do_patch(sl_admin_req *r, const sl_admin_path *p)
                                     "the body of the request was in an unknown format - accepted media types "
                                     "include: application/merge-patch+json, application/strategic-merge-patch+json");
     enum MHD_Result res;
-    json_t *patch = parse_body(r, &res);
+    json_t *patch = parse_body(r, p, &res);
     if (!patch)
         return res;
+    if (!patch_keeps_identity(r, p, patch, &res)) {
+        json_decref(patch);
+        return res;
+    }
     int64_t expected = sl_obj_resource_version(patch);
     sl_store *s = r->admin->store;
     if (sl_store_write_begin(s) != SL_OK) {
@@ -492,6 +588,7 @@ static enum MHD_Result do_delete(sl_admin_req *r, const sl_admin_path *p)
         return store_failure(r);
     }
     sl_log_info("admin", "deleted %s %s%s%s", p->kind->kind, p->ns, p->ns[0] ? "/" : "", p->name);
+    wait_live(r);
     return reply_object(r, p, 200, old);
 }
 

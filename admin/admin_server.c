@@ -1,6 +1,7 @@
 /* The admin API server: libmicrohttpd setup, request bodies, dispatch to the
  * handlers, metrics and access logging. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -29,6 +30,24 @@ typedef struct req_state {
 const char *sl_admin_query(sl_admin_req *r, const char *key)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool sl_admin_query_count(sl_admin_req *r, const char *key, long long *out, enum MHD_Result *res)
+{
+    const char *v = sl_admin_query(r, key);
+    *out = -1;
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || n < 0 || errno == ERANGE || v[0] == '+' || v[0] == ' ') {
+        *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                    "%s must be a non-negative integer, not \"%s\"", key, v);
+        return false;
+    }
+    *out = n;
+    return true;
 }
 
 const char *sl_admin_header(sl_admin_req *r, const char *name)
@@ -245,10 +264,10 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     int tokens = sl_store_token_count(cfg->store);
-    if (tokens == 0 && !is_loopback(ai->ai_addr)) {
+    if (tokens == 0 && !cfg->client_ca && !is_loopback(ai->ai_addr)) {
         snprintf(err, errlen,
                  "refusing to serve the admin API on non-loopback address %s without tokens; create one with "
-                 "'sluiced token create NAME --state-dir DIR' or bind 127.0.0.1",
+                 "'sluiced token create NAME --state-dir DIR', give --admin-client-ca, or bind 127.0.0.1",
                  cfg->address);
         freeaddrinfo(ai);
         return NULL;
@@ -259,9 +278,16 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    if (sl_admin_tls_load(&a->tls, cfg->tls_cert, cfg->tls_key, cfg->client_ca, err, errlen) != 0) {
+        freeaddrinfo(ai);
+        free(a);
+        return NULL;
+    }
     a->store = cfg->store;
     a->control = cfg->control;
-    a->require_token = !is_loopback(ai->ai_addr);
+    /* Off loopback, or with a client CA (the operator asked for mutual TLS),
+     * every request must authenticate: a token or a client certificate. */
+    a->require_token = !is_loopback(ai->ai_addr) || cfg->client_ca;
     sl_admin_metrics_init(&a->metrics);
     unsigned limit = (unsigned)sl_setting(SL_SET_ADMIN_MAX_CONNECTIONS);
     sl_admin_conns_init(&a->conns, limit, (unsigned)sl_setting(SL_SET_ADMIN_HEADER_TIMEOUT_S),
@@ -273,15 +299,29 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* TLS options go in an array: they are there only when TLS is on. */
+    struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
+    int nt = 0;
+    if (a->tls.cert_pem) {
+        flags |= MHD_USE_TLS;
+        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, a->tls.cert_pem};
+        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, a->tls.key_pem};
+        if (a->tls.client_ca_pem)
+            tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, a->tls.client_ca_pem};
+        tls_opts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_NOTIFY_CONNECTION,
                               sl_admin_conns_notify, &a->conns, MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned)sl_setting(SL_SET_ADMIN_IDLE_TIMEOUT_S), MHD_OPTION_CONNECTION_LIMIT,
                               limit * 2 + 64, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
+                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_ARRAY, tls_opts,
+                              MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!a->mhd) {
-        snprintf(err, errlen, "cannot listen on %s (address in use or not available)", cfg->address);
+        snprintf(err, errlen, "cannot listen on %s (address in use or not available%s)", cfg->address,
+                 a->tls.cert_pem ? ", or the TLS certificate and key do not load or match" : "");
+        sl_admin_tls_free(&a->tls);
         sl_admin_conns_destroy(&a->conns);
         sl_admin_metrics_destroy(&a->metrics);
         free(a);
@@ -289,8 +329,9 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info ? info->port : port;
-    sl_log_info("admin", "admin API listening on %s (port %d)%s", cfg->address, a->port,
-                tokens ? ", bearer tokens required" : "");
+    sl_log_info("admin", "admin API listening on %s (port %d, %s)%s%s", cfg->address, a->port,
+                a->tls.cert_pem ? "HTTPS" : "plain HTTP", tokens ? ", bearer tokens required" : "",
+                a->tls.client_ca_pem ? ", client certificates accepted" : "");
     return a;
 }
 
@@ -305,6 +346,7 @@ void sl_admin_stop(sl_admin *a)
     a->stopping = true;
     sl_store_wake_all(a->store);
     MHD_stop_daemon(a->mhd);
+    sl_admin_tls_free(&a->tls);
     sl_admin_conns_destroy(&a->conns);
     sl_admin_metrics_destroy(&a->metrics);
     free(a);

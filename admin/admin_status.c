@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "admin/admin_internal.h"
+#include "admin/admin_protobuf.h"
 #include "admin/admin_status.h"
+#include "common/log.h"
 
 json_t *sl_status_failure(unsigned code, const char *reason, const char *message, const char *kind,
                           const char *name, json_t *causes)
@@ -32,22 +34,76 @@ json_t *sl_status_success(const char *kind, const char *name, const char *uid)
                      "status", "Success", "details", "name", name, "kind", kind, "uid", uid ? uid : "");
 }
 
+/* Headers of every answer; with ?wait=live, whether the write is live. */
+static void add_headers(sl_admin_req *r, struct MHD_Response *resp, const char *content_type)
+{
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+    if (r->live) {
+        MHD_add_response_header(resp, "Sluice-Live", r->live);
+        if (strcmp(r->live, "true") != 0) /* kubectl prints Warning headers */
+            MHD_add_response_header(resp, "Warning",
+                                    "299 - \"stored, but not yet running in every worker (wait=live timed out)\"");
+    }
+}
+
 enum MHD_Result sl_admin_reply_text(sl_admin_req *r, unsigned code, const char *content_type, const char *text)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", content_type);
-    MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+    add_headers(r, resp, content_type);
     enum MHD_Result res = MHD_queue_response(r->conn, code, resp);
     MHD_destroy_response(resp);
     r->status_code = code;
     return res;
 }
 
+/* Sends bytes (taken over: freed once sent) as the body. */
+static enum MHD_Result reply_bytes(sl_admin_req *r, unsigned code, const char *content_type, void *bytes, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(bytes);
+        return MHD_NO;
+    }
+    add_headers(r, resp, content_type);
+    enum MHD_Result res = MHD_queue_response(r->conn, code, resp);
+    MHD_destroy_response(resp);
+    r->status_code = code;
+    return res;
+}
+
+/* Answers in the Kubernetes protobuf encoding when the client prefers it and
+ * the body has a protobuf form (an object of a core kind, a Status). Returns
+ * false, keeping body, when the answer is to be JSON. */
+static bool reply_protobuf(sl_admin_req *r, unsigned code, json_t *body, enum MHD_Result *res)
+{
+    if (!sl_pb_accept_prefers(sl_admin_header(r, "Accept")))
+        return false;
+    uint8_t *pb;
+    size_t len;
+    char why[256];
+    sl_pb_rc rc = sl_pb_encode(body, &pb, &len, why, sizeof(why));
+    if (rc != SL_PB_OK) {
+        /* Lists and discovery documents have no protobuf form here: JSON, which
+         * Kubernetes clients read too (they ask for protobuf "or JSON"). */
+        if (rc == SL_PB_INVALID)
+            sl_log_warn("admin", "%s %s: answering in JSON, as the answer has no protobuf form: %s", r->method,
+                        r->url, why);
+        return false;
+    }
+    json_decref(body);
+    *res = reply_bytes(r, code, SL_PB_MEDIA_TYPE, pb, len);
+    return true;
+}
+
 enum MHD_Result sl_admin_reply_json(sl_admin_req *r, unsigned code, json_t *body)
 {
+    enum MHD_Result res;
+    if (body && reply_protobuf(r, code, body, &res))
+        return res;
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!text)
@@ -61,17 +117,7 @@ enum MHD_Result sl_admin_reply_json(sl_admin_req *r, unsigned code, json_t *body
     }
     with_nl[len] = '\n';
     with_nl[len + 1] = '\0';
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len + 1, with_nl, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(with_nl);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
-    enum MHD_Result res = MHD_queue_response(r->conn, code, resp);
-    MHD_destroy_response(resp);
-    r->status_code = code;
-    return res;
+    return reply_bytes(r, code, "application/json", with_nl, len + 1);
 }
 
 enum MHD_Result sl_admin_reply_error(sl_admin_req *r, unsigned code, const char *reason, const char *kind,

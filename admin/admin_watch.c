@@ -221,9 +221,13 @@ enum MHD_Result sl_admin_handle_watch(sl_admin_req *r, const sl_admin_path *p)
         watch_free(w);
         return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "invalid fieldSelector: %s", err);
     }
-    const char *t = sl_admin_query(r, "timeoutSeconds");
-    long timeout = t ? strtol(t, NULL, 10) : 0;
-    w->deadline = now_s() + (timeout > 0 ? timeout : WATCH_DEFAULT_TIMEOUT_S);
+    long long timeout, limit;
+    enum MHD_Result bad;
+    if (!sl_admin_query_count(r, "timeoutSeconds", &timeout, &bad) || !sl_admin_query_count(r, "limit", &limit, &bad)) {
+        watch_free(w);
+        return bad;
+    }
+    w->deadline = now_s() + (timeout > 0 ? (time_t)timeout : WATCH_DEFAULT_TIMEOUT_S);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     w->fd = ci ? ci->connect_fd : -1;
 

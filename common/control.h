@@ -46,6 +46,11 @@ typedef struct sl_control {
     _Atomic uint64_t generation; /* current snapshot generation; 0: none yet */
     char snapshot_prefix[48];    /* shm name of generation G: prefix + decimal G */
     _Atomic uint64_t worker_restarts; /* unexpected worker exits, all groups */
+    _Atomic uint64_t compiles;        /* snapshot compilations by the master (published or not) */
+    /* The store's configuration resourceVersion that every worker of every
+     * Gateway runs (set by the master as workers switch): a write with
+     * ?wait=live returns once this reaches it. */
+    _Atomic int64_t live_rv;
     _Atomic uint64_t snapshots_published;
     /* Session ticket keys shared by every worker, so that a session resumes on
      * whichever worker (or restarted worker) the client reaches. The master

@@ -33,6 +33,12 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
                                   "response bodies of known length with this much still to come move from upstream "
                                   "to client by splice(2), never copied through the worker (plain TCP both sides; "
                                   "0: never)"),
+    [SL_SET_REQUEST_BUFFER_BYTES] = S("request-buffer-bytes", 65536, 0, 67108864, "bytes",
+                                      "request bodies of known length up to this size are read whole before the "
+                                      "upstream is connected, so slow clients hold no backend connection (0: never)"),
+    [SL_SET_BODY_TIMEOUT_MS] = S("body-timeout", 300000, 100, 86400000, "ms",
+                                 "a client must send its whole request body within this of the request's start "
+                                 "(408 after)"),
     [SL_SET_ADMIN_MAX_CONNECTIONS] = S("admin-max-connections", 256, 8, 100000, "",
                                        "admin API connections (one thread each); beyond, the oldest that sent no "
                                        "request, then the oldest idle, are closed to make room"),

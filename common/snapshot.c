@@ -123,6 +123,9 @@ bool sl_snapshot_verify(const void *blob, size_t size, char *why, size_t whylen)
         check_str(&c, g->class_name, "gateway class", i);
         check_range(&c, g->ports, SL_SNAP_PORTS, "gateway ports", i);
         check_range(&c, g->listeners, SL_SNAP_LISTENERS, "gateway listeners", i);
+        check_str(&c, g->backend_cert_pem, "gateway backend certificate", i);
+        check_str(&c, g->backend_key_pem, "gateway backend key", i);
+        check_str(&c, g->backend_cert_message, "gateway backend certificate message", i);
     }
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_PORTS); i++) {
         const sl_snap_port *p = SL_SNAP_GET(&snap, SL_SNAP_PORTS, sl_snap_port, i);
@@ -137,13 +140,16 @@ bool sl_snapshot_verify(const void *blob, size_t size, char *why, size_t whylen)
         check_str(&c, ct->hostname, "cert hostname", i);
         check_str(&c, ct->cert_pem, "cert pem", i);
         check_str(&c, ct->key_pem, "cert key", i);
+        check_str(&c, ct->ciphers, "cert ciphers", i);
+        check_str(&c, ct->client_ca, "cert client CAs", i);
     }
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_LISTENERS); i++) {
         const sl_snap_listener *l = SL_SNAP_GET(&snap, SL_SNAP_LISTENERS, sl_snap_listener, i);
         check_index(&c, l->gateway, SL_SNAP_GATEWAYS, false, "listener gateway", i);
-        check_index(&c, l->port_index, SL_SNAP_PORTS, false, "listener port", i);
+        check_index(&c, l->port_index, SL_SNAP_PORTS, true, "listener port", i); /* none: not served */
         check_str(&c, l->name, "listener name", i);
         check_str(&c, l->hostname, "listener hostname", i);
+        check_str(&c, l->frontend_message, "listener frontend message", i);
     }
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_VHOSTS); i++) {
         const sl_snap_vhost *v = SL_SNAP_GET(&snap, SL_SNAP_VHOSTS, sl_snap_vhost, i);
@@ -200,6 +206,9 @@ bool sl_snapshot_verify(const void *blob, size_t size, char *why, size_t whylen)
         check_str(&c, b->ns, "backend namespace", i);
         check_str(&c, b->name, "backend name", i);
         check_range(&c, b->endpoints, SL_SNAP_ENDPOINTS, "backend endpoints", i);
+        check_str(&c, b->tls_sni, "backend SNI", i);
+        check_str(&c, b->tls_ca, "backend CAs", i);
+        check_str(&c, b->tls_sans, "backend subjectAltNames", i);
     }
     for (uint32_t i = 0; i < sl_snap_count(&snap, SL_SNAP_ENDPOINTS); i++) {
         const sl_snap_endpoint *e = SL_SNAP_GET(&snap, SL_SNAP_ENDPOINTS, sl_snap_endpoint, i);

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 5
+#define SL_SNAP_FORMAT 6
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -61,6 +61,15 @@ typedef struct sl_snap_header {
     sl_snap_section_ref sections[SL_SNAP_NSECTIONS];
 } sl_snap_header;
 
+/* How a reference that status reports on resolved (a Gateway's backend client
+ * certificate, the CA certificates of a listener's client certificate validation). */
+typedef enum {
+    SL_REF_OK = 0,
+    SL_REF_INVALID = 1,        /* missing object, missing key, or unusable PEM */
+    SL_REF_INVALID_KIND = 2,   /* a group or kind sluice cannot read */
+    SL_REF_NOT_PERMITTED = 3,  /* another namespace without a ReferenceGrant */
+} sl_snap_ref_status;
+
 /* A Gateway that sluice runs: one worker group. */
 typedef struct sl_snap_gateway {
     sl_snap_str ns, name;
@@ -68,6 +77,12 @@ typedef struct sl_snap_gateway {
     uint32_t workers;        /* 0: one per CPU */
     sl_snap_range ports;     /* distinct (address, port) sockets */
     sl_snap_range listeners;
+    /* spec.tls.backend.clientCertificateRef: the chain and key the Gateway's
+     * workers present to TLS backends ("" for none or when it does not resolve). */
+    sl_snap_str backend_cert_pem, backend_key_pem;
+    sl_snap_str backend_cert_message; /* why it does not resolve, for status */
+    uint8_t backend_cert_status;      /* sl_snap_ref_status */
+    uint8_t reserved[3];
 } sl_snap_gateway;
 
 /* One listening socket of a Gateway: every listener on this port shares it and is
@@ -82,9 +97,16 @@ typedef struct sl_snap_port {
     sl_snap_range certs;  /* HTTPS: the certificates of its listeners (CERTS), chosen by SNI */
 } sl_snap_port;
 
+/* Client certificates on an HTTPS listener (the Gateway's spec.tls.frontend, or
+ * a TrafficPolicy's tls.clientCertificate). */
+typedef enum {
+    SL_CLIENT_CERT_NONE = 0,
+    SL_CLIENT_CERT_OPTIONAL = 1,          /* asked for; checked when given, clients without one served */
+    SL_CLIENT_CERT_REQUIRE = 2,           /* a handshake without a valid one fails (AllowValidOnly) */
+    SL_CLIENT_CERT_INSECURE_FALLBACK = 3, /* asked for and checked, never refused (AllowInsecureFallback) */
+} sl_snap_client_cert;
+
 /* A certificate a TLS listener serves (PEM, from a kubernetes.io/tls Secret). */
-/* Client certificates on an HTTPS listener (a TrafficPolicy's tls.clientCertificate). */
-typedef enum { SL_CLIENT_CERT_NONE = 0, SL_CLIENT_CERT_OPTIONAL = 1, SL_CLIENT_CERT_REQUIRE = 2 } sl_snap_client_cert;
 
 typedef struct sl_snap_cert {
     uint32_t listener;    /* whose hostname selects it by SNI */
@@ -110,12 +132,16 @@ typedef enum { SL_PROTO_HTTP = 1, SL_PROTO_HTTPS = 2, SL_PROTO_TLS = 3, SL_PROTO
 
 typedef struct sl_snap_listener {
     uint32_t gateway;
-    uint32_t port_index; /* into PORTS */
+    uint32_t port_index; /* into PORTS; SL_SNAP_NONE when the listener has no socket (a protocol
+                          * sluice does not serve, or a rejected Gateway) */
     sl_snap_str name;
     sl_snap_str hostname; /* "" when the listener has none */
     uint32_t attached_routes;
-    uint8_t tls_status;   /* sl_snap_tls_status, for HTTPS listeners */
-    uint8_t reserved[3];
+    uint8_t tls_status;      /* sl_snap_tls_status, for HTTPS listeners */
+    uint8_t frontend_status; /* sl_snap_ref_status of its client certificate validation's CA refs */
+    uint8_t frontend_no_ca;  /* 1: none of those refs is usable (the listener is not accepted) */
+    uint8_t reserved;
+    sl_snap_str frontend_message; /* which CA ref does not resolve and why ("" when all do) */
 } sl_snap_listener;
 
 /* A host name (exact "a.example.com", wildcard "*.example.com" or catch-all "")
@@ -226,8 +252,15 @@ typedef struct sl_snap_backend {
     uint8_t tls_verify; /* sl_snap_tls_verify, for SL_BACKEND_HTTPS */
     uint8_t reserved[2];
     sl_snap_range endpoints;
-    sl_snap_str tls_sni;  /* SNI and the name the certificate must carry ("": the endpoint's host) */
+    sl_snap_str tls_sni;  /* SNI, and the name the certificate must carry unless tls_sans says
+                           * otherwise ("": the endpoint's host) */
     sl_snap_str tls_ca;   /* PEM CA bundle (SL_UPTLS_VERIFY_CA; empty: nothing can verify) */
+    sl_snap_str tls_sans; /* BackendTLSPolicy subjectAltNames, one per line, "DNS:<hostname>" or
+                           * "URI:<uri>": when set, the certificate must carry one of them and
+                           * tls_sni is not checked ("": check tls_sni) */
+    uint64_t tls_identity; /* differs between backends whose TLS connections must not be pooled
+                            * together (what verification and the client certificate depend on);
+                            * 0 for plain backends */
 } sl_snap_backend;
 
 typedef struct sl_snap_endpoint {

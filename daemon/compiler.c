@@ -8,6 +8,7 @@
 #include "common/sl.h"
 #include "daemon/compiler_internal.h"
 #include "daemon/controller.h"
+#include "daemon/gateway_rules.h"
 #include "daemon/objects.h"
 
 const char *sl_js(const json_t *obj, const char *key)
@@ -99,15 +100,20 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
     size_t naddresses = gateway_addresses(gw, addresses);
     g.ports.first = sl_sb_count(b, SL_SNAP_PORTS);
     g.listeners.first = sl_sb_count(b, SL_SNAP_LISTENERS);
+    /* A Gateway the API says to reject (its parametersRef) keeps its listener
+     * records, for status, but binds nothing: no worker group runs for it. */
+    bool rejected = sl_gateway_parameters_invalid(gw, NULL, 0);
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(spec, "listeners"), i, l)
     {
         uint16_t port = (uint16_t)sl_ji(l, "port", 0);
         uint8_t proto = protocol_code(sl_js(l, "protocol"));
-        /* One socket per (address, port); listeners on one port share it. */
+        /* One socket per (address, port); listeners on one port share it. A
+         * listener whose protocol sluice does not serve gets none (port_index
+         * SL_SNAP_NONE): nothing would answer on it. */
         uint32_t first = SL_SNAP_NONE;
-        for (size_t a = 0; a < naddresses; a++) {
+        for (size_t a = 0; a < naddresses && !rejected && sl_listener_protocol_served(l); a++) {
             uint32_t pi = SL_SNAP_NONE;
             sl_snap_str addr = sl_sb_str(b, addresses[a]);
             for (uint32_t p = g.ports.first; p < sl_sb_count(b, SL_SNAP_PORTS); p++) {
@@ -135,7 +141,8 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
         uint16_t port = ((const sl_snap_port *)sl_sb_at(b, SL_SNAP_PORTS, p))->port;
         for (uint32_t li = g.listeners.first; li < sl_sb_count(b, SL_SNAP_LISTENERS); li++) {
             const sl_snap_listener *rec = sl_sb_at(b, SL_SNAP_LISTENERS, li);
-            if (((const sl_snap_port *)sl_sb_at(b, SL_SNAP_PORTS, rec->port_index))->port != port)
+            if (rec->port_index == SL_SNAP_NONE ||
+                ((const sl_snap_port *)sl_sb_at(b, SL_SNAP_PORTS, rec->port_index))->port != port)
                 continue;
             const json_t *lj = json_array_get(json_object_get(spec, "listeners"), li - g.listeners.first);
             if (strcmp(sl_js(lj, "protocol"), "HTTPS") == 0 || strcmp(sl_js(lj, "protocol"), "TLS") == 0) {
@@ -146,6 +153,7 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
     }
     g.ports.count = sl_sb_count(b, SL_SNAP_PORTS) - g.ports.first;
     g.listeners.count = sl_sb_count(b, SL_SNAP_LISTENERS) - g.listeners.first;
+    sl_compile_gateway_backend_cert(c, gw, &g);
     sl_sb_add(b, SL_SNAP_GATEWAYS, &g);
 }
 
@@ -175,11 +183,20 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_t *gw;
     json_array_foreach(c.gateways, i, gw)
     {
-        if (class_is_ours(&c, sl_js(json_object_get(gw, "spec"), "gatewayClassName")))
-            compile_gateway(&c, gw);
+        if (!class_is_ours(&c, sl_js(json_object_get(gw, "spec"), "gatewayClassName")))
+            continue;
+        compile_gateway(&c, gw);
+        /* Which generation of the Gateway this compile holds (daemon/liveness.c). */
+        char key[300];
+        snprintf(key, sizeof(key), "Gateway/%s/%s", sl_jmeta(gw, "namespace"), sl_jmeta(gw, "name"));
+        json_object_set_new(c.route_status, key,
+                            json_pack("{s:I}", "generation",
+                                      json_integer_value(json_object_get(json_object_get(gw, "metadata"),
+                                                                         "generation"))));
     }
     sl_compile_routes(&c);
     sl_compile_emit_vhosts(&c);
+    sl_compile_btls_status(&c);
 
     json_decref(c.gateway_classes);
     json_decref(c.gateways);

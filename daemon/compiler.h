@@ -15,8 +15,10 @@
 /* Compiles the store's current state. Returns a malloc'd blob (see common/snapshot.h)
  * and its size; generation is written into its header. Never returns NULL (aborts
  * when out of memory). When route_status is not NULL it receives a new object
- * "namespace/name" -> {namespace, name, resourceVersion, parents[]}: our entries of
- * status.parents for every HTTPRoute that names one of our Gateways. */
+ * "Kind/namespace/name" -> {namespace, name, generation, resourceVersion, and
+ * parents[] or ancestors[]}: our entries of status.parents for every HTTPRoute and
+ * GRPCRoute that names one of our Gateways, and of status.ancestors for every
+ * BackendTLSPolicy (route_status.c writes them). */
 void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_status);
 
 #endif

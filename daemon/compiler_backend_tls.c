@@ -1,82 +1,30 @@
 /* Compiler: TLS towards backends. A Backend says it in spec.static (protocol
  * HTTPS, tls.sni, tls.caCertificateRefs, tls.insecureSkipVerify); a Service
- * port gets it from a BackendTLSPolicy that targets it (validation.hostname,
- * caCertificateRefs or wellKnownCACertificates: System). The CA certificates
- * are copied into the snapshot as one PEM bundle, so workers never read the
- * store. */
+ * port gets it from the BackendTLSPolicy that applies to it (backendtls_rules.h:
+ * validation.hostname, subjectAltNames, caCertificateRefs or
+ * wellKnownCACertificates). The CA certificates are copied into the snapshot as
+ * one PEM bundle, so workers never read the store. */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "daemon/backendtls_rules.h"
 #include "daemon/compiler_internal.h"
 
-static const json_t *find_in(const json_t *list, const char *ns, const char *name)
-{
-    size_t i;
-    json_t *o;
-    json_array_foreach(list, i, o) if (strcmp(sl_jmeta(o, "namespace"), ns) == 0 &&
-                                       strcmp(sl_jmeta(o, "name"), name) == 0) return o;
-    return NULL;
-}
-
-/* Appends the PEM of one CA reference (a ConfigMap's or Secret's "ca.crt")
- * to *bundle. Returns false when it is missing. */
-static bool append_ca(sl_compile_ctx *c, const char *ns, const json_t *ref, const char *default_kind, char **bundle,
-                      size_t *len)
-{
-    const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : default_kind;
-    const char *name = sl_js(ref, "name");
-    char *pem = NULL;
-    size_t n = 0;
-    if (strcmp(kind, "ConfigMap") == 0) {
-        const json_t *cm = find_in(c->configmaps, ns, name);
-        const char *v = sl_js(json_object_get(cm, "data"), "ca.crt");
-        if (cm && v[0]) {
-            pem = strdup(v);
-            n = strlen(v);
-        }
-    } else if (strcmp(kind, "Secret") == 0) {
-        const json_t *sec = find_in(c->secrets, ns, name);
-        if (sec)
-            pem = sl_base64_decode(sl_js(json_object_get(sec, "data"), "ca.crt"), &n);
-    }
-    if (!pem) {
-        sl_log_warn("compiler", "backend CA certificate %s %s/%s not found (no \"ca.crt\")", kind, ns, name);
-        return false;
-    }
-    char *grown = realloc(*bundle, *len + n + 2);
-    if (!grown)
-        abort();
-    memcpy(grown + *len, pem, n);
-    *len += n;
-    grown[(*len)++] = '\n';
-    grown[*len] = '\0';
-    *bundle = grown;
-    free(pem);
-    return true;
-}
-
-char *sl_compile_ca_bundle(sl_compile_ctx *c, const char *ns, const json_t *refs, const char *default_kind, size_t *len)
-{
-    char *bundle = NULL;
-    *len = 0;
-    size_t i;
-    json_t *ref;
-    json_array_foreach(refs, i, ref) append_ca(c, ns, ref, default_kind, &bundle, len);
-    return bundle;
-}
-
+/* Verification against the usable CA references (refs resolved in namespace ns). */
 static void set_cas(sl_compile_ctx *c, const char *ns, const json_t *refs, const char *default_kind,
                     sl_snap_backend *be)
 {
-    size_t len;
-    char *bundle = sl_compile_ca_bundle(c, ns, refs, default_kind, &len);
+    sl_ca_refs cas;
+    sl_compile_ca_refs(c, NULL, ns, refs, default_kind, &cas);
+    if (cas.problem != SL_REF_OK)
+        sl_log_warn("compiler", "backend %s/%s: %s", ns, sl_compile_str(c, be->name), cas.message);
     be->tls_verify = SL_UPTLS_VERIFY_CA;
     /* An empty bundle verifies nothing: requests fail with 502 rather than go
      * out unverified. */
-    be->tls_ca = sl_sb_strn(&c->b, bundle ? bundle : "", len);
-    free(bundle);
+    be->tls_ca = sl_sb_strn(&c->b, cas.pem, cas.len);
+    sl_ca_refs_free(&cas);
 }
 
 static bool is_ip_literal(const char *s)
@@ -110,55 +58,72 @@ void sl_compile_static_tls(sl_compile_ctx *c, const char *ns, const json_t *st, 
     set_cas(c, ns, refs, "Secret", be);
 }
 
-/* Does the policy target this Service port (sectionName: the port's name)? */
-static bool policy_targets(const json_t *policy, const char *service, const char *port_name)
+/* validation.subjectAltNames as the worker reads them: "DNS:<hostname>" or
+ * "URI:<uri>", one per line. */
+static sl_snap_str subject_alt_names(sl_compile_ctx *c, const json_t *validation)
 {
-    size_t i;
-    json_t *t;
-    json_array_foreach(json_object_get(json_object_get(policy, "spec"), "targetRefs"), i, t)
+    const json_t *list = json_object_get(validation, "subjectAltNames");
+    size_t cap = 1, n = 0, i;
+    json_t *san;
+    json_array_foreach(list, i, san) cap += 5 + strlen(sl_js(san, "uri")) + strlen(sl_js(san, "hostname"));
+    char *buf = malloc(cap);
+    if (!buf)
+        abort(); /* compiling: out of memory is fatal */
+    buf[0] = '\0';
+    json_array_foreach(list, i, san)
     {
-        const char *section = sl_js(t, "sectionName");
-        if (sl_js(t, "group")[0] == '\0' && strcmp(sl_js(t, "kind"), "Service") == 0 &&
-            strcmp(sl_js(t, "name"), service) == 0 && (!section[0] || strcmp(section, port_name) == 0))
-            return true;
+        bool uri = strcmp(sl_js(san, "type"), "URI") == 0;
+        n += (size_t)snprintf(buf + n, cap - n, "%s:%s\n", uri ? "URI" : "DNS", sl_js(san, uri ? "uri" : "hostname"));
     }
-    return false;
+    sl_snap_str out = sl_sb_strn(&c->b, buf, n);
+    free(buf);
+    return out;
 }
 
 void sl_compile_service_tls(sl_compile_ctx *c, const char *ns, const char *service, const char *port_name,
                             sl_snap_backend *be)
 {
-    /* A policy naming the port (sectionName) wins over one for the whole Service;
-     * among equals, the oldest (the Gateway API's conflict rule). */
-    const json_t *best = NULL;
-    int best_rank = -1;
-    const char *best_created = "";
-    size_t i;
-    json_t *p;
-    json_array_foreach(c->backendtlspolicies, i, p)
-    {
-        if (strcmp(sl_jmeta(p, "namespace"), ns) != 0 || !policy_targets(p, service, port_name))
-            continue;
-        int rank = 0;
-        size_t k;
-        json_t *t;
-        json_array_foreach(json_object_get(json_object_get(p, "spec"), "targetRefs"), k, t)
-            if (strcmp(sl_js(t, "name"), service) == 0 && sl_js(t, "sectionName")[0])
-                rank = 1;
-        const char *created = sl_jmeta(p, "creationTimestamp");
-        if (rank > best_rank || (rank == best_rank && strcmp(created, best_created) < 0)) {
-            best = p;
-            best_rank = rank;
-            best_created = created;
-        }
-    }
-    if (!best)
+    const json_t *policy = sl_btls_for_port(c->backendtlspolicies, ns, service, port_name);
+    if (!policy)
         return;
-    const json_t *v = json_object_get(json_object_get(best, "spec"), "validation");
+    const json_t *v = json_object_get(json_object_get(policy, "spec"), "validation");
     be->protocol = SL_BACKEND_HTTPS;
     be->tls_sni = sl_sb_str(&c->b, sl_js(v, "hostname"));
-    if (strcmp(sl_js(v, "wellKnownCACertificates"), "System") == 0)
+    be->tls_sans = subject_alt_names(c, v);
+    const char *well_known = sl_js(v, "wellKnownCACertificates");
+    if (strcmp(well_known, "System") == 0) {
         be->tls_verify = SL_UPTLS_VERIFY_SYSTEM;
-    else
+    } else if (well_known[0]) {
+        /* A set sluice does not know (status: Accepted False, Invalid): nothing
+         * to trust, so requests fail rather than go out unverified. */
+        be->tls_verify = SL_UPTLS_VERIFY_CA;
+        be->tls_ca = sl_sb_str(&c->b, "");
+    } else {
         set_cas(c, ns, json_object_get(v, "caCertificateRefs"), "ConfigMap", be);
+    }
+}
+
+/* FNV-1a, continued from h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    for (const unsigned char *q = p; n--; q++)
+        h = (h ^ *q) * 1099511628211ull;
+    return h;
+}
+
+void sl_compile_tls_identity(sl_compile_ctx *c, sl_snap_backend *be)
+{
+    if (be->protocol != SL_BACKEND_HTTPS) {
+        be->tls_identity = 0;
+        return;
+    }
+    uint64_t h = 1469598103934665603ull;
+    const sl_snap_str parts[] = {be->tls_sni, be->tls_ca, be->tls_sans};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        h = fnv(fnv(h, sl_compile_str(c, parts[i]), parts[i].len), "", 1);
+    h = fnv(h, &be->tls_verify, 1);
+    /* A worker presents its Gateway's client certificate: a changed certificate
+     * must not reuse connections made with the old one. */
+    h = fnv(h, &c->client_cert_digest, sizeof(c->client_cert_digest));
+    be->tls_identity = h ? h : 1;
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "daemon/backendtls_rules.h"
 #include "daemon/compiler_internal.h"
 
 #define SLUICE_GROUP "gateway.sluice.dev"
@@ -115,6 +116,7 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
         .protocol = app_protocol(sl_js(svc_port, "appProtocol")),
     };
     sl_compile_service_tls(c, ns, name, port_name, &be);
+    sl_compile_tls_identity(c, &be);
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
     json_t *slice;
     json_array_foreach(c->endpointslices, i, slice)
@@ -166,6 +168,7 @@ static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *na
         .protocol = app_protocol(sl_js(st, "protocol")),
     };
     sl_compile_static_tls(c, ns, st, &be);
+    sl_compile_tls_identity(c, &be);
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
     size_t i;
     json_t *h;
@@ -197,8 +200,19 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
         index = service_backend(c, ns, name, port);
     else if (strcmp(group, SLUICE_GROUP) == 0 && strcmp(kind, "Backend") == 0)
         index = static_backend(c, ns, name);
-    if (grpc && index != SL_SNAP_NONE)
-        ((sl_snap_backend *)sl_sb_at(&c->b, SL_SNAP_BACKENDS, index))->protocol = SL_BACKEND_H2C;
+    if (grpc && index != SL_SNAP_NONE) {
+        sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, index);
+        if (be->protocol == SL_BACKEND_HTTPS) {
+            /* HTTP/2 to backends is cleartext only: speaking h2c to a backend that
+             * must be reached over TLS would send the calls unprotected, so its
+             * share fails instead (500) and the BackendTLSPolicy's status says why. */
+            sl_log_warn("compiler", "%s/%s port %lld: gRPC over TLS to backends is not supported; its calls fail", ns,
+                        name, port);
+            index = SL_SNAP_NONE;
+        } else {
+            be->protocol = SL_BACKEND_H2C;
+        }
+    }
     json_object_set_new(c->backend_index, key, json_integer(index));
     return index;
 }
@@ -299,14 +313,27 @@ static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const js
         *message = service ? "the referenced Service does not exist" : "the referenced Backend does not exist";
         return "BackendNotFound";
     }
+    bool grpc = strcmp(c->route_kind, "GRPCRoute") == 0;
     if (service) {
         long long port = sl_ji(ref, "port", 0);
+        const json_t *svc_port = NULL;
         size_t i;
         json_t *p;
         json_array_foreach(json_object_get(json_object_get(obj, "spec"), "ports"), i, p) if (sl_ji(p, "port", 0) == port)
-            return NULL;
-        *message = "the referenced Service has no such port";
-        return "BackendNotFound";
+            svc_port = p;
+        if (!svc_port) {
+            *message = "the referenced Service has no such port";
+            return "BackendNotFound";
+        }
+        if (grpc && sl_btls_for_port(c->backendtlspolicies, ns, name, sl_js(svc_port, "name"))) {
+            *message = "a BackendTLSPolicy asks for TLS to this Service port; sluice speaks gRPC to backends over h2c only";
+            return "UnsupportedProtocol";
+        }
+        return NULL;
+    }
+    if (grpc && strcmp(sl_js(json_object_get(json_object_get(obj, "spec"), "static"), "protocol"), "HTTPS") == 0) {
+        *message = "the Backend is reached over HTTPS; sluice speaks gRPC to backends over h2c only";
+        return "UnsupportedProtocol";
     }
     return NULL;
 }

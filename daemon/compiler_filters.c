@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "daemon/compiler_internal.h"
 
 typedef struct filter_vec {
@@ -120,6 +121,14 @@ sl_snap_range sl_compile_filters(sl_compile_ctx *c, const json_t *route, const j
             const json_t *m = json_object_get(f, "requestMirror");
             sl_snap_filter rec = {.type = SL_FILTER_MIRROR, .numerator = 100, .denominator = 100};
             rec.backend = sl_compile_backend(c, sl_jmeta(route, "namespace"), json_object_get(m, "backendRef"));
+            if (rec.backend != SL_SNAP_NONE &&
+                ((const sl_snap_backend *)sl_sb_at(&c->b, SL_SNAP_BACKENDS, rec.backend))->protocol == SL_BACKEND_HTTPS) {
+                /* Mirrors are written in clear text: a backend that must be reached
+                 * over TLS (Backend HTTPS, BackendTLSPolicy) gets no copy at all. */
+                sl_log_warn("compiler", "route %s/%s: no RequestMirror to a backend reached over TLS (not supported)",
+                            sl_jmeta(route, "namespace"), sl_jmeta(route, "name"));
+                rec.backend = SL_SNAP_NONE;
+            }
             const json_t *fraction = json_object_get(m, "fraction");
             if (json_object_get(m, "percent")) {
                 rec.numerator = (uint32_t)sl_ji(m, "percent", 100);

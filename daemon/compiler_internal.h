@@ -23,6 +23,7 @@ typedef struct pending_vhost {
     uint32_t port;     /* index into PORTS */
     uint32_t listener; /* index into LISTENERS of the first listener serving it */
     char host[256];    /* "" catch-all, "*.x" wildcard, or exact */
+    char group[256];   /* the hostname of its listener(s): vhosts of one group serve one listener */
     pending_route *routes;
     size_t nroutes, cap;
 } pending_vhost;
@@ -36,6 +37,7 @@ typedef struct sl_compile_ctx {
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
     json_t *route_status;  /* "Kind/ns/name" -> {namespace, name, generation, resourceVersion, parents[]} */
     json_t *keep;           /* strings that must live as long as the compile */
+    uint64_t client_cert_digest; /* of every Gateway's backend client certificate (tls_identity) */
     const char *route_kind; /* the kind of the routes being compiled: HTTPRoute or GRPCRoute */
     pending_vhost *vhosts;
     size_t nvhosts, vhosts_cap;
@@ -46,6 +48,14 @@ typedef struct sl_compile_ctx {
  * port must be added one listener after another (contiguous ranges). */
 uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const json_t *listener, uint32_t listener_index,
                                   uint32_t port_index);
+
+/* compiler_tls.c: true when PEM cert (first certificate) and key belong together. */
+bool sl_compile_pem_pair_usable(const char *cert, const char *key);
+/* compiler_tls.c: the certificate chain and key of kubernetes.io/tls Secret
+ * ns/name, decoded (malloc'd) and checked to belong together; false when it is
+ * missing, of another type or unusable. */
+bool sl_compile_tls_secret(sl_compile_ctx *c, const char *ns, const char *name, char **cert, size_t *clen, char **key,
+                           size_t *klen);
 
 /* compiler_routes.c: attaches every HTTPRoute to the listeners it may use. */
 void sl_compile_routes(sl_compile_ctx *c);
@@ -59,15 +69,51 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
  * backend index, SL_SNAP_NONE when it cannot be. */
 uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref);
 /* compiler_backend_tls.c: TLS towards a backend, from a Backend's spec.static
- * (protocol HTTPS, tls) or from a BackendTLSPolicy targeting a Service port. */
+ * (protocol HTTPS, tls) or from the BackendTLSPolicy that applies to a Service
+ * port (backendtls_rules.h). */
 void sl_compile_static_tls(sl_compile_ctx *c, const char *ns, const json_t *static_spec, sl_snap_backend *be);
 void sl_compile_service_tls(sl_compile_ctx *c, const char *ns, const char *service, const char *port_name,
                             sl_snap_backend *be);
+/* compiler_backend_tls.c: sets be->tls_identity from its TLS settings (strings
+ * already in the builder) and c->client_cert_digest; call once they are final. */
+void sl_compile_tls_identity(sl_compile_ctx *c, sl_snap_backend *be);
 /* Decodes standard base64 into a NUL-terminated malloc'd string. NULL if invalid. */
 char *sl_base64_decode(const char *in, size_t *outlen);
-/* The PEM bundle of CA references ({kind Secret|ConfigMap, name}, key "ca.crt")
- * in namespace ns: malloc'd (maybe empty), *len set. */
-char *sl_compile_ca_bundle(sl_compile_ctx *c, const char *ns, const json_t *refs, const char *default_kind, size_t *len);
+
+/* compiler_ca.c: CA certificate references resolved: the usable ones' PEM and
+ * why the others are not usable. */
+typedef struct sl_ca_refs {
+    char *pem;         /* malloc'd bundle of the usable references' "ca.crt" ("" when none) */
+    size_t len;
+    size_t usable, total;
+    uint8_t problem;   /* sl_snap_ref_status of the first reference that is not usable */
+    char message[320]; /* which reference and why ("" when all are usable) */
+} sl_ca_refs;
+/* Resolves refs ({group, kind, name, namespace}: group "" and kind ConfigMap or
+ * Secret, key "ca.crt" holding at least one PEM certificate) made by an object of
+ * from_kind (group gateway.networking.k8s.io) in namespace from_ns; kind defaults
+ * to default_kind. A reference to another namespace needs a ReferenceGrant there;
+ * with from_kind NULL it is never permitted. Logs nothing (callers that use the
+ * bundle log out->message). Free with sl_ca_refs_free. */
+void sl_compile_ca_refs(sl_compile_ctx *c, const char *from_kind, const char *from_ns, const json_t *refs,
+                        const char *default_kind, sl_ca_refs *out);
+void sl_ca_refs_free(sl_ca_refs *r);
+
+/* compiler_gateway_tls.c: the Gateway's spec.tls.backend.clientCertificateRef:
+ * the certificate and key its workers present to TLS backends, or why it does
+ * not resolve, into its record; folds the certificate into c->client_cert_digest. */
+void sl_compile_gateway_backend_cert(sl_compile_ctx *c, const json_t *gw, sl_snap_gateway *g);
+/* compiler_gateway_tls.c: the client certificate validation the Gateway's
+ * spec.tls.frontend sets for an HTTPS listener (perPort for its port, else
+ * default). Returns false when it sets none. Otherwise fills *mode
+ * (sl_snap_client_cert) and *cas (free with sl_ca_refs_free), and records the
+ * references' status in the listener's record. */
+bool sl_compile_frontend_validation(sl_compile_ctx *c, const json_t *gw, const json_t *listener,
+                                    uint32_t listener_index, uint8_t *mode, sl_ca_refs *cas);
+
+/* compiler_btls_status.c: our status.ancestors of every BackendTLSPolicy, into
+ * c->route_status under "BackendTLSPolicy/ns/name"; after the routes. */
+void sl_compile_btls_status(sl_compile_ctx *c);
 /* compiler_backends.c: does a ReferenceGrant in to_ns let a from_kind (group
  * gateway.networking.k8s.io) in from_ns refer to to_group/to_kind `name`? */
 bool sl_compile_granted(sl_compile_ctx *c, const char *from_kind, const char *from_ns, const char *to_ns,
@@ -78,6 +124,12 @@ sl_snap_range sl_compile_filters(sl_compile_ctx *c, const json_t *route, const j
 /* compiler_backends.c: the ResolvedRefs condition of a route (reason and
  * message; reason "ResolvedRefs" when every backendRef resolves). */
 void sl_compile_refs_condition(sl_compile_ctx *c, const json_t *route, const char **reason, const char **message);
+
+/* A string already added to the builder (valid until the next string is added). */
+static inline const char *sl_compile_str(const sl_compile_ctx *c, sl_snap_str s)
+{
+    return (const char *)c->b.tab[SL_SNAP_STRINGS].data + s.off;
+}
 
 /* Small JSON accessors: "" / dflt when absent. */
 const char *sl_js(const json_t *obj, const char *key);

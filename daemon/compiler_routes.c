@@ -9,6 +9,8 @@
 #include "common/log.h"
 #include "daemon/compiler_internal.h"
 #include "daemon/controller.h"
+#include "daemon/gateway_rules.h"
+#include "daemon/objects.h"
 
 #define GW_GROUP "gateway.networking.k8s.io"
 
@@ -76,16 +78,26 @@ static const json_t *find_namespace(sl_compile_ctx *c, const char *name)
     return NULL;
 }
 
+/* A namespace's label `key`, NULL when it has none. SL_NAMESPACE_NAME_LABEL is
+ * always the name: the admin API sets it on every write, and a Namespace stored
+ * by an older sluiced (without it) must match as one stored today does. */
+static const char *namespace_label(const json_t *ns, const char *key)
+{
+    if (strcmp(key, SL_NAMESPACE_NAME_LABEL) == 0)
+        return sl_jmeta(ns, "name");
+    return json_string_value(json_object_get(json_object_get(json_object_get(ns, "metadata"), "labels"), key));
+}
+
 /* matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist) of a
  * LabelSelector against a namespace's labels. */
 static bool selector_matches(const json_t *selector, const json_t *ns)
 {
-    const json_t *labels = json_object_get(json_object_get(ns, "metadata"), "labels");
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)json_object_get(selector, "matchLabels"), k, v)
     {
-        if (!json_equal(json_object_get(labels, k), v))
+        const char *have = namespace_label(ns, k);
+        if (!have || !json_is_string(v) || strcmp(have, json_string_value(v)) != 0)
             return false;
     }
     size_t i;
@@ -93,11 +105,12 @@ static bool selector_matches(const json_t *selector, const json_t *ns)
     json_array_foreach(json_object_get(selector, "matchExpressions"), i, e)
     {
         const char *key = sl_js(e, "key"), *op = sl_js(e, "operator");
-        const char *have = json_string_value(json_object_get(labels, key));
+        const char *have = namespace_label(ns, key);
         bool in = false;
         size_t j;
         json_t *val;
-        json_array_foreach(json_object_get(e, "values"), j, val) if (have && strcmp(json_string_value(val), have) == 0)
+        json_array_foreach(json_object_get(e, "values"), j, val) if (have && json_is_string(val) &&
+                                                                    strcmp(json_string_value(val), have) == 0)
             in = true;
         if ((strcmp(op, "In") == 0 && !in) || (strcmp(op, "NotIn") == 0 && in) ||
             (strcmp(op, "Exists") == 0 && !have) || (strcmp(op, "DoesNotExist") == 0 && have))
@@ -110,24 +123,8 @@ static bool selector_matches(const json_t *selector, const json_t *ns)
 static bool listener_allows(sl_compile_ctx *c, const json_t *listener, const char *gw_ns, const char *route_ns)
 {
     const json_t *allowed = json_object_get(listener, "allowedRoutes");
-    const json_t *kinds = json_object_get(allowed, "kinds");
-    if (json_array_size(kinds) > 0) {
-        bool ok = false;
-        size_t i;
-        json_t *k;
-        json_array_foreach(kinds, i, k)
-        {
-            const char *group = json_object_get(k, "group") ? sl_js(k, "group") : GW_GROUP;
-            if (strcmp(group, GW_GROUP) == 0 && strcmp(sl_js(k, "kind"), c->route_kind) == 0)
-                ok = true;
-        }
-        if (!ok)
-            return false;
-    } else {
-        const char *proto = sl_js(listener, "protocol");
-        if (strcmp(proto, "HTTP") != 0 && strcmp(proto, "HTTPS") != 0)
-            return false;
-    }
+    if (!sl_listener_supports_kind(listener, c->route_kind))
+        return false;
     const json_t *namespaces = json_object_get(allowed, "namespaces");
     const char *from = sl_js(namespaces, "from");
     if (!from[0] || strcmp(from, "Same") == 0)
@@ -141,10 +138,23 @@ static bool listener_allows(sl_compile_ctx *c, const json_t *listener, const cha
     return false;
 }
 
-static pending_vhost *vhost_for(sl_compile_ctx *c, uint32_t port, uint32_t listener, const char *host)
+static void lowercase(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* The vhost of `host` among the routes of the listeners named `group` (their
+ * hostname) on a port: listeners are isolated from one another, so the same host
+ * served by two listeners is two vhosts. `listener` is recorded when the vhost is
+ * made (the first listener of the group to serve it). */
+static pending_vhost *vhost_for(sl_compile_ctx *c, uint32_t port, uint32_t listener, const char *group,
+                                const char *host)
 {
     for (size_t i = 0; i < c->nvhosts; i++)
-        if (c->vhosts[i].port == port && strcasecmp(c->vhosts[i].host, host) == 0)
+        if (c->vhosts[i].port == port && strcasecmp(c->vhosts[i].host, host) == 0 &&
+            strcasecmp(c->vhosts[i].group, group) == 0)
             return &c->vhosts[i];
     if (c->nvhosts == c->vhosts_cap) {
         c->vhosts_cap = c->vhosts_cap ? c->vhosts_cap * 2 : 16;
@@ -157,10 +167,25 @@ static pending_vhost *vhost_for(sl_compile_ctx *c, uint32_t port, uint32_t liste
     v->port = port;
     v->listener = listener;
     snprintf(v->host, sizeof(v->host), "%s", host);
-    for (char *p = v->host; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    snprintf(v->group, sizeof(v->group), "%s", group);
+    lowercase(v->host);
+    lowercase(v->group);
     return v;
+}
+
+/* The PORTS indexes of the listener's port number on every address the Gateway
+ * binds (at most max); none for a listener without a socket. */
+static size_t listener_ports(sl_compile_ctx *c, const sl_snap_listener *l, uint32_t *ports, size_t max)
+{
+    if (l->port_index == SL_SNAP_NONE)
+        return 0;
+    const sl_snap_gateway *g = sl_sb_at(&c->b, SL_SNAP_GATEWAYS, l->gateway);
+    uint16_t port_number = ((const sl_snap_port *)sl_sb_at(&c->b, SL_SNAP_PORTS, l->port_index))->port;
+    size_t n = 0;
+    for (uint32_t p = g->ports.first; p < g->ports.first + g->ports.count && n < max; p++)
+        if (((const sl_snap_port *)sl_sb_at(&c->b, SL_SNAP_PORTS, p))->port == port_number)
+            ports[n++] = p;
+    return n;
 }
 
 static void vhost_push(pending_vhost *v, const pending_route *r)
@@ -225,13 +250,11 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
     const sl_snap_listener *l = sl_sb_at(&c->b, SL_SNAP_LISTENERS, listener_index);
     bool grpc = strcmp(c->route_kind, "GRPCRoute") == 0;
     /* The listener's port on every address the Gateway binds. */
-    const sl_snap_gateway *g = sl_sb_at(&c->b, SL_SNAP_GATEWAYS, l->gateway);
-    uint16_t port_number = ((const sl_snap_port *)sl_sb_at(&c->b, SL_SNAP_PORTS, l->port_index))->port;
     uint32_t ports[16];
-    size_t nports = 0;
-    for (uint32_t p = g->ports.first; p < g->ports.first + g->ports.count && nports < 16; p++)
-        if (((const sl_snap_port *)sl_sb_at(&c->b, SL_SNAP_PORTS, p))->port == port_number)
-            ports[nports++] = p;
+    size_t nports = listener_ports(c, l, ports, 16);
+    /* A copy: adding strings below may move the string table. */
+    char group[256];
+    snprintf(group, sizeof(group), "%s", (const char *)c->b.tab[SL_SNAP_STRINGS].data + l->hostname.off);
     size_t ri;
     json_t *rule;
     json_array_foreach(json_object_get(json_object_get(route, "spec"), "rules"), ri, rule)
@@ -273,7 +296,7 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
             pr.rec.route_name = sl_sb_str(&c->b, sl_jmeta(route, "name"));
             for (size_t p = 0; p < nports; p++)
                 for (size_t h = 0; h < nhosts; h++)
-                    vhost_push(vhost_for(c, ports[p], listener_index, hosts[h]), &pr);
+                    vhost_push(vhost_for(c, ports[p], listener_index, group, hosts[h]), &pr);
         }
     }
 }
@@ -292,7 +315,7 @@ typedef struct attach_result {
 static attach_result attach_parent(sl_compile_ctx *c, const json_t *route, const json_t *ref, const uint32_t *actions)
 {
     attach_result res = {false, 0, "NoMatchingParent", "no listener matches the parentRef's sectionName and port"};
-    bool section_match = false, allowed = false;
+    bool section_match = false, allowed = false, rejected = false;
     const char *route_ns = sl_jmeta(route, "namespace");
     const char *group = json_object_get(ref, "group") ? sl_js(ref, "group") : GW_GROUP;
     const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Gateway";
@@ -317,6 +340,8 @@ static attach_result attach_parent(sl_compile_ctx *c, const json_t *route, const
         json_array_foreach(c->gateways, i, x) if (strcmp(sl_jmeta(x, "namespace"), gw_ns) == 0 &&
                                                   strcmp(sl_jmeta(x, "name"), gw_name) == 0) gw_obj = x;
         const json_t *listeners = json_object_get(json_object_get(gw_obj, "spec"), "listeners");
+        /* A rejected Gateway serves nothing, so no route attaches to it. */
+        rejected = sl_gateway_parameters_invalid(gw_obj, NULL, 0);
         sl_snap_range lr = g->listeners;
         for (uint32_t li = 0; li < lr.count; li++) {
             const json_t *lj = json_array_get(listeners, li);
@@ -325,7 +350,7 @@ static attach_result attach_parent(sl_compile_ctx *c, const json_t *route, const
             if (port && port != sl_ji(lj, "port", 0))
                 continue;
             section_match = true;
-            if (!listener_allows(c, lj, gw_ns, route_ns))
+            if (rejected || !listener_allows(c, lj, gw_ns, route_ns))
                 continue;
             allowed = true;
             const char *lhost = sl_js(lj, "hostname");
@@ -363,6 +388,9 @@ static attach_result attach_parent(sl_compile_ctx *c, const json_t *route, const
     if (res.attached) {
         res.reason = "Accepted";
         res.message = "the route is attached to the Gateway";
+    } else if (section_match && rejected) {
+        res.reason = "NotAllowedByListeners";
+        res.message = "the Gateway is not accepted (see its status), so none of its listeners admits routes";
     } else if (section_match && !allowed) {
         res.reason = "NotAllowedByListeners";
         res.message = "no listener's allowedRoutes admits this route (namespace or kind)";
@@ -455,8 +483,29 @@ static void compile_kind(sl_compile_ctx *c, const json_t *routes)
     }
 }
 
+/* Every listener with a socket and a hostname claims that hostname on its port,
+ * with routes or without: the request for a host whose most specific listener has
+ * no route must end in that listener's (empty) vhost, never in the routes of a
+ * less specific listener. A listener without hostname is the least specific
+ * there is, so it needs no such vhost. */
+static void add_listener_vhosts(sl_compile_ctx *c)
+{
+    for (uint32_t li = 0; li < sl_sb_count(&c->b, SL_SNAP_LISTENERS); li++) {
+        const sl_snap_listener *l = sl_sb_at(&c->b, SL_SNAP_LISTENERS, li);
+        if (l->hostname.len == 0)
+            continue;
+        uint32_t ports[16];
+        size_t nports = listener_ports(c, l, ports, 16);
+        char host[256];
+        snprintf(host, sizeof(host), "%s", (const char *)c->b.tab[SL_SNAP_STRINGS].data + l->hostname.off);
+        for (size_t p = 0; p < nports; p++)
+            vhost_for(c, ports[p], li, host, host);
+    }
+}
+
 void sl_compile_routes(sl_compile_ctx *c)
 {
+    add_listener_vhosts(c);
     c->route_kind = "HTTPRoute";
     compile_kind(c, c->httproutes);
     c->route_kind = "GRPCRoute";
@@ -517,7 +566,11 @@ static int cmp_vhosts(const void *pa, const void *pb)
         return ra - rb;
     if (ra == 1 && strlen(a->host) != strlen(b->host))
         return strlen(a->host) > strlen(b->host) ? -1 : 1;
-    return strcmp(a->host, b->host);
+    int hc = strcmp(a->host, b->host);
+    /* After drop_unreachable_vhosts no two vhosts of a port share a host (hostname
+     * patterns that share a host are nested, so one of the two listeners shadows
+     * the other there); the group only makes the order total. */
+    return hc ? hc : strcmp(a->group, b->group);
 }
 
 static int cmp_index(const void *pa, const void *pb)
@@ -591,8 +644,64 @@ static void stable_sort_routes(pending_route *r, size_t n)
     free(tmp);
 }
 
+/* True when every host that hostname pattern `inner` matches is matched by
+ * `outer` too ("" matches any host, "*.x" one or more labels before ".x"). */
+static bool hostname_within(const char *inner, const char *outer)
+{
+    if (!outer[0])
+        return true;
+    if (!inner[0])
+        return false;
+    if (strcasecmp(inner, outer) == 0)
+        return true;
+    if (strncmp(outer, "*.", 2) != 0)
+        return false;
+    return wildcard_matches(outer, strncmp(inner, "*.", 2) == 0 ? inner + 2 : inner);
+}
+
+/* Listener isolation: a request belongs to the most specific listener of its port
+ * whose hostname matches its host, and only that listener's routes serve it. A
+ * vhost of one listener is unreachable when a more specific listener of the port
+ * (known by its own vhost, see add_listener_vhosts) claims every host it covers:
+ * e.g. a route on a listener without hostname, with the route hostname
+ * "a.example.com", beside a listener "*.example.com". */
+static bool vhost_unreachable(const sl_compile_ctx *c, const pending_vhost *v)
+{
+    for (size_t i = 0; i < c->nvhosts; i++) {
+        const pending_vhost *own = &c->vhosts[i];
+        if (own->port != v->port || strcmp(own->host, own->group) != 0 || strcmp(own->group, v->group) == 0)
+            continue; /* not another listener's own vhost on this port */
+        if (hostname_within(own->group, v->group) && hostname_within(v->host, own->group))
+            return true;
+    }
+    return false;
+}
+
+/* Drops the unreachable vhosts, so that the most specific vhost covering a host is
+ * always one of the listener the host belongs to: the router starts there and
+ * falls back only to that listener's other vhosts. A listener's own vhost is never
+ * dropped (hostnames of listeners on one port differ). */
+static void drop_unreachable_vhosts(sl_compile_ctx *c)
+{
+    bool *drop = calloc(c->nvhosts ? c->nvhosts : 1, sizeof(bool));
+    if (!drop)
+        abort();
+    for (size_t i = 0; i < c->nvhosts; i++)
+        drop[i] = vhost_unreachable(c, &c->vhosts[i]);
+    size_t kept = 0;
+    for (size_t i = 0; i < c->nvhosts; i++) {
+        if (drop[i])
+            free(c->vhosts[i].routes);
+        else
+            c->vhosts[kept++] = c->vhosts[i];
+    }
+    c->nvhosts = kept;
+    free(drop);
+}
+
 void sl_compile_emit_vhosts(sl_compile_ctx *c)
 {
+    drop_unreachable_vhosts(c);
     if (c->nvhosts > 1)
         qsort(c->vhosts, c->nvhosts, sizeof(*c->vhosts), cmp_vhosts);
     for (size_t i = 0; i < c->nvhosts; i++) {

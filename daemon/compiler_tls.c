@@ -1,7 +1,10 @@
 /* Compiler, part 5: the certificates of HTTPS listeners. Each certificateRef names
  * a kubernetes.io/tls Secret (another namespace needs a ReferenceGrant from the
  * Gateway); its PEM is decoded and checked with OpenSSL here, in the master, so a
- * worker never receives a certificate it cannot load. */
+ * worker never receives a certificate it cannot load. Client certificate
+ * validation comes from the Gateway's spec.tls.frontend (compiler_gateway_tls.c),
+ * else from a TrafficPolicy's tls.clientCertificate. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -35,7 +38,7 @@ char *sl_base64_decode(const char *in, size_t *outlen)
     return (char *)out;
 }
 
-static bool pem_pair_usable(const char *cert, const char *key)
+bool sl_compile_pem_pair_usable(const char *cert, const char *key)
 {
     BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
     X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
@@ -46,6 +49,28 @@ static bool pem_pair_usable(const char *cert, const char *key)
     BIO_free(cb);
     BIO_free(kb);
     return ok;
+}
+
+bool sl_compile_tls_secret(sl_compile_ctx *c, const char *ns, const char *name, char **cert, size_t *clen, char **key,
+                           size_t *klen)
+{
+    const json_t *secret = NULL;
+    size_t k;
+    json_t *x;
+    json_array_foreach(c->secrets, k, x) if (strcmp(sl_jmeta(x, "namespace"), ns) == 0 &&
+                                             strcmp(sl_jmeta(x, "name"), name) == 0) secret = x;
+    /* Only kubernetes.io/tls Secrets hold certificates with their keys. */
+    if (!secret || strcmp(sl_js(secret, "type"), "kubernetes.io/tls") != 0)
+        return false;
+    const json_t *data = json_object_get(secret, "data");
+    *cert = sl_base64_decode(sl_js(data, "tls.crt"), clen);
+    *key = sl_base64_decode(sl_js(data, "tls.key"), klen);
+    if (*cert && *key && sl_compile_pem_pair_usable(*cert, *key))
+        return true;
+    free(*cert);
+    free(*key);
+    *cert = *key = NULL;
+    return false;
 }
 
 /* The `tls` section of the TrafficPolicy for this listener: one naming the
@@ -82,8 +107,10 @@ static const json_t *listener_tls_policy(sl_compile_ctx *c, const json_t *gw, co
     return best;
 }
 
-/* Fills the policy's options into a certificate record of the listener. */
-static void apply_tls_options(sl_compile_ctx *c, const json_t *gw, const json_t *tls, sl_snap_cert *rec)
+/* Fills the policy's options into a certificate record of the listener. Its
+ * clientCertificate applies only where the Gateway's own client certificate
+ * validation (spec.tls.frontend) does not (`frontend`). */
+static void apply_tls_options(sl_compile_ctx *c, const json_t *gw, const json_t *tls, bool frontend, sl_snap_cert *rec)
 {
     rec->min_version = strcmp(sl_js(tls, "minVersion"), "1.3") == 0 ? 13 : 12;
     char ciphers[2048] = "";
@@ -94,13 +121,13 @@ static void apply_tls_options(sl_compile_ctx *c, const json_t *gw, const json_t 
                               json_string_value(x));
     rec->ciphers = sl_sb_str(&c->b, n < sizeof(ciphers) ? ciphers : "");
     const json_t *cc = json_object_get(tls, "clientCertificate");
-    if (cc) {
+    if (cc && !frontend) {
         rec->client_cert = strcmp(sl_js(cc, "mode"), "Optional") == 0 ? SL_CLIENT_CERT_OPTIONAL : SL_CLIENT_CERT_REQUIRE;
-        size_t len;
-        char *bundle =
-            sl_compile_ca_bundle(c, sl_jmeta(gw, "namespace"), json_object_get(cc, "caCertificateRefs"), "ConfigMap", &len);
-        rec->client_ca = sl_sb_strn(&c->b, bundle ? bundle : "", len);
-        free(bundle);
+        sl_ca_refs cas;
+        sl_compile_ca_refs(c, NULL, sl_jmeta(gw, "namespace"), json_object_get(cc, "caCertificateRefs"), "ConfigMap",
+                           &cas);
+        rec->client_ca = sl_sb_strn(&c->b, cas.pem, cas.len);
+        sl_ca_refs_free(&cas);
     }
 }
 
@@ -114,8 +141,13 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
         return SL_TLS_UNSUPPORTED_MODE;
     const char *gw_ns = sl_jmeta(gw, "namespace");
     const json_t *refs = json_object_get(tls, "certificateRefs");
-    if (json_array_size(refs) == 0)
+    uint8_t client_mode = SL_CLIENT_CERT_NONE;
+    sl_ca_refs cas = {0};
+    bool frontend = sl_compile_frontend_validation(c, gw, listener, listener_index, &client_mode, &cas);
+    if (json_array_size(refs) == 0) {
+        sl_ca_refs_free(&cas);
         return SL_TLS_INVALID_CERT_REF;
+    }
     policy_tls = listener_tls_policy(c, gw, listener);
     uint8_t status = SL_TLS_OK;
     size_t i;
@@ -133,23 +165,19 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
             status = SL_TLS_REF_NOT_PERMITTED;
             continue;
         }
-        const json_t *secret = NULL;
-        size_t k;
-        json_t *x;
-        json_array_foreach(c->secrets, k, x) if (strcmp(sl_jmeta(x, "namespace"), ns) == 0 &&
-                                                 strcmp(sl_jmeta(x, "name"), name) == 0) secret = x;
-        if (secret && strcmp(sl_js(secret, "type"), "kubernetes.io/tls") != 0)
-            secret = NULL; /* only kubernetes.io/tls Secrets hold listener certificates */
-        const json_t *data = json_object_get(secret, "data");
         size_t clen = 0, klen = 0;
-        char *cert = secret ? sl_base64_decode(sl_js(data, "tls.crt"), &clen) : NULL;
-        char *key = secret ? sl_base64_decode(sl_js(data, "tls.key"), &klen) : NULL;
-        if (!cert || !key || !pem_pair_usable(cert, key)) {
+        char *cert = NULL, *key = NULL;
+        if (!sl_compile_tls_secret(c, ns, name, &cert, &clen, &key, &klen)) {
             sl_log_warn("compiler", "listener %s of gateway %s/%s: certificate %s/%s is missing or unusable",
                         sl_js(listener, "name"), gw_ns, sl_jmeta(gw, "name"), ns, name);
+            status = SL_TLS_INVALID_CERT_REF;
+            continue;
+        }
+        if (frontend && cas.usable == 0) {
+            /* Client certificate validation without any usable CA: the listener is
+             * not accepted (NoValidCACertificate), so it serves nothing. */
             free(cert);
             free(key);
-            status = SL_TLS_INVALID_CERT_REF;
             continue;
         }
         sl_snap_cert rec = {
@@ -160,7 +188,11 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
             .min_version = 12,
         };
         if (policy_tls)
-            apply_tls_options(c, gw, policy_tls, &rec);
+            apply_tls_options(c, gw, policy_tls, frontend, &rec);
+        if (frontend) {
+            rec.client_cert = client_mode;
+            rec.client_ca = sl_sb_strn(&c->b, cas.pem, cas.len);
+        }
         free(cert);
         free(key);
         uint32_t ci = sl_sb_add(&c->b, SL_SNAP_CERTS, &rec);
@@ -169,5 +201,6 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
             p->certs.first = ci;
         p->certs.count++;
     }
+    sl_ca_refs_free(&cas);
     return status;
 }

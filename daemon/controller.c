@@ -87,6 +87,7 @@ int sl_controller_write_status(sl_store *s, const char *kind, const char *ns, co
         json_decref(status);
         return SL_ERR;
     }
+    sl_store_write_status_only(s);
     json_t *old;
     int rc = sl_store_get(s, kind, ns, name, &old);
     if (rc != SL_OK) {

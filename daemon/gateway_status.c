@@ -6,6 +6,8 @@
 #include "common/log.h"
 #include "common/sl.h"
 #include "daemon/controller.h"
+#include "daemon/gateway_rules.h"
+#include "daemon/gateway_tls_status.h"
 #include "daemon/objects.h"
 
 static const char *js(const json_t *o, const char *k)
@@ -44,32 +46,6 @@ static const sl_snap_listener *snap_listener(const sl_snapshot *s, const char *n
     return NULL;
 }
 
-/* HTTP and HTTPS listeners serve HTTPRoutes and GRPCRoutes, or those of the
- * two that allowedRoutes.kinds names. */
-static json_t *supported_kinds(const json_t *listener, const char *protocol)
-{
-    json_t *out = json_array();
-    if (strcmp(protocol, "HTTP") != 0 && strcmp(protocol, "HTTPS") != 0)
-        return out;
-    static const char *const ours[] = {"HTTPRoute", "GRPCRoute"};
-    const json_t *kinds = json_object_get(json_object_get(listener, "allowedRoutes"), "kinds");
-    for (size_t k = 0; k < 2; k++) {
-        bool wanted = json_array_size(kinds) == 0;
-        size_t i;
-        json_t *x;
-        json_array_foreach(kinds, i, x)
-        {
-            const json_t *g = json_object_get(x, "group");
-            if ((!g || strcmp(json_string_value(g), "gateway.networking.k8s.io") == 0) &&
-                strcmp(js(x, "kind"), ours[k]) == 0)
-                wanted = true;
-        }
-        if (wanted)
-            json_array_append_new(out, json_pack("{s:s, s:s}", "group", "gateway.networking.k8s.io", "kind", ours[k]));
-    }
-    return out;
-}
-
 /* Another listener of the Gateway on the same port with a different protocol: a
  * port serves one protocol (the Gateway API's ProtocolConflict). */
 static bool protocol_conflict(const json_t *listeners, const json_t *l)
@@ -87,8 +63,13 @@ static bool protocol_conflict(const json_t *listeners, const json_t *l)
     return false;
 }
 
+/* One listener's status. *accepted tells whether its Accepted condition is True;
+ * *all_programmed is cleared when it is not programmed. A listener of a rejected
+ * Gateway (gateway_rejected) is judged on its own but binds nothing, so it is
+ * not programmed. */
 static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const sl_supervisor *sv, const char *ns,
-                               const char *name, json_int_t gen, bool *all_programmed, const json_t *all_listeners)
+                               const char *name, json_int_t gen, bool gateway_rejected, bool *accepted,
+                               bool *all_programmed, const json_t *all_listeners)
 {
     const char *lname = js(l, "name"), *protocol = js(l, "protocol");
     int port = (int)json_integer_value(json_object_get(l, "port"));
@@ -97,34 +78,68 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
     int attached = sl ? (int)sl->attached_routes : 0;
     bool https = strcmp(protocol, "HTTPS") == 0;
     uint8_t tls = sl && https ? sl->tls_status : SL_TLS_OK;
-    bool supported = strcmp(protocol, "HTTP") == 0 || (https && tls != SL_TLS_UNSUPPORTED_MODE);
-    const char *bind_error = sl_supervisor_port_error(sv, ns, name, port);
+    bool supported = sl_listener_protocol_served(l) && tls != SL_TLS_UNSUPPORTED_MODE;
+    const char *bind_error = supported && !gateway_rejected ? sl_supervisor_port_error(sv, ns, name, port) : "";
     bool conflicted = protocol_conflict(all_listeners, l);
+    json_t *kinds = sl_listener_supported_kinds(l);
+    char kinds_msg[512];
+    bool invalid_kinds = sl_listener_invalid_kinds(l, kinds_msg, sizeof(kinds_msg)) > 0;
     const char *refs_reason = tls == SL_TLS_INVALID_CERT_REF    ? "InvalidCertificateRef"
                               : tls == SL_TLS_REF_NOT_PERMITTED ? "RefNotPermitted"
+                              : invalid_kinds                   ? "InvalidRouteKinds"
                                                                 : NULL;
+    /* Client certificate validation (spec.tls.frontend): its CA references. */
+    const char *ca_message = "";
+    const char *ca_reason = https ? sl_frontend_refs_reason(snap, sl, &ca_message) : NULL;
+    bool no_valid_ca = https && sl_frontend_no_valid_ca(sl);
+    *accepted = false;
     if (conflicted) {
         json_array_append_new(conds, sl_condition("Accepted", "False", "ProtocolConflict",
                                                   "another listener uses this port with another protocol", gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener conflicts", gen));
         *all_programmed = false;
     } else if (!supported) {
-        json_array_append_new(conds, sl_condition("Accepted", "False", "UnsupportedProtocol",
-                                                  https ? "only tls.mode Terminate is served"
-                                                        : "sluice serves HTTP and HTTPS listeners",
-                                                  gen));
+        char msg[300];
+        if (https)
+            snprintf(msg, sizeof(msg), "only tls.mode Terminate is served");
+        else
+            snprintf(msg, sizeof(msg), "sluice serves HTTP and HTTPS listeners, not protocol %s", protocol);
+        json_array_append_new(conds, sl_condition("Accepted", "False", "UnsupportedProtocol", msg, gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener not accepted", gen));
         *all_programmed = false;
     } else if (bind_error[0]) {
         json_array_append_new(conds, sl_condition("Accepted", "False", "PortUnavailable", bind_error, gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", bind_error, gen));
         *all_programmed = false;
-    } else if (refs_reason) {
+    } else if (no_valid_ca) {
+        json_array_append_new(conds, sl_condition("Accepted", "False", "NoValidCACertificate",
+                                                  "no caCertificateRef of its client certificate validation is "
+                                                  "usable: see ResolvedRefs",
+                                                  gen));
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener not accepted", gen));
+        *all_programmed = false;
+    } else if (tls == SL_TLS_INVALID_CERT_REF || tls == SL_TLS_REF_NOT_PERMITTED) {
+        *accepted = true;
         json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "listener accepted", gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid",
                                                   "no usable certificate: see ResolvedRefs", gen));
         *all_programmed = false;
+    } else if (gateway_rejected) {
+        *accepted = true;
+        json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "listener accepted", gen));
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid",
+                                                  "the Gateway is not accepted: see its conditions", gen));
+        *all_programmed = false;
+    } else if (json_array_size(kinds) == 0) {
+        /* allowedRoutes.kinds names only kinds sluice does not serve: nothing can
+         * attach, so nothing is programmed. */
+        *accepted = true;
+        json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "listener accepted", gen));
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid",
+                                                  "no route kind it allows is served: see ResolvedRefs", gen));
+        *all_programmed = false;
     } else {
+        *accepted = true;
         json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "listener accepted", gen));
         json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed", "listener is serving", gen));
     }
@@ -132,8 +147,12 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
         json_array_append_new(conds, sl_condition("ResolvedRefs", "False", refs_reason,
                                                   tls == SL_TLS_REF_NOT_PERMITTED
                                                       ? "a certificateRef to another namespace needs a ReferenceGrant"
-                                                      : "a certificateRef names no usable kubernetes.io/tls Secret",
+                                                  : tls == SL_TLS_INVALID_CERT_REF
+                                                      ? "a certificateRef names no usable kubernetes.io/tls Secret"
+                                                      : kinds_msg,
                                                   gen));
+    else if (ca_reason)
+        json_array_append_new(conds, sl_condition("ResolvedRefs", "False", ca_reason, ca_message, gen));
     else
         json_array_append_new(conds, sl_condition("ResolvedRefs", "True", "ResolvedRefs", "references resolved", gen));
     if (conflicted)
@@ -141,8 +160,69 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
                                                   "another listener uses this port with another protocol", gen));
     else
         json_array_append_new(conds, sl_condition("Conflicted", "False", "NoConflicts", "no conflicts", gen));
-    return json_pack("{s:s, s:o, s:i, s:o}", "name", lname, "supportedKinds", supported_kinds(l, protocol),
-                     "attachedRoutes", attached, "conditions", conds);
+    return json_pack("{s:s, s:o, s:i, s:o}", "name", lname, "supportedKinds", kinds, "attachedRoutes", attached,
+                     "conditions", conds);
+}
+
+/* Appends ", name" (or "name" first) to a list of listener names in buf. */
+static void append_name(char *buf, size_t len, const char *name)
+{
+    size_t used = strlen(buf);
+    if (used < len)
+        snprintf(buf + used, len - used, "%s%s", used ? ", " : "", name);
+}
+
+/* The Gateway's Accepted and Programmed conditions. The Gateway is rejected when
+ * its parametersRef cannot be used (InvalidParameters) or when none of its
+ * listeners is accepted (ListenersNotValid); it is accepted with reason
+ * ListenersNotValid when only some are. A rejected Gateway has no workers. */
+static json_t *gateway_conditions(const json_t *gw, const sl_supervisor *sv, uint64_t needed, json_int_t gen,
+                                  size_t nlisteners, const char *not_accepted, size_t n_not_accepted,
+                                  bool all_programmed)
+{
+    const char *ns = sl_obj_namespace(gw), *name = sl_obj_name(gw);
+    json_t *conds = json_array();
+    char msg[600];
+    if (sl_gateway_parameters_invalid(gw, msg, sizeof(msg))) {
+        json_array_append_new(conds, sl_condition("Accepted", "False", "InvalidParameters", msg, gen));
+        json_array_append_new(conds,
+                              sl_condition("Programmed", "False", "Invalid", "the Gateway is not accepted", gen));
+        return conds;
+    }
+    if (n_not_accepted == nlisteners) {
+        snprintf(msg, sizeof(msg), "no listener is accepted (%s): see the listeners' status", not_accepted);
+        json_array_append_new(conds, sl_condition("Accepted", "False", "ListenersNotValid", msg, gen));
+        json_array_append_new(conds,
+                              sl_condition("Programmed", "False", "Invalid", "the Gateway is not accepted", gen));
+        return conds;
+    }
+    if (n_not_accepted) {
+        snprintf(msg, sizeof(msg), "accepted without the listeners it cannot serve (%s): see their status",
+                 not_accepted);
+        json_array_append_new(conds, sl_condition("Accepted", "True", "ListenersNotValid", msg, gen));
+    } else {
+        json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "accepted by sluice", gen));
+    }
+    int running = 0, want = 0;
+    bool group = sl_supervisor_group_state(sv, ns, name, &running, &want);
+    /* Programmed means live: every worker runs a snapshot that holds this
+     * generation of the Gateway, so a script that waits for it sees the change. */
+    uint64_t runs = sl_supervisor_group_generation(sv, ns, name);
+    if (group && running >= want && want > 0 && (needed == 0 || runs < needed)) {
+        snprintf(msg, sizeof(msg), "waiting for the workers to switch to snapshot generation %llu (the oldest runs %llu)",
+                 (unsigned long long)needed, (unsigned long long)runs);
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Pending", msg, gen));
+    } else if (group && running >= want && want > 0 && all_programmed) {
+        snprintf(msg, sizeof(msg), "%d worker%s serving", running, running == 1 ? "" : "s");
+        json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed", msg, gen));
+    } else if (group && running >= want && want > 0) {
+        json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed",
+                                                  "serving; some listeners are not programmed", gen));
+    } else {
+        snprintf(msg, sizeof(msg), "%d of %d workers running", running, want);
+        json_array_append_new(conds, sl_condition("Programmed", "False", "Pending", msg, gen));
+    }
+    return conds;
 }
 
 static bool class_is_ours(json_t *classes, const char *class_name)
@@ -157,7 +237,8 @@ static bool class_is_ours(json_t *classes, const char *class_name)
     return false;
 }
 
-void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_supervisor *sv)
+void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_supervisor *sv,
+                            const sl_liveness *live)
 {
     json_t *classes, *gateways;
     int64_t rv;
@@ -179,29 +260,29 @@ void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_s
         if (!snap_has_gateway(snap, ns, name))
             continue;
         json_int_t gen = json_integer_value(json_object_get(json_object_get(gw, "metadata"), "generation"));
+        bool rejected = sl_gateway_parameters_invalid(gw, NULL, 0);
         bool all_programmed = true;
         json_t *listeners = json_array();
+        char not_accepted[400] = "";
+        size_t n_not_accepted = 0;
         size_t li;
         json_t *l;
         json_array_foreach(json_object_get(spec, "listeners"), li, l)
-            json_array_append_new(listeners, listener_status(l, snap, sv, ns, name, gen, &all_programmed,
-                                                             json_object_get(spec, "listeners")));
-        int running = 0, want = 0;
-        bool group = sl_supervisor_group_state(sv, ns, name, &running, &want);
-        json_t *conds = json_array();
-        json_array_append_new(conds, sl_condition("Accepted", "True", "Accepted", "accepted by sluice", gen));
-        if (group && running >= want && want > 0 && all_programmed) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "%d worker%s serving", running, running == 1 ? "" : "s");
-            json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed", msg, gen));
-        } else if (group && running >= want && want > 0) {
-            json_array_append_new(conds, sl_condition("Programmed", "True", "Programmed",
-                                                      "serving; some listeners are not programmed", gen));
-        } else {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "%d of %d workers running", running, want);
-            json_array_append_new(conds, sl_condition("Programmed", "False", "Pending", msg, gen));
+        {
+            bool accepted;
+            json_array_append_new(listeners, listener_status(l, snap, sv, ns, name, gen, rejected, &accepted,
+                                                             &all_programmed, json_object_get(spec, "listeners")));
+            if (!accepted) {
+                n_not_accepted++;
+                append_name(not_accepted, sizeof(not_accepted), js(l, "name"));
+            }
         }
+        char key[300];
+        snprintf(key, sizeof(key), "Gateway/%s/%s", ns, name);
+        json_t *conds = gateway_conditions(gw, sv, sl_liveness_needed(live, key), gen,
+                                           json_array_size(json_object_get(spec, "listeners")), not_accepted,
+                                           n_not_accepted, all_programmed);
+        sl_gateway_tls_conditions(gw, snap, listeners, gen, conds);
         /* The addresses clients reach the Gateway at: those it binds, or every
          * local address (0.0.0.0, which also reaches it from this host). */
         json_t *addresses = json_array();

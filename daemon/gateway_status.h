@@ -7,11 +7,13 @@
 #define SL_GATEWAY_STATUS_H
 
 #include "common/snapshot.h"
+#include "daemon/liveness.h"
 #include "daemon/store.h"
 #include "daemon/supervisor.h"
 
 /* Computes the status of every Gateway of a sluice GatewayClass and writes those
  * that changed (conditions compared without their lastTransitionTime). */
-void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_supervisor *sv);
+void sl_gateway_status_sync(sl_store *store, const sl_snapshot *snap, const sl_supervisor *sv,
+                            const sl_liveness *live);
 
 #endif

@@ -23,6 +23,7 @@
 #include "daemon/compiler.h"
 #include "daemon/controller.h"
 #include "daemon/gateway_status.h"
+#include "daemon/liveness.h"
 #include "daemon/route_status.h"
 #include "daemon/publisher.h"
 #include "daemon/store.h"
@@ -44,7 +45,12 @@ typedef struct master {
     ev_async changed;
     ev_signal sigterm, sigint, sigquit, sighup;
     ev_timer readiness;
+    ev_timer liveness_timer;    /* while a change is not yet live everywhere: checks often */
     int64_t compiled_rv;
+    sl_liveness liveness;
+    json_t *computed;           /* the last compile's route and Gateway status (sl_compile) */
+    size_t routes_pending;      /* route parents whose sluice.dev/Programmed waits for workers */
+    uint64_t pending_seen;      /* the workers' generations when pending routes were last checked */
     unsigned retry_ticks;
     int exit_code;
 } master;
@@ -64,6 +70,11 @@ static void usage(FILE *f)
             "                             standard output (default), or 'off'\n"
             "  --user NAME                run the workers as this user (the master keeps its identity\n"
             "                             to bind privileged ports)\n"
+            "  --admin-tls-cert FILE      serve the admin API over HTTPS with this PEM certificate (chain)\n"
+            "  --admin-tls-key FILE       ...and this PEM private key\n"
+            "  --admin-client-ca FILE     accept client certificates signed by these PEM CAs as full\n"
+            "                             credentials (mutual TLS); then every request must present one\n"
+            "                             or a bearer token, on loopback too\n"
             "  --version                  print the version and exit\n"
             "  --help                     print this help and exit\n"
             "\n"
@@ -72,13 +83,64 @@ static void usage(FILE *f)
     sl_settings_usage(f);
 }
 
+/* The workers' progress in one number, to notice when it moved. */
+static uint64_t workers_fingerprint(const master *m)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < SL_MAX_WORKERS; i++)
+        sum += atomic_load(&m->control->slots[i].generation) * (uint64_t)(i + 1);
+    return sum;
+}
+
+/* Sets control->live_rv (the config resourceVersion every worker runs, for
+ * writes that wait until they are live) and re-checks the routes whose
+ * sluice.dev/Programmed waits for workers. Returns true while something waits. */
+static bool check_liveness(master *m)
+{
+    if (m->compiled_rv > atomic_load(&m->control->live_rv) &&
+        sl_supervisor_all_run(m->supervisor, m->publisher.generation))
+        atomic_store(&m->control->live_rv, m->compiled_rv);
+    if (m->routes_pending && m->computed) {
+        uint64_t seen = workers_fingerprint(m);
+        if (seen != m->pending_seen) {
+            m->pending_seen = seen;
+            m->routes_pending = sl_route_status_sync(m->store, m->computed, &m->liveness, m->supervisor);
+        }
+    }
+    return m->routes_pending || m->compiled_rv > atomic_load(&m->control->live_rv);
+}
+
+static void liveness_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    master *m = t->data;
+    if (!check_liveness(m))
+        ev_timer_stop(loop, t);
+}
+
+/* After a compile: remembers which snapshot holds which generation of each
+ * object, writes route status (after publishing, so the workers never wait for
+ * this durable write) and watches the workers catch up. */
+static void compiled(master *m, json_t *route_status, uint64_t snapshot)
+{
+    sl_liveness_compiled(&m->liveness, route_status, snapshot);
+    json_decref(m->computed);
+    m->computed = route_status;
+    m->pending_seen = workers_fingerprint(m);
+    m->routes_pending = sl_route_status_sync(m->store, m->computed, &m->liveness, m->supervisor);
+    if (check_liveness(m))
+        ev_timer_again(m->loop, &m->liveness_timer);
+}
+
 /* Compiles and publishes when the store moved, then lets the supervisor match
  * the worker groups to the new snapshot. Runs on the main loop. */
 static void recompile(master *m)
 {
-    int64_t rv = sl_store_current_rv(m->store);
+    /* Status writes (ours, after each compile, and the controller's) move the
+     * resourceVersion but change nothing the compiler reads: no compile. */
+    int64_t rv = sl_store_config_rv(m->store);
     if (rv == m->compiled_rv)
         return;
+    atomic_fetch_add(&m->control->compiles, 1);
     uint64_t generation = m->publisher.generation + 1;
     size_t size;
     json_t *route_status = NULL;
@@ -99,8 +161,7 @@ static void recompile(master *m)
         sl_snap_hdr(&current)->size == size) {
         m->compiled_rv = rv;
         free(blob);
-        sl_route_status_sync(m->store, route_status);
-        json_decref(route_status);
+        compiled(m, route_status, m->publisher.generation);
         return;
     }
     if (sl_publisher_publish(&m->publisher, blob, size) == 0) {
@@ -111,10 +172,7 @@ static void recompile(master *m)
         sl_supervisor_apply(m->supervisor, &snap);
     }
     free(blob);
-    /* Route status follows what was compiled; written after publishing, so the
-     * workers never wait for this (durable, fsync'd) write. */
-    sl_route_status_sync(m->store, route_status);
-    json_decref(route_status);
+    compiled(m, route_status, m->publisher.generation);
 }
 
 static void changed_cb(struct ev_loop *loop, ev_async *w, int revents) { recompile(w->data); }
@@ -144,7 +202,7 @@ static void readiness_cb(struct ev_loop *loop, ev_timer *t, int revents)
     /* Ports that could not be bound are tried again (once a second). */
     if (snap.base && sl_supervisor_needs_retry(m->supervisor) && ++m->retry_ticks % 4 == 0)
         sl_supervisor_apply(m->supervisor, &snap);
-    sl_gateway_status_sync(m->store, &snap, m->supervisor);
+    sl_gateway_status_sync(m->store, &snap, m->supervisor, &m->liveness);
 }
 
 static void stopped_cb(void *arg)
@@ -221,6 +279,7 @@ int main(int argc, char **argv)
     const char *state_dir = getenv("SLUICE_STATE_DIR");
     const char *admin_addr = getenv("SLUICE_ADMIN");
     const char *access_log = "-";
+    const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
     int worker_uid = -1, worker_gid = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -232,7 +291,9 @@ int main(int argc, char **argv)
             continue;
         }
         const char *value = NULL;
-        const char *flags_with_value[] = {"--state-dir", "--admin", "--log-level", "--access-log", "--user"};
+        const char *flags_with_value[] = {"--state-dir",      "--admin",          "--log-level",
+                                          "--access-log",     "--user",           "--admin-tls-cert",
+                                          "--admin-tls-key",  "--admin-client-ca"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -247,7 +308,13 @@ int main(int argc, char **argv)
                 break;
             }
         }
-        if (value && strncmp(a, "--state-dir", 11) == 0) {
+        if (value && strncmp(a, "--admin-tls-cert", 16) == 0) {
+            admin_tls_cert = value;
+        } else if (value && strncmp(a, "--admin-tls-key", 15) == 0) {
+            admin_tls_key = value;
+        } else if (value && strncmp(a, "--admin-client-ca", 17) == 0) {
+            admin_client_ca = value;
+        } else if (value && strncmp(a, "--state-dir", 11) == 0) {
             state_dir = value;
         } else if (value && strncmp(a, "--admin", 7) == 0) {
             admin_addr = value;
@@ -319,7 +386,12 @@ int main(int argc, char **argv)
         sl_log_error("main", "cannot open the store: %s", err);
         return 1;
     }
-    sl_admin_config cfg = {.address = admin_addr, .store = m.store, .control = m.control};
+    sl_admin_config cfg = {.address = admin_addr,
+                           .store = m.store,
+                           .control = m.control,
+                           .tls_cert = admin_tls_cert,
+                           .tls_key = admin_tls_key,
+                           .client_ca = admin_client_ca};
     m.admin = sl_admin_start(&cfg, err, sizeof(err));
     if (!m.admin) {
         sl_log_error("main", "%s", err);
@@ -340,9 +412,14 @@ int main(int argc, char **argv)
         ev_signal_start(m.loop, sig[i]);
     }
     ev_timer_init(&m.readiness, readiness_cb, 0.05, 0.25);
+    /* Workers switch snapshots within their 100 ms tick: look every 10 ms. */
+    ev_init(&m.liveness_timer, liveness_cb);
+    m.liveness_timer.repeat = 0.01;
+    m.liveness_timer.data = &m;
     m.readiness.data = &m;
     ev_timer_start(m.loop, &m.readiness);
     m.compiled_rv = -1;
+    sl_liveness_init(&m.liveness);
     recompile(&m);
     m.controller = sl_controller_start(m.store, notify_changed, &m);
     sl_log_info("main", "ready");
@@ -354,6 +431,8 @@ int main(int argc, char **argv)
     sl_controller_stop(m.controller);
     sl_publisher_close(&m.publisher);
     sl_supervisor_free(m.supervisor);
+    json_decref(m.computed);
+    sl_liveness_free(&m.liveness);
     sl_store_close(m.store);
     sl_log_info("main", "stopped");
     return m.exit_code;

@@ -24,8 +24,7 @@ int64_t sl_obj_resource_version(const json_t *obj)
     const json_t *rv = json_object_get(json_object_get(obj, "metadata"), "resourceVersion");
     if (!rv || json_is_null(rv))
         return 0;
-    if (json_is_integer(rv))
-        return json_integer_value(rv) >= 0 ? json_integer_value(rv) : -1;
+    /* A string, as in Kubernetes (whose API server refuses a number with 400). */
     const char *s = json_string_value(rv);
     if (!s)
         return -1;
@@ -86,6 +85,22 @@ static void set_rv(json_t *meta, int64_t rv)
 static const char *const server_owned_meta[] = {"uid", "creationTimestamp", "generation", "resourceVersion",
                                                  "deletionTimestamp", "managedFields", "selfLink", NULL};
 
+/* A Namespace's name label is the server's, like uid: set on every write through
+ * the main resource, so a create, a replacement or a merge patch that drops or
+ * changes it still leaves it equal to the name. */
+static void set_namespace_name_label(const sl_kind *k, json_t *obj)
+{
+    if (strcmp(k->kind, "Namespace") != 0)
+        return;
+    json_t *meta = sl_obj_metadata(obj);
+    json_t *labels = json_object_get(meta, "labels");
+    if (!json_is_object(labels)) {
+        labels = json_object();
+        json_object_set_new(meta, "labels", labels);
+    }
+    json_object_set_new(labels, SL_NAMESPACE_NAME_LABEL, json_string(sl_obj_name(obj)));
+}
+
 void sl_obj_prepare_create(const sl_kind *k, json_t *obj, int64_t rv)
 {
     json_t *meta = sl_obj_metadata(obj);
@@ -102,6 +117,7 @@ void sl_obj_prepare_create(const sl_kind *k, json_t *obj, int64_t rv)
         json_object_del(meta, "namespace");
     if (k->has_status)
         json_object_del(obj, "status");
+    set_namespace_name_label(k, obj);
 }
 
 /* True when a and b differ in anything but metadata and status. */
@@ -131,6 +147,7 @@ void sl_obj_prepare_update(const sl_kind *k, json_t *obj, const json_t *old, int
     }
     if (!k->namespaced)
         json_object_del(meta, "namespace");
+    set_namespace_name_label(k, obj);
     if (k->has_status) {
         json_t *st = json_object_get(old, "status");
         if (st)

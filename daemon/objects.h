@@ -10,10 +10,16 @@
 
 #include "daemon/kinds.h"
 
+/* The label every Namespace carries, always equal to its name (as the Kubernetes
+ * API server sets it since 1.22), so that label selectors can pick namespaces by
+ * name (e.g. a listener's allowedRoutes.namespaces.selector). */
+#define SL_NAMESPACE_NAME_LABEL "kubernetes.io/metadata.name"
+
 /* Accessors; return "" (never NULL) when the field is absent. */
 const char *sl_obj_name(const json_t *obj);
 const char *sl_obj_namespace(const json_t *obj);
-/* metadata.resourceVersion parsed as a number; 0 when absent, -1 when not a number. */
+/* metadata.resourceVersion (a string of digits) as a number; 0 when absent or
+ * empty, -1 when it is not such a string (a JSON number included). */
 int64_t sl_obj_resource_version(const json_t *obj);
 
 /* Ensures obj has a metadata object and returns it (borrowed). */
@@ -26,12 +32,15 @@ void sl_uuid4(char out[37]);
 
 /* Prepares an object for its first write: sets uid, creationTimestamp, generation 1 and
  * resourceVersion; drops status when the kind has a status subresource (status is only
- * written through /status) and drops client-set fields the server owns. */
+ * written through /status) and drops client-set fields the server owns. A Namespace
+ * gets its SL_NAMESPACE_NAME_LABEL, whatever the client sent for it. */
 void sl_obj_prepare_create(const sl_kind *k, json_t *obj, int64_t rv);
 
 /* Prepares a replacement of `old` by `obj` through the main resource: keeps the
  * server-owned metadata of old, keeps old's status for kinds with a status
- * subresource, and bumps generation when anything but metadata and status changed. */
+ * subresource, and bumps generation when anything but metadata and status changed.
+ * A Namespace keeps its SL_NAMESPACE_NAME_LABEL (set back if the client removed or
+ * changed it). */
 void sl_obj_prepare_update(const sl_kind *k, json_t *obj, const json_t *old, int64_t rv);
 
 /* Builds the object that a /status write produces: old with its status replaced by

@@ -54,9 +54,11 @@ static json_t *render_backend(const sl_snapshot *s, uint32_t index)
                           b->protocol < 4 ? protocols[b->protocol] : "?", "endpoints", eps);
     if (b->protocol == SL_BACKEND_HTTPS) {
         static const char *const verify[] = {"", "CA", "System", "Insecure"};
-        json_object_set_new(j, "tls", json_pack("{s:s, s:s, s:i}", "sni", sl_snap_cstr(s, b->tls_sni), "verify",
-                                                b->tls_verify < 4 ? verify[b->tls_verify] : "?", "caBytes",
-                                                (int)b->tls_ca.len));
+        json_t *tls = json_pack("{s:s, s:s, s:i}", "sni", sl_snap_cstr(s, b->tls_sni), "verify",
+                                b->tls_verify < 4 ? verify[b->tls_verify] : "?", "caBytes", (int)b->tls_ca.len);
+        if (b->tls_sans.len)
+            json_object_set_new(tls, "subjectAltNames", json_string(sl_snap_cstr(s, b->tls_sans)));
+        json_object_set_new(j, "tls", tls);
     }
     return j;
 }
@@ -154,9 +156,10 @@ json_t *sl_snapshot_render(const sl_snapshot *s)
                     json_array_append_new(routes,
                                           render_route(s, SL_SNAP_GET(s, SL_SNAP_ROUTES, sl_snap_route,
                                                                       v->routes.first + ri)));
-                json_array_append_new(vhosts, json_pack("{s:s, s:o}", "host",
-                                                        v->host.len ? sl_snap_cstr(s, v->host) : "*", "routes",
-                                                        routes));
+                const sl_snap_listener *owner = SL_SNAP_GET(s, SL_SNAP_LISTENERS, sl_snap_listener, v->listener);
+                json_array_append_new(vhosts, json_pack("{s:s, s:s, s:o}", "host",
+                                                        v->host.len ? sl_snap_cstr(s, v->host) : "*", "listener",
+                                                        sl_snap_cstr(s, owner->name), "routes", routes));
             }
             json_array_append_new(ports, json_pack("{s:s, s:i, s:s, s:o}", "address", sl_snap_cstr(s, p->address),
                                                    "port", (int)p->port, "protocol", protocol_name(p->protocol),
@@ -165,15 +168,26 @@ json_t *sl_snapshot_render(const sl_snapshot *s)
         json_t *listeners = json_array();
         for (uint32_t li = 0; li < g->listeners.count; li++) {
             const sl_snap_listener *l = SL_SNAP_GET(s, SL_SNAP_LISTENERS, sl_snap_listener, g->listeners.first + li);
-            const sl_snap_port *p = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, l->port_index);
-            json_array_append_new(listeners, json_pack("{s:s, s:s, s:i, s:i}", "name", sl_snap_cstr(s, l->name),
-                                                       "hostname", sl_snap_cstr(s, l->hostname), "port",
-                                                       (int)p->port, "attachedRoutes", (int)l->attached_routes));
+            /* A listener sluice does not serve has no socket: port null. */
+            json_t *port = l->port_index == SL_SNAP_NONE
+                               ? json_null()
+                               : json_integer(SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, l->port_index)->port);
+            json_t *lj = json_pack("{s:s, s:s, s:o, s:i}", "name", sl_snap_cstr(s, l->name), "hostname",
+                                   sl_snap_cstr(s, l->hostname), "port", port, "attachedRoutes",
+                                   (int)l->attached_routes);
+            if (l->frontend_message.len)
+                json_object_set_new(lj, "clientCertificateValidation", json_string(sl_snap_cstr(s, l->frontend_message)));
+            json_array_append_new(listeners, lj);
         }
-        json_array_append_new(gateways, json_pack("{s:s, s:s, s:s, s:i, s:o, s:o}", "namespace",
-                                                  sl_snap_cstr(s, g->ns), "name", sl_snap_cstr(s, g->name),
-                                                  "gatewayClassName", sl_snap_cstr(s, g->class_name), "workers",
-                                                  (int)g->workers, "listeners", listeners, "ports", ports));
+        json_t *gj = json_pack("{s:s, s:s, s:s, s:i, s:o, s:o}", "namespace", sl_snap_cstr(s, g->ns), "name",
+                               sl_snap_cstr(s, g->name), "gatewayClassName", sl_snap_cstr(s, g->class_name),
+                               "workers", (int)g->workers, "listeners", listeners, "ports", ports);
+        /* Whether the workers present a client certificate to TLS backends (never the key). */
+        if (g->backend_cert_pem.len || g->backend_cert_message.len)
+            json_object_set_new(gj, "backendClientCertificate",
+                                g->backend_cert_pem.len ? json_string("presented")
+                                                        : json_string(sl_snap_cstr(s, g->backend_cert_message)));
+        json_array_append_new(gateways, gj);
     }
     char checksum[16];
     snprintf(checksum, sizeof(checksum), "%08x", h->checksum);

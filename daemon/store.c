@@ -1,8 +1,8 @@
 #include "daemon/store.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,9 @@ struct sl_store {
     pthread_cond_t changed; /* signalled after every committed write */
     int64_t rv;             /* committed resourceVersion */
     int64_t pending_rv;     /* highest rv reserved in the open transaction */
+    bool pending_status_only; /* the open transaction writes only status subresources */
+    int64_t config_rv;      /* rv of the last committed write that changed more than status */
+    bool last_failure_full; /* the last failed write failed because the disk was full */
     int64_t wake_epoch;     /* bumped by sl_store_wake_all */
     char path[4096];
 };
@@ -173,6 +176,7 @@ sl_store *sl_store_open(const char *state_dir, char *err, size_t errlen)
         return NULL;
     }
     s->rv = query_int(s->db, "SELECT value FROM meta WHERE key = 'resource_version'", 0);
+    s->config_rv = s->rv;
     if (seed(s, err, errlen) != SL_OK) {
         sl_store_close(s);
         return NULL;
@@ -290,7 +294,19 @@ int sl_store_write_begin(sl_store *s)
         return SL_ERR;
     }
     s->pending_rv = s->rv;
+    s->pending_status_only = false;
+    s->last_failure_full = false;
     return SL_OK;
+}
+
+void sl_store_write_status_only(sl_store *s) { s->pending_status_only = true; }
+
+int64_t sl_store_config_rv(sl_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int64_t rv = s->config_rv;
+    pthread_mutex_unlock(&s->lock);
+    return rv;
 }
 
 int64_t sl_store_next_rv(sl_store *s) { return ++s->pending_rv; }
@@ -315,6 +331,21 @@ static int log_event(sl_store *s, const char *type, const char *kind, const json
     return rc;
 }
 
+/* Remembers why a write failed, for sl_store_last_failure_full. Lock held. */
+static void note_failure(sl_store *s)
+{
+    int code = sqlite3_errcode(s->db);
+    s->last_failure_full = code == SQLITE_FULL || (code == SQLITE_IOERR && errno == ENOSPC);
+}
+
+bool sl_store_last_failure_full(sl_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool full = s->last_failure_full;
+    pthread_mutex_unlock(&s->lock);
+    return full;
+}
+
 int sl_store_put(sl_store *s, const char *kind, const json_t *obj, const char *type, int64_t rv)
 {
     char *body = json_dumps(obj, JSON_COMPACT);
@@ -337,9 +368,11 @@ int sl_store_put(sl_store *s, const char *kind, const json_t *obj, const char *t
             rc = log_event(s, type, kind, obj, body, rv);
         sqlite3_finalize(st);
     }
-    if (rc != SL_OK)
+    if (rc != SL_OK) {
+        note_failure(s);
         sl_log_error("store", "cannot write %s %s/%s: %s", kind, sl_obj_namespace(obj), sl_obj_name(obj),
                      sqlite3_errmsg(s->db));
+    }
     free(body);
     return rc;
 }
@@ -360,6 +393,8 @@ int sl_store_delete(sl_store *s, const char *kind, const json_t *last, int64_t r
         free(body);
     }
     sqlite3_finalize(st);
+    if (rc != SL_OK)
+        note_failure(s);
     return rc;
 }
 
@@ -378,10 +413,13 @@ int sl_store_write_commit(sl_store *s)
     if (rc == SL_OK && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = SL_ERR;
     if (rc != SL_OK) {
+        note_failure(s);
         sl_log_error("store", "commit failed: %s", sqlite3_errmsg(s->db));
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     } else if (s->pending_rv > s->rv) {
         s->rv = s->pending_rv;
+        if (!s->pending_status_only)
+            s->config_rv = s->rv;
         pthread_cond_broadcast(&s->changed);
     }
     pthread_mutex_unlock(&s->lock);

@@ -59,6 +59,16 @@ int sl_store_delete(sl_store *s, const char *kind, const json_t *last, int64_t r
 /* Commits (durably) and releases the lock; wakes watchers. SL_ERR if the commit failed
  * (the transaction is then rolled back). */
 int sl_store_write_commit(sl_store *s);
+/* True when the last failed write failed because the disk holding the store
+ * is full (the admin API then answers 507 and says so). */
+bool sl_store_last_failure_full(sl_store *s);
+/* Marks the open transaction as writing only status subresources: it moves
+ * the resourceVersion (watches see it) but not sl_store_config_rv, so the
+ * compiler, which reads no status, does not run again for it. */
+void sl_store_write_status_only(sl_store *s);
+/* The resourceVersion of the last committed write that changed anything but
+ * status (at open: the current resourceVersion). */
+int64_t sl_store_config_rv(sl_store *s);
 /* Rolls back and releases the lock. */
 void sl_store_write_rollback(sl_store *s);
 

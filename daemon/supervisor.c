@@ -545,13 +545,18 @@ void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap)
         bool present = false;
         for (uint32_t i = 0; i < sl_snap_count(snap, SL_SNAP_GATEWAYS) && !present; i++) {
             const sl_snap_gateway *gw = SL_SNAP_GET(snap, SL_SNAP_GATEWAYS, sl_snap_gateway, i);
-            present = strcmp(sl_snap_cstr(snap, gw->ns), g->ns) == 0 && strcmp(sl_snap_cstr(snap, gw->name), g->name) == 0;
+            present = gw->ports.count > 0 && strcmp(sl_snap_cstr(snap, gw->ns), g->ns) == 0 &&
+                      strcmp(sl_snap_cstr(snap, gw->name), g->name) == 0;
         }
         if (!present)
             remove_group(sv, gi);
     }
     for (uint32_t i = 0; i < sl_snap_count(snap, SL_SNAP_GATEWAYS); i++) {
         const sl_snap_gateway *gw = SL_SNAP_GET(snap, SL_SNAP_GATEWAYS, sl_snap_gateway, i);
+        /* Nothing to serve (a rejected Gateway, or only listeners of protocols
+         * sluice does not serve): no workers. Its status says why. */
+        if (gw->ports.count == 0)
+            continue;
         const char *ns = sl_snap_cstr(snap, gw->ns), *name = sl_snap_cstr(snap, gw->name);
         int gi = find_group(sv, ns, name);
         if (gi < 0) {
@@ -666,6 +671,45 @@ int sl_supervisor_worker_count(const sl_supervisor *sv)
 }
 
 unsigned long sl_supervisor_restarts(const sl_supervisor *sv) { return sv->restarts; }
+
+/* The oldest snapshot generation any current worker of group gi runs; 0 when
+ * the group is short of workers. */
+static uint64_t group_generation(const sl_supervisor *sv, int gi)
+{
+    const sv_group *g = &sv->groups[gi];
+    if (g->want <= 0 || count_workers(sv, gi, false) < g->want)
+        return 0;
+    uint64_t oldest = UINT64_MAX;
+    for (int i = 0; i < SL_MAX_WORKERS; i++) {
+        const sv_worker *wk = &sv->workers[i];
+        if (!wk->pid || wk->group != gi || wk->draining)
+            continue;
+        uint64_t gen = atomic_load(&sv->control->slots[i].generation);
+        if (gen < oldest)
+            oldest = gen;
+    }
+    return oldest == UINT64_MAX ? 0 : oldest;
+}
+
+uint64_t sl_supervisor_group_generation(const sl_supervisor *sv, const char *ns, const char *name)
+{
+    for (int gi = 0; gi < SV_MAX_GROUPS; gi++) {
+        const sv_group *g = &sv->groups[gi];
+        if (g->used && g->live && strcmp(g->ns, ns) == 0 && strcmp(g->name, name) == 0)
+            return group_generation(sv, gi);
+    }
+    return 0;
+}
+
+bool sl_supervisor_all_run(const sl_supervisor *sv, uint64_t generation)
+{
+    for (int gi = 0; gi < SV_MAX_GROUPS; gi++) {
+        const sv_group *g = &sv->groups[gi];
+        if (g->used && g->live && g->want > 0 && group_generation(sv, gi) < generation)
+            return false;
+    }
+    return true;
+}
 
 bool sl_supervisor_group_state(const sl_supervisor *sv, const char *ns, const char *name, int *running, int *want)
 {

@@ -20,7 +20,8 @@ typedef struct sl_supervisor sl_supervisor;
  * master's). */
 sl_supervisor *sl_supervisor_create(struct ev_loop *loop, sl_control *control, int access_log_fd, int worker_uid,
                                     int worker_gid);
-/* Reconciles worker groups with a (verified) snapshot. */
+/* Reconciles worker groups with a (verified) snapshot: one group per Gateway that
+ * has at least one socket (a Gateway without any serves nothing and gets none). */
 void sl_supervisor_apply(sl_supervisor *sv, const sl_snapshot *snap);
 /* True while some Gateway has a port it could not bind (the port may be freed
  * later: a draining worker of a deleted Gateway still holds it, another process
@@ -39,6 +40,12 @@ unsigned long sl_supervisor_restarts(const sl_supervisor *sv);
  * supervisor has no such group. */
 bool sl_supervisor_group_state(const sl_supervisor *sv, const char *ns, const char *name, int *running, int *want);
 /* Socket bind problems of a Gateway's port, "" when none: for status. */
+/* The oldest snapshot generation that a current (not draining) worker of the
+ * Gateway's group runs; 0 when the group is unknown or short of workers. */
+uint64_t sl_supervisor_group_generation(const sl_supervisor *sv, const char *ns, const char *name);
+/* True when every worker of every Gateway runs `generation` or later (and no
+ * group is short of workers). */
+bool sl_supervisor_all_run(const sl_supervisor *sv, uint64_t generation);
 const char *sl_supervisor_port_error(const sl_supervisor *sv, const char *ns, const char *name, int port);
 void sl_supervisor_free(sl_supervisor *sv);
 

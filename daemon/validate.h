@@ -178,6 +178,10 @@ void sl_v_total_matches(sl_vctx *v, const json_t *rules);
  * any Kind-format value), name, optional sectionName; no duplicate targets. */
 void sl_v_policy_target_refs(sl_vctx *v, const json_t *spec, const char *const *kinds);
 
+/* Gateway spec.tls (validate_gateway_tls.c): backend client certificate and
+ * frontend client certificate validation (default, perPort). */
+void sl_v_gateway_tls(sl_vctx *v, const json_t *spec);
+
 /* Route kinds (validate_route_common.c): the shared spec walk; check_rule
  * validates one rule object. */
 void sl_v_route_spec(sl_vctx *v, const json_t *obj, size_t min_rules, void (*check_rule)(sl_vctx *, const json_t *));

@@ -1,8 +1,10 @@
 /* GatewayClass, Gateway, ReferenceGrant and BackendTLSPolicy spec validation:
- * the Gateway API CRD schemas and CEL rules (v1.x), every problem with its path. */
+ * the Gateway API CRD schemas and CEL rules (v1.x), every problem with its path.
+ * A Gateway's spec.tls is in validate_gateway_tls.c. */
 #include "daemon/kinds.h"
 #include "daemon/validate.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,13 +87,19 @@ void sl_validate_gatewayclass(sl_vctx *v, const json_t *obj)
 
 /* ---- Gateway ---- */
 
+/* The CRD's ProtocolType: 1..255 characters, either a token of letters, digits and
+ * '-' that starts and ends alphanumeric ("HTTP", "INVALID": the core names and any
+ * other such token, which sluice stores and reports as an unsupported protocol in
+ * the listener's status) or a domain-prefixed name ("example.com/proto"). */
 static bool is_protocol(const char *p)
 {
-    static const char *const core[] = {"HTTP", "HTTPS", "TLS", "TCP", "UDP"};
-    for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
-        if (strcmp(p, core[i]) == 0)
-            return true;
-    return strlen(p) <= 255 && sl_is_domain_prefixed(p, "");
+    size_t n = strlen(p);
+    if (n == 0 || n > 255)
+        return false;
+    bool token = isalnum((unsigned char)p[0]) && isalnum((unsigned char)p[n - 1]);
+    for (const char *c = p; token && *c; c++)
+        token = isalnum((unsigned char)*c) || *c == '-';
+    return token || sl_is_domain_prefixed(p, "");
 }
 
 static bool proto_in(const char *p, const char *const *set)
@@ -128,6 +136,27 @@ static void check_certificate_refs(sl_vctx *v, const json_t *tls)
     sl_v_pop(v, prev);
 }
 
+
+/* An `options` map (implementation-specific keys, at most 16): sluice defines
+ * none there, so each key is refused rather than stored and ignored. */
+static void refuse_options(sl_vctx *v, const json_t *parent, const char *message)
+{
+    sl_v_string_map(v, parent, "options", 16, 4096);
+    const json_t *options = json_object_get(parent, "options");
+    if (!json_is_object(options))
+        return;
+    size_t prev = sl_v_field(v, "options");
+    const char *key;
+    json_t *x;
+    json_object_foreach((json_t *)options, key, x)
+    {
+        size_t p2 = sl_v_key(v, key);
+        sl_v_fail(v, NULL, "FieldValueNotSupported", "%s", message);
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+}
+
 static void check_listener_tls(sl_vctx *v, const json_t *l, const char *proto)
 {
     static const char *const modes[] = {"Terminate", "Passthrough", NULL};
@@ -151,7 +180,12 @@ static void check_listener_tls(sl_vctx *v, const json_t *l, const char *proto)
     if (mode && proto && strcmp(proto, "HTTPS") == 0 && strcmp(mode, "Terminate") != 0)
         sl_v_invalid(v, "mode", "tls mode must be Terminate for protocol HTTPS");
     check_certificate_refs(v, tls);
-    sl_v_string_map(v, tls, "options", 16, 4096);
+    /* Implementation-specific keys: sluice defines none (TLS versions, ciphers
+     * and client certificates are a TrafficPolicy's tls section, or
+     * spec.tls.frontend). A key it would store and ignore is refused. */
+    refuse_options(v, tls,
+                   "Unsupported value: sluice defines no listener TLS options (use a TrafficPolicy's tls section or "
+                   "spec.tls.frontend)");
     /* Terminate is the default mode, and it needs a certificate source. */
     bool terminate = mode ? strcmp(mode, "Terminate") == 0 : !sl_v_present(tls, "mode");
     if (terminate && json_array_size(json_object_get(tls, "certificateRefs")) == 0 &&
@@ -206,7 +240,7 @@ static void check_listener(sl_vctx *v, const json_t *l)
     sl_v_int_range(v, l, "port", 1, 65535, true, NULL);
     const char *proto = sl_v_req_string(v, l, "protocol");
     if (proto && !is_protocol(proto)) {
-        sl_v_fail(v, "protocol", "FieldValueNotSupported", "Unsupported value: \"%s\": supported values: \"HTTP\", \"HTTPS\", \"TLS\", \"TCP\", \"UDP\" or a domain-prefixed name (example.com/proto)", proto);
+        sl_v_invalid(v, "protocol", "must be 1 to 255 letters, digits or '-', starting and ending with a letter or digit (e.g. \"HTTP\"), or a domain-prefixed name (e.g. \"example.com/proto\")");
         proto = NULL;
     }
     if (sl_v_present(l, "hostname") && proto_in(proto, no_hostname))
@@ -339,6 +373,7 @@ void sl_validate_gateway(sl_vctx *v, const json_t *obj)
     }
     check_addresses(v, spec);
     check_infrastructure(v, spec);
+    sl_v_gateway_tls(v, spec);
     sl_v_pop(v, prev);
 }
 
@@ -418,9 +453,52 @@ static void check_subject_alt_names(sl_vctx *v, const json_t *val)
     sl_v_pop(v, prev);
 }
 
+/* WellKnownCACertificatesType: "System", or an implementation's own set
+ * ("example.com/name"; sluice knows none, which status reports as Invalid). */
+static bool is_well_known_ca_set(const char *w)
+{
+    if (strcmp(w, "System") == 0)
+        return true;
+    const char *slash = strchr(w, '/');
+    size_t n = slash ? strlen(slash + 1) : 0;
+    if (!slash || strlen(w) > 253 || n == 0 || n > 63 || !isalnum((unsigned char)slash[1]) ||
+        !isalnum((unsigned char)slash[n]))
+        return false;
+    return sl_is_domain_prefixed(w, "-_.");
+}
+
+/* sluice applies BackendTLSPolicy to core Services only (the Gateway API's
+ * Extended support); other targets are refused rather than silently unused. */
+static void check_btls_targets(sl_vctx *v, const json_t *spec)
+{
+    const json_t *refs = json_object_get(spec, "targetRefs");
+    size_t prev = sl_v_field(v, "targetRefs");
+    size_t i;
+    const json_t *t;
+    json_array_foreach(refs, i, t)
+    {
+        const char *group = str_or(t, "group", NULL), *kind = str_or(t, "kind", NULL);
+        size_t p2 = sl_v_index(v, i);
+        if (group && group[0])
+            sl_v_fail(v, "group", "FieldValueNotSupported",
+                      "Unsupported value: \"%s\": sluice applies BackendTLSPolicy to core Services (group \"\")", group);
+        else if (kind && strcmp(kind, "Service") != 0)
+            sl_v_fail(v, "kind", "FieldValueNotSupported",
+                      "Unsupported value: \"%s\": sluice applies BackendTLSPolicy to Services only", kind);
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+}
+
+/* options: implementation-specific keys; sluice defines none, so any key would
+ * be accepted and then ignored: refused instead. */
+static void check_btls_options(sl_vctx *v, const json_t *spec)
+{
+    refuse_options(v, spec, "Unsupported value: sluice defines no BackendTLSPolicy options");
+}
+
 static void check_tls_validation(sl_vctx *v, const json_t *spec)
 {
-    static const char *const wk[] = {"System", NULL};
     const json_t *val = sl_v_get_object(v, spec, "validation");
     if (!val) {
         if (!sl_v_present(spec, "validation"))
@@ -442,8 +520,9 @@ static void check_tls_validation(sl_vctx *v, const json_t *spec)
         sl_v_pop(v, p2);
     }
     const char *w = sl_v_get_string(v, val, "wellKnownCACertificates");
-    if (w)
-        sl_v_enum(v, "wellKnownCACertificates", w, wk);
+    if (w && !is_well_known_ca_set(w))
+        sl_v_invalid(v, "wellKnownCACertificates",
+                     "must be \"System\" or a domain-prefixed name such as \"example.com/my-cas\"");
     bool has_cas = json_array_size(cas) > 0, has_wk = sl_v_present(val, "wellKnownCACertificates") != NULL;
     if (has_cas && has_wk)
         sl_v_fail(v, "wellKnownCACertificates", "FieldValueForbidden", "must not contain both caCertificateRefs and wellKnownCACertificates");
@@ -464,7 +543,8 @@ void sl_validate_backendtlspolicy(sl_vctx *v, const json_t *obj)
         return;
     size_t prev = sl_v_field(v, "spec");
     sl_v_policy_target_refs(v, spec, NULL);
+    check_btls_targets(v, spec);
     check_tls_validation(v, spec);
-    sl_v_string_map(v, spec, "options", 16, 4096);
+    check_btls_options(v, spec);
     sl_v_pop(v, prev);
 }

@@ -8,8 +8,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 pkgs="build-essential autoconf automake libtool pkg-config \
-    libmicrohttpd-dev libev-dev libsqlite3-dev libssl-dev libnghttp2-dev libjansson-dev \
-    libpcre2-dev libcurl4-openssl-dev zlib1g-dev libprotobuf-c-dev \
+    libmicrohttpd-dev libgnutls28-dev libev-dev libsqlite3-dev libssl-dev libnghttp2-dev libjansson-dev \
+    libpcre2-dev libcurl4-openssl-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler \
     sqlite3 curl ca-certificates python3"
 # kubectl talks to the admin API (README); Debian's is 1.20. A newer one already
 # on the PATH is kept.

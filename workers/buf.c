@@ -146,7 +146,16 @@ void sl_buf_pools_free(sl_worker *w)
 
 int sl_cbuf_get(sl_worker *w, sl_buf *b) { return pool_get(&w->cbufs, b, sl_cbuf_size()); }
 
-void sl_cbuf_put(sl_worker *w, sl_buf *b) { pool_put(&w->cbufs, b); }
+void sl_cbuf_put(sl_worker *w, sl_buf *b)
+{
+    /* A buffer grown past the pool's size (a buffered request body, an HTTP/2
+     * stream's window) is freed: pooled, it would hold its memory for good. */
+    if (b->data && b->cap != sl_cbuf_size()) {
+        sl_buf_free(b);
+        return;
+    }
+    pool_put(&w->cbufs, b);
+}
 
 int sl_bodybuf_get(sl_worker *w, sl_buf *b) { return pool_get(&w->bodybufs, b, SL_BODY_BUF_SIZE); }
 

@@ -115,6 +115,8 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
+    if (w->nconns > w->nconns_peak)
+        w->nconns_peak = w->nconns;
     atomic_fetch_add(&w->slot->connections_accepted, 1);
     atomic_store(&w->slot->connections_open, w->nconns);
     ev_io_init(&c->io, conn_io_cb, fd, EV_READ);

@@ -87,6 +87,7 @@ struct sl_conn {
     int pipe[2];        /* valid while splicing */
     size_t pipe_bytes;  /* body bytes in the pipe, not yet at the client */
     bool retried;
+    bool buffering;        /* reading the whole request body before going upstream (proxy_buffer.c) */
     bool up_wrote;         /* some byte of the request reached the current upstream connection */
     bool up_refused;       /* ...and its kernel answered with a reset: the upstream never read it */
     bool up_reusable_hint; /* the upstream's response allows keep-alive */

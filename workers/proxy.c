@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/proxy_buffer.h"
 #include "workers/sys_io.h"
 #include "workers/filters.h"
 #include "workers/h2_upstream.h"
@@ -22,6 +23,7 @@
 #include "workers/upstream_tls.h"
 
 static void pump(sl_conn *c);
+static void begin_upstream(sl_conn *c);
 
 /* Reads of a full `uin` per event at most (4 x 72 KiB). */
 #define SL_PUMP_PASSES 4
@@ -207,20 +209,52 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
         return;
     }
     c->req_ready = 0;
+    if (c->expect_continue && !c->req_body.done)
+        sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    c->last_client_ms = sl_now_ms();
+    if (sl_proxy_buffer_begin(c)) {
+        /* The body is read whole first (proxy_buffer.c): no upstream yet. */
+        c->state = SL_CONN_PROXY;
+        c->deadline_ms = sl_proxy_body_deadline(c);
+        sl_conn_update(c);
+        return;
+    }
+    begin_upstream(c);
+}
+
+/* Mirrors the request, then connects to the chosen backend and starts moving. */
+static void begin_upstream(sl_conn *c)
+{
     /* A body that is already here in full can be sent again (retry, or a pooled
-     * connection that turns out closed). */
+     * connection that turns out closed), and goes along with mirrors. */
     c->replay_start = c->in.start;
     c->replay_len = c->req_body.kind == SL_BODY_NONE ? 0
                     : (c->req_body.kind == SL_BODY_LENGTH && sl_buf_len(&c->in) >= c->req_body.remaining)
                         ? (int64_t)c->req_body.remaining
                         : -1;
-    sl_filters_mirror(c, a->filters);
-    if (c->expect_continue && !c->req_body.done)
-        sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    if (!start_attempt(c, bref->backend))
+    sl_filters_mirror(c, c->action->filters);
+    if (!start_attempt(c, c->backend_index))
         return;
-    c->last_client_ms = sl_now_ms();
     pump(c);
+}
+
+/* A client event while the body is being buffered: once it is whole, the
+ * request goes upstream; a client that leaves first is dropped. */
+static void buffering_event(sl_conn *c)
+{
+    if (!sl_proxy_buffer_complete(c)) {
+        if (c->client_eof) {
+            sl_conn_close(c);
+            return;
+        }
+        if (!sl_conn_flush(c))
+            return;
+        c->deadline_ms = sl_proxy_body_deadline(c);
+        sl_conn_update(c);
+        return;
+    }
+    c->buffering = false;
+    begin_upstream(c);
 }
 
 /* Request body bytes at the front of c->in that may go to the upstream now. */
@@ -791,9 +825,9 @@ static void pump(sl_conn *c)
     if (c->tunnel) {
         c->deadline_ms = c->tunnel_activity_ms + (uint64_t)sl_setting(SL_SET_TUNNEL_IDLE_MS);
     } else if (waiting_for_client_body(c)) {
-        uint64_t idle = c->last_client_ms + (uint64_t)sl_setting(SL_SET_BODY_IDLE_TIMEOUT_MS);
-        if (idle < c->deadline_ms)
-            c->deadline_ms = idle;
+        uint64_t body = sl_proxy_body_deadline(c);
+        if (body < c->deadline_ms)
+            c->deadline_ms = body;
     }
     if (c->request_timeout_ms) {
         uint64_t cap = c->started_ms + c->request_timeout_ms;
@@ -804,7 +838,13 @@ static void pump(sl_conn *c)
     sl_conn_update(c);
 }
 
-void sl_proxy_client_event(sl_conn *c) { pump(c); }
+void sl_proxy_client_event(sl_conn *c)
+{
+    if (c->buffering)
+        buffering_event(c);
+    else
+        pump(c);
+}
 
 void sl_proxy_upstream_event(sl_conn *c) { pump(c); }
 
@@ -840,14 +880,19 @@ void sl_proxy_timeout(sl_conn *c)
         sl_conn_close(c);
         return;
     }
+    if (c->buffering && sl_now_ms() < sl_proxy_body_deadline(c)) {
+        c->deadline_ms = sl_proxy_body_deadline(c); /* not yet: the client sent more since */
+        sl_conn_update(c);
+        return;
+    }
     if (c->retry_pending) {
         c->retry_pending = false;
         if (start_attempt(c, c->backend_index))
             pump(c);
         return;
     }
-    if (waiting_for_client_body(c) &&
-        sl_now_ms() >= c->last_client_ms + (uint64_t)sl_setting(SL_SET_BODY_IDLE_TIMEOUT_MS)) {
+    if ((c->buffering || waiting_for_client_body(c)) && sl_now_ms() >= sl_proxy_body_deadline(c)) {
+        c->buffering = false;
         sl_proxy_detach(c, false);
         c->req_body.done = true; /* give up on it: the connection closes after the answer */
         c->state = SL_CONN_LOCAL;

@@ -298,22 +298,33 @@ static bool wildcard_covers(const sl_snapshot *s, const sl_snap_vhost *v, sl_sli
     return host.len > suffix.len && host_cmp(sl_slice_make(host.ptr + host.len - suffix.len, suffix.len), suffix) == 0;
 }
 
+/* The hostname of the listener a vhost belongs to. */
+static sl_slice vhost_listener_host(const sl_snapshot *s, const sl_snap_vhost *v)
+{
+    return snap_slice(s, SL_SNAP_GET(s, SL_SNAP_LISTENERS, sl_snap_listener, v->listener)->hostname);
+}
+
 sl_route_result sl_router_lookup(const sl_snapshot *s, const sl_regex_set *rx, uint32_t port_index,
                                  const sl_route_request *req, const sl_snap_route **out)
 {
-    /* Hostname specificity comes first in the Gateway API's precedence: the rules
-     * of the most specific matching hostname are tried first, then those of each
-     * less specific one (longer wildcards first, the catch-all last). */
+    /* The most specific vhost covering the host belongs to the listener the request
+     * belongs to (the compiler drops the vhosts that a more specific listener
+     * shadows). Hostname specificity comes first in the Gateway API's precedence:
+     * the rules of that vhost are tried first, then those of each less specific
+     * vhost of the same listener (longer wildcards first, the catch-all last).
+     * Other listeners' routes never serve it (listener isolation). */
     uint32_t vi = sl_router_vhost(s, port_index, req->host);
     if (vi == SL_SNAP_NONE)
         return SL_ROUTE_NO_HOST;
     const sl_snap_port *port = SL_SNAP_GET(s, SL_SNAP_PORTS, sl_snap_port, port_index);
+    sl_slice listener = vhost_listener_host(s, SL_SNAP_GET(s, SL_SNAP_VHOSTS, sl_snap_vhost, vi));
     uint32_t end = port->vhosts.first + port->vhosts.count;
     for (uint32_t i = vi; i < end; i++) {
         const sl_snap_vhost *v = SL_SNAP_GET(s, SL_SNAP_VHOSTS, sl_snap_vhost, i);
         bool exact = v->host.len && sl_snap_cstr(s, v->host)[0] != '*';
-        if (i != vi && (exact || !wildcard_covers(s, v, req->host)))
-            continue; /* other exact names, or wildcards that do not cover this host */
+        if (i != vi &&
+            (exact || !wildcard_covers(s, v, req->host) || !sl_slice_eq(vhost_listener_host(s, v), listener)))
+            continue; /* other exact names, wildcards that do not cover this host, other listeners */
         if ((*out = vhost_lookup(s, rx, v, req)))
             return SL_ROUTE_FOUND;
     }

@@ -1,7 +1,8 @@
 /* The router: picks the route entry for a request from a snapshot, following
  * the Gateway API: the virtual host by hostname (exact, then the longest
  * wildcard, then the catch-all), then the first entry of that host, in the
- * compiled precedence order, whose path, method, headers and query match. */
+ * compiled precedence order, whose path, method, headers and query match; then
+ * the less specific vhosts of the same listener only (listener isolation). */
 #ifndef SL_ROUTER_H
 #define SL_ROUTER_H
 

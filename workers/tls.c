@@ -103,7 +103,7 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
         /* SSL_set_SSL_CTX moves the certificate, the trust store and the CA
          * names; the listener's options are the session's own to set. */
         SSL_set_SSL_CTX(ssl, best->ctx);
-        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(best->ctx), NULL);
+        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(best->ctx), SSL_CTX_get_verify_callback(best->ctx));
         SSL_set_min_proto_version(ssl, best->min_version);
         SSL_set_cipher_list(ssl, best->ciphers ? best->ciphers : SL_TLS_CIPHERS);
     }
@@ -195,9 +195,20 @@ bool sl_tls_version_ok(SSL *ssl)
     return !chosen || SSL_version(ssl) >= chosen->min_version;
 }
 
+/* AllowInsecureFallback: a client certificate that does not verify does not end
+ * the handshake. The verify result keeps the failure, so such a certificate is
+ * never passed on as an identity (sl_tls_client_cert_header). */
+static int accept_unverified(int ok, X509_STORE_CTX *x)
+{
+    (void)ok;
+    (void)x;
+    return 1;
+}
+
 /* Client certificates: verification against the listener's CA bundle, whose
- * subjects are also the names sent in the CertificateRequest. */
-static void set_client_verify(SSL_CTX *ctx, const char *ca_pem, size_t ca_len, bool require)
+ * subjects are also the names sent in the CertificateRequest. mode is a
+ * sl_snap_client_cert other than NONE. */
+static void set_client_verify(SSL_CTX *ctx, const char *ca_pem, size_t ca_len, uint8_t mode)
 {
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
@@ -213,12 +224,23 @@ static void set_client_verify(SSL_CTX *ctx, const char *ca_pem, size_t ca_len, b
     BIO_free(bio);
     if (names)
         SSL_CTX_set_client_CA_list(ctx, names);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (require ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+    if (mode == SL_CLIENT_CERT_INSECURE_FALLBACK)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_unverified);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (mode == SL_CLIENT_CERT_REQUIRE ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                           NULL);
     SSL_CTX_set_verify_depth(ctx, 8);
-    /* Resumed sessions keep their client identity: tickets are only valid for
-     * the listener's settings. */
-    static const unsigned char sid_ctx[] = "sluice-mtls";
-    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    /* Resumed sessions keep the client identity (and verify result) of the
+     * handshake that made them, so a session resumes only under the same
+     * validation: the context names the mode and the CA certificates. Without
+     * this, a session from AllowInsecureFallback, or from other CAs, would pass
+     * where a full handshake fails. */
+    unsigned char sid_ctx[SSL_MAX_SID_CTX_LENGTH] = {'s', 'l', mode};
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    if (EVP_Digest(ca_pem, ca_len, digest, &dlen, EVP_sha256(), NULL) == 1)
+        memcpy(sid_ctx + 3, digest, dlen < sizeof(sid_ctx) - 3 ? dlen : sizeof(sid_ctx) - 3);
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx));
 }
 
 static SSL_CTX *make_ctx(const sl_snapshot *s, const sl_snap_cert *c, sl_tls_ctx *t)
@@ -239,7 +261,7 @@ static SSL_CTX *make_ctx(const sl_snapshot *s, const sl_snap_cert *c, sl_tls_ctx
         SSL_CTX_set_cipher_list(ctx, SL_TLS_CIPHERS);
     }
     if (c->client_cert != SL_CLIENT_CERT_NONE)
-        set_client_verify(ctx, sl_snap_cstr(s, c->client_ca), c->client_ca.len, c->client_cert == SL_CLIENT_CERT_REQUIRE);
+        set_client_verify(ctx, sl_snap_cstr(s, c->client_ca), c->client_ca.len, c->client_cert);
     BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
     X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
     EVP_PKEY *k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);

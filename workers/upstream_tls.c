@@ -12,7 +12,58 @@
 
 #include "common/log.h"
 
-static SSL_CTX *client_ctx(const sl_snapshot *s, const sl_snap_backend *be)
+/* SSL_CTX ex_data: the backend's subjectAltNames (a malloc'd copy), for san_verify. */
+static int ex_sans = -1;
+
+static void free_sans(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    free(ptr);
+}
+
+/* The certificate of a backend with subjectAltNames must carry one of them; its
+ * hostname is not checked (the Gateway API: "Hostname ... MUST NOT be used for
+ * authentication" then). Runs for each certificate of the chain once OpenSSL
+ * has checked it; the SANs are checked on the leaf (depth 0). */
+static int san_verify(int ok, X509_STORE_CTX *x)
+{
+    if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const char *sans = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_sans) : NULL;
+    if (!sans || sl_uptls_san_match(X509_STORE_CTX_get_current_cert(x), sans))
+        return ok;
+    X509_STORE_CTX_set_error(x, X509_V_ERR_HOSTNAME_MISMATCH);
+    return 0;
+}
+
+/* The Gateway's client certificate (chain and key PEM) for the backends. */
+static void use_client_cert(SSL_CTX *ctx, const sl_snapshot *s, const sl_snap_gateway *g)
+{
+    BIO *cb = BIO_new_mem_buf(sl_snap_cstr(s, g->backend_cert_pem), (int)g->backend_cert_pem.len);
+    BIO *kb = BIO_new_mem_buf(sl_snap_cstr(s, g->backend_key_pem), (int)g->backend_key_pem.len);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    bool ok = x && k && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+    X509 *extra; /* the rest of the PEM is the chain */
+    while (ok && (extra = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+        if (SSL_CTX_add0_chain_cert(ctx, extra) != 1)
+            X509_free(extra);
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    if (!ok) /* the master checked the pair: only memory can make this fail */
+        sl_log_error("worker", "cannot load the backend client certificate of gateway %s/%s", sl_snap_cstr(s, g->ns),
+                     sl_snap_cstr(s, g->name));
+}
+
+static SSL_CTX *client_ctx(const sl_snapshot *s, const sl_snap_backend *be, const sl_snap_gateway *g)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
@@ -41,12 +92,27 @@ static SSL_CTX *client_ctx(const sl_snapshot *s, const sl_snap_backend *be)
         break;
     }
     }
+    if (be->tls_verify != SL_UPTLS_INSECURE && be->tls_sans.len) {
+        char *sans = strdup(sl_snap_cstr(s, be->tls_sans));
+        if (!sans || SSL_CTX_set_ex_data(ctx, ex_sans, sans) != 1) {
+            free(sans);
+            SSL_CTX_free(ctx); /* never connect without the check it asks for */
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, san_verify);
+    }
+    if (g && g->backend_cert_pem.len)
+        use_client_cert(ctx, s, g);
     return ctx;
 }
 
-SSL_CTX **sl_uptls_build(const sl_snapshot *s)
+SSL_CTX **sl_uptls_build(const sl_snapshot *s, uint32_t gateway)
 {
     uint32_t n = sl_snap_count(s, SL_SNAP_BACKENDS);
+    const sl_snap_gateway *g =
+        gateway < sl_snap_count(s, SL_SNAP_GATEWAYS) ? SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, gateway) : NULL;
+    if (ex_sans < 0)
+        ex_sans = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_sans);
     SSL_CTX **ctxs = NULL;
     for (uint32_t i = 0; i < n; i++) {
         const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, i);
@@ -54,7 +120,7 @@ SSL_CTX **sl_uptls_build(const sl_snapshot *s)
             continue;
         if (!ctxs && !(ctxs = calloc(n, sizeof(*ctxs))))
             return NULL;
-        ctxs[i] = client_ctx(s, be);
+        ctxs[i] = client_ctx(s, be, g);
         if (!ctxs[i])
             sl_log_error("worker", "cannot make a TLS client context for backend %s/%s", sl_snap_cstr(s, be->ns),
                          sl_snap_cstr(s, be->name));
@@ -85,7 +151,8 @@ SSL *sl_uptls_session(SSL_CTX *ctx, const sl_snapshot *s, const sl_snap_backend 
     bool ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
     if (!ip && name[0])
         SSL_set_tlsext_host_name(ssl, name); /* SNI carries names only */
-    if (be->tls_verify != SL_UPTLS_INSECURE) {
+    /* With subjectAltNames the certificate is checked against them (san_verify), not the name. */
+    if (be->tls_verify != SL_UPTLS_INSECURE && !be->tls_sans.len) {
         X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         bool ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1 : SSL_set1_host(ssl, name) == 1;
@@ -109,14 +176,7 @@ const char *sl_uptls_error(SSL *ssl, char *buf, size_t len)
 
 uint64_t sl_uptls_identity(const sl_snapshot *s, const sl_snap_backend *be)
 {
-    if (be->protocol != SL_BACKEND_HTTPS)
-        return 0;
-    /* FNV-1a over what decides how a connection was verified. */
-    uint64_t h = 1469598103934665603ull;
-    const char *parts[] = {sl_snap_cstr(s, be->tls_sni), sl_snap_cstr(s, be->tls_ca)};
-    for (int p = 0; p < 2; p++)
-        for (const unsigned char *q = (const unsigned char *)parts[p]; *q; q++)
-            h = (h ^ *q) * 1099511628211ull;
-    h = (h ^ be->tls_verify) * 1099511628211ull;
-    return h ? h : 1;
+    (void)s;
+    /* The compiler hashed what decides how a connection is made and verified. */
+    return be->protocol == SL_BACKEND_HTTPS ? be->tls_identity : 0;
 }

@@ -2,6 +2,7 @@
  * (snapshot switch, heartbeat, drain progress) and stopping. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,17 @@ static void finish_if_drained(sl_worker *w)
     }
 }
 
+/* After a peak of connections has passed (a burst, a flood of idle keep-alive
+ * connections), the heap's freed chunks go back to the kernel: glibc keeps
+ * them otherwise, and the worker's RSS would stay at the peak for good. */
+static void give_back_memory(sl_worker *w)
+{
+    if (w->nconns_peak < w->nconns + 256)
+        return;
+    malloc_trim(0);
+    w->nconns_peak = w->nconns;
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     sl_worker *w = t->data;
@@ -152,8 +164,10 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
     sl_wsnap_refresh(w);
     sl_upstream_expire_idle(w);
-    if (++w->ticks % 10 == 0)
+    if (++w->ticks % 10 == 0) {
         sl_buf_pools_trim(w);
+        give_back_memory(w);
+    }
     if (!w->draining && !w->accepting && (int64_t)w->nconns < sl_setting(SL_SET_MAX_CONNECTIONS))
         set_accepting(w, true);
     finish_if_drained(w);

@@ -143,6 +143,7 @@ struct sl_worker {
     uint64_t drain_deadline_ms;
     sl_conn *conns; /* every open client connection */
     size_t nconns;
+    size_t nconns_peak;     /* most connections open since memory was last given back */
     sl_upstream *idle; /* pooled upstream connections (LIFO) */
     size_t nidle;
     sl_buf_pool cbufs;      /* free connection buffers (sl_cbuf_size bytes) */

@@ -51,6 +51,19 @@ void sl_wsnap_bind_ports(sl_worker *w, sl_wsnap *s)
     }
 }
 
+/* The GATEWAYS index of the worker's Gateway in a snapshot, SL_SNAP_NONE when
+ * it is not there (being deleted). */
+static uint32_t own_gateway(const sl_worker *w, const sl_snapshot *snap)
+{
+    for (uint32_t gi = 0; gi < sl_snap_count(snap, SL_SNAP_GATEWAYS); gi++) {
+        const sl_snap_gateway *g = SL_SNAP_GET(snap, SL_SNAP_GATEWAYS, sl_snap_gateway, gi);
+        if (strcmp(sl_snap_cstr(snap, g->ns), w->args.gateway_ns) == 0 &&
+            strcmp(sl_snap_cstr(snap, g->name), w->args.gateway_name) == 0)
+            return gi;
+    }
+    return SL_SNAP_NONE;
+}
+
 static sl_wsnap *load(sl_worker *w, uint64_t gen)
 {
     char name[96];
@@ -92,7 +105,7 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
         s->rr[i] = (uint32_t)getpid() + i;
     s->regex = sl_regex_set_build(&s->s);
     s->tls = sl_tls_build(&s->s);
-    s->uptls = sl_uptls_build(&s->s);
+    s->uptls = sl_uptls_build(&s->s, own_gateway(w, &s->s));
     sl_wsnap_bind_ports(w, s);
     return s;
 }

@@ -3,7 +3,8 @@
 (namespace / pod prefix) must answer, the request the backend must see, the
 response headers, the redirect target, and the route / Gateway status.
 
-Every upstream test file has one entry in CASES: name -> Case(manifest, features, run).
+Every upstream HTTPRoute test file has one entry in CASES: name -> Case(manifest(s),
+features, run); cases_gateway.py adds the Gateway tests that run.
 run(h) raises AssertionError (with every failing sub-case listed) on failure.
 Request semantics follow conformance/utils/http: the backend must see the
 request's path, method and headers unless an expected request is given; a
@@ -21,7 +22,7 @@ import urllib.parse
 import uuid as uuidlib
 
 from harness import (APP, CONSECUTIVE, CONSISTENCY_TIMEOUT, CONTROLLER, GW_GROUP, INFRA, WEB, Failure,
-                     poll, run_parallel)
+                     crt_der, poll, run_parallel)
 
 CASES = {}
 
@@ -41,18 +42,24 @@ def case(name, features="core", manifest=None):
 # ------------------------------------------------------------------ requests
 def T(path="/", backend=None, ns=None, status=200, method="GET", host=None, headers=None,
       exp=None, resp_headers=None, resp_absent=None, valid=None, ignore_ws=False, redirect=None,
-      backend_set=None, name=None, gw=None, tls=None, h2c=False):
+      backend_set=None, name=None, gw=None, tls=None, h2c=False, sni=None, peer_cert=None, client_cert=None):
     """One upstream ExpectedResponse. exp: dict(path, host, headers, absent, method) of
     the request the backend must see (default: the request itself). tls: send it over
     TLS with this server name (SNI), as upstream's MakeTLSRequest... does. h2c: send it
     over HTTP/2 cleartext with prior knowledge (upstream's H2CPriorKnowledgeProtocol),
-    and require that the backend got it over HTTP/2 too (the echo's proto)."""
+    and require that the backend got it over HTTP/2 too (the echo's proto).
+    sni: the server name the (TLS) backend must have seen from the gateway
+    (ExpectedRequest.SNI); peer_cert: the (namespace, Secret) whose certificate
+    the backend must have seen the gateway present (ExpectedRequest.ClientCert).
+    client_cert: the (namespace, Secret) whose certificate the client presents
+    when the gateway asks; the gateway must ask (upstream: "client certificate
+    was not presented during the handshake")."""
     if backend is not None and ns is None:
         ns = INFRA
     return dict(path=path, backend=backend or "", ns=ns or "", status=status, method=method, host=host,
                 headers=headers or {}, exp=exp, resp_headers=resp_headers, resp_absent=resp_absent or [],
                 valid=valid or {}, ignore_ws=ignore_ws, redirect=redirect, backend_set=backend_set or {},
-                name=name, gw=gw, tls=tls, h2c=h2c)
+                name=name, gw=gw, tls=tls, h2c=h2c, sni=sni, peer_cert=peer_cert, client_cert=client_cert)
 
 
 def describe(tc):
@@ -71,6 +78,8 @@ def describe(tc):
 def compare(h, addr, tc, resp):
     """Mirrors CompareRequest of the upstream suite; returns an error string or None."""
     statuses = tc["status"] if isinstance(tc["status"], (list, tuple)) else [tc["status"]]
+    if tc["client_cert"] and not getattr(resp, "cert_requested", False):
+        return "the gateway did not ask for the client certificate"
     if resp.status not in statuses:
         return "expected status %s, got %d (%s)" % (statuses, resp.status, resp.body[:120])
     echo = resp.echo or {}
@@ -119,6 +128,13 @@ def compare(h, addr, tc, resp):
                 return "response header %s present (%r), expected absent" % (k, got[k.lower()])
         if not echo.get("pod", "").startswith(tc["backend"]):
             return "expected pod %s*, got %r" % (tc["backend"], echo.get("pod", ""))
+        if tc["sni"] and (echo.get("tls") or {}).get("serverName") != tc["sni"]:
+            return "expected the backend to see SNI %r, it saw %r" % (tc["sni"], echo.get("tls"))
+        if tc["peer_cert"]:
+            want = crt_der(h.certs[tc["peer_cert"]][0])
+            seen = [ssl.PEM_cert_to_DER_cert(p) for p in (echo.get("tls") or {}).get("peerCertificates") or []]
+            if want not in seen:
+                return "expected the backend to see the client certificate of Secret %s/%s" % tc["peer_cert"]
     elif 300 <= resp.status < 400 and tc["redirect"] is not None:
         loc = dict((k.lower(), v) for k, v in resp.headers).get("location", "")
         u = urllib.parse.urlsplit(loc)
@@ -149,7 +165,11 @@ def send(h, addr, tc):
     headers = dict(tc["headers"])
     headers["X-Echo-Set-Header"] = ",".join("%s:%s" % kv for kv in tc["backend_set"].items())
     if tc["tls"]:
-        return h.tls_request(addr, tc["tls"], tc["method"], tc["path"], tc["host"], headers)
+        requested = []
+        resp = h.tls_request(addr, tc["tls"], tc["method"], tc["path"], tc["host"], headers,
+                             client_cert=tc["client_cert"], requested=requested)
+        resp.cert_requested = any(requested)
+        return resp
     if tc["h2c"]:
         return h.h2c_request(addr, tc["method"], tc["path"], tc["host"], headers)
     return h.request(addr, tc["method"], tc["path"], tc["host"], headers)
@@ -296,27 +316,45 @@ def gateway_zero_routes(h, gw, ns=INFRA):
     poll(check, CONSISTENCY_TIMEOUT, "Gateway %s/%s has 0 routes" % (ns, gw))
 
 
+def stale_conditions(obj, conds):
+    """ConditionsHaveLatestObservedGeneration: the conditions whose observedGeneration
+    is not the object's generation, as (type, observedGeneration) pairs."""
+    gen = obj.get("metadata", {}).get("generation")
+    return [(c.get("type"), c.get("observedGeneration")) for c in conds if c.get("observedGeneration") != gen]
+
+
 def gateway_listeners(h, gw, want, ns=INFRA):
-    """GatewayStatusMustHaveListeners: name, supportedKinds, conditions, attachedRoutes."""
+    """GatewayStatusMustHaveListeners: the Gateway's conditions are at its latest
+    generation, and status.listeners has exactly the listeners of want, each with
+    its supportedKinds ("kinds", default [HTTPRoute]: these must be there, an
+    implementation may support more; an empty list means none at all), its
+    conditions (a reason of None matches any) and attachedRoutes."""
     def check():
         g = h.get("Gateway", ns, gw)
-        ls = {l.get("name"): l for l in (g or {}).get("status", {}).get("listeners", [])}
+        if not g:
+            return False, "no such Gateway"
+        stale = stale_conditions(g, g.get("status", {}).get("conditions", []))
+        if stale:
+            return False, "Gateway conditions not at generation %s: %s" % (g["metadata"].get("generation"), stale)
+        ls = {l.get("name"): l for l in g.get("status", {}).get("listeners", [])}
         if len(ls) != len(want):
             return False, "expected %d listeners in status, got %s" % (len(want), list(ls))
         for w in want:
             l = ls.get(w["name"])
             if not l:
                 return False, "no status for listener %s" % w["name"]
-            kinds = [(k.get("group", GW_GROUP), k.get("kind")) for k in l.get("supportedKinds", [])]
-            # As the upstream suite: the expected kind must be there; an
-            # implementation may support more (sluice adds GRPCRoute).
-            if (GW_GROUP, "HTTPRoute") not in kinds:
-                return False, "listener %s supportedKinds %s" % (w["name"], kinds)
+            kinds = [(k.get("group") or GW_GROUP, k.get("kind")) for k in l.get("supportedKinds") or []]
+            wkinds = w.get("kinds", ["HTTPRoute"])
+            if not wkinds and kinds:
+                return False, "listener %s supportedKinds %s, expected none" % (w["name"], kinds)
+            missing = [k for k in wkinds if (GW_GROUP, k) not in kinds]
+            if missing:
+                return False, "listener %s supportedKinds %s lacks %s" % (w["name"], kinds, missing)
+            if l.get("attachedRoutes") != w["attached"]:
+                return False, "listener %s attachedRoutes %s, expected %s" % (w["name"], l.get("attachedRoutes"), w["attached"])
             ok, why = _cond_ok(l.get("conditions", []), w["conds"])
             if not ok:
                 return False, "listener %s: %s" % (w["name"], why)
-            if l.get("attachedRoutes") != w["attached"]:
-                return False, "listener %s attachedRoutes %s, expected %s" % (w["name"], l.get("attachedRoutes"), w["attached"])
         return True, None
     poll(check, CONSISTENCY_TIMEOUT, "Gateway %s/%s listener status" % (ns, gw))
 

@@ -20,6 +20,14 @@ Behaviour driven by the request (as the upstream echo server does):
 Every received request is recorded (for mirror checks): see EchoReplica.seen().
 The h2c server only echoes (none of the behaviours above).
 
+A replica of a Deployment that serves TLS (upstream: TLS_SERVER_CERT and
+TLS_SERVER_PRIVKEY, optionally TLS_CLIENT_CACERTS) is a TLSEchoReplica: the
+same HTTP/1.1 echo on its TLS port with the Secret's certificate, whose body
+also carries "tls": {"version", "serverName" (the SNI the client sent),
+"negotiatedProtocol", "cipherSuite", "peerCertificates" (PEM)}, as upstream's
+echo-basic reports it. With client CA certificates, a client certificate is
+asked for and checked when given (Go's VerifyClientCertIfGiven).
+
 Runs on Debian's /usr/bin/python3 (the h2c server needs python3-h2).
 """
 
@@ -28,7 +36,10 @@ import hashlib
 import json
 import re
 import socket
+import os
 import socketserver
+import ssl
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -117,11 +128,14 @@ class _Handler(BaseHTTPRequestHandler):
             if rep.attempt(q["uuid"][0]) <= int(q["succeedAfter"][0]):
                 return self._send(code, b'{"message":"simulated failure"}',
                                   [("Content-Type", "application/json")])
-        body = json.dumps({
+        echo = {
             "path": self.path, "host": self.headers.get("Host", ""), "method": self.command,
             "proto": self.request_version, "headers": headers,
             "namespace": rep.namespace, "ingress": "", "service": "", "pod": rep.pod,
-        }, indent=1).encode()
+        }
+        if isinstance(self.connection, ssl.SSLSocket):
+            echo["tls"] = tls_assertions(self.connection)
+        body = json.dumps(echo, indent=1).encode()
         extra = []
         for spec in self.headers.get_all("X-Echo-Set-Header") or []:
             for kv in spec.split(","):
@@ -288,15 +302,123 @@ class _H2Handler(socketserver.BaseRequestHandler):
                 del self.pending[sid]
 
 
-class EchoReplica:
+def tls_assertions(conn):
+    """upstream echo-basic's TLSAssertions for a TLS connection."""
+    out = {"version": {"TLSv1.3": "TLSv1.3", "TLSv1.2": "TLSv1.2"}.get(conn.version(), conn.version() or ""),
+           "serverName": getattr(conn, "sl_server_name", "") or "",
+           "cipherSuite": (conn.cipher() or ("",))[0]}
+    if conn.selected_alpn_protocol():
+        out["negotiatedProtocol"] = conn.selected_alpn_protocol()
+    peer = conn.getpeercert(binary_form=True)
+    if peer:
+        # Python gives the leaf only; a client that sends a chain shows its leaf.
+        out["peerCertificates"] = [ssl.DER_cert_to_PEM_cert(peer)]
+    return out
+
+
+class _TLSServer(_Server):
+    """The HTTP/1.1 echo behind TLS; the handshake runs in the connection's thread."""
+
+    def __init__(self, addr, ctx):
+        self.ctx = ctx
+        super().__init__(addr, _Handler)
+
+    def finish_request(self, request, client_address):
+        try:
+            request.settimeout(10)
+            conn = self.ctx.wrap_socket(request, server_side=True)
+            conn.settimeout(None)
+        except (ssl.SSLError, OSError):
+            return  # a failed handshake is the client's business (its error says why)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+
+def server_context(cert_pem, key_pem, client_ca_pem=None):
+    """An ssl.SSLContext serving cert/key (PEM bytes); with client_ca_pem a client
+    certificate is asked for and verified when given. Records each
+    connection's SNI as sl_server_name."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory(prefix="btls-echo-") as d:
+        cf, kf = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
+        with open(cf, "wb") as f:
+            f.write(cert_pem)
+        with open(kf, "wb") as f:
+            f.write(key_pem)
+        ctx.load_cert_chain(cf, kf)
+    if client_ca_pem:
+        ctx.load_verify_locations(cadata=client_ca_pem.decode())
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+
+    def sni(conn, name, _ctx):
+        conn.sl_server_name = name
+    ctx.sni_callback = sni
+    return ctx
+
+
+class _Recorder:
+    """What the handlers ask of a replica: record requests, count retry attempts."""
+
+    def _init_recorder(self):
+        self._lock = threading.Lock()
+        self._seen = []
+        self._attempts = {}
+
+    def record(self, req):
+        with self._lock:
+            self._seen.append(req)
+            if len(self._seen) > 5000:
+                del self._seen[:1000]
+
+    def seen(self):
+        with self._lock:
+            return list(self._seen)
+
+    def clear(self):
+        with self._lock:
+            self._seen.clear()
+
+    def attempt(self, uuid):
+        with self._lock:
+            self._attempts[uuid] = self._attempts.get(uuid, 0) + 1
+            return self._attempts[uuid]
+
+
+class TLSEchoReplica(_Recorder):
+    """One replica of a Deployment that serves TLS (upstream: echo-basic with
+    TLS_SERVER_CERT): the HTTP/1.1 echo over TLS on (ip, port); ctx from
+    server_context()."""
+
+    def __init__(self, namespace, pod, ip, port, ctx):
+        self.namespace, self.pod, self.ip, self.port = namespace, pod, ip, port
+        self.h2c_port = None
+        self._init_recorder()
+        self.server = _TLSServer((ip, port), ctx)
+        self.server.replica = self
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name="echo-tls-%s" % pod, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class EchoReplica(_Recorder):
     """One replica ("pod") of an echo Deployment, serving HTTP/1.1 on (ip, port)
     and, when h2c_port is given, h2c prior knowledge on (ip, h2c_port)."""
 
     def __init__(self, namespace, pod, ip, port, h2c_port=None):
         self.namespace, self.pod, self.ip, self.port, self.h2c_port = namespace, pod, ip, port, h2c_port
-        self._lock = threading.Lock()
-        self._seen = []
-        self._attempts = {}
+        self._init_recorder()
         self.server = _Server((ip, port), _Handler)
         self.server.replica = self
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -318,25 +440,6 @@ class EchoReplica:
             if srv:
                 srv.shutdown()
                 srv.server_close()
-
-    def record(self, req):
-        with self._lock:
-            self._seen.append(req)
-            if len(self._seen) > 5000:
-                del self._seen[:1000]
-
-    def seen(self):
-        with self._lock:
-            return list(self._seen)
-
-    def clear(self):
-        with self._lock:
-            self._seen.clear()
-
-    def attempt(self, uuid):
-        with self._lock:
-            self._attempts[uuid] = self._attempts.get(uuid, 0) + 1
-            return self._attempts[uuid]
 
 
 def can_bind(ip, port):

@@ -1,4 +1,4 @@
-"""Drives the Gateway API's HTTPRoute conformance manifests through a local sluiced.
+"""Drives the Gateway API's conformance manifests (HTTPRoute, Gateway and BackendTLSPolicy tests) through a local sluiced.
 
 One Harness per test module: it starts the echo backends (one EchoReplica per
 Deployment replica, each on its own loopback address), one sluiced on a temporary
@@ -11,15 +11,24 @@ Rewrites done to the upstream manifests (the YAML files themselves are untouched
   * listener ports 80/443/8080/8090 become free unprivileged ports (the same
     mapping for every Gateway, since each has its own address), and so do
     HTTPRoute parentRefs[].port;
+  * Gateway spec.tls.frontend.perPort[].port follows the listener port map
+    (which also covers 6443, 7443 and 8443, the client certificate tests' ports);
   * the TLS Secrets the upstream suite creates itself (tls-validity-checks-certificate
     and the others of its setup) are made here with the openssl CLI: a throwaway CA
     and one leaf per Secret with the upstream SANs, stored before the Gateways;
+    the CA ConfigMaps of its setup (tls-checks-ca-certificate, the client
+    certificate validation CAs, mismatch-ca-certificate, web-backend-cm) get a CA
+    each, and the Secrets upstream signs with them (the tls-backend's serving
+    certificate, the client certificates) are signed by that CA;
   * Deployments are replaced by echo replicas (HTTP/1.1 on backend_port, h2c
-    prior knowledge on h2c_port), and every Service whose selector picks a
+    prior knowledge on h2c_port), those that serve TLS (TLS_SERVER_CERT) by TLS
+    echo replicas on tls_port with their Secret's certificate (and their
+    ConfigMap's client CAs for TLS_CLIENT_CACERTS); a test manifest's
+    Deployments run while the test does. Every Service whose selector picks a
     Deployment gets an EndpointSlice (label kubernetes.io/service-name) listing
     the replicas, with the Service's port names and targetPorts 3000 -> backend_port,
-    3001 -> h2c_port; the manual EndpointSlices of the service-types test get the
-    infra-backend-v1 replicas, as the upstream suite does.
+    3001 -> h2c_port, 8443 -> tls_port; the manual EndpointSlices of the
+    service-types test get the infra-backend-v1 replicas, as the upstream suite does.
 """
 
 import base64
@@ -41,7 +50,7 @@ import urllib.parse
 
 import yaml
 
-from echo import EchoReplica, can_bind
+from echo import EchoReplica, TLSEchoReplica, can_bind, server_context
 
 sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
 from h2client import H2Client  # noqa: E402  (tests/integration/h2client.py)
@@ -66,6 +75,7 @@ KINDS = {
     "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes", True),
     "GRPCRoute": ("/apis/gateway.networking.k8s.io/v1", "grpcroutes", True),
     "ReferenceGrant": ("/apis/gateway.networking.k8s.io/v1beta1", "referencegrants", True),
+    "BackendTLSPolicy": ("/apis/gateway.networking.k8s.io/v1", "backendtlspolicies", True),
 }
 
 # Fast, bounded eventual consistency (the upstream suite allows 30 s and wants 3
@@ -91,6 +101,27 @@ SUITE_SECRETS = [
     (APP, "tls-passthrough-checks-certificate", ["abc.example.com"]),
 ]
 
+# The CA ConfigMaps the upstream suite creates (kubernetes.MustCreateCACertConfigMap):
+# namespace, name. Each is a CA of its own; "ca.crt" holds its certificate.
+SUITE_CAS = [
+    (WEB, "web-backend-cm"),
+    (INFRA, "tls-validity-checks-ca-certificate"),
+    (INFRA, "tls-validity-checks-per-port-ca-certificate"),
+    (INFRA, "tls-checks-ca-certificate"),
+    (INFRA, "mismatch-ca-certificate"),
+]
+
+# The Secrets it signs with those CAs: namespace, name, the CA ConfigMap's name
+# (same namespace), and the SANs of a serving certificate (a name, an IP or a
+# URI, as upstream's generateRSACert sorts them) or None for a client certificate.
+SUITE_CA_SIGNED = [
+    (INFRA, "tls-validity-checks-client-certificate", "tls-validity-checks-ca-certificate", None),
+    (INFRA, "tls-validity-checks-per-port-client-certificate", "tls-validity-checks-per-port-ca-certificate", None),
+    (INFRA, "tls-checks-certificate", "tls-checks-ca-certificate",
+     ["abc.example.com", "spiffe://abc.example.com/test-identity", "other.example.com"]),
+    (INFRA, "tls-checks-client-certificate", "tls-checks-ca-certificate", None),
+]
+
 
 def _openssl(*args):
     cp = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=60)
@@ -98,26 +129,44 @@ def _openssl(*args):
         raise RuntimeError("openssl %s failed: %s" % (" ".join(args), cp.stderr.decode(errors="replace")[-1000:]))
 
 
-class CertAuthority:
-    """A throwaway CA (openssl CLI, ECDSA P-256) in dir; issue() makes a server leaf."""
+def _san(name):
+    """A SAN entry for openssl's subjectAltName: an IP, a URI or a DNS name."""
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in name and "://" not in name else socket.AF_INET, name)
+        return "IP:" + name
+    except OSError:
+        return ("URI:" if "://" in name else "DNS:") + name
 
-    def __init__(self, d):
+
+class CertAuthority:
+    """A throwaway CA (openssl CLI, ECDSA P-256) in dir; issue() makes a leaf."""
+
+    def __init__(self, d, cn="sluice conformance CA"):
+        os.makedirs(d, exist_ok=True)
         self.dir = d
         self.cert = os.path.join(d, "ca.crt")
         self.key = os.path.join(d, "ca.key")
         _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-subj", "/CN=sluice conformance CA", "-days", "2", "-keyout", self.key, "-out", self.cert,
+                 "-subj", "/CN=" + cn, "-days", "2", "-keyout", self.key, "-out", self.cert,
                  "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        with open(self.cert, "rb") as f:
+            self.cert_pem = f.read()
         self.n = 0
+        self.paths = {}  # cert PEM -> (cert file, key file)
 
     def issue(self, sans, cn="default"):
-        """Returns (cert PEM, key PEM) of a leaf for the DNS names sans (the
-        upstream subject: CN default, O Acme Co)."""
+        """Returns (cert PEM, key PEM) of a leaf with the upstream subject (CN
+        default, O Acme Co): a server certificate for sans (DNS names, IPs,
+        URIs), or a client certificate when sans is None."""
         self.n += 1
         base = os.path.join(self.dir, "leaf%d" % self.n)
         with open(base + ".ext", "w") as f:
-            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-                    "keyUsage=digitalSignature,keyEncipherment\n" % ",".join("DNS:" + n for n in sans))
+            if sans is None:
+                f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"
+                        "keyUsage=digitalSignature,keyEncipherment\n")
+            else:
+                f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                        "keyUsage=digitalSignature,keyEncipherment\n" % ",".join(_san(n) for n in sans))
         _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                  "-subj", "/O=Acme Co/CN=%s" % cn, "-keyout", base + ".key", "-out", base + ".csr")
         _openssl("x509", "-req", "-in", base + ".csr", "-CA", self.cert, "-CAkey", self.key,
@@ -127,7 +176,13 @@ class CertAuthority:
             crt = f.read()
         with open(base + ".key", "rb") as f:
             key = f.read()
+        self.paths[crt] = (base + ".crt", base + ".key")
         return crt, key
+
+
+def ca_configmap(ns, name, ca):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
+            "data": {"ca.crt": ca.cert_pem.decode()}}
 
 
 def tls_secret(ns, name, crt, key):
@@ -217,6 +272,9 @@ class Harness:
         self.log_path = None
         self.ca = None
         self.certs = {}  # (ns, secret name) -> (cert PEM, key PEM)
+        self.cas = {}  # (ns, ConfigMap name) -> CertAuthority
+        self.cert_files = {}  # (ns, secret name) -> (cert file, key file)
+        self.test_deployments = []  # (ns, name) of the current test's Deployments
 
     # ---------------------------------------------------------------- lifecycle
     def start(self):
@@ -237,9 +295,14 @@ class Harness:
             self.h2c_port = free_port()
             while self.h2c_port == self.backend_port:
                 self.h2c_port = free_port()
+        self.tls_port = 8443  # the upstream echo's TLS port
+        if self.tls_port in (self.backend_port, self.h2c_port) or not all(can_bind(ip, 8443) for ip in probe):
+            self.tls_port = free_port()
+            while self.tls_port in (self.backend_port, self.h2c_port):
+                self.tls_port = free_port()
         gwip = "127.%d.0.1" % self.octet
         used = set()
-        for orig in (80, 443, 8080, 8090):
+        for orig in (80, 443, 8080, 8090, 8443, 7443, 6443):
             p = free_port(gwip)
             while p in used or p in (80, 81, 443, 8080, 8090, 8443, 8083):
                 p = free_port(gwip)
@@ -250,6 +313,12 @@ class Harness:
         self.ca = CertAuthority(os.path.join(self.state, "pki"))
         for ns, name, sans in SUITE_SECRETS:
             self.certs[(ns, name)] = self.ca.issue(sans)
+        for ns, name in SUITE_CAS:
+            self.cas[(ns, name)] = CertAuthority(os.path.join(self.state, "pki", ns, name), cn=name)
+        for ns, name, ca_name, sans in SUITE_CA_SIGNED:
+            ca = self.cas[(ns, ca_name)]
+            self.certs[(ns, name)] = ca.issue(sans)
+            self.cert_files[(ns, name)] = ca.paths[self.certs[(ns, name)][0]]
         self.admin_port = free_port()
         self.admin = "127.0.0.1:%d" % self.admin_port
         self.log_path = os.path.join(self.state, "sluiced.log")
@@ -310,6 +379,13 @@ class Harness:
         st, body = self._raw("GET", self._coll(kind, ns) + "/" + name)
         return json.loads(body) if st == 200 else None
 
+    def list(self, kind, ns):
+        """The items of kind in namespace ns (all of them for cluster-scoped kinds)."""
+        st, body = self._raw("GET", self._coll(kind, ns))
+        if st != 200:
+            raise Failure("list %s in %s: %d %s" % (kind, ns, st, body[:300]))
+        return json.loads(body).get("items", [])
+
     def put_object(self, obj):
         kind = obj["kind"]
         ns = obj["metadata"].get("namespace", "default")
@@ -352,6 +428,9 @@ class Harness:
             spec["addresses"] = [{"type": "IPAddress", "value": self.gateway_ip(obj["metadata"]["name"])}]
             for l in spec.get("listeners", []):
                 l["port"] = self.map_port(l["port"])
+            for pp in (spec.get("tls") or {}).get("frontend", {}).get("perPort") or []:
+                if "port" in pp:
+                    pp["port"] = self.map_port(pp["port"])
         elif kind in ("HTTPRoute", "GRPCRoute"):
             for pr in obj.get("spec", {}).get("parentRefs", []) or []:
                 if "port" in pr:
@@ -373,9 +452,9 @@ class Harness:
         return obj
 
     def echo_port(self, target_port):
-        """Where the echo replicas serve the upstream echo's port: 3000 (HTTP/1.1)
-        and 3001 (h2c) are remapped, anything else stays."""
-        return {3000: self.backend_port, 3001: self.h2c_port}.get(target_port, target_port)
+        """Where the echo replicas serve the upstream echo's port: 3000 (HTTP/1.1),
+        3001 (h2c) and 8443 (TLS) are remapped, anything else stays."""
+        return {3000: self.backend_port, 3001: self.h2c_port, 8443: self.tls_port}.get(target_port, target_port)
 
     def _slice_for(self, svc, reps):
         ports = []
@@ -396,13 +475,39 @@ class Harness:
             "ports": ports,
         }
 
+    def _tls_context(self, dep):
+        """The TLS echo's context for a Deployment with TLS_SERVER_CERT: the
+        certificate of the Secret its volume mounts, the client CAs of its
+        ConfigMap volume when TLS_CLIENT_CACERTS is set. None when the harness
+        does not make that Secret."""
+        ns = dep["metadata"]["namespace"]
+        pod = dep["spec"]["template"]["spec"]
+        env = {e["name"] for e in pod["containers"][0].get("env", [])}
+        secret = configmap = None
+        for vol in pod.get("volumes") or []:
+            secret = (vol.get("secret") or {}).get("secretName") or secret
+            configmap = (vol.get("configMap") or {}).get("name") or configmap
+        if (ns, secret) not in self.certs:
+            return None
+        client_ca = self.cas[(ns, configmap)].cert_pem if "TLS_CLIENT_CACERTS" in env and configmap else None
+        return server_context(*self.certs[(ns, secret)], client_ca)
+
     def _start_deployment(self, dep, index):
         ns = dep["metadata"]["namespace"]
         name = dep["metadata"]["name"]
         env = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0].get("env", [])}
-        if env & {"GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "TLS_SERVER_CERT"} or "coredns" in name:
-            return  # gRPC, TCP, TLS and DNS backends serve no HTTPRoute test here
+        if env & {"GRPC_ECHO_SERVER", "TCP_ECHO_SERVER"} or "coredns" in name:
+            return  # gRPC, TCP and DNS backends serve no test here
         reps = []
+        if "TLS_SERVER_CERT" in env:
+            ctx = self._tls_context(dep)
+            if ctx is None:
+                return
+            for r in range(dep["spec"].get("replicas", 1)):
+                ip = "127.%d.%d.%d" % (self.octet, index, r + 1)
+                reps.append(TLSEchoReplica(ns, "%s-%d" % (name, r), ip, self.tls_port, ctx).start())
+            self.replicas[(ns, name)] = reps
+            return
         for r in range(dep["spec"].get("replicas", 1)):
             ip = "127.%d.%d.%d" % (self.octet, index, r + 1)
             reps.append(EchoReplica(ns, "%s-%d" % (name, r), ip, self.backend_port, self.h2c_port).start())
@@ -429,16 +534,27 @@ class Harness:
                 idx += 1
         pending = [self.rewrite(o) for o in objs if o.get("kind") in KINDS]
         pending += self.endpoints_objects(objs)
-        # The suite's own Secrets, after the Namespaces and before the Gateways.
+        # The suite's own Secrets and ConfigMaps, after the Namespaces and before the Gateways.
         pending += [tls_secret(ns, name, *self.certs[(ns, name)]) for ns, name, _ in SUITE_SECRETS]
-        order = {"Namespace": 0, "Secret": 1}
+        pending += [tls_secret(ns, name, *self.certs[(ns, name)]) for ns, name, _, _ in SUITE_CA_SIGNED]
+        pending += [ca_configmap(ns, name, self.cas[(ns, name)]) for ns, name in SUITE_CAS]
+        order = {"Namespace": 0, "Secret": 1, "ConfigMap": 1}
         for o in sorted(pending, key=lambda o: order.get(o["kind"], 2)):
             self.put_object(o)
         for gw in ("same-namespace", "same-namespace-with-https-listener", "all-namespaces", "backend-namespaces"):
             self.wait_gateway_programmed(gw, INFRA, timeout=20)
 
-    def apply_test(self, fname):
-        objs = load_yaml(os.path.join(self.dir, "tests", fname))
+    def apply_test(self, fnames):
+        """Applies the objects of one test's manifest file(s) (a name or a list of
+        names, as upstream's ConformanceTest.Manifests)."""
+        objs = []
+        for fname in [fnames] if isinstance(fnames, str) else fnames:
+            objs += load_yaml(os.path.join(self.dir, "tests", fname))
+        # The test's own Deployments run while it does (after the base ones' addresses).
+        for o in objs:
+            if o.get("kind") == "Deployment":
+                self._start_deployment(o, 200 + len(self.test_deployments))
+                self.test_deployments.append((o["metadata"]["namespace"], o["metadata"]["name"]))
         pending = [self.rewrite(o) for o in objs if o.get("kind") in KINDS]
         pending += self.endpoints_objects(objs)
         order = {"Namespace": 0, "Service": 1, "EndpointSlice": 2, "ReferenceGrant": 3, "Gateway": 4}
@@ -453,6 +569,10 @@ class Harness:
         for o in reversed(self.applied):
             self.delete(o)
         self.applied = []
+        for key in self.test_deployments:
+            for r in self.replicas.pop(key, []):
+                r.stop()
+        self.test_deployments = []
 
     # ---------------------------------------------------------------- status
     def wait_gateway_programmed(self, name, ns=INFRA, timeout=CONSISTENCY_TIMEOUT):
@@ -515,13 +635,23 @@ class Harness:
                         bytes(st.data) if method != "HEAD" else b"")
 
     def tls_request(self, addr, server, method="GET", path="/", host=None, headers=None, timeout=5.0,
-                    secret=(INFRA, "tls-validity-checks-certificate")):
+                    secret=(INFRA, "tls-validity-checks-certificate"), client_cert=None, requested=None):
         """An HTTPS request with SNI server, verified like the upstream roundtripper:
         the chain against the CA that signed the Secret's certificate, the name
-        against the leaf's SANs with Go's rules (one label per "*")."""
+        against the leaf's SANs with Go's rules (one label per "*"). client_cert:
+        the (namespace, name) of a suite Secret whose certificate to present when
+        asked. requested (a list) gets True appended when the gateway asked for
+        a client certificate (it sent a CertificateRequest: what upstream's
+        GetClientCertificate hook notices), also when the request then fails."""
         ip, port = addr
         ctx = ssl.create_default_context(cafile=self.ca.cert)
         ctx.check_hostname = False  # OpenSSL refuses "*.org"; Go's rules are applied below
+        requested = [] if requested is None else requested
+        if client_cert:
+            ctx.load_cert_chain(*self.cert_files[client_cert])
+        # (A private hook, but the only way Python shows the handshake's messages.)
+        ctx._msg_callback = lambda conn, direction, version, ctype, mtype, data: requested.append(
+            direction == "read" and mtype == ssl._TLSMessageType.CERTIFICATE_REQUEST)
         raw = socket.create_connection((ip, port), timeout=timeout)
         try:
             s = ctx.wrap_socket(raw, server_hostname=server)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs the Gateway API HTTPRoute conformance harness against build/sbin/sluiced.
+# Runs the Gateway API conformance harness (HTTPRoute and Gateway tests) against build/sbin/sluiced.
 # Extra arguments go to pytest (e.g. -k weight, -x, -rs).
 set -e
 cd "$(dirname "$0")/../.."

@@ -22,17 +22,38 @@ fi
 rm -rf "$probe"
 mkdir -p "$out"
 status=0
-for target in http1 h2; do
+for target in http1 h2 protobuf admin_json snapshot; do
     bin="$out/fuzz_$target"
+    cflags=""
     case $target in
     http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
     # The HTTP/2 target runs a real worker connection: the whole data plane.
     h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c"
         libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8) -lev" ;;
+    # The admin API's Kubernetes protobuf codec, with the C that protoc-c makes
+    # of proto/*.proto (as the build does), and protobuf-c itself.
+    protobuf)
+        mkdir -p "$out/proto"
+        "${PROTOC_C:-protoc-c}" -I"$src/proto" --c_out="$out/proto" "$src"/proto/*.proto ||
+            { echo "cannot compile proto/*.proto with protoc-c"; exit 1; }
+        sources="$src/admin/admin_protobuf.c $src/admin/admin_pb_json.c $out/proto/*.pb-c.c"
+        cflags="-I$out $(pkg-config --cflags libprotobuf-c jansson)"
+        libs="$(pkg-config --libs libprotobuf-c jansson libcrypto)" ;;
+    # The admin API's handling of a JSON body: parse, validate (every kind),
+    # merge patch, prepare for storage.
+    admin_json) sources="$src/daemon/kinds.c $src/daemon/objects.c $src/daemon/validate*.c $src/common/log.c"
+        sources="$sources $src/common/fork_guard.c"
+        cflags="$(pkg-config --cflags jansson)"
+        libs="$(pkg-config --libs jansson libpcre2-8 openssl)" ;;
+    # The snapshot reader: the verifier and everything /debug/snapshot reads.
+    snapshot) sources="$src/common/snapshot.c $src/common/ticket_keys.c $src/common/fork_guard.c"
+        sources="$sources $src/common/log.c $src/daemon/snapshot_render.c $src/daemon/publisher.c"
+        cflags="$(pkg-config --cflags jansson)"
+        libs="$(pkg-config --libs jansson openssl) -lrt" ;;
     esac
     # shellcheck disable=SC2086 # word splitting of the lists is intended
     "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -I"$src" -D_GNU_SOURCE $(pkg-config --cflags libnghttp2 openssl libpcre2-8) \
+        -I"$src" -D_GNU_SOURCE $(pkg-config --cflags libnghttp2 openssl libpcre2-8) $cflags \
         "$src/tests/fuzz/fuzz_$target.c" $sources $libs -o "$bin" || { echo "cannot build fuzz_$target"; exit 1; }
     corpus="$out/corpus-$target"
     rm -rf "$corpus"

@@ -542,16 +542,43 @@ def test_gatewayclass_cluster_scoped(sluiced):
     assert sluiced.get(path_for("gatewayclasses", name="mine")).status_code == 404
 
 
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
 def test_namespace_crud(sluiced):
     obj = make_namespace(sluiced, "team-a", labels={"team": "a"})
     assert obj["kind"] == "Namespace" and "namespace" not in obj["metadata"]
     r = sluiced.get("/api/v1/namespaces/team-a")
-    assert r.status_code == 200 and r.json()["metadata"]["labels"] == {"team": "a"}
+    assert r.status_code == 200 and r.json()["metadata"]["labels"] == {"team": "a", NAME_LABEL: "team-a"}
     assert names(sluiced.get("/api/v1/namespaces", params={"labelSelector": "team=a"})) == ["team-a"]
     r = sluiced.patch("/api/v1/namespaces/team-a", {"metadata": {"labels": {"team": "b"}}})
-    assert r.status_code == 200 and r.json()["metadata"]["labels"] == {"team": "b"}
+    assert r.status_code == 200 and r.json()["metadata"]["labels"] == {"team": "b", NAME_LABEL: "team-a"}
     assert sluiced.delete("/api/v1/namespaces/team-a").status_code == 200
     assert sluiced.get("/api/v1/namespaces/team-a").status_code == 404
+
+
+def test_namespace_name_label_always_equals_the_name(sluiced):
+    """As the Kubernetes API server does: every Namespace carries
+    kubernetes.io/metadata.name = its name, set on create and kept through
+    replacements and patches whatever the client sends."""
+    assert sluiced.get("/api/v1/namespaces/default").json()["metadata"]["labels"] == {NAME_LABEL: "default"}
+    obj = make_namespace(sluiced, "team-b", labels={NAME_LABEL: "forged", "team": "b"})
+    assert obj["metadata"]["labels"] == {NAME_LABEL: "team-b", "team": "b"}
+    # A replacement without labels: the label comes back, and nothing else changed,
+    # so nothing is written.
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b", "labels": {"team": "b"}}}
+    r = sluiced.put("/api/v1/namespaces/team-b", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["metadata"]["labels"] == {NAME_LABEL: "team-b", "team": "b"}
+    assert r.json()["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
+    for patch in ({"metadata": {"labels": {NAME_LABEL: None}}}, {"metadata": {"labels": {NAME_LABEL: "other"}}},
+                  {"metadata": {"labels": None}}):
+        r = sluiced.patch("/api/v1/namespaces/team-b", patch)
+        assert r.status_code == 200, r.text
+        assert r.json()["metadata"]["labels"].get(NAME_LABEL) == "team-b", patch
+    assert sluiced.get("/api/v1/namespaces/team-b").json()["metadata"]["labels"] == {NAME_LABEL: "team-b"}
+    assert names(sluiced.get("/api/v1/namespaces", params={"labelSelector": NAME_LABEL + "=team-b"})) == ["team-b"]
+    assert names(sluiced.get("/api/v1/namespaces", params={"labelSelector": NAME_LABEL})) == ["default", "team-b"]
 
 
 def test_namespace_status_subresource(sluiced):
@@ -718,6 +745,8 @@ def test_every_kind_round_trips(sluiced, group, version, plural, namespaced, obj
     expected = copy.deepcopy(obj)
     if namespaced:
         expected["metadata"]["namespace"] = "default"
+    if obj["kind"] == "Namespace":  # the label the server sets on every Namespace
+        expected["metadata"].setdefault("labels", {})[NAME_LABEL] = obj["metadata"]["name"]
     assert strip_server_fields(r.json()) == expected
     got = sluiced.get(item)
     assert got.status_code == 200, got.text

@@ -361,3 +361,49 @@ def test_errors_are_status_objects_everywhere(sluiced):
     ]
     for r, code, reason in checks:
         assert_status(r, code, reason)
+
+
+# ---- requests that used to be taken silently ----
+
+def test_numeric_resource_version_on_put_is_400(sluiced):
+    assert sluiced.post(ROUTES, httproute("r1")).status_code == 201
+    obj = sluiced.get(ROUTES + "/r1").json()
+    rv = obj["metadata"]["resourceVersion"]
+    obj["metadata"]["resourceVersion"] = int(rv)  # a number, not the string the API gave
+    st = assert_status(sluiced.put(ROUTES + "/r1", obj), 400, "BadRequest")
+    assert "resourceVersion" in st["message"] and "string" in st["message"]
+    assert sluiced.get(ROUTES + "/r1").json()["metadata"]["resourceVersion"] == rv
+    # A stale one, as a string, is still a conflict.
+    obj["metadata"]["resourceVersion"] = "1"
+    assert_status(sluiced.put(ROUTES + "/r1", obj), 409, "Conflict")
+
+
+@pytest.mark.parametrize("patch,field", [({"metadata": {"name": "r2"}}, "metadata.name"),
+                                         ({"metadata": {"namespace": "other"}}, "metadata.namespace"),
+                                         ({"kind": "GRPCRoute"}, "kind")],
+                         ids=["name", "namespace", "kind"])
+def test_patch_that_changes_identity_is_400(sluiced, patch, field):
+    assert sluiced.post(ROUTES, httproute("r1")).status_code == 201
+    before = sluiced.get(ROUTES + "/r1").json()
+    st = assert_status(sluiced.patch(ROUTES + "/r1", patch), 400, "BadRequest")
+    assert field in st["message"]
+    assert sluiced.get(ROUTES + "/r1").json() == before
+    assert sluiced.get(ROUTES + "/r2").status_code == 404
+    # The same values as the object's own are fine (kubectl sends some back).
+    same = {"kind": "HTTPRoute", "metadata": {"name": "r1", "namespace": "default", "labels": {"a": "b"}}}
+    r = sluiced.patch(ROUTES + "/r1", same)
+    assert r.status_code == 200 and r.json()["metadata"]["labels"] == {"a": "b"}
+
+
+@pytest.mark.parametrize("query", ["limit=abc", "limit=-5", "limit=", "limit=1.5", "timeoutSeconds=abc",
+                                   "timeoutSeconds=-1", "watch=1&timeoutSeconds=x", "watch=1&limit=-1"])
+def test_invalid_limit_and_timeout_are_400(sluiced, query):
+    r = requests.get(sluiced.url + ROUTES + "?" + query, timeout=10)
+    st = assert_status(r, 400, "BadRequest")
+    assert query.split("&")[-1].split("=")[0] in st["message"]
+
+
+def test_valid_limit_and_timeout_are_taken(sluiced):
+    assert sluiced.get(ROUTES + "?limit=500").status_code == 200
+    r = requests.get(sluiced.url + ROUTES + "?watch=1&timeoutSeconds=1", timeout=10)
+    assert r.status_code == 200  # and it ended by itself after a second

@@ -1,8 +1,10 @@
 """Gateway status as written by sluice from what actually runs."""
 
+import socket
 import time
 
 from conftest import GW, free_port, path_for
+from dataplane import children_of, wait_until
 
 GWPATH = path_for("gateways", "default")
 
@@ -91,3 +93,117 @@ def test_port_held_by_another_gateway_is_port_unavailable(sluiced):
     # The first one keeps serving and keeps its status.
     st1 = sluiced.get(GWPATH + "/first").json()["status"]
     assert cond(st1["conditions"], "Programmed")["status"] == "True"
+
+
+def bound(port):
+    """True when something accepts connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except ConnectionRefusedError:
+        return False
+
+
+def conditions_at(st, type_, status, reason):
+    c = cond(st.get("conditions", []), type_)
+    return bool(c) and c["status"] == status and c["reason"] == reason
+
+
+def test_unsupported_protocol_listener(sluiced):
+    """Any protocol the API's pattern allows is stored; a listener sluice does not
+    serve is not accepted (UnsupportedProtocol), supports no kind and binds no
+    port, while the Gateway serves its other listeners (Accepted True with reason
+    ListenersNotValid)."""
+    http, other = free_port(), free_port()
+    r = sluiced.post(GWPATH, gateway("g", [{"name": "http", "protocol": "HTTP", "port": http},
+                                           {"name": "invalid", "protocol": "INVALID", "port": other}]))
+    assert r.status_code == 201, r.text
+    st = wait_status(sluiced, "g", lambda s: conditions_at(s, "Programmed", "True", "Programmed"))
+    assert conditions_at(st, "Accepted", "True", "ListenersNotValid")
+    assert "invalid" in cond(st["conditions"], "Accepted")["message"]
+    bad = listener(st, "invalid")
+    assert bad["supportedKinds"] == [] and bad["attachedRoutes"] == 0
+    assert cond(bad["conditions"], "Accepted")["status"] == "False"
+    assert cond(bad["conditions"], "Accepted")["reason"] == "UnsupportedProtocol"
+    assert "INVALID" in cond(bad["conditions"], "Accepted")["message"]
+    assert cond(bad["conditions"], "Programmed")["status"] == "False"
+    good = listener(st, "http")
+    assert cond(good["conditions"], "Accepted")["reason"] == "Accepted"
+    assert bound(http) and not bound(other)
+
+
+def test_gateway_without_served_listener_is_not_accepted(sluiced):
+    """No listener accepted: the Gateway is not accepted (ListenersNotValid), not
+    programmed, and no worker runs for it."""
+    port, port2 = free_port(), free_port()
+    r = sluiced.post(GWPATH, gateway("g", [{"name": "a", "protocol": "INVALID", "port": port},
+                                           {"name": "b", "protocol": "example.com/proto", "port": port2}]))
+    assert r.status_code == 201, r.text
+    st = wait_status(sluiced, "g", lambda s: conditions_at(s, "Accepted", "False", "ListenersNotValid"))
+    assert conditions_at(st, "Programmed", "False", "Invalid")
+    gen = sluiced.get(GWPATH + "/g").json()["metadata"]["generation"]
+    assert all(c["observedGeneration"] == gen for c in st["conditions"])
+    assert [cond(l["conditions"], "Accepted")["reason"] for l in st["listeners"]] == ["UnsupportedProtocol"] * 2
+    assert not bound(port) and not bound(port2)
+    assert children_of(sluiced.proc.pid) == []
+
+
+def test_invalid_route_kinds(sluiced):
+    """allowedRoutes.kinds that sluice cannot serve: ResolvedRefs False with reason
+    InvalidRouteKinds; supportedKinds keeps only the served ones, and a listener
+    left with none is not programmed and takes no route."""
+    only, mixed = free_port(), free_port()
+    listeners = [
+        {"name": "only", "protocol": "HTTP", "port": only, "allowedRoutes": {"kinds": [{"kind": "InvalidRoute"}]}},
+        {"name": "mixed", "protocol": "HTTP", "port": mixed,
+         "allowedRoutes": {"kinds": [{"kind": "InvalidRoute"}, {"kind": "HTTPRoute"}]}},
+    ]
+    assert sluiced.post(GWPATH, gateway("g", listeners)).status_code == 201
+    route = {"apiVersion": GW + "/v1", "kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "default"},
+             "spec": {"parentRefs": [{"name": "g"}]}}
+    assert sluiced.post(path_for("httproutes", "default"), route).status_code == 201
+    st = wait_status(sluiced, "g", lambda s: len(s.get("listeners", [])) == 2 and
+                     listener(s, "mixed")["attachedRoutes"] == 1)
+    for name in ("only", "mixed"):
+        refs = cond(listener(st, name)["conditions"], "ResolvedRefs")
+        assert (refs["status"], refs["reason"]) == ("False", "InvalidRouteKinds"), name
+        assert "gateway.networking.k8s.io/InvalidRoute" in refs["message"]
+    assert listener(st, "only")["supportedKinds"] == []
+    assert listener(st, "only")["attachedRoutes"] == 0
+    assert cond(listener(st, "only")["conditions"], "Programmed")["status"] == "False"
+    assert listener(st, "mixed")["supportedKinds"] == [{"group": GW, "kind": "HTTPRoute"}]
+    assert cond(listener(st, "mixed")["conditions"], "Programmed")["status"] == "True"
+    assert conditions_at(st, "Accepted", "True", "Accepted")
+
+
+def test_invalid_parameters_ref_rejects_the_gateway(sluiced):
+    """sluice has no Gateway parameters kind: a Gateway with a parametersRef is not
+    accepted (InvalidParameters), binds nothing and takes no route; without it, it
+    serves."""
+    port = free_port()
+    gw = gateway("g", [{"name": "http", "protocol": "HTTP", "port": port}])
+    gw["spec"]["infrastructure"] = {"parametersRef": {"group": "invalid.io", "kind": "InvalidParameters",
+                                                      "name": "invalid"}}
+    assert sluiced.post(GWPATH, gw).status_code == 201
+    route = {"apiVersion": GW + "/v1", "kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "default"},
+             "spec": {"parentRefs": [{"name": "g"}]}}
+    assert sluiced.post(path_for("httproutes", "default"), route).status_code == 201
+    st = wait_status(sluiced, "g", lambda s: conditions_at(s, "Accepted", "False", "InvalidParameters"))
+    assert "invalid.io/InvalidParameters" in cond(st["conditions"], "Accepted")["message"]
+    assert conditions_at(st, "Programmed", "False", "Invalid")
+    assert listener(st, "http")["attachedRoutes"] == 0
+    assert not bound(port)
+    assert children_of(sluiced.proc.pid) == []
+
+    def route_accepted(status):
+        parents = sluiced.get(path_for("httproutes", "default", "r")).json().get("status", {}).get("parents", [])
+        return parents and cond(parents[0]["conditions"], "Accepted")["status"] == status and parents[0]
+    parent = wait_until(lambda: route_accepted("False"), what="route not accepted")
+    assert cond(parent["conditions"], "Accepted")["reason"] == "NotAllowedByListeners"
+
+    r = sluiced.patch(GWPATH + "/g", {"spec": {"infrastructure": None}})
+    assert r.status_code == 200, r.text
+    st = wait_status(sluiced, "g", lambda s: conditions_at(s, "Programmed", "True", "Programmed"))
+    assert conditions_at(st, "Accepted", "True", "Accepted")
+    wait_until(lambda: route_accepted("True"), what="route accepted")
+    wait_until(lambda: bound(port), what="port %d bound" % port)

@@ -2,8 +2,9 @@
 current 1.32, each test run with both; tests/tools/install.sh provides them) drives
 the admin API: apply/get/delete of the Gateway API conformance manifests,
 apply idempotence, output formats, watches, validation errors and the small
-imperative commands (create namespace, label, annotate, patch)."""
+imperative commands (create namespace|secret|configmap, label, annotate, patch)."""
 
+import base64
 import collections
 import copy
 import glob
@@ -447,24 +448,121 @@ def test_apply_invalid_route_names_field(sluiced, workdir):
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
-def test_create_namespace_protobuf_is_refused_clearly(sluiced, kubectl_version):
-    # kubectl's typed client sends `create namespace` as application/vnd.kubernetes.protobuf,
-    # which sluiced does not decode (docs/api.md): the answer is a clear 415 and nothing is
-    # stored; `kubectl apply -f` (JSON) is the supported way to create objects.
-    # (kubectl 1.20 sends JSON: there it just works.)
-    if kubectl_version == "1.20":
-        sluiced.kubectl("create", "namespace", "y")
-        assert sluiced.get(rest_path("Namespace", None, "y")).status_code == 200
-        return
-    cp = sluiced.kubectl("create", "namespace", "x", check=False)
+# ---- kubectl create: kubectl 1.32 sends these as application/vnd.kubernetes.protobuf and
+# asks for protobuf back (its Status errors too); 1.20 sends JSON. Both must store the
+# same objects, which `kubectl get -o json` and the REST API then show field for field.
+
+SERVER_META = {"uid", "resourceVersion", "creationTimestamp", "generation"}
+
+
+def get_both_ways(s, kind, namespace, name):
+    """The object through REST and through `kubectl get -o json`, which must agree."""
+    r = s.get(rest_path(kind, namespace, name))
+    assert r.status_code == 200, r.text
+    rest = r.json()
+    args = ["get", kind.lower(), name, "-o", "json"] + (["-n", namespace] if namespace else [])
+    assert json.loads(s.kubectl(*args).stdout) == rest
+    md = rest["metadata"]
+    assert md["name"] == name and md.get("namespace") == namespace
+    assert len(md["uid"]) == 36 and md["resourceVersion"].isdigit() and md["generation"] == 1
+    assert time.strptime(md["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    return rest
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def test_create_namespace(sluiced, kubectl_version):
+    cp = sluiced.kubectl("create", "namespace", "team-a")
+    assert cp.stdout.strip() == "namespace/team-a created"
+    ns = get_both_ways(sluiced, "Namespace", None, "team-a")
+    assert set(ns) == {"apiVersion", "kind", "metadata", "spec"}, ns
+    assert ns["apiVersion"] == "v1" and ns["kind"] == "Namespace" and ns["spec"] == {}
+    # No labels were sent; the only one allowed is the server's own name label.
+    assert set(ns["metadata"]) - {"labels"} == {"name"} | SERVER_META, ns
+    assert ns["metadata"].get("labels", {}) in ({}, {"kubernetes.io/metadata.name": "team-a"}), ns
+    assert "namespace/team-a" in sluiced.kubectl("get", "namespaces", "-o", "name").stdout.split()
+
+    # Errors come back as Status objects kubectl reads (protobuf for 1.32) and reports.
+    cp = sluiced.kubectl("create", "namespace", "team-a", check=False)
     assert cp.returncode != 0
-    assert "UnsupportedMediaType" in cp.stderr and "application/json" in cp.stderr
-    assert sluiced.get(rest_path("Namespace", None, "x")).status_code == 404
-    cp = sluiced.kubectl("apply", "--validate=false", "-f", "-",
-                         input='{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"}}')
-    assert "namespace/x created" in cp.stdout
-    cp = sluiced.kubectl("get", "namespaces", "-o", "name")
-    assert "namespace/x" in cp.stdout.split()
+    assert 'Error from server (AlreadyExists): namespaces "team-a" already exists' in cp.stderr, cp.stderr
+    cp = sluiced.kubectl("create", "namespace", "Team_A", check=False)
+    assert cp.returncode != 0
+    assert 'The Namespace "Team_A" is invalid: metadata.name: ' in cp.stderr, cp.stderr
+    assert sluiced.get(rest_path("Namespace", None, "Team_A")).status_code == 404
+    # The namespace is usable: objects can be created in it.
+    sluiced.kubectl("create", "configmap", "in-team-a", "-n", "team-a", "--from-literal=k=v")
+    assert sluiced.get(rest_path("ConfigMap", "team-a", "in-team-a")).json()["data"] == {"k": "v"}
+
+
+def test_create_secret_tls(sluiced, workdir, kubectl_version):
+    crt, key = os.path.join(str(workdir), "tls.crt"), os.path.join(str(workdir), "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "1", "-subj", "/CN=pb.example.com"],
+                   check=True, capture_output=True)
+    cp = sluiced.kubectl("create", "secret", "tls", "site-tls", "-n", "default", "--cert", crt, "--key", key)
+    assert cp.stdout.strip() == "secret/site-tls created"
+    sec = get_both_ways(sluiced, "Secret", "default", "site-tls")
+    assert set(sec) == {"apiVersion", "kind", "metadata", "data", "type"}, sec
+    assert sec["apiVersion"] == "v1" and sec["kind"] == "Secret" and sec["type"] == "kubernetes.io/tls"
+    assert set(sec["metadata"]) == {"name", "namespace"} | SERVER_META, sec["metadata"]
+    with open(crt, "rb") as f:
+        want_crt = f.read()
+    with open(key, "rb") as f:
+        want_key = f.read()
+    assert sec["data"] == {"tls.crt": b64(want_crt), "tls.key": b64(want_key)}
+    assert base64.b64decode(sec["data"]["tls.key"]) == want_key
+
+
+def test_create_secret_generic(sluiced, workdir, kubectl_version):
+    blob_path = os.path.join(str(workdir), "blob")
+    blob = bytes(range(256)) * 3  # every byte value: not UTF-8
+    with open(blob_path, "wb") as f:
+        f.write(blob)
+    cp = sluiced.kubectl("create", "secret", "generic", "creds", "--from-literal=user=admin",
+                         "--from-literal=password=s3cr3t with spaces & \u00fcn\u00efcode", "--from-literal=empty=",
+                         "--from-file=blob=" + blob_path)
+    assert cp.stdout.strip() == "secret/creds created"
+    sec = get_both_ways(sluiced, "Secret", "default", "creds")
+    # kubectl sets no type (Kubernetes would default it to Opaque; sluice stores what it gets).
+    assert set(sec) == {"apiVersion", "kind", "metadata", "data"}, sec
+    assert set(sec["metadata"]) == {"name", "namespace"} | SERVER_META, sec["metadata"]
+    want = {"user": b"admin", "password": "s3cr3t with spaces & \u00fcn\u00efcode".encode(), "empty": b"",
+            "blob": blob}
+    assert sec["data"] == {k: b64(v) for k, v in want.items()}
+    assert {k: base64.b64decode(v) for k, v in sec["data"].items()} == want
+
+    cp = sluiced.kubectl("create", "secret", "generic", "typed", "-n", "default", "--type=example.com/custom",
+                         "--from-literal=a=b")
+    sec = get_both_ways(sluiced, "Secret", "default", "typed")
+    assert sec["type"] == "example.com/custom" and sec["data"] == {"a": b64(b"b")}
+
+
+def test_create_configmap(sluiced, workdir, kubectl_version):
+    logo_path = os.path.join(str(workdir), "logo")
+    logo = b"\x89PNG\r\n\x1a\n\x00\xff\xfe" + bytes(range(128, 256))
+    with open(logo_path, "wb") as f:
+        f.write(logo)
+    cp = sluiced.kubectl("create", "configmap", "settings", "--from-literal=color=blue", "--from-literal=size=10",
+                         "--from-literal=greeting=hello, w\u00f6rld", "--from-file=logo=" + logo_path,
+                         "--save-config")
+    assert cp.stdout.strip() == "configmap/settings created"
+    cm = get_both_ways(sluiced, "ConfigMap", "default", "settings")
+    assert set(cm) == {"apiVersion", "kind", "metadata", "data", "binaryData"}, cm
+    assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
+    assert cm["data"] == {"color": "blue", "size": "10", "greeting": "hello, w\u00f6rld"}
+    # A file that is not UTF-8 goes to binaryData, base64.
+    assert cm["binaryData"] == {"logo": b64(logo)}
+    # --save-config records the object as sent, in an annotation.
+    md = cm["metadata"]
+    assert set(md) == {"name", "namespace", "annotations"} | SERVER_META, md
+    assert set(md["annotations"]) == {"kubectl.kubernetes.io/last-applied-configuration"}
+    applied = json.loads(md["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert applied == {"kind": "ConfigMap", "apiVersion": "v1",
+                       "metadata": {"name": "settings", "creationTimestamp": None},
+                       "data": cm["data"], "binaryData": cm["binaryData"]}
 
 
 def test_label_annotate_patch(sluiced):

@@ -1,13 +1,16 @@
 """TLS from sluice to backends: a Backend with protocol HTTPS (CA bundle from a
 ConfigMap or a Secret, SNI, insecureSkipVerify) and a Service port covered by a
-BackendTLSPolicy. The origin is the data plane's echo origin behind Python's
-ssl with a certificate from a throwaway CA (openssl CLI); it records the SNI
-each handshake carried."""
+BackendTLSPolicy (hostname or subjectAltNames, its status.ancestors), with the
+Gateway's client certificate (spec.tls.backend) when the backend asks for one.
+The origin is the data plane's echo origin behind Python's ssl with a
+certificate from a throwaway CA (openssl CLI); it records the SNI each
+handshake carried and the client certificate it was shown."""
 
 import base64
 import shutil
 import ssl
 import tempfile
+import time
 
 import pytest
 import requests
@@ -20,17 +23,24 @@ from test_tls import PKI, pki  # noqa: F401
 CONFIGMAPS = path_for("configmaps", "default", group="")
 SECRETS = path_for("secrets", "default", group="")
 POLICIES = path_for("backendtlspolicies", "default", version="v1alpha3")
+GATEWAYS = path_for("gateways", "default")
 SLUICE_GROUP = "gateway.sluice.dev"
 
 
 class TLSOrigin(Origin):
-    """The echo origin, each connection wrapped in TLS with `leaf`."""
+    """The echo origin, each connection wrapped in TLS with `leaf`; with
+    client_ca (a CA file) every client must present a certificate it signed."""
 
-    def __init__(self, name, leaf):
+    def __init__(self, name, leaf, client_ca=None):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(leaf.cert_path, leaf.key_path)
+        if client_ca:
+            self.ctx.load_verify_locations(client_ca)
+            self.ctx.verify_mode = ssl.CERT_REQUIRED
         self.snis = []
         self.handshakes = 0
+        self.failed_handshakes = 0
+        self.client_certs = []  # DER of the client certificate of each handshake (None: none)
         self.ctx.sni_callback = lambda sock, name, ctx: self.snis.append(name)
         super().__init__(name)
 
@@ -40,10 +50,13 @@ class TLSOrigin(Origin):
             t = self.ctx.wrap_socket(s, server_side=True)
             t.settimeout(None)
         except (ssl.SSLError, OSError):
+            with self.lock:
+                self.failed_handshakes += 1
             s.close()
             return
         with self.lock:
             self.handshakes += 1
+            self.client_certs.append(t.getpeercert(binary_form=True))
         super()._serve(t)
 
 
@@ -168,3 +181,138 @@ def test_backend_tls_policy_on_a_service(tls_dp):
     assert origin.snis[-1] == "backend.internal"
     snap = s.get("/debug/snapshot").text
     assert '"HTTPS"' in snap and "backend.internal" in snap
+
+
+def secure_service(s, name, port, path):
+    """Service `name` (port "https" 443) whose endpoint is 127.0.0.1:port, and an
+    HTTPRoute of the same name sending `path` to it through Gateway gw."""
+    created(s.post(SERVICES, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                              "spec": {"ports": [{"name": "https", "port": 443}]}}))
+    created(s.post(SLICES, {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                            "metadata": {"name": name + "-1", "labels": {"kubernetes.io/service-name": name}},
+                            "addressType": "IPv4", "endpoints": [{"addresses": ["127.0.0.1"]}],
+                            "ports": [{"name": "https", "port": port}]}))
+    created(s.post(ROUTES, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                            "metadata": {"name": name},
+                            "spec": {"parentRefs": [{"name": "gw"}], "rules": [{
+                                "matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                                "backendRefs": [{"name": name, "port": 443}]}]}}))
+
+
+def btls_policy(name, service, validation):
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy", "metadata": {"name": name},
+            "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": service}], "validation": validation}}
+
+
+CA_REFS = [{"group": "", "kind": "ConfigMap", "name": "backend-ca"}]
+V1_POLICIES = path_for("backendtlspolicies", "default")
+
+
+def status_of(dp, name, want):
+    """Waits until our status.ancestors entry of policy `name` for Gateway
+    default/gw has the conditions of want ({type: (status, reason)}) at the
+    policy's generation; returns the policy."""
+    def check():
+        p = dp.sluiced.get(V1_POLICIES + "/" + name).json()
+        for a in (p.get("status") or {}).get("ancestors") or []:
+            if a.get("controllerName") != "sluice.dev/gateway-controller":
+                continue
+            assert a["ancestorRef"] == {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                        "namespace": "default", "name": "gw"}, a
+            conds = {c["type"]: c for c in a["conditions"]}
+            if all(t in conds and (conds[t]["status"], conds[t]["reason"]) == v and
+                   conds[t]["observedGeneration"] == p["metadata"]["generation"] for t, v in want.items()):
+                return p
+        return None
+    return wait_until(check, what="BackendTLSPolicy %s status %s" % (name, want))
+
+
+def test_backend_tls_policy_status(tls_dp):
+    """status.ancestors: the Gateway whose route reaches the Service, with
+    Accepted and ResolvedRefs at the policy's generation; a newer policy for the
+    same target is Conflicted; our entry goes when no route reaches it."""
+    dp, origin, _ = tls_dp
+    s = dp.sluiced
+    secure_service(s, "st-svc", origin.port, "/st")
+    created(s.post(V1_POLICIES, btls_policy("st-1", "st-svc", {"hostname": "backend.internal",
+                                                               "caCertificateRefs": CA_REFS})))
+    status_of(dp, "st-1", {"Accepted": ("True", "Accepted"), "ResolvedRefs": ("True", "ResolvedRefs")})
+    wait_until(lambda: dp.get("/st").status_code == 200, what="served through the policy")
+    created(s.post(V1_POLICIES, btls_policy("st-2", "st-svc", {"hostname": "someone-else.internal",
+                                                               "caCertificateRefs": CA_REFS})))
+    status_of(dp, "st-2", {"Accepted": ("False", "Conflicted")})
+    assert dp.get("/st").status_code == 200  # the older policy still applies
+    created(s.patch(V1_POLICIES + "/st-1", {"spec": {"validation": {"caCertificateRefs": [
+        {"group": "", "kind": "ConfigMap", "name": "missing"}]}}}))
+    p = status_of(dp, "st-1", {"Accepted": ("False", "NoValidCACertificate"),
+                               "ResolvedRefs": ("False", "InvalidCACertificateRef")})
+    assert p["metadata"]["generation"] == 2
+    wait_until(lambda: dp.get("/st").status_code == 502, what="nothing to trust: 502")
+    assert s.delete(ROUTES + "/st-svc").status_code == 200
+    wait_until(lambda: not s.get(V1_POLICIES + "/st-1").json()["status"]["ancestors"],
+               what="our ancestor entry removed")
+
+
+def test_backend_tls_policy_subject_alt_names(make_dataplane, pki):
+    """With subjectAltNames the certificate must carry one of them (DNS or URI)
+    and the hostname is the SNI only: a certificate valid for the hostname is
+    refused when no SAN matches, and one that is not is accepted when one does."""
+    dp = make_dataplane()
+    s = dp.sluiced
+    leaf = pki.leaf("backend.internal", sans=["backend.internal", "spiffe://cluster.local/ns/default/sa/backend"])
+    origin = TLSOrigin("san-origin", leaf)
+    dp.extra_origins.append(origin)
+    with open(pki.ca, "rb") as f:
+        created(s.post(CONFIGMAPS, ca_configmap("backend-ca", f.read())))
+    secure_service(s, "san-svc", origin.port, "/san")
+    created(s.post(V1_POLICIES, btls_policy("san", "san-svc", {"hostname": "backend.internal",
+                                                               "caCertificateRefs": CA_REFS})))
+    wait_until(lambda: dp.get("/san").status_code == 200, what="served by hostname")
+
+    def sans(hostname, entries):
+        created(s.patch(V1_POLICIES + "/san", {"spec": {"validation": {"hostname": hostname,
+                                                                       "subjectAltNames": entries}}}))
+    sans("backend.internal", [{"type": "Hostname", "hostname": "other.internal"}])
+    wait_until(lambda: dp.get("/san").status_code == 502, what="no SAN matches: refused")
+    assert "hostname mismatch" in s.log()
+    sans("backend.internal", [{"type": "URI", "uri": "spiffe://cluster.local/ns/default/sa/other"}])
+    time.sleep(0.5)
+    assert dp.get("/san").status_code == 502
+    sans("nothing.internal", [{"type": "Hostname", "hostname": "other.internal"},
+                              {"type": "URI", "uri": "spiffe://cluster.local/ns/default/sa/backend"}])
+    wait_until(lambda: dp.get("/san").status_code == 200, what="the URI SAN matches")
+    assert origin.snis[-1] == "nothing.internal"  # the hostname is still the SNI
+    sans("nothing.internal", [{"type": "Hostname", "hostname": "backend.internal"}])
+    wait_until(lambda: dp.get("/san/x").status_code == 200, what="the DNS SAN matches")
+    assert "DNS:backend.internal" in s.get("/debug/snapshot").text
+
+
+def test_gateway_presents_its_client_certificate(tls_dp, pki):
+    """spec.tls.backend.clientCertificateRef: the Gateway's workers show that
+    certificate to TLS backends; when it no longer resolves they show none (and
+    no pooled connection made with it is reused), and the Gateway says why."""
+    dp, _, _ = tls_dp
+    s = dp.sluiced
+    origin = TLSOrigin("mtls-origin", pki.leaf("backend.internal"), client_ca=pki.ca)
+    dp.extra_origins.append(origin)
+    secure_service(s, "mtls-svc", origin.port, "/mtls")
+    created(s.post(V1_POLICIES, btls_policy("mtls", "mtls-svc", {"hostname": "backend.internal",
+                                                                 "caCertificateRefs": CA_REFS})))
+    wait_until(lambda: dp.get("/mtls").status_code == 502 and origin.failed_handshakes > 0,
+               what="TLS without a client certificate refused by the origin")
+    client = pki.leaf("gateway-client", eku="clientAuth")
+    created(s.post(path_for("secrets", "default", group=""), {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "gw-client"}, "type": "kubernetes.io/tls",
+        "data": {"tls.crt": base64.b64encode(client.cert_pem).decode(),
+                 "tls.key": base64.b64encode(client.key_pem).decode()}}))
+    created(s.patch(GATEWAYS + "/gw", {"spec": {"tls": {"backend": {"clientCertificateRef": {"name": "gw-client"}}}}}))
+    wait_until(lambda: dp.get("/mtls").status_code == 200, what="served with the client certificate")
+    assert origin.client_certs[-1] == client.der
+
+    def gateway_refs():
+        conds = {c["type"]: c for c in s.get(GATEWAYS + "/gw").json()["status"]["conditions"]}
+        return conds.get("ResolvedRefs", {}).get("reason")
+    wait_until(lambda: gateway_refs() == "ResolvedRefs", what="Gateway ResolvedRefs True")
+    created(s.patch(GATEWAYS + "/gw", {"spec": {"tls": {"backend": {"clientCertificateRef": {"name": "missing"}}}}}))
+    wait_until(lambda: gateway_refs() == "InvalidClientCertificateRef", what="Gateway ResolvedRefs False")
+    wait_until(lambda: dp.get("/mtls").status_code == 502, what="no client certificate any more")

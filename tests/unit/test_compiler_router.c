@@ -722,6 +722,232 @@ static void test_no_host_and_no_match(void)
     env_close(&e);
 }
 
+/* ---- listener isolation ---- */
+
+/* The Gateway of the GatewayHTTPListenerIsolation conformance test: four HTTP
+ * listeners on one port, from the least to the most specific hostname. */
+static void put_isolation_gateway(env *e)
+{
+    put(e, "{'kind':'Gateway','metadata':{'name':'gw','namespace':'default'},"
+           "'spec':{'gatewayClassName':'sluice','listeners':["
+           "{'name':'empty','port':80,'protocol':'HTTP'},"
+           "{'name':'wild','port':80,'protocol':'HTTP','hostname':'*.example.com'},"
+           "{'name':'foo','port':80,'protocol':'HTTP','hostname':'*.foo.example.com'},"
+           "{'name':'abc','port':80,'protocol':'HTTP','hostname':'abc.foo.example.com'}]}}");
+}
+
+/* A route through one listener (sectionName), path /<listener>, with hostnames. */
+static void put_listener_route(env *e, const char *listener, const char *hostnames)
+{
+    putf(e,
+         "{'kind':'HTTPRoute','metadata':{'name':'to-%s','namespace':'default'},"
+         "'spec':{'parentRefs':[{'name':'gw','sectionName':'%s'}],'hostnames':%s,"
+         "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/%s'}}]}]}}",
+         listener, listener, hostnames, listener);
+}
+
+/* Each host belongs to its most specific listener, and only that listener's route
+ * answers it: the 16 requests of the conformance test. */
+static void check_isolation(env *e)
+{
+    static const char *const hosts[][2] = {{"bar.com", "empty"},
+                                           {"bar.example.com", "wild"},
+                                           {"bar.foo.example.com", "foo"},
+                                           {"abc.foo.example.com", "abc"}};
+    static const char *const listeners[] = {"empty", "wild", "foo", "abc"};
+    for (size_t h = 0; h < 4; h++) {
+        for (size_t l = 0; l < 4; l++) {
+            char path[64], want[64];
+            snprintf(path, sizeof(path), "/%s", listeners[l]);
+            if (strcmp(hosts[h][1], listeners[l]) == 0)
+                snprintf(want, sizeof(want), "to-%s#0", listeners[l]);
+            else
+                snprintf(want, sizeof(want), "NO_MATCH");
+            const char *got = lookup(e, "GET", hosts[h][0], path);
+            if (strcmp(got, want) != 0) {
+                fprintf(stderr, "  host %s path %s: got %s, expected %s\n", hosts[h][0], path, got, want);
+                sl_unit_failures++;
+            }
+        }
+    }
+}
+
+static void test_listener_isolation_listener_hostnames(void)
+{
+    env e;
+    if (!env_open(&e))
+        return;
+    put_isolation_gateway(&e);
+    for (size_t i = 0; i < 4; i++)
+        put_listener_route(&e, (const char *[]){"empty", "wild", "foo", "abc"}[i], "[]");
+    if (compile(&e)) {
+        check_isolation(&e);
+        CHECK_STR(lookup(&e, "GET", "x.y.foo.example.com", "/foo"), "to-foo#0");
+        CHECK_STR(lookup(&e, "GET", "example.com", "/empty"), "to-empty#0");
+    }
+    env_close(&e);
+}
+
+/* The same with route hostnames that intersect several listeners: a route of a
+ * less specific listener never serves a host that a more specific one claims. */
+static void test_listener_isolation_route_hostnames(void)
+{
+    env e;
+    if (!env_open(&e))
+        return;
+    put_isolation_gateway(&e);
+    const char *all = "['bar.com','*.example.com','*.foo.example.com','abc.foo.example.com']";
+    for (size_t i = 0; i < 4; i++)
+        put_listener_route(&e, (const char *[]){"empty", "wild", "foo", "abc"}[i], all);
+    if (compile(&e)) {
+        check_isolation(&e);
+        for (size_t i = 0; i < 4; i++)
+            CHECK_STR(cond(&e, "default", (const char *[]){"to-empty", "to-wild", "to-foo", "to-abc"}[i], 0,
+                           "Accepted"),
+                      "True:Accepted");
+        /* Only what a listener can serve is left: one vhost per listener. */
+        uint32_t pi = port_of(&e, "default", "gw", 80);
+        const sl_snap_port *p = SL_SNAP_GET(&e.snap, SL_SNAP_PORTS, sl_snap_port, pi);
+        const char *want[] = {"abc.foo.example.com", "bar.com", "*.foo.example.com", "*.example.com"};
+        CHECK(p->vhosts.count == 4);
+        for (uint32_t i = 0; i < p->vhosts.count && i < 4; i++) {
+            const sl_snap_vhost *v = SL_SNAP_GET(&e.snap, SL_SNAP_VHOSTS, sl_snap_vhost, p->vhosts.first + i);
+            CHECK_STR(sl_snap_cstr(&e.snap, v->host), want[i]);
+        }
+    }
+    env_close(&e);
+}
+
+/* A listener without routes still claims its hosts: they answer 404, not the
+ * routes of a less specific listener. Within one listener, the rules of less
+ * specific route hostnames still apply (hostname precedence, not isolation). */
+static void test_listener_isolation_listener_without_routes(void)
+{
+    env e;
+    if (!env_open(&e))
+        return;
+    put_isolation_gateway(&e);
+    put_listener_route(&e, "empty", "[]");
+    putf(&e, "{'kind':'HTTPRoute','metadata':{'name':'wild-specific','namespace':'default'},"
+             "'spec':{'parentRefs':[{'name':'gw','sectionName':'wild'}],'hostnames':['x.example.com'],"
+             "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/x'}}]}]}}");
+    put_listener_route(&e, "wild", "[]");
+    if (compile(&e)) {
+        CHECK_STR(lookup(&e, "GET", "abc.foo.example.com", "/empty"), "NO_MATCH");
+        CHECK_STR(lookup(&e, "GET", "q.foo.example.com", "/empty"), "NO_MATCH");
+        CHECK_STR(lookup(&e, "GET", "q.foo.example.com", "/wild"), "NO_MATCH");
+        CHECK_STR(lookup(&e, "GET", "q.example.com", "/empty"), "NO_MATCH");
+        CHECK_STR(lookup(&e, "GET", "q.example.com", "/wild"), "to-wild#0");
+        CHECK_STR(lookup(&e, "GET", "x.example.com", "/x"), "wild-specific#0");
+        CHECK_STR(lookup(&e, "GET", "x.example.com", "/wild"), "to-wild#0");
+        CHECK_STR(lookup(&e, "GET", "x.example.com", "/empty"), "NO_MATCH");
+        CHECK_STR(lookup(&e, "GET", "other.org", "/empty"), "to-empty#0");
+    }
+    env_close(&e);
+}
+
+/* ---- listeners and Gateways that serve nothing ---- */
+
+/* A listener of a protocol sluice does not serve gets no socket and no route;
+ * the Gateway's other listeners work as ever. */
+static void test_unserved_protocol_listener(void)
+{
+    env e;
+    if (!env_open(&e))
+        return;
+    put(&e, "{'kind':'Gateway','metadata':{'name':'gw','namespace':'default'},"
+            "'spec':{'gatewayClassName':'sluice','listeners':["
+            "{'name':'http','port':80,'protocol':'HTTP'},"
+            "{'name':'invalid','port':1111,'protocol':'INVALID','allowedRoutes':{'kinds':[{'kind':'HTTPRoute'}]}},"
+            "{'name':'tcp','port':9000,'protocol':'TCP'}]}}");
+    put_route(&e, "r", "[]", "[{}]");
+    putf(&e, "{'kind':'HTTPRoute','metadata':{'name':'to-invalid','namespace':'default'},"
+             "'spec':{'parentRefs':[{'name':'gw','sectionName':'invalid'}],'rules':[{}]}}");
+    if (compile(&e)) {
+        CHECK(sl_snap_count(&e.snap, SL_SNAP_PORTS) == 1);
+        CHECK(port_of(&e, "default", "gw", 1111) == SL_SNAP_NONE);
+        CHECK(port_of(&e, "default", "gw", 9000) == SL_SNAP_NONE);
+        const sl_snap_listener *ls = sl_snap_table(&e.snap, SL_SNAP_LISTENERS);
+        CHECK(sl_snap_count(&e.snap, SL_SNAP_LISTENERS) == 3);
+        CHECK(ls[0].port_index != SL_SNAP_NONE && ls[0].attached_routes == 1);
+        CHECK(ls[1].port_index == SL_SNAP_NONE && ls[1].attached_routes == 0);
+        CHECK(ls[2].port_index == SL_SNAP_NONE && ls[2].attached_routes == 0);
+        CHECK_STR(lookup(&e, "GET", "any", "/"), "r#0");
+        CHECK_STR(cond(&e, "default", "to-invalid", 0, "Accepted"), "False:NotAllowedByListeners");
+    }
+    env_close(&e);
+}
+
+/* A Gateway whose infrastructure.parametersRef sluice cannot use is rejected:
+ * compiled (its status needs its listeners) but with no socket and no route. */
+static void test_rejected_gateway_serves_nothing(void)
+{
+    env e;
+    if (!env_open(&e))
+        return;
+    put(&e, "{'kind':'Gateway','metadata':{'name':'gw','namespace':'default'},"
+            "'spec':{'gatewayClassName':'sluice','listeners':[{'name':'http','port':80,'protocol':'HTTP'}],"
+            "'infrastructure':{'parametersRef':{'group':'invalid.io','kind':'InvalidParameters','name':'p'}}}}");
+    put_route(&e, "r", "[]", "[{}]");
+    if (compile(&e)) {
+        CHECK(sl_snap_count(&e.snap, SL_SNAP_GATEWAYS) == 1);
+        CHECK(sl_snap_count(&e.snap, SL_SNAP_PORTS) == 0);
+        CHECK(sl_snap_count(&e.snap, SL_SNAP_LISTENERS) == 1);
+        const sl_snap_listener *l = sl_snap_table(&e.snap, SL_SNAP_LISTENERS);
+        CHECK(l->port_index == SL_SNAP_NONE && l->attached_routes == 0);
+        CHECK_STR(cond(&e, "default", "r", 0, "Accepted"), "False:NotAllowedByListeners");
+    }
+    env_close(&e);
+}
+
+/* allowedRoutes.namespaces.selector on kubernetes.io/metadata.name picks the
+ * namespace by name, also for a Namespace stored without the label (by a sluice
+ * from before it was set). */
+static void test_selector_on_namespace_name_label(void)
+{
+    env e;
+    if (!env_open(&e))
+        return;
+    put(&e, "{'kind':'Gateway','metadata':{'name':'gw','namespace':'default'},"
+            "'spec':{'gatewayClassName':'sluice','listeners':[{'name':'sel','port':80,'protocol':'HTTP',"
+            "'allowedRoutes':{'namespaces':{'from':'Selector','selector':{'matchLabels':"
+            "{'kubernetes.io/metadata.name':'team'}}}}},"
+            "{'name':'expr','port':81,'protocol':'HTTP','allowedRoutes':{'namespaces':{'from':'Selector',"
+            "'selector':{'matchExpressions':[{'key':'kubernetes.io/metadata.name','operator':'In',"
+            "'values':['old']}]}}}}]}}");
+    put(&e, "{'kind':'Namespace','metadata':{'name':'team'}}");
+    put(&e, "{'kind':'Namespace','metadata':{'name':'other'}}");
+    put(&e, "{'kind':'Namespace','metadata':{'name':'old'}}");
+    /* "old" as an older sluice stored it: no labels at all. */
+    json_t *old;
+    if (sl_store_get(e.store, "Namespace", "", "old", &old) == SL_OK) {
+        json_object_del(sl_obj_metadata(old), "labels");
+        CHECK(sl_store_write_begin(e.store) == SL_OK);
+        int64_t rv = sl_store_next_rv(e.store);
+        CHECK(sl_store_put(e.store, "Namespace", old, "MODIFIED", rv) == SL_OK);
+        CHECK(sl_store_write_commit(e.store) == SL_OK);
+        json_decref(old);
+    } else {
+        CHECK(!"namespace old stored");
+    }
+    const char *nss[] = {"team", "other", "old"};
+    for (size_t i = 0; i < 3; i++)
+        putf(&e,
+             "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'%s'},'spec':{'parentRefs':"
+             "[{'name':'gw','namespace':'default'}],'rules':[{'matches':[{'path':{'type':'PathPrefix','value':"
+             "'/%s'}}]}]}}",
+             nss[i], nss[i]);
+    if (compile(&e)) {
+        CHECK_STR(lookup_h(&e, 80, "GET", "h", "/team", NULL), "team/r#0");
+        CHECK_STR(lookup_h(&e, 80, "GET", "h", "/other", NULL), "NO_MATCH");
+        CHECK_STR(lookup_h(&e, 80, "GET", "h", "/old", NULL), "NO_MATCH");
+        CHECK_STR(lookup_h(&e, 81, "GET", "h", "/old", NULL), "old/r#0");
+        CHECK_STR(lookup_h(&e, 81, "GET", "h", "/team", NULL), "NO_MATCH");
+        CHECK_STR(cond(&e, "other", "r", 0, "Accepted"), "False:NotAllowedByListeners");
+    }
+    env_close(&e);
+}
+
 /* ---- attachment ---- */
 
 static void test_parent_ref_section_and_port(void)
@@ -1122,6 +1348,12 @@ int main(void)
         UNIT_TEST(test_hostnames_less_specific_rules_still_apply),
         UNIT_TEST(test_listener_hostname_intersection),
         UNIT_TEST(test_no_host_and_no_match),
+        UNIT_TEST(test_listener_isolation_listener_hostnames),
+        UNIT_TEST(test_listener_isolation_route_hostnames),
+        UNIT_TEST(test_listener_isolation_listener_without_routes),
+        UNIT_TEST(test_unserved_protocol_listener),
+        UNIT_TEST(test_rejected_gateway_serves_nothing),
+        UNIT_TEST(test_selector_on_namespace_name_label),
         UNIT_TEST(test_parent_ref_section_and_port),
         UNIT_TEST(test_allowed_routes_namespaces),
         UNIT_TEST(test_gateway_of_other_class_ignored),

@@ -109,7 +109,7 @@ static void test_resource_version_parsing(void)
         int64_t want;
     } cases[] = {
         {"{'metadata': {'resourceVersion': '7'}}", 7},
-        {"{'metadata': {'resourceVersion': 9}}", 9},
+        {"{'metadata': {'resourceVersion': 9}}", -1}, /* a number is not a resourceVersion */
         {"{'metadata': {'resourceVersion': ''}}", 0},
         {"{'metadata': {'resourceVersion': null}}", 0},
         {"{'metadata': {}}", 0},
@@ -230,6 +230,52 @@ static void test_prepare_create_cluster_scoped_drops_namespace(void)
     CHECK(meta_get(n, "namespace") == NULL);
     CHECK_STR(meta_str(n, "resourceVersion"), "4");
     json_decref(n);
+}
+
+/* Every Namespace carries kubernetes.io/metadata.name = its name, as the Kubernetes
+ * API server sets it: on create and on every update or patch, whatever the client
+ * sent; other labels are the client's, and other kinds get no such label. */
+static void test_namespace_name_label(void)
+{
+    const sl_kind *ns = sl_kind_by_name("Namespace");
+    CHECK(ns != NULL);
+    if (!ns)
+        return;
+    json_t *bare = load("{'kind': 'Namespace', 'metadata': {'name': 'team-a'}}");
+    sl_obj_prepare_create(ns, bare, 1);
+    CHECK(json_is(meta_get(bare, "labels"), "{'kubernetes.io/metadata.name': 'team-a'}"));
+
+    json_t *forged = load("{'kind': 'Namespace', 'metadata': {'name': 'team-b',"
+                          " 'labels': {'env': 'prod', 'kubernetes.io/metadata.name': 'other'}}}");
+    sl_obj_prepare_create(ns, forged, 2);
+    CHECK(json_is(meta_get(forged, "labels"), "{'env': 'prod', 'kubernetes.io/metadata.name': 'team-b'}"));
+    json_decref(forged);
+
+    /* A replacement without labels, and one that changes the label. */
+    json_t *upd = load("{'kind': 'Namespace', 'metadata': {'name': 'team-a'}}");
+    sl_obj_prepare_update(ns, upd, bare, 3);
+    CHECK(json_is(meta_get(upd, "labels"), "{'kubernetes.io/metadata.name': 'team-a'}"));
+    json_decref(upd);
+    upd = load("{'kind': 'Namespace', 'metadata': {'name': 'team-a',"
+               " 'labels': {'kubernetes.io/metadata.name': 'x', 'tier': '1'}}}");
+    sl_obj_prepare_update(ns, upd, bare, 4);
+    CHECK(json_is(meta_get(upd, "labels"), "{'kubernetes.io/metadata.name': 'team-a', 'tier': '1'}"));
+    json_decref(upd);
+
+    /* A merge patch that deletes the label (the admin API applies it to the stored
+     * object, then prepares the update). */
+    json_t *patch = load("{'metadata': {'labels': {'kubernetes.io/metadata.name': null}}}");
+    json_t *patched = sl_merge_patch(bare, patch);
+    sl_obj_prepare_update(ns, patched, bare, 5);
+    CHECK(json_is(meta_get(patched, "labels"), "{'kubernetes.io/metadata.name': 'team-a'}"));
+    json_decref(patched);
+    json_decref(patch);
+    json_decref(bare);
+
+    json_t *cm = load("{'kind': 'ConfigMap', 'metadata': {'name': 'c', 'namespace': 'd'}}");
+    sl_obj_prepare_create(sl_kind_by_name("ConfigMap"), cm, 6);
+    CHECK(meta_get(cm, "labels") == NULL);
+    json_decref(cm);
 }
 
 static void test_prepare_create_uids_differ(void)
@@ -478,6 +524,7 @@ int main(void)
         UNIT_TEST(test_prepare_create_without_metadata),
         UNIT_TEST(test_prepare_create_cluster_scoped_drops_namespace),
         UNIT_TEST(test_prepare_create_uids_differ),
+        UNIT_TEST(test_namespace_name_label),
         UNIT_TEST(test_prepare_update_keeps_server_metadata),
         UNIT_TEST(test_prepare_update_generation),
         UNIT_TEST(test_prepare_update_no_status_subresource),

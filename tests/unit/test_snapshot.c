@@ -444,6 +444,42 @@ static void test_string_without_nul_refused(void)
     expect_refused(mut_string_short, "match value", __LINE__);
 }
 
+/* The TLS strings a worker hands to OpenSSL are checked like every other. */
+static void mut_backend_sans(void *blob)
+{
+    sl_snap_backend *b = rec_at(blob, SL_SNAP_BACKENDS, 0);
+    b->tls_sans.len = 100000;
+}
+static void mut_backend_ca(void *blob)
+{
+    sl_snap_backend *b = rec_at(blob, SL_SNAP_BACKENDS, 0);
+    b->tls_ca.off = 0xFFFFFFF0u;
+}
+static void mut_backend_sni(void *blob)
+{
+    sl_snap_backend *b = rec_at(blob, SL_SNAP_BACKENDS, 0);
+    b->tls_sni.len = 100000;
+}
+static void mut_gateway_client_cert(void *blob)
+{
+    sl_snap_gateway *g = rec_at(blob, SL_SNAP_GATEWAYS, 0);
+    g->backend_key_pem.len = 100000;
+}
+static void mut_listener_frontend_message(void *blob)
+{
+    sl_snap_listener *l = rec_at(blob, SL_SNAP_LISTENERS, 0);
+    l->frontend_message.off = 0xFFFFFFF0u;
+}
+
+static void test_tls_strings_refused(void)
+{
+    expect_refused(mut_backend_sans, "backend subjectAltNames", __LINE__);
+    expect_refused(mut_backend_ca, "backend CAs", __LINE__);
+    expect_refused(mut_backend_sni, "backend SNI", __LINE__);
+    expect_refused(mut_gateway_client_cert, "gateway backend key", __LINE__);
+    expect_refused(mut_listener_frontend_message, "listener frontend message", __LINE__);
+}
+
 static void test_empty_string_section_refused(void)
 {
     size_t size = 0;
@@ -600,6 +636,7 @@ int main(void)
         UNIT_TEST(test_out_of_range_range_refused),
         UNIT_TEST(test_string_without_nul_refused),
         UNIT_TEST(test_empty_string_section_refused),
+        UNIT_TEST(test_tls_strings_refused),
         UNIT_TEST(test_random_corruption_never_crashes),
         UNIT_TEST(test_string_dedup),
         UNIT_TEST(test_string_with_embedded_nul),

@@ -162,7 +162,7 @@ static void test_gateway_invalid(void)
             "{'spec':{'gatewayClassName':'sluice','listeners':["
             "{'name':'a','port':80,'protocol':'HTTP'},"
             "{'name':'a','port':0,'protocol':'HTTP'},"
-            "{'name':'Bad','port':'80','protocol':'FTP'},"
+            "{'name':'Bad','port':'80','protocol':'-FTP'},"
             "{'name':'c','port':65536,'hostname':'10.0.0.1'},"
             "{'name':'d','port':80,'protocol':'HTTP','tls':{'mode':'Terminate'}},"
             "{'name':'e','port':443,'protocol':'HTTPS'},"
@@ -192,6 +192,41 @@ static void test_gateway_invalid(void)
     INVALID("Gateway", "{'spec':{'gatewayClassName':'sluice','listeners':[{'name':'t','port':8443,'protocol':'TLS','tls':{}}]}}",
             "spec.listeners[0].tls.mode");
     INVALID("Gateway", "{'spec':{'gatewayClassName':'sluice','listeners':'x'}}", "spec.listeners");
+    /* Listener TLS options: sluice defines none, so a key would be stored and
+     * ignored; it is refused, naming the key. */
+    INVALID("Gateway",
+            "{'spec':{'gatewayClassName':'sluice','listeners':[{'name':'s','port':443,'protocol':'HTTPS',"
+            "'tls':{'certificateRefs':[{'name':'c'}],'options':{'example.com/min-version':'1.3'}}}]}}",
+            "spec.listeners[0].tls.options[example.com/min-version]");
+}
+
+/* Listener protocol: the CRD's pattern, not the list of protocols sluice serves.
+ * A token such as "INVALID" is stored (its listener reports UnsupportedProtocol). */
+static void test_gateway_listener_protocol(void)
+{
+    static const char *const ok[] = {"HTTP", "INVALID", "FTP", "x", "h2-c", "example.com/proto", "a.b-c.d/X9"};
+    static const char *const bad[] = {"", "-HTTP", "HTTP-", "HTTP/1.1", "with space", "http_2", "example.com/",
+                                      "example.com/a-b", "/x"};
+    char buf[1024];
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        snprintf(buf, sizeof(buf), "{'spec':{'gatewayClassName':'sluice','listeners':[{'name':'a','port':80,'protocol':'%s'}]}}",
+                 ok[i]);
+        VALID("Gateway", buf);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(buf, sizeof(buf), "{'spec':{'gatewayClassName':'sluice','listeners':[{'name':'a','port':80,'protocol':'%s'}]}}",
+                 bad[i]);
+        INVALID("Gateway", buf, "spec.listeners[0].protocol");
+    }
+    char longest[300];
+    memset(longest, 'P', 255);
+    longest[255] = '\0';
+    snprintf(buf, sizeof(buf), "{'spec':{'gatewayClassName':'sluice','listeners':[{'name':'a','port':80,'protocol':'%s'}]}}",
+             longest);
+    VALID("Gateway", buf);
+    snprintf(buf, sizeof(buf), "{'spec':{'gatewayClassName':'sluice','listeners':[{'name':'a','port':80,'protocol':'%sP'}]}}",
+             longest);
+    INVALID("Gateway", buf, "spec.listeners[0].protocol");
 }
 
 static void test_referencegrant(void)
@@ -222,6 +257,51 @@ static void test_backendtlspolicy(void)
             "{'spec':{'targetRefs':[{'group':'','kind':'Service','name':'a'}],'validation':{'hostname':'a.b',"
             "'wellKnownCACertificates':'Mozilla','caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'ca'}]}}}",
             "spec.validation.wellKnownCACertificates");
+}
+
+/* What sluice cannot apply is refused rather than stored and ignored: targets
+ * other than core Services, and options (it defines none). An implementation's
+ * own wellKnownCACertificates name is the API's to accept (status reports it). */
+static void test_backendtlspolicy_unsupported(void)
+{
+#define BTLS_VALIDATION "'validation':{'hostname':'svc.example.com','caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'ca'}]}"
+    INVALID("BackendTLSPolicy",
+            "{'spec':{'targetRefs':[{'group':'gateway.sluice.dev','kind':'Backend','name':'b'},"
+            "{'group':'','kind':'Pod','name':'p'}]," BTLS_VALIDATION "}}",
+            "spec.targetRefs[0].group", "spec.targetRefs[1].kind");
+    INVALID("BackendTLSPolicy",
+            "{'spec':{'targetRefs':[{'group':'','kind':'Service','name':'svc'}],'options':{'example.com/min':'1.3'},"
+            BTLS_VALIDATION "}}",
+            "spec.options[example.com/min]");
+    VALID("BackendTLSPolicy", "{'spec':{'targetRefs':[{'group':'','kind':'Service','name':'svc'}],"
+                              "'validation':{'wellKnownCACertificates':'example.com/my-cas','hostname':'svc.example.com'}}}");
+    INVALID("BackendTLSPolicy", "{'spec':{'targetRefs':[{'group':'','kind':'Service','name':'svc'}],"
+                                "'validation':{'wellKnownCACertificates':'Mozilla','hostname':'svc.example.com'}}}",
+            "spec.validation.wellKnownCACertificates");
+#undef BTLS_VALIDATION
+}
+
+/* Gateway spec.tls: frontend client certificate validation and the backend
+ * client certificate (Gateway API v1.6 GatewayTLSConfig). */
+static void test_gateway_tls(void)
+{
+#define GW_TLS(tls) "{'spec':{'gatewayClassName':'sluice','listeners':[{'name':'a','port':80,'protocol':'HTTP'}],'tls':" tls "}}"
+    VALID("Gateway", GW_TLS("{'backend':{'clientCertificateRef':{'name':'client','namespace':'other'}},"
+                            "'frontend':{'default':{'validation':{'caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'ca'}]}},"
+                            "'perPort':[{'port':8443,'tls':{'validation':{'mode':'AllowInsecureFallback',"
+                            "'caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'ca2','namespace':'x'}]}}},"
+                            "{'port':9443,'tls':{}}]}}"));
+    INVALID("Gateway", GW_TLS("{'frontend':{'perPort':[{'port':0,'tls':{}},{'port':0,'tls':{}},{'port':1}]}}"),
+            "spec.tls.frontend.default", "spec.tls.frontend.perPort[0].port", "spec.tls.frontend.perPort[2].tls");
+    INVALID("Gateway", GW_TLS("{'frontend':{'default':{'validation':{'mode':'Sometimes'}},"
+                              "'perPort':[{'port':443,'tls':{}},{'port':443,'tls':{'validation':{'caCertificateRefs':[{'name':'x'}]}}}]}}"),
+            "spec.tls.frontend.default.validation.caCertificateRefs", "spec.tls.frontend.default.validation.mode",
+            "spec.tls.frontend.perPort[1].port", "spec.tls.frontend.perPort[1].tls.validation.caCertificateRefs[0].group",
+            "spec.tls.frontend.perPort[1].tls.validation.caCertificateRefs[0].kind");
+    INVALID("Gateway", GW_TLS("{'backend':{'clientCertificateRef':{'group':'Bad_Group','namespace':'Bad_NS'}}}"),
+            "spec.tls.backend.clientCertificateRef.name", "spec.tls.backend.clientCertificateRef.group",
+            "spec.tls.backend.clientCertificateRef.namespace");
+#undef GW_TLS
 }
 
 /* ---- HTTPRoute ---- */
@@ -497,8 +577,11 @@ int main(void)
         UNIT_TEST(test_gatewayclass),
         UNIT_TEST(test_gateway_valid),
         UNIT_TEST(test_gateway_invalid),
+        UNIT_TEST(test_gateway_listener_protocol),
         UNIT_TEST(test_referencegrant),
         UNIT_TEST(test_backendtlspolicy),
+        UNIT_TEST(test_backendtlspolicy_unsupported),
+        UNIT_TEST(test_gateway_tls),
         UNIT_TEST(test_httproute_valid),
         UNIT_TEST(test_httproute_paths),
         UNIT_TEST(test_httproute_matches),
