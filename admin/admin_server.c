@@ -94,7 +94,10 @@ static enum MHD_Result dispatch(sl_admin_req *r)
     if (strcmp(url, "/debug/snapshot") == 0) {
         r->verb = "debug";
         char why[256] = "";
-        json_t *doc = r->admin->control ? sl_snapshot_render_current(r->admin->control, why, sizeof(why)) : NULL;
+        const char *raw = sl_admin_query(r, "raw");
+        bool want_raw = raw && (strcmp(raw, "1") == 0 || strcmp(raw, "true") == 0);
+        json_t *doc = r->admin->control ? sl_snapshot_render_current(r->admin->control, want_raw, why, sizeof(why))
+                                        : NULL;
         if (!doc)
             return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s",
                                         why[0] ? why : "no snapshot");

@@ -47,20 +47,15 @@ static void add_headers(sl_admin_req *r, struct MHD_Response *resp, const char *
     }
 }
 
+/* Sends bytes (taken over: freed once sent) as the body. */
+static enum MHD_Result reply_bytes(sl_admin_req *r, unsigned code, const char *content_type, void *bytes, size_t len);
+
 enum MHD_Result sl_admin_reply_text(sl_admin_req *r, unsigned code, const char *content_type, const char *text)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    add_headers(r, resp, content_type);
-    enum MHD_Result res = MHD_queue_response(r->conn, code, resp);
-    MHD_destroy_response(resp);
-    r->status_code = code;
-    return res;
+    char *copy = strdup(text);
+    return copy ? reply_bytes(r, code, content_type, copy, strlen(copy)) : MHD_NO;
 }
 
-/* Sends bytes (taken over: freed once sent) as the body. */
 static enum MHD_Result reply_bytes(sl_admin_req *r, unsigned code, const char *content_type, void *bytes, size_t len)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);

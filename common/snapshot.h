@@ -197,6 +197,7 @@ typedef struct sl_snap_action {
     sl_snap_range filters;               /* in the order the rule lists them */
     uint32_t retry_attempts;             /* retries after the first attempt */
     uint32_t retry_backoff_ms;
+    uint32_t reserved;                   /* explicit padding before the 8-byte bit set */
     uint64_t retry_codes[4];             /* bit (code - 400) set: retry on that status */
 } sl_snap_action;
 

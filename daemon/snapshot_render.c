@@ -195,7 +195,7 @@ json_t *sl_snapshot_render(const sl_snapshot *s)
                      (json_int_t)h->store_rv, "bytes", (int)h->size, "checksum", checksum, "gateways", gateways);
 }
 
-json_t *sl_snapshot_render_current(const sl_control *c, char *why, size_t whylen)
+json_t *sl_snapshot_render_current(const sl_control *c, bool raw, char *why, size_t whylen)
 {
     for (int attempt = 0; attempt < 5; attempt++) {
         uint64_t gen = atomic_load(&c->generation);
@@ -224,7 +224,7 @@ json_t *sl_snapshot_render_current(const sl_control *c, char *why, size_t whylen
         json_t *out = NULL;
         if (sl_snapshot_verify(map, (size_t)st.st_size, why, whylen)) {
             sl_snapshot s = {map, (size_t)st.st_size};
-            out = sl_snapshot_render(&s);
+            out = raw ? sl_snapshot_render_raw(&s) : sl_snapshot_render(&s);
         }
         munmap(map, (size_t)st.st_size);
         return out;

@@ -10,6 +10,7 @@ configure_args=""
 if [ "${1:-}" = "--sanitizers" ]; then
     builddir=build-san
     configure_args="--enable-sanitizers"
+    export SL_SANITIZERS=1 # tests that measure glibc's allocator skip themselves
     # Sanitizer reports must fail the run, never scroll by.
     export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1}"
     export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

@@ -243,6 +243,26 @@ static void set_client_verify(SSL_CTX *ctx, const char *ca_pem, size_t ca_len, u
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx));
 }
 
+
+bool sl_tls_ctx_use_pem(SSL_CTX *ctx, const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len)
+{
+    BIO *cb = BIO_new_mem_buf(cert_pem, (int)cert_len), *kb = BIO_new_mem_buf(key_pem, (int)key_len);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    bool ok = x && k && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+    /* The rest of the PEM is the chain (the context owns what it takes). */
+    X509 *extra;
+    while (ok && (extra = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+        if (SSL_CTX_add0_chain_cert(ctx, extra) != 1)
+            X509_free(extra);
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    return ok;
+}
+
 static SSL_CTX *make_ctx(const sl_snapshot *s, const sl_snap_cert *c, sl_tls_ctx *t)
 {
     const char *cert_pem = sl_snap_cstr(s, c->cert_pem), *key_pem = sl_snap_cstr(s, c->key_pem);
@@ -262,21 +282,7 @@ static SSL_CTX *make_ctx(const sl_snapshot *s, const sl_snap_cert *c, sl_tls_ctx
     }
     if (c->client_cert != SL_CLIENT_CERT_NONE)
         set_client_verify(ctx, sl_snap_cstr(s, c->client_ca), c->client_ca.len, c->client_cert);
-    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
-    X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
-    EVP_PKEY *k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
-    bool ok = x && k && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
-    /* The rest of the PEM is the chain. */
-    X509 *extra;
-    while (ok && (extra = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
-        if (SSL_CTX_add_extra_chain_cert(ctx, extra) != 1)
-            X509_free(extra);
-    ERR_clear_error();
-    X509_free(x);
-    EVP_PKEY_free(k);
-    BIO_free(cb);
-    BIO_free(kb);
-    if (!ok) {
+    if (!sl_tls_ctx_use_pem(ctx, cert_pem, strlen(cert_pem), key_pem, strlen(key_pem))) {
         SSL_CTX_free(ctx);
         return NULL;
     }

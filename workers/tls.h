@@ -20,6 +20,10 @@ typedef struct sl_tls_ctx sl_tls_ctx;
 /* Builds the TLS contexts of a snapshot (NULL when it has no HTTPS port). */
 sl_tls_ctx *sl_tls_build(const sl_snapshot *s);
 void sl_tls_free(sl_tls_ctx *t);
+/* Loads a PEM certificate chain (leaf first) and its private key into ctx, for
+ * a server or a client. Returns false when either does not parse or they do
+ * not match. */
+bool sl_tls_ctx_use_pem(SSL_CTX *ctx, const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len);
 
 /* A new server-side TLS session for a connection accepted on snapshot port
  * port_index; NULL when the port has no usable certificate. */

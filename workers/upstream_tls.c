@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/log.h"
+#include "workers/tls.h"
 
 /* SSL_CTX ex_data: the backend's subjectAltNames (a malloc'd copy), for san_verify. */
 static int ex_sans = -1;
@@ -44,21 +45,9 @@ static int san_verify(int ok, X509_STORE_CTX *x)
 /* The Gateway's client certificate (chain and key PEM) for the backends. */
 static void use_client_cert(SSL_CTX *ctx, const sl_snapshot *s, const sl_snap_gateway *g)
 {
-    BIO *cb = BIO_new_mem_buf(sl_snap_cstr(s, g->backend_cert_pem), (int)g->backend_cert_pem.len);
-    BIO *kb = BIO_new_mem_buf(sl_snap_cstr(s, g->backend_key_pem), (int)g->backend_key_pem.len);
-    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-    bool ok = x && k && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
-    X509 *extra; /* the rest of the PEM is the chain */
-    while (ok && (extra = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
-        if (SSL_CTX_add0_chain_cert(ctx, extra) != 1)
-            X509_free(extra);
-    ERR_clear_error();
-    X509_free(x);
-    EVP_PKEY_free(k);
-    BIO_free(cb);
-    BIO_free(kb);
-    if (!ok) /* the master checked the pair: only memory can make this fail */
+    if (!sl_tls_ctx_use_pem(ctx, sl_snap_cstr(s, g->backend_cert_pem), g->backend_cert_pem.len,
+                            sl_snap_cstr(s, g->backend_key_pem), g->backend_key_pem.len))
+        /* the master checked the pair: only memory can make this fail */
         sl_log_error("worker", "cannot load the backend client certificate of gateway %s/%s", sl_snap_cstr(s, g->ns),
                      sl_snap_cstr(s, g->name));
 }

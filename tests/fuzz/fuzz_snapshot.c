@@ -42,6 +42,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *text = json_dumps(doc, JSON_COMPACT);
         free(text);
         json_decref(doc);
+        doc = sl_snapshot_render_raw(&s); /* every field of every record */
+        if (!doc)
+            abort();
+        text = json_dumps(doc, JSON_COMPACT);
+        free(text);
+        json_decref(doc);
         if (!sl_snapshot_verify(copy, size, why, sizeof(why)))
             abort();
     }

@@ -46,8 +46,8 @@ for target in http1 h2 protobuf admin_json snapshot; do
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson libpcre2-8 openssl)" ;;
     # The snapshot reader: the verifier and everything /debug/snapshot reads.
-    snapshot) sources="$src/common/snapshot.c $src/common/ticket_keys.c $src/common/fork_guard.c"
-        sources="$sources $src/common/log.c $src/daemon/snapshot_render.c $src/daemon/publisher.c"
+    snapshot) sources="$src/common/snapshot.c $src/common/snapshot_desc.c $src/common/ticket_keys.c $src/common/fork_guard.c"
+        sources="$sources $src/common/log.c $src/daemon/snapshot_render.c $src/daemon/snapshot_raw.c $src/daemon/publisher.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson openssl) -lrt" ;;
     esac

@@ -6,7 +6,7 @@ the compiler again."""
 import time
 
 from conftest import GW, free_port, httproute, path_for
-from dataplane import wait_until
+from dataplane import make_dataplane, wait_until  # noqa: F401 - fixture
 
 ROUTES = path_for("httproutes", "default")
 GWPATH = path_for("gateways", "default")
@@ -59,3 +59,29 @@ def test_a_route_change_compiles_once_and_its_status_write_does_not_compile(slui
     obj["spec"]["hostnames"] = ["a.example.com"]
     assert sluiced.put(ROUTES + "/r1", obj).status_code == 200
     wait_until(lambda: compiles(sluiced) > c1, timeout=5, what="a compile for the spec change")
+
+
+def test_debug_snapshot_raw_shows_every_section_field_by_field(make_dataplane):
+    """/debug/snapshot?raw=1 renders the blob the workers run from the sections'
+    descriptors: every section, every record, every field (references as
+    indexes and ranges that stay within their sections)."""
+    dp = make_dataplane()
+    raw = dp.sluiced.get("/debug/snapshot?raw=1").json()
+    nice = dp.sluiced.get("/debug/snapshot").json()
+    assert raw["generation"] == nice["generation"] and raw["format"] >= 6
+    secs = raw["sections"]
+    for name in ("gateways", "ports", "listeners", "vhosts", "routes", "header_matches", "actions", "backend_refs",
+                 "backends", "endpoints", "filters", "path_index", "certs"):
+        assert isinstance(secs[name], list), name
+    assert secs["strings"] > 0
+    gw = secs["gateways"][0]
+    assert gw["ns"] == "default" and gw["name"] == "gw" and gw["class_name"] == "sluice"
+    assert "reserved" not in gw
+    # Every range and index points inside its section.
+    assert gw["listeners"]["first"] + gw["listeners"]["count"] <= len(secs["listeners"])
+    ep = secs["endpoints"][0]
+    assert ep["host"] == "127.0.0.1" and ep["port"] == dp.origin.port
+    be = secs["backends"][0]
+    assert be["endpoints"]["first"] + be["endpoints"]["count"] <= len(secs["endpoints"])
+    route = secs["routes"][0]
+    assert route["route_name"] == "r" and 0 <= route["action"] < len(secs["actions"])

@@ -270,13 +270,15 @@ def test_backend_tls_policy_subject_alt_names(make_dataplane, pki):
     wait_until(lambda: dp.get("/san").status_code == 200, what="served by hostname")
 
     def sans(hostname, entries):
-        created(s.patch(V1_POLICIES + "/san", {"spec": {"validation": {"hostname": hostname,
-                                                                       "subjectAltNames": entries}}}))
+        # ?wait=live: the answer comes once every worker runs the change.
+        r = s.patch(V1_POLICIES + "/san?wait=live", {"spec": {"validation": {"hostname": hostname,
+                                                                             "subjectAltNames": entries}}})
+        created(r)
+        assert r.headers.get("Sluice-Live") == "true", r.headers
     sans("backend.internal", [{"type": "Hostname", "hostname": "other.internal"}])
     wait_until(lambda: dp.get("/san").status_code == 502, what="no SAN matches: refused")
     assert "hostname mismatch" in s.log()
     sans("backend.internal", [{"type": "URI", "uri": "spiffe://cluster.local/ns/default/sa/other"}])
-    time.sleep(0.5)
     assert dp.get("/san").status_code == 502
     sans("nothing.internal", [{"type": "Hostname", "hostname": "other.internal"},
                               {"type": "URI", "uri": "spiffe://cluster.local/ns/default/sa/backend"}])

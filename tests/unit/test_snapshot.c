@@ -6,10 +6,12 @@
  * CRC-32C gives the standard check value. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/snapshot.h"
+#include "common/snapshot_desc.h"
 #include "daemon/snapshot_builder.h"
 #include "tests/unit/unit.h"
 
@@ -359,30 +361,30 @@ static void mut_mirror_zero_denominator(void *blob)
 
 static void test_out_of_range_index_refused(void)
 {
-    expect_refused(mut_route_action, "route action", __LINE__);
-    expect_refused(mut_route_action_none, "route action", __LINE__);
-    expect_refused(mut_port_gateway, "port gateway", __LINE__);
-    expect_refused(mut_listener_port, "listener port", __LINE__);
-    expect_refused(mut_vhost_listener, "vhost listener", __LINE__);
-    expect_refused(mut_backend_ref, "backend ref", __LINE__);
-    expect_refused(mut_filter_backend, "filter backend", __LINE__);
-    expect_refused(mut_mirror_zero_denominator, "mirror", __LINE__);
+    expect_refused(mut_route_action, "routes[1].action", __LINE__);
+    expect_refused(mut_route_action_none, "routes[0].action", __LINE__);
+    expect_refused(mut_port_gateway, "ports[0].gateway", __LINE__);
+    expect_refused(mut_listener_port, "listeners[0].port_index", __LINE__);
+    expect_refused(mut_vhost_listener, "vhosts[0].listener", __LINE__);
+    expect_refused(mut_backend_ref, "backend_refs[1].backend", __LINE__);
+    expect_refused(mut_filter_backend, "filters[0].backend", __LINE__);
+    expect_refused(mut_mirror_zero_denominator, "filters[0].denominator", __LINE__);
 }
 
 static void test_out_of_range_range_refused(void)
 {
-    expect_refused(mut_vhost_routes, "vhost routes", __LINE__);
-    expect_refused(mut_vhost_routes_wrap, "vhost routes", __LINE__);
-    expect_refused(mut_vhost_exact_index, "vhost exact index", __LINE__);
-    expect_refused(mut_vhost_regex, "vhost regex routes", __LINE__);
-    expect_refused(mut_path_index_routes, "path index routes", __LINE__);
-    expect_refused(mut_gateway_listeners, "gateway listeners", __LINE__);
-    expect_refused(mut_port_vhosts, "port vhosts", __LINE__);
-    expect_refused(mut_route_headers, "route header matches", __LINE__);
-    expect_refused(mut_route_queries, "route query matches", __LINE__);
-    expect_refused(mut_action_refs, "action backends", __LINE__);
-    expect_refused(mut_action_filters, "action filters", __LINE__);
-    expect_refused(mut_backend_endpoints, "backend endpoints", __LINE__);
+    expect_refused(mut_vhost_routes, "vhosts[0].routes", __LINE__);
+    expect_refused(mut_vhost_routes_wrap, "vhosts[0].routes", __LINE__);
+    expect_refused(mut_vhost_exact_index, "vhosts[0].exact_index", __LINE__);
+    expect_refused(mut_vhost_regex, "vhosts[0].regex_routes", __LINE__);
+    expect_refused(mut_path_index_routes, "path_index[1].routes", __LINE__);
+    expect_refused(mut_gateway_listeners, "gateways[0].listeners", __LINE__);
+    expect_refused(mut_port_vhosts, "ports[0].vhosts", __LINE__);
+    expect_refused(mut_route_headers, "routes[0].header_matches", __LINE__);
+    expect_refused(mut_route_queries, "routes[0].query_matches", __LINE__);
+    expect_refused(mut_action_refs, "actions[0].backend_refs", __LINE__);
+    expect_refused(mut_action_filters, "actions[0].filters", __LINE__);
+    expect_refused(mut_backend_endpoints, "backends[0].endpoints", __LINE__);
 }
 
 /* The offset of a string in a finished blob's string section, or UINT32_MAX. */
@@ -437,11 +439,11 @@ static void test_string_without_nul_refused(void)
     void *blob = build_sample(&size);
     CHECK(find_string(blob, "route-a") != UINT32_MAX);
     free(blob);
-    expect_refused(mut_string_nul, "route name", __LINE__);
-    expect_refused(mut_string_past_end, "route name", __LINE__);
-    expect_refused(mut_string_len_past_end, "listener name", __LINE__);
-    expect_refused(mut_string_wrap, "endpoint host", __LINE__);
-    expect_refused(mut_string_short, "match value", __LINE__);
+    expect_refused(mut_string_nul, "routes[0].route_name", __LINE__);
+    expect_refused(mut_string_past_end, "routes[0].route_name", __LINE__);
+    expect_refused(mut_string_len_past_end, "listeners[0].name", __LINE__);
+    expect_refused(mut_string_wrap, "endpoints[1].host", __LINE__);
+    expect_refused(mut_string_short, "header_matches[0].value", __LINE__);
 }
 
 /* The TLS strings a worker hands to OpenSSL are checked like every other. */
@@ -473,11 +475,11 @@ static void mut_listener_frontend_message(void *blob)
 
 static void test_tls_strings_refused(void)
 {
-    expect_refused(mut_backend_sans, "backend subjectAltNames", __LINE__);
-    expect_refused(mut_backend_ca, "backend CAs", __LINE__);
-    expect_refused(mut_backend_sni, "backend SNI", __LINE__);
-    expect_refused(mut_gateway_client_cert, "gateway backend key", __LINE__);
-    expect_refused(mut_listener_frontend_message, "listener frontend message", __LINE__);
+    expect_refused(mut_backend_sans, "backends[0].tls_sans", __LINE__);
+    expect_refused(mut_backend_ca, "backends[0].tls_ca", __LINE__);
+    expect_refused(mut_backend_sni, "backends[0].tls_sni", __LINE__);
+    expect_refused(mut_gateway_client_cert, "gateways[0].backend_key_pem", __LINE__);
+    expect_refused(mut_listener_frontend_message, "listeners[0].frontend_message", __LINE__);
 }
 
 static void test_empty_string_section_refused(void)
@@ -621,9 +623,48 @@ static void test_builder_records(void)
     free(blob);
 }
 
+/* The descriptors tile every record: fields in order, from offset 0, with no
+ * gap (padding is an explicit reserved field) and ending at the record's size.
+ * A field added to a record and not to its descriptor leaves a gap or a size
+ * mismatch here, so it can never go unverified. */
+static void test_descriptors_tile_every_record(void)
+{
+    for (int sec = 0; sec < SL_SNAP_NSECTIONS; sec++) {
+        const sl_snap_section_desc *sd = &sl_snap_sections[sec];
+        CHECK(sd->name != NULL);
+        if (sec == SL_SNAP_STRINGS) {
+            CHECK(sd->record_size == 1 && sd->nfields == 0);
+            continue;
+        }
+        CHECK(sd->nfields > 0);
+        size_t at = 0;
+        for (size_t k = 0; k < sd->nfields; k++) {
+            const sl_snap_field *f = &sd->fields[k];
+            if (f->offset != at)
+                fprintf(stderr, "  %s.%s at offset %u, expected %zu (a field missing from the descriptor?)\n",
+                        sd->name, f->name, f->offset, at);
+            CHECK(f->offset == at);
+            CHECK(f->offset % f->align == 0);
+            if (f->kind == SL_FIELD_RANGE || f->kind == SL_FIELD_INDEX || f->kind == SL_FIELD_INDEX_OR_NONE)
+                CHECK(f->target != SL_SNAP_STRINGS && f->target < SL_SNAP_NSECTIONS);
+            if (f->kind == SL_FIELD_STR || f->kind == SL_FIELD_RANGE)
+                CHECK(f->size == 8);
+            if (f->kind == SL_FIELD_INDEX || f->kind == SL_FIELD_INDEX_OR_NONE)
+                CHECK(f->size == 4);
+            if (f->kind == SL_FIELD_UINT)
+                CHECK(f->size == 1 || f->size == 2 || f->size == 4 || f->size == 8);
+            at = (size_t)f->offset + f->size;
+        }
+        if (at != sd->record_size)
+            fprintf(stderr, "  %s: fields end at %zu, the record is %zu bytes\n", sd->name, at, sd->record_size);
+        CHECK(at == sd->record_size);
+    }
+}
+
 int main(void)
 {
     static const sl_unit_test tests[] = {
+        UNIT_TEST(test_descriptors_tile_every_record),
         UNIT_TEST(test_crc32c_known_value),
         UNIT_TEST(test_built_snapshot_verifies),
         UNIT_TEST(test_empty_builder_verifies),

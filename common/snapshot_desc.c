@@ -1,0 +1,182 @@
+/* The snapshot sections' descriptors: see snapshot_desc.h. One line per field,
+ * in the order of the struct; tests/unit/test_snapshot.c checks that they tile
+ * every record. */
+#include "common/snapshot_desc.h"
+
+#define FIELD(type, field, kind, target)                                                                 \
+    {#field, (uint16_t)offsetof(type, field), (uint16_t)sizeof(((type *)0)->field),                        \
+     (uint16_t)_Alignof(__typeof__(((type *)0)->field)), (kind), (target)}
+#define STR(type, field) FIELD(type, field, SL_FIELD_STR, 0)
+#define RANGE(type, field, sec) FIELD(type, field, SL_FIELD_RANGE, sec)
+#define INDEX(type, field, sec) FIELD(type, field, SL_FIELD_INDEX, sec)
+#define INDEX_OR_NONE(type, field, sec) FIELD(type, field, SL_FIELD_INDEX_OR_NONE, sec)
+#define UINT(type, field) FIELD(type, field, SL_FIELD_UINT, 0)
+#define BYTES(type, field) FIELD(type, field, SL_FIELD_BYTES, 0)
+#define RESERVED(type, field) FIELD(type, field, SL_FIELD_RESERVED, 0)
+#define SECTION(sec, label, type, table) \
+    [sec] = {label, sizeof(type), _Alignof(type), table, sizeof(table) / sizeof(table[0])}
+
+static const sl_snap_field gateway_fields[] = {
+    STR(sl_snap_gateway, ns),
+    STR(sl_snap_gateway, name),
+    STR(sl_snap_gateway, class_name),
+    UINT(sl_snap_gateway, workers),
+    RANGE(sl_snap_gateway, ports, SL_SNAP_PORTS),
+    RANGE(sl_snap_gateway, listeners, SL_SNAP_LISTENERS),
+    STR(sl_snap_gateway, backend_cert_pem),
+    STR(sl_snap_gateway, backend_key_pem),
+    STR(sl_snap_gateway, backend_cert_message),
+    UINT(sl_snap_gateway, backend_cert_status),
+    RESERVED(sl_snap_gateway, reserved),
+};
+
+static const sl_snap_field port_fields[] = {
+    INDEX(sl_snap_port, gateway, SL_SNAP_GATEWAYS),
+    UINT(sl_snap_port, port),
+    UINT(sl_snap_port, protocol),
+    RESERVED(sl_snap_port, reserved),
+    STR(sl_snap_port, address),
+    RANGE(sl_snap_port, vhosts, SL_SNAP_VHOSTS),
+    RANGE(sl_snap_port, certs, SL_SNAP_CERTS),
+};
+
+static const sl_snap_field listener_fields[] = {
+    INDEX(sl_snap_listener, gateway, SL_SNAP_GATEWAYS),
+    INDEX_OR_NONE(sl_snap_listener, port_index, SL_SNAP_PORTS), /* none: not served */
+    STR(sl_snap_listener, name),
+    STR(sl_snap_listener, hostname),
+    UINT(sl_snap_listener, attached_routes),
+    UINT(sl_snap_listener, tls_status),
+    UINT(sl_snap_listener, frontend_status),
+    UINT(sl_snap_listener, frontend_no_ca),
+    RESERVED(sl_snap_listener, reserved),
+    STR(sl_snap_listener, frontend_message),
+};
+
+static const sl_snap_field cert_fields[] = {
+    INDEX(sl_snap_cert, listener, SL_SNAP_LISTENERS),
+    UINT(sl_snap_cert, min_version),
+    UINT(sl_snap_cert, client_cert),
+    RESERVED(sl_snap_cert, reserved),
+    STR(sl_snap_cert, hostname),
+    STR(sl_snap_cert, cert_pem),
+    STR(sl_snap_cert, key_pem),
+    STR(sl_snap_cert, ciphers),
+    STR(sl_snap_cert, client_ca),
+};
+
+static const sl_snap_field vhost_fields[] = {
+    STR(sl_snap_vhost, host),
+    INDEX(sl_snap_vhost, listener, SL_SNAP_LISTENERS),
+    RESERVED(sl_snap_vhost, reserved),
+    RANGE(sl_snap_vhost, routes, SL_SNAP_ROUTES),
+    RANGE(sl_snap_vhost, exact_index, SL_SNAP_PATH_INDEX),
+    RANGE(sl_snap_vhost, prefix_index, SL_SNAP_PATH_INDEX),
+    RANGE(sl_snap_vhost, regex_routes, SL_SNAP_ROUTES),
+};
+
+static const sl_snap_field path_index_fields[] = {
+    STR(sl_snap_path_index, path),
+    RANGE(sl_snap_path_index, routes, SL_SNAP_ROUTES),
+};
+
+static const sl_snap_field route_fields[] = {
+    UINT(sl_snap_route, path_type),
+    RESERVED(sl_snap_route, reserved),
+    STR(sl_snap_route, path),
+    STR(sl_snap_route, method),
+    RANGE(sl_snap_route, header_matches, SL_SNAP_HEADER_MATCHES),
+    RANGE(sl_snap_route, query_matches, SL_SNAP_HEADER_MATCHES),
+    INDEX(sl_snap_route, action, SL_SNAP_ACTIONS),
+    UINT(sl_snap_route, rule_index),
+    STR(sl_snap_route, route_ns),
+    STR(sl_snap_route, route_name),
+};
+
+static const sl_snap_field header_match_fields[] = {
+    UINT(sl_snap_header_match, type),
+    RESERVED(sl_snap_header_match, reserved),
+    STR(sl_snap_header_match, name),
+    STR(sl_snap_header_match, value),
+};
+
+static const sl_snap_field action_fields[] = {
+    RANGE(sl_snap_action, backend_refs, SL_SNAP_BACKEND_REFS),
+    UINT(sl_snap_action, total_weight),
+    UINT(sl_snap_action, request_timeout_ms),
+    UINT(sl_snap_action, backend_request_timeout_ms),
+    RANGE(sl_snap_action, filters, SL_SNAP_FILTERS),
+    UINT(sl_snap_action, retry_attempts),
+    UINT(sl_snap_action, retry_backoff_ms),
+    RESERVED(sl_snap_action, reserved),
+    BYTES(sl_snap_action, retry_codes),
+};
+
+static const sl_snap_field backend_ref_fields[] = {
+    UINT(sl_snap_backend_ref, weight),
+    INDEX_OR_NONE(sl_snap_backend_ref, backend, SL_SNAP_BACKENDS), /* none: unresolved (500) */
+    RANGE(sl_snap_backend_ref, filters, SL_SNAP_FILTERS),
+};
+
+static const sl_snap_field backend_fields[] = {
+    STR(sl_snap_backend, kind),
+    STR(sl_snap_backend, ns),
+    STR(sl_snap_backend, name),
+    UINT(sl_snap_backend, port),
+    UINT(sl_snap_backend, protocol),
+    UINT(sl_snap_backend, tls_verify),
+    RESERVED(sl_snap_backend, reserved),
+    RANGE(sl_snap_backend, endpoints, SL_SNAP_ENDPOINTS),
+    STR(sl_snap_backend, tls_sni),
+    STR(sl_snap_backend, tls_ca),
+    STR(sl_snap_backend, tls_sans),
+    UINT(sl_snap_backend, tls_identity),
+};
+
+static const sl_snap_field endpoint_fields[] = {
+    UINT(sl_snap_endpoint, family),
+    RESERVED(sl_snap_endpoint, reserved),
+    UINT(sl_snap_endpoint, port),
+    BYTES(sl_snap_endpoint, addr),
+    STR(sl_snap_endpoint, host),
+};
+
+static const sl_snap_field filter_fields[] = {
+    UINT(sl_snap_filter, type),
+    UINT(sl_snap_filter, op),
+    UINT(sl_snap_filter, path_mod),
+    UINT(sl_snap_filter, credentials),
+    UINT(sl_snap_filter, status),
+    UINT(sl_snap_filter, port),
+    STR(sl_snap_filter, name),
+    STR(sl_snap_filter, value),
+    STR(sl_snap_filter, scheme),
+    STR(sl_snap_filter, hostname),
+    STR(sl_snap_filter, path),
+    INDEX_OR_NONE(sl_snap_filter, backend, SL_SNAP_BACKENDS), /* mirror; none: unresolved */
+    UINT(sl_snap_filter, numerator),
+    UINT(sl_snap_filter, denominator),
+    STR(sl_snap_filter, origins),
+    STR(sl_snap_filter, methods),
+    STR(sl_snap_filter, headers),
+    STR(sl_snap_filter, expose),
+    UINT(sl_snap_filter, max_age),
+    RESERVED(sl_snap_filter, reserved),
+};
+
+const sl_snap_section_desc sl_snap_sections[SL_SNAP_NSECTIONS] = {
+    [SL_SNAP_STRINGS] = {"strings", 1, 1, NULL, 0},
+    SECTION(SL_SNAP_GATEWAYS, "gateways", sl_snap_gateway, gateway_fields),
+    SECTION(SL_SNAP_PORTS, "ports", sl_snap_port, port_fields),
+    SECTION(SL_SNAP_LISTENERS, "listeners", sl_snap_listener, listener_fields),
+    SECTION(SL_SNAP_VHOSTS, "vhosts", sl_snap_vhost, vhost_fields),
+    SECTION(SL_SNAP_ROUTES, "routes", sl_snap_route, route_fields),
+    SECTION(SL_SNAP_HEADER_MATCHES, "header_matches", sl_snap_header_match, header_match_fields),
+    SECTION(SL_SNAP_ACTIONS, "actions", sl_snap_action, action_fields),
+    SECTION(SL_SNAP_BACKEND_REFS, "backend_refs", sl_snap_backend_ref, backend_ref_fields),
+    SECTION(SL_SNAP_BACKENDS, "backends", sl_snap_backend, backend_fields),
+    SECTION(SL_SNAP_ENDPOINTS, "endpoints", sl_snap_endpoint, endpoint_fields),
+    SECTION(SL_SNAP_FILTERS, "filters", sl_snap_filter, filter_fields),
+    SECTION(SL_SNAP_PATH_INDEX, "path_index", sl_snap_path_index, path_index_fields),
+    SECTION(SL_SNAP_CERTS, "certs", sl_snap_cert, cert_fields),
+};
