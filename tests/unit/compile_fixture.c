@@ -97,10 +97,17 @@ void sl_cfix_put_json(sl_cfix *f, json_t *o)
 
 void sl_cfix_put(sl_cfix *f, const char *fmt, ...)
 {
-    char buf[16384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf) {
+        sl_unit_failures++;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf, (size_t)n + 1, fmt, ap);
     va_end(ap);
     for (char *p = buf; *p; p++)
         if (*p == '\'')
@@ -110,8 +117,10 @@ void sl_cfix_put(sl_cfix *f, const char *fmt, ...)
     if (!o) {
         fprintf(stderr, "  bad test JSON (%s): %s\n", jerr.text, buf);
         sl_unit_failures++;
+        free(buf);
         return;
     }
+    free(buf);
     sl_cfix_put_json(f, o);
 }
 

@@ -23,121 +23,37 @@
 #include "daemon/kinds.h"
 #include "daemon/objects.h"
 #include "daemon/store.h"
+#include "tests/unit/compile_fixture.h"
 #include "tests/unit/unit.h"
 #include "workers/router.h"
 
 /* ---- fixture ---- */
 
+/* The compile fixture (compile_fixture.c) and the router built on its snapshot. */
 typedef struct env {
-    char *dir;
-    sl_store *store;
-    void *blob;
-    size_t size;
-    sl_snapshot snap;
+    sl_cfix f;
     sl_regex_set *rx;
-    json_t *status;
     char result[256]; /* the last lookup, as text */
     const sl_snap_route *route; /* the last route found */
 } env;
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void env_free_snapshot(env *e)
-{
-    sl_regex_set_free(e->rx);
-    free(e->blob);
-    json_decref(e->status);
-    e->rx = NULL;
-    e->blob = NULL;
-    e->status = NULL;
-    e->size = 0;
-}
-
 static bool env_open(env *e)
 {
     memset(e, 0, sizeof(*e));
-    const char *base = getenv("TMPDIR");
-    char tmpl[512];
-    snprintf(tmpl, sizeof(tmpl), "%s/sluice-test-compiler.XXXXXX", base && *base ? base : "/tmp");
-    char *dir = mkdtemp(tmpl);
-    if (!dir) {
-        perror("mkdtemp");
-        abort();
-    }
-    e->dir = strdup(dir);
-    char err[512] = "";
-    e->store = sl_store_open(e->dir, err, sizeof(err));
-    if (!e->store) {
-        fprintf(stderr, "  sl_store_open(%s): %s\n", e->dir, err);
-        sl_unit_failures++;
-        return false;
-    }
-    return true;
+    return sl_cfix_open(&e->f);
 }
 
 static void env_close(env *e)
 {
-    env_free_snapshot(e);
-    if (e->store)
-        sl_store_close(e->store);
-    nftw(e->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(e->dir);
+    sl_regex_set_free(e->rx);
+    e->rx = NULL;
+    sl_cfix_close(&e->f);
 }
 
 /* Writes one object given as JSON with single quotes for double quotes. Objects
  * without metadata.creationTimestamp get a fixed one, so that ages only differ
- * where a test says so; a given one is kept (prepare_create overwrites it). */
-static void put(env *e, const char *text)
-{
-    char *buf = strdup(text);
-    for (char *p = buf; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_error_t jerr;
-    json_t *o = json_loads(buf, 0, &jerr);
-    if (!o) {
-        fprintf(stderr, "  bad test JSON (%s): %s\n", jerr.text, buf);
-        sl_unit_failures++;
-        free(buf);
-        return;
-    }
-    free(buf);
-    const char *kind = json_string_value(json_object_get(o, "kind"));
-    const sl_kind *k = kind ? sl_kind_by_name(kind) : NULL;
-    if (!k) {
-        fprintf(stderr, "  unknown kind in test object\n");
-        sl_unit_failures++;
-        json_decref(o);
-        return;
-    }
-    const char *ts = json_string_value(json_object_get(json_object_get(o, "metadata"), "creationTimestamp"));
-    char created[64];
-    snprintf(created, sizeof(created), "%s", ts ? ts : "2024-01-01T00:00:00Z");
-    if (sl_store_write_begin(e->store) != SL_OK) {
-        sl_unit_failures++;
-        json_decref(o);
-        return;
-    }
-    int64_t rv = sl_store_next_rv(e->store);
-    sl_obj_prepare_create(k, o, rv);
-    json_object_set_new(sl_obj_metadata(o), "creationTimestamp", json_string(created));
-    int rc = sl_store_put(e->store, kind, o, "ADDED", rv);
-    if (rc == SL_OK)
-        rc = sl_store_write_commit(e->store);
-    else
-        sl_store_write_rollback(e->store);
-    if (rc != SL_OK) {
-        fprintf(stderr, "  storing %s failed\n", kind);
-        sl_unit_failures++;
-    }
-    json_decref(o);
-}
+ * where a test says so. */
+static void put(env *e, const char *text) { sl_cfix_put(&e->f, "%s", text); }
 
 static void putf(env *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(env *e, const char *fmt, ...)
@@ -170,27 +86,22 @@ static void put_route(env *e, const char *name, const char *hostnames, const cha
 /* Compiles and verifies; the snapshot stays in e until the next compile. */
 static bool compile(env *e)
 {
-    env_free_snapshot(e);
-    e->blob = sl_compile(e->store, 1, &e->size, &e->status);
-    char why[256] = "";
-    if (!e->blob || !sl_snapshot_verify(e->blob, e->size, why, sizeof(why))) {
-        fprintf(stderr, "  compiled snapshot does not verify: %s\n", why);
-        sl_unit_failures++;
+    sl_regex_set_free(e->rx);
+    e->rx = NULL;
+    if (!sl_cfix_compile(&e->f))
         return false;
-    }
-    e->snap = (sl_snapshot){e->blob, e->size};
-    e->rx = sl_regex_set_build(&e->snap);
+    e->rx = sl_regex_set_build(&e->f.snap);
     return true;
 }
 
 /* The PORTS index of Gateway ns/name's socket on `port`, or SL_SNAP_NONE. */
 static uint32_t port_of(env *e, const char *ns, const char *gw, uint16_t port)
 {
-    for (uint32_t i = 0; i < sl_snap_count(&e->snap, SL_SNAP_PORTS); i++) {
-        const sl_snap_port *p = SL_SNAP_GET(&e->snap, SL_SNAP_PORTS, sl_snap_port, i);
-        const sl_snap_gateway *g = SL_SNAP_GET(&e->snap, SL_SNAP_GATEWAYS, sl_snap_gateway, p->gateway);
-        if (p->port == port && strcmp(sl_snap_cstr(&e->snap, g->ns), ns) == 0 &&
-            strcmp(sl_snap_cstr(&e->snap, g->name), gw) == 0)
+    for (uint32_t i = 0; i < sl_snap_count(&e->f.snap, SL_SNAP_PORTS); i++) {
+        const sl_snap_port *p = SL_SNAP_GET(&e->f.snap, SL_SNAP_PORTS, sl_snap_port, i);
+        const sl_snap_gateway *g = SL_SNAP_GET(&e->f.snap, SL_SNAP_GATEWAYS, sl_snap_gateway, p->gateway);
+        if (p->port == port && strcmp(sl_snap_cstr(&e->f.snap, g->ns), ns) == 0 &&
+            strcmp(sl_snap_cstr(&e->f.snap, g->name), gw) == 0)
             return i;
     }
     return SL_SNAP_NONE;
@@ -204,7 +115,7 @@ static const char *lookup_h(env *e, uint16_t port, const char *method, const cha
                             const char *const *headers)
 {
     e->route = NULL;
-    if (!e->blob)
+    if (!e->f.blob)
         return "NO_SNAPSHOT";
     uint32_t pi = port_of(e, "default", "gw", port);
     if (pi == SL_SNAP_NONE)
@@ -230,7 +141,7 @@ static const char *lookup_h(env *e, uint16_t port, const char *method, const cha
         .nheaders = nh,
     };
     const sl_snap_route *r = NULL;
-    sl_route_result res = sl_router_lookup(&e->snap, e->rx, pi, &req, &r);
+    sl_route_result res = sl_router_lookup(&e->f.snap, e->rx, pi, &req, &r);
     if (res == SL_ROUTE_NO_HOST)
         return "NO_HOST";
     if (res == SL_ROUTE_NO_MATCH)
@@ -238,11 +149,11 @@ static const char *lookup_h(env *e, uint16_t port, const char *method, const cha
     if (res != SL_ROUTE_FOUND || !r)
         return "BAD_RESULT";
     e->route = r;
-    const char *ns = sl_snap_cstr(&e->snap, r->route_ns);
+    const char *ns = sl_snap_cstr(&e->f.snap, r->route_ns);
     if (strcmp(ns, "default") == 0)
-        snprintf(e->result, sizeof(e->result), "%s#%u", sl_snap_cstr(&e->snap, r->route_name), r->rule_index);
+        snprintf(e->result, sizeof(e->result), "%s#%u", sl_snap_cstr(&e->f.snap, r->route_name), r->rule_index);
     else
-        snprintf(e->result, sizeof(e->result), "%s/%s#%u", ns, sl_snap_cstr(&e->snap, r->route_name),
+        snprintf(e->result, sizeof(e->result), "%s/%s#%u", ns, sl_snap_cstr(&e->f.snap, r->route_name),
                  r->rule_index);
     return e->result;
 }
@@ -260,7 +171,7 @@ static const char *cond(env *e, const char *ns, const char *name, size_t parent,
 {
     char key[256];
     snprintf(key, sizeof(key), "HTTPRoute/%s/%s", ns, name);
-    const json_t *entry = json_object_get(e->status, key);
+    const json_t *entry = json_object_get(e->f.status, key);
     if (!entry)
         return "NO_STATUS";
     const json_t *p = json_array_get(json_object_get(entry, "parents"), parent);
@@ -284,7 +195,7 @@ static const sl_snap_action *last_action(env *e)
 {
     if (!e->route)
         return NULL;
-    return SL_SNAP_GET(&e->snap, SL_SNAP_ACTIONS, sl_snap_action, e->route->action);
+    return SL_SNAP_GET(&e->f.snap, SL_SNAP_ACTIONS, sl_snap_action, e->route->action);
 }
 
 static const sl_snap_backend_ref *last_ref(env *e, uint32_t i)
@@ -292,7 +203,7 @@ static const sl_snap_backend_ref *last_ref(env *e, uint32_t i)
     const sl_snap_action *a = last_action(e);
     if (!a || i >= a->backend_refs.count)
         return NULL;
-    return SL_SNAP_GET(&e->snap, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref, a->backend_refs.first + i);
+    return SL_SNAP_GET(&e->f.snap, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref, a->backend_refs.first + i);
 }
 
 /* ---- path precedence ---- */
@@ -544,18 +455,18 @@ static void test_same_age_alphabetical(void)
         CHECK_STR(lookup(&e, "GET", "h", "/m"), "m#0");
         /* Every entry of /p is present once per route, in namespace/name order. */
         uint32_t pi = port_of(&e, "default", "gw", 80);
-        const sl_snap_port *p = SL_SNAP_GET(&e.snap, SL_SNAP_PORTS, sl_snap_port, pi);
+        const sl_snap_port *p = SL_SNAP_GET(&e.f.snap, SL_SNAP_PORTS, sl_snap_port, pi);
         CHECK(p->vhosts.count == 1);
-        const sl_snap_vhost *v = SL_SNAP_GET(&e.snap, SL_SNAP_VHOSTS, sl_snap_vhost, p->vhosts.first);
+        const sl_snap_vhost *v = SL_SNAP_GET(&e.f.snap, SL_SNAP_VHOSTS, sl_snap_vhost, p->vhosts.first);
         const char *want[] = {"aaa/z", "default/a", "default/b", "zzz/a"};
         size_t seen = 0;
         for (uint32_t i = 0; i < v->routes.count; i++) {
-            const sl_snap_route *r = SL_SNAP_GET(&e.snap, SL_SNAP_ROUTES, sl_snap_route, v->routes.first + i);
-            if (strcmp(sl_snap_cstr(&e.snap, r->path), "/p") != 0)
+            const sl_snap_route *r = SL_SNAP_GET(&e.f.snap, SL_SNAP_ROUTES, sl_snap_route, v->routes.first + i);
+            if (strcmp(sl_snap_cstr(&e.f.snap, r->path), "/p") != 0)
                 continue;
             char got[128];
-            snprintf(got, sizeof(got), "%s/%s", sl_snap_cstr(&e.snap, r->route_ns),
-                     sl_snap_cstr(&e.snap, r->route_name));
+            snprintf(got, sizeof(got), "%s/%s", sl_snap_cstr(&e.f.snap, r->route_ns),
+                     sl_snap_cstr(&e.f.snap, r->route_name));
             if (seen < 4)
                 CHECK_STR(got, want[seen]);
             seen++;
@@ -690,12 +601,12 @@ static void test_listener_hostname_intersection(void)
         CHECK_STR(cond(&e, "default", "off", 0, "Accepted"), "False:NoMatchingListenerHostname");
         /* Which vhosts exist: exact, then wildcards longest first. */
         uint32_t pi = port_of(&e, "default", "gw", 80);
-        const sl_snap_port *p = SL_SNAP_GET(&e.snap, SL_SNAP_PORTS, sl_snap_port, pi);
+        const sl_snap_port *p = SL_SNAP_GET(&e.f.snap, SL_SNAP_PORTS, sl_snap_port, pi);
         const char *want[] = {"a.example.com", "*.b.example.com", "*.example.com"};
         CHECK(p->vhosts.count == 3);
         for (uint32_t i = 0; i < p->vhosts.count && i < 3; i++) {
-            const sl_snap_vhost *v = SL_SNAP_GET(&e.snap, SL_SNAP_VHOSTS, sl_snap_vhost, p->vhosts.first + i);
-            CHECK_STR(sl_snap_cstr(&e.snap, v->host), want[i]);
+            const sl_snap_vhost *v = SL_SNAP_GET(&e.f.snap, SL_SNAP_VHOSTS, sl_snap_vhost, p->vhosts.first + i);
+            CHECK_STR(sl_snap_cstr(&e.f.snap, v->host), want[i]);
         }
     }
     env_close(&e);
@@ -714,9 +625,9 @@ static void test_no_host_and_no_match(void)
         CHECK_STR(lookup(&e, "GET", "a.example.com", "/here"), "r#0");
         CHECK_STR(lookup(&e, "GET", "b.example.com", "/here"), "NO_HOST");
         CHECK_STR(lookup(&e, "GET", "a.example.com", "/there"), "NO_MATCH");
-        CHECK(sl_router_vhost(&e.snap, port_of(&e, "default", "gw", 80), sl_slice_from_cstr("A.EXAMPLE.COM")) !=
+        CHECK(sl_router_vhost(&e.f.snap, port_of(&e, "default", "gw", 80), sl_slice_from_cstr("A.EXAMPLE.COM")) !=
               SL_SNAP_NONE);
-        CHECK(sl_router_vhost(&e.snap, port_of(&e, "default", "gw", 80), sl_slice_from_cstr("b.example.com")) ==
+        CHECK(sl_router_vhost(&e.f.snap, port_of(&e, "default", "gw", 80), sl_slice_from_cstr("b.example.com")) ==
               SL_SNAP_NONE);
     }
     env_close(&e);
@@ -807,12 +718,12 @@ static void test_listener_isolation_route_hostnames(void)
                       "True:Accepted");
         /* Only what a listener can serve is left: one vhost per listener. */
         uint32_t pi = port_of(&e, "default", "gw", 80);
-        const sl_snap_port *p = SL_SNAP_GET(&e.snap, SL_SNAP_PORTS, sl_snap_port, pi);
+        const sl_snap_port *p = SL_SNAP_GET(&e.f.snap, SL_SNAP_PORTS, sl_snap_port, pi);
         const char *want[] = {"abc.foo.example.com", "bar.com", "*.foo.example.com", "*.example.com"};
         CHECK(p->vhosts.count == 4);
         for (uint32_t i = 0; i < p->vhosts.count && i < 4; i++) {
-            const sl_snap_vhost *v = SL_SNAP_GET(&e.snap, SL_SNAP_VHOSTS, sl_snap_vhost, p->vhosts.first + i);
-            CHECK_STR(sl_snap_cstr(&e.snap, v->host), want[i]);
+            const sl_snap_vhost *v = SL_SNAP_GET(&e.f.snap, SL_SNAP_VHOSTS, sl_snap_vhost, p->vhosts.first + i);
+            CHECK_STR(sl_snap_cstr(&e.f.snap, v->host), want[i]);
         }
     }
     env_close(&e);
@@ -864,11 +775,11 @@ static void test_unserved_protocol_listener(void)
     putf(&e, "{'kind':'HTTPRoute','metadata':{'name':'to-invalid','namespace':'default'},"
              "'spec':{'parentRefs':[{'name':'gw','sectionName':'invalid'}],'rules':[{}]}}");
     if (compile(&e)) {
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_PORTS) == 1);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_PORTS) == 1);
         CHECK(port_of(&e, "default", "gw", 1111) == SL_SNAP_NONE);
         CHECK(port_of(&e, "default", "gw", 9000) == SL_SNAP_NONE);
-        const sl_snap_listener *ls = sl_snap_table(&e.snap, SL_SNAP_LISTENERS);
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_LISTENERS) == 3);
+        const sl_snap_listener *ls = sl_snap_table(&e.f.snap, SL_SNAP_LISTENERS);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_LISTENERS) == 3);
         CHECK(ls[0].port_index != SL_SNAP_NONE && ls[0].attached_routes == 1);
         CHECK(ls[1].port_index == SL_SNAP_NONE && ls[1].attached_routes == 0);
         CHECK(ls[2].port_index == SL_SNAP_NONE && ls[2].attached_routes == 0);
@@ -890,10 +801,10 @@ static void test_rejected_gateway_serves_nothing(void)
             "'infrastructure':{'parametersRef':{'group':'invalid.io','kind':'InvalidParameters','name':'p'}}}}");
     put_route(&e, "r", "[]", "[{}]");
     if (compile(&e)) {
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_GATEWAYS) == 1);
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_PORTS) == 0);
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_LISTENERS) == 1);
-        const sl_snap_listener *l = sl_snap_table(&e.snap, SL_SNAP_LISTENERS);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_GATEWAYS) == 1);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_PORTS) == 0);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_LISTENERS) == 1);
+        const sl_snap_listener *l = sl_snap_table(&e.f.snap, SL_SNAP_LISTENERS);
         CHECK(l->port_index == SL_SNAP_NONE && l->attached_routes == 0);
         CHECK_STR(cond(&e, "default", "r", 0, "Accepted"), "False:NotAllowedByListeners");
     }
@@ -920,12 +831,12 @@ static void test_selector_on_namespace_name_label(void)
     put(&e, "{'kind':'Namespace','metadata':{'name':'old'}}");
     /* "old" as an older sluice stored it: no labels at all. */
     json_t *old;
-    if (sl_store_get(e.store, "Namespace", "", "old", &old) == SL_OK) {
+    if (sl_store_get(e.f.store, "Namespace", "", "old", &old) == SL_OK) {
         json_object_del(sl_obj_metadata(old), "labels");
-        CHECK(sl_store_write_begin(e.store) == SL_OK);
-        int64_t rv = sl_store_next_rv(e.store);
-        CHECK(sl_store_put(e.store, "Namespace", old, "MODIFIED", rv) == SL_OK);
-        CHECK(sl_store_write_commit(e.store) == SL_OK);
+        CHECK(sl_store_write_begin(e.f.store) == SL_OK);
+        int64_t rv = sl_store_next_rv(e.f.store);
+        CHECK(sl_store_put(e.f.store, "Namespace", old, "MODIFIED", rv) == SL_OK);
+        CHECK(sl_store_write_commit(e.f.store) == SL_OK);
         json_decref(old);
     } else {
         CHECK(!"namespace old stored");
@@ -979,7 +890,7 @@ static void test_parent_ref_section_and_port(void)
              "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/%s'}}]}]}}",
          "section-and-port", "{'name':'gw','sectionName':'web','port':8080}", "z");
     if (compile(&e)) {
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_PORTS) == 2);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_PORTS) == 2);
         CHECK_STR(lookup(&e, "GET", "web2.test", "/s"), "by-section#0");
         CHECK_STR(lookup(&e, "GET", "web.test", "/s"), "NO_MATCH");
         CHECK_STR(lookup_h(&e, 8080, "GET", "any", "/s", NULL), "NO_MATCH");
@@ -997,8 +908,8 @@ static void test_parent_ref_section_and_port(void)
         CHECK_STR(cond(&e, "default", "bad-port", 0, "Accepted"), "False:NoMatchingParent");
         CHECK_STR(cond(&e, "default", "section-and-port", 0, "Accepted"), "False:NoMatchingParent");
         /* attachedRoutes per listener: web 1 (everywhere), web2 2, admin 2. */
-        const sl_snap_listener *ls = sl_snap_table(&e.snap, SL_SNAP_LISTENERS);
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_LISTENERS) == 3);
+        const sl_snap_listener *ls = sl_snap_table(&e.f.snap, SL_SNAP_LISTENERS);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_LISTENERS) == 3);
         CHECK(ls[0].attached_routes == 1);
         CHECK(ls[1].attached_routes == 2);
         CHECK(ls[2].attached_routes == 2);
@@ -1059,9 +970,9 @@ static void test_gateway_of_other_class_ignored(void)
             "'spec':{'gatewayClassName':'foreign','listeners':[{'name':'http','port':80,'protocol':'HTTP'}]}}");
     put_route(&e, "r", "[]", "[{}]");
     if (compile(&e)) {
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_GATEWAYS) == 0);
-        CHECK(sl_snap_count(&e.snap, SL_SNAP_ROUTES) == 0);
-        CHECK(json_object_size(e.status) == 0);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_GATEWAYS) == 0);
+        CHECK(sl_snap_count(&e.f.snap, SL_SNAP_ROUTES) == 0);
+        CHECK(json_object_size(e.f.status) == 0);
         CHECK_STR(lookup(&e, "GET", "h", "/"), "NO_PORT");
     }
     env_close(&e);
@@ -1110,26 +1021,26 @@ static void test_service_endpointslice_resolution(void)
         CHECK(ref && ref->backend != SL_SNAP_NONE);
         uint32_t web80 = ref ? ref->backend : SL_SNAP_NONE;
         if (ref && ref->backend != SL_SNAP_NONE) {
-            const sl_snap_backend *b = SL_SNAP_GET(&e.snap, SL_SNAP_BACKENDS, sl_snap_backend, ref->backend);
-            CHECK_STR(sl_snap_cstr(&e.snap, b->kind), "Service");
-            CHECK_STR(sl_snap_cstr(&e.snap, b->name), "web");
-            CHECK_STR(sl_snap_cstr(&e.snap, b->ns), "default");
+            const sl_snap_backend *b = SL_SNAP_GET(&e.f.snap, SL_SNAP_BACKENDS, sl_snap_backend, ref->backend);
+            CHECK_STR(sl_snap_cstr(&e.f.snap, b->kind), "Service");
+            CHECK_STR(sl_snap_cstr(&e.f.snap, b->name), "web");
+            CHECK_STR(sl_snap_cstr(&e.f.snap, b->ns), "default");
             CHECK(b->port == 80);
             /* Ready (or unconditioned) endpoints of both slices, on the port named "http". */
             CHECK(b->endpoints.count == 3);
             char seen[256] = "";
             for (uint32_t i = 0; i < b->endpoints.count; i++) {
                 const sl_snap_endpoint *ep =
-                    SL_SNAP_GET(&e.snap, SL_SNAP_ENDPOINTS, sl_snap_endpoint, b->endpoints.first + i);
+                    SL_SNAP_GET(&e.f.snap, SL_SNAP_ENDPOINTS, sl_snap_endpoint, b->endpoints.first + i);
                 char one[80];
-                snprintf(one, sizeof(one), "%s:%u,", sl_snap_cstr(&e.snap, ep->host), ep->port);
+                snprintf(one, sizeof(one), "%s:%u,", sl_snap_cstr(&e.f.snap, ep->host), ep->port);
                 strncat(seen, one, sizeof(seen) - strlen(seen) - 1);
-                if (strcmp(sl_snap_cstr(&e.snap, ep->host), "10.0.0.1") == 0) {
+                if (strcmp(sl_snap_cstr(&e.f.snap, ep->host), "10.0.0.1") == 0) {
                     uint8_t want[4] = {10, 0, 0, 1};
                     CHECK(ep->family == AF_INET);
                     CHECK(memcmp(ep->addr, want, 4) == 0);
                 }
-                if (strcmp(sl_snap_cstr(&e.snap, ep->host), "fd00::4") == 0) {
+                if (strcmp(sl_snap_cstr(&e.f.snap, ep->host), "fd00::4") == 0) {
                     CHECK(ep->family == AF_INET6);
                     CHECK(ep->addr[0] == 0xfd && ep->addr[15] == 4);
                 }
@@ -1140,11 +1051,11 @@ static void test_service_endpointslice_resolution(void)
         ref = last_ref(&e, 0);
         CHECK(ref && ref->backend != SL_SNAP_NONE && ref->backend != web80);
         if (ref && ref->backend != SL_SNAP_NONE) {
-            const sl_snap_backend *b = SL_SNAP_GET(&e.snap, SL_SNAP_BACKENDS, sl_snap_backend, ref->backend);
+            const sl_snap_backend *b = SL_SNAP_GET(&e.f.snap, SL_SNAP_BACKENDS, sl_snap_backend, ref->backend);
             CHECK(b->port == 9090);
             CHECK(b->endpoints.count == 2); /* web-2 has no "metrics" port */
             if (b->endpoints.count >= 1)
-                CHECK(SL_SNAP_GET(&e.snap, SL_SNAP_ENDPOINTS, sl_snap_endpoint, b->endpoints.first)->port == 9100);
+                CHECK(SL_SNAP_GET(&e.f.snap, SL_SNAP_ENDPOINTS, sl_snap_endpoint, b->endpoints.first)->port == 9100);
         }
         /* The same Service port twice is one backend. */
         CHECK_STR(lookup(&e, "GET", "h", "/again"), "r#2");
@@ -1199,8 +1110,8 @@ static void test_cross_namespace_needs_reference_grant(void)
         const sl_snap_backend_ref *ref = last_ref(&e, 0);
         CHECK(ref && ref->backend != SL_SNAP_NONE);
         if (ref && ref->backend != SL_SNAP_NONE) {
-            const sl_snap_backend *b = SL_SNAP_GET(&e.snap, SL_SNAP_BACKENDS, sl_snap_backend, ref->backend);
-            CHECK_STR(sl_snap_cstr(&e.snap, b->ns), "backend");
+            const sl_snap_backend *b = SL_SNAP_GET(&e.f.snap, SL_SNAP_BACKENDS, sl_snap_backend, ref->backend);
+            CHECK_STR(sl_snap_cstr(&e.f.snap, b->ns), "backend");
             CHECK(b->endpoints.count == 3);
         }
         CHECK_STR(cond(&e, "app", "r", 0, "ResolvedRefs"), "True:ResolvedRefs");
@@ -1251,24 +1162,24 @@ static void test_filters_recorded(void)
         const sl_snap_action *a = last_action(&e);
         CHECK(a && a->filters.count == 3);
         if (a && a->filters.count == 3) {
-            const sl_snap_filter *f = SL_SNAP_GET(&e.snap, SL_SNAP_FILTERS, sl_snap_filter, a->filters.first);
+            const sl_snap_filter *f = SL_SNAP_GET(&e.f.snap, SL_SNAP_FILTERS, sl_snap_filter, a->filters.first);
             const uint8_t ops[] = {SL_HDR_SET, SL_HDR_ADD, SL_HDR_REMOVE};
             const char *names[] = {"X-Set", "X-Add", "X-Gone"};
             const char *values[] = {"s", "a", ""};
             for (int i = 0; i < 3; i++) {
                 CHECK(f[i].type == SL_FILTER_REQUEST_HEADER);
                 CHECK(f[i].op == ops[i]);
-                CHECK_STR(sl_snap_cstr(&e.snap, f[i].name), names[i]);
-                CHECK_STR(sl_snap_cstr(&e.snap, f[i].value), values[i]);
+                CHECK_STR(sl_snap_cstr(&e.f.snap, f[i].name), names[i]);
+                CHECK_STR(sl_snap_cstr(&e.f.snap, f[i].value), values[i]);
             }
         }
         const sl_snap_backend_ref *ref = last_ref(&e, 0);
         CHECK(ref && ref->filters.count == 1);
         if (ref && ref->filters.count == 1) {
-            const sl_snap_filter *f = SL_SNAP_GET(&e.snap, SL_SNAP_FILTERS, sl_snap_filter, ref->filters.first);
+            const sl_snap_filter *f = SL_SNAP_GET(&e.f.snap, SL_SNAP_FILTERS, sl_snap_filter, ref->filters.first);
             CHECK(f->type == SL_FILTER_RESPONSE_HEADER);
             CHECK(f->op == SL_HDR_ADD);
-            CHECK_STR(sl_snap_cstr(&e.snap, f->name), "X-Be");
+            CHECK_STR(sl_snap_cstr(&e.f.snap, f->name), "X-Be");
         }
     }
     env_close(&e);
@@ -1317,7 +1228,7 @@ static void test_route_status_reasons(void)
         CHECK_STR(cond(&e, "default", "two-parents", 0, "Accepted"), "True:Accepted");
         CHECK_STR(cond(&e, "default", "two-parents", 1, "Accepted"), "False:NoMatchingParent");
         /* The entry carries the parentRef and our controller name. */
-        const json_t *entry = json_object_get(e.status, "HTTPRoute/default/ok");
+        const json_t *entry = json_object_get(e.f.status, "HTTPRoute/default/ok");
         const json_t *p0 = json_array_get(json_object_get(entry, "parents"), 0);
         CHECK_STR(json_string_value(json_object_get(p0, "controllerName")), "sluice.dev/gateway-controller");
         CHECK_STR(json_string_value(json_object_get(json_object_get(p0, "parentRef"), "name")), "gw");
