@@ -47,7 +47,7 @@ def _available():
     return os.path.isfile(os.path.join(d, "base", "manifests.yaml")) and os.access(harness.sluiced_path(), os.X_OK)
 
 
-pytestmark = pytest.mark.skipif(not _available(), reason="the Gateway API conformance manifests (%s) or the "
+pytestmark = pytest.mark.skipif(not _available(), reason="skipped, because the Gateway API conformance manifests (%s) or the "
                                 "sluiced binary are not there (set SL_CONFORMANCE / SLUICED)" % harness.conformance_dir())
 
 
@@ -82,7 +82,7 @@ def test_every_upstream_file_has_a_case():
 @pytest.mark.parametrize("name", ALL)
 def test_conformance(h, name):
     if name in KNOWN:
-        pytest.skip("%s: %s" % (name, KNOWN[name]))
+        pytest.skip("skipped, because %s is a known failure: %s" % (name, KNOWN[name]))
     c = cases.CASES[name]
     h.apply_test(c.manifest)
     try:

@@ -17,7 +17,7 @@ from test_tls import pki  # noqa: F401 - fixture
 
 ROUTES = path_for("httproutes", "default")
 
-pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command-line tool")
+pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="skipped, because the openssl command-line tool is not installed")
 
 
 def b64(path):

@@ -26,7 +26,7 @@ from dataplane import (BACKENDS, ROUTES, backend, created, make_dataplane, patte
 from h2client import H2Client, frame
 from test_tls import curl as tls_curl, pki, s_client, single  # noqa: F401
 
-pytestmark = pytest.mark.skipif(not shutil.which("curl"), reason="needs curl")
+pytestmark = pytest.mark.skipif(not shutil.which("curl"), reason="skipped, because curl is not installed")
 
 
 def curl_h2c(port, path, args=()):

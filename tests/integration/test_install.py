@@ -12,7 +12,7 @@ BUILDDIR = os.path.dirname(os.path.dirname(os.path.abspath(SLUICED)))
 
 
 @pytest.mark.skipif(not os.path.isfile(os.path.join(BUILDDIR, "Makefile")),
-                    reason="sluiced was not built in an automake build tree (no Makefile next to sbin/)")
+                    reason="skipped, because sluiced was not built in an automake build tree (no Makefile next to sbin/)")
 def test_make_install_puts_sluiced_in_sbin(tmp_path):
     dest = str(tmp_path / "root")
     cp = subprocess.run(["make", "-C", BUILDDIR, "install", "DESTDIR=" + dest], capture_output=True, text=True,

@@ -21,7 +21,7 @@ from conftest import CONFORMANCE, GW, KUBECTL_VERSIONS, kubectl_path, path_for
 BASE = os.path.join(CONFORMANCE, "base", "manifests.yaml")
 ROUTE_FILES = sorted(glob.glob(os.path.join(CONFORMANCE, "tests", "httproute-*.yaml")))
 # The Gateway API manifests live in ../shared (not in a release tarball).
-needs_manifests = pytest.mark.skipif(not os.path.isfile(BASE), reason="the Gateway API conformance manifests "
+needs_manifests = pytest.mark.skipif(not os.path.isfile(BASE), reason="skipped, because the Gateway API conformance manifests "
                                      "are not at %s (set SL_CONFORMANCE)" % CONFORMANCE)
 
 # kind -> (group, version, plural, namespaced)
@@ -74,7 +74,7 @@ def kubectl_version(request, sluiced):
     """Every test of this module runs once with each pinned kubectl."""
     path = kubectl_path(request.param)
     if not path:
-        pytest.skip("kubectl %s is not in tests/tools/bin (tests/tools/install.sh could not provide it)"
+        pytest.skip("skipped, because kubectl %s is not in tests/tools/bin (tests/tools/install.sh could not provide it)"
                     % request.param)
     sluiced.kubectl_bin = path
     return request.param

@@ -29,7 +29,7 @@ NAMESPACES = path_for("namespaces", group="")
 SLUICE_GROUP = "gateway.sluice.dev"
 
 pytestmark = pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("curl")),
-                                reason="needs the openssl and curl command-line tools")
+                                reason="skipped, because the openssl and curl command-line tools are not installed")
 
 
 # ---------------------------------------------------------------------------
