@@ -43,6 +43,28 @@ def describe(src, d, name):
     return what, None
 
 
+def first_own_header(src, d, name, headers):
+    """The header that declares the functions a file defines (files of one
+    subsystem often share one): the one naming most of its exported functions."""
+    try:
+        with open(os.path.join(src, d, name), errors="replace") as f:
+            code = f.read()
+    except OSError:
+        return "(none)"
+    defined = set(re.findall(r"^(?!static)[A-Za-z_][^\n;=]*?\b(sl_\w+)\(", code, re.M))
+    best, score = None, (0, 0)
+    for h in sorted(headers):
+        with open(os.path.join(src, d, h), errors="replace") as f:
+            text = f.read()
+        n = sum(1 for fn in defined if re.search(r"\b%s\(" % re.escape(fn), text))
+        prefix = len(os.path.commonprefix([h, name]))  # ties: the header named like the file
+        if n and (n, prefix) > score:
+            best, score = h, (n, prefix)
+    if best:
+        return "`%s`" % best
+    return "(none: `main`)" if name == "main.c" else "(none)"
+
+
 def table(src):
     out = []
     for d, role in DIRS:
@@ -56,15 +78,7 @@ def table(src):
         for f in files:
             what, from_header = describe(src, d, f)
             h = f[:-2] + ".h"
-            iface = "`%s`" % h if h in headers else ""
-            if not iface:
-                # Files of one subsystem share its header (http1_*.c: http1_parser.h, ...).
-                prefix = f.split("_")[0]
-                shared = sorted(x for x in headers if x.startswith(prefix) and not x.endswith("-t.h"))
-                if prefix + "_internal.h" in headers:
-                    others = [x for x in shared if x != prefix + "_internal.h"]
-                    shared = [prefix + "_internal.h"] + others[:1]
-                iface = ", ".join("`%s`" % x for x in shared[:2]) if shared else "(none: `main` or internal)"
+            iface = "`%s`" % h if h in headers else first_own_header(src, d, f, headers)
             out.append("| `%s` | %s | %s |" % (f, what.replace("|", "\\|") or "(no description)", iface))
     return "\n".join(out) + "\n"
 

@@ -1,7 +1,7 @@
 /* HTTPRoute filters on the worker's side: answers the gateway gives itself
  * (redirects, CORS preflights), request and response header changes, URL
- * rewrites and mirrors. The ranges come from the matched rule's action and from
- * the chosen backendRef. */
+ * rewrites and mirrors, one file each, and the forwarding fields. The ranges
+ * come from the matched rule's action and from the chosen backendRef. */
 #ifndef SL_FILTERS_H
 #define SL_FILTERS_H
 
@@ -22,5 +22,41 @@ void sl_filters_response_head(sl_conn *c);
 
 /* Sends fire-and-forget copies of the request to the rule's mirror backends. */
 void sl_filters_mirror(sl_conn *c, sl_snap_range rule);
+
+/* ---- between the filters' files ---- */
+
+/* filter_util.c: a snapshot string as a slice; filter record i; the first
+ * filter of a type in a range (NULL when none); the path a rewrite or redirect
+ * writes (f NULL or without a path change: the received path). */
+sl_slice sl_filter_str(const sl_snapshot *s, sl_snap_str x);
+const sl_snap_filter *sl_filter_at(const sl_snapshot *s, uint32_t i);
+const sl_snap_filter *sl_filter_find(const sl_snapshot *s, sl_snap_range r, uint8_t type);
+void sl_filter_write_path(sl_buf *b, const sl_snapshot *s, const sl_snap_route *route, const sl_snap_filter *f,
+                          sl_slice path);
+
+/* filter_redirect.c: answers with the redirect; always returns true. */
+bool sl_redirect_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_filter *f);
+
+/* filter_cors.c: remembers the request's Origin for the response and answers a
+ * preflight (true when it answered; cors may be NULL); whether an origin is
+ * allowed; the CORS header lines of an answer to an allowed origin. */
+bool sl_cors_preflight(sl_conn *c, const sl_snap_filter *cors);
+bool sl_cors_origin_allowed(const sl_snapshot *s, const sl_snap_filter *f, const char *origin);
+void sl_cors_headers(sl_buf *b, const sl_snapshot *s, const sl_snap_filter *f, const char *origin, bool preflight,
+                     const char *requested_method, const char *requested_headers);
+
+/* filter_headers.c: whether a modifier of `type` in the ranges sets or removes
+ * `name` (the received field is dropped); writes the modifiers' set and add
+ * lines (skip_host: not Host, which the request line's writer places); writes
+ * one field line. */
+bool sl_headers_replaced(const sl_snapshot *s, const sl_snap_range *ranges, int nranges, uint8_t type, sl_slice name);
+void sl_headers_emit_ops(sl_buf *b, const sl_snapshot *s, const sl_snap_range *ranges, int nranges, uint8_t type,
+                         bool skip_host);
+void sl_headers_put(sl_buf *b, sl_slice name, sl_slice value);
+
+/* forwarded.c: whether a received field is one of the forwarding fields sluice
+ * rewrites; writes them for this hop. */
+bool sl_forwarded_is_ours(sl_slice name);
+void sl_forwarded_fields(sl_conn *c, sl_buf *b);
 
 #endif

@@ -1,0 +1,44 @@
+/* The HTTPRoute RequestHeaderModifier and ResponseHeaderModifier filters, as
+ * the heads are written: fields that a modifier sets or removes are dropped
+ * from what was received, then the modifiers' set and add lines follow. The
+ * ranges are the matched rule's filters and the chosen backendRef's. */
+#include "workers/filters.h"
+
+#include <string.h>
+
+/* True when a RequestHeaderModifier/ResponseHeaderModifier of `type` in either
+ * range sets or removes `name` (so the received field is dropped). */
+bool sl_headers_replaced(const sl_snapshot *s, const sl_snap_range *ranges, int nranges, uint8_t type, sl_slice name)
+{
+    for (int k = 0; k < nranges; k++)
+        for (uint32_t i = 0; i < ranges[k].count; i++) {
+            const sl_snap_filter *f = sl_filter_at(s, ranges[k].first + i);
+            if (f->type == type && (f->op == SL_HDR_SET || f->op == SL_HDR_REMOVE) &&
+                sl_slice_ieq(name, sl_filter_str(s, f->name)))
+                return true;
+        }
+    return false;
+}
+
+void sl_headers_emit_ops(sl_buf *b, const sl_snapshot *s, const sl_snap_range *ranges, int nranges, uint8_t type,
+                        bool skip_host)
+{
+    for (int op = SL_HDR_SET; op <= SL_HDR_ADD; op++)
+        for (int k = 0; k < nranges; k++)
+            for (uint32_t i = 0; i < ranges[k].count; i++) {
+                const sl_snap_filter *f = sl_filter_at(s, ranges[k].first + i);
+                if (f->type != type || f->op != op)
+                    continue;
+                if (skip_host && sl_slice_ieq_cstr(sl_filter_str(s, f->name), "host"))
+                    continue;
+                sl_buf_printf(b, "%s: %s\r\n", sl_snap_cstr(s, f->name), sl_snap_cstr(s, f->value));
+            }
+}
+
+void sl_headers_put(sl_buf *b, sl_slice name, sl_slice value)
+{
+    sl_buf_append(b, name.ptr, name.len);
+    sl_buf_append(b, ": ", 2);
+    sl_buf_append(b, value.ptr, value.len);
+    sl_buf_append(b, "\r\n", 2);
+}

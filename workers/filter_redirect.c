@@ -1,0 +1,47 @@
+/* The HTTPRoute RequestRedirect filter: the gateway answers with a Location
+ * built from the request and the filter (scheme, hostname, port, path). */
+#include "workers/filters.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool sl_redirect_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_filter *f)
+{
+    const sl_snapshot *s = &c->snap->s;
+    const sl_http1_request *req = &c->w->req;
+    const char *scheme = f->scheme.len ? sl_snap_cstr(s, f->scheme) : c->secure ? "https" : "http";
+    /* The host without its port. */
+    sl_slice host = req->host;
+    const char *colon = memchr(host.ptr, ':', host.len);
+    if (colon && host.ptr[0] != '[')
+        host.len = (size_t)(colon - host.ptr);
+    if (f->hostname.len)
+        host = sl_filter_str(s, f->hostname);
+    unsigned port = f->port;
+    if (!port) {
+        if (f->scheme.len)
+            port = strcmp(scheme, "https") == 0 ? 443 : strcmp(scheme, "http") == 0 ? 80 : c->w->args.sockets[c->listener].port;
+        else
+            port = c->w->args.sockets[c->listener].port;
+    }
+    bool default_port = (strcmp(scheme, "http") == 0 && port == 80) || (strcmp(scheme, "https") == 0 && port == 443);
+    sl_buf loc;
+    if (sl_buf_alloc(&loc, 2048 + req->target.len) != 0) {
+        sl_conn_respond(c, 503, "out of memory\n", true);
+        return true;
+    }
+    sl_buf_printf(&loc, "%s://%.*s", scheme, (int)host.len, host.ptr);
+    if (!default_port)
+        sl_buf_printf(&loc, ":%u", port);
+    sl_filter_write_path(&loc, s, route, f->path_mod ? f : NULL, req->path);
+    if (req->query.ptr) {
+        sl_buf_append(&loc, "?", 1);
+        sl_buf_append(&loc, req->query.ptr, req->query.len);
+    }
+    sl_buf_append(&loc, "", 1);
+    char extra[2200];
+    snprintf(extra, sizeof(extra), "Location: %s\r\n", loc.data);
+    sl_buf_free(&loc);
+    sl_conn_respond_with(c, f->status ? f->status : 302, extra, "", false);
+    return true;
+}

@@ -1,0 +1,54 @@
+/* Helpers shared by the HTTPRoute filters' files: reading filter records from
+ * the snapshot, and the path a rewrite or redirect produces. */
+#include "workers/filters.h"
+
+#include <string.h>
+
+sl_slice sl_filter_str(const sl_snapshot *s, sl_snap_str x) { return sl_slice_make(sl_snap_cstr(s, x), x.len); }
+
+const sl_snap_filter *sl_filter_at(const sl_snapshot *s, uint32_t i)
+{
+    return SL_SNAP_GET(s, SL_SNAP_FILTERS, sl_snap_filter, i);
+}
+
+const sl_snap_filter *sl_filter_find(const sl_snapshot *s, sl_snap_range r, uint8_t type)
+{
+    for (uint32_t i = 0; i < r.count; i++)
+        if (sl_filter_at(s, r.first + i)->type == type)
+            return sl_filter_at(s, r.first + i);
+    return NULL;
+}
+
+/* The path after a prefix replacement (Gateway API ReplacePrefixMatch): the
+ * matched prefix is replaced, keeping exactly one '/' at the seam. */
+static void replace_prefix(sl_buf *b, sl_slice path, sl_slice prefix, sl_slice replacement)
+{
+    sl_slice rest = path.len >= prefix.len ? sl_slice_make(path.ptr + prefix.len, path.len - prefix.len)
+                                           : sl_slice_make(path.ptr, 0);
+    if (prefix.len == 1 && prefix.ptr[0] == '/')
+        rest = path; /* "/" matched everything; the whole path is the rest */
+    while (replacement.len > 0 && replacement.ptr[replacement.len - 1] == '/')
+        replacement.len--;
+    size_t before = b->end;
+    sl_buf_append(b, replacement.ptr, replacement.len);
+    if (rest.len && rest.ptr[0] != '/')
+        sl_buf_append(b, "/", 1);
+    sl_buf_append(b, rest.ptr, rest.len);
+    if (b->end == before)
+        sl_buf_append(b, "/", 1);
+}
+
+/* Writes the path the upstream (or the redirect) gets: rewritten or as received. */
+void sl_filter_write_path(sl_buf *b, const sl_snapshot *s, const sl_snap_route *route, const sl_snap_filter *f,
+                       sl_slice path)
+{
+    if (!path.len)
+        path = sl_slice_from_cstr("/");
+    if (f && f->path_mod == SL_PATHMOD_FULL) {
+        sl_buf_append(b, sl_snap_cstr(s, f->path), f->path.len);
+    } else if (f && f->path_mod == SL_PATHMOD_PREFIX && route->path_type == SL_PATH_PREFIX) {
+        replace_prefix(b, path, sl_filter_str(s, route->path), sl_filter_str(s, f->path));
+    } else {
+        sl_buf_append(b, path.ptr, path.len);
+    }
+}
