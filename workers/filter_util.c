@@ -1,23 +1,7 @@
-/* Helpers shared by the HTTPRoute filters' files: reading filter records from
- * the snapshot, and the path a rewrite or redirect produces. */
+/* The path a URLRewrite or RequestRedirect produces (shared by both). */
 #include "workers/filters.h"
 
 #include <string.h>
-
-sl_slice sl_filter_str(const sl_snapshot *s, sl_snap_str x) { return sl_slice_make(sl_snap_cstr(s, x), x.len); }
-
-const sl_snap_filter *sl_filter_at(const sl_snapshot *s, uint32_t i)
-{
-    return SL_SNAP_GET(s, SL_SNAP_FILTERS, sl_snap_filter, i);
-}
-
-const sl_snap_filter *sl_filter_find(const sl_snapshot *s, sl_snap_range r, uint8_t type)
-{
-    for (uint32_t i = 0; i < r.count; i++)
-        if (sl_filter_at(s, r.first + i)->type == type)
-            return sl_filter_at(s, r.first + i);
-    return NULL;
-}
 
 /* The path after a prefix replacement (Gateway API ReplacePrefixMatch): the
  * matched prefix is replaced, keeping exactly one '/' at the seam. */

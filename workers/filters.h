@@ -25,12 +25,25 @@ void sl_filters_mirror(sl_conn *c, sl_snap_range rule);
 
 /* ---- between the filters' files ---- */
 
-/* filter_util.c: a snapshot string as a slice; filter record i; the first
- * filter of a type in a range (NULL when none); the path a rewrite or redirect
+/* A snapshot string as a slice; filter record i; the first filter of a type in
+ * a range (NULL when none). filter_util.c: the path a rewrite or redirect
  * writes (f NULL or without a path change: the received path). */
-sl_slice sl_filter_str(const sl_snapshot *s, sl_snap_str x);
-const sl_snap_filter *sl_filter_at(const sl_snapshot *s, uint32_t i);
-const sl_snap_filter *sl_filter_find(const sl_snapshot *s, sl_snap_range r, uint8_t type);
+static inline sl_slice sl_filter_str(const sl_snapshot *s, sl_snap_str x)
+{
+    return sl_slice_make(sl_snap_cstr(s, x), x.len);
+}
+static inline const sl_snap_filter *sl_filter_at(const sl_snapshot *s, uint32_t i)
+{
+    return SL_SNAP_GET(s, SL_SNAP_FILTERS, sl_snap_filter, i);
+}
+/* Inline: called for every proxied request, mostly on an empty range. */
+static inline const sl_snap_filter *sl_filter_find(const sl_snapshot *s, sl_snap_range r, uint8_t type)
+{
+    for (uint32_t i = 0; i < r.count; i++)
+        if (sl_filter_at(s, r.first + i)->type == type)
+            return sl_filter_at(s, r.first + i);
+    return NULL;
+}
 void sl_filter_write_path(sl_buf *b, const sl_snapshot *s, const sl_snap_route *route, const sl_snap_filter *f,
                           sl_slice path);
 
