@@ -80,6 +80,20 @@ bool sl_status_equal(const json_t *a, const json_t *b)
     return same;
 }
 
+json_t *sl_status_foreign_entries(const json_t *list)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        const char *ctl = json_string_value(json_object_get(e, "controllerName"));
+        if (!ctl || strcmp(ctl, SL_CONTROLLER_NAME) != 0)
+            json_array_append(out, e);
+    }
+    return out;
+}
+
 int sl_controller_write_status(sl_store *s, const char *kind, const char *ns, const char *name,
                                int64_t expected_rv, json_t *status)
 {

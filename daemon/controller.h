@@ -29,6 +29,9 @@ json_t *sl_condition(const char *type, const char *status, const char *reason, c
 /* True when two status objects say the same, ignoring every lastTransitionTime
  * (rewriting a status only to move a timestamp would churn resourceVersions). */
 bool sl_status_equal(const json_t *a, const json_t *b);
+/* A new array of the entries of a status list (route parents, policy ancestors)
+ * that another controller wrote: sluice rewrites only its own entries. */
+json_t *sl_status_foreign_entries(const json_t *list);
 
 /* Replaces the status of an object if its resourceVersion is still `expected_rv`
  * and the status differs. Returns SL_OK (written or unchanged), SL_CONFLICT when the

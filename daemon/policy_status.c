@@ -15,15 +15,9 @@
 static void sync_policy(sl_store *store, const json_t *policy, const json_t *mine)
 {
     const json_t *old_status = json_object_get(policy, "status");
-    json_t *ancestors = json_array();
+    json_t *ancestors = sl_status_foreign_entries(json_object_get(old_status, "ancestors"));
     size_t j;
     json_t *a;
-    json_array_foreach(json_object_get(old_status, "ancestors"), j, a)
-    {
-        const char *ctl = json_string_value(json_object_get(a, "controllerName"));
-        if (!ctl || strcmp(ctl, SL_CONTROLLER_NAME) != 0)
-            json_array_append(ancestors, a);
-    }
     json_array_foreach(json_object_get(mine, "ancestors"), j, a)
     {
         if (json_array_size(ancestors) == MAX_ANCESTORS) {

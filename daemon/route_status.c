@@ -75,15 +75,9 @@ static size_t sync_kind(sl_store *store, const json_t *computed, const sl_livene
                         json_integer_value(json_object_get(json_object_get(route, "metadata"), "generation")))
             continue;
         const json_t *old_status = json_object_get(route, "status");
-        json_t *parents = json_array();
+        json_t *parents = sl_status_foreign_entries(json_object_get(old_status, "parents"));
         size_t j;
         json_t *p;
-        json_array_foreach(json_object_get(old_status, "parents"), j, p)
-        {
-            const char *ctl = json_string_value(json_object_get(p, "controllerName"));
-            if (!ctl || strcmp(ctl, SL_CONTROLLER_NAME) != 0)
-                json_array_append(parents, p);
-        }
         json_int_t gen = json_integer_value(json_object_get(mine, "generation"));
         uint64_t needed = sl_liveness_needed(live, key);
         json_array_foreach(json_object_get(mine, "parents"), j, p)
