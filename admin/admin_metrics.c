@@ -8,6 +8,8 @@
 
 #include "admin/admin_internal.h"
 #include "common/sl.h"
+#include "common/zones.h"
+#include "workers/policy.h"
 
 /* Upper bounds (seconds) of the latency histogram's buckets; +Inf is implied. */
 static const double latency_bounds[SL_ADMIN_LATENCY_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -245,6 +247,14 @@ static char *render_dataplane(const sl_control *c)
     emit(&t, "# HELP sluice_snapshot_generation Generation of the current configuration snapshot.\n"
              "# TYPE sluice_snapshot_generation gauge\nsluice_snapshot_generation %llu\n",
          (unsigned long long)atomic_load(&c->generation));
+    emit(&t, "# HELP sluice_rate_limit_evictions_total Local rate-limit buckets evicted to make room (the table of "
+             "--rate-limit-entries was full around their key).\n# TYPE sluice_rate_limit_evictions_total counter\n");
+    for (uint32_t i = 0; sl_zones_arena && i < SL_ZONES_MAX; i++) {
+        const sl_zone_entry *z = &sl_zones_arena->zones[i];
+        if (atomic_load(&z->live) && strncmp(z->name, "rateLimit:", 10) == 0)
+            emit(&t, "sluice_rate_limit_evictions_total{gateway=\"%s\"} %llu\n", z->name + 10,
+                 (unsigned long long)sl_rate_limit_evictions(sl_zone_get(i, 0)));
+    }
     return text_end(&t);
 }
 

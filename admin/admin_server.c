@@ -71,6 +71,37 @@ static enum MHD_Result reply_version(sl_admin_req *r)
                                          "compiler", "gcc", "platform", "linux/amd64"));
 }
 
+typedef struct effective_query {
+    const char *kind, *ns, *name;
+} effective_query;
+
+static json_t *effective_cb(const sl_snapshot *s, void *arg)
+{
+    const effective_query *q = arg;
+    return sl_snapshot_effective_policy(s, q->kind, q->ns, q->name);
+}
+
+/* GET /debug/effective-policy?kind=HTTPRoute&namespace=NS&name=NAME */
+static enum MHD_Result reply_effective_policy(sl_admin_req *r)
+{
+    effective_query q = {sl_admin_query(r, "kind"), sl_admin_query(r, "namespace"), sl_admin_query(r, "name")};
+    if (!q.kind)
+        q.kind = "HTTPRoute";
+    if (!q.ns || !q.ns[0])
+        q.ns = "default";
+    if (strcmp(q.kind, "HTTPRoute") != 0 && strcmp(q.kind, "GRPCRoute") != 0)
+        return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                    "kind must be HTTPRoute or GRPCRoute, not \"%s\"", q.kind);
+    if (!q.name || !q.name[0])
+        return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "name is required");
+    char why[256] = "";
+    json_t *doc = r->admin->control ? sl_snapshot_with_current(r->admin->control, effective_cb, &q, why, sizeof(why))
+                                    : NULL;
+    if (!doc)
+        return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s", why[0] ? why : "no snapshot");
+    return sl_admin_reply_json(r, 200, doc);
+}
+
 static enum MHD_Result dispatch(sl_admin_req *r)
 {
     const char *url = r->url;
@@ -102,6 +133,10 @@ static enum MHD_Result dispatch(sl_admin_req *r)
             return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s",
                                         why[0] ? why : "no snapshot");
         return sl_admin_reply_json(r, 200, doc);
+    }
+    if (strcmp(url, "/debug/effective-policy") == 0) {
+        r->verb = "debug";
+        return reply_effective_policy(r);
     }
     if (strcmp(url, "/version") == 0 || strcmp(url, "/version/") == 0) {
         r->verb = "discovery";

@@ -4,8 +4,10 @@
  * in the child forever, so its first TLS context or random number deadlocks.
  * Threads other than the master's main thread (the admin API's) therefore
  * call OpenSSL only inside sl_fork_guard_enter()/sl_fork_guard_leave(), and the
- * supervisor forks while holding the guard: no other thread is inside OpenSSL
- * at that moment. */
+ * master forks while holding the guard: no other thread is inside OpenSSL at
+ * that moment. Workers normally come from the single-threaded spawner
+ * (daemon/spawner.h), which covers every lock; this guard covers the fallback
+ * when the spawner is gone. */
 #ifndef SL_FORK_GUARD_H
 #define SL_FORK_GUARD_H
 

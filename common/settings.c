@@ -46,6 +46,12 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
                                         "time an admin API client has to send its first complete request head"),
     [SL_SET_ADMIN_IDLE_TIMEOUT_S] = S("admin-idle-timeout", 120, 1, 86400, "s",
                                       "idle admin API keep-alive connections are closed after this"),
+    [SL_SET_SHARED_ZONE_BYTES] = S("shared-zone-bytes", 268435456, 1048576, 68719476736LL, "bytes",
+                                   "shared memory reserved for state that outlives configuration changes (rate "
+                                   "limit buckets); pages cost memory only once used"),
+    [SL_SET_RATE_LIMIT_ENTRIES] = S("rate-limit-entries", 65536, 64, 16777216, "",
+                                    "local rate-limit buckets per Gateway (16 bytes each); beyond, the least "
+                                    "recently used bucket is evicted"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

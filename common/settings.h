@@ -27,6 +27,8 @@ typedef enum {
     SL_SET_ADMIN_MAX_CONNECTIONS, /* admin API connections; the oldest idle ones are closed beyond */
     SL_SET_ADMIN_HEADER_TIMEOUT_S, /* admin API: time to send the first request head */
     SL_SET_ADMIN_IDLE_TIMEOUT_S,   /* admin API: idle keep-alive connections are closed after */
+    SL_SET_SHARED_ZONE_BYTES,      /* shared-memory arena for state that outlives snapshots */
+    SL_SET_RATE_LIMIT_ENTRIES,     /* local rate-limit buckets per Gateway (LRU beyond) */
     SL_SET_COUNT
 } sl_setting_id;
 

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 6
+#define SL_SNAP_FORMAT 7
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -42,6 +42,10 @@ enum sl_snap_section {
     SL_SNAP_FILTERS,
     SL_SNAP_PATH_INDEX,
     SL_SNAP_CERTS,
+    SL_SNAP_POLICIES,
+    SL_SNAP_POLICY_ITEMS,
+    SL_SNAP_POLICY_LINKS,
+    SL_SNAP_ZONES,
     SL_SNAP_NSECTIONS
 };
 
@@ -169,9 +173,12 @@ typedef enum { SL_MATCH_EXACT = 1, SL_MATCH_REGEX = 2 } sl_snap_match_type;
 
 /* One match of one HTTPRoute rule (matches within a rule are ORed, so each is its
  * own entry, ordered by the Gateway API's precedence within its vhost). */
+typedef enum { SL_ROUTE_HTTP = 1, SL_ROUTE_GRPC = 2 } sl_snap_route_kind;
+
 typedef struct sl_snap_route {
     uint8_t path_type;
-    uint8_t reserved[3];
+    uint8_t kind;                /* sl_snap_route_kind: which kind of route it came from */
+    uint8_t reserved[2];
     sl_snap_str path;
     sl_snap_str method;          /* "" for any */
     sl_snap_range header_matches;
@@ -179,6 +186,7 @@ typedef struct sl_snap_route {
     uint32_t action;
     uint32_t rule_index;
     sl_snap_str route_ns, route_name;
+    sl_snap_range policies; /* POLICY_LINKS: the policies in force here, by phase (workers/policy.h) */
 } sl_snap_route;
 
 typedef struct sl_snap_header_match {
@@ -235,6 +243,48 @@ typedef struct sl_snap_filter {
     uint32_t max_age;                   /* CORS: seconds, 0 = not sent */
     uint32_t reserved;
 } sl_snap_filter;
+
+/* One compiled policy section: one TrafficPolicy's ipAccess, rateLimit, ...
+ * What the numbers, strings and items mean is its kind's business (the file
+ * named in the policy registry, workers/policy_registry.c). */
+typedef struct sl_snap_policy {
+    uint16_t kind;       /* index into the policy registry */
+    uint8_t phase;       /* sl_policy_phase (workers/policy.h) */
+    uint8_t flags;       /* kind-specific */
+    uint32_t reserved;
+    sl_snap_str source;  /* "namespace/name" of the TrafficPolicy, for logs */
+    sl_snap_range items; /* POLICY_ITEMS */
+    uint32_t u[4];       /* kind-specific */
+    uint64_t num[4];     /* kind-specific */
+    sl_snap_str a, b;    /* kind-specific */
+} sl_snap_policy;
+
+/* An entry of a policy's list (a CIDR of ipAccess, ...). */
+typedef struct sl_snap_policy_item {
+    uint8_t family;   /* CIDRs: AF_INET or AF_INET6 */
+    uint8_t prefix;   /* CIDRs: prefix length */
+    uint8_t flags;    /* kind-specific */
+    uint8_t reserved;
+    uint32_t num;     /* kind-specific */
+    uint8_t addr[16]; /* CIDRs: the network, host bits zero */
+    sl_snap_str a, b; /* kind-specific */
+} sl_snap_policy_item;
+
+/* A route entry's chain is a range of links, each naming a policy: one compiled
+ * policy serves every route it applies to. */
+typedef struct sl_snap_policy_link {
+    uint32_t policy; /* into POLICIES */
+} sl_snap_policy_link;
+
+/* The shared-memory zone (common/zones.h) that a policy kind keeps its state
+ * in for one Gateway (its workers share it; it outlives snapshots). */
+typedef struct sl_snap_zone {
+    uint32_t gateway; /* GATEWAYS */
+    uint16_t kind;    /* policy kind */
+    uint16_t reserved;
+    uint32_t zone;    /* index in the zone directory */
+    uint32_t reserved2;
+} sl_snap_zone;
 
 typedef enum { SL_BACKEND_HTTP = 1, SL_BACKEND_H2C = 2, SL_BACKEND_HTTPS = 3 } sl_snap_backend_protocol;
 

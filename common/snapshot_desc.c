@@ -82,6 +82,7 @@ static const sl_snap_field path_index_fields[] = {
 
 static const sl_snap_field route_fields[] = {
     UINT(sl_snap_route, path_type),
+    UINT(sl_snap_route, kind),
     RESERVED(sl_snap_route, reserved),
     STR(sl_snap_route, path),
     STR(sl_snap_route, method),
@@ -91,6 +92,7 @@ static const sl_snap_field route_fields[] = {
     UINT(sl_snap_route, rule_index),
     STR(sl_snap_route, route_ns),
     STR(sl_snap_route, route_name),
+    RANGE(sl_snap_route, policies, SL_SNAP_POLICY_LINKS),
 };
 
 static const sl_snap_field header_match_fields[] = {
@@ -164,6 +166,42 @@ static const sl_snap_field filter_fields[] = {
     RESERVED(sl_snap_filter, reserved),
 };
 
+static const sl_snap_field policy_fields[] = {
+    UINT(sl_snap_policy, kind),
+    UINT(sl_snap_policy, phase),
+    UINT(sl_snap_policy, flags),
+    RESERVED(sl_snap_policy, reserved),
+    STR(sl_snap_policy, source),
+    RANGE(sl_snap_policy, items, SL_SNAP_POLICY_ITEMS),
+    BYTES(sl_snap_policy, u),
+    BYTES(sl_snap_policy, num),
+    STR(sl_snap_policy, a),
+    STR(sl_snap_policy, b),
+};
+
+static const sl_snap_field policy_item_fields[] = {
+    UINT(sl_snap_policy_item, family),
+    UINT(sl_snap_policy_item, prefix),
+    UINT(sl_snap_policy_item, flags),
+    RESERVED(sl_snap_policy_item, reserved),
+    UINT(sl_snap_policy_item, num),
+    BYTES(sl_snap_policy_item, addr),
+    STR(sl_snap_policy_item, a),
+    STR(sl_snap_policy_item, b),
+};
+
+static const sl_snap_field policy_link_fields[] = {
+    INDEX(sl_snap_policy_link, policy, SL_SNAP_POLICIES),
+};
+
+static const sl_snap_field zone_fields[] = {
+    INDEX(sl_snap_zone, gateway, SL_SNAP_GATEWAYS),
+    UINT(sl_snap_zone, kind),
+    RESERVED(sl_snap_zone, reserved),
+    UINT(sl_snap_zone, zone), /* the zone directory is checked where it is read (sl_zone_get) */
+    RESERVED(sl_snap_zone, reserved2),
+};
+
 const sl_snap_section_desc sl_snap_sections[SL_SNAP_NSECTIONS] = {
     [SL_SNAP_STRINGS] = {"strings", 1, 1, NULL, 0},
     SECTION(SL_SNAP_GATEWAYS, "gateways", sl_snap_gateway, gateway_fields),
@@ -179,4 +217,8 @@ const sl_snap_section_desc sl_snap_sections[SL_SNAP_NSECTIONS] = {
     SECTION(SL_SNAP_FILTERS, "filters", sl_snap_filter, filter_fields),
     SECTION(SL_SNAP_PATH_INDEX, "path_index", sl_snap_path_index, path_index_fields),
     SECTION(SL_SNAP_CERTS, "certs", sl_snap_cert, cert_fields),
+    SECTION(SL_SNAP_POLICIES, "policies", sl_snap_policy, policy_fields),
+    SECTION(SL_SNAP_POLICY_ITEMS, "policy_items", sl_snap_policy_item, policy_item_fields),
+    SECTION(SL_SNAP_POLICY_LINKS, "policy_links", sl_snap_policy_link, policy_link_fields),
+    SECTION(SL_SNAP_ZONES, "zones", sl_snap_zone, zone_fields),
 };

@@ -178,6 +178,9 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.backend_index = json_object();
     c.route_status = json_object();
     c.keep = json_array();
+    c.policy_index = json_object();
+    c.policy_effects = json_object();
+    c.zone_users = json_object();
 
     size_t i;
     json_t *gw;
@@ -197,6 +200,8 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     sl_compile_routes(&c);
     sl_compile_emit_vhosts(&c);
     sl_compile_btls_status(&c);
+    sl_compile_policy_status(&c);
+    sl_compile_policy_zones(&c);
 
     json_decref(c.gateway_classes);
     json_decref(c.gateways);
@@ -213,6 +218,9 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.secrets);
     json_decref(c.backend_index);
     json_decref(c.keep);
+    json_decref(c.policy_index);
+    json_decref(c.policy_effects);
+    json_decref(c.zone_users);
     if (route_status)
         *route_status = c.route_status;
     else

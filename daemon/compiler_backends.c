@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "daemon/backendtls_rules.h"
+#include "daemon/compile_values.h"
 #include "daemon/compiler_internal.h"
 
 #define SLUICE_GROUP "gateway.sluice.dev"
@@ -217,34 +218,6 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
     return index;
 }
 
-/* Gateway API Duration ("1h30m", "500ms") in milliseconds; 0 when absent or bad. */
-static uint32_t duration_ms(const char *s)
-{
-    uint64_t total = 0;
-    while (*s) {
-        char *end;
-        unsigned long long n = strtoull(s, &end, 10);
-        if (end == s)
-            return 0;
-        if (strncmp(end, "ms", 2) == 0) {
-            total += n;
-            s = end + 2;
-        } else if (*end == 's') {
-            total += n * 1000;
-            s = end + 1;
-        } else if (*end == 'm') {
-            total += n * 60000;
-            s = end + 1;
-        } else if (*end == 'h') {
-            total += n * 3600000;
-            s = end + 1;
-        } else {
-            return 0;
-        }
-    }
-    return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
-}
-
 uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t *rule)
 {
     const char *route_ns = sl_jmeta(route, "namespace");
@@ -272,21 +245,14 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
     free(resolved);
     a.backend_refs.count = (uint32_t)n;
     const json_t *timeouts = json_object_get(rule, "timeouts");
-    a.request_timeout_ms = duration_ms(sl_js(timeouts, "request"));
-    a.backend_request_timeout_ms = duration_ms(sl_js(timeouts, "backendRequest"));
+    a.request_timeout_ms = sl_duration_ms(sl_js(timeouts, "request"));
+    a.backend_request_timeout_ms = sl_duration_ms(sl_js(timeouts, "backendRequest"));
     const json_t *retry = json_object_get(rule, "retry");
     if (retry) {
         long long attempts = sl_ji(retry, "attempts", 0);
         a.retry_attempts = attempts > 0 ? (uint32_t)attempts : 0;
-        a.retry_backoff_ms = duration_ms(sl_js(retry, "backoff"));
-        size_t i;
-        json_t *code;
-        json_array_foreach(json_object_get(retry, "codes"), i, code)
-        {
-            long long v = json_integer_value(code);
-            if (v >= 400 && v < 656)
-                a.retry_codes[(v - 400) / 64] |= 1ull << ((v - 400) % 64);
-        }
+        a.retry_backoff_ms = sl_duration_ms(sl_js(retry, "backoff"));
+        sl_status_code_bits(json_object_get(retry, "codes"), a.retry_codes);
     }
     return sl_sb_add(&c->b, SL_SNAP_ACTIONS, &a);
 }

@@ -41,6 +41,10 @@ typedef struct sl_compile_ctx {
     const char *route_kind; /* the kind of the routes being compiled: HTTPRoute or GRPCRoute */
     pending_vhost *vhosts;
     size_t nvhosts, vhosts_cap;
+    json_t *policy_index;   /* "ns/name/section" -> POLICIES index (or SL_SNAP_NONE) */
+    json_t *policy_effects; /* "ns/name" -> {section: {won, winner, invalid}}, for status */
+    sl_snap_range last_chain; /* the chain added last, reused by identical neighbours */
+    json_t *zone_users;       /* "gateway/kind" -> [gateway index, kind]: kinds with state per Gateway */
 } sl_compile_ctx;
 
 /* compiler_tls.c: the certificates of an HTTPS listener, appended to CERTS (its
@@ -118,6 +122,19 @@ void sl_compile_btls_status(sl_compile_ctx *c);
  * gateway.networking.k8s.io) in from_ns refer to to_group/to_kind `name`? */
 bool sl_compile_granted(sl_compile_ctx *c, const char *from_kind, const char *from_ns, const char *to_ns,
                         const char *to_group, const char *to_kind, const char *name);
+/* compiler_policies.c: the policy chain of one rule of a route on one listener
+ * (TrafficPolicies merged by attachment level); {0, 0} when none applies. */
+sl_snap_range sl_compile_policy_chain(sl_compile_ctx *c, const json_t *route, size_t rule_index,
+                                      uint32_t listener_index);
+/* compiler_policies.c: the shared-memory zones of the kinds that keep state per
+ * Gateway (created or kept; the unused ones freed), into ZONES; after the routes. */
+void sl_compile_policy_zones(sl_compile_ctx *c);
+/* compiler_policy_status.c: status.ancestors of every TrafficPolicy, into
+ * c->route_status under "TrafficPolicy/ns/name"; after the routes. */
+void sl_compile_policy_status(sl_compile_ctx *c);
+/* compiler_routes.c: is Gateway ns/name one that sluice runs (in GATEWAYS)? */
+bool sl_compile_gateway_is_ours(sl_compile_ctx *c, const char *ns, const char *name);
+
 /* compiler_filters.c: a filter list's records (contiguous). */
 sl_snap_range sl_compile_filters(sl_compile_ctx *c, const json_t *route, const json_t *filters);
 

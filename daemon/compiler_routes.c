@@ -261,6 +261,7 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
     {
         const json_t *matches = json_object_get(rule, "matches");
         size_t nm = json_array_size(matches) ? json_array_size(matches) : 1;
+        sl_snap_range policies = sl_compile_policy_chain(c, route, ri, listener_index);
         for (size_t mi = 0; mi < nm; mi++) {
             const json_t *m = json_array_get(matches, mi); /* NULL: the default match, prefix "/" */
             const json_t *path = json_object_get(m, "path");
@@ -294,6 +295,8 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
             pr.rec.rule_index = (uint32_t)ri;
             pr.rec.route_ns = sl_sb_str(&c->b, sl_jmeta(route, "namespace"));
             pr.rec.route_name = sl_sb_str(&c->b, sl_jmeta(route, "name"));
+            pr.rec.policies = policies;
+            pr.rec.kind = grpc ? SL_ROUTE_GRPC : SL_ROUTE_HTTP;
             for (size_t p = 0; p < nports; p++)
                 for (size_t h = 0; h < nhosts; h++)
                     vhost_push(vhost_for(c, ports[p], listener_index, group, hosts[h]), &pr);
@@ -440,10 +443,15 @@ static bool names_our_gateway(sl_compile_ctx *c, const json_t *route, const json
     if (strcmp(group, GW_GROUP) != 0 || strcmp(kind, "Gateway") != 0)
         return false;
     const char *ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : sl_jmeta(route, "namespace");
+    return sl_compile_gateway_is_ours(c, ns, sl_js(ref, "name"));
+}
+
+bool sl_compile_gateway_is_ours(sl_compile_ctx *c, const char *ns, const char *name)
+{
     const char *strings = (const char *)c->b.tab[SL_SNAP_STRINGS].data;
     for (uint32_t gi = 0; gi < sl_sb_count(&c->b, SL_SNAP_GATEWAYS); gi++) {
         const sl_snap_gateway *g = sl_sb_at(&c->b, SL_SNAP_GATEWAYS, gi);
-        if (strcmp(strings + g->ns.off, ns) == 0 && strcmp(strings + g->name.off, sl_js(ref, "name")) == 0)
+        if (strcmp(strings + g->ns.off, ns) == 0 && strcmp(strings + g->name.off, name) == 0)
             return true;
     }
     return false;

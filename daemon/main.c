@@ -19,6 +19,7 @@
 #include "admin/admin.h"
 #include "common/log.h"
 #include "common/settings.h"
+#include "common/zones.h"
 #include "config.h"
 #include "daemon/compiler.h"
 #include "daemon/controller.h"
@@ -27,6 +28,7 @@
 #include "daemon/route_status.h"
 #include "daemon/publisher.h"
 #include "daemon/store.h"
+#include "daemon/spawner.h"
 #include "daemon/supervisor.h"
 #include "daemon/tokens.h"
 
@@ -377,6 +379,10 @@ int main(int argc, char **argv)
     sl_log_info("main", "sluiced %s starting (state dir %s)", PACKAGE_VERSION, state_dir);
     /* Shared memory every worker inherits: mapped before anything forks. */
     m.control = sl_control_create();
+    /* Shared state that outlives snapshots (rate limits): mapped before anything forks. */
+    sl_zones_create((size_t)sl_setting(SL_SET_SHARED_ZONE_BYTES));
+    /* Before any thread starts: workers are forked from this single-threaded copy. */
+    sl_spawner_start();
     sl_publisher_init(&m.publisher, m.control, worker_uid, worker_gid);
     char err[1024];
     if (!lock_state_dir(state_dir))
@@ -431,6 +437,7 @@ int main(int argc, char **argv)
     sl_controller_stop(m.controller);
     sl_publisher_close(&m.publisher);
     sl_supervisor_free(m.supervisor);
+    sl_spawner_stop();
     json_decref(m.computed);
     sl_liveness_free(&m.liveness);
     sl_store_close(m.store);

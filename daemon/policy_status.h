@@ -1,5 +1,6 @@
-/* Policy status: our entries of status.ancestors of every BackendTLSPolicy, as
- * the compiler computed them (compiler_btls_status.c). Entries of other
+/* Policy status: our entries of status.ancestors of every BackendTLSPolicy and
+ * TrafficPolicy, as the compiler computed them (compiler_btls_status.c,
+ * compiler_policy_status.c). Entries of other
  * controllers are kept as they are; ours are removed from policies that no
  * longer concern any of our Gateways. */
 #ifndef SL_POLICY_STATUS_H
@@ -9,8 +10,8 @@
 
 #include "daemon/store.h"
 
-/* computed: from sl_compile's route_status ("BackendTLSPolicy/ns/name" entries).
- * Writes every BackendTLSPolicy whose status differs. */
+/* computed: from sl_compile's route_status ("Kind/ns/name" entries). Writes
+ * every policy whose status differs. */
 void sl_policy_status_sync(sl_store *store, const json_t *computed);
 
 #endif

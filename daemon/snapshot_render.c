@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "workers/policy.h"
+
 static const char *path_type_name(uint8_t t)
 {
     return t == SL_PATH_EXACT ? "Exact" : t == SL_PATH_REGEX ? "RegularExpression" : "PathPrefix";
@@ -136,6 +138,23 @@ static json_t *render_route(const sl_snapshot *s, const sl_snap_route *r)
     if (a->retry_attempts)
         json_object_set_new(out, "retry", json_pack("{s:i, s:i}", "attempts", (int)a->retry_attempts, "backoffMs",
                                                     (int)a->retry_backoff_ms));
+    if (r->policies.count)
+        json_object_set_new(out, "policies", sl_snapshot_render_chain(s, r->policies));
+    return out;
+}
+
+json_t *sl_snapshot_render_chain(const sl_snapshot *s, sl_snap_range chain)
+{
+    static const char *const phases[SL_NPHASES] = {"access", "limit", "request", "upstream", "response", "log"};
+    json_t *out = json_array();
+    for (uint32_t i = 0; i < chain.count; i++) {
+        const sl_snap_policy_link *l = SL_SNAP_GET(s, SL_SNAP_POLICY_LINKS, sl_snap_policy_link, chain.first + i);
+        const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, l->policy);
+        bool known = p->kind < sl_policy_nkinds && p->phase < SL_NPHASES;
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "section",
+                                             known ? sl_policy_kinds[p->kind]->section : "?", "phase",
+                                             known ? phases[p->phase] : "?", "policy", sl_snap_cstr(s, p->source)));
+    }
     return out;
 }
 
@@ -195,7 +214,8 @@ json_t *sl_snapshot_render(const sl_snapshot *s)
                      (json_int_t)h->store_rv, "bytes", (int)h->size, "checksum", checksum, "gateways", gateways);
 }
 
-json_t *sl_snapshot_render_current(const sl_control *c, bool raw, char *why, size_t whylen)
+json_t *sl_snapshot_with_current(const sl_control *c, json_t *(*fn)(const sl_snapshot *s, void *arg), void *arg,
+                                 char *why, size_t whylen)
 {
     for (int attempt = 0; attempt < 5; attempt++) {
         uint64_t gen = atomic_load(&c->generation);
@@ -224,11 +244,21 @@ json_t *sl_snapshot_render_current(const sl_control *c, bool raw, char *why, siz
         json_t *out = NULL;
         if (sl_snapshot_verify(map, (size_t)st.st_size, why, whylen)) {
             sl_snapshot s = {map, (size_t)st.st_size};
-            out = raw ? sl_snapshot_render_raw(&s) : sl_snapshot_render(&s);
+            out = fn(&s, arg);
         }
         munmap(map, (size_t)st.st_size);
         return out;
     }
     snprintf(why, whylen, "the snapshot kept changing; try again");
     return NULL;
+}
+
+static json_t *render_cb(const sl_snapshot *s, void *arg)
+{
+    return *(const bool *)arg ? sl_snapshot_render_raw(s) : sl_snapshot_render(s);
+}
+
+json_t *sl_snapshot_render_current(const sl_control *c, bool raw, char *why, size_t whylen)
+{
+    return sl_snapshot_with_current(c, render_cb, &raw, why, whylen);
 }

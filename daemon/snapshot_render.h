@@ -20,4 +20,17 @@ json_t *sl_snapshot_render_raw(const sl_snapshot *s);
  * there is none or it cannot be read. */
 json_t *sl_snapshot_render_current(const sl_control *c, bool raw, char *why, size_t whylen);
 
+/* Maps the control block's current generation, verifies it and returns fn(s,
+ * arg); NULL with why when there is none or it cannot be read. */
+json_t *sl_snapshot_with_current(const sl_control *c, json_t *(*fn)(const sl_snapshot *s, void *arg), void *arg,
+                                 char *why, size_t whylen);
+
+/* A route entry's policy chain: [{section, phase, policy}] in phase order. */
+json_t *sl_snapshot_render_chain(const sl_snapshot *s, sl_snap_range chain);
+
+/* effective_policy.c: for /debug/effective-policy, what applies to route
+ * kind ns/name: one entry per Gateway, listener and rule where it is attached,
+ * with the policy sections in force there and where each came from. */
+json_t *sl_snapshot_effective_policy(const sl_snapshot *s, const char *kind, const char *ns, const char *name);
+
 #endif

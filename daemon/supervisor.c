@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/fork_guard.h"
 #include "common/log.h"
 #include "common/settings.h"
+#include "daemon/spawner.h"
 #include "workers/worker.h"
 
 #define SV_MAX_SOCKETS 256
@@ -224,29 +224,7 @@ static void drain_worker(sl_supervisor *sv, int slot)
     kill(wk->pid, SIGTERM);
 }
 
-/* In the child: keep only the descriptors the worker needs. */
-static void close_other_fds(const int *keep, int nkeep)
-{
-    int sorted[SL_WORKER_MAX_SOCKETS + 4];
-    int n = 0;
-    for (int i = 0; i < nkeep; i++)
-        if (keep[i] > 2)
-            sorted[n++] = keep[i];
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
-            int t = sorted[j];
-            sorted[j] = sorted[j - 1];
-            sorted[j - 1] = t;
-        }
-    unsigned int from = 3;
-    for (int i = 0; i < n; i++) {
-        if ((unsigned int)sorted[i] > from)
-            close_range(from, (unsigned int)sorted[i] - 1, 0);
-        from = (unsigned int)sorted[i] + 1;
-    }
-    close_range(from, ~0u, 0);
-}
-
+/* Starts one worker of group gi in a free slot (through the spawner: daemon/spawner.h). */
 static void spawn_worker(sl_supervisor *sv, int gi)
 {
     sv_group *g = &sv->groups[gi];
@@ -268,22 +246,16 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     snprintf(args.gateway_ns, sizeof(args.gateway_ns), "%s", g->ns);
     snprintf(args.gateway_name, sizeof(args.gateway_name), "%s", g->name);
     args.access_log_fd = sv->access_log_fd;
-    int keep[SL_WORKER_MAX_SOCKETS + 1];
-    int nkeep = 0;
     for (int i = 0; i < g->nsockets; i++) {
         sv_socket *s = &sv->sockets[g->sockets[i]];
         args.sockets[args.nsockets].fd = s->fd;
         args.sockets[args.nsockets].port = s->port;
         snprintf(args.sockets[args.nsockets].address, sizeof(args.sockets[0].address), "%s", s->address);
         args.nsockets++;
-        keep[nkeep++] = s->fd;
     }
-    if (sv->access_log_fd >= 0)
-        keep[nkeep++] = sv->access_log_fd;
     int pair[2] = {-1, -1};
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0) {
         args.ctl_fd = pair[1];
-        keep[nkeep++] = pair[1];
     } else {
         args.ctl_fd = -1;
         sl_log_warn("supervisor", "no control socket for a worker: %s", strerror(errno));
@@ -293,41 +265,14 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     memset((void *)ws, 0, sizeof(*ws));
     atomic_store(&ws->gateway_id, g->id);
     snprintf(ws->gateway, sizeof(ws->gateway), "%s/%s", g->ns, g->name);
-    /* No other thread may be inside OpenSSL while we fork (common/fork_guard.h). */
-    sl_fork_guard_enter();
-    pid_t pid = fork();
-    if (pid != 0)
-        sl_fork_guard_leave(); /* the child never takes it: it runs one thread */
+    pid_t pid = sl_spawner_spawn(&args, sv->worker_uid, sv->worker_gid);
     if (pid < 0) {
-        sl_log_error("supervisor", "fork failed: %s", strerror(errno));
+        sl_log_error("supervisor", "cannot start a worker: %s", strerror(errno));
         if (pair[0] >= 0) {
             close(pair[0]);
             close(pair[1]);
         }
         return;
-    }
-    if (pid == 0) {
-        /* The stop signals stay blocked (the worker reads them from a signalfd);
-         * the master's SIGHUP and SIGCHLD mean nothing here. */
-        sigset_t unblock;
-        sigemptyset(&unblock);
-        sigaddset(&unblock, SIGHUP);
-        sigaddset(&unblock, SIGCHLD);
-        signal(SIGHUP, SIG_IGN);
-        signal(SIGCHLD, SIG_DFL);
-        pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
-        close_other_fds(keep, nkeep);
-        /* Workers run unprivileged; the master keeps its identity so it can bind
-         * privileged ports for Gateways created later. */
-        if (sv->worker_uid >= 0) {
-            if (setgroups(0, NULL) != 0 || setgid((gid_t)sv->worker_gid) != 0 ||
-                setuid((uid_t)sv->worker_uid) != 0) {
-                sl_log_error("worker", "cannot switch to uid %d gid %d: %s", sv->worker_uid, sv->worker_gid,
-                             strerror(errno));
-                _exit(71);
-            }
-        }
-        sl_worker_main(&args);
     }
     if (pair[1] >= 0)
         close(pair[1]);
@@ -399,6 +344,8 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
     sl_supervisor *sv = w->data;
     pid_t pid = w->rpid;
     int status = w->rstatus;
+    if (sl_spawner_reaped(pid, status))
+        return;
     for (int i = 0; i < SL_MAX_WORKERS; i++) {
         sv_worker *wk = &sv->workers[i];
         if (wk->pid != pid)

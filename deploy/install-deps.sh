@@ -15,10 +15,11 @@ pkgs="build-essential autoconf automake libtool pkg-config \
 # on the PATH is kept.
 command -v kubectl >/dev/null 2>&1 || pkgs="$pkgs kubernetes-client"
 if [ "${1:-}" = "--tests" ]; then
-    # clang + libclang-rt-14-dev: libFuzzer targets (the runtime is a separate package).
+    # clang + libclang-rt-14-dev: libFuzzer targets (the runtime is a separate package);
+    # gdb: the tests print the backtraces of a sluiced that would not stop.
     pkgs="$pkgs clang libclang-rt-14-dev \
         python3-pytest python3-requests python3-websockets python3-h2 python3-grpcio \
-        nghttp2-client openssl"
+        nghttp2-client openssl gdb"
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 fi
 $SUDO apt-get update -qq

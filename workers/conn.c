@@ -110,6 +110,7 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
         c->secure = true;
     }
     peer_text(peer, c->peer, sizeof(c->peer));
+    c->client = sl_ip_from_sockaddr(peer);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -140,6 +141,7 @@ sl_conn *sl_conn_new_stream(sl_conn *parent, sl_h2_stream *st)
     c->secure = parent->secure;
     c->listener = parent->listener;
     memcpy(c->peer, parent->peer, sizeof(c->peer));
+    c->client = parent->client;
     ev_init(&c->timer, conn_timer_cb);
     c->timer.data = c;
     c->state = SL_CONN_READ_HEAD;

@@ -6,6 +6,8 @@
 
 #include <openssl/ssl.h>
 
+#include "common/cidr.h"
+#include "common/settings.h"
 #include "workers/worker_internal.h"
 
 typedef enum {
@@ -45,6 +47,7 @@ struct sl_conn {
     ev_timer timer;
     int listener;       /* index into w->args.sockets */
     char peer[48];      /* client address, for logs and X-Forwarded-For */
+    sl_ip client;       /* the same, for policies that match on it */
     sl_conn_state state;
     sl_buf in;          /* bytes from the client */
     sl_buf out;         /* bytes to the client that we produced (heads, local bodies) */
@@ -108,9 +111,18 @@ struct sl_conn {
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
     uint32_t request_timeout_ms;
+    uint32_t idle_timeout_ms;      /* upstream silent this long fails the request; 0: --response-timeout */
+    uint32_t retry_backoff_ms;     /* the rule's retry, or a TrafficPolicy's where the rule has none */
+    const uint64_t *retry_codes;   /* bit (code - 400): retried statuses (snapshot memory) */
     uint64_t up_deadline_ms;  /* upstream connect/response deadline */
     uint64_t last_client_ms;  /* last request body bytes from the client */
 };
+
+/* How long the upstream may stay silent while this request waits for it. */
+static inline uint64_t sl_conn_idle_ms(const sl_conn *c)
+{
+    return c->idle_timeout_ms ? c->idle_timeout_ms : (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+}
 
 /* conn.c */
 /* The reason phrase of a status code ("Unknown" for others). */

@@ -18,6 +18,7 @@
 #include "workers/proxy_buffer.h"
 #include "workers/sys_io.h"
 #include "workers/filters.h"
+#include "workers/policy.h"
 #include "workers/h2_upstream.h"
 #include "workers/tls.h"
 #include "workers/upstream_tls.h"
@@ -89,7 +90,7 @@ static void upstream_text(char *out, size_t outlen, const sl_snapshot *s, const 
  * rule's per-attempt backendRequest timeout when shorter. */
 static uint64_t response_deadline(const sl_conn *c)
 {
-    uint64_t ms = (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+    uint64_t ms = sl_conn_idle_ms(c);
     if (c->action && c->action->backend_request_timeout_ms && c->action->backend_request_timeout_ms < ms)
         ms = c->action->backend_request_timeout_ms;
     return sl_now_ms() + ms;
@@ -175,6 +176,9 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->rule_filters = a->filters;
     c->backend_filters = (sl_snap_range){0, 0};
     c->retries_left = a->retry_attempts;
+    c->retry_codes = a->retry_codes;
+    c->retry_backoff_ms = a->retry_backoff_ms;
+    c->idle_timeout_ms = 0;
     c->retry_pending = false;
     c->upgrade_requested = w->req.upgrade;
     c->tunnel = false;
@@ -182,6 +186,8 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;
     }
+    if (sl_policy_run_request(c, s, route))
+        return;
     if (sl_filters_answer(c, route, a))
         return;
     if (a->total_weight == 0) {
@@ -348,7 +354,7 @@ static bool write_upstream(sl_conn *c)
             c->req_ready -= (size_t)n;
         else if (c->req_body.kind == SL_BODY_TUNNEL)
             c->tunnel_activity_ms = sl_now_ms();
-        c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+        c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
     }
     sl_body *rb = &c->req_body;
     if (!rb->done && ((rb->kind == SL_BODY_LENGTH && rb->remaining == 0) ||
@@ -429,16 +435,16 @@ static bool try_retry(sl_conn *c, int code)
     if (c->request_timeout_ms && sl_now_ms() >= c->started_ms + c->request_timeout_ms)
         return false;
     if (!a || c->retries_left == 0 || c->replay_len < 0 || code < 400 || code >= 656 ||
-        !(a->retry_codes[(code - 400) / 64] & (1ull << ((code - 400) % 64))))
+        !(c->retry_codes[(code - 400) / 64] & (1ull << ((code - 400) % 64))))
         return false;
     if (!rewind_body(c))
         return false;
     c->retries_left--;
     sl_proxy_detach(c, false);
     sl_log_debug("proxy", "retrying %s %s after %d (%u left)", c->log_method, c->log_path, code, c->retries_left);
-    if (a->retry_backoff_ms) {
+    if (c->retry_backoff_ms) {
         c->retry_pending = true;
-        c->deadline_ms = sl_now_ms() + a->retry_backoff_ms;
+        c->deadline_ms = sl_now_ms() + c->retry_backoff_ms;
         c->up_deadline_ms = c->deadline_ms;
         sl_conn_update(c);
         return true;
@@ -631,7 +637,7 @@ static bool read_upstream(sl_conn *c)
                              : sl_sys_read(u->fd, c->uin.data + c->uin.end, want);
         if (n > 0) {
             c->uin.end += (size_t)n;
-            c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+            c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
             c->tunnel_activity_ms = sl_now_ms();
             if ((size_t)n < want && !u->ssl) {
                 u->readable = false;
@@ -709,7 +715,7 @@ void sl_proxy_body_written(sl_conn *c, size_t n)
     c->bytes_out += n; /* for the access log */
     /* Progress towards the client counts as activity: a slow reader is not an
      * upstream timeout (and the upstream is not read while the buffer is full). */
-    c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+    c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
     c->tunnel_activity_ms = sl_now_ms();
     c->uin.start += n;
     c->res_ready -= n;

@@ -102,7 +102,7 @@ static void delivered(sl_conn *c, size_t n)
     atomic_fetch_add(&c->w->slot->bytes_out, (uint64_t)n);
     atomic_fetch_add(&c->w->slot->bytes_spliced, (uint64_t)n);
     /* Progress towards the client counts as activity, as in the copying path. */
-    c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+    c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
     if (c->res_body.remaining == 0)
         c->res_body.done = true;
 }
@@ -134,7 +134,7 @@ sl_splice_result sl_splice_move(sl_conn *c)
         ssize_t n = sl_sys_splice(u->fd, c->pipe[1], want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
             c->pipe_bytes += (size_t)n;
-            c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+            c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
             if ((size_t)n < want)
                 u->readable = false; /* (nearly certainly) drained; the loop says when more is here */
             continue;

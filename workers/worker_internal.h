@@ -83,6 +83,8 @@ bool sl_buf_put_uint(sl_buf *b, uint64_t n);
 /* A mapped snapshot generation, reference-counted by the requests using it. */
 typedef struct sl_tls_ctx sl_tls_ctx;
 
+#define SL_WSNAP_MAX_KINDS 32 /* policy kinds (workers/policy_registry.c) */
+
 typedef struct sl_wsnap {
     sl_snapshot s;
     sl_tls_ctx *tls;       /* TLS contexts of its HTTPS ports (NULL: none) */
@@ -92,6 +94,7 @@ typedef struct sl_wsnap {
     sl_regex_set *regex;
     uint32_t *rr;          /* per-backend round-robin cursor */
     uint32_t port_of_socket[SL_WORKER_MAX_SOCKETS]; /* snapshot port of each worker socket, or SL_SNAP_NONE */
+    void *zones[SL_WSNAP_MAX_KINDS]; /* per policy kind: its zone for this worker's Gateway (NULL: none) */
 } sl_wsnap;
 
 typedef struct sl_conn sl_conn;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "workers/policy.h"
 #include "workers/tls.h"
 #include "workers/upstream_tls.h"
 #include "workers/worker_internal.h"
@@ -84,6 +85,11 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
         munmap(map, (size_t)st.st_size);
         return NULL;
     }
+    if (!sl_policy_chain_check(&(sl_snapshot){map, (size_t)st.st_size}, why, sizeof(why))) {
+        sl_log_error("worker", "refusing snapshot %s: %s", name, why);
+        munmap(map, (size_t)st.st_size);
+        return NULL;
+    }
     sl_wsnap *s = calloc(1, sizeof(*s));
     if (!s) {
         munmap(map, (size_t)st.st_size);
@@ -105,7 +111,9 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
         s->rr[i] = (uint32_t)getpid() + i;
     s->regex = sl_regex_set_build(&s->s);
     s->tls = sl_tls_build(&s->s);
-    s->uptls = sl_uptls_build(&s->s, own_gateway(w, &s->s));
+    uint32_t own = own_gateway(w, &s->s);
+    s->uptls = sl_uptls_build(&s->s, own);
+    sl_policy_find_zones(&s->s, own, s->zones);
     sl_wsnap_bind_ports(w, s);
     return s;
 }

@@ -13,6 +13,8 @@
 
 #include "common/snapshot.h"
 #include "daemon/snapshot_render.h"
+#include "workers/policy.h"
+#include "workers/worker_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,6 +43,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         char *text = json_dumps(doc, JSON_COMPACT);
         free(text);
+        json_decref(doc);
+        /* What a worker checks beyond the verifier, then the per-route policy view. */
+        if (sl_policy_chain_check(&s, why, sizeof(why))) {
+            void *zones[SL_WSNAP_MAX_KINDS];
+            sl_policy_find_zones(&s, 0, zones);
+        }
+        doc = sl_snapshot_effective_policy(&s, "HTTPRoute", "default", "r");
+        if (!doc)
+            abort();
         json_decref(doc);
         doc = sl_snapshot_render_raw(&s); /* every field of every record */
         if (!doc)

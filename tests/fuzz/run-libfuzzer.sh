@@ -28,8 +28,10 @@ for target in http1 h2 protobuf admin_json snapshot; do
     case $target in
     http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
     # The HTTP/2 target runs a real worker connection: the whole data plane.
-    h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c"
-        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8) -lev" ;;
+    # (The policy kinds in workers/ carry their compile step: the snapshot builder and jansson.)
+    h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c"
+        cflags="$(pkg-config --cflags jansson)"
+        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson) -lev" ;;
     # The admin API's Kubernetes protobuf codec, with the C that protoc-c makes
     # of proto/*.proto (as the build does), and protobuf-c itself.
     protobuf)
@@ -46,10 +48,12 @@ for target in http1 h2 protobuf admin_json snapshot; do
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson libpcre2-8 openssl)" ;;
     # The snapshot reader: the verifier and everything /debug/snapshot reads.
-    snapshot) sources="$src/common/snapshot.c $src/common/snapshot_desc.c $src/common/ticket_keys.c $src/common/fork_guard.c"
-        sources="$sources $src/common/log.c $src/daemon/snapshot_render.c $src/daemon/snapshot_raw.c $src/daemon/publisher.c"
+    # (The rendering names policy kinds from their registry, which links the data plane.)
+    snapshot) sources="$src/common/*.c $src/workers/*.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c"
+        sources="$sources $src/daemon/snapshot_render.c $src/daemon/effective_policy.c $src/daemon/snapshot_raw.c"
+        sources="$sources $src/daemon/publisher.c"
         cflags="$(pkg-config --cflags jansson)"
-        libs="$(pkg-config --libs jansson openssl) -lrt" ;;
+        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson) -lev -lrt" ;;
     esac
     # shellcheck disable=SC2086 # word splitting of the lists is intended
     "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

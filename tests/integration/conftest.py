@@ -34,6 +34,33 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stuck_stacks(pid):
+    """Backtraces of a process that would not stop and of its children (gdb, when
+    installed), so a hang seen once on a CI machine says where it hung."""
+    if not shutil.which("gdb"):
+        return "(no gdb: no backtraces)"
+    pids = [pid]
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        rest = st[st.rfind(")") + 2:].split()
+        if int(rest[1]) == pid:
+            pids.append(int(d))
+    out = []
+    for p in pids:
+        try:
+            r = subprocess.run(["gdb", "-batch", "-p", str(p), "-ex", "bt"], capture_output=True,
+                               text=True, timeout=30)
+            frames = [ln for ln in r.stdout.splitlines() if ln.startswith("#")]
+            out.append("pid %d:\n%s" % (p, "\n".join(frames[:25])))
+        except (OSError, subprocess.TimeoutExpired) as e:
+            out.append("pid %d: gdb failed: %s" % (p, e))
+    return "\n".join(out)
+
+
 class Sluiced:
     """One sluiced process. start() waits for /readyz; stop() sends SIGTERM."""
 
@@ -89,9 +116,11 @@ class Sluiced:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            stacks = stuck_stacks(self.proc.pid)
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("sluiced did not stop within %ss of %s" % (timeout, sig))
+            raise AssertionError("sluiced did not stop within %ss of %s\n%s\nlog tail:\n%s"
+                                 % (timeout, sig, stacks, self.log()[-3000:]))
 
     def kill9(self):
         self.proc.kill()

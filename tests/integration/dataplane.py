@@ -21,6 +21,7 @@ query string asks for something else:
 Request bodies are never held in memory: they are hashed as they arrive."""
 
 import hashlib
+import http.client
 import json
 import os
 import select
@@ -423,7 +424,8 @@ def created(resp):
 # ---------------------------------------------------------------------------
 
 def children_of(pid):
-    """Pids of the live (not zombie) processes whose parent is pid."""
+    """Pids of the live (not zombie) processes whose parent is pid, but for the
+    master's worker spawner (daemon/spawner.h): its workers."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -433,8 +435,9 @@ def children_of(pid):
                 st = f.read()
         except OSError:
             continue
+        comm = st[st.find("(") + 1:st.rfind(")")]
         rest = st[st.rfind(")") + 2:].split()
-        if rest[0] != "Z" and int(rest[1]) == pid:
+        if rest[0] != "Z" and int(rest[1]) == pid and comm != "sluiced-spawn":
             out.append(int(d))
     return sorted(out)
 
@@ -632,6 +635,30 @@ class RawClient:
         return False
 
 
+class HTTPFrom(http.client.HTTPConnection):
+    """An HTTP/1.1 connection to 127.0.0.1:port from the loopback address
+    `source` (all of 127.0.0.0/8 is local), for address-based policies. The
+    socket is bound with SO_REUSEADDR: an explicitly bound client socket left in
+    TIME_WAIT without it blocks a later wildcard bind of that port number (a
+    Gateway listener on a port from free_port())."""
+
+    def __init__(self, port, source, timeout=5.0):
+        super().__init__("127.0.0.1", port, timeout=timeout)
+        self.source = source
+
+    def connect(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.settimeout(self.timeout)
+        try:
+            s.bind((self.source, 0))
+            s.connect((self.host, self.port))
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
 def raw_request(port, data, timeout=5.0, head_request=False):
     """Sends data on a fresh connection and reads one response."""
     with connect(port, timeout) as s:
@@ -706,7 +733,10 @@ def start_dataplane(sluiced, workers=1, origin=None, hostnames=None, timeout=Non
     created(sluiced.post(GWPATH, gateway("gw", port, workers=workers)))
     dp = DataPlane(sluiced, origin, port)
     host = hostnames[0] if hostnames else None
-    dp.wait_serving(host=host)
+    try:
+        dp.wait_serving(host=host)
+    except AssertionError as e:
+        raise AssertionError("%s\nsluiced log tail:\n%s" % (e, sluiced.log()[-3000:])) from None
     # One worker serving does not mean all are forked yet (slow under sanitizers).
     wait_until(lambda: len(dp.workers()) >= workers, timeout=10, what="%d workers" % workers)
     return dp

@@ -1,0 +1,88 @@
+/* Policies on the request path: the phase chain.
+ *
+ * A route entry of the snapshot carries the chain of compiled policies in force
+ * for it (sl_snap_route.policies), merged by the compiler section by section
+ * (rule > route > listener > Gateway; daemon/compiler_policies.c) and ordered
+ * by phase. Each policy kind is one file with one ops table (compile in the
+ * master, hooks in the worker), listed once in the registry
+ * (workers/policy_registry.c): adding a kind is a new file and one line there.
+ *
+ * Phases, in the order a request meets them:
+ *   access    who may call: IP rules, authentication, authorisation
+ *   limit     how often: rate limits, budgets
+ *   request   the request as sent upstream: headers, body
+ *   upstream  backend choice, retries
+ *   response  the response as sent to the client
+ *   log       after the response
+ * A hook of a later phase is added to the ops table with its first user. */
+#ifndef SL_POLICY_H
+#define SL_POLICY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/snapshot.h"
+#include "daemon/snapshot_builder.h"
+
+typedef enum {
+    SL_PHASE_ACCESS = 0,
+    SL_PHASE_LIMIT,
+    SL_PHASE_REQUEST,
+    SL_PHASE_UPSTREAM,
+    SL_PHASE_RESPONSE,
+    SL_PHASE_LOG,
+    SL_NPHASES
+} sl_policy_phase;
+
+typedef enum {
+    SL_POLICY_NEXT = 0, /* go on with the next policy */
+    SL_POLICY_ANSWERED, /* the policy answered the request (it is not proxied) */
+} sl_policy_result;
+
+struct sl_conn;
+
+typedef struct sl_policy_ops {
+    const char *section; /* the TrafficPolicy spec field it reads ("ipAccess") */
+    uint8_t phase;       /* sl_policy_phase */
+    /* Master: compiles a validated section into rec (kind, phase and source are
+     * set by the caller) and its items (appended to POLICY_ITEMS through b).
+     * Returns false, with why, when the section cannot take effect. */
+    bool (*compile)(sl_snap_builder *b, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen);
+    /* Worker: runs once the request head is routed, before the route's filters. */
+    sl_policy_result (*on_request)(struct sl_conn *c, const sl_snap_policy *p);
+    /* Optional: state that outlives snapshots, in one shared-memory zone per
+     * Gateway (common/zones.h) of zone_size() bytes; the worker finds it in
+     * c->snap->zones[kind]. */
+    const struct sl_zone_kind *zone;
+    size_t (*zone_size)(void);
+} sl_policy_ops;
+
+/* The registry: index = the kind stored in sl_snap_policy.kind. */
+extern const sl_policy_ops *const sl_policy_kinds[];
+extern const unsigned sl_policy_nkinds;
+
+/* policy_rate_limit.c: buckets evicted from a rateLimit zone (for /metrics). */
+uint64_t sl_rate_limit_evictions(const void *zone);
+
+/* The kind that handles a TrafficPolicy section; -1 when none does (yet). */
+int sl_policy_kind_of(const char *section);
+
+/* Worker: what sl_snapshot_verify cannot know: every policy is of a kind this
+ * binary has, in that kind's phase. */
+bool sl_policy_chain_check(const sl_snapshot *s, char *why, size_t whylen);
+
+/* Worker: the zones of its own Gateway (gateway: GATEWAYS index, SL_SNAP_NONE
+ * for none) by kind, into zones[SL_WSNAP_MAX_KINDS]. */
+void sl_policy_find_zones(const sl_snapshot *s, uint32_t gateway, void **zones);
+
+/* Worker: runs the request hooks of a route entry's chain in phase order.
+ * Returns true when a policy answered the request. Inline for the common case
+ * of a route without policies (the plain proxy path pays one comparison). */
+bool sl_policy_run_chain(struct sl_conn *c, const sl_snapshot *s, sl_snap_range chain);
+static inline bool sl_policy_run_request(struct sl_conn *c, const sl_snapshot *s, const sl_snap_route *route)
+{
+    return route->policies.count != 0 && sl_policy_run_chain(c, s, route->policies);
+}
+
+#endif

@@ -1,0 +1,258 @@
+/* Policy kind rateLimit (local): how often a client may call, counted across
+ * every worker of the Gateway.
+ *
+ *   rateLimit: {requests: 100, unit: Minute, burst: 20, key: ClientIP | Header, header: X-Api-Key}
+ *
+ * A token bucket per (policy, key): it refills at `requests` per `unit` up to
+ * `requests + burst` tokens, and a new bucket starts with `requests` tokens (so
+ * a fresh client may send `requests` at once, then waits for refills; after a
+ * quiet spell it may burst up to `requests + burst`). Each request takes one
+ * token; without one it gets 429 with Retry-After (seconds until a token is
+ * back) and the IETF RateLimit-Policy / RateLimit fields. The key is the
+ * client's address, or the named header's value (a request without the header
+ * is counted by its address).
+ *
+ * The buckets live in one shared-memory zone per Gateway (common/zones.h), so
+ * its workers share them (with 2 workers and 100 per minute, 100 pass, not
+ * 200) and they survive configuration changes; a bucket is found by a seeded
+ * hash of (policy, key). The table has --rate-limit-entries slots of 16 bytes,
+ * probed in a neighbourhood of 8: a new key takes a free slot there, or evicts
+ * the least recently used one (counted: sluice_rate_limit_evictions_total).
+ * Each slot is two atomic words (key hash; tokens and last refill time), updated
+ * with compare-and-swap: no lock a dying worker could leave held.
+ *
+ * Compiled: num[0] requests, num[1] unit in ms, num[2] burst, num[3] key kind;
+ * a = the header name (key Header). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "common/zones.h"
+#include "workers/conn.h"
+#include "workers/policy.h"
+
+#define KEY_CLIENT_IP 0
+#define KEY_HEADER 1
+#define PROBE 8
+#define ONE 1024u /* a token, in the fixed-point unit of the bucket level */
+#define CAS_TRIES 16
+
+typedef struct rl_slot {
+    _Atomic uint64_t key;   /* seeded hash with the low bit set; 0: free */
+    _Atomic uint64_t state; /* level (ONE = one token) << 32 | last refill, ms since the epoch */
+} rl_slot;
+
+typedef struct rl_table {
+    uint64_t nslots;
+    uint64_t epoch_ms; /* CLOCK_MONOTONIC, common to every process */
+    _Atomic uint64_t evictions;
+    uint64_t reserved[5];
+    rl_slot slots[];
+} rl_table;
+
+/* ---- master ---- */
+
+static bool compile(sl_snap_builder *b, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
+{
+    static const struct {
+        const char *name;
+        uint64_t ms;
+    } units[] = {{"Second", 1000}, {"Minute", 60000}, {"Hour", 3600000}};
+    const char *unit = json_string_value(json_object_get(section, "unit"));
+    for (size_t i = 0; unit && i < sizeof(units) / sizeof(units[0]); i++)
+        if (strcmp(unit, units[i].name) == 0)
+            rec->num[1] = units[i].ms;
+    json_int_t requests = json_integer_value(json_object_get(section, "requests"));
+    if (!rec->num[1] || requests < 1) {
+        snprintf(why, whylen, "rateLimit needs requests >= 1 and a unit of Second, Minute or Hour");
+        return false;
+    }
+    rec->num[0] = (uint64_t)requests;
+    rec->num[2] = (uint64_t)json_integer_value(json_object_get(section, "burst"));
+    const char *key = json_string_value(json_object_get(section, "key"));
+    if (key && strcmp(key, "Header") == 0) {
+        rec->num[3] = KEY_HEADER;
+        rec->a = sl_sb_str(b, json_string_value(json_object_get(section, "header")));
+    }
+    return true;
+}
+
+static size_t zone_size(void)
+{
+    return sizeof(rl_table) + (size_t)sl_setting(SL_SET_RATE_LIMIT_ENTRIES) * sizeof(rl_slot);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A new table; the buckets of a previous one (another size) are carried over. */
+static void zone_init(void *zone, size_t size, const void *old, size_t old_size)
+{
+    rl_table *t = zone;
+    t->nslots = (size - sizeof(rl_table)) / sizeof(rl_slot);
+    t->epoch_ms = mono_ms();
+    const rl_table *o = old;
+    if (!o || old_size < sizeof(rl_table) || o->nslots > (old_size - sizeof(rl_table)) / sizeof(rl_slot))
+        return;
+    t->epoch_ms = o->epoch_ms; /* the levels' times stay meaningful */
+    for (uint64_t i = 0; i < o->nslots; i++) {
+        uint64_t key = atomic_load(&o->slots[i].key);
+        if (!key)
+            continue;
+        for (int p = 0; p < PROBE; p++) {
+            rl_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
+            if (!atomic_load(&s->key)) {
+                atomic_store(&s->key, key);
+                atomic_store(&s->state, atomic_load(&o->slots[i].state));
+                break;
+            }
+        }
+    }
+}
+
+static const sl_zone_kind rate_zone = {"rateLimit", zone_init};
+
+/* ---- worker ---- */
+
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull; /* FNV-1a, seeded per arena */
+    }
+    return h;
+}
+
+static uint64_t bucket_key(const sl_conn *c, const sl_snap_policy *p)
+{
+    const sl_snapshot *s = &c->snap->s;
+    uint64_t h = hash_bytes(0xcbf29ce484222325ull ^ sl_zones_arena->hash_seed, sl_snap_cstr(s, p->source),
+                            p->source.len + 1);
+    if (p->num[3] == KEY_HEADER) {
+        const sl_http1_request *req = &c->w->req;
+        sl_slice name = sl_slice_make(sl_snap_cstr(s, p->a), p->a.len);
+        for (size_t i = 0; i < req->nheaders; i++)
+            if (sl_slice_ieq(req->headers[i].name, name)) {
+                h = hash_bytes(h, "H", 1);
+                return hash_bytes(h, req->headers[i].value.ptr, req->headers[i].value.len) | 1;
+            }
+    }
+    h = hash_bytes(h, &c->client.family, 1);
+    return hash_bytes(h, c->client.addr, c->client.family == AF_INET ? 4 : 16) | 1;
+}
+
+/* The slot of key in its neighbourhood, claimed (free or least recently used)
+ * when it is not there; NULL when others kept changing it. */
+static rl_slot *find_slot(rl_table *t, uint64_t key, uint64_t initial_state)
+{
+    for (int tries = 0; tries < CAS_TRIES; tries++) {
+        rl_slot *victim = NULL;
+        uint32_t oldest = 0;
+        uint32_t now32 = (uint32_t)(mono_ms() - t->epoch_ms);
+        for (int p = 0; p < PROBE; p++) {
+            rl_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
+            uint64_t k = atomic_load(&s->key);
+            if (k == key)
+                return s;
+            uint32_t age = k ? now32 - (uint32_t)atomic_load(&s->state) : UINT32_MAX;
+            if (!victim || age > oldest) {
+                victim = s;
+                oldest = age;
+            }
+        }
+        uint64_t was = atomic_load(&victim->key);
+        if (!atomic_compare_exchange_strong(&victim->key, &was, key))
+            continue;
+        atomic_store(&victim->state, initial_state);
+        if (was)
+            atomic_fetch_add(&t->evictions, 1);
+        return victim;
+    }
+    return NULL;
+}
+
+/* Takes a token; returns 0 when granted, else the milliseconds until one is back. */
+static uint64_t take(rl_table *t, uint64_t key, const sl_snap_policy *p)
+{
+    uint64_t requests = p->num[0], unit = p->num[1];
+    uint64_t cap = (requests + p->num[2]) * ONE, initial = requests * ONE;
+    if (cap > UINT32_MAX)
+        cap = UINT32_MAX;
+    if (initial > cap)
+        initial = cap;
+    uint32_t now32 = (uint32_t)(mono_ms() - t->epoch_ms);
+    rl_slot *s = find_slot(t, key, initial << 32 | now32);
+    if (!s)
+        return 0; /* contended beyond reason: let it through rather than fail it */
+    /* Time to refill from empty to full; beyond it the bucket is full. */
+    uint64_t full_ms = (cap * unit + requests * ONE - 1) / (requests * ONE);
+    for (int tries = 0; tries < CAS_TRIES; tries++) {
+        uint64_t st = atomic_load(&s->state);
+        uint64_t level = st >> 32;
+        uint32_t last = (uint32_t)st;
+        uint32_t elapsed = now32 - last;
+        if (elapsed > UINT32_MAX / 2)
+            elapsed = 0; /* another worker stamped a moment later than our clock read */
+        uint32_t new_last = last;
+        if (elapsed >= full_ms) {
+            level = cap;
+            new_last = now32;
+        } else {
+            /* Only whole fixed-point units are added, and the clock advances by
+             * exactly their time, so no fraction of a refill is ever lost.
+             * elapsed < full_ms keeps the product below cap * unit. */
+            uint64_t refill = (uint64_t)elapsed * requests * ONE / unit;
+            new_last = last + (uint32_t)(refill * unit / (requests * ONE));
+            level = level + refill > cap ? cap : level + refill;
+        }
+        uint64_t wait = 0;
+        if (level >= ONE)
+            level -= ONE;
+        else
+            wait = ((ONE - level) * unit + requests * ONE - 1) / (requests * ONE);
+        if (atomic_compare_exchange_strong(&s->state, &st, level << 32 | new_last))
+            return wait ? wait : 0;
+    }
+    return 0;
+}
+
+static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
+{
+    rl_table *t = c->snap->zones[p->kind];
+    if (!t || !t->nslots)
+        return SL_POLICY_NEXT; /* no zone (the arena is full: logged by the master) */
+    uint64_t wait = take(t, bucket_key(c, p), p);
+    if (!wait)
+        return SL_POLICY_NEXT;
+    const sl_snapshot *s = &c->snap->s;
+    uint64_t secs = (wait + 999) / 1000;
+    char headers[400];
+    snprintf(headers, sizeof(headers),
+             "Retry-After: %llu\r\nRateLimit-Policy: \"%s\";q=%llu;w=%llu\r\nRateLimit: \"%s\";r=0;t=%llu\r\n",
+             (unsigned long long)secs, sl_snap_cstr(s, p->source), (unsigned long long)p->num[0],
+             (unsigned long long)(p->num[1] / 1000), sl_snap_cstr(s, p->source), (unsigned long long)secs);
+    sl_log_debug("policy", "client %s over the rateLimit of TrafficPolicy %s", c->peer, sl_snap_cstr(s, p->source));
+    sl_conn_respond_with(c, 429, headers, "too many requests\n", false);
+    return SL_POLICY_ANSWERED;
+}
+
+const sl_policy_ops sl_policy_rate_limit = {
+    .section = "rateLimit",
+    .phase = SL_PHASE_LIMIT,
+    .compile = compile,
+    .on_request = on_request,
+    .zone = &rate_zone,
+    .zone_size = zone_size,
+};
+
+uint64_t sl_rate_limit_evictions(const void *zone)
+{
+    return zone ? atomic_load(&((const rl_table *)zone)->evictions) : 0;
+}

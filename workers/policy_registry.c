@@ -1,0 +1,75 @@
+/* The registry of policy kinds (see policy.h): one line per kind. The index of
+ * a kind is stored in compiled snapshots, which master and workers share from
+ * one binary, so the order may change between releases but not within one. */
+#include "workers/policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/zones.h"
+#include "workers/conn.h"
+
+extern const sl_policy_ops sl_policy_ip_access;  /* policy_ip_access.c */
+extern const sl_policy_ops sl_policy_rate_limit; /* policy_rate_limit.c */
+extern const sl_policy_ops sl_policy_timeouts;   /* policy_timeouts.c */
+extern const sl_policy_ops sl_policy_retry;      /* policy_retry.c */
+
+const sl_policy_ops *const sl_policy_kinds[] = {
+    &sl_policy_ip_access,
+    &sl_policy_rate_limit,
+    &sl_policy_timeouts,
+    &sl_policy_retry,
+};
+const unsigned sl_policy_nkinds = sizeof(sl_policy_kinds) / sizeof(sl_policy_kinds[0]);
+
+int sl_policy_kind_of(const char *section)
+{
+    for (unsigned k = 0; k < sl_policy_nkinds; k++)
+        if (strcmp(sl_policy_kinds[k]->section, section) == 0)
+            return (int)k;
+    return -1;
+}
+
+bool sl_policy_run_chain(struct sl_conn *c, const sl_snapshot *s, sl_snap_range chain)
+{
+    for (uint32_t i = 0; i < chain.count; i++) {
+        const sl_snap_policy_link *l = SL_SNAP_GET(s, SL_SNAP_POLICY_LINKS, sl_snap_policy_link, chain.first + i);
+        const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, l->policy);
+        const sl_policy_ops *ops = sl_policy_kinds[p->kind]; /* kind < nkinds: sl_snapshot_verify */
+        if (ops->on_request && ops->on_request(c, p) == SL_POLICY_ANSWERED)
+            return true;
+    }
+    return false;
+}
+
+bool sl_policy_chain_check(const sl_snapshot *s, char *why, size_t whylen)
+{
+    uint32_t n = sl_snap_count(s, SL_SNAP_POLICIES);
+    for (uint32_t i = 0; i < n; i++) {
+        const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, i);
+        if (p->kind >= sl_policy_nkinds || p->phase >= SL_NPHASES || p->phase != sl_policy_kinds[p->kind]->phase) {
+            snprintf(why, whylen, "policy %u has kind %u, phase %u: not one this binary knows", i, p->kind, p->phase);
+            return false;
+        }
+    }
+    if (sl_policy_nkinds > SL_WSNAP_MAX_KINDS) {
+        snprintf(why, whylen, "more policy kinds (%u) than a worker holds zones for", sl_policy_nkinds);
+        return false;
+    }
+    for (uint32_t i = 0; i < sl_snap_count(s, SL_SNAP_ZONES); i++)
+        if (SL_SNAP_GET(s, SL_SNAP_ZONES, sl_snap_zone, i)->kind >= sl_policy_nkinds) {
+            snprintf(why, whylen, "zone %u is for a policy kind this binary does not have", i);
+            return false;
+        }
+    return true;
+}
+
+void sl_policy_find_zones(const sl_snapshot *s, uint32_t gateway, void **zones)
+{
+    memset(zones, 0, sizeof(void *) * SL_WSNAP_MAX_KINDS);
+    for (uint32_t i = 0; i < sl_snap_count(s, SL_SNAP_ZONES); i++) {
+        const sl_snap_zone *z = SL_SNAP_GET(s, SL_SNAP_ZONES, sl_snap_zone, i);
+        if (z->gateway == gateway && z->kind < sl_policy_nkinds && sl_policy_kinds[z->kind]->zone_size)
+            zones[z->kind] = sl_zone_get(z->zone, sl_policy_kinds[z->kind]->zone_size());
+    }
+}
