@@ -29,7 +29,7 @@
 
 /* TrafficPolicy sections, and the ones enforced outside the registry (tls is
  * compiled with the listeners: compiler_tls.c). */
-static const char *const all_sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers", "tls"};
+static const char *const all_sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers", "tls", "bodyLimit"};
 
 static bool enforced(const char *section)
 {

@@ -241,6 +241,16 @@ static void check_rate_limit(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+static void check_body_limit(sl_vctx *v, const json_t *spec)
+{
+    const json_t *bl = sl_v_get_object(v, spec, "bodyLimit");
+    if (!bl)
+        return;
+    size_t prev = sl_v_field(v, "bodyLimit");
+    sl_v_int_range(v, bl, "maxRequestBytes", 0, 1099511627776LL, true, NULL);
+    sl_v_pop(v, prev);
+}
+
 static void check_policy_timeouts(sl_vctx *v, const json_t *spec)
 {
     const json_t *t = sl_v_get_object(v, spec, "timeouts");
@@ -395,7 +405,7 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    static const char *const sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers", "tls"};
+    static const char *const sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers", "tls", "bodyLimit"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -408,10 +418,11 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_ip_access(v, spec);
     check_policy_headers(v, spec);
     check_policy_tls(v, spec);
+    check_body_limit(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
-        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers or tls must be specified");
+        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls or bodyLimit must be specified");
     sl_v_pop(v, prev);
 }

@@ -96,6 +96,8 @@ struct sl_conn {
     bool up_reusable_hint; /* the upstream's response allows keep-alive */
     sl_snap_range rule_filters;    /* the matched rule's filters */
     sl_snap_range backend_filters; /* the chosen backendRef's filters */
+    sl_snap_range policy_req_headers; /* a TrafficPolicy's request header modifiers (FILTERS) */
+    sl_snap_range policy_res_headers; /* ...and response header modifiers */
     const sl_snap_route *route;
     const sl_snap_action *action;
     uint32_t retries_left;
@@ -112,6 +114,7 @@ struct sl_conn {
     socklen_t up_addrlen;
     uint32_t request_timeout_ms;
     uint32_t idle_timeout_ms;      /* upstream silent this long fails the request; 0: --response-timeout */
+    uint64_t max_request_body;     /* a TrafficPolicy's bodyLimit (413 beyond); 0: none */
     uint32_t retry_backoff_ms;     /* the rule's retry, or a TrafficPolicy's where the rule has none */
     const uint64_t *retry_codes;   /* bit (code - 400): retried statuses (snapshot memory) */
     uint64_t up_deadline_ms;  /* upstream connect/response deadline */

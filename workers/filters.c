@@ -38,6 +38,9 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
     }
     /* Host: a header modifier's value, else the rewrite's hostname, else as received. */
     sl_slice host = req->host;
+    const sl_snap_filter *policy_host = sl_headers_policy_host(s, c->policy_req_headers, ranges, 2);
+    if (policy_host)
+        host = sl_filter_str(s, policy_host->value);
     if (rewrite && rewrite->hostname.len)
         host = sl_filter_str(s, rewrite->hostname);
     for (int k = 0; k < 2; k++)
@@ -55,11 +58,13 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             continue;
         if (sl_forwarded_is_ours(h->name))
             continue; /* rewritten below (a client's own client-cert claim is never passed on) */
-        if (sl_headers_replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))
+        if (sl_headers_replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name) ||
+            sl_headers_policy_replaces(s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))
             continue;
         sl_headers_put(b, h->name, h->value);
     }
     sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_REQUEST_HEADER, true);
+    sl_headers_emit_policy(b, s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, true);
     if (req->upgrade) {
         /* Hop-by-hop, but the upstream must see the request to switch protocols. */
         sl_buf_printf(b, "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)req->upgrade_proto.len,
@@ -85,11 +90,13 @@ void sl_filters_response_head(sl_conn *c)
     sl_buf_append(b, "\r\n", 2);
     for (size_t i = 0; i < res->nheaders; i++) {
         const sl_http1_header *h = &res->headers[i];
-        if (h->hop || sl_headers_replaced(s, ranges, 2, SL_FILTER_RESPONSE_HEADER, h->name))
+        if (h->hop || sl_headers_replaced(s, ranges, 2, SL_FILTER_RESPONSE_HEADER, h->name) ||
+            sl_headers_policy_replaces(s, c->policy_res_headers, ranges, 2, SL_FILTER_RESPONSE_HEADER, h->name))
             continue;
         sl_headers_put(b, h->name, h->value);
     }
     sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_RESPONSE_HEADER, false);
+    sl_headers_emit_policy(b, s, c->policy_res_headers, ranges, 2, SL_FILTER_RESPONSE_HEADER, false);
     if (c->tunnel)
         sl_buf_printf(b, "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)res->upgrade_proto.len,
                       res->upgrade_proto.ptr);

@@ -66,6 +66,16 @@ bool sl_headers_replaced(const sl_snapshot *s, const sl_snap_range *ranges, int 
 void sl_headers_emit_ops(sl_buf *b, const sl_snapshot *s, const sl_snap_range *ranges, int nranges, uint8_t type,
                          bool skip_host);
 void sl_headers_put(sl_buf *b, sl_slice name, sl_slice value);
+/* The same for a TrafficPolicy's modifiers (`policy`), which apply only to
+ * names that the route's modifiers (`ranges`) do not touch: whether they drop
+ * a received field; the policy's Host value, if it sets one that applies;
+ * their set and add lines. */
+bool sl_headers_policy_replaces(const sl_snapshot *s, sl_snap_range policy, const sl_snap_range *ranges, int nranges,
+                                uint8_t type, sl_slice name);
+const sl_snap_filter *sl_headers_policy_host(const sl_snapshot *s, sl_snap_range policy, const sl_snap_range *ranges,
+                                             int nranges);
+void sl_headers_emit_policy(sl_buf *b, const sl_snapshot *s, sl_snap_range policy, const sl_snap_range *ranges,
+                            int nranges, uint8_t type, bool skip_host);
 
 /* forwarded.c: whether a received field is one of the forwarding fields sluice
  * rewrites; writes them for this hop. */

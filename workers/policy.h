@@ -49,6 +49,9 @@ typedef struct sl_policy_ops {
      * set by the caller) and its items (appended to POLICY_ITEMS through b).
      * Returns false, with why, when the section cannot take effect. */
     bool (*compile)(sl_snap_builder *b, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen);
+    /* Optional, worker: whether a compiled record is safe to use, for what the
+     * snapshot verifier cannot know (indexes kept among the kind's numbers). */
+    bool (*check)(const sl_snapshot *s, const sl_snap_policy *p);
     /* Worker: runs once the request head is routed, before the route's filters. */
     sl_policy_result (*on_request)(struct sl_conn *c, const sl_snap_policy *p);
     /* Optional: state that outlives snapshots, in one shared-memory zone per

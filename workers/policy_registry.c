@@ -13,12 +13,16 @@ extern const sl_policy_ops sl_policy_ip_access;  /* policy_ip_access.c */
 extern const sl_policy_ops sl_policy_rate_limit; /* policy_rate_limit.c */
 extern const sl_policy_ops sl_policy_timeouts;   /* policy_timeouts.c */
 extern const sl_policy_ops sl_policy_retry;      /* policy_retry.c */
+extern const sl_policy_ops sl_policy_headers;    /* policy_headers.c */
+extern const sl_policy_ops sl_policy_body_limit; /* policy_body_limit.c */
 
 const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_ip_access,
     &sl_policy_rate_limit,
     &sl_policy_timeouts,
     &sl_policy_retry,
+    &sl_policy_headers,
+    &sl_policy_body_limit,
 };
 const unsigned sl_policy_nkinds = sizeof(sl_policy_kinds) / sizeof(sl_policy_kinds[0]);
 
@@ -49,6 +53,11 @@ bool sl_policy_chain_check(const sl_snapshot *s, char *why, size_t whylen)
         const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, i);
         if (p->kind >= sl_policy_nkinds || p->phase >= SL_NPHASES || p->phase != sl_policy_kinds[p->kind]->phase) {
             snprintf(why, whylen, "policy %u has kind %u, phase %u: not one this binary knows", i, p->kind, p->phase);
+            return false;
+        }
+        if (sl_policy_kinds[p->kind]->check && !sl_policy_kinds[p->kind]->check(s, p)) {
+            snprintf(why, whylen, "policy %u (%s) is not consistent with the snapshot", i,
+                     sl_policy_kinds[p->kind]->section);
             return false;
         }
     }

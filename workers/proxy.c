@@ -175,10 +175,12 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->request_timeout_ms = a->request_timeout_ms;
     c->rule_filters = a->filters;
     c->backend_filters = (sl_snap_range){0, 0};
+    c->policy_req_headers = c->policy_res_headers = (sl_snap_range){0, 0};
     c->retries_left = a->retry_attempts;
     c->retry_codes = a->retry_codes;
     c->retry_backoff_ms = a->retry_backoff_ms;
     c->idle_timeout_ms = 0;
+    c->max_request_body = 0;
     c->retry_pending = false;
     c->upgrade_requested = w->req.upgrade;
     c->tunnel = false;
@@ -290,6 +292,10 @@ static size_t request_body_ready(sl_conn *c, bool *error)
         if (rc == SL_OK || consumed == 0)
             break;
     }
+    if (c->max_request_body && rb->chunked.total > c->max_request_body) {
+        *error = true; /* a bodyLimit: none of the excess goes upstream */
+        return 0;
+    }
     return c->req_ready;
 }
 
@@ -311,11 +317,21 @@ static bool write_upstream(sl_conn *c)
         bool bad = false;
         size_t body = sl_buf_len(&c->uout) ? 0 : request_body_ready(c, &bad);
         if (bad) {
-            sl_log_debug("proxy", "client %s: bad chunked body: %s", c->peer, c->req_body.chunked.error);
+            bool too_large = !c->req_body.chunked.error;
+            if (too_large)
+                sl_log_info("proxy", "client %s: request body over the bodyLimit of %llu bytes", c->peer,
+                            (unsigned long long)c->max_request_body);
+            else
+                sl_log_debug("proxy", "client %s: bad chunked body: %s", c->peer, c->req_body.chunked.error);
             sl_proxy_detach(c, false);
             c->req_body.done = true; /* nothing more will be read */
             c->state = SL_CONN_LOCAL;
-            sl_conn_respond(c, 400, "malformed chunked request body\n", true);
+            if (c->res_head_done)
+                sl_conn_close(c); /* an answer is under way: it cannot become a 413 */
+            else if (too_large)
+                sl_conn_respond(c, 413, "request body too large\n", true);
+            else
+                sl_conn_respond(c, 400, "malformed chunked request body\n", true);
             return false;
         }
         struct iovec iov = {0};

@@ -7,8 +7,6 @@ of 127.0.0.0/8 is local on Linux) so that address rules can be told apart."""
 import subprocess
 import time
 
-import pytest
-
 from dataplane import GW, HTTPFrom, GWPATH, ROUTES, backend_ref, created, make_dataplane, wait_until  # noqa: F401
 
 SLUICE_GROUP = "gateway.sluice.dev"
@@ -187,16 +185,6 @@ def test_missing_target_is_reported_and_applies_once_it_appears(make_dataplane):
     (entry,) = attached(sl, "early", "Attached")
     assert entry["ancestorRef"] == {"group": GW, "kind": "Gateway", "namespace": "default", "name": "gw"}
     assert sl.get(POLICIES + "/early").json()["metadata"]["generation"] == rv
-
-
-@pytest.mark.parametrize("section", [{"headers": {"request": {"set": [{"name": "X-A", "value": "1"}]}}}])
-def test_a_section_that_is_not_enforced_says_so(make_dataplane, section):
-    dp = make_dataplane()
-    created(dp.sluiced.post(POLICIES, policy("later", [to_route()], **section)))
-    (entry,) = attached(dp.sluiced, "later", "Unsupported")
-    c = conditions(entry)
-    assert c["Attached"]["status"] == "False"
-    assert "sluice does not enforce %s yet" % list(section)[0] in c["Attached"]["message"]
 
 
 def test_policies_on_another_controllers_gateway_get_no_status_from_us(make_dataplane):

@@ -1,9 +1,13 @@
-"""TrafficPolicy timeouts and retry: the same semantics as an HTTPRoute rule's
-fields, applied where the rule sets none of its own."""
+"""TrafficPolicy timeouts, retry and headers: the same semantics as the
+HTTPRoute fields and filters they mirror, applied where the route sets none of
+its own."""
 
+import json
 import time
 
-from dataplane import ROUTES, created, make_dataplane, wait_until  # noqa: F401
+import requests
+
+from dataplane import ROUTES, RawClient, connect, created, make_dataplane, raw_request, wait_until  # noqa: F401
 from test_policies import POLICIES, policy, to_gateway, to_route
 
 
@@ -56,3 +60,62 @@ def test_retry_from_a_policy_tries_again_on_the_codes(make_dataplane):
     n0 = dp.origin.nrequests
     assert dp.get("/?status=503").status_code == 503
     assert dp.origin.nrequests - n0 == 1
+
+
+def echoed_headers(resp):
+    return {k.lower(): v for k, v in resp.json()["headers"]}
+
+
+def test_header_modifiers_apply_where_the_route_leaves_the_name_alone(make_dataplane):
+    dp = make_dataplane()
+    sl = dp.sluiced
+    created(sl.post(POLICIES, policy("h", [to_gateway()], headers={
+        "request": {"set": [{"name": "X-Env", "value": "prod"}, {"name": "X-Team", "value": "edge"}],
+                    "add": [{"name": "X-Added", "value": "1"}], "remove": ["X-Secret"]},
+        "response": {"set": [{"name": "X-Served-By", "value": "sluice"}], "remove": ["X-Origin"]}})))
+    wait_until(lambda: "x-env" in echoed_headers(dp.get("/")), timeout=10, what="the policy's headers")
+    r = dp.get("/", headers={"X-Secret": "s", "X-Env": "dev", "X-Keep": "k"})
+    h = echoed_headers(r)
+    assert h["x-env"] == "prod" and h["x-team"] == "edge" and h["x-added"] == "1" and h["x-keep"] == "k", h
+    assert "x-secret" not in h
+    assert r.headers["X-Served-By"] == "sluice" and "X-Origin" not in r.headers, r.headers
+    # The route's own modifier of X-Team wins; the policy's others stay.
+    route = sl.get(ROUTES + "/r").json()
+    route["spec"]["rules"][0]["filters"] = [{"type": "RequestHeaderModifier",
+                                             "requestHeaderModifier": {"set": [{"name": "X-Team", "value": "route"}]}}]
+    created(sl.put(ROUTES + "/r", route))
+    wait_until(lambda: echoed_headers(dp.get("/")).get("x-team") == "route", timeout=10, what="the route's X-Team")
+    h = echoed_headers(dp.get("/"))
+    assert h["x-env"] == "prod" and list(h).count("x-team") == 1, h
+
+
+def test_body_limit_refuses_large_bodies_before_they_reach_the_upstream(make_dataplane):
+    dp = make_dataplane()
+    created(dp.sluiced.post(POLICIES, policy("b", [to_route()], bodyLimit={"maxRequestBytes": 1000})))
+    wait_until(lambda: requests_post(dp, b"x" * 1001).status_code == 413, timeout=10, what="the body limit")
+    n0 = dp.origin.nrequests
+    # Announced too large: 413 at once, nothing sent upstream, the connection closed.
+    with connect(dp.port) as s:
+        c = RawClient(s)
+        c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+        r = c.read_response(allow_interim=True)
+        assert r.status == 413, r.status  # no 100 Continue first
+        assert r.header("connection") == "close"
+    assert requests_post(dp, b"y" * 1000).status_code == 200
+    assert dp.origin.nrequests == n0 + 1
+    # Chunked: counted as it passes; the excess never reaches the upstream.
+    with connect(dp.port) as s:
+        c = RawClient(s)
+        c.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"258\r\n" + b"a" * 600 + b"\r\n258\r\n" + b"b" * 600 + b"\r\n0\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 413, r.status
+    chunked_ok = raw_request(dp.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"1f4\r\n" + b"c" * 500 + b"\r\n0\r\n\r\n")
+    assert chunked_ok.status == 200
+    assert json.loads(chunked_ok.body)["body_len"] == 500
+    assert all(req.get("body_len", 0) <= 1000 for req in dp.origin.requests), "excess reached the origin"
+
+
+def requests_post(dp, body):
+    return requests.post(dp.url + "/", data=body, timeout=10)

@@ -568,6 +568,12 @@ static void test_trafficpolicy(void)
             "spec.headers.request.remove[0]");
     INVALID("TrafficPolicy", "{'spec':{'rateLimit':{'requests':1,'unit':'Second','header':'x'},'ipAccess':{}}}",
             "spec.targetRefs", "spec.rateLimit.header", "spec.ipAccess.allow");
+    VALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'bodyLimit':{'maxRequestBytes':0}}}");
+    INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'bodyLimit':{}}}",
+            "spec.bodyLimit.maxRequestBytes");
+    INVALID("TrafficPolicy",
+            "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'bodyLimit':{'maxRequestBytes':-1}}}",
+            "spec.bodyLimit.maxRequestBytes");
 }
 
 int main(void)
