@@ -95,6 +95,30 @@ static json_t *effect(sl_compile_ctx *c, const json_t *policy, const char *secti
     return s;
 }
 
+static bool secret_data(const sl_policy_env *env, const char *name,
+                        void (*fn)(const char *key, const char *value, size_t len, void *arg), void *arg)
+{
+    const sl_compile_ctx *c = env->compiler;
+    const json_t *secret = NULL;
+    size_t i;
+    json_t *x;
+    json_array_foreach(c->secrets, i, x) if (strcmp(sl_jmeta(x, "namespace"), env->ns) == 0 &&
+                                             strcmp(sl_jmeta(x, "name"), name) == 0) secret = x;
+    if (!secret)
+        return false;
+    const char *key;
+    json_t *value;
+    json_object_foreach(json_object_get((json_t *)secret, "data"), key, value)
+    {
+        size_t len = 0;
+        char *decoded = sl_base64_decode(json_string_value(value) ? json_string_value(value) : "", &len);
+        if (decoded)
+            fn(key, decoded, len, arg);
+        free(decoded);
+    }
+    return true;
+}
+
 /* The POLICIES index of (policy, kind), compiled on first use; SL_SNAP_NONE
  * when the section cannot take effect (logged once, told in status). */
 static uint32_t compiled(sl_compile_ctx *c, const json_t *policy, unsigned kind)
@@ -110,8 +134,14 @@ static uint32_t compiled(sl_compile_ctx *c, const json_t *policy, unsigned kind)
     policy_key(policy, source, sizeof(source));
     rec.source = sl_sb_str(&c->b, source);
     uint32_t index = SL_SNAP_NONE;
-    if (ops->compile(&c->b, json_object_get(json_object_get(policy, "spec"), ops->section), &rec, why, sizeof(why))) {
+    sl_policy_env env = {.b = &c->b, .ns = sl_jmeta(policy, "namespace"), .source = source,
+                         .secret_data = secret_data, .compiler = c};
+    if (ops->compile(&env, json_object_get(json_object_get(policy, "spec"), ops->section), &rec, why, sizeof(why))) {
         index = sl_sb_add(&c->b, SL_SNAP_POLICIES, &rec);
+        if (why[0]) {
+            sl_log_warn("compiler", "TrafficPolicy %s: %s", source, why);
+            json_object_set_new(effect(c, policy, ops->section), "invalid", json_string(why));
+        }
     } else {
         sl_log_warn("compiler", "TrafficPolicy %s: %s; the section has no effect", source, why);
         json_object_set_new(effect(c, policy, ops->section), "invalid", json_string(why));

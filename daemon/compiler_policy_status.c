@@ -29,7 +29,8 @@
 
 /* TrafficPolicy sections, and the ones enforced outside the registry (tls is
  * compiled with the listeners: compiler_tls.c). */
-static const char *const all_sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers", "tls", "bodyLimit"};
+static const char *const all_sections[] = {"rateLimit", "timeouts",  "retry",     "ipAccess",
+                                           "headers",   "tls",       "bodyLimit", "apiKeyAuth"};
 
 static bool enforced(const char *section)
 {
@@ -155,7 +156,8 @@ static void attached(sl_compile_ctx *c, const json_t *policy, const char **statu
             char line[400];
             snprintf(line, sizeof(line), "%s: %s", section, sl_js(e, "invalid"));
             append(invalid, ilen, "; ", line);
-        } else if (e && !json_is_true(json_object_get(e, "won")) && json_object_get(e, "winner")) {
+        }
+        if (e && !json_is_true(json_object_get(e, "won")) && json_object_get(e, "winner")) {
             char line[400];
             snprintf(line, sizeof(line), "%s is overridden by TrafficPolicy %s (a more specific target, or older)",
                      section, sl_js(e, "winner"));

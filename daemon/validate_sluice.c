@@ -217,7 +217,7 @@ void sl_validate_backend(sl_vctx *v, const json_t *obj)
 static void check_rate_limit(sl_vctx *v, const json_t *spec)
 {
     static const char *const units[] = {"Second", "Minute", "Hour", NULL};
-    static const char *const keys[] = {"ClientIP", "Header", NULL};
+    static const char *const keys[] = {"ClientIP", "Header", "ClientId", NULL};
     const json_t *rl = sl_v_get_object(v, spec, "rateLimit");
     if (!rl)
         return;
@@ -248,6 +248,38 @@ static void check_body_limit(sl_vctx *v, const json_t *spec)
         return;
     size_t prev = sl_v_field(v, "bodyLimit");
     sl_v_int_range(v, bl, "maxRequestBytes", 0, 1099511627776LL, true, NULL);
+    sl_v_pop(v, prev);
+}
+
+static void check_api_key_auth(sl_vctx *v, const json_t *spec)
+{
+    const json_t *ak = sl_v_get_object(v, spec, "apiKeyAuth");
+    if (!ak)
+        return;
+    size_t prev = sl_v_field(v, "apiKeyAuth");
+    const json_t *refs = sl_v_get_list(v, ak, "secretRefs", 1, 16, true);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(refs, i, x)
+    {
+        size_t p2 = sl_v_field(v, "secretRefs");
+        const json_t *r = sl_v_list_object(v, refs, i);
+        if (r) {
+            sl_v_index(v, i);
+            const char *name = sl_v_req_string(v, r, "name");
+            if (name && !sl_is_dns1123_subdomain(name))
+                sl_v_invalid(v, "name", "must be a lowercase RFC 1123 subdomain");
+        }
+        sl_v_pop(v, p2);
+    }
+    static const char *const fields[] = {"header", "clientIdHeader"};
+    for (size_t k = 0; k < 2; k++) {
+        const char *h = sl_v_get_string(v, ak, fields[k]);
+        if (h && !sl_is_http_token(h))
+            sl_v_invalid(v, fields[k], "must be a valid HTTP header name (RFC 9110 token)");
+    }
+    bool bearer;
+    sl_v_get_bool(v, ak, "bearer", &bearer);
     sl_v_pop(v, prev);
 }
 
@@ -405,7 +437,8 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    static const char *const sections[] = {"rateLimit", "timeouts", "retry", "ipAccess", "headers", "tls", "bodyLimit"};
+    static const char *const sections[] = {"rateLimit", "timeouts", "retry",     "ipAccess",
+                                           "headers",   "tls",      "bodyLimit", "apiKeyAuth"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -419,10 +452,12 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_policy_headers(v, spec);
     check_policy_tls(v, spec);
     check_body_limit(v, spec);
+    check_api_key_auth(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
-        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls or bodyLimit must be specified");
+        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit or "
+                  "apiKeyAuth must be specified");
     sl_v_pop(v, prev);
 }

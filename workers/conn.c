@@ -215,6 +215,8 @@ static void log_request(sl_conn *c)
     char host[260], path[520], line[1400], ts[32];
     json_escape(c->log_host, host, sizeof(host));
     json_escape(c->log_path, path, sizeof(path));
+    char client_id[260];
+    json_escape(c->client_id, client_id, sizeof(client_id));
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -222,10 +224,10 @@ static void log_request(sl_conn *c)
     int n = snprintf(line, sizeof(line),
                      "{\"time\":\"%s\",\"gateway\":\"%s/%s\",\"client\":\"%s\",\"method\":\"%s\",\"host\":\"%s\","
                      "\"path\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,\"duration_ms\":%llu,\"route\":\"%s\","
-                     "\"upstream\":\"%s\"}\n",
+                     "\"upstream\":\"%s\",\"client_id\":\"%s\"}\n",
                      ts, c->w->args.gateway_ns, c->w->args.gateway_name, c->peer, c->log_method, host, path,
                      c->status, (unsigned long long)c->bytes_out,
-                     (unsigned long long)(sl_now_ms() - c->started_ms), c->log_route, c->log_upstream);
+                     (unsigned long long)(sl_now_ms() - c->started_ms), c->log_route, c->log_upstream, client_id);
     if (n > 0)
         sl_access_log_write(c->w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -597,6 +599,8 @@ static void dispatch(sl_conn *c)
     copy_slice(c->log_host, sizeof(c->log_host), req->host);
     copy_slice(c->log_path, sizeof(c->log_path), req->target);
     c->origin[0] = '\0';
+    c->client_id[0] = '\0';
+    c->strip_field = c->client_id_header = (sl_slice){0};
     memset(&c->req_body, 0, sizeof(c->req_body));
     if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {
         c->req_body.kind = SL_BODY_LENGTH;

@@ -110,6 +110,9 @@ struct sl_conn {
     uint32_t endpoint_index;       /* the chosen endpoint (snapshot index) */
     bool retry_pending;            /* waiting out the retry backoff */
     char origin[256];              /* the request's Origin, for CORS response headers */
+    char client_id[128];           /* who called, once an authentication policy knows ("" otherwise) */
+    sl_slice strip_field;          /* a received field not to forward (the credential), by identity */
+    sl_slice client_id_header;     /* upstream field that carries client_id ("" none) */
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
     uint32_t request_timeout_ms;

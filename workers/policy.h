@@ -42,13 +42,27 @@ typedef enum {
 
 struct sl_conn;
 
+/* What a kind's compile step may read besides its section (master only). */
+typedef struct sl_policy_env {
+    sl_snap_builder *b;
+    const char *ns;     /* the TrafficPolicy's namespace */
+    const char *source; /* "namespace/name", for messages */
+    /* Calls fn for each entry of Secret `name` in ns (the value decoded from
+     * base64, NUL-terminated); false when there is no such Secret. */
+    bool (*secret_data)(const struct sl_policy_env *env, const char *name,
+                        void (*fn)(const char *key, const char *value, size_t len, void *arg), void *arg);
+    void *compiler; /* the compilation, for secret_data */
+} sl_policy_env;
+
 typedef struct sl_policy_ops {
     const char *section; /* the TrafficPolicy spec field it reads ("ipAccess") */
     uint8_t phase;       /* sl_policy_phase */
     /* Master: compiles a validated section into rec (kind, phase and source are
-     * set by the caller) and its items (appended to POLICY_ITEMS through b).
-     * Returns false, with why, when the section cannot take effect. */
-    bool (*compile)(sl_snap_builder *b, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen);
+     * set by the caller) and its items (appended to POLICY_ITEMS through env->b).
+     * Returns false, with why, when the section cannot take effect; true with
+     * why set when it takes effect with a problem that status must report
+     * (an authentication kind fails closed that way). */
+    bool (*compile)(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen);
     /* Optional, worker: whether a compiled record is safe to use, for what the
      * snapshot verifier cannot know (indexes kept among the kind's numbers). */
     bool (*check)(const sl_snapshot *s, const sl_snap_policy *p);

@@ -41,8 +41,9 @@ static void add_ops(sl_snap_builder *b, const json_t *mod, uint8_t type)
     }
 }
 
-static bool compile(sl_snap_builder *b, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
+static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
 {
+    sl_snap_builder *b = env->b;
     (void)why;
     (void)whylen;
     rec->u[0] = sl_sb_count(b, SL_SNAP_FILTERS);

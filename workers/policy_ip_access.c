@@ -36,8 +36,9 @@ static bool add_ranges(sl_snap_builder *b, const json_t *list, uint8_t flags, ch
     return true;
 }
 
-static bool compile(sl_snap_builder *b, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
+static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
 {
+    sl_snap_builder *b = env->b;
     rec->items.first = sl_sb_count(b, SL_SNAP_POLICY_ITEMS);
     const json_t *allow = json_object_get(section, "allow");
     if (!add_ranges(b, allow, ALLOW, why, whylen) || !add_ranges(b, json_object_get(section, "deny"), 0, why, whylen))

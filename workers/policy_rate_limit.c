@@ -9,8 +9,9 @@
  * quiet spell it may burst up to `requests + burst`). Each request takes one
  * token; without one it gets 429 with Retry-After (seconds until a token is
  * back) and the IETF RateLimit-Policy / RateLimit fields. The key is the
- * client's address, or the named header's value (a request without the header
- * is counted by its address).
+ * client's address, the named header's value, or the client id that an
+ * authentication policy (apiKeyAuth) established; a request without that
+ * header or id is counted by its address.
  *
  * The buckets live in one shared-memory zone per Gateway (common/zones.h), so
  * its workers share them (with 2 workers and 100 per minute, 100 pass, not
@@ -35,6 +36,7 @@
 
 #define KEY_CLIENT_IP 0
 #define KEY_HEADER 1
+#define KEY_CLIENT_ID 2
 #define PROBE 8
 #define ONE 1024u /* a token, in the fixed-point unit of the bucket level */
 #define CAS_TRIES 16
@@ -54,8 +56,9 @@ typedef struct rl_table {
 
 /* ---- master ---- */
 
-static bool compile(sl_snap_builder *b, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
+static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
 {
+    sl_snap_builder *b = env->b;
     static const struct {
         const char *name;
         uint64_t ms;
@@ -75,6 +78,8 @@ static bool compile(sl_snap_builder *b, const json_t *section, sl_snap_policy *r
     if (key && strcmp(key, "Header") == 0) {
         rec->num[3] = KEY_HEADER;
         rec->a = sl_sb_str(b, json_string_value(json_object_get(section, "header")));
+    } else if (key && strcmp(key, "ClientId") == 0) {
+        rec->num[3] = KEY_CLIENT_ID;
     }
     return true;
 }
@@ -143,6 +148,10 @@ static uint64_t bucket_key(const sl_conn *c, const sl_snap_policy *p)
                 h = hash_bytes(h, "H", 1);
                 return hash_bytes(h, req->headers[i].value.ptr, req->headers[i].value.len) | 1;
             }
+    }
+    if (p->num[3] == KEY_CLIENT_ID && c->client_id[0]) {
+        h = hash_bytes(h, "C", 1);
+        return hash_bytes(h, c->client_id, strlen(c->client_id)) | 1;
     }
     h = hash_bytes(h, &c->client.family, 1);
     return hash_bytes(h, c->client.addr, c->client.family == AF_INET ? 4 : 16) | 1;

@@ -14,9 +14,9 @@
 #include "workers/conn.h"
 #include "workers/policy.h"
 
-static bool compile(sl_snap_builder *b, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
+static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
 {
-    (void)b;
+    (void)env;
     (void)why;
     (void)whylen;
     rec->u[0] = sl_duration_ms(json_string_value(json_object_get(section, "request")));

@@ -574,6 +574,16 @@ static void test_trafficpolicy(void)
     INVALID("TrafficPolicy",
             "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'bodyLimit':{'maxRequestBytes':-1}}}",
             "spec.bodyLimit.maxRequestBytes");
+    VALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'apiKeyAuth':{'secretRefs':"
+                           "[{'name':'keys'}],'header':'X-Key','bearer':true,'clientIdHeader':'X-Client'},"
+                           "'rateLimit':{'requests':5,'unit':'Second','key':'ClientId'}}}");
+    INVALID("TrafficPolicy",
+            "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'apiKeyAuth':{'secretRefs':[{'name':'Bad_Name'},{}],"
+            "'header':'bad header','bearer':'yes','clientIdHeader':'a:b'}}}",
+            "spec.apiKeyAuth.secretRefs[0].name", "spec.apiKeyAuth.secretRefs[1].name", "spec.apiKeyAuth.header",
+            "spec.apiKeyAuth.bearer", "spec.apiKeyAuth.clientIdHeader");
+    INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'apiKeyAuth':{}}}",
+            "spec.apiKeyAuth.secretRefs");
 }
 
 int main(void)
