@@ -283,6 +283,42 @@ static void check_api_key_auth(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+static void check_basic_auth(sl_vctx *v, const json_t *spec)
+{
+    const json_t *ba = sl_v_get_object(v, spec, "basicAuth");
+    if (!ba)
+        return;
+    size_t prev = sl_v_field(v, "basicAuth");
+    const json_t *ref = sl_v_get_object(v, ba, "secretRef");
+    if (!ref) {
+        if (!sl_v_present(ba, "secretRef"))
+            sl_v_fail(v, "secretRef", "FieldValueRequired", "Required value");
+    } else {
+        size_t p2 = sl_v_field(v, "secretRef");
+        const char *name = sl_v_req_string(v, ref, "name");
+        if (name && !sl_is_dns1123_subdomain(name))
+            sl_v_invalid(v, "name", "must be a lowercase RFC 1123 subdomain");
+        sl_v_pop(v, p2);
+    }
+    const char *key = sl_v_get_string(v, ba, "key");
+    bool key_ok = key && key[0] && strlen(key) <= 253;
+    for (const char *q = key; key_ok && *q; q++)
+        key_ok = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-' ||
+                 *q == '_' || *q == '.';
+    if (key && !key_ok)
+        sl_v_invalid(v, "key", "must be a Secret data key: letters, digits, '-', '_' or '.'");
+    const char *realm = sl_v_get_string(v, ba, "realm");
+    bool realm_ok = realm && strlen(realm) <= 64;
+    for (const char *q = realm; realm_ok && *q; q++)
+        realm_ok = *q >= 0x20 && *q < 0x7f && *q != '"' && *q != '\\';
+    if (realm && !realm_ok)
+        sl_v_invalid(v, "realm", "must be at most 64 printable ASCII characters without '\"' or '\\'");
+    const char *h = sl_v_get_string(v, ba, "clientIdHeader");
+    if (h && !sl_is_http_token(h))
+        sl_v_invalid(v, "clientIdHeader", "must be a valid HTTP header name (RFC 9110 token)");
+    sl_v_pop(v, prev);
+}
+
 static void check_policy_timeouts(sl_vctx *v, const json_t *spec)
 {
     const json_t *t = sl_v_get_object(v, spec, "timeouts");
@@ -437,8 +473,8 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    static const char *const sections[] = {"rateLimit", "timeouts", "retry",     "ipAccess",
-                                           "headers",   "tls",      "bodyLimit", "apiKeyAuth"};
+    static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess", "headers",
+                                           "tls",       "bodyLimit", "apiKeyAuth", "basicAuth"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -453,11 +489,12 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_policy_tls(v, spec);
     check_body_limit(v, spec);
     check_api_key_auth(v, spec);
+    check_basic_auth(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
-        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit or "
-                  "apiKeyAuth must be specified");
+        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
+                  "apiKeyAuth or basicAuth must be specified");
     sl_v_pop(v, prev);
 }

@@ -16,6 +16,7 @@ extern const sl_policy_ops sl_policy_retry;      /* policy_retry.c */
 extern const sl_policy_ops sl_policy_headers;    /* policy_headers.c */
 extern const sl_policy_ops sl_policy_body_limit; /* policy_body_limit.c */
 extern const sl_policy_ops sl_policy_api_key;    /* policy_api_key.c */
+extern const sl_policy_ops sl_policy_basic_auth; /* policy_basic_auth.c */
 
 const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_ip_access,
@@ -25,6 +26,7 @@ const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_headers,
     &sl_policy_body_limit,
     &sl_policy_api_key,
+    &sl_policy_basic_auth,
 };
 const unsigned sl_policy_nkinds = sizeof(sl_policy_kinds) / sizeof(sl_policy_kinds[0]);
 

@@ -1,9 +1,15 @@
 """TrafficPolicy apiKeyAuth: keys from Secrets (client id -> key), presented in
 a header or as a bearer token, checked by hash; the client id goes to the
 upstream, the access log and rate-limit keys; the key is never forwarded; a
-missing or unknown key gets 401; a missing Secret fails closed."""
+missing or unknown key gets 401; a missing Secret fails closed. basicAuth: users
+from an htpasswd file in a Secret (bcrypt and SHA-crypt, made with Debian's
+htpasswd)."""
 
 import base64
+import shutil
+import subprocess
+
+import pytest
 
 from dataplane import created, make_dataplane, wait_until  # noqa: F401
 from test_policies import POLICIES, attached, conditions, policy, to_route
@@ -88,3 +94,52 @@ def test_rate_limits_by_client_id(make_dataplane):
     assert codes == [200, 200, 429], codes
     # The key in the configured header only; X-API-Key is not looked at now.
     assert dp.get("/", headers={"X-API-Key": "key-a-123"}).status_code == 401
+
+
+def htpasswd(*args):
+    """One htpasswd line made by Debian's htpasswd (apache2-utils)."""
+    out = subprocess.run(["htpasswd", "-nb"] + list(args), capture_output=True, text=True, check=True).stdout
+    return out.strip()
+
+
+def basic(user, password):
+    return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()}
+
+
+needs_htpasswd = pytest.mark.skipif(not shutil.which("htpasswd"),
+                                    reason="skipped, because htpasswd (apache2-utils) is not installed")
+
+
+@needs_htpasswd
+def test_basic_auth_checks_htpasswd_users(make_dataplane):
+    dp = make_dataplane()
+    sl = dp.sluiced
+    lines = [htpasswd("-B", "alice", "pw1"), htpasswd("-5", "bob", "pw:2"), htpasswd("-2", "carol", "pw3"),
+             htpasswd("-m", "dave", "pw4")]
+    created(sl.post(SECRETS, secret("users", {"htpasswd": "\n".join(lines) + "\n"})))
+    created(sl.post(POLICIES, policy("basic", [to_route()], basicAuth={
+        "secretRef": {"name": "users"}, "realm": "api", "clientIdHeader": "X-User"})))
+    wait_until(lambda: dp.get("/").status_code == 401, timeout=10, what="basicAuth in force")
+    r = dp.get("/")
+    assert r.headers["WWW-Authenticate"] == 'Basic realm="api", charset="UTF-8"', r.headers
+    r = dp.get("/", headers=basic("alice", "pw1"))
+    assert r.status_code == 200
+    h = echoed(r)
+    assert h["x-user"] == "alice" and "authorization" not in h, h
+    assert dp.get("/", headers=basic("alice", "pw1")).status_code == 200  # from the worker's cache
+    assert dp.get("/", headers=basic("bob", "pw:2")).status_code == 200  # a colon in the password
+    assert dp.get("/", headers=basic("carol", "pw3")).status_code == 200
+    for user, pw in (("alice", "pw2"), ("alice", ""), ("eve", "pw1"), ("dave", "pw4")):
+        assert dp.get("/", headers=basic(user, pw)).status_code == 401, (user, pw)
+    assert dp.get("/", headers={"Authorization": "Basic !!notbase64"}).status_code == 401
+    (entry,) = attached(sl, "basic", "Attached")
+    c = conditions(entry)
+    assert c["Accepted"]["status"] == "False" and "dave" in c["Accepted"]["message"], c
+    # A new password: the old one (even if remembered by a worker) no longer works.
+    s = sl.get(SECRETS + "/users").json()
+    s["data"] = secret("users", {"htpasswd": htpasswd("-B", "alice", "pw9") + "\n"})["data"]
+    created(sl.put(SECRETS + "/users", s))
+    wait_until(lambda: dp.get("/", headers=basic("alice", "pw9")).status_code == 200, timeout=10,
+               what="alice's new password")
+    assert dp.get("/", headers=basic("alice", "pw1")).status_code == 401
+    assert dp.get("/", headers=basic("bob", "pw:2")).status_code == 401

@@ -584,6 +584,15 @@ static void test_trafficpolicy(void)
             "spec.apiKeyAuth.bearer", "spec.apiKeyAuth.clientIdHeader");
     INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'apiKeyAuth':{}}}",
             "spec.apiKeyAuth.secretRefs");
+    VALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'basicAuth':{'secretRef':"
+                           "{'name':'users'},'key':'.htpasswd','realm':'my api','clientIdHeader':'X-User'}}}");
+    INVALID("TrafficPolicy",
+            "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'basicAuth':{'secretRef':{},'key':'a/b',"
+            "'realm':'say \\\"hi\\\"','clientIdHeader':'a b'}}}",
+            "spec.basicAuth.secretRef.name", "spec.basicAuth.key", "spec.basicAuth.realm",
+            "spec.basicAuth.clientIdHeader");
+    INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'basicAuth':{}}}",
+            "spec.basicAuth.secretRef");
 }
 
 int main(void)
