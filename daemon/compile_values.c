@@ -43,3 +43,40 @@ void sl_status_code_bits(const json_t *codes, uint64_t bits[4])
             bits[(v - 400) / 64] |= 1ull << ((v - 400) % 64);
     }
 }
+
+sl_snap_str sl_compile_join_lines(sl_snap_builder *b, const json_t *list)
+{
+    size_t total = 0, i;
+    json_t *x;
+    json_array_foreach(list, i, x) total += strlen(json_string_value(x) ? json_string_value(x) : "") + 1;
+    if (!total)
+        return (sl_snap_str){0, 0};
+    char *buf = malloc(total);
+    if (!buf)
+        abort();
+    size_t off = 0;
+    json_array_foreach(list, i, x)
+    {
+        const char *s = json_string_value(x) ? json_string_value(x) : "";
+        size_t n = strlen(s);
+        memcpy(buf + off, s, n);
+        off += n;
+        buf[off++] = '\n';
+    }
+    sl_snap_str out = sl_sb_strn(b, buf, off - 1);
+    free(buf);
+    return out;
+}
+
+sl_snap_filter sl_compile_cors(sl_snap_builder *b, const json_t *cfg)
+{
+    sl_snap_filter rec = {.type = SL_FILTER_CORS, .backend = SL_SNAP_NONE};
+    rec.origins = sl_compile_join_lines(b, json_object_get(cfg, "allowOrigins"));
+    rec.methods = sl_compile_join_lines(b, json_object_get(cfg, "allowMethods"));
+    rec.headers = sl_compile_join_lines(b, json_object_get(cfg, "allowHeaders"));
+    rec.expose = sl_compile_join_lines(b, json_object_get(cfg, "exposeHeaders"));
+    rec.credentials = json_is_true(json_object_get(cfg, "allowCredentials"));
+    const json_t *max_age = json_object_get(cfg, "maxAge");
+    rec.max_age = max_age ? (uint32_t)json_integer_value(max_age) : 5;
+    return rec;
+}

@@ -6,11 +6,20 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "daemon/snapshot_builder.h"
+
 /* A Gateway API Duration ("1h30m", "500ms") in milliseconds; 0 when absent or
  * not a Duration (validation refuses those before they are stored). */
 uint32_t sl_duration_ms(const char *s);
 
 /* Status codes 400..655 of a JSON list as a bit set: bit (code - 400). */
 void sl_status_code_bits(const json_t *codes, uint64_t bits[4]);
+
+/* A JSON list of strings as one snapshot string, one item per line. */
+sl_snap_str sl_compile_join_lines(sl_snap_builder *b, const json_t *list);
+
+/* The CORS filter record of an HTTPRoute CORS filter's (or a TrafficPolicy cors
+ * section's) settings. */
+sl_snap_filter sl_compile_cors(sl_snap_builder *b, const json_t *cfg);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "daemon/compile_values.h"
 #include "daemon/compiler_internal.h"
 
 typedef struct filter_vec {
@@ -61,31 +62,6 @@ static uint8_t path_mod(const json_t *path, const char **value)
     return SL_PATHMOD_NONE;
 }
 
-/* Joins a JSON array of strings into one string, one item per line. */
-static sl_snap_str join_lines(sl_compile_ctx *c, const json_t *list)
-{
-    size_t total = 0, i;
-    json_t *x;
-    json_array_foreach(list, i, x) total += strlen(json_string_value(x) ? json_string_value(x) : "") + 1;
-    if (!total)
-        return (sl_snap_str){0, 0};
-    char *buf = malloc(total);
-    if (!buf)
-        abort();
-    size_t off = 0;
-    json_array_foreach(list, i, x)
-    {
-        const char *s = json_string_value(x) ? json_string_value(x) : "";
-        size_t n = strlen(s);
-        memcpy(buf + off, s, n);
-        off += n;
-        buf[off++] = '\n';
-    }
-    sl_snap_str out = sl_sb_strn(&c->b, buf, off - 1);
-    free(buf);
-    return out;
-}
-
 sl_snap_range sl_compile_filters(sl_compile_ctx *c, const json_t *route, const json_t *filters)
 {
     filter_vec fv = {0};
@@ -140,14 +116,7 @@ sl_snap_range sl_compile_filters(sl_compile_ctx *c, const json_t *route, const j
             }
             push(&fv, &rec);
         } else if (strcmp(type, "CORS") == 0) {
-            const json_t *x = json_object_get(f, "cors");
-            sl_snap_filter rec = {.type = SL_FILTER_CORS, .backend = SL_SNAP_NONE};
-            rec.origins = join_lines(c, json_object_get(x, "allowOrigins"));
-            rec.methods = join_lines(c, json_object_get(x, "allowMethods"));
-            rec.headers = join_lines(c, json_object_get(x, "allowHeaders"));
-            rec.expose = join_lines(c, json_object_get(x, "exposeHeaders"));
-            rec.credentials = json_is_true(json_object_get(x, "allowCredentials"));
-            rec.max_age = (uint32_t)sl_ji(x, "maxAge", 5);
+            sl_snap_filter rec = sl_compile_cors(&c->b, json_object_get(f, "cors"));
             push(&fv, &rec);
         }
         /* ExtensionRef: no extensions exist in sluice; validation accepts the shape

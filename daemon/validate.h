@@ -154,6 +154,10 @@ void sl_v_backend_object_ref(sl_vctx *v, const json_t *ref);
 void sl_v_local_object_ref(sl_vctx *v, const json_t *ref);
 /* HTTPHeaderFilter (set/add/remove) at the current path. */
 void sl_v_header_modifier(sl_vctx *v, const json_t *hf);
+/* An HTTPRoute CORS filter's settings (also a TrafficPolicy's cors section). */
+void sl_v_cors(sl_vctx *v, const json_t *cfg);
+/* "*" or scheme://host[:port], where the host may carry '*' wildcards. */
+bool sl_is_cors_origin(const char *s);
 /* Header matches at parent.key: names HTTP tokens, no duplicates (case-insensitive),
  * type Exact|RegularExpression, value 1..4096 and compiling when a regex. */
 void sl_v_header_matches(sl_vctx *v, const json_t *parent, const char *key);

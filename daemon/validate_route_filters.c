@@ -81,8 +81,7 @@ static void check_rewrite(sl_vctx *v, const json_t *cfg)
     check_path_modifier(v, cfg);
 }
 
-/* "*" or scheme://host[:port], where the host may carry '*' wildcards. */
-static bool is_cors_origin(const char *s)
+bool sl_is_cors_origin(const char *s)
 {
     if (strcmp(s, "*") == 0)
         return true;
@@ -111,7 +110,7 @@ static void cors_list(sl_vctx *v, const json_t *cfg, const char *key, size_t max
         const char *s = json_string_value(x);
         if (!s)
             sl_v_fail(v, NULL, "FieldValueTypeInvalid", "must be a string");
-        else if (what == 0 && !is_cors_origin(s))
+        else if (what == 0 && !sl_is_cors_origin(s))
             sl_v_invalid(v, NULL, "must be \"*\" or an origin of the form <scheme>://<host>(:<port>)");
         else if (what == 1 && sl_v_enum(v, NULL, s, methods) && strcmp(s, "*") == 0 && n > 1)
             sl_v_invalid(v, NULL, "\"*\" must be the only method when it is used");
@@ -121,7 +120,7 @@ static void cors_list(sl_vctx *v, const json_t *cfg, const char *key, size_t max
     }
 }
 
-static void check_cors(sl_vctx *v, const json_t *cfg)
+void sl_v_cors(sl_vctx *v, const json_t *cfg)
 {
     cors_list(v, cfg, "allowOrigins", 64, 0);
     cors_list(v, cfg, "allowMethods", 9, 1);
@@ -138,7 +137,7 @@ static const filter_kind filter_kinds[] = {
     {"RequestMirror", "requestMirror", sl_v_request_mirror, true},
     {"RequestRedirect", "requestRedirect", check_redirect, false},
     {"URLRewrite", "urlRewrite", check_rewrite, false},
-    {"CORS", "cors", check_cors, false},
+    {"CORS", "cors", sl_v_cors, false},
     {"ExtensionRef", "extensionRef", sl_v_local_object_ref, true},
 };
 

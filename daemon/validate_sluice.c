@@ -319,6 +319,33 @@ static void check_basic_auth(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+static void check_cors_csrf(sl_vctx *v, const json_t *spec)
+{
+    const json_t *cors = sl_v_get_object(v, spec, "cors");
+    if (cors) {
+        size_t prev = sl_v_field(v, "cors");
+        sl_v_cors(v, cors);
+        sl_v_pop(v, prev);
+    }
+    const json_t *csrf = sl_v_get_object(v, spec, "csrf");
+    if (!csrf)
+        return;
+    size_t prev = sl_v_field(v, "csrf");
+    const json_t *list = sl_v_get_list(v, csrf, "additionalOrigins", 0, 64, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(list, i, x)
+    {
+        size_t p2 = sl_v_field(v, "additionalOrigins");
+        sl_v_index(v, i);
+        const char *s = json_string_value(x);
+        if (!s || strcmp(s, "*") == 0 || !sl_is_cors_origin(s))
+            sl_v_invalid(v, NULL, "must be an origin of the form <scheme>://<host>(:<port>) ('*' wildcards allowed in the host)");
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+}
+
 static void check_policy_timeouts(sl_vctx *v, const json_t *spec)
 {
     const json_t *t = sl_v_get_object(v, spec, "timeouts");
@@ -473,8 +500,8 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess", "headers",
-                                           "tls",       "bodyLimit", "apiKeyAuth", "basicAuth"};
+    static const char *const sections[] = {"rateLimit", "timeouts",   "retry",     "ipAccess", "headers", "tls",
+                                           "bodyLimit", "apiKeyAuth", "basicAuth", "cors",     "csrf"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -490,11 +517,12 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_body_limit(v, spec);
     check_api_key_auth(v, spec);
     check_basic_auth(v, spec);
+    check_cors_csrf(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth or basicAuth must be specified");
+                  "apiKeyAuth, basicAuth, cors or csrf must be specified");
     sl_v_pop(v, prev);
 }

@@ -98,6 +98,7 @@ struct sl_conn {
     sl_snap_range backend_filters; /* the chosen backendRef's filters */
     sl_snap_range policy_req_headers; /* a TrafficPolicy's request header modifiers (FILTERS) */
     sl_snap_range policy_res_headers; /* ...and response header modifiers */
+    const sl_snap_filter *policy_cors; /* a TrafficPolicy's CORS settings (the route has none) */
     const sl_snap_route *route;
     const sl_snap_action *action;
     uint32_t retries_left;

@@ -10,9 +10,8 @@
 
 bool sl_filters_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_action *a)
 {
+    /* (CORS preflights were answered before the policies ran: proxy.c.) */
     const sl_snapshot *s = &c->snap->s;
-    if (sl_cors_preflight(c, sl_filter_find(s, a->filters, SL_FILTER_CORS)))
-        return true;
     const sl_snap_filter *redirect = sl_filter_find(s, a->filters, SL_FILTER_REDIRECT);
     return redirect && sl_redirect_answer(c, route, redirect);
 }
@@ -105,6 +104,8 @@ void sl_filters_response_head(sl_conn *c)
         sl_buf_printf(b, "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)res->upgrade_proto.len,
                       res->upgrade_proto.ptr);
     const sl_snap_filter *cors = sl_filter_find(s, c->rule_filters, SL_FILTER_CORS);
+    if (!cors)
+        cors = c->policy_cors;
     if (cors && c->origin[0] && sl_cors_origin_allowed(s, cors, c->origin))
         sl_cors_headers(b, s, cors, c->origin, false, "", "");
 }

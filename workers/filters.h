@@ -7,8 +7,9 @@
 
 #include "workers/conn.h"
 
-/* Filters that answer the request themselves (RequestRedirect, a CORS preflight).
- * Returns true when a response was queued. */
+/* Filters that answer the request themselves (RequestRedirect; CORS preflights
+ * are answered earlier, before the policies). Returns true when a response was
+ * queued. */
 bool sl_filters_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_action *a);
 
 /* Writes the request head for the upstream: method, (rewritten) target, Host,

@@ -17,9 +17,16 @@ extern const sl_policy_ops sl_policy_headers;    /* policy_headers.c */
 extern const sl_policy_ops sl_policy_body_limit; /* policy_body_limit.c */
 extern const sl_policy_ops sl_policy_api_key;    /* policy_api_key.c */
 extern const sl_policy_ops sl_policy_basic_auth; /* policy_basic_auth.c */
+extern const sl_policy_ops sl_policy_cors;       /* policy_cors.c */
+extern const sl_policy_ops sl_policy_csrf;       /* policy_csrf.c */
 
+/* Within a phase, kinds run in this order: who (ipAccess), CORS preflights
+ * (browsers send them without credentials), cross-site checks, then the
+ * authentication kinds. */
 const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_ip_access,
+    &sl_policy_cors,
+    &sl_policy_csrf,
     &sl_policy_rate_limit,
     &sl_policy_timeouts,
     &sl_policy_retry,

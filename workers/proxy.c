@@ -176,6 +176,7 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->rule_filters = a->filters;
     c->backend_filters = (sl_snap_range){0, 0};
     c->policy_req_headers = c->policy_res_headers = (sl_snap_range){0, 0};
+    c->policy_cors = NULL;
     c->retries_left = a->retry_attempts;
     c->retry_codes = a->retry_codes;
     c->retry_backoff_ms = a->retry_backoff_ms;
@@ -188,6 +189,10 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;
     }
+    /* A preflight of the route's own CORS filter is answered before the
+     * policies: browsers send it without credentials. */
+    if (sl_cors_preflight(c, sl_filter_find(s, a->filters, SL_FILTER_CORS)))
+        return;
     if (sl_policy_run_request(c, s, route))
         return;
     if (sl_filters_answer(c, route, a))

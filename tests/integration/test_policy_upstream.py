@@ -119,3 +119,54 @@ def test_body_limit_refuses_large_bodies_before_they_reach_the_upstream(make_dat
 
 def requests_post(dp, body):
     return requests.post(dp.url + "/", data=body, timeout=10)
+
+
+def test_cors_from_a_policy_answers_preflights_before_authentication(make_dataplane):
+    dp = make_dataplane()
+    sl = dp.sluiced
+    created(sl.post("/api/v1/namespaces/default/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "keys"}, "type": "Opaque",
+        "data": {"app": "a2V5LTE="}}))  # key-1
+    created(sl.post(POLICIES, policy("c", [to_route()], cors={
+        "allowOrigins": ["https://app.example"], "allowMethods": ["GET", "POST"], "allowHeaders": ["X-API-Key"],
+        "maxAge": 600}, apiKeyAuth={"secretRefs": [{"name": "keys"}]})))
+    wait_until(lambda: dp.get("/").status_code == 401, timeout=10, what="the policy in force")
+    pre = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+           "Access-Control-Request-Headers": "X-API-Key"}
+    r = requests.options(dp.url + "/", headers=pre, timeout=10)
+    assert r.status_code == 200, r.status_code
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example", r.headers
+    assert "POST" in r.headers["Access-Control-Allow-Methods"]
+    r = requests.options(dp.url + "/", headers=dict(pre, Origin="https://evil.example"), timeout=10)
+    assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers, r.headers
+    r = dp.get("/", headers={"Origin": "https://app.example", "X-API-Key": "key-1"})
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "https://app.example", r.headers
+    # The route's own CORS filter wins.
+    route = dp.sluiced.get(ROUTES + "/r").json()
+    route["spec"]["rules"][0]["filters"] = [{"type": "CORS", "cors": {"allowOrigins": ["https://other.example"]}}]
+    created(dp.sluiced.put(ROUTES + "/r", route))
+    wait_until(lambda: "Access-Control-Allow-Origin" not in requests.options(dp.url + "/", headers=pre,
+                                                                              timeout=10).headers,
+               timeout=10, what="the route's CORS filter")
+    r = requests.options(dp.url + "/", headers=dict(pre, Origin="https://other.example"), timeout=10)
+    assert r.headers.get("Access-Control-Allow-Origin") == "https://other.example", r.headers
+
+
+def test_csrf_refuses_unsafe_cross_site_requests(make_dataplane):
+    dp = make_dataplane()
+    created(dp.sluiced.post(POLICIES, policy("x", [to_route()], csrf={"additionalOrigins": ["https://admin.example",
+                                                                                            "https://*.partner.example"]})))
+    own = "http://127.0.0.1:%d" % dp.port
+
+    def post(**headers):
+        return requests.post(dp.url + "/", data=b"x", headers=headers, timeout=10).status_code
+    wait_until(lambda: post(Origin="https://evil.example") == 403, timeout=10, what="csrf in force")
+    assert post(Origin=own) == 200
+    assert post(Origin="https://admin.example") == 200
+    assert post(Origin="https://eu.partner.example") == 200
+    assert post() == 403  # no source at all
+    assert post(Referer=own + "/form?a=1") == 200
+    assert post(Referer="https://evil.example/page") == 403
+    assert post(Origin="null") == 403
+    assert requests.delete(dp.url + "/", headers={"Origin": "https://evil.example"}, timeout=10).status_code == 403
+    assert dp.get("/", headers={"Origin": "https://evil.example"}).status_code == 200  # safe methods pass

@@ -593,6 +593,14 @@ static void test_trafficpolicy(void)
             "spec.basicAuth.clientIdHeader");
     INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'basicAuth':{}}}",
             "spec.basicAuth.secretRef");
+    VALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'cors':{'allowOrigins':"
+                           "['https://a.example'],'allowMethods':['GET'],'maxAge':60},'csrf':{'additionalOrigins':"
+                           "['https://b.example','https://*.c.example']}}}");
+    INVALID("TrafficPolicy",
+            "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'cors':{'allowOrigins':['nope'],'maxAge':0},"
+            "'csrf':{'additionalOrigins':['*','ftp//x']}}}",
+            "spec.cors.allowOrigins[0]", "spec.cors.maxAge", "spec.csrf.additionalOrigins[0]",
+            "spec.csrf.additionalOrigins[1]");
 }
 
 int main(void)
