@@ -374,6 +374,21 @@ static void check_cidr_list(sl_vctx *v, const json_t *ia, const char *key)
     }
 }
 
+static void check_real_ip(sl_vctx *v, const json_t *spec)
+{
+    const json_t *ri = sl_v_get_object(v, spec, "realIp");
+    if (!ri)
+        return;
+    size_t prev = sl_v_field(v, "realIp");
+    if (!sl_v_present(ri, "trustedProxies") || json_array_size(json_object_get(ri, "trustedProxies")) == 0)
+        sl_v_fail(v, "trustedProxies", "FieldValueRequired", "Required value: at least one CIDR");
+    check_cidr_list(v, ri, "trustedProxies");
+    const char *h = sl_v_get_string(v, ri, "header");
+    if (h && !sl_is_http_token(h))
+        sl_v_invalid(v, "header", "must be a valid HTTP header name (RFC 9110 token)");
+    sl_v_pop(v, prev);
+}
+
 static void check_ip_access(sl_vctx *v, const json_t *spec)
 {
     const json_t *ia = sl_v_get_object(v, spec, "ipAccess");
@@ -500,8 +515,8 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    static const char *const sections[] = {"rateLimit", "timeouts",   "retry",     "ipAccess", "headers", "tls",
-                                           "bodyLimit", "apiKeyAuth", "basicAuth", "cors",     "csrf"};
+    static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers", "tls",
+                                           "bodyLimit", "apiKeyAuth", "basicAuth", "cors",     "csrf",    "realIp"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -518,11 +533,12 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_api_key_auth(v, spec);
     check_basic_auth(v, spec);
     check_cors_csrf(v, spec);
+    check_real_ip(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth, basicAuth, cors or csrf must be specified");
+                  "apiKeyAuth, basicAuth, cors, csrf or realIp must be specified");
     sl_v_pop(v, prev);
 }

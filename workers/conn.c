@@ -110,7 +110,7 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
         c->secure = true;
     }
     peer_text(peer, c->peer, sizeof(c->peer));
-    c->client = sl_ip_from_sockaddr(peer);
+    c->peer_ip = c->client = sl_ip_from_sockaddr(peer);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -141,7 +141,7 @@ sl_conn *sl_conn_new_stream(sl_conn *parent, sl_h2_stream *st)
     c->secure = parent->secure;
     c->listener = parent->listener;
     memcpy(c->peer, parent->peer, sizeof(c->peer));
-    c->client = parent->client;
+    c->peer_ip = c->client = parent->peer_ip;
     ev_init(&c->timer, conn_timer_cb);
     c->timer.data = c;
     c->state = SL_CONN_READ_HEAD;
@@ -222,10 +222,12 @@ static void log_request(sl_conn *c)
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     int n = snprintf(line, sizeof(line),
-                     "{\"time\":\"%s\",\"gateway\":\"%s/%s\",\"client\":\"%s\",\"method\":\"%s\",\"host\":\"%s\","
+                     "{\"time\":\"%s\",\"gateway\":\"%s/%s\",\"client\":\"%s\",\"peer\":\"%s\",\"method\":\"%s\","
+                     "\"host\":\"%s\","
                      "\"path\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,\"duration_ms\":%llu,\"route\":\"%s\","
                      "\"upstream\":\"%s\",\"client_id\":\"%s\"}\n",
-                     ts, c->w->args.gateway_ns, c->w->args.gateway_name, c->peer, c->log_method, host, path,
+                     ts, c->w->args.gateway_ns, c->w->args.gateway_name, c->client_text[0] ? c->client_text : c->peer,
+                     c->peer, c->log_method, host, path,
                      c->status, (unsigned long long)c->bytes_out,
                      (unsigned long long)(sl_now_ms() - c->started_ms), c->log_route, c->log_upstream, client_id);
     if (n > 0)
@@ -600,6 +602,8 @@ static void dispatch(sl_conn *c)
     copy_slice(c->log_path, sizeof(c->log_path), req->target);
     c->origin[0] = '\0';
     c->client_id[0] = '\0';
+    c->client = c->peer_ip; /* realIp may say otherwise for this request */
+    c->client_text[0] = '\0';
     c->strip_field = c->client_id_header = (sl_slice){0};
     memset(&c->req_body, 0, sizeof(c->req_body));
     if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {

@@ -47,7 +47,9 @@ struct sl_conn {
     ev_timer timer;
     int listener;       /* index into w->args.sockets */
     char peer[48];      /* client address, for logs and X-Forwarded-For */
-    sl_ip client;       /* the same, for policies that match on it */
+    sl_ip peer_ip;      /* the TCP peer's address */
+    sl_ip client;       /* the client's address, for policies (realIp may set it from a trusted proxy's header) */
+    char client_text[48]; /* that address as text when realIp set it ("" otherwise: peer) */
     sl_conn_state state;
     sl_buf in;          /* bytes from the client */
     sl_buf out;         /* bytes to the client that we produced (heads, local bodies) */

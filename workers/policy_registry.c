@@ -9,6 +9,7 @@
 #include "common/zones.h"
 #include "workers/conn.h"
 
+extern const sl_policy_ops sl_policy_real_ip;    /* policy_real_ip.c */
 extern const sl_policy_ops sl_policy_ip_access;  /* policy_ip_access.c */
 extern const sl_policy_ops sl_policy_rate_limit; /* policy_rate_limit.c */
 extern const sl_policy_ops sl_policy_timeouts;   /* policy_timeouts.c */
@@ -20,10 +21,11 @@ extern const sl_policy_ops sl_policy_basic_auth; /* policy_basic_auth.c */
 extern const sl_policy_ops sl_policy_cors;       /* policy_cors.c */
 extern const sl_policy_ops sl_policy_csrf;       /* policy_csrf.c */
 
-/* Within a phase, kinds run in this order: who (ipAccess), CORS preflights
- * (browsers send them without credentials), cross-site checks, then the
- * authentication kinds. */
+/* Within a phase, kinds run in this order: the client's address (realIp),
+ * who may call by address (ipAccess), CORS preflights (browsers send them
+ * without credentials), cross-site checks, then the authentication kinds. */
 const sl_policy_ops *const sl_policy_kinds[] = {
+    &sl_policy_real_ip,
     &sl_policy_ip_access,
     &sl_policy_cors,
     &sl_policy_csrf,

@@ -7,7 +7,7 @@ of 127.0.0.0/8 is local on Linux) so that address rules can be told apart."""
 import subprocess
 import time
 
-from dataplane import GW, HTTPFrom, GWPATH, ROUTES, backend_ref, created, make_dataplane, wait_until  # noqa: F401
+from dataplane import GW, GWPATH, ROUTES, HTTPFrom, backend_ref, created, make_dataplane, wait_until  # noqa: F401
 
 SLUICE_GROUP = "gateway.sluice.dev"
 POLICIES = "/apis/gateway.sluice.dev/v1alpha1/namespaces/default/trafficpolicies"
@@ -199,3 +199,35 @@ def test_policies_on_another_controllers_gateway_get_no_status_from_us(make_data
     assert "status" not in sl.get(POLICIES + "/theirs").json() or \
         not sl.get(POLICIES + "/theirs").json()["status"].get("ancestors")
     assert get_from(dp.port, "127.0.0.2") == 200
+
+
+def get_via(port, source, xff, path="/"):
+    """GET from `source` carrying X-Forwarded-For: xff (as a proxy in front would)."""
+    c = HTTPFrom(port, source)
+    try:
+        c.request("GET", path, headers={"Host": "example.com", "X-Forwarded-For": xff})
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
+def test_real_ip_from_trusted_proxies_only(make_dataplane):
+    dp = make_dataplane()
+    sl = dp.sluiced
+    created(sl.post(POLICIES, policy("edge", [to_gateway()], realIp={"trustedProxies": ["127.0.0.1/32", "10.0.0.0/8"]},
+                                     ipAccess={"deny": ["203.0.113.0/24"]})))
+    wait_until(lambda: get_via(dp.port, "127.0.0.1", "203.0.113.5") == 403, timeout=10, what="realIp in force")
+    assert get_via(dp.port, "127.0.0.1", "198.51.100.1") == 200
+    assert get_via(dp.port, "127.0.0.1", "203.0.113.5, 10.1.2.3") == 403       # through another trusted proxy
+    assert get_via(dp.port, "127.0.0.1", "203.0.113.5, 198.51.100.1") == 200   # the rightmost untrusted counts
+    assert get_via(dp.port, "127.0.0.1", "junk, 203.0.113.9:4711") == 403       # a port is ignored
+    assert get_via(dp.port, "127.0.0.2", "203.0.113.5") == 200                  # untrusted peer: header ignored
+    # The real client keys rate limits and is logged; the peer is logged too.
+    created(sl.post(POLICIES, policy("limit", [to_route()], rateLimit={"requests": 1, "unit": "Hour"})))
+    wait_until(lambda: get_via(dp.port, "127.0.0.1", "198.51.100.77") == 429, timeout=10, what="the limit")
+    assert get_via(dp.port, "127.0.0.1", "198.51.100.2") == 200
+    assert get_via(dp.port, "127.0.0.1", "198.51.100.2") == 429
+    assert get_via(dp.port, "127.0.0.1", "198.51.100.3") == 200
+    wait_until(lambda: '"client":"198.51.100.3","peer":"127.0.0.1"' in sl.log(), timeout=5, what="the access log")

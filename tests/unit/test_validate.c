@@ -601,6 +601,13 @@ static void test_trafficpolicy(void)
             "'csrf':{'additionalOrigins':['*','ftp//x']}}}",
             "spec.cors.allowOrigins[0]", "spec.cors.maxAge", "spec.csrf.additionalOrigins[0]",
             "spec.csrf.additionalOrigins[1]");
+    VALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'realIp':{'trustedProxies':"
+                           "['10.0.0.0/8','2001:db8::/32'],'header':'X-Real-IP'}}}");
+    INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'realIp':{'trustedProxies':"
+                             "['10.0.0.0'],'header':'X Real'}}}",
+            "spec.realIp.trustedProxies[0]", "spec.realIp.header");
+    INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'realIp':{}}}",
+            "spec.realIp.trustedProxies");
 }
 
 int main(void)
