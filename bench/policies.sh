@@ -11,11 +11,12 @@
 #   rateLimit  a local limit never reached (1e9/s)        nginx: limit_req (zone, nodelay)
 #   apiKeyAuth a key in X-API-Key                          nginx: map of the header + return 401
 #   basicAuth  SHA-512-crypt htpasswd user                 nginx: auth_basic (hashes every request)
-# wrk (2 threads, CONNS connections, the variant's credentials) drives them in interleaved
-# rounds; per proxy and variant the medians over the rounds of requests/s and CPU time per
-# request (utime+stime of the proxy's processes from /proc/PID/stat around each run).
+# wrk (2 threads, CONNS connections, the variant's credentials) drives them in rounds that go
+# over every variant in turn (sluice then nginx for each); per proxy and variant the medians
+# over the rounds of requests/s and CPU time per request (utime+stime of the proxy's processes
+# from /proc/PID/stat around each run).
 #
-# usage: bench/policies.sh                  (3 rounds of 8 s per proxy and variant, ~5 min)
+# usage: bench/policies.sh                  (5 rounds of 5 s per proxy and variant, ~5 min)
 #        QUICK=1 bench/policies.sh          (1 round of 2 s, ~1 min)
 # env: ROUNDS DURATION WARMUP=1 CONNS=50 VARIANTS="none ipAccess rateLimit apiKeyAuth basicAuth"
 #      SLUICED (default build/sbin/sluiced, copied at start) WRK NGINX KEEP=1 (keep the temp dir)
@@ -26,8 +27,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-2}; fi
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-8}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-50}
 VARIANTS=${VARIANTS:-"none ipAccess rateLimit apiKeyAuth basicAuth"}
@@ -212,17 +213,19 @@ measure() {
 
 
 echo "policies.sh: $ROUNDS rounds of ${DURATION}s, $CONNS connections, variants: $VARIANTS"
-for variant in $VARIANTS; do
-    apply_sluice "$variant"
-    start_nginx "$variant"
-    mapfile -t cred < <(credentials "$variant")
-    "$WRK" -t2 -c"$CONNS" -d"${WARMUP}s" "${cred[@]}" "http://127.0.0.1:$SL_PORT/small" >/dev/null 2>&1
-    "$WRK" -t2 -c"$CONNS" -d"${WARMUP}s" "${cred[@]}" "http://127.0.0.1:$NX_PORT/small" >/dev/null 2>&1
-    for ((r = 0; r < ROUNDS; r++)); do
+# Rounds go over every variant in turn (none ipAccess ... none ipAccess ...), so that a drift
+# of the machine (frequency, caches, other load) spreads over all of them.
+for ((r = 0; r < ROUNDS; r++)); do
+    for variant in $VARIANTS; do
+        apply_sluice "$variant"
+        start_nginx "$variant"
+        mapfile -t cred < <(credentials "$variant")
+        "$WRK" -t2 -c"$CONNS" -d"${WARMUP}s" "${cred[@]}" "http://127.0.0.1:$SL_PORT/small" >/dev/null 2>&1
+        "$WRK" -t2 -c"$CONNS" -d"${WARMUP}s" "${cred[@]}" "http://127.0.0.1:$NX_PORT/small" >/dev/null 2>&1
         measure sluice "$variant" "$SL_PORT" $(family "$SL_PID")
         measure nginx "$variant" "$NX_PORT" $(family "$NX_PID")
     done
-    echo "  $variant done"
+    echo "  round $((r + 1)) done"
 done
 
 col() { median $(awk -v c="$2" '{ print $c }' "$TMP/res-$1" 2>/dev/null); }
