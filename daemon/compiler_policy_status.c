@@ -29,8 +29,9 @@
 
 /* TrafficPolicy sections, and the ones enforced outside the registry (tls is
  * compiled with the listeners: compiler_tls.c). */
-static const char *const all_sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers", "tls",
-                                           "bodyLimit", "apiKeyAuth", "basicAuth", "cors",     "csrf",    "realIp"};
+static const char *const all_sections[] = {"rateLimit", "timeouts",   "retry",     "ipAccess", "headers",
+                                           "tls",       "bodyLimit",  "apiKeyAuth", "basicAuth", "cors",
+                                           "csrf",      "realIp",     "authorization"};
 
 static bool enforced(const char *section)
 {

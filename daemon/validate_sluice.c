@@ -346,6 +346,58 @@ static void check_cors_csrf(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+/* A list of 1..max printable strings without spaces (joined one per line when compiled). */
+static void check_word_list(sl_vctx *v, const json_t *parent, const char *key, size_t max, bool path)
+{
+    const json_t *list = sl_v_get_list(v, parent, key, 1, max, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(list, i, x)
+    {
+        size_t prev = sl_v_field(v, key);
+        sl_v_index(v, i);
+        const char *s = json_string_value(x);
+        bool ok = s && s[0] && strlen(s) <= 253 && (!path || s[0] == '/');
+        for (const char *q = s; ok && *q; q++)
+            ok = *q > 0x20 && *q < 0x7f;
+        if (!ok)
+            sl_v_invalid(v, NULL, path ? "must be a path starting with '/', printable ASCII without spaces"
+                                       : "must be 1..253 printable ASCII characters without spaces");
+        sl_v_pop(v, prev);
+    }
+}
+
+static void check_authorization(sl_vctx *v, const json_t *spec)
+{
+    static const char *const actions[] = {"Allow", "Deny", NULL};
+    const json_t *az = sl_v_get_object(v, spec, "authorization");
+    if (!az)
+        return;
+    size_t prev = sl_v_field(v, "authorization");
+    const char *def = sl_v_get_string(v, az, "defaultAction");
+    if (def)
+        sl_v_enum(v, "defaultAction", def, actions);
+    const json_t *rules = sl_v_get_list(v, az, "rules", 1, 64, true);
+    size_t i;
+    const json_t *r;
+    json_array_foreach(rules, i, r)
+    {
+        size_t p2 = sl_v_field(v, "rules");
+        const json_t *rule = sl_v_list_object(v, rules, i);
+        if (rule) {
+            sl_v_index(v, i);
+            const char *action = sl_v_req_string(v, rule, "action");
+            if (action)
+                sl_v_enum(v, "action", action, actions);
+            check_word_list(v, rule, "clientIds", 256, false);
+            check_word_list(v, rule, "methods", 16, false);
+            check_word_list(v, rule, "paths", 64, true);
+        }
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+}
+
 static void check_policy_timeouts(sl_vctx *v, const json_t *spec)
 {
     const json_t *t = sl_v_get_object(v, spec, "timeouts");
@@ -515,8 +567,9 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers", "tls",
-                                           "bodyLimit", "apiKeyAuth", "basicAuth", "cors",     "csrf",    "realIp"};
+    static const char *const sections[] = {"rateLimit", "timeouts",   "retry",     "ipAccess", "headers",
+                                           "tls",       "bodyLimit",  "apiKeyAuth", "basicAuth", "cors",
+                                           "csrf",      "realIp",     "authorization"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -534,11 +587,12 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_basic_auth(v, spec);
     check_cors_csrf(v, spec);
     check_real_ip(v, spec);
+    check_authorization(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth, basicAuth, cors, csrf or realIp must be specified");
+                  "apiKeyAuth, basicAuth, cors, csrf, realIp or authorization must be specified");
     sl_v_pop(v, prev);
 }

@@ -20,22 +20,29 @@ extern const sl_policy_ops sl_policy_api_key;    /* policy_api_key.c */
 extern const sl_policy_ops sl_policy_basic_auth; /* policy_basic_auth.c */
 extern const sl_policy_ops sl_policy_cors;       /* policy_cors.c */
 extern const sl_policy_ops sl_policy_csrf;       /* policy_csrf.c */
+extern const sl_policy_ops sl_policy_authorization; /* policy_authorization.c */
 
 /* Within a phase, kinds run in this order: the client's address (realIp),
  * who may call by address (ipAccess), CORS preflights (browsers send them
- * without credentials), cross-site checks, then the authentication kinds. */
+ * without credentials), cross-site checks, the authentication kinds, then
+ * authorization (which needs to know who called). */
 const sl_policy_ops *const sl_policy_kinds[] = {
+    /* access */
     &sl_policy_real_ip,
     &sl_policy_ip_access,
     &sl_policy_cors,
     &sl_policy_csrf,
-    &sl_policy_rate_limit,
-    &sl_policy_timeouts,
-    &sl_policy_retry,
-    &sl_policy_headers,
-    &sl_policy_body_limit,
     &sl_policy_api_key,
     &sl_policy_basic_auth,
+    &sl_policy_authorization,
+    /* limit */
+    &sl_policy_rate_limit,
+    &sl_policy_body_limit,
+    /* request */
+    &sl_policy_headers,
+    /* upstream */
+    &sl_policy_timeouts,
+    &sl_policy_retry,
 };
 const unsigned sl_policy_nkinds = sizeof(sl_policy_kinds) / sizeof(sl_policy_kinds[0]);
 

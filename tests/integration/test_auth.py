@@ -10,6 +10,7 @@ import shutil
 import subprocess
 
 import pytest
+import requests
 
 from dataplane import created, make_dataplane, wait_until  # noqa: F401
 from test_policies import POLICIES, attached, conditions, policy, to_route
@@ -143,3 +144,32 @@ def test_basic_auth_checks_htpasswd_users(make_dataplane):
                what="alice's new password")
     assert dp.get("/", headers=basic("alice", "pw1")).status_code == 401
     assert dp.get("/", headers=basic("bob", "pw:2")).status_code == 401
+
+
+def test_authorization_rules_after_authentication(make_dataplane):
+    dp = make_dataplane()
+    sl = dp.sluiced
+    created(sl.post(SECRETS, secret("api-keys", {"alice": "ka", "bob": "kb", "carol": "kc"})))
+    created(sl.post(POLICIES, policy("az", [to_route()], apiKeyAuth={"secretRefs": [{"name": "api-keys"}]},
+                                     authorization={"rules": [
+                                         {"action": "Deny", "clientIds": ["bob"], "paths": ["/admin*"]},
+                                         {"action": "Allow", "clientIds": ["alice", "bob"]},
+                                         {"action": "Allow", "methods": ["GET", "HEAD"], "paths": ["/public/*"]}]})))
+    wait_until(lambda: dp.get("/x", headers={"X-API-Key": "kc"}).status_code == 403, timeout=10,
+               what="authorization in force")
+
+    def call(key, path, method="GET"):
+        return requests.request(method, dp.url + path, headers={"X-API-Key": key}, timeout=10).status_code
+    assert call("ka", "/admin/x") == 200
+    assert call("kb", "/admin/x") == 403
+    assert call("kb", "/x") == 200
+    assert call("kc", "/x") == 403          # no rule: the default denies
+    assert call("kc", "/public/a/b") == 200
+    assert call("kc", "/public/a", "POST") == 403
+    assert call("nope", "/public/a") == 401  # authentication comes first
+    # defaultAction Allow turns the last rule's job around.
+    p = sl.get(POLICIES + "/az").json()
+    p["spec"]["authorization"] = {"defaultAction": "Allow", "rules": [{"action": "Deny", "methods": ["DELETE"]}]}
+    created(sl.put(POLICIES + "/az", p))
+    wait_until(lambda: call("kc", "/x") == 200, timeout=10, what="the new rules")
+    assert call("kc", "/x", "DELETE") == 403

@@ -608,6 +608,15 @@ static void test_trafficpolicy(void)
             "spec.realIp.trustedProxies[0]", "spec.realIp.header");
     INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'realIp':{}}}",
             "spec.realIp.trustedProxies");
+    VALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'authorization':{'defaultAction':"
+                           "'Allow','rules':[{'action':'Deny','clientIds':['bob'],'methods':['DELETE'],'paths':['/a*']},"
+                           "{'action':'Allow'}]}}}");
+    INVALID("TrafficPolicy",
+            "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'authorization':{'defaultAction':'Maybe','rules':"
+            "[{'clientIds':['a b'],'methods':[],'paths':['x']}]}}}",
+            "spec.authorization.defaultAction", "spec.authorization.rules[0].action",
+            "spec.authorization.rules[0].clientIds[0]", "spec.authorization.rules[0].methods",
+            "spec.authorization.rules[0].paths[0]");
 }
 
 int main(void)

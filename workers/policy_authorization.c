@@ -1,0 +1,126 @@
+/* Policy kind authorization: who may do what, once authentication said who.
+ *
+ *   authorization:
+ *     defaultAction: Deny            # when no rule matches: Deny (default) | Allow
+ *     rules:                         # the first rule that matches decides
+ *     - action: Allow                # Allow | Deny
+ *       clientIds: [alice, ci-bot]   # any of these clients (apiKeyAuth, basicAuth)
+ *       methods: [GET, HEAD]         # any of these methods
+ *       paths: [/reports/x]          # any of these paths ('*' and '?' wildcards; '*' spans '/')
+ *
+ * A rule matches when each of its lists that is given matches (a list matches
+ * when any entry does); a rule with clientIds never matches a request without
+ * a client id. Denied: 403. Runs after the authentication kinds (registry
+ * order), so clientIds are known; an unauthenticated request reaches it only
+ * when no authentication section applies.
+ *
+ * Compiled: two items per rule: the first with flags = 1 for Allow, a =
+ * clientIds, b = methods (one per line); the second with a = paths. num[0] = 1
+ * when the default is Allow. */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "daemon/compile_values.h"
+#include "workers/conn.h"
+#include "workers/policy.h"
+
+#define ALLOW 1
+
+static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
+{
+    (void)why;
+    (void)whylen;
+    const char *def = json_string_value(json_object_get(section, "defaultAction"));
+    rec->num[0] = def && strcmp(def, "Allow") == 0;
+    rec->items.first = sl_sb_count(env->b, SL_SNAP_POLICY_ITEMS);
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(section, "rules"), i, r)
+    {
+        const char *action = json_string_value(json_object_get(r, "action"));
+        sl_snap_policy_item head = {.flags = action && strcmp(action, "Allow") == 0 ? ALLOW : 0};
+        head.a = sl_compile_join_lines(env->b, json_object_get(r, "clientIds"));
+        head.b = sl_compile_join_lines(env->b, json_object_get(r, "methods"));
+        sl_snap_policy_item paths = {0};
+        paths.a = sl_compile_join_lines(env->b, json_object_get(r, "paths"));
+        sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &head);
+        sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &paths);
+    }
+    rec->items.count = sl_sb_count(env->b, SL_SNAP_POLICY_ITEMS) - rec->items.first;
+    return true;
+}
+
+static bool check(const sl_snapshot *s, const sl_snap_policy *p)
+{
+    (void)s;
+    return p->items.count % 2 == 0;
+}
+
+/* Does text match a line of list (exact, or a glob when glob)? An empty list matches anything. */
+static bool in_list(const sl_snapshot *s, sl_snap_str list, const char *text, size_t tlen, bool glob)
+{
+    if (!list.len)
+        return true;
+    const char *l = sl_snap_cstr(s, list);
+    char subject[2048];
+    if (glob) {
+        if (tlen >= sizeof(subject))
+            return false;
+        memcpy(subject, text, tlen);
+        subject[tlen] = '\0';
+    }
+    while (*l) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        if (glob) {
+            char pattern[512];
+            if (n < sizeof(pattern)) {
+                memcpy(pattern, l, n);
+                pattern[n] = '\0';
+                if (fnmatch(pattern, subject, 0) == 0)
+                    return true;
+            }
+        } else if (n == tlen && memcmp(l, text, n) == 0) {
+            return true;
+        }
+        l += n + (nl ? 1 : 0);
+    }
+    return false;
+}
+
+static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
+{
+    const sl_snapshot *s = &c->snap->s;
+    const sl_http1_request *req = &c->w->req;
+    sl_slice path = req->path.len ? req->path : sl_slice_from_cstr("/");
+    bool allow = p->num[0] != 0;
+    for (uint32_t i = 0; i + 1 < p->items.count; i += 2) {
+        const sl_snap_policy_item *rule = SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + i);
+        const sl_snap_policy_item *paths =
+            SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + i + 1);
+        if (rule->a.len && !c->client_id[0])
+            continue;
+        if (!in_list(s, rule->a, c->client_id, strlen(c->client_id), false) ||
+            !in_list(s, rule->b, req->method.ptr, req->method.len, false) ||
+            !in_list(s, paths->a, path.ptr, path.len, true))
+            continue;
+        allow = rule->flags & ALLOW;
+        break;
+    }
+    if (allow)
+        return SL_POLICY_NEXT;
+    sl_log_info("policy", "client %s%s%s: %s %s denied by the authorization of TrafficPolicy %s", c->peer,
+                c->client_id[0] ? " as " : "", c->client_id, c->log_method, c->log_path, sl_snap_cstr(s, p->source));
+    sl_conn_respond(c, 403, "forbidden\n", false);
+    return SL_POLICY_ANSWERED;
+}
+
+const sl_policy_ops sl_policy_authorization = {
+    .section = "authorization",
+    .phase = SL_PHASE_ACCESS, /* registered after the authentication kinds */
+    .compile = compile,
+    .check = check,
+    .on_request = on_request,
+};
