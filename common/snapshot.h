@@ -89,13 +89,21 @@ typedef struct sl_snap_gateway {
     uint8_t reserved[3];
 } sl_snap_gateway;
 
+/* Whether a port's connections start with a PROXY protocol header (a
+ * TrafficPolicy's proxyProtocol section on the Gateway or a listener). */
+typedef enum {
+    SL_PROXY_PROTOCOL_OFF = 0,
+    SL_PROXY_PROTOCOL_REQUIRED = 1, /* connections without one are closed */
+    SL_PROXY_PROTOCOL_OPTIONAL = 2, /* used when present */
+} sl_snap_proxy_protocol;
+
 /* One listening socket of a Gateway: every listener on this port shares it and is
  * told apart by hostname (the vhosts). */
 typedef struct sl_snap_port {
     uint32_t gateway;
     uint16_t port;
     uint8_t protocol; /* sl_snap_protocol */
-    uint8_t reserved;
+    uint8_t proxy_protocol; /* sl_snap_proxy_protocol: a PROXY header before anything else */
     sl_snap_str address; /* "" for all addresses */
     sl_snap_range vhosts; /* ordered: exact hostnames (sorted), wildcards (longest first), catch-all */
     sl_snap_range certs;  /* HTTPS: the certificates of its listeners (CERTS), chosen by SNI */

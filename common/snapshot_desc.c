@@ -34,7 +34,7 @@ static const sl_snap_field port_fields[] = {
     INDEX(sl_snap_port, gateway, SL_SNAP_GATEWAYS),
     UINT(sl_snap_port, port),
     UINT(sl_snap_port, protocol),
-    RESERVED(sl_snap_port, reserved),
+    UINT(sl_snap_port, proxy_protocol),
     STR(sl_snap_port, address),
     RANGE(sl_snap_port, vhosts, SL_SNAP_VHOSTS),
     RANGE(sl_snap_port, certs, SL_SNAP_CERTS),

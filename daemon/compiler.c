@@ -125,6 +125,12 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
                 sl_snap_port rec = {.gateway = gi, .port = port, .protocol = proto, .address = addr};
                 pi = sl_sb_add(b, SL_SNAP_PORTS, &rec);
             }
+            /* A PROXY header is read per socket: any listener on it that asks for one turns it on. */
+            const json_t *pp = sl_compile_listener_section(c, gw, l, "proxyProtocol");
+            sl_snap_port *prec = sl_sb_at(b, SL_SNAP_PORTS, pi);
+            if (pp && prec->proxy_protocol != SL_PROXY_PROTOCOL_REQUIRED)
+                prec->proxy_protocol = json_is_true(json_object_get(pp, "optional")) ? SL_PROXY_PROTOCOL_OPTIONAL
+                                                                                      : SL_PROXY_PROTOCOL_REQUIRED;
             if (first == SL_SNAP_NONE)
                 first = pi;
         }

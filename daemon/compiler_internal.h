@@ -132,6 +132,11 @@ void sl_compile_policy_zones(sl_compile_ctx *c);
 /* compiler_policy_status.c: status.ancestors of every TrafficPolicy, into
  * c->route_status under "TrafficPolicy/ns/name"; after the routes. */
 void sl_compile_policy_status(sl_compile_ctx *c);
+/* compiler_policies.c: the `section` of the TrafficPolicy that applies to a
+ * listener of Gateway gw: one naming the listener (sectionName) wins over one
+ * for the whole Gateway; at one level the older. NULL when none. */
+const json_t *sl_compile_listener_section(sl_compile_ctx *c, const json_t *gw, const json_t *listener,
+                                          const char *section);
 /* compiler_routes.c: is Gateway ns/name one that sluice runs (in GATEWAYS)? */
 bool sl_compile_gateway_is_ours(sl_compile_ctx *c, const char *ns, const char *name);
 

@@ -270,3 +270,34 @@ void sl_compile_policy_zones(sl_compile_ctx *c)
         sl_zones_release_others(prefix, keep, nkeep);
     }
 }
+
+const json_t *sl_compile_listener_section(sl_compile_ctx *c, const json_t *gw, const json_t *listener,
+                                          const char *section)
+{
+    const json_t *best = NULL, *best_policy = NULL;
+    int best_rank = -1;
+    size_t i;
+    json_t *p;
+    json_array_foreach(c->trafficpolicies, i, p)
+    {
+        const json_t *spec = json_object_get(p, "spec");
+        if (!json_object_get(spec, section) || strcmp(sl_jmeta(p, "namespace"), sl_jmeta(gw, "namespace")) != 0)
+            continue;
+        size_t k;
+        json_t *t;
+        json_array_foreach(json_object_get(spec, "targetRefs"), k, t)
+        {
+            const char *name = sl_js(t, "sectionName");
+            if (strcmp(sl_js(t, "kind"), "Gateway") != 0 || strcmp(sl_js(t, "name"), sl_jmeta(gw, "name")) != 0 ||
+                (name[0] && strcmp(name, sl_js(listener, "name")) != 0))
+                continue;
+            int rank = name[0] ? LEVEL_LISTENER : LEVEL_GATEWAY;
+            if (rank > best_rank || (rank == best_rank && precedes(p, best_policy))) {
+                best = json_object_get(spec, section);
+                best_policy = p;
+                best_rank = rank;
+            }
+        }
+    }
+    return best;
+}

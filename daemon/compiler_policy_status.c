@@ -27,15 +27,15 @@
 
 #define GW_GROUP "gateway.networking.k8s.io"
 
-/* TrafficPolicy sections, and the ones enforced outside the registry (tls is
- * compiled with the listeners: compiler_tls.c). */
-static const char *const all_sections[] = {"rateLimit", "timeouts",   "retry",     "ipAccess", "headers",
-                                           "tls",       "bodyLimit",  "apiKeyAuth", "basicAuth", "cors",
-                                           "csrf",      "realIp",     "authorization"};
+/* TrafficPolicy sections, and the ones enforced outside the registry (tls and
+ * proxyProtocol are compiled with the listeners: compiler_tls.c, compiler.c). */
+static const char *const all_sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
+                                           "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
+                                           "csrf",      "realIp",    "authorization", "proxyProtocol"};
 
 static bool enforced(const char *section)
 {
-    return strcmp(section, "tls") == 0 || sl_policy_kind_of(section) >= 0;
+    return strcmp(section, "tls") == 0 || strcmp(section, "proxyProtocol") == 0 || sl_policy_kind_of(section) >= 0;
 }
 
 static const json_t *find_object(const json_t *list, const char *ns, const char *name)

@@ -73,40 +73,6 @@ bool sl_compile_tls_secret(sl_compile_ctx *c, const char *ns, const char *name, 
     return false;
 }
 
-/* The `tls` section of the TrafficPolicy for this listener: one naming the
- * listener (sectionName) wins over one for the whole Gateway; then the oldest. */
-static const json_t *listener_tls_policy(sl_compile_ctx *c, const json_t *gw, const json_t *listener)
-{
-    const json_t *best = NULL;
-    int best_rank = -1;
-    const char *best_created = "";
-    size_t i;
-    json_t *p;
-    json_array_foreach(c->trafficpolicies, i, p)
-    {
-        const json_t *spec = json_object_get(p, "spec");
-        if (!json_object_get(spec, "tls") || strcmp(sl_jmeta(p, "namespace"), sl_jmeta(gw, "namespace")) != 0)
-            continue;
-        size_t k;
-        json_t *t;
-        json_array_foreach(json_object_get(spec, "targetRefs"), k, t)
-        {
-            const char *section = sl_js(t, "sectionName");
-            if (strcmp(sl_js(t, "kind"), "Gateway") != 0 || strcmp(sl_js(t, "name"), sl_jmeta(gw, "name")) != 0 ||
-                (section[0] && strcmp(section, sl_js(listener, "name")) != 0))
-                continue;
-            int rank = section[0] ? 1 : 0;
-            const char *created = sl_jmeta(p, "creationTimestamp");
-            if (rank > best_rank || (rank == best_rank && strcmp(created, best_created) < 0)) {
-                best = json_object_get(spec, "tls");
-                best_rank = rank;
-                best_created = created;
-            }
-        }
-    }
-    return best;
-}
-
 /* Fills the policy's options into a certificate record of the listener. Its
  * clientCertificate applies only where the Gateway's own client certificate
  * validation (spec.tls.frontend) does not (`frontend`). */
@@ -148,7 +114,7 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
         sl_ca_refs_free(&cas);
         return SL_TLS_INVALID_CERT_REF;
     }
-    policy_tls = listener_tls_policy(c, gw, listener);
+    policy_tls = sl_compile_listener_section(c, gw, listener, "tls");
     uint8_t status = SL_TLS_OK;
     size_t i;
     json_t *ref;

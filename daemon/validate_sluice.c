@@ -398,6 +398,29 @@ static void check_authorization(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+/* proxyProtocol: Gateways (their ports) only. */
+static void check_proxy_protocol(sl_vctx *v, const json_t *spec)
+{
+    const json_t *pp = sl_v_get_object(v, spec, "proxyProtocol");
+    if (!pp)
+        return;
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(spec, "targetRefs"), i, t)
+    {
+        const char *kind = json_string_value(json_object_get(t, "kind"));
+        if (kind && strcmp(kind, "Gateway") != 0) {
+            sl_v_fail(v, "proxyProtocol", "FieldValueForbidden",
+                      "proxyProtocol applies to Gateway listeners: every targetRef must be a Gateway");
+            return;
+        }
+    }
+    size_t prev = sl_v_field(v, "proxyProtocol");
+    bool optional;
+    sl_v_get_bool(v, pp, "optional", &optional);
+    sl_v_pop(v, prev);
+}
+
 static void check_policy_timeouts(sl_vctx *v, const json_t *spec)
 {
     const json_t *t = sl_v_get_object(v, spec, "timeouts");
@@ -567,9 +590,9 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    static const char *const sections[] = {"rateLimit", "timeouts",   "retry",     "ipAccess", "headers",
-                                           "tls",       "bodyLimit",  "apiKeyAuth", "basicAuth", "cors",
-                                           "csrf",      "realIp",     "authorization"};
+    static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
+                                           "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
+                                           "csrf",      "realIp",    "authorization", "proxyProtocol"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -588,11 +611,12 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_cors_csrf(v, spec);
     check_real_ip(v, spec);
     check_authorization(v, spec);
+    check_proxy_protocol(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth, basicAuth, cors, csrf, realIp or authorization must be specified");
+                  "apiKeyAuth, basicAuth, cors, csrf, realIp, authorization or proxyProtocol must be specified");
     sl_v_pop(v, prev);
 }

@@ -100,6 +100,8 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
     /* HTTPS listeners: a TLS session from the current snapshot's certificates. */
     sl_wsnap_refresh(w);
     uint32_t pi = w->snap ? w->snap->port_of_socket[listener_index] : SL_SNAP_NONE;
+    if (pi != SL_SNAP_NONE)
+        c->proxy_mode = SL_SNAP_GET(&w->snap->s, SL_SNAP_PORTS, sl_snap_port, pi)->proxy_protocol;
     if (pi != SL_SNAP_NONE && SL_SNAP_GET(&w->snap->s, SL_SNAP_PORTS, sl_snap_port, pi)->protocol == SL_PROTO_HTTPS) {
         c->ssl = sl_tls_accept(w->snap->tls, pi, fd);
         if (!c->ssl) {
@@ -188,6 +190,7 @@ void sl_conn_close(sl_conn *c)
     sl_cbuf_put(w, &c->uout);
     sl_bodybuf_put(w, &c->uin);
     sl_splice_release(c);
+    free(c->proxy_buf);
     free(c);
 }
 
@@ -754,6 +757,8 @@ static void process_input(sl_conn *c)
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     sl_conn *c = io->data;
+    if (c->proxy_mode && (!(revents & EV_READ) || !sl_conn_proxy_header(c)))
+        return; /* before its PROXY header nothing else is read or written */
     if (c->state == SL_CONN_H2) {
         sl_h2_io(c, revents);
         return;

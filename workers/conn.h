@@ -50,6 +50,9 @@ struct sl_conn {
     sl_ip peer_ip;      /* the TCP peer's address */
     sl_ip client;       /* the client's address, for policies (realIp may set it from a trusted proxy's header) */
     char client_text[48]; /* that address as text when realIp set it ("" otherwise: peer) */
+    uint8_t proxy_mode;   /* sl_snap_proxy_protocol while a PROXY header is awaited, else 0 */
+    uint16_t proxy_len;   /* header bytes taken so far (in proxy_buf) */
+    uint8_t *proxy_buf;   /* malloc'd only while a header arrives in pieces */
     sl_conn_state state;
     sl_buf in;          /* bytes from the client */
     sl_buf out;         /* bytes to the client that we produced (heads, local bodies) */
@@ -132,6 +135,11 @@ static inline uint64_t sl_conn_idle_ms(const sl_conn *c)
 {
     return c->idle_timeout_ms ? c->idle_timeout_ms : (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
 }
+
+/* conn_proxy_header.c: reads the PROXY header of a connection whose port asks
+ * for one; true once it is done (the connection goes on), false while it waits
+ * or after closing the connection. */
+bool sl_conn_proxy_header(sl_conn *c);
 
 /* conn.c */
 /* The reason phrase of a status code ("Unknown" for others). */

@@ -22,11 +22,12 @@ fi
 rm -rf "$probe"
 mkdir -p "$out"
 status=0
-for target in http1 h2 protobuf admin_json snapshot; do
+for target in http1 h2 protobuf admin_json snapshot proxy_protocol; do
     bin="$out/fuzz_$target"
     cflags=""
     case $target in
     http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
+    proxy_protocol) sources="$src/workers/proxy_protocol.c"; libs="" ;;
     # The HTTP/2 target runs a real worker connection: the whole data plane.
     # (The policy kinds in workers/ carry their compile step: the snapshot builder and jansson.)
     h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c"

@@ -617,6 +617,12 @@ static void test_trafficpolicy(void)
             "spec.authorization.defaultAction", "spec.authorization.rules[0].action",
             "spec.authorization.rules[0].clientIds[0]", "spec.authorization.rules[0].methods",
             "spec.authorization.rules[0].paths[0]");
+    VALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw','sectionName':'http'}],"
+                           "'proxyProtocol':{'optional':true}}}");
+    INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'HTTPRoute','name':'r'}],'proxyProtocol':{}}}",
+            "spec.proxyProtocol");
+    INVALID("TrafficPolicy", "{'spec':{'targetRefs':[{'kind':'Gateway','name':'gw'}],'proxyProtocol':{'optional':1}}}",
+            "spec.proxyProtocol.optional");
 }
 
 int main(void)
