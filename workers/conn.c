@@ -218,8 +218,12 @@ static void log_request(sl_conn *c)
     char host[260], path[520], line[1400], ts[32];
     json_escape(c->log_host, host, sizeof(host));
     json_escape(c->log_path, path, sizeof(path));
-    char client_id[260];
-    json_escape(c->client_id, client_id, sizeof(client_id));
+    char client_id[260], client[48];
+    json_escape(c->client_id ? c->client_id : "", client_id, sizeof(client_id));
+    /* The client: the TCP peer, unless realIp established another address. */
+    if (memcmp(&c->client, &c->peer_ip, sizeof(c->client)) == 0 ||
+        !inet_ntop(c->client.family, c->client.addr, client, sizeof(client)))
+        snprintf(client, sizeof(client), "%s", c->peer);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -229,7 +233,7 @@ static void log_request(sl_conn *c)
                      "\"host\":\"%s\","
                      "\"path\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,\"duration_ms\":%llu,\"route\":\"%s\","
                      "\"upstream\":\"%s\",\"client_id\":\"%s\"}\n",
-                     ts, c->w->args.gateway_ns, c->w->args.gateway_name, c->client_text[0] ? c->client_text : c->peer,
+                     ts, c->w->args.gateway_ns, c->w->args.gateway_name, client,
                      c->peer, c->log_method, host, path,
                      c->status, (unsigned long long)c->bytes_out,
                      (unsigned long long)(sl_now_ms() - c->started_ms), c->log_route, c->log_upstream, client_id);
@@ -604,9 +608,8 @@ static void dispatch(sl_conn *c)
     copy_slice(c->log_host, sizeof(c->log_host), req->host);
     copy_slice(c->log_path, sizeof(c->log_path), req->target);
     c->origin[0] = '\0';
-    c->client_id[0] = '\0';
+    c->client_id = "";
     c->client = c->peer_ip; /* realIp may say otherwise for this request */
-    c->client_text[0] = '\0';
     c->strip_field = c->client_id_header = (sl_slice){0};
     memset(&c->req_body, 0, sizeof(c->req_body));
     if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {

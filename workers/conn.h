@@ -49,7 +49,6 @@ struct sl_conn {
     char peer[48];      /* client address, for logs and X-Forwarded-For */
     sl_ip peer_ip;      /* the TCP peer's address */
     sl_ip client;       /* the client's address, for policies (realIp may set it from a trusted proxy's header) */
-    char client_text[48]; /* that address as text when realIp set it ("" otherwise: peer) */
     uint8_t proxy_mode;   /* sl_snap_proxy_protocol while a PROXY header is awaited, else 0 */
     uint16_t proxy_len;   /* header bytes taken so far (in proxy_buf) */
     uint8_t *proxy_buf;   /* malloc'd only while a header arrives in pieces */
@@ -116,7 +115,8 @@ struct sl_conn {
     uint32_t endpoint_index;       /* the chosen endpoint (snapshot index) */
     bool retry_pending;            /* waiting out the retry backoff */
     char origin[256];              /* the request's Origin, for CORS response headers */
-    char client_id[128];           /* who called, once an authentication policy knows ("" otherwise) */
+    const char *client_id;         /* who called, once an authentication policy knows ("" otherwise);
+                                    * a snapshot string: valid while the request holds its snapshot */
     sl_slice strip_field;          /* a received field not to forward (the credential), by identity */
     sl_slice client_id_header;     /* upstream field that carries client_id ("" none) */
     struct sockaddr_storage up_addr;

@@ -35,7 +35,7 @@
 #define CACHE_MS (5 * 60 * 1000)
 
 typedef struct user {
-    char name[128]; /* as long as a client id (sl_conn.client_id) */
+    char name[128];
     char hash[256];
 } user;
 
@@ -245,7 +245,7 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
         sl_conn_respond_with(c, 401, challenge, "authentication required\n", false);
         return SL_POLICY_ANSWERED;
     }
-    snprintf(c->client_id, sizeof(c->client_id), "%s", name);
+    c->client_id = sl_snap_cstr(s, u->a);
     c->strip_field = field;
     c->client_id_header = sl_slice_make(sl_snap_cstr(s, p->b), p->b.len);
     return SL_POLICY_NEXT;

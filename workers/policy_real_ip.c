@@ -15,7 +15,6 @@
  *
  * Compiled: items = the trusted ranges; a = the header name. */
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "common/cidr.h"
@@ -122,10 +121,8 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
         }
     }
 done:
-    if (have) {
+    if (have)
         c->client = found;
-        inet_ntop(found.family, found.addr, c->client_text, sizeof(c->client_text));
-    }
     return SL_POLICY_NEXT;
 }
 
