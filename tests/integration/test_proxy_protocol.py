@@ -5,11 +5,13 @@ the header (when required) or with a malformed one is closed unanswered."""
 
 import json
 import socket
+import ssl
 import struct
 import time
 
 from dataplane import GWPATH, RawClient, connect, created, make_dataplane, wait_until  # noqa: F401
 from test_policies import POLICIES, policy, to_gateway
+from test_tls import client_ctx, https_listener, pki, tls_plane  # noqa: F401
 
 REQ = b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
 
@@ -85,3 +87,29 @@ def test_optional_headers(make_dataplane):
     # taken while it looked like a header are given back to the request).
     r = exchange(dp.port, b"PRO", b"PFIND / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", pause=0.2)
     assert r and r[0] == 200 and json.loads(r[1])["method"] == "PROPFIND", r
+
+
+def test_proxy_header_before_tls_on_an_https_listener(make_dataplane, pki):
+    leaf = pki.leaf("a.example")
+    tp = tls_plane(make_dataplane, pki, lambda p: [https_listener("https", p, "cert-a", hostname="a.example")],
+                   {"cert-a": leaf})
+    created(tp.sl.post(POLICIES, policy("pp", [to_gateway("gws")], proxyProtocol={},
+                                        ipAccess={"deny": ["203.0.113.0/24"]})))
+
+    def over_tls(header):
+        raw = connect(tp.port)
+        try:
+            raw.sendall(header)
+            s = client_ctx(pki).wrap_socket(raw, server_hostname="a.example")
+        except (OSError, ssl.SSLError):
+            raw.close()
+            return None
+        with s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n")
+            return RawClient(s).read_response().status
+
+    wait_until(lambda: over_tls(b"PROXY TCP4 203.0.113.7 127.0.0.1 5000 443\r\n") == 403, timeout=10,
+               what="the PROXY header read before the handshake")
+    assert over_tls(b"PROXY TCP4 198.51.100.1 127.0.0.1 5000 443\r\n") == 200
+    assert over_tls(v2_header("198.51.100.4", dport=443)) == 200
+    assert over_tls(b"") is None  # required: a bare TLS handshake is closed
