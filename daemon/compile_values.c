@@ -80,3 +80,27 @@ sl_snap_filter sl_compile_cors(sl_snap_builder *b, const json_t *cfg)
     rec.max_age = max_age ? (uint32_t)json_integer_value(max_age) : 5;
     return rec;
 }
+
+void sl_compile_header_ops(sl_snap_builder *b, const json_t *mod, uint8_t type,
+                           void (*emit)(const sl_snap_filter *f, void *arg), void *arg)
+{
+    static const struct {
+        const char *key;
+        uint8_t op;
+    } ops[] = {{"set", SL_HDR_SET}, {"add", SL_HDR_ADD}, {"remove", SL_HDR_REMOVE}};
+    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+        size_t i;
+        json_t *h;
+        json_array_foreach(json_object_get(mod, ops[k].key), i, h)
+        {
+            sl_snap_filter f = {.type = type, .op = ops[k].op, .backend = SL_SNAP_NONE};
+            if (ops[k].op == SL_HDR_REMOVE) {
+                f.name = sl_sb_str(b, json_string_value(h));
+            } else {
+                f.name = sl_sb_str(b, json_string_value(json_object_get(h, "name")));
+                f.value = sl_sb_str(b, json_string_value(json_object_get(h, "value")));
+            }
+            emit(&f, arg);
+        }
+    }
+}

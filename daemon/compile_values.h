@@ -22,4 +22,9 @@ sl_snap_str sl_compile_join_lines(sl_snap_builder *b, const json_t *list);
  * section's) settings. */
 sl_snap_filter sl_compile_cors(sl_snap_builder *b, const json_t *cfg);
 
+/* The records of a RequestHeaderModifier or ResponseHeaderModifier (one per
+ * set, add or remove operation, of filter type `type`), each given to emit. */
+void sl_compile_header_ops(sl_snap_builder *b, const json_t *mod, uint8_t type,
+                           void (*emit)(const sl_snap_filter *f, void *arg), void *arg);
+
 #endif

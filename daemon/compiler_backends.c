@@ -15,7 +15,7 @@
 
 #define SLUICE_GROUP "gateway.sluice.dev"
 
-static const json_t *find_object(const json_t *list, const char *ns, const char *name)
+const json_t *sl_compile_find_object(const json_t *list, const char *ns, const char *name)
 {
     size_t i;
     json_t *o;
@@ -98,7 +98,7 @@ static uint8_t app_protocol(const char *p)
 /* A Service port's endpoints, from the EndpointSlices labelled with the Service's name. */
 static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *name, long long port)
 {
-    const json_t *svc = find_object(c->services, ns, name);
+    const json_t *svc = sl_compile_find_object(c->services, ns, name);
     if (!svc)
         return SL_SNAP_NONE;
     const json_t *svc_port = NULL;
@@ -157,7 +157,7 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
 /* A sluice Backend object of type Static. */
 static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *name)
 {
-    const json_t *obj = find_object(c->backends, ns, name);
+    const json_t *obj = sl_compile_find_object(c->backends, ns, name);
     const json_t *spec = json_object_get(obj, "spec");
     if (!obj || strcmp(sl_js(spec, "type"), "Static") != 0)
         return SL_SNAP_NONE;
@@ -274,7 +274,7 @@ static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const js
         *message = "a backendRef to another namespace needs a ReferenceGrant there";
         return "RefNotPermitted";
     }
-    const json_t *obj = find_object(service ? c->services : c->backends, ns, name);
+    const json_t *obj = sl_compile_find_object(service ? c->services : c->backends, ns, name);
     if (!obj) {
         *message = service ? "the referenced Service does not exist" : "the referenced Backend does not exist";
         return "BackendNotFound";

@@ -26,15 +26,6 @@
 
 #define GW_GROUP "gateway.networking.k8s.io"
 
-static const json_t *find_object(const json_t *list, const char *ns, const char *name)
-{
-    size_t i;
-    json_t *o;
-    json_array_foreach(list, i, o) if (strcmp(sl_jmeta(o, "namespace"), ns) == 0 &&
-                                       strcmp(sl_jmeta(o, "name"), name) == 0) return o;
-    return NULL;
-}
-
 /* Does the policy target Service `name` (whole, or one of its ports)? */
 static bool targets_service(const json_t *policy, const char *name)
 {
@@ -123,7 +114,7 @@ static const char *missing_target(sl_compile_ctx *c, const json_t *policy, char 
     json_t *t, *port;
     json_array_foreach(json_object_get(json_object_get(policy, "spec"), "targetRefs"), i, t)
     {
-        const json_t *svc = find_object(c->services, sl_jmeta(policy, "namespace"), sl_js(t, "name"));
+        const json_t *svc = sl_compile_find_object(c->services, sl_jmeta(policy, "namespace"), sl_js(t, "name"));
         const char *section = sl_js(t, "sectionName");
         if (!svc) {
             snprintf(msg, len, "Service %s/%s does not exist", sl_jmeta(policy, "namespace"), sl_js(t, "name"));

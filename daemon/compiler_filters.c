@@ -24,28 +24,8 @@ static void push(filter_vec *fv, const sl_snap_filter *f)
     fv->v[fv->n++] = *f;
 }
 
-static void header_ops(sl_compile_ctx *c, filter_vec *fv, const json_t *mod, uint8_t type)
-{
-    static const struct {
-        const char *key;
-        uint8_t op;
-    } ops[] = {{"set", SL_HDR_SET}, {"add", SL_HDR_ADD}, {"remove", SL_HDR_REMOVE}};
-    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
-        size_t i;
-        json_t *h;
-        json_array_foreach(json_object_get(mod, ops[k].key), i, h)
-        {
-            sl_snap_filter f = {.type = type, .op = ops[k].op, .backend = SL_SNAP_NONE};
-            if (ops[k].op == SL_HDR_REMOVE) {
-                f.name = sl_sb_str(&c->b, json_string_value(h));
-            } else {
-                f.name = sl_sb_str(&c->b, sl_js(h, "name"));
-                f.value = sl_sb_str(&c->b, sl_js(h, "value"));
-            }
-            push(fv, &f);
-        }
-    }
-}
+/* Header modifier records go into the rule's vector. */
+static void push_filter(const sl_snap_filter *f, void *fv) { push(fv, f); }
 
 static uint8_t path_mod(const json_t *path, const char **value)
 {
@@ -71,9 +51,11 @@ sl_snap_range sl_compile_filters(sl_compile_ctx *c, const json_t *route, const j
     {
         const char *type = sl_js(f, "type");
         if (strcmp(type, "RequestHeaderModifier") == 0) {
-            header_ops(c, &fv, json_object_get(f, "requestHeaderModifier"), SL_FILTER_REQUEST_HEADER);
+            sl_compile_header_ops(&c->b, json_object_get(f, "requestHeaderModifier"), SL_FILTER_REQUEST_HEADER,
+                                  push_filter, &fv);
         } else if (strcmp(type, "ResponseHeaderModifier") == 0) {
-            header_ops(c, &fv, json_object_get(f, "responseHeaderModifier"), SL_FILTER_RESPONSE_HEADER);
+            sl_compile_header_ops(&c->b, json_object_get(f, "responseHeaderModifier"), SL_FILTER_RESPONSE_HEADER,
+                                  push_filter, &fv);
         } else if (strcmp(type, "RequestRedirect") == 0) {
             const json_t *r = json_object_get(f, "requestRedirect");
             const char *pv;

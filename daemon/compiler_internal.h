@@ -153,6 +153,9 @@ static inline const char *sl_compile_str(const sl_compile_ctx *c, sl_snap_str s)
     return (const char *)c->b.tab[SL_SNAP_STRINGS].data + s.off;
 }
 
+/* compiler_backends.c: the object ns/name of a listed kind, NULL when absent. */
+const json_t *sl_compile_find_object(const json_t *list, const char *ns, const char *name);
+
 /* Small JSON accessors: "" / dflt when absent. */
 const char *sl_js(const json_t *obj, const char *key);
 long long sl_ji(const json_t *obj, const char *key, long long dflt);

@@ -38,15 +38,6 @@ static bool enforced(const char *section)
     return strcmp(section, "tls") == 0 || strcmp(section, "proxyProtocol") == 0 || sl_policy_kind_of(section) >= 0;
 }
 
-static const json_t *find_object(const json_t *list, const char *ns, const char *name)
-{
-    size_t i;
-    json_t *o;
-    json_array_foreach(list, i, o) if (strcmp(sl_jmeta(o, "namespace"), ns) == 0 &&
-                                       strcmp(sl_jmeta(o, "name"), name) == 0) return o;
-    return NULL;
-}
-
 static bool has_named(const json_t *list, const char *name)
 {
     size_t i;
@@ -99,7 +90,7 @@ static bool resolve_target(sl_compile_ctx *c, const char *ns, const json_t *t, j
 {
     const char *kind = sl_js(t, "kind"), *name = sl_js(t, "name"), *section = sl_js(t, "sectionName");
     if (strcmp(kind, "Gateway") == 0) {
-        const json_t *gw = find_object(c->gateways, ns, name);
+        const json_t *gw = sl_compile_find_object(c->gateways, ns, name);
         if (gw && !sl_compile_gateway_is_ours(c, ns, name))
             return true; /* another controller's Gateway: not ours to report on */
         if (!gw) {
@@ -114,7 +105,7 @@ static bool resolve_target(sl_compile_ctx *c, const char *ns, const json_t *t, j
         return true;
     }
     const json_t *routes = strcmp(kind, "GRPCRoute") == 0 ? c->grpcroutes : c->httproutes;
-    const json_t *route = find_object(routes, ns, name);
+    const json_t *route = sl_compile_find_object(routes, ns, name);
     if (!route) {
         snprintf(why, len, "%s %s/%s does not exist", kind, ns, name);
         return false;

@@ -10,6 +10,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "common/cidr.h"
+
 void sl_vctx_init(sl_vctx *v)
 {
     v->causes = json_array();
@@ -457,25 +459,8 @@ bool sl_is_ip_literal(const char *s) { return sl_is_ipv4(s) || sl_is_ipv6(s); }
 
 bool sl_is_cidr(const char *s)
 {
-    const char *slash = strchr(s, '/');
-    if (!slash || slash == s || (size_t)(slash - s) >= 64)
-        return false;
-    char addr[64];
-    memcpy(addr, s, (size_t)(slash - s));
-    addr[slash - s] = '\0';
-    const char *len = slash + 1;
-    size_t nd = strlen(len);
-    if (nd == 0 || nd > 3)
-        return false;
-    for (const char *p = len; *p; p++)
-        if (!isdigit((unsigned char)*p))
-            return false;
-    long bits = strtol(len, NULL, 10);
-    if (sl_is_ipv4(addr))
-        return bits <= 32;
-    if (sl_is_ipv6(addr))
-        return bits <= 128;
-    return false;
+    uint8_t family, prefix, addr[16];
+    return sl_cidr_parse(s, &family, addr, &prefix);
 }
 
 bool sl_is_base64(const char *s)

@@ -346,6 +346,23 @@ static void check_cors_csrf(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+/* Sections about a Gateway's listeners (tls, proxyProtocol) need Gateway targets. */
+static bool gateway_targets_only(sl_vctx *v, const json_t *spec, const char *section)
+{
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(spec, "targetRefs"), i, t)
+    {
+        const char *kind = json_string_value(json_object_get(t, "kind"));
+        if (kind && strcmp(kind, "Gateway") != 0) {
+            sl_v_fail(v, section, "FieldValueForbidden",
+                      "%s applies to Gateway listeners: every targetRef must be a Gateway", section);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* A list of 1..max printable strings without spaces (joined one per line when compiled). */
 static void check_word_list(sl_vctx *v, const json_t *parent, const char *key, size_t max, bool path)
 {
@@ -402,19 +419,8 @@ static void check_authorization(sl_vctx *v, const json_t *spec)
 static void check_proxy_protocol(sl_vctx *v, const json_t *spec)
 {
     const json_t *pp = sl_v_get_object(v, spec, "proxyProtocol");
-    if (!pp)
+    if (!pp || !gateway_targets_only(v, spec, "proxyProtocol"))
         return;
-    size_t i;
-    const json_t *t;
-    json_array_foreach(json_object_get(spec, "targetRefs"), i, t)
-    {
-        const char *kind = json_string_value(json_object_get(t, "kind"));
-        if (kind && strcmp(kind, "Gateway") != 0) {
-            sl_v_fail(v, "proxyProtocol", "FieldValueForbidden",
-                      "proxyProtocol applies to Gateway listeners: every targetRef must be a Gateway");
-            return;
-        }
-    }
     size_t prev = sl_v_field(v, "proxyProtocol");
     bool optional;
     sl_v_get_bool(v, pp, "optional", &optional);
@@ -529,14 +535,7 @@ static void check_policy_tls(sl_vctx *v, const json_t *spec)
         return;
     size_t i;
     const json_t *t;
-    json_array_foreach(json_object_get(spec, "targetRefs"), i, t)
-    {
-        const char *kind = json_string_value(json_object_get(t, "kind"));
-        if (kind && strcmp(kind, "Gateway") != 0) {
-            sl_v_fail(v, "tls", "FieldValueForbidden", "tls applies to Gateway listeners: every targetRef must be a Gateway");
-            break;
-        }
-    }
+    gateway_targets_only(v, spec, "tls");
     size_t prev = sl_v_field(v, "tls");
     const char *min = sl_v_get_string(v, tls, "minVersion");
     if (min)

@@ -85,6 +85,12 @@ uint64_t sl_rate_limit_evictions(const void *zone);
 /* The kind that handles a TrafficPolicy section; -1 when none does (yet). */
 int sl_policy_kind_of(const char *section);
 
+/* Worker: binary search of a policy's items, sorted by the compiler in the order
+ * cmp(key, item) follows (negative: key sorts before the item). */
+const sl_snap_policy_item *sl_policy_item_search(const sl_snapshot *s, const sl_snap_policy *p, const void *key,
+                                                 int (*cmp)(const void *key, const sl_snapshot *s,
+                                                            const sl_snap_policy_item *item));
+
 /* Worker: what sl_snapshot_verify cannot know: every policy is of a kind this
  * binary has, in that kind's phase. */
 bool sl_policy_chain_check(const sl_snapshot *s, char *why, size_t whylen);

@@ -144,21 +144,16 @@ static bool presented_key(const sl_conn *c, const sl_snap_policy *p, sl_slice *k
     return false;
 }
 
+static int by_item_hash(const void *hash, const sl_snapshot *s, const sl_snap_policy_item *it)
+{
+    return memcmp(hash, sl_snap_cstr(s, it->b), HASH_LEN);
+}
+
+/* The key's item; the match is confirmed in constant time. */
 static const sl_snap_policy_item *lookup(const sl_snapshot *s, const sl_snap_policy *p, const uint8_t *hash)
 {
-    uint32_t lo = 0, hi = p->items.count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        const sl_snap_policy_item *it = SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + mid);
-        int cmp = memcmp(hash, sl_snap_cstr(s, it->b), HASH_LEN);
-        if (cmp == 0)
-            return CRYPTO_memcmp(hash, sl_snap_cstr(s, it->b), HASH_LEN) == 0 ? it : NULL;
-        if (cmp < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    const sl_snap_policy_item *it = sl_policy_item_search(s, p, hash, by_item_hash);
+    return it && CRYPTO_memcmp(hash, sl_snap_cstr(s, it->b), HASH_LEN) == 0 ? it : NULL;
 }
 
 static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)

@@ -210,21 +210,9 @@ static bool credentials(const sl_conn *c, char *name, size_t nlen, char *passwor
     return false;
 }
 
-static const sl_snap_policy_item *find_user(const sl_snapshot *s, const sl_snap_policy *p, const char *name)
+static int by_item_name(const void *name, const sl_snapshot *s, const sl_snap_policy_item *it)
 {
-    uint32_t lo = 0, hi = p->items.count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        const sl_snap_policy_item *it = SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + mid);
-        int cmp = strcmp(name, sl_snap_cstr(s, it->a));
-        if (cmp == 0)
-            return it;
-        if (cmp < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    return strcmp(name, sl_snap_cstr(s, it->a));
 }
 
 static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
@@ -233,7 +221,7 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
     char name[128], password[512];
     sl_slice field;
     bool given = credentials(c, name, sizeof(name), password, sizeof(password), &field);
-    const sl_snap_policy_item *u = given ? find_user(s, p, name) : NULL;
+    const sl_snap_policy_item *u = given ? sl_policy_item_search(s, p, name, by_item_name) : NULL;
     bool ok = u && password_ok(s, p, sl_snap_cstr(s, u->b), password);
     OPENSSL_cleanse(password, sizeof(password));
     if (!ok) {

@@ -15,31 +15,11 @@
  * u[0], u[1]: the request range (first, count); u[2], u[3]: the response range. */
 #include <string.h>
 
+#include "daemon/compile_values.h"
 #include "workers/conn.h"
 #include "workers/policy.h"
 
-static void add_ops(sl_snap_builder *b, const json_t *mod, uint8_t type)
-{
-    static const struct {
-        const char *key;
-        uint8_t op;
-    } ops[] = {{"set", SL_HDR_SET}, {"add", SL_HDR_ADD}, {"remove", SL_HDR_REMOVE}};
-    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
-        size_t i;
-        json_t *h;
-        json_array_foreach(json_object_get(mod, ops[k].key), i, h)
-        {
-            sl_snap_filter f = {.type = type, .op = ops[k].op, .backend = SL_SNAP_NONE, .denominator = 100};
-            if (ops[k].op == SL_HDR_REMOVE) {
-                f.name = sl_sb_str(b, json_string_value(h));
-            } else {
-                f.name = sl_sb_str(b, json_string_value(json_object_get(h, "name")));
-                f.value = sl_sb_str(b, json_string_value(json_object_get(h, "value")));
-            }
-            sl_sb_add(b, SL_SNAP_FILTERS, &f);
-        }
-    }
-}
+static void add_filter(const sl_snap_filter *f, void *b) { sl_sb_add(b, SL_SNAP_FILTERS, f); }
 
 static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
 {
@@ -47,10 +27,10 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
     (void)why;
     (void)whylen;
     rec->u[0] = sl_sb_count(b, SL_SNAP_FILTERS);
-    add_ops(b, json_object_get(section, "request"), SL_FILTER_REQUEST_HEADER);
+    sl_compile_header_ops(b, json_object_get(section, "request"), SL_FILTER_REQUEST_HEADER, add_filter, b);
     rec->u[1] = sl_sb_count(b, SL_SNAP_FILTERS) - rec->u[0];
     rec->u[2] = sl_sb_count(b, SL_SNAP_FILTERS);
-    add_ops(b, json_object_get(section, "response"), SL_FILTER_RESPONSE_HEADER);
+    sl_compile_header_ops(b, json_object_get(section, "response"), SL_FILTER_RESPONSE_HEADER, add_filter, b);
     rec->u[3] = sl_sb_count(b, SL_SNAP_FILTERS) - rec->u[2];
     return true;
 }

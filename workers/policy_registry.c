@@ -102,3 +102,22 @@ void sl_policy_find_zones(const sl_snapshot *s, uint32_t gateway, void **zones)
             zones[z->kind] = sl_zone_get(z->zone, sl_policy_kinds[z->kind]->zone_size());
     }
 }
+
+const sl_snap_policy_item *sl_policy_item_search(const sl_snapshot *s, const sl_snap_policy *p, const void *key,
+                                                 int (*cmp)(const void *key, const sl_snapshot *s,
+                                                            const sl_snap_policy_item *item))
+{
+    uint32_t lo = 0, hi = p->items.count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const sl_snap_policy_item *it = SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + mid);
+        int c = cmp(key, s, it);
+        if (c == 0)
+            return it;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}

@@ -423,9 +423,8 @@ def created(resp):
 # Processes
 # ---------------------------------------------------------------------------
 
-def children_of(pid):
-    """Pids of the live (not zombie) processes whose parent is pid, but for the
-    master's worker spawner (daemon/spawner.h): its workers."""
+def child_processes(pid):
+    """(pid, name) of the live (not zombie) processes whose parent is pid."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -437,9 +436,15 @@ def children_of(pid):
             continue
         comm = st[st.find("(") + 1:st.rfind(")")]
         rest = st[st.rfind(")") + 2:].split()
-        if rest[0] != "Z" and int(rest[1]) == pid and comm != "sluiced-spawn":
-            out.append(int(d))
+        if rest[0] != "Z" and int(rest[1]) == pid:
+            out.append((int(d), comm))
     return sorted(out)
+
+
+def children_of(pid):
+    """Pids of the live processes whose parent is pid, but for the master's
+    worker spawner (daemon/spawner.h): its workers."""
+    return [p for p, comm in child_processes(pid) if comm != "sluiced-spawn"]
 
 
 def pid_alive(pid):

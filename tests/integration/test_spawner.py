@@ -10,7 +10,7 @@ import threading
 
 import requests
 
-from dataplane import GWPATH, ROUTES, children_of, created, make_dataplane, wait_until  # noqa: F401
+from dataplane import GWPATH, ROUTES, child_processes, created, make_dataplane, wait_until  # noqa: F401
 
 GW_NS = "/apis/gateway.networking.k8s.io/v1/namespaces/default"
 
@@ -24,20 +24,7 @@ def proc_field(pid, name):
 
 
 def spawners_of(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        comm = st[st.find("(") + 1:st.rfind(")")]
-        ppid = int(st[st.rfind(")") + 2:].split()[1])
-        if ppid == pid and comm == "sluiced-spawn":
-            out.append(int(d))
-    return out
+    return [p for p, comm in child_processes(pid) if comm == "sluiced-spawn"]
 
 
 def test_workers_are_the_masters_children_started_by_a_single_threaded_spawner(make_dataplane):
