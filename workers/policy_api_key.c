@@ -90,7 +90,8 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
             snprintf(why, whylen, "apiKeyAuth: Secret %s/%s does not exist; no key of it is accepted", env->ns,
                      name ? name : "");
     }
-    qsort(keys.v, keys.n, sizeof(*keys.v), by_hash);
+    if (keys.n)
+        qsort(keys.v, keys.n, sizeof(*keys.v), by_hash);
     rec->items.first = sl_sb_count(env->b, SL_SNAP_POLICY_ITEMS);
     for (size_t k = 0; k < keys.n; k++) {
         sl_snap_policy_item it = {0};

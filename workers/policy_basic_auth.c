@@ -116,7 +116,8 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
                  "basicAuth: users %s have hashes sluice cannot check (use bcrypt, SHA-512 or SHA-256 crypt: "
                  "htpasswd -B, -5 or -2); they cannot log in",
                  users.problems);
-    qsort(users.v, users.n, sizeof(*users.v), by_name);
+    if (users.n)
+        qsort(users.v, users.n, sizeof(*users.v), by_name);
     rec->items.first = sl_sb_count(env->b, SL_SNAP_POLICY_ITEMS);
     for (size_t i = 0; i < users.n; i++) {
         if (i && strcmp(users.v[i].name, users.v[i - 1].name) == 0)
