@@ -610,7 +610,7 @@ static void dispatch(sl_conn *c)
     c->origin[0] = '\0';
     c->client_id = "";
     c->client = c->peer_ip; /* realIp may say otherwise for this request */
-    c->strip_field = c->client_id_header = (sl_slice){0};
+    c->nauth = 0;
     memset(&c->req_body, 0, sizeof(c->req_body));
     if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {
         c->req_body.kind = SL_BODY_LENGTH;

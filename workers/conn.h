@@ -19,6 +19,8 @@ typedef enum {
 } sl_conn_state;
 
 /* TUNNEL: after a 101 Switching Protocols, bytes flow both ways until either side closes. */
+#define SL_CONN_MAX_AUTH 2 /* authentication kinds in the registry */
+
 typedef enum { SL_BODY_NONE = 0, SL_BODY_LENGTH, SL_BODY_CHUNKED, SL_BODY_CLOSE, SL_BODY_TUNNEL } sl_body_kind;
 
 /* Progress through one message body being forwarded. */
@@ -117,8 +119,13 @@ struct sl_conn {
     char origin[256];              /* the request's Origin, for CORS response headers */
     const char *client_id;         /* who called, once an authentication policy knows ("" otherwise);
                                     * a snapshot string: valid while the request holds its snapshot */
-    sl_slice strip_field;          /* a received field not to forward (the credential), by identity */
-    sl_slice client_id_header;     /* upstream field that carries client_id ("" none) */
+    /* Per authentication kind that ran (apiKeyAuth, basicAuth: both may apply):
+     * the received field not to forward (its credential, by identity) and the
+     * upstream field that carries client_id ("" none; a client's own field of
+     * that name is dropped). */
+    sl_slice strip_fields[SL_CONN_MAX_AUTH];
+    sl_slice id_headers[SL_CONN_MAX_AUTH];
+    uint8_t nauth;
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
     uint32_t request_timeout_ms;
@@ -134,6 +141,18 @@ struct sl_conn {
 static inline uint64_t sl_conn_idle_ms(const sl_conn *c)
 {
     return c->idle_timeout_ms ? c->idle_timeout_ms : (uint64_t)sl_setting(SL_SET_RESPONSE_TIMEOUT_MS);
+}
+
+/* An authentication kind accepted the request: its credential field is not
+ * forwarded, and id_header (if any) carries the client id upstream. */
+static inline void sl_conn_authenticated(sl_conn *c, const char *client_id, sl_slice credential, sl_slice id_header)
+{
+    c->client_id = client_id;
+    if (c->nauth < SL_CONN_MAX_AUTH) {
+        c->strip_fields[c->nauth] = credential;
+        c->id_headers[c->nauth] = id_header;
+        c->nauth++;
+    }
 }
 
 /* conn_proxy_header.c: reads the PROXY header of a connection whose port asks

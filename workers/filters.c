@@ -16,6 +16,15 @@ bool sl_filters_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_act
     return redirect && sl_redirect_answer(c, route, redirect);
 }
 
+/* A received field that authentication consumed or that claims an identity. */
+static bool auth_field(const sl_conn *c, sl_slice name)
+{
+    for (uint8_t k = 0; k < c->nauth; k++)
+        if (name.ptr == c->strip_fields[k].ptr || (c->id_headers[k].len && sl_slice_ieq(name, c->id_headers[k])))
+            return true;
+    return false;
+}
+
 bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_range rule, sl_snap_range backend)
 {
     const sl_snapshot *s = &c->snap->s;
@@ -57,7 +66,7 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             continue;
         if (sl_forwarded_is_ours(h->name))
             continue; /* rewritten below (a client's own client-cert claim is never passed on) */
-        if (h->name.ptr == c->strip_field.ptr || (c->client_id_header.len && sl_slice_ieq(h->name, c->client_id_header)))
+        if (c->nauth && auth_field(c, h->name))
             continue; /* a credential the gateway checked, or a client's claim of who it is */
         if (sl_headers_replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name) ||
             sl_headers_policy_replaces(s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))
@@ -74,8 +83,9 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
     if (req->body == SL_HTTP1_BODY_CHUNKED)
         sl_buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
     sl_forwarded_fields(c, b);
-    if (c->client_id_header.len && c->client_id[0])
-        sl_headers_put(b, c->client_id_header, sl_slice_from_cstr(c->client_id));
+    for (uint8_t k = 0; k < c->nauth && c->client_id[0]; k++)
+        if (c->id_headers[k].len)
+            sl_headers_put(b, c->id_headers[k], sl_slice_from_cstr(c->client_id));
     return sl_buf_append(b, "\r\n", 2);
 }
 

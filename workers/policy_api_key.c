@@ -175,9 +175,7 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
         sl_conn_respond_with(c, 401, challenge, given ? "unknown API key\n" : "API key required\n", false);
         return SL_POLICY_ANSWERED;
     }
-    c->client_id = sl_snap_cstr(s, it->a);
-    c->strip_field = field;
-    c->client_id_header = sl_slice_make(sl_snap_cstr(s, p->b), p->b.len);
+    sl_conn_authenticated(c, sl_snap_cstr(s, it->a), field, sl_slice_make(sl_snap_cstr(s, p->b), p->b.len));
     return SL_POLICY_NEXT;
 }
 

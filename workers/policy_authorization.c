@@ -10,7 +10,10 @@
  *
  * A rule matches when each of its lists that is given matches (a list matches
  * when any entry does); a rule with clientIds never matches a request without
- * a client id. Denied: 403. Runs after the authentication kinds (registry
+ * a client id. Paths are compared in their normal form, as an upstream would
+ * read them: unreserved characters percent-decoded, repeated slashes merged,
+ * "." and ".." segments resolved (so /%61dmin, //admin and /x/../admin are all
+ * /admin); a path too long to normalise (over 2 KiB) is refused. Denied: 403. Runs after the authentication kinds (registry
  * order), so clientIds are known; an unauthenticated request reaches it only
  * when no authentication section applies.
  *
@@ -90,11 +93,82 @@ static bool in_list(const sl_snapshot *s, sl_snap_str list, const char *text, si
     return false;
 }
 
+static int hex(int ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+static bool unreserved(int ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+           ch == '_' || ch == '~';
+}
+
+/* The path's normal form into out (NUL-terminated); its length, or -1 when it
+ * does not fit. Percent-encoded unreserved characters are decoded (others stay
+ * encoded, as they are not the same path), then segments are resolved. */
+static long normal_path(sl_slice path, char *out, size_t outlen)
+{
+    char dec[2048];
+    size_t n = 0;
+    for (size_t i = 0; i < path.len; i++) {
+        int ch = (unsigned char)path.ptr[i];
+        if (ch == '%' && i + 2 < path.len + 0 && hex(path.ptr[i + 1]) >= 0 && hex(path.ptr[i + 2]) >= 0 &&
+            unreserved(hex(path.ptr[i + 1]) * 16 + hex(path.ptr[i + 2]))) {
+            ch = hex(path.ptr[i + 1]) * 16 + hex(path.ptr[i + 2]);
+            i += 2;
+        }
+        if (n + 1 >= sizeof(dec))
+            return -1;
+        dec[n++] = (char)ch;
+    }
+    /* Segment by segment: "" and "." vanish, ".." drops the previous one. */
+    size_t o = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && dec[i] == '/')
+            i++;
+        size_t start = i;
+        while (i < n && dec[i] != '/')
+            i++;
+        size_t len = i - start;
+        if (len == 0 || (len == 1 && dec[start] == '.'))
+            continue;
+        if (len == 2 && dec[start] == '.' && dec[start + 1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+            continue;
+        }
+        if (o + 1 + len + 1 >= outlen)
+            return -1;
+        out[o++] = '/';
+        memcpy(out + o, dec + start, len);
+        o += len;
+    }
+    if (o == 0 || (n > 0 && dec[n - 1] == '/')) { /* "/" itself, and a trailing slash kept */
+        if (o + 2 >= outlen)
+            return -1;
+        out[o++] = '/';
+    }
+    out[o] = '\0';
+    return (long)o;
+}
+
 static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
 {
     const sl_snapshot *s = &c->snap->s;
     const sl_http1_request *req = &c->w->req;
-    sl_slice path = req->path.len ? req->path : sl_slice_from_cstr("/");
+    char normal[2048];
+    long plen = normal_path(req->path.len ? req->path : sl_slice_from_cstr("/"), normal, sizeof(normal));
+    if (plen < 0) {
+        sl_log_info("policy", "client %s: path too long to authorize (TrafficPolicy %s)", c->peer,
+                    sl_snap_cstr(s, p->source));
+        sl_conn_respond(c, 403, "forbidden\n", false);
+        return SL_POLICY_ANSWERED;
+    }
+    sl_slice path = sl_slice_make(normal, (size_t)plen);
     bool allow = p->num[0] != 0;
     for (uint32_t i = 0; i + 1 < p->items.count; i += 2) {
         const sl_snap_policy_item *rule = SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + i);

@@ -207,18 +207,21 @@ static uint64_t take(rl_table *t, uint64_t key, const sl_snap_policy *p)
         uint64_t level = st >> 32;
         uint32_t last = (uint32_t)st;
         uint32_t elapsed = now32 - last;
-        if (elapsed > UINT32_MAX / 2)
+        if (elapsed > UINT32_MAX - 60000)
             elapsed = 0; /* another worker stamped a moment later than our clock read */
+        else if (elapsed > UINT32_MAX / 2)
+            elapsed = UINT32_MAX / 2; /* idle for weeks (the 32-bit clock wrapped): full again */
         uint32_t new_last = last;
         if (elapsed >= full_ms) {
             level = cap;
             new_last = now32;
         } else {
             /* Only whole fixed-point units are added, and the clock advances by
-             * exactly their time, so no fraction of a refill is ever lost.
-             * elapsed < full_ms keeps the product below cap * unit. */
+             * their time rounded up (never more than elapsed): time is never
+             * credited twice, at worst a fraction of a unit is lost. elapsed <
+             * full_ms keeps the product below cap * unit. */
             uint64_t refill = (uint64_t)elapsed * requests * ONE / unit;
-            new_last = last + (uint32_t)(refill * unit / (requests * ONE));
+            new_last = last + (uint32_t)((refill * unit + requests * ONE - 1) / (requests * ONE));
             level = level + refill > cap ? cap : level + refill;
         }
         uint64_t wait = 0;

@@ -167,9 +167,33 @@ def test_authorization_rules_after_authentication(make_dataplane):
     assert call("kc", "/public/a/b") == 200
     assert call("kc", "/public/a", "POST") == 403
     assert call("nope", "/public/a") == 401  # authentication comes first
+    # Paths are compared as an upstream reads them: these are all /admin/x.
+    for path in ("/%61dmin/x", "//admin/x", "/x/../admin/x", "/./admin/x"):
+        assert call("kb", path) == 403, path
+    assert call("kb", "/x%2f..%2fadmin") == 200  # an encoded slash is not a separator: not resolved
+    assert call("ka", "/admin/" + "a" * 2100) == 403  # too long to normalise: refused
     # defaultAction Allow turns the last rule's job around.
     p = sl.get(POLICIES + "/az").json()
     p["spec"]["authorization"] = {"defaultAction": "Allow", "rules": [{"action": "Deny", "methods": ["DELETE"]}]}
     created(sl.put(POLICIES + "/az", p))
     wait_until(lambda: call("kc", "/x") == 200, timeout=10, what="the new rules")
     assert call("kc", "/x", "DELETE") == 403
+
+
+@needs_htpasswd
+def test_two_authentication_sections_both_keep_their_credentials_private(make_dataplane):
+    dp = make_dataplane()
+    sl = dp.sluiced
+    created(sl.post(SECRETS, secret("api-keys", {"alice": "key-a"})))
+    created(sl.post(SECRETS, secret("users", {"htpasswd": htpasswd("-B", "bob", "pw") + "\n"})))
+    created(sl.post(POLICIES, policy("gw-keys", [{"kind": "Gateway", "name": "gw"}], apiKeyAuth={
+        "secretRefs": [{"name": "api-keys"}], "clientIdHeader": "X-Client-Id"})))
+    created(sl.post(POLICIES, policy("route-basic", [to_route()], basicAuth={"secretRef": {"name": "users"}})))
+    creds = dict(basic("bob", "pw"), **{"X-API-Key": "key-a", "X-Client-Id": "admin"})
+    wait_until(lambda: dp.get("/", headers={"X-API-Key": "key-a"}).status_code == 401, timeout=10,
+               what="both sections in force")
+    r = dp.get("/", headers=creds)
+    assert r.status_code == 200
+    h = echoed(r)
+    assert "x-api-key" not in h and "authorization" not in h, h
+    assert h.get("x-client-id") in ("alice", "bob"), h  # never the client's own claim

@@ -121,3 +121,22 @@ def test_a_full_table_evicts_the_least_recently_used_and_counts_it(make_dataplan
     assert int(line[0].split()[-1]) >= 300 - 64, line
     # The most recent keys are still there: they are limited.
     assert get(dp.port, {"X-Api-Key": "k299"})[0] == 429
+
+
+def test_a_fast_client_gets_no_more_than_the_rate(make_dataplane):
+    """Many requests within each millisecond must not each be credited that
+    millisecond's refill again (100 per second: about 100 per second pass)."""
+    dp = make_dataplane()
+    created(dp.sluiced.post(POLICIES, limit(requests=100, unit="Second")))
+    wait_until(lambda: any(p["section"] == "rateLimit" for a in dp.sluiced.get(
+        "/debug/effective-policy?name=r").json()["attachments"] for p in a["policies"]), timeout=10,
+        what="the limit compiled")
+    time.sleep(0.3)  # the workers' tick
+    import requests as rq
+    s = rq.Session()  # one keep-alive connection: as fast as the gateway answers
+    t0 = time.monotonic()
+    codes = [s.get(dp.url + "/", timeout=10).status_code for _ in range(600)]
+    elapsed = time.monotonic() - t0
+    passed = codes.count(200)
+    assert passed <= 100 + 100 * elapsed + 5, (passed, elapsed)
+    assert passed >= 100, (passed, elapsed)
