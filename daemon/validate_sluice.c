@@ -31,6 +31,14 @@ static void check_url_path(sl_vctx *v, const json_t *o)
         sl_v_invalid(v, "path", "must start with '/'");
 }
 
+/* An optional field naming an HTTP header. */
+static void check_header_name(sl_vctx *v, const json_t *o, const char *key)
+{
+    const char *h = sl_v_get_string(v, o, key);
+    if (h && !sl_is_http_token(h))
+        sl_v_invalid(v, key, "must be a valid HTTP header name (RFC 9110 token)");
+}
+
 static void check_secret_name_ref(sl_vctx *v, const json_t *o, const char *key)
 {
     const json_t *ref = sl_v_get_object(v, o, key);
@@ -272,12 +280,8 @@ static void check_api_key_auth(sl_vctx *v, const json_t *spec)
         }
         sl_v_pop(v, p2);
     }
-    static const char *const fields[] = {"header", "clientIdHeader"};
-    for (size_t k = 0; k < 2; k++) {
-        const char *h = sl_v_get_string(v, ak, fields[k]);
-        if (h && !sl_is_http_token(h))
-            sl_v_invalid(v, fields[k], "must be a valid HTTP header name (RFC 9110 token)");
-    }
+    check_header_name(v, ak, "header");
+    check_header_name(v, ak, "clientIdHeader");
     bool bearer;
     sl_v_get_bool(v, ak, "bearer", &bearer);
     sl_v_pop(v, prev);
@@ -289,17 +293,9 @@ static void check_basic_auth(sl_vctx *v, const json_t *spec)
     if (!ba)
         return;
     size_t prev = sl_v_field(v, "basicAuth");
-    const json_t *ref = sl_v_get_object(v, ba, "secretRef");
-    if (!ref) {
-        if (!sl_v_present(ba, "secretRef"))
-            sl_v_fail(v, "secretRef", "FieldValueRequired", "Required value");
-    } else {
-        size_t p2 = sl_v_field(v, "secretRef");
-        const char *name = sl_v_req_string(v, ref, "name");
-        if (name && !sl_is_dns1123_subdomain(name))
-            sl_v_invalid(v, "name", "must be a lowercase RFC 1123 subdomain");
-        sl_v_pop(v, p2);
-    }
+    if (!sl_v_present(ba, "secretRef"))
+        sl_v_fail(v, "secretRef", "FieldValueRequired", "Required value");
+    check_secret_name_ref(v, ba, "secretRef");
     const char *key = sl_v_get_string(v, ba, "key");
     bool key_ok = key && key[0] && strlen(key) <= 253;
     for (const char *q = key; key_ok && *q; q++)
@@ -313,9 +309,7 @@ static void check_basic_auth(sl_vctx *v, const json_t *spec)
         realm_ok = *q >= 0x20 && *q < 0x7f && *q != '"' && *q != '\\';
     if (realm && !realm_ok)
         sl_v_invalid(v, "realm", "must be at most 64 printable ASCII characters without '\"' or '\\'");
-    const char *h = sl_v_get_string(v, ba, "clientIdHeader");
-    if (h && !sl_is_http_token(h))
-        sl_v_invalid(v, "clientIdHeader", "must be a valid HTTP header name (RFC 9110 token)");
+    check_header_name(v, ba, "clientIdHeader");
     sl_v_pop(v, prev);
 }
 
@@ -464,9 +458,7 @@ static void check_real_ip(sl_vctx *v, const json_t *spec)
     if (!sl_v_present(ri, "trustedProxies") || json_array_size(json_object_get(ri, "trustedProxies")) == 0)
         sl_v_fail(v, "trustedProxies", "FieldValueRequired", "Required value: at least one CIDR");
     check_cidr_list(v, ri, "trustedProxies");
-    const char *h = sl_v_get_string(v, ri, "header");
-    if (h && !sl_is_http_token(h))
-        sl_v_invalid(v, "header", "must be a valid HTTP header name (RFC 9110 token)");
+    check_header_name(v, ri, "header");
     sl_v_pop(v, prev);
 }
 
