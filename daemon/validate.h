@@ -190,4 +190,12 @@ void sl_v_gateway_tls(sl_vctx *v, const json_t *spec);
  * validates one rule object. */
 void sl_v_route_spec(sl_vctx *v, const json_t *obj, size_t min_rules, void (*check_rule)(sl_vctx *, const json_t *));
 
+/* An optional field naming an HTTP header (an RFC 9110 token). */
+void sl_v_header_name(sl_vctx *v, const json_t *o, const char *key);
+/* An optional list at parent.key of 1..max printable strings without spaces
+ * (paths: each starting with '/'). */
+void sl_v_word_list(sl_vctx *v, const json_t *parent, const char *key, size_t max, bool path);
+/* A TrafficPolicy's jwt section (validate_jwt.c). */
+void sl_v_jwt(sl_vctx *v, const json_t *spec);
+
 #endif

@@ -31,8 +31,7 @@ static void check_url_path(sl_vctx *v, const json_t *o)
         sl_v_invalid(v, "path", "must start with '/'");
 }
 
-/* An optional field naming an HTTP header. */
-static void check_header_name(sl_vctx *v, const json_t *o, const char *key)
+void sl_v_header_name(sl_vctx *v, const json_t *o, const char *key)
 {
     const char *h = sl_v_get_string(v, o, key);
     if (h && !sl_is_http_token(h))
@@ -225,7 +224,7 @@ void sl_validate_backend(sl_vctx *v, const json_t *obj)
 static void check_rate_limit(sl_vctx *v, const json_t *spec)
 {
     static const char *const units[] = {"Second", "Minute", "Hour", NULL};
-    static const char *const keys[] = {"ClientIP", "Header", "ClientId", NULL};
+    static const char *const keys[] = {"ClientIP", "Header", "ClientId", "Claim", "Route", NULL};
     const json_t *rl = sl_v_get_object(v, spec, "rateLimit");
     if (!rl)
         return;
@@ -246,6 +245,14 @@ static void check_rate_limit(sl_vctx *v, const json_t *spec)
         sl_v_fail(v, "header", "FieldValueForbidden", "header may only be specified when key is Header");
     else if (header && !sl_is_http_token(header))
         sl_v_invalid(v, "header", "must be a valid HTTP header name (RFC 9110 token)");
+    bool by_claim = key && strcmp(key, "Claim") == 0;
+    const char *claim = sl_v_get_string(v, rl, "claim");
+    if (by_claim && !sl_v_present(rl, "claim"))
+        sl_v_fail(v, "claim", "FieldValueRequired", "Required value: claim must be specified when key is Claim");
+    else if (!by_claim && sl_v_present(rl, "claim") && (key || !sl_v_present(rl, "key")))
+        sl_v_fail(v, "claim", "FieldValueForbidden", "claim may only be specified when key is Claim");
+    else if (claim && (!claim[0] || strlen(claim) > 128))
+        sl_v_invalid(v, "claim", "must be a claim name of 1..128 characters");
     sl_v_pop(v, prev);
 }
 
@@ -280,8 +287,8 @@ static void check_api_key_auth(sl_vctx *v, const json_t *spec)
         }
         sl_v_pop(v, p2);
     }
-    check_header_name(v, ak, "header");
-    check_header_name(v, ak, "clientIdHeader");
+    sl_v_header_name(v, ak, "header");
+    sl_v_header_name(v, ak, "clientIdHeader");
     bool bearer;
     sl_v_get_bool(v, ak, "bearer", &bearer);
     sl_v_pop(v, prev);
@@ -309,7 +316,7 @@ static void check_basic_auth(sl_vctx *v, const json_t *spec)
         realm_ok = *q >= 0x20 && *q < 0x7f && *q != '"' && *q != '\\';
     if (realm && !realm_ok)
         sl_v_invalid(v, "realm", "must be at most 64 printable ASCII characters without '\"' or '\\'");
-    check_header_name(v, ba, "clientIdHeader");
+    sl_v_header_name(v, ba, "clientIdHeader");
     sl_v_pop(v, prev);
 }
 
@@ -357,8 +364,7 @@ static bool gateway_targets_only(sl_vctx *v, const json_t *spec, const char *sec
     return true;
 }
 
-/* A list of 1..max printable strings without spaces (joined one per line when compiled). */
-static void check_word_list(sl_vctx *v, const json_t *parent, const char *key, size_t max, bool path)
+void sl_v_word_list(sl_vctx *v, const json_t *parent, const char *key, size_t max, bool path)
 {
     const json_t *list = sl_v_get_list(v, parent, key, 1, max, false);
     size_t i;
@@ -374,6 +380,30 @@ static void check_word_list(sl_vctx *v, const json_t *parent, const char *key, s
         if (!ok)
             sl_v_invalid(v, NULL, path ? "must be a path starting with '/', printable ASCII without spaces"
                                        : "must be 1..253 printable ASCII characters without spaces");
+        sl_v_pop(v, prev);
+    }
+}
+
+/* An authorization rule's claims: [{name, values: [...]}], each printable
+ * without tabs (compiled into tab-separated lines). */
+static void check_claim_conditions(sl_vctx *v, const json_t *rule)
+{
+    const json_t *list = sl_v_get_list(v, rule, "claims", 1, 8, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(list, i, x)
+    {
+        size_t prev = sl_v_field(v, "claims");
+        const json_t *m = sl_v_list_object(v, list, i);
+        if (m) {
+            sl_v_index(v, i);
+            const char *name = sl_v_req_string(v, m, "name");
+            if (name && (!name[0] || strlen(name) > 128 || strpbrk(name, "\t\n\r")))
+                sl_v_invalid(v, "name", "must be a claim name of 1..128 printable characters");
+            if (!sl_v_present(m, "values"))
+                sl_v_required(v, "values");
+            sl_v_word_list(v, m, "values", 16, false);
+        }
         sl_v_pop(v, prev);
     }
 }
@@ -400,9 +430,10 @@ static void check_authorization(sl_vctx *v, const json_t *spec)
             const char *action = sl_v_req_string(v, rule, "action");
             if (action)
                 sl_v_enum(v, "action", action, actions);
-            check_word_list(v, rule, "clientIds", 256, false);
-            check_word_list(v, rule, "methods", 16, false);
-            check_word_list(v, rule, "paths", 64, true);
+            sl_v_word_list(v, rule, "clientIds", 256, false);
+            sl_v_word_list(v, rule, "methods", 16, false);
+            sl_v_word_list(v, rule, "paths", 64, true);
+            check_claim_conditions(v, rule);
         }
         sl_v_pop(v, p2);
     }
@@ -458,7 +489,7 @@ static void check_real_ip(sl_vctx *v, const json_t *spec)
     if (!sl_v_present(ri, "trustedProxies") || json_array_size(json_object_get(ri, "trustedProxies")) == 0)
         sl_v_fail(v, "trustedProxies", "FieldValueRequired", "Required value: at least one CIDR");
     check_cidr_list(v, ri, "trustedProxies");
-    check_header_name(v, ri, "header");
+    sl_v_header_name(v, ri, "header");
     sl_v_pop(v, prev);
 }
 
@@ -583,7 +614,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
     static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
-                                           "csrf",      "realIp",    "authorization", "proxyProtocol"};
+                                           "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -599,6 +630,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_body_limit(v, spec);
     check_api_key_auth(v, spec);
     check_basic_auth(v, spec);
+    sl_v_jwt(v, spec);
     check_cors_csrf(v, spec);
     check_real_ip(v, spec);
     check_authorization(v, spec);
@@ -608,6 +640,6 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth, basicAuth, cors, csrf, realIp, authorization or proxyProtocol must be specified");
+                  "apiKeyAuth, basicAuth, jwt, cors, csrf, realIp, authorization or proxyProtocol must be specified");
     sl_v_pop(v, prev);
 }

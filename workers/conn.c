@@ -160,6 +160,8 @@ void sl_conn_close(sl_conn *c)
         sl_wsnap_release(w, c->snap);
         c->snap = NULL;
     }
+    free(c->claims);
+    c->claims = NULL;
     if (c->h2s) {
         /* A stream: no socket; the session carries on. */
         ev_timer_stop(w->loop, &c->timer);
@@ -611,6 +613,9 @@ static void dispatch(sl_conn *c)
     c->client_id = "";
     c->client = c->peer_ip; /* realIp may say otherwise for this request */
     c->nauth = 0;
+    free(c->claims);
+    c->claims = NULL;
+    c->claim_headers = (sl_snap_range){0, 0};
     memset(&c->req_body, 0, sizeof(c->req_body));
     if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {
         c->req_body.kind = SL_BODY_LENGTH;

@@ -19,7 +19,7 @@ typedef enum {
 } sl_conn_state;
 
 /* TUNNEL: after a 101 Switching Protocols, bytes flow both ways until either side closes. */
-#define SL_CONN_MAX_AUTH 2 /* authentication kinds in the registry */
+#define SL_CONN_MAX_AUTH 3 /* authentication kinds in the registry */
 
 typedef enum { SL_BODY_NONE = 0, SL_BODY_LENGTH, SL_BODY_CHUNKED, SL_BODY_CLOSE, SL_BODY_TUNNEL } sl_body_kind;
 
@@ -126,6 +126,8 @@ struct sl_conn {
     sl_slice strip_fields[SL_CONN_MAX_AUTH];
     sl_slice id_headers[SL_CONN_MAX_AUTH];
     uint8_t nauth;
+    struct sl_claims *claims;      /* a verified JWT's claims (policy_jwt.c; malloc'd, per request), or NULL */
+    sl_snap_range claim_headers;   /* its provider's claimsToHeaders items (POLICY_ITEMS: a claim, b header) */
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
     uint32_t request_timeout_ms;

@@ -5,6 +5,8 @@
  * the forwarding fields in forwarded.c. */
 #include "workers/filters.h"
 
+#include "workers/jwt_cache.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,13 +18,44 @@ bool sl_filters_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_act
     return redirect && sl_redirect_answer(c, route, redirect);
 }
 
-/* A received field that authentication consumed or that claims an identity. */
+static const sl_snap_policy_item *claim_header(const sl_conn *c, uint32_t i)
+{
+    return SL_SNAP_GET(&c->snap->s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, c->claim_headers.first + i);
+}
+
+/* A received field that authentication consumed or that claims an identity
+ * (including a field that a JWT's claims fill). */
 static bool auth_field(const sl_conn *c, sl_slice name)
 {
     for (uint8_t k = 0; k < c->nauth; k++)
         if (name.ptr == c->strip_fields[k].ptr || (c->id_headers[k].len && sl_slice_ieq(name, c->id_headers[k])))
             return true;
+    for (uint32_t i = 0; i < c->claim_headers.count; i++) {
+        const sl_snap_policy_item *it = claim_header(c, i);
+        if (it->b.len && sl_slice_ieq(name, sl_slice_make(sl_snap_cstr(&c->snap->s, it->b), it->b.len)))
+            return true;
+    }
     return false;
+}
+
+/* A JWT's claimsToHeaders: one field per claim the token has (arrays joined with ", "). */
+static void put_claim_headers(sl_conn *c, sl_buf *b)
+{
+    const sl_snapshot *s = &c->snap->s;
+    for (uint32_t i = 0; i < c->claim_headers.count; i++) {
+        const sl_snap_policy_item *it = claim_header(c, i);
+        const char *v = it->a.len && it->b.len ? sl_claims_get(c->claims, sl_snap_cstr(s, it->a)) : NULL;
+        if (!v)
+            continue;
+        sl_buf_append(b, sl_snap_cstr(s, it->b), it->b.len);
+        sl_buf_append(b, ": ", 2);
+        for (const char *nl; (nl = strchr(v, '\n')); v = nl + 1) {
+            sl_buf_append(b, v, (size_t)(nl - v));
+            sl_buf_append(b, ", ", 2);
+        }
+        sl_buf_append(b, v, strlen(v));
+        sl_buf_append(b, "\r\n", 2);
+    }
 }
 
 bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_range rule, sl_snap_range backend)
@@ -86,6 +119,8 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
     for (uint8_t k = 0; k < c->nauth && c->client_id[0]; k++)
         if (c->id_headers[k].len)
             sl_headers_put(b, c->id_headers[k], sl_slice_from_cstr(c->client_id));
+    if (c->claims)
+        put_claim_headers(c, b);
     return sl_buf_append(b, "\r\n", 2);
 }
 

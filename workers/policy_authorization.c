@@ -7,10 +7,14 @@
  *       clientIds: [alice, ci-bot]   # any of these clients (apiKeyAuth, basicAuth)
  *       methods: [GET, HEAD]         # any of these methods
  *       paths: [/reports/x]          # any of these paths ('*' and '?' wildcards; '*' spans '/')
+ *       claims:                      # JWT claims (jwt): each listed claim has one of its values
+ *       - {name: groups, values: [admin, ops]}
  *
  * A rule matches when each of its lists that is given matches (a list matches
  * when any entry does); a rule with clientIds never matches a request without
- * a client id. Paths are compared in their normal form, as an upstream would
+ * a client id, one with claims never one without a JWT. A claim that is an
+ * array matches when any element is one of the values, and scope or scp
+ * (RFC 8693: space-separated) when any of its words is. Paths are compared in their normal form, as an upstream would
  * read them: unreserved characters percent-decoded, repeated slashes merged,
  * "." and ".." segments resolved (so /%61dmin, //admin and /x/../admin are all
  * /admin); a path too long to normalise (over 2 KiB) is refused. Denied: 403. Runs after the authentication kinds (registry
@@ -18,18 +22,40 @@
  * when no authentication section applies.
  *
  * Compiled: two items per rule: the first with flags = 1 for Allow, a =
- * clientIds, b = methods (one per line); the second with a = paths. num[0] = 1
+ * clientIds, b = methods (one per line); the second with a = paths, b = claims
+ * (one per line: the name, then each value, separated by tabs). num[0] = 1
  * when the default is Allow. */
 #include <fnmatch.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "daemon/compile_values.h"
 #include "workers/conn.h"
+#include "workers/jwt_cache.h"
 #include "workers/policy.h"
 
 #define ALLOW 1
+
+/* "name\tvalue\tvalue\n..." for a rule's claims list. */
+static sl_snap_str compile_claims(sl_snap_builder *b, const json_t *claims)
+{
+    char text[8192];
+    size_t o = 0, i, j;
+    const json_t *m, *v;
+    text[0] = '\0';
+    json_array_foreach(claims, i, m)
+    {
+        o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", i ? "\n" : "",
+                              json_string_value(json_object_get(m, "name")));
+        json_array_foreach(json_object_get(m, "values"), j, v) if (o < sizeof(text))
+            o += (size_t)snprintf(text + o, sizeof(text) - o, "\t%s", json_string_value(v));
+        if (o >= sizeof(text))
+            abort(); /* validation bounds claims far below this */
+    }
+    return sl_sb_str(b, text);
+}
 
 static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
 {
@@ -48,6 +74,7 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
         head.b = sl_compile_join_lines(env->b, json_object_get(r, "methods"));
         sl_snap_policy_item paths = {0};
         paths.a = sl_compile_join_lines(env->b, json_object_get(r, "paths"));
+        paths.b = compile_claims(env->b, json_object_get(r, "claims"));
         sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &head);
         sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &paths);
     }
@@ -156,6 +183,45 @@ static long normal_path(sl_slice path, char *out, size_t outlen)
     return (long)o;
 }
 
+/* Is `want` (length n) one of the lines of the claim value `have` (or one of
+ * its words, for the space-separated scope claims of RFC 8693)? */
+static bool claim_has(const char *have, const char *want, size_t n, bool words)
+{
+    for (;;) {
+        size_t l = strcspn(have, words ? "\n " : "\n");
+        if (l == n && memcmp(have, want, n) == 0)
+            return true;
+        if (!have[l])
+            return false;
+        have += l + 1;
+    }
+}
+
+/* Does every claim condition ("name\tv1\tv2" lines) hold for the request's JWT? */
+static bool claims_match(const sl_conn *c, const char *conds)
+{
+    while (*conds) {
+        size_t line = strcspn(conds, "\n"), nl = strcspn(conds, "\t\n");
+        char name[160];
+        if (nl >= sizeof(name))
+            return false;
+        memcpy(name, conds, nl);
+        name[nl] = '\0';
+        const char *have = sl_claims_get(c->claims, name);
+        bool ok = false;
+        for (const char *v = conds + nl; have && !ok && v < conds + line;) {
+            v++; /* the tab */
+            size_t vl = strcspn(v, "\t\n");
+            ok = claim_has(have, v, vl, strcmp(name, "scope") == 0 || strcmp(name, "scp") == 0);
+            v += vl;
+        }
+        if (!ok)
+            return false;
+        conds += line + (conds[line] == '\n');
+    }
+    return true;
+}
+
 static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
 {
     const sl_snapshot *s = &c->snap->s;
@@ -178,7 +244,8 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
             continue;
         if (!in_list(s, rule->a, c->client_id, strlen(c->client_id), false) ||
             !in_list(s, rule->b, req->method.ptr, req->method.len, false) ||
-            !in_list(s, paths->a, path.ptr, path.len, true))
+            !in_list(s, paths->a, path.ptr, path.len, true) ||
+            (paths->b.len && !claims_match(c, sl_snap_cstr(s, paths->b))))
             continue;
         allow = rule->flags & ALLOW;
         break;

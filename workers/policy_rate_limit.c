@@ -1,7 +1,8 @@
 /* Policy kind rateLimit (local): how often a client may call, counted across
  * every worker of the Gateway.
  *
- *   rateLimit: {requests: 100, unit: Minute, burst: 20, key: ClientIP | Header, header: X-Api-Key}
+ *   rateLimit: {requests: 100, unit: Minute, burst: 20,
+ *               key: ClientIP | Header | ClientId | Claim | Route, header: X-Api-Key, claim: sub}
  *
  * A token bucket per (policy, key): it refills at `requests` per `unit` up to
  * `requests + burst` tokens, and a new bucket starts with `requests` tokens (so
@@ -9,9 +10,10 @@
  * quiet spell it may burst up to `requests + burst`). Each request takes one
  * token; without one it gets 429 with Retry-After (seconds until a token is
  * back) and the IETF RateLimit-Policy / RateLimit fields. The key is the
- * client's address, the named header's value, or the client id that an
- * authentication policy (apiKeyAuth) established; a request without that
- * header or id is counted by its address.
+ * client's address, the named header's value, the client id that an
+ * authentication policy (apiKeyAuth, basicAuth, jwt) established, a claim of
+ * the request's JWT, or the route (one bucket per route for every client); a
+ * request without that header, id or claim is counted by its address.
  *
  * The buckets live in one shared-memory zone per Gateway (common/zones.h), so
  * its workers share them (with 2 workers and 100 per minute, 100 pass, not
@@ -23,7 +25,7 @@
  * with compare-and-swap: no lock a dying worker could leave held.
  *
  * Compiled: num[0] requests, num[1] unit in ms, num[2] burst, num[3] key kind;
- * a = the header name (key Header). */
+ * a = the header name (key Header) or the claim (key Claim). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -32,11 +34,14 @@
 #include "common/settings.h"
 #include "common/zones.h"
 #include "workers/conn.h"
+#include "workers/jwt_cache.h"
 #include "workers/policy.h"
 
 #define KEY_CLIENT_IP 0
 #define KEY_HEADER 1
 #define KEY_CLIENT_ID 2
+#define KEY_CLAIM 3
+#define KEY_ROUTE 4
 #define PROBE 8
 #define ONE 1024u /* a token, in the fixed-point unit of the bucket level */
 #define CAS_TRIES 16
@@ -80,6 +85,11 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
         rec->a = sl_sb_str(b, json_string_value(json_object_get(section, "header")));
     } else if (key && strcmp(key, "ClientId") == 0) {
         rec->num[3] = KEY_CLIENT_ID;
+    } else if (key && strcmp(key, "Claim") == 0) {
+        rec->num[3] = KEY_CLAIM;
+        rec->a = sl_sb_str(b, json_string_value(json_object_get(section, "claim")));
+    } else if (key && strcmp(key, "Route") == 0) {
+        rec->num[3] = KEY_ROUTE;
     }
     return true;
 }
@@ -152,6 +162,15 @@ static uint64_t bucket_key(const sl_conn *c, const sl_snap_policy *p)
     if (p->num[3] == KEY_CLIENT_ID && c->client_id[0]) {
         h = hash_bytes(h, "C", 1);
         return hash_bytes(h, c->client_id, strlen(c->client_id)) | 1;
+    }
+    const char *claim = p->num[3] == KEY_CLAIM ? sl_claims_get(c->claims, sl_snap_cstr(s, p->a)) : NULL;
+    if (claim) {
+        h = hash_bytes(h, "J", 1);
+        return hash_bytes(h, claim, strlen(claim)) | 1;
+    }
+    if (p->num[3] == KEY_ROUTE) { /* by name: a bucket outlives the snapshot that routed to it */
+        h = hash_bytes(h, "R", 1);
+        return hash_bytes(h, c->log_route, strlen(c->log_route)) | 1;
     }
     h = hash_bytes(h, &c->client.family, 1);
     return hash_bytes(h, c->client.addr, c->client.family == AF_INET ? 4 : 16) | 1;

@@ -18,6 +18,7 @@ extern const sl_policy_ops sl_policy_headers;    /* policy_headers.c */
 extern const sl_policy_ops sl_policy_body_limit; /* policy_body_limit.c */
 extern const sl_policy_ops sl_policy_api_key;    /* policy_api_key.c */
 extern const sl_policy_ops sl_policy_basic_auth; /* policy_basic_auth.c */
+extern const sl_policy_ops sl_policy_jwt;        /* policy_jwt.c */
 extern const sl_policy_ops sl_policy_cors;       /* policy_cors.c */
 extern const sl_policy_ops sl_policy_csrf;       /* policy_csrf.c */
 extern const sl_policy_ops sl_policy_authorization; /* policy_authorization.c */
@@ -34,6 +35,7 @@ const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_csrf,
     &sl_policy_api_key,
     &sl_policy_basic_auth,
+    &sl_policy_jwt,
     &sl_policy_authorization,
     /* limit */
     &sl_policy_rate_limit,

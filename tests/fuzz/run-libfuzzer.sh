@@ -22,15 +22,18 @@ fi
 rm -rf "$probe"
 mkdir -p "$out"
 status=0
-for target in http1 h2 protobuf admin_json snapshot proxy_protocol; do
+for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt; do
     bin="$out/fuzz_$target"
     cflags=""
     case $target in
     http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
     proxy_protocol) sources="$src/workers/proxy_protocol.c"; libs="" ;;
+    jwt) sources="$src/common/jwt.c $src/daemon/jwk.c"
+        cflags="$(pkg-config --cflags jansson)"
+        libs="$(pkg-config --libs jansson libcrypto)" ;;
     # The HTTP/2 target runs a real worker connection: the whole data plane.
     # (The policy kinds in workers/ carry their compile step: the snapshot builder and jansson.)
-    h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c"
+    h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson) -lev -lcrypt" ;;
     # The admin API's Kubernetes protobuf codec, with the C that protoc-c makes
@@ -52,7 +55,7 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol; do
     # (The rendering names policy kinds from their registry, which links the data plane.)
     snapshot) sources="$src/common/*.c $src/workers/*.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c"
         sources="$sources $src/daemon/snapshot_render.c $src/daemon/effective_policy.c $src/daemon/snapshot_raw.c"
-        sources="$sources $src/daemon/publisher.c"
+        sources="$sources $src/daemon/publisher.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson) -lev -lcrypt -lrt" ;;
     esac
