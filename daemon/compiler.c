@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/sl.h"
 #include "daemon/compiler_internal.h"
+#include "daemon/fetcher.h"
 #include "daemon/controller.h"
 #include "daemon/gateway_rules.h"
 #include "daemon/objects.h"
@@ -188,6 +189,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.policy_effects = json_object();
     c.zone_users = json_object();
 
+    sl_fetcher_begin(); /* documents (JWKS URIs) that no policy asks for now are forgotten */
     size_t i;
     json_t *gw;
     json_array_foreach(c.gateways, i, gw)
@@ -208,6 +210,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     sl_compile_btls_status(&c);
     sl_compile_policy_status(&c);
     sl_compile_policy_zones(&c);
+    sl_fetcher_end();
 
     json_decref(c.gateway_classes);
     json_decref(c.gateways);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <ev.h>
 
 #include "admin/admin.h"
@@ -23,6 +24,7 @@
 #include "config.h"
 #include "daemon/compiler.h"
 #include "daemon/controller.h"
+#include "daemon/fetcher.h"
 #include "daemon/gateway_status.h"
 #include "daemon/liveness.h"
 #include "daemon/route_status.h"
@@ -49,6 +51,7 @@ typedef struct master {
     ev_timer readiness;
     ev_timer liveness_timer;    /* while a change is not yet live everywhere: checks often */
     int64_t compiled_rv;
+    uint64_t compiled_fetch;    /* sl_fetcher_version() of the last compile */
     sl_liveness liveness;
     json_t *computed;           /* the last compile's route and Gateway status (sl_compile) */
     size_t routes_pending;      /* route parents whose sluice.dev/Programmed waits for workers */
@@ -140,7 +143,8 @@ static void recompile(master *m)
     /* Status writes (ours, after each compile, and the controller's) move the
      * resourceVersion but change nothing the compiler reads: no compile. */
     int64_t rv = sl_store_config_rv(m->store);
-    if (rv == m->compiled_rv)
+    uint64_t fetched = sl_fetcher_version(); /* read first: a change during the compile is not lost */
+    if (rv == m->compiled_rv && fetched == m->compiled_fetch)
         return;
     atomic_fetch_add(&m->control->compiles, 1);
     uint64_t generation = m->publisher.generation + 1;
@@ -162,12 +166,14 @@ static void recompile(master *m)
     if (current.base && sl_snap_hdr(&current)->checksum == ((const sl_snap_header *)blob)->checksum &&
         sl_snap_hdr(&current)->size == size) {
         m->compiled_rv = rv;
+        m->compiled_fetch = fetched;
         free(blob);
         compiled(m, route_status, m->publisher.generation);
         return;
     }
     if (sl_publisher_publish(&m->publisher, blob, size) == 0) {
         m->compiled_rv = rv;
+        m->compiled_fetch = fetched;
         sl_log_info("compiler", "published snapshot generation %llu (%zu bytes, resourceVersion %lld)",
                     (unsigned long long)generation, size, (long long)rv);
         sl_snapshot snap = sl_publisher_current(&m->publisher);
@@ -383,6 +389,7 @@ int main(int argc, char **argv)
     sl_zones_create((size_t)sl_setting(SL_SET_SHARED_ZONE_BYTES));
     /* Before any thread starts: workers are forked from this single-threaded copy. */
     sl_spawner_start();
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the fetcher's HTTP client */
     sl_publisher_init(&m.publisher, m.control, worker_uid, worker_gid);
     char err[1024];
     if (!lock_state_dir(state_dir))
@@ -426,6 +433,7 @@ int main(int argc, char **argv)
     ev_timer_start(m.loop, &m.readiness);
     m.compiled_rv = -1;
     sl_liveness_init(&m.liveness);
+    sl_fetcher_start(notify_changed, &m); /* before the first compile, which registers what to fetch */
     recompile(&m);
     m.controller = sl_controller_start(m.store, notify_changed, &m);
     sl_log_info("main", "ready");
@@ -435,12 +443,14 @@ int main(int argc, char **argv)
     sl_admin_set_ready(m.admin, false);
     sl_admin_stop(m.admin);
     sl_controller_stop(m.controller);
+    sl_fetcher_stop();
     sl_publisher_close(&m.publisher);
     sl_supervisor_free(m.supervisor);
     sl_spawner_stop();
     json_decref(m.computed);
     sl_liveness_free(&m.liveness);
     sl_store_close(m.store);
+    curl_global_cleanup();
     sl_log_info("main", "stopped");
     return m.exit_code;
 }

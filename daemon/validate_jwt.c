@@ -63,8 +63,8 @@ static void check_jwks(sl_vctx *v, const json_t *provider)
     if (sl_v_duration(v, jwks, "refreshInterval", &ms)) {
         if (!uri)
             sl_v_fail(v, "refreshInterval", "FieldValueForbidden", "refreshInterval applies to a uri only");
-        else if (ms < 10000 || ms > 86400000LL)
-            sl_v_invalid(v, "refreshInterval", "must be between 10s and 24h");
+        else if (ms < 1000 || ms > 86400000LL)
+            sl_v_invalid(v, "refreshInterval", "must be between 1s and 24h");
     }
     sl_v_pop(v, prev);
 }

@@ -51,11 +51,12 @@ typedef struct sl_policy_env {
      * base64, NUL-terminated); false when there is no such Secret. */
     bool (*secret_data)(const struct sl_policy_env *env, const char *name,
                         void (*fn)(const char *key, const char *value, size_t len, void *arg), void *arg);
-    /* The last good body fetched from uri (malloc'd), or NULL. A problem (not
-     * fetched yet, the last fetch failed and older keys are in use) is written
-     * to why. The master fetches in the background and compiles again when a
-     * body changes (daemon/fetcher.c). NULL: nothing is fetched. */
-    char *(*fetched)(const struct sl_policy_env *env, const char *uri, char *why, size_t whylen);
+    /* The last good JSON document fetched from uri (malloc'd), or NULL; it is
+     * fetched again every refresh_ms. A problem (not fetched yet, the last
+     * fetch failed and an older document is in use) is written to why. The
+     * master fetches in the background and compiles again when a document
+     * changes (daemon/fetcher.h). NULL: nothing is fetched. */
+    char *(*fetched)(const char *uri, uint32_t refresh_ms, char *why, size_t whylen);
     void *compiler; /* the compilation, for secret_data */
 } sl_policy_env;
 

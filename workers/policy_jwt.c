@@ -6,7 +6,7 @@
  *     - name: corp
  *       issuer: https://id.example.com   # the token's iss must equal it (optional)
  *       audiences: [orders-api]          # its aud must name one of them (optional)
- *       jwks: {inline: '{"keys":[...]}'} # or {secretRef: {name, key}} or {uri: ...}
+ *       jwks: {inline: '{"keys":[...]}'} # or {secretRef: {name, key}} or {uri, refreshInterval}
  *       clientIdClaim: sub               # the claim that names the client (default sub)
  *       claimsToHeaders: [{claim: email, header: X-User-Email}]
  *       forwardToken: false              # keep Authorization upstream (default: removed)
@@ -51,7 +51,8 @@
 enum { ITEM_PROVIDER = 1, ITEM_AUD, ITEM_CLAIM, ITEM_KEY };
 #define FORWARD_TOKEN 1
 #define DEFAULT_SKEW_S 60
-#define UNEXPIRING_CACHE_S 300 /* a token without exp is re-verified this often */
+#define UNEXPIRING_CACHE_S 300
+#define DEFAULT_REFRESH_MS 300000 /* a jwks.uri is fetched again every 5 minutes */ /* a token without exp is re-verified this often */
 
 /* ---- master ---- */
 
@@ -99,8 +100,9 @@ static char *jwks_text(const sl_policy_env *env, const json_t *jwks, const char 
     }
     const char *uri = json_string_value(json_object_get(jwks, "uri"));
     if (uri && env->fetched) {
-        char problem[200] = "";
-        char *text = env->fetched(env, uri, problem, sizeof(problem));
+        char problem[300] = "";
+        const char *every = json_string_value(json_object_get(jwks, "refreshInterval"));
+        char *text = env->fetched(uri, every ? sl_duration_ms(every) : DEFAULT_REFRESH_MS, problem, sizeof(problem));
         if (problem[0])
             note(why, whylen, "jwt provider %s: %s", provider, problem);
         return text;

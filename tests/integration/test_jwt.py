@@ -6,7 +6,9 @@ authorization. Tokens are made in the test with the openssl command line
 (alg none, HS256 keyed with the public key, another key, tampered payload)."""
 
 import base64
+import http.server
 import json
+import threading
 import time
 
 import pytest
@@ -190,3 +192,91 @@ def test_invalid_jwt_sections_get_422_naming_the_field(make_dataplane, keys):
         assert r.status_code == 422, (field, r.status_code, r.text)
         causes = [c["field"] for c in r.json()["details"]["causes"]]
         assert field in causes, (field, causes)
+
+
+class JwksServer:
+    """An identity provider's JWKS endpoint: serves `body` with `status`."""
+
+    def __init__(self, body):
+        self.body, self.status, self.hits = body, 200, 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.hits += 1
+                data = outer.body.encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/.well-known/jwks.json" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def jwks_server(keys):
+    s = JwksServer(jwks(keys["ES256"]))
+    yield s
+    s.close()
+
+
+def accepted_message(sl):
+    (entry,) = attached(sl, "tokens")
+    c = conditions(entry)["Accepted"]
+    return c["status"], c.get("message", "")
+
+
+def test_keys_from_a_uri_are_fetched_and_refreshed(make_dataplane, keys, jwks_server):
+    dp = make_dataplane()
+    section = {"providers": [provider({"uri": jwks_server.url, "refreshInterval": "1s"})]}
+    created(dp.sluiced.post(POLICIES, policy("tokens", [to_route()], jwt=section)))
+    old, new = keys["ES256"].token(claims()), keys["rotated"].token(claims())
+    wait_until(lambda: dp.get("/", headers=bearer(old)).status_code == 200, timeout=15, what="keys fetched")
+    wait_until(lambda: accepted_message(dp.sluiced)[0] == "True", timeout=10, what="Accepted once fetched")
+    pids = dp.workers()
+    assert dp.get("/", headers=bearer(new)).status_code == 401
+    jwks_server.body = jwks(keys["rotated"])
+    wait_until(lambda: dp.get("/", headers=bearer(new)).status_code == 200, timeout=15, what="the rotated key")
+    assert dp.get("/", headers=bearer(old)).status_code == 401
+    assert dp.workers() == pids
+    assert "fetched http://127.0.0.1" in dp.sluiced.log()
+
+
+def test_a_failing_uri_keeps_the_last_good_keys_and_says_so(make_dataplane, keys, jwks_server):
+    dp = make_dataplane()
+    section = {"providers": [provider({"uri": jwks_server.url, "refreshInterval": "1s"})]}
+    created(dp.sluiced.post(POLICIES, policy("tokens", [to_route()], jwt=section)))
+    token = keys["ES256"].token(claims())
+    wait_until(lambda: dp.get("/", headers=bearer(token)).status_code == 200, timeout=15, what="keys fetched")
+    jwks_server.status = 500
+    wait_until(lambda: "HTTP status 500" in accepted_message(dp.sluiced)[1], timeout=15, what="the failure reported")
+    status, message = accepted_message(dp.sluiced)
+    assert status == "False" and "stays in use" in message, message
+    assert dp.get("/", headers=bearer(token)).status_code == 200
+    jwks_server.status, jwks_server.body = 200, "<html>not json</html>"
+    wait_until(lambda: "not JSON" in accepted_message(dp.sluiced)[1], timeout=15, what="garbage reported")
+    assert dp.get("/", headers=bearer(token)).status_code == 200
+    jwks_server.body = jwks(keys["ES256"])
+    wait_until(lambda: accepted_message(dp.sluiced)[0] == "True", timeout=15, what="recovered")
+    assert "cannot fetch" in dp.sluiced.log()
+
+
+def test_an_unreachable_uri_fails_closed(make_dataplane, keys, jwks_server):
+    url = jwks_server.url
+    jwks_server.close()  # nothing listens there now
+    dp = make_dataplane()
+    section = {"providers": [provider({"uri": url})]}
+    created(dp.sluiced.post(POLICIES, policy("tokens", [to_route()], jwt=section)))
+    wait_until(lambda: "onnect" in accepted_message(dp.sluiced)[1], timeout=15, what="the failure reported")
+    assert accepted_message(dp.sluiced)[0] == "False"
+    assert dp.get("/", headers=bearer(keys["ES256"].token(claims()))).status_code == 401

@@ -1,0 +1,310 @@
+/* The master's fetcher of JSON documents (see fetcher.h): one thread, libcurl
+ * easy handles (a document is fetched every few minutes: no pool needed),
+ * entries in a list guarded by one mutex. */
+#include "daemon/fetcher.h"
+
+#include "config.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+
+#define IDLE_WAIT_MS 60000
+#define FIRST_RETRY_MS 1000 /* after a failure: 1 s, 2 s, 4 s... up to the refresh interval */
+
+typedef struct fetch_entry {
+    struct fetch_entry *next;
+    char *url;
+    uint32_t refresh_ms;
+    char *body;         /* the last good document, NULL before one */
+    char error[200];    /* the last fetch's problem, "" when it succeeded */
+    time_t fetched_at;  /* when body was fetched */
+    uint64_t next_ms;   /* monotonic time of the next fetch */
+    unsigned failures;  /* in a row */
+    bool asked;         /* during the current compilation */
+} fetch_entry;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool running, stopping;
+    fetch_entry *entries;
+    void (*notify)(void *);
+    void *arg;
+    _Atomic uint64_t version;
+} F = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static fetch_entry *find(const char *url)
+{
+    for (fetch_entry *e = F.entries; e; e = e->next)
+        if (strcmp(e->url, url) == 0)
+            return e;
+    return NULL;
+}
+
+/* ---- one fetch (no lock held) ---- */
+
+typedef struct body_buf {
+    char *data;
+    size_t len;
+    bool too_big;
+} body_buf;
+
+static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
+{
+    body_buf *b = arg;
+    size_t add = size * n;
+    if (b->len + add > SL_FETCH_MAX_BYTES) {
+        b->too_big = true;
+        return 0; /* aborts the transfer */
+    }
+    char *grown = realloc(b->data, b->len + add + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, ptr, add);
+    b->data = grown;
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+/* Fetches url: the body (malloc'd) of a 200 answer holding JSON, or NULL with why. */
+static char *fetch(const char *url, char *why, size_t whylen)
+{
+    CURL *h = curl_easy_init();
+    body_buf b = {0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    if (!h) {
+        snprintf(why, whylen, "cannot start an HTTP client");
+        return NULL;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)SL_FETCH_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "sluice/" PACKAGE_VERSION);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    json_t *doc = NULL;
+    if (b.too_big)
+        snprintf(why, whylen, "the document is larger than %d bytes", SL_FETCH_MAX_BYTES);
+    else if (rc != CURLE_OK)
+        snprintf(why, whylen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    else if (status != 200)
+        snprintf(why, whylen, "HTTP status %ld", status);
+    else if (!b.data || !(doc = json_loads(b.data, 0, NULL)))
+        snprintf(why, whylen, "the answer is not JSON");
+    json_decref(doc);
+    if (!doc) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* ---- the thread ---- */
+
+/* Records a fetch's outcome; true when what the compiler would read changed. */
+static bool record(fetch_entry *e, char *body, const char *problem)
+{
+    bool changed;
+    if (body) {
+        changed = !e->body || strcmp(e->body, body) != 0 || e->error[0];
+        free(e->body);
+        e->body = body;
+        e->error[0] = '\0';
+        e->fetched_at = time(NULL);
+        e->failures = 0;
+        e->next_ms = mono_ms() + e->refresh_ms;
+        return changed;
+    }
+    changed = strcmp(e->error, problem) != 0;
+    snprintf(e->error, sizeof(e->error), "%s", problem);
+    uint64_t backoff = (uint64_t)FIRST_RETRY_MS << (e->failures < 16 ? e->failures : 16);
+    e->failures++;
+    e->next_ms = mono_ms() + (backoff < e->refresh_ms ? backoff : e->refresh_ms);
+    return changed;
+}
+
+static void *run(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&F.lock);
+    while (!F.stopping) {
+        uint64_t now = mono_ms(), soonest = now + IDLE_WAIT_MS;
+        fetch_entry *due = NULL;
+        for (fetch_entry *e = F.entries; e && !due; e = e->next) {
+            if (e->next_ms <= now)
+                due = e;
+            else if (e->next_ms < soonest)
+                soonest = e->next_ms;
+        }
+        if (!due) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t wait = soonest - now;
+            ts.tv_sec += (time_t)(wait / 1000);
+            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&F.wake, &F.lock, &ts);
+            continue;
+        }
+        char *url = strdup(due->url);
+        due->next_ms = now + IDLE_WAIT_MS; /* in flight */
+        pthread_mutex_unlock(&F.lock);
+        char problem[200] = "";
+        char *body = url ? fetch(url, problem, sizeof(problem)) : NULL;
+        pthread_mutex_lock(&F.lock);
+        fetch_entry *e = url ? find(url) : NULL; /* forgotten meanwhile: nothing to record */
+        bool changed = e && record(e, body, problem);
+        if (!e)
+            free(body);
+        if (e && !body)
+            sl_log_warn("fetcher", "cannot fetch %s: %s%s", url, problem,
+                        e->body ? " (the last good document stays in use)" : "");
+        else if (changed)
+            sl_log_info("fetcher", "fetched %s: changed", url);
+        free(url);
+        if (changed) {
+            atomic_fetch_add(&F.version, 1);
+            pthread_mutex_unlock(&F.lock);
+            F.notify(F.arg);
+            pthread_mutex_lock(&F.lock);
+        }
+    }
+    pthread_mutex_unlock(&F.lock);
+    return NULL;
+}
+
+void sl_fetcher_start(void (*notify)(void *), void *arg)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&F.wake, &attr);
+    pthread_condattr_destroy(&attr);
+    F.notify = notify;
+    F.arg = arg;
+    F.stopping = false;
+    if (pthread_create(&F.thread, NULL, run, NULL) != 0) {
+        sl_log_error("fetcher", "cannot start the fetcher thread: documents (JWKS URIs) will not be fetched");
+        return;
+    }
+    F.running = true;
+}
+
+void sl_fetcher_stop(void)
+{
+    if (!F.running)
+        return;
+    pthread_mutex_lock(&F.lock);
+    F.stopping = true;
+    pthread_cond_signal(&F.wake);
+    pthread_mutex_unlock(&F.lock);
+    pthread_join(F.thread, NULL); /* a fetch in progress ends within its timeout */
+    F.running = false;
+    while (F.entries) {
+        fetch_entry *e = F.entries;
+        F.entries = e->next;
+        free(e->url);
+        free(e->body);
+        free(e);
+    }
+}
+
+void sl_fetcher_begin(void)
+{
+    pthread_mutex_lock(&F.lock);
+    for (fetch_entry *e = F.entries; e; e = e->next)
+        e->asked = false;
+    pthread_mutex_unlock(&F.lock);
+}
+
+void sl_fetcher_end(void)
+{
+    pthread_mutex_lock(&F.lock);
+    for (fetch_entry **p = &F.entries; *p;) {
+        fetch_entry *e = *p;
+        if (e->asked) {
+            p = &e->next;
+            continue;
+        }
+        *p = e->next;
+        free(e->url);
+        free(e->body);
+        free(e);
+    }
+    pthread_mutex_unlock(&F.lock);
+}
+
+char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t whylen)
+{
+    why[0] = '\0';
+    if (!F.running) {
+        snprintf(why, whylen, "%s is not fetched (no fetcher runs)", url);
+        return NULL;
+    }
+    pthread_mutex_lock(&F.lock);
+    fetch_entry *e = find(url);
+    if (!e) {
+        e = calloc(1, sizeof(*e));
+        if (!e || !(e->url = strdup(url))) {
+            free(e);
+            pthread_mutex_unlock(&F.lock);
+            snprintf(why, whylen, "out of memory");
+            return NULL;
+        }
+        snprintf(e->error, sizeof(e->error), "not fetched yet");
+        e->next = F.entries; /* next_ms 0: fetched at once */
+        F.entries = e;
+        pthread_cond_signal(&F.wake);
+    }
+    e->asked = true;
+    if (!e->refresh_ms || refresh_ms < e->refresh_ms)
+        e->refresh_ms = refresh_ms;
+    char *body = e->body ? strdup(e->body) : NULL;
+    if (e->error[0] && body) {
+        char when[32];
+        struct tm tm;
+        gmtime_r(&e->fetched_at, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(why, whylen, "fetching %s failed (%s); the document fetched at %s stays in use", url, e->error,
+                 when);
+    } else if (e->error[0]) {
+        snprintf(why, whylen, "%s: %s", url, e->error);
+    }
+    pthread_mutex_unlock(&F.lock);
+    return body;
+}
+
+uint64_t sl_fetcher_version(void)
+{
+    return atomic_load(&F.version);
+}

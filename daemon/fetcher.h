@@ -1,0 +1,40 @@
+/* The master's fetcher: JSON documents that compiled policies need from an
+ * HTTP(S) URL (a jwt provider's JWKS), fetched and refreshed by one master
+ * thread with libcurl, never by a worker and never on a request's path.
+ *
+ * The compiler asks for a document while it compiles (sl_fetcher_get). The
+ * first time, the URL is only registered and the answer is "not fetched yet";
+ * the thread fetches it and, when a document changes (or its first fetch
+ * fails), calls the notify function given to sl_fetcher_start, so the master
+ * compiles again. A failed refresh keeps the last good document, and says so.
+ * URLs that a whole compilation did not ask for are forgotten. */
+#ifndef SL_FETCHER_H
+#define SL_FETCHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_FETCH_MAX_BYTES (1024 * 1024)
+#define SL_FETCH_TIMEOUT_S 10
+
+/* Starts the thread (once, after the worker spawner forked: it must be the
+ * only thread that forks). notify(arg) is called from the fetcher's thread. */
+void sl_fetcher_start(void (*notify)(void *), void *arg);
+void sl_fetcher_stop(void);
+
+/* Compiler: marks the start and end of one compilation; URLs not asked for in
+ * between are forgotten at the end. */
+void sl_fetcher_begin(void);
+void sl_fetcher_end(void);
+
+/* Compiler: the last good document of url (malloc'd), or NULL. refresh_ms: how
+ * often to fetch it again. A problem (not fetched yet, the last fetch failed)
+ * is written to why ("" when none). Without a started fetcher: NULL and why. */
+char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t whylen);
+
+/* How many times documents changed (or failed first): part of what the master
+ * compares to decide whether to compile again. */
+uint64_t sl_fetcher_version(void);
+
+#endif
