@@ -11,6 +11,8 @@
 #   rateLimit  a local limit never reached (1e9/s)        nginx: limit_req (zone, nodelay)
 #   apiKeyAuth a key in X-API-Key                          nginx: map of the header + return 401
 #   basicAuth  SHA-512-crypt htpasswd user                 nginx: auth_basic (hashes every request)
+#   jwt        an ES256 bearer token (inline JWKS; after the first request, from the cache)
+#              nginx: none (JWT checks are nginx Plus only): not measured
 # wrk (2 threads, CONNS connections, the variant's credentials) drives them in rounds that go
 # over every variant in turn (sluice then nginx for each); per proxy and variant the medians
 # over the rounds of requests/s and CPU time per request (utime+stime of the proxy's processes
@@ -18,7 +20,7 @@
 #
 # usage: bench/policies.sh                  (5 rounds of 5 s per proxy and variant, ~5 min)
 #        QUICK=1 bench/policies.sh          (1 round of 2 s, ~1 min)
-# env: ROUNDS DURATION WARMUP=1 CONNS=50 VARIANTS="none ipAccess rateLimit apiKeyAuth basicAuth"
+# env: ROUNDS DURATION WARMUP=1 CONNS=50 VARIANTS="none ipAccess rateLimit apiKeyAuth basicAuth jwt"
 #      SLUICED (default build/sbin/sluiced, copied at start) WRK NGINX KEEP=1 (keep the temp dir)
 set -u -o pipefail
 
@@ -31,7 +33,7 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-50}
-VARIANTS=${VARIANTS:-"none ipAccess rateLimit apiKeyAuth basicAuth"}
+VARIANTS=${VARIANTS:-"none ipAccess rateLimit apiKeyAuth basicAuth jwt"}
 KEEP=${KEEP:-0}
 SLUICED_SRC=${SLUICED:-$(cd "$HERE/.." && pwd)/build/sbin/sluiced}
 WRK=${WRK:-wrk}
@@ -40,7 +42,7 @@ API_KEY=bench-key-0123456789
 USER_PW=bench:s3cret-pw
 CLK_TCK=$(getconf CLK_TCK)
 
-for tool in "$WRK" "$NGINX" curl htpasswd base64; do
+for tool in "$WRK" "$NGINX" curl htpasswd base64 openssl python3; do
     command -v "$tool" >/dev/null || { echo "policies.sh: $tool not found" >&2; exit 2; }
 done
 [ -x "$SLUICED_SRC" ] || { echo "policies.sh: $SLUICED_SRC not built" >&2; exit 2; }
@@ -86,6 +88,17 @@ wait_http "http://127.0.0.1:$ORIGIN_PORT/small" 100 || exit 1
 # ---- credentials, the same for both proxies
 htpasswd -nb -5 "${USER_PW%%:*}" "${USER_PW#*:}" >"$TMP/htpasswd"
 BASIC="Basic $(printf '%s' "$USER_PW" | base64 -w0)"
+# An ES256 key, its JWKS and a token valid for a day (made with openssl by the tests' helper).
+python3 - "$TMP" "$HERE/../tests/integration" <<'PY'
+import json, sys, time
+sys.path.insert(0, sys.argv[2])
+from jwt_tokens import Key, jwks
+k = Key("ES256", sys.argv[1], kid="bench")
+open(sys.argv[1] + "/jwks.json", "w").write(jwks(k))
+open(sys.argv[1] + "/token", "w").write(k.token({"iss": "bench", "sub": "bench", "exp": int(time.time()) + 86400}))
+PY
+TOKEN=$(cat "$TMP/token")
+JWKS_JSON=$(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$TMP/jwks.json")
 
 # ---- sluice
 "$TMP/sluiced" --state-dir "$TMP/sl-state" --admin "127.0.0.1:$ADMIN_PORT" --access-log off \
@@ -113,6 +126,7 @@ sluice_section() { # the TrafficPolicy section of a variant (JSON), "" for none
     rateLimit) echo '"rateLimit":{"requests":1000000000,"unit":"Second"}' ;;
     apiKeyAuth) echo '"apiKeyAuth":{"secretRefs":[{"name":"keys"}]}' ;;
     basicAuth) echo '"basicAuth":{"secretRef":{"name":"users"}}' ;;
+    jwt) echo "\"jwt\":{\"providers\":[{\"name\":\"bench\",\"issuer\":\"bench\",\"jwks\":{\"inline\":$JWKS_JSON}}]}" ;;
     esac
 }
 nginx_directives() { # the nginx location directives of a variant
@@ -127,10 +141,13 @@ credentials() { # wrk -H arguments of a variant
     case $1 in
     apiKeyAuth) printf '%s\n' -H "X-API-Key: $API_KEY" ;;
     basicAuth) printf '%s\n' -H "Authorization: $BASIC" ;;
+    jwt) printf '%s\n' -H "Authorization: Bearer $TOKEN" ;;
     esac
 }
 # The answer without credentials that shows the variant is in force (200 for the others).
-unauthorized_code() { case $1 in apiKeyAuth | basicAuth) echo 401 ;; *) echo 200 ;; esac; }
+unauthorized_code() { case $1 in apiKeyAuth | basicAuth | jwt) echo 401 ;; *) echo 200 ;; esac; }
+# Variants nginx (open source) has no equivalent for: measured for sluice only.
+nginx_has() { [ "$1" != jwt ]; }
 
 apply_sluice() {
     api DELETE $SG/trafficpolicies/bench
@@ -218,12 +235,13 @@ echo "policies.sh: $ROUNDS rounds of ${DURATION}s, $CONNS connections, variants:
 for ((r = 0; r < ROUNDS; r++)); do
     for variant in $VARIANTS; do
         apply_sluice "$variant"
-        start_nginx "$variant"
+        nginx_has "$variant" && start_nginx "$variant"
         mapfile -t cred < <(credentials "$variant")
         "$WRK" -t2 -c"$CONNS" -d"${WARMUP}s" "${cred[@]}" "http://127.0.0.1:$SL_PORT/small" >/dev/null 2>&1
-        "$WRK" -t2 -c"$CONNS" -d"${WARMUP}s" "${cred[@]}" "http://127.0.0.1:$NX_PORT/small" >/dev/null 2>&1
+        nginx_has "$variant" &&
+            "$WRK" -t2 -c"$CONNS" -d"${WARMUP}s" "${cred[@]}" "http://127.0.0.1:$NX_PORT/small" >/dev/null 2>&1
         measure sluice "$variant" "$SL_PORT" $(family "$SL_PID")
-        measure nginx "$variant" "$NX_PORT" $(family "$NX_PID")
+        nginx_has "$variant" && measure nginx "$variant" "$NX_PORT" $(family "$NX_PID")
     done
     echo "  round $((r + 1)) done"
 done
@@ -235,8 +253,13 @@ echo "| --- | --- | --- | --- | --- | --- | --- |"
 base_s=$(col sluice-none 2); base_n=$(col nginx-none 2)
 for variant in $VARIANTS; do
     s_rps=$(col "sluice-$variant" 1); s_cpu=$(col "sluice-$variant" 2)
-    n_rps=$(col "nginx-$variant" 1); n_cpu=$(col "nginx-$variant" 2)
-    echo "| $variant | $(fmt "$s_rps" 0) | $s_cpu | $(ratio "$s_cpu" "$base_s") | $(fmt "$n_rps" 0) | $n_cpu | $(ratio "$n_cpu" "$base_n") |"
+    if nginx_has "$variant"; then
+        n_rps=$(col "nginx-$variant" 1); n_cpu=$(col "nginx-$variant" 2)
+        nginx_cells="$(fmt "$n_rps" 0) | $n_cpu | $(ratio "$n_cpu" "$base_n")"
+    else
+        nginx_cells="— | — | — (no equivalent)"
+    fi
+    echo "| $variant | $(fmt "$s_rps" 0) | $s_cpu | $(ratio "$s_cpu" "$base_s") | $nginx_cells |"
 done
 [ -f "$TMP/bugs" ] && { echo "policies.sh: problems seen:" >&2; cat "$TMP/bugs" >&2; exit 1; }
 exit 0

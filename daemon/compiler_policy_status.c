@@ -31,7 +31,7 @@
  * proxyProtocol are compiled with the listeners: compiler_tls.c, compiler.c). */
 static const char *const all_sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
-                                           "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt"};
+                                           "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt", "extAuth"};
 
 static bool enforced(const char *section)
 {

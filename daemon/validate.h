@@ -197,5 +197,7 @@ void sl_v_header_name(sl_vctx *v, const json_t *o, const char *key);
 void sl_v_word_list(sl_vctx *v, const json_t *parent, const char *key, size_t max, bool path);
 /* A TrafficPolicy's jwt section (validate_jwt.c). */
 void sl_v_jwt(sl_vctx *v, const json_t *spec);
+/* A TrafficPolicy's extAuth section (validate_ext_auth.c). */
+void sl_v_ext_auth(sl_vctx *v, const json_t *spec);
 
 #endif

@@ -614,7 +614,8 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
     static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
-                                           "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt"};
+                                           "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt",
+                                           "extAuth"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -631,6 +632,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_api_key_auth(v, spec);
     check_basic_auth(v, spec);
     sl_v_jwt(v, spec);
+    sl_v_ext_auth(v, spec);
     check_cors_csrf(v, spec);
     check_real_ip(v, spec);
     check_authorization(v, spec);
@@ -640,6 +642,6 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth, basicAuth, jwt, cors, csrf, realIp, authorization or proxyProtocol must be specified");
+                  "apiKeyAuth, basicAuth, jwt, extAuth, cors, csrf, realIp, authorization or proxyProtocol must be specified");
     sl_v_pop(v, prev);
 }

@@ -25,6 +25,8 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void process_input(sl_conn *c);
 static bool read_client(sl_conn *c);
 static void respond_grpc(sl_conn *c, int status, const char *body);
+static void respond(sl_conn *c, int status, const char *headers, const char *content_type, const char *body,
+                    size_t blen);
 
 bool sl_conn_read(sl_conn *c) { return read_client(c); }
 void sl_conn_process_input(sl_conn *c) { process_input(c); }
@@ -160,8 +162,16 @@ void sl_conn_close(sl_conn *c)
         sl_wsnap_release(w, c->snap);
         c->snap = NULL;
     }
+    if (c->policy_cancel) {
+        c->policy_cancel(c); /* a policy's call in flight is abandoned */
+        c->policy_cancel = NULL;
+    }
     free(c->claims);
     c->claims = NULL;
+    free(c->up_extra);
+    c->up_extra = NULL;
+    free(c->held_head);
+    c->held_head = NULL;
     if (c->h2s) {
         /* A stream: no socket; the session carries on. */
         ev_timer_stop(w->loop, &c->timer);
@@ -312,21 +322,36 @@ void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, con
 {
     if (close_conn)
         c->close_after = true;
+    respond(c, status, extra_headers, "Content-Type: text/plain; charset=utf-8\r\n", body, strlen(body));
+}
+
+void sl_conn_respond_raw(sl_conn *c, int status, const char *headers, const char *body, size_t blen)
+{
+    respond(c, status, headers, "", body, blen);
+}
+
+/* Queues a local response: header lines (each "Name: value\r\n"), then the
+ * content type line, the length and the body; finishes the request. */
+static void respond(sl_conn *c, int status, const char *headers, const char *content_type, const char *body,
+                    size_t blen)
+{
     if (sl_cbuf_get(c->w, &c->out) != 0) {
         sl_conn_close(c);
         return;
     }
-    size_t blen = strlen(body);
     if (c->req_body.kind != SL_BODY_NONE && !c->req_body.done)
         c->close_after = true; /* the unread request body would be taken for the next request */
     if (status >= 400 && sl_h2_stream_is_grpc(c)) {
         respond_grpc(c, status, body);
         return;
     }
-    sl_buf_printf(&c->out,
-                  "HTTP/1.1 %d %s\r\n%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
-                  status, sl_http_reason(status), extra_headers, blen,
-                  c->close_after || !c->keep_alive ? "Connection: close\r\n" : "");
+    sl_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\n%s\r\n", status, sl_http_reason(status),
+                  headers, content_type, blen, c->close_after || !c->keep_alive ? "Connection: close\r\n" : "");
+    if (c->method != SL_HTTP1_METHOD_HEAD && sl_buf_room(&c->out) < blen) {
+        /* A body larger than the buffer (an extAuth service's page): cut, and said so by closing. */
+        blen = sl_buf_room(&c->out);
+        c->close_after = true;
+    }
     if (c->method != SL_HTTP1_METHOD_HEAD)
         sl_buf_append(&c->out, body, blen);
     c->status = status;
@@ -616,6 +641,10 @@ static void dispatch(sl_conn *c)
     free(c->claims);
     c->claims = NULL;
     c->claim_headers = (sl_snap_range){0, 0};
+    free(c->up_extra);
+    c->up_extra = NULL;
+    free(c->held_head);
+    c->held_head = NULL;
     memset(&c->req_body, 0, sizeof(c->req_body));
     if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {
         c->req_body.kind = SL_BODY_LENGTH;

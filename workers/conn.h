@@ -16,6 +16,7 @@ typedef enum {
     SL_CONN_LOCAL,         /* writing a response of our own */
     SL_CONN_CLOSING,       /* flushing, then close */
     SL_CONN_H2,            /* an HTTP/2 connection: its streams are sl_conns of their own */
+    SL_CONN_POLICY,        /* a policy waits for a service (extAuth...): nothing is read */
 } sl_conn_state;
 
 /* TUNNEL: after a 101 Switching Protocols, bytes flow both ways until either side closes. */
@@ -127,6 +128,14 @@ struct sl_conn {
     sl_slice id_headers[SL_CONN_MAX_AUTH];
     uint8_t nauth;
     struct sl_claims *claims;      /* a verified JWT's claims (policy_jwt.c; malloc'd, per request), or NULL */
+    char *up_extra;                /* header lines a policy adds upstream ("Name: value\r\n"..., malloc'd;
+                                    * a client's fields of those names are dropped), or NULL */
+    uint32_t policy_next;          /* state SL_CONN_POLICY: the chain's link to go on with */
+    void (*policy_cancel)(struct sl_conn *c); /* ...stops the waiting policy's operation */
+    void *policy_op;               /* ...which the policy keeps here */
+    char *held_head;               /* ...the request head, copied: w->req is the worker's to reuse */
+    size_t held_len;
+    const char *held_from;         /* where the head was when it was copied */
     sl_snap_range claim_headers;   /* its provider's claimsToHeaders items (POLICY_ITEMS: a claim, b header) */
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
@@ -173,6 +182,9 @@ void sl_conn_process_input(sl_conn *c);
 sl_conn *sl_conn_new_stream(sl_conn *parent, sl_h2_stream *st);
 /* Like sl_conn_respond, with extra header lines ("Name: value\r\n"...) before the body. */
 void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, const char *body, bool close);
+/* A local response given whole: its header lines (Content-Type among them, if
+ * any), a body of blen bytes (cut to what the output buffer holds). */
+void sl_conn_respond_raw(sl_conn *c, int status, const char *headers, const char *body, size_t blen);
 /* Queues a complete local response (status, short text body) and finishes the
  * request; `close` forces the connection to close afterwards. */
 void sl_conn_respond(sl_conn *c, int status, const char *body, bool close);

@@ -35,6 +35,15 @@ static bool auth_field(const sl_conn *c, sl_slice name)
         if (it->b.len && sl_slice_ieq(name, sl_slice_make(sl_snap_cstr(&c->snap->s, it->b), it->b.len)))
             return true;
     }
+    for (const char *l = c->up_extra; l && *l;) { /* "Name: value\r\n" lines */
+        const char *colon = strchr(l, ':');
+        if (!colon)
+            break;
+        if (sl_slice_ieq(name, sl_slice_make(l, (size_t)(colon - l))))
+            return true;
+        const char *eol = strstr(colon, "\r\n");
+        l = eol ? eol + 2 : colon + strlen(colon);
+    }
     return false;
 }
 
@@ -99,7 +108,7 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             continue;
         if (sl_forwarded_is_ours(h->name))
             continue; /* rewritten below (a client's own client-cert claim is never passed on) */
-        if (c->nauth && auth_field(c, h->name))
+        if ((c->nauth || c->up_extra) && auth_field(c, h->name))
             continue; /* a credential the gateway checked, or a client's claim of who it is */
         if (sl_headers_replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name) ||
             sl_headers_policy_replaces(s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))
@@ -121,6 +130,8 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             sl_headers_put(b, c->id_headers[k], sl_slice_from_cstr(c->client_id));
     if (c->claims)
         put_claim_headers(c, b);
+    if (c->up_extra)
+        sl_buf_puts(b, c->up_extra);
     return sl_buf_append(b, "\r\n", 2);
 }
 

@@ -38,6 +38,8 @@ typedef enum {
 typedef enum {
     SL_POLICY_NEXT = 0, /* go on with the next policy */
     SL_POLICY_ANSWERED, /* the policy answered the request (it is not proxied) */
+    SL_POLICY_WAIT,     /* the policy started an operation (a call to a service): the request
+                         * waits until the policy answers it or calls sl_policy_resume */
 } sl_policy_result;
 
 struct sl_conn;
@@ -72,7 +74,11 @@ typedef struct sl_policy_ops {
     /* Optional, worker: whether a compiled record is safe to use, for what the
      * snapshot verifier cannot know (indexes kept among the kind's numbers). */
     bool (*check)(const sl_snapshot *s, const sl_snap_policy *p);
-    /* Worker: runs once the request head is routed, before the route's filters. */
+    /* Worker: runs once the request head is routed, before the route's filters.
+     * A hook that returns SL_POLICY_WAIT has set c->policy_cancel (called if
+     * the request ends first) and finishes later, from the loop, never from
+     * within on_request (see sl_policy_resume). While it waits the worker serves others:
+     * what the hook needs of the request afterwards it copies first. */
     sl_policy_result (*on_request)(struct sl_conn *c, const sl_snap_policy *p);
     /* Optional: state that outlives snapshots, in one shared-memory zone per
      * Gateway (common/zones.h) of zone_size() bytes; the worker finds it in
@@ -105,13 +111,24 @@ bool sl_policy_chain_check(const sl_snapshot *s, char *why, size_t whylen);
  * for none) by kind, into zones[SL_WSNAP_MAX_KINDS]. */
 void sl_policy_find_zones(const sl_snapshot *s, uint32_t gateway, void **zones);
 
-/* Worker: runs the request hooks of a route entry's chain in phase order.
- * Returns true when a policy answered the request. Inline for the common case
- * of a route without policies (the plain proxy path pays one comparison). */
-bool sl_policy_run_chain(struct sl_conn *c, const sl_snapshot *s, sl_snap_range chain);
-static inline bool sl_policy_run_request(struct sl_conn *c, const sl_snapshot *s, const sl_snap_route *route)
+/* Worker: runs the request hooks of a route entry's chain in phase order,
+ * from link `from`. Returns SL_POLICY_NEXT when every policy let the request
+ * through, SL_POLICY_ANSWERED when one answered it, SL_POLICY_WAIT when one
+ * waits (c->policy_next is then the link to go on with). Inline for the common
+ * case of a route without policies (the plain proxy path pays one comparison). */
+sl_policy_result sl_policy_run_chain(struct sl_conn *c, const sl_snapshot *s, sl_snap_range chain, uint32_t from);
+static inline sl_policy_result sl_policy_run_request(struct sl_conn *c, const sl_snapshot *s,
+                                                     const sl_snap_route *route)
 {
-    return route->policies.count != 0 && sl_policy_run_chain(c, s, route->policies);
+    return route->policies.count != 0 ? sl_policy_run_chain(c, s, route->policies, 0) : SL_POLICY_NEXT;
 }
+
+/* Worker: what a waiting policy does when its operation is over: first
+ * sl_policy_wait_over (its operation is no longer to be cancelled), then
+ * either answers the request (sl_conn_respond..., after which c may be gone)
+ * or calls sl_policy_resume: the chain goes on, then the proxy. Defined by the
+ * proxy (proxy.c), which owns the request's course. */
+void sl_policy_wait_over(struct sl_conn *c);
+void sl_policy_resume(struct sl_conn *c);
 
 #endif

@@ -19,14 +19,17 @@ extern const sl_policy_ops sl_policy_body_limit; /* policy_body_limit.c */
 extern const sl_policy_ops sl_policy_api_key;    /* policy_api_key.c */
 extern const sl_policy_ops sl_policy_basic_auth; /* policy_basic_auth.c */
 extern const sl_policy_ops sl_policy_jwt;        /* policy_jwt.c */
+extern const sl_policy_ops sl_policy_ext_auth;   /* policy_ext_auth.c */
 extern const sl_policy_ops sl_policy_cors;       /* policy_cors.c */
 extern const sl_policy_ops sl_policy_csrf;       /* policy_csrf.c */
 extern const sl_policy_ops sl_policy_authorization; /* policy_authorization.c */
 
 /* Within a phase, kinds run in this order: the client's address (realIp),
  * who may call by address (ipAccess), CORS preflights (browsers send them
- * without credentials), cross-site checks, the authentication kinds, then
- * authorization (which needs to know who called). */
+ * without credentials), cross-site checks, the authentication kinds, the
+ * external authorization service (after the local checks: a request they
+ * refuse costs it no call), then authorization (which needs to know who
+ * called). */
 const sl_policy_ops *const sl_policy_kinds[] = {
     /* access */
     &sl_policy_real_ip,
@@ -36,6 +39,7 @@ const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_api_key,
     &sl_policy_basic_auth,
     &sl_policy_jwt,
+    &sl_policy_ext_auth,
     &sl_policy_authorization,
     /* limit */
     &sl_policy_rate_limit,
@@ -56,16 +60,19 @@ int sl_policy_kind_of(const char *section)
     return -1;
 }
 
-bool sl_policy_run_chain(struct sl_conn *c, const sl_snapshot *s, sl_snap_range chain)
+sl_policy_result sl_policy_run_chain(struct sl_conn *c, const sl_snapshot *s, sl_snap_range chain, uint32_t from)
 {
-    for (uint32_t i = 0; i < chain.count; i++) {
+    for (uint32_t i = from; i < chain.count; i++) {
         const sl_snap_policy_link *l = SL_SNAP_GET(s, SL_SNAP_POLICY_LINKS, sl_snap_policy_link, chain.first + i);
         const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, l->policy);
         const sl_policy_ops *ops = sl_policy_kinds[p->kind]; /* kind < nkinds: sl_snapshot_verify */
-        if (ops->on_request && ops->on_request(c, p) == SL_POLICY_ANSWERED)
-            return true;
+        sl_policy_result r = ops->on_request ? ops->on_request(c, p) : SL_POLICY_NEXT;
+        if (r == SL_POLICY_WAIT)
+            c->policy_next = i + 1;
+        if (r != SL_POLICY_NEXT)
+            return r;
     }
-    return false;
+    return SL_POLICY_NEXT;
 }
 
 bool sl_policy_chain_check(const sl_snapshot *s, char *why, size_t whylen)

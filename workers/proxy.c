@@ -25,6 +25,11 @@
 
 static void pump(sl_conn *c);
 static void begin_upstream(sl_conn *c);
+static void wait_for_policy(sl_conn *c);
+static void after_policies(sl_conn *c);
+
+/* A waiting policy's own timeout ends the wait; this only bounds it if that failed. */
+#define POLICY_WAIT_LIMIT_MS 120000
 
 /* Reads of a full `uin` per event at most (4 x 72 KiB). */
 #define SL_PUMP_PASSES 4
@@ -193,8 +198,82 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
      * policies: browsers send it without credentials. */
     if (sl_cors_preflight(c, sl_filter_find(s, a->filters, SL_FILTER_CORS)))
         return;
-    if (sl_policy_run_request(c, s, route))
+    sl_policy_result r = sl_policy_run_request(c, s, route);
+    if (r == SL_POLICY_WAIT)
+        wait_for_policy(c);
+    else if (r == SL_POLICY_NEXT)
+        after_policies(c);
+}
+
+/* Holds the request while a policy waits for a service: its head is copied (the
+ * worker's parsed head, w->req, serves other connections meanwhile) and nothing
+ * is read from the client. */
+static void wait_for_policy(sl_conn *c)
+{
+    if (!c->held_head) {
+        const sl_http1_request *req = &c->w->req;
+        c->held_from = c->in.data + c->in.start - req->head_len; /* dispatch consumed the head */
+        c->held_head = malloc(req->head_len ? req->head_len : 1);
+        if (!c->held_head) {
+            if (c->policy_cancel)
+                c->policy_cancel(c);
+            c->policy_cancel = NULL;
+            sl_conn_respond(c, 503, "out of memory\n", true);
+            return;
+        }
+        memcpy(c->held_head, c->held_from, req->head_len);
+        c->held_len = req->head_len;
+    }
+    c->state = SL_CONN_POLICY;
+    c->deadline_ms = sl_now_ms() + POLICY_WAIT_LIMIT_MS;
+    sl_conn_update(c);
+}
+
+/* w->req again, parsed from the held copy; a slice that policies kept into the
+ * original head (a credential's field) is moved to the copy. */
+static bool reparse_head(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    sl_http1_scan scan;
+    memset(&scan, 0, sizeof(scan));
+    if (sl_http1_parse_request(c->held_head, c->held_len, &scan, &w->req, &w->limits) != SL_OK)
+        return false;
+    for (uint8_t k = 0; k < c->nauth; k++) {
+        const char *p = c->strip_fields[k].ptr;
+        if (p && p >= c->held_from && p < c->held_from + c->held_len)
+            c->strip_fields[k].ptr = c->held_head + (p - c->held_from);
+    }
+    return true;
+}
+
+void sl_policy_wait_over(sl_conn *c)
+{
+    c->policy_cancel = NULL;
+    c->policy_op = NULL;
+}
+
+void sl_policy_resume(sl_conn *c)
+{
+    sl_policy_wait_over(c);
+    if (!reparse_head(c)) {
+        sl_conn_respond(c, 500, "cannot resume the request\n", true);
         return;
+    }
+    c->state = SL_CONN_PROXY;
+    sl_policy_result r = sl_policy_run_chain(c, &c->snap->s, c->route->policies, c->policy_next);
+    if (r == SL_POLICY_WAIT)
+        wait_for_policy(c);
+    else if (r == SL_POLICY_NEXT)
+        after_policies(c);
+}
+
+/* The request passed its policies: filters that answer, then the backend. */
+static void after_policies(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    const sl_snapshot *s = &c->snap->s;
+    const sl_snap_route *route = c->route;
+    const sl_snap_action *a = c->action;
     if (sl_filters_answer(c, route, a))
         return;
     if (a->total_weight == 0) {
