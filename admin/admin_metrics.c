@@ -142,7 +142,7 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
  * control block (each worker writes only its own slot). */
 typedef struct gw_sum {
     char gateway[128];
-    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced;
+    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced, redis_errors;
 } gw_sum;
 
 static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
@@ -182,6 +182,7 @@ static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
         g->h2_streams += atomic_load(&s->h2_streams);
         g->h2_abuse += atomic_load(&s->h2_abusive_closes);
         g->spliced += atomic_load(&s->bytes_spliced);
+        g->redis_errors += atomic_load(&s->rate_limit_redis_errors);
     }
     return n;
 }
@@ -212,6 +213,9 @@ static char *render_dataplane(const sl_control *c)
         {"sluice_spliced_bytes_total", "counter",
          "Response body bytes passed from upstream to client by splice(2), never copied (part of sent bytes).",
          offsetof(gw_sum, spliced)},
+        {"sluice_rate_limit_redis_errors_total", "counter",
+         "Global rate-limit checks that Redis did not answer (down, slow, not configured): failureMode decided.",
+         offsetof(gw_sum, redis_errors)},
         {"sluice_http2_connections_total", "counter", "Client connections that spoke HTTP/2.",
          offsetof(gw_sum, h2_conns)},
         {"sluice_http2_streams_total", "counter", "HTTP/2 request streams opened by clients.",

@@ -31,6 +31,7 @@ typedef struct sl_worker_slot {
     _Atomic uint64_t access_log_dropped;
     _Atomic uint64_t h2_connections, h2_streams, h2_abusive_closes;
     _Atomic uint64_t bytes_spliced; /* part of bytes_out that went by splice(2) */
+    _Atomic uint64_t rate_limit_redis_errors; /* Global rate-limit checks that Redis did not answer */
 } sl_worker_slot;
 
 /* A TLS session ticket key (RFC 5077 layout: name, HMAC-SHA256 key, AES-256 key). */

@@ -52,6 +52,9 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
     [SL_SET_RATE_LIMIT_ENTRIES] = S("rate-limit-entries", 65536, 64, 16777216, "",
                                     "local rate-limit buckets per Gateway (16 bytes each); beyond, the least "
                                     "recently used bucket is evicted"),
+    [SL_SET_REDIS_TIMEOUT_MS] = S("redis-timeout", 200, 1, 10000, "ms",
+                                  "a Redis call of a Global rate limit that takes longer fails (failureMode "
+                                  "decides) and the worker reconnects"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

@@ -19,6 +19,7 @@
 #include "common/zones.h"
 #include "daemon/compiler_internal.h"
 #include "daemon/fetcher.h"
+#include "daemon/redis_health.h"
 #include "workers/policy.h"
 
 /* Attachment levels, least specific first. */
@@ -136,7 +137,8 @@ static uint32_t compiled(sl_compile_ctx *c, const json_t *policy, unsigned kind)
     rec.source = sl_sb_str(&c->b, source);
     uint32_t index = SL_SNAP_NONE;
     sl_policy_env env = {.b = &c->b, .ns = sl_jmeta(policy, "namespace"), .source = source,
-                         .secret_data = secret_data, .fetched = sl_fetcher_get, .compiler = c};
+                         .secret_data = secret_data, .fetched = sl_fetcher_get,
+                         .redis_health = sl_redis_health, .compiler = c};
     if (ops->compile(&env, json_object_get(json_object_get(policy, "spec"), ops->section), &rec, why, sizeof(why))) {
         index = sl_sb_add(&c->b, SL_SNAP_POLICIES, &rec);
         if (why[0]) {

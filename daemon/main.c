@@ -19,12 +19,14 @@
 
 #include "admin/admin.h"
 #include "common/log.h"
+#include "common/redis_addr.h"
 #include "common/settings.h"
 #include "common/zones.h"
 #include "config.h"
 #include "daemon/compiler.h"
 #include "daemon/controller.h"
 #include "daemon/fetcher.h"
+#include "daemon/redis_health.h"
 #include "daemon/gateway_status.h"
 #include "daemon/liveness.h"
 #include "daemon/route_status.h"
@@ -75,6 +77,8 @@ static void usage(FILE *f)
             "                             standard output (default), or 'off'\n"
             "  --user NAME                run the workers as this user (the master keeps its identity\n"
             "                             to bind privileged ports)\n"
+            "  --redis ADDRESS            Redis of Global rate limits: HOST:PORT, [IPv6]:PORT or\n"
+            "                             unix:/path (env SLUICE_REDIS)\n"
             "  --admin-tls-cert FILE      serve the admin API over HTTPS with this PEM certificate (chain)\n"
             "  --admin-tls-key FILE       ...and this PEM private key\n"
             "  --admin-client-ca FILE     accept client certificates signed by these PEM CAs as full\n"
@@ -143,7 +147,9 @@ static void recompile(master *m)
     /* Status writes (ours, after each compile, and the controller's) move the
      * resourceVersion but change nothing the compiler reads: no compile. */
     int64_t rv = sl_store_config_rv(m->store);
-    uint64_t fetched = sl_fetcher_version(); /* read first: a change during the compile is not lost */
+    /* What the compiler reads besides the store: fetched documents, Redis's health.
+     * Read first: a change during the compile is not lost. */
+    uint64_t fetched = sl_fetcher_version() + sl_redis_health_version();
     if (rv == m->compiled_rv && fetched == m->compiled_fetch)
         return;
     atomic_fetch_add(&m->control->compiles, 1);
@@ -287,6 +293,7 @@ int main(int argc, char **argv)
     const char *state_dir = getenv("SLUICE_STATE_DIR");
     const char *admin_addr = getenv("SLUICE_ADMIN");
     const char *access_log = "-";
+    const char *redis = getenv("SLUICE_REDIS");
     const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
     int worker_uid = -1, worker_gid = -1;
     for (int i = 1; i < argc; i++) {
@@ -301,7 +308,7 @@ int main(int argc, char **argv)
         const char *value = NULL;
         const char *flags_with_value[] = {"--state-dir",      "--admin",          "--log-level",
                                           "--access-log",     "--user",           "--admin-tls-cert",
-                                          "--admin-tls-key",  "--admin-client-ca"};
+                                          "--admin-tls-key",  "--admin-client-ca", "--redis"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -322,6 +329,10 @@ int main(int argc, char **argv)
             admin_tls_key = value;
         } else if (value && strncmp(a, "--admin-client-ca", 17) == 0) {
             admin_client_ca = value;
+        } else if (value && strcmp(a, "--redis") == 0) {
+            redis = value;
+        } else if (value && strncmp(a, "--redis=", 8) == 0) {
+            redis = value;
         } else if (value && strncmp(a, "--state-dir", 11) == 0) {
             state_dir = value;
         } else if (value && strncmp(a, "--admin", 7) == 0) {
@@ -363,6 +374,11 @@ int main(int argc, char **argv)
         state_dir = DEFAULT_STATE_DIR;
     if (!admin_addr || !*admin_addr)
         admin_addr = DEFAULT_ADMIN;
+    /* Parsed before anything forks: workers inherit it. */
+    if (redis && *redis && !sl_redis_addr_parse(redis, &sl_redis)) {
+        fprintf(stderr, "sluiced: --redis %s: not HOST:PORT, [IPv6]:PORT or unix:/path\n", redis);
+        return 2;
+    }
 
     /* Signals reach the main loop through signalfd; block them before any thread
      * starts so that no other thread takes them. */
@@ -434,6 +450,7 @@ int main(int argc, char **argv)
     m.compiled_rv = -1;
     sl_liveness_init(&m.liveness);
     sl_fetcher_start(notify_changed, &m); /* before the first compile, which registers what to fetch */
+    sl_redis_health_start(notify_changed, &m);
     recompile(&m);
     m.controller = sl_controller_start(m.store, notify_changed, &m);
     sl_log_info("main", "ready");
@@ -444,6 +461,7 @@ int main(int argc, char **argv)
     sl_admin_stop(m.admin);
     sl_controller_stop(m.controller);
     sl_fetcher_stop();
+    sl_redis_health_stop();
     sl_publisher_close(&m.publisher);
     sl_supervisor_free(m.supervisor);
     sl_spawner_stop();

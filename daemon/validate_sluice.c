@@ -253,6 +253,14 @@ static void check_rate_limit(sl_vctx *v, const json_t *spec)
         sl_v_fail(v, "claim", "FieldValueForbidden", "claim may only be specified when key is Claim");
     else if (claim && (!claim[0] || strlen(claim) > 128))
         sl_v_invalid(v, "claim", "must be a claim name of 1..128 characters");
+    static const char *const scopes[] = {"Local", "Global", NULL};
+    static const char *const modes[] = {"Allow", "Deny", NULL};
+    const char *scope = sl_v_get_string(v, rl, "scope");
+    if (scope)
+        sl_v_enum(v, "scope", scope, scopes);
+    const char *mode = sl_v_get_string(v, rl, "failureMode");
+    if (mode && sl_v_enum(v, "failureMode", mode, modes) && (!scope || strcmp(scope, "Global") != 0))
+        sl_v_fail(v, "failureMode", "FieldValueForbidden", "failureMode applies to scope Global only");
     sl_v_pop(v, prev);
 }
 

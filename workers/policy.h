@@ -59,6 +59,8 @@ typedef struct sl_policy_env {
      * master fetches in the background and compiles again when a document
      * changes (daemon/fetcher.h). NULL: nothing is fetched. */
     char *(*fetched)(const char *uri, uint32_t refresh_ms, char *why, size_t whylen);
+    /* Whether the master reaches Redis (--redis) now; when not, why. NULL: unknown. */
+    bool (*redis_health)(char *why, size_t whylen);
     void *compiler; /* the compilation, for secret_data */
 } sl_policy_env;
 

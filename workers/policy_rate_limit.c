@@ -24,8 +24,12 @@
  * Each slot is two atomic words (key hash; tokens and last refill time), updated
  * with compare-and-swap: no lock a dying worker could leave held.
  *
+ * With scope Global the buckets are in Redis instead, shared by every sluiced
+ * that uses it (rate_limit_global.c).
+ *
  * Compiled: num[0] requests, num[1] unit in ms, num[2] burst, num[3] key kind;
- * a = the header name (key Header) or the claim (key Claim). */
+ * a = the header name (key Header) or the claim (key Claim); flags: scope
+ * Global, failureMode Deny (rate_limit.h). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -33,9 +37,11 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "common/zones.h"
+#include "common/redis_addr.h"
 #include "workers/conn.h"
 #include "workers/jwt_cache.h"
 #include "workers/policy.h"
+#include "workers/rate_limit.h"
 
 #define KEY_CLIENT_IP 0
 #define KEY_HEADER 1
@@ -91,6 +97,21 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
     } else if (key && strcmp(key, "Route") == 0) {
         rec->num[3] = KEY_ROUTE;
     }
+    const char *scope = json_string_value(json_object_get(section, "scope"));
+    const char *mode = json_string_value(json_object_get(section, "failureMode"));
+    if (scope && strcmp(scope, "Global") == 0) {
+        rec->flags |= SL_RATE_LIMIT_GLOBAL;
+        if (mode && strcmp(mode, "Deny") == 0)
+            rec->flags |= SL_RATE_LIMIT_FAIL_DENY;
+        const char *fails = rec->flags & SL_RATE_LIMIT_FAIL_DENY ? "refused (503)" : "allowed";
+        char problem[200];
+        if (!sl_redis.set)
+            snprintf(why, whylen, "rateLimit scope Global needs Redis (sluiced --redis); until then every request "
+                     "is %s (failureMode)", fails);
+        else if (env->redis_health && !env->redis_health(problem, sizeof(problem)))
+            snprintf(why, whylen, "rateLimit: Redis at %s is unreachable (%s); requests are %s (failureMode)",
+                     sl_redis.text, problem, fails);
+    }
     return true;
 }
 
@@ -145,35 +166,44 @@ static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
     return h;
 }
 
-static uint64_t bucket_key(const sl_conn *c, const sl_snap_policy *p)
+sl_slice sl_rate_limit_key(const sl_conn *c, const sl_snap_policy *p, char *tag)
 {
     const sl_snapshot *s = &c->snap->s;
-    uint64_t h = hash_bytes(0xcbf29ce484222325ull ^ sl_zones_arena->hash_seed, sl_snap_cstr(s, p->source),
-                            p->source.len + 1);
     if (p->num[3] == KEY_HEADER) {
         const sl_http1_request *req = &c->w->req;
         sl_slice name = sl_slice_make(sl_snap_cstr(s, p->a), p->a.len);
         for (size_t i = 0; i < req->nheaders; i++)
             if (sl_slice_ieq(req->headers[i].name, name)) {
-                h = hash_bytes(h, "H", 1);
-                return hash_bytes(h, req->headers[i].value.ptr, req->headers[i].value.len) | 1;
+                *tag = 'H';
+                return req->headers[i].value;
             }
     }
     if (p->num[3] == KEY_CLIENT_ID && c->client_id[0]) {
-        h = hash_bytes(h, "C", 1);
-        return hash_bytes(h, c->client_id, strlen(c->client_id)) | 1;
+        *tag = 'C';
+        return sl_slice_from_cstr(c->client_id);
     }
     const char *claim = p->num[3] == KEY_CLAIM ? sl_claims_get(c->claims, sl_snap_cstr(s, p->a)) : NULL;
     if (claim) {
-        h = hash_bytes(h, "J", 1);
-        return hash_bytes(h, claim, strlen(claim)) | 1;
+        *tag = 'J';
+        return sl_slice_from_cstr(claim);
     }
     if (p->num[3] == KEY_ROUTE) { /* by name: a bucket outlives the snapshot that routed to it */
-        h = hash_bytes(h, "R", 1);
-        return hash_bytes(h, c->log_route, strlen(c->log_route)) | 1;
+        *tag = 'R';
+        return sl_slice_from_cstr(c->log_route);
     }
-    h = hash_bytes(h, &c->client.family, 1);
-    return hash_bytes(h, c->client.addr, c->client.family == AF_INET ? 4 : 16) | 1;
+    *tag = c->client.family == AF_INET ? '4' : '6';
+    return sl_slice_make((const char *)c->client.addr, c->client.family == AF_INET ? 4 : 16);
+}
+
+static uint64_t bucket_key(const sl_conn *c, const sl_snap_policy *p)
+{
+    const sl_snapshot *s = &c->snap->s;
+    uint64_t h = hash_bytes(0xcbf29ce484222325ull ^ sl_zones_arena->hash_seed, sl_snap_cstr(s, p->source),
+                            p->source.len + 1);
+    char tag;
+    sl_slice key = sl_rate_limit_key(c, p, &tag);
+    h = hash_bytes(h, &tag, 1);
+    return hash_bytes(h, key.ptr, key.len) | 1;
 }
 
 /* The slot of key in its neighbourhood, claimed (free or least recently used)
@@ -254,16 +284,10 @@ static uint64_t take(rl_table *t, uint64_t key, const sl_snap_policy *p)
     return 0;
 }
 
-static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
+void sl_rate_limit_refuse(sl_conn *c, const sl_snap_policy *p, uint64_t wait_ms)
 {
-    rl_table *t = c->snap->zones[p->kind];
-    if (!t || !t->nslots)
-        return SL_POLICY_NEXT; /* no zone (the arena is full: logged by the master) */
-    uint64_t wait = take(t, bucket_key(c, p), p);
-    if (!wait)
-        return SL_POLICY_NEXT;
     const sl_snapshot *s = &c->snap->s;
-    uint64_t secs = (wait + 999) / 1000;
+    uint64_t secs = (wait_ms + 999) / 1000;
     char headers[400];
     snprintf(headers, sizeof(headers),
              "Retry-After: %llu\r\nRateLimit-Policy: \"%s\";q=%llu;w=%llu\r\nRateLimit: \"%s\";r=0;t=%llu\r\n",
@@ -271,6 +295,19 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
              (unsigned long long)(p->num[1] / 1000), sl_snap_cstr(s, p->source), (unsigned long long)secs);
     sl_log_debug("policy", "client %s over the rateLimit of TrafficPolicy %s", c->peer, sl_snap_cstr(s, p->source));
     sl_conn_respond_with(c, 429, headers, "too many requests\n", false);
+}
+
+static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
+{
+    if (p->flags & SL_RATE_LIMIT_GLOBAL)
+        return sl_rate_limit_global(c, p);
+    rl_table *t = c->snap->zones[p->kind];
+    if (!t || !t->nslots)
+        return SL_POLICY_NEXT; /* no zone (the arena is full: logged by the master) */
+    uint64_t wait = take(t, bucket_key(c, p), p);
+    if (!wait)
+        return SL_POLICY_NEXT;
+    sl_rate_limit_refuse(c, p, wait);
     return SL_POLICY_ANSWERED;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/settings.h"
+#include "common/redis_addr.h"
 #include "tests/unit/unit.h"
 
 static char *read_doc(void)
@@ -66,10 +67,28 @@ static void test_every_setting_documented_with_its_default_and_bounds(void)
     }
 }
 
+/* The --redis address forms, and what is not one. */
+static void test_redis_addresses(void)
+{
+    sl_redis_addr a;
+    CHECK(sl_redis_addr_parse("127.0.0.1:6379", &a) && !a.is_unix && a.port == 6379);
+    CHECK_STR(a.host, "127.0.0.1");
+    CHECK(sl_redis_addr_parse("[::1]:7000", &a) && a.port == 7000);
+    CHECK_STR(a.host, "::1");
+    CHECK(sl_redis_addr_parse("redis.internal:6380", &a) && a.port == 6380);
+    CHECK(sl_redis_addr_parse("unix:/run/redis.sock", &a) && a.is_unix);
+    CHECK_STR(a.host, "/run/redis.sock");
+    static const char *const bad[] = {"nowhere", "host:", ":6379", "host:0", "host:65536", "host:12x",
+                                      "[::1:6379", "unix:relative", "unix:", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(!sl_redis_addr_parse(bad[i], &a));
+}
+
 int main(void)
 {
     static const sl_unit_test tests[] = {
         UNIT_TEST(test_every_setting_documented_with_its_default_and_bounds),
+        UNIT_TEST(test_redis_addresses),
     };
     return sl_unit_run("settings", tests, sizeof(tests) / sizeof(tests[0]));
 }
