@@ -13,6 +13,8 @@
 #   basicAuth  SHA-512-crypt htpasswd user                 nginx: auth_basic (hashes every request)
 #   jwt        an ES256 bearer token (inline JWKS; after the first request, from the cache)
 #              nginx: none (JWT checks are nginx Plus only): not measured
+#   extAuth    every request checked by an HTTP service (the origin nginx answering 204 on /authz/)
+#              nginx: auth_request to the same service, over kept-alive connections
 # wrk (2 threads, CONNS connections, the variant's credentials) drives them in rounds that go
 # over every variant in turn (sluice then nginx for each); per proxy and variant the medians
 # over the rounds of requests/s and CPU time per request (utime+stime of the proxy's processes
@@ -20,7 +22,7 @@
 #
 # usage: bench/policies.sh                  (5 rounds of 5 s per proxy and variant, ~5 min)
 #        QUICK=1 bench/policies.sh          (1 round of 2 s, ~1 min)
-# env: ROUNDS DURATION WARMUP=1 CONNS=50 VARIANTS="none ipAccess rateLimit apiKeyAuth basicAuth jwt"
+# env: ROUNDS DURATION WARMUP=1 CONNS=50 VARIANTS="none ipAccess rateLimit apiKeyAuth basicAuth jwt extAuth"
 #      SLUICED (default build/sbin/sluiced, copied at start) WRK NGINX KEEP=1 (keep the temp dir)
 set -u -o pipefail
 
@@ -33,7 +35,7 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-50}
-VARIANTS=${VARIANTS:-"none ipAccess rateLimit apiKeyAuth basicAuth jwt"}
+VARIANTS=${VARIANTS:-"none ipAccess rateLimit apiKeyAuth basicAuth jwt extAuth"}
 KEEP=${KEEP:-0}
 SLUICED_SRC=${SLUICED:-$(cd "$HERE/.." && pwd)/build/sbin/sluiced}
 WRK=${WRK:-wrk}
@@ -78,7 +80,7 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
-    server { listen 127.0.0.1:$ORIGIN_PORT; root $TMP/origin/www; location / { } }
+    server { listen 127.0.0.1:$ORIGIN_PORT; root $TMP/origin/www; location / { } location /authz/ { return 204; } }
 }
 EOF
 "$NGINX" -p "$TMP/origin" -c "$TMP/origin/nginx.conf" >"$TMP/origin/out" 2>&1 &
@@ -127,6 +129,7 @@ sluice_section() { # the TrafficPolicy section of a variant (JSON), "" for none
     apiKeyAuth) echo '"apiKeyAuth":{"secretRefs":[{"name":"keys"}]}' ;;
     basicAuth) echo '"basicAuth":{"secretRef":{"name":"users"}}' ;;
     jwt) echo "\"jwt\":{\"providers\":[{\"name\":\"bench\",\"issuer\":\"bench\",\"jwks\":{\"inline\":$JWKS_JSON}}]}" ;;
+    extAuth) echo "\"extAuth\":{\"url\":\"http://127.0.0.1:$ORIGIN_PORT/authz\"}" ;;
     esac
 }
 nginx_directives() { # the nginx location directives of a variant
@@ -135,6 +138,7 @@ nginx_directives() { # the nginx location directives of a variant
     rateLimit) echo 'limit_req zone=bench burst=1000000 nodelay;' ;;
     apiKeyAuth) echo 'if ($api_client = "") { return 401; }' ;;
     basicAuth) echo "auth_basic bench; auth_basic_user_file $TMP/htpasswd;" ;;
+    extAuth) echo 'auth_request /_authz;' ;;
     esac
 }
 credentials() { # wrk -H arguments of a variant
@@ -158,7 +162,11 @@ apply_sluice() {
     want=$(unauthorized_code "$1")
     for ((i = 0; i < 200; i++)); do
         got=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SL_PORT/small")
-        [ "$got" = "$want" ] && return 0
+        # A variant that answers as "none" does is in force once the route's effective policy shows it.
+        if [ "$got" = "$want" ] && { [ "$1" = none ] || [ "$want" != 200 ] ||
+            curl -s "$ADMIN/debug/effective-policy?kind=HTTPRoute&namespace=default&name=r" | grep -q "\"$1\""; }; then
+            return 0
+        fi
         sleep 0.05
     done
     echo "policies.sh: sluice variant $1 not in force (answered $got, wanted $want)" >&2
@@ -187,6 +195,14 @@ http {
         location / {
             $(nginx_directives "$1")
             proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location = /_authz {
+            internal;
+            proxy_pass http://origin/authz\$request_uri;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }

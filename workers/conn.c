@@ -172,6 +172,7 @@ void sl_conn_close(sl_conn *c)
     c->up_extra = NULL;
     free(c->held_head);
     c->held_head = NULL;
+    c->rl_policy = NULL;
     if (c->h2s) {
         /* A stream: no socket; the session carries on. */
         ev_timer_stop(w->loop, &c->timer);

@@ -6,6 +6,7 @@
 #include "workers/filters.h"
 
 #include "workers/jwt_cache.h"
+#include "workers/rate_limit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,8 @@ void sl_filters_response_head(sl_conn *c)
         if (h->hop || sl_headers_replaced(s, ranges, 2, SL_FILTER_RESPONSE_HEADER, h->name) ||
             sl_headers_policy_replaces(s, c->policy_res_headers, ranges, 2, SL_FILTER_RESPONSE_HEADER, h->name))
             continue;
+        if (c->rl_policy && (sl_slice_ieq_cstr(h->name, "ratelimit") || sl_slice_ieq_cstr(h->name, "ratelimit-policy")))
+            continue; /* the gateway's limit is the one the client meets */
         sl_headers_put(b, h->name, h->value);
     }
     sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_RESPONSE_HEADER, false);
@@ -164,6 +167,8 @@ void sl_filters_response_head(sl_conn *c)
         cors = c->policy_cors;
     if (cors && c->origin[0] && sl_cors_origin_allowed(s, cors, c->origin))
         sl_cors_headers(b, s, cors, c->origin, false, "", "");
+    if (c->rl_policy)
+        sl_rate_limit_fields(c, b);
 }
 
 /* ---- mirrors ---- */

@@ -237,8 +237,11 @@ static rl_slot *find_slot(rl_table *t, uint64_t key, uint64_t initial_state)
 }
 
 /* Takes a token; returns 0 when granted, else the milliseconds until one is back. */
-static uint64_t take(rl_table *t, uint64_t key, const sl_snap_policy *p)
+/* Takes a token from key's bucket: 0 when there was one (*left: the tokens
+ * left, *full_ms: until the bucket is full again), else the ms until one is back. */
+static uint64_t take(rl_table *t, uint64_t key, const sl_snap_policy *p, uint64_t *left, uint64_t *full_in_ms)
 {
+    *left = *full_in_ms = 0;
     uint64_t requests = p->num[0], unit = p->num[1];
     uint64_t cap = (requests + p->num[2]) * ONE, initial = requests * ONE;
     if (cap > UINT32_MAX)
@@ -278,10 +281,29 @@ static uint64_t take(rl_table *t, uint64_t key, const sl_snap_policy *p)
             level -= ONE;
         else
             wait = ((ONE - level) * unit + requests * ONE - 1) / (requests * ONE);
-        if (atomic_compare_exchange_strong(&s->state, &st, level << 32 | new_last))
-            return wait ? wait : 0;
+        if (atomic_compare_exchange_strong(&s->state, &st, level << 32 | new_last)) {
+            *left = level / ONE;
+            *full_in_ms = ((cap - level) * unit + requests * ONE - 1) / (requests * ONE);
+            return wait;
+        }
     }
     return 0;
+}
+
+void sl_rate_limit_passed(sl_conn *c, const sl_snap_policy *p, uint64_t left, uint64_t full_in_ms)
+{
+    c->rl_policy = p;
+    c->rl_left = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    c->rl_reset_s = (uint32_t)((full_in_ms + 999) / 1000);
+}
+
+void sl_rate_limit_fields(const sl_conn *c, sl_buf *b)
+{
+    const sl_snap_policy *p = c->rl_policy;
+    const char *name = sl_snap_cstr(&c->snap->s, p->source);
+    sl_buf_printf(b, "RateLimit-Policy: \"%s\";q=%llu;w=%llu\r\nRateLimit: \"%s\";r=%u;t=%u\r\n", name,
+                  (unsigned long long)p->num[0], (unsigned long long)(p->num[1] / 1000), name, c->rl_left,
+                  c->rl_reset_s);
 }
 
 void sl_rate_limit_refuse(sl_conn *c, const sl_snap_policy *p, uint64_t wait_ms)
@@ -304,11 +326,14 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
     rl_table *t = c->snap->zones[p->kind];
     if (!t || !t->nslots)
         return SL_POLICY_NEXT; /* no zone (the arena is full: logged by the master) */
-    uint64_t wait = take(t, bucket_key(c, p), p);
-    if (!wait)
-        return SL_POLICY_NEXT;
-    sl_rate_limit_refuse(c, p, wait);
-    return SL_POLICY_ANSWERED;
+    uint64_t left, full_in_ms;
+    uint64_t wait = take(t, bucket_key(c, p), p, &left, &full_in_ms);
+    if (wait) {
+        sl_rate_limit_refuse(c, p, wait);
+        return SL_POLICY_ANSWERED;
+    }
+    sl_rate_limit_passed(c, p, left, full_in_ms);
+    return SL_POLICY_NEXT;
 }
 
 const sl_policy_ops sl_policy_rate_limit = {

@@ -19,6 +19,13 @@ struct sl_conn;
  * 'J' a claim, 'R' a route), so that equal bytes of two kinds differ. */
 sl_slice sl_rate_limit_key(const struct sl_conn *c, const sl_snap_policy *p, char *tag);
 
+/* A request passed policy p with `left` tokens left, its bucket full again in
+ * full_in_ms: its response carries the RateLimit fields (sl_rate_limit_fields). */
+void sl_rate_limit_passed(struct sl_conn *c, const sl_snap_policy *p, uint64_t left, uint64_t full_in_ms);
+/* Appends RateLimit-Policy and RateLimit fields of c's passed policy to a response head. */
+struct sl_buf;
+void sl_rate_limit_fields(const struct sl_conn *c, struct sl_buf *b);
+
 /* Answers 429 with Retry-After and the RateLimit fields. */
 void sl_rate_limit_refuse(struct sl_conn *c, const sl_snap_policy *p, uint64_t wait_ms);
 

@@ -27,7 +27,7 @@
 
 /* KEYS[1] the bucket; ARGV: emission interval T (µs per token), capacity C
  * (tokens), the debt a new key starts with (µs: burst * T). Returns
- * {1, tokens left} or {0, µs until a token is back}. */
+ * {1, tokens left, µs until the bucket is full} or {0, µs until a token is back}. */
 static const char script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -37,7 +37,7 @@ static const char script[] =
     "local new = tat + T\n"
     "if new - now > C * T then return {0, math.ceil(new - now - C * T)} end\n"
     "redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1000)\n"
-    "return {1, math.floor((C * T - (new - now)) / T)}\n";
+    "return {1, math.floor((C * T - (new - now)) / T), math.ceil(new - now)}\n";
 
 typedef struct global_check {
     sl_conn *c;
@@ -69,8 +69,10 @@ static void done(const redisReply *reply, const char *why, void *arg)
     const sl_snap_policy *p = g->p;
     free(g);
     sl_policy_wait_over(c);
-    if (reply && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-                  reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER)) {
+    if (reply && (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+                  reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER ||
+                  (reply->element[0]->integer == 1 &&
+                   (reply->elements != 3 || reply->element[2]->type != REDIS_REPLY_INTEGER)))) {
         reply = NULL;
         why = "unexpected reply to the rate-limit script";
     }
@@ -80,6 +82,8 @@ static void done(const redisReply *reply, const char *why, void *arg)
         return;
     }
     if (reply->element[0]->integer == 1) {
+        long long left = reply->element[1]->integer, full_us = reply->element[2]->integer;
+        sl_rate_limit_passed(c, p, left > 0 ? (uint64_t)left : 0, full_us > 0 ? (uint64_t)full_us / 1000 : 0);
         sl_policy_resume(c);
         return;
     }

@@ -17,6 +17,7 @@ query string asks for something else:
   close=1       close the connection after the response (saying so)
   early=1       answer 403 "denied" before reading the request body, then discard it
   silentclose=1 close the connection after the response without saying so
+  header=N:V    add the field "N: V" to the response
 
 Request bodies are never held in memory: they are hashed as they arrive."""
 
@@ -293,6 +294,9 @@ class Origin:
                       ("X-End-To-End", "kept")]
         if close:
             extra.append(("Connection", "close"))
+        if q.get("header"):
+            name, _, value = q["header"].partition(":")
+            extra.append((name, value.strip()))
         if q.get("events"):
             # Server-sent events: one event every `every` ms, chunked, the way an
             # LLM streams tokens; sse_sent counts the events handed to the kernel.

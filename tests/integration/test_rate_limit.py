@@ -140,3 +140,27 @@ def test_a_fast_client_gets_no_more_than_the_rate(make_dataplane):
     passed = codes.count(200)
     assert passed <= 100 + 100 * elapsed + 5, (passed, elapsed)
     assert passed >= 100, (passed, elapsed)
+
+
+def test_allowed_responses_tell_the_client_its_budget(make_dataplane):
+    dp = make_dataplane()
+    created(dp.sluiced.post(POLICIES, limit(requests=3, unit="Minute", burst=1)))
+    wait_limited(dp, source="127.0.0.9")
+    seen = []
+    for _ in range(3):
+        st, h = get(dp.port, source="127.0.0.4")
+        assert st == 200 and h["RateLimit-Policy"] == '"default/limit";q=3;w=60', h
+        seen.append(h["RateLimit"])
+    # A new bucket holds 3 (of 4): 2, 1, 0 left; full again in 40, 60, 80 s (a token every 20 s).
+    left = [int(x.split(";r=")[1].split(";")[0]) for x in seen]
+    reset = [int(x.split(";t=")[1]) for x in seen]
+    assert left == [2, 1, 0], seen
+    assert all(38 <= t <= 81 for t in reset) and reset == sorted(reset), seen
+    # An upstream's own RateLimit fields do not reach the client beside the gateway's.
+    c = HTTPFrom(dp.port, "127.0.0.5")
+    c.request("GET", "/?header=RateLimit:%20upstream")
+    r = c.getresponse()
+    r.read()
+    c.close()
+    fields = [v for k, v in r.getheaders() if k.lower() == "ratelimit"]
+    assert r.status == 200 and len(fields) == 1 and fields[0].startswith('"default/limit";r=2'), fields

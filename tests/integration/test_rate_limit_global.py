@@ -110,6 +110,12 @@ def test_two_sluiced_nodes_share_one_budget(make_dataplane, redis):
     assert st == 429 and 0 < int(h["Retry-After"]) <= 360, h
     assert h["RateLimit-Policy"] == '"default/limit";q=10;w=3600', h
     assert status_message(a.sluiced)["status"] == "True"
+    # Allowed answers carry the budget left, counted across both nodes.
+    st, h = get(a.port, source="127.0.0.6")
+    assert st == 200 and h["RateLimit"].startswith('"default/limit";r=9;t='), h
+    st, h = get(b.port, source="127.0.0.6")
+    assert st == 200 and h["RateLimit"].startswith('"default/limit";r=8;t='), h
+    assert 0 < int(h["RateLimit"].split(";t=")[1]) <= 720, h  # a token every 360 s; two spent
 
 
 def test_burst_and_refill(make_dataplane, redis):
