@@ -123,6 +123,36 @@ void sl_zones_release_others(const char *prefix, const int *keep, int nkeep)
     }
 }
 
+/* The plan of the compilation in progress (master, main thread only). */
+static struct {
+    char prefix[8][64];
+    int keep[8][SL_ZONES_MAX];
+    int nkeep[8];
+    int n;
+} plan;
+
+void sl_zones_plan_release(const char *prefix, const int *keep, int nkeep)
+{
+    if (plan.n == 8 || nkeep > SL_ZONES_MAX)
+        return; /* more zone kinds than planned for: those zones stay until restart */
+    snprintf(plan.prefix[plan.n], sizeof(plan.prefix[0]), "%s", prefix);
+    memcpy(plan.keep[plan.n], keep, sizeof(int) * (size_t)nkeep);
+    plan.nkeep[plan.n] = nkeep;
+    plan.n++;
+}
+
+void sl_zones_commit_release(void)
+{
+    for (int i = 0; i < plan.n; i++)
+        sl_zones_release_others(plan.prefix[i], plan.keep[i], plan.nkeep[i]);
+    plan.n = 0;
+}
+
+void sl_zones_cancel_release(void)
+{
+    plan.n = 0;
+}
+
 void *sl_zone_get(uint32_t index, size_t min_size)
 {
     if (!sl_zones_arena || index >= SL_ZONES_MAX)

@@ -60,6 +60,14 @@ int sl_zone_ensure(const char *name, size_t size, const sl_zone_kind *kind);
  * in keep (indexes, nkeep of them). */
 void sl_zones_release_others(const char *prefix, const int *keep, int nkeep);
 
+/* Master, around a publish: a compilation plans which zones of a prefix it
+ * keeps (the others are to be freed), and the plan is carried out only once
+ * its snapshot is published: a snapshot that fails to publish leaves the one
+ * in force, and the zones it names, as they were. */
+void sl_zones_plan_release(const char *prefix, const int *keep, int nkeep);
+void sl_zones_commit_release(void);
+void sl_zones_cancel_release(void);
+
 /* Worker: the memory of live zone index with at least min_size bytes, NULL when
  * there is no such zone. */
 void *sl_zone_get(uint32_t index, size_t min_size);

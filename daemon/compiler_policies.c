@@ -264,13 +264,15 @@ void sl_compile_policy_zones(sl_compile_ctx *c)
         sl_snap_zone rec = {.gateway = gi, .kind = (uint16_t)kind, .zone = (uint32_t)zone};
         sl_sb_add(&c->b, SL_SNAP_ZONES, &rec);
     }
-    /* Zones of Gateways (or kinds) that no longer use them. */
+    /* Zones of Gateways (or kinds) that no longer use them: freed once this
+     * snapshot is published (the master commits the plan), not before. */
+    sl_zones_cancel_release();
     for (unsigned k = 0; k < sl_policy_nkinds; k++) {
         if (!sl_policy_kinds[k]->zone)
             continue;
         char prefix[64];
         snprintf(prefix, sizeof(prefix), "%s:", sl_policy_kinds[k]->section);
-        sl_zones_release_others(prefix, keep, nkeep);
+        sl_zones_plan_release(prefix, keep, nkeep);
     }
 }
 

@@ -162,6 +162,7 @@ static void recompile(master *m)
         /* A compiler bug must never reach a worker: keep serving the previous one. */
         sl_log_error("compiler", "compiled snapshot fails verification (%s); keeping generation %llu", why,
                      (unsigned long long)m->publisher.generation);
+        sl_zones_cancel_release(); /* the snapshot in force still names its zones */
         free(blob);
         json_decref(route_status);
         return;
@@ -173,6 +174,7 @@ static void recompile(master *m)
         sl_snap_hdr(&current)->size == size) {
         m->compiled_rv = rv;
         m->compiled_fetch = fetched;
+        sl_zones_commit_release(); /* same zones as what runs: nothing is freed */
         free(blob);
         compiled(m, route_status, m->publisher.generation);
         return;
@@ -180,10 +182,13 @@ static void recompile(master *m)
     if (sl_publisher_publish(&m->publisher, blob, size) == 0) {
         m->compiled_rv = rv;
         m->compiled_fetch = fetched;
+        sl_zones_commit_release();
         sl_log_info("compiler", "published snapshot generation %llu (%zu bytes, resourceVersion %lld)",
                     (unsigned long long)generation, size, (long long)rv);
         sl_snapshot snap = sl_publisher_current(&m->publisher);
         sl_supervisor_apply(m->supervisor, &snap);
+    } else {
+        sl_zones_cancel_release(); /* the snapshot in force still names its zones */
     }
     free(blob);
     compiled(m, route_status, m->publisher.generation);
