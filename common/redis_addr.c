@@ -1,6 +1,9 @@
 /* The --redis address (see redis_addr.h). */
 #include "common/redis_addr.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,4 +44,24 @@ bool sl_redis_addr_parse(const char *text, sl_redis_addr *out)
     a.set = true;
     *out = a;
     return true;
+}
+
+bool sl_redis_addr_resolve(sl_redis_addr *a, char *why, size_t whylen)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (a->is_unix || inet_pton(AF_INET, a->host, buf) == 1 || inet_pton(AF_INET6, a->host, buf) == 1)
+        return true;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(a->host, NULL, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(why, whylen, "%s", gai_strerror(rc));
+        return false;
+    }
+    const void *addr = res->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+                                                 : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+    bool ok = inet_ntop(res->ai_family, addr, a->host, sizeof(a->host)) != NULL;
+    freeaddrinfo(res);
+    if (!ok)
+        snprintf(why, whylen, "cannot print the address");
+    return ok;
 }

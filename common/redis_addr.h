@@ -19,4 +19,9 @@ extern sl_redis_addr sl_redis;
 /* Parses text into *out; false (with out untouched) when it is not an address. */
 bool sl_redis_addr_parse(const char *text, sl_redis_addr *out);
 
+/* Replaces a host name by its first address (workers connect without a
+ * resolver: a blocking lookup would stall their loop). False with why when it
+ * does not resolve. */
+bool sl_redis_addr_resolve(sl_redis_addr *a, char *why, size_t whylen);
+
 #endif

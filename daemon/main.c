@@ -384,6 +384,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluiced: --redis %s: not HOST:PORT, [IPv6]:PORT or unix:/path\n", redis);
         return 2;
     }
+    char redis_why[200];
+    if (sl_redis.set && !sl_redis_addr_resolve(&sl_redis, redis_why, sizeof(redis_why))) {
+        fprintf(stderr, "sluiced: --redis %s: %s\n", redis, redis_why);
+        return 2;
+    }
 
     /* Signals reach the main loop through signalfd; block them before any thread
      * starts so that no other thread takes them. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -127,6 +128,16 @@ bool sl_is_gateway_hostname(const char *s)
         if (!isdigit((unsigned char)*p))
             all_digits = false;
     return !all_digits;
+}
+
+bool sl_is_framing_header(const char *s)
+{
+    static const char *const names[] = {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
+                                        "upgrade", "te", "trailer", "proxy-connection", "expect", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return true;
+    return false;
 }
 
 bool sl_is_http_token(const char *s)

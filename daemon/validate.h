@@ -52,6 +52,10 @@ bool sl_is_dns1035_label(const char *s);
 bool sl_is_gateway_hostname(const char *s);
 /* HTTP header field name (RFC 9110 token). */
 bool sl_is_http_token(const char *s);
+/* A field that frames or routes the message (Host, Content-Length,
+ * Transfer-Encoding, Connection and the other hop-by-hop fields): one a policy
+ * may not fill from a token's claims or a service's reply. */
+bool sl_is_framing_header(const char *s);
 /* Kubernetes qualified name (label keys, annotation keys): [prefix/]name. */
 bool sl_is_qualified_name(const char *s);
 /* Label value: empty or up to 63 chars of [A-Za-z0-9._-], alnum at both ends. */

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static void check_header_list(sl_vctx *v, const json_t *section, const char *key)
+static void check_header_list(sl_vctx *v, const json_t *section, const char *key, bool framing_forbidden)
 {
     const json_t *list = sl_v_get_list(v, section, key, 1, 32, false);
     size_t i;
@@ -16,6 +16,8 @@ static void check_header_list(sl_vctx *v, const json_t *section, const char *key
         const char *name = json_string_value(x);
         if (!name || !sl_is_http_token(name))
             sl_v_invalid(v, NULL, "must be a valid HTTP header name (RFC 9110 token)");
+        else if (framing_forbidden && sl_is_framing_header(name))
+            sl_v_fail(v, NULL, "FieldValueForbidden", "%s frames the message: the service may not set it", name);
         sl_v_pop(v, prev);
     }
 }
@@ -37,7 +39,7 @@ void sl_v_ext_auth(sl_vctx *v, const json_t *spec)
     const char *mode = sl_v_get_string(v, ea, "failureMode");
     if (mode)
         sl_v_enum(v, "failureMode", mode, modes);
-    check_header_list(v, ea, "headersToService");
-    check_header_list(v, ea, "headersToUpstream");
+    check_header_list(v, ea, "headersToService", false);
+    check_header_list(v, ea, "headersToUpstream", true);
     sl_v_pop(v, prev);
 }

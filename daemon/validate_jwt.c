@@ -84,6 +84,9 @@ static void check_claims_to_headers(sl_vctx *v, const json_t *provider)
             if (!sl_v_present(m, "header"))
                 sl_v_required(v, "header");
             sl_v_header_name(v, m, "header");
+            const char *h = json_string_value(json_object_get(m, "header"));
+            if (h && sl_is_framing_header(h))
+                sl_v_fail(v, "header", "FieldValueForbidden", "%s frames the message: a claim may not set it", h);
         }
         sl_v_pop(v, prev);
     }

@@ -158,13 +158,13 @@ void sl_conn_close(sl_conn *c)
     sl_worker *w = c->w;
     if (c->up)
         sl_proxy_detach(c, false);
-    if (c->snap) {
-        sl_wsnap_release(w, c->snap);
-        c->snap = NULL;
-    }
     if (c->policy_cancel) {
         c->policy_cancel(c); /* a policy's call in flight is abandoned */
         c->policy_cancel = NULL;
+    }
+    if (c->snap) {
+        sl_wsnap_release(w, c->snap);
+        c->snap = NULL;
     }
     free(c->claims);
     c->claims = NULL;
@@ -346,13 +346,14 @@ static void respond(sl_conn *c, int status, const char *headers, const char *con
         respond_grpc(c, status, body);
         return;
     }
+    /* A body larger than the buffer leaves room for (an extAuth service's
+     * page) is cut, and its length says so: the head is written for what goes. */
+    size_t head_max = 256 + strlen(headers) + strlen(content_type);
+    size_t room = sl_buf_room(&c->out) > head_max ? sl_buf_room(&c->out) - head_max : 0;
+    if (blen > room)
+        blen = room;
     sl_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\n%s\r\n", status, sl_http_reason(status),
                   headers, content_type, blen, c->close_after || !c->keep_alive ? "Connection: close\r\n" : "");
-    if (c->method != SL_HTTP1_METHOD_HEAD && sl_buf_room(&c->out) < blen) {
-        /* A body larger than the buffer (an extAuth service's page): cut, and said so by closing. */
-        blen = sl_buf_room(&c->out);
-        c->close_after = true;
-    }
     if (c->method != SL_HTTP1_METHOD_HEAD)
         sl_buf_append(&c->out, body, blen);
     c->status = status;
@@ -639,6 +640,8 @@ static void dispatch(sl_conn *c)
     c->client_id = "";
     c->client = c->peer_ip; /* realIp may say otherwise for this request */
     c->nauth = 0;
+    c->rl_policy = NULL;
+    c->up_replace = NULL;
     free(c->claims);
     c->claims = NULL;
     c->claim_headers = (sl_snap_range){0, 0};

@@ -130,6 +130,8 @@ struct sl_conn {
     struct sl_claims *claims;      /* a verified JWT's claims (policy_jwt.c; malloc'd, per request), or NULL */
     char *up_extra;                /* header lines a policy adds upstream ("Name: value\r\n"..., malloc'd;
                                     * a client's fields of those names are dropped), or NULL */
+    const char *up_replace;        /* names (one per line, a snapshot string) whose client fields are
+                                    * dropped whatever up_extra holds (extAuth headersToUpstream), or NULL */
     const sl_snap_policy *rl_policy; /* the rateLimit the request passed (RateLimit fields), or NULL */
     uint32_t rl_left, rl_reset_s;  /* ...its tokens left, seconds until its bucket is full */
     uint32_t policy_next;          /* state SL_CONN_POLICY: the chain's link to go on with */

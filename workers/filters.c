@@ -36,6 +36,12 @@ static bool auth_field(const sl_conn *c, sl_slice name)
         if (it->b.len && sl_slice_ieq(name, sl_slice_make(sl_snap_cstr(&c->snap->s, it->b), it->b.len)))
             return true;
     }
+    for (const char *l = c->up_replace; l && *l;) { /* names, one per line */
+        size_t n = strcspn(l, "\n");
+        if (sl_slice_ieq(name, sl_slice_make(l, n)))
+            return true;
+        l += n + (l[n] == '\n');
+    }
     for (const char *l = c->up_extra; l && *l;) { /* "Name: value\r\n" lines */
         const char *colon = strchr(l, ':');
         if (!colon)
@@ -109,7 +115,7 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             continue;
         if (sl_forwarded_is_ours(h->name))
             continue; /* rewritten below (a client's own client-cert claim is never passed on) */
-        if ((c->nauth || c->up_extra) && auth_field(c, h->name))
+        if ((c->nauth || c->up_extra || c->up_replace) && auth_field(c, h->name))
             continue; /* a credential the gateway checked, or a client's claim of who it is */
         if (sl_headers_replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name) ||
             sl_headers_policy_replaces(s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))

@@ -271,7 +271,7 @@ static bool append_last_chunk(sl_h2_stream *st)
 int sl_h2_stream_data(sl_h2_stream *st, const uint8_t *data, size_t len)
 {
     sl_conn *c = st->conn;
-    if (c->state != SL_CONN_PROXY) {
+    if (c->state != SL_CONN_PROXY && c->state != SL_CONN_POLICY) {
         /* Answered already (a local response): the body goes nowhere. */
         nghttp2_session_consume_stream(st->sess->ng, st->id, len);
         return 0;
@@ -284,7 +284,8 @@ int sl_h2_stream_data(sl_h2_stream *st, const uint8_t *data, size_t len)
         st->sess->paused = true;
         return NGHTTP2_ERR_PAUSE;
     }
-    sl_proxy_client_event(c);
+    if (c->state == SL_CONN_PROXY) /* while a policy waits the body only gathers */
+        sl_proxy_client_event(c);
     return 0;
 }
 
@@ -292,19 +293,22 @@ void sl_h2_stream_end(sl_h2_stream *st)
 {
     st->req_end = true;
     sl_conn *c = st->conn;
-    if (!c || c->state != SL_CONN_PROXY)
+    if (!c || (c->state != SL_CONN_PROXY && c->state != SL_CONN_POLICY))
         return;
+    bool waiting = c->state == SL_CONN_POLICY; /* then the body only gathers */
     if (st->websocket) {
         /* The client ended its half of the tunnel: like a TCP close. */
         c->client_eof = true;
-        sl_proxy_client_event(c);
+        if (!waiting)
+            sl_proxy_client_event(c);
         return;
     }
     if (st->held || !append_last_chunk(st)) {
         st->end_pending = true;
         return;
     }
-    sl_proxy_client_event(c);
+    if (!waiting)
+        sl_proxy_client_event(c);
 }
 
 void sl_h2_stream_update(sl_conn *c)

@@ -59,6 +59,7 @@ static void check_done(void)
             curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->reply.status);
         } else {
             call->reply.status = 0;
+            call->reply.bad_request = rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL;
             snprintf(call->reply.error, sizeof(call->reply.error), "%s",
                      call->too_big ? "the reply is too large" : call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc));
         }
@@ -178,6 +179,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         call->reply.headers_len = 0; /* a new response (after 100 Continue): its own fields */
+        if (call->reply.headers)
+            call->reply.headers[0] = '\0';
         return len;
     }
     if (len <= 2 || !memchr(data, ':', len))
@@ -221,6 +224,7 @@ sl_http_call *sl_http_call_start(struct ev_loop *loop, const char *method, const
     CURL *e = call->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never a proxy from the environment (http_proxy...) */
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0)

@@ -21,6 +21,7 @@ typedef struct sl_http_call sl_http_call;
 
 typedef struct sl_http_reply {
     long status;        /* 0 when the call failed (then error says why) */
+    bool bad_request;   /* ...because the call itself was malformed (its URL), not the service */
     char error[SL_HTTP_ERROR_SIZE]; /* why it failed */
     char *headers;      /* the reply's header lines, "Name: value\r\n"..., NUL-terminated */
     size_t headers_len;

@@ -38,23 +38,39 @@
 
 #define ALLOW 1
 
+/* Appends s to a growing string (the compile step aborts when out of memory, as the master does). */
+static void append(char **text, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+    char *grown = realloc(*text, *len + n + 1);
+    if (!grown)
+        abort();
+    memcpy(grown + *len, s, n + 1);
+    *text = grown;
+    *len += n;
+}
+
 /* "name\tvalue\tvalue\n..." for a rule's claims list. */
 static sl_snap_str compile_claims(sl_snap_builder *b, const json_t *claims)
 {
-    char text[8192];
-    size_t o = 0, i, j;
+    char *text = NULL;
+    size_t len = 0, i, j;
     const json_t *m, *v;
-    text[0] = '\0';
+    append(&text, &len, "");
     json_array_foreach(claims, i, m)
     {
-        o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", i ? "\n" : "",
-                              json_string_value(json_object_get(m, "name")));
-        json_array_foreach(json_object_get(m, "values"), j, v) if (o < sizeof(text))
-            o += (size_t)snprintf(text + o, sizeof(text) - o, "\t%s", json_string_value(v));
-        if (o >= sizeof(text))
-            abort(); /* validation bounds claims far below this */
+        if (i)
+            append(&text, &len, "\n");
+        append(&text, &len, json_string_value(json_object_get(m, "name")));
+        json_array_foreach(json_object_get(m, "values"), j, v)
+        {
+            append(&text, &len, "\t");
+            append(&text, &len, json_string_value(v));
+        }
     }
-    return sl_sb_str(b, text);
+    sl_snap_str out = sl_sb_str(b, text);
+    free(text);
+    return out;
 }
 
 static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)

@@ -158,7 +158,8 @@ static void done(const sl_http_reply *reply, void *arg)
     free(x);
     sl_policy_wait_over(c);
     if (reply->status == 0) {
-        bool allow = p->flags & FAILURE_ALLOW;
+        /* failureMode is for a service that fails, not for a URL that cannot be one. */
+        bool allow = (p->flags & FAILURE_ALLOW) && !reply->bad_request;
         sl_log_warn("policy", "client %s: the extAuth service of TrafficPolicy %s failed (%s): request %s", c->peer,
                     sl_snap_cstr(s, p->source), reply->error, allow ? "allowed (failureMode Allow)" : "refused");
         if (allow)
@@ -169,9 +170,12 @@ static void done(const sl_http_reply *reply, void *arg)
     }
     if (reply->status >= 200 && reply->status < 300) {
         const sl_snap_policy_item *it = SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first);
-        if (it->a.len && reply->headers) {
+        if (it->a.len) {
+            /* Every listed name is the service's to give: a client's own field of
+             * that name never reaches the upstream, given by the reply or not. */
+            c->up_replace = sl_snap_cstr(s, it->a);
             free(c->up_extra);
-            c->up_extra = upstream_fields(sl_snap_cstr(s, it->a), reply->headers);
+            c->up_extra = reply->headers ? upstream_fields(c->up_replace, reply->headers) : NULL;
         }
         sl_policy_resume(c);
         return;
@@ -180,8 +184,11 @@ static void done(const sl_http_reply *reply, void *arg)
                 c->log_method, c->log_path, sl_snap_cstr(s, p->source), reply->status);
     char extra[4096];
     client_fields(reply->headers ? reply->headers : "", extra, sizeof(extra));
-    int status = reply->status >= 100 && reply->status <= 599 ? (int)reply->status : 403;
-    sl_conn_respond_raw(c, status, extra, reply->body ? reply->body : "", reply->body_len);
+    /* An interim (1xx) status cannot end a request; 204 and 304 carry no body. */
+    int status = reply->status >= 200 && reply->status <= 599 ? (int)reply->status : 403;
+    bool bodyless = status == 204 || status == 304;
+    sl_conn_respond_raw(c, status, status == (int)reply->status ? extra : "",
+                        reply->body && !bodyless ? reply->body : "", bodyless ? 0 : reply->body_len);
 }
 
 static void cancel(sl_conn *c)
@@ -195,13 +202,16 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
 {
     const sl_snapshot *s = &c->snap->s;
     const sl_http1_request *req = &c->w->req;
-    /* The service's URL: its own, then the request's target (path and query). */
+    /* The service's URL: its own, then the request's path and query (of an
+     * absolute-form target too: the path the upstream will see; "*" asks for "/"). */
     char url[8192];
     const char *base = sl_snap_cstr(s, p->a);
     size_t bl = p->a.len;
-    if (bl && base[bl - 1] == '/' && req->target.len && req->target.ptr[0] == '/')
+    sl_slice path = req->form == SL_HTTP1_FORM_ASTERISK || !req->path.len ? sl_slice_from_cstr("/") : req->path;
+    if (bl && base[bl - 1] == '/')
         bl--;
-    int ul = snprintf(url, sizeof(url), "%.*s%.*s", (int)bl, base, (int)req->target.len, req->target.ptr);
+    int ul = snprintf(url, sizeof(url), "%.*s%.*s%s%.*s", (int)bl, base, (int)path.len, path.ptr,
+                      req->query.ptr ? "?" : "", (int)req->query.len, req->query.ptr ? req->query.ptr : "");
     char method[32];
     snprintf(method, sizeof(method), "%.*s", (int)req->method.len, req->method.ptr);
     char buf[16384], client[64];

@@ -218,22 +218,29 @@ static bool check(const sl_snapshot *s, const sl_snap_policy *p)
 
 /* ---- worker ---- */
 
-/* The bearer token of the request, or an empty slice; *field is its header. */
-static sl_slice bearer_token(const sl_conn *c, sl_slice *field)
+/* The bearer token of the request, or an empty slice; *field is its header.
+ * *several: the request has more than one Authorization field (refused: the
+ * one not checked could reach the upstream). */
+static sl_slice bearer_token(const sl_conn *c, sl_slice *field, bool *several)
 {
     const sl_http1_request *req = &c->w->req;
+    sl_slice token = sl_slice_make(NULL, 0);
+    int seen = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
         const sl_http1_header *h = &req->headers[i];
-        if (sl_slice_ieq_cstr(h->name, "authorization") && h->value.len > 7 &&
-            strncasecmp(h->value.ptr, "Bearer ", 7) == 0) {
+        if (!sl_slice_ieq_cstr(h->name, "authorization"))
+            continue;
+        seen++;
+        if (!token.ptr && h->value.len > 7 && strncasecmp(h->value.ptr, "Bearer ", 7) == 0) {
             size_t at = 7;
             while (at < h->value.len && h->value.ptr[at] == ' ')
                 at++;
             *field = h->name;
-            return sl_slice_make(h->value.ptr + at, h->value.len - at);
+            token = sl_slice_make(h->value.ptr + at, h->value.len - at);
         }
     }
-    return sl_slice_make(NULL, 0);
+    *several = seen > 1;
+    return token;
 }
 
 /* Is any line of `lines` equal to one of the token's audiences? */
@@ -332,7 +339,10 @@ static sl_policy_result accept_token(sl_conn *c, const sl_snap_policy *p, uint32
         return SL_POLICY_ANSWERED;
     }
     const char *id = sl_claims_get(c->claims, sl_snap_cstr(s, aud->b));
-    c->claim_headers = (sl_snap_range){p->items.first + provider + 2, h->num - 1};
+    uint32_t nclaims = 0; /* the CLAIM items come first, before the KEY items */
+    while (nclaims < h->num - 1 && item(s, p, provider + 2 + nclaims)->flags == ITEM_CLAIM)
+        nclaims++;
+    c->claim_headers = (sl_snap_range){p->items.first + provider + 2, nclaims};
     sl_conn_authenticated(c, id && !strchr(id, '\n') ? id : "",
                           (h->prefix & FORWARD_TOKEN) ? sl_slice_make(NULL, 0) : field, sl_slice_make(NULL, 0));
     return SL_POLICY_NEXT;
@@ -342,7 +352,17 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
 {
     const sl_snapshot *s = &c->snap->s;
     sl_slice field;
-    sl_slice token = bearer_token(c, &field);
+    bool several;
+    sl_slice token = bearer_token(c, &field, &several);
+    if (several) { /* RFC 6750 3.1: invalid_request, 400 */
+        sl_log_info("policy", "client %s: several Authorization fields (jwt of TrafficPolicy %s)", c->peer,
+                    sl_snap_cstr(s, p->source));
+        sl_conn_respond_with(c, 400,
+                             "WWW-Authenticate: Bearer realm=\"sluice\", error=\"invalid_request\", "
+                             "error_description=\"several Authorization fields\"\r\n",
+                             "one Authorization field, please\n", false);
+        return SL_POLICY_ANSWERED;
+    }
     if (!token.len) {
         refuse(c, p, NULL);
         return SL_POLICY_ANSWERED;

@@ -280,3 +280,44 @@ def test_an_unreachable_uri_fails_closed(make_dataplane, keys, jwks_server):
     wait_until(lambda: "onnect" in accepted_message(dp.sluiced)[1], timeout=15, what="the failure reported")
     assert accepted_message(dp.sluiced)[0] == "False"
     assert dp.get("/", headers=bearer(keys["ES256"].token(claims()))).status_code == 401
+
+
+def test_several_authorization_fields_are_refused(make_dataplane, keys):
+    dp = jwt_plane(make_dataplane, keys)
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", dp.port, timeout=10)
+    c.putrequest("GET", "/")
+    c.putheader("Authorization", "Bearer " + keys["ES256"].token(claims()))
+    c.putheader("Authorization", "Bearer forged.unchecked.token")
+    c.endheaders()
+    r = c.getresponse()
+    r.read()
+    c.close()
+    assert r.status == 400 and 'error="invalid_request"' in r.getheader("WWW-Authenticate"), r.getheaders()
+
+
+def test_only_claims_to_headers_reach_the_upstream(make_dataplane, keys):
+    dp = jwt_plane(make_dataplane, keys)
+    # A claim named like a key's kid, or any claim not listed, is never a header.
+    token = keys["ES256"].token(claims(**{"k-es256": "kid-claim-value", "role": "root-claim-value"}))
+    r = dp.get("/", headers=bearer(token))
+    assert r.status_code == 200
+    values = [v for _k, v in r.json()["headers"]]
+    assert "kid-claim-value" not in values and "root-claim-value" not in values, r.json()["headers"]
+
+
+def test_claims_may_not_fill_framing_fields(make_dataplane, keys):
+    dp = make_dataplane()
+    p = provider({"inline": jwks(keys["ES256"])}, claimsToHeaders=[{"claim": "x", "header": "Content-Length"}])
+    r = dp.sluiced.post(POLICIES, policy("bad", [to_route()], jwt={"providers": [p]}))
+    assert r.status_code == 422 and "spec.jwt.providers[0].claimsToHeaders[0].header" in r.text, r.text
+
+
+def test_authorization_with_many_long_claim_values_compiles(make_dataplane, keys):
+    dp = make_dataplane()
+    values = ["v%03d-" % i + "x" * 240 for i in range(16)]
+    authz = {"rules": [{"action": "Allow", "claims": [{"name": "c%d" % k + "n" * 120, "values": values}
+                                                       for k in range(8)]}]}
+    created(dp.sluiced.post(POLICIES, policy("big", [to_route()], authorization=authz)))
+    wait_until(lambda: dp.get("/").status_code == 403, timeout=10, what="the policy in force")
+    assert dp.sluiced.get("/readyz").status_code == 200

@@ -164,3 +164,19 @@ def test_allowed_responses_tell_the_client_its_budget(make_dataplane):
     c.close()
     fields = [v for k, v in r.getheaders() if k.lower() == "ratelimit"]
     assert r.status == 200 and len(fields) == 1 and fields[0].startswith('"default/limit";r=2'), fields
+
+
+def test_a_keep_alive_connection_forgets_the_last_requests_limit(make_dataplane):
+    import requests
+    dp = make_dataplane()
+    sl = dp.sluiced
+    created(sl.post(POLICIES, limit(requests=100, unit="Minute")))
+    with requests.Session() as s:
+        wait_until(lambda: "RateLimit" in s.get(dp.url + "/", timeout=10).headers, timeout=10, what="limit in force")
+        pids = dp.workers()
+        assert sl.delete(POLICIES + "/limit").status_code == 200
+        # Another connection sees the change; then this one, on its old keep-alive connection.
+        wait_until(lambda: "RateLimit" not in dp.get("/").headers, timeout=10, what="limit gone")
+        r = s.get(dp.url + "/", timeout=10)
+        assert r.status_code == 200 and "RateLimit" not in r.headers and "RateLimit-Policy" not in r.headers, r.headers
+    assert dp.workers() == pids

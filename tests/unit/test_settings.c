@@ -76,6 +76,11 @@ static void test_redis_addresses(void)
     CHECK(sl_redis_addr_parse("[::1]:7000", &a) && a.port == 7000);
     CHECK_STR(a.host, "::1");
     CHECK(sl_redis_addr_parse("redis.internal:6380", &a) && a.port == 6380);
+    char why[200];
+    CHECK(sl_redis_addr_parse("localhost:6380", &a) && sl_redis_addr_resolve(&a, why, sizeof(why)));
+    CHECK(strcmp(a.host, "127.0.0.1") == 0 || strcmp(a.host, "::1") == 0);
+    CHECK_STR(a.text, "localhost:6380"); /* messages keep what was given */
+    CHECK(sl_redis_addr_parse("no-such-host.invalid:1", &a) && !sl_redis_addr_resolve(&a, why, sizeof(why)));
     CHECK(sl_redis_addr_parse("unix:/run/redis.sock", &a) && a.is_unix);
     CHECK_STR(a.host, "/run/redis.sock");
     static const char *const bad[] = {"nowhere", "host:", ":6379", "host:0", "host:65536", "host:12x",
