@@ -13,6 +13,7 @@
 
 
 #define MAX_CONNECTIONS_PER_HOST 64
+#define SPARE_HANDLES 64 /* easy handles kept for reuse: making one per call costs more than the call */
 
 struct sl_http_call {
     CURL *easy;
@@ -30,12 +31,18 @@ static struct {
     struct ev_loop *loop;
     ev_timer timer;
     unsigned in_flight;
+    CURL *spare[SPARE_HANDLES];
+    unsigned nspare;
 } C;
 
 static void call_free(sl_http_call *call)
 {
-    if (call->easy)
+    if (call->easy && C.nspare < SPARE_HANDLES) {
+        curl_easy_reset(call->easy); /* options back to defaults; its caches stay */
+        C.spare[C.nspare++] = call->easy;
+    } else if (call->easy) {
         curl_easy_cleanup(call->easy);
+    }
     curl_slist_free_all(call->headers);
     free(call->reply.headers);
     free(call->reply.body);
@@ -200,7 +207,9 @@ sl_http_call *sl_http_call_start(struct ev_loop *loop, const char *method, const
     if (!client_init(loop))
         return NULL;
     sl_http_call *call = calloc(1, sizeof(*call));
-    if (!call || !(call->easy = curl_easy_init())) {
+    if (call)
+        call->easy = C.nspare ? C.spare[--C.nspare] : curl_easy_init();
+    if (!call || !call->easy) {
         free(call);
         return NULL;
     }
