@@ -3,6 +3,8 @@
  * origins. */
 #include "workers/filters.h"
 
+#include "daemon/compile_values.h"
+
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,3 +108,13 @@ bool sl_cors_preflight(sl_conn *c, const sl_snap_filter *cors)
     sl_conn_respond_with(c, 200, extra, "", false);
     return true;
 }
+
+static void compile(sl_filter_env *env, const json_t *filter)
+{
+    sl_snap_filter rec = sl_compile_cors(env->b, json_object_get(filter, "cors"));
+    env->push(env, &rec);
+}
+
+/* The preflight is answered before the policies (proxy.c calls
+ * sl_cors_preflight), the response fields by the response head builder. */
+const sl_filter_ops sl_filter_cors = {.name = "CORS", .type = SL_FILTER_CORS, .compile = compile};

@@ -6,6 +6,8 @@
  * same form that apply to the names the route's own leave alone. */
 #include "workers/filters.h"
 
+#include "daemon/compile_values.h"
+
 #include <string.h>
 
 /* True when a RequestHeaderModifier/ResponseHeaderModifier of `type` in either
@@ -90,3 +92,26 @@ void sl_headers_emit_policy(sl_buf *b, const sl_snapshot *s, sl_snap_range polic
             sl_buf_printf(b, "%s: %s\r\n", sl_snap_cstr(s, f->name), sl_snap_cstr(s, f->value));
         }
 }
+
+static void push_record(const sl_snap_filter *f, void *env)
+{
+    ((sl_filter_env *)env)->push(env, f);
+}
+
+static void compile_request(sl_filter_env *env, const json_t *filter)
+{
+    sl_compile_header_ops(env->b, json_object_get(filter, "requestHeaderModifier"), SL_FILTER_REQUEST_HEADER,
+                          push_record, env);
+}
+
+static void compile_response(sl_filter_env *env, const json_t *filter)
+{
+    sl_compile_header_ops(env->b, json_object_get(filter, "responseHeaderModifier"), SL_FILTER_RESPONSE_HEADER,
+                          push_record, env);
+}
+
+/* Applied by the head builders (filters.c): no hooks of their own. */
+const sl_filter_ops sl_filter_request_header = {
+    .name = "RequestHeaderModifier", .type = SL_FILTER_REQUEST_HEADER, .compile = compile_request};
+const sl_filter_ops sl_filter_response_header = {
+    .name = "ResponseHeaderModifier", .type = SL_FILTER_RESPONSE_HEADER, .compile = compile_response};

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-bool sl_redirect_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_filter *f)
+static bool answer(sl_conn *c, const sl_snap_route *route, const sl_snap_filter *f)
 {
     const sl_snapshot *s = &c->snap->s;
     const sl_http1_request *req = &c->w->req;
@@ -45,3 +45,25 @@ bool sl_redirect_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_fi
     sl_conn_respond_with(c, f->status ? f->status : 302, extra, "", false);
     return true;
 }
+
+static void compile(sl_filter_env *env, const json_t *filter)
+{
+    const json_t *r = json_object_get(filter, "requestRedirect");
+    const char *pv;
+    json_int_t status = json_integer_value(json_object_get(r, "statusCode"));
+    sl_snap_filter rec = {.type = SL_FILTER_REDIRECT, .backend = SL_SNAP_NONE};
+    rec.path_mod = sl_filter_path_mod(json_object_get(r, "path"), &pv);
+    rec.path = sl_sb_str(env->b, pv);
+    rec.scheme = sl_sb_str(env->b, json_string_value(json_object_get(r, "scheme")));
+    rec.hostname = sl_sb_str(env->b, json_string_value(json_object_get(r, "hostname")));
+    rec.port = (uint16_t)json_integer_value(json_object_get(r, "port"));
+    rec.status = (uint16_t)(status ? status : 302);
+    env->push(env, &rec);
+}
+
+const sl_filter_ops sl_filter_redirect = {
+    .name = "RequestRedirect",
+    .type = SL_FILTER_REDIRECT,
+    .compile = compile,
+    .answer = answer,
+};

@@ -1,4 +1,5 @@
-/* The path a URLRewrite or RequestRedirect produces (shared by both). */
+/* The path a URLRewrite or RequestRedirect produces, and the path change they
+ * compile from (shared by both). */
 #include "workers/filters.h"
 
 #include <string.h>
@@ -35,4 +36,20 @@ void sl_filter_write_path(sl_buf *b, const sl_snapshot *s, const sl_snap_route *
     } else {
         sl_buf_append(b, path.ptr, path.len);
     }
+}
+
+uint8_t sl_filter_path_mod(const json_t *path, const char **value)
+{
+    const char *type = json_string_value(json_object_get(path, "type"));
+    const char *v = NULL;
+    uint8_t mod = SL_PATHMOD_NONE;
+    if (type && strcmp(type, "ReplaceFullPath") == 0) {
+        v = json_string_value(json_object_get(path, "replaceFullPath"));
+        mod = SL_PATHMOD_FULL;
+    } else if (type && strcmp(type, "ReplacePrefixMatch") == 0) {
+        v = json_string_value(json_object_get(path, "replacePrefixMatch"));
+        mod = SL_PATHMOD_PREFIX;
+    }
+    *value = v ? v : "";
+    return mod;
 }

@@ -15,8 +15,13 @@ bool sl_filters_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_act
 {
     /* (CORS preflights were answered before the policies ran: proxy.c.) */
     const sl_snapshot *s = &c->snap->s;
-    const sl_snap_filter *redirect = sl_filter_find(s, a->filters, SL_FILTER_REDIRECT);
-    return redirect && sl_redirect_answer(c, route, redirect);
+    for (uint32_t i = 0; i < a->filters.count; i++) {
+        const sl_snap_filter *f = sl_filter_at(s, a->filters.first + i);
+        const sl_filter_ops *ops = f->type < SL_FILTER_NKINDS ? sl_filter_kinds[f->type] : NULL;
+        if (ops && ops->answer && ops->answer(c, route, f))
+            return true;
+    }
+    return false;
 }
 
 static const sl_snap_policy_item *claim_header(const sl_conn *c, uint32_t i)
@@ -177,17 +182,13 @@ void sl_filters_response_head(sl_conn *c)
         sl_rate_limit_fields(c, b);
 }
 
-/* ---- mirrors ---- */
-
-void sl_filters_mirror(sl_conn *c, sl_snap_range rule)
+void sl_filters_before_upstream(sl_conn *c, sl_snap_range rule)
 {
     const sl_snapshot *s = &c->snap->s;
     for (uint32_t i = 0; i < rule.count; i++) {
         const sl_snap_filter *f = sl_filter_at(s, rule.first + i);
-        if (f->type != SL_FILTER_MIRROR || f->backend == SL_SNAP_NONE)
-            continue;
-        if ((uint32_t)(rand() % (int)f->denominator) >= f->numerator)
-            continue;
-        sl_mirror_send(c, f->backend);
+        const sl_filter_ops *ops = f->type < SL_FILTER_NKINDS ? sl_filter_kinds[f->type] : NULL;
+        if (ops && ops->before_upstream)
+            ops->before_upstream(c, f);
     }
 }

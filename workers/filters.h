@@ -5,11 +5,52 @@
 #ifndef SL_FILTERS_H
 #define SL_FILTERS_H
 
+#include <jansson.h>
+
+#include "daemon/snapshot_builder.h"
 #include "workers/conn.h"
 
-/* Filters that answer the request themselves (RequestRedirect; CORS preflights
- * are answered earlier, before the policies). Returns true when a response was
- * queued. */
+/* ---- the registry of HTTPRoute filter types (filter_registry.c) ----
+ *
+ * Each filter type is one small table, in the file of its filter: how the
+ * master compiles it into snapshot filter records, and the worker hooks it
+ * has. Header modifiers and URL rewrites have no hook of their own: the
+ * request and response head builders below read their records, because the
+ * request line, Host and the order of fields depend on all of them together. */
+
+/* What a filter's compile step may use (master only). */
+typedef struct sl_filter_env {
+    sl_snap_builder *b;
+    const char *route_ns, *route_name; /* the route, for messages and backendRefs */
+    /* Appends a record to the filter list being compiled (a rule's or a backendRef's). */
+    void (*push)(struct sl_filter_env *env, const sl_snap_filter *rec);
+    /* Resolves a backendRef of the route: a BACKENDS index or SL_SNAP_NONE. */
+    uint32_t (*backend)(struct sl_filter_env *env, const json_t *ref);
+    void *compiler, *list; /* for push and backend */
+} sl_filter_env;
+
+typedef struct sl_filter_ops {
+    const char *name; /* the HTTPRoute filter type ("RequestRedirect") */
+    uint8_t type;     /* the type of the records it compiles to (sl_snap_filter_type) */
+    /* Master: the filter object (with its "type") into records, through env->push. */
+    void (*compile)(sl_filter_env *env, const json_t *filter);
+    /* Worker, optional: answers the request itself, once its policies let it
+     * through (true when it did). */
+    bool (*answer)(sl_conn *c, const sl_snap_route *route, const sl_snap_filter *f);
+    /* Worker, optional: runs when the upstream request head is ready, before
+     * the request goes to its backend. */
+    void (*before_upstream)(sl_conn *c, const sl_snap_filter *f);
+} sl_filter_ops;
+
+/* By record type; NULL for a type no filter has. */
+#define SL_FILTER_NKINDS 8
+extern const sl_filter_ops *const sl_filter_kinds[SL_FILTER_NKINDS];
+/* The filter type called `name`; NULL when sluice has none (ExtensionRef). */
+const sl_filter_ops *sl_filter_kind_named(const char *name);
+
+/* Filters that answer the request themselves (their `answer` hook:
+ * RequestRedirect; CORS preflights are answered earlier, before the policies).
+ * Returns true when a response was queued. */
 bool sl_filters_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_action *a);
 
 /* Writes the request head for the upstream: method, (rewritten) target, Host,
@@ -21,8 +62,8 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
  * with ResponseHeaderModifiers and CORS headers applied. */
 void sl_filters_response_head(sl_conn *c);
 
-/* Sends fire-and-forget copies of the request to the rule's mirror backends. */
-void sl_filters_mirror(sl_conn *c, sl_snap_range rule);
+/* Runs the rule's `before_upstream` hooks (RequestMirror's copies). */
+void sl_filters_before_upstream(sl_conn *c, sl_snap_range rule);
 
 /* ---- between the filters' files ---- */
 
@@ -47,9 +88,9 @@ static inline const sl_snap_filter *sl_filter_find(const sl_snapshot *s, sl_snap
 }
 void sl_filter_write_path(sl_buf *b, const sl_snapshot *s, const sl_snap_route *route, const sl_snap_filter *f,
                           sl_slice path);
+/* Master: a redirect's or rewrite's "path" object as a path change and its value. */
+uint8_t sl_filter_path_mod(const json_t *path, const char **value);
 
-/* filter_redirect.c: answers with the redirect; always returns true. */
-bool sl_redirect_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_filter *f);
 
 /* filter_cors.c: remembers the request's Origin for the response and answers a
  * preflight (true when it answered; cors may be NULL); whether an origin is

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "workers/conn.h"
+#include "workers/filters.h"
 
 #define MIRROR_TIMEOUT_S 10.0
 #define MIRROR_MAX_BYTES (256 * 1024)
@@ -116,3 +117,43 @@ void sl_mirror_send(sl_conn *c, uint32_t backend_index)
     m->timer.data = m;
     ev_timer_start(m->loop, &m->timer);
 }
+
+/* A share of the requests (numerator/denominator) is copied. */
+static void before_upstream(sl_conn *c, const sl_snap_filter *f)
+{
+    if (f->backend == SL_SNAP_NONE || (uint32_t)(rand() % (int)f->denominator) >= f->numerator)
+        return;
+    sl_mirror_send(c, f->backend);
+}
+
+static void compile(sl_filter_env *env, const json_t *filter)
+{
+    const json_t *m = json_object_get(filter, "requestMirror");
+    sl_snap_filter rec = {.type = SL_FILTER_MIRROR, .numerator = 100, .denominator = 100};
+    rec.backend = env->backend(env, json_object_get(m, "backendRef"));
+    if (rec.backend != SL_SNAP_NONE &&
+        ((const sl_snap_backend *)sl_sb_at(env->b, SL_SNAP_BACKENDS, rec.backend))->protocol == SL_BACKEND_HTTPS) {
+        /* Mirrors are written in clear text: a backend that must be reached
+         * over TLS (Backend HTTPS, BackendTLSPolicy) gets no copy at all. */
+        sl_log_warn("compiler", "route %s/%s: no RequestMirror to a backend reached over TLS (not supported)",
+                    env->route_ns, env->route_name);
+        rec.backend = SL_SNAP_NONE;
+    }
+    const json_t *fraction = json_object_get(m, "fraction");
+    if (json_object_get(m, "percent")) {
+        rec.numerator = (uint32_t)json_integer_value(json_object_get(m, "percent"));
+    } else if (fraction) {
+        rec.numerator = (uint32_t)json_integer_value(json_object_get(fraction, "numerator"));
+        rec.denominator = (uint32_t)json_integer_value(json_object_get(fraction, "denominator"));
+        if (!rec.denominator)
+            rec.denominator = 100;
+    }
+    env->push(env, &rec);
+}
+
+const sl_filter_ops sl_filter_mirror = {
+    .name = "RequestMirror",
+    .type = SL_FILTER_MIRROR,
+    .compile = compile,
+    .before_upstream = before_upstream,
+};

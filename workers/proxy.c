@@ -324,7 +324,7 @@ static void begin_upstream(sl_conn *c)
                     : (c->req_body.kind == SL_BODY_LENGTH && sl_buf_len(&c->in) >= c->req_body.remaining)
                         ? (int64_t)c->req_body.remaining
                         : -1;
-    sl_filters_mirror(c, c->action->filters);
+    sl_filters_before_upstream(c, c->action->filters);
     if (!start_attempt(c, c->backend_index))
         return;
     pump(c);
