@@ -145,7 +145,10 @@ struct sl_conn {
     socklen_t up_addrlen;
     uint32_t request_timeout_ms;
     uint32_t idle_timeout_ms;      /* upstream silent this long fails the request; 0: --response-timeout */
-    uint64_t max_request_body;     /* a TrafficPolicy's bodyLimit (413 beyond); 0: none */
+    bool body_hooks;               /* the route's policies look at the request body (on_request_body) */
+    uint64_t body_seen;            /* ...bytes of it they have seen */
+    uint64_t body_length;          /* a Content-Length body's length (its offsets) */
+    int body_refusal;              /* ...the status one of them refused it with, 0: none */
     uint32_t retry_backoff_ms;     /* the rule's retry, or a TrafficPolicy's where the rule has none */
     const uint64_t *retry_codes;   /* bit (code - 400): retried statuses (snapshot memory) */
     uint64_t up_deadline_ms;  /* upstream connect/response deadline */

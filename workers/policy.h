@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/slice.h"
 #include "common/snapshot.h"
 #include "daemon/snapshot_builder.h"
 
@@ -82,6 +83,13 @@ typedef struct sl_policy_ops {
      * within on_request (see sl_policy_resume). While it waits the worker serves others:
      * what the hook needs of the request afterwards it copies first. */
     sl_policy_result (*on_request)(struct sl_conn *c, const sl_snap_policy *p);
+    /* Optional, worker: the request body as it goes to the upstream, de-chunked
+     * (HTTP/1 chunked and HTTP/2 bodies too), each byte once and in order:
+     * data follows `offset` bytes already seen; last: the body ends with it.
+     * Returns 0 to let it go on, or the status (413...) the request gets
+     * instead: the upstream request is abandoned before the refused bytes
+     * reach it and the client connection closes after the answer. */
+    int (*on_request_body)(struct sl_conn *c, const sl_snap_policy *p, sl_slice data, uint64_t offset, bool last);
     /* Optional: state that outlives snapshots, in one shared-memory zone per
      * Gateway (common/zones.h) of zone_size() bytes; the worker finds it in
      * c->snap->zones[kind]. */
@@ -124,6 +132,10 @@ static inline sl_policy_result sl_policy_run_request(struct sl_conn *c, const sl
 {
     return route->policies.count != 0 ? sl_policy_run_chain(c, s, route->policies, 0) : SL_POLICY_NEXT;
 }
+
+/* Worker: gives body bytes to the request body hooks of c's chain (c->body_hooks
+ * says it has some). Returns 0, or the first refusal's status. */
+int sl_policy_run_body(struct sl_conn *c, sl_slice data, bool last);
 
 /* Worker: what a waiting policy does when its operation is over: first
  * sl_policy_wait_over (its operation is no longer to be cancelled), then

@@ -4,9 +4,10 @@
  *
  * A request that announces a larger body (Content-Length) gets 413 at once,
  * before any of it is read (and before a 100 Continue), and the connection
- * closes; a chunked (or HTTP/2) body is counted as it passes and, once it goes
- * over, the upstream request is abandoned (none of the excess reaches it) and
- * the client gets 413 and a closed connection. 0 allows no body at all.
+ * closes; a chunked (or HTTP/2) body is counted as it passes (the request body
+ * hook: de-chunked bytes) and, once it goes over, the upstream request is
+ * abandoned (none of the excess reaches it) and the client gets 413 and a
+ * closed connection. 0 allows no body at all.
  *
  * Compiled: num[0] = maxRequestBytes. */
 #include "common/log.h"
@@ -34,8 +35,17 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
         sl_conn_respond(c, 413, "request body too large\n", true);
         return SL_POLICY_ANSWERED;
     }
-    c->max_request_body = max; /* chunked and HTTP/2 bodies: counted as they pass (proxy.c) */
-    return SL_POLICY_NEXT;
+    return SL_POLICY_NEXT; /* chunked and HTTP/2 bodies: counted as they pass */
+}
+
+static int on_request_body(sl_conn *c, const sl_snap_policy *p, sl_slice data, uint64_t offset, bool last)
+{
+    (void)last;
+    if (offset + data.len <= p->num[0])
+        return 0;
+    sl_log_info("policy", "client %s: request body over the bodyLimit of TrafficPolicy %s (%llu bytes)", c->peer,
+                sl_snap_cstr(&c->snap->s, p->source), (unsigned long long)p->num[0]);
+    return 413;
 }
 
 const sl_policy_ops sl_policy_body_limit = {
@@ -43,4 +53,5 @@ const sl_policy_ops sl_policy_body_limit = {
     .phase = SL_PHASE_LIMIT,
     .compile = compile,
     .on_request = on_request,
+    .on_request_body = on_request_body,
 };

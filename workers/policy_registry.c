@@ -66,6 +66,8 @@ sl_policy_result sl_policy_run_chain(struct sl_conn *c, const sl_snapshot *s, sl
         const sl_snap_policy_link *l = SL_SNAP_GET(s, SL_SNAP_POLICY_LINKS, sl_snap_policy_link, chain.first + i);
         const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, l->policy);
         const sl_policy_ops *ops = sl_policy_kinds[p->kind]; /* kind < nkinds: sl_snapshot_verify */
+        if (ops->on_request_body)
+            c->body_hooks = true;
         sl_policy_result r = ops->on_request ? ops->on_request(c, p) : SL_POLICY_NEXT;
         if (r == SL_POLICY_WAIT)
             c->policy_next = i + 1;
@@ -73,6 +75,21 @@ sl_policy_result sl_policy_run_chain(struct sl_conn *c, const sl_snapshot *s, sl
             return r;
     }
     return SL_POLICY_NEXT;
+}
+
+int sl_policy_run_body(struct sl_conn *c, sl_slice data, bool last)
+{
+    const sl_snapshot *s = &c->snap->s;
+    sl_snap_range chain = c->route->policies;
+    int status = 0;
+    for (uint32_t i = 0; i < chain.count && !status; i++) {
+        const sl_snap_policy_link *l = SL_SNAP_GET(s, SL_SNAP_POLICY_LINKS, sl_snap_policy_link, chain.first + i);
+        const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, l->policy);
+        if (sl_policy_kinds[p->kind]->on_request_body)
+            status = sl_policy_kinds[p->kind]->on_request_body(c, p, data, c->body_seen, last);
+    }
+    c->body_seen += data.len;
+    return status;
 }
 
 bool sl_policy_chain_check(const sl_snapshot *s, char *why, size_t whylen)

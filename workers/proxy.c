@@ -186,7 +186,10 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->retry_codes = a->retry_codes;
     c->retry_backoff_ms = a->retry_backoff_ms;
     c->idle_timeout_ms = 0;
-    c->max_request_body = 0;
+    c->body_hooks = false;
+    c->body_seen = 0;
+    c->body_refusal = 0;
+    c->body_length = c->req_body.kind == SL_BODY_LENGTH ? c->req_body.remaining : 0;
     c->retry_pending = false;
     c->upgrade_requested = w->req.upgrade;
     c->tunnel = false;
@@ -357,8 +360,21 @@ static size_t request_body_ready(sl_conn *c, bool *error)
     size_t avail = sl_buf_len(&c->in);
     if (rb->kind == SL_BODY_TUNNEL)
         return avail;
-    if (rb->kind == SL_BODY_LENGTH)
-        return avail < rb->remaining ? avail : (size_t)rb->remaining;
+    if (rb->kind == SL_BODY_LENGTH) {
+        size_t ready = avail < rb->remaining ? avail : (size_t)rb->remaining;
+        /* The hooks see each byte once: a resent body (retry) was seen already. */
+        uint64_t front = c->body_length - rb->remaining;
+        if (c->body_hooks && front + ready > c->body_seen) {
+            size_t skip = (size_t)(c->body_seen - front);
+            sl_slice data = sl_slice_make(c->in.data + c->in.start + skip, ready - skip);
+            c->body_refusal = sl_policy_run_body(c, data, front + ready == c->body_length);
+            if (c->body_refusal) {
+                *error = true; /* none of these bytes go upstream */
+                return 0;
+            }
+        }
+        return ready;
+    }
     if (rb->kind != SL_BODY_CHUNKED)
         return 0;
     /* Validate chunked framing ahead of what was forwarded, and stop exactly at
@@ -368,17 +384,20 @@ static size_t request_body_ready(sl_conn *c, bool *error)
         sl_slice data;
         int rc = sl_http1_chunked_parse(&rb->chunked, c->in.data + c->in.start + c->req_ready, avail - c->req_ready,
                                         &consumed, &data);
-        c->req_ready += consumed;
         if (rc == SL_ERR) {
             *error = true;
             return 0;
         }
+        if (c->body_hooks && (data.len || rc == SL_OK)) {
+            c->body_refusal = sl_policy_run_body(c, data, rc == SL_OK);
+            if (c->body_refusal) {
+                *error = true; /* a policy refused the body: none of this chunk goes upstream */
+                return 0;
+            }
+        }
+        c->req_ready += consumed;
         if (rc == SL_OK || consumed == 0)
             break;
-    }
-    if (c->max_request_body && rb->chunked.total > c->max_request_body) {
-        *error = true; /* a bodyLimit: none of the excess goes upstream */
-        return 0;
     }
     return c->req_ready;
 }
@@ -401,21 +420,21 @@ static bool write_upstream(sl_conn *c)
         bool bad = false;
         size_t body = sl_buf_len(&c->uout) ? 0 : request_body_ready(c, &bad);
         if (bad) {
-            bool too_large = !c->req_body.chunked.error;
-            if (too_large)
-                sl_log_info("proxy", "client %s: request body over the bodyLimit of %llu bytes", c->peer,
-                            (unsigned long long)c->max_request_body);
-            else
+            int refusal = c->body_refusal;
+            if (!refusal)
                 sl_log_debug("proxy", "client %s: bad chunked body: %s", c->peer, c->req_body.chunked.error);
             sl_proxy_detach(c, false);
             c->req_body.done = true; /* nothing more will be read */
             c->state = SL_CONN_LOCAL;
-            if (c->res_head_done)
-                sl_conn_close(c); /* an answer is under way: it cannot become a 413 */
-            else if (too_large)
-                sl_conn_respond(c, 413, "request body too large\n", true);
-            else
+            if (c->res_head_done) {
+                sl_conn_close(c); /* an answer is under way: it cannot become another */
+            } else if (refusal) {
+                char text[80];
+                snprintf(text, sizeof(text), "%s\n", refusal == 413 ? "request body too large" : sl_http_reason(refusal));
+                sl_conn_respond(c, refusal, text, true);
+            } else {
                 sl_conn_respond(c, 400, "malformed chunked request body\n", true);
+            }
             return false;
         }
         struct iovec iov = {0};

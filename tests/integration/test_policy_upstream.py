@@ -170,3 +170,24 @@ def test_csrf_refuses_unsafe_cross_site_requests(make_dataplane):
     assert post(Origin="null") == 403
     assert requests.delete(dp.url + "/", headers={"Origin": "https://evil.example"}, timeout=10).status_code == 403
     assert dp.get("/", headers={"Origin": "https://evil.example"}).status_code == 200  # safe methods pass
+
+
+def test_body_limit_counts_de_chunked_bytes_of_http1_and_http2_bodies(make_dataplane):
+    from h2client import H2Client
+    dp = make_dataplane()
+    created(dp.sluiced.post(POLICIES, policy("b", [to_route()], bodyLimit={"maxRequestBytes": 1000})))
+    wait_until(lambda: requests_post(dp, b"x" * 1001).status_code == 413, timeout=10, what="the body limit")
+    # 1000 bytes in 100 chunks of 10: the framing does not count, each byte counts once.
+    chunks = b"".join(b"a\r\n" + b"z" * 10 + b"\r\n" for _ in range(100))
+    r = raw_request(dp.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+    assert r.status == 200 and json.loads(r.body)["body_len"] == 1000, r.status
+    r = raw_request(dp.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks +
+                    b"1\r\nz\r\n0\r\n\r\n")
+    assert r.status == 413, r.status
+    # HTTP/2: DATA frames are the body, counted the same way.
+    with H2Client.connect(dp.port) as c:
+        ok = c.request("POST", "/", body=b"q" * 1000)
+        big = c.request("POST", "/", body=b"q" * 1500)
+        st = c.response(ok)
+        assert st.status == 200 and json.loads(bytes(st.data))["body_len"] == 1000
+        assert c.response(big).status == 413
