@@ -7,7 +7,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "daemon/bg_thread.h"
 
 #define IDLE_WAIT_MS 60000
 #define FIRST_RETRY_MS 1000 /* after a failure: 1 s, 2 s, 4 s... up to the refresh interval */
@@ -32,15 +32,12 @@ typedef struct fetch_entry {
 } fetch_entry;
 
 static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    pthread_t thread;
-    bool running, stopping;
+    sl_bg_thread t;
     fetch_entry *entries;
     void (*notify)(void *);
     void *arg;
     _Atomic uint64_t version;
-} F = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} F = {.t = SL_BG_THREAD_INIT};
 
 static uint64_t mono_ms(void)
 {
@@ -154,8 +151,8 @@ static bool record(fetch_entry *e, char *body, const char *problem)
 static void *run(void *unused)
 {
     (void)unused;
-    pthread_mutex_lock(&F.lock);
-    while (!F.stopping) {
+    pthread_mutex_lock(&F.t.lock);
+    while (!F.t.stopping) {
         uint64_t now = mono_ms(), soonest = now + IDLE_WAIT_MS;
         fetch_entry *due = NULL;
         for (fetch_entry *e = F.entries; e && !due; e = e->next) {
@@ -165,24 +162,15 @@ static void *run(void *unused)
                 soonest = e->next_ms;
         }
         if (!due) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t wait = soonest - now;
-            ts.tv_sec += (time_t)(wait / 1000);
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&F.wake, &F.lock, &ts);
+            sl_bg_thread_sleep(&F.t, soonest - now);
             continue;
         }
         char *url = strdup(due->url);
         due->next_ms = now + IDLE_WAIT_MS; /* in flight */
-        pthread_mutex_unlock(&F.lock);
+        pthread_mutex_unlock(&F.t.lock);
         char problem[200] = "";
         char *body = url ? fetch(url, problem, sizeof(problem)) : NULL;
-        pthread_mutex_lock(&F.lock);
+        pthread_mutex_lock(&F.t.lock);
         fetch_entry *e = url ? find(url) : NULL; /* forgotten meanwhile: nothing to record */
         bool changed = e && record(e, body, problem);
         if (!e)
@@ -195,42 +183,28 @@ static void *run(void *unused)
         free(url);
         if (changed) {
             atomic_fetch_add(&F.version, 1);
-            pthread_mutex_unlock(&F.lock);
+            pthread_mutex_unlock(&F.t.lock);
             F.notify(F.arg);
-            pthread_mutex_lock(&F.lock);
+            pthread_mutex_lock(&F.t.lock);
         }
     }
-    pthread_mutex_unlock(&F.lock);
+    pthread_mutex_unlock(&F.t.lock);
     return NULL;
 }
 
 void sl_fetcher_start(void (*notify)(void *), void *arg)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&F.wake, &attr);
-    pthread_condattr_destroy(&attr);
     F.notify = notify;
     F.arg = arg;
-    F.stopping = false;
-    if (pthread_create(&F.thread, NULL, run, NULL) != 0) {
+    if (!sl_bg_thread_start(&F.t, run, NULL))
         sl_log_error("fetcher", "cannot start the fetcher thread: documents (JWKS URIs) will not be fetched");
-        return;
-    }
-    F.running = true;
 }
 
 void sl_fetcher_stop(void)
 {
-    if (!F.running)
+    if (!F.t.running)
         return;
-    pthread_mutex_lock(&F.lock);
-    F.stopping = true;
-    pthread_cond_signal(&F.wake);
-    pthread_mutex_unlock(&F.lock);
-    pthread_join(F.thread, NULL); /* a fetch in progress ends within its timeout */
-    F.running = false;
+    sl_bg_thread_stop(&F.t); /* a fetch in progress ends within its timeout */
     while (F.entries) {
         fetch_entry *e = F.entries;
         F.entries = e->next;
@@ -242,15 +216,15 @@ void sl_fetcher_stop(void)
 
 void sl_fetcher_begin(void)
 {
-    pthread_mutex_lock(&F.lock);
+    pthread_mutex_lock(&F.t.lock);
     for (fetch_entry *e = F.entries; e; e = e->next)
         e->asked = false;
-    pthread_mutex_unlock(&F.lock);
+    pthread_mutex_unlock(&F.t.lock);
 }
 
 void sl_fetcher_end(void)
 {
-    pthread_mutex_lock(&F.lock);
+    pthread_mutex_lock(&F.t.lock);
     for (fetch_entry **p = &F.entries; *p;) {
         fetch_entry *e = *p;
         if (e->asked) {
@@ -262,30 +236,30 @@ void sl_fetcher_end(void)
         free(e->body);
         free(e);
     }
-    pthread_mutex_unlock(&F.lock);
+    pthread_mutex_unlock(&F.t.lock);
 }
 
 char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t whylen)
 {
     why[0] = '\0';
-    if (!F.running) {
+    if (!F.t.running) {
         snprintf(why, whylen, "%s is not fetched (no fetcher runs)", url);
         return NULL;
     }
-    pthread_mutex_lock(&F.lock);
+    pthread_mutex_lock(&F.t.lock);
     fetch_entry *e = find(url);
     if (!e) {
         e = calloc(1, sizeof(*e));
         if (!e || !(e->url = strdup(url))) {
             free(e);
-            pthread_mutex_unlock(&F.lock);
+            pthread_mutex_unlock(&F.t.lock);
             snprintf(why, whylen, "out of memory");
             return NULL;
         }
         snprintf(e->error, sizeof(e->error), "not fetched yet");
         e->next = F.entries; /* next_ms 0: fetched at once */
         F.entries = e;
-        pthread_cond_signal(&F.wake);
+        pthread_cond_signal(&F.t.wake);
     }
     e->asked = true;
     if (!e->refresh_ms || refresh_ms < e->refresh_ms)
@@ -301,7 +275,7 @@ char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t why
     } else if (e->error[0]) {
         snprintf(why, whylen, "%s: %s", url, e->error);
     }
-    pthread_mutex_unlock(&F.lock);
+    pthread_mutex_unlock(&F.t.lock);
     return body;
 }
 

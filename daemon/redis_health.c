@@ -3,28 +3,24 @@
 #include "daemon/redis_health.h"
 
 #include <hiredis/hiredis.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "common/redis_addr.h"
+#include "daemon/bg_thread.h"
 
 #define PROBE_EVERY_S 2
 
 static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    pthread_t thread;
-    bool running, stopping;
+    sl_bg_thread t;
     bool healthy;
     char problem[200];
     void (*notify)(void *);
     void *arg;
     _Atomic uint64_t version;
-} H = {.lock = PTHREAD_MUTEX_INITIALIZER, .healthy = true};
+} H = {.t = SL_BG_THREAD_INIT, .healthy = true};
 
 /* One PING: true when answered, else why. */
 static bool ping(char *why, size_t whylen)
@@ -50,12 +46,12 @@ static bool ping(char *why, size_t whylen)
 static void *run(void *unused)
 {
     (void)unused;
-    pthread_mutex_lock(&H.lock);
-    while (!H.stopping) {
-        pthread_mutex_unlock(&H.lock);
+    pthread_mutex_lock(&H.t.lock);
+    while (!H.t.stopping) {
+        pthread_mutex_unlock(&H.t.lock);
         char why[200] = "";
         bool ok = ping(why, sizeof(why));
-        pthread_mutex_lock(&H.lock);
+        pthread_mutex_lock(&H.t.lock);
         bool changed = ok != H.healthy || (!ok && strcmp(why, H.problem) != 0);
         H.healthy = ok;
         snprintf(H.problem, sizeof(H.problem), "%s", ok ? "" : why);
@@ -65,17 +61,13 @@ static void *run(void *unused)
             else
                 sl_log_warn("redis", "%s is unreachable: %s", sl_redis.text, why);
             atomic_fetch_add(&H.version, 1);
-            pthread_mutex_unlock(&H.lock);
+            pthread_mutex_unlock(&H.t.lock);
             H.notify(H.arg);
-            pthread_mutex_lock(&H.lock);
+            pthread_mutex_lock(&H.t.lock);
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += PROBE_EVERY_S;
-        if (!H.stopping)
-            pthread_cond_timedwait(&H.wake, &H.lock, &ts);
+        sl_bg_thread_sleep(&H.t, PROBE_EVERY_S * 1000);
     }
-    pthread_mutex_unlock(&H.lock);
+    pthread_mutex_unlock(&H.t.lock);
     return NULL;
 }
 
@@ -83,38 +75,23 @@ void sl_redis_health_start(void (*notify)(void *), void *arg)
 {
     if (!sl_redis.set)
         return;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&H.wake, &attr);
-    pthread_condattr_destroy(&attr);
     H.notify = notify;
     H.arg = arg;
-    if (pthread_create(&H.thread, NULL, run, NULL) != 0) {
+    if (!sl_bg_thread_start(&H.t, run, NULL))
         sl_log_error("redis", "cannot start the Redis probe thread");
-        return;
-    }
-    H.running = true;
 }
 
 void sl_redis_health_stop(void)
 {
-    if (!H.running)
-        return;
-    pthread_mutex_lock(&H.lock);
-    H.stopping = true;
-    pthread_cond_signal(&H.wake);
-    pthread_mutex_unlock(&H.lock);
-    pthread_join(H.thread, NULL);
-    H.running = false;
+    sl_bg_thread_stop(&H.t);
 }
 
 bool sl_redis_health(char *why, size_t whylen)
 {
-    pthread_mutex_lock(&H.lock);
+    pthread_mutex_lock(&H.t.lock);
     bool ok = H.healthy;
     snprintf(why, whylen, "%s", H.problem);
-    pthread_mutex_unlock(&H.lock);
+    pthread_mutex_unlock(&H.t.lock);
     return ok;
 }
 
