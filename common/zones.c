@@ -136,7 +136,8 @@ void sl_zones_plan_release(const char *prefix, const int *keep, int nkeep)
     if (plan.n == 8 || nkeep > SL_ZONES_MAX)
         return; /* more zone kinds than planned for: those zones stay until restart */
     snprintf(plan.prefix[plan.n], sizeof(plan.prefix[0]), "%s", prefix);
-    memcpy(plan.keep[plan.n], keep, sizeof(int) * (size_t)nkeep);
+    if (nkeep > 0)
+        memcpy(plan.keep[plan.n], keep, sizeof(int) * (size_t)nkeep);
     plan.nkeep[plan.n] = nkeep;
     plan.n++;
 }
