@@ -140,7 +140,7 @@ static void compile(sl_filter_env *env, const json_t *filter)
         rec.backend = SL_SNAP_NONE;
     }
     const json_t *fraction = json_object_get(m, "fraction");
-    if (json_object_get(m, "percent")) {
+    if (json_is_integer(json_object_get(m, "percent"))) {
         rec.numerator = (uint32_t)json_integer_value(json_object_get(m, "percent"));
     } else if (fraction) {
         rec.numerator = (uint32_t)json_integer_value(json_object_get(fraction, "numerator"));

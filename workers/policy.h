@@ -85,7 +85,9 @@ typedef struct sl_policy_ops {
     sl_policy_result (*on_request)(struct sl_conn *c, const sl_snap_policy *p);
     /* Optional, worker: the request body as it goes to the upstream, de-chunked
      * (HTTP/1 chunked and HTTP/2 bodies too), each byte once and in order:
-     * data follows `offset` bytes already seen; last: the body ends with it.
+     * data follows `offset` bytes already seen; last: the body ends with it
+     * (a chunked body ends with an empty call that says last; a request
+     * without a body makes no call).
      * Returns 0 to let it go on, or the status (413...) the request gets
      * instead: the upstream request is abandoned before the refused bytes
      * reach it and the client connection closes after the answer. */

@@ -25,6 +25,7 @@
 
 static void pump(sl_conn *c);
 static void begin_upstream(sl_conn *c);
+static size_t request_body_ready(sl_conn *c, bool *error);
 static void wait_for_policy(sl_conn *c);
 static void after_policies(sl_conn *c);
 
@@ -327,6 +328,19 @@ static void begin_upstream(sl_conn *c)
                     : (c->req_body.kind == SL_BODY_LENGTH && sl_buf_len(&c->in) >= c->req_body.remaining)
                         ? (int64_t)c->req_body.remaining
                         : -1;
+    if (c->body_hooks && c->replay_len > 0) {
+        /* The policies see a body that is here in full before any copy of it
+         * leaves (a mirror's). */
+        bool refused;
+        request_body_ready(c, &refused);
+        if (refused) {
+            c->req_body.done = true; /* not read further: the connection closes after the answer */
+            c->state = SL_CONN_LOCAL;
+            sl_conn_respond(c, c->body_refusal, c->body_refusal == 413 ? "request body too large\n" : "refused\n",
+                            true);
+            return;
+        }
+    }
     sl_filters_before_upstream(c, c->action->filters);
     if (!start_attempt(c, c->backend_index))
         return;
@@ -356,6 +370,10 @@ static void buffering_event(sl_conn *c)
 static size_t request_body_ready(sl_conn *c, bool *error)
 {
     *error = false;
+    if (c->body_refusal) { /* refused once: nothing more of it goes anywhere */
+        *error = true;
+        return 0;
+    }
     sl_body *rb = &c->req_body;
     size_t avail = sl_buf_len(&c->in);
     if (rb->kind == SL_BODY_TUNNEL)

@@ -25,6 +25,7 @@
 #include "daemon/store.h"
 #include "tests/unit/compile_fixture.h"
 #include "tests/unit/unit.h"
+#include "workers/filters.h"
 #include "workers/router.h"
 
 /* ---- fixture ---- */
@@ -1240,10 +1241,23 @@ static void test_route_status_reasons(void)
     env_close(&e);
 }
 
+/* The filter registry is indexed by record type: each entry compiles to its own index. */
+static void test_filter_registry_is_indexed_by_record_type(void)
+{
+    for (unsigned t = 0; t < SL_FILTER_NKINDS; t++)
+        if (sl_filter_kinds[t]) {
+            CHECK(sl_filter_kinds[t]->type == t);
+            CHECK(sl_filter_kind_named(sl_filter_kinds[t]->name) == sl_filter_kinds[t]);
+        }
+    CHECK(sl_filter_kind_named("ExtensionRef") == NULL);
+    CHECK(sl_filter_kind_named("RequestMirror") != NULL && sl_filter_kind_named("URLRewrite") != NULL);
+}
+
 int main(void)
 {
     sl_log_set_level(SL_LOG_ERROR);
     static const sl_unit_test tests[] = {
+        UNIT_TEST(test_filter_registry_is_indexed_by_record_type),
         UNIT_TEST(test_exact_over_prefix),
         UNIT_TEST(test_longest_prefix_first),
         UNIT_TEST(test_segment_wise_prefix),
