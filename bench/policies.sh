@@ -15,6 +15,8 @@
 #              nginx: none (JWT checks are nginx Plus only): not measured
 #   extAuth    every request checked by an HTTP service (the origin nginx answering 204 on /authz/)
 #              nginx: auth_request to the same service, over kept-alive connections
+#   globalRateLimit  rateLimit with scope Global (a local redis-server, never reached)
+#              nginx: none in open source: not measured
 # wrk (2 threads, CONNS connections, the variant's credentials) drives them in rounds that go
 # over every variant in turn (sluice then nginx for each); per proxy and variant the medians
 # over the rounds of requests/s and CPU time per request (utime+stime of the proxy's processes
@@ -22,7 +24,7 @@
 #
 # usage: bench/policies.sh                  (5 rounds of 5 s per proxy and variant, ~5 min)
 #        QUICK=1 bench/policies.sh          (1 round of 2 s, ~1 min)
-# env: ROUNDS DURATION WARMUP=1 CONNS=50 VARIANTS="none ipAccess rateLimit apiKeyAuth basicAuth jwt extAuth"
+# env: ROUNDS DURATION WARMUP=1 CONNS=50 VARIANTS="none ipAccess rateLimit apiKeyAuth basicAuth jwt extAuth globalRateLimit"
 #      SLUICED (default build/sbin/sluiced, copied at start) WRK NGINX KEEP=1 (keep the temp dir)
 set -u -o pipefail
 
@@ -35,7 +37,7 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-50}
-VARIANTS=${VARIANTS:-"none ipAccess rateLimit apiKeyAuth basicAuth jwt extAuth"}
+VARIANTS=${VARIANTS:-"none ipAccess rateLimit apiKeyAuth basicAuth jwt extAuth globalRateLimit"}
 KEEP=${KEEP:-0}
 SLUICED_SRC=${SLUICED:-$(cd "$HERE/.." && pwd)/build/sbin/sluiced}
 WRK=${WRK:-wrk}
@@ -44,19 +46,20 @@ API_KEY=bench-key-0123456789
 USER_PW=bench:s3cret-pw
 CLK_TCK=$(getconf CLK_TCK)
 
-for tool in "$WRK" "$NGINX" curl htpasswd base64 openssl python3; do
+for tool in "$WRK" "$NGINX" curl htpasswd base64 openssl python3 redis-server; do
     command -v "$tool" >/dev/null || { echo "policies.sh: $tool not found" >&2; exit 2; }
 done
 [ -x "$SLUICED_SRC" ] || { echo "policies.sh: $SLUICED_SRC not built" >&2; exit 2; }
 
 TMP=$(mktemp -d /tmp/sluice-policies.XXXXXX)
-SL_PID=""; NX_PID=""; HA_PID=""; SL_SEEN=(); ORIGIN_PID=""
+SL_PID=""; NX_PID=""; HA_PID=""; SL_SEEN=(); ORIGIN_PID=""; REDIS_PID=""
 bug() { echo "BUG: $*" | tee -a "$TMP/bugs" >&2; }
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     stop_proxies >/dev/null 2>&1
     [ -n "$ORIGIN_PID" ] && stop_pid "$ORIGIN_PID" TERM 5
+    [ -n "$REDIS_PID" ] && stop_pid "$REDIS_PID" TERM 5
     if [ "$KEEP" = 1 ] || [ $rc -ne 0 ]; then echo "policies.sh: files kept in $TMP" >&2; else rm -rf "$TMP"; fi
     exit $rc
 }
@@ -64,7 +67,7 @@ trap cleanup EXIT
 trap 'echo "policies.sh: interrupted" >&2; exit 130' INT TERM
 write_helpers "$TMP"
 cp "$SLUICED_SRC" "$TMP/sluiced"
-read -r ORIGIN_PORT SL_PORT NX_PORT ADMIN_PORT <<<"$(freeports 4)"
+read -r ORIGIN_PORT SL_PORT NX_PORT ADMIN_PORT REDIS_PORT <<<"$(freeports 5)"
 ADMIN=http://127.0.0.1:$ADMIN_PORT
 
 # ---- origin
@@ -103,7 +106,12 @@ TOKEN=$(cat "$TMP/token")
 JWKS_JSON=$(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$TMP/jwks.json")
 
 # ---- sluice
+# ---- redis (Global rate limits)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
+REDIS_PID=$!
+
 "$TMP/sluiced" --state-dir "$TMP/sl-state" --admin "127.0.0.1:$ADMIN_PORT" --access-log off \
+    --redis "127.0.0.1:$REDIS_PORT" \
     >"$TMP/sluiced.log" 2>&1 &
 SL_PID=$!
 for ((i = 0; i < 100; i++)); do curl -sf "$ADMIN/readyz" >/dev/null && break; sleep 0.05; done
@@ -130,6 +138,7 @@ sluice_section() { # the TrafficPolicy section of a variant (JSON), "" for none
     basicAuth) echo '"basicAuth":{"secretRef":{"name":"users"}}' ;;
     jwt) echo "\"jwt\":{\"providers\":[{\"name\":\"bench\",\"issuer\":\"bench\",\"jwks\":{\"inline\":$JWKS_JSON}}]}" ;;
     extAuth) echo "\"extAuth\":{\"url\":\"http://127.0.0.1:$ORIGIN_PORT/authz\"}" ;;
+    globalRateLimit) echo '"rateLimit":{"requests":1000000000,"unit":"Second","scope":"Global","failureMode":"Deny"}' ;;
     esac
 }
 nginx_directives() { # the nginx location directives of a variant
@@ -151,7 +160,7 @@ credentials() { # wrk -H arguments of a variant
 # The answer without credentials that shows the variant is in force (200 for the others).
 unauthorized_code() { case $1 in apiKeyAuth | basicAuth | jwt) echo 401 ;; *) echo 200 ;; esac; }
 # Variants nginx (open source) has no equivalent for: measured for sluice only.
-nginx_has() { [ "$1" != jwt ]; }
+nginx_has() { [ "$1" != jwt ] && [ "$1" != globalRateLimit ]; }
 
 apply_sluice() {
     api DELETE $SG/trafficpolicies/bench
@@ -164,7 +173,8 @@ apply_sluice() {
         got=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SL_PORT/small")
         # A variant that answers as "none" does is in force once the route's effective policy shows it.
         if [ "$got" = "$want" ] && { [ "$1" = none ] || [ "$want" != 200 ] ||
-            curl -s "$ADMIN/debug/effective-policy?kind=HTTPRoute&namespace=default&name=r" | grep -q "\"$1\""; }; then
+            curl -s "$ADMIN/debug/effective-policy?kind=HTTPRoute&namespace=default&name=r" |
+                grep -q "\"$(sluice_section "$1" | cut -d'"' -f2)\""; }; then
             return 0
         fi
         sleep 0.05
