@@ -2,7 +2,8 @@
  * every sluiced node that uses the same Redis (and every worker) shares it.
  *
  * The bucket is kept as GCRA's "theoretical arrival time" (one number per key,
- * updated by one Lua script, atomically, on Redis's clock), which behaves as
+ * updated by one Lua script, atomically, on Redis's clock; called by its SHA-1,
+ * EVALSHA, and sent whole only when Redis answers NOSCRIPT), which behaves as
  * the local bucket does: it holds requests + burst tokens, refills at requests
  * per unit, and a new key starts with `requests` tokens. The key is
  * "sluice:rl:{ns/policy}:" and a SHA-256 of the request's key (stable across

@@ -5,6 +5,7 @@
 #include <ev.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,44 @@
 
 #define RECONNECT_AFTER_S 1.0
 
+#define MAX_ARGS 16
+
 struct sl_redis_call {
     sl_redis_done done;
     void *arg;
     ev_timer deadline;
     bool finished; /* reported, or cancelled: its reply is only freed */
+    bool resent;   /* sent again as EVAL after Redis did not know the script */
+    int n;
+    char *args[MAX_ARGS]; /* EVALSHA sha 1 key args... (copies); args[1] becomes the script to resend */
+    size_t lens[MAX_ARGS];
+    const char *script;
 };
+
+static void call_free(sl_redis_call *call)
+{
+    for (int i = 0; i < call->n; i++)
+        if (i != 1 || !call->resent)
+            free(call->args[i]);
+    free(call);
+}
+
+/* The script's SHA-1 in hex, as EVALSHA names it (computed once per script). */
+static const char *script_sha(const char *script)
+{
+    static const char *last;
+    static char hex[41];
+    if (script != last) {
+        unsigned char md[20];
+        unsigned int mdlen = 0;
+        if (EVP_Digest(script, strlen(script), md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
+            return NULL;
+        for (int i = 0; i < 20; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        last = script;
+    }
+    return hex;
+}
 
 static struct {
     redisAsyncContext *ac; /* NULL: none now */
@@ -119,6 +152,22 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     sl_redis_call *call = privdata;
     const redisReply *reply = r;
+    if (!call->finished && !call->resent && reply && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /* Redis does not know the script yet (or forgot it: a restart): send it
+         * whole once; it is cached from then on. */
+        free(call->args[0]);
+        free(call->args[1]);
+        call->args[0] = strdup("EVAL");
+        call->args[1] = (char *)call->script;
+        call->resent = true;
+        if (call->args[0]) {
+            call->lens[0] = 4;
+            call->lens[1] = strlen(call->script);
+            if (redisAsyncCommandArgv(ac, on_reply, call, call->n, (const char **)call->args, call->lens) == REDIS_OK)
+                return;
+        }
+    }
     if (!call->finished) {
         ev_timer_stop(R.loop, &call->deadline);
         call->finished = true;
@@ -129,7 +178,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         else
             call->done(reply, NULL, call->arg);
     }
-    free(call);
+    call_free(call);
 }
 
 sl_redis_call *sl_redis_eval(struct ev_loop *loop, const char *script, const char *key, int argc,
@@ -138,31 +187,28 @@ sl_redis_call *sl_redis_eval(struct ev_loop *loop, const char *script, const cha
     redisAsyncContext *ac = connection(loop, why);
     if (!ac)
         return NULL;
-    const char *args[16];
-    size_t lens[16];
-    if (argc > 12) {
-        *why = "too many arguments";
+    const char *sha = script_sha(script);
+    sl_redis_call *call = argc <= MAX_ARGS - 4 && sha ? calloc(1, sizeof(*call)) : NULL;
+    if (!call) {
+        *why = sha ? "too many arguments, or out of memory" : "cannot hash the script";
         return NULL;
     }
-    int n = 0;
-    args[n++] = "EVAL";
-    args[n++] = script;
-    args[n++] = "1";
-    args[n++] = key;
+    /* EVALSHA: the script is sent once per connection's Redis, not per call. */
+    const char *args[MAX_ARGS] = {"EVALSHA", sha, "1", key};
     for (int i = 0; i < argc; i++)
-        args[n++] = argv[i];
-    for (int i = 0; i < n; i++)
-        lens[i] = strlen(args[i]);
-    sl_redis_call *call = calloc(1, sizeof(*call));
-    if (!call) {
-        *why = "out of memory";
-        return NULL;
+        args[4 + i] = argv[i];
+    call->n = 4 + argc;
+    call->script = script;
+    bool ok = true;
+    for (int i = 0; i < call->n; i++) {
+        ok = ok && (call->args[i] = strdup(args[i])) != NULL;
+        call->lens[i] = ok ? strlen(args[i]) : 0;
     }
     call->done = done;
     call->arg = arg;
-    if (redisAsyncCommandArgv(ac, on_reply, call, n, args, lens) != REDIS_OK) {
-        free(call);
-        *why = "cannot send to Redis";
+    if (!ok || redisAsyncCommandArgv(ac, on_reply, call, call->n, (const char **)call->args, call->lens) != REDIS_OK) {
+        call_free(call);
+        *why = ok ? "cannot send to Redis" : "out of memory";
         return NULL;
     }
     ev_timer_init(&call->deadline, on_deadline, (double)sl_setting(SL_SET_REDIS_TIMEOUT_MS) / 1000.0, 0.);

@@ -22,6 +22,25 @@ pytestmark = pytest.mark.skipif(not shutil.which("redis-server"),
                                 reason="skipped, because redis-server is not installed (deploy/install-deps.sh --tests)")
 
 
+def command_calls(port):
+    """Redis's own count of calls per command (INFO commandstats, a RESP bulk string)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"INFO commandstats\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            data += s.recv(65536)
+        head, _, body = data.partition(b"\r\n")
+        size = int(head[1:])
+        while len(body) < size:
+            body += s.recv(65536)
+    calls = {}
+    for line in body[:size].decode().splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line.partition(":")
+            calls[name[len("cmdstat_"):]] = int(rest.split("calls=")[1].split(",")[0])
+    return calls
+
+
 def ping(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
@@ -110,6 +129,10 @@ def test_two_sluiced_nodes_share_one_budget(make_dataplane, redis):
     assert st == 429 and 0 < int(h["Retry-After"]) <= 360, h
     assert h["RateLimit-Policy"] == '"default/limit";q=10;w=3600', h
     assert status_message(a.sluiced)["status"] == "True"
+    # The script is sent whole only when Redis does not know it (at most once per worker
+    # connection, racing at start); every other check names it by its SHA-1.
+    calls = command_calls(redis.port)
+    assert calls.get("evalsha", 0) >= 24 and 1 <= calls.get("eval", 0) <= 3, calls
     # Allowed answers carry the budget left, counted across both nodes.
     st, h = get(a.port, source="127.0.0.6")
     assert st == 200 and h["RateLimit"].startswith('"default/limit";r=9;t='), h
