@@ -84,4 +84,20 @@ static inline bool sl_slice_within(sl_slice a, const char *buf, size_t len)
     return a.ptr >= buf && a.ptr <= buf + len && a.len <= (size_t)(buf + len - a.ptr);
 }
 
+/* Whether item is one of the lines of `lines` (a NUL-terminated list, one
+ * entry per '\n'-separated line, as the compiler joins lists); ignore_case for
+ * header names. */
+static inline bool sl_line_listed(const char *lines, sl_slice item, bool ignore_case)
+{
+    while (lines && *lines) {
+        const char *nl = strchr(lines, '\n');
+        size_t n = nl ? (size_t)(nl - lines) : strlen(lines);
+        sl_slice line = sl_slice_make(lines, n);
+        if (ignore_case ? sl_slice_ieq(line, item) : sl_slice_eq(line, item))
+            return true;
+        lines += n + (nl ? 1 : 0);
+    }
+    return false;
+}
+
 #endif

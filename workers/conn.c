@@ -153,6 +153,21 @@ sl_conn *sl_conn_new_stream(sl_conn *parent, sl_h2_stream *st)
     return c;
 }
 
+/* What the policies left on the connection for one request (claims, extra
+ * upstream fields, a held head, the passed rate limit): gone at its end. */
+static void release_policy_state(sl_conn *c)
+{
+    free(c->claims);
+    c->claims = NULL;
+    c->claim_headers = (sl_snap_range){0, 0};
+    free(c->up_extra);
+    c->up_extra = NULL;
+    c->up_replace = NULL;
+    free(c->held_head);
+    c->held_head = NULL;
+    c->rl_policy = NULL;
+}
+
 void sl_conn_close(sl_conn *c)
 {
     sl_worker *w = c->w;
@@ -166,13 +181,7 @@ void sl_conn_close(sl_conn *c)
         sl_wsnap_release(w, c->snap);
         c->snap = NULL;
     }
-    free(c->claims);
-    c->claims = NULL;
-    free(c->up_extra);
-    c->up_extra = NULL;
-    free(c->held_head);
-    c->held_head = NULL;
-    c->rl_policy = NULL;
+    release_policy_state(c);
     if (c->h2s) {
         /* A stream: no socket; the session carries on. */
         ev_timer_stop(w->loop, &c->timer);
@@ -640,15 +649,7 @@ static void dispatch(sl_conn *c)
     c->client_id = "";
     c->client = c->peer_ip; /* realIp may say otherwise for this request */
     c->nauth = 0;
-    c->rl_policy = NULL;
-    c->up_replace = NULL;
-    free(c->claims);
-    c->claims = NULL;
-    c->claim_headers = (sl_snap_range){0, 0};
-    free(c->up_extra);
-    c->up_extra = NULL;
-    free(c->held_head);
-    c->held_head = NULL;
+    release_policy_state(c);
     memset(&c->req_body, 0, sizeof(c->req_body));
     if (req->body == SL_HTTP1_BODY_LENGTH && req->content_length > 0) {
         c->req_body.kind = SL_BODY_LENGTH;

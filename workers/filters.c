@@ -41,12 +41,8 @@ static bool auth_field(const sl_conn *c, sl_slice name)
         if (it->b.len && sl_slice_ieq(name, sl_slice_make(sl_snap_cstr(&c->snap->s, it->b), it->b.len)))
             return true;
     }
-    for (const char *l = c->up_replace; l && *l;) { /* names, one per line */
-        size_t n = strcspn(l, "\n");
-        if (sl_slice_ieq(name, sl_slice_make(l, n)))
-            return true;
-        l += n + (l[n] == '\n');
-    }
+    if (sl_line_listed(c->up_replace, name, true))
+        return true;
     for (const char *l = c->up_extra; l && *l;) { /* "Name: value\r\n" lines */
         const char *colon = strchr(l, ':');
         if (!colon)

@@ -110,26 +110,22 @@ static bool in_list(const sl_snapshot *s, sl_snap_str list, const char *text, si
     if (!list.len)
         return true;
     const char *l = sl_snap_cstr(s, list);
+    if (!glob)
+        return sl_line_listed(l, sl_slice_make(text, tlen), false);
     char subject[2048];
-    if (glob) {
-        if (tlen >= sizeof(subject))
-            return false;
-        memcpy(subject, text, tlen);
-        subject[tlen] = '\0';
-    }
+    if (tlen >= sizeof(subject))
+        return false;
+    memcpy(subject, text, tlen);
+    subject[tlen] = '\0';
     while (*l) {
         const char *nl = strchr(l, '\n');
         size_t n = nl ? (size_t)(nl - l) : strlen(l);
-        if (glob) {
-            char pattern[512];
-            if (n < sizeof(pattern)) {
-                memcpy(pattern, l, n);
-                pattern[n] = '\0';
-                if (fnmatch(pattern, subject, 0) == 0)
-                    return true;
-            }
-        } else if (n == tlen && memcmp(l, text, n) == 0) {
-            return true;
+        char pattern[512];
+        if (n < sizeof(pattern)) {
+            memcpy(pattern, l, n);
+            pattern[n] = '\0';
+            if (fnmatch(pattern, subject, 0) == 0)
+                return true;
         }
         l += n + (nl ? 1 : 0);
     }

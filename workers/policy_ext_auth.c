@@ -70,16 +70,10 @@ static bool check(const sl_snapshot *s, const sl_snap_policy *p)
 
 /* ---- worker ---- */
 
-/* Is `name` (len bytes) one of the lines of `lines`, ignoring case? */
+/* Is header `name` (len bytes) one of the lines of `lines`? */
 static bool listed(const char *lines, const char *name, size_t len)
 {
-    while (*lines) {
-        size_t n = strcspn(lines, "\n");
-        if (n == len && strncasecmp(lines, name, len) == 0)
-            return true;
-        lines += n + (lines[n] == '\n');
-    }
-    return false;
+    return sl_line_listed(lines, sl_slice_make(name, len), true);
 }
 
 typedef struct ext_auth_call {

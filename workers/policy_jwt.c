@@ -248,17 +248,12 @@ static bool audience_ok(const char *lines, const json_t *aud)
 {
     if (!lines[0])
         return true;
-    const char *l = lines;
-    while (*l) {
-        size_t n = strcspn(l, "\n");
-        size_t i;
-        const json_t *a;
-        if (json_is_string(aud) && strlen(json_string_value(aud)) == n && memcmp(json_string_value(aud), l, n) == 0)
-            return true;
-        json_array_foreach(aud, i, a) if (json_is_string(a) && strlen(json_string_value(a)) == n &&
-                                          memcmp(json_string_value(a), l, n) == 0) return true;
-        l += n + (l[n] == '\n');
-    }
+    if (json_is_string(aud))
+        return sl_line_listed(lines, sl_slice_from_cstr(json_string_value(aud)), false);
+    size_t i;
+    const json_t *a;
+    json_array_foreach(aud, i, a) if (json_is_string(a) &&
+                                      sl_line_listed(lines, sl_slice_from_cstr(json_string_value(a)), false)) return true;
     return false;
 }
 
