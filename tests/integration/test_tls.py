@@ -678,12 +678,15 @@ def test_large_download_and_upload_over_tls(single, pki, tmp_path):
 
 
 def random_not_sslv2_hello(n):
-    """Random bytes that do not happen to start like an SSLv2-format ClientHello
-    (high bit set, message type 1 in the third byte): OpenSSL takes that for the
-    start of a record of up to 32 KiB and rightly waits for the rest of it."""
+    """Random bytes that do not happen to start like a record OpenSSL must wait
+    for: an SSLv2-format ClientHello (high bit set, message type 1 in the third
+    byte, a record of up to 32 KiB), or a TLS record header whose version's
+    major byte is 3 (the second byte): OpenSSL reads the whole record, up to
+    its announced length, before it looks at the content type. Either one
+    rightly waits for the rest, so it would not be closed at once."""
     while True:
         p = os.urandom(n)
-        if not (p[0] & 0x80 and p[2] == 1):
+        if not (p[0] & 0x80 and p[2] == 1) and p[1] != 3:
             return p
 
 
