@@ -282,26 +282,28 @@ static char *render_connections(sl_admin_conns *conns)
 
 enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
 {
-    char *parts[3] = {sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store)),
-                      render_connections(&r->admin->conns),
-                      r->admin->control ? render_dataplane(r->admin->control) : strdup("")};
+    enum { NPARTS = 4 };
+    char *parts[NPARTS] = {sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store)),
+                           render_connections(&r->admin->conns),
+                           r->admin->control ? render_dataplane(r->admin->control) : strdup(""),
+                           r->admin->control ? sl_admin_metrics_ai(r->admin->control) : strdup("")};
     size_t len = 0;
     bool ok = true;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < NPARTS; i++) {
         ok = ok && parts[i];
         len += parts[i] ? strlen(parts[i]) : 0;
     }
     char *body = ok ? malloc(len + 1) : NULL;
     if (body) {
         size_t at = 0;
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < NPARTS; i++) {
             size_t n = strlen(parts[i]);
             memcpy(body + at, parts[i], n);
             at += n;
         }
         body[at] = '\0';
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NPARTS; i++)
         free(parts[i]);
     if (!body)
         return sl_admin_reply_error(r, 500, "InternalError", NULL, NULL, NULL, "out of memory rendering metrics");

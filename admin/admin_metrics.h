@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "common/control.h"
+
 #define SL_ADMIN_METRIC_SERIES 64
 #define SL_ADMIN_LATENCY_BUCKETS 12
 
@@ -32,5 +34,8 @@ void sl_admin_metrics_observe(sl_admin_metrics *m, const char *verb, unsigned co
 void sl_admin_metrics_watch_delta(sl_admin_metrics *m, int delta);
 /* Renders every metric; returns a malloc'd string. */
 char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version);
+/* admin_metrics_ai.c: the gen_ai series of the workers' LLM traffic (malloc'd),
+ * or NULL when out of memory. */
+char *sl_admin_metrics_ai(const sl_control *c);
 
 #endif

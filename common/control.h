@@ -14,6 +14,29 @@
 #define SL_CONTROL_MAGIC 0x4c52544e43534cull /* "SLCNTRL" */
 #define SL_MAX_WORKERS 512
 
+/* LLM traffic of one worker by (backend, provider, model), after OpenTelemetry's
+ * gen_ai metrics (admin/admin_metrics_ai.c renders them as histograms). The
+ * worker fills a free entry's labels, then sets `used` (release); the master
+ * reads entries whose `used` it sees set (acquire). A worker with more
+ * distinct models than entries counts the rest in its last entry, model "other". */
+#define SL_AI_METRIC_ENTRIES 16
+#define SL_AI_BUCKETS 14
+typedef struct sl_ai_metric {
+    _Atomic uint32_t used;
+    uint8_t provider; /* sl_ai_provider */
+    uint8_t reserved[3];
+    char backend[96]; /* "namespace/name" of the Backend */
+    char model[64];   /* the model that answered */
+    _Atomic uint64_t requests;                  /* answered 2xx, with or without usage */
+    _Atomic uint64_t tokens[2];                 /* [0] input, [1] output: sums */
+    _Atomic uint64_t token_count[2];            /* ...requests that reported them */
+    _Atomic uint64_t token_buckets[2][SL_AI_BUCKETS]; /* per bucket (not cumulative) */
+    _Atomic uint64_t duration_ms;               /* sum of request durations */
+    _Atomic uint64_t duration_buckets[SL_AI_BUCKETS];
+    _Atomic uint64_t ttft_ms, ttft_count;       /* streams: time to the first byte of the answer */
+    _Atomic uint64_t ttft_buckets[SL_AI_BUCKETS];
+} sl_ai_metric;
+
 typedef struct sl_worker_slot {
     _Atomic int32_t pid;           /* 0: free */
     char gateway[128];             /* "namespace/name", written by the master before fork */
@@ -32,6 +55,7 @@ typedef struct sl_worker_slot {
     _Atomic uint64_t h2_connections, h2_streams, h2_abusive_closes;
     _Atomic uint64_t bytes_spliced; /* part of bytes_out that went by splice(2) */
     _Atomic uint64_t rate_limit_redis_errors; /* Global rate-limit checks that Redis did not answer */
+    sl_ai_metric ai[SL_AI_METRIC_ENTRIES];
 } sl_worker_slot;
 
 /* A TLS session ticket key (RFC 5077 layout: name, HMAC-SHA256 key, AES-256 key). */

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 7
+#define SL_SNAP_FORMAT 8
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -309,7 +309,8 @@ typedef struct sl_snap_backend {
     uint32_t port; /* the Service port referenced (0 for Backend objects) */
     uint8_t protocol;
     uint8_t tls_verify; /* sl_snap_tls_verify, for SL_BACKEND_HTTPS */
-    uint8_t reserved[2];
+    uint8_t ai_provider; /* sl_ai_provider (common/ai.h): a Backend of type AI; 0 otherwise */
+    uint8_t reserved;
     sl_snap_range endpoints;
     sl_snap_str tls_sni;  /* SNI, and the name the certificate must carry unless tls_sans says
                            * otherwise ("": the endpoint's host) */
@@ -320,6 +321,11 @@ typedef struct sl_snap_backend {
     uint64_t tls_identity; /* differs between backends whose TLS connections must not be pooled
                             * together (what verification and the client certificate depend on);
                             * 0 for plain backends */
+    /* A Backend of type AI (ai_provider != 0): */
+    sl_snap_str ai_key;       /* the API key the gateway sends ("": none configured) */
+    sl_snap_str ai_authority; /* the Host field sent: the provider's host[:port] */
+    sl_snap_str ai_base_path; /* what replaces the client's "/v1" in the path */
+    sl_snap_str ai_model;     /* ai.model: the model every request uses ("": the client's) */
 } sl_snap_backend;
 
 typedef struct sl_snap_endpoint {

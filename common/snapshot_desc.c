@@ -7,6 +7,8 @@
     {#field, (uint16_t)offsetof(type, field), (uint16_t)sizeof(((type *)0)->field),                        \
      (uint16_t)_Alignof(__typeof__(((type *)0)->field)), (kind), (target)}
 #define STR(type, field) FIELD(type, field, SL_FIELD_STR, 0)
+/* A string that /debug/snapshot?raw=1 does not show (a key). */
+#define SECRET_STR(type, field) FIELD(type, field, SL_FIELD_STR, SL_FIELD_TARGET_SECRET)
 #define RANGE(type, field, sec) FIELD(type, field, SL_FIELD_RANGE, sec)
 #define INDEX(type, field, sec) FIELD(type, field, SL_FIELD_INDEX, sec)
 #define INDEX_OR_NONE(type, field, sec) FIELD(type, field, SL_FIELD_INDEX_OR_NONE, sec)
@@ -24,7 +26,7 @@ static const sl_snap_field gateway_fields[] = {
     RANGE(sl_snap_gateway, ports, SL_SNAP_PORTS),
     RANGE(sl_snap_gateway, listeners, SL_SNAP_LISTENERS),
     STR(sl_snap_gateway, backend_cert_pem),
-    STR(sl_snap_gateway, backend_key_pem),
+    SECRET_STR(sl_snap_gateway, backend_key_pem),
     STR(sl_snap_gateway, backend_cert_message),
     UINT(sl_snap_gateway, backend_cert_status),
     RESERVED(sl_snap_gateway, reserved),
@@ -127,12 +129,17 @@ static const sl_snap_field backend_fields[] = {
     UINT(sl_snap_backend, port),
     UINT(sl_snap_backend, protocol),
     UINT(sl_snap_backend, tls_verify),
+    UINT(sl_snap_backend, ai_provider),
     RESERVED(sl_snap_backend, reserved),
     RANGE(sl_snap_backend, endpoints, SL_SNAP_ENDPOINTS),
     STR(sl_snap_backend, tls_sni),
     STR(sl_snap_backend, tls_ca),
     STR(sl_snap_backend, tls_sans),
     UINT(sl_snap_backend, tls_identity),
+    SECRET_STR(sl_snap_backend, ai_key),
+    STR(sl_snap_backend, ai_authority),
+    STR(sl_snap_backend, ai_base_path),
+    STR(sl_snap_backend, ai_model),
 };
 
 static const sl_snap_field endpoint_fields[] = {

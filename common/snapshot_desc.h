@@ -26,8 +26,12 @@ typedef struct sl_snap_field {
     const char *name;
     uint16_t offset, size, align;
     uint8_t kind;   /* sl_snap_field_kind */
-    uint8_t target; /* enum sl_snap_section, for RANGE and INDEX */
+    uint8_t target; /* enum sl_snap_section, for RANGE and INDEX; for STR,
+                     * SL_FIELD_TARGET_SECRET or 0 */
 } sl_snap_field;
+
+/* A STR field holding a credential: verified as any string, never rendered. */
+#define SL_FIELD_TARGET_SECRET 1
 
 typedef struct sl_snap_section_desc {
     const char *name;    /* as /debug/snapshot?raw=1 names the section */

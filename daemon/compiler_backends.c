@@ -50,7 +50,7 @@ bool sl_compile_granted(sl_compile_ctx *c, const char *from_kind, const char *fr
 }
 
 /* Adds the endpoints for host:port (an IP literal, or a name resolved now). */
-static void add_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t port)
+void sl_compile_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t port)
 {
     sl_snap_endpoint e = {.port = port, .host = sl_sb_str(&c->b, host)};
     if (inet_pton(AF_INET, host, e.addr) == 1) {
@@ -147,7 +147,7 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
             size_t k;
             json_t *addr;
             json_array_foreach(json_object_get(ep, "addresses"), k, addr)
-                add_host_endpoints(c, json_string_value(addr), (uint16_t)target);
+                sl_compile_host_endpoints(c, json_string_value(addr), (uint16_t)target);
         }
     }
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
@@ -174,7 +174,7 @@ static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *na
     size_t i;
     json_t *h;
     json_array_foreach(json_object_get(st, "hosts"), i, h)
-        add_host_endpoints(c, sl_js(h, "host"), (uint16_t)sl_ji(h, "port", 80));
+        sl_compile_host_endpoints(c, sl_js(h, "host"), (uint16_t)sl_ji(h, "port", 80));
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
     return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
 }
@@ -200,7 +200,9 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
     if (group[0] == '\0' && strcmp(kind, "Service") == 0)
         index = service_backend(c, ns, name, port);
     else if (strcmp(group, SLUICE_GROUP) == 0 && strcmp(kind, "Backend") == 0)
-        index = static_backend(c, ns, name);
+        index = strcmp(sl_js(json_object_get(sl_compile_find_object(c->backends, ns, name), "spec"), "type"), "AI") == 0
+                    ? sl_compile_ai_backend(c, ns, name)
+                    : static_backend(c, ns, name);
     if (grpc && index != SL_SNAP_NONE) {
         sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, index);
         if (be->protocol == SL_BACKEND_HTTPS) {
@@ -296,6 +298,14 @@ static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const js
             return "UnsupportedProtocol";
         }
         return NULL;
+    }
+    const char *type = sl_js(json_object_get(obj, "spec"), "type");
+    if (strcmp(type, "AI") == 0)
+        return sl_compile_ai_problem(c, obj, grpc, message);
+    if (strcmp(type, "MCP") == 0 || strcmp(type, "A2A") == 0) {
+        *message = strcmp(type, "MCP") == 0 ? "Backends of type MCP are not served by this version of sluice yet"
+                                           : "Backends of type A2A are not served by this version of sluice yet";
+        return "UnsupportedProtocol";
     }
     if (grpc && strcmp(sl_js(json_object_get(json_object_get(obj, "spec"), "static"), "protocol"), "HTTPS") == 0) {
         *message = "the Backend is reached over HTTPS; sluice speaks gRPC to backends over h2c only";

@@ -72,6 +72,17 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
 /* compiler_backends.c: resolves one backendRef (Service port or Backend) to a
  * backend index, SL_SNAP_NONE when it cannot be. */
 uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref);
+/* compiler_backends.c: adds the endpoints for host:port (an IP literal, or a
+ * name resolved now; none, with a warning, when it does not resolve). */
+void sl_compile_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t port);
+/* compiler_ai.c: a Backend of type AI (ns/name, known to exist) as a backend
+ * record with its provider, endpoint, TLS and credentials; SL_SNAP_NONE when
+ * it cannot be served (sl_compile_ai_problem says why). */
+uint32_t sl_compile_ai_backend(sl_compile_ctx *c, const char *ns, const char *name);
+/* compiler_ai.c: why a route's reference to AI Backend obj does not resolve
+ * (a ResolvedRefs reason, *message set), or NULL when it does. */
+const char *sl_compile_ai_problem(sl_compile_ctx *c, const json_t *obj, bool grpc, const char **message);
+
 /* compiler_backend_tls.c: TLS towards a backend, from a Backend's spec.static
  * (protocol HTTPS, tls) or from the BackendTLSPolicy that applies to a Service
  * port (backendtls_rules.h). */

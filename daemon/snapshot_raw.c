@@ -19,6 +19,11 @@ static json_t *field_value(const sl_snapshot *s, const sl_snap_field *f, const u
     switch (f->kind) {
     case SL_FIELD_STR: {
         sl_snap_str str = {a, b};
+        if (f->target == SL_FIELD_TARGET_SECRET && str.len) {
+            char note[64];
+            snprintf(note, sizeof(note), "(secret, %u bytes)", (unsigned)str.len);
+            return json_string(note);
+        }
         return json_stringn_nocheck(sl_snap_cstr(s, str), str.len);
     }
     case SL_FIELD_RANGE: return json_pack("{s:I, s:I}", "first", (json_int_t)a, "count", (json_int_t)b);

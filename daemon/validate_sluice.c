@@ -127,6 +127,10 @@ static void check_ai(sl_vctx *v, const json_t *ai)
     bool needs_host = provider && (strcmp(provider, "AzureOpenAI") == 0 || strcmp(provider, "OpenAICompatible") == 0);
     check_host(v, ai, needs_host);
     sl_v_int_range(v, ai, "port", 1, 65535, false, NULL);
+    static const char *const protocols[] = {"HTTP", "HTTPS", NULL};
+    const char *protocol = sl_v_get_string(v, ai, "protocol");
+    if (protocol)
+        sl_v_enum(v, "protocol", protocol, protocols);
     check_url_path(v, ai);
     check_secret_name_ref(v, ai, "authSecretRef");
 }

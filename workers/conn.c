@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/response_hook.h"
 #include "workers/sys_io.h"
 #include "workers/h2.h"
 #include "workers/tls.h"
@@ -166,6 +167,7 @@ static void release_policy_state(sl_conn *c)
     free(c->held_head);
     c->held_head = NULL;
     c->rl_policy = NULL;
+    sl_res_hook_end(c);
 }
 
 void sl_conn_close(sl_conn *c)
@@ -237,7 +239,7 @@ static void log_request(sl_conn *c)
 {
     if (c->w->args.access_log_fd < 0)
         return; /* --access-log off: not even formatted */
-    char host[260], path[520], line[1400], ts[32];
+    char host[260], path[520], line[1800], ts[32];
     json_escape(c->log_host, host, sizeof(host));
     json_escape(c->log_path, path, sizeof(path));
     char client_id[260], client[48];
@@ -246,6 +248,9 @@ static void log_request(sl_conn *c)
     if (memcmp(&c->client, &c->peer_ip, sizeof(c->client)) == 0 ||
         !inet_ntop(c->client.family, c->client.addr, client, sizeof(client)))
         snprintf(client, sizeof(client), "%s", c->peer);
+    char extra[400] = ""; /* a response hook's fields (AI: provider, model, tokens) */
+    if (c->res_hook && c->res_hook->log_fields)
+        c->res_hook->log_fields(c, extra, sizeof(extra));
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -254,11 +259,12 @@ static void log_request(sl_conn *c)
                      "{\"time\":\"%s\",\"gateway\":\"%s/%s\",\"client\":\"%s\",\"peer\":\"%s\",\"method\":\"%s\","
                      "\"host\":\"%s\","
                      "\"path\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,\"duration_ms\":%llu,\"route\":\"%s\","
-                     "\"upstream\":\"%s\",\"client_id\":\"%s\"}\n",
+                     "\"upstream\":\"%s\",\"client_id\":\"%s\"%s}\n",
                      ts, c->w->args.gateway_ns, c->w->args.gateway_name, client,
                      c->peer, c->log_method, host, path,
                      c->status, (unsigned long long)c->bytes_out,
-                     (unsigned long long)(sl_now_ms() - c->started_ms), c->log_route, c->log_upstream, client_id);
+                     (unsigned long long)(sl_now_ms() - c->started_ms), c->log_route, c->log_upstream, client_id,
+                     extra);
     if (n > 0)
         sl_access_log_write(c->w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }

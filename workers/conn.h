@@ -8,6 +8,7 @@
 
 #include "common/cidr.h"
 #include "common/settings.h"
+#include "workers/dbuf.h"
 #include "workers/worker_internal.h"
 
 typedef enum {
@@ -151,6 +152,15 @@ struct sl_conn {
     int body_refusal;              /* ...the status one of them refused it with, 0: none */
     uint32_t retry_backoff_ms;     /* the rule's retry, or a TrafficPolicy's where the rule has none */
     const uint64_t *retry_codes;   /* bit (code - 400): retried statuses (snapshot memory) */
+    /* A response body hook (response_hook.h; proxy_response_hook.c). */
+    const struct sl_response_hook *res_hook; /* chosen with the backend, or NULL */
+    void *res_hook_state;          /* ...the hook's own, per request */
+    bool res_hooked;               /* this response's body goes through res_hook */
+    bool res_head_held;            /* ...its head waits in res_held for the hook */
+    bool res_hook_last;            /* ...the hook has seen the end of the body */
+    bool res_out_chunked;          /* ...what it emits reaches the client chunked */
+    sl_buf res_held;               /* the held head (a connection buffer) */
+    sl_dbuf res_out;               /* emitted bytes, framed, not yet written to the client */
     uint64_t up_deadline_ms;  /* upstream connect/response deadline */
     uint64_t last_client_ms;  /* last request body bytes from the client */
 };
@@ -227,6 +237,15 @@ size_t sl_proxy_pending_body(sl_conn *c, const char **ptr);
 void sl_proxy_body_written(sl_conn *c, size_t n);
 /* True when the response has been fully handed to the client socket. */
 bool sl_proxy_complete(sl_conn *c);
+/* proxy_response_hook.c: a response body hook's side of the proxy. The hook
+ * takes this response (its head, already parsed, goes to res_held); false: it
+ * does not, the response passes as usual. */
+bool sl_res_hook_take(sl_conn *c);
+/* ...the Connection field and blank line that end a response head for the
+ * client (shared with proxy.c's own heads). */
+void sl_res_head_end(sl_conn *c, sl_buf *b);
+/* ...the request is over: the hook frees its state, the buffers go back. */
+void sl_res_hook_end(sl_conn *c);
 
 /* proxy_splice.c: a large response body of known length moves from the upstream
  * socket to the client socket through a pipe, so the worker never copies it. */

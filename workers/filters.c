@@ -5,6 +5,7 @@
  * the forwarding fields in forwarded.c. */
 #include "workers/filters.h"
 
+#include "workers/ai.h"
 #include "workers/jwt_cache.h"
 #include "workers/rate_limit.h"
 
@@ -83,16 +84,20 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
     b->start = b->end = 0;
     sl_snap_range ranges[2] = {rule, backend};
     const sl_snap_filter *rewrite = sl_filter_find(s, rule, SL_FILTER_REWRITE);
+    const sl_snap_backend *ai = sl_ai_backend(c);
     sl_buf_append(b, req->method.ptr, req->method.len);
     sl_buf_append(b, " ", 1);
     if (req->form == SL_HTTP1_FORM_ASTERISK) {
         sl_buf_append(b, "*", 1);
     } else {
+        size_t path_at = b->end;
         sl_filter_write_path(b, s, route, rewrite && rewrite->path_mod ? rewrite : NULL, req->path);
         if (req->query.ptr) {
             sl_buf_append(b, "?", 1);
             sl_buf_append(b, req->query.ptr, req->query.len);
         }
+        if (ai && !sl_ai_map_path(s, ai, b, path_at))
+            return false;
     }
     /* Host: a header modifier's value, else the rewrite's hostname, else as received. */
     sl_slice host = req->host;
@@ -107,6 +112,8 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             if (f->type == SL_FILTER_REQUEST_HEADER && f->op == SL_HDR_SET && sl_slice_ieq_cstr(sl_filter_str(s, f->name), "host"))
                 host = sl_filter_str(s, f->value);
         }
+    if (ai)
+        host = sl_ai_authority(s, ai); /* the provider serves its own name only */
     sl_buf_append(b, " HTTP/1.1\r\nHost: ", 17);
     sl_buf_append(b, host.ptr, host.len);
     sl_buf_append(b, "\r\n", 2);
@@ -118,6 +125,8 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             continue; /* rewritten below (a client's own client-cert claim is never passed on) */
         if ((c->nauth || c->up_extra || c->up_replace) && auth_field(c, h->name))
             continue; /* a credential the gateway checked, or a client's claim of who it is */
+        if (ai && sl_ai_drops_field(ai, h->name))
+            continue; /* the client's own credential: the gateway sends the provider's */
         if (sl_headers_replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name) ||
             sl_headers_policy_replaces(s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))
             continue;
@@ -140,15 +149,16 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         put_claim_headers(c, b);
     if (c->up_extra)
         sl_buf_puts(b, c->up_extra);
+    if (ai)
+        sl_ai_request_fields(c, ai, b);
     return sl_buf_append(b, "\r\n", 2);
 }
 
-void sl_filters_response_head(sl_conn *c)
+void sl_filters_response_head(sl_conn *c, sl_buf *b)
 {
     const sl_http1_response *res = &c->w->res;
     const sl_snapshot *s = &c->snap->s;
     sl_snap_range ranges[2] = {c->rule_filters, c->backend_filters};
-    sl_buf *b = &c->out;
     size_t rn = res->reason.len < 100 ? res->reason.len : 100;
     sl_buf_append(b, "HTTP/1.1 ", 9);
     sl_buf_put_uint(b, (uint64_t)res->code);
@@ -162,6 +172,8 @@ void sl_filters_response_head(sl_conn *c)
             continue;
         if (c->rl_policy && (sl_slice_ieq_cstr(h->name, "ratelimit") || sl_slice_ieq_cstr(h->name, "ratelimit-policy")))
             continue; /* the gateway's limit is the one the client meets */
+        if (c->res_hooked && h->id == SL_HTTP1_H_CONTENT_LENGTH)
+            continue; /* a hook's output is framed anew (sl_res_release_head) */
         sl_headers_put(b, h->name, h->value);
     }
     sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_RESPONSE_HEADER, false);

@@ -60,7 +60,7 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
 
 /* Writes the response head for the client from the parsed upstream response,
  * with ResponseHeaderModifiers and CORS headers applied. */
-void sl_filters_response_head(sl_conn *c);
+void sl_filters_response_head(sl_conn *c, sl_buf *b);
 
 /* Runs the rule's `before_upstream` hooks (RequestMirror's copies). */
 void sl_filters_before_upstream(sl_conn *c, sl_snap_range rule);

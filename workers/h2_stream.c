@@ -540,7 +540,9 @@ static ssize_t take_head(sl_h2_stream *st, sl_conn *c, const char *p, size_t len
     st->head_done = true;
     st->body_kind = tunnel ? SL_HTTP1_BODY_CLOSE : res->body;
     st->body_left = res->content_length;
-    st->borrow = !tunnel && res->body == SL_HTTP1_BODY_LENGTH && res->content_length > 0 && c->state == SL_CONN_PROXY;
+    /* (A hooked response's bytes are the hook's output, not the upstream buffer's.) */
+    st->borrow = !tunnel && res->body == SL_HTTP1_BODY_LENGTH && res->content_length > 0 && c->state == SL_CONN_PROXY &&
+                 !c->res_hooked;
     if (tunnel) {
         /* 101 Switching Protocols is 200 on an extended CONNECT; the tunnel's
          * bytes follow as DATA until either side ends the stream. */

@@ -19,6 +19,7 @@
 #include "workers/sys_io.h"
 #include "workers/filters.h"
 #include "workers/policy.h"
+#include "workers/response_hook.h"
 #include "workers/h2_upstream.h"
 #include "workers/tls.h"
 #include "workers/upstream_tls.h"
@@ -296,6 +297,7 @@ static void after_policies(sl_conn *c)
         return;
     }
     c->backend_index = bref->backend;
+    c->res_hook = sl_response_hook_for(s, be);
     if (sl_cbuf_get(w, &c->uout) != 0 || sl_bodybuf_get(w, &c->uin) != 0) {
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;
@@ -508,7 +510,7 @@ static void build_response_head(sl_conn *c)
 {
     sl_body *rb = &c->res_body;
     sl_buf *b = &c->out;
-    sl_filters_response_head(c);
+    sl_filters_response_head(c, b);
     if (c->tunnel) {
         sl_buf_append(b, "\r\n", 2);
         return;
@@ -523,11 +525,7 @@ static void build_response_head(sl_conn *c)
     }
     if (rb->kind == SL_BODY_CLOSE)
         c->close_after = true;
-    if (c->close_after || !c->keep_alive || c->w->draining)
-        sl_buf_append(b, "Connection: close\r\n", 19);
-    else if (c->version_minor == 0)
-        sl_buf_append(b, "Connection: keep-alive\r\n", 24);
-    sl_buf_append(b, "\r\n", 2);
+    sl_res_head_end(c, b);
 }
 
 /* Puts the request body back in front of the input buffer for another attempt.
@@ -597,6 +595,11 @@ static void upstream_failed(sl_conn *c, int status, const char *why)
         return;
     sl_log_warn("proxy", "upstream %s for %s %s: %s", c->log_upstream, c->log_method, c->log_path, why);
     sl_proxy_detach(c, false);
+    if (c->res_head_done && c->res_head_held) {
+        /* A hook held the head: nothing of this response reached the client. */
+        sl_res_hook_end(c);
+        c->res_head_done = false;
+    }
     if (c->res_head_done) {
         /* Part of the response is already out: all we can do is cut it short. */
         c->status = c->status ? c->status : status;
@@ -739,10 +742,56 @@ static bool parse_response_head(sl_conn *c)
      * so the connection closes (and the response head says so). */
     if (!c->req_body.done && !c->tunnel)
         c->close_after = true;
-    build_response_head(c);
+    if (!sl_res_hook_take(c))
+        build_response_head(c);
     c->uin.start += w->res.head_len;
     c->res_head_done = true;
-    c->up->splice_hint = rb->kind == SL_BODY_LENGTH && rb->remaining >= (uint64_t)sl_setting(SL_SET_SPLICE_MIN_BYTES);
+    c->up->splice_hint = !c->res_hooked && rb->kind == SL_BODY_LENGTH &&
+                         rb->remaining >= (uint64_t)sl_setting(SL_SET_SPLICE_MIN_BYTES);
+    return true;
+}
+
+/* Emitted bytes a hook may have waiting for the client before it is fed more:
+ * the upstream is read no faster than the client takes them. */
+#define HOOK_OUT_HIGH (64 * 1024)
+
+/* Gives the body bytes ready in uin to the response hook (they leave uin: what
+ * the client gets is what the hook emits). Returns false when the request was
+ * answered otherwise (the hook cut it short). */
+static bool feed_hook(sl_conn *c)
+{
+    while (!c->res_hook_last && sl_dbuf_len(&c->res_out) < HOOK_OUT_HIGH) {
+        size_t n = c->res_ready;
+        const char *data = c->uin.data + c->uin.start;
+        if (n) {
+            /* Consumed as a write to the client would (the bytes stay where
+             * they are until the buffer is next compacted, after the call). */
+            c->uin.start += n;
+            c->res_ready = 0;
+            if (c->res_body.kind == SL_BODY_LENGTH)
+                c->res_body.remaining -= n;
+            scan_response_body(c);
+            check_response_done(c);
+        }
+        bool last = c->res_body.done && c->res_ready == 0;
+        if (n == 0 && !last)
+            break;
+        if (!c->res_hook->on_body(c, sl_slice_make(data, n), last)) {
+            upstream_failed(c, 502, "the response could not be processed");
+            return false;
+        }
+        if (sl_buf_len(&c->uin) == 0)
+            c->uin.start = c->uin.end = 0;
+        if (last) {
+            c->res_hook_last = true;
+            if (c->res_head_held)
+                sl_res_release_head(c, NULL, 0); /* a hook that emitted nothing: an empty body */
+            if (c->res_out_chunked && !sl_dbuf_append(&c->res_out, "0\r\n\r\n", 5)) {
+                upstream_failed(c, 502, "out of memory");
+                return false;
+            }
+        }
+    }
     return true;
 }
 
@@ -835,12 +884,18 @@ static bool read_upstream(sl_conn *c)
             }
         }
         check_response_done(c);
+        if (c->res_hooked && !feed_hook(c))
+            return false;
     }
     return true;
 }
 
 size_t sl_proxy_pending_body(sl_conn *c, const char **ptr)
 {
+    if (c->res_hooked) {
+        *ptr = c->res_out.data + c->res_out.start;
+        return sl_dbuf_len(&c->res_out);
+    }
     if (!c->res_head_done || c->res_ready == 0)
         return 0;
     *ptr = c->uin.data + c->uin.start;
@@ -854,6 +909,10 @@ void sl_proxy_body_written(sl_conn *c, size_t n)
      * upstream timeout (and the upstream is not read while the buffer is full). */
     c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
     c->tunnel_activity_ms = sl_now_ms();
+    if (c->res_hooked) {
+        sl_dbuf_consume(&c->res_out, n); /* the hook is fed more by the next pump */
+        return;
+    }
     c->uin.start += n;
     c->res_ready -= n;
     if (c->res_body.kind == SL_BODY_LENGTH)
@@ -868,6 +927,8 @@ void sl_proxy_body_written(sl_conn *c, size_t n)
 
 bool sl_proxy_complete(sl_conn *c)
 {
+    if (c->res_hooked)
+        return c->res_hook_last && sl_dbuf_len(&c->res_out) == 0 && sl_buf_len(&c->out) == 0;
     return c->res_head_done && c->res_body.done && c->res_ready == 0 && sl_buf_len(&c->out) == 0;
 }
 

@@ -22,12 +22,15 @@ fi
 rm -rf "$probe"
 mkdir -p "$out"
 status=0
-for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt; do
+for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse; do
     bin="$out/fuzz_$target"
     cflags=""
     case $target in
     http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
     proxy_protocol) sources="$src/workers/proxy_protocol.c"; libs="" ;;
+    sse) sources="$src/common/sse.c $src/common/ai_usage.c $src/common/ai.c"
+        cflags="$(pkg-config --cflags jansson)"
+        libs="$(pkg-config --libs jansson)" ;;
     jwt) sources="$src/common/jwt.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson libcrypto)" ;;

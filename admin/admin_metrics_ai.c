@@ -1,0 +1,145 @@
+/* /metrics: the gen_ai series of LLM traffic, summed over every worker's
+ * entries (common/control.h sl_ai_metric) by Gateway, Backend, provider and
+ * model. Names follow OpenTelemetry's gen_ai semantic conventions as Prometheus
+ * spells them (dots to underscores, the unit as suffix):
+ *   gen_ai_client_token_usage                  histogram, by gen_ai_token_type
+ *   gen_ai_client_operation_duration_seconds   histogram
+ *   gen_ai_server_time_to_first_token_seconds  histogram (streamed answers) */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_metrics.h"
+#include "common/ai.h"
+#include "common/ai_buckets.h"
+
+typedef struct ai_sum {
+    char gateway[128], backend[96], model[64];
+    uint8_t provider;
+    uint64_t requests, tokens[2], token_count[2], token_buckets[2][SL_AI_BUCKETS];
+    uint64_t duration_ms, duration_buckets[SL_AI_BUCKETS];
+    uint64_t ttft_ms, ttft_count, ttft_buckets[SL_AI_BUCKETS];
+} ai_sum;
+
+#define MAX_SERIES 1024
+
+static void add(ai_sum *d, const sl_ai_metric *m)
+{
+    d->requests += atomic_load(&m->requests);
+    for (int t = 0; t < 2; t++) {
+        d->tokens[t] += atomic_load(&m->tokens[t]);
+        d->token_count[t] += atomic_load(&m->token_count[t]);
+        for (int b = 0; b < SL_AI_BUCKETS; b++)
+            d->token_buckets[t][b] += atomic_load(&m->token_buckets[t][b]);
+    }
+    d->duration_ms += atomic_load(&m->duration_ms);
+    d->ttft_ms += atomic_load(&m->ttft_ms);
+    d->ttft_count += atomic_load(&m->ttft_count);
+    for (int b = 0; b < SL_AI_BUCKETS; b++) {
+        d->duration_buckets[b] += atomic_load(&m->duration_buckets[b]);
+        d->ttft_buckets[b] += atomic_load(&m->ttft_buckets[b]);
+    }
+}
+
+static size_t gather(const sl_control *c, ai_sum *sums)
+{
+    size_t n = 0;
+    for (int i = 0; i < SL_MAX_WORKERS; i++) {
+        const sl_worker_slot *s = &c->slots[i];
+        if (!atomic_load(&s->pid))
+            continue;
+        for (int k = 0; k < SL_AI_METRIC_ENTRIES; k++) {
+            const sl_ai_metric *m = &s->ai[k];
+            if (!atomic_load_explicit(&m->used, memory_order_acquire))
+                continue;
+            ai_sum *d = NULL;
+            for (size_t j = 0; j < n && !d; j++)
+                if (sums[j].provider == m->provider && strncmp(sums[j].gateway, s->gateway, sizeof(s->gateway)) == 0 &&
+                    strncmp(sums[j].backend, m->backend, sizeof(m->backend)) == 0 &&
+                    strncmp(sums[j].model, m->model, sizeof(m->model)) == 0)
+                    d = &sums[j];
+            if (!d) {
+                if (n == MAX_SERIES)
+                    continue;
+                d = &sums[n++];
+                memset(d, 0, sizeof(*d));
+                snprintf(d->gateway, sizeof(d->gateway), "%.*s", (int)sizeof(s->gateway) - 1, s->gateway);
+                snprintf(d->backend, sizeof(d->backend), "%.*s", (int)sizeof(m->backend) - 1, m->backend);
+                snprintf(d->model, sizeof(d->model), "%.*s", (int)sizeof(m->model) - 1, m->model);
+                d->provider = m->provider;
+            }
+            add(d, m);
+        }
+    }
+    return n;
+}
+
+/* One histogram's series: cumulative buckets, +Inf, sum and count. */
+static void histogram(FILE *f, const char *name, const char *labels, const uint64_t *bounds, double scale,
+                      const uint64_t *buckets, double sum, uint64_t count)
+{
+    uint64_t cumulative = 0;
+    for (int b = 0; b < SL_AI_BUCKETS; b++) {
+        cumulative += buckets[b];
+        fprintf(f, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels, (double)bounds[b] * scale,
+                (unsigned long long)cumulative);
+    }
+    fprintf(f, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.17g\n%s_count{%s} %llu\n", name, labels,
+            (unsigned long long)count, name, labels, sum, name, labels, (unsigned long long)count);
+}
+
+char *sl_admin_metrics_ai(const sl_control *c)
+{
+    ai_sum *sums = calloc(MAX_SERIES, sizeof(*sums));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = sums ? open_memstream(&buf, &len) : NULL;
+    if (!f) {
+        free(sums);
+        return NULL;
+    }
+    size_t n = gather(c, sums);
+    fprintf(f, "# HELP gen_ai_client_token_usage Tokens per answered LLM request, by token type (the provider's "
+               "usage). Counters restart with each worker process.\n# TYPE gen_ai_client_token_usage histogram\n");
+    static const char *const types[2] = {"input", "output"};
+    char labels[512];
+    for (size_t i = 0; i < n; i++)
+        for (int t = 0; t < 2; t++) {
+            snprintf(labels, sizeof(labels),
+                     "gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_response_model=\"%s\","
+                     "gen_ai_token_type=\"%s\"",
+                     sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model,
+                     types[t]);
+            histogram(f, "gen_ai_client_token_usage", labels, sl_ai_token_bounds, 1, sums[i].token_buckets[t],
+                      (double)sums[i].tokens[t], sums[i].token_count[t]);
+        }
+    fprintf(f, "# HELP gen_ai_client_operation_duration_seconds Duration of answered LLM requests, to the last "
+               "byte.\n# TYPE gen_ai_client_operation_duration_seconds histogram\n");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(labels, sizeof(labels),
+                 "gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_response_model=\"%s\"",
+                 sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model);
+        histogram(f, "gen_ai_client_operation_duration_seconds", labels, sl_ai_ms_bounds, 0.001,
+                  sums[i].duration_buckets, (double)sums[i].duration_ms / 1000.0, sums[i].requests);
+    }
+    fprintf(f, "# HELP gen_ai_server_time_to_first_token_seconds Time from a streamed LLM request to the first "
+               "bytes of its answer.\n# TYPE gen_ai_server_time_to_first_token_seconds histogram\n");
+    for (size_t i = 0; i < n; i++) {
+        if (!sums[i].ttft_count)
+            continue;
+        snprintf(labels, sizeof(labels),
+                 "gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_response_model=\"%s\"",
+                 sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model);
+        histogram(f, "gen_ai_server_time_to_first_token_seconds", labels, sl_ai_ms_bounds, 0.001,
+                  sums[i].ttft_buckets, (double)sums[i].ttft_ms / 1000.0, sums[i].ttft_count);
+    }
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    free(sums);
+    if (failed) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}

@@ -1,0 +1,236 @@
+"""A test double of LLM providers' HTTP APIs, for the AI gateway tests: the real
+providers cannot be reached from here. Written from the providers' published
+API references, shape for shape:
+
+  OpenAI (platform.openai.com/docs/api-reference):
+    POST /v1/chat/completions  chat.completion JSON, or with "stream": true a
+        text/event-stream of chat.completion.chunk events ended by
+        "data: [DONE]"; with stream_options.include_usage the last chunk has
+        empty choices and the usage (earlier chunks carry "usage": null)
+    POST /v1/embeddings        a list of embedding objects with usage
+        {prompt_tokens, total_tokens}
+    GET  /v1/models            a list of model objects
+    errors: {"error": {"message", "type", "param", "code"}} with the status
+  Anthropic (docs.anthropic.com/en/api/messages, .../messages-streaming):
+    POST /v1/messages          a message JSON with usage {input_tokens,
+        output_tokens}; streamed: message_start (message.usage), content_block_
+        start/delta/stop, message_delta (usage.output_tokens), message_stop
+
+Token counts are deterministic (words of the messages, words of the answer) so
+tests can assert them exactly. Every request is recorded (method, path,
+headers, JSON body). Models with special behaviour:
+  "fail-429"       429 rate_limit_exceeded (OpenAI error shape)
+  "chunked-json"   the JSON answer with Transfer-Encoding: chunked
+  "gated-stream"   a stream that stops after its first chunk until .gate is set
+"""
+
+import http.server
+import json
+import threading
+import time
+
+
+def words(text):
+    return len(str(text).split())
+
+
+def prompt_tokens(messages, system=""):
+    n = words(system) if isinstance(system, str) else 0
+    for m in messages or []:
+        c = m.get("content", "")
+        if isinstance(c, list):
+            c = " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+        n += words(c)
+    return n
+
+
+def last_user_text(messages):
+    for m in reversed(messages or []):
+        if m.get("role") == "user":
+            c = m.get("content", "")
+            if isinstance(c, list):
+                c = " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+            return c
+    return ""
+
+
+class Provider:
+    def __init__(self):
+        self.requests = []
+        self.gate = threading.Event()
+        self.first_chunk_sent = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def body(self):
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    raw = b""  # an HTTP/2 client's body reaches the provider chunked
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass  # trailer fields, up to the blank line
+                            break
+                        raw += self.rfile.read(size + 2)[:size]
+                else:
+                    n = int(self.headers.get("Content-Length") or 0)
+                    raw = self.rfile.read(n) if n else b""
+                try:
+                    return json.loads(raw) if raw else {}
+                except ValueError:
+                    return {"_raw": raw.decode("latin-1")}
+
+            def record(self, body):
+                outer.requests.append({"method": self.command, "path": self.path,
+                                       "headers": {k.lower(): v for k, v in self.headers.items()},
+                                       "body": body})
+
+            def send_json(self, status, obj, chunked=False):
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    half = len(data) // 2
+                    for part in (data[:half], data[half:]):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+
+            def start_stream(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+
+            def event(self, data, name=None):
+                text = ("event: %s\n" % name if name else "") + "data: %s\n\n" % data
+                raw = text.encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
+                self.wfile.flush()
+
+            def end_stream(self):
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+            def do_GET(self):
+                self.record(None)
+                if self.path.endswith("/models"):
+                    self.send_json(200, {"object": "list", "data": [
+                        {"id": "test-small", "object": "model", "created": 1700000000, "owned_by": "test"}]})
+                else:
+                    self.send_json(404, {"error": {"message": "no such path", "type": "invalid_request_error",
+                                                   "param": None, "code": "not_found"}})
+
+            def do_POST(self):
+                body = self.body()
+                self.record(body)
+                if self.path.endswith("/chat/completions"):
+                    self.chat(body)
+                elif self.path.endswith("/embeddings"):
+                    inputs = body.get("input", [])
+                    inputs = inputs if isinstance(inputs, list) else [inputs]
+                    n = sum(words(i) for i in inputs)
+                    self.send_json(200, {"object": "list", "model": body.get("model", ""),
+                                         "data": [{"object": "embedding", "index": i,
+                                                   "embedding": [0.5, -0.25, float(words(x))]}
+                                                  for i, x in enumerate(inputs)],
+                                         "usage": {"prompt_tokens": n, "total_tokens": n}})
+                elif self.path.endswith("/messages"):
+                    self.messages(body)
+                else:
+                    self.send_json(404, {"error": {"message": "no such path: " + self.path,
+                                                   "type": "invalid_request_error", "param": None,
+                                                   "code": "not_found"}})
+
+            def chat(self, body):
+                model = body.get("model", "")
+                if model == "fail-429":
+                    self.send_json(429, {"error": {"message": "Rate limit reached", "type": "requests",
+                                                   "param": None, "code": "rate_limit_exceeded"}})
+                    return
+                msgs = body.get("messages", [])
+                answer = "echo: " + last_user_text(msgs)
+                p, c = prompt_tokens(msgs), words(answer)
+                usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
+                         "prompt_tokens_details": {"cached_tokens": 0}}
+                if not body.get("stream"):
+                    self.send_json(200, {
+                        "id": "chatcmpl-test1", "object": "chat.completion", "created": int(time.time()),
+                        "model": model,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                                     "finish_reason": "stop", "logprobs": None}],
+                        "usage": usage}, chunked=(model == "chunked-json"))
+                    return
+                include = bool((body.get("stream_options") or {}).get("include_usage"))
+                self.start_stream()
+                base = {"id": "chatcmpl-test2", "object": "chat.completion.chunk", "created": int(time.time()),
+                        "model": model}
+                pieces = answer.split(" ")
+                for i, piece in enumerate(pieces):
+                    chunk = dict(base, choices=[{"index": 0, "delta": ({"role": "assistant"} if i == 0 else {}) |
+                                                 {"content": piece if i == 0 else " " + piece},
+                                                 "finish_reason": None}])
+                    if include:
+                        chunk["usage"] = None
+                    self.event(json.dumps(chunk))
+                    if i == 0 and model == "gated-stream":
+                        outer.first_chunk_sent.set()
+                        outer.gate.wait(20)
+                self.event(json.dumps(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                                           **({"usage": None} if include else {}))))
+                if include:
+                    self.event(json.dumps(dict(base, choices=[], usage=usage)))
+                self.event("[DONE]")
+                self.end_stream()
+
+            def messages(self, body):
+                msgs = body.get("messages", [])
+                answer = "echo: " + last_user_text(msgs)
+                p, c = prompt_tokens(msgs, body.get("system", "")), words(answer)
+                model = body.get("model", "")
+                msg = {"id": "msg_test1", "type": "message", "role": "assistant", "model": model,
+                       "content": [{"type": "text", "text": answer}], "stop_reason": "end_turn",
+                       "stop_sequence": None, "usage": {"input_tokens": p, "output_tokens": c}}
+                if not body.get("stream"):
+                    self.send_json(200, msg)
+                    return
+                self.start_stream()
+                start = dict(msg, content=[], stop_reason=None, usage={"input_tokens": p, "output_tokens": 1})
+                self.event(json.dumps({"type": "message_start", "message": start}), "message_start")
+                self.event(json.dumps({"type": "content_block_start", "index": 0,
+                                       "content_block": {"type": "text", "text": ""}}), "content_block_start")
+                self.event(json.dumps({"type": "ping"}), "ping")
+                for piece in answer.split(" "):
+                    self.event(json.dumps({"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "text_delta", "text": piece + " "}}),
+                               "content_block_delta")
+                self.event(json.dumps({"type": "content_block_stop", "index": 0}), "content_block_stop")
+                self.event(json.dumps({"type": "message_delta",
+                                       "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                       "usage": {"output_tokens": c}}), "message_delta")
+                self.event(json.dumps({"type": "message_stop"}), "message_stop")
+                self.end_stream()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def last(self):
+        return self.requests[-1]
+
+    def close(self):
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,262 @@
+"""The AI data plane, part 1: routes to Backends of type AI. The gateway sends
+the provider's API key from a Secret (the client's own credential never
+reaches the provider), the provider's Host and base path, and counts tokens
+from the provider's usage: a JSON answer is held whole and sent with count
+fields and Content-Length; a stream passes through event by event as it
+arrives and is counted from its usage events (access log, gen_ai metrics).
+The provider is a test double (llm_provider.py) written from OpenAI's and
+Anthropic's API references: the real ones cannot be reached from here."""
+
+import json
+import re
+import socket
+import time
+
+import pytest
+import requests
+
+from dataplane import BACKENDS, ROUTES, SLUICE_GROUP, created, make_dataplane, wait_until  # noqa: F401
+from h2client import H2Client
+from llm_provider import Provider
+from test_auth import SECRETS, secret
+
+KEY = "sk-test-0123456789abcdef"
+
+
+@pytest.fixture
+def provider():
+    p = Provider()
+    yield p
+    p.close()
+
+
+def ai_backend(name, provider_name, port, secret_name="llm-key", **extra):
+    ai = {"provider": provider_name, "host": "127.0.0.1", "port": port, "protocol": "HTTP"}
+    if secret_name:
+        ai["authSecretRef"] = {"name": secret_name}
+    ai.update(extra)
+    return {"apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "Backend",
+            "metadata": {"name": name, "namespace": "default"}, "spec": {"type": "AI", "ai": ai}}
+
+
+def ai_route(name, backend, prefix):
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "gw"}],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+                                "backendRefs": [{"group": SLUICE_GROUP, "kind": "Backend", "name": backend}]}]}}
+
+
+def ai_plane(make_dataplane, provider, provider_name="OpenAICompatible", prefix="/v1", args=(), **extra):
+    dp = make_dataplane(args=list(args))
+    created(dp.sluiced.post(SECRETS, secret("llm-key", {"apiKey": KEY})))
+    created(dp.sluiced.post(BACKENDS, ai_backend("llm", provider_name, provider.port, **extra)))
+    created(dp.sluiced.post(ROUTES, ai_route("ai", "llm", prefix)))
+    wait_until(lambda: requests.get(dp.url + prefix + "/models", timeout=5).status_code == 200, timeout=10,
+               what="the AI route in force")
+    return dp
+
+
+def chat(dp, body, headers=None, stream=False, path="/v1/chat/completions"):
+    h = {"Authorization": "Bearer client-own-token"}
+    h.update(headers or {})
+    return requests.post(dp.url + path, json=body, headers=h, timeout=20, stream=stream)
+
+
+def metrics(dp):
+    return dp.sluiced.get("/metrics").text
+
+
+def metric_value(text, name, **labels):
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all('%s="%s"' % (k, v) in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_chat_answer_is_counted_and_the_key_is_the_gateways(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider)
+    body = {"model": "test-small", "messages": [{"role": "system", "content": "be brief"},
+                                                {"role": "user", "content": "hello there gateway"}]}
+    r = chat(dp, body, headers={"X-Api-Key": "client-other-key"})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["choices"][0]["message"]["content"] == "echo: hello there gateway"
+    assert got["usage"] == {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9,
+                            "prompt_tokens_details": {"cached_tokens": 0}}
+    # The counts, in the head of the answer (held whole, so its length is known).
+    assert r.headers["x-sluice-ai-prompt-tokens"] == "5"
+    assert r.headers["x-sluice-ai-completion-tokens"] == "4"
+    assert r.headers["x-sluice-ai-total-tokens"] == "9"
+    assert r.headers["x-sluice-ai-model"] == "test-small"
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    # The provider got the gateway's key, its own Host, and none of the client's credentials.
+    seen = provider.last()
+    assert seen["path"] == "/v1/chat/completions"
+    assert seen["headers"]["authorization"] == "Bearer " + KEY
+    assert "x-api-key" not in seen["headers"]
+    assert seen["headers"]["host"] == "127.0.0.1:%d" % provider.port
+    assert seen["body"] == body
+    # The key never travels back to the client.
+    assert KEY not in r.text and all(KEY not in v for v in r.headers.values())
+
+
+def test_stream_passes_through_as_it_arrives_and_is_counted(make_dataplane, provider, tmp_path):
+    log = tmp_path / "access.log"
+    dp = ai_plane(make_dataplane, provider, args=["--access-log", str(log)])
+    body = {"model": "gated-stream", "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "one two three"}]}
+    r = chat(dp, body, stream=True)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/event-stream")
+    assert "x-sluice-ai-total-tokens" not in r.headers  # a stream's head goes before its usage
+    lines = r.iter_lines()
+    first = next(line for line in lines if line)
+    # The first event reached the client while the provider still holds the rest:
+    # the gateway does not wait for the whole answer.
+    assert provider.first_chunk_sent.is_set() and not provider.gate.is_set()
+    assert json.loads(first[len(b"data: "):])["choices"][0]["delta"]["content"] == "echo:"
+    provider.gate.set()
+    events = [first] + [line for line in lines if line]
+    assert events[-1] == b"data: [DONE]"
+    last = json.loads(events[-2][len(b"data: "):])
+    assert last["usage"]["prompt_tokens"] == 3 and last["usage"]["completion_tokens"] == 4
+    text = "".join(json.loads(e[6:])["choices"][0]["delta"].get("content", "")
+                   for e in events[:-1] if json.loads(e[6:])["choices"])
+    assert text == "echo: one two three"
+
+    def logged():
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.exists() else []
+        return [x for x in lines if x.get("path") == "/v1/chat/completions"]
+    entry = wait_until(lambda: logged() and logged()[-1], timeout=5, what="the access log line")
+    assert entry["ai_provider"] == "openai" and entry["ai_model"] == "gated-stream"
+    assert entry["ai_input_tokens"] == 3 and entry["ai_output_tokens"] == 4
+    m = metrics(dp)
+    labels = {"backend": "default/llm", "gen_ai_response_model": "gated-stream", "gen_ai_provider_name": "openai"}
+    assert metric_value(m, "gen_ai_client_token_usage_sum", gen_ai_token_type="input", **labels) == 3
+    assert metric_value(m, "gen_ai_client_token_usage_sum", gen_ai_token_type="output", **labels) == 4
+    assert metric_value(m, "gen_ai_client_token_usage_count", gen_ai_token_type="output", **labels) == 1
+    assert metric_value(m, "gen_ai_server_time_to_first_token_seconds_count", **labels) == 1
+    assert metric_value(m, "gen_ai_client_operation_duration_seconds_count", **labels) == 1
+    # 4 output tokens fall in the le="4" bucket, not in le="1".
+    assert metric_value(m, "gen_ai_client_token_usage_bucket", gen_ai_token_type="output", le="1", **labels) == 0
+    assert metric_value(m, "gen_ai_client_token_usage_bucket", gen_ai_token_type="output", le="4", **labels) == 1
+
+
+def test_chunked_answers_and_http2_clients(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider)
+    # The provider frames its JSON chunked: the client gets it de-chunked, with a length.
+    r = chat(dp, {"model": "chunked-json", "messages": [{"role": "user", "content": "a b"}]})
+    assert r.status_code == 200 and r.json()["usage"]["total_tokens"] == 5
+    assert r.headers["x-sluice-ai-total-tokens"] == "5" and "Transfer-Encoding" not in r.headers
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    # HTTP/2 (h2c prior knowledge): the held answer and a stream.
+    with H2Client.connect(dp.port) as h2:
+        body = json.dumps({"model": "test-small", "messages": [{"role": "user", "content": "x y z"}]}).encode()
+        sid = h2.request("POST", "/v1/chat/completions", body=body, headers=[("content-type", "application/json")])
+        st = h2.response(sid)
+        assert st.status == 200, st.headers
+        assert st.header("x-sluice-ai-prompt-tokens") == "3"
+        assert int(st.header("content-length")) == len(st.data)
+        assert json.loads(bytes(st.data))["usage"]["completion_tokens"] == 4
+        body = json.dumps({"model": "s", "stream": True, "stream_options": {"include_usage": True},
+                           "messages": [{"role": "user", "content": "p q"}]}).encode()
+        sid = h2.request("POST", "/v1/chat/completions", body=body, headers=[("content-type", "application/json")])
+        st = h2.response(sid)
+        assert st.status == 200 and bytes(st.data).endswith(b"data: [DONE]\n\n"), bytes(st.data)[-200:]
+        assert b'"prompt_tokens": 2' in st.data
+
+
+def test_embeddings_models_and_provider_errors(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider)
+    r = chat(dp, {"model": "embed-1", "input": ["four words right here", "two more"]}, path="/v1/embeddings")
+    assert r.status_code == 200 and len(r.json()["data"]) == 2
+    assert r.headers["x-sluice-ai-prompt-tokens"] == "6" and r.headers["x-sluice-ai-total-tokens"] == "6"
+    r = requests.get(dp.url + "/v1/models", timeout=10)
+    assert r.status_code == 200 and r.json()["data"][0]["id"] == "test-small"
+    assert provider.last()["headers"]["authorization"] == "Bearer " + KEY
+    # A provider's error passes to the client as the provider said it, uncounted.
+    r = chat(dp, {"model": "fail-429", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded"
+    assert "x-sluice-ai-total-tokens" not in r.headers
+
+
+def test_anthropic_messages_pass_through_with_its_key_style(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    body = {"model": "claude-test", "max_tokens": 64, "system": "short",
+            "messages": [{"role": "user", "content": "hi from sdk"}]}
+    r = chat(dp, body, path="/v1/messages", headers={"x-api-key": "client-key"})
+    assert r.status_code == 200, r.text
+    assert r.json()["content"][0]["text"] == "echo: hi from sdk"
+    assert r.headers["x-sluice-ai-prompt-tokens"] == "4"
+    assert r.headers["x-sluice-ai-completion-tokens"] == "4"
+    seen = provider.last()["headers"]
+    assert seen["x-api-key"] == KEY and "authorization" not in seen
+    assert seen["anthropic-version"] == "2023-06-01"
+    # A client's own anthropic-version is kept.
+    chat(dp, body, path="/v1/messages", headers={"anthropic-version": "2024-01-01"})
+    assert provider.last()["headers"]["anthropic-version"] == "2024-01-01"
+    # Streamed: message_start gives the input, message_delta the output.
+    r = chat(dp, dict(body, stream=True), path="/v1/messages", stream=True)
+    events = [line for line in r.iter_lines() if line.startswith(b"event: ")]
+    assert events[0] == b"event: message_start" and events[-1] == b"event: message_stop"
+    labels = {"backend": "default/llm", "gen_ai_response_model": "claude-test", "gen_ai_provider_name": "anthropic"}
+    wait_until(lambda: metric_value(metrics(dp), "gen_ai_client_token_usage_count", gen_ai_token_type="input",
+                                    **labels) == 3, timeout=5, what="three counted answers")
+    m = metrics(dp)
+    assert metric_value(m, "gen_ai_client_token_usage_sum", gen_ai_token_type="input", **labels) == 12
+    assert metric_value(m, "gen_ai_client_token_usage_sum", gen_ai_token_type="output", **labels) == 12
+
+
+def test_base_path_and_no_key(make_dataplane, provider):
+    # ai.path replaces the client's /v1: an OpenAI-compatible server under /api/v1.
+    dp = ai_plane(make_dataplane, provider, path="/api/v1", secret_name=None)
+    r = chat(dp, {"model": "m", "messages": [{"role": "user", "content": "q"}]})
+    assert r.status_code == 200
+    seen = provider.last()
+    assert seen["path"] == "/api/v1/chat/completions"
+    # Without a key configured, the client's own credential is what the provider gets.
+    assert seen["headers"]["authorization"] == "Bearer client-own-token"
+
+
+def test_unserved_provider_and_missing_secret_are_reported(make_dataplane, provider):
+    dp = make_dataplane()
+    s = dp.sluiced
+    created(s.post(BACKENDS, ai_backend("gem", "Gemini", provider.port)))
+    created(s.post(ROUTES, ai_route("gem-route", "gem", "/gem")))
+    created(s.post(BACKENDS, ai_backend("nokey", "OpenAI", provider.port, secret_name="absent")))
+    created(s.post(ROUTES, ai_route("nokey-route", "nokey", "/nokey")))
+
+    def refs(name):
+        st = s.get(ROUTES + "/" + name).json().get("status", {}).get("parents", [])
+        conds = {c["type"]: c for c in st[0]["conditions"]} if st else {}
+        return conds.get("ResolvedRefs")
+    c = wait_until(lambda: refs("gem-route") and refs("gem-route")["status"] == "False" and refs("gem-route"),
+                   timeout=10, what="ResolvedRefs on gem-route")
+    assert c["reason"] == "UnsupportedProtocol" and "Gemini" in c["message"], c
+    c = wait_until(lambda: refs("nokey-route") and refs("nokey-route")["status"] == "False" and refs("nokey-route"),
+                   timeout=10, what="ResolvedRefs on nokey-route")
+    assert c["reason"] == "BackendNotFound" and "default/absent" in c["message"], c
+    assert requests.post(dp.url + "/gem/v1/chat/completions", json={}, timeout=10).status_code == 500
+    assert requests.post(dp.url + "/nokey/v1/chat/completions", json={}, timeout=10).status_code == 500
+    assert provider.requests == []  # nothing reached the provider without its key
+    # The Secret appears: the route resolves and traffic flows with the key.
+    created(s.post(SECRETS, secret("absent", {"apiKey": "sk-late"})))
+    wait_until(lambda: refs("nokey-route")["status"] == "True", timeout=10, what="ResolvedRefs True")
+
+
+def test_the_key_is_not_shown_by_debug_snapshot(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider)
+    raw = dp.sluiced.get("/debug/snapshot?raw=1").text
+    assert KEY not in raw
+    be = [b for b in json.loads(raw)["sections"]["backends"] if b["name"] == "llm"][0]
+    assert be["ai_key"] == "(secret, %d bytes)" % len(KEY) and be["ai_provider"] > 0
+    assert KEY not in dp.sluiced.get("/debug/snapshot").text
+
+
+def test_protocol_is_validated(make_dataplane, provider):
+    dp = make_dataplane()
+    r = dp.sluiced.post(BACKENDS, ai_backend("bad", "OpenAI", provider.port, protocol="SPDY"))
+    assert r.status_code == 422 and "spec.ai.protocol" in r.text, r.text

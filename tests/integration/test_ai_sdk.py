@@ -1,0 +1,73 @@
+"""The AI gateway driven by the official client libraries from npm (`openai`,
+`@anthropic-ai/sdk`, pinned in tests/clients/package-lock.json and installed by
+tests/tools/install.sh), with their base URL set to the gateway, against the
+provider test double (llm_provider.py). What a real application sees: the
+libraries parse every answer and stream the gateway passes on."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from dataplane import make_dataplane  # noqa: F401
+from test_ai import KEY, ai_plane, metric_value, metrics, provider  # noqa: F401
+from dataplane import wait_until
+
+CLIENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients")
+NODE = shutil.which("node")
+MISSING = None
+if not NODE:
+    MISSING = "skipped, because node is not installed (deploy/install-deps.sh --tests installs it)"
+elif not os.path.isdir(os.path.join(CLIENTS, "node_modules", "openai")):
+    MISSING = "skipped, because tests/clients has no node_modules (tests/tools/install.sh runs npm ci there)"
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+
+
+def run(sdk, base_url, op, params=None, api_key="client-side-key"):
+    cmd = {"sdk": sdk, "baseURL": base_url, "apiKey": api_key, "op": op, "params": params or {}}
+    out = subprocess.run([NODE, os.path.join(CLIENTS, "ai_client.mjs"), json.dumps(cmd)], capture_output=True,
+                         timeout=60, cwd=CLIENTS)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    return json.loads(out.stdout)
+
+
+def test_openai_library_chat_stream_embeddings_models(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider)
+    base = dp.url + "/v1"
+    got = run("openai", base, "chat", {"model": "test-small",
+                                        "messages": [{"role": "user", "content": "from the sdk"}]})
+    assert "error" not in got, got
+    assert got["result"]["choices"][0]["message"]["content"] == "echo: from the sdk"
+    assert got["result"]["usage"]["total_tokens"] == 7
+    assert got["headers"]["x-sluice-ai-total-tokens"] == "7"
+    assert provider.last()["headers"]["authorization"] == "Bearer " + KEY  # not the library's own key
+    got = run("openai", base, "chat-stream", {"model": "test-small", "stream_options": {"include_usage": True},
+                                               "messages": [{"role": "user", "content": "stream me please"}]})
+    assert got["text"] == "echo: stream me please" and got["usage"]["prompt_tokens"] == 3, got
+    got = run("openai", base, "embeddings", {"model": "embed-1", "input": "three little words"})
+    assert got["result"]["usage"]["prompt_tokens"] == 3 and len(got["result"]["data"]) == 1
+    assert run("openai", base, "models")["ids"] == ["test-small"]
+    # A provider's 429 reaches the library as its RateLimitError shape.
+    got = run("openai", base, "chat", {"model": "fail-429", "messages": [{"role": "user", "content": "x"}]})
+    assert got["status"] == 429 and got["code"] == "rate_limit_exceeded", got
+    labels = {"backend": "default/llm", "gen_ai_response_model": "test-small"}
+    wait_until(lambda: metric_value(metrics(dp), "gen_ai_client_token_usage_count", gen_ai_token_type="input",
+                                    **labels) == 2, timeout=5, what="two counted chats")
+
+
+def test_anthropic_library_messages_and_stream(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    params = {"model": "claude-test", "max_tokens": 100, "messages": [{"role": "user", "content": "hello claude"}]}
+    got = run("anthropic", dp.url, "messages", params)
+    assert "error" not in got, got
+    assert got["result"]["content"][0]["text"] == "echo: hello claude"
+    assert got["result"]["usage"] == {"input_tokens": 2, "output_tokens": 3}
+    seen = provider.last()["headers"]
+    assert seen["x-api-key"] == KEY and seen["anthropic-version"]
+    got = run("anthropic", dp.url, "messages-stream", params)
+    assert got["text"].strip() == "echo: hello claude" and got["usage"]["output_tokens"] == 3, got
+    labels = {"backend": "default/llm", "gen_ai_response_model": "claude-test"}
+    wait_until(lambda: metric_value(metrics(dp), "gen_ai_client_token_usage_sum", gen_ai_token_type="output",
+                                    **labels) == 6, timeout=5, what="both answers counted")

@@ -1,0 +1,155 @@
+/* Unit tests of the AI data plane's parsers: the server-sent events reader
+ * (common/sse.c), the usage reader (common/ai_usage.c), the provider table
+ * (common/ai.c) and the path mapping of AI backends (workers/ai_request.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ai.h"
+#include "common/ai_usage.h"
+#include "common/sse.h"
+#include "tests/unit/unit.h"
+#include "workers/ai.h"
+
+typedef struct {
+    char events[8][64];
+    char data[8][256];
+    int n;
+} got_events;
+
+static void collect(const char *event, size_t elen, const char *data, size_t len, void *arg)
+{
+    got_events *g = arg;
+    if (g->n >= 8)
+        return;
+    snprintf(g->events[g->n], sizeof(g->events[0]), "%.*s", (int)elen, event);
+    snprintf(g->data[g->n], sizeof(g->data[0]), "%.*s", (int)len, data);
+    g->n++;
+}
+
+static void sse_line_ends_and_fields(void)
+{
+    const char *in = ": comment\r\nevent: ping\r\ndata: {}\r\n\r\ndata: a\rdata:b\r\rdata: x\n\nid: 1\nretry: 5\n\n";
+    got_events g = {0};
+    sl_sse p;
+    sl_sse_init(&p, 1024);
+    /* One byte at a time: the reader keeps state across any cut. */
+    for (size_t i = 0; in[i]; i++)
+        CHECK(sl_sse_feed(&p, in + i, 1, collect, &g));
+    CHECK(g.n == 3);
+    CHECK_STR(g.events[0], "ping");
+    CHECK_STR(g.data[0], "{}");
+    CHECK_STR(g.events[1], "");
+    CHECK_STR(g.data[1], "a\nb"); /* data lines joined by LF; "data:b" without the space */
+    CHECK_STR(g.data[2], "x");
+    sl_sse_free(&p);
+}
+
+static void sse_oversized_event_is_dropped_whole(void)
+{
+    got_events g = {0};
+    sl_sse p;
+    sl_sse_init(&p, 8);
+    const char *in = "data: 0123456789abcdef\ndata: more\n\ndata: small\n\n";
+    CHECK(sl_sse_feed(&p, in, strlen(in), collect, &g));
+    CHECK(g.n == 1);
+    CHECK_STR(g.data[0], "small");
+    CHECK(p.dropped == 1);
+    sl_sse_free(&p);
+}
+
+static void usage_openai_shapes(void)
+{
+    sl_ai_usage u;
+    sl_ai_usage_init(&u);
+    const char *body = "{\"model\":\"gpt-x\",\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":30,"
+                       "\"total_tokens\":42,\"prompt_tokens_details\":{\"cached_tokens\":8}}}";
+    CHECK(sl_ai_usage_read(SL_AI_OPENAI, body, strlen(body), &u));
+    CHECK(u.seen && u.input == 12 && u.output == 30 && u.cached == 8 && sl_ai_usage_total(&u) == 42);
+    CHECK_STR(u.model, "gpt-x");
+    /* A stream chunk before the last: "usage": null changes nothing. */
+    const char *chunk = "{\"model\":\"gpt-x\",\"choices\":[],\"usage\":null}";
+    CHECK(sl_ai_usage_read(SL_AI_OPENAI, chunk, strlen(chunk), &u));
+    CHECK(u.input == 12 && u.output == 30);
+    /* Embeddings: no completion, the total says so. */
+    sl_ai_usage_init(&u);
+    const char *emb = "{\"usage\":{\"prompt_tokens\":6,\"total_tokens\":6}}";
+    CHECK(sl_ai_usage_read(SL_AI_OPENAI_COMPATIBLE, emb, strlen(emb), &u));
+    CHECK(u.input == 6 && u.output == 0 && u.cached == -1);
+    /* A total below the prompt is no count of anything (found by fuzz_sse). */
+    sl_ai_usage_init(&u);
+    const char *odd = "{\"usage\":{\"prompt_tokens\":37,\"total_tokens\":7}}";
+    CHECK(sl_ai_usage_read(SL_AI_OPENAI, odd, strlen(odd), &u));
+    CHECK(u.input == 37 && u.output == -1);
+    /* Not JSON, negative or non-integer counts: nothing taken. */
+    sl_ai_usage_init(&u);
+    CHECK(!sl_ai_usage_read(SL_AI_OPENAI, "[DONE]", 6, &u));
+    const char *bad = "{\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":\"7\"}}";
+    CHECK(sl_ai_usage_read(SL_AI_OPENAI, bad, strlen(bad), &u));
+    CHECK(u.input == -1 && u.output == -1 && sl_ai_usage_total(&u) == -1);
+}
+
+static void usage_anthropic_stream(void)
+{
+    sl_ai_usage u;
+    sl_ai_usage_init(&u);
+    const char *start = "{\"type\":\"message_start\",\"message\":{\"model\":\"claude-x\",\"usage\":{\"input_tokens\":"
+                        "25,\"output_tokens\":1,\"cache_read_input_tokens\":5}}}";
+    const char *delta = "{\"type\":\"message_delta\",\"delta\":{},\"usage\":{\"output_tokens\":15}}";
+    CHECK(sl_ai_usage_read(SL_AI_ANTHROPIC, start, strlen(start), &u));
+    CHECK(sl_ai_usage_read(SL_AI_ANTHROPIC, delta, strlen(delta), &u));
+    CHECK(u.input == 25 && u.output == 15 && u.cached == 5);
+    CHECK_STR(u.model, "claude-x");
+}
+
+static void provider_table(void)
+{
+    CHECK(sl_ai_provider_from_name("OpenAI") == SL_AI_OPENAI);
+    CHECK(sl_ai_provider_from_name("Anthropic") == SL_AI_ANTHROPIC);
+    CHECK(sl_ai_provider_from_name("openai") == SL_AI_NONE); /* names are exact, as validation has them */
+    CHECK(sl_ai_provider_get(SL_AI_ANTHROPIC)->key_style == SL_AI_KEY_X_API_KEY);
+    CHECK(sl_ai_provider_get(999) == sl_ai_provider_get(SL_AI_NONE));
+    CHECK(!sl_ai_provider_get(SL_AI_GEMINI)->served && sl_ai_provider_get(SL_AI_OLLAMA)->served);
+}
+
+/* A snapshot with one string section holding base, for sl_ai_map_path. */
+static void map(const char *base, const char *path, const char *want)
+{
+    static uint8_t blob[4096] __attribute__((aligned(8)));
+    memset(blob, 0, sizeof(blob));
+    sl_snap_header *h = (sl_snap_header *)blob;
+    h->sections[SL_SNAP_STRINGS].off = sizeof(*h);
+    memcpy(blob + sizeof(*h), base, strlen(base) + 1);
+    h->sections[SL_SNAP_STRINGS].count = (uint32_t)strlen(base) + 1;
+    sl_snapshot s = {blob, sizeof(blob)};
+    sl_snap_backend be = {.ai_provider = SL_AI_OPENAI_COMPATIBLE,
+                          .ai_base_path = {0, (uint32_t)strlen(base)}};
+    char space[256];
+    sl_buf b = {.data = space, .cap = sizeof(space)};
+    memcpy(space, "POST ", 5);
+    memcpy(space + 5, path, strlen(path));
+    b.end = 5 + strlen(path);
+    CHECK(sl_ai_map_path(&s, &be, &b, 5));
+    space[b.end] = '\0';
+    CHECK_STR(space + 5, want);
+}
+
+static void path_mapping(void)
+{
+    map("/api/v1", "/v1/chat/completions", "/api/v1/chat/completions");
+    map("/api/v1/", "/v1/chat/completions?x=1", "/api/v1/chat/completions?x=1");
+    map("/v1", "/v1/models", "/v1/models");
+    map("", "/v1/models", "/models");
+    map("/openai", "/v1", "/openai");
+    map("/api", "/v10/x", "/v10/x");          /* not the /v1 segment */
+    map("/api", "/other/v1/x", "/other/v1/x"); /* not at the front */
+}
+
+int main(void)
+{
+    static const sl_unit_test tests[] = {
+        UNIT_TEST(sse_line_ends_and_fields), UNIT_TEST(sse_oversized_event_is_dropped_whole),
+        UNIT_TEST(usage_openai_shapes),      UNIT_TEST(usage_anthropic_stream),
+        UNIT_TEST(provider_table),           UNIT_TEST(path_mapping),
+    };
+    return sl_unit_run("ai", tests, sizeof(tests) / sizeof(tests[0]));
+}

@@ -1,0 +1,43 @@
+/* The AI data plane in the worker: requests to Backends of type AI (their
+ * record carries ai_provider, the key, the provider's authority and base path).
+ *   ai_request.c   the upstream request head: the provider's Host, its API's
+ *                  base path, the gateway's credential instead of the client's
+ *   ai_response.c  the response hook: usage accounting of JSON answers (held
+ *                  whole, sent with count headers) and of streams (passed on
+ *                  event by event as they arrive)
+ *   ai_metrics.c   gen_ai metrics in the worker's slot */
+#ifndef SL_WORKERS_AI_H
+#define SL_WORKERS_AI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/ai_usage.h"
+#include "common/slice.h"
+#include "common/snapshot.h"
+#include "workers/response_hook.h"
+#include "workers/worker_internal.h"
+
+struct sl_conn;
+
+extern const sl_response_hook sl_ai_response_hook;
+
+/* The AI backend the request goes to, or NULL. */
+const sl_snap_backend *sl_ai_backend(const struct sl_conn *c);
+/* A client field the gateway does not forward to backend be: a credential of
+ * the client's own when the gateway sends the provider's key. */
+bool sl_ai_drops_field(const sl_snap_backend *be, sl_slice name);
+/* The Host value for be. */
+sl_slice sl_ai_authority(const sl_snapshot *s, const sl_snap_backend *be);
+/* Rewrites the path written into b from offset `from`: a leading "/v1" (the
+ * OpenAI client's base) becomes the Backend's base path. */
+bool sl_ai_map_path(const sl_snapshot *s, const sl_snap_backend *be, sl_buf *b, size_t from);
+/* Appends the provider's credential (and required fields) to an upstream head. */
+void sl_ai_request_fields(const struct sl_conn *c, const sl_snap_backend *be, sl_buf *b);
+
+/* ai_metrics.c: one answered request into the worker's gen_ai metrics. ttft_ms:
+ * time to the first byte of a streamed answer, -1 for none. */
+void sl_ai_metrics_record(struct sl_conn *c, const sl_snap_backend *be, const sl_ai_usage *u, uint64_t duration_ms,
+                          int64_t ttft_ms);
+
+#endif

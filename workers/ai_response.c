@@ -1,0 +1,207 @@
+/* The response hook of AI backends (workers/ai.h): token accounting.
+ *
+ * A 2xx JSON answer is held whole (up to AI_HOLD_MAX) and sent with
+ * Content-Length and the count fields (x-sluice-ai-*) in its head. A 2xx event
+ * stream is passed on as it arrives, byte for byte, and read on the side: the
+ * usage event that ends it (OpenAI with stream_options.include_usage;
+ * Anthropic's message_start and message_delta) gives the counts, which go to
+ * the access log and the metrics (a stream's head is gone before they are
+ * known). Anything else passes untouched. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ai.h"
+#include "common/sse.h"
+#include "workers/ai.h"
+#include "workers/conn.h"
+
+/* A JSON answer larger than this is passed on streaming, uncounted. */
+#define AI_HOLD_MAX (8u << 20)
+/* One streamed event may carry this much data and still be read. */
+#define AI_EVENT_MAX (1u << 20)
+
+typedef struct ai_state {
+    const sl_snap_backend *be;
+    bool stream;
+    bool holding;        /* JSON: held whole until its end */
+    bool recorded;
+    sl_dbuf held;
+    sl_sse sse;
+    sl_ai_usage usage;
+    uint64_t started_ms;
+    int64_t ttft_ms;     /* streams: first answer bytes after the request started */
+} ai_state;
+
+static ai_state *state_of(const sl_conn *c) { return c->res_hook_state; }
+
+/* The field's value in the upstream's response head, or an empty slice. */
+static sl_slice response_field(const sl_conn *c, const char *name)
+{
+    const sl_http1_response *res = &c->w->res;
+    for (size_t i = 0; i < res->nheaders; i++)
+        if (sl_slice_ieq_cstr(res->headers[i].name, name))
+            return res->headers[i].value;
+    return sl_slice_make("", 0);
+}
+
+static bool media_type_is(sl_slice v, const char *type)
+{
+    size_t n = strlen(type);
+    return v.len >= n && strncasecmp(v.ptr, type, n) == 0 && (v.len == n || v.ptr[n] == ';' || v.ptr[n] == ' ');
+}
+
+static bool on_head(sl_conn *c)
+{
+    const sl_snap_backend *be = sl_ai_backend(c);
+    if (!be || c->status < 200 || c->status > 299)
+        return false;
+    sl_slice type = response_field(c, "content-type");
+    bool stream = media_type_is(type, "text/event-stream");
+    if (!stream && !media_type_is(type, "application/json"))
+        return false;
+    ai_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return false;
+    st->be = be;
+    st->stream = stream;
+    st->holding = !stream;
+    st->started_ms = c->started_ms;
+    st->ttft_ms = -1;
+    sl_ai_usage_init(&st->usage);
+    sl_sse_init(&st->sse, AI_EVENT_MAX);
+    c->res_hook_state = st;
+    return true;
+}
+
+static void on_event(const char *event, size_t event_len, const char *data, size_t len, void *arg)
+{
+    ai_state *st = arg;
+    (void)event;
+    (void)event_len;
+    /* Only events that can carry what is counted are parsed: the usage, and
+     * the model until it is known (OpenAI names it in every chunk). */
+    bool usage = memmem(data, len, "\"usage\"", 7) != NULL;
+    bool model = !st->usage.model[0] && memmem(data, len, "\"model\"", 7) != NULL;
+    if (usage || model)
+        sl_ai_usage_read(st->be->ai_provider, data, len, &st->usage);
+}
+
+/* The answer is complete: counted into the metrics (once). */
+static void record(sl_conn *c, ai_state *st)
+{
+    if (st->recorded)
+        return;
+    st->recorded = true;
+    uint64_t now = sl_now_ms();
+    sl_ai_metrics_record(c, st->be, &st->usage, now > st->started_ms ? now - st->started_ms : 0, st->ttft_ms);
+}
+
+/* The count fields for the head of a held answer. */
+static void count_fields(const ai_state *st, char *out, size_t cap)
+{
+    const sl_ai_usage *u = &st->usage;
+    size_t n = 0;
+    out[0] = '\0';
+    if (u->model[0]) {
+        /* Only a model name that is a safe field value goes into the head. */
+        bool safe = true;
+        for (const char *p = u->model; *p; p++)
+            safe = safe && (unsigned char)*p >= 0x20 && *p != 0x7f;
+        if (safe)
+            n += (size_t)snprintf(out + n, cap - n, "x-sluice-ai-model: %s\r\n", u->model);
+    }
+    if (u->input >= 0 && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "x-sluice-ai-prompt-tokens: %lld\r\n", (long long)u->input);
+    if (u->output >= 0 && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "x-sluice-ai-completion-tokens: %lld\r\n", (long long)u->output);
+    if (sl_ai_usage_total(u) >= 0 && n < cap)
+        snprintf(out + n, cap - n, "x-sluice-ai-total-tokens: %lld\r\n", (long long)sl_ai_usage_total(u));
+}
+
+/* A held answer that grew past AI_HOLD_MAX goes on streaming, uncounted. */
+static bool stop_holding(sl_conn *c, ai_state *st)
+{
+    st->holding = false;
+    bool ok = sl_res_emit(c, st->held.data + st->held.start, sl_dbuf_len(&st->held));
+    sl_dbuf_free(&st->held);
+    return ok;
+}
+
+static bool on_body(sl_conn *c, sl_slice data, bool last)
+{
+    ai_state *st = state_of(c);
+    if (st->stream) {
+        if (data.len && st->ttft_ms < 0)
+            st->ttft_ms = (int64_t)(sl_now_ms() - st->started_ms);
+        if (!sl_res_emit(c, data.ptr, data.len) || !sl_sse_feed(&st->sse, data.ptr, data.len, on_event, st))
+            return false;
+        if (last) {
+            /* A last event without its blank line still counts. */
+            sl_sse_feed(&st->sse, "\n\n", 2, on_event, st);
+            record(c, st);
+        }
+        return true;
+    }
+    if (st->holding) {
+        if (!sl_dbuf_append(&st->held, data.ptr, data.len))
+            return false;
+        if (sl_dbuf_len(&st->held) > AI_HOLD_MAX && !stop_holding(c, st))
+            return false;
+        if (!last || !st->holding)
+            goto end;
+        sl_ai_usage_read(st->be->ai_provider, st->held.data + st->held.start, sl_dbuf_len(&st->held), &st->usage);
+        char fields[512];
+        count_fields(st, fields, sizeof(fields));
+        sl_res_release_head(c, fields, (int64_t)sl_dbuf_len(&st->held));
+        if (!sl_res_emit(c, st->held.data + st->held.start, sl_dbuf_len(&st->held)))
+            return false;
+        sl_dbuf_free(&st->held);
+        record(c, st);
+        return true;
+    }
+    if (!sl_res_emit(c, data.ptr, data.len))
+        return false;
+end:
+    if (last)
+        record(c, st);
+    return true;
+}
+
+static void release(sl_conn *c)
+{
+    ai_state *st = state_of(c);
+    if (!st)
+        return;
+    sl_dbuf_free(&st->held);
+    sl_sse_free(&st->sse);
+    free(st);
+    c->res_hook_state = NULL;
+}
+
+static size_t log_fields(const sl_conn *c, char *out, size_t cap)
+{
+    const ai_state *st = state_of(c);
+    if (!st)
+        return 0;
+    const sl_ai_usage *u = &st->usage;
+    char model[140];
+    size_t m = 0;
+    for (const char *p = u->model; *p && m < sizeof(model) - 2; p++)
+        if ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f)
+            model[m++] = *p; /* a model name is never escaped: what needs it is left out */
+    model[m] = '\0';
+    int n = snprintf(out, cap, ",\"ai_provider\":\"%s\",\"ai_model\":\"%s\",\"ai_input_tokens\":%lld,"
+                     "\"ai_output_tokens\":%lld",
+                     sl_ai_provider_get(st->be->ai_provider)->otel_name, model, (long long)u->input,
+                     (long long)u->output);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+const sl_response_hook sl_ai_response_hook = {
+    .name = "ai",
+    .on_head = on_head,
+    .on_body = on_body,
+    .release = release,
+    .log_fields = log_fields,
+};
