@@ -36,6 +36,9 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
     [SL_SET_REQUEST_BUFFER_BYTES] = S("request-buffer-bytes", 65536, 0, 67108864, "bytes",
                                       "request bodies of known length up to this size are read whole before the "
                                       "upstream is connected, so slow clients hold no backend connection (0: never)"),
+    [SL_SET_AI_MAX_REQUEST_BYTES] = S("ai-max-request-bytes", 16777216, 1024, 268435456, "bytes",
+                                      "the largest request body a route to an AI Backend takes: such bodies are read "
+                                      "whole (to be rewritten) before they go upstream; larger ones get 413"),
     [SL_SET_BODY_TIMEOUT_MS] = S("body-timeout", 300000, 100, 86400000, "ms",
                                  "a client must send its whole request body within this of the request's start "
                                  "(408 after)"),

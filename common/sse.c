@@ -95,6 +95,7 @@ bool sl_sse_feed(sl_sse *p, const char *buf, size_t len, sl_sse_event_fn fn, voi
         }
         p->after_cr = ch == '\r';
         if (ch == '\n' || ch == '\r') {
+            p->at = i;
             if (!take_line(p, p->line, p->line_len, fn, arg))
                 return false;
             p->line_len = 0;

@@ -25,6 +25,9 @@ typedef struct sl_sse {
     bool after_cr;         /* the last byte was CR: an LF next ends nothing more */
     bool has_data;         /* a data field was seen in this event */
     uint64_t dropped;      /* events dropped for size */
+    size_t at;             /* during a call of fn: the offset, in the bytes given to
+                            * sl_sse_feed, of the line end that completed the event
+                            * (its raw bytes end at at + 1, or + 2 after a CR of a CRLF) */
 } sl_sse;
 
 void sl_sse_init(sl_sse *p, size_t max_event);

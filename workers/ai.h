@@ -2,6 +2,8 @@
  * record carries ai_provider, the key, the provider's authority and base path).
  *   ai_request.c   the upstream request head: the provider's Host, its API's
  *                  base path, the gateway's credential instead of the client's
+ *   ai_request_body.c  the request body (collected whole by proxy_collect.c):
+ *                  ai.model, stream_options.include_usage
  *   ai_response.c  the response hook: usage accounting of JSON answers (held
  *                  whole, sent with count headers) and of streams (passed on
  *                  event by event as they arrive)
@@ -15,6 +17,8 @@
 #include "common/ai_usage.h"
 #include "common/slice.h"
 #include "common/snapshot.h"
+#include "workers/dbuf.h"
+#include "workers/http1_parser.h"
 #include "workers/response_hook.h"
 #include "workers/worker_internal.h"
 
@@ -34,6 +38,20 @@ sl_slice sl_ai_authority(const sl_snapshot *s, const sl_snap_backend *be);
 bool sl_ai_map_path(const sl_snapshot *s, const sl_snap_backend *be, sl_buf *b, size_t from);
 /* Appends the provider's credential (and required fields) to an upstream head. */
 void sl_ai_request_fields(const struct sl_conn *c, const sl_snap_backend *be, sl_buf *b);
+
+/* What ai_request_body.c learned and did, in c->ai_flags. */
+enum {
+    SL_AI_REQ_COMPLETIONS = 1, /* the path is a chat completions (or completions) call */
+    SL_AI_REQ_STREAM = 2,      /* ...that asks for a stream */
+    SL_AI_REQ_USAGE_ADDED = 4, /* the gateway asked for usage in it: the usage-only chunk is its own, not passed on */
+};
+/* ai_request_body.c: the SL_AI_REQ_COMPLETIONS flag for a request head. */
+uint8_t sl_ai_request_kind(const sl_http1_request *req);
+/* ai_request_body.c: the body that goes upstream for the client's body `in`
+ * (whole, de-chunked): ai.model set, usage asked for in OpenAI-shaped streams;
+ * anything that is not a JSON object goes as it came. Moves or copies into
+ * `out`; returns 0, or a status when memory runs out. */
+int sl_ai_request_body(struct sl_conn *c, sl_dbuf *in, sl_dbuf *out);
 
 /* ai_metrics.c: one answered request into the worker's gen_ai metrics. ttft_ms:
  * time to the first byte of a streamed answer, -1 for none. */

@@ -7,6 +7,7 @@
  * Anthropic's message_start and message_delta) gives the counts, which go to
  * the access log and the metrics (a stream's head is gone before they are
  * known). Anything else passes untouched. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,11 @@
 typedef struct ai_state {
     const sl_snap_backend *be;
     bool stream;
+    bool strip;          /* stream: the usage-only chunk is the gateway's (it asked for it), not passed on */
     bool holding;        /* JSON: held whole until its end */
     bool recorded;
     sl_dbuf held;
+    sl_dbuf pending;     /* strip: raw bytes of the event not complete yet */
     sl_sse sse;
     sl_ai_usage usage;
     uint64_t started_ms;
@@ -65,6 +68,7 @@ static bool on_head(sl_conn *c)
         return false;
     st->be = be;
     st->stream = stream;
+    st->strip = stream && (c->ai_flags & SL_AI_REQ_USAGE_ADDED);
     st->holding = !stream;
     st->started_ms = c->started_ms;
     st->ttft_ms = -1;
@@ -74,17 +78,64 @@ static bool on_head(sl_conn *c)
     return true;
 }
 
-static void on_event(const char *event, size_t event_len, const char *data, size_t len, void *arg)
+/* Reads one event for the counts. Returns whether it is an OpenAI usage-only
+ * chunk (no choices, a usage object): the one include_usage adds. */
+static bool count_event(ai_state *st, const char *data, size_t len)
 {
-    ai_state *st = arg;
-    (void)event;
-    (void)event_len;
     /* Only events that can carry what is counted are parsed: the usage, and
      * the model until it is known (OpenAI names it in every chunk). */
     bool usage = memmem(data, len, "\"usage\"", 7) != NULL;
     bool model = !st->usage.model[0] && memmem(data, len, "\"model\"", 7) != NULL;
-    if (usage || model)
-        sl_ai_usage_read(st->be->ai_provider, data, len, &st->usage);
+    if (!usage && !model)
+        return false;
+    sl_ai_usage_read(st->be->ai_provider, data, len, &st->usage);
+    if (!usage || !st->strip)
+        return false;
+    json_t *root = json_loadb(data, len, 0, NULL);
+    const json_t *choices = json_object_get(root, "choices");
+    bool only = json_is_array(choices) && json_array_size(choices) == 0 &&
+                json_is_object(json_object_get(root, "usage"));
+    json_decref(root);
+    return only;
+}
+
+static void on_event(const char *event, size_t event_len, const char *data, size_t len, void *arg)
+{
+    (void)event;
+    (void)event_len;
+    count_event(arg, data, len);
+}
+
+/* Strip mode: events go to the client whole, as each completes, but the
+ * usage-only chunk the gateway asked for. */
+typedef struct strip_feed {
+    sl_conn *c;
+    ai_state *st;
+    const char *data; /* the bytes being fed */
+    size_t from;      /* ...those before it are emitted or dropped */
+    bool failed;
+} strip_feed;
+
+static void on_event_strip(const char *event, size_t event_len, const char *data, size_t len, void *arg)
+{
+    strip_feed *f = arg;
+    (void)event;
+    (void)event_len;
+    size_t end = f->st->sse.at + 1;
+    if (!count_event(f->st, data, len)) {
+        f->failed |= !sl_res_emit(f->c, f->st->pending.data + f->st->pending.start, sl_dbuf_len(&f->st->pending)) ||
+                     !sl_res_emit(f->c, f->data + f->from, end - f->from);
+    }
+    sl_dbuf_consume(&f->st->pending, sl_dbuf_len(&f->st->pending));
+    f->from = end;
+}
+
+static bool stream_strip(sl_conn *c, ai_state *st, sl_slice data)
+{
+    strip_feed f = {c, st, data.ptr, 0, false};
+    if (!sl_sse_feed(&st->sse, data.ptr, data.len, on_event_strip, &f) || f.failed)
+        return false;
+    return sl_dbuf_append(&st->pending, data.ptr + f.from, data.len - f.from);
 }
 
 /* The answer is complete: counted into the metrics (once). */
@@ -134,11 +185,19 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
     if (st->stream) {
         if (data.len && st->ttft_ms < 0)
             st->ttft_ms = (int64_t)(sl_now_ms() - st->started_ms);
-        if (!sl_res_emit(c, data.ptr, data.len) || !sl_sse_feed(&st->sse, data.ptr, data.len, on_event, st))
+        if (st->strip) {
+            if (!stream_strip(c, st, data))
+                return false;
+            /* What is left of an unfinished last event goes as it is. */
+            if (last && !sl_res_emit(c, st->pending.data + st->pending.start, sl_dbuf_len(&st->pending)))
+                return false;
+        } else if (!sl_res_emit(c, data.ptr, data.len) || !sl_sse_feed(&st->sse, data.ptr, data.len, on_event, st)) {
             return false;
+        }
         if (last) {
             /* A last event without its blank line still counts. */
-            sl_sse_feed(&st->sse, "\n\n", 2, on_event, st);
+            if (!st->strip)
+                sl_sse_feed(&st->sse, "\n\n", 2, on_event, st);
             record(c, st);
         }
         return true;
@@ -174,6 +233,7 @@ static void release(sl_conn *c)
     if (!st)
         return;
     sl_dbuf_free(&st->held);
+    sl_dbuf_free(&st->pending);
     sl_sse_free(&st->sse);
     free(st);
     c->res_hook_state = NULL;

@@ -168,6 +168,7 @@ static void release_policy_state(sl_conn *c)
     c->held_head = NULL;
     c->rl_policy = NULL;
     sl_res_hook_end(c);
+    sl_collect_end(c);
 }
 
 void sl_conn_close(sl_conn *c)

@@ -152,6 +152,13 @@ struct sl_conn {
     int body_refusal;              /* ...the status one of them refused it with, 0: none */
     uint32_t retry_backoff_ms;     /* the rule's retry, or a TrafficPolicy's where the rule has none */
     const uint64_t *retry_codes;   /* bit (code - 400): retried statuses (snapshot memory) */
+    /* A request body collected whole before it goes upstream (proxy_collect.c):
+     * AI routes, whose bodies the gateway rewrites. */
+    bool collecting;               /* reading it into req_hold (with `buffering`) */
+    bool req_from_out;             /* the body sent upstream is req_out, not the client's bytes in `in` */
+    uint8_t ai_flags;              /* SL_AI_REQ_* (workers/ai.h): what the rewrite did */
+    sl_dbuf req_hold;              /* the client's body, de-chunked */
+    sl_dbuf req_out;               /* the body as sent (req_body.remaining bytes of it still to go) */
     /* A response body hook (response_hook.h; proxy_response_hook.c). */
     const struct sl_response_hook *res_hook; /* chosen with the backend, or NULL */
     void *res_hook_state;          /* ...the hook's own, per request */
@@ -237,6 +244,15 @@ size_t sl_proxy_pending_body(sl_conn *c, const char **ptr);
 void sl_proxy_body_written(sl_conn *c, size_t n);
 /* True when the response has been fully handed to the client socket. */
 bool sl_proxy_complete(sl_conn *c);
+/* proxy_collect.c: starts collecting the request body whole (the head in uout
+ * is finished once its length is known). false: there is nothing to collect. */
+bool sl_collect_begin(sl_conn *c);
+/* ...moves what arrived into req_hold. Returns 0 while more is to come, 1 when
+ * the body is complete (then req_out holds what goes upstream and the head is
+ * finished), or the status the request gets instead (400, 413...). */
+int sl_collect_step(sl_conn *c);
+/* ...the request is over: the buffers go. */
+void sl_collect_end(sl_conn *c);
 /* proxy_response_hook.c: a response body hook's side of the proxy. The hook
  * takes this response (its head, already parsed, goes to res_held); false: it
  * does not, the response passes as usual. */

@@ -127,6 +127,8 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             continue; /* a credential the gateway checked, or a client's claim of who it is */
         if (ai && sl_ai_drops_field(ai, h->name))
             continue; /* the client's own credential: the gateway sends the provider's */
+        if (c->collecting && h->id == SL_HTTP1_H_CONTENT_LENGTH)
+            continue; /* the body is collected and rewritten: its length comes with it (proxy_collect.c) */
         if (sl_headers_replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name) ||
             sl_headers_policy_replaces(s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name))
             continue;
@@ -139,7 +141,7 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         sl_buf_printf(b, "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)req->upgrade_proto.len,
                       req->upgrade_proto.ptr);
     }
-    if (req->body == SL_HTTP1_BODY_CHUNKED)
+    if (req->body == SL_HTTP1_BODY_CHUNKED && !c->collecting)
         sl_buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
     sl_forwarded_fields(c, b);
     for (uint8_t k = 0; k < c->nauth && c->client_id[0]; k++)

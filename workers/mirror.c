@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "workers/ai.h"
 #include "workers/conn.h"
 #include "workers/filters.h"
 
@@ -70,6 +71,10 @@ void sl_mirror_send(sl_conn *c, uint32_t backend_index)
     const sl_snapshot *s = &c->snap->s;
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, backend_index);
     if (be->endpoints.count == 0)
+        return;
+    /* A request to an AI backend is not mirrored: its head carries the
+     * provider's key, which no other backend may see. */
+    if (sl_ai_backend(c))
         return;
     /* The body goes along only when it is already here in full. */
     size_t body = 0;

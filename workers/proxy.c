@@ -18,6 +18,7 @@
 #include "workers/proxy_buffer.h"
 #include "workers/sys_io.h"
 #include "workers/filters.h"
+#include "workers/ai.h"
 #include "workers/policy.h"
 #include "workers/response_hook.h"
 #include "workers/h2_upstream.h"
@@ -29,6 +30,7 @@ static void begin_upstream(sl_conn *c);
 static size_t request_body_ready(sl_conn *c, bool *error);
 static void wait_for_policy(sl_conn *c);
 static void after_policies(sl_conn *c);
+static void buffering_event(sl_conn *c);
 
 /* A waiting policy's own timeout ends the wait; this only bounds it if that failed. */
 #define POLICY_WAIT_LIMIT_MS 120000
@@ -302,6 +304,10 @@ static void after_policies(sl_conn *c)
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;
     }
+    /* An AI route rewrites request bodies: they are collected whole first. */
+    c->collecting = be->ai_provider && !c->req_body.done && !c->upgrade_requested && sl_collect_begin(c);
+    if (c->collecting)
+        c->ai_flags = sl_ai_request_kind(&w->req); /* w->req is the worker's: read it while it is ours */
     if (!sl_filters_request_head(c, route, a->filters, bref->filters)) {
         sl_conn_respond(c, 431, "request head too large to forward\n", true);
         return;
@@ -310,6 +316,12 @@ static void after_policies(sl_conn *c)
     if (c->expect_continue && !c->req_body.done)
         sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->last_client_ms = sl_now_ms();
+    if (c->collecting) {
+        c->state = SL_CONN_PROXY;
+        c->deadline_ms = sl_proxy_body_deadline(c);
+        buffering_event(c); /* what already arrived */
+        return;
+    }
     if (sl_proxy_buffer_begin(c)) {
         /* The body is read whole first (proxy_buffer.c): no upstream yet. */
         c->state = SL_CONN_PROXY;
@@ -327,6 +339,7 @@ static void begin_upstream(sl_conn *c)
      * connection that turns out closed), and goes along with mirrors. */
     c->replay_start = c->in.start;
     c->replay_len = c->req_body.kind == SL_BODY_NONE ? 0
+                    : c->req_from_out ? (int64_t)sl_dbuf_len(&c->req_out)
                     : (c->req_body.kind == SL_BODY_LENGTH && sl_buf_len(&c->in) >= c->req_body.remaining)
                         ? (int64_t)c->req_body.remaining
                         : -1;
@@ -353,7 +366,24 @@ static void begin_upstream(sl_conn *c)
  * request goes upstream; a client that leaves first is dropped. */
 static void buffering_event(sl_conn *c)
 {
-    if (!sl_proxy_buffer_complete(c)) {
+    if (c->collecting) {
+        int status = sl_collect_step(c);
+        if (status > 1) {
+            c->buffering = false;
+            c->collecting = false;
+            c->req_body.done = true; /* not read further: the connection closes after the answer */
+            c->state = SL_CONN_LOCAL;
+            char text[80];
+            snprintf(text, sizeof(text), "%s\n", status == 413 ? "request body too large" : sl_http_reason(status));
+            sl_conn_respond(c, status, text, true);
+            return;
+        }
+        if (status == 1) {
+            begin_upstream(c);
+            return;
+        }
+    }
+    if (c->collecting || !sl_proxy_buffer_complete(c)) {
         if (c->client_eof) {
             sl_conn_close(c);
             return;
@@ -377,6 +407,8 @@ static size_t request_body_ready(sl_conn *c, bool *error)
         return 0;
     }
     sl_body *rb = &c->req_body;
+    if (c->req_from_out)
+        return (size_t)rb->remaining; /* the rewritten body, whole in req_out */
     size_t avail = sl_buf_len(&c->in);
     if (rb->kind == SL_BODY_TUNNEL)
         return avail;
@@ -461,6 +493,9 @@ static bool write_upstream(sl_conn *c)
         if (sl_buf_len(&c->uout)) {
             iov.iov_base = c->uout.data + c->uout.start;
             iov.iov_len = sl_buf_len(&c->uout);
+        } else if (body && c->req_from_out) {
+            iov.iov_base = c->req_out.data + c->req_out.end - (size_t)c->req_body.remaining;
+            iov.iov_len = body;
         } else if (body) {
             iov.iov_base = c->in.data + c->in.start;
             iov.iov_len = body;
@@ -484,6 +519,11 @@ static bool write_upstream(sl_conn *c)
             c->up_wrote = true;
         if (sl_buf_len(&c->uout)) {
             c->uout.start += (size_t)n;
+            continue;
+        }
+        if (c->req_from_out) {
+            c->req_body.remaining -= (uint64_t)n;
+            c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
             continue;
         }
         c->in.start += (size_t)n;
@@ -534,6 +574,11 @@ static bool rewind_body(sl_conn *c)
 {
     if (c->replay_len < 0)
         return false;
+    if (c->req_from_out) {
+        c->req_body.remaining = sl_dbuf_len(&c->req_out);
+        c->req_body.done = c->req_body.remaining == 0;
+        return true;
+    }
     if (c->req_body.kind == SL_BODY_LENGTH) {
         if (c->in.end < c->replay_start + (size_t)c->replay_len)
             c->in.end = c->replay_start + (size_t)c->replay_len;
@@ -984,7 +1029,7 @@ static void update_upstream(sl_conn *c)
  * sent: the client is the one we are waiting for. */
 static bool waiting_for_client_body(sl_conn *c)
 {
-    return !c->req_body.done && sl_buf_len(&c->in) == 0 && sl_buf_len(&c->uout) == 0;
+    return !c->req_body.done && !c->req_from_out && sl_buf_len(&c->in) == 0 && sl_buf_len(&c->uout) == 0;
 }
 
 /* Moves data in every direction that can move, then finishes or waits. */

@@ -80,6 +80,7 @@ class Provider:
                 else:
                     n = int(self.headers.get("Content-Length") or 0)
                     raw = self.rfile.read(n) if n else b""
+                self.raw = raw
                 try:
                     return json.loads(raw) if raw else {}
                 except ValueError:
@@ -88,7 +89,7 @@ class Provider:
             def record(self, body):
                 outer.requests.append({"method": self.command, "path": self.path,
                                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                                       "body": body})
+                                       "body": body, "raw": getattr(self, "raw", b"")})
 
             def send_json(self, status, obj, chunked=False):
                 data = json.dumps(obj).encode()

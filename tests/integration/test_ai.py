@@ -52,9 +52,14 @@ def ai_plane(make_dataplane, provider, provider_name="OpenAICompatible", prefix=
     created(dp.sluiced.post(SECRETS, secret("llm-key", {"apiKey": KEY})))
     created(dp.sluiced.post(BACKENDS, ai_backend("llm", provider_name, provider.port, **extra)))
     created(dp.sluiced.post(ROUTES, ai_route("ai", "llm", prefix)))
-    wait_until(lambda: requests.get(dp.url + prefix + "/models", timeout=5).status_code == 200, timeout=10,
-               what="the AI route in force")
+    wait_until(lambda: served_by_provider(dp, prefix), timeout=10, what="the AI route in force")
     return dp
+
+
+def served_by_provider(dp, prefix="/v1"):
+    """The provider answers (the origin behind route "r" answers 200 to anything)."""
+    r = requests.get(dp.url + prefix + "/models", timeout=5)
+    return r.status_code == 200 and "X-Origin" not in r.headers and b'"test-small"' in r.content
 
 
 def chat(dp, body, headers=None, stream=False, path="/v1/chat/completions"):
@@ -260,3 +265,94 @@ def test_protocol_is_validated(make_dataplane, provider):
     dp = make_dataplane()
     r = dp.sluiced.post(BACKENDS, ai_backend("bad", "OpenAI", provider.port, protocol="SPDY"))
     assert r.status_code == 422 and "spec.ai.protocol" in r.text, r.text
+
+
+def stream_events(resp):
+    return [json.loads(line[6:]) if line != b"data: [DONE]" else "[DONE]"
+            for line in resp.iter_lines() if line.startswith(b"data: ")]
+
+
+def test_streams_are_counted_even_when_the_client_did_not_ask_for_usage(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider)
+    body = {"model": "test-small", "stream": True, "messages": [{"role": "user", "content": "count me in"}]}
+    r = chat(dp, body, stream=True)
+    events = stream_events(r)
+    # The gateway asked the provider for the usage chunk...
+    sent = provider.last()["body"]
+    assert sent["stream_options"] == {"include_usage": True} and sent["messages"] == body["messages"]
+    assert int(provider.last()["headers"]["content-length"]) == len(provider.last()["raw"])
+    # ...and keeps it from the client, which gets the stream it asked for.
+    assert events[-1] == "[DONE]"
+    assert all(e["choices"] for e in events[:-1]), events[-3:]
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1])
+    assert text == "echo: count me in"
+    labels = {"backend": "default/llm", "gen_ai_response_model": "test-small"}
+    wait_until(lambda: metric_value(metrics(dp), "gen_ai_client_token_usage_sum", gen_ai_token_type="output",
+                                    **labels) == 4, timeout=5, what="the stream counted")
+    assert metric_value(metrics(dp), "gen_ai_client_token_usage_sum", gen_ai_token_type="input", **labels) == 3
+    # A client that asked for usage gets the chunk, and its own stream_options are kept.
+    body["stream_options"] = {"include_usage": True}
+    events = stream_events(chat(dp, body, stream=True))
+    assert events[-2]["choices"] == [] and events[-2]["usage"]["total_tokens"] == 7
+    # A body that needs no change is sent byte for byte, as the client wrote it.
+    raw = b'{ "model" : "test-small",\n "messages": [{"role": "user", "content": "as is"}] }'
+    r = requests.post(dp.url + "/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"},
+                      timeout=10)
+    assert r.status_code == 200 and provider.last()["raw"] == raw
+
+
+def test_backend_model_overrides_the_clients(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, model="forced-model")
+    r = chat(dp, {"model": "client-choice", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200
+    assert provider.last()["body"]["model"] == "forced-model"
+    assert r.headers["x-sluice-ai-model"] == "forced-model"
+
+
+def test_request_bodies_chunked_http2_large_and_too_large(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, args=["--ai-max-request-bytes", "400000"])
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "chunked upload"}]}
+    data = json.dumps(body).encode()
+
+    def pieces():
+        yield data[:10]
+        yield data[10:]
+    # HTTP/1 chunked upload: collected, rewritten, sent with a length.
+    r = requests.post(dp.url + "/v1/chat/completions", data=pieces(), headers={"Content-Type": "application/json"},
+                      timeout=10, stream=True)
+    assert r.status_code == 200 and stream_events(r)[-1] == "[DONE]"
+    seen = provider.last()
+    assert "transfer-encoding" not in seen["headers"] and int(seen["headers"]["content-length"]) == len(seen["raw"])
+    assert seen["body"]["stream_options"] == {"include_usage": True}
+    # HTTP/2, with a body several times the stream window (the gateway keeps reading).
+    words = " ".join("w%d" % i for i in range(40000))  # about 270 KB
+    big = json.dumps({"model": "m", "messages": [{"role": "user", "content": words}]}).encode()
+    with H2Client.connect(dp.port) as h2:
+        sid = h2.request("POST", "/v1/chat/completions", body=big, headers=[("content-type", "application/json")])
+        st = h2.response(sid, timeout=30)
+        assert st.status == 200, st.headers
+        assert st.header("x-sluice-ai-prompt-tokens") == "40000"
+    assert provider.last()["raw"] == big
+    # Beyond --ai-max-request-bytes: 413, and nothing reaches the provider.
+    n = len(provider.requests)
+    huge = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 500000}]}).encode()
+    r = requests.post(dp.url + "/v1/chat/completions", data=huge, headers={"Content-Type": "application/json"},
+                      timeout=10)
+    assert r.status_code == 413 and len(provider.requests) == n
+
+
+def test_ai_requests_are_not_mirrored(make_dataplane, provider):
+    """A mirror would see the provider's key in the head: AI routes do not mirror."""
+    dp = make_dataplane()
+    s = dp.sluiced
+    created(s.post(SECRETS, secret("llm-key", {"apiKey": KEY})))
+    created(s.post(BACKENDS, ai_backend("llm", "OpenAICompatible", provider.port)))
+    route = ai_route("ai", "llm", "/v1")
+    route["spec"]["rules"][0]["filters"] = [{"type": "RequestMirror", "requestMirror": {
+        "backendRef": {"group": SLUICE_GROUP, "kind": "Backend", "name": "be"}}}]
+    created(s.post(ROUTES, route))
+    wait_until(lambda: served_by_provider(dp), timeout=10, what="the AI route")
+    n = dp.origin.nrequests
+    assert chat(dp, {"model": "m", "messages": [{"role": "user", "content": "x"}]}).status_code == 200
+    time.sleep(0.5)
+    assert dp.origin.nrequests == n

@@ -1,0 +1,72 @@
+/* Request bodies of AI routes (workers/ai.h), rewritten once whole: the
+ * Backend's ai.model replaces the client's model, and an OpenAI-shaped chat
+ * stream is made to end with its usage (stream_options.include_usage), so
+ * that streamed answers are counted too. When the client had not asked for
+ * that usage chunk itself, the response hook keeps it from the client (it gets
+ * the stream it asked for). A body that needs no change goes as it came,
+ * byte for byte. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ai.h"
+#include "workers/ai.h"
+#include "workers/conn.h"
+
+static bool ends_with(sl_slice s, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return s.len >= n && memcmp(s.ptr + s.len - n, suffix, n) == 0;
+}
+
+uint8_t sl_ai_request_kind(const sl_http1_request *req)
+{
+    return ends_with(req->path, "/chat/completions") || ends_with(req->path, "/completions") ? SL_AI_REQ_COMPLETIONS
+                                                                                            : 0;
+}
+
+/* Whether the parsed body changed: model and usage. */
+static bool rewrite(sl_conn *c, const sl_snap_backend *be, json_t *root)
+{
+    bool changed = false;
+    const sl_snapshot *s = &c->snap->s;
+    if (be->ai_model.len) {
+        const char *model = sl_snap_cstr(s, be->ai_model);
+        const char *had = json_string_value(json_object_get(root, "model"));
+        if (!had || strcmp(had, model) != 0) {
+            json_object_set_new(root, "model", json_string(model));
+            changed = true;
+        }
+    }
+    if (be->ai_provider == SL_AI_ANTHROPIC || !(c->ai_flags & SL_AI_REQ_COMPLETIONS) ||
+        !json_is_true(json_object_get(root, "stream")))
+        return changed;
+    c->ai_flags |= SL_AI_REQ_STREAM;
+    json_t *options = json_object_get(root, "stream_options");
+    if (json_is_true(json_object_get(options, "include_usage")))
+        return changed; /* the client asked for it: it gets it */
+    if (!json_is_object(options)) {
+        options = json_object();
+        json_object_set_new(root, "stream_options", options);
+    }
+    json_object_set_new(options, "include_usage", json_true());
+    c->ai_flags |= SL_AI_REQ_USAGE_ADDED;
+    return true;
+}
+
+int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out)
+{
+    const sl_snap_backend *be = sl_ai_backend(c);
+    json_t *root = be ? json_loadb(in->data + in->start, sl_dbuf_len(in), 0, NULL) : NULL;
+    if (!json_is_object(root) || !rewrite(c, be, root)) {
+        json_decref(root);
+        *out = *in; /* as it came */
+        *in = (sl_dbuf){0};
+        return 0;
+    }
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    bool ok = text && sl_dbuf_append(out, text, strlen(text));
+    free(text);
+    return ok ? 0 : 503;
+}

@@ -1,0 +1,111 @@
+/* Collecting a request body whole before it goes upstream, for routes whose
+ * bodies the gateway rewrites (AI backends: model override, usage in streams;
+ * workers/ai_request_body.c). The body is taken out of the input buffer as it
+ * arrives, de-chunked (HTTP/1 chunked and HTTP/2 DATA alike), into req_hold: the
+ * client's buffer empties, so an HTTP/2 stream's window reopens and an HTTP/1
+ * client is never stalled by a full buffer. Once complete it is rewritten into
+ * req_out, which is what goes upstream (and again on a retry), with a
+ * Content-Length; the upstream head, built without framing, is finished then.
+ * Bounded by --ai-max-request-bytes (413 beyond). Request body policies
+ * (bodyLimit) see the client's bytes as they arrive, as on any route. */
+#include <string.h>
+
+#include "common/settings.h"
+#include "workers/ai.h"
+#include "workers/conn.h"
+#include "workers/policy.h"
+
+bool sl_collect_begin(sl_conn *c)
+{
+    const sl_body *rb = &c->req_body;
+    if (rb->kind != SL_BODY_LENGTH && rb->kind != SL_BODY_CHUNKED)
+        return false;
+    c->req_hold = (sl_dbuf){0};
+    c->req_out = (sl_dbuf){0};
+    c->buffering = true;
+    return true;
+}
+
+static int take(sl_conn *c, const char *data, size_t n, bool last)
+{
+    if (sl_dbuf_len(&c->req_hold) + n > (uint64_t)sl_setting(SL_SET_AI_MAX_REQUEST_BYTES))
+        return 413;
+    if (c->body_hooks) {
+        int refusal = sl_policy_run_body(c, sl_slice_make(data, n), last);
+        if (refusal) {
+            c->body_refusal = refusal;
+            return refusal;
+        }
+    }
+    return sl_dbuf_append(&c->req_hold, data, n) ? 0 : 503;
+}
+
+/* The body is whole: rewritten into req_out, and the upstream head finished
+ * with its length. */
+static int complete(sl_conn *c)
+{
+    int status = sl_ai_request_body(c, &c->req_hold, &c->req_out);
+    if (status)
+        return status;
+    sl_dbuf_free(&c->req_hold);
+    size_t len = sl_dbuf_len(&c->req_out);
+    sl_buf *h = &c->uout;
+    /* The head ends with its blank line: the length goes before it. */
+    if (sl_buf_len(h) < 2 || memcmp(h->data + h->end - 2, "\r\n", 2) != 0)
+        return 500;
+    h->end -= 2;
+    if (!sl_buf_append(h, "Content-Length: ", 16) || !sl_buf_put_uint(h, len) || !sl_buf_append(h, "\r\n\r\n", 4))
+        return 431;
+    c->collecting = false;
+    c->buffering = false;
+    c->req_from_out = true;
+    c->body_hooks = false; /* they saw the client's bytes */
+    c->req_body.kind = SL_BODY_LENGTH;
+    c->req_body.remaining = len;
+    c->req_body.done = len == 0;
+    return 1;
+}
+
+int sl_collect_step(sl_conn *c)
+{
+    sl_body *rb = &c->req_body;
+    int status = 0;
+    if (rb->kind == SL_BODY_LENGTH) {
+        size_t avail = sl_buf_len(&c->in);
+        size_t n = avail < rb->remaining ? avail : (size_t)rb->remaining;
+        if (n) {
+            status = take(c, c->in.data + c->in.start, n, n == rb->remaining);
+            c->in.start += n;
+            rb->remaining -= n;
+        }
+        if (!status && rb->remaining == 0)
+            status = complete(c);
+    } else {
+        while (!status) {
+            size_t consumed = 0;
+            sl_slice data = {0};
+            int rc = sl_http1_chunked_parse(&rb->chunked, c->in.data + c->in.start, sl_buf_len(&c->in), &consumed,
+                                            &data);
+            c->in.start += consumed;
+            if (rc == SL_ERR)
+                return 400;
+            if (data.len || rc == SL_OK)
+                status = take(c, data.ptr, data.len, rc == SL_OK);
+            if (!status && rc == SL_OK)
+                status = complete(c);
+            if (rc == SL_OK || consumed == 0)
+                break;
+        }
+    }
+    if (sl_buf_len(&c->in) == 0)
+        c->in.start = c->in.end = 0;
+    return status;
+}
+
+void sl_collect_end(sl_conn *c)
+{
+    sl_dbuf_free(&c->req_hold);
+    sl_dbuf_free(&c->req_out);
+    c->collecting = c->req_from_out = false;
+    c->ai_flags = 0;
+}
