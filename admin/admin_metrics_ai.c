@@ -24,22 +24,24 @@ typedef struct ai_sum {
 
 #define MAX_SERIES 1024
 
+/* Buckets are read before counts (the worker adds to counts first), so a
+ * bucket never shows more than its histogram's count. */
 static void add(ai_sum *d, const sl_ai_metric *m)
 {
+    for (int b = 0; b < SL_AI_BUCKETS; b++) {
+        d->duration_buckets[b] += atomic_load(&m->duration_buckets[b]);
+        d->ttft_buckets[b] += atomic_load(&m->ttft_buckets[b]);
+        for (int t = 0; t < 2; t++)
+            d->token_buckets[t][b] += atomic_load(&m->token_buckets[t][b]);
+    }
     d->requests += atomic_load(&m->requests);
     for (int t = 0; t < 2; t++) {
         d->tokens[t] += atomic_load(&m->tokens[t]);
         d->token_count[t] += atomic_load(&m->token_count[t]);
-        for (int b = 0; b < SL_AI_BUCKETS; b++)
-            d->token_buckets[t][b] += atomic_load(&m->token_buckets[t][b]);
     }
     d->duration_ms += atomic_load(&m->duration_ms);
     d->ttft_ms += atomic_load(&m->ttft_ms);
     d->ttft_count += atomic_load(&m->ttft_count);
-    for (int b = 0; b < SL_AI_BUCKETS; b++) {
-        d->duration_buckets[b] += atomic_load(&m->duration_buckets[b]);
-        d->ttft_buckets[b] += atomic_load(&m->ttft_buckets[b]);
-    }
 }
 
 static size_t gather(const sl_control *c, ai_sum *sums)
@@ -85,6 +87,8 @@ static void histogram(FILE *f, const char *name, const char *labels, const uint6
         fprintf(f, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels, (double)bounds[b] * scale,
                 (unsigned long long)cumulative);
     }
+    if (count < cumulative)
+        count = cumulative;
     fprintf(f, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.17g\n%s_count{%s} %llu\n", name, labels,
             (unsigned long long)count, name, labels, sum, name, labels, (unsigned long long)count);
 }

@@ -1,9 +1,10 @@
 /* Our own kinds (gateway.sluice.dev/v1alpha1): Backend and TrafficPolicy.
  * Their schemas are documented in docs/validation.md; keep the two in step. */
+#include <ctype.h>
+#include <string.h>
+
 #include "daemon/kinds.h"
 #include "daemon/validate.h"
-
-#include <string.h>
 
 #define GW_GROUP "gateway.networking.k8s.io"
 
@@ -24,11 +25,32 @@ static void check_host(sl_vctx *v, const json_t *o, bool required)
         sl_v_invalid(v, "host", "must be a lowercase RFC 1123 hostname or an IPv4/IPv6 address");
 }
 
+/* An absolute path as RFC 3986 writes one: '/' then segments of unreserved
+ * characters, sub-delims, ':', '@' and %-escapes. It goes into request lines
+ * as it is, so nothing else (no space, no control character) may be in it. */
+static bool is_url_path(const char *p)
+{
+    if (p[0] != '/')
+        return false;
+    for (const unsigned char *q = (const unsigned char *)p; *q; q++) {
+        if ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+            strchr("-._~!$&'()*+,;=:@/", *q))
+            continue;
+        if (*q == '%' && isxdigit(q[1]) && isxdigit(q[2])) {
+            q += 2;
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
 static void check_url_path(sl_vctx *v, const json_t *o)
 {
     const char *p = sl_v_get_string(v, o, "path");
-    if (p && sl_v_max_len(v, "path", p, 1024) && p[0] != '/')
-        sl_v_invalid(v, "path", "must start with '/'");
+    if (p && sl_v_max_len(v, "path", p, 1024) && !is_url_path(p))
+        sl_v_invalid(v, "path",
+                     "must be an absolute URL path: '/' then letters, digits, -._~!$&'()*+,;=:@/ and %%XX escapes");
 }
 
 void sl_v_header_name(sl_vctx *v, const json_t *o, const char *key)

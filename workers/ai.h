@@ -44,14 +44,23 @@ enum {
     SL_AI_REQ_COMPLETIONS = 1, /* the path is a chat completions (or completions) call */
     SL_AI_REQ_STREAM = 2,      /* ...that asks for a stream */
     SL_AI_REQ_USAGE_ADDED = 4, /* the gateway asked for usage in it: the usage-only chunk is its own, not passed on */
+    SL_AI_REQ_CHAT = 8,        /* the path is a chat completions call (OpenAI's API) */
+    SL_AI_REQ_TRANSLATE = 16,  /* ...to a provider that speaks another API: request and answer are translated */
+    SL_AI_REQ_CLIENT_USAGE = 32, /* the client asked for the usage chunk (stream_options.include_usage) */
 };
-/* ai_request_body.c: the SL_AI_REQ_COMPLETIONS flag for a request head. */
-uint8_t sl_ai_request_kind(const sl_http1_request *req);
+/* ai_request.c: rewrites a translated call's path written into b from `from`
+ * ("/chat/completions" becomes the provider's own, "/messages"). */
+bool sl_ai_translate_path(sl_buf *b, size_t from);
+/* ai_request_body.c: the SL_AI_REQ_* flags a request head gives for backend be
+ * (the path's kind; SL_AI_REQ_TRANSLATE for chat calls to Anthropic). */
+uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be);
 /* ai_request_body.c: the body that goes upstream for the client's body `in`
  * (whole, de-chunked): ai.model set, usage asked for in OpenAI-shaped streams;
- * anything that is not a JSON object goes as it came. Moves or copies into
- * `out`; returns 0, or a status when memory runs out. */
-int sl_ai_request_body(struct sl_conn *c, sl_dbuf *in, sl_dbuf *out);
+ * anything that is not a JSON object goes as it came; a chat call to Anthropic
+ * is translated to its Messages API. Moves or copies into `out`; returns 0, or
+ * the status the client gets instead, with *error_json (malloc'd, OpenAI's
+ * error shape) when the request cannot be translated. */
+int sl_ai_request_body(struct sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error_json);
 
 /* ai_metrics.c: one answered request into the worker's gen_ai metrics. ttft_ms:
  * time to the first byte of a streamed answer, -1 for none. */

@@ -9,7 +9,8 @@
 #include "workers/ai.h"
 #include "workers/conn.h"
 
-/* The entry for (backend, provider, model): found, or claimed when free (only
+/* The entry for (backend, provider, model): found, or claimed when free; the
+ * last entry counts every other (labels "other"). Only
  * this worker writes its slot, so claiming needs no lock: labels first, then
  * `used` with release order for the master's reads). */
 static sl_ai_metric *entry_for(sl_worker_slot *slot, const char *backend, uint8_t provider, const char *model)
@@ -18,7 +19,7 @@ static sl_ai_metric *entry_for(sl_worker_slot *slot, const char *backend, uint8_
         sl_ai_metric *m = &slot->ai[i];
         bool last = i == SL_AI_METRIC_ENTRIES - 1;
         if (!atomic_load_explicit(&m->used, memory_order_relaxed)) {
-            snprintf(m->backend, sizeof(m->backend), "%s", backend);
+            snprintf(m->backend, sizeof(m->backend), "%s", last ? "other" : backend);
             snprintf(m->model, sizeof(m->model), "%s", last ? "other" : model);
             m->provider = provider;
             atomic_store_explicit(&m->used, 1, memory_order_release);
@@ -45,6 +46,8 @@ void sl_ai_metrics_record(sl_conn *c, const sl_snap_backend *be, const sl_ai_usa
     sl_ai_metric *e = entry_for(c->w->slot, backend, be->ai_provider, model);
     if (!e)
         return;
+    /* Counts before buckets (the master reads buckets first: its sums never
+     * show a bucket above its count). */
     atomic_fetch_add(&e->requests, 1);
     int64_t counts[2] = {u->input, u->output};
     for (int t = 0; t < 2; t++) {

@@ -61,6 +61,7 @@ void sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b
         sl_buf_put_slice(b, key);
         sl_buf_append(b, "\r\n", 2);
     }
+    sl_buf_puts(b, "Accept-Encoding: identity\r\n");
     if (be->ai_provider == SL_AI_ANTHROPIC) {
         /* Required by the Messages API; a client's own value is kept. */
         const sl_http1_request *req = &c->w->req;
@@ -70,4 +71,21 @@ void sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b
         if (!has)
             sl_buf_puts(b, "anthropic-version: 2023-06-01\r\n");
     }
+}
+
+bool sl_ai_translate_path(sl_buf *b, size_t from)
+{
+    static const char chat[] = "/chat/completions", messages[] = "/messages";
+    char *p = b->data + from;
+    size_t n = b->end - from;
+    char *q = memchr(p, '?', n);
+    size_t path_len = q ? (size_t)(q - p) : n;
+    size_t cl = sizeof(chat) - 1, ml = sizeof(messages) - 1;
+    if (path_len < cl || memcmp(p + path_len - cl, chat, cl) != 0)
+        return false;
+    char *at = p + path_len - cl;
+    memcpy(at, messages, ml);
+    memmove(at + ml, at + cl, n - path_len);
+    b->end -= cl - ml;
+    return true;
 }

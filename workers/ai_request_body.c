@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/ai.h"
+#include "common/ai_anthropic.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
 
@@ -19,10 +20,47 @@ static bool ends_with(sl_slice s, const char *suffix)
     return s.len >= n && memcmp(s.ptr + s.len - n, suffix, n) == 0;
 }
 
-uint8_t sl_ai_request_kind(const sl_http1_request *req)
+uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be)
 {
-    return ends_with(req->path, "/chat/completions") || ends_with(req->path, "/completions") ? SL_AI_REQ_COMPLETIONS
-                                                                                            : 0;
+    uint8_t flags = 0;
+    if (ends_with(req->path, "/chat/completions"))
+        flags |= SL_AI_REQ_CHAT | SL_AI_REQ_COMPLETIONS;
+    else if (ends_with(req->path, "/completions"))
+        flags |= SL_AI_REQ_COMPLETIONS;
+    if ((flags & SL_AI_REQ_CHAT) && be->ai_provider == SL_AI_ANTHROPIC)
+        flags |= SL_AI_REQ_TRANSLATE;
+    return flags;
+}
+
+/* OpenAI's error shape for a request the gateway refuses (malloc'd). */
+static char *error_json(const char *message)
+{
+    json_t *e = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", message, "type", "invalid_request_error",
+                          "param", "code");
+    char *text = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    return text;
+}
+
+/* A chat call to Anthropic: the OpenAI body (model already set) in Messages form. */
+static int translate(sl_conn *c, json_t *root, sl_dbuf *out, char **error)
+{
+    const json_t *options = json_object_get(root, "stream_options");
+    if (json_is_true(json_object_get(options, "include_usage")))
+        c->ai_flags |= SL_AI_REQ_CLIENT_USAGE;
+    if (json_is_true(json_object_get(root, "stream")))
+        c->ai_flags |= SL_AI_REQ_STREAM;
+    char why[256] = "";
+    json_t *msg = sl_anthropic_request(root, why, sizeof(why));
+    if (!msg) {
+        *error = error_json(why);
+        return 400;
+    }
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    bool ok = text && sl_dbuf_append(out, text, strlen(text));
+    free(text);
+    return ok ? 0 : 503;
 }
 
 /* Whether the parsed body changed: model and usage. */
@@ -54,10 +92,21 @@ static bool rewrite(sl_conn *c, const sl_snap_backend *be, json_t *root)
     return true;
 }
 
-int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out)
+int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
 {
     const sl_snap_backend *be = sl_ai_backend(c);
     json_t *root = be ? json_loadb(in->data + in->start, sl_dbuf_len(in), 0, NULL) : NULL;
+    if (c->ai_flags & SL_AI_REQ_TRANSLATE) {
+        if (!json_is_object(root)) {
+            json_decref(root);
+            *error = error_json("the request body must be a JSON object (OpenAI's chat completions request)");
+            return 400;
+        }
+        rewrite(c, be, root); /* ai.model */
+        int status = translate(c, root, out, error);
+        json_decref(root);
+        return status;
+    }
     if (!json_is_object(root) || !rewrite(c, be, root)) {
         json_decref(root);
         *out = *in; /* as it came */

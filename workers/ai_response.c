@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "common/ai.h"
+#include "common/ai_anthropic.h"
 #include "common/sse.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
@@ -26,6 +29,9 @@ typedef struct ai_state {
     const sl_snap_backend *be;
     bool stream;
     bool strip;          /* stream: the usage-only chunk is the gateway's (it asked for it), not passed on */
+    bool translate;      /* a chat call answered in Anthropic's API: translated to OpenAI's */
+    bool counted;        /* a 2xx answer: it goes into the metrics */
+    sl_anthropic_stream tr;
     bool holding;        /* JSON: held whole until its end */
     bool recorded;
     sl_dbuf held;
@@ -57,18 +63,26 @@ static bool media_type_is(sl_slice v, const char *type)
 static bool on_head(sl_conn *c)
 {
     const sl_snap_backend *be = sl_ai_backend(c);
-    if (!be || c->status < 200 || c->status > 299)
-        return false;
+    bool ok = c->status >= 200 && c->status <= 299;
+    bool translate = (c->ai_flags & SL_AI_REQ_TRANSLATE) != 0;
+    if (!be || (!ok && !translate))
+        return false; /* an error in the client's own API passes as the provider said it */
+    sl_slice encoding = response_field(c, "content-encoding");
+    if (encoding.len && !(encoding.len == 8 && strncasecmp(encoding.ptr, "identity", 8) == 0))
+        return false; /* compressed although asked not to be: it cannot be read, so it passes uncounted */
     sl_slice type = response_field(c, "content-type");
     bool stream = media_type_is(type, "text/event-stream");
-    if (!stream && !media_type_is(type, "application/json"))
+    if ((!stream && !media_type_is(type, "application/json")) || (stream && !ok))
         return false;
     ai_state *st = calloc(1, sizeof(*st));
     if (!st)
         return false;
     st->be = be;
     st->stream = stream;
-    st->strip = stream && (c->ai_flags & SL_AI_REQ_USAGE_ADDED);
+    st->translate = translate;
+    st->counted = ok;
+    sl_anthropic_stream_init(&st->tr, (int64_t)time(NULL), (c->ai_flags & SL_AI_REQ_CLIENT_USAGE) != 0);
+    st->strip = stream && !translate && (c->ai_flags & SL_AI_REQ_USAGE_ADDED);
     st->holding = !stream;
     st->started_ms = c->started_ms;
     st->ttft_ms = -1;
@@ -130,6 +144,48 @@ static void on_event_strip(const char *event, size_t event_len, const char *data
     f->from = end;
 }
 
+/* Translate mode: each Anthropic event, counted, goes out as OpenAI chunks. */
+typedef struct translate_feed {
+    sl_conn *c;
+    ai_state *st;
+    bool failed;
+} translate_feed;
+
+static bool emit_data_event(const char *text, void *arg)
+{
+    translate_feed *f = arg;
+    size_t n = strlen(text);
+    return sl_res_emit(f->c, "data: ", 6) && sl_res_emit(f->c, text, n) && sl_res_emit(f->c, "\n\n", 2);
+}
+
+static void on_event_translate(const char *event, size_t event_len, const char *data, size_t len, void *arg)
+{
+    translate_feed *f = arg;
+    (void)event;
+    (void)event_len;
+    count_event(f->st, data, len);
+    if (!sl_anthropic_stream_event(&f->st->tr, data, len, emit_data_event, f))
+        f->failed = true;
+}
+
+/* A held answer of a translated call: the chat.completion (or OpenAI's error
+ * shape), or NULL when the provider's body is not JSON (it then goes as it is). */
+static char *translated_body(sl_conn *c, ai_state *st)
+{
+    json_t *root = json_loadb(st->held.data + st->held.start, sl_dbuf_len(&st->held), 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return NULL;
+    }
+    char fallback[64];
+    snprintf(fallback, sizeof(fallback), "the provider answered %d", c->status);
+    json_t *out = st->counted ? sl_anthropic_response(root, (int64_t)time(NULL)) : sl_anthropic_error(root, fallback);
+    json_decref(root);
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    return text;
+}
+
 static bool stream_strip(sl_conn *c, ai_state *st, sl_slice data)
 {
     strip_feed f = {c, st, data.ptr, 0, false};
@@ -141,7 +197,7 @@ static bool stream_strip(sl_conn *c, ai_state *st, sl_slice data)
 /* The answer is complete: counted into the metrics (once). */
 static void record(sl_conn *c, ai_state *st)
 {
-    if (st->recorded)
+    if (st->recorded || !st->counted)
         return;
     st->recorded = true;
     uint64_t now = sl_now_ms();
@@ -185,7 +241,15 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
     if (st->stream) {
         if (data.len && st->ttft_ms < 0)
             st->ttft_ms = (int64_t)(sl_now_ms() - st->started_ms);
-        if (st->strip) {
+        if (st->translate) {
+            translate_feed f = {c, st, false};
+            if (!sl_sse_feed(&st->sse, data.ptr, data.len, on_event_translate, &f) || f.failed)
+                return false;
+            if (last)
+                sl_sse_feed(&st->sse, "\n\n", 2, on_event_translate, &f); /* a last event without its blank line */
+            if (f.failed)
+                return false;
+        } else if (st->strip) {
             if (!stream_strip(c, st, data))
                 return false;
             /* What is left of an unfinished last event goes as it is. */
@@ -196,7 +260,7 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
         }
         if (last) {
             /* A last event without its blank line still counts. */
-            if (!st->strip)
+            if (!st->strip && !st->translate)
                 sl_sse_feed(&st->sse, "\n\n", 2, on_event, st);
             record(c, st);
         }
@@ -209,11 +273,21 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
             return false;
         if (!last || !st->holding)
             goto end;
-        sl_ai_usage_read(st->be->ai_provider, st->held.data + st->held.start, sl_dbuf_len(&st->held), &st->usage);
-        char fields[512];
-        count_fields(st, fields, sizeof(fields));
-        sl_res_release_head(c, fields, (int64_t)sl_dbuf_len(&st->held));
-        if (!sl_res_emit(c, st->held.data + st->held.start, sl_dbuf_len(&st->held)))
+        char fields[512] = "";
+        if (st->counted) {
+            sl_ai_usage_read(st->be->ai_provider, st->held.data + st->held.start, sl_dbuf_len(&st->held),
+                             &st->usage);
+            count_fields(st, fields, sizeof(fields));
+        }
+        char *translated = st->translate ? translated_body(c, st) : NULL;
+        const char *body = translated ? translated : st->held.data + st->held.start;
+        size_t len = translated ? strlen(translated) : sl_dbuf_len(&st->held);
+        sl_res_release_head(c, fields, (int64_t)len);
+        /* The held body is handed over, not copied (an answer of megabytes
+         * must not cost twice its size). */
+        bool sent = translated ? sl_res_emit(c, body, len) : sl_res_emit_buffer(c, &st->held);
+        free(translated);
+        if (!sent)
             return false;
         sl_dbuf_free(&st->held);
         record(c, st);

@@ -290,6 +290,10 @@ void sl_conn_finish_request(sl_conn *c)
         count_status(w, c->status);
         log_request(c);
     }
+    /* What a hook or a collected body kept is not kept past its request (an
+     * idle keep-alive connection holds no such memory). */
+    sl_res_hook_end(c);
+    sl_collect_end(c);
     if (c->h2s)
         sl_h2_stream_finished(c);
     if (c->up)
@@ -340,6 +344,13 @@ void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, con
     if (close_conn)
         c->close_after = true;
     respond(c, status, extra_headers, "Content-Type: text/plain; charset=utf-8\r\n", body, strlen(body));
+}
+
+void sl_conn_respond_json(sl_conn *c, int status, const char *body, bool close_conn)
+{
+    if (close_conn)
+        c->close_after = true;
+    respond(c, status, "", "Content-Type: application/json\r\n", body, strlen(body));
 }
 
 void sl_conn_respond_raw(sl_conn *c, int status, const char *headers, const char *body, size_t blen)

@@ -212,6 +212,8 @@ void sl_conn_respond_raw(sl_conn *c, int status, const char *headers, const char
 /* Queues a complete local response (status, short text body) and finishes the
  * request; `close` forces the connection to close afterwards. */
 void sl_conn_respond(sl_conn *c, int status, const char *body, bool close);
+/* ...with a JSON body (application/json). */
+void sl_conn_respond_json(sl_conn *c, int status, const char *body, bool close);
 /* Recomputes the client watcher's events and the timer. */
 void sl_conn_update(sl_conn *c);
 /* The request is complete (response fully written or given up): logs it, releases
@@ -249,8 +251,9 @@ bool sl_proxy_complete(sl_conn *c);
 bool sl_collect_begin(sl_conn *c);
 /* ...moves what arrived into req_hold. Returns 0 while more is to come, 1 when
  * the body is complete (then req_out holds what goes upstream and the head is
- * finished), or the status the request gets instead (400, 413...). */
-int sl_collect_step(sl_conn *c);
+ * finished), or the status the request gets instead (400, 413...), with a
+ * JSON body for it in *error_json (malloc'd) when there is one. */
+int sl_collect_step(sl_conn *c, char **error_json);
 /* ...the request is over: the buffers go. */
 void sl_collect_end(sl_conn *c);
 /* proxy_response_hook.c: a response body hook's side of the proxy. The hook

@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 bool sl_filters_answer(sl_conn *c, const sl_snap_route *route, const sl_snap_action *a)
 {
@@ -98,6 +99,8 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         }
         if (ai && !sl_ai_map_path(s, ai, b, path_at))
             return false;
+        if (ai && (c->ai_flags & SL_AI_REQ_TRANSLATE))
+            sl_ai_translate_path(b, path_at);
     }
     /* Host: a header modifier's value, else the rewrite's hostname, else as received. */
     sl_slice host = req->host;
@@ -125,8 +128,9 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             continue; /* rewritten below (a client's own client-cert claim is never passed on) */
         if ((c->nauth || c->up_extra || c->up_replace) && auth_field(c, h->name))
             continue; /* a credential the gateway checked, or a client's claim of who it is */
-        if (ai && sl_ai_drops_field(ai, h->name))
-            continue; /* the client's own credential: the gateway sends the provider's */
+        if (ai && (sl_ai_drops_field(ai, h->name) || sl_slice_ieq_cstr(h->name, "accept-encoding")))
+            continue; /* the client's own credential: the gateway sends the provider's; and answers
+                       * must come uncompressed for the gateway to read their usage */
         if (c->collecting && h->id == SL_HTTP1_H_CONTENT_LENGTH)
             continue; /* the body is collected and rewritten: its length comes with it (proxy_collect.c) */
         if (sl_headers_replaced(s, ranges, 2, SL_FILTER_REQUEST_HEADER, h->name) ||
@@ -176,6 +180,8 @@ void sl_filters_response_head(sl_conn *c, sl_buf *b)
             continue; /* the gateway's limit is the one the client meets */
         if (c->res_hooked && h->id == SL_HTTP1_H_CONTENT_LENGTH)
             continue; /* a hook's output is framed anew (sl_res_release_head) */
+        if (h->name.len > 12 && strncasecmp(h->name.ptr, "x-sluice-ai-", 12) == 0 && sl_ai_backend(c))
+            continue; /* the gateway's own counts: an upstream does not speak for it */
         sl_headers_put(b, h->name, h->value);
     }
     sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_RESPONSE_HEADER, false);

@@ -307,7 +307,7 @@ static void after_policies(sl_conn *c)
     /* An AI route rewrites request bodies: they are collected whole first. */
     c->collecting = be->ai_provider && !c->req_body.done && !c->upgrade_requested && sl_collect_begin(c);
     if (c->collecting)
-        c->ai_flags = sl_ai_request_kind(&w->req); /* w->req is the worker's: read it while it is ours */
+        c->ai_flags = sl_ai_request_kind(&w->req, be); /* w->req is the worker's: read it while it is ours */
     if (!sl_filters_request_head(c, route, a->filters, bref->filters)) {
         sl_conn_respond(c, 431, "request head too large to forward\n", true);
         return;
@@ -367,12 +367,18 @@ static void begin_upstream(sl_conn *c)
 static void buffering_event(sl_conn *c)
 {
     if (c->collecting) {
-        int status = sl_collect_step(c);
+        char *error_json = NULL;
+        int status = sl_collect_step(c, &error_json);
         if (status > 1) {
             c->buffering = false;
             c->collecting = false;
             c->req_body.done = true; /* not read further: the connection closes after the answer */
             c->state = SL_CONN_LOCAL;
+            if (error_json) {
+                sl_conn_respond_json(c, status, error_json, true);
+                free(error_json);
+                return;
+            }
             char text[80];
             snprintf(text, sizeof(text), "%s\n", status == 413 ? "request body too large" : sl_http_reason(status));
             sl_conn_respond(c, status, text, true);
@@ -929,8 +935,18 @@ static bool read_upstream(sl_conn *c)
             }
         }
         check_response_done(c);
-        if (c->res_hooked && !feed_hook(c))
+    }
+    if (c->res_hooked && !c->res_hook_last) {
+        /* Fed whenever there is room, also once the body is done: its end may
+         * have been seen while the hook's output was over its mark. */
+        if (!feed_hook(c))
             return false;
+        if (c->up_eof && !c->res_body.done && c->res_body.kind != SL_BODY_CLOSE && c->res_ready == 0 &&
+            sl_dbuf_len(&c->res_out) < HOOK_OUT_HIGH) {
+            /* Everything that came was fed, and no more can come. */
+            upstream_failed(c, 502, "the upstream closed the connection in the middle of the body");
+            return false;
+        }
     }
     return true;
 }
@@ -1063,6 +1079,13 @@ static void pump(sl_conn *c)
         }
         if (!sl_conn_flush(c))
             return;
+        /* A hook is fed up to its mark; when the client took all of that at
+         * once, nothing else would wake it for what is still in uin. */
+        while (c->state == SL_CONN_PROXY && c->res_hooked && !c->res_hook_last &&
+               sl_dbuf_len(&c->res_out) == 0 && (c->res_ready > 0 || c->res_body.done)) {
+            if (!feed_hook(c) || !sl_conn_flush(c))
+                return;
+        }
         if (c->state != SL_CONN_PROXY)
             return;
         if (sl_splice_should_start(c) && sl_splice_start(c))

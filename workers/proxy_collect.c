@@ -42,9 +42,9 @@ static int take(sl_conn *c, const char *data, size_t n, bool last)
 
 /* The body is whole: rewritten into req_out, and the upstream head finished
  * with its length. */
-static int complete(sl_conn *c)
+static int complete(sl_conn *c, char **error_json)
 {
-    int status = sl_ai_request_body(c, &c->req_hold, &c->req_out);
+    int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
     if (status)
         return status;
     sl_dbuf_free(&c->req_hold);
@@ -66,7 +66,7 @@ static int complete(sl_conn *c)
     return 1;
 }
 
-int sl_collect_step(sl_conn *c)
+int sl_collect_step(sl_conn *c, char **error_json)
 {
     sl_body *rb = &c->req_body;
     int status = 0;
@@ -79,7 +79,7 @@ int sl_collect_step(sl_conn *c)
             rb->remaining -= n;
         }
         if (!status && rb->remaining == 0)
-            status = complete(c);
+            status = complete(c, error_json);
     } else {
         while (!status) {
             size_t consumed = 0;
@@ -92,7 +92,7 @@ int sl_collect_step(sl_conn *c)
             if (data.len || rc == SL_OK)
                 status = take(c, data.ptr, data.len, rc == SL_OK);
             if (!status && rc == SL_OK)
-                status = complete(c);
+                status = complete(c, error_json);
             if (rc == SL_OK || consumed == 0)
                 break;
         }

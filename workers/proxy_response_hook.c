@@ -85,6 +85,21 @@ bool sl_res_emit(sl_conn *c, const void *data, size_t len)
            sl_dbuf_append(&c->res_out, "\r\n", 2);
 }
 
+bool sl_res_emit_buffer(sl_conn *c, sl_dbuf *b)
+{
+    if (c->res_head_held)
+        sl_res_release_head(c, NULL, -1);
+    if (!c->res_out_chunked && sl_dbuf_len(&c->res_out) == 0) {
+        sl_dbuf_free(&c->res_out);
+        c->res_out = *b;
+        *b = (sl_dbuf){0};
+        return true;
+    }
+    bool ok = sl_res_emit(c, b->data + b->start, sl_dbuf_len(b));
+    sl_dbuf_free(b);
+    return ok;
+}
+
 void sl_res_hook_end(sl_conn *c)
 {
     if (c->res_hook && c->res_hook->release)

@@ -30,7 +30,8 @@ bool sl_splice_possible(const sl_conn *c)
 
 bool sl_splice_should_start(const sl_conn *c)
 {
-    return !c->splicing && c->res_head_done && c->res_body.kind == SL_BODY_LENGTH && !c->res_body.done &&
+    /* (A hooked response's bytes go through its hook: never spliced.) */
+    return !c->splicing && !c->res_hooked && c->res_head_done && c->res_body.kind == SL_BODY_LENGTH && !c->res_body.done &&
            c->res_ready == 0 && sl_buf_len(&c->uin) == 0 && sl_buf_len(&c->out) == 0 && c->req_body.done &&
            c->res_body.remaining >= (uint64_t)sl_setting(SL_SET_SPLICE_MIN_BYTES) && sl_splice_possible(c);
 }

@@ -18,6 +18,7 @@
 
 #include "common/slice.h"
 #include "common/snapshot.h"
+#include "workers/dbuf.h"
 
 struct sl_conn;
 
@@ -51,5 +52,8 @@ void sl_res_release_head(struct sl_conn *c, const char *extra_fields, int64_t le
 /* For hooks: body bytes for the client (the head is released first, streaming,
  * if the hook had not). false when out of memory (the response is cut short). */
 bool sl_res_emit(struct sl_conn *c, const void *data, size_t len);
+/* For hooks: the same for a whole buffer, which the proxy takes over (it is
+ * left empty): moved rather than copied when nothing else waits. */
+bool sl_res_emit_buffer(struct sl_conn *c, sl_dbuf *b);
 
 #endif

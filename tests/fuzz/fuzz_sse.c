@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/ai.h"
+#include "common/ai_anthropic.h"
 #include "common/ai_usage.h"
 #include "common/sse.h"
 
@@ -34,9 +35,46 @@ static void check_usage(const char *d, size_t n)
     }
 }
 
+/* A translated chunk is JSON, or the [DONE] marker. */
+static bool check_chunk(const char *text, void *arg)
+{
+    (void)arg;
+    if (strcmp(text, "[DONE]") != 0) {
+        json_t *j = json_loads(text, 0, NULL);
+        if (!json_is_object(j))
+            abort();
+        json_decref(j);
+    }
+    return true;
+}
+
+static sl_anthropic_stream translation;
+
+/* The OpenAI <-> Anthropic translation of a document: whatever it is, the
+ * results are well-formed; a translated request always has messages and
+ * max_tokens. */
+static void check_translation(const char *d, size_t n)
+{
+    json_t *doc = json_loadb(d, n, JSON_DECODE_ANY, NULL);
+    char why[256];
+    json_t *req = sl_anthropic_request(doc, why, sizeof(why));
+    if (req && (!json_is_array(json_object_get(req, "messages")) ||
+                !json_is_integer(json_object_get(req, "max_tokens"))))
+        abort();
+    json_t *res = sl_anthropic_response(doc, 0);
+    json_t *err = sl_anthropic_error(doc, "fallback");
+    if (!json_is_object(res) || !json_is_string(json_object_get(json_object_get(err, "error"), "message")))
+        abort();
+    json_decref(req);
+    json_decref(res);
+    json_decref(err);
+    json_decref(doc);
+}
+
 static void on_event(const char *event, size_t elen, const char *d, size_t n, void *arg)
 {
     seen *s = arg;
+    sl_anthropic_stream_event(&translation, d, n, check_chunk, NULL);
     if (n > MAX_EVENT || elen >= 64 || event[elen] != '\0' || d[n] != '\0')
         abort();
     s->events++;
@@ -60,6 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cut > len)
         cut = len;
     check_usage(stream, len); /* the whole input as a held JSON answer */
+    check_translation(stream, len);
+    sl_anthropic_stream_init(&translation, 0, data[0] & 1);
     seen whole = {{0}, 0}, pieces = {{0}, 0};
     sl_sse a, b;
     sl_sse_init(&a, MAX_EVENT);

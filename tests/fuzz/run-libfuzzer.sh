@@ -28,7 +28,7 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse; do
     case $target in
     http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
     proxy_protocol) sources="$src/workers/proxy_protocol.c"; libs="" ;;
-    sse) sources="$src/common/sse.c $src/common/ai_usage.c $src/common/ai.c"
+    sse) sources="$src/common/sse.c $src/common/ai_usage.c $src/common/ai.c $src/common/ai_anthropic.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson)" ;;
     jwt) sources="$src/common/jwt.c $src/daemon/jwk.c"

@@ -22,6 +22,10 @@ headers, JSON body). Models with special behaviour:
   "fail-429"       429 rate_limit_exceeded (OpenAI error shape)
   "chunked-json"   the JSON answer with Transfer-Encoding: chunked
   "gated-stream"   a stream that stops after its first chunk until .gate is set
+  "big-json"       an answer of about 300 KB (its content is 300000 'x')
+  "big-stream"     a stream of 400 events of about 16 KB each (6.4 MB: more than the
+                   kernel's socket buffers hold), written at once
+  "fake-counts"    the answer carries x-sluice-ai-total-tokens: 999 of its own
 """
 
 import http.server
@@ -91,10 +95,12 @@ class Provider:
                                        "headers": {k.lower(): v for k, v in self.headers.items()},
                                        "body": body, "raw": getattr(self, "raw", b"")})
 
-            def send_json(self, status, obj, chunked=False):
+            def send_json(self, status, obj, chunked=False, extra=()):
                 data = json.dumps(obj).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                for k, v in extra:
+                    self.send_header(k, v)
                 if chunked:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
@@ -162,16 +168,30 @@ class Provider:
                     return
                 msgs = body.get("messages", [])
                 answer = "echo: " + last_user_text(msgs)
+                if model == "big-json":
+                    answer = "x" * 300000
                 p, c = prompt_tokens(msgs), words(answer)
                 usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
                          "prompt_tokens_details": {"cached_tokens": 0}}
+                if model == "big-stream" and body.get("stream"):
+                    self.start_stream()
+                    base = {"id": "chatcmpl-big", "object": "chat.completion.chunk", "created": 1, "model": model}
+                    for i in range(400):
+                        self.event(json.dumps(dict(base, choices=[{"index": 0, "delta": {"content": "y" * 16000},
+                                                                   "finish_reason": None}])))
+                    self.event(json.dumps(dict(base, choices=[], usage=dict(usage, completion_tokens=20,
+                                                                            total_tokens=p + 20))))
+                    self.event("[DONE]")
+                    self.end_stream()
+                    return
                 if not body.get("stream"):
                     self.send_json(200, {
                         "id": "chatcmpl-test1", "object": "chat.completion", "created": int(time.time()),
                         "model": model,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
                                      "finish_reason": "stop", "logprobs": None}],
-                        "usage": usage}, chunked=(model == "chunked-json"))
+                        "usage": usage}, chunked=(model == "chunked-json"),
+                        extra=[("x-sluice-ai-total-tokens", "999")] if model == "fake-counts" else ())
                     return
                 include = bool((body.get("stream_options") or {}).get("include_usage"))
                 self.start_stream()
@@ -197,14 +217,42 @@ class Provider:
 
             def messages(self, body):
                 msgs = body.get("messages", [])
-                answer = "echo: " + last_user_text(msgs)
-                p, c = prompt_tokens(msgs, body.get("system", "")), words(answer)
                 model = body.get("model", "")
+                if model == "fail-429":
+                    self.send_json(429, {"type": "error", "error": {"type": "rate_limit_error",
+                                                                     "message": "Number of requests exceeded"}})
+                    return
+                system = body.get("system", "")
+                if isinstance(system, list):  # text blocks
+                    system = " ".join(b.get("text", "") for b in system)
+                answer = "echo: " + last_user_text(msgs)
+                p, c = prompt_tokens(msgs, system), words(answer)
+                tool = body.get("tools") and "weather" in last_user_text(msgs)
+                content = ([{"type": "tool_use", "id": "toolu_01", "name": body["tools"][0]["name"],
+                             "input": {"city": "Paris", "unit": "C"}}] if tool
+                           else [{"type": "text", "text": answer}])
                 msg = {"id": "msg_test1", "type": "message", "role": "assistant", "model": model,
-                       "content": [{"type": "text", "text": answer}], "stop_reason": "end_turn",
+                       "content": content, "stop_reason": "tool_use" if tool else "end_turn",
                        "stop_sequence": None, "usage": {"input_tokens": p, "output_tokens": c}}
                 if not body.get("stream"):
                     self.send_json(200, msg)
+                    return
+                if tool:
+                    self.start_stream()
+                    start = dict(msg, content=[], stop_reason=None, usage={"input_tokens": p, "output_tokens": 1})
+                    self.event(json.dumps({"type": "message_start", "message": start}), "message_start")
+                    self.event(json.dumps({"type": "content_block_start", "index": 0, "content_block": {
+                        "type": "tool_use", "id": "toolu_01", "name": body["tools"][0]["name"], "input": {}}}),
+                        "content_block_start")
+                    for part in ('{"city": ', '"Paris", "unit"', ': "C"}'):
+                        self.event(json.dumps({"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "input_json_delta", "partial_json": part}}),
+                                   "content_block_delta")
+                    self.event(json.dumps({"type": "content_block_stop", "index": 0}), "content_block_stop")
+                    self.event(json.dumps({"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+                                           "usage": {"output_tokens": c}}), "message_delta")
+                    self.event(json.dumps({"type": "message_stop"}), "message_stop")
+                    self.end_stream()
                     return
                 self.start_stream()
                 start = dict(msg, content=[], stop_reason=None, usage={"input_tokens": p, "output_tokens": 1})

@@ -265,6 +265,11 @@ def test_protocol_is_validated(make_dataplane, provider):
     dp = make_dataplane()
     r = dp.sluiced.post(BACKENDS, ai_backend("bad", "OpenAI", provider.port, protocol="SPDY"))
     assert r.status_code == 422 and "spec.ai.protocol" in r.text, r.text
+    # ai.path goes into request lines: nothing but a URL path may be in it.
+    for path in ["/v1 HTTP/1.1\r\nX-Injected: yes", "/v1/a b", "v1", "/v1/%zz"]:
+        r = dp.sluiced.post(BACKENDS, ai_backend("bad", "OpenAI", provider.port, path=path))
+        assert r.status_code == 422 and "spec.ai.path" in r.text, (path, r.text)
+    assert dp.sluiced.post(BACKENDS, ai_backend("good", "OpenAI", provider.port, path="/api/v1;x=%2F")).status_code == 201
 
 
 def stream_events(resp):
@@ -356,3 +361,164 @@ def test_ai_requests_are_not_mirrored(make_dataplane, provider):
     assert chat(dp, {"model": "m", "messages": [{"role": "user", "content": "x"}]}).status_code == 200
     time.sleep(0.5)
     assert dp.origin.nrequests == n
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def test_openai_chat_is_translated_to_anthropic_messages(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    body = {"model": "claude-test", "messages": [{"role": "system", "content": "be brief"},
+                                                 {"role": "user", "content": "hello claude"}],
+            "max_tokens": 50, "temperature": 0.2, "stop": "END"}
+    r = chat(dp, body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["object"] == "chat.completion" and got["model"] == "claude-test"
+    assert got["choices"][0]["message"] == {"role": "assistant", "content": "echo: hello claude"}
+    assert got["choices"][0]["finish_reason"] == "stop"
+    assert got["usage"] == {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}
+    assert r.headers["x-sluice-ai-total-tokens"] == "7"
+    seen = provider.last()
+    assert seen["path"] == "/v1/messages" and seen["headers"]["x-api-key"] == KEY
+    sent = seen["body"]
+    assert sent["system"] == [{"type": "text", "text": "be brief"}]
+    assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hello claude"}]}]
+    assert sent["max_tokens"] == 50 and sent["temperature"] == 0.2 and sent["stop_sequences"] == ["END"]
+    # Without max_tokens, Anthropic's required field gets a default.
+    chat(dp, {"model": "claude-test", "messages": [{"role": "user", "content": "x"}]})
+    assert provider.last()["body"]["max_tokens"] == 4096
+
+
+def test_translated_tool_calls_and_results(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    ask = {"role": "user", "content": "what is the weather in Paris"}
+    r = chat(dp, {"model": "claude-test", "tools": [WEATHER_TOOL], "tool_choice": "auto", "messages": [ask]})
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    call = choice["message"]["tool_calls"][0]
+    assert call["id"] == "toolu_01" and call["type"] == "function"
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "Paris", "unit": "C"}
+    sent = provider.last()["body"]
+    assert sent["tools"] == [{"name": "get_weather", "description": "The weather in a city",
+                              "input_schema": WEATHER_TOOL["function"]["parameters"]}]
+    assert sent["tool_choice"] == {"type": "auto"}
+    # The tool's result goes back as a tool_result block of a user turn.
+    follow = [ask, choice["message"], {"role": "tool", "tool_call_id": "toolu_01", "content": "18 C, sunny"}]
+    r = chat(dp, {"model": "claude-test", "tools": [WEATHER_TOOL], "messages": follow})
+    assert r.status_code == 200, r.text
+    sent = provider.last()["body"]["messages"]
+    assert sent[1] == {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01", "name": "get_weather",
+                                                         "input": {"city": "Paris", "unit": "C"}}]}
+    assert sent[2] == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01",
+                                                    "content": [{"type": "text", "text": "18 C, sunny"}]}]}
+    # Streamed: the tool call arrives as OpenAI's tool_calls deltas.
+    r = chat(dp, {"model": "claude-test", "tools": [WEATHER_TOOL], "stream": True, "messages": [ask]}, stream=True)
+    events = stream_events(r)
+    assert events[-1] == "[DONE]"
+    deltas = [e["choices"][0]["delta"] for e in events[:-1] if e["choices"]]
+    calls = [d["tool_calls"][0] for d in deltas if "tool_calls" in d]
+    assert calls[0]["id"] == "toolu_01" and calls[0]["function"]["name"] == "get_weather"
+    assert json.loads("".join(c["function"]["arguments"] for c in calls)) == {"city": "Paris", "unit": "C"}
+    assert [e["choices"][0]["finish_reason"] for e in events[:-1] if e["choices"]][-1] == "tool_calls"
+
+
+def test_translated_streams_and_errors(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    body = {"model": "claude-test", "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "stream it now"}]}
+    r = chat(dp, body, stream=True)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    events = stream_events(r)
+    assert events[-1] == "[DONE]"
+    assert all(e["object"] == "chat.completion.chunk" for e in events[:-1])
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1] if e["choices"])
+    assert text.strip() == "echo: stream it now"
+    assert events[-2]["choices"] == [] and events[-2]["usage"] == {"prompt_tokens": 3, "completion_tokens": 4,
+                                                                   "total_tokens": 7}
+    # Without include_usage, no usage chunk; the stream is counted all the same.
+    del body["stream_options"]
+    events = stream_events(chat(dp, body, stream=True))
+    assert all(e["choices"] for e in events[:-1])
+    labels = {"backend": "default/llm", "gen_ai_response_model": "claude-test", "gen_ai_provider_name": "anthropic"}
+    wait_until(lambda: metric_value(metrics(dp), "gen_ai_client_token_usage_sum", gen_ai_token_type="input",
+                                    **labels) == 6, timeout=5, what="both streams counted")
+    # A provider error comes in OpenAI's error shape, with the provider's status.
+    r = chat(dp, {"model": "fail-429", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 429
+    assert r.json()["error"]["type"] == "rate_limit_error" and "exceeded" in r.json()["error"]["message"]
+    # What cannot be translated is refused by the gateway, in OpenAI's shape, and not sent.
+    n = len(provider.requests)
+    r = chat(dp, {"model": "claude-test", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]})
+    assert r.status_code == 400 and "input_audio" in r.json()["error"]["message"], r.text
+    r = requests.post(dp.url + "/v1/chat/completions", data=b"not json", timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert len(provider.requests) == n
+    # Images: a data URL becomes a base64 source.
+    img = {"role": "user", "content": [{"type": "text", "text": "what is this"},
+                                       {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}
+    assert chat(dp, {"model": "claude-test", "messages": [img]}).status_code == 200
+    assert provider.last()["body"]["messages"][0]["content"][1] == {
+        "type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+
+
+def dechunk(data):
+    out = b""
+    while True:
+        line, data = data.split(b"\r\n", 1)
+        n = int(line, 16)
+        if n == 0:
+            return out
+        out, data = out + data[:n], data[n + 2:]
+
+
+def test_large_answers_slow_clients_and_keep_alive(make_dataplane, provider, tmp_path):
+    log = tmp_path / "access.log"
+    dp = ai_plane(make_dataplane, provider, args=["--access-log", str(log)])
+    # An answer far above --splice-min-bytes still goes through the hook: head, counts, length.
+    r = chat(dp, {"model": "big-json", "messages": [{"role": "user", "content": "a b c"}]})
+    assert r.status_code == 200 and len(r.json()["choices"][0]["message"]["content"]) == 300000
+    assert r.headers["x-sluice-ai-prompt-tokens"] == "3" and int(r.headers["Content-Length"]) == len(r.content)
+    # A client that reads nothing for a while: the stream's end comes while the gateway
+    # holds more than its mark for that client; it must still end.
+    body = json.dumps({"model": "big-stream", "stream": True,
+                       "messages": [{"role": "user", "content": "slow reader"}]}).encode()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", dp.port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    time.sleep(1.5)
+    s.settimeout(10)
+    got = b""
+    while not got.endswith(b"\r\n0\r\n\r\n"):
+        part = s.recv(65536)
+        assert part, got[-300:]
+        got += part
+    s.close()
+    body = dechunk(got.split(b"\r\n\r\n", 1)[1])
+    assert body.count(b'"content": "' + b"y" * 16000) == 400 and body.endswith(b"data: [DONE]\n\n")
+    # An upstream's own x-sluice-ai-* fields are not passed on: the counts are the gateway's.
+    r = chat(dp, {"model": "fake-counts", "messages": [{"role": "user", "content": "a b"}]})
+    assert r.headers["x-sluice-ai-total-tokens"] == "5"
+    # Answers are asked for uncompressed (usage must be readable).
+    assert provider.last()["headers"]["accept-encoding"] == "identity"
+    # Keep-alive: the next request on the connection carries nothing of the AI one.
+    with requests.Session() as sess:
+        r1 = sess.post(dp.url + "/v1/chat/completions", json={"model": "test-small",
+                                                              "messages": [{"role": "user", "content": "q"}]})
+        r2 = sess.get(dp.url + "/plain")
+        assert r1.status_code == 200 and r2.status_code == 200 and "X-Origin" in r2.headers
+        assert "x-sluice-ai-total-tokens" not in r2.headers
+
+    def plain_lines():
+        if not log.exists():
+            return []
+        return [json.loads(x) for x in log.read_text().splitlines() if '"/plain"' in x]
+    entry = wait_until(lambda: plain_lines() and plain_lines()[-1], timeout=5, what="the /plain log line")
+    assert "ai_provider" not in entry, entry

@@ -71,3 +71,25 @@ def test_anthropic_library_messages_and_stream(make_dataplane, provider):
     labels = {"backend": "default/llm", "gen_ai_response_model": "claude-test"}
     wait_until(lambda: metric_value(metrics(dp), "gen_ai_client_token_usage_sum", gen_ai_token_type="output",
                                     **labels) == 6, timeout=5, what="both answers counted")
+
+
+def test_openai_library_against_an_anthropic_backend(make_dataplane, provider):
+    """One OpenAI-compatible endpoint for Anthropic too: the gateway translates."""
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    base = dp.url + "/v1"
+    got = run("openai", base, "chat", {"model": "claude-test", "messages": [
+        {"role": "system", "content": "short"}, {"role": "user", "content": "hi there"}]})
+    assert "error" not in got, got
+    assert got["result"]["choices"][0]["message"]["content"] == "echo: hi there"
+    assert got["result"]["usage"]["prompt_tokens"] == 3
+    assert provider.last()["path"] == "/v1/messages"
+    got = run("openai", base, "chat-stream", {"model": "claude-test", "stream_options": {"include_usage": True},
+                                               "messages": [{"role": "user", "content": "a streamed one"}]})
+    assert got["text"].strip() == "echo: a streamed one" and got["usage"]["completion_tokens"] == 4, got
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    got = run("openai", base, "chat", {"model": "claude-test", "tools": [tool],
+                                        "messages": [{"role": "user", "content": "weather in Paris?"}]})
+    call = got["result"]["choices"][0]["message"]["tool_calls"][0]
+    assert call["function"]["name"] == "get_weather" and json.loads(call["function"]["arguments"])["city"] == "Paris"
+    got = run("openai", base, "chat", {"model": "fail-429", "messages": [{"role": "user", "content": "x"}]})
+    assert got["status"] == 429 and got["type"] == "rate_limit_error", got

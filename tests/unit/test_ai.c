@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/ai.h"
+#include "common/ai_anthropic.h"
 #include "common/ai_usage.h"
 #include "common/sse.h"
 #include "tests/unit/unit.h"
@@ -144,12 +145,73 @@ static void path_mapping(void)
     map("/api", "/other/v1/x", "/other/v1/x"); /* not at the front */
 }
 
+static bool collect_chunk(const char *text, void *arg)
+{
+    char *out = arg;
+    strncat(out, text, 4000 - strlen(out) - 2);
+    strcat(out, "|");
+    return true;
+}
+
+static void anthropic_translation(void)
+{
+    char why[256] = "";
+    json_t *chat = json_loads("{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"d\"},"
+                              "{\"role\":\"user\",\"content\":\"u\"}],\"max_completion_tokens\":7,"
+                              "\"tool_choice\":\"required\",\"stop\":[\"x\",\"y\"]}",
+                              0, NULL);
+    json_t *req = sl_anthropic_request(chat, why, sizeof(why));
+    CHECK(req != NULL);
+    CHECK(json_integer_value(json_object_get(req, "max_tokens")) == 7);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(req, "system"), 0), "text")), "d");
+    CHECK(json_array_size(json_object_get(req, "messages")) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(req, "tool_choice"), "type")), "any");
+    CHECK(json_array_size(json_object_get(req, "stop_sequences")) == 2);
+    json_decref(req);
+    json_decref(chat);
+    /* Refusals name what cannot be carried. */
+    chat = json_loads("{\"model\":\"m\",\"messages\":[{\"role\":\"function\",\"content\":\"x\"}]}", 0, NULL);
+    CHECK(sl_anthropic_request(chat, why, sizeof(why)) == NULL && strstr(why, "function") != NULL);
+    json_decref(chat);
+    chat = json_loads("{\"model\":\"m\",\"messages\":[]}", 0, NULL);
+    CHECK(sl_anthropic_request(chat, why, sizeof(why)) == NULL && strstr(why, "non-empty") != NULL);
+    json_decref(chat);
+    /* Stop reasons. */
+    CHECK_STR(sl_anthropic_finish_reason("max_tokens"), "length");
+    CHECK_STR(sl_anthropic_finish_reason("tool_use"), "tool_calls");
+    CHECK_STR(sl_anthropic_finish_reason("end_turn"), "stop");
+    CHECK(sl_anthropic_finish_reason(NULL) == NULL);
+    /* A stream: role chunk, text, finish, usage (asked for), [DONE]; nothing after. */
+    sl_anthropic_stream st;
+    sl_anthropic_stream_init(&st, 5, true);
+    static char out[4000];
+    out[0] = '\0';
+    const char *events[] = {
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg1\",\"model\":\"c\",\"usage\":{\"input_tokens\":3}}}",
+        "{\"type\":\"ping\"}",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}",
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}",
+        "{\"type\":\"message_stop\"}",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"late\"}}",
+    };
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+        CHECK(sl_anthropic_stream_event(&st, events[i], strlen(events[i]), collect_chunk, out));
+    CHECK(strstr(out, "\"role\":\"assistant\"") != NULL);
+    CHECK(strstr(out, "\"content\":\"hi\"") != NULL);
+    CHECK(strstr(out, "\"finish_reason\":\"stop\"") != NULL);
+    CHECK(strstr(out, "\"total_tokens\":5") != NULL);
+    CHECK(strstr(out, "late") == NULL);
+    size_t n = strlen(out);
+    CHECK(n > 7 && strcmp(out + n - 7, "[DONE]|") == 0);
+}
+
 int main(void)
 {
     static const sl_unit_test tests[] = {
         UNIT_TEST(sse_line_ends_and_fields), UNIT_TEST(sse_oversized_event_is_dropped_whole),
         UNIT_TEST(usage_openai_shapes),      UNIT_TEST(usage_anthropic_stream),
         UNIT_TEST(provider_table),           UNIT_TEST(path_mapping),
+        UNIT_TEST(anthropic_translation),
     };
     return sl_unit_run("ai", tests, sizeof(tests) / sizeof(tests[0]));
 }

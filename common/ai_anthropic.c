@@ -1,0 +1,428 @@
+/* OpenAI Chat Completions <-> Anthropic Messages: see ai_anthropic.h. */
+#include "common/ai_anthropic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Anthropic requires max_tokens; OpenAI clients often leave it out. */
+#define DEFAULT_MAX_TOKENS 4096
+
+static void set_why(char *why, size_t len, const char *fmt, const char *arg)
+{
+    snprintf(why, len, fmt, arg);
+}
+
+/* An OpenAI image_url part as an Anthropic image block: data URLs become
+ * base64 sources, other URLs url sources. NULL when the data URL is malformed. */
+static json_t *image_block(const json_t *part)
+{
+    const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
+    if (!url)
+        return NULL;
+    if (strncmp(url, "data:", 5) != 0)
+        return json_pack("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type", "url", "url", url);
+    const char *semi = strchr(url, ';');
+    const char *comma = strchr(url, ',');
+    if (!semi || !comma || semi > comma || strncmp(semi, ";base64,", 8) != 0)
+        return NULL;
+    char media[64];
+    size_t n = (size_t)(semi - (url + 5));
+    if (n == 0 || n >= sizeof(media))
+        return NULL;
+    memcpy(media, url + 5, n);
+    media[n] = '\0';
+    return json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "image", "source", "type", "base64", "media_type", media,
+                     "data", comma + 1);
+}
+
+/* An OpenAI message content (a string or an array of parts) as Anthropic
+ * content blocks; NULL (why set) for a part that cannot be carried. */
+static json_t *content_blocks(const json_t *content, char *why, size_t whylen)
+{
+    json_t *blocks = json_array();
+    if (json_is_string(content)) {
+        if (json_string_length(content))
+            json_array_append_new(blocks, json_pack("{s:s, s:O}", "type", "text", "text", content));
+        return blocks;
+    }
+    size_t i;
+    const json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        json_t *b = NULL;
+        if (type && strcmp(type, "text") == 0 && json_is_string(json_object_get(part, "text")))
+            b = json_pack("{s:s, s:O}", "type", "text", "text", json_object_get(part, "text"));
+        else if (type && strcmp(type, "image_url") == 0)
+            b = image_block(part);
+        if (!b) {
+            set_why(why, whylen, "messages: a content part of type %s cannot be sent to Anthropic",
+                    type ? type : "(none)");
+            json_decref(blocks);
+            return NULL;
+        }
+        json_array_append_new(blocks, b);
+    }
+    return blocks;
+}
+
+/* The text of a system message's content (string or text parts). */
+static void append_system(json_t **system, const json_t *content)
+{
+    json_t *blocks = json_is_string(content) ? NULL : (json_t *)content;
+    if (json_is_string(content) && json_string_length(content)) {
+        json_array_append_new(*system, json_pack("{s:s, s:O}", "type", "text", "text", content));
+        return;
+    }
+    size_t i;
+    const json_t *part;
+    json_array_foreach(blocks, i, part) if (json_is_string(json_object_get(part, "text")))
+        json_array_append_new(*system, json_pack("{s:s, s:O}", "type", "text", "text", json_object_get(part, "text")));
+}
+
+/* An assistant message's tool_calls as tool_use blocks appended to blocks. */
+static bool tool_uses(json_t *blocks, const json_t *calls, char *why, size_t whylen)
+{
+    size_t i;
+    const json_t *call;
+    json_array_foreach(calls, i, call)
+    {
+        const json_t *fn = json_object_get(call, "function");
+        const char *id = json_string_value(json_object_get(call, "id"));
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        const char *args = json_string_value(json_object_get(fn, "arguments"));
+        json_t *input = args && args[0] ? json_loads(args, JSON_DECODE_ANY, NULL) : json_object();
+        if (!id || !name || !json_is_object(input)) {
+            json_decref(input);
+            set_why(why, whylen, "%s", "messages: a tool call needs an id, a function name and arguments that are a "
+                                       "JSON object");
+            return false;
+        }
+        json_array_append_new(blocks, json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id", id, "name", name,
+                                                "input", input));
+    }
+    return true;
+}
+
+/* A tool message as a user message with a tool_result block. */
+static json_t *tool_result(const json_t *m, char *why, size_t whylen)
+{
+    const char *id = json_string_value(json_object_get(m, "tool_call_id"));
+    if (!id) {
+        set_why(why, whylen, "%s", "messages: a tool message needs tool_call_id");
+        return NULL;
+    }
+    json_t *content = content_blocks(json_object_get(m, "content"), why, whylen);
+    if (!content)
+        return NULL;
+    return json_pack("{s:s, s:[{s:s, s:s, s:o}]}", "role", "user", "content", "type", "tool_result", "tool_use_id",
+                     id, "content", content);
+}
+
+static bool add_messages(json_t *out, const json_t *messages, char *why, size_t whylen)
+{
+    json_t *system = json_array(), *list = json_array();
+    size_t i;
+    const json_t *m;
+    bool ok = json_is_array(messages) && json_array_size(messages) > 0;
+    if (!ok)
+        set_why(why, whylen, "%s", "messages: a non-empty array is required");
+    json_array_foreach(messages, i, m)
+    {
+        if (!ok)
+            break;
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const json_t *content = json_object_get(m, "content");
+        if (role && (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)) {
+            append_system(&system, content);
+        } else if (role && strcmp(role, "tool") == 0) {
+            json_t *r = tool_result(m, why, whylen);
+            ok = r != NULL;
+            if (ok)
+                json_array_append_new(list, r);
+        } else if (role && (strcmp(role, "user") == 0 || strcmp(role, "assistant") == 0)) {
+            json_t *blocks = json_is_null(content) || !content ? json_array() : content_blocks(content, why, whylen);
+            ok = blocks != NULL;
+            if (ok && strcmp(role, "assistant") == 0)
+                ok = tool_uses(blocks, json_object_get(m, "tool_calls"), why, whylen);
+            if (ok)
+                json_array_append_new(list, json_pack("{s:s, s:o}", "role", role, "content", blocks));
+            else
+                json_decref(blocks);
+        } else {
+            set_why(why, whylen, "messages: role %s cannot be sent to Anthropic", role ? role : "(none)");
+            ok = false;
+        }
+    }
+    if (ok && json_array_size(system))
+        json_object_set(out, "system", system);
+    if (ok)
+        json_object_set(out, "messages", list);
+    json_decref(system);
+    json_decref(list);
+    return ok;
+}
+
+static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
+{
+    const json_t *tools = json_object_get(chat, "tools");
+    if (json_array_size(tools)) {
+        json_t *list = json_array();
+        size_t i;
+        const json_t *t;
+        json_array_foreach(tools, i, t)
+        {
+            const json_t *fn = json_object_get(t, "function");
+            const char *name = json_string_value(json_object_get(fn, "name"));
+            if (!name) {
+                json_decref(list);
+                set_why(why, whylen, "%s", "tools: each tool needs function.name");
+                return false;
+            }
+            json_t *schema = json_object_get(fn, "parameters");
+            json_t *tool = json_pack("{s:s, s:o}", "name", name, "input_schema",
+                                     json_is_object(schema) ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
+            if (json_is_string(json_object_get(fn, "description")))
+                json_object_set(tool, "description", json_object_get(fn, "description"));
+            json_array_append_new(list, tool);
+        }
+        json_object_set_new(out, "tools", list);
+    }
+    const json_t *choice = json_object_get(chat, "tool_choice");
+    const char *c = json_string_value(choice);
+    if (c && strcmp(c, "auto") == 0)
+        json_object_set_new(out, "tool_choice", json_pack("{s:s}", "type", "auto"));
+    else if (c && strcmp(c, "required") == 0)
+        json_object_set_new(out, "tool_choice", json_pack("{s:s}", "type", "any"));
+    else if (c && strcmp(c, "none") == 0)
+        json_object_set_new(out, "tool_choice", json_pack("{s:s}", "type", "none"));
+    else if (json_is_object(choice)) {
+        const char *name = json_string_value(json_object_get(json_object_get(choice, "function"), "name"));
+        if (!name) {
+            set_why(why, whylen, "%s", "tool_choice: function.name is required");
+            return false;
+        }
+        json_object_set_new(out, "tool_choice", json_pack("{s:s, s:s}", "type", "tool", "name", name));
+    }
+    return true;
+}
+
+json_t *sl_anthropic_request(const json_t *chat, char *why, size_t whylen)
+{
+    if (!json_is_object(chat)) {
+        set_why(why, whylen, "%s", "the request body must be a JSON object");
+        return NULL;
+    }
+    json_t *out = json_object();
+    const json_t *model = json_object_get(chat, "model");
+    if (!json_is_string(model)) {
+        set_why(why, whylen, "%s", "model: a string is required");
+        json_decref(out);
+        return NULL;
+    }
+    json_object_set(out, "model", (json_t *)model);
+    if (!add_messages(out, json_object_get(chat, "messages"), why, whylen) || !add_tools(out, chat, why, whylen)) {
+        json_decref(out);
+        return NULL;
+    }
+    const json_t *max = json_object_get(chat, "max_completion_tokens");
+    if (!json_is_integer(max))
+        max = json_object_get(chat, "max_tokens");
+    json_object_set_new(out, "max_tokens",
+                        json_integer(json_is_integer(max) && json_integer_value(max) > 0 ? json_integer_value(max)
+                                                                                          : DEFAULT_MAX_TOKENS));
+    static const char *const copied[] = {"temperature", "top_p", "stream"};
+    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
+        if (json_object_get(chat, copied[i]))
+            json_object_set(out, copied[i], json_object_get(chat, copied[i]));
+    const json_t *stop = json_object_get(chat, "stop");
+    if (json_is_string(stop))
+        json_object_set_new(out, "stop_sequences", json_pack("[O]", stop));
+    else if (json_is_array(stop) && json_array_size(stop))
+        json_object_set(out, "stop_sequences", (json_t *)stop);
+    const json_t *user = json_object_get(chat, "user");
+    if (json_is_string(user))
+        json_object_set_new(out, "metadata", json_pack("{s:O}", "user_id", user));
+    return out;
+}
+
+const char *sl_anthropic_finish_reason(const char *stop_reason)
+{
+    if (!stop_reason)
+        return NULL;
+    if (strcmp(stop_reason, "max_tokens") == 0)
+        return "length";
+    if (strcmp(stop_reason, "tool_use") == 0)
+        return "tool_calls";
+    if (strcmp(stop_reason, "refusal") == 0)
+        return "content_filter";
+    return "stop"; /* end_turn, stop_sequence, pause_turn */
+}
+
+static json_t *usage_of(int64_t input, int64_t output)
+{
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)input, "completion_tokens", (json_int_t)output,
+                     "total_tokens", (json_int_t)(input + output));
+}
+
+static int64_t count(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : 0;
+}
+
+json_t *sl_anthropic_response(const json_t *message, int64_t created)
+{
+    json_t *text = NULL, *calls = json_array();
+    size_t i;
+    const json_t *b;
+    json_array_foreach(json_object_get(message, "content"), i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (type && strcmp(type, "text") == 0 && json_is_string(json_object_get(b, "text"))) {
+            if (!text) {
+                text = json_copy(json_object_get(b, "text"));
+            } else {
+                char *joined = NULL;
+                if (asprintf(&joined, "%s%s", json_string_value(text), json_string_value(json_object_get(b, "text"))) >= 0) {
+                    json_decref(text);
+                    text = json_string(joined);
+                    free(joined);
+                }
+            }
+        } else if (type && strcmp(type, "tool_use") == 0) {
+            const json_t *input = json_object_get(b, "input");
+            char *args = input ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+            json_array_append_new(calls, json_pack("{s:O?, s:s, s:{s:O?, s:s}}", "id", json_object_get(b, "id"),
+                                                   "type", "function", "function", "name",
+                                                   json_object_get(b, "name"), "arguments", args ? args : "{}"));
+            free(args);
+        }
+    }
+    json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content", text ? text : json_null());
+    if (json_array_size(calls))
+        json_object_set(msg, "tool_calls", calls);
+    json_decref(calls);
+    const char *finish = sl_anthropic_finish_reason(json_string_value(json_object_get(message, "stop_reason")));
+    const json_t *usage = json_object_get(message, "usage");
+    return json_pack("{s:O?, s:s, s:I, s:O?, s:[{s:i, s:o, s:s?, s:n}], s:o}", "id", json_object_get(message, "id"),
+                     "object", "chat.completion", "created", (json_int_t)created, "model",
+                     json_object_get(message, "model"), "choices", "index", 0, "message", msg, "finish_reason", finish,
+                     "logprobs", "usage", usage_of(count(usage, "input_tokens"), count(usage, "output_tokens")));
+}
+
+json_t *sl_anthropic_error(const json_t *body, const char *fallback)
+{
+    const json_t *err = json_object_get(body, "error");
+    const char *message = json_string_value(json_object_get(err, "message"));
+    const char *type = json_string_value(json_object_get(err, "type"));
+    return json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message ? message : fallback, "type",
+                     type ? type : "api_error", "param", "code", type ? type : "api_error");
+}
+
+void sl_anthropic_stream_init(sl_anthropic_stream *s, int64_t created, bool include_usage)
+{
+    memset(s, 0, sizeof(*s));
+    s->created = created;
+    s->include_usage = include_usage;
+    s->tool_index = -1;
+    for (size_t i = 0; i < sizeof(s->block_tool) / sizeof(s->block_tool[0]); i++)
+        s->block_tool[i] = -1;
+}
+
+/* One chunk with `delta` (a new reference, consumed) and finish_reason. */
+static bool emit_chunk(sl_anthropic_stream *s, json_t *delta, const char *finish,
+                       bool (*emit)(const char *text, void *arg), void *arg)
+{
+    json_t *chunk = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?, s:n}]}", "id", s->id, "object",
+                              "chat.completion.chunk", "created", (json_int_t)s->created, "model", s->model,
+                              "choices", "index", 0, "delta", delta, "finish_reason", finish, "logprobs");
+    if (s->include_usage)
+        json_object_set_new(chunk, "usage", json_null());
+    char *text = json_dumps(chunk, JSON_COMPACT);
+    json_decref(chunk);
+    bool ok = text && emit(text, arg);
+    free(text);
+    return ok;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+bool sl_anthropic_stream_event(sl_anthropic_stream *s, const char *data, size_t len,
+                               bool (*emit)(const char *text, void *arg), void *arg)
+{
+    if (s->done)
+        return true;
+    json_t *ev = json_loadb(data, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    bool ok = true;
+    if (!type) {
+        /* not an event of the Messages stream: nothing to say */
+    } else if (strcmp(type, "message_start") == 0) {
+        const json_t *m = json_object_get(ev, "message");
+        copy_str(s->id, sizeof(s->id), json_string_value(json_object_get(m, "id")));
+        copy_str(s->model, sizeof(s->model), json_string_value(json_object_get(m, "model")));
+        s->input_tokens = count(json_object_get(m, "usage"), "input_tokens");
+        s->output_tokens = count(json_object_get(m, "usage"), "output_tokens");
+        ok = emit_chunk(s, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, emit, arg);
+    } else if (strcmp(type, "content_block_start") == 0) {
+        const json_t *b = json_object_get(ev, "content_block");
+        json_int_t index = json_integer_value(json_object_get(ev, "index"));
+        const char *btype = json_string_value(json_object_get(b, "type"));
+        if (btype && strcmp(btype, "tool_use") == 0 && index >= 0 && index < 64) {
+            int t = s->tools++;
+            s->block_tool[index] = t;
+            ok = emit_chunk(s,
+                            json_pack("{s:[{s:i, s:O?, s:s, s:{s:O?, s:s}}]}", "tool_calls", "index", t, "id",
+                                      json_object_get(b, "id"), "type", "function", "function", "name",
+                                      json_object_get(b, "name"), "arguments", ""),
+                            NULL, emit, arg);
+        }
+    } else if (strcmp(type, "content_block_delta") == 0) {
+        const json_t *d = json_object_get(ev, "delta");
+        const char *dtype = json_string_value(json_object_get(d, "type"));
+        json_int_t index = json_integer_value(json_object_get(ev, "index"));
+        if (dtype && strcmp(dtype, "text_delta") == 0 && json_is_string(json_object_get(d, "text")))
+            ok = emit_chunk(s, json_pack("{s:O}", "content", json_object_get(d, "text")), NULL, emit, arg);
+        else if (dtype && strcmp(dtype, "input_json_delta") == 0 && index >= 0 && index < 64 &&
+                 s->block_tool[index] >= 0 && json_is_string(json_object_get(d, "partial_json")))
+            ok = emit_chunk(s,
+                            json_pack("{s:[{s:i, s:{s:O}}]}", "tool_calls", "index", s->block_tool[index], "function",
+                                      "arguments", json_object_get(d, "partial_json")),
+                            NULL, emit, arg);
+    } else if (strcmp(type, "message_delta") == 0) {
+        const json_t *usage = json_object_get(ev, "usage");
+        if (json_object_get(usage, "output_tokens"))
+            s->output_tokens = count(usage, "output_tokens");
+        if (json_object_get(usage, "input_tokens"))
+            s->input_tokens = count(usage, "input_tokens");
+        const char *finish = sl_anthropic_finish_reason(
+            json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason")));
+        if (finish)
+            ok = emit_chunk(s, json_object(), finish, emit, arg);
+    } else if (strcmp(type, "message_stop") == 0 || strcmp(type, "error") == 0) {
+        if (strcmp(type, "error") == 0) {
+            json_t *err = sl_anthropic_error(ev, "the provider ended the stream with an error");
+            char *text = json_dumps(err, JSON_COMPACT);
+            json_decref(err);
+            ok = text && emit(text, arg);
+            free(text);
+        } else if (s->include_usage) {
+            json_t *chunk = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", s->id, "object",
+                                      "chat.completion.chunk", "created", (json_int_t)s->created, "model", s->model,
+                                      "choices", "usage", usage_of(s->input_tokens, s->output_tokens));
+            char *text = json_dumps(chunk, JSON_COMPACT);
+            json_decref(chunk);
+            ok = text && emit(text, arg);
+            free(text);
+        }
+        ok = ok && emit("[DONE]", arg);
+        s->done = true;
+    }
+    json_decref(ev);
+    return ok;
+}
