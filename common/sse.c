@@ -87,29 +87,41 @@ static bool take_line(sl_sse *p, const char *l, size_t n, sl_sse_event_fn fn, vo
 
 bool sl_sse_feed(sl_sse *p, const char *buf, size_t len, sl_sse_event_fn fn, void *arg)
 {
-    for (size_t i = 0; i < len; i++) {
+    size_t i = 0;
+    while (i < len) {
         char ch = buf[i];
         if (ch == '\n' && p->after_cr) {
             p->after_cr = false; /* the LF of a CRLF: the line ended at the CR */
+            i++;
             continue;
         }
-        p->after_cr = ch == '\r';
         if (ch == '\n' || ch == '\r') {
+            p->after_cr = ch == '\r';
             p->at = i;
             if (!take_line(p, p->line, p->line_len, fn, arg))
                 return false;
             p->line_len = 0;
+            i++;
             continue;
         }
-        if (p->line_len >= p->max_event + 16) {
-            /* Longer than any field of an event that fits ("data: " and its
-             * limit): the event is dropped, and the line not kept. */
+        p->after_cr = false;
+        /* The run of bytes up to the next line end joins the line at once. */
+        size_t run = 1;
+        while (i + run < len && buf[i + run] != '\n' && buf[i + run] != '\r')
+            run++;
+        /* A line longer than any field of an event that fits ("data: " and
+         * its limit) drops its event; what is beyond is not kept. */
+        size_t limit = p->max_event + 16;
+        size_t keep = p->line_len >= limit ? 0 : (run < limit - p->line_len ? run : limit - p->line_len);
+        if (keep < run)
             p->skipping = true;
-            continue;
+        if (keep) {
+            if (!grow(&p->line, &p->line_cap, p->line_len + keep))
+                return false;
+            memcpy(p->line + p->line_len, buf + i, keep);
+            p->line_len += keep;
         }
-        if (!grow(&p->line, &p->line_cap, p->line_len + 1))
-            return false;
-        p->line[p->line_len++] = ch;
+        i += run;
     }
     return true;
 }

@@ -92,13 +92,35 @@ static bool on_head(sl_conn *c)
     return true;
 }
 
+/* Whether a "usage" member with an object value is in an event (OpenAI
+ * streams that include usage carry "usage": null in every other chunk: those
+ * are not worth parsing). */
+static bool has_usage_object(const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    while ((p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL) {
+        p += 7;
+        const char *q = p;
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+            q++;
+        if (q < end && *q == ':') {
+            q++;
+            while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+                q++;
+            if (q < end && *q == '{')
+                return true;
+        }
+    }
+    return false;
+}
+
 /* Reads one event for the counts. Returns whether it is an OpenAI usage-only
  * chunk (no choices, a usage object): the one include_usage adds. */
 static bool count_event(ai_state *st, const char *data, size_t len)
 {
     /* Only events that can carry what is counted are parsed: the usage, and
      * the model until it is known (OpenAI names it in every chunk). */
-    bool usage = memmem(data, len, "\"usage\"", 7) != NULL;
+    bool usage = has_usage_object(data, len);
     bool model = !st->usage.model[0] && memmem(data, len, "\"model\"", 7) != NULL;
     if (!usage && !model)
         return false;
