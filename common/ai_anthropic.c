@@ -8,9 +8,32 @@
 /* Anthropic requires max_tokens; OpenAI clients often leave it out. */
 #define DEFAULT_MAX_TOKENS 4096
 
+/* Cuts s back to whole UTF-8 characters (a truncated copy must stay valid:
+ * jansson refuses strings that are not). */
+static void utf8_whole(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--; /* continuation bytes at the end */
+    if (i > 0 && ((unsigned char)s[i - 1] & 0x80)) {
+        unsigned char lead = (unsigned char)s[i - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        if (n - (i - 1) < need)
+            s[i - 1] = '\0';
+    }
+}
+
 static void set_why(char *why, size_t len, const char *fmt, const char *arg)
 {
-    snprintf(why, len, fmt, arg);
+    /* What the client named (a role, a part's type) may be long: shortened,
+     * to whole characters, as is the whole message. */
+    char part[201];
+    size_t n = strlen(arg) < sizeof(part) - 1 ? strlen(arg) : sizeof(part) - 1;
+    memcpy(part, arg, n);
+    part[n] = '\0';
+    utf8_whole(part);
+    snprintf(why, len, fmt, part);
+    utf8_whole(why);
 }
 
 /* An OpenAI image_url part as an Anthropic image block: data URLs become
@@ -222,9 +245,30 @@ json_t *sl_anthropic_request(const json_t *chat, char *why, size_t whylen)
         return NULL;
     }
     json_object_set(out, "model", (json_t *)model);
+    /* What Anthropic cannot do is refused rather than silently dropped. */
+    const json_t *n = json_object_get(chat, "n");
+    const char *format = json_string_value(json_object_get(json_object_get(chat, "response_format"), "type"));
+    const char *refused = json_is_integer(n) && json_integer_value(n) != 1 ? "n: Anthropic gives one choice (n: 1)"
+                          : format && strcmp(format, "text") != 0
+                              ? "response_format: Anthropic has no JSON mode; ask for JSON in the prompt or use a tool"
+                          : json_is_true(json_object_get(chat, "logprobs")) ? "logprobs: Anthropic gives none"
+                                                                           : NULL;
+    if (refused) {
+        set_why(why, whylen, "%s", refused);
+        json_decref(out);
+        return NULL;
+    }
     if (!add_messages(out, json_object_get(chat, "messages"), why, whylen) || !add_tools(out, chat, why, whylen)) {
         json_decref(out);
         return NULL;
+    }
+    if (json_is_false(json_object_get(chat, "parallel_tool_calls")) && json_object_get(out, "tools")) {
+        json_t *choice = json_object_get(out, "tool_choice");
+        if (!choice) {
+            choice = json_pack("{s:s}", "type", "auto");
+            json_object_set_new(out, "tool_choice", choice);
+        }
+        json_object_set_new(choice, "disable_parallel_tool_use", json_true());
     }
     const json_t *max = json_object_get(chat, "max_completion_tokens");
     if (!json_is_integer(max))
@@ -251,7 +295,7 @@ const char *sl_anthropic_finish_reason(const char *stop_reason)
 {
     if (!stop_reason)
         return NULL;
-    if (strcmp(stop_reason, "max_tokens") == 0)
+    if (strcmp(stop_reason, "max_tokens") == 0 || strcmp(stop_reason, "model_context_window_exceeded") == 0)
         return "length";
     if (strcmp(stop_reason, "tool_use") == 0)
         return "tool_calls";
@@ -350,6 +394,7 @@ static bool emit_chunk(sl_anthropic_stream *s, json_t *delta, const char *finish
 static void copy_str(char *dst, size_t cap, const char *src)
 {
     snprintf(dst, cap, "%s", src ? src : "");
+    utf8_whole(dst);
 }
 
 bool sl_anthropic_stream_event(sl_anthropic_stream *s, const char *data, size_t len,

@@ -28,13 +28,13 @@ static void check_host(sl_vctx *v, const json_t *o, bool required)
 /* An absolute path as RFC 3986 writes one: '/' then segments of unreserved
  * characters, sub-delims, ':', '@' and %-escapes. It goes into request lines
  * as it is, so nothing else (no space, no control character) may be in it. */
-static bool is_url_path(const char *p)
+static bool is_url_path(const char *p, bool query)
 {
     if (p[0] != '/')
         return false;
     for (const unsigned char *q = (const unsigned char *)p; *q; q++) {
         if ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
-            strchr("-._~!$&'()*+,;=:@/", *q))
+            strchr("-._~!$&'()*+,;=:@/", *q) || (query && *q == '?'))
             continue;
         if (*q == '%' && isxdigit(q[1]) && isxdigit(q[2])) {
             q += 2;
@@ -45,12 +45,17 @@ static bool is_url_path(const char *p)
     return true;
 }
 
-static void check_url_path(sl_vctx *v, const json_t *o)
+/* query: a query ('?...') may follow (an MCP or A2A endpoint; not ai.path,
+ * which the client's path is appended to). */
+static void check_url_path(sl_vctx *v, const json_t *o, bool query)
 {
     const char *p = sl_v_get_string(v, o, "path");
-    if (p && sl_v_max_len(v, "path", p, 1024) && !is_url_path(p))
+    if (p && sl_v_max_len(v, "path", p, 1024) && !is_url_path(p, query))
         sl_v_invalid(v, "path",
-                     "must be an absolute URL path: '/' then letters, digits, -._~!$&'()*+,;=:@/ and %%XX escapes");
+                     query ? "must be an absolute URL path: '/' then letters, digits, -._~!$&'()*+,;=:@/?"
+                             " and %%XX escapes"
+                           : "must be an absolute URL path: '/' then letters, digits, -._~!$&'()*+,;=:@/"
+                             " and %%XX escapes");
 }
 
 void sl_v_header_name(sl_vctx *v, const json_t *o, const char *key)
@@ -153,7 +158,7 @@ static void check_ai(sl_vctx *v, const json_t *ai)
     const char *protocol = sl_v_get_string(v, ai, "protocol");
     if (protocol)
         sl_v_enum(v, "protocol", protocol, protocols);
-    check_url_path(v, ai);
+    check_url_path(v, ai, false);
     check_secret_name_ref(v, ai, "authSecretRef");
 }
 
@@ -181,7 +186,7 @@ static void check_mcp(sl_vctx *v, const json_t *mcp)
             }
             check_host(v, t, true);
             sl_v_int_range(v, t, "port", 1, 65535, true, NULL);
-            check_url_path(v, t);
+            check_url_path(v, t, true);
             const char *proto = sl_v_get_string(v, t, "protocol");
             if (proto)
                 sl_v_enum(v, "protocol", proto, protocols);
@@ -194,7 +199,7 @@ static void check_a2a(sl_vctx *v, const json_t *a2a)
 {
     check_host(v, a2a, true);
     sl_v_int_range(v, a2a, "port", 1, 65535, true, NULL);
-    check_url_path(v, a2a);
+    check_url_path(v, a2a, true);
 }
 
 typedef struct {

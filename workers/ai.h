@@ -54,9 +54,12 @@ bool sl_ai_translate_path(sl_buf *b, size_t from);
 /* ai_request_body.c: the SL_AI_REQ_* flags a request head gives for backend be
  * (the path's kind; SL_AI_REQ_TRANSLATE for chat calls to Anthropic). */
 uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be);
+/* ai_request_body.c: whether a request's body is rewritten (and so collected
+ * whole first): (chat) completions, and JSON bodies when ai.model is set. */
+bool sl_ai_rewrites_body(const sl_snapshot *s, const sl_snap_backend *be, uint8_t flags, const sl_http1_request *req);
 /* ai_request_body.c: the body that goes upstream for the client's body `in`
  * (whole, de-chunked): ai.model set, usage asked for in OpenAI-shaped streams;
- * anything that is not a JSON object goes as it came; a chat call to Anthropic
+ * a body that is not a JSON object (strictly read) is refused (400); a chat call to Anthropic
  * is translated to its Messages API. Moves or copies into `out`; returns 0, or
  * the status the client gets instead, with *error_json (malloc'd, OpenAI's
  * error shape) when the request cannot be translated. */

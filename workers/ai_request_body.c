@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/ai.h"
 #include "common/ai_anthropic.h"
@@ -30,6 +31,19 @@ uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *b
     if ((flags & SL_AI_REQ_CHAT) && be->ai_provider == SL_AI_ANTHROPIC)
         flags |= SL_AI_REQ_TRANSLATE;
     return flags;
+}
+
+bool sl_ai_rewrites_body(const sl_snapshot *s, const sl_snap_backend *be, uint8_t flags, const sl_http1_request *req)
+{
+    (void)s;
+    if (flags & SL_AI_REQ_COMPLETIONS)
+        return true; /* streams are asked for their usage; chat calls may be translated */
+    if (!be->ai_model.len)
+        return false; /* nothing to change: uploads, audio, files... stream through as they come */
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (sl_slice_ieq_cstr(req->headers[i].name, "content-type"))
+            return req->headers[i].value.len >= 16 && strncasecmp(req->headers[i].value.ptr, "application/json", 16) == 0;
+    return false;
 }
 
 /* OpenAI's error shape for a request the gateway refuses (malloc'd). */
@@ -95,19 +109,25 @@ static bool rewrite(sl_conn *c, const sl_snap_backend *be, json_t *root)
 int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
 {
     const sl_snap_backend *be = sl_ai_backend(c);
-    json_t *root = be ? json_loadb(in->data + in->start, sl_dbuf_len(in), 0, NULL) : NULL;
+    /* Parsed as strictly as any provider would read it: a body that the
+     * gateway reads one way and a provider another (a duplicate "model", a
+     * NUL, a number too big to keep) would slip past ai.model and counting. */
+    json_t *root = be ? json_loadb(in->data + in->start, sl_dbuf_len(in), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES,
+                                   NULL)
+                      : NULL;
+    if (!json_is_object(root)) {
+        json_decref(root);
+        *error = error_json("the request body must be a JSON object without duplicate members or numbers beyond "
+                            "64 bits (the gateway rewrites this request: ai.model, usage, translation)");
+        return 400;
+    }
     if (c->ai_flags & SL_AI_REQ_TRANSLATE) {
-        if (!json_is_object(root)) {
-            json_decref(root);
-            *error = error_json("the request body must be a JSON object (OpenAI's chat completions request)");
-            return 400;
-        }
         rewrite(c, be, root); /* ai.model */
         int status = translate(c, root, out, error);
         json_decref(root);
         return status;
     }
-    if (!json_is_object(root) || !rewrite(c, be, root)) {
+    if (!rewrite(c, be, root)) {
         json_decref(root);
         *out = *in; /* as it came */
         *in = (sl_dbuf){0};

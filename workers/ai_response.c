@@ -36,6 +36,8 @@ typedef struct ai_state {
     bool recorded;
     sl_dbuf held;
     sl_dbuf pending;     /* strip: raw bytes of the event not complete yet */
+    bool lf_follows;     /* strip: the last event ended at a CR; a LF first in the next bytes is its own */
+    bool lf_dropped;     /* ...and that event was dropped (its LF goes with it) */
     sl_sse sse;
     sl_ai_usage usage;
     uint64_t started_ms;
@@ -148,22 +150,36 @@ typedef struct strip_feed {
     sl_conn *c;
     ai_state *st;
     const char *data; /* the bytes being fed */
+    size_t len;
     size_t from;      /* ...those before it are emitted or dropped */
     bool failed;
 } strip_feed;
 
+/* Raw bytes of one event may wait this long for its end; beyond, the stream
+ * goes on passed through as it comes (counted, not stripped). */
+#define AI_PENDING_MAX (AI_EVENT_MAX + 4096)
+
 static void on_event_strip(const char *event, size_t event_len, const char *data, size_t len, void *arg)
 {
     strip_feed *f = arg;
+    ai_state *st = f->st;
     (void)event;
     (void)event_len;
-    size_t end = f->st->sse.at + 1;
-    if (!count_event(f->st, data, len)) {
-        f->failed |= !sl_res_emit(f->c, f->st->pending.data + f->st->pending.start, sl_dbuf_len(&f->st->pending)) ||
+    /* The event's raw bytes end with the line end that completed it; a CRLF's
+     * LF is part of it (a client's reader waits for the whole blank line). */
+    size_t at = st->sse.at, end = at + 1;
+    bool cr = f->data[at] == '\r';
+    if (cr && end < f->len && f->data[end] == '\n')
+        end++;
+    bool drop = count_event(st, data, len);
+    if (!drop) {
+        f->failed |= !sl_res_emit(f->c, st->pending.data + st->pending.start, sl_dbuf_len(&st->pending)) ||
                      !sl_res_emit(f->c, f->data + f->from, end - f->from);
     }
-    sl_dbuf_consume(&f->st->pending, sl_dbuf_len(&f->st->pending));
+    sl_dbuf_consume(&st->pending, sl_dbuf_len(&st->pending));
     f->from = end;
+    st->lf_follows = cr && end == at + 1 && end == f->len;
+    st->lf_dropped = drop;
 }
 
 /* Translate mode: each Anthropic event, counted, goes out as OpenAI chunks. */
@@ -210,10 +226,31 @@ static char *translated_body(sl_conn *c, ai_state *st)
 
 static bool stream_strip(sl_conn *c, ai_state *st, sl_slice data)
 {
-    strip_feed f = {c, st, data.ptr, 0, false};
+    strip_feed f = {c, st, data.ptr, data.len, 0, false};
+    if (st->lf_follows && data.len && data.ptr[0] == '\n') {
+        /* The LF of the CRLF that ended the last event. */
+        if (!st->lf_dropped && !sl_res_emit(c, "\n", 1))
+            return false;
+        f.from = 1;
+    }
+    st->lf_follows = false;
+    /* (The reader itself knows that LF ends nothing: it is fed everything.) */
     if (!sl_sse_feed(&st->sse, data.ptr, data.len, on_event_strip, &f) || f.failed)
         return false;
-    return sl_dbuf_append(&st->pending, data.ptr + f.from, data.len - f.from);
+    if (!sl_dbuf_append(&st->pending, data.ptr + f.from, data.len - f.from))
+        return false;
+    /* Between events (comments, keep-alives, blank lines), or an event too
+     * large to hold: what waits goes now. */
+    const sl_sse *p = &st->sse;
+    bool between = !p->has_data && p->event_len == 0 && p->line_len == 0 && !p->skipping;
+    if (between || sl_dbuf_len(&st->pending) > AI_PENDING_MAX) {
+        if (!between)
+            st->strip = false; /* from here on passed through as it comes */
+        bool ok = sl_res_emit(c, st->pending.data + st->pending.start, sl_dbuf_len(&st->pending));
+        sl_dbuf_consume(&st->pending, sl_dbuf_len(&st->pending));
+        return ok;
+    }
+    return true;
 }
 
 /* The answer is complete: counted into the metrics (once). */
@@ -263,6 +300,8 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
     if (st->stream) {
         if (data.len && st->ttft_ms < 0)
             st->ttft_ms = (int64_t)(sl_now_ms() - st->started_ms);
+        if (data.len && c->res_head_held)
+            sl_res_release_head(c, NULL, -1); /* the client learns at once that its stream is coming */
         if (st->translate) {
             translate_feed f = {c, st, false};
             if (!sl_sse_feed(&st->sse, data.ptr, data.len, on_event_translate, &f) || f.failed)

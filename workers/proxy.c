@@ -195,6 +195,12 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->body_refusal = 0;
     c->body_length = c->req_body.kind == SL_BODY_LENGTH ? c->req_body.remaining : 0;
     c->retry_pending = false;
+    /* The previous response on this connection is over: nothing of it may make
+     * this request look complete while its body is still being read. */
+    c->res_head_done = false;
+    c->res_ready = 0;
+    c->res_body_end_seen = false;
+    memset(&c->res_body, 0, sizeof(c->res_body));
     c->upgrade_requested = w->req.upgrade;
     c->tunnel = false;
     if (sl_cbuf_get(w, &c->out) != 0) {
@@ -305,9 +311,18 @@ static void after_policies(sl_conn *c)
         return;
     }
     /* An AI route rewrites request bodies: they are collected whole first. */
-    c->collecting = be->ai_provider && !c->req_body.done && !c->upgrade_requested && sl_collect_begin(c);
-    if (c->collecting)
-        c->ai_flags = sl_ai_request_kind(&w->req, be); /* w->req is the worker's: read it while it is ours */
+    /* w->req is the worker's: read it while it is ours. */
+    c->ai_flags = be->ai_provider ? sl_ai_request_kind(&w->req, be) : 0;
+    c->collecting = be->ai_provider && !c->req_body.done && !c->upgrade_requested &&
+                    sl_ai_rewrites_body(s, be, c->ai_flags, &w->req) && sl_collect_begin(c);
+    if (c->collecting && c->req_body.kind == SL_BODY_LENGTH &&
+        c->req_body.remaining > (uint64_t)sl_setting(SL_SET_AI_MAX_REQUEST_BYTES)) {
+        /* Refused from its length alone, before a 100 Continue invites it. */
+        c->collecting = c->buffering = false;
+        c->req_body.done = true; /* not read: the connection closes after the answer */
+        sl_conn_respond(c, 413, "request body too large\n", true);
+        return;
+    }
     if (!sl_filters_request_head(c, route, a->filters, bref->filters)) {
         sl_conn_respond(c, 431, "request head too large to forward\n", true);
         return;
@@ -375,7 +390,9 @@ static void buffering_event(sl_conn *c)
             c->req_body.done = true; /* not read further: the connection closes after the answer */
             c->state = SL_CONN_LOCAL;
             if (error_json) {
-                sl_conn_respond_json(c, status, error_json, true);
+                /* The body was read whole: the connection can serve the next request. */
+                c->req_body.done = true;
+                sl_conn_respond_json(c, status, error_json, false);
                 free(error_json);
                 return;
             }

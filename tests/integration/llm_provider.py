@@ -26,6 +26,8 @@ headers, JSON body). Models with special behaviour:
   "big-stream"     a stream of 400 events of about 16 KB each (6.4 MB: more than the
                    kernel's socket buffers hold), written at once
   "fake-counts"    the answer carries x-sluice-ai-total-tokens: 999 of its own
+  "crlf-gated"     a stream with CRLF line ends: a comment, then (once .gate is set) one
+                   event, then (once .gate2 is set) the rest; .stage1/.stage2 say how far
 """
 
 import http.server
@@ -62,6 +64,9 @@ class Provider:
     def __init__(self):
         self.requests = []
         self.gate = threading.Event()
+        self.gate2 = threading.Event()
+        self.stage1 = threading.Event()
+        self.stage2 = threading.Event()
         self.first_chunk_sent = threading.Event()
         outer = self
 
@@ -173,6 +178,29 @@ class Provider:
                 p, c = prompt_tokens(msgs), words(answer)
                 usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
                          "prompt_tokens_details": {"cached_tokens": 0}}
+                if model == "crlf-gated" and body.get("stream"):
+                    self.start_stream()
+
+                    def raw(text):
+                        b = text.encode()
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(b), b))
+                        self.wfile.flush()
+                    raw(": PROCESSING\r\n\r\n")
+                    outer.stage1.set()
+                    outer.gate.wait(20)
+                    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model}
+                    raw("data: %s\r\n\r\n" % json.dumps(dict(base, choices=[
+                        {"index": 0, "delta": {"role": "assistant", "content": "first"}, "finish_reason": None}],
+                        usage=None)))
+                    outer.stage2.set()
+                    outer.gate2.wait(20)
+                    raw("data: %s\r\n\r\n" % json.dumps(dict(base, choices=[
+                        {"index": 0, "delta": {}, "finish_reason": "stop"}], usage=None)))
+                    if (body.get("stream_options") or {}).get("include_usage"):
+                        raw("data: %s\r\n\r\n" % json.dumps(dict(base, choices=[], usage=usage)))
+                    raw("data: [DONE]\r\n\r\n")
+                    self.end_stream()
+                    return
                 if model == "big-stream" and body.get("stream"):
                     self.start_stream()
                     base = {"id": "chatcmpl-big", "object": "chat.completion.chunk", "created": 1, "model": model}
@@ -281,5 +309,6 @@ class Provider:
 
     def close(self):
         self.gate.set()
+        self.gate2.set()
         self.server.shutdown()
         self.server.server_close()

@@ -358,6 +358,8 @@ def test_ai_requests_are_not_mirrored(make_dataplane, provider):
     created(s.post(ROUTES, route))
     wait_until(lambda: served_by_provider(dp), timeout=10, what="the AI route")
     n = dp.origin.nrequests
+    # A request without a body would be mirrored whole: the guard is what stops it.
+    assert requests.get(dp.url + "/v1/models", headers={"Authorization": "Bearer c"}, timeout=10).status_code == 200
     assert chat(dp, {"model": "m", "messages": [{"role": "user", "content": "x"}]}).status_code == 200
     time.sleep(0.5)
     assert dp.origin.nrequests == n
@@ -522,3 +524,105 @@ def test_large_answers_slow_clients_and_keep_alive(make_dataplane, provider, tmp
         return [json.loads(x) for x in log.read_text().splitlines() if '"/plain"' in x]
     entry = wait_until(lambda: plain_lines() and plain_lines()[-1], timeout=5, what="the /plain log line")
     assert "ai_provider" not in entry, entry
+
+
+def read_until(sock, marker, got=b"", timeout=5):
+    sock.settimeout(timeout)
+    while marker not in got:
+        part = sock.recv(65536)
+        assert part, got[-300:]
+        got += part
+    return got
+
+
+def test_keep_alive_requests_with_late_bodies_and_100_continue(make_dataplane, provider):
+    """A body that arrives after its head, or after 100 Continue, on a connection that
+    already served a request: the new request is collected, not taken as finished."""
+    dp = ai_plane(make_dataplane, provider)
+    body = json.dumps({"model": "test-small", "messages": [{"role": "user", "content": "late body here"}]}).encode()
+    s = socket.create_connection(("127.0.0.1", dp.port))
+    s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = read_until(s, b'"test-small"')
+    # Head and a piece of the body now, the rest later.
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:20]))
+    time.sleep(0.5)
+    s.sendall(body[20:])
+    got = read_until(s, b"echo: late body here")
+    assert b"HTTP/1.1 200" in got and b"HTTP/1.1 400" not in got, got[-500:]
+    # Expect: 100-continue on the same connection.
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+    got = read_until(s, b"100 Continue\r\n\r\n")
+    s.sendall(body)
+    got = read_until(s, b"echo: late body here", got.split(b"100 Continue\r\n\r\n", 1)[1])
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    s.close()
+    assert provider.last()["raw"] == body
+    # A declared length beyond --ai-max-request-bytes: 413 at once, no 100 Continue.
+    s = socket.create_connection(("127.0.0.1", dp.port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Expect: 100-continue\r\nContent-Length: 99999999999\r\n\r\n")
+    got = read_until(s, b"\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 413") and b"100 Continue" not in got, got
+    s.close()
+
+
+def test_bodies_that_could_be_read_two_ways_are_refused(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, model="forced-model")
+    n = len(provider.requests)
+    for raw in [b'{"model":"forced-model","model":"expensive","messages":[]}',
+                b'{"model":"x","stream":true,"seed":18446744073709551616,"messages":[]}', b"[1,2]"]:
+        r = requests.post(dp.url + "/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"},
+                          timeout=10)
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", (raw, r.text)
+    assert len(provider.requests) == n
+    # A NUL inside a string is JSON (\u0000): read, and the model still replaced.
+    r = requests.post(dp.url + "/v1/chat/completions", headers={"Content-Type": "application/json"}, timeout=10,
+                      data=b'{"model":"a\\u0000b","messages":[{"role":"user","content":"x"}]}')
+    assert r.status_code == 200 and provider.last()["body"]["model"] == "forced-model"
+
+
+def test_uploads_are_not_collected(make_dataplane, provider):
+    """Only bodies the gateway rewrites are read whole: others stream through, at any size."""
+    dp = ai_plane(make_dataplane, provider, args=["--ai-max-request-bytes", "100000"])
+    r = requests.post(dp.url + "/v1/files", files={"file": ("a.jsonl", b"x" * 300000)}, timeout=20)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"  # the provider's own answer
+    assert provider.last()["path"] == "/v1/files"
+
+
+def test_stripped_streams_keep_crlf_events_and_comments_moving(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider)
+    body = json.dumps({"model": "crlf-gated", "stream": True,
+                       "messages": [{"role": "user", "content": "x"}]}).encode()
+    s = socket.create_connection(("127.0.0.1", dp.port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    # The head and the provider's comment arrive while it works (nothing waits for an event).
+    got = read_until(s, b": PROCESSING")
+    assert provider.stage1.is_set() and not provider.gate.is_set()
+    assert got.startswith(b"HTTP/1.1 200")
+    provider.gate.set()
+    # The first event arrives whole, with its CRLF blank line, while the provider holds the rest.
+    got = read_until(s, b'"content": "first"', got)
+    got = read_until(s, b'"content": "first"', got)
+    tail = got.split(b'"content": "first"', 1)[1]
+    got = read_until(s, b"\r\n\r\n", tail) if b"\r\n\r\n" not in tail else got
+    assert not provider.gate2.is_set()
+    provider.gate2.set()
+    got = read_until(s, b"\r\n0\r\n\r\n", got)
+    s.close()
+    assert provider.last()["body"]["stream_options"] == {"include_usage": True}
+    assert b'"choices": []' not in got and b"data: [DONE]" in got
+
+
+def test_translation_refuses_what_anthropic_cannot_do(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    base = {"model": "claude-test", "messages": [{"role": "user", "content": "x"}]}
+    for extra, word in [({"n": 2}, "n:"), ({"response_format": {"type": "json_object"}}, "response_format"),
+                        ({"logprobs": True}, "logprobs")]:
+        r = chat(dp, dict(base, **extra))
+        assert r.status_code == 400 and word in r.json()["error"]["message"], r.text
+    r = chat(dp, dict(base, tools=[WEATHER_TOOL], parallel_tool_calls=False))
+    assert r.status_code == 200
+    assert provider.last()["body"]["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
