@@ -117,3 +117,23 @@ def test_expect_continue_with_buffering(make_dataplane):
     r = c.read_response()
     assert r.status == 200 and r.json()["body_len"] == 5
     c.sock.close()
+
+
+def test_a_buffered_body_after_an_earlier_response_on_the_connection(make_dataplane):
+    """The second request of a keep-alive connection, its body in pieces: while it is
+    buffered, nothing of the first response may make it look finished."""
+    dp = make_dataplane()
+    c = RawClient(connect(dp.port, timeout=30))
+    c.send(b"GET /first HTTP/1.1\r\nHost: a.example\r\n\r\n")
+    assert c.read_response().status == 200
+    body = b"0123456789" * 300
+    c.send(b"POST /second HTTP/1.1\r\nHost: a.example\r\nContent-Length: %d\r\n\r\n" % len(body))
+    for i in range(0, len(body), 1000):
+        time.sleep(0.2)
+        c.send(body[i:i + 1000])
+    r = c.read_response()
+    assert r.status == 200, r
+    echo = r.json()
+    assert echo["target"] == "/second" and echo["body_sha256"] == hashlib.sha256(body).hexdigest(), echo
+    c.send(b"GET /third HTTP/1.1\r\nHost: a.example\r\n\r\n")
+    assert c.read_response().status == 200
