@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Anthropic requires max_tokens; OpenAI clients often leave it out. */
 #define DEFAULT_MAX_TOKENS 4096
@@ -289,6 +290,36 @@ json_t *sl_anthropic_request(const json_t *chat, char *why, size_t whylen)
     if (json_is_string(user))
         json_object_set_new(out, "metadata", json_pack("{s:O}", "user_id", user));
     return out;
+}
+
+/* Seconds since the epoch of an RFC 3339 UTC time ("2025-02-19T00:00:00Z"), 0 when unreadable. */
+static int64_t epoch_of(const char *t)
+{
+    struct tm tm = {0};
+    if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                     &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t v = timegm(&tm);
+    return v < 0 ? 0 : (int64_t)v;
+}
+
+json_t *sl_anthropic_models(const json_t *list)
+{
+    json_t *data = json_array();
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(list, "data"), i, m)
+    {
+        const char *id = json_string_value(json_object_get(m, "id"));
+        if (id)
+            json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
+                                                  (json_int_t)epoch_of(json_string_value(
+                                                      json_object_get(m, "created_at"))),
+                                                  "owned_by", "anthropic"));
+    }
+    return json_pack("{s:s, s:o}", "object", "list", "data", data);
 }
 
 const char *sl_anthropic_finish_reason(const char *stop_reason)

@@ -31,6 +31,11 @@ json_t *sl_anthropic_response(const json_t *message, int64_t created);
  * unexpected still gives a well-formed error with `fallback` as its message. */
 json_t *sl_anthropic_error(const json_t *body, const char *fallback);
 
+/* OpenAI's model list for Anthropic's (GET /v1/models: {data: [{id,
+ * display_name, created_at}]}): {object: "list", data: [{id, object: "model",
+ * created, owned_by: "anthropic"}]} (new reference). */
+json_t *sl_anthropic_models(const json_t *list);
+
 /* OpenAI's finish_reason for an Anthropic stop_reason (NULL for none). */
 const char *sl_anthropic_finish_reason(const char *stop_reason);
 

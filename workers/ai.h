@@ -47,6 +47,7 @@ enum {
     SL_AI_REQ_CHAT = 8,        /* the path is a chat completions call (OpenAI's API) */
     SL_AI_REQ_TRANSLATE = 16,  /* ...to a provider that speaks another API: request and answer are translated */
     SL_AI_REQ_CLIENT_USAGE = 32, /* the client asked for the usage chunk (stream_options.include_usage) */
+    SL_AI_REQ_MODELS = 64,     /* GET .../models to a provider whose list is translated to OpenAI's */
 };
 /* ai_request.c: rewrites a translated call's path written into b from `from`
  * ("/chat/completions" becomes the provider's own, "/messages"). */

@@ -30,6 +30,8 @@ uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *b
         flags |= SL_AI_REQ_COMPLETIONS;
     if ((flags & SL_AI_REQ_CHAT) && be->ai_provider == SL_AI_ANTHROPIC)
         flags |= SL_AI_REQ_TRANSLATE;
+    if (be->ai_provider == SL_AI_ANTHROPIC && req->meth == SL_HTTP1_METHOD_GET && ends_with(req->path, "/models"))
+        flags |= SL_AI_REQ_MODELS | SL_AI_REQ_TRANSLATE;
     return flags;
 }
 

@@ -30,7 +30,8 @@ typedef struct ai_state {
     bool stream;
     bool strip;          /* stream: the usage-only chunk is the gateway's (it asked for it), not passed on */
     bool translate;      /* a chat call answered in Anthropic's API: translated to OpenAI's */
-    bool counted;        /* a 2xx answer: it goes into the metrics */
+    bool ok;             /* a 2xx answer */
+    bool counted;        /* ...of an LLM call: it goes into the metrics */
     sl_anthropic_stream tr;
     bool holding;        /* JSON: held whole until its end */
     bool recorded;
@@ -82,7 +83,8 @@ static bool on_head(sl_conn *c)
     st->be = be;
     st->stream = stream;
     st->translate = translate;
-    st->counted = ok;
+    st->ok = ok;
+    st->counted = ok && !(c->ai_flags & SL_AI_REQ_MODELS); /* a model list is no LLM call */
     sl_anthropic_stream_init(&st->tr, (int64_t)time(NULL), (c->ai_flags & SL_AI_REQ_CLIENT_USAGE) != 0);
     st->strip = stream && !translate && (c->ai_flags & SL_AI_REQ_USAGE_ADDED);
     st->holding = !stream;
@@ -217,7 +219,9 @@ static char *translated_body(sl_conn *c, ai_state *st)
     }
     char fallback[64];
     snprintf(fallback, sizeof(fallback), "the provider answered %d", c->status);
-    json_t *out = st->counted ? sl_anthropic_response(root, (int64_t)time(NULL)) : sl_anthropic_error(root, fallback);
+    json_t *out = !st->ok                                 ? sl_anthropic_error(root, fallback)
+                  : (c->ai_flags & SL_AI_REQ_MODELS) ? sl_anthropic_models(root)
+                                                     : sl_anthropic_response(root, (int64_t)time(NULL));
     json_decref(root);
     char *text = json_dumps(out, JSON_COMPACT);
     json_decref(out);

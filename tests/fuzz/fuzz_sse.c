@@ -63,8 +63,11 @@ static void check_translation(const char *d, size_t n)
         abort();
     json_t *res = sl_anthropic_response(doc, 0);
     json_t *err = sl_anthropic_error(doc, "fallback");
-    if (!json_is_object(res) || !json_is_string(json_object_get(json_object_get(err, "error"), "message")))
+    json_t *models = sl_anthropic_models(doc);
+    if (!json_is_object(res) || !json_is_string(json_object_get(json_object_get(err, "error"), "message")) ||
+        !json_is_array(json_object_get(models, "data")))
         abort();
+    json_decref(models);
     json_decref(req);
     json_decref(res);
     json_decref(err);

@@ -137,7 +137,12 @@ class Provider:
 
             def do_GET(self):
                 self.record(None)
-                if self.path.endswith("/models"):
+                if self.path.endswith("/models") and self.headers.get("anthropic-version"):
+                    # Anthropic's list (docs.anthropic.com/en/api/models-list)
+                    self.send_json(200, {"data": [{"type": "model", "id": "test-small", "display_name": "Test",
+                                                   "created_at": "2025-02-19T00:00:00Z"}],
+                                         "has_more": False, "first_id": "test-small", "last_id": "test-small"})
+                elif self.path.endswith("/models"):
                     self.send_json(200, {"object": "list", "data": [
                         {"id": "test-small", "object": "model", "created": 1700000000, "owned_by": "test"}]})
                 else:

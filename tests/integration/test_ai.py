@@ -626,3 +626,13 @@ def test_translation_refuses_what_anthropic_cannot_do(make_dataplane, provider):
     r = chat(dp, dict(base, tools=[WEATHER_TOOL], parallel_tool_calls=False))
     assert r.status_code == 200
     assert provider.last()["body"]["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+
+
+def test_anthropic_model_list_in_openais_shape(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    r = requests.get(dp.url + "/v1/models", timeout=10)
+    assert r.status_code == 200
+    assert r.json() == {"object": "list", "data": [{"id": "test-small", "object": "model", "created": 1739923200,
+                                                    "owned_by": "anthropic"}]}
+    assert provider.last()["headers"]["x-api-key"] == KEY
+    assert "gen_ai_client_token_usage_count{" not in metrics(dp)  # a list is no LLM call
