@@ -58,6 +58,17 @@ static char *error_json(const char *message)
     return text;
 }
 
+/* The body that goes upstream: doc (consumed) as compact JSON into out. 0, or
+ * 503 when memory runs out. */
+static int serialise(json_t *doc, sl_dbuf *out)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    bool ok = text && sl_dbuf_append(out, text, strlen(text));
+    free(text);
+    return ok ? 0 : 503;
+}
+
 /* A chat call to Anthropic: the OpenAI body (model already set) in Messages form. */
 static int translate(sl_conn *c, json_t *root, sl_dbuf *out, char **error)
 {
@@ -72,11 +83,7 @@ static int translate(sl_conn *c, json_t *root, sl_dbuf *out, char **error)
         *error = error_json(why);
         return 400;
     }
-    char *text = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
-    bool ok = text && sl_dbuf_append(out, text, strlen(text));
-    free(text);
-    return ok ? 0 : 503;
+    return serialise(msg, out);
 }
 
 /* Whether the parsed body changed: model and usage. */
@@ -135,9 +142,5 @@ int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
         *in = (sl_dbuf){0};
         return 0;
     }
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    bool ok = text && sl_dbuf_append(out, text, strlen(text));
-    free(text);
-    return ok ? 0 : 503;
+    return serialise(root, out);
 }
