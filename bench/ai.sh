@@ -8,6 +8,8 @@
 # each), so the provider's own cost is small and the same on every path. sluice (one worker)
 # has three routes to it, told apart by Host:
 #   plain   a Static Backend: the proxy path with no AI processing (the control)
+#   plainstream  the same Static Backend with a URLRewrite to /s/v1: the stream, proxied plainly
+#           (the control for stream)
 #   json    an AI Backend (OpenAICompatible, a key from a Secret): the request body is
 #           collected and parsed, the key injected, the answer held, its usage parsed, sent
 #           with x-sluice-ai-* fields; metrics and the access log's fields counted
@@ -35,12 +37,13 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-50}
 CHUNKS=${CHUNKS:-20}
+THREADS=$((CONNS < 2 ? 1 : 2))
 KEEP=${KEEP:-0}
 SLUICED_SRC=${SLUICED:-$(cd "$HERE/.." && pwd)/build/sbin/sluiced}
 WRK=${WRK:-wrk}
 NGINX=${NGINX:-nginx}
 CLK_TCK=$(getconf CLK_TCK)
-VARIANTS="direct plain json stream"
+VARIANTS="direct plain json plainstream stream"
 
 for tool in "$WRK" "$NGINX" curl python3; do
     command -v "$tool" >/dev/null || { echo "ai.sh: $tool not found" >&2; exit 2; }
@@ -135,12 +138,13 @@ done
 for r in plain json stream; do
     api POST $GW/httproutes "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"$r\"},\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],\"hostnames\":[\"$r.bench\"],\"rules\":[{\"backendRefs\":[{\"group\":\"gateway.sluice.dev\",\"kind\":\"Backend\",\"name\":\"$r\"}]}]}}"
 done
+api POST $GW/httproutes "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"plainstream\"},\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],\"hostnames\":[\"plainstream.bench\"],\"rules\":[{\"matches\":[{\"path\":{\"type\":\"PathPrefix\",\"value\":\"/v1\"}}],\"filters\":[{\"type\":\"URLRewrite\",\"urlRewrite\":{\"path\":{\"type\":\"ReplacePrefixMatch\",\"replacePrefixMatch\":\"/s/v1\"}}}],\"backendRefs\":[{\"group\":\"gateway.sluice.dev\",\"kind\":\"Backend\",\"name\":\"plain\"}]}]}}"
 api POST $GW/gateways "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\",\"metadata\":{\"name\":\"gw\",\"annotations\":{\"sluice.dev/workers\":\"1\"}},\"spec\":{\"gatewayClassName\":\"sluice-ai\",\"listeners\":[{\"name\":\"http\",\"port\":$SL_PORT,\"protocol\":\"HTTP\"}]}}"
 
 # ---- the request each variant sends (wrk script: POST with a chat body, and the report)
 request_body() {
     local stream=false
-    [ "$1" = stream ] && stream=true
+    case $1 in stream | plainstream) stream=true ;; esac
     printf '{"model":"bench-model","stream":%s,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"What is the answer to life, the universe and everything? Reply in one sentence."}]}' "$stream"
 }
 for v in $VARIANTS; do
@@ -165,20 +169,22 @@ check() {
         direct | plain) echo "$out" | grep -q '"total_tokens": 96' && return 0 ;;
         json) grep -qi '^x-sluice-ai-total-tokens: 96' "$TMP/check-head" && return 0 ;;
         stream) echo "$out" | grep -q 'data: \[DONE\]' && ! echo "$out" | grep -q '"choices": \[\]' && return 0 ;;
+        plainstream) echo "$out" | grep -q '"choices": \[\]' && return 0 ;;
         esac
         sleep 0.05
     done
     echo "ai.sh: variant $v does not answer as expected: $out" >&2
     exit 1
 }
-check direct; check plain plain.bench; check json json.bench; check stream stream.bench
+check direct; check plain plain.bench; check json json.bench; check plainstream plainstream.bench
+check stream stream.bench
 
 measure() { # measure VARIANT: one wrk run; appends "rps p50 p99 cpu_us_per_request"
     local v=$1 t0 t1 out
     local pids=("$SL_PID")
     [ "$v" != direct ] && pids=($(family "$SL_PID"))
     t0=$(cpu_ticks "${pids[@]}")
-    out=$("$WRK" -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$TMP/wrk-$v.lua" "$(url_of "$v")" 2>&1)
+    out=$("$WRK" -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$TMP/wrk-$v.lua" "$(url_of "$v")" 2>&1)
     t1=$(cpu_ticks "${pids[@]}")
     local line requests rps p50 p99 bad
     line=$(echo "$out" | grep '^WRK ')
@@ -197,7 +203,7 @@ measure() { # measure VARIANT: one wrk run; appends "rps p50 p99 cpu_us_per_requ
 echo "ai.sh: $ROUNDS rounds of ${DURATION}s, $CONNS connections, $CHUNKS events per stream"
 for ((r = 0; r < ROUNDS; r++)); do
     for v in $VARIANTS; do
-        "$WRK" -t2 -c"$CONNS" -d"${WARMUP}s" -s "$TMP/wrk-$v.lua" "$(url_of "$v")" >/dev/null 2>&1
+        "$WRK" -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$TMP/wrk-$v.lua" "$(url_of "$v")" >/dev/null 2>&1
         measure "$v"
     done
     echo "  round $((r + 1)) done"
@@ -205,17 +211,17 @@ done
 
 col() { median $(awk -v c="$2" '{ print $c }' "$TMP/res-$1" 2>/dev/null); }
 echo
-echo "| variant | req/s | p50 ms | p99 ms | sluice CPU µs/req | vs plain route |"
+echo "| variant | req/s | p50 ms | p99 ms | sluice CPU µs/req | vs its plain control |"
 echo "| --- | --- | --- | --- | --- | --- |"
-base=$(col plain 4)
 for v in $VARIANTS; do
     cpu=$(col "$v" 4)
     vs="—"
-    [ "$v" != direct ] && vs=$(ratio "$cpu" "$base")
+    case $v in json) vs=$(ratio "$cpu" "$(col plain 4)") ;; stream) vs=$(ratio "$cpu" "$(col plainstream 4)") ;; esac
     echo "| $v | $(fmt "$(col "$v" 1)" 0) | $(col "$v" 2) | $(col "$v" 3) | $cpu | $vs |"
 done
-stream_cpu=$(col stream 4)
 echo
-echo "stream: $(awk -v c="$stream_cpu" -v n="$CHUNKS" 'BEGIN { if (c ~ /^[0-9.]+$/) printf "%.2f", c / (n + 3); else print "n/a" }') µs of sluice CPU per event ($((CHUNKS + 3)) events per answer)"
+awk -v a="$(col json 4)" -v b="$(col plain 4)" -v s="$(col stream 4)" -v p="$(col plainstream 4)" -v n="$((CHUNKS + 3))" \
+    'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/) printf "json: the AI route adds %.2f µs of sluice CPU per request\n", a - b;
+             if (s ~ /^[0-9.]+$/ && p ~ /^[0-9.]+$/) printf "stream: the AI route adds %.2f µs per request, %.2f µs per event (%d events per answer)\n", s - p, (s - p) / n, n }'
 [ -f "$TMP/bugs" ] && { echo "ai.sh: problems seen:" >&2; cat "$TMP/bugs" >&2; exit 1; }
 exit 0
