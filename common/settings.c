@@ -39,6 +39,10 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
     [SL_SET_AI_MAX_REQUEST_BYTES] = S("ai-max-request-bytes", 16777216, 1024, 268435456, "bytes",
                                       "the largest request body a route to an AI Backend takes: such bodies are read "
                                       "whole (to be rewritten) before they go upstream; larger ones get 413"),
+    [SL_SET_AI_RESPONSE_TIMEOUT_MS] = S("ai-response-timeout", 600000, 10, 3600000, "ms",
+                                        "what --response-timeout is for AI Backends: how long a provider may stay "
+                                        "silent (a model can think for minutes before its first byte); a route's or a "
+                                        "policy's own timeouts still apply"),
     [SL_SET_BODY_TIMEOUT_MS] = S("body-timeout", 300000, 100, 86400000, "ms",
                                  "a client must send its whole request body within this of the request's start "
                                  "(408 after)"),

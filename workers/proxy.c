@@ -306,6 +306,8 @@ static void after_policies(sl_conn *c)
     }
     c->backend_index = bref->backend;
     c->res_hook = sl_response_hook_for(s, be);
+    if (be->ai_provider && !c->idle_timeout_ms)
+        c->idle_timeout_ms = (uint32_t)sl_setting(SL_SET_AI_RESPONSE_TIMEOUT_MS); /* a policy's timeouts win */
     if (sl_cbuf_get(w, &c->uout) != 0 || sl_bodybuf_get(w, &c->uin) != 0) {
         sl_conn_respond(c, 503, "out of memory\n", true);
         return;

@@ -26,6 +26,7 @@ headers, JSON body). Models with special behaviour:
   "big-stream"     a stream of 400 events of about 16 KB each (6.4 MB: more than the
                    kernel's socket buffers hold), written at once
   "fake-counts"    the answer carries x-sluice-ai-total-tokens: 999 of its own
+  "slow-2s"        answers after 2 s (a model that thinks)
   "crlf-gated"     a stream with CRLF line ends: a comment, then (once .gate is set) one
                    event, then (once .gate2 is set) the rest; .stage1/.stage2 say how far
 """
@@ -176,6 +177,8 @@ class Provider:
                     self.send_json(429, {"error": {"message": "Rate limit reached", "type": "requests",
                                                    "param": None, "code": "rate_limit_exceeded"}})
                     return
+                if model == "slow-2s":
+                    time.sleep(2)
                 msgs = body.get("messages", [])
                 answer = "echo: " + last_user_text(msgs)
                 if model == "big-json":

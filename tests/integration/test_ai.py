@@ -636,3 +636,14 @@ def test_anthropic_model_list_in_openais_shape(make_dataplane, provider):
                                                     "owned_by": "anthropic"}]}
     assert provider.last()["headers"]["x-api-key"] == KEY
     assert "gen_ai_client_token_usage_count{" not in metrics(dp)  # a list is no LLM call
+
+
+def test_providers_may_think_longer_than_the_response_timeout(make_dataplane, provider):
+    """--ai-response-timeout (10 min by default) is what --response-timeout is for AI routes."""
+    body = {"model": "slow-2s", "messages": [{"role": "user", "content": "think"}]}
+    dp = ai_plane(make_dataplane, provider, args=["--response-timeout", "1000"])
+    assert requests.get(dp.url + "/slow?delay=2000", timeout=10).status_code == 504  # a plain route times out
+    r = chat(dp, body)
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "echo: think"
+    dp2 = ai_plane(make_dataplane, provider, args=["--response-timeout", "1000", "--ai-response-timeout", "500"])
+    assert chat(dp2, body).status_code == 504
