@@ -69,6 +69,15 @@ static inline bool sl_slice_ieq_cstr(sl_slice a, const char *s)
 }
 
 /* True when `a` starts with the C string `prefix` (byte-wise). */
+/* Whether a Content-Type value names media type `type` (any case; parameters
+ * after ';' allowed). */
+static inline bool sl_media_type_is(sl_slice v, const char *type)
+{
+    size_t n = strlen(type);
+    return v.len >= n && sl_slice_ieq(sl_slice_make(v.ptr, n), sl_slice_make(type, n)) &&
+           (v.len == n || v.ptr[n] == ';' || v.ptr[n] == ' ');
+}
+
 static inline bool sl_slice_starts_with(sl_slice a, const char *prefix)
 {
     size_t n = strlen(prefix);

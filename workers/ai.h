@@ -57,7 +57,7 @@ bool sl_ai_translate_path(sl_buf *b, size_t from);
 uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be);
 /* ai_request_body.c: whether a request's body is rewritten (and so collected
  * whole first): (chat) completions, and JSON bodies when ai.model is set. */
-bool sl_ai_rewrites_body(const sl_snapshot *s, const sl_snap_backend *be, uint8_t flags, const sl_http1_request *req);
+bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http1_request *req);
 /* ai_request_body.c: the body that goes upstream for the client's body `in`
  * (whole, de-chunked): ai.model set, usage asked for in OpenAI-shaped streams;
  * a body that is not a JSON object (strictly read) is refused (400); a chat call to Anthropic

@@ -64,11 +64,7 @@ void sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b
     sl_buf_puts(b, "Accept-Encoding: identity\r\n");
     if (be->ai_provider == SL_AI_ANTHROPIC) {
         /* Required by the Messages API; a client's own value is kept. */
-        const sl_http1_request *req = &c->w->req;
-        bool has = false;
-        for (size_t i = 0; i < req->nheaders && !has; i++)
-            has = sl_slice_ieq_cstr(req->headers[i].name, "anthropic-version");
-        if (!has)
+        if (!sl_http1_request_header(&c->w->req, "anthropic-version"))
             sl_buf_puts(b, "anthropic-version: 2023-06-01\r\n");
     }
 }

@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/ai.h"
 #include "common/ai_anthropic.h"
@@ -35,17 +34,14 @@ uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *b
     return flags;
 }
 
-bool sl_ai_rewrites_body(const sl_snapshot *s, const sl_snap_backend *be, uint8_t flags, const sl_http1_request *req)
+bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http1_request *req)
 {
-    (void)s;
     if (flags & SL_AI_REQ_COMPLETIONS)
         return true; /* streams are asked for their usage; chat calls may be translated */
     if (!be->ai_model.len)
         return false; /* nothing to change: uploads, audio, files... stream through as they come */
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (sl_slice_ieq_cstr(req->headers[i].name, "content-type"))
-            return req->headers[i].value.len >= 16 && strncasecmp(req->headers[i].value.ptr, "application/json", 16) == 0;
-    return false;
+    const sl_http1_header *type = sl_http1_request_header(req, "content-type");
+    return type && sl_media_type_is(type->value, "application/json");
 }
 
 /* OpenAI's error shape for a request the gateway refuses (malloc'd). */

@@ -50,17 +50,8 @@ static ai_state *state_of(const sl_conn *c) { return c->res_hook_state; }
 /* The field's value in the upstream's response head, or an empty slice. */
 static sl_slice response_field(const sl_conn *c, const char *name)
 {
-    const sl_http1_response *res = &c->w->res;
-    for (size_t i = 0; i < res->nheaders; i++)
-        if (sl_slice_ieq_cstr(res->headers[i].name, name))
-            return res->headers[i].value;
-    return sl_slice_make("", 0);
-}
-
-static bool media_type_is(sl_slice v, const char *type)
-{
-    size_t n = strlen(type);
-    return v.len >= n && strncasecmp(v.ptr, type, n) == 0 && (v.len == n || v.ptr[n] == ';' || v.ptr[n] == ' ');
+    const sl_http1_header *h = sl_http1_response_header(&c->w->res, name);
+    return h ? h->value : sl_slice_make("", 0);
 }
 
 static bool on_head(sl_conn *c)
@@ -74,8 +65,8 @@ static bool on_head(sl_conn *c)
     if (encoding.len && !(encoding.len == 8 && strncasecmp(encoding.ptr, "identity", 8) == 0))
         return false; /* compressed although asked not to be: it cannot be read, so it passes uncounted */
     sl_slice type = response_field(c, "content-type");
-    bool stream = media_type_is(type, "text/event-stream");
-    if ((!stream && !media_type_is(type, "application/json")) || (stream && !ok))
+    bool stream = sl_media_type_is(type, "text/event-stream");
+    if ((!stream && !sl_media_type_is(type, "application/json")) || (stream && !ok))
         return false;
     ai_state *st = calloc(1, sizeof(*st));
     if (!st)

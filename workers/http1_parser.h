@@ -213,6 +213,9 @@ typedef struct sl_http1_response {
     const char *error;       /* on SL_ERR; the proxy answers 502 */
 } sl_http1_response;
 
+/* The first field of a parsed response named `name` (any case), or NULL. */
+const sl_http1_header *sl_http1_response_header(const sl_http1_response *res, const char *name);
+
 /* Parses an upstream response head from buf[0..len). `req_method` is the method
  * of the request it answers: HEAD responses have no body, and neither do 2xx
  * answers to CONNECT (the tunnel starts right after the head). 1xx, 204 and 304

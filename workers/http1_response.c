@@ -9,6 +9,14 @@ static inline int res_fail(sl_http1_response *res, const char *msg)
     return SL_ERR;
 }
 
+const sl_http1_header *sl_http1_response_header(const sl_http1_response *res, const char *name)
+{
+    for (size_t i = 0; i < res->nheaders; i++)
+        if (sl_slice_ieq_cstr(res->headers[i].name, name))
+            return &res->headers[i];
+    return NULL;
+}
+
 int sl_http1_parse_response(const char *buf, size_t len, sl_http1_scan *scan,
                             sl_http1_response *res, const sl_http1_limits *lim,
                             sl_http1_method req_method)

@@ -316,7 +316,7 @@ static void after_policies(sl_conn *c)
     /* w->req is the worker's: read it while it is ours. */
     c->ai_flags = be->ai_provider ? sl_ai_request_kind(&w->req, be) : 0;
     c->collecting = be->ai_provider && !c->req_body.done && !c->upgrade_requested &&
-                    sl_ai_rewrites_body(s, be, c->ai_flags, &w->req) && sl_collect_begin(c);
+                    sl_ai_rewrites_body(be, c->ai_flags, &w->req) && sl_collect_begin(c);
     if (c->collecting && c->req_body.kind == SL_BODY_LENGTH &&
         c->req_body.remaining > (uint64_t)sl_setting(SL_SET_AI_MAX_REQUEST_BYTES)) {
         /* Refused from its length alone, before a 100 Continue invites it. */
