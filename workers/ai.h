@@ -7,6 +7,7 @@
  *   ai_response.c  the response hook: usage accounting of JSON answers (held
  *                  whole, sent with count headers) and of streams (passed on
  *                  event by event as they arrive)
+ *   ai_model_route.c  the body's model as a request field for routing
  *   ai_metrics.c   gen_ai metrics in the worker's slot */
 #ifndef SL_WORKERS_AI_H
 #define SL_WORKERS_AI_H
@@ -65,6 +66,18 @@ bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http
  * the status the client gets instead, with *error_json (malloc'd, OpenAI's
  * error shape) when the request cannot be translated. */
 int sl_ai_request_body(struct sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error_json);
+
+/* ai_model_route.c: routing by the body's model. Whether some route of a
+ * port matches on x-sluice-ai-model (then the gateway sets it, and reads a
+ * JSON POST's body before routing). */
+bool sl_ai_port_routes_by_model(const sl_snapshot *s, uint32_t port_index);
+/* ...for the request just parsed (w->req, its head consumed): 0 when routing
+ * goes on now (a client's own x-sluice-ai-model dropped), 1 when the body is
+ * being read (then sl_conn_route follows), -1 when the request was answered. */
+int sl_ai_model_route_begin(struct sl_conn *c);
+/* ...the body is whole (req_hold): the head gets the model's field, w->req is
+ * parsed again from it. false: it could not (the head grew past its limit). */
+bool sl_ai_model_route_body(struct sl_conn *c);
 
 /* ai_metrics.c: one answered request into the worker's gen_ai metrics. ttft_ms:
  * time to the first byte of a streamed answer, -1 for none. */

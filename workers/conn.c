@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/settings.h"
+#include "workers/ai.h"
 #include "workers/conn.h"
 #include "workers/response_hook.h"
 #include "workers/sys_io.h"
@@ -701,6 +702,16 @@ static void dispatch(sl_conn *c)
         sl_conn_respond(c, 404, "no route for this listener\n", false);
         return;
     }
+    /* A port that routes by model reads the model from the body first. */
+    if (c->snap->route_by_model[c->listener] && sl_ai_model_route_begin(c) != 0)
+        return; /* routed once the body is here, or answered */
+    sl_conn_route(c);
+}
+
+void sl_conn_route(sl_conn *c)
+{
+    const sl_http1_request *req = &c->w->req;
+    uint32_t port_index = c->snap->port_of_socket[c->listener];
     /* Host without its port. IPv6 literals keep their brackets. */
     sl_slice host = req->host;
     for (size_t i = host.len; i > 0; i--) {

@@ -156,6 +156,8 @@ struct sl_conn {
      * AI routes, whose bodies the gateway rewrites. */
     bool collecting;               /* reading it into req_hold (with `buffering`) */
     bool req_from_out;             /* the body sent upstream is req_out, not the client's bytes in `in` */
+    bool route_pending;            /* ...before routing: the route depends on it (ai_model_route.c) */
+    bool body_held;                /* ...it is whole in req_hold, read before routing */
     uint8_t ai_flags;              /* SL_AI_REQ_* (workers/ai.h): what the rewrite did */
     sl_dbuf req_hold;              /* the client's body, de-chunked */
     sl_dbuf req_out;               /* the body as sent (req_body.remaining bytes of it still to go) */
@@ -254,8 +256,22 @@ bool sl_collect_begin(sl_conn *c);
  * finished), or the status the request gets instead (400, 413...), with a
  * JSON body for it in *error_json (malloc'd) when there is one. */
 int sl_collect_step(sl_conn *c, char **error_json);
+/* ...before routing (ai_model_route.c): reads the body whole into req_hold,
+ * sending 100 Continue if asked; the route is looked up once it is whole
+ * (sl_conn_route). 0, or the status the request gets instead (413...). */
+int sl_collect_before_route(sl_conn *c);
+/* ...once routed, with the upstream head built: the held body goes upstream,
+ * rewritten for an AI backend when `rewrite`; the route's body policies see
+ * it first. Returns like sl_collect_step. */
+int sl_collect_held(sl_conn *c, bool rewrite, char **error_json);
 /* ...the request is over: the buffers go. */
 void sl_collect_end(sl_conn *c);
+/* proxy.c: nothing of an earlier response on the connection is left to count
+ * for the next request. */
+void sl_proxy_reset_response(sl_conn *c);
+/* conn.c: routes the request in w->req (dispatch's second half, also after a
+ * body read before routing) and starts it. */
+void sl_conn_route(sl_conn *c);
 /* proxy_response_hook.c: a response body hook's side of the proxy. The hook
  * takes this response (its head, already parsed, goes to res_held); false: it
  * does not, the response passes as usual. */

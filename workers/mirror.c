@@ -78,7 +78,11 @@ void sl_mirror_send(sl_conn *c, uint32_t backend_index)
         return;
     /* The body goes along only when it is already here in full. */
     size_t body = 0;
-    if (c->req_body.kind == SL_BODY_LENGTH) {
+    const char *from = c->in.data + c->in.start;
+    if (c->req_from_out) { /* read whole before routing (by model): it waits in req_out */
+        from = c->req_out.data + c->req_out.start;
+        body = sl_dbuf_len(&c->req_out);
+    } else if (c->req_body.kind == SL_BODY_LENGTH) {
         if (sl_buf_len(&c->in) < c->req_body.remaining)
             return;
         body = (size_t)c->req_body.remaining;
@@ -110,7 +114,7 @@ void sl_mirror_send(sl_conn *c, uint32_t backend_index)
     }
     memcpy(data, c->uout.data + c->uout.start, head);
     if (body)
-        memcpy(data + head, c->in.data + c->in.start, body);
+        memcpy(data + head, from, body);
     m->loop = c->w->loop;
     m->fd = fd;
     m->data = data;

@@ -31,6 +31,7 @@ static size_t request_body_ready(sl_conn *c, bool *error);
 static void wait_for_policy(sl_conn *c);
 static void after_policies(sl_conn *c);
 static void buffering_event(sl_conn *c);
+static void collect_failed(sl_conn *c, int status, char *error_json);
 
 /* A waiting policy's own timeout ends the wait; this only bounds it if that failed. */
 #define POLICY_WAIT_LIMIT_MS 120000
@@ -174,6 +175,16 @@ static bool start_attempt(sl_conn *c, uint32_t bi)
     return true;
 }
 
+void sl_proxy_reset_response(sl_conn *c)
+{
+    /* The previous response on this connection is over: nothing of it may make
+     * this request look complete while its body is still being read. */
+    c->res_head_done = false;
+    c->res_ready = 0;
+    c->res_body_end_seen = false;
+    memset(&c->res_body, 0, sizeof(c->res_body));
+}
+
 void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
 {
     sl_worker *w = c->w;
@@ -195,12 +206,7 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->body_refusal = 0;
     c->body_length = c->req_body.kind == SL_BODY_LENGTH ? c->req_body.remaining : 0;
     c->retry_pending = false;
-    /* The previous response on this connection is over: nothing of it may make
-     * this request look complete while its body is still being read. */
-    c->res_head_done = false;
-    c->res_ready = 0;
-    c->res_body_end_seen = false;
-    memset(&c->res_body, 0, sizeof(c->res_body));
+    sl_proxy_reset_response(c);
     c->upgrade_requested = w->req.upgrade;
     c->tunnel = false;
     if (sl_cbuf_get(w, &c->out) != 0) {
@@ -315,9 +321,11 @@ static void after_policies(sl_conn *c)
     /* An AI route rewrites request bodies: they are collected whole first. */
     /* w->req is the worker's: read it while it is ours. */
     c->ai_flags = be->ai_provider ? sl_ai_request_kind(&w->req, be) : 0;
-    c->collecting = be->ai_provider && !c->req_body.done && !c->upgrade_requested &&
-                    sl_ai_rewrites_body(be, c->ai_flags, &w->req) && sl_collect_begin(c);
-    if (c->collecting && c->req_body.kind == SL_BODY_LENGTH &&
+    bool rewrite = be->ai_provider && !c->upgrade_requested && sl_ai_rewrites_body(be, c->ai_flags, &w->req);
+    /* A body read before routing (by model) is whole already: the head is
+     * built for it as for one being collected. */
+    c->collecting = c->body_held || (rewrite && !c->req_body.done && sl_collect_begin(c));
+    if (c->collecting && !c->body_held && c->req_body.kind == SL_BODY_LENGTH &&
         c->req_body.remaining > (uint64_t)sl_setting(SL_SET_AI_MAX_REQUEST_BYTES)) {
         /* Refused from its length alone, before a 100 Continue invites it. */
         c->collecting = c->buffering = false;
@@ -333,6 +341,16 @@ static void after_policies(sl_conn *c)
     if (c->expect_continue && !c->req_body.done)
         sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->last_client_ms = sl_now_ms();
+    if (c->body_held) {
+        c->state = SL_CONN_PROXY;
+        char *error_json = NULL;
+        int status = sl_collect_held(c, rewrite, &error_json);
+        if (status > 1)
+            collect_failed(c, status, error_json);
+        else
+            begin_upstream(c);
+        return;
+    }
     if (c->collecting) {
         c->state = SL_CONN_PROXY;
         c->deadline_ms = sl_proxy_body_deadline(c);
@@ -379,6 +397,25 @@ static void begin_upstream(sl_conn *c)
     pump(c);
 }
 
+/* A body being collected cannot go upstream: the request gets `status`
+ * instead (with error_json, malloc'd, as its body when there is one). */
+static void collect_failed(sl_conn *c, int status, char *error_json)
+{
+    c->buffering = false;
+    c->collecting = false;
+    c->req_body.done = true; /* not read further: the connection closes after the answer */
+    c->state = SL_CONN_LOCAL;
+    if (error_json) {
+        /* The body was read whole: the connection can serve the next request. */
+        sl_conn_respond_json(c, status, error_json, false);
+        free(error_json);
+        return;
+    }
+    char text[80];
+    snprintf(text, sizeof(text), "%s\n", status == 413 ? "request body too large" : sl_http_reason(status));
+    sl_conn_respond(c, status, text, true);
+}
+
 /* A client event while the body is being buffered: once it is whole, the
  * request goes upstream; a client that leaves first is dropped. */
 static void buffering_event(sl_conn *c)
@@ -387,20 +424,19 @@ static void buffering_event(sl_conn *c)
         char *error_json = NULL;
         int status = sl_collect_step(c, &error_json);
         if (status > 1) {
-            c->buffering = false;
-            c->collecting = false;
-            c->req_body.done = true; /* not read further: the connection closes after the answer */
-            c->state = SL_CONN_LOCAL;
-            if (error_json) {
-                /* The body was read whole: the connection can serve the next request. */
-                c->req_body.done = true;
-                sl_conn_respond_json(c, status, error_json, false);
-                free(error_json);
+            collect_failed(c, status, error_json);
+            return;
+        }
+        if (status == 1 && c->route_pending) {
+            /* Read before routing: the route can be chosen now. */
+            c->route_pending = false;
+            c->body_held = true;
+            if (!sl_ai_model_route_body(c)) {
+                c->state = SL_CONN_LOCAL;
+                sl_conn_respond(c, 431, "request head too large to route by model\n", true);
                 return;
             }
-            char text[80];
-            snprintf(text, sizeof(text), "%s\n", status == 413 ? "request body too large" : sl_http_reason(status));
-            sl_conn_respond(c, status, text, true);
+            sl_conn_route(c);
             return;
         }
         if (status == 1) {

@@ -14,6 +14,7 @@
 #include "workers/ai.h"
 #include "workers/conn.h"
 #include "workers/policy.h"
+#include "workers/proxy_buffer.h"
 
 bool sl_collect_begin(sl_conn *c)
 {
@@ -40,14 +41,10 @@ static int take(sl_conn *c, const char *data, size_t n, bool last)
     return sl_dbuf_append(&c->req_hold, data, n) ? 0 : 503;
 }
 
-/* The body is whole: rewritten into req_out, and the upstream head finished
- * with its length. */
-static int complete(sl_conn *c, char **error_json)
+/* The upstream head (built without framing) gets the length of req_out, which
+ * is what goes upstream from now on. */
+static int finish_head(sl_conn *c)
 {
-    int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
-    if (status)
-        return status;
-    sl_dbuf_free(&c->req_hold);
     size_t len = sl_dbuf_len(&c->req_out);
     sl_buf *h = &c->uout;
     /* The head ends with its blank line: the length goes before it. */
@@ -64,6 +61,21 @@ static int complete(sl_conn *c, char **error_json)
     c->req_body.remaining = len;
     c->req_body.done = len == 0;
     return 1;
+}
+
+/* The body is whole: rewritten into req_out, and the upstream head finished
+ * with its length. Before routing (by model), it only waits in req_hold. */
+static int complete(sl_conn *c, char **error_json)
+{
+    if (c->route_pending) {
+        c->collecting = c->buffering = false;
+        return 1;
+    }
+    int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
+    if (status)
+        return status;
+    sl_dbuf_free(&c->req_hold);
+    return finish_head(c);
 }
 
 int sl_collect_step(sl_conn *c, char **error_json)
@@ -102,10 +114,61 @@ int sl_collect_step(sl_conn *c, char **error_json)
     return status;
 }
 
+int sl_collect_before_route(sl_conn *c)
+{
+    if (c->req_body.kind == SL_BODY_LENGTH &&
+        c->req_body.remaining > (uint64_t)sl_setting(SL_SET_AI_MAX_REQUEST_BYTES))
+        return 413; /* refused from its length alone, before a 100 Continue invites it */
+    if (!sl_collect_begin(c))
+        return 500;
+    if (sl_cbuf_get(c->w, &c->out) != 0)
+        return 503;
+    /* Nothing of an earlier request on this connection may count for this one. */
+    c->route = NULL;
+    c->body_hooks = false;
+    c->tunnel = c->retry_pending = false;
+    sl_proxy_reset_response(c);
+    c->collecting = true;
+    c->route_pending = true;
+    if (c->expect_continue) {
+        sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        c->expect_continue = false;
+    }
+    c->last_client_ms = sl_now_ms();
+    c->state = SL_CONN_PROXY;
+    c->deadline_ms = sl_proxy_body_deadline(c);
+    sl_proxy_client_event(c); /* what already arrived */
+    return 0;
+}
+
+int sl_collect_held(sl_conn *c, bool rewrite, char **error_json)
+{
+    if (c->body_hooks) {
+        /* The route's body policies see it now, whole (it came before the route was known). */
+        int refusal = sl_policy_run_body(c, sl_slice_make(c->req_hold.data + c->req_hold.start,
+                                                          sl_dbuf_len(&c->req_hold)), true);
+        if (refusal) {
+            c->body_refusal = refusal;
+            return refusal;
+        }
+    }
+    c->body_held = false;
+    if (rewrite) {
+        int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
+        if (status)
+            return status;
+        sl_dbuf_free(&c->req_hold);
+    } else {
+        c->req_out = c->req_hold; /* goes as it came */
+        c->req_hold = (sl_dbuf){0};
+    }
+    return finish_head(c);
+}
+
 void sl_collect_end(sl_conn *c)
 {
     sl_dbuf_free(&c->req_hold);
     sl_dbuf_free(&c->req_out);
-    c->collecting = c->req_from_out = false;
+    c->collecting = c->req_from_out = c->route_pending = c->body_held = false;
     c->ai_flags = 0;
 }

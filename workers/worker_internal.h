@@ -94,6 +94,7 @@ typedef struct sl_wsnap {
     sl_regex_set *regex;
     uint32_t *rr;          /* per-backend round-robin cursor */
     uint32_t port_of_socket[SL_WORKER_MAX_SOCKETS]; /* snapshot port of each worker socket, or SL_SNAP_NONE */
+    bool route_by_model[SL_WORKER_MAX_SOCKETS]; /* ...whose routes match on x-sluice-ai-model (workers/ai.h) */
     void *zones[SL_WSNAP_MAX_KINDS]; /* per policy kind: its zone for this worker's Gateway (NULL: none) */
 } sl_wsnap;
 

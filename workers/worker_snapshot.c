@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "workers/ai.h"
 #include "workers/policy.h"
 #include "workers/tls.h"
 #include "workers/upstream_tls.h"
@@ -36,8 +37,10 @@ void sl_wsnap_release(sl_worker *w, sl_wsnap *s)
 void sl_wsnap_bind_ports(sl_worker *w, sl_wsnap *s)
 {
     const sl_snapshot *snap = &s->s;
-    for (int i = 0; i < SL_WORKER_MAX_SOCKETS; i++)
+    for (int i = 0; i < SL_WORKER_MAX_SOCKETS; i++) {
         s->port_of_socket[i] = SL_SNAP_NONE;
+        s->route_by_model[i] = false;
+    }
     for (uint32_t gi = 0; gi < sl_snap_count(snap, SL_SNAP_GATEWAYS); gi++) {
         const sl_snap_gateway *g = SL_SNAP_GET(snap, SL_SNAP_GATEWAYS, sl_snap_gateway, gi);
         if (strcmp(sl_snap_cstr(snap, g->ns), w->args.gateway_ns) != 0 ||
@@ -46,8 +49,10 @@ void sl_wsnap_bind_ports(sl_worker *w, sl_wsnap *s)
         for (uint32_t pi = 0; pi < g->ports.count; pi++) {
             const sl_snap_port *p = SL_SNAP_GET(snap, SL_SNAP_PORTS, sl_snap_port, g->ports.first + pi);
             for (int i = 0; i < w->args.nsockets; i++)
-                if (w->args.sockets[i].port == p->port && strcmp(w->args.sockets[i].address, sl_snap_cstr(snap, p->address)) == 0)
+                if (w->args.sockets[i].port == p->port && strcmp(w->args.sockets[i].address, sl_snap_cstr(snap, p->address)) == 0) {
                     s->port_of_socket[i] = g->ports.first + pi;
+                    s->route_by_model[i] = sl_ai_port_routes_by_model(snap, g->ports.first + pi);
+                }
         }
     }
 }

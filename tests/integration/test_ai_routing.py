@@ -1,0 +1,197 @@
+"""Routing by model: on a port where a route matches on x-sluice-ai-model, the
+gateway reads a JSON POST's body before routing and sets that header from its
+"model", so standard HTTPRoute matches send models to providers. A client's own
+x-sluice-ai-model never picks the route there. Providers are test doubles
+(llm_provider.py); the origin is dataplane.py's echo server."""
+
+import hashlib
+import json
+import socket
+import time
+
+import pytest
+import requests
+
+from dataplane import BACKENDS, ROUTES, SLUICE_GROUP, created, make_dataplane, wait_until  # noqa: F401
+from h2client import H2Client
+from llm_provider import Provider
+from test_ai import KEY, ai_backend, read_until
+from test_auth import SECRETS, secret
+
+POLICIES = "/apis/gateway.sluice.dev/v1alpha1/namespaces/default/trafficpolicies"
+
+
+@pytest.fixture
+def providers():
+    a, b = Provider(), Provider()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def model_match(value, kind="Exact"):
+    return {"path": {"type": "PathPrefix", "value": "/v1"},
+            "headers": [{"type": kind, "name": "x-sluice-ai-model", "value": value}]}
+
+
+def ref(name, kind="Backend"):
+    if kind == "Backend":
+        return {"group": SLUICE_GROUP, "kind": "Backend", "name": name}
+    return {"name": name}
+
+
+def models_route(name="models"):
+    """model-b to provider B, plain-* to the echo origin (a plain Backend), the
+    rest of /v1 to provider A."""
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [
+                {"matches": [model_match("model-b")], "backendRefs": [ref("llm-b")]},
+                {"matches": [model_match("plain-.*", "RegularExpression")], "backendRefs": [ref("be")]},
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}], "backendRefs": [ref("llm-a")]}]}}
+
+
+def routing_plane(make_dataplane, providers, args=()):
+    a, b = providers
+    dp = make_dataplane(args=list(args))
+    s = dp.sluiced
+    created(s.post(SECRETS, secret("llm-key", {"apiKey": KEY})))
+    created(s.post(BACKENDS, ai_backend("llm-a", "OpenAICompatible", a.port)))
+    created(s.post(BACKENDS, ai_backend("llm-b", "OpenAICompatible", b.port)))
+    created(s.post(ROUTES, models_route()))
+
+    def in_force():
+        n = len(b.requests)
+        r = requests.post(dp.url + "/v1/chat/completions", timeout=5,
+                          json={"model": "model-b", "messages": [{"role": "user", "content": "hi"}]})
+        return r.status_code == 200 and len(b.requests) > n
+    wait_until(in_force, timeout=10, what="the model route in force")
+    return dp
+
+
+def ask(dp, model, headers=None, **kw):
+    body = {"model": model, "messages": [{"role": "user", "content": "which provider"}]}
+    return requests.post(dp.url + "/v1/chat/completions", json=body, headers=headers or {}, timeout=10, **kw)
+
+
+def test_the_body_model_picks_the_provider_and_the_client_cannot(make_dataplane, providers):
+    a, b = providers
+    dp = routing_plane(make_dataplane, providers)
+    na, nb = len(a.requests), len(b.requests)
+    r = ask(dp, "model-b")
+    assert r.status_code == 200 and len(b.requests) == nb + 1 and len(a.requests) == na
+    assert b.last()["headers"]["x-sluice-ai-model"] == "model-b"
+    assert b.last()["headers"]["authorization"] == "Bearer " + KEY
+    r = ask(dp, "test-small")
+    assert r.status_code == 200 and len(a.requests) == na + 1
+    assert a.last()["headers"]["x-sluice-ai-model"] == "test-small"
+    # The client's own header neither routes nor reaches the provider.
+    r = ask(dp, "test-small", headers={"X-Sluice-AI-Model": "model-b"})
+    assert r.status_code == 200 and len(a.requests) == na + 2 and len(b.requests) == nb + 1
+    assert a.last()["headers"]["x-sluice-ai-model"] == "test-small"
+    assert a.last()["body"]["model"] == "test-small"
+    # Without a model in the body there is no header: the catch-all rule takes it,
+    # also when the client sends one of its own (dropped).
+    r = requests.post(dp.url + "/v1/chat/completions", json={"messages": []},
+                      headers={"x-sluice-ai-model": "model-b"}, timeout=10)
+    assert len(a.requests) == na + 3 and "x-sluice-ai-model" not in a.last()["headers"]
+    r = requests.get(dp.url + "/v1/models", headers={"x-sluice-ai-model": "model-b"}, timeout=10)
+    assert r.status_code == 200 and len(a.requests) == na + 4 and "x-sluice-ai-model" not in a.last()["headers"]
+    # A model name that cannot be a field value is not one.
+    r = ask(dp, "model-b\r\nx-evil: 1")
+    assert len(a.requests) == na + 5 and "x-evil" not in a.last()["headers"]
+
+
+def test_chunked_http2_keep_alive_and_100_continue(make_dataplane, providers):
+    a, b = providers
+    dp = routing_plane(make_dataplane, providers)
+    data = json.dumps({"model": "model-b", "messages": [{"role": "user", "content": "chunked"}]}).encode()
+
+    def pieces():
+        yield data[:7]
+        yield data[7:]
+    nb = len(b.requests)
+    r = requests.post(dp.url + "/v1/chat/completions", data=pieces(), timeout=10,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and len(b.requests) == nb + 1
+    assert b.last()["raw"] == data and int(b.last()["headers"]["content-length"]) == len(data)
+    # HTTP/2, a body larger than the stream's first window.
+    words = " ".join("w%d" % i for i in range(20000))
+    big = json.dumps({"model": "model-b", "messages": [{"role": "user", "content": words}]}).encode()
+    with H2Client.connect(dp.port) as h2:
+        sid = h2.request("POST", "/v1/chat/completions", body=big, headers=[("content-type", "application/json")])
+        st = h2.response(sid, timeout=30)
+        assert st.status == 200, st.headers
+        sid = h2.request("POST", "/v1/chat/completions", body=data.replace(b"model-b", b"test-small"),
+                         headers=[("content-type", "application/json")])
+        assert h2.response(sid, timeout=30).status == 200
+    assert b.last()["raw"] == big and a.last()["body"]["model"] == "test-small"
+    # One connection: a late body, then 100 Continue, each routed by its own model.
+    s = socket.create_connection(("127.0.0.1", dp.port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(data), data[:20]))
+    time.sleep(0.3)
+    s.sendall(data[20:])
+    got = read_until(s, b"echo: chunked")
+    assert got.startswith(b"HTTP/1.1 200") and b.last()["raw"] == data
+    na = len(a.requests)
+    other = data.replace(b"model-b", b"model-x")
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(other))
+    got = read_until(s, b"100 Continue\r\n\r\n")
+    s.sendall(other)
+    got = read_until(s, b"echo: chunked", got.split(b"100 Continue\r\n\r\n", 1)[1])
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    assert len(a.requests) == na + 1 and a.last()["body"]["model"] == "model-x"
+    s.close()
+
+
+def test_a_plain_backend_gets_the_body_as_sent(make_dataplane, providers):
+    dp = routing_plane(make_dataplane, providers)
+    data = b'{"model":"plain-echo",  "input": "spaces and order kept"}'
+    r = requests.post(dp.url + "/v1/anything", data=data, timeout=10,
+                      headers={"Content-Type": "application/json", "Authorization": "Bearer own"})
+    assert r.status_code == 200 and "X-Origin" in r.headers
+    echo = r.json()
+    assert echo["body_sha256"] == hashlib.sha256(data).hexdigest() and echo["body_len"] == len(data)
+    fields = {k.lower(): v for k, v in echo["headers"]}
+    assert fields["x-sluice-ai-model"] == "plain-echo"
+    assert fields["authorization"] == "Bearer own"  # a plain backend: the client's credential goes on
+    assert int(fields["content-length"]) == len(data)
+
+
+def test_limits_and_body_policies_apply(make_dataplane, providers):
+    a, b = providers
+    dp = routing_plane(make_dataplane, providers, args=["--ai-max-request-bytes", "2000"])
+    nb = len(b.requests)
+    r = requests.post(dp.url + "/v1/chat/completions", timeout=10, headers={"Content-Type": "application/json"},
+                      data=json.dumps({"model": "model-b", "pad": "x" * 3000}))
+    assert r.status_code == 413 and len(b.requests) == nb
+    # A route's bodyLimit sees a body read before routing (chunked: no declared length).
+    created(dp.sluiced.post(POLICIES, {
+        "apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "TrafficPolicy",
+        "metadata": {"name": "small", "namespace": "default"},
+        "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "models"}],
+                 "bodyLimit": {"maxRequestBytes": 100}}}))
+    data = json.dumps({"model": "model-b", "pad": "y" * 500}).encode()
+
+    def chunked():
+        yield data
+
+    def refused():
+        r = requests.post(dp.url + "/v1/chat/completions", data=chunked(), timeout=10,
+                          headers={"Content-Type": "application/json"})
+        return r.status_code == 413
+    wait_until(refused, timeout=10, what="bodyLimit in force")
+    nb = len(b.requests)  # (before the policy was in force, the body went on)
+    assert refused() and len(b.requests) == nb
+    assert ask(dp, "model-b").status_code == 200 and len(b.requests) == nb + 1
+
+
+def test_ports_without_model_matches_pass_the_clients_header(make_dataplane, providers):
+    """Only a port with a route matching on the header reads bodies before routing."""
+    dp = make_dataplane()
+    r = requests.post(dp.url + "/x", data=b'{"model":"m"}', timeout=10,
+                      headers={"Content-Type": "application/json", "x-sluice-ai-model": "mine"})
+    fields = {k.lower(): v for k, v in r.json()["headers"]}
+    assert fields["x-sluice-ai-model"] == "mine"
