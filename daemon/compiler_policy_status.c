@@ -31,7 +31,8 @@
  * proxyProtocol are compiled with the listeners: compiler_tls.c, compiler.c). */
 static const char *const all_sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
-                                           "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt", "extAuth"};
+                                           "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt", "extAuth",
+                                           "aiTokenLimit"};
 
 static bool enforced(const char *section)
 {

@@ -252,19 +252,10 @@ void sl_validate_backend(sl_vctx *v, const json_t *obj)
 
 /* ---- TrafficPolicy ---- */
 
-static void check_rate_limit(sl_vctx *v, const json_t *spec)
+/* The key and scope of a limit section (rateLimit, aiTokenLimit). */
+static void check_limit_key(sl_vctx *v, const json_t *rl)
 {
-    static const char *const units[] = {"Second", "Minute", "Hour", NULL};
     static const char *const keys[] = {"ClientIP", "Header", "ClientId", "Claim", "Route", NULL};
-    const json_t *rl = sl_v_get_object(v, spec, "rateLimit");
-    if (!rl)
-        return;
-    size_t prev = sl_v_field(v, "rateLimit");
-    sl_v_int_range(v, rl, "requests", 1, 2147483647, true, NULL);
-    const char *unit = sl_v_req_string(v, rl, "unit");
-    if (unit)
-        sl_v_enum(v, "unit", unit, units);
-    sl_v_int_range(v, rl, "burst", 0, 2147483647, false, NULL);
     const char *key = sl_v_get_string(v, rl, "key");
     if (key && !sl_v_enum(v, "key", key, keys))
         key = NULL;
@@ -292,6 +283,36 @@ static void check_rate_limit(sl_vctx *v, const json_t *spec)
     const char *mode = sl_v_get_string(v, rl, "failureMode");
     if (mode && sl_v_enum(v, "failureMode", mode, modes) && (!scope || strcmp(scope, "Global") != 0))
         sl_v_fail(v, "failureMode", "FieldValueForbidden", "failureMode applies to scope Global only");
+}
+
+static void check_rate_limit(sl_vctx *v, const json_t *spec)
+{
+    static const char *const units[] = {"Second", "Minute", "Hour", NULL};
+    const json_t *rl = sl_v_get_object(v, spec, "rateLimit");
+    if (!rl)
+        return;
+    size_t prev = sl_v_field(v, "rateLimit");
+    sl_v_int_range(v, rl, "requests", 1, 2147483647, true, NULL);
+    const char *unit = sl_v_req_string(v, rl, "unit");
+    if (unit)
+        sl_v_enum(v, "unit", unit, units);
+    sl_v_int_range(v, rl, "burst", 0, 2147483647, false, NULL);
+    check_limit_key(v, rl);
+    sl_v_pop(v, prev);
+}
+
+static void check_ai_token_limit(sl_vctx *v, const json_t *spec)
+{
+    static const char *const units[] = {"Minute", "Hour", "Day", NULL};
+    const json_t *tl = sl_v_get_object(v, spec, "aiTokenLimit");
+    if (!tl)
+        return;
+    size_t prev = sl_v_field(v, "aiTokenLimit");
+    sl_v_int_range(v, tl, "tokens", 1, 1000000000, true, NULL);
+    const char *unit = sl_v_req_string(v, tl, "unit");
+    if (unit)
+        sl_v_enum(v, "unit", unit, units);
+    check_limit_key(v, tl);
     sl_v_pop(v, prev);
 }
 
@@ -654,7 +675,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt",
-                                           "extAuth"};
+                                           "extAuth",   "aiTokenLimit"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -662,6 +683,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     sl_v_policy_target_refs(v, spec, kinds);
     check_target_groups(v, spec);
     check_rate_limit(v, spec);
+    check_ai_token_limit(v, spec);
     check_policy_timeouts(v, spec);
     sl_v_retry(v, spec, "retry", 10);
     check_ip_access(v, spec);
@@ -681,6 +703,6 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth, basicAuth, jwt, extAuth, cors, csrf, realIp, authorization or proxyProtocol must be specified");
+                  "apiKeyAuth, basicAuth, jwt, extAuth, cors, csrf, realIp, authorization, proxyProtocol or aiTokenLimit must be specified");
     sl_v_pop(v, prev);
 }

@@ -64,7 +64,8 @@ bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http
  * a body that is not a JSON object (strictly read) is refused (400); a chat call to Anthropic
  * is translated to its Messages API. Moves or copies into `out`; returns 0, or
  * the status the client gets instead, with *error_json (malloc'd, OpenAI's
- * error shape) when the request cannot be translated. */
+ * error shape) when the request cannot be translated; 429 (no error_json)
+ * when its prompt does not fit in an aiTokenLimit's budget. */
 int sl_ai_request_body(struct sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error_json);
 
 /* ai_model_route.c: routing by the body's model. Whether some route of a
@@ -78,6 +79,18 @@ int sl_ai_model_route_begin(struct sl_conn *c);
 /* ...the body is whole (req_hold): the head gets the model's field, w->req is
  * parsed again from it. false: it could not (the head grew past its limit). */
 bool sl_ai_model_route_body(struct sl_conn *c);
+
+/* policy_ai_token_limit.c: the aiTokenLimit the request passed (c->tl_policy).
+ * Whether a prompt of text_bytes (its estimate: a token per 4 bytes of text)
+ * fits in what is left of the budget (true when no such limit applies). */
+bool sl_ai_tokens_fit(struct sl_conn *c, uint64_t text_bytes);
+/* ...answers a request that does not fit: 429, Retry-After, RateLimit fields. */
+void sl_ai_tokens_refuse(struct sl_conn *c);
+/* ...charges what the answer used (the provider's total; -1: unknown, then the
+ * estimate; 0: nothing), once. */
+void sl_ai_tokens_settle(struct sl_conn *c, int64_t used);
+/* ...the request is over: what it kept goes. */
+void sl_ai_tokens_end(struct sl_conn *c);
 
 /* ai_metrics.c: one answered request into the worker's gen_ai metrics. ttft_ms:
  * time to the first byte of a streamed answer, -1 for none. */

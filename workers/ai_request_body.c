@@ -44,6 +44,37 @@ bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http
     return type && sl_media_type_is(type->value, "application/json");
 }
 
+/* The bytes of text in what a prompt is made of (the strings under messages,
+ * input, prompt, system and tools), for a token estimate before the provider
+ * counts: JSON's own punctuation and the other members are no prompt. */
+static uint64_t text_bytes(const json_t *v, int depth)
+{
+    if (json_is_string(v))
+        return json_string_length(v);
+    uint64_t n = 0;
+    if (depth > 32)
+        return 0; /* a nesting no prompt has (jansson allows 2048) */
+    if (json_is_array(v)) {
+        size_t i;
+        const json_t *x;
+        json_array_foreach(v, i, x) n += text_bytes(x, depth + 1);
+    } else if (json_is_object(v)) {
+        const char *k;
+        const json_t *x;
+        json_object_foreach((json_t *)v, k, x) n += text_bytes(x, depth + 1);
+    }
+    return n;
+}
+
+static uint64_t prompt_text_bytes(const json_t *root)
+{
+    static const char *const parts[] = {"messages", "input", "prompt", "system", "tools"};
+    uint64_t n = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        n += text_bytes(json_object_get(root, parts[i]), 0);
+    return n;
+}
+
 /* OpenAI's error shape for a request the gateway refuses (malloc'd). */
 static char *error_json(const char *message)
 {
@@ -125,6 +156,10 @@ int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
         *error = error_json("the request body must be a JSON object without duplicate members or numbers beyond "
                             "64 bits (the gateway rewrites this request: ai.model, usage, translation)");
         return 400;
+    }
+    if (!sl_ai_tokens_fit(c, prompt_text_bytes(root))) {
+        json_decref(root);
+        return 429; /* answered by sl_ai_tokens_refuse (proxy.c) */
     }
     if (c->ai_flags & SL_AI_REQ_TRANSLATE) {
         rewrite(c, be, root); /* ai.model */

@@ -362,6 +362,10 @@ static void release(sl_conn *c)
     ai_state *st = state_of(c);
     if (!st)
         return;
+    /* The token budget is charged what the answer used (an error nothing; an
+     * answer without its count, or one the client left, the prompt estimate). */
+    int64_t total = sl_ai_usage_total(&st->usage);
+    sl_ai_tokens_settle(c, !st->ok || (c->ai_flags & SL_AI_REQ_MODELS) ? 0 : total >= 0 ? total : -1);
     sl_dbuf_free(&st->held);
     sl_dbuf_free(&st->pending);
     sl_sse_free(&st->sse);

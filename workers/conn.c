@@ -169,6 +169,7 @@ static void release_policy_state(sl_conn *c)
     c->held_head = NULL;
     c->rl_policy = NULL;
     sl_res_hook_end(c);
+    sl_ai_tokens_end(c);
     sl_collect_end(c);
 }
 
@@ -181,11 +182,11 @@ void sl_conn_close(sl_conn *c)
         c->policy_cancel(c); /* a policy's call in flight is abandoned */
         c->policy_cancel = NULL;
     }
+    release_policy_state(c); /* before the snapshot goes: a response hook's release may use it */
     if (c->snap) {
         sl_wsnap_release(w, c->snap);
         c->snap = NULL;
     }
-    release_policy_state(c);
     if (c->h2s) {
         /* A stream: no socket; the session carries on. */
         ev_timer_stop(w->loop, &c->timer);
@@ -294,6 +295,7 @@ void sl_conn_finish_request(sl_conn *c)
     /* What a hook or a collected body kept is not kept past its request (an
      * idle keep-alive connection holds no such memory). */
     sl_res_hook_end(c);
+    sl_ai_tokens_end(c);
     sl_collect_end(c);
     if (c->h2s)
         sl_h2_stream_finished(c);

@@ -135,6 +135,12 @@ struct sl_conn {
                                     * dropped whatever up_extra holds (extAuth headersToUpstream), or NULL */
     const sl_snap_policy *rl_policy; /* the rateLimit the request passed (RateLimit fields), or NULL */
     uint32_t rl_left, rl_reset_s;  /* ...its tokens left, seconds until its bucket is full */
+    /* The aiTokenLimit the request passed (policy_ai_token_limit.c), charged after the answer. */
+    const sl_snap_policy *tl_policy;
+    uint64_t tl_key;               /* ...its local budget's key */
+    char *tl_redis_key;            /* ...or its Redis key (scope Global; malloc'd) */
+    int64_t tl_level;              /* ...tokens left when it passed */
+    int64_t tl_estimate;           /* ...the prompt estimate, charged when the answer gives no count */
     uint32_t policy_next;          /* state SL_CONN_POLICY: the chain's link to go on with */
     void (*policy_cancel)(struct sl_conn *c); /* ...stops the waiting policy's operation */
     void *policy_op;               /* ...which the policy keeps here */

@@ -40,6 +40,7 @@
 #include "common/redis_addr.h"
 #include "workers/conn.h"
 #include "workers/jwt_cache.h"
+#include "workers/limit_table.h"
 #include "workers/policy.h"
 #include "workers/rate_limit.h"
 
@@ -48,28 +49,14 @@
 #define KEY_CLIENT_ID 2
 #define KEY_CLAIM 3
 #define KEY_ROUTE 4
-#define PROBE 8
 #define ONE 1024u /* a token, in the fixed-point unit of the bucket level */
-#define CAS_TRIES 16
 
-typedef struct rl_slot {
-    _Atomic uint64_t key;   /* seeded hash with the low bit set; 0: free */
-    _Atomic uint64_t state; /* level (ONE = one token) << 32 | last refill, ms since the epoch */
-} rl_slot;
-
-typedef struct rl_table {
-    uint64_t nslots;
-    uint64_t epoch_ms; /* CLOCK_MONOTONIC, common to every process */
-    _Atomic uint64_t evictions;
-    uint64_t reserved[5];
-    rl_slot slots[];
-} rl_table;
+/* A slot's state (limit_table.h): level (ONE = one token) << 32 | last refill. */
 
 /* ---- master ---- */
 
 static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
 {
-    sl_snap_builder *b = env->b;
     static const struct {
         const char *name;
         uint64_t ms;
@@ -85,6 +72,14 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
     }
     rec->num[0] = (uint64_t)requests;
     rec->num[2] = (uint64_t)json_integer_value(json_object_get(section, "burst"));
+    sl_rate_limit_compile_key(env, section, rec, "rateLimit", "request", why, whylen);
+    return true;
+}
+
+void sl_rate_limit_compile_key(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec,
+                               const char *kind, const char *what, char *why, size_t whylen)
+{
+    sl_snap_builder *b = env->b;
     const char *key = json_string_value(json_object_get(section, "key"));
     if (key && strcmp(key, "Header") == 0) {
         rec->num[3] = KEY_HEADER;
@@ -99,72 +94,24 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
     }
     const char *scope = json_string_value(json_object_get(section, "scope"));
     const char *mode = json_string_value(json_object_get(section, "failureMode"));
-    if (scope && strcmp(scope, "Global") == 0) {
-        rec->flags |= SL_RATE_LIMIT_GLOBAL;
-        if (mode && strcmp(mode, "Deny") == 0)
-            rec->flags |= SL_RATE_LIMIT_FAIL_DENY;
-        const char *fails = rec->flags & SL_RATE_LIMIT_FAIL_DENY ? "refused (503)" : "allowed";
-        char problem[200];
-        if (!sl_redis.set)
-            snprintf(why, whylen, "rateLimit scope Global needs Redis (sluiced --redis); until then every request "
-                     "is %s (failureMode)", fails);
-        else if (env->redis_health && !env->redis_health(problem, sizeof(problem)))
-            snprintf(why, whylen, "rateLimit: Redis at %s is unreachable (%s); requests are %s (failureMode)",
-                     sl_redis.text, problem, fails);
-    }
-    return true;
-}
-
-static size_t zone_size(void)
-{
-    return sizeof(rl_table) + (size_t)sl_setting(SL_SET_RATE_LIMIT_ENTRIES) * sizeof(rl_slot);
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* A new table; the buckets of a previous one (another size) are carried over. */
-static void zone_init(void *zone, size_t size, const void *old, size_t old_size)
-{
-    rl_table *t = zone;
-    t->nslots = (size - sizeof(rl_table)) / sizeof(rl_slot);
-    t->epoch_ms = mono_ms();
-    const rl_table *o = old;
-    if (!o || old_size < sizeof(rl_table) || o->nslots > (old_size - sizeof(rl_table)) / sizeof(rl_slot))
+    if (!scope || strcmp(scope, "Global") != 0)
         return;
-    t->epoch_ms = o->epoch_ms; /* the levels' times stay meaningful */
-    for (uint64_t i = 0; i < o->nslots; i++) {
-        uint64_t key = atomic_load(&o->slots[i].key);
-        if (!key)
-            continue;
-        for (int p = 0; p < PROBE; p++) {
-            rl_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
-            if (!atomic_load(&s->key)) {
-                atomic_store(&s->key, key);
-                atomic_store(&s->state, atomic_load(&o->slots[i].state));
-                break;
-            }
-        }
-    }
+    rec->flags |= SL_RATE_LIMIT_GLOBAL;
+    if (mode && strcmp(mode, "Deny") == 0)
+        rec->flags |= SL_RATE_LIMIT_FAIL_DENY;
+    const char *fails = rec->flags & SL_RATE_LIMIT_FAIL_DENY ? "refused (503)" : "allowed";
+    char problem[200];
+    if (!sl_redis.set)
+        snprintf(why, whylen, "%s scope Global needs Redis (sluiced --redis); until then every %s is %s (failureMode)",
+                 kind, what, fails);
+    else if (env->redis_health && !env->redis_health(problem, sizeof(problem)))
+        snprintf(why, whylen, "%s: Redis at %s is unreachable (%s); %ss are %s (failureMode)", kind, sl_redis.text,
+                 problem, what, fails);
 }
 
-static const sl_zone_kind rate_zone = {"rateLimit", zone_init};
+static const sl_zone_kind rate_zone = {"rateLimit", sl_limit_table_init};
 
 /* ---- worker ---- */
-
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull; /* FNV-1a, seeded per arena */
-    }
-    return h;
-}
 
 sl_slice sl_rate_limit_key(const sl_conn *c, const sl_snap_policy *p, char *tag)
 {
@@ -195,51 +142,17 @@ sl_slice sl_rate_limit_key(const sl_conn *c, const sl_snap_policy *p, char *tag)
     return sl_slice_make((const char *)c->client.addr, c->client.family == AF_INET ? 4 : 16);
 }
 
-static uint64_t bucket_key(const sl_conn *c, const sl_snap_policy *p)
+uint64_t sl_rate_limit_bucket_key(const sl_conn *c, const sl_snap_policy *p)
 {
-    const sl_snapshot *s = &c->snap->s;
-    uint64_t h = hash_bytes(0xcbf29ce484222325ull ^ sl_zones_arena->hash_seed, sl_snap_cstr(s, p->source),
-                            p->source.len + 1);
     char tag;
     sl_slice key = sl_rate_limit_key(c, p, &tag);
-    h = hash_bytes(h, &tag, 1);
-    return hash_bytes(h, key.ptr, key.len) | 1;
+    uint64_t h = sl_limit_hash(sl_limit_seed(sl_snap_cstr(&c->snap->s, p->source), p->source.len), &tag, 1);
+    return sl_limit_hash(h, key.ptr, key.len) | 1;
 }
 
-/* The slot of key in its neighbourhood, claimed (free or least recently used)
- * when it is not there; NULL when others kept changing it. */
-static rl_slot *find_slot(rl_table *t, uint64_t key, uint64_t initial_state)
-{
-    for (int tries = 0; tries < CAS_TRIES; tries++) {
-        rl_slot *victim = NULL;
-        uint32_t oldest = 0;
-        uint32_t now32 = (uint32_t)(mono_ms() - t->epoch_ms);
-        for (int p = 0; p < PROBE; p++) {
-            rl_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
-            uint64_t k = atomic_load(&s->key);
-            if (k == key)
-                return s;
-            uint32_t age = k ? now32 - (uint32_t)atomic_load(&s->state) : UINT32_MAX;
-            if (!victim || age > oldest) {
-                victim = s;
-                oldest = age;
-            }
-        }
-        uint64_t was = atomic_load(&victim->key);
-        if (!atomic_compare_exchange_strong(&victim->key, &was, key))
-            continue;
-        atomic_store(&victim->state, initial_state);
-        if (was)
-            atomic_fetch_add(&t->evictions, 1);
-        return victim;
-    }
-    return NULL;
-}
-
-/* Takes a token; returns 0 when granted, else the milliseconds until one is back. */
 /* Takes a token from key's bucket: 0 when there was one (*left: the tokens
  * left, *full_ms: until the bucket is full again), else the ms until one is back. */
-static uint64_t take(rl_table *t, uint64_t key, const sl_snap_policy *p, uint64_t *left, uint64_t *full_in_ms)
+static uint64_t take(sl_limit_table *t, uint64_t key, const sl_snap_policy *p, uint64_t *left, uint64_t *full_in_ms)
 {
     *left = *full_in_ms = 0;
     uint64_t requests = p->num[0], unit = p->num[1];
@@ -248,13 +161,13 @@ static uint64_t take(rl_table *t, uint64_t key, const sl_snap_policy *p, uint64_
         cap = UINT32_MAX;
     if (initial > cap)
         initial = cap;
-    uint32_t now32 = (uint32_t)(mono_ms() - t->epoch_ms);
-    rl_slot *s = find_slot(t, key, initial << 32 | now32);
+    uint32_t now32 = sl_limit_now(t);
+    sl_limit_slot *s = sl_limit_find(t, key, initial << 32 | now32);
     if (!s)
         return 0; /* contended beyond reason: let it through rather than fail it */
     /* Time to refill from empty to full; beyond it the bucket is full. */
     uint64_t full_ms = (cap * unit + requests * ONE - 1) / (requests * ONE);
-    for (int tries = 0; tries < CAS_TRIES; tries++) {
+    for (int tries = 0; tries < SL_LIMIT_CAS_TRIES; tries++) {
         uint64_t st = atomic_load(&s->state);
         uint64_t level = st >> 32;
         uint32_t last = (uint32_t)st;
@@ -323,11 +236,11 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
 {
     if (p->flags & SL_RATE_LIMIT_GLOBAL)
         return sl_rate_limit_global(c, p);
-    rl_table *t = c->snap->zones[p->kind];
+    sl_limit_table *t = c->snap->zones[p->kind];
     if (!t || !t->nslots)
         return SL_POLICY_NEXT; /* no zone (the arena is full: logged by the master) */
     uint64_t left, full_in_ms;
-    uint64_t wait = take(t, bucket_key(c, p), p, &left, &full_in_ms);
+    uint64_t wait = take(t, sl_rate_limit_bucket_key(c, p), p, &left, &full_in_ms);
     if (wait) {
         sl_rate_limit_refuse(c, p, wait);
         return SL_POLICY_ANSWERED;
@@ -342,10 +255,10 @@ const sl_policy_ops sl_policy_rate_limit = {
     .compile = compile,
     .on_request = on_request,
     .zone = &rate_zone,
-    .zone_size = zone_size,
+    .zone_size = sl_limit_table_size,
 };
 
 uint64_t sl_rate_limit_evictions(const void *zone)
 {
-    return zone ? atomic_load(&((const rl_table *)zone)->evictions) : 0;
+    return zone ? atomic_load(&((const sl_limit_table *)zone)->evictions) : 0;
 }

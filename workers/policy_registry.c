@@ -12,6 +12,7 @@
 extern const sl_policy_ops sl_policy_real_ip;    /* policy_real_ip.c */
 extern const sl_policy_ops sl_policy_ip_access;  /* policy_ip_access.c */
 extern const sl_policy_ops sl_policy_rate_limit; /* policy_rate_limit.c */
+extern const sl_policy_ops sl_policy_ai_token_limit; /* policy_ai_token_limit.c */
 extern const sl_policy_ops sl_policy_timeouts;   /* policy_timeouts.c */
 extern const sl_policy_ops sl_policy_retry;      /* policy_retry.c */
 extern const sl_policy_ops sl_policy_headers;    /* policy_headers.c */
@@ -43,6 +44,7 @@ const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_authorization,
     /* limit */
     &sl_policy_rate_limit,
+    &sl_policy_ai_token_limit,
     &sl_policy_body_limit,
     /* request */
     &sl_policy_headers,

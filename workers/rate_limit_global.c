@@ -46,15 +46,14 @@ typedef struct global_check {
     sl_redis_call *call;
 } global_check;
 
-/* Redis failed or is not there: failureMode decides. */
-static sl_policy_result failed(sl_conn *c, const sl_snap_policy *p, const char *why)
+sl_policy_result sl_rate_limit_redis_failed(sl_conn *c, const sl_snap_policy *p, const char *kind, const char *why)
 {
     static uint64_t last_log_ms; /* one line a second at most: Redis down under load is many failures */
     atomic_fetch_add(&c->w->slot->rate_limit_redis_errors, 1);
     bool deny = p->flags & SL_RATE_LIMIT_FAIL_DENY;
     if (sl_now_ms() >= last_log_ms + 1000) {
         last_log_ms = sl_now_ms();
-        sl_log_warn("policy", "rateLimit of TrafficPolicy %s: Redis failed (%s): requests are %s (failureMode)",
+        sl_log_warn("policy", "%s of TrafficPolicy %s: Redis failed (%s): requests are %s (failureMode)", kind,
                     sl_snap_cstr(&c->snap->s, p->source), why, deny ? "refused" : "allowed");
     }
     if (!deny)
@@ -78,7 +77,7 @@ static void done(const redisReply *reply, const char *why, void *arg)
         why = "unexpected reply to the rate-limit script";
     }
     if (!reply) {
-        if (failed(c, p, why) == SL_POLICY_NEXT)
+        if (sl_rate_limit_redis_failed(c, p, "rateLimit", why) == SL_POLICY_NEXT)
             sl_policy_resume(c);
         return;
     }
@@ -99,9 +98,8 @@ static void cancel(sl_conn *c)
     free(g);
 }
 
-sl_policy_result sl_rate_limit_global(sl_conn *c, const sl_snap_policy *p)
+bool sl_rate_limit_redis_key(const sl_conn *c, const sl_snap_policy *p, const char *prefix, char *key, size_t cap)
 {
-    const sl_snapshot *s = &c->snap->s;
     char tag;
     sl_slice k = sl_rate_limit_key(c, p, &tag);
     unsigned char digest[32];
@@ -111,11 +109,20 @@ sl_policy_result sl_rate_limit_global(sl_conn *c, const sl_snap_policy *p)
               EVP_DigestUpdate(md, k.ptr, k.len) == 1 && EVP_DigestFinal_ex(md, digest, &dl) == 1;
     EVP_MD_CTX_free(md);
     if (!ok)
-        return failed(c, p, "cannot hash the key");
+        return false;
+    int n = snprintf(key, cap, "sluice:%s:{%s}:", prefix, sl_snap_cstr(&c->snap->s, p->source));
+    if (n < 0 || (size_t)n + 33 > cap)
+        return false;
+    for (int i = 0; i < 16; i++)
+        n += snprintf(key + n, cap - (size_t)n, "%02x", digest[i]);
+    return true;
+}
+
+sl_policy_result sl_rate_limit_global(sl_conn *c, const sl_snap_policy *p)
+{
     char key[400];
-    int n = snprintf(key, sizeof(key), "sluice:rl:{%s}:", sl_snap_cstr(s, p->source));
-    for (int i = 0; i < 16 && n > 0 && (size_t)n + 2 < sizeof(key); i++)
-        n += snprintf(key + n, sizeof(key) - (size_t)n, "%02x", digest[i]);
+    if (!sl_rate_limit_redis_key(c, p, "rl", key, sizeof(key)))
+        return sl_rate_limit_redis_failed(c, p, "rateLimit", "cannot hash the key");
     /* T = unit / requests, in µs; C = requests + burst; a new key owes burst * T. */
     double t_us = (double)p->num[1] * 1000.0 / (double)p->num[0];
     char a_t[40], a_c[40], a_debt[40];
@@ -125,14 +132,14 @@ sl_policy_result sl_rate_limit_global(sl_conn *c, const sl_snap_policy *p)
     const char *argv[] = {a_t, a_c, a_debt};
     global_check *g = calloc(1, sizeof(*g));
     if (!g)
-        return failed(c, p, "out of memory");
+        return sl_rate_limit_redis_failed(c, p, "rateLimit", "out of memory");
     g->c = c;
     g->p = p;
     const char *why = NULL;
     g->call = sl_redis_eval(c->w->loop, script, key, 3, argv, done, g, &why);
     if (!g->call) {
         free(g);
-        return failed(c, p, why ? why : "cannot call Redis");
+        return sl_rate_limit_redis_failed(c, p, "rateLimit", why ? why : "cannot call Redis");
     }
     c->policy_op = g;
     c->policy_cancel = cancel;

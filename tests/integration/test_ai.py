@@ -47,8 +47,8 @@ def ai_route(name, backend, prefix):
                                 "backendRefs": [{"group": SLUICE_GROUP, "kind": "Backend", "name": backend}]}]}}
 
 
-def ai_plane(make_dataplane, provider, provider_name="OpenAICompatible", prefix="/v1", args=(), **extra):
-    dp = make_dataplane(args=list(args))
+def ai_plane(make_dataplane, provider, provider_name="OpenAICompatible", prefix="/v1", args=(), workers=1, **extra):
+    dp = make_dataplane(args=list(args), workers=workers)
     created(dp.sluiced.post(SECRETS, secret("llm-key", {"apiKey": KEY})))
     created(dp.sluiced.post(BACKENDS, ai_backend("llm", provider_name, provider.port, **extra)))
     created(dp.sluiced.post(ROUTES, ai_route("ai", "llm", prefix)))
