@@ -142,7 +142,7 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
  * control block (each worker writes only its own slot). */
 typedef struct gw_sum {
     char gateway[128];
-    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced, redis_errors;
+    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced, redis_errors, ai_failovers;
 } gw_sum;
 
 static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
@@ -183,6 +183,7 @@ static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
         g->h2_abuse += atomic_load(&s->h2_abusive_closes);
         g->spliced += atomic_load(&s->bytes_spliced);
         g->redis_errors += atomic_load(&s->rate_limit_redis_errors);
+        g->ai_failovers += atomic_load(&s->ai_failovers);
     }
     return n;
 }
@@ -216,6 +217,9 @@ static char *render_dataplane(const sl_control *c)
         {"sluice_rate_limit_redis_errors_total", "counter",
          "Global rate-limit checks that Redis did not answer (down, slow, not configured): failureMode decided.",
          offsetof(gw_sum, redis_errors)},
+        {"sluice_ai_failovers_total", "counter",
+         "Requests moved to the next AI Backend of a chain (ai.fallbacks) after a 429, a 5xx or no answer.",
+         offsetof(gw_sum, ai_failovers)},
         {"sluice_http2_connections_total", "counter", "Client connections that spoke HTTP/2.",
          offsetof(gw_sum, h2_conns)},
         {"sluice_http2_streams_total", "counter", "HTTP/2 request streams opened by clients.",

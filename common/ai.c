@@ -9,7 +9,9 @@ static const sl_ai_provider_info providers[SL_AI_NPROVIDERS] = {
     [SL_AI_OPENAI] = {"OpenAI", "openai", "api.openai.com", 443, true, "/v1", SL_AI_KEY_BEARER, true},
     [SL_AI_OPENAI_COMPATIBLE] = {"OpenAICompatible", "openai", "", 443, true, "/v1", SL_AI_KEY_BEARER, true},
     [SL_AI_OLLAMA] = {"Ollama", "ollama", "localhost", 11434, false, "/v1", SL_AI_KEY_BEARER, true},
-    [SL_AI_AZURE_OPENAI] = {"AzureOpenAI", "azure.ai.openai", "", 443, true, "/openai", SL_AI_KEY_API_KEY, false},
+    /* Azure's v1 API (GA since August 2025): OpenAI's API under /openai/v1 of
+     * the resource's host, the deployment named as the model, no api-version. */
+    [SL_AI_AZURE_OPENAI] = {"AzureOpenAI", "azure.ai.openai", "", 443, true, "/openai/v1", SL_AI_KEY_API_KEY, true},
     [SL_AI_ANTHROPIC] = {"Anthropic", "anthropic", "api.anthropic.com", 443, true, "/v1", SL_AI_KEY_X_API_KEY, true},
     [SL_AI_GEMINI] = {"Gemini", "gcp.gemini", "generativelanguage.googleapis.com", 443, true, "/v1beta",
                       SL_AI_KEY_BEARER, false},

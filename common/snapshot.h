@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 8
+#define SL_SNAP_FORMAT 9
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -326,6 +326,8 @@ typedef struct sl_snap_backend {
     sl_snap_str ai_authority; /* the Host field sent: the provider's host[:port] */
     sl_snap_str ai_base_path; /* what replaces the client's "/v1" in the path */
     sl_snap_str ai_model;     /* ai.model: the model every request uses ("": the client's) */
+    sl_snap_str ai_aliases;   /* ai.modelAliases: "alias\tmodel\n" per entry, sorted by alias ("": none) */
+    sl_snap_range ai_fallbacks; /* ai.fallbacks: BACKEND_REFS (weight 0) of the AI Backends tried next, in order */
 } sl_snap_backend;
 
 typedef struct sl_snap_endpoint {

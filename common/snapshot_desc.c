@@ -140,6 +140,8 @@ static const sl_snap_field backend_fields[] = {
     STR(sl_snap_backend, ai_authority),
     STR(sl_snap_backend, ai_base_path),
     STR(sl_snap_backend, ai_model),
+    STR(sl_snap_backend, ai_aliases),
+    RANGE(sl_snap_backend, ai_fallbacks, SL_SNAP_BACKEND_REFS),
 };
 
 static const sl_snap_field endpoint_fields[] = {

@@ -35,7 +35,8 @@ static char *secret_api_key(sl_compile_ctx *c, const char *ns, const char *name)
     return key;
 }
 
-const char *sl_compile_ai_problem(sl_compile_ctx *c, const json_t *obj, bool grpc, const char **message)
+/* Why Backend obj cannot be served (its fallbacks too, unless `alone`), or NULL. */
+static const char *problem(sl_compile_ctx *c, const json_t *obj, bool grpc, bool alone, const char **message)
 {
     const json_t *ai = json_object_get(json_object_get(obj, "spec"), "ai");
     const char *provider_name = sl_js(ai, "provider");
@@ -48,7 +49,7 @@ const char *sl_compile_ai_problem(sl_compile_ctx *c, const json_t *obj, bool grp
     if (!info->served) {
         snprintf(buf, sizeof(buf),
                  "ai.provider %s is not served by this version of sluice yet (served: OpenAI, OpenAICompatible, "
-                 "Ollama, Anthropic)",
+                 "Ollama, AzureOpenAI, Anthropic)",
                  provider_name);
         json_array_append_new(c->keep, json_string(buf));
         *message = json_string_value(json_array_get(c->keep, json_array_size(c->keep) - 1));
@@ -68,16 +69,93 @@ const char *sl_compile_ai_problem(sl_compile_ctx *c, const json_t *obj, bool grp
         }
         free(key);
     }
+    if (alone)
+        return NULL;
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(ai, "fallbacks"), i, f)
+    {
+        const char *ns = sl_jmeta(obj, "namespace"), *name = sl_js(f, "name");
+        const json_t *next = sl_compile_find_object(c->backends, ns, name);
+        const char *why = NULL;
+        if (!next || strcmp(sl_js(json_object_get(next, "spec"), "type"), "AI") != 0) {
+            snprintf(buf, sizeof(buf), "ai.fallbacks[%zu]: Backend %s/%s does not exist or is not of type AI", i, ns,
+                     name);
+            why = "BackendNotFound";
+        } else {
+            const char *inner = problem(c, next, grpc, true, message);
+            if (!inner)
+                continue;
+            snprintf(buf, sizeof(buf), "ai.fallbacks[%zu] (Backend %s/%s): %s", i, ns, name, *message);
+            why = inner;
+        }
+        json_array_append_new(c->keep, json_string(buf));
+        *message = json_string_value(json_array_get(c->keep, json_array_size(c->keep) - 1));
+        return why;
+    }
     return NULL;
 }
 
-uint32_t sl_compile_ai_backend(sl_compile_ctx *c, const char *ns, const char *name)
+const char *sl_compile_ai_problem(sl_compile_ctx *c, const json_t *obj, bool grpc, const char **message)
+{
+    return problem(c, obj, grpc, false, message);
+}
+
+/* ai.modelAliases as the workers read it: "alias\tmodel\n" per entry, sorted
+ * by alias (the validator allows neither tab nor newline in either). */
+static sl_snap_str aliases_text(sl_compile_ctx *c, const json_t *aliases)
+{
+    const char *names[64];
+    size_t n = 0, size = 1;
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)aliases, k, v)
+    {
+        if (n < sizeof(names) / sizeof(names[0]) && json_is_string(v)) {
+            names[n++] = k;
+            size += strlen(k) + json_string_length(v) + 2;
+        }
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    char *text = malloc(size);
+    if (!text)
+        return sl_sb_str(&c->b, "");
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, size - len, "%s\t%s\n", names[i],
+                                json_string_value(json_object_get(aliases, names[i])));
+    text[len] = '\0';
+    sl_snap_str s = sl_sb_str(&c->b, text);
+    free(text);
+    return s;
+}
+
+/* Backend ns/name as a record; with its fallbacks unless `alone` (a fallback's
+ * own fallbacks are not followed: a chain is one Backend's list). */
+static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *name, bool alone)
 {
     const json_t *obj = sl_compile_find_object(c->backends, ns, name);
     const json_t *ai = json_object_get(json_object_get(obj, "spec"), "ai");
     const char *unused;
-    if (!obj || sl_compile_ai_problem(c, obj, false, &unused))
+    if (!obj || problem(c, obj, false, alone, &unused))
         return SL_SNAP_NONE; /* its share answers 500; the route's status says why */
+    /* The fallbacks first: their records (backends, endpoints) must not fall
+     * between this one's endpoints. */
+    uint32_t chain[8];
+    size_t nchain = 0;
+    const json_t *fallbacks = alone ? NULL : json_object_get(ai, "fallbacks");
+    size_t fi;
+    const json_t *f;
+    json_array_foreach(fallbacks, fi, f)
+    {
+        if (nchain < sizeof(chain) / sizeof(chain[0]))
+            chain[nchain++] = compile_backend(c, ns, sl_js(f, "name"), true);
+    }
     sl_ai_provider provider = sl_ai_provider_from_name(sl_js(ai, "provider"));
     const sl_ai_provider_info *info = sl_ai_provider_get(provider);
     const char *protocol = sl_js(ai, "protocol");
@@ -100,6 +178,7 @@ uint32_t sl_compile_ai_backend(sl_compile_ctx *c, const char *ns, const char *na
         .ai_base_path = sl_sb_str(&c->b, json_object_get(ai, "path") ? sl_js(ai, "path") : info->base_path),
         .ai_model = sl_sb_str(&c->b, sl_js(ai, "model")),
     };
+    be.ai_aliases = aliases_text(c, json_object_get(ai, "modelAliases"));
     const char *secret = sl_js(json_object_get(ai, "authSecretRef"), "name");
     if (secret[0]) {
         char *key = secret_api_key(c, ns, secret);
@@ -113,8 +192,19 @@ uint32_t sl_compile_ai_backend(sl_compile_ctx *c, const char *ns, const char *na
         be.tls_sni = sl_sb_str(&c->b, sl_is_ip_literal(host) ? "" : host);
     }
     sl_compile_tls_identity(c, &be);
+    be.ai_fallbacks.first = sl_sb_count(&c->b, SL_SNAP_BACKEND_REFS);
+    for (size_t i = 0; i < nchain; i++) {
+        sl_snap_backend_ref ref = {.weight = 0, .backend = chain[i]};
+        sl_sb_add(&c->b, SL_SNAP_BACKEND_REFS, &ref);
+    }
+    be.ai_fallbacks.count = (uint32_t)nchain;
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
     sl_compile_host_endpoints(c, host, port);
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
     return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
+}
+
+uint32_t sl_compile_ai_backend(sl_compile_ctx *c, const char *ns, const char *name)
+{
+    return compile_backend(c, ns, name, false);
 }

@@ -140,6 +140,44 @@ static void check_static(sl_vctx *v, const json_t *st)
     check_static_tls(v, st, protocol ? protocol : "HTTP");
 }
 
+/* A model name as the workers compare and send it: 1..256 printable ASCII
+ * characters (a tab or newline would break the compiled alias list). */
+static bool model_name_ok(const char *m)
+{
+    size_t n = strlen(m);
+    if (n == 0 || n > 256)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)m[i] < 0x20 || (unsigned char)m[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static void check_model_aliases(sl_vctx *v, const json_t *ai)
+{
+    const json_t *aliases = json_object_get(ai, "modelAliases");
+    if (!aliases)
+        return;
+    if (!json_is_object(aliases)) {
+        sl_v_fail(v, "modelAliases", "FieldValueInvalid", "Invalid value: must be an object of model names");
+        return;
+    }
+    if (json_object_size(aliases) > 64)
+        sl_v_fail(v, "modelAliases", "FieldValueTooMany", "Too many: %zu: must have at most 64 items",
+                  json_object_size(aliases));
+    size_t prev = sl_v_field(v, "modelAliases");
+    const char *k;
+    const json_t *x;
+    json_object_foreach((json_t *)aliases, k, x)
+    {
+        if (!model_name_ok(k))
+            sl_v_invalid(v, k, "an alias must be a model name of 1..256 printable ASCII characters");
+        else if (!json_is_string(x) || !model_name_ok(json_string_value(x)))
+            sl_v_invalid(v, k, "must be a model name of 1..256 printable ASCII characters");
+    }
+    sl_v_pop(v, prev);
+}
+
 static void check_ai(sl_vctx *v, const json_t *ai)
 {
     static const char *const providers[] = {"OpenAI", "Anthropic", "AzureOpenAI", "Gemini", "VertexAI",
@@ -150,6 +188,7 @@ static void check_ai(sl_vctx *v, const json_t *ai)
     const char *model = sl_v_get_string(v, ai, "model");
     if (model)
         sl_v_max_len(v, "model", model, 256);
+    check_model_aliases(v, ai);
     /* These providers have no well-known endpoint: the host is the deployment. */
     bool needs_host = provider && (strcmp(provider, "AzureOpenAI") == 0 || strcmp(provider, "OpenAICompatible") == 0);
     check_host(v, ai, needs_host);
@@ -160,6 +199,22 @@ static void check_ai(sl_vctx *v, const json_t *ai)
         sl_v_enum(v, "protocol", protocol, protocols);
     check_url_path(v, ai, false);
     check_secret_name_ref(v, ai, "authSecretRef");
+    /* Backends (of type AI, same namespace) tried in order when this one fails. */
+    const json_t *fallbacks = sl_v_get_list(v, ai, "fallbacks", 1, 8, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(fallbacks, i, x)
+    {
+        size_t prev = sl_v_field(v, "fallbacks");
+        const json_t *f = sl_v_list_object(v, fallbacks, i);
+        if (f) {
+            sl_v_index(v, i);
+            const char *name = sl_v_req_string(v, f, "name");
+            if (name && !sl_is_dns1123_subdomain(name))
+                sl_v_invalid(v, "name", "must be a lowercase RFC 1123 subdomain");
+        }
+        sl_v_pop(v, prev);
+    }
 }
 
 static void check_mcp(sl_vctx *v, const json_t *mcp)

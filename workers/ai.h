@@ -92,6 +92,17 @@ void sl_ai_tokens_settle(struct sl_conn *c, int64_t used);
 /* ...the request is over: what it kept goes. */
 void sl_ai_tokens_end(struct sl_conn *c);
 
+/* ai_failover.c: a chain of AI Backends (ai.fallbacks). The Backend to start
+ * with for primary_index: the primary, or the first of its fallbacks not
+ * backing off; sets c->ai_failover when there is a chain. */
+uint32_t sl_ai_failover_start(struct sl_conn *c, uint32_t primary_index);
+/* ...the next Backend to try after a failure, or SL_SNAP_NONE. */
+uint32_t sl_ai_failover_next(struct sl_conn *c);
+/* ...what a Backend of a chain did: failed (429, 5xx, no answer: backs off) or answered. */
+void sl_ai_provider_result(const sl_snapshot *s, uint32_t backend_index, bool failed);
+/* ai_request_body.c: whether the request's body is JSON (Content-Type). */
+bool sl_ai_json_body(const sl_http1_request *req);
+
 /* ai_metrics.c: one answered request into the worker's gen_ai metrics. ttft_ms:
  * time to the first byte of a streamed answer, -1 for none. */
 void sl_ai_metrics_record(struct sl_conn *c, const sl_snap_backend *be, const sl_ai_usage *u, uint64_t duration_ms,

@@ -127,8 +127,7 @@ static bool wants_body(const sl_http1_request *req)
     if (req->meth != SL_HTTP1_METHOD_POST || req->upgrade || req->body == SL_HTTP1_BODY_NONE ||
         (req->body == SL_HTTP1_BODY_LENGTH && req->content_length == 0))
         return false;
-    const sl_http1_header *type = sl_http1_request_header(req, "content-type");
-    return type && sl_media_type_is(type->value, "application/json");
+    return sl_ai_json_body(req);
 }
 
 int sl_ai_model_route_begin(sl_conn *c)

@@ -38,8 +38,13 @@ bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http
 {
     if (flags & SL_AI_REQ_COMPLETIONS)
         return true; /* streams are asked for their usage; chat calls may be translated */
-    if (!be->ai_model.len)
+    if (!be->ai_model.len && !be->ai_aliases.len)
         return false; /* nothing to change: uploads, audio, files... stream through as they come */
+    return sl_ai_json_body(req);
+}
+
+bool sl_ai_json_body(const sl_http1_request *req)
+{
     const sl_http1_header *type = sl_http1_request_header(req, "content-type");
     return type && sl_media_type_is(type->value, "application/json");
 }
@@ -114,17 +119,37 @@ static int translate(sl_conn *c, json_t *root, sl_dbuf *out, char **error)
 }
 
 /* Whether the parsed body changed: model and usage. */
+/* The model an alias stands for in ai.modelAliases' compiled list ("alias\tmodel\n"
+ * lines), or an empty slice. */
+static sl_slice alias_of(sl_slice list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = list.ptr, *end = list.ptr + list.len;
+    while (p < end) {
+        const char *tab = memchr(p, '\t', (size_t)(end - p));
+        const char *nl = tab ? memchr(tab, '\n', (size_t)(end - tab)) : NULL;
+        if (!nl)
+            break;
+        if ((size_t)(tab - p) == n && memcmp(p, name, n) == 0)
+            return sl_slice_make(tab + 1, (size_t)(nl - tab - 1));
+        p = nl + 1;
+    }
+    return sl_slice_make("", 0);
+}
+
 static bool rewrite(sl_conn *c, const sl_snap_backend *be, json_t *root)
 {
     bool changed = false;
     const sl_snapshot *s = &c->snap->s;
-    if (be->ai_model.len) {
-        const char *model = sl_snap_cstr(s, be->ai_model);
-        const char *had = json_string_value(json_object_get(root, "model"));
-        if (!had || strcmp(had, model) != 0) {
-            json_object_set_new(root, "model", json_string(model));
-            changed = true;
-        }
+    const char *had = json_string_value(json_object_get(root, "model"));
+    sl_slice model = {0};
+    if (be->ai_model.len)
+        model = sl_slice_make(sl_snap_cstr(s, be->ai_model), be->ai_model.len);
+    else if (be->ai_aliases.len && had)
+        model = alias_of(sl_slice_make(sl_snap_cstr(s, be->ai_aliases), be->ai_aliases.len), had);
+    if (model.len && (!had || strlen(had) != model.len || memcmp(had, model.ptr, model.len) != 0)) {
+        json_object_set_new(root, "model", json_stringn(model.ptr, model.len));
+        changed = true;
     }
     if (be->ai_provider == SL_AI_ANTHROPIC || !(c->ai_flags & SL_AI_REQ_COMPLETIONS) ||
         !json_is_true(json_object_get(root, "stream")))

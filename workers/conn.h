@@ -167,6 +167,11 @@ struct sl_conn {
     uint8_t ai_flags;              /* SL_AI_REQ_* (workers/ai.h): what the rewrite did */
     sl_dbuf req_hold;              /* the client's body, de-chunked */
     sl_dbuf req_out;               /* the body as sent (req_body.remaining bytes of it still to go) */
+    sl_dbuf req_client;            /* ...the client's, kept for another provider (failover), or empty */
+    /* A chain of AI Backends (ai_failover.c). */
+    bool ai_failover;              /* the chosen Backend has ai.fallbacks */
+    uint32_t ai_next;              /* ...the chain's entry tried next (0: the primary) */
+    uint32_t ai_primary;           /* ...the Backend whose chain it is */
     /* A response body hook (response_hook.h; proxy_response_hook.c). */
     const struct sl_response_hook *res_hook; /* chosen with the backend, or NULL */
     void *res_hook_state;          /* ...the hook's own, per request */
@@ -270,6 +275,10 @@ int sl_collect_before_route(sl_conn *c);
  * rewritten for an AI backend when `rewrite`; the route's body policies see
  * it first. Returns like sl_collect_step. */
 int sl_collect_held(sl_conn *c, bool rewrite, char **error_json);
+/* ...the client's body (kept in req_client) rewritten again, for the AI Backend
+ * now chosen (failover), and the head (built without framing) finished.
+ * Returns like sl_collect_step. */
+int sl_collect_again(sl_conn *c, char **error_json);
 /* ...the request is over: the buffers go. */
 void sl_collect_end(sl_conn *c);
 /* proxy.c: nothing of an earlier response on the connection is left to count

@@ -32,6 +32,8 @@ static void wait_for_policy(sl_conn *c);
 static void after_policies(sl_conn *c);
 static void buffering_event(sl_conn *c);
 static void collect_failed(sl_conn *c, int status, char *error_json);
+static bool reparse_head(sl_conn *c);
+static bool rewind_body(sl_conn *c);
 
 /* A waiting policy's own timeout ends the wait; this only bounds it if that failed. */
 #define POLICY_WAIT_LIMIT_MS 120000
@@ -224,24 +226,33 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
         after_policies(c);
 }
 
+/* Copies the request head (w->req, which dispatch consumed from c->in) for a
+ * later reparse_head, unless a copy is kept already. false: out of memory. */
+static bool hold_head(sl_conn *c)
+{
+    if (c->held_head)
+        return true;
+    const sl_http1_request *req = &c->w->req;
+    c->held_from = c->in.data + c->in.start - req->head_len; /* dispatch consumed the head */
+    c->held_head = malloc(req->head_len ? req->head_len : 1);
+    if (!c->held_head)
+        return false;
+    memcpy(c->held_head, c->held_from, req->head_len);
+    c->held_len = req->head_len;
+    return true;
+}
+
 /* Holds the request while a policy waits for a service: its head is copied (the
  * worker's parsed head, w->req, serves other connections meanwhile) and nothing
  * is read from the client. */
 static void wait_for_policy(sl_conn *c)
 {
-    if (!c->held_head) {
-        const sl_http1_request *req = &c->w->req;
-        c->held_from = c->in.data + c->in.start - req->head_len; /* dispatch consumed the head */
-        c->held_head = malloc(req->head_len ? req->head_len : 1);
-        if (!c->held_head) {
-            if (c->policy_cancel)
-                c->policy_cancel(c);
-            c->policy_cancel = NULL;
-            sl_conn_respond(c, 503, "out of memory\n", true);
-            return;
-        }
-        memcpy(c->held_head, c->held_from, req->head_len);
-        c->held_len = req->head_len;
+    if (!hold_head(c)) {
+        if (c->policy_cancel)
+            c->policy_cancel(c);
+        c->policy_cancel = NULL;
+        sl_conn_respond(c, 503, "out of memory\n", true);
+        return;
     }
     c->state = SL_CONN_POLICY;
     c->deadline_ms = sl_now_ms() + POLICY_WAIT_LIMIT_MS;
@@ -305,12 +316,24 @@ static void after_policies(sl_conn *c)
         return;
     }
     c->backend_filters = bref->filters;
-    const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bref->backend);
+    uint32_t bi = bref->backend;
+    const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bi);
+    c->ai_failover = false;
+    if (be->ai_fallbacks.count) {
+        /* A chain of AI providers (ai_failover.c): one that failed lately is
+         * skipped; the head is kept to be built again for the next one. */
+        bi = sl_ai_failover_start(c, bi);
+        be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bi);
+        if (!hold_head(c)) {
+            sl_conn_respond(c, 503, "out of memory\n", true);
+            return;
+        }
+    }
     if (be->endpoints.count == 0) {
         sl_conn_respond(c, 503, "the backend has no endpoints\n", false);
         return;
     }
-    c->backend_index = bref->backend;
+    c->backend_index = bi;
     c->res_hook = sl_response_hook_for(s, be);
     if (be->ai_provider && !c->idle_timeout_ms)
         c->idle_timeout_ms = (uint32_t)sl_setting(SL_SET_AI_RESPONSE_TIMEOUT_MS); /* a policy's timeouts win */
@@ -321,7 +344,9 @@ static void after_policies(sl_conn *c)
     /* An AI route rewrites request bodies: they are collected whole first. */
     /* w->req is the worker's: read it while it is ours. */
     c->ai_flags = be->ai_provider ? sl_ai_request_kind(&w->req, be) : 0;
-    bool rewrite = be->ai_provider && !c->upgrade_requested && sl_ai_rewrites_body(be, c->ai_flags, &w->req);
+    /* A body that may go to another provider is collected too (rewritten for each). */
+    bool rewrite = be->ai_provider && !c->upgrade_requested &&
+                   (sl_ai_rewrites_body(be, c->ai_flags, &w->req) || (c->ai_failover && sl_ai_json_body(&w->req)));
     /* A body read before routing (by model) is whole already: the head is
      * built for it as for one being collected. */
     c->collecting = c->body_held || (rewrite && !c->req_body.done && sl_collect_begin(c));
@@ -699,9 +724,55 @@ static bool try_retry(sl_conn *c, int code)
     return true;
 }
 
+/* The request again, for AI Backend `next`: the head built anew from the kept
+ * copy (its provider's Host, path, key), the body rewritten for it. */
+static bool switch_backend(sl_conn *c, uint32_t next)
+{
+    const sl_snapshot *s = &c->snap->s;
+    const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, next);
+    if (!reparse_head(c))
+        return false;
+    c->backend_index = next;
+    c->res_hook = sl_response_hook_for(s, be);
+    c->ai_flags = sl_ai_request_kind(&c->w->req, be);
+    bool body = c->req_from_out;
+    c->collecting = body; /* the head goes without framing: the body's length follows */
+    if (!sl_filters_request_head(c, c->route, c->action->filters, c->backend_filters))
+        return false;
+    if (!body)
+        return rewind_body(c);
+    char *error_json = NULL;
+    int status = sl_collect_again(c, &error_json);
+    free(error_json);
+    c->replay_len = (int64_t)sl_dbuf_len(&c->req_out);
+    return status == 1;
+}
+
+/* Failover along an AI Backend's chain (ai_failover.c) after a 429, a 5xx or
+ * no answer, while nothing of the answer reached the client. */
+static bool try_failover(sl_conn *c, int code)
+{
+    if (!c->ai_failover || (code != 429 && code < 500))
+        return false;
+    sl_ai_provider_result(&c->snap->s, c->backend_index, true);
+    if (c->request_timeout_ms && sl_now_ms() >= c->started_ms + c->request_timeout_ms)
+        return false;
+    uint32_t next = sl_ai_failover_next(c);
+    if (next == SL_SNAP_NONE || c->replay_len < 0 || !switch_backend(c, next))
+        return false;
+    sl_proxy_detach(c, false);
+    atomic_fetch_add(&c->w->slot->ai_failovers, 1);
+    sl_log_debug("proxy", "%s %s: provider answered %d, failing over to Backend %s", c->log_method, c->log_path,
+                 code, sl_snap_cstr(&c->snap->s, SL_SNAP_GET(&c->snap->s, SL_SNAP_BACKENDS, sl_snap_backend,
+                                                             next)->name));
+    if (start_attempt(c, next))
+        pump(c);
+    return true;
+}
+
 static void upstream_failed(sl_conn *c, int status, const char *why)
 {
-    if (!c->res_head_done && try_retry(c, status))
+    if (!c->res_head_done && (try_retry(c, status) || try_failover(c, status)))
         return;
     sl_log_warn("proxy", "upstream %s for %s %s: %s", c->log_upstream, c->log_method, c->log_path, why);
     sl_proxy_detach(c, false);
@@ -842,9 +913,11 @@ static bool parse_response_head(sl_conn *c)
         rb->kind = SL_BODY_TUNNEL;
         c->req_body.kind = SL_BODY_TUNNEL;
         c->req_body.done = false;
-    } else if (try_retry(c, w->res.code)) {
+    } else if (try_retry(c, w->res.code) || try_failover(c, w->res.code)) {
         return false;
     }
+    if (c->ai_failover && w->res.code != 429 && w->res.code < 500)
+        sl_ai_provider_result(&c->snap->s, c->backend_index, false); /* it answers: trusted again */
     c->status = w->res.code;
     c->up_reusable_hint = w->res.keep_alive;
     /* The request body is no longer awaited by anyone if the upstream answered

@@ -63,6 +63,29 @@ static int finish_head(sl_conn *c)
     return 1;
 }
 
+/* A request that may fail over to another provider keeps the client's body
+ * (rewriting consumes it). false: out of memory. */
+static bool keep_client_body(sl_conn *c)
+{
+    sl_dbuf_free(&c->req_client);
+    if (!c->ai_failover)
+        return true;
+    return sl_dbuf_append(&c->req_client, c->req_hold.data + c->req_hold.start, sl_dbuf_len(&c->req_hold)) ||
+           sl_dbuf_len(&c->req_hold) == 0;
+}
+
+int sl_collect_again(sl_conn *c, char **error_json)
+{
+    sl_dbuf in = {0};
+    if (!sl_dbuf_append(&in, c->req_client.data + c->req_client.start, sl_dbuf_len(&c->req_client)) &&
+        sl_dbuf_len(&c->req_client))
+        return 503;
+    sl_dbuf_free(&c->req_out);
+    int status = sl_ai_request_body(c, &in, &c->req_out, error_json);
+    sl_dbuf_free(&in);
+    return status ? status : finish_head(c);
+}
+
 /* The body is whole: rewritten into req_out, and the upstream head finished
  * with its length. Before routing (by model), it only waits in req_hold. */
 static int complete(sl_conn *c, char **error_json)
@@ -71,6 +94,8 @@ static int complete(sl_conn *c, char **error_json)
         c->collecting = c->buffering = false;
         return 1;
     }
+    if (!keep_client_body(c))
+        return 503;
     int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
     if (status)
         return status;
@@ -154,6 +179,8 @@ int sl_collect_held(sl_conn *c, bool rewrite, char **error_json)
     }
     c->body_held = false;
     if (rewrite) {
+        if (!keep_client_body(c))
+            return 503;
         int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
         if (status)
             return status;
@@ -169,6 +196,8 @@ void sl_collect_end(sl_conn *c)
 {
     sl_dbuf_free(&c->req_hold);
     sl_dbuf_free(&c->req_out);
+    sl_dbuf_free(&c->req_client);
+    c->ai_failover = false;
     c->collecting = c->req_from_out = c->route_pending = c->body_held = false;
     c->ai_flags = 0;
 }

@@ -226,6 +226,18 @@ def test_base_path_and_no_key(make_dataplane, provider):
     assert seen["headers"]["authorization"] == "Bearer client-own-token"
 
 
+def test_azure_openai_v1_api(make_dataplane, provider):
+    """Azure OpenAI's v1 API: OpenAI's API under /openai/v1, the key as api-key."""
+    dp = ai_plane(make_dataplane, provider, provider_name="AzureOpenAI")
+    r = chat(dp, {"model": "my-deployment", "messages": [{"role": "user", "content": "hi azure"}]},
+             headers={"api-key": "client-own"})
+    assert r.status_code == 200 and r.headers["x-sluice-ai-total-tokens"] == "5"
+    seen = provider.last()
+    assert seen["path"] == "/openai/v1/chat/completions" and "?" not in seen["path"]
+    assert seen["headers"]["api-key"] == KEY and "authorization" not in seen["headers"]
+    assert seen["body"]["model"] == "my-deployment"
+
+
 def test_unserved_provider_and_missing_secret_are_reported(make_dataplane, provider):
     dp = make_dataplane()
     s = dp.sluiced
@@ -312,6 +324,25 @@ def test_backend_model_overrides_the_clients(make_dataplane, provider):
     assert r.status_code == 200
     assert provider.last()["body"]["model"] == "forced-model"
     assert r.headers["x-sluice-ai-model"] == "forced-model"
+
+
+def test_model_aliases(make_dataplane, provider):
+    dp = ai_plane(make_dataplane, provider, modelAliases={"fast": "test-small", "smart": "big-model"})
+    r = chat(dp, {"model": "fast", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and provider.last()["body"]["model"] == "test-small"
+    chat(dp, {"model": "smart", "messages": [{"role": "user", "content": "hi"}]})
+    assert provider.last()["body"]["model"] == "big-model"
+    raw = b'{"model": "not-an-alias", "messages": [{"role": "user", "content": "hi"}]}'
+    requests.post(dp.url + "/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"},
+                  timeout=10)
+    assert provider.last()["raw"] == raw  # unchanged, byte for byte
+    # Embeddings (any JSON body) are mapped too.
+    r = requests.post(dp.url + "/v1/embeddings", json={"model": "fast", "input": "a b"}, timeout=10)
+    assert r.status_code == 200 and provider.last()["body"]["model"] == "test-small"
+    # Names are checked: a newline would break the compiled list.
+    bad = ai_backend("bad", "OpenAI", provider.port, modelAliases={"x\ny": "m"})
+    r = dp.sluiced.post(BACKENDS, bad)
+    assert r.status_code == 422 and "spec.ai.modelAliases" in r.text, r.text
 
 
 def test_request_bodies_chunked_http2_large_and_too_large(make_dataplane, provider):

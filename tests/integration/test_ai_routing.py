@@ -195,3 +195,106 @@ def test_ports_without_model_matches_pass_the_clients_header(make_dataplane, pro
                       headers={"Content-Type": "application/json", "x-sluice-ai-model": "mine"})
     fields = {k.lower(): v for k, v in r.json()["headers"]}
     assert fields["x-sluice-ai-model"] == "mine"
+
+
+# ---- failover along ai.fallbacks ----
+
+def chain_plane(make_dataplane, providers, primary_port, primary_model="test-small", fallback_extra=None, args=()):
+    """Backend "first" (to primary_port) with ai.fallbacks [second] (provider B), and
+    route "ai" for /v1 to "first"."""
+    a, b = providers
+    dp = make_dataplane(args=list(args))
+    s = dp.sluiced
+    created(s.post(SECRETS, secret("llm-key", {"apiKey": KEY})))
+    created(s.post(SECRETS, secret("other-key", {"apiKey": "sk-other-provider"})))
+    second = ai_backend("second", "OpenAICompatible", b.port, secret_name="other-key", **(fallback_extra or {}))
+    created(s.post(BACKENDS, second))
+    created(s.post(BACKENDS, ai_backend("first", "OpenAICompatible", primary_port, model=primary_model,
+                                        fallbacks=[{"name": "second"}])))
+    created(s.post(ROUTES, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                            "metadata": {"name": "ai", "namespace": "default"},
+                            "spec": {"parentRefs": [{"name": "gw"}], "rules": [
+                                {"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+                                 "backendRefs": [ref("first")]}]}}))
+    wait_until(lambda: requests.get(dp.url + "/v1/models", timeout=5).status_code == 200 and
+               "X-Origin" not in requests.get(dp.url + "/v1/models", timeout=5).headers,
+               timeout=10, what="the AI route in force")
+    return dp
+
+
+def failovers(dp):
+    for line in dp.sluiced.get("/metrics").text.splitlines():
+        if line.startswith("sluice_ai_failovers_total{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_failover_on_429_with_the_next_providers_key_and_back_off(make_dataplane, providers):
+    a, b = providers
+    # The primary's ai.model makes provider A answer 429 (its "fail-429" model).
+    dp = chain_plane(make_dataplane, providers, a.port, primary_model="fail-429")
+    na, nb = len(a.requests), len(b.requests)
+    r = ask(dp, "test-small", headers={"Authorization": "Bearer client"})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "echo: which provider"
+    assert len(a.requests) == na + 1 and len(b.requests) == nb + 1
+    # Each provider got its own key and the request as meant for it.
+    assert a.last()["headers"]["authorization"] == "Bearer " + KEY and a.last()["body"]["model"] == "fail-429"
+    assert b.last()["headers"]["authorization"] == "Bearer sk-other-provider"
+    assert b.last()["body"]["model"] == "test-small"
+    assert failovers(dp) == 1
+    # The failing provider is skipped for a while: the next request goes straight to B.
+    r = ask(dp, "test-small")
+    assert r.status_code == 200 and len(a.requests) == na + 1 and len(b.requests) == nb + 2
+
+
+def test_failover_on_a_dead_provider_and_to_a_translated_one(make_dataplane, providers):
+    a, b = providers
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()  # nothing listens there
+    dp = chain_plane(make_dataplane, providers, port, fallback_extra={"model": "test-small"})
+    # The fallback speaks Anthropic's API: the OpenAI request is translated for it.
+    s = dp.sluiced
+    created(s.post(BACKENDS, ai_backend("claude", "Anthropic", b.port, secret_name="other-key")))
+    first = s.get(BACKENDS + "/first").json()
+    first["spec"]["ai"]["fallbacks"] = [{"name": "claude"}]
+    assert s.put(BACKENDS + "/first", first).status_code == 200
+
+    def translated():
+        r = ask(dp, "claude-test")
+        return r.status_code == 200 and b.last()["path"] == "/v1/messages" and r
+    r = wait_until(translated, timeout=10, what="the chain to Anthropic in force")
+    assert r.json()["object"] == "chat.completion"
+    assert b.last()["headers"]["x-api-key"] == "sk-other-provider"
+    # A stream too: nothing reached the client before the failover.
+    r = requests.post(dp.url + "/v1/chat/completions", stream=True, timeout=10,
+                      json={"model": "claude-test", "stream": True,
+                            "messages": [{"role": "user", "content": "one two"}]})
+    assert r.status_code == 200 and b"[DONE]" in r.content
+
+
+def test_the_last_failure_reaches_the_client_and_fallbacks_are_checked(make_dataplane, providers):
+    a, b = providers
+    dp = chain_plane(make_dataplane, providers, a.port, primary_model="fail-429",
+                     fallback_extra={"model": "fail-429"})
+    r = ask(dp, "x")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded"
+    # A chain naming a Backend that does not exist: the route says so.
+    s = dp.sluiced
+    created(s.post(BACKENDS, ai_backend("broken", "OpenAI", a.port, fallbacks=[{"name": "nowhere"}])))
+    route = s.get(ROUTES + "/ai").json()
+    route["spec"]["rules"][0]["backendRefs"] = [ref("broken")]
+    assert s.put(ROUTES + "/ai", route).status_code == 200
+
+    def resolved_refs():
+        for p in s.get(ROUTES + "/ai").json().get("status", {}).get("parents", []):
+            for c in p["conditions"]:
+                if c["type"] == "ResolvedRefs" and c["status"] == "False":
+                    return c
+    c = wait_until(resolved_refs, timeout=10, what="ResolvedRefs False")
+    assert c["reason"] == "BackendNotFound" and "ai.fallbacks[0]" in c["message"], c
+    bad = ai_backend("bad", "OpenAI", a.port, fallbacks=[{"name": "Not_A_Name"}])
+    r = s.post(BACKENDS, bad)
+    assert r.status_code == 422 and "spec.ai.fallbacks[0].name" in r.text, r.text
