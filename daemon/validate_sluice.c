@@ -5,6 +5,7 @@
 
 #include "daemon/kinds.h"
 #include "daemon/validate.h"
+#include "common/ai_guard.h"
 
 #define GW_GROUP "gateway.networking.k8s.io"
 
@@ -371,6 +372,74 @@ static void check_ai_token_limit(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+/* One side (request or response) of an aiPromptGuard. */
+static void check_guard_side(sl_vctx *v, const json_t *guard, const char *key, bool response)
+{
+    const json_t *side = sl_v_get_object(v, guard, key);
+    if (!side)
+        return;
+    size_t prev = sl_v_field(v, key);
+    static const char *const actions[] = {"Reject", "Mask", NULL};
+    static const char *const mask_only[] = {"Mask", NULL};
+    const char *action = sl_v_get_string(v, side, "action");
+    if (action)
+        sl_v_enum(v, "action", action, response ? mask_only : actions);
+    const char *message = sl_v_get_string(v, side, "message");
+    if (message && response)
+        sl_v_fail(v, "message", "FieldValueForbidden", "message applies to the request's Reject only");
+    else if (message)
+        sl_v_max_len(v, "message", message, 256);
+    const json_t *builtins = sl_v_get_list(v, side, "builtins", 1, 5, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(builtins, i, x)
+    {
+        size_t p2 = sl_v_field(v, "builtins");
+        sl_v_index(v, i);
+        if (!json_is_string(x) || !sl_ai_guard_builtin_find(json_string_value(x)))
+            sl_v_fail(v, NULL, "FieldValueNotSupported", "Unsupported value: supported values: %s",
+                      sl_ai_guard_builtin_names);
+        sl_v_pop(v, p2);
+    }
+    const json_t *matches = sl_v_get_list(v, side, "matches", 1, 32, false);
+    json_array_foreach(matches, i, x)
+    {
+        size_t p2 = sl_v_field(v, "matches");
+        const json_t *m = sl_v_list_object(v, matches, i);
+        if (m) {
+            sl_v_index(v, i);
+            const char *pattern = sl_v_req_string(v, m, "pattern");
+            if (pattern && sl_v_max_len(v, "pattern", pattern, 1024))
+                sl_v_regex(v, "pattern", pattern);
+            const char *name = sl_v_get_string(v, m, "name");
+            bool name_ok = name && name[0] && strlen(name) <= 32;
+            for (const char *c = name; name_ok && *c; c++)
+                name_ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                          *c == '_' || *c == '-';
+            if (name && !name_ok)
+                sl_v_invalid(v, "name", "must be 1..32 letters, digits, '_' or '-' (a masked match becomes <NAME>)");
+        }
+        sl_v_pop(v, p2);
+    }
+    if (!builtins && !matches)
+        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: builtins or matches must be specified");
+    sl_v_pop(v, prev);
+}
+
+static void check_ai_prompt_guard(sl_vctx *v, const json_t *spec)
+{
+    const json_t *g = sl_v_get_object(v, spec, "aiPromptGuard");
+    if (!g)
+        return;
+    size_t prev = sl_v_field(v, "aiPromptGuard");
+    check_guard_side(v, g, "request", false);
+    check_guard_side(v, g, "response", true);
+    sl_v_int_range(v, g, "maxTokens", 1, 10000000, false, NULL);
+    if (!sl_v_present(g, "request") && !sl_v_present(g, "response") && !sl_v_present(g, "maxTokens"))
+        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: request, response or maxTokens must be specified");
+    sl_v_pop(v, prev);
+}
+
 static void check_body_limit(sl_vctx *v, const json_t *spec)
 {
     const json_t *bl = sl_v_get_object(v, spec, "bodyLimit");
@@ -730,7 +799,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt",
-                                           "extAuth",   "aiTokenLimit"};
+                                           "extAuth",   "aiTokenLimit", "aiPromptGuard"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -739,6 +808,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_target_groups(v, spec);
     check_rate_limit(v, spec);
     check_ai_token_limit(v, spec);
+    check_ai_prompt_guard(v, spec);
     check_policy_timeouts(v, spec);
     sl_v_retry(v, spec, "retry", 10);
     check_ip_access(v, spec);
@@ -758,6 +828,6 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth, basicAuth, jwt, extAuth, cors, csrf, realIp, authorization, proxyProtocol or aiTokenLimit must be specified");
+                  "apiKeyAuth, basicAuth, jwt, extAuth, cors, csrf, realIp, authorization, proxyProtocol, aiTokenLimit or aiPromptGuard must be specified");
     sl_v_pop(v, prev);
 }

@@ -103,6 +103,31 @@ void sl_ai_provider_result(const sl_snapshot *s, uint32_t backend_index, bool fa
 /* ai_request_body.c: whether the request's body is JSON (Content-Type). */
 bool sl_ai_json_body(const sl_http1_request *req);
 
+/* The prompt guard (aiPromptGuard: policy_ai_prompt_guard.c; ai_guard.c). */
+#define SL_GUARD_RESPONSE 1 /* sl_snap_policy_item.flags: a pattern for the answer's side */
+#define SL_AI_GUARD_CHOICES 8 /* streamed choices whose text is masked (n <= 8) */
+void *sl_ai_guard_prepare(const sl_snapshot *s, const sl_snap_policy *p);
+void sl_ai_guard_free(void *state);
+/* The request's prompt (parsed body `root`) against the guard c passed: 0 to
+ * go on (*changed: it was masked, or max_tokens capped), or 403 with
+ * *error_json (malloc'd). */
+struct json_t;
+int sl_ai_guard_request(struct sl_conn *c, struct json_t *root, bool *changed, char **error_json);
+/* Whether the guard masks answers. */
+bool sl_ai_guard_masks_answers(const struct sl_conn *c);
+/* A JSON answer with its texts masked (malloc'd), or NULL when nothing matched. */
+char *sl_ai_guard_answer(struct sl_conn *c, const char *body, size_t len);
+/* A stream's masking: each choice's text held back until it can be masked. */
+typedef struct sl_ai_guard_stream {
+    sl_dbuf held[SL_AI_GUARD_CHOICES];
+    struct json_t *skeleton; /* the first chunk without its choices, for a last chunk of our own */
+} sl_ai_guard_stream;
+/* One OpenAI chunk (JSON) as it goes on (malloc'd), or NULL to pass it as it is. */
+char *sl_ai_guard_chunk(struct sl_conn *c, sl_ai_guard_stream *gs, const char *data, size_t len);
+/* ...the stream ends: a chunk with the text still held (malloc'd), or NULL. */
+char *sl_ai_guard_stream_end(struct sl_conn *c, sl_ai_guard_stream *gs);
+void sl_ai_guard_stream_free(sl_ai_guard_stream *gs);
+
 /* ai_metrics.c: one answered request into the worker's gen_ai metrics. ttft_ms:
  * time to the first byte of a streamed answer, -1 for none. */
 void sl_ai_metrics_record(struct sl_conn *c, const sl_snap_backend *be, const sl_ai_usage *u, uint64_t duration_ms,

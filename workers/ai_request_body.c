@@ -182,6 +182,12 @@ int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
                             "64 bits (the gateway rewrites this request: ai.model, usage, translation)");
         return 400;
     }
+    bool guarded = false;
+    int refused = sl_ai_guard_request(c, root, &guarded, error);
+    if (refused) {
+        json_decref(root);
+        return refused;
+    }
     if (!sl_ai_tokens_fit(c, prompt_text_bytes(root))) {
         json_decref(root);
         return 429; /* answered by sl_ai_tokens_refuse (proxy.c) */
@@ -192,7 +198,7 @@ int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
         json_decref(root);
         return status;
     }
-    if (!rewrite(c, be, root)) {
+    if (!rewrite(c, be, root) && !guarded) {
         json_decref(root);
         *out = *in; /* as it came */
         *in = (sl_dbuf){0};

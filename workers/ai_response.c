@@ -43,6 +43,8 @@ typedef struct ai_state {
     sl_ai_usage usage;
     uint64_t started_ms;
     int64_t ttft_ms;     /* streams: first answer bytes after the request started */
+    bool guard;          /* an aiPromptGuard masks the answer's text (ai_guard.c) */
+    sl_ai_guard_stream gs;
 } ai_state;
 
 static ai_state *state_of(const sl_conn *c) { return c->res_hook_state; }
@@ -78,6 +80,7 @@ static bool on_head(sl_conn *c)
     st->counted = ok && !(c->ai_flags & SL_AI_REQ_MODELS); /* a model list is no LLM call */
     sl_anthropic_stream_init(&st->tr, (int64_t)time(NULL), (c->ai_flags & SL_AI_REQ_CLIENT_USAGE) != 0);
     st->strip = stream && !translate && (c->ai_flags & SL_AI_REQ_USAGE_ADDED);
+    st->guard = ok && !(c->ai_flags & SL_AI_REQ_MODELS) && sl_ai_guard_masks_answers(c);
     st->holding = !stream;
     st->started_ms = c->started_ms;
     st->ttft_ms = -1;
@@ -182,11 +185,44 @@ typedef struct translate_feed {
     bool failed;
 } translate_feed;
 
+static bool emit_data(sl_conn *c, const char *text, size_t n)
+{
+    return sl_res_emit(c, "data: ", 6) && sl_res_emit(c, text, n) && sl_res_emit(c, "\n\n", 2);
+}
+
+/* An OpenAI-shaped event's data goes out, masked by the guard when there is one
+ * (the text it still holds goes before the stream's end). */
+static bool emit_guarded(sl_conn *c, ai_state *st, const char *text, size_t n)
+{
+    if (!st->guard)
+        return emit_data(c, text, n);
+    if (n == 6 && memcmp(text, "[DONE]", 6) == 0) {
+        char *rest = sl_ai_guard_stream_end(c, &st->gs);
+        bool ok = !rest || emit_data(c, rest, strlen(rest));
+        free(rest);
+        return ok && emit_data(c, text, n);
+    }
+    char *out = sl_ai_guard_chunk(c, &st->gs, text, n);
+    bool ok = out ? emit_data(c, out, strlen(out)) : emit_data(c, text, n);
+    free(out);
+    return ok;
+}
+
 static bool emit_data_event(const char *text, void *arg)
 {
     translate_feed *f = arg;
-    size_t n = strlen(text);
-    return sl_res_emit(f->c, "data: ", 6) && sl_res_emit(f->c, text, n) && sl_res_emit(f->c, "\n\n", 2);
+    return emit_guarded(f->c, f->st, text, strlen(text));
+}
+
+/* Guard mode: a stream in OpenAI's shape whose text is masked goes out event by
+ * event, each rewritten (the usage-only chunk the gateway asked for is left out). */
+static void on_event_guard(const char *event, size_t event_len, const char *data, size_t len, void *arg)
+{
+    translate_feed *f = arg;
+    (void)event;
+    (void)event_len;
+    if (!count_event(f->st, data, len) && !emit_guarded(f->c, f->st, data, len))
+        f->failed = true;
 }
 
 static void on_event_translate(const char *event, size_t event_len, const char *data, size_t len, void *arg)
@@ -297,12 +333,20 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
             st->ttft_ms = (int64_t)(sl_now_ms() - st->started_ms);
         if (data.len && c->res_head_held)
             sl_res_release_head(c, NULL, -1); /* the client learns at once that its stream is coming */
-        if (st->translate) {
+        if (st->translate || st->guard) {
             translate_feed f = {c, st, false};
-            if (!sl_sse_feed(&st->sse, data.ptr, data.len, on_event_translate, &f) || f.failed)
+            void (*on)(const char *, size_t, const char *, size_t, void *) =
+                st->translate ? on_event_translate : on_event_guard;
+            if (!sl_sse_feed(&st->sse, data.ptr, data.len, on, &f) || f.failed)
                 return false;
             if (last)
-                sl_sse_feed(&st->sse, "\n\n", 2, on_event_translate, &f); /* a last event without its blank line */
+                sl_sse_feed(&st->sse, "\n\n", 2, on, &f); /* a last event without its blank line */
+            if (last && !f.failed) {
+                /* A stream that ended without [DONE]: what the guard holds goes now. */
+                char *rest = st->guard ? sl_ai_guard_stream_end(c, &st->gs) : NULL;
+                f.failed = rest && !emit_data(c, rest, strlen(rest));
+                free(rest);
+            }
             if (f.failed)
                 return false;
         } else if (st->strip) {
@@ -316,7 +360,7 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
         }
         if (last) {
             /* A last event without its blank line still counts. */
-            if (!st->strip && !st->translate)
+            if (!st->strip && !st->translate && !st->guard)
                 sl_sse_feed(&st->sse, "\n\n", 2, on_event, st);
             record(c, st);
         }
@@ -338,6 +382,13 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
         char *translated = st->translate ? translated_body(c, st) : NULL;
         const char *body = translated ? translated : st->held.data + st->held.start;
         size_t len = translated ? strlen(translated) : sl_dbuf_len(&st->held);
+        char *guarded = st->guard ? sl_ai_guard_answer(c, body, len) : NULL;
+        if (guarded) {
+            free(translated);
+            translated = guarded; /* sent, and freed, as a translation is */
+            body = guarded;
+            len = strlen(guarded);
+        }
         sl_res_release_head(c, fields, (int64_t)len);
         /* The held body is handed over, not copied (an answer of megabytes
          * must not cost twice its size). */
@@ -369,6 +420,7 @@ static void release(sl_conn *c)
     sl_dbuf_free(&st->held);
     sl_dbuf_free(&st->pending);
     sl_sse_free(&st->sse);
+    sl_ai_guard_stream_free(&st->gs);
     free(st);
     c->res_hook_state = NULL;
 }

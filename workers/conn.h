@@ -136,6 +136,7 @@ struct sl_conn {
     const sl_snap_policy *rl_policy; /* the rateLimit the request passed (RateLimit fields), or NULL */
     uint32_t rl_left, rl_reset_s;  /* ...its tokens left, seconds until its bucket is full */
     /* The aiTokenLimit the request passed (policy_ai_token_limit.c), charged after the answer. */
+    const sl_snap_policy *guard_policy; /* the aiPromptGuard in force (ai_guard.c), or NULL */
     const sl_snap_policy *tl_policy;
     uint64_t tl_key;               /* ...its local budget's key */
     char *tl_redis_key;            /* ...or its Redis key (scope Global; malloc'd) */

@@ -97,6 +97,12 @@ typedef struct sl_policy_ops {
      * c->snap->zones[kind]. */
     const struct sl_zone_kind *zone;
     size_t (*zone_size)(void);
+    /* Optional, worker: what a compiled policy needs built once per snapshot
+     * (compiled regular expressions...), made when the worker maps the
+     * snapshot and freed with it (unprepare); found with sl_policy_state.
+     * NULL: nothing to build, or it cannot be (the hooks then do without). */
+    void *(*prepare)(const sl_snapshot *s, const sl_snap_policy *p);
+    void (*unprepare)(void *state);
 } sl_policy_ops;
 
 /* The registry: index = the kind stored in sl_snap_policy.kind. */
@@ -108,6 +114,13 @@ uint64_t sl_rate_limit_evictions(const void *zone);
 
 /* The kind that handles a TrafficPolicy section; -1 when none does (yet). */
 int sl_policy_kind_of(const char *section);
+
+/* Worker: the prepared state of policy p (ops->prepare) in c's snapshot, or NULL. */
+void *sl_policy_state(const struct sl_conn *c, const sl_snap_policy *p);
+/* Worker: builds (and frees) the prepared states of every policy of a snapshot
+ * whose kind prepares one: an array of one pointer per POLICIES record, or NULL. */
+void **sl_policy_prepare_all(const sl_snapshot *s);
+void sl_policy_unprepare_all(const sl_snapshot *s, void **states);
 
 /* Worker: binary search of a policy's items, sorted by the compiler in the order
  * cmp(key, item) follows (negative: key sorts before the item). */

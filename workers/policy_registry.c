@@ -4,6 +4,7 @@
 #include "workers/policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/zones.h"
@@ -13,6 +14,7 @@ extern const sl_policy_ops sl_policy_real_ip;    /* policy_real_ip.c */
 extern const sl_policy_ops sl_policy_ip_access;  /* policy_ip_access.c */
 extern const sl_policy_ops sl_policy_rate_limit; /* policy_rate_limit.c */
 extern const sl_policy_ops sl_policy_ai_token_limit; /* policy_ai_token_limit.c */
+extern const sl_policy_ops sl_policy_ai_prompt_guard; /* policy_ai_prompt_guard.c */
 extern const sl_policy_ops sl_policy_timeouts;   /* policy_timeouts.c */
 extern const sl_policy_ops sl_policy_retry;      /* policy_retry.c */
 extern const sl_policy_ops sl_policy_headers;    /* policy_headers.c */
@@ -48,6 +50,7 @@ const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_body_limit,
     /* request */
     &sl_policy_headers,
+    &sl_policy_ai_prompt_guard,
     /* upstream */
     &sl_policy_timeouts,
     &sl_policy_retry,
@@ -119,6 +122,40 @@ bool sl_policy_chain_check(const sl_snapshot *s, char *why, size_t whylen)
             return false;
         }
     return true;
+}
+
+void *sl_policy_state(const struct sl_conn *c, const sl_snap_policy *p)
+{
+    const sl_snapshot *s = &c->snap->s;
+    if (!c->snap->policy_state)
+        return NULL;
+    size_t i = (size_t)(p - SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, 0));
+    return i < sl_snap_count(s, SL_SNAP_POLICIES) ? c->snap->policy_state[i] : NULL;
+}
+
+void **sl_policy_prepare_all(const sl_snapshot *s)
+{
+    uint32_t n = sl_snap_count(s, SL_SNAP_POLICIES);
+    void **states = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, i);
+        if (!sl_policy_kinds[p->kind]->prepare)
+            continue;
+        if (!states && !(states = calloc(n, sizeof(void *))))
+            return NULL;
+        states[i] = sl_policy_kinds[p->kind]->prepare(s, p);
+    }
+    return states;
+}
+
+void sl_policy_unprepare_all(const sl_snapshot *s, void **states)
+{
+    if (!states)
+        return;
+    for (uint32_t i = 0; i < sl_snap_count(s, SL_SNAP_POLICIES); i++)
+        if (states[i])
+            sl_policy_kinds[SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, i)->kind]->unprepare(states[i]);
+    free(states);
 }
 
 void sl_policy_find_zones(const sl_snapshot *s, uint32_t gateway, void **zones)

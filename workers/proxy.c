@@ -199,6 +199,7 @@ void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
     c->backend_filters = (sl_snap_range){0, 0};
     c->policy_req_headers = c->policy_res_headers = (sl_snap_range){0, 0};
     c->policy_cors = NULL;
+    c->guard_policy = NULL;
     c->retries_left = a->retry_attempts;
     c->retry_codes = a->retry_codes;
     c->retry_backoff_ms = a->retry_backoff_ms;
@@ -346,7 +347,8 @@ static void after_policies(sl_conn *c)
     c->ai_flags = be->ai_provider ? sl_ai_request_kind(&w->req, be) : 0;
     /* A body that may go to another provider is collected too (rewritten for each). */
     bool rewrite = be->ai_provider && !c->upgrade_requested &&
-                   (sl_ai_rewrites_body(be, c->ai_flags, &w->req) || (c->ai_failover && sl_ai_json_body(&w->req)));
+                   (sl_ai_rewrites_body(be, c->ai_flags, &w->req) ||
+                    ((c->ai_failover || c->guard_policy) && sl_ai_json_body(&w->req)));
     /* A body read before routing (by model) is whole already: the head is
      * built for it as for one being collected. */
     c->collecting = c->body_held || (rewrite && !c->req_body.done && sl_collect_begin(c));

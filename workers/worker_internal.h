@@ -96,6 +96,7 @@ typedef struct sl_wsnap {
     uint32_t port_of_socket[SL_WORKER_MAX_SOCKETS]; /* snapshot port of each worker socket, or SL_SNAP_NONE */
     bool route_by_model[SL_WORKER_MAX_SOCKETS]; /* ...whose routes match on x-sluice-ai-model (workers/ai.h) */
     void *zones[SL_WSNAP_MAX_KINDS]; /* per policy kind: its zone for this worker's Gateway (NULL: none) */
+    void **policy_state;   /* per POLICIES record: what its kind prepared (policy.h), or NULL */
 } sl_wsnap;
 
 typedef struct sl_conn sl_conn;

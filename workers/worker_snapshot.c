@@ -19,6 +19,7 @@
 
 static void wsnap_free(sl_wsnap *s)
 {
+    sl_policy_unprepare_all(&s->s, s->policy_state);
     sl_regex_set_free(s->regex);
     sl_tls_free(s->tls);
     sl_uptls_free(s->uptls, sl_snap_count(&s->s, SL_SNAP_BACKENDS));
@@ -119,6 +120,7 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
     uint32_t own = own_gateway(w, &s->s);
     s->uptls = sl_uptls_build(&s->s, own);
     sl_policy_find_zones(&s->s, own, s->zones);
+    s->policy_state = sl_policy_prepare_all(&s->s);
     sl_wsnap_bind_ports(w, s);
     return s;
 }
