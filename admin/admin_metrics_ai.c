@@ -20,6 +20,7 @@ typedef struct ai_sum {
     uint64_t requests, tokens[2], token_count[2], token_buckets[2][SL_AI_BUCKETS];
     uint64_t duration_ms, duration_buckets[SL_AI_BUCKETS];
     uint64_t ttft_ms, ttft_count, ttft_buckets[SL_AI_BUCKETS];
+    uint64_t tpot_us, tpot_count, tpot_buckets[SL_AI_BUCKETS];
 } ai_sum;
 
 #define MAX_SERIES 1024
@@ -31,6 +32,7 @@ static void add(ai_sum *d, const sl_ai_metric *m)
     for (int b = 0; b < SL_AI_BUCKETS; b++) {
         d->duration_buckets[b] += atomic_load(&m->duration_buckets[b]);
         d->ttft_buckets[b] += atomic_load(&m->ttft_buckets[b]);
+        d->tpot_buckets[b] += atomic_load(&m->tpot_buckets[b]);
         for (int t = 0; t < 2; t++)
             d->token_buckets[t][b] += atomic_load(&m->token_buckets[t][b]);
     }
@@ -42,6 +44,8 @@ static void add(ai_sum *d, const sl_ai_metric *m)
     d->duration_ms += atomic_load(&m->duration_ms);
     d->ttft_ms += atomic_load(&m->ttft_ms);
     d->ttft_count += atomic_load(&m->ttft_count);
+    d->tpot_us += atomic_load(&m->tpot_us);
+    d->tpot_count += atomic_load(&m->tpot_count);
 }
 
 static size_t gather(const sl_control *c, ai_sum *sums)
@@ -137,6 +141,17 @@ char *sl_admin_metrics_ai(const sl_control *c)
                  sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model);
         histogram(f, "gen_ai_server_time_to_first_token_seconds", labels, sl_ai_ms_bounds, 0.001,
                   sums[i].ttft_buckets, (double)sums[i].ttft_ms / 1000.0, sums[i].ttft_count);
+    }
+    fprintf(f, "# HELP gen_ai_server_time_per_output_token_seconds Time per output token of a streamed answer "
+               "after its first bytes.\n# TYPE gen_ai_server_time_per_output_token_seconds histogram\n");
+    for (size_t i = 0; i < n; i++) {
+        if (!sums[i].tpot_count)
+            continue;
+        snprintf(labels, sizeof(labels),
+                 "gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_response_model=\"%s\"",
+                 sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model);
+        histogram(f, "gen_ai_server_time_per_output_token_seconds", labels, sl_ai_us_bounds, 0.000001,
+                  sums[i].tpot_buckets, (double)sums[i].tpot_us / 1000000.0, sums[i].tpot_count);
     }
     bool failed = ferror(f) != 0;
     fclose(f);

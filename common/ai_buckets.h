@@ -15,6 +15,10 @@ static const uint64_t sl_ai_token_bounds[SL_AI_BUCKETS] = {1,     4,      16,   
 static const uint64_t sl_ai_ms_bounds[SL_AI_BUCKETS] = {10,  20,   40,   80,   160,   320,   640,
                                                         1280, 2560, 5120, 10240, 20480, 40960, 81920};
 
+/* Microseconds, for the time per output token (OpenTelemetry's advice, 10 ms .. 2.5 s, and finer below). */
+static const uint64_t sl_ai_us_bounds[SL_AI_BUCKETS] = {1000,   2500,   5000,   10000,  25000,  50000,  75000,
+                                                        100000, 150000, 200000, 300000, 500000, 1000000, 2500000};
+
 /* The bucket of v (SL_AI_BUCKETS: above the last bound, +Inf only). */
 static inline unsigned sl_ai_bucket(const uint64_t *bounds, uint64_t v)
 {

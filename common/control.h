@@ -35,6 +35,8 @@ typedef struct sl_ai_metric {
     _Atomic uint64_t duration_buckets[SL_AI_BUCKETS];
     _Atomic uint64_t ttft_ms, ttft_count;       /* streams: time to the first byte of the answer */
     _Atomic uint64_t ttft_buckets[SL_AI_BUCKETS];
+    _Atomic uint64_t tpot_us, tpot_count;       /* streams: time per output token after the first */
+    _Atomic uint64_t tpot_buckets[SL_AI_BUCKETS];
 } sl_ai_metric;
 
 typedef struct sl_worker_slot {

@@ -69,5 +69,15 @@ void sl_ai_metrics_record(sl_conn *c, const sl_snap_backend *be, const sl_ai_usa
         b = sl_ai_bucket(sl_ai_ms_bounds, (uint64_t)ttft_ms);
         if (b < SL_AI_BUCKETS)
             atomic_fetch_add(&e->ttft_buckets[b], 1);
+        /* Time per output token: the stream after its first bytes, over the
+         * tokens after the first (OpenTelemetry's gen_ai.server.time_per_output_token). */
+        if (u->output >= 2 && duration_ms >= (uint64_t)ttft_ms) {
+            uint64_t tpot = (duration_ms - (uint64_t)ttft_ms) * 1000 / (uint64_t)(u->output - 1);
+            atomic_fetch_add(&e->tpot_us, tpot);
+            atomic_fetch_add(&e->tpot_count, 1);
+            b = sl_ai_bucket(sl_ai_us_bounds, tpot);
+            if (b < SL_AI_BUCKETS)
+                atomic_fetch_add(&e->tpot_buckets[b], 1);
+        }
     }
 }

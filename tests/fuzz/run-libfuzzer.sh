@@ -51,7 +51,7 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse; do
     # The admin API's handling of a JSON body: parse, validate (every kind),
     # merge patch, prepare for storage.
     admin_json) sources="$src/daemon/kinds.c $src/daemon/objects.c $src/daemon/validate*.c $src/common/log.c"
-        sources="$sources $src/common/fork_guard.c $src/common/cidr.c"
+        sources="$sources $src/common/fork_guard.c $src/common/cidr.c $src/common/ai_guard.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson libpcre2-8 openssl)" ;;
     # The snapshot reader: the verifier and everything /debug/snapshot reads.

@@ -145,6 +145,9 @@ def test_stream_passes_through_as_it_arrives_and_is_counted(make_dataplane, prov
     assert metric_value(m, "gen_ai_client_token_usage_count", gen_ai_token_type="output", **labels) == 1
     assert metric_value(m, "gen_ai_server_time_to_first_token_seconds_count", **labels) == 1
     assert metric_value(m, "gen_ai_client_operation_duration_seconds_count", **labels) == 1
+    # Time per output token: the 3 tokens after the first, streamed after the gate opened.
+    assert metric_value(m, "gen_ai_server_time_per_output_token_seconds_count", **labels) == 1
+    assert metric_value(m, "gen_ai_server_time_per_output_token_seconds_sum", **labels) >= 0
     # 4 output tokens fall in the le="4" bucket, not in le="1".
     assert metric_value(m, "gen_ai_client_token_usage_bucket", gen_ai_token_type="output", le="1", **labels) == 0
     assert metric_value(m, "gen_ai_client_token_usage_bucket", gen_ai_token_type="output", le="4", **labels) == 1
