@@ -39,6 +39,9 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
     [SL_SET_AI_MAX_REQUEST_BYTES] = S("ai-max-request-bytes", 16777216, 1024, 268435456, "bytes",
                                       "the largest request body a route to an AI Backend takes: such bodies are read "
                                       "whole (to be rewritten) before they go upstream; larger ones get 413"),
+    [SL_SET_AI_BUFFER_BYTES] = S("ai-buffer-bytes", 268435456, 1048576, 17179869184, "bytes",
+                                 "per worker, the request bodies of AI routes held whole at once (read before "
+                                 "routing by model, or to be rewritten); a request that would go beyond gets 503"),
     [SL_SET_AI_RESPONSE_TIMEOUT_MS] = S("ai-response-timeout", 600000, 10, 3600000, "ms",
                                         "what --response-timeout is for AI Backends: how long a provider may stay "
                                         "silent (a model can think for minutes before its first byte); a route's or a "

@@ -24,6 +24,7 @@ typedef enum {
     SL_SET_SPLICE_MIN_BYTES,     /* response bodies this large go upstream -> client by splice(2) */
     SL_SET_REQUEST_BUFFER_BYTES, /* request bodies up to this size are read whole before going upstream */
     SL_SET_AI_MAX_REQUEST_BYTES, /* the largest request body an AI route takes (it is read whole) */
+    SL_SET_AI_BUFFER_BYTES,      /* per worker: all the AI request bodies read whole at once */
     SL_SET_AI_RESPONSE_TIMEOUT_MS, /* --response-timeout for AI backends (models think for minutes) */
     SL_SET_BODY_TIMEOUT_MS,      /* the whole request body must arrive within this */
     SL_SET_ADMIN_MAX_CONNECTIONS, /* admin API connections; the oldest idle ones are closed beyond */

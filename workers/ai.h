@@ -49,16 +49,18 @@ enum {
     SL_AI_REQ_TRANSLATE = 16,  /* ...to a provider that speaks another API: request and answer are translated */
     SL_AI_REQ_CLIENT_USAGE = 32, /* the client asked for the usage chunk (stream_options.include_usage) */
     SL_AI_REQ_MODELS = 64,     /* GET .../models to a provider whose list is translated to OpenAI's */
+    SL_AI_REQ_MESSAGES = 128,  /* the path is Anthropic's Messages API (.../messages) */
+    SL_AI_REQ_RESPONSES = 256, /* the path is OpenAI's Responses API (.../responses) */
 };
 /* ai_request.c: rewrites a translated call's path written into b from `from`
  * ("/chat/completions" becomes the provider's own, "/messages"). */
 bool sl_ai_translate_path(sl_buf *b, size_t from);
 /* ai_request_body.c: the SL_AI_REQ_* flags a request head gives for backend be
  * (the path's kind; SL_AI_REQ_TRANSLATE for chat calls to Anthropic). */
-uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be);
+uint16_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be);
 /* ai_request_body.c: whether a request's body is rewritten (and so collected
  * whole first): (chat) completions, and JSON bodies when ai.model is set. */
-bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http1_request *req);
+bool sl_ai_rewrites_body(const sl_snap_backend *be, uint16_t flags, const sl_http1_request *req);
 /* ai_request_body.c: the body that goes upstream for the client's body `in`
  * (whole, de-chunked): ai.model set, usage asked for in OpenAI-shaped streams;
  * a body that is not a JSON object (strictly read) is refused (400); a chat call to Anthropic
@@ -100,7 +102,8 @@ uint32_t sl_ai_failover_start(struct sl_conn *c, uint32_t primary_index);
 uint32_t sl_ai_failover_next(struct sl_conn *c);
 /* ...what a Backend of a chain did: failed (429, 5xx, no answer: backs off) or answered. */
 void sl_ai_provider_result(const sl_snapshot *s, uint32_t backend_index, bool failed);
-/* ai_request_body.c: whether the request's body is JSON (Content-Type). */
+/* ai_request_body.c: whether the request's body is read as JSON: Content-Type
+ * application/json, a +json type, or none (servers read those as JSON too). */
 bool sl_ai_json_body(const sl_http1_request *req);
 
 /* The prompt guard (aiPromptGuard: policy_ai_prompt_guard.c; ai_guard.c). */
@@ -113,17 +116,23 @@ void sl_ai_guard_free(void *state);
  * *error_json (malloc'd). */
 struct json_t;
 int sl_ai_guard_request(struct sl_conn *c, struct json_t *root, bool *changed, char **error_json);
+/* Whether the guard reads requests (patterns, maxTokens): their bodies must be JSON. */
+bool sl_ai_guard_reads_requests(const struct sl_conn *c);
 /* Whether the guard masks answers. */
 bool sl_ai_guard_masks_answers(const struct sl_conn *c);
-/* A JSON answer with its texts masked (malloc'd), or NULL when nothing matched. */
-char *sl_ai_guard_answer(struct sl_conn *c, const char *body, size_t len);
+/* A JSON answer with its texts masked (malloc'd), or NULL when nothing matched;
+ * *fail when it cannot be read (it must not go out). */
+char *sl_ai_guard_answer(struct sl_conn *c, const char *body, size_t len, bool *fail);
 /* A stream's masking: each choice's text held back until it can be masked. */
 typedef struct sl_ai_guard_stream {
     sl_dbuf held[SL_AI_GUARD_CHOICES];
     struct json_t *skeleton; /* the first chunk without its choices, for a last chunk of our own */
+    bool completions;        /* the choices carry `text` (completions), not delta.content */
 } sl_ai_guard_stream;
-/* One OpenAI chunk (JSON) as it goes on (malloc'd), or NULL to pass it as it is. */
-char *sl_ai_guard_chunk(struct sl_conn *c, sl_ai_guard_stream *gs, const char *data, size_t len);
+/* One event's data (JSON: an OpenAI chunk, or an Anthropic event) as it goes
+ * on (malloc'd), or NULL to pass it as it is; *drop: it must not go on at all
+ * (not JSON, or the guard is not available: a guard fails closed). */
+char *sl_ai_guard_chunk(struct sl_conn *c, sl_ai_guard_stream *gs, const char *data, size_t len, bool *drop);
 /* ...the stream ends: a chunk with the text still held (malloc'd), or NULL. */
 char *sl_ai_guard_stream_end(struct sl_conn *c, sl_ai_guard_stream *gs);
 void sl_ai_guard_stream_free(sl_ai_guard_stream *gs);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ai.h"
 #include "common/log.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
@@ -79,10 +80,14 @@ static sl_ai_guard *guard_of(const sl_conn *c)
 /* The first rule of `side` that matches text, or NULL. */
 static const guard_rule *first_match(sl_ai_guard *g, uint8_t side, const char *text, size_t len)
 {
-    for (size_t i = 0; i < g->n; i++)
-        if (g->rules[i].side == side &&
-            pcre2_match(g->rules[i].code, (PCRE2_SPTR)text, len, 0, 0, g->md, NULL) >= 0)
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->rules[i].side != side)
+            continue;
+        /* A match, or an error (a match or depth limit hit): a guard fails closed. */
+        int rc = pcre2_match(g->rules[i].code, (PCRE2_SPTR)text, len, 0, 0, g->md, NULL);
+        if (rc >= 0 || rc < PCRE2_ERROR_NOMATCH)
             return &g->rules[i];
+    }
     return NULL;
 }
 
@@ -171,13 +176,31 @@ static void walk_text(walk *w, json_t *v, int depth)
     walk_text(w, json_object_get(v, "text"), depth + 1);
 }
 
-/* The max_tokens asked for, capped (and set when absent). */
-static bool cap_tokens(json_t *root, uint64_t cap)
+/* The output tokens a call asks for, capped (and set when absent), in the
+ * fields of its API: chat and completions max_tokens / max_completion_tokens
+ * (set: max_completion_tokens for OpenAI and Azure, whose reasoning models
+ * refuse max_tokens; max_tokens for the others), Messages max_tokens,
+ * Responses max_output_tokens. */
+static bool cap_tokens(const sl_conn *c, json_t *root, uint64_t cap)
 {
     bool changed = false;
-    const char *keys[] = {"max_tokens", "max_completion_tokens"};
+    const char *keys[2] = {NULL, NULL};
+    const char *set = NULL;
+    if (c->ai_flags & SL_AI_REQ_COMPLETIONS) {
+        keys[0] = "max_tokens";
+        keys[1] = "max_completion_tokens";
+        const sl_snap_backend *be = sl_ai_backend(c);
+        bool openai = be && (be->ai_provider == SL_AI_OPENAI || be->ai_provider == SL_AI_AZURE_OPENAI);
+        set = openai ? "max_completion_tokens" : "max_tokens";
+    } else if (c->ai_flags & SL_AI_REQ_MESSAGES) {
+        keys[0] = set = "max_tokens";
+    } else if (c->ai_flags & SL_AI_REQ_RESPONSES) {
+        keys[0] = set = "max_output_tokens";
+    } else {
+        return false; /* embeddings and the like produce no tokens */
+    }
     bool any = false;
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 2 && keys[i]; i++) {
         json_t *v = json_object_get(root, keys[i]);
         if (!v)
             continue;
@@ -188,7 +211,7 @@ static bool cap_tokens(json_t *root, uint64_t cap)
         }
     }
     if (!any) {
-        json_object_set_new(root, "max_tokens", json_integer((json_int_t)cap));
+        json_object_set_new(root, set, json_integer((json_int_t)cap));
         changed = true;
     }
     return changed;
@@ -208,11 +231,15 @@ int sl_ai_guard_request(sl_conn *c, json_t *root, bool *changed, char **error)
     const sl_snap_policy *p = c->guard_policy;
     if (!p)
         return 0;
-    if (p->num[0] && (c->ai_flags & SL_AI_REQ_COMPLETIONS))
-        *changed |= cap_tokens(root, p->num[0]);
+    if (p->num[0])
+        *changed |= cap_tokens(c, root, p->num[0]);
     sl_ai_guard *g = guard_of(c);
-    if (!g)
-        return 0;
+    if (!g) {
+        if (!p->items.count)
+            return 0;
+        *error = error_json("the prompt guard is not available (see the gateway's log)");
+        return 503; /* its patterns could not be prepared: a guard fails closed */
+    }
     walk w = {.g = g, .mask = p->u[0] != 0};
     static const char *const parts[] = {"messages", "system", "prompt", "input"};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
@@ -230,6 +257,18 @@ int sl_ai_guard_request(sl_conn *c, json_t *root, bool *changed, char **error)
                  c->peer, w.hit->mask);
     *error = error_json(message);
     return 403;
+}
+
+bool sl_ai_guard_reads_requests(const sl_conn *c)
+{
+    const sl_snap_policy *p = c->guard_policy;
+    if (!p)
+        return false;
+    const sl_snapshot *s = &c->snap->s;
+    for (uint32_t i = 0; i < p->items.count; i++)
+        if (!(SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + i)->flags & SL_GUARD_RESPONSE))
+            return true;
+    return p->num[0] != 0;
 }
 
 bool sl_ai_guard_masks_answers(const sl_conn *c)
@@ -264,12 +303,11 @@ static bool mask_answer(sl_ai_guard *g, json_t *root)
     return changed;
 }
 
-char *sl_ai_guard_answer(sl_conn *c, const char *body, size_t len)
+char *sl_ai_guard_answer(sl_conn *c, const char *body, size_t len, bool *fail)
 {
     sl_ai_guard *g = guard_of(c);
-    if (!g)
-        return NULL;
-    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *root = g ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
+    *fail = !root; /* unreadable, or no guard to read it with: nothing unmasked gets out */
     char *out = root && mask_answer(g, root) ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
     return out;
@@ -307,29 +345,63 @@ static size_t safe_prefix(sl_ai_guard *g, const char *text, size_t len)
     return cut;
 }
 
-/* Sets delta.content of choice to `text` (n bytes), masked. */
-static void put_masked(sl_ai_guard *g, json_t *choice, const char *text, size_t n)
+/* Sets holder[key] (a choice's delta.content, or a completion's text) to
+ * `text` (n bytes), masked. */
+static void put_masked(sl_ai_guard *g, json_t *holder, const char *key, const char *text, size_t n)
 {
-    json_t *delta = json_object_get(choice, "delta");
-    if (!json_is_object(delta)) {
-        delta = json_object();
-        json_object_set_new(choice, "delta", delta);
-    }
     size_t mlen;
     char *m = masked(g, SL_GUARD_RESPONSE, text, n, &mlen);
     json_t *value = m ? json_stringn(m, mlen) : NULL;
-    json_object_set_new(delta, "content", value ? value : json_stringn(text, n));
+    json_object_set_new(holder, key, value ? value : json_stringn(text, n));
     free(m);
 }
 
-char *sl_ai_guard_chunk(sl_conn *c, sl_ai_guard_stream *gs, const char *data, size_t len)
+/* Where a streamed choice carries its text: delta.content (chat), text
+ * (completions); *key set. NULL when it carries none. */
+static json_t *text_holder(json_t *choice, const char **key)
 {
+    json_t *delta = json_object_get(choice, "delta");
+    if (json_is_string(json_object_get(delta, "content"))) {
+        *key = "content";
+        return delta;
+    }
+    if (json_is_string(json_object_get(choice, "text"))) {
+        *key = "text";
+        return choice;
+    }
+    return NULL;
+}
+
+/* Anthropic's own stream (a /messages call passed through): each text delta
+ * is masked as it comes (its events are not held back). */
+static bool mask_anthropic_event(sl_ai_guard *g, json_t *root)
+{
+    const char *type = json_string_value(json_object_get(root, "type"));
+    if (!type || strcmp(type, "content_block_delta") != 0)
+        return false;
+    json_t *text = json_object_get(json_object_get(root, "delta"), "text");
+    return json_is_string(text) && mask_string(g, SL_GUARD_RESPONSE, text);
+}
+
+char *sl_ai_guard_chunk(sl_conn *c, sl_ai_guard_stream *gs, const char *data, size_t len, bool *drop)
+{
+    *drop = false;
     sl_ai_guard *g = guard_of(c);
-    json_t *root = g ? json_loadb(data, len, 0, NULL) : NULL;
+    if (!g) {
+        *drop = true; /* its patterns could not be prepared: nothing unmasked gets out */
+        return NULL;
+    }
+    json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        *drop = true; /* not JSON: it cannot be read, so it is not passed on */
+        return NULL;
+    }
     json_t *choices = json_object_get(root, "choices");
     if (!json_is_array(choices)) {
+        char *out = mask_anthropic_event(g, root) ? json_dumps(root, JSON_COMPACT) : NULL;
         json_decref(root);
-        return NULL; /* not a chunk with text: as it is */
+        return out;
     }
     if (!gs->skeleton) {
         gs->skeleton = json_deep_copy(root);
@@ -340,19 +412,44 @@ char *sl_ai_guard_chunk(sl_conn *c, sl_ai_guard_stream *gs, const char *data, si
     json_t *choice;
     json_array_foreach(choices, i, choice)
     {
+        const char *key = NULL;
+        json_t *holder = text_holder(choice, &key);
+        if (holder && key[0] == 't')
+            gs->completions = true;
         json_int_t index = json_integer_value(json_object_get(choice, "index"));
-        if (index < 0 || index >= SL_AI_GUARD_CHOICES)
+        if (index < 0 || index >= SL_AI_GUARD_CHOICES) {
+            /* Beyond the choices held back: masked event by event. */
+            if (holder)
+                mask_string(g, SL_GUARD_RESPONSE, json_object_get(holder, key));
             continue;
+        }
         sl_dbuf *held = &gs->held[index];
-        const json_t *content = json_object_get(json_object_get(choice, "delta"), "content");
-        if (json_is_string(content) && !sl_dbuf_append(held, json_string_value(content), json_string_length(content)))
-            continue;
-        bool ends = !json_is_null(json_object_get(choice, "finish_reason")) &&
-                    json_object_get(choice, "finish_reason") != NULL;
+        const json_t *piece = holder ? json_object_get(holder, key) : NULL;
+        if (piece && !sl_dbuf_append(held, json_string_value(piece), json_string_length(piece))) {
+            json_decref(root);
+            *drop = true;
+            return NULL;
+        }
+        const json_t *finish = json_object_get(choice, "finish_reason");
+        bool ends = finish && !json_is_null(finish);
         const char *text = held->data + held->start;
         size_t n = ends ? sl_dbuf_len(held) : safe_prefix(g, text, sl_dbuf_len(held));
-        if (n || json_is_string(content))
-            put_masked(g, choice, text, n);
+        if (n && !holder) {
+            /* The choice ends with text still held: it goes in this chunk. */
+            if (gs->completions) {
+                holder = choice;
+                key = "text";
+            } else {
+                holder = json_object_get(choice, "delta");
+                if (!json_is_object(holder)) {
+                    holder = json_object();
+                    json_object_set_new(choice, "delta", holder);
+                }
+                key = "content";
+            }
+        }
+        if (holder)
+            put_masked(g, holder, key, text, n);
         sl_dbuf_consume(held, n);
     }
     char *out = json_dumps(root, JSON_COMPACT);
@@ -372,7 +469,8 @@ char *sl_ai_guard_stream_end(sl_conn *c, sl_ai_guard_stream *gs)
         if (!sl_dbuf_len(held))
             continue;
         json_t *choice = json_pack("{s:i, s:{}, s:n}", "index", i, "delta", "finish_reason");
-        put_masked(g, choice, held->data + held->start, sl_dbuf_len(held));
+        json_t *holder = gs->completions ? choice : json_object_get(choice, "delta");
+        put_masked(g, holder, gs->completions ? "text" : "content", held->data + held->start, sl_dbuf_len(held));
         sl_dbuf_consume(held, sl_dbuf_len(held));
         json_array_append_new(choices, choice);
     }

@@ -20,9 +20,13 @@ static bool ends_with(sl_slice s, const char *suffix)
     return s.len >= n && memcmp(s.ptr + s.len - n, suffix, n) == 0;
 }
 
-uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be)
+uint16_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be)
 {
-    uint8_t flags = 0;
+    uint16_t flags = 0;
+    if (ends_with(req->path, "/messages"))
+        flags |= SL_AI_REQ_MESSAGES;
+    else if (ends_with(req->path, "/responses"))
+        flags |= SL_AI_REQ_RESPONSES;
     if (ends_with(req->path, "/chat/completions"))
         flags |= SL_AI_REQ_CHAT | SL_AI_REQ_COMPLETIONS;
     else if (ends_with(req->path, "/completions"))
@@ -34,7 +38,7 @@ uint8_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *b
     return flags;
 }
 
-bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http1_request *req)
+bool sl_ai_rewrites_body(const sl_snap_backend *be, uint16_t flags, const sl_http1_request *req)
 {
     if (flags & SL_AI_REQ_COMPLETIONS)
         return true; /* streams are asked for their usage; chat calls may be translated */
@@ -46,7 +50,17 @@ bool sl_ai_rewrites_body(const sl_snap_backend *be, uint8_t flags, const sl_http
 bool sl_ai_json_body(const sl_http1_request *req)
 {
     const sl_http1_header *type = sl_http1_request_header(req, "content-type");
-    return type && sl_media_type_is(type->value, "application/json");
+    if (!type)
+        return true; /* FastAPI-based servers (vLLM...) read a body without a type as JSON */
+    if (sl_media_type_is(type->value, "application/json"))
+        return true;
+    /* application/<anything>+json */
+    sl_slice v = type->value;
+    size_t end = 0;
+    while (end < v.len && v.ptr[end] != ';' && v.ptr[end] != ' ' && v.ptr[end] != '\t')
+        end++;
+    return end > 17 && sl_slice_ieq(sl_slice_make(v.ptr, 12), sl_slice_make("application/", 12)) &&
+           sl_slice_ieq(sl_slice_make(v.ptr + end - 5, 5), sl_slice_make("+json", 5));
 }
 
 /* The bytes of text in what a prompt is made of (the strings under messages,

@@ -190,10 +190,12 @@ static bool emit_data(sl_conn *c, const char *text, size_t n)
     return sl_res_emit(c, "data: ", 6) && sl_res_emit(c, text, n) && sl_res_emit(c, "\n\n", 2);
 }
 
-/* An OpenAI-shaped event's data goes out, masked by the guard when there is one
- * (the text it still holds goes before the stream's end). */
-static bool emit_guarded(sl_conn *c, ai_state *st, const char *text, size_t n)
+/* An event's data goes out (after its event name, if it has one), masked by
+ * the guard when there is one (the text it still holds goes before the end). */
+static bool emit_guarded(sl_conn *c, ai_state *st, const char *event, size_t event_len, const char *text, size_t n)
 {
+    if (event_len && !(sl_res_emit(c, "event: ", 7) && sl_res_emit(c, event, event_len) && sl_res_emit(c, "\n", 1)))
+        return false;
     if (!st->guard)
         return emit_data(c, text, n);
     if (n == 6 && memcmp(text, "[DONE]", 6) == 0) {
@@ -202,7 +204,10 @@ static bool emit_guarded(sl_conn *c, ai_state *st, const char *text, size_t n)
         free(rest);
         return ok && emit_data(c, text, n);
     }
-    char *out = sl_ai_guard_chunk(c, &st->gs, text, n);
+    bool drop;
+    char *out = sl_ai_guard_chunk(c, &st->gs, text, n, &drop);
+    if (drop)
+        return event_len == 0 || sl_res_emit(c, "\n", 1); /* an event name alone ends as an empty event */
     bool ok = out ? emit_data(c, out, strlen(out)) : emit_data(c, text, n);
     free(out);
     return ok;
@@ -211,7 +216,7 @@ static bool emit_guarded(sl_conn *c, ai_state *st, const char *text, size_t n)
 static bool emit_data_event(const char *text, void *arg)
 {
     translate_feed *f = arg;
-    return emit_guarded(f->c, f->st, text, strlen(text));
+    return emit_guarded(f->c, f->st, NULL, 0, text, strlen(text));
 }
 
 /* Guard mode: a stream in OpenAI's shape whose text is masked goes out event by
@@ -219,9 +224,7 @@ static bool emit_data_event(const char *text, void *arg)
 static void on_event_guard(const char *event, size_t event_len, const char *data, size_t len, void *arg)
 {
     translate_feed *f = arg;
-    (void)event;
-    (void)event_len;
-    if (!count_event(f->st, data, len) && !emit_guarded(f->c, f->st, data, len))
+    if (!count_event(f->st, data, len) && !emit_guarded(f->c, f->st, event, event_len, data, len))
         f->failed = true;
 }
 
@@ -316,9 +319,12 @@ static void count_fields(const ai_state *st, char *out, size_t cap)
         snprintf(out + n, cap - n, "x-sluice-ai-total-tokens: %lld\r\n", (long long)sl_ai_usage_total(u));
 }
 
-/* A held answer that grew past AI_HOLD_MAX goes on streaming, uncounted. */
+/* A held answer that grew past AI_HOLD_MAX goes on streaming, uncounted; one a
+ * guard must mask fails instead (502: nothing unmasked gets out). */
 static bool stop_holding(sl_conn *c, ai_state *st)
 {
+    if (st->guard)
+        return false;
     st->holding = false;
     bool ok = sl_res_emit(c, st->held.data + st->held.start, sl_dbuf_len(&st->held));
     sl_dbuf_free(&st->held);
@@ -382,7 +388,12 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
         char *translated = st->translate ? translated_body(c, st) : NULL;
         const char *body = translated ? translated : st->held.data + st->held.start;
         size_t len = translated ? strlen(translated) : sl_dbuf_len(&st->held);
-        char *guarded = st->guard ? sl_ai_guard_answer(c, body, len) : NULL;
+        bool unreadable = false;
+        char *guarded = st->guard ? sl_ai_guard_answer(c, body, len, &unreadable) : NULL;
+        if (unreadable) {
+            free(translated);
+            return false; /* 502 */
+        }
         if (guarded) {
             free(translated);
             translated = guarded; /* sent, and freed, as a translation is */

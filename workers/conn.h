@@ -165,8 +165,9 @@ struct sl_conn {
     bool req_from_out;             /* the body sent upstream is req_out, not the client's bytes in `in` */
     bool route_pending;            /* ...before routing: the route depends on it (ai_model_route.c) */
     bool body_held;                /* ...it is whole in req_hold, read before routing */
-    uint8_t ai_flags;              /* SL_AI_REQ_* (workers/ai.h): what the rewrite did */
+    uint16_t ai_flags;             /* SL_AI_REQ_* (workers/ai.h): what the rewrite did */
     sl_dbuf req_hold;              /* the client's body, de-chunked */
+    uint64_t collected;            /* ...bytes of it counted in the worker's collected_bytes */
     sl_dbuf req_out;               /* the body as sent (req_body.remaining bytes of it still to go) */
     sl_dbuf req_client;            /* ...the client's, kept for another provider (failover), or empty */
     /* A chain of AI Backends (ai_failover.c). */

@@ -308,6 +308,8 @@ void sl_ai_tokens_settle(sl_conn *c, int64_t used)
         used = c->tl_estimate;
     if (used <= 0)
         return;
+    if (used > INT32_MAX)
+        used = INT32_MAX; /* a provider's count is not trusted to fit */
     if (!(p->flags & SL_RATE_LIMIT_GLOBAL)) {
         sl_limit_table *t = c->snap->zones[p->kind];
         if (t && t->nslots)
@@ -324,6 +326,10 @@ void sl_ai_tokens_settle(sl_conn *c, int64_t used)
 
 void sl_ai_tokens_end(sl_conn *c)
 {
+    /* Sent but never answered (the client left, the provider timed out): the
+     * provider may bill it all the same, so the estimate is charged. */
+    if (c->tl_policy && c->up_wrote && !c->res_head_done)
+        sl_ai_tokens_settle(c, -1);
     c->tl_policy = NULL;
     c->tl_estimate = 0;
     free(c->tl_redis_key);

@@ -34,6 +34,7 @@ static void buffering_event(sl_conn *c);
 static void collect_failed(sl_conn *c, int status, char *error_json);
 static bool reparse_head(sl_conn *c);
 static bool rewind_body(sl_conn *c);
+static bool try_failover(sl_conn *c, int code);
 
 /* A waiting policy's own timeout ends the wait; this only bounds it if that failed. */
 #define POLICY_WAIT_LIMIT_MS 120000
@@ -166,6 +167,8 @@ static bool start_attempt(sl_conn *c, uint32_t bi)
     if (!c->up) {
         atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
         sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
+        if (try_failover(c, 502))
+            return false; /* the next provider of the chain has it (started, or answered) */
         c->state = SL_CONN_LOCAL;
         sl_conn_respond(c, 502, "cannot connect to the upstream\n", true);
         return false;
@@ -346,9 +349,16 @@ static void after_policies(sl_conn *c)
     /* w->req is the worker's: read it while it is ours. */
     c->ai_flags = be->ai_provider ? sl_ai_request_kind(&w->req, be) : 0;
     /* A body that may go to another provider is collected too (rewritten for each). */
+    bool guard_reads = be->ai_provider && c->guard_policy && sl_ai_guard_reads_requests(c);
     bool rewrite = be->ai_provider && !c->upgrade_requested &&
                    (sl_ai_rewrites_body(be, c->ai_flags, &w->req) ||
-                    ((c->ai_failover || c->guard_policy) && sl_ai_json_body(&w->req)));
+                    ((c->ai_failover || guard_reads) && sl_ai_json_body(&w->req)));
+    if (guard_reads && !c->req_body.done && !c->body_held && !sl_ai_json_body(&w->req)) {
+        /* A body the prompt guard cannot read (an upload) does not pass it unread. */
+        c->req_body.done = true; /* not read: the connection closes after the answer */
+        sl_conn_respond(c, 415, "the prompt guard of this route reads JSON request bodies only\n", true);
+        return;
+    }
     /* A body read before routing (by model) is whole already: the head is
      * built for it as for one being collected. */
     c->collecting = c->body_held || (rewrite && !c->req_body.done && sl_collect_begin(c));
@@ -734,20 +744,33 @@ static bool switch_backend(sl_conn *c, uint32_t next)
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, next);
     if (!reparse_head(c))
         return false;
+    /* What the answer in hand is read with, kept for when the switch fails and
+     * that answer goes to the client after all. */
+    uint32_t was_index = c->backend_index;
+    const sl_response_hook *was_hook = c->res_hook;
+    uint16_t was_flags = c->ai_flags;
     c->backend_index = next;
     c->res_hook = sl_response_hook_for(s, be);
     c->ai_flags = sl_ai_request_kind(&c->w->req, be);
     bool body = c->req_from_out;
     c->collecting = body; /* the head goes without framing: the body's length follows */
-    if (!sl_filters_request_head(c, c->route, c->action->filters, c->backend_filters))
-        return false;
-    if (!body)
-        return rewind_body(c);
-    char *error_json = NULL;
-    int status = sl_collect_again(c, &error_json);
-    free(error_json);
-    c->replay_len = (int64_t)sl_dbuf_len(&c->req_out);
-    return status == 1;
+    bool ok = sl_filters_request_head(c, c->route, c->action->filters, c->backend_filters);
+    if (ok && !body) {
+        ok = rewind_body(c);
+    } else if (ok) {
+        char *error_json = NULL;
+        ok = sl_collect_again(c, &error_json) == 1; /* e.g. a request the next provider's dialect cannot say */
+        free(error_json);
+        c->replay_len = (int64_t)sl_dbuf_len(&c->req_out);
+    }
+    if (!ok) {
+        c->backend_index = was_index;
+        c->res_hook = was_hook;
+        c->ai_flags = was_flags;
+        c->collecting = false;
+        c->ai_failover = false; /* the request is no longer in a state to be sent again */
+    }
+    return ok;
 }
 
 /* Failover along an AI Backend's chain (ai_failover.c) after a 429, a 5xx or

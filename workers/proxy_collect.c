@@ -10,6 +10,7 @@
  * (bodyLimit) see the client's bytes as they arrive, as on any route. */
 #include <string.h>
 
+#include "common/log.h"
 #include "common/settings.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
@@ -31,6 +32,13 @@ static int take(sl_conn *c, const char *data, size_t n, bool last)
 {
     if (sl_dbuf_len(&c->req_hold) + n > (uint64_t)sl_setting(SL_SET_AI_MAX_REQUEST_BYTES))
         return 413;
+    /* Every body this worker holds counts against one budget. */
+    if (c->w->collected_bytes + n > (uint64_t)sl_setting(SL_SET_AI_BUFFER_BYTES)) {
+        sl_log_warn("proxy", "client %s: AI request bodies held by this worker reach --ai-buffer-bytes: 503", c->peer);
+        return 503;
+    }
+    c->w->collected_bytes += n;
+    c->collected += n;
     if (c->body_hooks) {
         int refusal = sl_policy_run_body(c, sl_slice_make(data, n), last);
         if (refusal) {
@@ -194,6 +202,8 @@ int sl_collect_held(sl_conn *c, bool rewrite, char **error_json)
 
 void sl_collect_end(sl_conn *c)
 {
+    c->w->collected_bytes -= c->collected;
+    c->collected = 0;
     sl_dbuf_free(&c->req_hold);
     sl_dbuf_free(&c->req_out);
     sl_dbuf_free(&c->req_client);

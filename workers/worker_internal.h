@@ -149,6 +149,7 @@ struct sl_worker {
     sl_conn *conns; /* every open client connection */
     size_t nconns;
     size_t nconns_peak;     /* most connections open since memory was last given back */
+    uint64_t collected_bytes; /* AI request bodies held whole (proxy_collect.c), against --ai-buffer-bytes */
     sl_upstream *idle; /* pooled upstream connections (LIFO) */
     size_t nidle;
     sl_buf_pool cbufs;      /* free connection buffers (sl_cbuf_size bytes) */

@@ -57,6 +57,15 @@ def test_reject_keeps_the_prompt_from_the_provider(make_dataplane, provider):
     assert len(provider.requests) == n  # nothing reached the provider
     r = ask(dp, "nothing secret here")
     assert r.status_code == 200 and len(provider.requests) == n + 1
+    # A body the guard cannot read does not pass unread; one without a type is read as JSON.
+    r = requests.post(dp.url + "/v1/audio/transcriptions", data=b"RIFF....", timeout=10,
+                      headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 415 and len(provider.requests) == n + 1
+    req = requests.Request("POST", dp.url + "/v1/chat/completions", data=json.dumps(
+        {"model": "m", "messages": [{"role": "user", "content": "bob@example.com"}]}).encode()).prepare()
+    req.headers.pop("Content-Type", None)
+    assert requests.Session().send(req, timeout=10).status_code == 403
+    assert len(provider.requests) == n + 1
 
 
 def test_mask_the_prompt_and_the_answer(make_dataplane, provider):
@@ -75,10 +84,14 @@ def test_mask_the_prompt_and_the_answer(make_dataplane, provider):
     assert r.json()["choices"][0]["message"]["content"] == "echo: write to <EMAIL> soon"
     assert int(r.headers["Content-Length"]) == len(r.content)
     assert "carol" not in r.text
-    # max_tokens: capped, and set when the client gave none.
+    # max_tokens: capped, and set when the client gave none (an OpenAI-compatible server: max_tokens).
     ask(dp, "hi", max_tokens=100000)
     assert provider.last()["body"]["max_tokens"] == 256
     ask(dp, "hi")
+    assert provider.last()["body"]["max_tokens"] == 256
+    # Anthropic's Messages API, passed through: capped too.
+    r = requests.post(dp.url + "/v1/messages", timeout=10, json={
+        "model": "m", "max_tokens": 99999, "messages": [{"role": "user", "content": "hello"}]})
     assert provider.last()["body"]["max_tokens"] == 256
     ask(dp, "hi", max_completion_tokens=10)
     assert provider.last()["body"]["max_completion_tokens"] == 10
@@ -119,6 +132,13 @@ def test_translated_answers_are_masked(make_dataplane, provider):
     events = stream_events(chat(dp, body, stream=True))
     text = "".join((e["choices"][0]["delta"].get("content") or "") for e in events[:-1] if e["choices"])
     assert text.strip() == "echo: to <EMAIL> ok" and events[-1] == "[DONE]"  # (the double adds a space per piece)
+    # Anthropic's own stream, passed through (/v1/messages): its event names are kept,
+    # its text deltas masked.
+    r = requests.post(dp.url + "/v1/messages", stream=True, timeout=10, json={
+        "model": "m", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "to erin@example.com"}]})
+    raw = r.content.decode()
+    assert r.status_code == 200 and "event: message_start" in raw and "event: content_block_delta" in raw, raw
+    assert "erin@" not in raw and "<EMAIL>" in raw, raw
 
 
 def test_validation(make_dataplane, provider):

@@ -97,6 +97,14 @@ def test_the_body_model_picks_the_provider_and_the_client_cannot(make_dataplane,
     assert len(a.requests) == na + 3 and "x-sluice-ai-model" not in a.last()["headers"]
     r = requests.get(dp.url + "/v1/models", headers={"x-sluice-ai-model": "model-b"}, timeout=10)
     assert r.status_code == 200 and len(a.requests) == na + 4 and "x-sluice-ai-model" not in a.last()["headers"]
+    # Bodies without a Content-Type, or of a +json type, are read as JSON too (servers do).
+    for headers in ({}, {"Content-Type": "application/vnd.example+json; charset=utf-8"}):
+        data = json.dumps({"model": "model-b", "messages": []}).encode()
+        req = requests.Request("POST", dp.url + "/v1/chat/completions", data=data, headers=headers).prepare()
+        req.headers.pop("Content-Type", None) if not headers else None
+        nb2 = len(b.requests)
+        assert requests.Session().send(req, timeout=10).status_code == 200
+        assert len(b.requests) == nb2 + 1, headers
     # A model name that cannot be a field value is not one.
     r = ask(dp, "model-b\r\nx-evil: 1")
     assert len(a.requests) == na + 5 and "x-evil" not in a.last()["headers"]
@@ -298,3 +306,26 @@ def test_the_last_failure_reaches_the_client_and_fallbacks_are_checked(make_data
     bad = ai_backend("bad", "OpenAI", a.port, fallbacks=[{"name": "Not_A_Name"}])
     r = s.post(BACKENDS, bad)
     assert r.status_code == 422 and "spec.ai.fallbacks[0].name" in r.text, r.text
+
+
+def test_bodies_held_at_once_are_bounded_per_worker(make_dataplane, providers):
+    """--ai-buffer-bytes: bodies read before routing count against one budget per worker."""
+    dp = routing_plane(make_dataplane, providers, args=["--ai-buffer-bytes", "1048576"])
+    first = socket.create_connection(("127.0.0.1", dp.port))
+    body = b'{"model": "model-b", "pad": "' + b"x" * 900000 + b'"}'
+    first.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body[:800000])
+    time.sleep(0.5)  # 800 KB held by the worker, the rest not sent yet
+    r = requests.post(dp.url + "/v1/chat/completions", timeout=10, headers={"Content-Type": "application/json"},
+                      data=json.dumps({"model": "model-b", "pad": "y" * 300000}))
+    assert r.status_code == 503, r.text
+    first.sendall(body[800000:])
+    got = read_until(first, b"\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    first.close()
+    # Once those bodies are gone, the budget is there again.
+    assert ask(dp, "model-b").status_code == 200
+    r = requests.post(dp.url + "/v1/chat/completions", timeout=10, headers={"Content-Type": "application/json"},
+                      data=json.dumps({"model": "model-b", "pad": "y" * 300000,
+                                       "messages": [{"role": "user", "content": "x"}]}))
+    assert r.status_code == 200
