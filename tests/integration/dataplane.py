@@ -418,6 +418,18 @@ def route(name, backend_name, path="/", parent="gw", hostnames=None, timeout=Non
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
+def replace(sluiced, path, change):
+    """GET path, change(obj), PUT it back; again when the master's status write
+    moved its resourceVersion on meanwhile (409). Returns the PUT's response."""
+    for _ in range(10):
+        obj = sluiced.get(path).json()
+        change(obj)
+        r = sluiced.put(path, obj)
+        if r.status_code != 409:
+            return r
+    return r
+
+
 def created(resp):
     assert resp.status_code in (200, 201), "%s %s" % (resp.status_code, resp.text)
     return resp.json()

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from dataplane import BACKENDS, ROUTES, SLUICE_GROUP, created, make_dataplane, wait_until  # noqa: F401
+from dataplane import BACKENDS, ROUTES, SLUICE_GROUP, created, make_dataplane, replace, wait_until  # noqa: F401
 from h2client import H2Client
 from llm_provider import Provider
 from test_ai import KEY, ai_backend, read_until
@@ -266,9 +266,8 @@ def test_failover_on_a_dead_provider_and_to_a_translated_one(make_dataplane, pro
     # The fallback speaks Anthropic's API: the OpenAI request is translated for it.
     s = dp.sluiced
     created(s.post(BACKENDS, ai_backend("claude", "Anthropic", b.port, secret_name="other-key")))
-    first = s.get(BACKENDS + "/first").json()
-    first["spec"]["ai"]["fallbacks"] = [{"name": "claude"}]
-    assert s.put(BACKENDS + "/first", first).status_code == 200
+    r = replace(s, BACKENDS + "/first", lambda o: o["spec"]["ai"].update(fallbacks=[{"name": "claude"}]))
+    assert r.status_code == 200
 
     def translated():
         r = ask(dp, "claude-test")
@@ -292,9 +291,8 @@ def test_the_last_failure_reaches_the_client_and_fallbacks_are_checked(make_data
     # A chain naming a Backend that does not exist: the route says so.
     s = dp.sluiced
     created(s.post(BACKENDS, ai_backend("broken", "OpenAI", a.port, fallbacks=[{"name": "nowhere"}])))
-    route = s.get(ROUTES + "/ai").json()
-    route["spec"]["rules"][0]["backendRefs"] = [ref("broken")]
-    assert s.put(ROUTES + "/ai", route).status_code == 200
+    r = replace(s, ROUTES + "/ai", lambda o: o["spec"]["rules"][0].update(backendRefs=[ref("broken")]))
+    assert r.status_code == 200
 
     def resolved_refs():
         for p in s.get(ROUTES + "/ai").json().get("status", {}).get("parents", []):

@@ -93,3 +93,68 @@ def test_openai_library_against_an_anthropic_backend(make_dataplane, provider):
     assert call["function"]["name"] == "get_weather" and json.loads(call["function"]["arguments"])["city"] == "Paris"
     got = run("openai", base, "chat", {"model": "fail-429", "messages": [{"role": "user", "content": "x"}]})
     assert got["status"] == 429 and got["type"] == "rate_limit_error", got
+
+
+# ---- limits, failover and guards, as the libraries see them ----
+
+def test_openai_library_meets_token_limits_guards_and_failover(make_dataplane, provider):
+    from test_ai_guard import CARD
+    from test_ai_tokens import in_force, token_limit
+    from test_policies import POLICIES, policy, to_route
+    from dataplane import created
+    dp = ai_plane(make_dataplane, provider, workers=2)
+    base = dp.url + "/v1"
+    s = dp.sluiced
+    created(s.post(POLICIES, token_limit(tokens=20)))
+    in_force(dp)
+    # 5 tokens a call ("a b" -> "echo: a b"): four pass, then the library's RateLimitError.
+    ask = {"model": "test-small", "messages": [{"role": "user", "content": "a b"}]}
+    results = [run("openai", base, "chat", ask) for _ in range(5)]
+    assert all("error" not in r for r in results[:4]), results
+    assert results[4]["status"] == 429 and results[4]["code"] == "rate_limit_exceeded", results[4]
+    # A guard: a blocked prompt is the library's PermissionDeniedError; a stream is masked.
+    assert s.delete(POLICIES + "/tokens").status_code == 200
+    created(s.post(POLICIES, policy("guard", [to_route("ai")], aiPromptGuard={
+        "request": {"builtins": ["Ssn"]}, "response": {"builtins": ["CreditCard"]}})))
+    blocked = {"model": "test-small", "messages": [{"role": "user", "content": "ssn 123-45-6789"}]}
+    got = wait_until(lambda: (lambda r: r.get("status") == 403 and r)(run("openai", base, "chat", blocked)),
+                     timeout=10, what="the guard in force")
+    assert got["code"] == "content_blocked", got
+    got = run("openai", base, "chat-stream", {"model": "test-small", "messages": [
+        {"role": "user", "content": "card " + CARD + " thanks"}]})
+    assert got["text"] == "echo: card <CREDIT_CARD> thanks", got
+
+
+def test_libraries_fail_over_and_anthropic_streams_stay_readable_under_a_guard(make_dataplane, provider):
+    from llm_provider import Provider
+    from test_ai import ai_backend
+    from test_policies import POLICIES, policy, to_route
+    from dataplane import BACKENDS, ROUTES, created, replace
+    dp = ai_plane(make_dataplane, provider, provider_name="Anthropic")
+    s = dp.sluiced
+    # The route's Backend "llm" (Anthropic) gets a chain: a first provider that answers 429.
+    other = Provider()
+    try:
+        created(s.post(BACKENDS, ai_backend("busy", "OpenAICompatible", other.port, model="fail-429",
+                                            fallbacks=[{"name": "llm"}])))
+        r = replace(s, ROUTES + "/ai", lambda o: o["spec"]["rules"][0]["backendRefs"][0].update(name="busy"))
+        assert r.status_code == 200
+        params = {"model": "claude-test", "messages": [{"role": "user", "content": "are you there"}]}
+        got = wait_until(lambda: (lambda r: "error" not in r and r)(run("openai", dp.url + "/v1", "chat", params)),
+                         timeout=10, what="the chain in force")
+        assert got["result"]["choices"][0]["message"]["content"].strip() == "echo: are you there"
+        assert other.requests and other.last()["body"]["model"] == "fail-429"
+    finally:
+        other.close()
+    # The Anthropic library reads a masked stream of Anthropic's own events.
+    r = replace(s, ROUTES + "/ai", lambda o: o["spec"]["rules"][0]["backendRefs"][0].update(name="llm"))
+    assert r.status_code == 200
+    created(s.post(POLICIES, policy("guard", [to_route("ai")], aiPromptGuard={"response": {"builtins": ["Email"]}})))
+    params = {"model": "claude-test", "max_tokens": 100,
+              "messages": [{"role": "user", "content": "mail frank@example.com today"}]}
+
+    def masked():
+        got = run("anthropic", dp.url, "messages-stream", params)
+        return "error" not in got and "<EMAIL>" in got["text"] and got
+    got = wait_until(masked, timeout=10, what="the guard in force")
+    assert got["text"].strip() == "echo: mail <EMAIL> today" and got["usage"]["output_tokens"] == 4, got
