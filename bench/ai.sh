@@ -16,6 +16,10 @@
 #   stream  the same Backend kind with ai.path /s/v1: "stream": true requests, so the gateway
 #           adds stream_options.include_usage to the body, passes the events on as they
 #           complete and keeps its usage chunk from the client
+#   guard   json with a TrafficPolicy aiPromptGuard: the prompt checked against the Email,
+#           CreditCard and ApiKey patterns (Reject), the answer's text masked for Email
+#   guardstream  stream with the same guard: every event parsed, its text held back and masked,
+#           re-serialised
 # wrk (2 threads, CONNS connections, a small chat request body) drives: the provider directly
 # (direct), then each route through sluice, in rounds; per variant the medians over the rounds
 # of requests/s, p50/p99 latency and (through sluice) CPU time of sluice's processes per request
@@ -43,7 +47,7 @@ SLUICED_SRC=${SLUICED:-$(cd "$HERE/.." && pwd)/build/sbin/sluiced}
 WRK=${WRK:-wrk}
 NGINX=${NGINX:-nginx}
 CLK_TCK=$(getconf CLK_TCK)
-VARIANTS="direct plain json plainstream stream"
+VARIANTS="direct plain json plainstream stream guard guardstream"
 
 for tool in "$WRK" "$NGINX" curl python3; do
     command -v "$tool" >/dev/null || { echo "ai.sh: $tool not found" >&2; exit 2; }
@@ -135,8 +139,12 @@ api POST $SG/backends "{\"apiVersion\":\"gateway.sluice.dev/v1alpha1\",\"kind\":
 for be in json:/v1 stream:/s/v1; do
     api POST $SG/backends "{\"apiVersion\":\"gateway.sluice.dev/v1alpha1\",\"kind\":\"Backend\",\"metadata\":{\"name\":\"${be%%:*}\"},\"spec\":{\"type\":\"AI\",\"ai\":{\"provider\":\"OpenAICompatible\",\"host\":\"127.0.0.1\",\"port\":$ORIGIN_PORT,\"protocol\":\"HTTP\",\"path\":\"${be#*:}\",\"authSecretRef\":{\"name\":\"key\"}}}}"
 done
-for r in plain json stream; do
-    api POST $GW/httproutes "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"$r\"},\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],\"hostnames\":[\"$r.bench\"],\"rules\":[{\"backendRefs\":[{\"group\":\"gateway.sluice.dev\",\"kind\":\"Backend\",\"name\":\"$r\"}]}]}}"
+for r in plain json stream guard:json guardstream:stream; do
+    api POST $GW/httproutes "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"${r%%:*}\"},\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],\"hostnames\":[\"${r%%:*}.bench\"],\"rules\":[{\"backendRefs\":[{\"group\":\"gateway.sluice.dev\",\"kind\":\"Backend\",\"name\":\"${r#*:}\"}]}]}}"
+done
+GUARD='{"request":{"builtins":["Email","CreditCard","ApiKey"]},"response":{"builtins":["Email"]}}'
+for r in guard guardstream; do
+    api POST $SG/trafficpolicies "{\"apiVersion\":\"gateway.sluice.dev/v1alpha1\",\"kind\":\"TrafficPolicy\",\"metadata\":{\"name\":\"$r\"},\"spec\":{\"targetRefs\":[{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"HTTPRoute\",\"name\":\"$r\"}],\"aiPromptGuard\":$GUARD}}"
 done
 api POST $GW/httproutes "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"plainstream\"},\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],\"hostnames\":[\"plainstream.bench\"],\"rules\":[{\"matches\":[{\"path\":{\"type\":\"PathPrefix\",\"value\":\"/v1\"}}],\"filters\":[{\"type\":\"URLRewrite\",\"urlRewrite\":{\"path\":{\"type\":\"ReplacePrefixMatch\",\"replacePrefixMatch\":\"/s/v1\"}}}],\"backendRefs\":[{\"group\":\"gateway.sluice.dev\",\"kind\":\"Backend\",\"name\":\"plain\"}]}]}}"
 api POST $GW/gateways "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\",\"metadata\":{\"name\":\"gw\",\"annotations\":{\"sluice.dev/workers\":\"1\"}},\"spec\":{\"gatewayClassName\":\"sluice-ai\",\"listeners\":[{\"name\":\"http\",\"port\":$SL_PORT,\"protocol\":\"HTTP\"}]}}"
@@ -144,7 +152,7 @@ api POST $GW/gateways "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\"
 # ---- the request each variant sends (wrk script: POST with a chat body, and the report)
 request_body() {
     local stream=false
-    case $1 in stream | plainstream) stream=true ;; esac
+    case $1 in stream | plainstream | guardstream) stream=true ;; esac
     printf '{"model":"bench-model","stream":%s,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"What is the answer to life, the universe and everything? Reply in one sentence."}]}' "$stream"
 }
 for v in $VARIANTS; do
@@ -167,8 +175,9 @@ check() {
             ${2:+-H "Host: $2"} --data "$(request_body "$v")")
         case $v in
         direct | plain) echo "$out" | grep -q '"total_tokens": 96' && return 0 ;;
-        json) grep -qi '^x-sluice-ai-total-tokens: 96' "$TMP/check-head" && return 0 ;;
+        json | guard) grep -qi '^x-sluice-ai-total-tokens: 96' "$TMP/check-head" && return 0 ;;
         stream) echo "$out" | grep -q 'data: \[DONE\]' && ! echo "$out" | grep -q '"choices": \[\]' && return 0 ;;
+        guardstream) echo "$out" | grep -q 'data: \[DONE\]' && echo "$out" | grep -q '"content":"word1 ' && return 0 ;;
         plainstream) echo "$out" | grep -q '"choices": \[\]' && return 0 ;;
         esac
         sleep 0.05
@@ -177,7 +186,7 @@ check() {
     exit 1
 }
 check direct; check plain plain.bench; check json json.bench; check plainstream plainstream.bench
-check stream stream.bench
+check stream stream.bench; check guard guard.bench; check guardstream guardstream.bench
 
 measure() { # measure VARIANT: one wrk run; appends "rps p50 p99 cpu_us_per_request"
     local v=$1 t0 t1 out
@@ -216,12 +225,18 @@ echo "| --- | --- | --- | --- | --- | --- |"
 for v in $VARIANTS; do
     cpu=$(col "$v" 4)
     vs="—"
-    case $v in json) vs=$(ratio "$cpu" "$(col plain 4)") ;; stream) vs=$(ratio "$cpu" "$(col plainstream 4)") ;; esac
+    case $v in
+    json | guard) vs=$(ratio "$cpu" "$(col plain 4)") ;;
+    stream | guardstream) vs=$(ratio "$cpu" "$(col plainstream 4)") ;;
+    esac
     echo "| $v | $(fmt "$(col "$v" 1)" 0) | $(col "$v" 2) | $(col "$v" 3) | $cpu | $vs |"
 done
 echo
 awk -v a="$(col json 4)" -v b="$(col plain 4)" -v s="$(col stream 4)" -v p="$(col plainstream 4)" -v n="$((CHUNKS + 3))" \
     'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/) printf "json: the AI route adds %.2f µs of sluice CPU per request\n", a - b;
              if (s ~ /^[0-9.]+$/ && p ~ /^[0-9.]+$/) printf "stream: the AI route adds %.2f µs per request, %.2f µs per event (%d events per answer)\n", s - p, (s - p) / n, n }'
+awk -v g="$(col guard 4)" -v a="$(col json 4)" -v gs="$(col guardstream 4)" -v s="$(col stream 4)" -v n="$((CHUNKS + 3))" \
+    'BEGIN { if (g ~ /^[0-9.]+$/ && a ~ /^[0-9.]+$/) printf "guard: the prompt guard adds %.2f µs per request\n", g - a;
+             if (gs ~ /^[0-9.]+$/ && s ~ /^[0-9.]+$/) printf "guardstream: masking a stream adds %.2f µs per request, %.2f µs per event\n", gs - s, (gs - s) / n }'
 [ -f "$TMP/bugs" ] && { echo "ai.sh: problems seen:" >&2; cat "$TMP/bugs" >&2; exit 1; }
 exit 0
