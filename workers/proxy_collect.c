@@ -82,6 +82,18 @@ static bool keep_client_body(sl_conn *c)
            sl_dbuf_len(&c->req_hold) == 0;
 }
 
+/* The whole body in req_hold rewritten into req_out for the AI backend (the
+ * client's kept first when it may fail over). 0, or the status instead. */
+static int rewrite_held(sl_conn *c, char **error_json)
+{
+    if (!keep_client_body(c))
+        return 503;
+    int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
+    if (!status)
+        sl_dbuf_free(&c->req_hold);
+    return status;
+}
+
 int sl_collect_again(sl_conn *c, char **error_json)
 {
     sl_dbuf in = {0};
@@ -102,13 +114,8 @@ static int complete(sl_conn *c, char **error_json)
         c->collecting = c->buffering = false;
         return 1;
     }
-    if (!keep_client_body(c))
-        return 503;
-    int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
-    if (status)
-        return status;
-    sl_dbuf_free(&c->req_hold);
-    return finish_head(c);
+    int status = rewrite_held(c, error_json);
+    return status ? status : finish_head(c);
 }
 
 int sl_collect_step(sl_conn *c, char **error_json)
@@ -187,12 +194,9 @@ int sl_collect_held(sl_conn *c, bool rewrite, char **error_json)
     }
     c->body_held = false;
     if (rewrite) {
-        if (!keep_client_body(c))
-            return 503;
-        int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
+        int status = rewrite_held(c, error_json);
         if (status)
             return status;
-        sl_dbuf_free(&c->req_hold);
     } else {
         c->req_out = c->req_hold; /* goes as it came */
         c->req_hold = (sl_dbuf){0};

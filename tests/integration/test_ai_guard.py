@@ -6,23 +6,13 @@ still masked), and cap max_tokens. The provider is llm_provider.py's double
 
 import json
 
-import pytest
 import requests
 
 from dataplane import created, make_dataplane, wait_until  # noqa: F401
-from llm_provider import Provider
-from test_ai import ai_backend, ai_plane, chat, stream_events
+from test_ai import ai_plane, chat, provider, stream_events  # noqa: F401
 from test_policies import POLICIES, policy, to_route
-from dataplane import BACKENDS
 
 CARD = "4111 1111 1111 1111"
-
-
-@pytest.fixture
-def provider():
-    p = Provider()
-    yield p
-    p.close()
 
 
 def guard_plane(make_dataplane, provider, provider_name="OpenAICompatible", **guard):

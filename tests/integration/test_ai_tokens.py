@@ -13,17 +13,9 @@ import pytest
 import requests
 
 from dataplane import HTTPFrom, created, make_dataplane, wait_until  # noqa: F401
-from llm_provider import Provider
-from test_ai import ai_plane, stream_events
+from test_ai import ai_plane, provider, stream_events  # noqa: F401
 from test_policies import POLICIES, attached, conditions, policy, to_route
 from test_rate_limit_global import Redis
-
-
-@pytest.fixture
-def provider():
-    p = Provider()
-    yield p
-    p.close()
 
 
 def token_limit(**tl):
