@@ -21,6 +21,7 @@ typedef struct ai_sum {
     uint64_t duration_ms, duration_buckets[SL_AI_BUCKETS];
     uint64_t ttft_ms, ttft_count, ttft_buckets[SL_AI_BUCKETS];
     uint64_t tpot_us, tpot_count, tpot_buckets[SL_AI_BUCKETS];
+    uint64_t cost_nusd;
 } ai_sum;
 
 #define MAX_SERIES 1024
@@ -46,6 +47,7 @@ static void add(ai_sum *d, const sl_ai_metric *m)
     d->ttft_count += atomic_load(&m->ttft_count);
     d->tpot_us += atomic_load(&m->tpot_us);
     d->tpot_count += atomic_load(&m->tpot_count);
+    d->cost_nusd += atomic_load(&m->cost_nusd);
 }
 
 static size_t gather(const sl_control *c, ai_sum *sums)
@@ -152,6 +154,17 @@ char *sl_admin_metrics_ai(const sl_control *c)
                  sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model);
         histogram(f, "gen_ai_server_time_per_output_token_seconds", labels, sl_ai_us_bounds, 0.000001,
                   sums[i].tpot_buckets, (double)sums[i].tpot_us / 1000000.0, sums[i].tpot_count);
+    }
+    fprintf(f, "# HELP sluice_ai_cost_usd_total What the answered LLM requests cost, by the Backend's ai.prices "
+               "(USD).\n# TYPE sluice_ai_cost_usd_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        if (!sums[i].cost_nusd)
+            continue;
+        fprintf(f,
+                "sluice_ai_cost_usd_total{gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\","
+                "gen_ai_response_model=\"%s\"} %llu.%09llu\n",
+                sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model,
+                (unsigned long long)(sums[i].cost_nusd / 1000000000), (unsigned long long)(sums[i].cost_nusd % 1000000000));
     }
     bool failed = ferror(f) != 0;
     fclose(f);

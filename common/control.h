@@ -37,6 +37,7 @@ typedef struct sl_ai_metric {
     _Atomic uint64_t ttft_buckets[SL_AI_BUCKETS];
     _Atomic uint64_t tpot_us, tpot_count;       /* streams: time per output token after the first */
     _Atomic uint64_t tpot_buckets[SL_AI_BUCKETS];
+    _Atomic uint64_t cost_nusd;                 /* cost of the answers (ai.prices), nano-USD */
 } sl_ai_metric;
 
 typedef struct sl_worker_slot {

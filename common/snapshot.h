@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 9
+#define SL_SNAP_FORMAT 10
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -328,6 +328,8 @@ typedef struct sl_snap_backend {
     sl_snap_str ai_model;     /* ai.model: the model every request uses ("": the client's) */
     sl_snap_str ai_aliases;   /* ai.modelAliases: "alias\tmodel\n" per entry, sorted by alias ("": none) */
     sl_snap_range ai_fallbacks; /* ai.fallbacks: BACKEND_REFS (weight 0) of the AI Backends tried next, in order */
+    sl_snap_str ai_prices;    /* ai.prices: "model\tinput\toutput\tcached\n" per entry, micro-USD per million
+                               * tokens; model "*" for any other ("": no prices, no cost) */
 } sl_snap_backend;
 
 typedef struct sl_snap_endpoint {

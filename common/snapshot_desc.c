@@ -142,6 +142,7 @@ static const sl_snap_field backend_fields[] = {
     STR(sl_snap_backend, ai_model),
     STR(sl_snap_backend, ai_aliases),
     RANGE(sl_snap_backend, ai_fallbacks, SL_SNAP_BACKEND_REFS),
+    STR(sl_snap_backend, ai_prices),
 };
 
 static const sl_snap_field endpoint_fields[] = {

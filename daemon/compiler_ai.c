@@ -135,6 +135,32 @@ static sl_snap_str aliases_text(sl_compile_ctx *c, const json_t *aliases)
     return s;
 }
 
+/* ai.prices as the workers read them: "model\tinput\toutput\tcached\n" per
+ * entry, in micro-USD per million tokens (cachedInput defaults to input). */
+static sl_snap_str prices_text(sl_compile_ctx *c, const json_t *prices)
+{
+    size_t n = json_array_size(prices);
+    char *text = malloc(n * 340 + 1);
+    if (!text)
+        return sl_sb_str(&c->b, "");
+    size_t len = 0;
+    text[0] = '\0';
+    size_t i;
+    const json_t *p;
+    json_array_foreach(prices, i, p)
+    {
+        double in = json_number_value(json_object_get(p, "input"));
+        double out = json_number_value(json_object_get(p, "output"));
+        const json_t *cached = json_object_get(p, "cachedInput");
+        double cin = cached ? json_number_value(cached) : in;
+        len += (size_t)snprintf(text + len, 340, "%s\t%.0f\t%.0f\t%.0f\n", sl_js(p, "model"), in * 1e6, out * 1e6,
+                                cin * 1e6);
+    }
+    sl_snap_str s = sl_sb_str(&c->b, text);
+    free(text);
+    return s;
+}
+
 /* Backend ns/name as a record; with its fallbacks unless `alone` (a fallback's
  * own fallbacks are not followed: a chain is one Backend's list). */
 static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *name, bool alone)
@@ -179,6 +205,7 @@ static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *n
         .ai_model = sl_sb_str(&c->b, sl_js(ai, "model")),
     };
     be.ai_aliases = aliases_text(c, json_object_get(ai, "modelAliases"));
+    be.ai_prices = prices_text(c, json_object_get(ai, "prices"));
     const char *secret = sl_js(json_object_get(ai, "authSecretRef"), "name");
     if (secret[0]) {
         char *key = secret_api_key(c, ns, secret);

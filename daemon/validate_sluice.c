@@ -179,6 +179,41 @@ static void check_model_aliases(sl_vctx *v, const json_t *ai)
     sl_v_pop(v, prev);
 }
 
+/* A price in USD per million tokens. */
+static void check_price(sl_vctx *v, const json_t *p, const char *key, bool required)
+{
+    const json_t *x = json_object_get(p, key);
+    if (!x) {
+        if (required)
+            sl_v_fail(v, key, "FieldValueRequired", "Required value");
+        return;
+    }
+    if (!json_is_number(x) || json_number_value(x) < 0 || json_number_value(x) > 1000000)
+        sl_v_invalid(v, key, "must be a number of USD per million tokens, 0 to 1000000");
+}
+
+static void check_prices(sl_vctx *v, const json_t *ai)
+{
+    const json_t *prices = sl_v_get_list(v, ai, "prices", 1, 64, false);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(prices, i, x)
+    {
+        size_t prev = sl_v_field(v, "prices");
+        const json_t *p = sl_v_list_object(v, prices, i);
+        if (p) {
+            sl_v_index(v, i);
+            const char *model = sl_v_req_string(v, p, "model");
+            if (model && strcmp(model, "*") != 0 && !model_name_ok(model))
+                sl_v_invalid(v, "model", "must be a model name of 1..256 printable ASCII characters, or \"*\"");
+            check_price(v, p, "input", true);
+            check_price(v, p, "output", true);
+            check_price(v, p, "cachedInput", false);
+        }
+        sl_v_pop(v, prev);
+    }
+}
+
 static void check_ai(sl_vctx *v, const json_t *ai)
 {
     static const char *const providers[] = {"OpenAI", "Anthropic", "AzureOpenAI", "Gemini", "VertexAI",
@@ -190,6 +225,7 @@ static void check_ai(sl_vctx *v, const json_t *ai)
     if (model)
         sl_v_max_len(v, "model", model, 256);
     check_model_aliases(v, ai);
+    check_prices(v, ai);
     /* These providers have no well-known endpoint: the host is the deployment. */
     bool needs_host = provider && (strcmp(provider, "AzureOpenAI") == 0 || strcmp(provider, "OpenAICompatible") == 0);
     check_host(v, ai, needs_host);

@@ -138,8 +138,12 @@ char *sl_ai_guard_stream_end(struct sl_conn *c, sl_ai_guard_stream *gs);
 void sl_ai_guard_stream_free(sl_ai_guard_stream *gs);
 
 /* ai_metrics.c: one answered request into the worker's gen_ai metrics. ttft_ms:
- * time to the first byte of a streamed answer, -1 for none. */
+ * time to the first byte of a streamed answer, -1 for none; cost_nusd: its
+ * cost (sl_ai_cost_nusd), -1 for none. */
 void sl_ai_metrics_record(struct sl_conn *c, const sl_snap_backend *be, const sl_ai_usage *u, uint64_t duration_ms,
-                          int64_t ttft_ms);
+                          int64_t ttft_ms, int64_t cost_nusd);
+/* ...what an answer cost by be's ai.prices (the answering model's, else "*"),
+ * in nano-USD; -1 when there is no price or no count. */
+int64_t sl_ai_cost_nusd(const sl_snapshot *s, const sl_snap_backend *be, const sl_ai_usage *u);
 
 #endif

@@ -1,6 +1,7 @@
 /* gen_ai metrics of the worker (common/control.h sl_ai_metric), counted when an
  * AI answer completes. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,8 +32,40 @@ static sl_ai_metric *entry_for(sl_worker_slot *slot, const char *backend, uint8_
     return NULL;
 }
 
+int64_t sl_ai_cost_nusd(const sl_snapshot *s, const sl_snap_backend *be, const sl_ai_usage *u)
+{
+    if (!be->ai_prices.len || (u->input < 0 && u->output < 0))
+        return -1;
+    /* The line of the answering model, else the "*" line. */
+    const char *p = sl_snap_cstr(s, be->ai_prices), *end = p + be->ai_prices.len, *line = NULL;
+    size_t mlen = strlen(u->model);
+    while (p < end) {
+        const char *tab = memchr(p, '\t', (size_t)(end - p));
+        const char *nl = tab ? memchr(tab, '\n', (size_t)(end - tab)) : NULL;
+        if (!nl)
+            break;
+        size_t n = (size_t)(tab - p);
+        if (n == mlen && memcmp(p, u->model, n) == 0) {
+            line = tab + 1;
+            break;
+        }
+        if (n == 1 && *p == '*' && !line)
+            line = tab + 1;
+        p = nl + 1;
+    }
+    double in_price, out_price, cached_price; /* micro-USD per million tokens */
+    if (!line || sscanf(line, "%lf\t%lf\t%lf", &in_price, &out_price, &cached_price) != 3)
+        return -1;
+    double in = u->input > 0 ? (double)u->input : 0, out = u->output > 0 ? (double)u->output : 0;
+    double cached = u->cached > 0 ? (double)u->cached : 0;
+    /* OpenAI's prompt_tokens include the cached ones; Anthropic's input_tokens do not. */
+    double fresh = be->ai_provider == SL_AI_ANTHROPIC ? in : (in > cached ? in - cached : 0);
+    double nusd = (fresh * in_price + cached * cached_price + out * out_price) / 1000.0;
+    return nusd < 9e18 ? (int64_t)(nusd + 0.5) : INT64_MAX;
+}
+
 void sl_ai_metrics_record(sl_conn *c, const sl_snap_backend *be, const sl_ai_usage *u, uint64_t duration_ms,
-                          int64_t ttft_ms)
+                          int64_t ttft_ms, int64_t cost_nusd)
 {
     const sl_snapshot *s = &c->snap->s;
     char backend[96], model[64];
@@ -60,6 +93,8 @@ void sl_ai_metrics_record(sl_conn *c, const sl_snap_backend *be, const sl_ai_usa
             atomic_fetch_add(&e->token_buckets[t][b], 1);
     }
     atomic_fetch_add(&e->duration_ms, duration_ms);
+    if (cost_nusd > 0)
+        atomic_fetch_add(&e->cost_nusd, (uint64_t)cost_nusd);
     unsigned b = sl_ai_bucket(sl_ai_ms_bounds, duration_ms);
     if (b < SL_AI_BUCKETS)
         atomic_fetch_add(&e->duration_buckets[b], 1);

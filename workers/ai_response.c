@@ -294,11 +294,12 @@ static void record(sl_conn *c, ai_state *st)
         return;
     st->recorded = true;
     uint64_t now = sl_now_ms();
-    sl_ai_metrics_record(c, st->be, &st->usage, now > st->started_ms ? now - st->started_ms : 0, st->ttft_ms);
+    sl_ai_metrics_record(c, st->be, &st->usage, now > st->started_ms ? now - st->started_ms : 0, st->ttft_ms,
+                         sl_ai_cost_nusd(&c->snap->s, st->be, &st->usage));
 }
 
 /* The count fields for the head of a held answer. */
-static void count_fields(const ai_state *st, char *out, size_t cap)
+static void count_fields(const sl_conn *c, const ai_state *st, char *out, size_t cap)
 {
     const sl_ai_usage *u = &st->usage;
     size_t n = 0;
@@ -316,7 +317,11 @@ static void count_fields(const ai_state *st, char *out, size_t cap)
     if (u->output >= 0 && n < cap)
         n += (size_t)snprintf(out + n, cap - n, "x-sluice-ai-completion-tokens: %lld\r\n", (long long)u->output);
     if (sl_ai_usage_total(u) >= 0 && n < cap)
-        snprintf(out + n, cap - n, "x-sluice-ai-total-tokens: %lld\r\n", (long long)sl_ai_usage_total(u));
+        n += (size_t)snprintf(out + n, cap - n, "x-sluice-ai-total-tokens: %lld\r\n", (long long)sl_ai_usage_total(u));
+    int64_t cost = sl_ai_cost_nusd(&c->snap->s, st->be, u);
+    if (cost >= 0 && n < cap)
+        snprintf(out + n, cap - n, "x-sluice-ai-cost-usd: %lld.%09lld\r\n", (long long)(cost / 1000000000),
+                 (long long)(cost % 1000000000));
 }
 
 /* A held answer that grew past AI_HOLD_MAX goes on streaming, uncounted; one a
@@ -383,7 +388,7 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
         if (st->counted) {
             sl_ai_usage_read(st->be->ai_provider, st->held.data + st->held.start, sl_dbuf_len(&st->held),
                              &st->usage);
-            count_fields(st, fields, sizeof(fields));
+            count_fields(c, st, fields, sizeof(fields));
         }
         char *translated = st->translate ? translated_body(c, st) : NULL;
         const char *body = translated ? translated : st->held.data + st->held.start;
@@ -448,10 +453,15 @@ static size_t log_fields(const sl_conn *c, char *out, size_t cap)
         if ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f)
             model[m++] = *p; /* a model name is never escaped: what needs it is left out */
     model[m] = '\0';
+    int64_t cost = sl_ai_cost_nusd(&c->snap->s, st->be, u);
+    char cost_text[32] = "null"; /* no ai.prices for it */
+    if (cost >= 0)
+        snprintf(cost_text, sizeof(cost_text), "%lld.%09lld", (long long)(cost / 1000000000),
+                 (long long)(cost % 1000000000));
     int n = snprintf(out, cap, ",\"ai_provider\":\"%s\",\"ai_model\":\"%s\",\"ai_input_tokens\":%lld,"
-                     "\"ai_output_tokens\":%lld",
+                     "\"ai_output_tokens\":%lld,\"ai_cost_usd\":%s",
                      sl_ai_provider_get(st->be->ai_provider)->otel_name, model, (long long)u->input,
-                     (long long)u->output);
+                     (long long)u->output, cost_text);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 

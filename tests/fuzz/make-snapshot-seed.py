@@ -90,6 +90,7 @@ def main():
             "local": {"provider": "OpenAICompatible", "host": "127.0.0.1", "port": 9, "protocol": "HTTP",
                       "path": "/api/v1", "authSecretRef": {"name": "llm-key"},
                       "modelAliases": {"fast": "small-model", "smart": "big-model"},
+                      "prices": [{"model": "small-model", "input": 0.15, "output": 0.6}, {"model": "*", "input": 1, "output": 4}],
                       "fallbacks": [{"name": "claude"}]},
         }
         for name, ai in backends.items():

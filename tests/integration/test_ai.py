@@ -329,6 +329,31 @@ def test_backend_model_overrides_the_clients(make_dataplane, provider):
     assert r.headers["x-sluice-ai-model"] == "forced-model"
 
 
+def test_prices_turn_counts_into_cost(make_dataplane, provider, tmp_path):
+    log = tmp_path / "access.log"
+    dp = ai_plane(make_dataplane, provider, args=["--access-log", str(log)], prices=[
+        {"model": "test-small", "input": 2.5, "output": 10, "cachedInput": 1.25},
+        {"model": "*", "input": 1, "output": 2}])
+    body = {"model": "test-small", "messages": [{"role": "system", "content": "be brief"},
+                                                {"role": "user", "content": "hello there gateway"}]}
+    r = chat(dp, body)
+    # 5 prompt tokens at 2.5 USD per million, 4 completion tokens at 10.
+    assert r.status_code == 200 and r.headers["x-sluice-ai-cost-usd"] == "0.000052500", r.headers
+    body["model"] = "other-model"  # priced by the "*" line: 5 * 1 + 4 * 2
+    assert chat(dp, body).headers["x-sluice-ai-cost-usd"] == "0.000013000"
+    labels = {"backend": "default/llm", "gen_ai_response_model": "test-small"}
+    assert metric_value(metrics(dp), "sluice_ai_cost_usd_total", **labels) == pytest.approx(0.0000525)
+
+    def logged():
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.exists() else []
+        return [x for x in lines if x.get("path") == "/v1/chat/completions"]
+    entry = wait_until(lambda: len(logged()) >= 2 and logged()[-1], timeout=5, what="the access log lines")
+    assert entry["ai_cost_usd"] == pytest.approx(0.000013)
+    bad = ai_backend("bad", "OpenAI", provider.port, prices=[{"model": "m", "input": -1, "output": 1}])
+    r = dp.sluiced.post(BACKENDS, bad)
+    assert r.status_code == 422 and "spec.ai.prices[0].input" in r.text, r.text
+
+
 def test_model_aliases(make_dataplane, provider):
     dp = ai_plane(make_dataplane, provider, modelAliases={"fast": "test-small", "smart": "big-model"})
     r = chat(dp, {"model": "fast", "messages": [{"role": "user", "content": "hi"}]})
