@@ -99,6 +99,13 @@ static void histogram(FILE *f, const char *name, const char *labels, const uint6
             (unsigned long long)count, name, labels, sum, name, labels, (unsigned long long)count);
 }
 
+/* The labels of a series of one (gateway, backend, provider, model). */
+static void series_labels(const ai_sum *s, char *out, size_t cap)
+{
+    snprintf(out, cap, "gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_response_model=\"%s\"",
+             s->gateway, s->backend, sl_ai_provider_get(s->provider)->otel_name, s->model);
+}
+
 char *sl_admin_metrics_ai(const sl_control *c)
 {
     ai_sum *sums = calloc(MAX_SERIES, sizeof(*sums));
@@ -127,9 +134,7 @@ char *sl_admin_metrics_ai(const sl_control *c)
     fprintf(f, "# HELP gen_ai_client_operation_duration_seconds Duration of answered LLM requests, to the last "
                "byte.\n# TYPE gen_ai_client_operation_duration_seconds histogram\n");
     for (size_t i = 0; i < n; i++) {
-        snprintf(labels, sizeof(labels),
-                 "gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_response_model=\"%s\"",
-                 sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model);
+        series_labels(&sums[i], labels, sizeof(labels));
         histogram(f, "gen_ai_client_operation_duration_seconds", labels, sl_ai_ms_bounds, 0.001,
                   sums[i].duration_buckets, (double)sums[i].duration_ms / 1000.0, sums[i].requests);
     }
@@ -138,9 +143,7 @@ char *sl_admin_metrics_ai(const sl_control *c)
     for (size_t i = 0; i < n; i++) {
         if (!sums[i].ttft_count)
             continue;
-        snprintf(labels, sizeof(labels),
-                 "gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_response_model=\"%s\"",
-                 sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model);
+        series_labels(&sums[i], labels, sizeof(labels));
         histogram(f, "gen_ai_server_time_to_first_token_seconds", labels, sl_ai_ms_bounds, 0.001,
                   sums[i].ttft_buckets, (double)sums[i].ttft_ms / 1000.0, sums[i].ttft_count);
     }
@@ -149,9 +152,7 @@ char *sl_admin_metrics_ai(const sl_control *c)
     for (size_t i = 0; i < n; i++) {
         if (!sums[i].tpot_count)
             continue;
-        snprintf(labels, sizeof(labels),
-                 "gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_response_model=\"%s\"",
-                 sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model);
+        series_labels(&sums[i], labels, sizeof(labels));
         histogram(f, "gen_ai_server_time_per_output_token_seconds", labels, sl_ai_us_bounds, 0.000001,
                   sums[i].tpot_buckets, (double)sums[i].tpot_us / 1000000.0, sums[i].tpot_count);
     }
@@ -160,10 +161,8 @@ char *sl_admin_metrics_ai(const sl_control *c)
     for (size_t i = 0; i < n; i++) {
         if (!sums[i].cost_nusd)
             continue;
-        fprintf(f,
-                "sluice_ai_cost_usd_total{gateway=\"%s\",backend=\"%s\",gen_ai_provider_name=\"%s\","
-                "gen_ai_response_model=\"%s\"} %llu.%09llu\n",
-                sums[i].gateway, sums[i].backend, sl_ai_provider_get(sums[i].provider)->otel_name, sums[i].model,
+        series_labels(&sums[i], labels, sizeof(labels));
+        fprintf(f, "sluice_ai_cost_usd_total{%s} %llu.%09llu\n", labels,
                 (unsigned long long)(sums[i].cost_nusd / 1000000000), (unsigned long long)(sums[i].cost_nusd % 1000000000));
     }
     bool failed = ferror(f) != 0;
