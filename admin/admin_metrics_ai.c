@@ -6,6 +6,7 @@
  *   gen_ai_client_operation_duration_seconds   histogram
  *   gen_ai_server_time_to_first_token_seconds  histogram (streamed answers) */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,30 +132,37 @@ char *sl_admin_metrics_ai(const sl_control *c)
             histogram(f, "gen_ai_client_token_usage", labels, sl_ai_token_bounds, 1, sums[i].token_buckets[t],
                       (double)sums[i].tokens[t], sums[i].token_count[t]);
         }
-    fprintf(f, "# HELP gen_ai_client_operation_duration_seconds Duration of answered LLM requests, to the last "
-               "byte.\n# TYPE gen_ai_client_operation_duration_seconds histogram\n");
-    for (size_t i = 0; i < n; i++) {
-        series_labels(&sums[i], labels, sizeof(labels));
-        histogram(f, "gen_ai_client_operation_duration_seconds", labels, sl_ai_ms_bounds, 0.001,
-                  sums[i].duration_buckets, (double)sums[i].duration_ms / 1000.0, sums[i].requests);
-    }
-    fprintf(f, "# HELP gen_ai_server_time_to_first_token_seconds Time from a streamed LLM request to the first "
-               "bytes of its answer.\n# TYPE gen_ai_server_time_to_first_token_seconds histogram\n");
-    for (size_t i = 0; i < n; i++) {
-        if (!sums[i].ttft_count)
-            continue;
-        series_labels(&sums[i], labels, sizeof(labels));
-        histogram(f, "gen_ai_server_time_to_first_token_seconds", labels, sl_ai_ms_bounds, 0.001,
-                  sums[i].ttft_buckets, (double)sums[i].ttft_ms / 1000.0, sums[i].ttft_count);
-    }
-    fprintf(f, "# HELP gen_ai_server_time_per_output_token_seconds Time per output token of a streamed answer "
-               "after its first bytes.\n# TYPE gen_ai_server_time_per_output_token_seconds histogram\n");
-    for (size_t i = 0; i < n; i++) {
-        if (!sums[i].tpot_count)
-            continue;
-        series_labels(&sums[i], labels, sizeof(labels));
-        histogram(f, "gen_ai_server_time_per_output_token_seconds", labels, sl_ai_us_bounds, 0.000001,
-                  sums[i].tpot_buckets, (double)sums[i].tpot_us / 1000000.0, sums[i].tpot_count);
+    /* The timing histograms of each series: duration, and for streams the time
+     * to the first token and per output token. */
+    static const struct {
+        const char *name, *help;
+        const uint64_t *bounds;
+        double scale, per_second; /* a bound in seconds; the sum's units in a second */
+        size_t buckets, sum, count;
+        bool streams_only; /* a series without streams has none */
+    } timings[] = {
+        {"gen_ai_client_operation_duration_seconds", "Duration of answered LLM requests, to the last byte.",
+         sl_ai_ms_bounds, 0.001, 1000.0, offsetof(ai_sum, duration_buckets), offsetof(ai_sum, duration_ms),
+         offsetof(ai_sum, requests), false},
+        {"gen_ai_server_time_to_first_token_seconds",
+         "Time from a streamed LLM request to the first bytes of its answer.", sl_ai_ms_bounds, 0.001, 1000.0,
+         offsetof(ai_sum, ttft_buckets), offsetof(ai_sum, ttft_ms), offsetof(ai_sum, ttft_count), true},
+        {"gen_ai_server_time_per_output_token_seconds",
+         "Time per output token of a streamed answer after its first bytes.", sl_ai_us_bounds, 0.000001, 1000000.0,
+         offsetof(ai_sum, tpot_buckets), offsetof(ai_sum, tpot_us), offsetof(ai_sum, tpot_count), true},
+    };
+    for (size_t k = 0; k < sizeof(timings) / sizeof(timings[0]); k++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", timings[k].name, timings[k].help, timings[k].name);
+        for (size_t i = 0; i < n; i++) {
+            const char *base = (const char *)&sums[i];
+            uint64_t count = *(const uint64_t *)(base + timings[k].count);
+            if (!count && timings[k].streams_only)
+                continue;
+            series_labels(&sums[i], labels, sizeof(labels));
+            histogram(f, timings[k].name, labels, timings[k].bounds, timings[k].scale,
+                      (const uint64_t *)(base + timings[k].buckets),
+                      (double)*(const uint64_t *)(base + timings[k].sum) / timings[k].per_second, count);
+        }
     }
     fprintf(f, "# HELP sluice_ai_cost_usd_total What the answered LLM requests cost, by the Backend's ai.prices "
                "(USD).\n# TYPE sluice_ai_cost_usd_total counter\n");

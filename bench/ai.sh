@@ -126,12 +126,6 @@ wait_http "http://127.0.0.1:$ORIGIN_PORT/v1/models" 27 || exit 1
     >"$TMP/sluiced.log" 2>&1 &
 SL_PID=$!
 for ((i = 0; i < 100; i++)); do curl -sf "$ADMIN/readyz" >/dev/null && break; sleep 0.05; done
-api() {
-    local code
-    code=$(curl -s -o "$TMP/api.out" -w '%{http_code}' -X "$1" "$ADMIN$2" -H 'Content-Type: application/json' \
-        ${3:+--data "$3"})
-    case $code in 200 | 201) ;; *) echo "ai.sh: $1 $2 answered $code: $(cat "$TMP/api.out")" >&2; exit 1 ;; esac
-}
 GW=/apis/gateway.networking.k8s.io/v1/namespaces/default
 SG=/apis/gateway.sluice.dev/v1alpha1/namespaces/default
 api POST /api/v1/namespaces/default/secrets "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"key\"},\"data\":{\"apiKey\":\"$(printf 'sk-bench-0123456789' | base64 -w0)\"}}"

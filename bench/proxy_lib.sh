@@ -118,6 +118,18 @@ wait_http() {
     return 1
 }
 
+# api METHOD PATH [JSON]: a call to sluice's admin API at $ADMIN that ends the run on an answer
+# whose status is not in $API_OK (default "200 201"); $TMP/api.out keeps the answer.
+api() {
+    local code
+    code=$(curl -s -o "$TMP/api.out" -w '%{http_code}' -X "$1" "$ADMIN$2" -H 'Content-Type: application/json' \
+        ${3:+--data "$3"})
+    case " ${API_OK:-200 201} " in
+    *" $code "*) ;;
+    *) echo "$(basename "$0"): $1 $2 answered $code: $(cat "$TMP/api.out")" >&2; exit 1 ;;
+    esac
+}
+
 # write_helpers DIR: the wrk report script and the idle-connection holder.
 write_helpers() {
     cat >"$1/report.lua" <<'EOF'

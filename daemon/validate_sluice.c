@@ -377,34 +377,22 @@ static void check_limit_key(sl_vctx *v, const json_t *rl)
         sl_v_fail(v, "failureMode", "FieldValueForbidden", "failureMode applies to scope Global only");
 }
 
-static void check_rate_limit(sl_vctx *v, const json_t *spec)
+/* A limit section: `amount` (1..max, required) per `unit` (one of units),
+ * rateLimit's burst when `burst`, then the key and scope. */
+static void check_limit(sl_vctx *v, const json_t *spec, const char *section, const char *amount, long long max,
+                        const char *const *units, bool burst)
 {
-    static const char *const units[] = {"Second", "Minute", "Hour", NULL};
-    const json_t *rl = sl_v_get_object(v, spec, "rateLimit");
-    if (!rl)
+    const json_t *l = sl_v_get_object(v, spec, section);
+    if (!l)
         return;
-    size_t prev = sl_v_field(v, "rateLimit");
-    sl_v_int_range(v, rl, "requests", 1, 2147483647, true, NULL);
-    const char *unit = sl_v_req_string(v, rl, "unit");
+    size_t prev = sl_v_field(v, section);
+    sl_v_int_range(v, l, amount, 1, max, true, NULL);
+    const char *unit = sl_v_req_string(v, l, "unit");
     if (unit)
         sl_v_enum(v, "unit", unit, units);
-    sl_v_int_range(v, rl, "burst", 0, 2147483647, false, NULL);
-    check_limit_key(v, rl);
-    sl_v_pop(v, prev);
-}
-
-static void check_ai_token_limit(sl_vctx *v, const json_t *spec)
-{
-    static const char *const units[] = {"Minute", "Hour", "Day", NULL};
-    const json_t *tl = sl_v_get_object(v, spec, "aiTokenLimit");
-    if (!tl)
-        return;
-    size_t prev = sl_v_field(v, "aiTokenLimit");
-    sl_v_int_range(v, tl, "tokens", 1, 1000000000, true, NULL);
-    const char *unit = sl_v_req_string(v, tl, "unit");
-    if (unit)
-        sl_v_enum(v, "unit", unit, units);
-    check_limit_key(v, tl);
+    if (burst)
+        sl_v_int_range(v, l, "burst", 0, 2147483647, false, NULL);
+    check_limit_key(v, l);
     sl_v_pop(v, prev);
 }
 
@@ -842,8 +830,10 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     size_t prev = sl_v_field(v, "spec");
     sl_v_policy_target_refs(v, spec, kinds);
     check_target_groups(v, spec);
-    check_rate_limit(v, spec);
-    check_ai_token_limit(v, spec);
+    static const char *const rate_units[] = {"Second", "Minute", "Hour", NULL};
+    static const char *const token_units[] = {"Minute", "Hour", "Day", NULL};
+    check_limit(v, spec, "rateLimit", "requests", 2147483647, rate_units, true);
+    check_limit(v, spec, "aiTokenLimit", "tokens", 1000000000, token_units, false);
     check_ai_prompt_guard(v, spec);
     check_policy_timeouts(v, spec);
     sl_v_retry(v, spec, "retry", 10);
