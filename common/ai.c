@@ -14,11 +14,12 @@ static const sl_ai_provider_info providers[SL_AI_NPROVIDERS] = {
     [SL_AI_AZURE_OPENAI] = {"AzureOpenAI", "azure.ai.openai", "", 443, true, "/openai/v1", SL_AI_KEY_API_KEY, true},
     [SL_AI_ANTHROPIC] = {"Anthropic", "anthropic", "api.anthropic.com", 443, true, "/v1", SL_AI_KEY_X_API_KEY, true},
     [SL_AI_GEMINI] = {"Gemini", "gcp.gemini", "generativelanguage.googleapis.com", 443, true, "/v1beta",
-                      SL_AI_KEY_BEARER, false},
-    [SL_AI_VERTEXAI] = {"VertexAI", "gcp.vertex_ai", "aiplatform.googleapis.com", 443, true, "/v1",
-                        SL_AI_KEY_BEARER, false},
-    [SL_AI_BEDROCK] = {"Bedrock", "aws.bedrock", "bedrock-runtime.us-east-1.amazonaws.com", 443, true, "",
-                       SL_AI_KEY_BEARER, false},
+                      SL_AI_KEY_GOOG, true},
+    /* Vertex AI and Bedrock: the host and base path depend on ai.region (and
+     * ai.project): compiler_ai.c makes them. Vertex takes an OAuth access
+     * token; Bedrock SigV4 (or a Bedrock API key as a bearer token). */
+    [SL_AI_VERTEXAI] = {"VertexAI", "gcp.vertex_ai", "", 443, true, "", SL_AI_KEY_BEARER, true},
+    [SL_AI_BEDROCK] = {"Bedrock", "aws.bedrock", "", 443, true, "", SL_AI_KEY_BEARER, true},
 };
 
 sl_ai_provider sl_ai_provider_from_name(const char *name)

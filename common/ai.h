@@ -26,6 +26,7 @@ typedef enum {
     SL_AI_KEY_BEARER = 0, /* Authorization: Bearer <key> */
     SL_AI_KEY_X_API_KEY,  /* x-api-key: <key> (Anthropic) */
     SL_AI_KEY_API_KEY,    /* api-key: <key> (Azure OpenAI) */
+    SL_AI_KEY_GOOG,       /* x-goog-api-key: <key> (Gemini) */
 } sl_ai_key_style;
 
 typedef struct sl_ai_provider_info {
@@ -36,9 +37,8 @@ typedef struct sl_ai_provider_info {
     bool https;              /* default protocol */
     const char *base_path;   /* where the provider's API lives ("/v1") */
     uint8_t key_style;       /* sl_ai_key_style */
-    /* Served by this build: requests in the provider's own dialect are passed
-     * through with credentials and accounting. The others (their dialects need
-     * translation) are refused with a clear route status. */
+    /* Served by this build (all are now; a provider added to the table
+     * before its dialect is refused with a clear route status). */
     bool served;
 } sl_ai_provider_info;
 

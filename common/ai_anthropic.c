@@ -1,5 +1,14 @@
-/* OpenAI Chat Completions <-> Anthropic Messages: see ai_anthropic.h. */
-#include "common/ai_anthropic.h"
+/* OpenAI Chat Completions <-> Anthropic Messages (the dialect of
+ * common/ai_translate.h). Written from both providers' API references:
+ *   request   messages (system/developer into `system`; text and image parts;
+ *             assistant tool_calls into tool_use blocks; tool messages into
+ *             tool_result blocks), max_tokens (required by Anthropic),
+ *             temperature, top_p, stop, tools, tool_choice, stream;
+ *   response  content blocks into the message (text joined, tool_use into
+ *             tool_calls), stop_reason into finish_reason, usage;
+ *   stream    Anthropic's events into chat.completion.chunk objects;
+ *   errors    Anthropic's error object into OpenAI's. */
+#include "common/ai_translate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,34 +17,6 @@
 
 /* Anthropic requires max_tokens; OpenAI clients often leave it out. */
 #define DEFAULT_MAX_TOKENS 4096
-
-/* Cuts s back to whole UTF-8 characters (a truncated copy must stay valid:
- * jansson refuses strings that are not). */
-static void utf8_whole(char *s)
-{
-    size_t n = strlen(s), i = n;
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-        i--; /* continuation bytes at the end */
-    if (i > 0 && ((unsigned char)s[i - 1] & 0x80)) {
-        unsigned char lead = (unsigned char)s[i - 1];
-        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-        if (n - (i - 1) < need)
-            s[i - 1] = '\0';
-    }
-}
-
-static void set_why(char *why, size_t len, const char *fmt, const char *arg)
-{
-    /* What the client named (a role, a part's type) may be long: shortened,
-     * to whole characters, as is the whole message. */
-    char part[201];
-    size_t n = strlen(arg) < sizeof(part) - 1 ? strlen(arg) : sizeof(part) - 1;
-    memcpy(part, arg, n);
-    part[n] = '\0';
-    utf8_whole(part);
-    snprintf(why, len, fmt, part);
-    utf8_whole(why);
-}
 
 /* An OpenAI image_url part as an Anthropic image block: data URLs become
  * base64 sources, other URLs url sources. NULL when the data URL is malformed. */
@@ -46,18 +27,12 @@ static json_t *image_block(const json_t *part)
         return NULL;
     if (strncmp(url, "data:", 5) != 0)
         return json_pack("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type", "url", "url", url);
-    const char *semi = strchr(url, ';');
-    const char *comma = strchr(url, ',');
-    if (!semi || !comma || semi > comma || strncmp(semi, ";base64,", 8) != 0)
-        return NULL;
     char media[64];
-    size_t n = (size_t)(semi - (url + 5));
-    if (n == 0 || n >= sizeof(media))
+    const char *data;
+    if (!sl_ai_data_url(url, media, sizeof(media), &data))
         return NULL;
-    memcpy(media, url + 5, n);
-    media[n] = '\0';
     return json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "image", "source", "type", "base64", "media_type", media,
-                     "data", comma + 1);
+                     "data", data);
 }
 
 /* An OpenAI message content (a string or an array of parts) as Anthropic
@@ -81,7 +56,7 @@ static json_t *content_blocks(const json_t *content, char *why, size_t whylen)
         else if (type && strcmp(type, "image_url") == 0)
             b = image_block(part);
         if (!b) {
-            set_why(why, whylen, "messages: a content part of type %s cannot be sent to Anthropic",
+            sl_ai_why(why, whylen, "messages: a content part of type %s cannot be sent to Anthropic",
                     type ? type : "(none)");
             json_decref(blocks);
             return NULL;
@@ -119,7 +94,7 @@ static bool tool_uses(json_t *blocks, const json_t *calls, char *why, size_t why
         json_t *input = args && args[0] ? json_loads(args, JSON_DECODE_ANY, NULL) : json_object();
         if (!id || !name || !json_is_object(input)) {
             json_decref(input);
-            set_why(why, whylen, "%s", "messages: a tool call needs an id, a function name and arguments that are a "
+            sl_ai_why(why, whylen, "%s", "messages: a tool call needs an id, a function name and arguments that are a "
                                        "JSON object");
             return false;
         }
@@ -134,7 +109,7 @@ static json_t *tool_result(const json_t *m, char *why, size_t whylen)
 {
     const char *id = json_string_value(json_object_get(m, "tool_call_id"));
     if (!id) {
-        set_why(why, whylen, "%s", "messages: a tool message needs tool_call_id");
+        sl_ai_why(why, whylen, "%s", "messages: a tool message needs tool_call_id");
         return NULL;
     }
     json_t *content = content_blocks(json_object_get(m, "content"), why, whylen);
@@ -151,7 +126,7 @@ static bool add_messages(json_t *out, const json_t *messages, char *why, size_t 
     const json_t *m;
     bool ok = json_is_array(messages) && json_array_size(messages) > 0;
     if (!ok)
-        set_why(why, whylen, "%s", "messages: a non-empty array is required");
+        sl_ai_why(why, whylen, "%s", "messages: a non-empty array is required");
     json_array_foreach(messages, i, m)
     {
         if (!ok)
@@ -175,7 +150,7 @@ static bool add_messages(json_t *out, const json_t *messages, char *why, size_t 
             else
                 json_decref(blocks);
         } else {
-            set_why(why, whylen, "messages: role %s cannot be sent to Anthropic", role ? role : "(none)");
+            sl_ai_why(why, whylen, "messages: role %s cannot be sent to Anthropic", role ? role : "(none)");
             ok = false;
         }
     }
@@ -201,7 +176,7 @@ static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
             const char *name = json_string_value(json_object_get(fn, "name"));
             if (!name) {
                 json_decref(list);
-                set_why(why, whylen, "%s", "tools: each tool needs function.name");
+                sl_ai_why(why, whylen, "%s", "tools: each tool needs function.name");
                 return false;
             }
             json_t *schema = json_object_get(fn, "parameters");
@@ -224,7 +199,7 @@ static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
     else if (json_is_object(choice)) {
         const char *name = json_string_value(json_object_get(json_object_get(choice, "function"), "name"));
         if (!name) {
-            set_why(why, whylen, "%s", "tool_choice: function.name is required");
+            sl_ai_why(why, whylen, "%s", "tool_choice: function.name is required");
             return false;
         }
         json_object_set_new(out, "tool_choice", json_pack("{s:s, s:s}", "type", "tool", "name", name));
@@ -232,16 +207,16 @@ static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
     return true;
 }
 
-json_t *sl_anthropic_request(const json_t *chat, char *why, size_t whylen)
+static json_t *request(const json_t *chat, char *why, size_t whylen)
 {
     if (!json_is_object(chat)) {
-        set_why(why, whylen, "%s", "the request body must be a JSON object");
+        sl_ai_why(why, whylen, "%s", "the request body must be a JSON object");
         return NULL;
     }
     json_t *out = json_object();
     const json_t *model = json_object_get(chat, "model");
     if (!json_is_string(model)) {
-        set_why(why, whylen, "%s", "model: a string is required");
+        sl_ai_why(why, whylen, "%s", "model: a string is required");
         json_decref(out);
         return NULL;
     }
@@ -255,7 +230,7 @@ json_t *sl_anthropic_request(const json_t *chat, char *why, size_t whylen)
                           : json_is_true(json_object_get(chat, "logprobs")) ? "logprobs: Anthropic gives none"
                                                                            : NULL;
     if (refused) {
-        set_why(why, whylen, "%s", refused);
+        sl_ai_why(why, whylen, "%s", refused);
         json_decref(out);
         return NULL;
     }
@@ -305,7 +280,7 @@ static int64_t epoch_of(const char *t)
     return v < 0 ? 0 : (int64_t)v;
 }
 
-json_t *sl_anthropic_models(const json_t *list)
+static json_t *models(const json_t *list)
 {
     json_t *data = json_array();
     size_t i;
@@ -322,7 +297,7 @@ json_t *sl_anthropic_models(const json_t *list)
     return json_pack("{s:s, s:o}", "object", "list", "data", data);
 }
 
-const char *sl_anthropic_finish_reason(const char *stop_reason)
+static const char *finish_reason(const char *stop_reason)
 {
     if (!stop_reason)
         return NULL;
@@ -335,19 +310,7 @@ const char *sl_anthropic_finish_reason(const char *stop_reason)
     return "stop"; /* end_turn, stop_sequence, pause_turn */
 }
 
-static json_t *usage_of(int64_t input, int64_t output)
-{
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)input, "completion_tokens", (json_int_t)output,
-                     "total_tokens", (json_int_t)(input + output));
-}
-
-static int64_t count(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_integer(v) && json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : 0;
-}
-
-json_t *sl_anthropic_response(const json_t *message, int64_t created)
+static json_t *response(const json_t *message, const char *model, int64_t created)
 {
     json_t *text = NULL, *calls = json_array();
     size_t i;
@@ -379,58 +342,32 @@ json_t *sl_anthropic_response(const json_t *message, int64_t created)
     if (json_array_size(calls))
         json_object_set(msg, "tool_calls", calls);
     json_decref(calls);
-    const char *finish = sl_anthropic_finish_reason(json_string_value(json_object_get(message, "stop_reason")));
+    const char *finish = finish_reason(json_string_value(json_object_get(message, "stop_reason")));
     const json_t *usage = json_object_get(message, "usage");
-    return json_pack("{s:O?, s:s, s:I, s:O?, s:[{s:i, s:o, s:s?, s:n}], s:o}", "id", json_object_get(message, "id"),
+    const json_t *named = json_object_get(message, "model");
+    return json_pack("{s:O?, s:s, s:I, s:s, s:[{s:i, s:o, s:s?, s:n}], s:o}", "id", json_object_get(message, "id"),
                      "object", "chat.completion", "created", (json_int_t)created, "model",
-                     json_object_get(message, "model"), "choices", "index", 0, "message", msg, "finish_reason", finish,
-                     "logprobs", "usage", usage_of(count(usage, "input_tokens"), count(usage, "output_tokens")));
+                     json_is_string(named) ? json_string_value(named) : model ? model : "", "choices", "index", 0,
+                     "message", msg, "finish_reason", finish, "logprobs", "usage",
+                     sl_ai_usage_object(sl_ai_count(usage, "input_tokens"), sl_ai_count(usage, "output_tokens"),
+                                        sl_ai_count(usage, "cache_read_input_tokens")));
 }
 
-json_t *sl_anthropic_error(const json_t *body, const char *fallback)
+static json_t *error(const json_t *body, int status, const char *fallback)
 {
     const json_t *err = json_object_get(body, "error");
     const char *message = json_string_value(json_object_get(err, "message"));
     const char *type = json_string_value(json_object_get(err, "type"));
-    return json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message ? message : fallback, "type",
-                     type ? type : "api_error", "param", "code", type ? type : "api_error");
+    if (!type)
+        type = sl_ai_error_type(status);
+    return sl_ai_openai_error(message ? message : fallback, type, type);
 }
 
-void sl_anthropic_stream_init(sl_anthropic_stream *s, int64_t created, bool include_usage)
+static bool stream_event(sl_ai_stream *s, const char *event, size_t event_len, const char *data, size_t len,
+                         sl_ai_emit_fn emit, void *arg)
 {
-    memset(s, 0, sizeof(*s));
-    s->created = created;
-    s->include_usage = include_usage;
-    s->tool_index = -1;
-    for (size_t i = 0; i < sizeof(s->block_tool) / sizeof(s->block_tool[0]); i++)
-        s->block_tool[i] = -1;
-}
-
-/* One chunk with `delta` (a new reference, consumed) and finish_reason. */
-static bool emit_chunk(sl_anthropic_stream *s, json_t *delta, const char *finish,
-                       bool (*emit)(const char *text, void *arg), void *arg)
-{
-    json_t *chunk = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?, s:n}]}", "id", s->id, "object",
-                              "chat.completion.chunk", "created", (json_int_t)s->created, "model", s->model,
-                              "choices", "index", 0, "delta", delta, "finish_reason", finish, "logprobs");
-    if (s->include_usage)
-        json_object_set_new(chunk, "usage", json_null());
-    char *text = json_dumps(chunk, JSON_COMPACT);
-    json_decref(chunk);
-    bool ok = text && emit(text, arg);
-    free(text);
-    return ok;
-}
-
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    snprintf(dst, cap, "%s", src ? src : "");
-    utf8_whole(dst);
-}
-
-bool sl_anthropic_stream_event(sl_anthropic_stream *s, const char *data, size_t len,
-                               bool (*emit)(const char *text, void *arg), void *arg)
-{
+    (void)event;
+    (void)event_len; /* the data names its type too */
     if (s->done)
         return true;
     json_t *ev = json_loadb(data, len, 0, NULL);
@@ -440,65 +377,64 @@ bool sl_anthropic_stream_event(sl_anthropic_stream *s, const char *data, size_t 
         /* not an event of the Messages stream: nothing to say */
     } else if (strcmp(type, "message_start") == 0) {
         const json_t *m = json_object_get(ev, "message");
-        copy_str(s->id, sizeof(s->id), json_string_value(json_object_get(m, "id")));
-        copy_str(s->model, sizeof(s->model), json_string_value(json_object_get(m, "model")));
-        s->input_tokens = count(json_object_get(m, "usage"), "input_tokens");
-        s->output_tokens = count(json_object_get(m, "usage"), "output_tokens");
-        ok = emit_chunk(s, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, emit, arg);
+        sl_ai_copy(s->id, sizeof(s->id), json_string_value(json_object_get(m, "id")));
+        if (json_is_string(json_object_get(m, "model")))
+            sl_ai_copy(s->model, sizeof(s->model), json_string_value(json_object_get(m, "model")));
+        const json_t *usage = json_object_get(m, "usage");
+        s->input_tokens = sl_ai_count(usage, "input_tokens");
+        s->output_tokens = sl_ai_count(usage, "output_tokens");
+        s->cached_tokens = sl_ai_count(usage, "cache_read_input_tokens");
+        ok = sl_ai_stream_start(s, emit, arg);
     } else if (strcmp(type, "content_block_start") == 0) {
         const json_t *b = json_object_get(ev, "content_block");
         json_int_t index = json_integer_value(json_object_get(ev, "index"));
         const char *btype = json_string_value(json_object_get(b, "type"));
-        if (btype && strcmp(btype, "tool_use") == 0 && index >= 0 && index < 64) {
+        if (btype && strcmp(btype, "tool_use") == 0 && index >= 0 && index < SL_AI_STREAM_BLOCKS) {
             int t = s->tools++;
             s->block_tool[index] = t;
-            ok = emit_chunk(s,
-                            json_pack("{s:[{s:i, s:O?, s:s, s:{s:O?, s:s}}]}", "tool_calls", "index", t, "id",
-                                      json_object_get(b, "id"), "type", "function", "function", "name",
-                                      json_object_get(b, "name"), "arguments", ""),
-                            NULL, emit, arg);
+            ok = sl_ai_stream_chunk(s,
+                                    json_pack("{s:[{s:i, s:O?, s:s, s:{s:O?, s:s}}]}", "tool_calls", "index", t, "id",
+                                              json_object_get(b, "id"), "type", "function", "function", "name",
+                                              json_object_get(b, "name"), "arguments", ""),
+                                    NULL, emit, arg);
         }
     } else if (strcmp(type, "content_block_delta") == 0) {
         const json_t *d = json_object_get(ev, "delta");
         const char *dtype = json_string_value(json_object_get(d, "type"));
         json_int_t index = json_integer_value(json_object_get(ev, "index"));
         if (dtype && strcmp(dtype, "text_delta") == 0 && json_is_string(json_object_get(d, "text")))
-            ok = emit_chunk(s, json_pack("{s:O}", "content", json_object_get(d, "text")), NULL, emit, arg);
-        else if (dtype && strcmp(dtype, "input_json_delta") == 0 && index >= 0 && index < 64 &&
+            ok = sl_ai_stream_chunk(s, json_pack("{s:O}", "content", json_object_get(d, "text")), NULL, emit, arg);
+        else if (dtype && strcmp(dtype, "input_json_delta") == 0 && index >= 0 && index < SL_AI_STREAM_BLOCKS &&
                  s->block_tool[index] >= 0 && json_is_string(json_object_get(d, "partial_json")))
-            ok = emit_chunk(s,
-                            json_pack("{s:[{s:i, s:{s:O}}]}", "tool_calls", "index", s->block_tool[index], "function",
-                                      "arguments", json_object_get(d, "partial_json")),
-                            NULL, emit, arg);
+            ok = sl_ai_stream_chunk(s,
+                                    json_pack("{s:[{s:i, s:{s:O}}]}", "tool_calls", "index", s->block_tool[index],
+                                              "function", "arguments", json_object_get(d, "partial_json")),
+                                    NULL, emit, arg);
     } else if (strcmp(type, "message_delta") == 0) {
         const json_t *usage = json_object_get(ev, "usage");
         if (json_object_get(usage, "output_tokens"))
-            s->output_tokens = count(usage, "output_tokens");
+            s->output_tokens = sl_ai_count(usage, "output_tokens");
         if (json_object_get(usage, "input_tokens"))
-            s->input_tokens = count(usage, "input_tokens");
-        const char *finish = sl_anthropic_finish_reason(
-            json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason")));
+            s->input_tokens = sl_ai_count(usage, "input_tokens");
+        const char *finish =
+            finish_reason(json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason")));
         if (finish)
-            ok = emit_chunk(s, json_object(), finish, emit, arg);
-    } else if (strcmp(type, "message_stop") == 0 || strcmp(type, "error") == 0) {
-        if (strcmp(type, "error") == 0) {
-            json_t *err = sl_anthropic_error(ev, "the provider ended the stream with an error");
-            char *text = json_dumps(err, JSON_COMPACT);
-            json_decref(err);
-            ok = text && emit(text, arg);
-            free(text);
-        } else if (s->include_usage) {
-            json_t *chunk = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", s->id, "object",
-                                      "chat.completion.chunk", "created", (json_int_t)s->created, "model", s->model,
-                                      "choices", "usage", usage_of(s->input_tokens, s->output_tokens));
-            char *text = json_dumps(chunk, JSON_COMPACT);
-            json_decref(chunk);
-            ok = text && emit(text, arg);
-            free(text);
-        }
-        ok = ok && emit("[DONE]", arg);
-        s->done = true;
+            ok = sl_ai_stream_chunk(s, json_object(), finish, emit, arg);
+    } else if (strcmp(type, "message_stop") == 0) {
+        ok = sl_ai_stream_end(s, emit, arg);
+    } else if (strcmp(type, "error") == 0) {
+        ok = sl_ai_stream_error(s, error(ev, 500, "the provider ended the stream with an error"), emit, arg);
     }
     json_decref(ev);
     return ok;
 }
+
+const sl_ai_dialect sl_ai_dialect_anthropic = {
+    .name = "Anthropic",
+    .request = request,
+    .response = response,
+    .error = error,
+    .models = models,
+    .stream_event = stream_event,
+    .chat_suffix = "/messages",
+};

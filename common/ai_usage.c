@@ -68,6 +68,37 @@ static void read_openai(const json_t *root, sl_ai_usage *u)
     take(&u->cached, count(json_object_get(usage, "prompt_tokens_details"), "cached_tokens"));
 }
 
+/* Gemini (and Vertex AI): usageMetadata, modelVersion; in every streamed event. */
+static void read_gemini(const json_t *root, sl_ai_usage *u)
+{
+    const char *version = json_string_value(json_object_get(root, "modelVersion"));
+    if (version && version[0]) {
+        size_t n = strlen(version) < sizeof(u->model) - 1 ? strlen(version) : sizeof(u->model) - 1;
+        memcpy(u->model, version, n);
+        u->model[n] = '\0';
+    }
+    const json_t *meta = json_object_get(root, "usageMetadata");
+    if (!json_is_object(meta))
+        return;
+    u->seen = true;
+    take(&u->input, count(meta, "promptTokenCount"));
+    int64_t out = count(meta, "candidatesTokenCount"), thoughts = count(meta, "thoughtsTokenCount");
+    take(&u->output, out >= 0 && thoughts >= 0 ? out + thoughts : out);
+    take(&u->cached, count(meta, "cachedContentTokenCount"));
+}
+
+/* Bedrock Converse: usage {inputTokens, outputTokens} (a ConverseStream's metadata event too). */
+static void read_bedrock(const json_t *root, sl_ai_usage *u)
+{
+    const json_t *usage = json_object_get(root, "usage");
+    if (!json_is_object(usage))
+        return;
+    u->seen = true;
+    take(&u->input, count(usage, "inputTokens"));
+    take(&u->output, count(usage, "outputTokens"));
+    take(&u->cached, count(usage, "cacheReadInputTokens"));
+}
+
 bool sl_ai_usage_read(unsigned provider, const char *json, size_t len, sl_ai_usage *u)
 {
     json_t *root = json_loadb(json, len, JSON_DECODE_ANY, NULL);
@@ -77,6 +108,10 @@ bool sl_ai_usage_read(unsigned provider, const char *json, size_t len, sl_ai_usa
     }
     if (provider == SL_AI_ANTHROPIC)
         read_anthropic(root, u);
+    else if (provider == SL_AI_GEMINI || provider == SL_AI_VERTEXAI)
+        read_gemini(root, u);
+    else if (provider == SL_AI_BEDROCK)
+        read_bedrock(root, u);
     else
         read_openai(root, u);
     json_decref(root);

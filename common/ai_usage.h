@@ -4,7 +4,10 @@
  * embeddings, the final chunk of a stream that asked for usage) and Anthropic
  * Messages (`usage.input_tokens`, `output_tokens`, `cache_read_input_tokens`;
  * in streams `message_start` carries `message.usage` and `message_delta` the
- * running output count). */
+ * running output count), Gemini (`usageMetadata.promptTokenCount`,
+ * `candidatesTokenCount` + `thoughtsTokenCount`, `cachedContentTokenCount`;
+ * `modelVersion`) and Bedrock Converse (`usage.inputTokens`, `outputTokens`,
+ * `cacheReadInputTokens`). */
 #ifndef SL_AI_USAGE_H
 #define SL_AI_USAGE_H
 

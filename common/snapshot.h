@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 10
+#define SL_SNAP_FORMAT 11
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -330,6 +330,9 @@ typedef struct sl_snap_backend {
     sl_snap_range ai_fallbacks; /* ai.fallbacks: BACKEND_REFS (weight 0) of the AI Backends tried next, in order */
     sl_snap_str ai_prices;    /* ai.prices: "model\tinput\toutput\tcached\n" per entry, micro-USD per million
                                * tokens; model "*" for any other ("": no prices, no cost) */
+    sl_snap_str ai_region;    /* ai.region: Bedrock's AWS region (SigV4's scope) ("": none) */
+    sl_snap_str ai_aws_key_id, ai_aws_secret, ai_aws_token; /* Bedrock's AWS credentials: requests are
+                               * signed with SigV4 when ai_aws_key_id is set (token: temporary ones) */
 } sl_snap_backend;
 
 typedef struct sl_snap_endpoint {

@@ -143,6 +143,10 @@ static const sl_snap_field backend_fields[] = {
     STR(sl_snap_backend, ai_aliases),
     RANGE(sl_snap_backend, ai_fallbacks, SL_SNAP_BACKEND_REFS),
     STR(sl_snap_backend, ai_prices),
+    STR(sl_snap_backend, ai_region),
+    SECRET_STR(sl_snap_backend, ai_aws_key_id),
+    SECRET_STR(sl_snap_backend, ai_aws_secret),
+    SECRET_STR(sl_snap_backend, ai_aws_token),
 };
 
 static const sl_snap_field endpoint_fields[] = {

@@ -13,11 +13,11 @@
 #include "daemon/compiler_internal.h"
 #include "daemon/validate.h"
 
-/* The decoded `apiKey` entry of Secret ns/name (malloc'd), or NULL. */
-static char *secret_api_key(sl_compile_ctx *c, const char *ns, const char *name)
+/* The decoded `entry` of Secret ns/name (malloc'd), or NULL. */
+static char *secret_entry(sl_compile_ctx *c, const char *ns, const char *name, const char *entry)
 {
     const json_t *secret = sl_compile_find_object(c->secrets, ns, name);
-    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), "apiKey"));
+    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), entry));
     if (!b64)
         return NULL;
     size_t len = 0;
@@ -35,6 +35,37 @@ static char *secret_api_key(sl_compile_ctx *c, const char *ns, const char *name)
     return key;
 }
 
+/* What the Backend's Secret gives: an apiKey, or (Bedrock) AWS credentials. */
+typedef struct ai_secret {
+    char *api_key, *key_id, *secret, *token;
+} ai_secret;
+
+static void ai_secret_free(ai_secret *k)
+{
+    free(k->api_key);
+    free(k->key_id);
+    free(k->secret);
+    free(k->token);
+}
+
+/* Reads Secret ns/name for provider: false when it gives nothing usable. */
+static bool read_ai_secret(sl_compile_ctx *c, const char *ns, const char *name, sl_ai_provider provider,
+                           ai_secret *k)
+{
+    memset(k, 0, sizeof(*k));
+    if (provider == SL_AI_BEDROCK) {
+        k->key_id = secret_entry(c, ns, name, "accessKeyId");
+        k->secret = secret_entry(c, ns, name, "secretAccessKey");
+        k->token = secret_entry(c, ns, name, "sessionToken");
+        if (k->key_id && k->secret)
+            return true;
+        ai_secret_free(k);
+        memset(k, 0, sizeof(*k));
+    }
+    k->api_key = secret_entry(c, ns, name, "apiKey");
+    return k->api_key != NULL;
+}
+
 /* Why Backend obj cannot be served (its fallbacks too, unless `alone`), or NULL. */
 static const char *problem(sl_compile_ctx *c, const json_t *obj, bool grpc, bool alone, const char **message)
 {
@@ -47,27 +78,26 @@ static const char *problem(sl_compile_ctx *c, const json_t *obj, bool grpc, bool
         return "UnsupportedProtocol";
     }
     if (!info->served) {
-        snprintf(buf, sizeof(buf),
-                 "ai.provider %s is not served by this version of sluice yet (served: OpenAI, OpenAICompatible, "
-                 "Ollama, AzureOpenAI, Anthropic)",
-                 provider_name);
+        snprintf(buf, sizeof(buf), "ai.provider %s is not served by this version of sluice", provider_name);
         json_array_append_new(c->keep, json_string(buf));
         *message = json_string_value(json_array_get(c->keep, json_array_size(c->keep) - 1));
         return "UnsupportedProtocol";
     }
     const char *secret = sl_js(json_object_get(ai, "authSecretRef"), "name");
+    ai_secret k;
+    sl_ai_provider provider = sl_ai_provider_from_name(provider_name);
     if (secret[0]) {
-        char *key = secret_api_key(c, sl_jmeta(obj, "namespace"), secret);
-        if (!key) {
+        if (!read_ai_secret(c, sl_jmeta(obj, "namespace"), secret, provider, &k)) {
             snprintf(buf, sizeof(buf),
-                     "ai.authSecretRef: Secret %s/%s does not exist or has no usable apiKey entry (one line of "
+                     "ai.authSecretRef: Secret %s/%s does not exist or has no usable %s entry (one line of "
                      "printable characters)",
-                     sl_jmeta(obj, "namespace"), secret);
+                     sl_jmeta(obj, "namespace"), secret,
+                     provider == SL_AI_BEDROCK ? "apiKey, or accessKeyId and secretAccessKey," : "apiKey");
             json_array_append_new(c->keep, json_string(buf));
             *message = json_string_value(json_array_get(c->keep, json_array_size(c->keep) - 1));
             return "BackendNotFound";
         }
-        free(key);
+        ai_secret_free(&k);
     }
     if (alone)
         return NULL;
@@ -161,6 +191,37 @@ static sl_snap_str prices_text(sl_compile_ctx *c, const json_t *prices)
     return s;
 }
 
+/* Where a provider whose endpoint depends on its region lives: the default
+ * host (written to host, "" for the others) and the API's base path (written
+ * to base: the provider's default for the others). Returns the region ("" for
+ * providers without one).
+ *   VertexAI  {region}-aiplatform.googleapis.com ("global": aiplatform...),
+ *             /v1/projects/{project}/locations/{region}/publishers/google
+ *   Bedrock   bedrock-runtime.{region}.amazonaws.com */
+static const char *regional(sl_ai_provider provider, const json_t *ai, char *host, size_t hcap, char *base,
+                            size_t bcap)
+{
+    const char *region = sl_js(ai, "region");
+    host[0] = '\0';
+    snprintf(base, bcap, "%s", sl_ai_provider_get(provider)->base_path);
+    if (provider == SL_AI_VERTEXAI) {
+        if (!region[0])
+            region = "us-central1";
+        if (strcmp(region, "global") == 0)
+            snprintf(host, hcap, "aiplatform.googleapis.com");
+        else
+            snprintf(host, hcap, "%s-aiplatform.googleapis.com", region);
+        snprintf(base, bcap, "/v1/projects/%s/locations/%s/publishers/google", sl_js(ai, "project"), region);
+    } else if (provider == SL_AI_BEDROCK) {
+        if (!region[0])
+            region = "us-east-1";
+        snprintf(host, hcap, "bedrock-runtime.%s.amazonaws.com", region);
+    } else {
+        region = "";
+    }
+    return region;
+}
+
 /* Backend ns/name as a record; with its fallbacks unless `alone` (a fallback's
  * own fallbacks are not followed: a chain is one Backend's list). */
 static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *name, bool alone)
@@ -186,7 +247,9 @@ static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *n
     const sl_ai_provider_info *info = sl_ai_provider_get(provider);
     const char *protocol = sl_js(ai, "protocol");
     bool https = protocol[0] ? strcmp(protocol, "HTTPS") == 0 : info->https;
-    const char *host = json_object_get(ai, "host") ? sl_js(ai, "host") : info->host;
+    char regional_host[300], base_path[600];
+    const char *region = regional(provider, ai, regional_host, sizeof(regional_host), base_path, sizeof(base_path));
+    const char *host = json_object_get(ai, "host") ? sl_js(ai, "host") : regional_host[0] ? regional_host : info->host;
     long long default_port = json_object_get(ai, "host") || protocol[0] ? (https ? 443 : 80) : info->port;
     uint16_t port = (uint16_t)sl_ji(ai, "port", default_port);
     char authority[300];
@@ -201,16 +264,20 @@ static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *n
         .protocol = https ? SL_BACKEND_HTTPS : SL_BACKEND_HTTP,
         .ai_provider = (uint8_t)provider,
         .ai_authority = sl_sb_str(&c->b, authority),
-        .ai_base_path = sl_sb_str(&c->b, json_object_get(ai, "path") ? sl_js(ai, "path") : info->base_path),
+        .ai_base_path = sl_sb_str(&c->b, json_object_get(ai, "path") ? sl_js(ai, "path") : base_path),
+        .ai_region = sl_sb_str(&c->b, region),
         .ai_model = sl_sb_str(&c->b, sl_js(ai, "model")),
     };
     be.ai_aliases = aliases_text(c, json_object_get(ai, "modelAliases"));
     be.ai_prices = prices_text(c, json_object_get(ai, "prices"));
     const char *secret = sl_js(json_object_get(ai, "authSecretRef"), "name");
-    if (secret[0]) {
-        char *key = secret_api_key(c, ns, secret);
-        be.ai_key = sl_sb_str(&c->b, key ? key : "");
-        free(key);
+    ai_secret k;
+    if (secret[0] && read_ai_secret(c, ns, secret, provider, &k)) {
+        be.ai_key = sl_sb_str(&c->b, k.api_key ? k.api_key : "");
+        be.ai_aws_key_id = sl_sb_str(&c->b, k.key_id ? k.key_id : "");
+        be.ai_aws_secret = sl_sb_str(&c->b, k.secret ? k.secret : "");
+        be.ai_aws_token = sl_sb_str(&c->b, k.token ? k.token : "");
+        ai_secret_free(&k);
     }
     if (https) {
         /* The provider's public certificate, checked against the system's CAs

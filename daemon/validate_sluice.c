@@ -214,6 +214,40 @@ static void check_prices(sl_vctx *v, const json_t *ai)
     }
 }
 
+/* Lowercase letters, digits and '-', min..max long, starting with a letter
+ * (GCP project ids; region names). */
+static bool lower_name_ok(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max || !(s[0] >= 'a' && s[0] <= 'z') || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* ai.region (VertexAI's location, Bedrock's AWS region) and ai.project (VertexAI). */
+static void check_provider_place(sl_vctx *v, const json_t *ai, const char *provider)
+{
+    bool vertex = provider && strcmp(provider, "VertexAI") == 0;
+    bool bedrock = provider && strcmp(provider, "Bedrock") == 0;
+    const char *region = sl_v_get_string(v, ai, "region");
+    if (region && !vertex && !bedrock)
+        sl_v_fail(v, "region", "FieldValueForbidden", "Forbidden: only for provider VertexAI or Bedrock");
+    else if (region && !lower_name_ok(region, 2, 63))
+        sl_v_invalid(v, "region", "must be a region name such as us-east-1 or europe-west4 (lowercase letters, "
+                                  "digits and '-')");
+    const char *project = sl_v_get_string(v, ai, "project");
+    if (project && !vertex)
+        sl_v_fail(v, "project", "FieldValueForbidden", "Forbidden: only for provider VertexAI");
+    else if (vertex && !project)
+        sl_v_required(v, "project");
+    else if (project && !lower_name_ok(project, 6, 30))
+        sl_v_invalid(v, "project", "must be a Google Cloud project id: 6 to 30 lowercase letters, digits and '-', "
+                                   "starting with a letter");
+}
+
 static void check_ai(sl_vctx *v, const json_t *ai)
 {
     static const char *const providers[] = {"OpenAI", "Anthropic", "AzureOpenAI", "Gemini", "VertexAI",
@@ -226,6 +260,7 @@ static void check_ai(sl_vctx *v, const json_t *ai)
         sl_v_max_len(v, "model", model, 256);
     check_model_aliases(v, ai);
     check_prices(v, ai);
+    check_provider_place(v, ai, provider);
     /* These providers have no well-known endpoint: the host is the deployment. */
     bool needs_host = provider && (strcmp(provider, "AzureOpenAI") == 0 || strcmp(provider, "OpenAICompatible") == 0);
     check_host(v, ai, needs_host);

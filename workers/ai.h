@@ -53,8 +53,13 @@ enum {
     SL_AI_REQ_RESPONSES = 256, /* the path is OpenAI's Responses API (.../responses) */
 };
 /* ai_request.c: rewrites a translated call's path written into b from `from`
- * ("/chat/completions" becomes the provider's own, "/messages"). */
-bool sl_ai_translate_path(sl_buf *b, size_t from);
+ * ("/chat/completions" becomes the provider's own, suffix: "/messages"). */
+bool sl_ai_translate_path(sl_buf *b, size_t from, const char *suffix);
+/* ai_request.c: a collected request's head (h, without its blank line) once
+ * the body is rewritten (req_out): the translated call's target when it names
+ * the model (c->ai_path), and Bedrock's SigV4 signature over the body. false:
+ * it does not fit. */
+bool sl_ai_finish_head(struct sl_conn *c, sl_buf *h);
 /* ai_request_body.c: the SL_AI_REQ_* flags a request head gives for backend be
  * (the path's kind; SL_AI_REQ_TRANSLATE for chat calls to Anthropic). */
 uint16_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *be);

@@ -1,7 +1,11 @@
-/* The upstream request head for an AI backend (workers/ai.h). */
+/* The upstream request head for an AI backend (workers/ai.h): the provider's
+ * Host, path and credential (a key in the field the provider reads, or an
+ * AWS SigV4 signature for Bedrock). */
 #include <string.h>
+#include <time.h>
 
 #include "common/ai.h"
+#include "common/aws_sigv4.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
 
@@ -16,10 +20,11 @@ const sl_snap_backend *sl_ai_backend(const sl_conn *c)
 
 bool sl_ai_drops_field(const sl_snap_backend *be, sl_slice name)
 {
-    if (be->ai_key.len == 0)
+    if (be->ai_key.len == 0 && be->ai_aws_key_id.len == 0)
         return false; /* no key configured: the client's own credential is what the provider gets */
     return sl_slice_ieq_cstr(name, "authorization") || sl_slice_ieq_cstr(name, "x-api-key") ||
-           sl_slice_ieq_cstr(name, "api-key");
+           sl_slice_ieq_cstr(name, "api-key") || sl_slice_ieq_cstr(name, "x-goog-api-key") ||
+           (name.len > 6 && sl_slice_ieq(sl_slice_make(name.ptr, 6), sl_slice_make("x-amz-", 6)));
 }
 
 sl_slice sl_ai_authority(const sl_snapshot *s, const sl_snap_backend *be)
@@ -47,6 +52,43 @@ bool sl_ai_map_path(const sl_snapshot *s, const sl_snap_backend *be, sl_buf *b, 
     return true;
 }
 
+/* The request target in a head being built (b from its start): its offset
+ * and length in *at and *len. false when the request line is not there. */
+static bool request_target(const sl_buf *b, size_t *at, size_t *len)
+{
+    const char *p = b->data + b->start, *end = b->data + b->end;
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    const char *eol = sp ? memchr(sp, '\r', (size_t)(end - sp)) : NULL;
+    if (!eol || eol - sp < 10 || memcmp(eol - 9, " HTTP/1.1", 9) != 0)
+        return false;
+    *at = (size_t)(sp + 1 - b->data);
+    *len = (size_t)(eol - 9 - (sp + 1));
+    return true;
+}
+
+/* Signs the head in b (its fields so far, no blank line) for Bedrock with
+ * AWS SigV4 over body; the signature's fields are appended. */
+static bool sign_head(const sl_conn *c, const sl_snap_backend *be, sl_buf *b, const void *body, size_t body_len)
+{
+    const sl_snapshot *s = &c->snap->s;
+    size_t at, len;
+    if (!request_target(b, &at, &len))
+        return false;
+    char method[16];
+    size_t m = at - 1 - b->start; /* the method, up to the space before the target */
+    if (m == 0 || m >= sizeof(method))
+        return false;
+    memcpy(method, b->data + b->start, m);
+    method[m] = '\0';
+    sl_aws_credentials cred = {sl_snap_cstr(s, be->ai_aws_key_id), sl_snap_cstr(s, be->ai_aws_secret),
+                               sl_snap_cstr(s, be->ai_aws_token)};
+    sl_aws_request req = {method, sl_snap_cstr(s, be->ai_authority), b->data + at, len, body, body_len};
+    char fields[2048 + 1024];
+    if (!sl_aws_sign(&cred, sl_snap_cstr(s, be->ai_region), "bedrock", &req, time(NULL), fields, sizeof(fields)))
+        return false;
+    return sl_buf_puts(b, fields);
+}
+
 void sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b)
 {
     const sl_snapshot *s = &c->snap->s;
@@ -56,6 +98,7 @@ void sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b
         switch (info->key_style) {
         case SL_AI_KEY_X_API_KEY: sl_buf_puts(b, "x-api-key: "); break;
         case SL_AI_KEY_API_KEY: sl_buf_puts(b, "api-key: "); break;
+        case SL_AI_KEY_GOOG: sl_buf_puts(b, "x-goog-api-key: "); break;
         default: sl_buf_puts(b, "Authorization: Bearer "); break;
         }
         sl_buf_put_slice(b, key);
@@ -67,21 +110,45 @@ void sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b
         if (!sl_http1_request_header(&c->w->req, "anthropic-version"))
             sl_buf_puts(b, "anthropic-version: 2023-06-01\r\n");
     }
+    /* A body being collected is signed once whole (sl_ai_finish_head); a
+     * request without one now (Bedrock SigV4 collects every body). */
+    if (be->ai_aws_key_id.len && !c->collecting)
+        sign_head(c, be, b, "", 0);
 }
 
-bool sl_ai_translate_path(sl_buf *b, size_t from)
+bool sl_ai_finish_head(sl_conn *c, sl_buf *h)
 {
-    static const char chat[] = "/chat/completions", messages[] = "/messages";
+    const sl_snap_backend *be = sl_ai_backend(c);
+    if (!be)
+        return true;
+    size_t at, len;
+    if (c->ai_path && request_target(h, &at, &len)) {
+        /* The translated call's own target (it names the model). */
+        size_t n = strlen(c->ai_path);
+        if (n > len && sl_buf_room(h) < n - len)
+            return false;
+        memmove(h->data + at + n, h->data + at + len, h->end - at - len);
+        memcpy(h->data + at, c->ai_path, n);
+        h->end = h->end - len + n;
+    }
+    if (be->ai_aws_key_id.len)
+        return sign_head(c, be, h, c->req_out.data + c->req_out.start, sl_dbuf_len(&c->req_out));
+    return true;
+}
+
+bool sl_ai_translate_path(sl_buf *b, size_t from, const char *suffix)
+{
+    static const char chat[] = "/chat/completions";
     char *p = b->data + from;
     size_t n = b->end - from;
     char *q = memchr(p, '?', n);
     size_t path_len = q ? (size_t)(q - p) : n;
-    size_t cl = sizeof(chat) - 1, ml = sizeof(messages) - 1;
-    if (path_len < cl || memcmp(p + path_len - cl, chat, cl) != 0)
+    size_t cl = sizeof(chat) - 1, sl = strlen(suffix);
+    if (path_len < cl || memcmp(p + path_len - cl, chat, cl) != 0 || sl > cl)
         return false;
     char *at = p + path_len - cl;
-    memcpy(at, messages, ml);
-    memmove(at + ml, at + cl, n - path_len);
-    b->end -= cl - ml;
+    memcpy(at, suffix, sl);
+    memmove(at + sl, at + cl, n - path_len);
+    b->end -= cl - sl;
     return true;
 }

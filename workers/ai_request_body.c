@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/ai.h"
-#include "common/ai_anthropic.h"
+#include "common/ai_translate.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
 
@@ -31,9 +31,12 @@ uint16_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *
         flags |= SL_AI_REQ_CHAT | SL_AI_REQ_COMPLETIONS;
     else if (ends_with(req->path, "/completions"))
         flags |= SL_AI_REQ_COMPLETIONS;
-    if ((flags & SL_AI_REQ_CHAT) && be->ai_provider == SL_AI_ANTHROPIC)
+    const sl_ai_dialect *dialect = sl_ai_dialect_for(be->ai_provider);
+    if ((flags & SL_AI_REQ_CHAT) && dialect)
         flags |= SL_AI_REQ_TRANSLATE;
-    if (be->ai_provider == SL_AI_ANTHROPIC && req->meth == SL_HTTP1_METHOD_GET && ends_with(req->path, "/models"))
+    /* (Vertex AI's publisher model list is not Gemini's: it passes as it is.) */
+    if (dialect && dialect->models && be->ai_provider != SL_AI_VERTEXAI && req->meth == SL_HTTP1_METHOD_GET &&
+        ends_with(req->path, "/models"))
         flags |= SL_AI_REQ_MODELS | SL_AI_REQ_TRANSLATE;
     return flags;
 }
@@ -42,6 +45,8 @@ bool sl_ai_rewrites_body(const sl_snap_backend *be, uint16_t flags, const sl_htt
 {
     if (flags & SL_AI_REQ_COMPLETIONS)
         return true; /* streams are asked for their usage; chat calls may be translated */
+    if (be->ai_aws_key_id.len)
+        return true; /* SigV4 signs the body's hash: every body is read whole first */
     if (!be->ai_model.len && !be->ai_aliases.len)
         return false; /* nothing to change: uploads, audio, files... stream through as they come */
     return sl_ai_json_body(req);
@@ -115,19 +120,41 @@ static int serialise(json_t *doc, sl_dbuf *out)
     return ok ? 0 : 503;
 }
 
-/* A chat call to Anthropic: the OpenAI body (model already set) in Messages form. */
-static int translate(sl_conn *c, json_t *root, sl_dbuf *out, char **error)
+/* A chat call to a provider of another dialect: the OpenAI body (model
+ * already set) in the provider's form; the target, when it names the model,
+ * in c->ai_path. */
+static int translate(sl_conn *c, const sl_snap_backend *be, json_t *root, sl_dbuf *out, char **error)
 {
+    const sl_ai_dialect *dialect = sl_ai_dialect_for(be->ai_provider);
     const json_t *options = json_object_get(root, "stream_options");
     if (json_is_true(json_object_get(options, "include_usage")))
         c->ai_flags |= SL_AI_REQ_CLIENT_USAGE;
-    if (json_is_true(json_object_get(root, "stream")))
+    bool stream = json_is_true(json_object_get(root, "stream"));
+    if (stream)
         c->ai_flags |= SL_AI_REQ_STREAM;
     char why[256] = "";
-    json_t *msg = sl_anthropic_request(root, why, sizeof(why));
+    json_t *msg = dialect ? dialect->request(root, why, sizeof(why)) : NULL;
     if (!msg) {
-        *error = error_json(why);
+        *error = error_json(dialect ? why : "this provider speaks no translated dialect");
         return 400;
+    }
+    const char *model = json_string_value(json_object_get(root, "model")); /* the dialect checked it */
+    free(c->ai_model);
+    free(c->ai_path);
+    c->ai_path = NULL;
+    c->ai_model = strdup(model);
+    if (dialect->chat_path) {
+        char path[1024];
+        if (!dialect->chat_path(path, sizeof(path), sl_snap_cstr(&c->snap->s, be->ai_base_path), model, stream)) {
+            json_decref(msg);
+            *error = error_json("model: the name is too long to be sent");
+            return 400;
+        }
+        c->ai_path = strdup(path);
+    }
+    if (!c->ai_model || (dialect->chat_path && !c->ai_path)) {
+        json_decref(msg);
+        return 503;
     }
     return serialise(msg, out);
 }
@@ -165,7 +192,7 @@ static bool rewrite(sl_conn *c, const sl_snap_backend *be, json_t *root)
         json_object_set_new(root, "model", json_stringn(model.ptr, model.len));
         changed = true;
     }
-    if (be->ai_provider == SL_AI_ANTHROPIC || !(c->ai_flags & SL_AI_REQ_COMPLETIONS) ||
+    if (sl_ai_dialect_for(be->ai_provider) || !(c->ai_flags & SL_AI_REQ_COMPLETIONS) ||
         !json_is_true(json_object_get(root, "stream")))
         return changed;
     c->ai_flags |= SL_AI_REQ_STREAM;
@@ -208,7 +235,7 @@ int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
     }
     if (c->ai_flags & SL_AI_REQ_TRANSLATE) {
         rewrite(c, be, root); /* ai.model */
-        int status = translate(c, root, out, error);
+        int status = translate(c, be, root, out, error);
         json_decref(root);
         return status;
     }

@@ -15,7 +15,8 @@
 #include <time.h>
 
 #include "common/ai.h"
-#include "common/ai_anthropic.h"
+#include "common/ai_translate.h"
+#include "common/aws_eventstream.h"
 #include "common/sse.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
@@ -29,10 +30,13 @@ typedef struct ai_state {
     const sl_snap_backend *be;
     bool stream;
     bool strip;          /* stream: the usage-only chunk is the gateway's (it asked for it), not passed on */
-    bool translate;      /* a chat call answered in Anthropic's API: translated to OpenAI's */
+    bool translate;      /* a call answered in another dialect's API: translated to OpenAI's */
+    const sl_ai_dialect *dialect; /* ...that dialect */
+    bool aws_frames;     /* the stream comes in AWS event-stream framing (Bedrock), not SSE */
+    sl_aws_es es;
     bool ok;             /* a 2xx answer */
     bool counted;        /* ...of an LLM call: it goes into the metrics */
-    sl_anthropic_stream tr;
+    sl_ai_stream tr;
     bool holding;        /* JSON: held whole until its end */
     bool recorded;
     sl_dbuf held;
@@ -67,7 +71,9 @@ static bool on_head(sl_conn *c)
     if (encoding.len && !(encoding.len == 8 && strncasecmp(encoding.ptr, "identity", 8) == 0))
         return false; /* compressed although asked not to be: it cannot be read, so it passes uncounted */
     sl_slice type = response_field(c, "content-type");
-    bool stream = sl_media_type_is(type, "text/event-stream");
+    const sl_ai_dialect *dialect = translate ? sl_ai_dialect_for(be->ai_provider) : NULL;
+    bool aws_frames = dialect && dialect->aws_event_stream && sl_media_type_is(type, "application/vnd.amazon.eventstream");
+    bool stream = aws_frames || sl_media_type_is(type, "text/event-stream");
     if ((!stream && !sl_media_type_is(type, "application/json")) || (stream && !ok))
         return false;
     ai_state *st = calloc(1, sizeof(*st));
@@ -75,10 +81,12 @@ static bool on_head(sl_conn *c)
         return false;
     st->be = be;
     st->stream = stream;
-    st->translate = translate;
+    st->translate = translate && dialect;
+    st->dialect = dialect;
+    st->aws_frames = aws_frames;
     st->ok = ok;
     st->counted = ok && !(c->ai_flags & SL_AI_REQ_MODELS); /* a model list is no LLM call */
-    sl_anthropic_stream_init(&st->tr, (int64_t)time(NULL), (c->ai_flags & SL_AI_REQ_CLIENT_USAGE) != 0);
+    sl_ai_stream_init(&st->tr, (int64_t)time(NULL), (c->ai_flags & SL_AI_REQ_CLIENT_USAGE) != 0, c->ai_model);
     st->strip = stream && !translate && (c->ai_flags & SL_AI_REQ_USAGE_ADDED);
     st->guard = ok && !(c->ai_flags & SL_AI_REQ_MODELS) && sl_ai_guard_masks_answers(c);
     st->holding = !stream;
@@ -86,6 +94,7 @@ static bool on_head(sl_conn *c)
     st->ttft_ms = -1;
     sl_ai_usage_init(&st->usage);
     sl_sse_init(&st->sse, AI_EVENT_MAX);
+    sl_aws_es_init(&st->es, AI_EVENT_MAX);
     c->res_hook_state = st;
     return true;
 }
@@ -228,14 +237,27 @@ static void on_event_guard(const char *event, size_t event_len, const char *data
         f->failed = true;
 }
 
+/* The counts a translation has read so far (each dialect's own usage events). */
+static void take_stream_counts(ai_state *st)
+{
+    const sl_ai_stream *tr = &st->tr;
+    if (tr->input_tokens >= 0 || tr->output_tokens >= 0)
+        st->usage.seen = true;
+    if (tr->input_tokens >= 0)
+        st->usage.input = tr->input_tokens;
+    if (tr->output_tokens >= 0)
+        st->usage.output = tr->output_tokens;
+    if (tr->cached_tokens >= 0)
+        st->usage.cached = tr->cached_tokens;
+    sl_ai_copy(st->usage.model, sizeof(st->usage.model), tr->model);
+}
+
 static void on_event_translate(const char *event, size_t event_len, const char *data, size_t len, void *arg)
 {
     translate_feed *f = arg;
-    (void)event;
-    (void)event_len;
-    count_event(f->st, data, len);
-    if (!sl_anthropic_stream_event(&f->st->tr, data, len, emit_data_event, f))
+    if (!f->st->dialect->stream_event(&f->st->tr, event, event_len, data, len, emit_data_event, f))
         f->failed = true;
+    take_stream_counts(f->st);
 }
 
 /* A held answer of a translated call: the chat.completion (or OpenAI's error
@@ -249,9 +271,10 @@ static char *translated_body(sl_conn *c, ai_state *st)
     }
     char fallback[64];
     snprintf(fallback, sizeof(fallback), "the provider answered %d", c->status);
-    json_t *out = !st->ok                                 ? sl_anthropic_error(root, fallback)
-                  : (c->ai_flags & SL_AI_REQ_MODELS) ? sl_anthropic_models(root)
-                                                     : sl_anthropic_response(root, (int64_t)time(NULL));
+    const sl_ai_dialect *d = st->dialect;
+    json_t *out = !st->ok                            ? d->error(root, c->status, fallback)
+                  : (c->ai_flags & SL_AI_REQ_MODELS) ? d->models(root)
+                                                     : d->response(root, c->ai_model, (int64_t)time(NULL));
     json_decref(root);
     char *text = json_dumps(out, JSON_COMPACT);
     json_decref(out);
@@ -348,10 +371,14 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
             translate_feed f = {c, st, false};
             void (*on)(const char *, size_t, const char *, size_t, void *) =
                 st->translate ? on_event_translate : on_event_guard;
-            if (!sl_sse_feed(&st->sse, data.ptr, data.len, on, &f) || f.failed)
+            bool read = st->aws_frames ? sl_aws_es_feed(&st->es, data.ptr, data.len, on, &f)
+                                       : sl_sse_feed(&st->sse, data.ptr, data.len, on, &f);
+            if (!read || f.failed)
                 return false;
-            if (last)
+            if (last && !st->aws_frames)
                 sl_sse_feed(&st->sse, "\n\n", 2, on, &f); /* a last event without its blank line */
+            if (last && st->translate && !f.failed)
+                f.failed = !sl_ai_stream_end(&st->tr, emit_data_event, &f); /* Gemini's stream has no end event */
             if (last && !f.failed) {
                 /* A stream that ended without [DONE]: what the guard holds goes now. */
                 char *rest = st->guard ? sl_ai_guard_stream_end(c, &st->gs) : NULL;
@@ -388,6 +415,8 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
         if (st->counted) {
             sl_ai_usage_read(st->be->ai_provider, st->held.data + st->held.start, sl_dbuf_len(&st->held),
                              &st->usage);
+            if (!st->usage.model[0] && c->ai_model)
+                sl_ai_copy(st->usage.model, sizeof(st->usage.model), c->ai_model); /* Bedrock names none */
             count_fields(c, st, fields, sizeof(fields));
         }
         char *translated = st->translate ? translated_body(c, st) : NULL;
@@ -436,6 +465,7 @@ static void release(sl_conn *c)
     sl_dbuf_free(&st->held);
     sl_dbuf_free(&st->pending);
     sl_sse_free(&st->sse);
+    sl_aws_es_free(&st->es);
     sl_ai_guard_stream_free(&st->gs);
     free(st);
     c->res_hook_state = NULL;

@@ -170,6 +170,9 @@ struct sl_conn {
     uint64_t collected;            /* ...bytes of it counted in the worker's collected_bytes */
     sl_dbuf req_out;               /* the body as sent (req_body.remaining bytes of it still to go) */
     sl_dbuf req_client;            /* ...the client's, kept for another provider (failover), or empty */
+    char *ai_path;                 /* a translated call's request target when it depends on the model
+                                    * (Gemini, Bedrock), or NULL (malloc'd) */
+    char *ai_model;                /* ...the model it asks for (the answer may not name it), or NULL */
     /* A chain of AI Backends (ai_failover.c). */
     bool ai_failover;              /* the chosen Backend has ai.fallbacks */
     uint32_t ai_next;              /* ...the chain's entry tried next (0: the primary) */

@@ -3,6 +3,7 @@
  * mirrors. Each filter's own logic is in its file (filter_redirect.c,
  * filter_cors.c, filter_headers.c; rewrites in filter_util.c's path writer);
  * the forwarding fields in forwarded.c. */
+#include "common/ai_translate.h"
 #include "workers/filters.h"
 
 #include "workers/ai.h"
@@ -99,8 +100,9 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         }
         if (ai && !sl_ai_map_path(s, ai, b, path_at))
             return false;
-        if (ai && (c->ai_flags & SL_AI_REQ_TRANSLATE))
-            sl_ai_translate_path(b, path_at);
+        const sl_ai_dialect *dialect = ai && (c->ai_flags & SL_AI_REQ_TRANSLATE) ? sl_ai_dialect_for(ai->ai_provider) : NULL;
+        if (dialect && dialect->chat_suffix)
+            sl_ai_translate_path(b, path_at, dialect->chat_suffix); /* (a target naming the model comes later) */
     }
     /* Host: a header modifier's value, else the rewrite's hostname, else as received. */
     sl_slice host = req->host;

@@ -8,6 +8,7 @@
  * Content-Length; the upstream head, built without framing, is finished then.
  * Bounded by --ai-max-request-bytes (413 beyond). Request body policies
  * (bodyLimit) see the client's bytes as they arrive, as on any route. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -59,6 +60,8 @@ static int finish_head(sl_conn *c)
     if (sl_buf_len(h) < 2 || memcmp(h->data + h->end - 2, "\r\n", 2) != 0)
         return 500;
     h->end -= 2;
+    if (!sl_ai_finish_head(c, h))
+        return 431;
     if (!sl_buf_append(h, "Content-Length: ", 16) || !sl_buf_put_uint(h, len) || !sl_buf_append(h, "\r\n\r\n", 4))
         return 431;
     c->collecting = false;
@@ -214,4 +217,7 @@ void sl_collect_end(sl_conn *c)
     c->ai_failover = false;
     c->collecting = c->req_from_out = c->route_pending = c->body_held = false;
     c->ai_flags = 0;
+    free(c->ai_path);
+    free(c->ai_model);
+    c->ai_path = c->ai_model = NULL;
 }

@@ -4,13 +4,14 @@
  * in two; the rest is the stream. Invariants: reading it in two pieces gives
  * exactly the events of reading it whole (the reader is incremental, whatever
  * the network's pieces); no event's data exceeds the limit; the usage of each
- * event and of the whole input (as a held JSON answer), read in either dialect, has counts >= -1 and a NUL-terminated model. */
+ * event and of the whole input (as a held JSON answer), read in every dialect, has counts >= -1 and a
+ * NUL-terminated model; every dialect's translation of it (request, response, error, stream) is well-formed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/ai.h"
-#include "common/ai_anthropic.h"
+#include "common/ai_translate.h"
 #include "common/ai_usage.h"
 #include "common/sse.h"
 
@@ -25,8 +26,8 @@ typedef struct {
 
 static void check_usage(const char *d, size_t n)
 {
-    static const unsigned dialects[] = {SL_AI_OPENAI, SL_AI_ANTHROPIC};
-    for (size_t k = 0; k < 2; k++) {
+    static const unsigned dialects[] = {SL_AI_OPENAI, SL_AI_ANTHROPIC, SL_AI_GEMINI, SL_AI_BEDROCK};
+    for (size_t k = 0; k < sizeof(dialects) / sizeof(dialects[0]); k++) {
         sl_ai_usage u;
         sl_ai_usage_init(&u);
         sl_ai_usage_read(dialects[k], d, n, &u);
@@ -48,36 +49,46 @@ static bool check_chunk(const char *text, void *arg)
     return true;
 }
 
-static sl_anthropic_stream translation;
+static const sl_ai_dialect *const translators[] = {&sl_ai_dialect_anthropic, &sl_ai_dialect_gemini,
+                                                   &sl_ai_dialect_bedrock};
+#define NTRANSLATORS (sizeof(translators) / sizeof(translators[0]))
+static sl_ai_stream translation[NTRANSLATORS];
 
-/* The OpenAI <-> Anthropic translation of a document: whatever it is, the
- * results are well-formed; a translated request always has messages and
- * max_tokens. */
+/* The translations of a document: whatever it is, the results are
+ * well-formed; a translated request always has its messages (Gemini: contents). */
 static void check_translation(const char *d, size_t n)
 {
     json_t *doc = json_loadb(d, n, JSON_DECODE_ANY, NULL);
-    char why[256];
-    json_t *req = sl_anthropic_request(doc, why, sizeof(why));
-    if (req && (!json_is_array(json_object_get(req, "messages")) ||
-                !json_is_integer(json_object_get(req, "max_tokens"))))
-        abort();
-    json_t *res = sl_anthropic_response(doc, 0);
-    json_t *err = sl_anthropic_error(doc, "fallback");
-    json_t *models = sl_anthropic_models(doc);
-    if (!json_is_object(res) || !json_is_string(json_object_get(json_object_get(err, "error"), "message")) ||
-        !json_is_array(json_object_get(models, "data")))
-        abort();
-    json_decref(models);
-    json_decref(req);
-    json_decref(res);
-    json_decref(err);
+    for (size_t k = 0; k < NTRANSLATORS; k++) {
+        const sl_ai_dialect *t = translators[k];
+        char why[256];
+        json_t *req = t->request(doc, why, sizeof(why));
+        const char *list = t == &sl_ai_dialect_gemini ? "contents" : "messages";
+        if (req && !json_is_array(json_object_get(req, list)))
+            abort();
+        json_t *res = t->response(doc, "m", 0);
+        json_t *err = t->error(doc, 429, "fallback");
+        json_t *models = t->models ? t->models(doc) : json_pack("{s:[]}", "data");
+        if (!json_is_object(res) || !json_is_string(json_object_get(json_object_get(err, "error"), "message")) ||
+            !json_is_array(json_object_get(models, "data")))
+            abort();
+        char path[256];
+        if (t->chat_path && t->chat_path(path, sizeof(path), "/v1", d && n ? "m/x:y" : "", n & 1) &&
+            strlen(path) >= sizeof(path))
+            abort();
+        json_decref(models);
+        json_decref(req);
+        json_decref(res);
+        json_decref(err);
+    }
     json_decref(doc);
 }
 
 static void on_event(const char *event, size_t elen, const char *d, size_t n, void *arg)
 {
     seen *s = arg;
-    sl_anthropic_stream_event(&translation, d, n, check_chunk, NULL);
+    for (size_t k = 0; k < NTRANSLATORS; k++)
+        translators[k]->stream_event(&translation[k], event, elen, d, n, check_chunk, NULL);
     if (n > MAX_EVENT || elen >= 64 || event[elen] != '\0' || d[n] != '\0')
         abort();
     s->events++;
@@ -102,7 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cut = len;
     check_usage(stream, len); /* the whole input as a held JSON answer */
     check_translation(stream, len);
-    sl_anthropic_stream_init(&translation, 0, data[0] & 1);
+    for (size_t k = 0; k < NTRANSLATORS; k++)
+        sl_ai_stream_init(&translation[k], 0, data[0] & 1, "m");
     seen whole = {{0}, 0}, pieces = {{0}, 0};
     sl_sse a, b;
     sl_sse_init(&a, MAX_EVENT);
@@ -115,5 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     sl_sse_free(&a);
     sl_sse_free(&b);
+    for (size_t k = 0; k < NTRANSLATORS; k++)
+        sl_ai_stream_end(&translation[k], check_chunk, NULL);
     return 0;
 }

@@ -22,15 +22,20 @@ fi
 rm -rf "$probe"
 mkdir -p "$out"
 status=0
-for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse; do
+for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_eventstream; do
     bin="$out/fuzz_$target"
     cflags=""
     case $target in
     http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
     proxy_protocol) sources="$src/workers/proxy_protocol.c"; libs="" ;;
-    sse) sources="$src/common/sse.c $src/common/ai_usage.c $src/common/ai.c $src/common/ai_anthropic.c"
+    sse) sources="$src/common/sse.c $src/common/ai_usage.c $src/common/ai.c $src/common/ai_translate.c"
+        sources="$sources $src/common/ai_anthropic.c $src/common/ai_gemini.c $src/common/ai_bedrock.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson)" ;;
+    aws_eventstream) sources="$src/common/aws_eventstream.c $src/common/ai_translate.c $src/common/ai_bedrock.c"
+        sources="$sources $src/common/ai.c"
+        cflags="$(pkg-config --cflags jansson zlib)"
+        libs="$(pkg-config --libs jansson zlib)" ;;
     jwt) sources="$src/common/jwt.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson libcrypto)" ;;
@@ -38,7 +43,7 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse; do
     # (The policy kinds in workers/ carry their compile step: the snapshot builder and jansson.)
     h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
-        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis) -lev -lcrypt" ;;
+        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis zlib) -lev -lcrypt" ;;
     # The admin API's Kubernetes protobuf codec, with the C that protoc-c makes
     # of proto/*.proto (as the build does), and protobuf-c itself.
     protobuf)
@@ -60,7 +65,7 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse; do
         sources="$sources $src/daemon/snapshot_render.c $src/daemon/effective_policy.c $src/daemon/snapshot_raw.c"
         sources="$sources $src/daemon/publisher.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
-        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis) -lev -lcrypt -lrt" ;;
+        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis zlib) -lev -lcrypt -lrt" ;;
     esac
     # shellcheck disable=SC2086 # word splitting of the lists is intended
     "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

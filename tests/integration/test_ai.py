@@ -241,30 +241,43 @@ def test_azure_openai_v1_api(make_dataplane, provider):
     assert seen["body"]["model"] == "my-deployment"
 
 
-def test_unserved_provider_and_missing_secret_are_reported(make_dataplane, provider):
+def test_missing_secret_is_reported(make_dataplane, provider):
     dp = make_dataplane()
     s = dp.sluiced
-    created(s.post(BACKENDS, ai_backend("gem", "Gemini", provider.port)))
-    created(s.post(ROUTES, ai_route("gem-route", "gem", "/gem")))
     created(s.post(BACKENDS, ai_backend("nokey", "OpenAI", provider.port, secret_name="absent")))
     created(s.post(ROUTES, ai_route("nokey-route", "nokey", "/nokey")))
+    # Bedrock takes AWS credentials (or an apiKey): a Secret with neither is no credential.
+    created(s.post(SECRETS, secret("half-aws", {"accessKeyId": "AKID"})))
+    created(s.post(BACKENDS, ai_backend("aws", "Bedrock", provider.port, secret_name="half-aws")))
+    created(s.post(ROUTES, ai_route("aws-route", "aws", "/aws")))
 
     def refs(name):
         st = s.get(ROUTES + "/" + name).json().get("status", {}).get("parents", [])
         conds = {c["type"]: c for c in st[0]["conditions"]} if st else {}
         return conds.get("ResolvedRefs")
-    c = wait_until(lambda: refs("gem-route") and refs("gem-route")["status"] == "False" and refs("gem-route"),
-                   timeout=10, what="ResolvedRefs on gem-route")
-    assert c["reason"] == "UnsupportedProtocol" and "Gemini" in c["message"], c
     c = wait_until(lambda: refs("nokey-route") and refs("nokey-route")["status"] == "False" and refs("nokey-route"),
                    timeout=10, what="ResolvedRefs on nokey-route")
     assert c["reason"] == "BackendNotFound" and "default/absent" in c["message"], c
-    assert requests.post(dp.url + "/gem/v1/chat/completions", json={}, timeout=10).status_code == 500
+    c = wait_until(lambda: refs("aws-route") and refs("aws-route")["status"] == "False" and refs("aws-route"),
+                   timeout=10, what="ResolvedRefs on aws-route")
+    assert c["reason"] == "BackendNotFound" and "secretAccessKey" in c["message"], c
     assert requests.post(dp.url + "/nokey/v1/chat/completions", json={}, timeout=10).status_code == 500
+    assert requests.post(dp.url + "/aws/v1/chat/completions", json={}, timeout=10).status_code == 500
     assert provider.requests == []  # nothing reached the provider without its key
     # The Secret appears: the route resolves and traffic flows with the key.
     created(s.post(SECRETS, secret("absent", {"apiKey": "sk-late"})))
     wait_until(lambda: refs("nokey-route")["status"] == "True", timeout=10, what="ResolvedRefs True")
+
+
+def test_provider_places_are_validated(make_dataplane):
+    """ai.project belongs to VertexAI (and it needs one); ai.region to VertexAI and Bedrock."""
+    s = make_dataplane().sluiced
+    r = s.post(BACKENDS, ai_backend("v", "VertexAI", 1, secret_name=None))
+    assert r.status_code == 422 and "spec.ai.project" in r.text, r.text
+    r = s.post(BACKENDS, ai_backend("o", "OpenAI", 1, secret_name=None, region="us-east-1", project="my-project"))
+    assert r.status_code == 422 and "spec.ai.region" in r.text and "spec.ai.project" in r.text, r.text
+    r = s.post(BACKENDS, ai_backend("b", "Bedrock", 1, secret_name=None, region="US East"))
+    assert r.status_code == 422 and "spec.ai.region" in r.text, r.text
 
 
 def test_the_key_is_not_shown_by_debug_snapshot(make_dataplane, provider):

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/ai.h"
-#include "common/ai_anthropic.h"
+#include "common/ai_translate.h"
 #include "common/ai_usage.h"
 #include "common/sse.h"
 #include "tests/unit/unit.h"
@@ -109,7 +109,11 @@ static void provider_table(void)
     CHECK(sl_ai_provider_from_name("openai") == SL_AI_NONE); /* names are exact, as validation has them */
     CHECK(sl_ai_provider_get(SL_AI_ANTHROPIC)->key_style == SL_AI_KEY_X_API_KEY);
     CHECK(sl_ai_provider_get(999) == sl_ai_provider_get(SL_AI_NONE));
-    CHECK(!sl_ai_provider_get(SL_AI_GEMINI)->served && sl_ai_provider_get(SL_AI_OLLAMA)->served);
+    CHECK(sl_ai_provider_get(SL_AI_GEMINI)->key_style == SL_AI_KEY_GOOG);
+    for (unsigned p = 1; p < SL_AI_NPROVIDERS; p++)
+        CHECK(sl_ai_provider_get(p)->served); /* every provider has its dialect now */
+    CHECK(sl_ai_dialect_for(SL_AI_VERTEXAI) == &sl_ai_dialect_gemini);
+    CHECK(sl_ai_dialect_for(SL_AI_OPENAI) == NULL && sl_ai_dialect_for(SL_AI_AZURE_OPENAI) == NULL);
 }
 
 /* A snapshot with one string section holding base, for sl_ai_map_path. */
@@ -160,7 +164,8 @@ static void anthropic_translation(void)
                               "{\"role\":\"user\",\"content\":\"u\"}],\"max_completion_tokens\":7,"
                               "\"tool_choice\":\"required\",\"stop\":[\"x\",\"y\"]}",
                               0, NULL);
-    json_t *req = sl_anthropic_request(chat, why, sizeof(why));
+    const sl_ai_dialect *d = &sl_ai_dialect_anthropic;
+    json_t *req = d->request(chat, why, sizeof(why));
     CHECK(req != NULL);
     CHECK(json_integer_value(json_object_get(req, "max_tokens")) == 7);
     CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(req, "system"), 0), "text")), "d");
@@ -171,19 +176,27 @@ static void anthropic_translation(void)
     json_decref(chat);
     /* Refusals name what cannot be carried. */
     chat = json_loads("{\"model\":\"m\",\"messages\":[{\"role\":\"function\",\"content\":\"x\"}]}", 0, NULL);
-    CHECK(sl_anthropic_request(chat, why, sizeof(why)) == NULL && strstr(why, "function") != NULL);
+    CHECK(d->request(chat, why, sizeof(why)) == NULL && strstr(why, "function") != NULL);
     json_decref(chat);
     chat = json_loads("{\"model\":\"m\",\"messages\":[]}", 0, NULL);
-    CHECK(sl_anthropic_request(chat, why, sizeof(why)) == NULL && strstr(why, "non-empty") != NULL);
+    CHECK(d->request(chat, why, sizeof(why)) == NULL && strstr(why, "non-empty") != NULL);
     json_decref(chat);
     /* Stop reasons. */
-    CHECK_STR(sl_anthropic_finish_reason("max_tokens"), "length");
-    CHECK_STR(sl_anthropic_finish_reason("tool_use"), "tool_calls");
-    CHECK_STR(sl_anthropic_finish_reason("end_turn"), "stop");
-    CHECK(sl_anthropic_finish_reason(NULL) == NULL);
+    static const char *const stops[][2] = {{"max_tokens", "length"}, {"tool_use", "tool_calls"},
+                                           {"end_turn", "stop"}, {"refusal", "content_filter"}};
+    for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+        json_t *msg = json_pack("{s:s, s:[], s:s}", "model", "c", "content", "stop_reason", stops[i][0]);
+        json_t *res = d->response(msg, "asked", 1);
+        CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(res, "choices"), 0),
+                                                    "finish_reason")),
+                  stops[i][1]);
+        CHECK_STR(json_string_value(json_object_get(res, "model")), "c"); /* the answer names it */
+        json_decref(res);
+        json_decref(msg);
+    }
     /* A stream: role chunk, text, finish, usage (asked for), [DONE]; nothing after. */
-    sl_anthropic_stream st;
-    sl_anthropic_stream_init(&st, 5, true);
+    sl_ai_stream st;
+    sl_ai_stream_init(&st, 5, true, "asked");
     static char out[4000];
     out[0] = '\0';
     const char *events[] = {
@@ -195,7 +208,7 @@ static void anthropic_translation(void)
         "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"late\"}}",
     };
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
-        CHECK(sl_anthropic_stream_event(&st, events[i], strlen(events[i]), collect_chunk, out));
+        CHECK(d->stream_event(&st, "", 0, events[i], strlen(events[i]), collect_chunk, out));
     CHECK(strstr(out, "\"role\":\"assistant\"") != NULL);
     CHECK(strstr(out, "\"content\":\"hi\"") != NULL);
     CHECK(strstr(out, "\"finish_reason\":\"stop\"") != NULL);

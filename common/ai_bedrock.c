@@ -1,0 +1,394 @@
+/* OpenAI Chat Completions <-> Amazon Bedrock Converse (the dialect of
+ * common/ai_translate.h). Written from AWS's API reference (Bedrock Runtime:
+ * Converse, ConverseStream; docs.aws.amazon.com/bedrock/latest/APIReference):
+ *   request   messages into messages of content blocks (text; image with
+ *             base64 bytes from data URLs; toolUse from tool_calls; toolResult
+ *             from tool messages, in a user turn), system/developer into
+ *             system, the sampling fields into inferenceConfig, tools and
+ *             tool_choice into toolConfig; the model goes into the path
+ *             (/model/{modelId}/converse, /converse-stream);
+ *   response  output.message into the message, stopReason into
+ *             finish_reason, usage {inputTokens, outputTokens};
+ *   stream    ConverseStream's events (AWS event-stream framing, decoded by
+ *             common/aws_eventstream.c): messageStart, contentBlockStart,
+ *             contentBlockDelta, contentBlockStop, messageStop, metadata
+ *             (usage), and exceptions;
+ *   errors    {"message": ...} with the status into OpenAI's shape. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ai_translate.h"
+
+/* An image data URL as an image block ({format, source: {bytes}}), or NULL. */
+static json_t *image_block(const json_t *part)
+{
+    const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
+    char media[64];
+    const char *data;
+    if (!sl_ai_data_url(url, media, sizeof(media), &data))
+        return NULL;
+    static const char *const formats[] = {"png", "jpeg", "gif", "webp"};
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+        if (strncmp(media, "image/", 6) == 0 && strcmp(media + 6, formats[i]) == 0)
+            return json_pack("{s:{s:s, s:{s:s}}}", "image", "format", formats[i], "source", "bytes", data);
+    return NULL;
+}
+
+/* An OpenAI content appended to blocks; false (why set). */
+static bool add_content(json_t *blocks, const json_t *content, char *why, size_t whylen)
+{
+    if (json_is_string(content)) {
+        if (json_string_length(content))
+            json_array_append_new(blocks, json_pack("{s:O}", "text", content));
+        return true;
+    }
+    size_t i;
+    const json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        json_t *b = NULL;
+        if (type && strcmp(type, "text") == 0 && json_is_string(json_object_get(part, "text"))) {
+            if (!json_string_length(json_object_get(part, "text")))
+                continue; /* Bedrock refuses blank text blocks */
+            b = json_pack("{s:O}", "text", json_object_get(part, "text"));
+        } else if (type && strcmp(type, "image_url") == 0) {
+            b = image_block(part);
+            if (!b) {
+                sl_ai_why(why, whylen, "%s", "messages: an image for Bedrock must be a base64 data URL of a PNG, "
+                                             "JPEG, GIF or WebP image");
+                return false;
+            }
+        } else {
+            sl_ai_why(why, whylen, "messages: a content part of type %s cannot be sent to Bedrock",
+                      type ? type : "(none)");
+            return false;
+        }
+        json_array_append_new(blocks, b);
+    }
+    return true;
+}
+
+/* The blocks one message adds; false (why set). */
+static bool message_blocks(json_t *blocks, const json_t *m, char *why, size_t whylen)
+{
+    const char *role = json_string_value(json_object_get(m, "role"));
+    if (strcmp(role, "tool") == 0) {
+        const char *id = json_string_value(json_object_get(m, "tool_call_id"));
+        if (!id) {
+            sl_ai_why(why, whylen, "%s", "messages: a tool message needs tool_call_id");
+            return false;
+        }
+        char *text = sl_ai_content_text(json_object_get(m, "content"));
+        json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+        json_t *content = json_is_object(v) ? json_pack("[{s:O}]", "json", v)
+                                            : json_pack("[{s:s}]", "text", text && text[0] ? text : " ");
+        json_decref(v);
+        free(text);
+        json_array_append_new(blocks, json_pack("{s:{s:s, s:o}}", "toolResult", "toolUseId", id, "content", content));
+        return true;
+    }
+    const json_t *content = json_object_get(m, "content");
+    if (content && !json_is_null(content) && !add_content(blocks, content, why, whylen))
+        return false;
+    size_t k;
+    const json_t *call;
+    json_array_foreach(json_object_get(m, "tool_calls"), k, call)
+    {
+        const char *id = json_string_value(json_object_get(call, "id"));
+        const char *name = json_string_value(json_object_get(json_object_get(call, "function"), "name"));
+        json_t *args = sl_ai_tool_args(call);
+        if (!id || !name || !args) {
+            json_decref(args);
+            sl_ai_why(why, whylen, "%s", "messages: a tool call needs an id, a function name and arguments that "
+                                         "are a JSON object");
+            return false;
+        }
+        json_array_append_new(blocks,
+                              json_pack("{s:{s:s, s:s, s:o}}", "toolUse", "toolUseId", id, "name", name, "input", args));
+    }
+    return true;
+}
+
+/* messages into system and messages; consecutive turns of one role become one. */
+static bool add_messages(json_t *out, const json_t *messages, char *why, size_t whylen)
+{
+    if (!json_is_array(messages) || json_array_size(messages) == 0) {
+        sl_ai_why(why, whylen, "%s", "messages: a non-empty array is required");
+        return false;
+    }
+    json_t *system = json_array(), *list = json_array();
+    bool ok = true;
+    for (size_t i = 0; ok && i < json_array_size(messages); i++) {
+        const json_t *m = json_array_get(messages, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (role && (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)) {
+            ok = add_content(system, json_object_get(m, "content"), why, whylen);
+            continue;
+        }
+        const char *brole = !role                            ? NULL
+                            : strcmp(role, "assistant") == 0 ? "assistant"
+                            : strcmp(role, "user") == 0 || strcmp(role, "tool") == 0 ? "user"
+                                                                                      : NULL;
+        if (!brole) {
+            sl_ai_why(why, whylen, "messages: role %s cannot be sent to Bedrock", role ? role : "(none)");
+            ok = false;
+            break;
+        }
+        json_t *last = json_array_get(list, json_array_size(list) - 1);
+        json_t *blocks;
+        if (last && strcmp(json_string_value(json_object_get(last, "role")), brole) == 0) {
+            blocks = json_object_get(last, "content");
+        } else {
+            blocks = json_array();
+            json_array_append_new(list, json_pack("{s:s, s:o}", "role", brole, "content", blocks));
+        }
+        ok = message_blocks(blocks, m, why, whylen);
+    }
+    if (ok && json_array_size(system))
+        json_object_set(out, "system", system);
+    if (ok)
+        json_object_set(out, "messages", list);
+    json_decref(system);
+    json_decref(list);
+    return ok;
+}
+
+static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
+{
+    const json_t *tools = json_object_get(chat, "tools");
+    const json_t *choice = json_object_get(chat, "tool_choice");
+    const char *c = json_string_value(choice);
+    if (c && strcmp(c, "none") == 0) {
+        sl_ai_why(why, whylen, "%s", "tool_choice: Bedrock's Converse has no \"none\"; leave the tools out instead");
+        return false;
+    }
+    if (!json_array_size(tools))
+        return true;
+    json_t *list = json_array();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        const json_t *fn = json_object_get(t, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (!name) {
+            json_decref(list);
+            sl_ai_why(why, whylen, "%s", "tools: each tool needs function.name");
+            return false;
+        }
+        const json_t *schema = json_object_get(fn, "parameters");
+        json_t *spec = json_pack("{s:s, s:{s:o}}", "name", name, "inputSchema", "json",
+                                 json_is_object(schema) ? json_incref((json_t *)schema)
+                                                        : json_pack("{s:s}", "type", "object"));
+        if (json_is_string(json_object_get(fn, "description")))
+            json_object_set(spec, "description", json_object_get(fn, "description"));
+        json_array_append_new(list, json_pack("{s:o}", "toolSpec", spec));
+    }
+    json_t *config = json_pack("{s:o}", "tools", list);
+    if (c && strcmp(c, "required") == 0)
+        json_object_set_new(config, "toolChoice", json_pack("{s:{}}", "any"));
+    else if (c && strcmp(c, "auto") == 0)
+        json_object_set_new(config, "toolChoice", json_pack("{s:{}}", "auto"));
+    else if (json_is_object(choice)) {
+        const char *name = json_string_value(json_object_get(json_object_get(choice, "function"), "name"));
+        if (!name) {
+            json_decref(config);
+            sl_ai_why(why, whylen, "%s", "tool_choice: function.name is required");
+            return false;
+        }
+        json_object_set_new(config, "toolChoice", json_pack("{s:{s:s}}", "tool", "name", name));
+    }
+    json_object_set_new(out, "toolConfig", config);
+    return true;
+}
+
+static json_t *request(const json_t *chat, char *why, size_t whylen)
+{
+    if (!json_is_object(chat)) {
+        sl_ai_why(why, whylen, "%s", "the request body must be a JSON object");
+        return NULL;
+    }
+    if (!json_is_string(json_object_get(chat, "model"))) {
+        sl_ai_why(why, whylen, "%s", "model: a string is required");
+        return NULL;
+    }
+    const json_t *n = json_object_get(chat, "n");
+    const char *format = json_string_value(json_object_get(json_object_get(chat, "response_format"), "type"));
+    const char *refused = json_is_integer(n) && json_integer_value(n) != 1 ? "n: Bedrock gives one choice (n: 1)"
+                          : format && strcmp(format, "text") != 0
+                              ? "response_format: Bedrock's Converse has no JSON mode; ask for JSON in the prompt or "
+                                "use a tool"
+                          : json_is_true(json_object_get(chat, "logprobs")) ? "logprobs: Bedrock gives none"
+                                                                           : NULL;
+    if (refused) {
+        sl_ai_why(why, whylen, "%s", refused);
+        return NULL;
+    }
+    json_t *out = json_object();
+    if (!add_messages(out, json_object_get(chat, "messages"), why, whylen) || !add_tools(out, chat, why, whylen)) {
+        json_decref(out);
+        return NULL;
+    }
+    json_t *inference = json_object();
+    int64_t max = sl_ai_max_tokens(chat);
+    if (max)
+        json_object_set_new(inference, "maxTokens", json_integer((json_int_t)max));
+    if (json_is_number(json_object_get(chat, "temperature")))
+        json_object_set(inference, "temperature", json_object_get(chat, "temperature"));
+    if (json_is_number(json_object_get(chat, "top_p")))
+        json_object_set(inference, "topP", json_object_get(chat, "top_p"));
+    const json_t *stop = json_object_get(chat, "stop");
+    if (json_is_string(stop))
+        json_object_set_new(inference, "stopSequences", json_pack("[O]", stop));
+    else if (json_is_array(stop) && json_array_size(stop))
+        json_object_set(inference, "stopSequences", (json_t *)stop);
+    if (json_object_size(inference))
+        json_object_set(out, "inferenceConfig", inference);
+    json_decref(inference);
+    return out; /* the model and stream go into the path */
+}
+
+static const char *finish_reason(const char *stop)
+{
+    if (!stop)
+        return NULL;
+    if (strcmp(stop, "max_tokens") == 0 || strcmp(stop, "model_context_window_exceeded") == 0)
+        return "length";
+    if (strcmp(stop, "tool_use") == 0)
+        return "tool_calls";
+    if (strcmp(stop, "guardrail_intervened") == 0 || strcmp(stop, "content_filtered") == 0)
+        return "content_filter";
+    return "stop"; /* end_turn, stop_sequence */
+}
+
+static json_t *response(const json_t *answer, const char *model, int64_t created)
+{
+    const json_t *msg = json_object_get(json_object_get(answer, "output"), "message");
+    size_t total = 0, i;
+    const json_t *b;
+    json_array_foreach(json_object_get(msg, "content"), i, b) total += json_string_length(json_object_get(b, "text"));
+    char *text = malloc(total + 1);
+    size_t n = 0;
+    bool any = false;
+    json_t *calls = json_array();
+    json_array_foreach(json_object_get(msg, "content"), i, b)
+    {
+        const json_t *t = json_object_get(b, "text");
+        const json_t *use = json_object_get(b, "toolUse");
+        if (json_is_string(t) && text) {
+            memcpy(text + n, json_string_value(t), json_string_length(t));
+            n += json_string_length(t);
+            any = true;
+        } else if (json_is_object(use)) {
+            const json_t *input = json_object_get(use, "input");
+            char *args = json_dumps(json_is_object(input) ? input : json_object(), JSON_COMPACT);
+            json_array_append_new(calls, json_pack("{s:O?, s:s, s:{s:O?, s:s}}", "id", json_object_get(use, "toolUseId"),
+                                                   "type", "function", "function", "name", json_object_get(use, "name"),
+                                                   "arguments", args ? args : "{}"));
+            free(args);
+        }
+    }
+    json_t *content = any ? json_stringn(text, n) : json_null();
+    free(text);
+    json_t *message = json_pack("{s:s, s:o}", "role", "assistant", "content", content ? content : json_null());
+    if (json_array_size(calls))
+        json_object_set(message, "tool_calls", calls);
+    json_decref(calls);
+    const json_t *usage = json_object_get(answer, "usage");
+    char id[64];
+    snprintf(id, sizeof(id), "chatcmpl-sluice-%lld", (long long)created);
+    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?, s:n}], s:o}", "id", id, "object", "chat.completion",
+                     "created", (json_int_t)created, "model", model ? model : "", "choices", "index", 0, "message",
+                     message, "finish_reason",
+                     finish_reason(json_string_value(json_object_get(answer, "stopReason"))), "logprobs", "usage",
+                     sl_ai_usage_object(sl_ai_count(usage, "inputTokens"), sl_ai_count(usage, "outputTokens"),
+                                        sl_ai_count(usage, "cacheReadInputTokens")));
+}
+
+static json_t *error(const json_t *body, int status, const char *fallback)
+{
+    const char *message = json_string_value(json_object_get(body, "message"));
+    if (!message)
+        message = json_string_value(json_object_get(body, "Message"));
+    return sl_ai_openai_error(message ? message : fallback, sl_ai_error_type(status), NULL);
+}
+
+static bool is(const char *event, size_t len, const char *name)
+{
+    return strlen(name) == len && memcmp(event, name, len) == 0;
+}
+
+static bool stream_event(sl_ai_stream *s, const char *event, size_t event_len, const char *data, size_t len,
+                         sl_ai_emit_fn emit, void *arg)
+{
+    if (s->done)
+        return true;
+    json_t *ev = json_loadb(data, len, 0, NULL);
+    bool ok = true;
+    json_int_t index = json_integer_value(json_object_get(ev, "contentBlockIndex"));
+    bool indexed = index >= 0 && index < SL_AI_STREAM_BLOCKS;
+    if (event_len > 9 && memcmp(event + event_len - 9, "Exception", 9) == 0) {
+        /* throttlingException, validationException, modelStreamErrorException... */
+        ok = sl_ai_stream_error(s, error(ev, 500, event), emit, arg);
+    } else if (is(event, event_len, "messageStart")) {
+        ok = sl_ai_stream_start(s, emit, arg);
+    } else if (is(event, event_len, "contentBlockStart")) {
+        const json_t *use = json_object_get(json_object_get(ev, "start"), "toolUse");
+        if (json_is_object(use) && indexed) {
+            int t = s->tools++;
+            s->block_tool[index] = t;
+            ok = sl_ai_stream_start(s, emit, arg) &&
+                 sl_ai_stream_chunk(s,
+                                    json_pack("{s:[{s:i, s:O?, s:s, s:{s:O?, s:s}}]}", "tool_calls", "index", t, "id",
+                                              json_object_get(use, "toolUseId"), "type", "function", "function",
+                                              "name", json_object_get(use, "name"), "arguments", ""),
+                                    NULL, emit, arg);
+        }
+    } else if (is(event, event_len, "contentBlockDelta")) {
+        const json_t *d = json_object_get(ev, "delta");
+        const json_t *text = json_object_get(d, "text");
+        const json_t *input = json_object_get(json_object_get(d, "toolUse"), "input");
+        ok = sl_ai_stream_start(s, emit, arg);
+        if (ok && json_is_string(text))
+            ok = sl_ai_stream_chunk(s, json_pack("{s:O}", "content", text), NULL, emit, arg);
+        else if (ok && json_is_string(input) && indexed && s->block_tool[index] >= 0)
+            ok = sl_ai_stream_chunk(s,
+                                    json_pack("{s:[{s:i, s:{s:O}}]}", "tool_calls", "index", s->block_tool[index],
+                                              "function", "arguments", input),
+                                    NULL, emit, arg);
+    } else if (is(event, event_len, "messageStop")) {
+        const char *finish = finish_reason(json_string_value(json_object_get(ev, "stopReason")));
+        ok = sl_ai_stream_start(s, emit, arg) &&
+             sl_ai_stream_chunk(s, json_object(), finish ? finish : "stop", emit, arg);
+    } else if (is(event, event_len, "metadata")) {
+        const json_t *usage = json_object_get(ev, "usage");
+        s->input_tokens = sl_ai_count(usage, "inputTokens");
+        s->output_tokens = sl_ai_count(usage, "outputTokens");
+        s->cached_tokens = sl_ai_count(usage, "cacheReadInputTokens");
+        ok = sl_ai_stream_end(s, emit, arg); /* the last event of a ConverseStream */
+    }
+    json_decref(ev);
+    return ok;
+}
+
+static bool chat_path(char *out, size_t cap, const char *base, const char *model, bool stream)
+{
+    int n = snprintf(out, cap, "%s/model/", base);
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    size_t at = sl_ai_put_segment(out, cap, (size_t)n, model);
+    int m = at < cap ? snprintf(out + at, cap - at, "%s", stream ? "/converse-stream" : "/converse") : -1;
+    return m >= 0 && at + (size_t)m < cap;
+}
+
+const sl_ai_dialect sl_ai_dialect_bedrock = {
+    .name = "Bedrock",
+    .request = request,
+    .response = response,
+    .error = error,
+    .stream_event = stream_event,
+    .chat_path = chat_path,
+    .aws_event_stream = true,
+};

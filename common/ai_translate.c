@@ -1,0 +1,233 @@
+/* The dialect registry and what the dialects share: see ai_translate.h. */
+#include "common/ai_translate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ai.h"
+
+const sl_ai_dialect *sl_ai_dialect_for(unsigned provider)
+{
+    switch (provider) {
+    case SL_AI_ANTHROPIC: return &sl_ai_dialect_anthropic;
+    case SL_AI_GEMINI:
+    case SL_AI_VERTEXAI: return &sl_ai_dialect_gemini; /* Vertex AI serves Gemini's API under its own path */
+    case SL_AI_BEDROCK: return &sl_ai_dialect_bedrock;
+    default: return NULL;
+    }
+}
+
+void sl_ai_utf8_whole(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--; /* continuation bytes at the end */
+    if (i > 0 && ((unsigned char)s[i - 1] & 0x80)) {
+        unsigned char lead = (unsigned char)s[i - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        if (n - (i - 1) < need)
+            s[i - 1] = '\0';
+    }
+}
+
+void sl_ai_copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+    sl_ai_utf8_whole(dst);
+}
+
+void sl_ai_why(char *why, size_t len, const char *fmt, const char *arg)
+{
+    /* What the client named (a role, a part's type) may be long: shortened. */
+    char part[201];
+    sl_ai_copy(part, sizeof(part), arg);
+    snprintf(why, len, fmt, part);
+    sl_ai_utf8_whole(why);
+}
+
+bool sl_ai_data_url(const char *url, char *media, size_t cap, const char **data)
+{
+    if (!url || strncmp(url, "data:", 5) != 0)
+        return false;
+    const char *semi = strchr(url, ';'), *comma = strchr(url, ',');
+    if (!semi || !comma || semi > comma || strncmp(semi, ";base64,", 8) != 0)
+        return false;
+    size_t n = (size_t)(semi - (url + 5));
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(media, url + 5, n);
+    media[n] = '\0';
+    *data = comma + 1;
+    return true;
+}
+
+size_t sl_ai_put_segment(char *out, size_t cap, size_t at, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                     *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        if (at + (plain ? 1 : 3) >= cap)
+            return cap;
+        if (plain) {
+            out[at++] = (char)*p;
+        } else {
+            out[at++] = '%';
+            out[at++] = hex[*p >> 4];
+            out[at++] = hex[*p & 15];
+        }
+    }
+    if (at >= cap)
+        return cap;
+    out[at] = '\0';
+    return at;
+}
+
+json_t *sl_ai_usage_object(int64_t input, int64_t output, int64_t cached)
+{
+    input = input > 0 ? input : 0;
+    output = output > 0 ? output : 0;
+    json_t *u = json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)input, "completion_tokens",
+                          (json_int_t)output, "total_tokens", (json_int_t)(input + output));
+    if (cached > 0)
+        json_object_set_new(u, "prompt_tokens_details", json_pack("{s:I}", "cached_tokens", (json_int_t)cached));
+    return u;
+}
+
+int64_t sl_ai_count(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : 0;
+}
+
+json_t *sl_ai_tool_args(const json_t *call)
+{
+    const char *args = json_string_value(json_object_get(json_object_get(call, "function"), "arguments"));
+    json_t *input = args && args[0] ? json_loads(args, JSON_DECODE_ANY, NULL) : json_object();
+    if (!json_is_object(input)) {
+        json_decref(input);
+        return NULL;
+    }
+    return input;
+}
+
+char *sl_ai_content_text(const json_t *content)
+{
+    if (json_is_string(content))
+        return strdup(json_string_value(content));
+    size_t total = 1, i;
+    const json_t *part;
+    json_array_foreach(content, i, part) total += json_string_length(json_object_get(part, "text"));
+    char *text = malloc(total);
+    if (!text)
+        return NULL;
+    size_t n = 0;
+    json_array_foreach(content, i, part)
+    {
+        const json_t *t = json_object_get(part, "text");
+        memcpy(text + n, json_string_value(t) ? json_string_value(t) : "", json_string_length(t));
+        n += json_string_length(t);
+    }
+    text[n] = '\0';
+    return text;
+}
+
+json_t *sl_ai_openai_error(const char *message, const char *type, const char *code)
+{
+    return json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", message, "type", type, "param", "code", code);
+}
+
+const char *sl_ai_error_type(int status)
+{
+    switch (status) {
+    case 400: case 404: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_error";
+    default: return "api_error";
+    }
+}
+
+int64_t sl_ai_max_tokens(const json_t *chat)
+{
+    const json_t *max = json_object_get(chat, "max_completion_tokens");
+    if (!json_is_integer(max))
+        max = json_object_get(chat, "max_tokens");
+    return json_is_integer(max) && json_integer_value(max) > 0 ? (int64_t)json_integer_value(max) : 0;
+}
+
+const char *sl_ai_tool_name(const json_t *messages, size_t before, const char *tool_call_id)
+{
+    for (size_t i = before; i-- > 0;) {
+        size_t k;
+        const json_t *call;
+        json_array_foreach(json_object_get(json_array_get(messages, i), "tool_calls"), k, call)
+        {
+            const char *id = json_string_value(json_object_get(call, "id"));
+            if (id && tool_call_id && strcmp(id, tool_call_id) == 0)
+                return json_string_value(json_object_get(json_object_get(call, "function"), "name"));
+        }
+    }
+    return NULL;
+}
+
+void sl_ai_stream_init(sl_ai_stream *s, int64_t created, bool include_usage, const char *model)
+{
+    memset(s, 0, sizeof(*s));
+    s->created = created;
+    s->include_usage = include_usage;
+    s->input_tokens = s->output_tokens = s->cached_tokens = -1;
+    snprintf(s->id, sizeof(s->id), "chatcmpl-sluice-%lld", (long long)created);
+    sl_ai_copy(s->model, sizeof(s->model), model);
+    for (size_t i = 0; i < SL_AI_STREAM_BLOCKS; i++)
+        s->block_tool[i] = -1;
+}
+
+static bool emit_json(json_t *doc, sl_ai_emit_fn emit, void *arg)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    bool ok = text && emit(text, arg);
+    free(text);
+    return ok;
+}
+
+bool sl_ai_stream_chunk(sl_ai_stream *s, json_t *delta, const char *finish, sl_ai_emit_fn emit, void *arg)
+{
+    json_t *chunk = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?, s:n}]}", "id", s->id, "object",
+                              "chat.completion.chunk", "created", (json_int_t)s->created, "model", s->model,
+                              "choices", "index", 0, "delta", delta, "finish_reason", finish, "logprobs");
+    if (s->include_usage)
+        json_object_set_new(chunk, "usage", json_null());
+    return emit_json(chunk, emit, arg);
+}
+
+bool sl_ai_stream_start(sl_ai_stream *s, sl_ai_emit_fn emit, void *arg)
+{
+    if (s->started)
+        return true;
+    s->started = true;
+    return sl_ai_stream_chunk(s, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, emit, arg);
+}
+
+bool sl_ai_stream_end(sl_ai_stream *s, sl_ai_emit_fn emit, void *arg)
+{
+    if (s->done)
+        return true;
+    s->done = true;
+    if (s->include_usage) {
+        json_t *chunk = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", s->id, "object", "chat.completion.chunk",
+                                  "created", (json_int_t)s->created, "model", s->model, "choices", "usage",
+                                  sl_ai_usage_object(s->input_tokens, s->output_tokens, s->cached_tokens));
+        if (!emit_json(chunk, emit, arg))
+            return false;
+    }
+    return emit("[DONE]", arg);
+}
+
+bool sl_ai_stream_error(sl_ai_stream *s, json_t *error, sl_ai_emit_fn emit, void *arg)
+{
+    s->done = true;
+    return emit_json(error, emit, arg) && emit("[DONE]", arg);
+}
