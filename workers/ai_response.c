@@ -495,10 +495,18 @@ static size_t log_fields(const sl_conn *c, char *out, size_t cap)
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+/* A stream translated from AWS's event-stream framing goes out as server-sent events. */
+static const char *content_type(const sl_conn *c)
+{
+    const ai_state *st = state_of(c);
+    return st && st->aws_frames && st->translate ? "text/event-stream" : NULL;
+}
+
 const sl_response_hook sl_ai_response_hook = {
     .name = "ai",
     .on_head = on_head,
     .on_body = on_body,
     .release = release,
     .log_fields = log_fields,
+    .content_type = content_type,
 };

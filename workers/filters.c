@@ -173,8 +173,14 @@ void sl_filters_response_head(sl_conn *c, sl_buf *b)
     sl_buf_append(b, " ", 1);
     sl_buf_append(b, res->reason.ptr, rn);
     sl_buf_append(b, "\r\n", 2);
+    /* A hook that turns the body into another format says so. */
+    const char *hook_type = c->res_hooked && c->res_hook->content_type ? c->res_hook->content_type(c) : NULL;
+    if (hook_type)
+        sl_buf_printf(b, "Content-Type: %s\r\n", hook_type);
     for (size_t i = 0; i < res->nheaders; i++) {
         const sl_http1_header *h = &res->headers[i];
+        if (hook_type && sl_slice_ieq_cstr(h->name, "content-type"))
+            continue;
         if (h->hop || sl_headers_replaced(s, ranges, 2, SL_FILTER_RESPONSE_HEADER, h->name) ||
             sl_headers_policy_replaces(s, c->policy_res_headers, ranges, 2, SL_FILTER_RESPONSE_HEADER, h->name))
             continue;

@@ -40,6 +40,9 @@ typedef struct sl_response_hook {
     /* Optional: JSON members for the access log line (",\"k\":v..."), into out;
      * returns their length (0: none). */
     size_t (*log_fields)(const struct sl_conn *c, char *out, size_t cap);
+    /* The Content-Type the client gets instead of the upstream's (a body the
+     * hook turns into another format), or NULL to keep it. Optional. */
+    const char *(*content_type)(const struct sl_conn *c);
 } sl_response_hook;
 
 /* The hook for requests to backend be (NULL: none). */

@@ -158,3 +158,25 @@ def test_libraries_fail_over_and_anthropic_streams_stay_readable_under_a_guard(m
         return "error" not in got and "<EMAIL>" in got["text"] and got
     got = wait_until(masked, timeout=10, what="the guard in force")
     assert got["text"].strip() == "echo: mail <EMAIL> today" and got["usage"]["output_tokens"] == 4, got
+
+
+def test_openai_library_against_gemini_and_bedrock(make_dataplane):
+    """The same OpenAI library, unchanged, in front of Gemini and of Bedrock
+    (the gateway translates; Bedrock's requests are signed with SigV4)."""
+    from llm_provider_google_aws import AWS_KEY_ID, AWS_SECRET, GoogleAwsProvider
+    from test_ai_providers import plane
+    cloud = GoogleAwsProvider()
+    try:
+        for name, data in (("Gemini", None), ("Bedrock", {"accessKeyId": AWS_KEY_ID, "secretAccessKey": AWS_SECRET})):
+            dp = plane(make_dataplane, cloud, name, secret_data=data)
+            base = dp.url + "/v1"
+            got = run("openai", base, "chat", {"model": "m-1", "messages": [{"role": "user", "content": "hello sdk"}]})
+            assert got["result"]["choices"][0]["message"]["content"] == "echo: hello sdk", (name, got)
+            assert got["result"]["usage"]["total_tokens"] == 5, (name, got)
+            got = run("openai", base, "chat-stream", {"model": "m-1", "stream_options": {"include_usage": True},
+                                                       "messages": [{"role": "user", "content": "stream it"}]})
+            assert got["text"].strip() == "echo: stream it" and got["usage"]["prompt_tokens"] == 2, (name, got)
+            got = run("openai", base, "chat", {"model": "fail-429", "messages": [{"role": "user", "content": "x"}]})
+            assert got["status"] == 429, (name, got)
+    finally:
+        cloud.close()
