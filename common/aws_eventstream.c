@@ -136,7 +136,9 @@ bool sl_aws_es_feed(sl_aws_es *p, const char *data, size_t len, sl_aws_es_fn on_
         }
         at += total;
     }
-    memmove(p->buf, p->buf + at, p->len - at);
-    p->len -= at;
+    if (at) {
+        memmove(p->buf, p->buf + at, p->len - at);
+        p->len -= at;
+    }
     return true;
 }

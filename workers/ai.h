@@ -51,6 +51,7 @@ enum {
     SL_AI_REQ_MODELS = 64,     /* GET .../models to a provider whose list is translated to OpenAI's */
     SL_AI_REQ_MESSAGES = 128,  /* the path is Anthropic's Messages API (.../messages) */
     SL_AI_REQ_RESPONSES = 256, /* the path is OpenAI's Responses API (.../responses) */
+    SL_AI_REQ_LIST = 512,      /* GET .../models: a model list (the route's models join the provider's) */
 };
 /* ai_request.c: rewrites a translated call's path written into b from `from`
  * ("/chat/completions" becomes the provider's own, suffix: "/messages"). */
@@ -75,6 +76,17 @@ bool sl_ai_rewrites_body(const sl_snap_backend *be, uint16_t flags, const sl_htt
  * when its prompt does not fit in an aiTokenLimit's budget. */
 int sl_ai_request_body(struct sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error_json);
 
+/* The request field the gateway sets from the body's model, for routing. */
+#define SL_AI_MODEL_HEADER "x-sluice-ai-model"
+/* ai_models.c: GET .../models to an AI Backend of `route`: answered with the
+ * models the route serves (exact x-sluice-ai-model matches, ai.model, alias
+ * names of its AI Backends) when they are all it serves; false when some rule
+ * sends any model to a provider (the provider's list answers, and the
+ * route's names join it: sl_ai_models_merge). */
+bool sl_ai_models_answer(struct sl_conn *c, const sl_snap_route *route);
+/* ...an OpenAI model list (JSON text) with the route's models added (malloc'd),
+ * or NULL when there is nothing to add or it is no such list. */
+char *sl_ai_models_merge(const struct sl_conn *c, const char *list, size_t len);
 /* ai_model_route.c: routing by the body's model. Whether some route of a
  * port matches on x-sluice-ai-model (then the gateway sets it, and reads a
  * JSON POST's body before routing). */

@@ -18,7 +18,6 @@
 #include "workers/ai.h"
 #include "workers/conn.h"
 
-#define MODEL_HEADER "x-sluice-ai-model"
 #define MODEL_MAX 256 /* longer names are not set as a header (providers' names are far shorter) */
 
 bool sl_ai_port_routes_by_model(const sl_snapshot *s, uint32_t port_index)
@@ -31,7 +30,7 @@ bool sl_ai_port_routes_by_model(const sl_snapshot *s, uint32_t port_index)
             for (uint32_t hi = 0; hi < r->header_matches.count; hi++) {
                 const sl_snap_header_match *m =
                     SL_SNAP_GET(s, SL_SNAP_HEADER_MATCHES, sl_snap_header_match, r->header_matches.first + hi);
-                if (sl_slice_ieq_cstr(sl_slice_make(sl_snap_cstr(s, m->name), m->name.len), MODEL_HEADER))
+                if (sl_slice_ieq_cstr(sl_slice_make(sl_snap_cstr(s, m->name), m->name.len), SL_AI_MODEL_HEADER))
                     return true;
             }
         }
@@ -74,13 +73,13 @@ static bool rewrite_head(sl_conn *c, const char *model, size_t mlen)
         end -= 2;
     else if (end >= 1)
         end -= 1;
-    char *fresh = malloc(len + sizeof(MODEL_HEADER) + 2 + mlen + 4);
+    char *fresh = malloc(len + sizeof(SL_AI_MODEL_HEADER) + 2 + mlen + 4);
     if (!fresh)
         return false;
     size_t n = 0, from = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
         const sl_http1_header *h = &req->headers[i];
-        if (!sl_slice_ieq_cstr(h->name, MODEL_HEADER))
+        if (!sl_slice_ieq_cstr(h->name, SL_AI_MODEL_HEADER))
             continue;
         size_t line = (size_t)(h->name.ptr - head);
         const char *nl = memchr(head + line, '\n', end - line);
@@ -92,8 +91,8 @@ static bool rewrite_head(sl_conn *c, const char *model, size_t mlen)
     memcpy(fresh + n, head + from, end - from);
     n += end - from;
     if (model) {
-        memcpy(fresh + n, MODEL_HEADER ": ", sizeof(MODEL_HEADER) + 1);
-        n += sizeof(MODEL_HEADER) + 1;
+        memcpy(fresh + n, SL_AI_MODEL_HEADER ": ", sizeof(SL_AI_MODEL_HEADER) + 1);
+        n += sizeof(SL_AI_MODEL_HEADER) + 1;
         memcpy(fresh + n, model, mlen);
         n += mlen;
         memcpy(fresh + n, "\r\n", 2);
@@ -134,7 +133,7 @@ int sl_ai_model_route_begin(sl_conn *c)
 {
     const sl_http1_request *req = &c->w->req;
     bool collect = wants_body(req);
-    if (!collect && !sl_http1_request_header(req, MODEL_HEADER))
+    if (!collect && !sl_http1_request_header(req, SL_AI_MODEL_HEADER))
         return 0; /* nothing to read, nothing to drop */
     if (!hold_head(c)) {
         sl_conn_respond(c, 503, "out of memory\n", true);

@@ -31,6 +31,8 @@ uint16_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *
         flags |= SL_AI_REQ_CHAT | SL_AI_REQ_COMPLETIONS;
     else if (ends_with(req->path, "/completions"))
         flags |= SL_AI_REQ_COMPLETIONS;
+    if (req->meth == SL_HTTP1_METHOD_GET && ends_with(req->path, "/models"))
+        flags |= SL_AI_REQ_LIST;
     const sl_ai_dialect *dialect = sl_ai_dialect_for(be->ai_provider);
     if ((flags & SL_AI_REQ_CHAT) && dialect)
         flags |= SL_AI_REQ_TRANSLATE;

@@ -85,10 +85,10 @@ static bool on_head(sl_conn *c)
     st->dialect = dialect;
     st->aws_frames = aws_frames;
     st->ok = ok;
-    st->counted = ok && !(c->ai_flags & SL_AI_REQ_MODELS); /* a model list is no LLM call */
+    st->counted = ok && !(c->ai_flags & SL_AI_REQ_LIST); /* a model list is no LLM call */
     sl_ai_stream_init(&st->tr, (int64_t)time(NULL), (c->ai_flags & SL_AI_REQ_CLIENT_USAGE) != 0, c->ai_model);
     st->strip = stream && !translate && (c->ai_flags & SL_AI_REQ_USAGE_ADDED);
-    st->guard = ok && !(c->ai_flags & SL_AI_REQ_MODELS) && sl_ai_guard_masks_answers(c);
+    st->guard = ok && !(c->ai_flags & SL_AI_REQ_LIST) && sl_ai_guard_masks_answers(c);
     st->holding = !stream;
     st->started_ms = c->started_ms;
     st->ttft_ms = -1;
@@ -310,6 +310,17 @@ static bool stream_strip(sl_conn *c, ai_state *st, sl_slice data)
     return true;
 }
 
+/* The token budget is charged what the answer used (an error nothing; an
+ * answer without its count, or one the client left, the prompt estimate).
+ * Done as soon as the answer is whole, before its last bytes are on their way
+ * (they are only buffered while a hook runs): a client that sends its next
+ * request the moment it has this answer meets the budget already charged. */
+static void settle(sl_conn *c, ai_state *st)
+{
+    int64_t total = sl_ai_usage_total(&st->usage);
+    sl_ai_tokens_settle(c, !st->ok || (c->ai_flags & SL_AI_REQ_LIST) ? 0 : total >= 0 ? total : -1);
+}
+
 /* The answer is complete: counted into the metrics (once). */
 static void record(sl_conn *c, ai_state *st)
 {
@@ -400,6 +411,7 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
             /* A last event without its blank line still counts. */
             if (!st->strip && !st->translate && !st->guard)
                 sl_sse_feed(&st->sse, "\n\n", 2, on_event, st);
+            settle(c, st);
             record(c, st);
         }
         return true;
@@ -419,9 +431,19 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
                 sl_ai_copy(st->usage.model, sizeof(st->usage.model), c->ai_model); /* Bedrock names none */
             count_fields(c, st, fields, sizeof(fields));
         }
+        settle(c, st);
         char *translated = st->translate ? translated_body(c, st) : NULL;
         const char *body = translated ? translated : st->held.data + st->held.start;
         size_t len = translated ? strlen(translated) : sl_dbuf_len(&st->held);
+        if (st->ok && (c->ai_flags & SL_AI_REQ_LIST)) {
+            char *merged = sl_ai_models_merge(c, body, len); /* the route's own names join the provider's */
+            if (merged) {
+                free(translated);
+                translated = merged;
+                body = merged;
+                len = strlen(merged);
+            }
+        }
         bool unreadable = false;
         char *guarded = st->guard ? sl_ai_guard_answer(c, body, len, &unreadable) : NULL;
         if (unreadable) {
@@ -448,8 +470,10 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
     if (!sl_res_emit(c, data.ptr, data.len))
         return false;
 end:
-    if (last)
+    if (last) {
+        settle(c, st);
         record(c, st);
+    }
     return true;
 }
 
@@ -458,10 +482,7 @@ static void release(sl_conn *c)
     ai_state *st = state_of(c);
     if (!st)
         return;
-    /* The token budget is charged what the answer used (an error nothing; an
-     * answer without its count, or one the client left, the prompt estimate). */
-    int64_t total = sl_ai_usage_total(&st->usage);
-    sl_ai_tokens_settle(c, !st->ok || (c->ai_flags & SL_AI_REQ_MODELS) ? 0 : total >= 0 ? total : -1);
+    settle(c, st); /* (once: an answer that ended settled already) */
     sl_dbuf_free(&st->held);
     sl_dbuf_free(&st->pending);
     sl_sse_free(&st->sse);

@@ -333,6 +333,8 @@ static void after_policies(sl_conn *c)
             return;
         }
     }
+    if (be->ai_provider && sl_ai_models_answer(c, route))
+        return; /* GET .../models: the models the route serves */
     if (be->endpoints.count == 0) {
         sl_conn_respond(c, 503, "the backend has no endpoints\n", false);
         return;

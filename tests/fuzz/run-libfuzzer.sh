@@ -32,7 +32,7 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_e
         sources="$sources $src/common/ai_anthropic.c $src/common/ai_gemini.c $src/common/ai_bedrock.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs jansson)" ;;
-    aws_eventstream) sources="$src/common/aws_eventstream.c $src/common/ai_translate.c $src/common/ai_bedrock.c"
+    aws_eventstream) sources="$src/common/aws_eventstream.c $src/common/ai_translate.c $src/common/ai_bedrock.c $src/common/ai_gemini.c $src/common/ai_anthropic.c"
         sources="$sources $src/common/ai.c"
         cflags="$(pkg-config --cflags jansson zlib)"
         libs="$(pkg-config --libs jansson zlib)" ;;

@@ -57,9 +57,10 @@ def ai_plane(make_dataplane, provider, provider_name="OpenAICompatible", prefix=
 
 
 def served_by_provider(dp, prefix="/v1"):
-    """The provider answers (the origin behind route "r" answers 200 to anything)."""
+    """The AI route answers its model list: the provider's, or the gateway's for a
+    route that names its models (the origin behind route "r" answers 200 to anything)."""
     r = requests.get(dp.url + prefix + "/models", timeout=5)
-    return r.status_code == 200 and "X-Origin" not in r.headers and b'"test-small"' in r.content
+    return r.status_code == 200 and "X-Origin" not in r.headers and b'"object":' in r.content and b'"list"' in r.content
 
 
 def chat(dp, body, headers=None, stream=False, path="/v1/chat/completions"):
@@ -380,6 +381,11 @@ def test_model_aliases(make_dataplane, provider):
     # Embeddings (any JSON body) are mapped too.
     r = requests.post(dp.url + "/v1/embeddings", json={"model": "fast", "input": "a b"}, timeout=10)
     assert r.status_code == 200 and provider.last()["body"]["model"] == "test-small"
+    # The model list: the provider's (any model goes to it), with the aliases clients may use.
+    n = len(provider.requests)
+    r = requests.get(dp.url + "/v1/models", timeout=10)
+    assert [m["id"] for m in r.json()["data"]] == ["test-small", "fast", "smart"], r.text
+    assert len(provider.requests) == n + 1 and r.headers["content-length"] == str(len(r.content))
     # Names are checked: a newline would break the compiled list.
     bad = ai_backend("bad", "OpenAI", provider.port, modelAliases={"x\ny": "m"})
     r = dp.sluiced.post(BACKENDS, bad)
@@ -642,7 +648,12 @@ def test_keep_alive_requests_with_late_bodies_and_100_continue(make_dataplane, p
 
 def test_bodies_that_could_be_read_two_ways_are_refused(make_dataplane, provider):
     dp = ai_plane(make_dataplane, provider, model="forced-model")
+    # A route whose every model is named answers its model list itself.
     n = len(provider.requests)
+    r = requests.get(dp.url + "/v1/models", timeout=10)
+    assert r.status_code == 200 and r.json() == {"object": "list", "data": [
+        {"id": "forced-model", "object": "model", "created": 0, "owned_by": "openai"}]}, r.text
+    assert len(provider.requests) == n
     for raw in [b'{"model":"forced-model","model":"expensive","messages":[]}',
                 b'{"model":"x","stream":true,"seed":18446744073709551616,"messages":[]}', b"[1,2]"]:
         r = requests.post(dp.url + "/v1/chat/completions", data=raw, headers={"Content-Type": "application/json"},

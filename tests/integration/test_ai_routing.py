@@ -97,6 +97,8 @@ def test_the_body_model_picks_the_provider_and_the_client_cannot(make_dataplane,
     assert len(a.requests) == na + 3 and "x-sluice-ai-model" not in a.last()["headers"]
     r = requests.get(dp.url + "/v1/models", headers={"x-sluice-ai-model": "model-b"}, timeout=10)
     assert r.status_code == 200 and len(a.requests) == na + 4 and "x-sluice-ai-model" not in a.last()["headers"]
+    # The list: provider A's (the catch-all sends it any model), and the model routed to B.
+    assert [m["id"] for m in r.json()["data"]] == ["test-small", "model-b"], r.text
     # Bodies without a Content-Type, or of a +json type, are read as JSON too (servers do).
     for headers in ({}, {"Content-Type": "application/vnd.example+json; charset=utf-8"}):
         data = json.dumps({"model": "model-b", "messages": []}).encode()
