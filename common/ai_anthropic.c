@@ -437,4 +437,5 @@ const sl_ai_dialect sl_ai_dialect_anthropic = {
     .models = models,
     .stream_event = stream_event,
     .chat_suffix = "/messages",
+    .stream_ends_itself = true,
 };

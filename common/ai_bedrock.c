@@ -148,11 +148,37 @@ static bool add_messages(json_t *out, const json_t *messages, char *why, size_t 
     }
     if (ok && json_array_size(system))
         json_object_set(out, "system", system);
-    if (ok)
+    if (ok) {
+        sl_ai_compact_turns(list, "content");
         json_object_set(out, "messages", list);
+    }
     json_decref(system);
     json_decref(list);
     return ok;
+}
+
+/* Converse wants a toolConfig whenever the conversation has tool blocks: a
+ * history of tool calls without the tools offered again names each one with
+ * an open schema. */
+static void tools_of_history(json_t *out, const json_t *chat)
+{
+    json_t *list = json_array(), *seen = json_object();
+    size_t i, k;
+    const json_t *m, *call;
+    json_array_foreach(json_object_get(chat, "messages"), i, m) json_array_foreach(json_object_get(m, "tool_calls"), k,
+                                                                                    call)
+    {
+        const char *name = json_string_value(json_object_get(json_object_get(call, "function"), "name"));
+        if (name && !json_object_get(seen, name)) {
+            json_object_set_new(seen, name, json_true());
+            json_array_append_new(list, json_pack("{s:{s:s, s:{s:{s:s}}}}", "toolSpec", "name", name, "inputSchema",
+                                                  "json", "type", "object"));
+        }
+    }
+    if (json_array_size(list))
+        json_object_set_new(out, "toolConfig", json_pack("{s:O}", "tools", list));
+    json_decref(list);
+    json_decref(seen);
 }
 
 static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
@@ -160,12 +186,14 @@ static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
     const json_t *tools = json_object_get(chat, "tools");
     const json_t *choice = json_object_get(chat, "tool_choice");
     const char *c = json_string_value(choice);
+    if (!json_array_size(tools)) {
+        tools_of_history(out, chat);
+        return true; /* (a tool_choice without tools chooses nothing) */
+    }
     if (c && strcmp(c, "none") == 0) {
         sl_ai_why(why, whylen, "%s", "tool_choice: Bedrock's Converse has no \"none\"; leave the tools out instead");
         return false;
     }
-    if (!json_array_size(tools))
-        return true;
     json_t *list = json_array();
     size_t i;
     const json_t *t;
@@ -216,7 +244,7 @@ static json_t *request(const json_t *chat, char *why, size_t whylen)
     }
     const json_t *n = json_object_get(chat, "n");
     const char *format = json_string_value(json_object_get(json_object_get(chat, "response_format"), "type"));
-    const char *refused = json_is_integer(n) && json_integer_value(n) != 1 ? "n: Bedrock gives one choice (n: 1)"
+    const char *refused = json_is_number(n) && json_number_value(n) != 1 ? "n: Bedrock gives one choice (n: 1)"
                           : format && strcmp(format, "text") != 0
                               ? "response_format: Bedrock's Converse has no JSON mode; ask for JSON in the prompt or "
                                 "use a tool"
@@ -283,7 +311,7 @@ static json_t *response(const json_t *answer, const char *model, int64_t created
             any = true;
         } else if (json_is_object(use)) {
             const json_t *input = json_object_get(use, "input");
-            char *args = json_dumps(json_is_object(input) ? input : json_object(), JSON_COMPACT);
+            char *args = json_is_object(input) ? json_dumps(input, JSON_COMPACT) : NULL;
             json_array_append_new(calls, json_pack("{s:O?, s:s, s:{s:O?, s:s}}", "id", json_object_get(use, "toolUseId"),
                                                    "type", "function", "function", "name", json_object_get(use, "name"),
                                                    "arguments", args ? args : "{}"));
@@ -320,6 +348,21 @@ static bool is(const char *event, size_t len, const char *name)
     return strlen(name) == len && memcmp(event, name, len) == 0;
 }
 
+/* The status an error of a ConverseStream stands for, by its exception name. */
+static int exception_status(const char *event, size_t len)
+{
+    static const struct {
+        const char *name;
+        int status;
+    } known[] = {{"throttlingException", 429},         {"validationException", 400},
+                 {"serviceUnavailableException", 503}, {"modelTimeoutException", 504},
+                 {"accessDeniedException", 403},       {"resourceNotFoundException", 404}};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (is(event, len, known[i].name))
+            return known[i].status;
+    return 500; /* internalServerException, modelStreamErrorException, ... */
+}
+
 static bool stream_event(sl_ai_stream *s, const char *event, size_t event_len, const char *data, size_t len,
                          sl_ai_emit_fn emit, void *arg)
 {
@@ -329,9 +372,16 @@ static bool stream_event(sl_ai_stream *s, const char *event, size_t event_len, c
     bool ok = true;
     json_int_t index = json_integer_value(json_object_get(ev, "contentBlockIndex"));
     bool indexed = index >= 0 && index < SL_AI_STREAM_BLOCKS;
-    if (event_len > 9 && memcmp(event + event_len - 9, "Exception", 9) == 0) {
-        /* throttlingException, validationException, modelStreamErrorException... */
-        ok = sl_ai_stream_error(s, error(ev, 500, event), emit, arg);
+    if ((event_len > 9 && memcmp(event + event_len - 9, "Exception", 9) == 0) || is(event, event_len, "error")) {
+        /* An exception (throttlingException, validationException...), or an
+         * error message of the framing ({code, message} from its headers). */
+        const char *code = is(event, event_len, "error") ? json_string_value(json_object_get(ev, "code")) : event;
+        size_t code_len = code ? strlen(code) : 0;
+        json_t *err = error(ev, exception_status(code ? code : "", code_len),
+                            code && code[0] ? code : "the provider ended the stream with an error");
+        if (code && code[0])
+            json_object_set_new(json_object_get(err, "error"), "code", json_string(code));
+        ok = sl_ai_stream_error(s, err, emit, arg);
     } else if (is(event, event_len, "messageStart")) {
         ok = sl_ai_stream_start(s, emit, arg);
     } else if (is(event, event_len, "contentBlockStart")) {
@@ -364,9 +414,11 @@ static bool stream_event(sl_ai_stream *s, const char *event, size_t event_len, c
              sl_ai_stream_chunk(s, json_object(), finish ? finish : "stop", emit, arg);
     } else if (is(event, event_len, "metadata")) {
         const json_t *usage = json_object_get(ev, "usage");
-        s->input_tokens = sl_ai_count(usage, "inputTokens");
-        s->output_tokens = sl_ai_count(usage, "outputTokens");
-        s->cached_tokens = sl_ai_count(usage, "cacheReadInputTokens");
+        if (json_is_object(usage)) {
+            s->input_tokens = sl_ai_count(usage, "inputTokens");
+            s->output_tokens = sl_ai_count(usage, "outputTokens");
+            s->cached_tokens = sl_ai_count(usage, "cacheReadInputTokens");
+        }
         ok = sl_ai_stream_end(s, emit, arg); /* the last event of a ConverseStream */
     }
     json_decref(ev);
@@ -391,4 +443,5 @@ const sl_ai_dialect sl_ai_dialect_bedrock = {
     .stream_event = stream_event,
     .chat_path = chat_path,
     .aws_event_stream = true,
+    .stream_ends_itself = true,
 };

@@ -24,6 +24,23 @@
 
 /* Tool call ids the gateway made up (Gemini gave none): not sent back. */
 #define MADE_UP_ID "sluice-call-"
+/* A function call's thoughtSignature rides in its OpenAI id after this mark:
+ * Gemini 3 wants it back, unchanged, with the call in the conversation's
+ * history (ai.google.dev/gemini-api/docs/thought-signatures), and an OpenAI
+ * client keeps nothing of a call but its id, name and arguments. */
+#define SIGNATURE_MARK "~ts~"
+
+/* A tool call id as Gemini knows it: the id (or NULL when the gateway made
+ * it up) into id, and its thoughtSignature (or NULL). malloc'd id. */
+static char *gemini_id(const char *openai_id, const char **signature)
+{
+    const char *mark = strstr(openai_id, SIGNATURE_MARK);
+    *signature = mark ? mark + strlen(SIGNATURE_MARK) : NULL;
+    size_t n = mark ? (size_t)(mark - openai_id) : strlen(openai_id);
+    if (strncmp(openai_id, MADE_UP_ID, strlen(MADE_UP_ID)) == 0)
+        return NULL;
+    return strndup(openai_id, n);
+}
 
 /* The media type of an image URL from its extension, or NULL. */
 static const char *image_type(const char *url)
@@ -110,8 +127,11 @@ static bool message_parts(json_t *parts, const json_t *messages, size_t i, char 
             return false;
         }
         json_t *fr = json_pack("{s:s, s:o}", "name", name, "response", tool_response(json_object_get(m, "content")));
-        if (strncmp(id, MADE_UP_ID, strlen(MADE_UP_ID)) != 0)
-            json_object_set_new(fr, "id", json_string(id));
+        const char *signature;
+        char *gid = gemini_id(id, &signature);
+        if (gid)
+            json_object_set_new(fr, "id", json_string(gid));
+        free(gid);
         json_array_append_new(parts, json_pack("{s:o}", "functionResponse", fr));
         return true;
     }
@@ -132,9 +152,15 @@ static bool message_parts(json_t *parts, const json_t *messages, size_t i, char 
             return false;
         }
         json_t *fc = json_pack("{s:s, s:o}", "name", name, "args", args);
-        if (strncmp(id, MADE_UP_ID, strlen(MADE_UP_ID)) != 0)
-            json_object_set_new(fc, "id", json_string(id));
-        json_array_append_new(parts, json_pack("{s:o}", "functionCall", fc));
+        const char *signature;
+        char *gid = gemini_id(id, &signature);
+        if (gid)
+            json_object_set_new(fc, "id", json_string(gid));
+        free(gid);
+        json_t *part = json_pack("{s:o}", "functionCall", fc);
+        if (signature && signature[0])
+            json_object_set_new(part, "thoughtSignature", json_string(signature));
+        json_array_append_new(parts, part);
     }
     return true;
 }
@@ -178,8 +204,10 @@ static bool add_messages(json_t *out, const json_t *messages, char *why, size_t 
     }
     if (ok && json_array_size(system))
         json_object_set_new(out, "systemInstruction", json_pack("{s:O}", "parts", system));
-    if (ok)
+    if (ok) {
+        sl_ai_compact_turns(contents, "parts");
         json_object_set(out, "contents", contents);
+    }
     json_decref(system);
     json_decref(contents);
     return ok;
@@ -273,8 +301,8 @@ static json_t *request(const json_t *chat, char *why, size_t whylen)
         return NULL;
     }
     const json_t *n = json_object_get(chat, "n");
-    const char *refused = json_is_true(json_object_get(chat, "stream")) && json_is_integer(n) &&
-                                  json_integer_value(n) != 1
+    const char *refused = json_is_true(json_object_get(chat, "stream")) && json_is_number(n) &&
+                                  json_number_value(n) != 1
                               ? "n: Gemini streams one choice (n: 1)"
                           : json_is_true(json_object_get(chat, "logprobs")) ? "logprobs: not translated for Gemini"
                                                                            : NULL;
@@ -306,22 +334,28 @@ static const char *finish_reason(const char *reason, bool tool_calls)
 }
 
 /* A functionCall part as an OpenAI tool call (index given for a stream's
- * delta, -1 for a message). */
-static json_t *tool_call(const json_t *fc, int index, int made_up)
+ * delta, -1 for a message); its thoughtSignature rides in the id. */
+static json_t *tool_call(const json_t *part, int index, int made_up)
 {
+    const json_t *fc = json_object_get(part, "functionCall");
     char id[64];
     const char *given = json_string_value(json_object_get(fc, "id"));
     if (!given) {
         snprintf(id, sizeof(id), MADE_UP_ID "%d", made_up);
         given = id;
     }
+    const char *signature = json_string_value(json_object_get(part, "thoughtSignature"));
+    char *full = NULL;
+    if (signature && asprintf(&full, "%s" SIGNATURE_MARK "%s", given, signature) < 0)
+        full = NULL;
     const json_t *args = json_object_get(fc, "args");
-    char *text = json_dumps(json_is_object(args) ? args : json_object(), JSON_COMPACT);
-    json_t *call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", given, "type", "function", "function", "name",
-                             json_string_value(json_object_get(fc, "name")) ? json_string_value(json_object_get(fc, "name")) : "",
-                             "arguments", text ? text : "{}");
+    char *text = json_is_object(args) ? json_dumps(args, JSON_COMPACT) : NULL; /* none: "{}" */
+    const char *name = json_string_value(json_object_get(fc, "name"));
+    json_t *call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", full ? full : given, "type", "function", "function",
+                             "name", name ? name : "", "arguments", text ? text : "{}");
     free(text);
-    if (index >= 0)
+    free(full);
+    if (call && index >= 0)
         json_object_set_new(call, "index", json_integer(index));
     return call;
 }
@@ -373,7 +407,7 @@ static json_t *response(const json_t *answer, const char *model, int64_t created
         size_t k;
         const json_t *p;
         json_array_foreach(parts, k, p) if (json_is_object(json_object_get(p, "functionCall")))
-            json_array_append_new(calls, tool_call(json_object_get(p, "functionCall"), -1, made_up++));
+            json_array_append_new(calls, tool_call(p, -1, made_up++));
         json_t *text = candidate_text(parts);
         json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content", text ? text : json_null());
         if (json_array_size(calls))
@@ -465,7 +499,7 @@ static bool stream_event(sl_ai_stream *s, const char *event, size_t event_len, c
         const json_t *text = json_object_get(p, "text");
         if (json_is_object(json_object_get(p, "functionCall"))) {
             int t = s->tools++;
-            ok = sl_ai_stream_chunk(s, json_pack("{s:[o]}", "tool_calls", tool_call(json_object_get(p, "functionCall"), t, t)),
+            ok = sl_ai_stream_chunk(s, json_pack("{s:[o]}", "tool_calls", tool_call(p, t, t)),
                                     NULL, emit, arg);
         } else if (json_is_string(text) && json_string_length(text) && !json_is_true(json_object_get(p, "thought"))) {
             ok = sl_ai_stream_chunk(s, json_pack("{s:O}", "content", text), NULL, emit, arg);

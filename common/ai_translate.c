@@ -65,6 +65,8 @@ bool sl_ai_data_url(const char *url, char *media, size_t cap, const char **data)
 size_t sl_ai_put_segment(char *out, size_t cap, size_t at, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || !s[0])
+        return cap; /* a dot segment would name another path */
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
                      *p == '-' || *p == '.' || *p == '_' || *p == '~';
@@ -157,6 +159,29 @@ int64_t sl_ai_max_tokens(const json_t *chat)
     return json_is_integer(max) && json_integer_value(max) > 0 ? (int64_t)json_integer_value(max) : 0;
 }
 
+void sl_ai_compact_turns(json_t *turns, const char *blocks_key)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(turns, i, t)
+    {
+        json_t *blocks = json_object_get(t, blocks_key);
+        if (json_array_size(blocks) == 0)
+            continue; /* providers refuse empty turns (an assistant message with neither text nor calls) */
+        json_t *last = json_array_get(out, json_array_size(out) - 1);
+        const char *role = json_string_value(json_object_get(t, "role"));
+        const char *last_role = json_string_value(json_object_get(last, "role"));
+        if (last && role && last_role && strcmp(role, last_role) == 0)
+            json_array_extend(json_object_get(last, blocks_key), blocks);
+        else
+            json_array_append(out, t);
+    }
+    json_array_clear(turns);
+    json_array_extend(turns, out);
+    json_decref(out);
+}
+
 const char *sl_ai_tool_name(const json_t *messages, size_t before, const char *tool_call_id)
 {
     for (size_t i = before; i-- > 0;) {
@@ -224,6 +249,15 @@ bool sl_ai_stream_end(sl_ai_stream *s, sl_ai_emit_fn emit, void *arg)
             return false;
     }
     return emit("[DONE]", arg);
+}
+
+bool sl_ai_stream_cut(sl_ai_stream *s, sl_ai_emit_fn emit, void *arg)
+{
+    if (s->done)
+        return true;
+    return sl_ai_stream_error(
+        s, sl_ai_openai_error("the provider's stream ended before its end", "api_error", "stream_cut_short"), emit,
+        arg);
 }
 
 bool sl_ai_stream_error(sl_ai_stream *s, json_t *error, sl_ai_emit_fn emit, void *arg)

@@ -58,6 +58,10 @@ typedef struct sl_ai_dialect {
     const char *chat_suffix;
     /* Streams come in AWS's event-stream framing (application/vnd.amazon.eventstream), not SSE. */
     bool aws_event_stream;
+    /* A whole stream ends with an event of its own (Anthropic's message_stop,
+     * Bedrock's metadata): one whose body ends first was cut short. Gemini's
+     * streams end with the body. */
+    bool stream_ends_itself;
 } sl_ai_dialect;
 
 /* The dialect of provider (common/ai.h), or NULL when it speaks OpenAI's API. */
@@ -71,6 +75,9 @@ void sl_ai_stream_init(sl_ai_stream *s, int64_t created, bool include_usage, con
 /* The stream is over (the provider's body ended): what was not said yet goes
  * (the usage chunk when asked for, [DONE]). false when emit failed. */
 bool sl_ai_stream_end(sl_ai_stream *s, sl_ai_emit_fn emit, void *arg);
+/* ...the provider's body ended before the stream's own end (a dialect whose
+ * streams end themselves): an error chunk, then [DONE]. */
+bool sl_ai_stream_cut(sl_ai_stream *s, sl_ai_emit_fn emit, void *arg);
 
 /* Helpers the dialects share. */
 /* why = fmt with arg (shortened to whole UTF-8 characters). */
@@ -84,7 +91,7 @@ void sl_ai_copy(char *dst, size_t cap, const char *src);
 bool sl_ai_data_url(const char *url, char *media, size_t cap, const char **data);
 /* s written at out[at] as one path segment (unreserved characters as they
  * are, the rest percent-encoded), NUL-terminated: the new length, or cap when
- * it does not fit. */
+ * it does not fit or is no segment ("", ".", ".."). */
 size_t sl_ai_put_segment(char *out, size_t cap, size_t at, const char *s);
 /* OpenAI's usage object. */
 json_t *sl_ai_usage_object(int64_t input, int64_t output, int64_t cached);
@@ -101,6 +108,9 @@ json_t *sl_ai_openai_error(const char *message, const char *type, const char *co
 const char *sl_ai_error_type(int status);
 /* max_completion_tokens, else max_tokens, else 0. */
 int64_t sl_ai_max_tokens(const json_t *chat);
+/* Turns ({role, <blocks_key>: [...]}) without empty ones, and with the
+ * neighbours of one role that this leaves merged. */
+void sl_ai_compact_turns(json_t *turns, const char *blocks_key);
 /* The tool name a tool message answers: the function of the assistant's
  * tool call with its tool_call_id, earlier in messages (NULL when none). */
 const char *sl_ai_tool_name(const json_t *messages, size_t before, const char *tool_call_id);

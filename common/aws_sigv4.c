@@ -58,6 +58,44 @@ static void put_encoded(text *t, const char *s, size_t n, bool keep_slash)
     }
 }
 
+/* The path as AWS canonicalises it for every service but S3 (RFC 3986's
+ * dot segments removed, empty segments collapsed, a trailing '/' kept), then
+ * encoded once more. */
+static void put_canonical_path(text *t, const char *path, size_t len)
+{
+    size_t nseg = 0, cap = len / 2 + 2;
+    const char **seg = malloc(cap * sizeof(*seg));
+    size_t *seglen = malloc(cap * sizeof(*seglen));
+    if (!seg || !seglen) {
+        free(seg);
+        free(seglen);
+        t->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && path[j] != '/')
+            j++;
+        size_t n = j - i;
+        if (n == 2 && path[i] == '.' && path[i + 1] == '.') {
+            if (nseg)
+                nseg--;
+        } else if (n && !(n == 1 && path[i] == '.') && nseg < cap) {
+            seg[nseg] = path + i;
+            seglen[nseg++] = n;
+        }
+        i = j + 1;
+    }
+    for (size_t k = 0; k < nseg; k++) {
+        put(t, "/", 1);
+        put_encoded(t, seg[k], seglen[k], false);
+    }
+    if (nseg == 0 || (len && path[len - 1] == '/'))
+        put(t, "/", 1);
+    free(seg);
+    free(seglen);
+}
+
 static int hexval(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -108,7 +146,7 @@ static void put_canonical_query(text *t, const char *q, size_t len)
         return;
     }
     size_t n = 0;
-    for (const char *p = q, *end = q + len; p < end;) {
+    for (const char *p = q, *end = q + len; p && p < end;) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
         if (stop > p) {
@@ -129,7 +167,7 @@ static void put_canonical_query(text *t, const char *q, size_t len)
             free(k);
             free(v);
         }
-        p = stop + 1;
+        p = amp ? amp + 1 : NULL;
     }
     qsort(ps, n, sizeof(*ps), param_cmp);
     for (size_t i = 0; i < n; i++) {
@@ -211,9 +249,7 @@ bool sl_aws_sign(const sl_aws_credentials *cred, const char *region, const char 
     text canon = {0};
     puts_(&canon, req->method);
     put(&canon, "\n", 1);
-    if (path_len == 0)
-        put(&canon, "/", 1);
-    put_encoded(&canon, req->target, path_len, true);
+    put_canonical_path(&canon, req->target, path_len);
     put(&canon, "\n", 1);
     if (q)
         put_canonical_query(&canon, q + 1, req->target_len - path_len - 1);

@@ -57,7 +57,11 @@ static bool read_ai_secret(sl_compile_ctx *c, const char *ns, const char *name, 
         k->key_id = secret_entry(c, ns, name, "accessKeyId");
         k->secret = secret_entry(c, ns, name, "secretAccessKey");
         k->token = secret_entry(c, ns, name, "sessionToken");
-        if (k->key_id && k->secret)
+        /* A token that is there but unusable is no credential: requests would
+         * be refused by AWS one by one. */
+        const json_t *secret = sl_compile_find_object(c->secrets, ns, name);
+        bool token_given = json_object_get(json_object_get(secret, "data"), "sessionToken") != NULL;
+        if (k->key_id && k->secret && (k->token || !token_given))
             return true;
         ai_secret_free(k);
         memset(k, 0, sizeof(*k));

@@ -37,8 +37,10 @@ sl_slice sl_ai_authority(const sl_snapshot *s, const sl_snap_backend *be);
 /* Rewrites the path written into b from offset `from`: a leading "/v1" (the
  * OpenAI client's base) becomes the Backend's base path. */
 bool sl_ai_map_path(const sl_snapshot *s, const sl_snap_backend *be, sl_buf *b, size_t from);
-/* Appends the provider's credential (and required fields) to an upstream head. */
-void sl_ai_request_fields(const struct sl_conn *c, const sl_snap_backend *be, sl_buf *b);
+/* Appends the provider's credential (and required fields) to an upstream
+ * head (Bedrock's SigV4 signature when the head goes without a body). false:
+ * the signature could not be made (out of memory). */
+bool sl_ai_request_fields(const struct sl_conn *c, const sl_snap_backend *be, sl_buf *b);
 
 /* What ai_request_body.c learned and did, in c->ai_flags. */
 enum {

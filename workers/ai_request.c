@@ -1,6 +1,7 @@
 /* The upstream request head for an AI backend (workers/ai.h): the provider's
  * Host, path and credential (a key in the field the provider reads, or an
  * AWS SigV4 signature for Bedrock). */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -83,13 +84,16 @@ static bool sign_head(const sl_conn *c, const sl_snap_backend *be, sl_buf *b, co
     sl_aws_credentials cred = {sl_snap_cstr(s, be->ai_aws_key_id), sl_snap_cstr(s, be->ai_aws_secret),
                                sl_snap_cstr(s, be->ai_aws_token)};
     sl_aws_request req = {method, sl_snap_cstr(s, be->ai_authority), b->data + at, len, body, body_len};
-    char fields[2048 + 1024];
-    if (!sl_aws_sign(&cred, sl_snap_cstr(s, be->ai_region), "bedrock", &req, time(NULL), fields, sizeof(fields)))
-        return false;
-    return sl_buf_puts(b, fields);
+    /* The fields: the date, the token (AWS does not bound its size), the authorization. */
+    size_t cap = 1024 + be->ai_aws_key_id.len + 2 * be->ai_aws_token.len + be->ai_region.len;
+    char *fields = malloc(cap);
+    bool ok = fields && sl_aws_sign(&cred, sl_snap_cstr(s, be->ai_region), "bedrock", &req, time(NULL), fields, cap) &&
+              sl_buf_puts(b, fields);
+    free(fields);
+    return ok;
 }
 
-void sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b)
+bool sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b)
 {
     const sl_snapshot *s = &c->snap->s;
     const sl_ai_provider_info *info = sl_ai_provider_get(be->ai_provider);
@@ -113,7 +117,8 @@ void sl_ai_request_fields(const sl_conn *c, const sl_snap_backend *be, sl_buf *b
     /* A body being collected is signed once whole (sl_ai_finish_head); a
      * request without one now (Bedrock SigV4 collects every body). */
     if (be->ai_aws_key_id.len && !c->collecting)
-        sign_head(c, be, b, "", 0);
+        return sign_head(c, be, b, "", 0);
+    return true;
 }
 
 bool sl_ai_finish_head(sl_conn *c, sl_buf *h)

@@ -141,15 +141,12 @@ static int translate(sl_conn *c, const sl_snap_backend *be, json_t *root, sl_dbu
         return 400;
     }
     const char *model = json_string_value(json_object_get(root, "model")); /* the dialect checked it */
-    free(c->ai_model);
-    free(c->ai_path);
-    c->ai_path = NULL;
     c->ai_model = strdup(model);
     if (dialect->chat_path) {
         char path[1024];
         if (!dialect->chat_path(path, sizeof(path), sl_snap_cstr(&c->snap->s, be->ai_base_path), model, stream)) {
             json_decref(msg);
-            *error = error_json("model: the name is too long to be sent");
+            *error = error_json("model: this name cannot be sent in the provider's path (too long, empty, or a dot segment)");
             return 400;
         }
         c->ai_path = strdup(path);
@@ -186,6 +183,9 @@ static bool rewrite(sl_conn *c, const sl_snap_backend *be, json_t *root)
     const sl_snapshot *s = &c->snap->s;
     const char *had = json_string_value(json_object_get(root, "model"));
     sl_slice model = {0};
+    const sl_ai_dialect *dialect = sl_ai_dialect_for(be->ai_provider);
+    if (dialect && dialect->chat_path && !(c->ai_flags & SL_AI_REQ_TRANSLATE))
+        return false; /* Gemini's and Bedrock's own calls name the model in their path, not their body */
     if (be->ai_model.len)
         model = sl_slice_make(sl_snap_cstr(s, be->ai_model), be->ai_model.len);
     else if (be->ai_aliases.len && had)
@@ -213,6 +213,10 @@ static bool rewrite(sl_conn *c, const sl_snap_backend *be, json_t *root)
 int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
 {
     const sl_snap_backend *be = sl_ai_backend(c);
+    /* What a translation for another Backend of a failover chain chose goes. */
+    free(c->ai_path);
+    free(c->ai_model);
+    c->ai_path = c->ai_model = NULL;
     /* Parsed as strictly as any provider would read it: a body that the
      * gateway reads one way and a provider another (a duplicate "model", a
      * NUL, a number too big to keep) would slip past ai.model and counting. */

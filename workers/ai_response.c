@@ -362,8 +362,8 @@ static void count_fields(const sl_conn *c, const ai_state *st, char *out, size_t
  * guard must mask fails instead (502: nothing unmasked gets out). */
 static bool stop_holding(sl_conn *c, ai_state *st)
 {
-    if (st->guard)
-        return false;
+    if (st->guard || st->translate)
+        return false; /* (a translated answer must not go in the provider's own shape) */
     st->holding = false;
     bool ok = sl_res_emit(c, st->held.data + st->held.start, sl_dbuf_len(&st->held));
     sl_dbuf_free(&st->held);
@@ -389,7 +389,9 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
             if (last && !st->aws_frames)
                 sl_sse_feed(&st->sse, "\n\n", 2, on, &f); /* a last event without its blank line */
             if (last && st->translate && !f.failed)
-                f.failed = !sl_ai_stream_end(&st->tr, emit_data_event, &f); /* Gemini's stream has no end event */
+                f.failed = st->dialect->stream_ends_itself || (st->aws_frames && st->es.len)
+                               ? !sl_ai_stream_cut(&st->tr, emit_data_event, &f)
+                               : !sl_ai_stream_end(&st->tr, emit_data_event, &f); /* Gemini's has no end event */
             if (last && !f.failed) {
                 /* A stream that ended without [DONE]: what the guard holds goes now. */
                 char *rest = st->guard ? sl_ai_guard_stream_end(c, &st->gs) : NULL;
@@ -417,6 +419,8 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
         return true;
     }
     if (st->holding) {
+        if (st->translate && st->ok && (c->ai_flags & SL_AI_REQ_STREAM))
+            return false; /* a stream was asked for and a JSON answer came: 502 rather than a shape the client cannot read */
         if (!sl_dbuf_append(&st->held, data.ptr, data.len))
             return false;
         if (sl_dbuf_len(&st->held) > AI_HOLD_MAX && !stop_holding(c, st))

@@ -3,8 +3,9 @@
  * mirrors. Each filter's own logic is in its file (filter_redirect.c,
  * filter_cors.c, filter_headers.c; rewrites in filter_util.c's path writer);
  * the forwarding fields in forwarded.c. */
-#include "common/ai_translate.h"
 #include "workers/filters.h"
+
+#include "common/ai_translate.h"
 
 #include "workers/ai.h"
 #include "workers/jwt_cache.h"
@@ -157,8 +158,8 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         put_claim_headers(c, b);
     if (c->up_extra)
         sl_buf_puts(b, c->up_extra);
-    if (ai)
-        sl_ai_request_fields(c, ai, b);
+    if (ai && !sl_ai_request_fields(c, ai, b))
+        return false;
     return sl_buf_append(b, "\r\n", 2);
 }
 

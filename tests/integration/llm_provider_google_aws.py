@@ -27,7 +27,11 @@ references, shape for shape:
 
 Token counts are the words of the prompt and of the answer, as in
 llm_provider.py. A prompt naming "weather" (with tools offered) gets a tool
-call. Model "fail-429" gets 429 in the provider's own error shape."""
+call; Gemini's carries a thoughtSignature, which must come back with the call
+in the history (400 otherwise, as Gemini 3 answers). Model "fail-429" gets
+429 in the provider's own error shape. Bedrock streams of model "cut-stream"
+end after their first text (no messageStop, no metadata); of model
+"error-stream", with an event-stream error message (:message-type error)."""
 
 import hashlib
 import hmac
@@ -61,6 +65,16 @@ def es_message(event, payload, exception=None):
     prelude = struct.pack(">II", total, len(h))
     prelude += struct.pack(">I", zlib.crc32(prelude))
     body = prelude + h + p
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def es_error(code, message):
+    """An event-stream error message: what went wrong is in its headers."""
+    h = es_header(":message-type", "error") + es_header(":error-code", code) + es_header(":error-message", message)
+    total = 12 + len(h) + 4
+    prelude = struct.pack(">II", total, len(h))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    body = prelude + h
     return body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -183,10 +197,17 @@ class GoogleAwsProvider:
                     self.send_json(429, {"error": {"code": 429, "message": "Resource has been exhausted",
                                                    "status": "RESOURCE_EXHAUSTED"}})
                     return
+                for c in body.get("contents", []):
+                    for part in c.get("parts", []):
+                        if "functionCall" in part and part.get("thoughtSignature") != "sig-abc":
+                            self.send_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                           "message": "Function call is missing a thought_signature"}})
+                            return
                 last, p = gemini_text(body.get("contents"), body.get("systemInstruction"))
                 decls = [d for t in body.get("tools", []) for d in t.get("functionDeclarations", [])]
                 if decls and "weather" in last:
-                    parts = [{"functionCall": {"name": decls[0]["name"], "args": {"city": "Paris"}}}]
+                    parts = [{"functionCall": {"name": decls[0]["name"], "args": {"city": "Paris"}},
+                              "thoughtSignature": "sig-abc"}]
                 else:
                     answer = "echo: " + last
                     parts = [{"text": answer}]
@@ -251,9 +272,15 @@ class GoogleAwsProvider:
                     for i, w in enumerate(answer.split(" ")):
                         frames.append(es_message("contentBlockDelta", {"contentBlockIndex": 0,
                                                                        "delta": {"text": w if i == 0 else " " + w}}))
-                frames.append(es_message("contentBlockStop", {"contentBlockIndex": 0}))
-                frames.append(es_message("messageStop", {"stopReason": "tool_use" if tool else "end_turn"}))
-                frames.append(es_message("metadata", {"usage": usage, "metrics": {"latencyMs": 12}}))
+                if model == "cut-stream":
+                    frames = frames[:2]
+                elif model == "error-stream":
+                    frames = frames[:2] + [es_error("ModelStreamError", "the model stopped")]
+                else:
+                    frames.append(es_message("contentBlockStop", {"contentBlockIndex": 0}))
+                if model not in ("cut-stream", "error-stream"):
+                    frames.append(es_message("messageStop", {"stopReason": "tool_use" if tool else "end_turn"}))
+                    frames.append(es_message("metadata", {"usage": usage, "metrics": {"latencyMs": 12}}))
                 data = b"".join(frames)
                 # Cut across message boundaries, as a network would.
                 for i in range(0, len(data), 37):

@@ -114,6 +114,8 @@ def test_gemini_stream_tools_and_errors(make_dataplane, cloud):
     contents = cloud.last()["body"]["contents"]
     assert contents[1]["role"] == "model" and contents[1]["parts"][0]["functionCall"]["name"] == "get_weather"
     assert contents[2]["parts"][0]["functionResponse"] == {"name": "get_weather", "response": {"celsius": 21}}
+    # The call's thoughtSignature went back with it (the double refuses a call without it, as Gemini 3 does).
+    assert contents[1]["parts"][0]["thoughtSignature"] == "sig-abc"
     # The provider's error in OpenAI's shape, with its status.
     r = chat(dp, {"model": "fail-429", "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 429
@@ -173,6 +175,14 @@ def test_bedrock_stream_from_aws_event_stream(make_dataplane, cloud):
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks[:-1] if c["choices"])
     assert text == "echo: stream from bedrock"
     assert chunks[-2]["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    # A stream cut short (no messageStop, no metadata), and one ended by an
+    # error message: the client is told, not handed an ordinary end.
+    for model, code in (("cut-stream", "stream_cut_short"), ("error-stream", "ModelStreamError")):
+        r = chat(dp, {"model": model, "stream": True, "messages": [{"role": "user", "content": "a b c"}]},
+                 stream=True)
+        chunks = sse_chunks(r)
+        assert chunks[-1] == "[DONE]" and chunks[-2]["error"]["code"] == code, (model, chunks)
+        assert not any(c.get("choices") and c["choices"][0]["finish_reason"] for c in chunks[:-2]), chunks
     # A streamed tool call: its arguments arrive in pieces.
     r = chat(dp, {"model": "amazon.nova-lite-v1:0", "stream": True, "tools": WEATHER_TOOL,
                   "messages": [{"role": "user", "content": "weather please"}]}, stream=True)
@@ -208,6 +218,35 @@ def test_bedrock_api_key_and_a_bad_signature(make_dataplane, cloud):
     r = requests.post(dp.url + "/w/v1/chat/completions", timeout=10,
                       json={"model": "amazon.nova-lite-v1:0", "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 403 and "signature" in r.json()["error"]["message"]
+
+
+def test_failover_from_gemini_to_openai(make_dataplane, cloud):
+    """The next provider speaks OpenAI's API: the request goes in its own
+    path and shape, nothing of Gemini's translation kept."""
+    from llm_provider import Provider
+    openai = Provider()
+    try:
+        dp = make_dataplane()
+        s = dp.sluiced
+        created(s.post(SECRETS, secret("llm-key", {"apiKey": KEY})))
+        created(s.post(BACKENDS, ai_backend("oai", "OpenAICompatible", openai.port, model="test-small")))
+        created(s.post(BACKENDS, ai_backend("gem", "Gemini", cloud.port, fallbacks=[{"name": "oai"}])))
+        created(s.post(ROUTES, ai_route("ai", "gem", "/v1")))
+        wait_until(lambda: ready(dp), timeout=10, what="the AI route in force")
+        for stream in (False, True):
+            r = chat(dp, {"model": "fail-429", "stream": stream, "messages": [{"role": "user", "content": "hi"}]},
+                     stream=stream)
+            assert r.status_code == 200, r.text
+            seen = openai.last()
+            assert seen["path"] == "/v1/chat/completions", seen["path"]
+            assert seen["body"]["messages"] == [{"role": "user", "content": "hi"}] and "contents" not in seen["body"]
+            assert seen["headers"]["authorization"] == "Bearer " + KEY and "x-goog-api-key" not in seen["headers"]
+            if stream:
+                assert sse_chunks(r)[-1] == "[DONE]"
+            else:
+                assert r.json()["choices"][0]["message"]["content"] == "echo: hi"
+    finally:
+        openai.close()
 
 
 def test_failover_across_dialects(make_dataplane, cloud):

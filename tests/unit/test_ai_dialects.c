@@ -183,6 +183,39 @@ static void gemini_stream(void)
     CHECK(strstr(out, "\"message\":\"boom\"") != NULL && strstr(out, "[DONE]") != NULL);
 }
 
+static void gemini_thought_signatures_and_empty_turns(void)
+{
+    const sl_ai_dialect *d = &sl_ai_dialect_gemini;
+    /* A call's thoughtSignature rides in its OpenAI id... */
+    json_t *answer = load("{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\","
+                          "\"args\":{}},\"thoughtSignature\":\"c2ln+/=\"}]},\"finishReason\":\"STOP\"}]}");
+    json_t *res = d->response(answer, "m", 1);
+    const char *id = str_at(res, "choices.0.message.tool_calls.0.id");
+    CHECK_STR(id, "sluice-call-0~ts~c2ln+/=");
+    /* ...and goes back on the call's part, with the call and its answer. */
+    char chat_text[1024];
+    snprintf(chat_text, sizeof(chat_text),
+             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"go\"},"
+             "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
+             "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+             "{\"role\":\"tool\",\"tool_call_id\":\"%s\",\"content\":\"ok\"},"
+             "{\"role\":\"assistant\",\"content\":null},{\"role\":\"user\",\"content\":\"\"}]}",
+             id ? id : "", id ? id : "");
+    json_t *chat = load(chat_text);
+    char why[256] = "";
+    json_t *req = d->request(chat, why, sizeof(why));
+    CHECK(req != NULL);
+    CHECK_STR(str_at(req, "contents.1.parts.0.thoughtSignature"), "c2ln+/=");
+    CHECK(at(req, "contents.1.parts.0.functionCall.id") == NULL); /* made up by the gateway: not sent */
+    CHECK_STR(str_at(req, "contents.2.parts.0.functionResponse.name"), "f");
+    /* Empty turns (an assistant with nothing, a blank user message) are left out. */
+    CHECK(json_array_size(json_object_get(req, "contents")) == 3);
+    json_decref(req);
+    json_decref(chat);
+    json_decref(res);
+    json_decref(answer);
+}
+
 static void bedrock_request(void)
 {
     const sl_ai_dialect *d = &sl_ai_dialect_bedrock;
@@ -213,6 +246,17 @@ static void bedrock_request(void)
     char path[256];
     CHECK(d->chat_path(path, sizeof(path), "", "anthropic.claude-3-5-haiku-20241022-v1:0", true));
     CHECK_STR(path, "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream");
+    CHECK(!d->chat_path(path, sizeof(path), "", "..", false)); /* a dot segment names another path */
+    /* A history of tool calls without the tools: Converse still gets a toolConfig naming them. */
+    chat = load("{\"model\":\"m\",\"tool_choice\":\"none\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+                "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"t\",\"type\":\"function\","
+                "\"function\":{\"name\":\"lookup\",\"arguments\":\"{}\"}}]},"
+                "{\"role\":\"tool\",\"tool_call_id\":\"t\",\"content\":\"r\"}]}");
+    req = d->request(chat, why, sizeof(why));
+    CHECK(req != NULL);
+    CHECK_STR(str_at(req, "toolConfig.tools.0.toolSpec.name"), "lookup");
+    json_decref(req);
+    json_decref(chat);
 }
 
 static void bedrock_response_and_stream(void)
@@ -271,7 +315,8 @@ int main(void)
 {
     static const sl_unit_test tests[] = {
         UNIT_TEST(gemini_request),  UNIT_TEST(gemini_response),
-        UNIT_TEST(gemini_stream),   UNIT_TEST(bedrock_request),
+        UNIT_TEST(gemini_stream),   UNIT_TEST(gemini_thought_signatures_and_empty_turns),
+        UNIT_TEST(bedrock_request),
         UNIT_TEST(bedrock_response_and_stream),
     };
     return sl_unit_run("ai_dialects", tests, sizeof(tests) / sizeof(tests[0]));

@@ -44,6 +44,10 @@ static void sigv4_vectors(void)
     sl_aws_request query = {"GET", "example.amazonaws.com", target, strlen(target), NULL, 0};
     CHECK(sl_aws_sign(&example, "us-east-1", "service", &query, suite_time(), out, sizeof(out)));
     CHECK(strncmp(signature_of(out), "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500", 64) == 0);
+    /* get-slashes: every service but S3 signs the path normalised ("//example//" as "/example/"). */
+    sl_aws_request slashes = {"GET", "example.amazonaws.com", "//example//", 11, NULL, 0};
+    CHECK(sl_aws_sign(&example, "us-east-1", "service", &slashes, suite_time(), out, sizeof(out)));
+    CHECK(strncmp(signature_of(out), "9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84", 64) == 0);
     /* Temporary credentials sign their token too. */
     sl_aws_credentials temp = {"AKID", "secret", "TOKEN"};
     CHECK(sl_aws_sign(&temp, "us-west-2", "bedrock", &get, suite_time(), out, sizeof(out)));
@@ -60,11 +64,31 @@ static void put32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)v;
 }
 
-/* An event-stream message with :event-type `event` (or :exception-type) and payload. */
+static size_t put_string_header(unsigned char *h, const char *name, const char *value)
+{
+    size_t n = 0;
+    h[n++] = (unsigned char)strlen(name);
+    memcpy(h + n, name, strlen(name));
+    n += strlen(name);
+    h[n++] = 7;
+    h[n++] = 0;
+    h[n++] = (unsigned char)strlen(value);
+    memcpy(h + n, value, strlen(value));
+    return n + strlen(value);
+}
+
+/* An event-stream message with :event-type `event` (or :exception-type, or,
+ * for event "error", :message-type error with its code and message) and payload. */
 static size_t message(unsigned char *out, const char *event, bool exception, const char *payload)
 {
     unsigned char headers[256];
     size_t h = 0;
+    if (strcmp(event, "error") == 0) {
+        h += put_string_header(headers, ":message-type", "error");
+        h += put_string_header(headers + h, ":error-code", "InternalFailure");
+        h += put_string_header(headers + h, ":error-message", "it \"broke\"");
+        goto framed;
+    }
     const char *name = exception ? ":exception-type" : ":event-type";
     headers[h++] = (unsigned char)strlen(name);
     memcpy(headers + h, name, strlen(name));
@@ -81,6 +105,7 @@ static size_t message(unsigned char *out, const char *event, bool exception, con
     headers[h++] = 5;
     memset(headers + h, 0, 8);
     h += 8;
+framed:;
     size_t total = 12 + h + strlen(payload) + 4;
     put32(out, (uint32_t)total);
     put32(out + 4, (uint32_t)h);
@@ -112,16 +137,20 @@ static void eventstream_reader(void)
     static unsigned char stream[1024];
     size_t n = message(stream, "messageStart", false, "{\"role\":\"assistant\"}");
     n += message(stream + n, "throttlingException", true, "{\"message\":\"x\"}");
+    n += message(stream + n, "error", false, "");
     /* One byte at a time: messages cut anywhere come out whole. */
     got g = {0};
     sl_aws_es p;
     sl_aws_es_init(&p, 4096);
     for (size_t i = 0; i < n; i++)
         CHECK(sl_aws_es_feed(&p, (const char *)stream + i, 1, on_event, &g));
-    CHECK(g.n == 2);
+    CHECK(g.n == 3);
     CHECK_STR(g.names[0], "messageStart");
     CHECK_STR(g.data[0], "{\"role\":\"assistant\"}");
     CHECK_STR(g.names[1], "throttlingException");
+    /* An error message says what in its headers: handed on as {code, message}. */
+    CHECK_STR(g.names[2], "error");
+    CHECK_STR(g.data[2], "{\"code\":\"InternalFailure\",\"message\":\"it \\\"broke\\\"\"}");
     sl_aws_es_free(&p);
     /* A wrong CRC stops the reader for good. */
     stream[20] ^= 1;
