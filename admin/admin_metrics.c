@@ -9,6 +9,7 @@
 #include "admin/admin_internal.h"
 #include "common/sl.h"
 #include "common/zones.h"
+#include "workers/ai_budget_table.h"
 #include "workers/policy.h"
 
 /* Upper bounds (seconds) of the latency histogram's buckets; +Inf is implied. */
@@ -262,6 +263,18 @@ static char *render_dataplane(const sl_control *c)
         if (atomic_load(&z->live) && strncmp(z->name, "rateLimit:", 10) == 0)
             emit(&t, "sluice_rate_limit_evictions_total{gateway=\"%s\"} %llu\n", z->name + 10,
                  (unsigned long long)sl_rate_limit_evictions(sl_zone_get(i, 0)));
+    }
+    emit(&t, "# HELP sluice_ai_budget_evictions_total aiBudget keys evicted to make room (the table of "
+             "--ai-budget-entries was full around their key; they start their period afresh).\n"
+             "# TYPE sluice_ai_budget_evictions_total counter\n");
+    for (uint32_t i = 0; sl_zones_arena && i < SL_ZONES_MAX; i++) {
+        const sl_zone_entry *z = &sl_zones_arena->zones[i];
+        const sl_budget_table *bt = atomic_load(&z->live) && strncmp(z->name, "aiBudget:", 9) == 0
+                                        ? sl_zone_get(i, sizeof(sl_budget_table))
+                                        : NULL;
+        if (bt)
+            emit(&t, "sluice_ai_budget_evictions_total{gateway=\"%s\"} %llu\n", z->name + 9,
+                 (unsigned long long)atomic_load(&bt->evictions));
     }
     return text_end(&t);
 }

@@ -81,6 +81,28 @@ static json_t *effective_cb(const sl_snapshot *s, void *arg)
     return sl_snapshot_effective_policy(s, q->kind, q->ns, q->name);
 }
 
+typedef struct budget_query {
+    const char *policy, *key;
+} budget_query;
+
+static json_t *budgets_cb(const sl_snapshot *s, void *arg)
+{
+    const budget_query *q = arg;
+    return sl_snapshot_ai_budgets(s, q->policy, q->key);
+}
+
+/* GET /debug/ai-budgets[?policy=NS/NAME][&key=KEY] */
+static enum MHD_Result reply_ai_budgets(sl_admin_req *r)
+{
+    budget_query q = {sl_admin_query(r, "policy"), sl_admin_query(r, "key")};
+    char why[256] = "";
+    json_t *doc = r->admin->control ? sl_snapshot_with_current(r->admin->control, budgets_cb, &q, why, sizeof(why))
+                                    : NULL;
+    if (!doc)
+        return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s", why[0] ? why : "no snapshot");
+    return sl_admin_reply_json(r, 200, doc);
+}
+
 /* GET /debug/effective-policy?kind=HTTPRoute&namespace=NS&name=NAME */
 static enum MHD_Result reply_effective_policy(sl_admin_req *r)
 {
@@ -137,6 +159,10 @@ static enum MHD_Result dispatch(sl_admin_req *r)
     if (strcmp(url, "/debug/effective-policy") == 0) {
         r->verb = "debug";
         return reply_effective_policy(r);
+    }
+    if (strcmp(url, "/debug/ai-budgets") == 0) {
+        r->verb = "debug";
+        return reply_ai_budgets(r);
     }
     if (strcmp(url, "/version") == 0 || strcmp(url, "/version/") == 0) {
         r->verb = "discovery";

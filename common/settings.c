@@ -65,6 +65,9 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
     [SL_SET_REDIS_TIMEOUT_MS] = S("redis-timeout", 200, 1, 10000, "ms",
                                   "a Redis call of a Global rate limit that takes longer fails (failureMode "
                                   "decides) and the worker reconnects"),
+    [SL_SET_AI_BUDGET_ENTRIES] = S("ai-budget-entries", 16384, 64, 4194304, "",
+                                   "aiBudget keys per Gateway (128 bytes each); beyond, the least recently "
+                                   "charged key of a small neighbourhood is evicted and starts its period afresh"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

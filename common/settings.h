@@ -33,6 +33,7 @@ typedef enum {
     SL_SET_SHARED_ZONE_BYTES,      /* shared-memory arena for state that outlives snapshots */
     SL_SET_RATE_LIMIT_ENTRIES,     /* local rate-limit buckets per Gateway (LRU beyond) */
     SL_SET_REDIS_TIMEOUT_MS,       /* a Redis call (Global rate limits) fails past this */
+    SL_SET_AI_BUDGET_ENTRIES,      /* aiBudget keys per Gateway (LRU beyond) */
     SL_SET_COUNT
 } sl_setting_id;
 

@@ -32,7 +32,7 @@
 static const char *const all_sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt", "extAuth",
-                                           "aiTokenLimit", "aiPromptGuard"};
+                                           "aiTokenLimit", "aiBudget", "aiPromptGuard"};
 
 static bool enforced(const char *section)
 {

@@ -18,6 +18,9 @@ json_t *sl_snapshot_render_raw(const sl_snapshot *s);
 /* Maps the control block's current generation by name, verifies and renders it
  * (raw: with sl_snapshot_render_raw). Returns NULL (and a message in why) when
  * there is none or it cannot be read. */
+/* /debug/ai-budgets (ai_budgets.c): each key's spending of its aiBudget in
+ * the current period; policy ("ns/name") and key filter when not NULL. */
+json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const char *key);
 json_t *sl_snapshot_render_current(const sl_control *c, bool raw, char *why, size_t whylen);
 
 /* Maps the control block's current generation, verifies it and returns fn(s,

@@ -431,6 +431,30 @@ static void check_limit(sl_vctx *v, const json_t *spec, const char *section, con
     sl_v_pop(v, prev);
 }
 
+/* aiBudget: tokens or costUSD (one of them) per period, then the key and scope. */
+static void check_ai_budget(sl_vctx *v, const json_t *spec)
+{
+    const json_t *b = sl_v_get_object(v, spec, "aiBudget");
+    if (!b)
+        return;
+    size_t prev = sl_v_field(v, "aiBudget");
+    const json_t *tokens = sl_v_present(b, "tokens"), *cost = sl_v_present(b, "costUSD");
+    if (tokens && cost)
+        sl_v_fail(v, "costUSD", "FieldValueForbidden", "Forbidden: tokens and costUSD are exclusive");
+    else if (!tokens && !cost)
+        sl_v_fail(v, "tokens", "FieldValueRequired", "Required value: one of tokens or costUSD must be specified");
+    if (tokens)
+        sl_v_int_range(v, b, "tokens", 1, 1000000000000LL, true, NULL);
+    if (cost && (!json_is_number(cost) || json_number_value(cost) < 0.000001 || json_number_value(cost) > 1e7))
+        sl_v_invalid(v, "costUSD", "must be a number of USD from 0.000001 to 10000000");
+    static const char *const periods[] = {"Day", "Month", NULL};
+    const char *period = sl_v_req_string(v, b, "period");
+    if (period)
+        sl_v_enum(v, "period", period, periods);
+    check_limit_key(v, b);
+    sl_v_pop(v, prev);
+}
+
 /* One side (request or response) of an aiPromptGuard. */
 static void check_guard_side(sl_vctx *v, const json_t *guard, const char *key, bool response)
 {
@@ -858,7 +882,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt",
-                                           "extAuth",   "aiTokenLimit", "aiPromptGuard"};
+                                           "extAuth",   "aiTokenLimit", "aiBudget", "aiPromptGuard"};
     const json_t *spec = get_spec(v, obj);
     if (!spec)
         return;
@@ -869,6 +893,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const token_units[] = {"Minute", "Hour", "Day", NULL};
     check_limit(v, spec, "rateLimit", "requests", 2147483647, rate_units, true);
     check_limit(v, spec, "aiTokenLimit", "tokens", 1000000000, token_units, false);
+    check_ai_budget(v, spec);
     check_ai_prompt_guard(v, spec);
     check_policy_timeouts(v, spec);
     sl_v_retry(v, spec, "retry", 10);
@@ -889,6 +914,6 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
         any |= sl_v_present(spec, sections[i]) != NULL;
     if (!any)
         sl_v_fail(v, NULL, "FieldValueRequired", "Required value: at least one of rateLimit, timeouts, retry, ipAccess, headers, tls, bodyLimit, "
-                  "apiKeyAuth, basicAuth, jwt, extAuth, cors, csrf, realIp, authorization, proxyProtocol, aiTokenLimit or aiPromptGuard must be specified");
+                  "apiKeyAuth, basicAuth, jwt, extAuth, cors, csrf, realIp, authorization, proxyProtocol, aiTokenLimit, aiBudget or aiPromptGuard must be specified");
     sl_v_pop(v, prev);
 }

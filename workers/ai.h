@@ -113,6 +113,18 @@ void sl_ai_tokens_settle(struct sl_conn *c, int64_t used);
 /* ...the request is over: what it kept goes. */
 void sl_ai_tokens_end(struct sl_conn *c);
 
+/* policy_ai_budget.c: the aiBudget the request passed (c->budget), as
+ * aiTokenLimit's functions above: whether the prompt's estimate fits in what
+ * is left; the 429 when it does not; the charge of what the answer used
+ * (tokens, -1 unknown; its cost in nano-USD, -1 unknown), once; the end. */
+bool sl_ai_budget_fit(struct sl_conn *c, uint64_t text_bytes);
+void sl_ai_budget_refuse(struct sl_conn *c);
+void sl_ai_budget_settle(struct sl_conn *c, int64_t tokens, int64_t cost_nusd);
+void sl_ai_budget_end(struct sl_conn *c);
+/* ...the period of aiBudget p now (days or months since 1970, UTC), and the
+ * seconds until the next (also read by the master's /debug/ai-budgets). */
+uint32_t sl_ai_budget_period(const sl_snap_policy *p, uint64_t *left_s);
+
 /* ai_failover.c: a chain of AI Backends (ai.fallbacks). The Backend to start
  * with for primary_index: the primary, or the first of its fallbacks not
  * backing off; sets c->ai_failover when there is a chain. */

@@ -235,7 +235,13 @@ int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
         json_decref(root);
         return refused;
     }
-    if (!sl_ai_tokens_fit(c, prompt_text_bytes(root))) {
+    uint64_t prompt_bytes = prompt_text_bytes(root);
+    if (!sl_ai_budget_fit(c, prompt_bytes)) {
+        json_decref(root);
+        c->budget.refused = true;
+        return 429; /* answered by sl_ai_budget_refuse (proxy.c) */
+    }
+    if (!sl_ai_tokens_fit(c, prompt_bytes)) {
         json_decref(root);
         return 429; /* answered by sl_ai_tokens_refuse (proxy.c) */
     }

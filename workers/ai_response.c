@@ -318,7 +318,10 @@ static bool stream_strip(sl_conn *c, ai_state *st, sl_slice data)
 static void settle(sl_conn *c, ai_state *st)
 {
     int64_t total = sl_ai_usage_total(&st->usage);
-    sl_ai_tokens_settle(c, !st->ok || (c->ai_flags & SL_AI_REQ_LIST) ? 0 : total >= 0 ? total : -1);
+    bool free_of_charge = !st->ok || (c->ai_flags & SL_AI_REQ_LIST);
+    sl_ai_tokens_settle(c, free_of_charge ? 0 : total >= 0 ? total : -1);
+    sl_ai_budget_settle(c, free_of_charge ? 0 : total >= 0 ? total : -1,
+                        free_of_charge ? 0 : sl_ai_cost_nusd(&c->snap->s, st->be, &st->usage));
 }
 
 /* The answer is complete: counted into the metrics (once). */

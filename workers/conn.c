@@ -170,6 +170,7 @@ static void release_policy_state(sl_conn *c)
     c->rl_policy = NULL;
     sl_res_hook_end(c);
     sl_ai_tokens_end(c);
+    sl_ai_budget_end(c);
     sl_collect_end(c);
 }
 
@@ -296,6 +297,7 @@ void sl_conn_finish_request(sl_conn *c)
      * idle keep-alive connection holds no such memory). */
     sl_res_hook_end(c);
     sl_ai_tokens_end(c);
+    sl_ai_budget_end(c);
     sl_collect_end(c);
     if (c->h2s)
         sl_h2_stream_finished(c);

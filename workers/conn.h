@@ -142,6 +142,13 @@ struct sl_conn {
     char *tl_redis_key;            /* ...or its Redis key (scope Global; malloc'd) */
     int64_t tl_level;              /* ...tokens left when it passed */
     int64_t tl_estimate;           /* ...the prompt estimate, charged when the answer gives no count */
+    struct {                       /* the aiBudget the request passed (policy_ai_budget.c), charged after the answer */
+        const sl_snap_policy *policy;
+        uint64_t spent;            /* ...what its key had spent when it passed */
+        int64_t estimate_tokens;   /* ...the prompt estimate, charged when the answer gives no count */
+        char *redis_key;           /* ...its counter in Redis (scope Global; malloc'd), or NULL */
+        bool refused;              /* ...the prompt did not fit (sl_ai_budget_refuse answers) */
+    } budget;
     uint32_t policy_next;          /* state SL_CONN_POLICY: the chain's link to go on with */
     void (*policy_cancel)(struct sl_conn *c); /* ...stops the waiting policy's operation */
     void *policy_op;               /* ...which the policy keeps here */

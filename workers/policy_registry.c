@@ -14,6 +14,7 @@ extern const sl_policy_ops sl_policy_real_ip;    /* policy_real_ip.c */
 extern const sl_policy_ops sl_policy_ip_access;  /* policy_ip_access.c */
 extern const sl_policy_ops sl_policy_rate_limit; /* policy_rate_limit.c */
 extern const sl_policy_ops sl_policy_ai_token_limit; /* policy_ai_token_limit.c */
+extern const sl_policy_ops sl_policy_ai_budget;      /* policy_ai_budget.c */
 extern const sl_policy_ops sl_policy_ai_prompt_guard; /* policy_ai_prompt_guard.c */
 extern const sl_policy_ops sl_policy_timeouts;   /* policy_timeouts.c */
 extern const sl_policy_ops sl_policy_retry;      /* policy_retry.c */
@@ -47,6 +48,7 @@ const sl_policy_ops *const sl_policy_kinds[] = {
     /* limit */
     &sl_policy_rate_limit,
     &sl_policy_ai_token_limit,
+    &sl_policy_ai_budget,
     &sl_policy_body_limit,
     /* request */
     &sl_policy_headers,

@@ -444,6 +444,11 @@ static void collect_failed(sl_conn *c, int status, char *error_json)
     c->collecting = false;
     c->req_body.done = true; /* not read further: the connection closes after the answer */
     c->state = SL_CONN_LOCAL;
+    if (status == 429 && c->budget.refused && !error_json) {
+        c->budget.refused = false;
+        sl_ai_budget_refuse(c); /* the body was read whole: the connection goes on */
+        return;
+    }
     if (status == 429 && c->tl_policy && !error_json) {
         sl_ai_tokens_refuse(c); /* the body was read whole: the connection goes on */
         return;

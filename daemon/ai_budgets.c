@@ -1,0 +1,66 @@
+/* /debug/ai-budgets: what each key spent of its aiBudget in the current
+ * period, read from the Gateways' shared tables (workers/ai_budget_table.h),
+ * which the workers charge. Global budgets show the total Redis returned at
+ * this node's last charge. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/zones.h"
+#include "daemon/snapshot_render.h"
+#include "workers/ai.h"
+#include "workers/ai_budget_table.h"
+#include "workers/policy.h"
+#include "workers/rate_limit.h"
+
+/* The aiBudget of snapshot s named `name` (as the table keeps it: cut to
+ * fit), or NULL. */
+static const sl_snap_policy *policy_named(const sl_snapshot *s, unsigned kind, const char *name)
+{
+    for (uint32_t i = 0; i < sl_snap_count(s, SL_SNAP_POLICIES); i++) {
+        const sl_snap_policy *p = SL_SNAP_GET(s, SL_SNAP_POLICIES, sl_snap_policy, i);
+        if (p->kind == kind && strncmp(sl_snap_cstr(s, p->source), name, sizeof(((sl_budget_slot *)0)->policy) - 1) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static json_t *entry(const sl_snapshot *s, const sl_snap_gateway *g, const sl_snap_policy *p, const sl_budget_slot *slot)
+{
+    uint64_t left_s;
+    uint32_t period = sl_ai_budget_period(p, &left_s);
+    uint64_t spent = sl_budget_spent(slot, period);
+    bool money = p->num[2] != 0;
+    char gw[300];
+    snprintf(gw, sizeof(gw), "%s/%s", sl_snap_cstr(s, g->ns), sl_snap_cstr(s, g->name));
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:s}", "gateway", gw, "policy",
+                     sl_snap_cstr(s, p->source), "key", slot->key_text, "spent",
+                     money ? json_real((double)spent / 1e6) : json_integer((json_int_t)spent), "budget",
+                     money ? json_real((double)p->num[0] / 1e6) : json_integer((json_int_t)p->num[0]), "left",
+                     money ? json_real((double)(spent < p->num[0] ? p->num[0] - spent : 0) / 1e6)
+                           : json_integer((json_int_t)(spent < p->num[0] ? p->num[0] - spent : 0)),
+                     "unit", money ? "USD" : "tokens", "period", p->num[1] == 1 ? "Day" : "Month",
+                     "renewsInSeconds", (json_int_t)left_s, "scope",
+                     p->flags & SL_RATE_LIMIT_GLOBAL ? "Global" : "Local");
+}
+
+json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const char *key)
+{
+    int kind = sl_policy_kind_of("aiBudget");
+    json_t *list = json_array();
+    for (uint32_t zi = 0; kind >= 0 && zi < sl_snap_count(s, SL_SNAP_ZONES); zi++) {
+        const sl_snap_zone *z = SL_SNAP_GET(s, SL_SNAP_ZONES, sl_snap_zone, zi);
+        const sl_budget_table *t = z->kind == kind ? sl_zone_get(z->zone, sizeof(sl_budget_table)) : NULL;
+        if (!t)
+            continue;
+        const sl_snap_gateway *g = SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, z->gateway);
+        for (uint64_t i = 0; i < t->nslots; i++) {
+            const sl_budget_slot *slot = &t->slots[i];
+            if (!atomic_load(&slot->key) || (key && strcmp(slot->key_text, key) != 0))
+                continue;
+            const sl_snap_policy *p = policy_named(s, (unsigned)kind, slot->policy);
+            if (p && (!policy || strcmp(sl_snap_cstr(s, p->source), policy) == 0))
+                json_array_append_new(list, entry(s, g, p, slot));
+        }
+    }
+    return json_pack("{s:I, s:o}", "generation", (json_int_t)sl_snap_hdr(s)->generation, "budgets", list);
+}

@@ -1,0 +1,103 @@
+/* The shared table of aiBudget (ai_budget_table.h). */
+#include "workers/ai_budget_table.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/settings.h"
+
+#define PROBE 8
+#define TRIES 16
+#define SPENT_BITS 44
+
+size_t sl_budget_table_size(void)
+{
+    return sizeof(sl_budget_table) + (size_t)sl_setting(SL_SET_AI_BUDGET_ENTRIES) * sizeof(sl_budget_slot);
+}
+
+static void copy_name(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t n = len < cap - 1 ? len : cap - 1;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? '?' : src[i]; /* shown as text */
+    dst[n] = '\0';
+}
+
+void sl_budget_table_init(void *zone, size_t size, const void *old, size_t old_size)
+{
+    sl_budget_table *t = zone;
+    t->nslots = (size - sizeof(sl_budget_table)) / sizeof(sl_budget_slot);
+    const sl_budget_table *o = old;
+    if (!o || old_size < sizeof(sl_budget_table) ||
+        o->nslots > (old_size - sizeof(sl_budget_table)) / sizeof(sl_budget_slot))
+        return;
+    for (uint64_t i = 0; i < o->nslots; i++) {
+        const sl_budget_slot *from = &o->slots[i];
+        uint64_t key = atomic_load(&from->key);
+        for (int p = 0; key && p < PROBE; p++) {
+            sl_budget_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
+            if (!atomic_load(&s->key)) {
+                atomic_store(&s->key, key);
+                atomic_store(&s->state, atomic_load(&from->state));
+                atomic_store(&s->touched, atomic_load(&from->touched));
+                memcpy(s->policy, from->policy, sizeof(s->policy));
+                memcpy(s->key_text, from->key_text, sizeof(s->key_text));
+                break;
+            }
+        }
+    }
+}
+
+sl_budget_slot *sl_budget_find(sl_budget_table *t, uint64_t key, const char *policy, const char *key_text,
+                               size_t key_len)
+{
+    if (!t->nslots)
+        return NULL;
+    for (int tries = 0; tries < TRIES; tries++) {
+        sl_budget_slot *victim = NULL;
+        uint64_t oldest = UINT64_MAX;
+        for (int p = 0; p < PROBE; p++) {
+            sl_budget_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
+            uint64_t k = atomic_load(&s->key);
+            if (k == key)
+                return s;
+            uint64_t touched = k ? atomic_load(&s->touched) : 0;
+            if (!victim || touched < oldest) {
+                victim = s;
+                oldest = touched;
+            }
+        }
+        uint64_t was = atomic_load(&victim->key);
+        if (!atomic_compare_exchange_strong(&victim->key, &was, key))
+            continue;
+        atomic_store(&victim->state, 0);
+        atomic_store(&victim->touched, (uint64_t)time(NULL));
+        copy_name(victim->policy, sizeof(victim->policy), policy, strlen(policy));
+        copy_name(victim->key_text, sizeof(victim->key_text), key_text, key_len);
+        if (was)
+            atomic_fetch_add(&t->evictions, 1);
+        return victim;
+    }
+    return NULL;
+}
+
+uint64_t sl_budget_spent(const sl_budget_slot *s, uint32_t period)
+{
+    uint64_t st = atomic_load(&s->state);
+    return (st >> SPENT_BITS) == period ? st & SL_BUDGET_SPENT_MAX : 0;
+}
+
+uint64_t sl_budget_charge(sl_budget_slot *s, uint32_t period, uint64_t n, bool set)
+{
+    atomic_store(&s->touched, (uint64_t)time(NULL));
+    for (int tries = 0; tries < TRIES; tries++) {
+        uint64_t st = atomic_load(&s->state);
+        uint64_t spent = (st >> SPENT_BITS) == period && !set ? st & SL_BUDGET_SPENT_MAX : 0;
+        spent = spent + n > SL_BUDGET_SPENT_MAX || spent + n < spent ? SL_BUDGET_SPENT_MAX : spent + n;
+        uint64_t next = (uint64_t)period << SPENT_BITS | spent;
+        if (next == st || atomic_compare_exchange_strong(&s->state, &st, next))
+            return spent;
+    }
+    return sl_budget_spent(s, period);
+}
