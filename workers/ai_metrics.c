@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/ai.h"
+#include "common/ai_prices.h"
 #include "common/ai_buckets.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
@@ -34,7 +35,7 @@ static sl_ai_metric *entry_for(sl_worker_slot *slot, const char *backend, uint8_
 
 int64_t sl_ai_cost_nusd(const sl_snapshot *s, const sl_snap_backend *be, const sl_ai_usage *u)
 {
-    if (!be->ai_prices.len || (u->input < 0 && u->output < 0))
+    if (u->input < 0 && u->output < 0)
         return -1;
     /* The line of the answering model, else the "*" line. */
     const char *p = sl_snap_cstr(s, be->ai_prices), *end = p + be->ai_prices.len, *line = NULL;
@@ -54,12 +55,24 @@ int64_t sl_ai_cost_nusd(const sl_snapshot *s, const sl_snap_backend *be, const s
         p = nl + 1;
     }
     double in_price, out_price, cached_price; /* micro-USD per million tokens */
-    if (!line || sscanf(line, "%lf\t%lf\t%lf", &in_price, &out_price, &cached_price) != 3)
-        return -1;
+    if (line) {
+        if (sscanf(line, "%lf\t%lf\t%lf", &in_price, &out_price, &cached_price) != 3)
+            return -1;
+    } else {
+        /* Neither the model nor "*" in ai.prices: the shipped price of a well-known model. */
+        const sl_ai_price *d = sl_ai_default_price(u->model);
+        if (!d)
+            return -1;
+        in_price = d->input * 1e6;
+        out_price = d->output * 1e6;
+        cached_price = d->cached_input * 1e6;
+    }
     double in = u->input > 0 ? (double)u->input : 0, out = u->output > 0 ? (double)u->output : 0;
     double cached = u->cached > 0 ? (double)u->cached : 0;
-    /* OpenAI's prompt_tokens include the cached ones; Anthropic's input_tokens do not. */
-    double fresh = be->ai_provider == SL_AI_ANTHROPIC ? in : (in > cached ? in - cached : 0);
+    /* OpenAI's prompt_tokens (and Gemini's promptTokenCount) include the cached
+     * ones; Anthropic's input_tokens and Bedrock's inputTokens do not. */
+    bool apart = be->ai_provider == SL_AI_ANTHROPIC || be->ai_provider == SL_AI_BEDROCK;
+    double fresh = apart ? in : (in > cached ? in - cached : 0);
     double nusd = (fresh * in_price + cached * cached_price + out * out_price) / 1000.0;
     return nusd < 9e18 ? (int64_t)(nusd + 0.5) : INT64_MAX;
 }

@@ -368,6 +368,25 @@ def test_prices_turn_counts_into_cost(make_dataplane, provider, tmp_path):
     assert r.status_code == 422 and "spec.ai.prices[0].input" in r.text, r.text
 
 
+def test_shipped_default_prices(make_dataplane, provider):
+    """Without ai.prices, a well-known model is priced by the shipped list
+    (gpt-4o-mini: USD 0.15 per million prompt tokens, 0.60 per million
+    completion tokens); an unknown one has no cost; a Backend's own line wins."""
+    dp = ai_plane(make_dataplane, provider)
+    body = {"model": "gpt-4o-mini-2024-07-18", "messages": [{"role": "user", "content": "hello there gateway"}]}
+    r = chat(dp, body)  # 3 prompt tokens, 4 completion tokens
+    assert r.headers["x-sluice-ai-cost-usd"] == "0.000002850", r.headers
+    body["model"] = "test-small"
+    assert "x-sluice-ai-cost-usd" not in chat(dp, body).headers
+    created(dp.sluiced.post(BACKENDS, ai_backend("own", "OpenAI", provider.port,
+                                                 prices=[{"model": "*", "input": 1, "output": 1}])))
+    created(dp.sluiced.post(ROUTES, ai_route("own", "own", "/own")))
+    wait_until(lambda: served_by_provider(dp, "/own/v1"), timeout=10, what="the second route")
+    body["model"] = "gpt-4o-mini"
+    r = chat(dp, body, path="/own/v1/chat/completions")
+    assert r.headers["x-sluice-ai-cost-usd"] == "0.000007000", r.headers
+
+
 def test_model_aliases(make_dataplane, provider):
     dp = ai_plane(make_dataplane, provider, modelAliases={"fast": "test-small", "smart": "big-model"})
     r = chat(dp, {"model": "fast", "messages": [{"role": "user", "content": "hi"}]})

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/ai.h"
+#include "common/ai_prices.h"
 #include "common/ai_translate.h"
 #include "common/ai_usage.h"
 #include "common/sse.h"
@@ -218,13 +219,46 @@ static void anthropic_translation(void)
     CHECK(n > 7 && strcmp(out + n - 7, "[DONE]|") == 0);
 }
 
+static void default_prices(void)
+{
+    static const struct {
+        const char *model;
+        double input; /* 0: no default */
+    } cases[] = {
+        {"gpt-4o", 2.50},
+        {"gpt-4o-2024-08-06", 2.50},               /* a dated version */
+        {"gpt-4o-mini-2024-07-18", 0.15},          /* the longest name that starts it */
+        {"gpt-4o-audio-preview", 0},               /* another model, not a version */
+        {"o3-pro", 0},
+        {"claude-sonnet-4-5-20250929", 3.00},
+        {"claude-opus-4-5-20251101", 5.00},
+        {"claude-opus-4-1-20250805", 15.00},
+        {"anthropic.claude-3-5-haiku-20241022-v1:0", 0.80}, /* Bedrock's ids */
+        {"us.amazon.nova-lite-v1:0", 0.06},
+        {"gemini-2.5-flash", 0.30},
+        {"gemini-2.5-flash-lite", 0.10},
+        {"test-small", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const sl_ai_price *p = sl_ai_default_price(cases[i].model);
+        if (cases[i].input == 0) {
+            CHECK(p == NULL);
+        } else {
+            CHECK(p != NULL && p->input == cases[i].input);
+            if (p && p->input != cases[i].input)
+                fprintf(stderr, "  %s: %f\n", cases[i].model, p->input);
+        }
+    }
+}
+
 int main(void)
 {
     static const sl_unit_test tests[] = {
         UNIT_TEST(sse_line_ends_and_fields), UNIT_TEST(sse_oversized_event_is_dropped_whole),
         UNIT_TEST(usage_openai_shapes),      UNIT_TEST(usage_anthropic_stream),
         UNIT_TEST(provider_table),           UNIT_TEST(path_mapping),
-        UNIT_TEST(anthropic_translation),
+        UNIT_TEST(anthropic_translation),    UNIT_TEST(default_prices),
     };
     return sl_unit_run("ai", tests, sizeof(tests) / sizeof(tests[0]));
 }
