@@ -504,8 +504,26 @@ static void check_guard_side(sl_vctx *v, const json_t *guard, const char *key, b
         }
         sl_v_pop(v, p2);
     }
-    if (!builtins && !matches)
-        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: builtins or matches must be specified");
+    const json_t *webhook = sl_v_get_object(v, side, "webhook");
+    if (webhook && response) {
+        sl_v_fail(v, "webhook", "FieldValueForbidden", "webhook applies to the request only");
+    } else if (webhook) {
+        size_t p2 = sl_v_field(v, "webhook");
+        const char *url = sl_v_req_string(v, webhook, "url");
+        if (url && sl_v_max_len(v, "url", url, 2048) &&
+            ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || strpbrk(url, " \t\r\n#")))
+            sl_v_invalid(v, "url", "must be an http:// or https:// URL");
+        long long ms;
+        if (sl_v_duration(v, webhook, "timeout", &ms) && (ms < 1 || ms > 60000))
+            sl_v_invalid(v, "timeout", "must be between 1ms and 60s");
+        static const char *const modes[] = {"Allow", "Deny", NULL};
+        const char *mode = sl_v_get_string(v, webhook, "failureMode");
+        if (mode)
+            sl_v_enum(v, "failureMode", mode, modes);
+        sl_v_pop(v, p2);
+    }
+    if (!builtins && !matches && !webhook)
+        sl_v_fail(v, NULL, "FieldValueRequired", "Required value: builtins, matches or webhook must be specified");
     sl_v_pop(v, prev);
 }
 

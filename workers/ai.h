@@ -147,6 +147,15 @@ void sl_ai_guard_free(void *state);
  * *error_json (malloc'd). */
 struct json_t;
 int sl_ai_guard_request(struct sl_conn *c, struct json_t *root, bool *changed, char **error_json);
+/* ai_guard_webhook.c: the guard's webhook asked about the body the request
+ * is about to send (the client's, whole): 0 to go on (body rewritten when the
+ * webhook said so), -1 while the answer is awaited (sl_proxy_collect_resume
+ * follows it), or the status the client gets, with *error_json (malloc'd). */
+int sl_ai_guard_webhook(struct sl_conn *c, sl_dbuf *body, char **error_json);
+/* ...whether the answer is still awaited. */
+bool sl_ai_guard_webhook_waiting(const struct sl_conn *c);
+/* ...the request is over (a call in flight is cancelled). */
+void sl_ai_guard_webhook_end(struct sl_conn *c);
 /* Whether the guard reads requests (patterns, maxTokens): their bodies must be JSON. */
 bool sl_ai_guard_reads_requests(const struct sl_conn *c);
 /* Whether the guard masks answers. */

@@ -264,6 +264,8 @@ bool sl_ai_guard_reads_requests(const sl_conn *c)
     const sl_snap_policy *p = c->guard_policy;
     if (!p)
         return false;
+    if (p->b.len)
+        return true; /* the webhook is asked about every body */
     const sl_snapshot *s = &c->snap->s;
     for (uint32_t i = 0; i < p->items.count; i++)
         if (!(SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + i)->flags & SL_GUARD_RESPONSE))

@@ -177,6 +177,7 @@ struct sl_conn {
     uint64_t collected;            /* ...bytes of it counted in the worker's collected_bytes */
     sl_dbuf req_out;               /* the body as sent (req_body.remaining bytes of it still to go) */
     sl_dbuf req_client;            /* ...the client's, kept for another provider (failover), or empty */
+    struct sl_guard_wait *guard_wait; /* the prompt guard's webhook asked about this body (ai_guard_webhook.c), or NULL */
     char *ai_path;                 /* a translated call's request target when it depends on the model
                                     * (Gemini, Bedrock), or NULL (malloc'd) */
     char *ai_model;                /* ...the model it asks for (the answer may not name it), or NULL */
@@ -274,7 +275,8 @@ bool sl_proxy_complete(sl_conn *c);
 /* proxy_collect.c: starts collecting the request body whole (the head in uout
  * is finished once its length is known). false: there is nothing to collect. */
 bool sl_collect_begin(sl_conn *c);
-/* ...moves what arrived into req_hold. Returns 0 while more is to come, 1 when
+/* ...moves what arrived into req_hold. Returns 0 while more is to come, -1 while
+ * the prompt guard's webhook is asked about it, 1 when
  * the body is complete (then req_out holds what goes upstream and the head is
  * finished), or the status the request gets instead (400, 413...), with a
  * JSON body for it in *error_json (malloc'd) when there is one. */
@@ -293,6 +295,9 @@ int sl_collect_held(sl_conn *c, bool rewrite, char **error_json);
 int sl_collect_again(sl_conn *c, char **error_json);
 /* ...the request is over: the buffers go. */
 void sl_collect_end(sl_conn *c);
+/* proxy.c: a collected body's wait (the prompt guard's webhook) is over: the
+ * request goes on (or is answered) as if the body had just come in whole. */
+void sl_proxy_collect_resume(sl_conn *c);
 /* proxy.c: nothing of an earlier response on the connection is left to count
  * for the next request. */
 void sl_proxy_reset_response(sl_conn *c);

@@ -21,6 +21,7 @@ struct sl_http_call {
     sl_http_reply reply;
     size_t headers_cap, body_cap;
     bool too_big;
+    size_t max_body;         /* of the reply */
     char errbuf[CURL_ERROR_SIZE];
     sl_http_done done;
     void *arg;
@@ -173,7 +174,7 @@ static bool append(char **buf, size_t *len, size_t *cap, const char *data, size_
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     sl_http_call *call = arg;
-    if (!append(&call->reply.body, &call->reply.body_len, &call->body_cap, data, size * n, SL_HTTP_REPLY_MAX_BODY)) {
+    if (!append(&call->reply.body, &call->reply.body_len, &call->body_cap, data, size * n, call->max_body)) {
         call->too_big = true;
         return 0;
     }
@@ -204,6 +205,14 @@ sl_http_call *sl_http_call_start(struct ev_loop *loop, const char *method, const
                                  const char *const *headers, size_t nheaders, uint32_t timeout_ms,
                                  sl_http_done done, void *arg)
 {
+    return sl_http_call_post(loop, method, url, headers, nheaders, NULL, 0, SL_HTTP_REPLY_MAX_BODY, timeout_ms, done,
+                             arg);
+}
+
+sl_http_call *sl_http_call_post(struct ev_loop *loop, const char *method, const char *url,
+                                const char *const *headers, size_t nheaders, const void *body, size_t body_len,
+                                size_t max_reply, uint32_t timeout_ms, sl_http_done done, void *arg)
+{
     if (!client_init(loop))
         return NULL;
     sl_http_call *call = calloc(1, sizeof(*call));
@@ -215,6 +224,7 @@ sl_http_call *sl_http_call_start(struct ev_loop *loop, const char *method, const
     }
     call->done = done;
     call->arg = arg;
+    call->max_body = max_reply;
     bool ok = true;
     for (size_t i = 0; ok && i < nheaders; i++) {
         struct curl_slist *l = curl_slist_append(call->headers, headers[i]);
@@ -238,6 +248,11 @@ sl_http_call *sl_http_call_start(struct ev_loop *loop, const char *method, const
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        /* Copied: the caller's buffer need not outlive the call. */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

@@ -40,6 +40,12 @@ sl_http_call *sl_http_call_start(struct ev_loop *loop, const char *method, const
                                  const char *const *headers, size_t nheaders, uint32_t timeout_ms,
                                  sl_http_done done, void *arg);
 
+/* ...with a request body (copied; NULL: none) and a limit of its own on the
+ * reply's body. The method is sent as given (POST for a body). */
+sl_http_call *sl_http_call_post(struct ev_loop *loop, const char *method, const char *url,
+                                const char *const *headers, size_t nheaders, const void *body, size_t body_len,
+                                size_t max_reply, uint32_t timeout_ms, sl_http_done done, void *arg);
+
 /* Abandons a call that has not completed: done is never called. */
 void sl_http_call_cancel(sl_http_call *call);
 

@@ -9,6 +9,8 @@
  *       message: "no customer data"   # Reject's reason
  *     response:                       # the answer's text (streams too): Mask only
  *       builtins: [Email]
+ *       webhook: {url: http://guard.internal/check, timeout: 2s, failureMode: Deny}
+ *                                     # an HTTP service allows, denies or rewrites (ai_guard_webhook.c)
  *     maxTokens: 4096                 # the largest max_tokens a request gets
  *
  * The worker runs nothing in phase `request` but noting the policy: the body
@@ -20,11 +22,13 @@
  * Compiled: one item per pattern: flags SL_GUARD_RESPONSE for the answer's
  * side, a = the PCRE2 pattern, b = its label (what a masked match becomes:
  * "<EMAIL>"); u[0] = 1 when the request's action is Mask; a = Reject's
- * message; num[0] = maxTokens (0: none). */
+ * message; num[0] = maxTokens (0: none); b = the webhook's URL ("": none),
+ * num[1] its timeout in ms, u[1] = 1 for its failureMode Allow. */
 #include <stdio.h>
 #include <string.h>
 
 #include "common/ai_guard.h"
+#include "daemon/compile_values.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
 #include "workers/policy.h"
@@ -70,6 +74,14 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
     const char *message = json_string_value(json_object_get(request, "message"));
     rec->a = sl_sb_str(env->b, message ? message : "");
     rec->num[0] = (uint64_t)json_integer_value(json_object_get(section, "maxTokens"));
+    const json_t *webhook = json_object_get(request, "webhook");
+    if (webhook) {
+        const char *timeout = json_string_value(json_object_get(webhook, "timeout"));
+        const char *mode = json_string_value(json_object_get(webhook, "failureMode"));
+        rec->b = sl_sb_str(env->b, json_string_value(json_object_get(webhook, "url")));
+        rec->num[1] = timeout ? sl_duration_ms(timeout) : 2000;
+        rec->u[1] = mode && strcmp(mode, "Allow") == 0;
+    }
     rec->items.first = sl_sb_count(env->b, SL_SNAP_POLICY_ITEMS);
     compile_side(env, request, 0);
     compile_side(env, json_object_get(section, "response"), SL_GUARD_RESPONSE);

@@ -386,6 +386,8 @@ static void after_policies(sl_conn *c)
         int status = sl_collect_held(c, rewrite, &error_json);
         if (status > 1)
             collect_failed(c, status, error_json);
+        else if (status < 0)
+            sl_conn_update(c); /* the guard's webhook is asked: sl_proxy_collect_resume goes on */
         else
             begin_upstream(c);
         return;
@@ -505,6 +507,11 @@ static void buffering_event(sl_conn *c)
     }
     c->buffering = false;
     begin_upstream(c);
+}
+
+void sl_proxy_collect_resume(sl_conn *c)
+{
+    buffering_event(c);
 }
 
 /* Request body bytes at the front of c->in that may go to the upstream now. */

@@ -89,6 +89,10 @@ static bool keep_client_body(sl_conn *c)
  * client's kept first when it may fail over). 0, or the status instead. */
 static int rewrite_held(sl_conn *c, char **error_json)
 {
+    /* The prompt guard's webhook first: it may rewrite the client's body (-1: its answer is awaited). */
+    int asked = sl_ai_guard_webhook(c, &c->req_hold, error_json);
+    if (asked)
+        return asked;
     if (!keep_client_body(c))
         return 503;
     int status = sl_ai_request_body(c, &c->req_hold, &c->req_out, error_json);
@@ -125,6 +129,13 @@ int sl_collect_step(sl_conn *c, char **error_json)
 {
     sl_body *rb = &c->req_body;
     int status = 0;
+    if (c->guard_wait) {
+        /* The body came whole already and waits for the guard's webhook. */
+        if (sl_ai_guard_webhook_waiting(c))
+            return -1;
+        status = rewrite_held(c, error_json);
+        return status ? status : finish_head(c);
+    }
     if (rb->kind == SL_BODY_LENGTH) {
         size_t avail = sl_buf_len(&c->in);
         size_t n = avail < rb->remaining ? avail : (size_t)rb->remaining;
@@ -215,6 +226,7 @@ void sl_collect_end(sl_conn *c)
     sl_dbuf_free(&c->req_out);
     sl_dbuf_free(&c->req_client);
     c->ai_failover = false;
+    sl_ai_guard_webhook_end(c);
     c->collecting = c->req_from_out = c->route_pending = c->body_held = false;
     c->ai_flags = 0;
     free(c->ai_path);

@@ -145,3 +145,138 @@ def test_validation(make_dataplane, provider):
         r = dp.sluiced.post(POLICIES, policy("bad", [to_route("ai")], aiPromptGuard=guard))
         assert r.status_code == 422, (guard, r.text)
         assert any(c["field"] == field for c in r.json()["details"]["causes"]), r.text
+
+
+class Webhook:
+    """The operator's guard service: answers each question with what
+    `decide(question)` returns (a JSON-able dict, or None for 204), after
+    `delay` seconds. Records the questions."""
+
+    def __init__(self, decide, delay=0.0):
+        import http.server
+        import threading
+        import time
+        self.questions = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                q = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.questions.append({"question": q, "type": self.headers.get("Content-Type")})
+                time.sleep(delay)
+                answer = decide(q)
+                data = b"" if answer is None else json.dumps(answer).encode()
+                self.send_response(204 if answer is None else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/check" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def decide(q):
+    text = q["body"]["messages"][-1]["content"]
+    if "forbidden" in text:
+        return {"action": "deny", "reason": "no forbidden topics", "status": 451}
+    if "rewrite" in text:
+        return {"action": "rewrite", "body": dict(q["body"], messages=[{"role": "user", "content": "rewritten"}])}
+    if "silent" in text:
+        return None  # 204: allowed
+    return {"action": "allow"}
+
+
+def test_webhook_allows_denies_and_rewrites(make_dataplane, provider):
+    hook = Webhook(decide)
+    try:
+        dp = guard_plane(make_dataplane, provider, request={"webhook": {"url": hook.url, "timeout": "2s"}})
+        wait_until(lambda: ask(dp, "forbidden").status_code == 451, timeout=10, what="the webhook in force")
+        n = len(provider.requests)
+        r = ask(dp, "forbidden topic")
+        assert r.status_code == 451 and r.json()["error"]["message"] == "no forbidden topics", r.text
+        assert r.json()["error"]["code"] == "content_blocked" and len(provider.requests) == n
+        r = ask(dp, "hello there")
+        assert r.status_code == 200 and provider.last()["body"]["messages"][-1]["content"] == "hello there"
+        r = ask(dp, "please rewrite me")
+        assert r.status_code == 200 and provider.last()["body"]["messages"] == [{"role": "user", "content": "rewritten"}]
+        assert r.json()["choices"][0]["message"]["content"] == "echo: rewritten"
+        assert ask(dp, "silent approval").status_code == 200
+        q = hook.questions[-1]
+        assert q["type"] == "application/json"
+        assert q["question"] == dict(q["question"], phase="request", policy="default/guard", route="default/ai")
+        assert q["question"]["client"]["address"].startswith("127.0.0.1")
+        assert q["question"]["body"]["model"] == "test-small"
+        # The connection serves the next request after a denial (the body was read whole).
+        s = requests.Session()
+        for text, code in (("forbidden", 451), ("fine", 200), ("forbidden", 451)):
+            r = s.post(dp.url + "/v1/chat/completions", timeout=10,
+                       json={"model": "m", "messages": [{"role": "user", "content": text}]})
+            assert r.status_code == code
+    finally:
+        hook.close()
+
+
+def test_webhook_failures_fail_closed_unless_told(make_dataplane, provider):
+    slow = Webhook(decide, delay=1.5)
+    try:
+        dp = guard_plane(make_dataplane, provider, request={"webhook": {"url": slow.url, "timeout": "300ms"}})
+        wait_until(lambda: ask(dp, "x").status_code == 503, timeout=10, what="the webhook in force")
+        n = len(provider.requests)
+        r = ask(dp, "anything")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "guard_unavailable", r.text
+        assert len(provider.requests) == n
+        # failureMode Allow: an unreachable service lets the request go as it came.
+        created(dp.sluiced.put("/apis/gateway.sluice.dev/v1alpha1/namespaces/default/trafficpolicies/guard",
+                               policy("guard", [to_route("ai")], aiPromptGuard={"request": {"webhook": {
+                                   "url": "http://127.0.0.1:9/never", "failureMode": "Allow"}}})))
+        wait_until(lambda: ask(dp, "anything").status_code == 200, timeout=10, what="failureMode Allow in force")
+        assert provider.last()["body"]["messages"][-1]["content"] == "anything"
+        # The webhook is for requests only; its URL must be one.
+        for bad, field in (({"response": {"webhook": {"url": slow.url}}}, "spec.aiPromptGuard.response.webhook"),
+                           ({"request": {"webhook": {"url": "ftp://x"}}}, "spec.aiPromptGuard.request.webhook.url"),
+                           ({"request": {"webhook": {"url": slow.url, "timeout": "2m"}}},
+                            "spec.aiPromptGuard.request.webhook.timeout")):
+            r = dp.sluiced.post(POLICIES, policy("bad", [to_route("ai")], aiPromptGuard=bad))
+            assert r.status_code == 422 and any(c["field"] == field for c in r.json()["details"]["causes"]), r.text
+    finally:
+        slow.close()
+
+
+def test_webhook_wait_ends_with_its_client_and_serves_http2(make_dataplane, provider):
+    import socket
+    import time
+    from h2client import H2Client
+    hook = Webhook(decide, delay=0.8)
+    try:
+        dp = guard_plane(make_dataplane, provider, request={"webhook": {"url": hook.url, "timeout": "5s"}})
+        wait_until(lambda: ask(dp, "forbidden").status_code == 451, timeout=15, what="the webhook in force")
+        n = len(provider.requests)
+        # A client that leaves while the webhook thinks: nothing is sent for it.
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "leaving"}]}).encode()
+        s = socket.create_connection(("127.0.0.1", dp.port))
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        time.sleep(0.2)
+        s.close()
+        time.sleep(1.2)
+        assert len(provider.requests) == n
+        # HTTP/2: the stream waits for the webhook, then goes.
+        with H2Client.connect(dp.port) as h2:
+            data = json.dumps({"model": "m", "messages": [{"role": "user", "content": "over h2"}]}).encode()
+            sid = h2.request("POST", "/v1/chat/completions", body=data, headers=[("content-type", "application/json")])
+            st = h2.response(sid)
+            assert st.status == 200 and json.loads(bytes(st.data))["choices"][0]["message"]["content"] == "echo: over h2"
+    finally:
+        hook.close()
