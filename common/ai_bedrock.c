@@ -435,6 +435,91 @@ static bool chat_path(char *out, size_t cap, const char *base, const char *model
     return m >= 0 && at + (size_t)m < cap;
 }
 
+/* Embeddings through InvokeModel, whose body is the model family's own:
+ * Amazon Titan ({inputText, dimensions}: one text a call) and Cohere Embed
+ * ({texts, input_type}). The model id may carry a region prefix ("us."). */
+static bool family(const char *model, const char *name)
+{
+    const char *at = strstr(model, name);
+    return at && (at == model || (at[-1] == '.' && at - model < 8));
+}
+
+static json_t *embeddings_request(const json_t *req, char *why, size_t whylen)
+{
+    const char *model = json_string_value(json_object_get(req, "model"));
+    const json_t *input = json_object_get(req, "input");
+    const json_t *dims = json_object_get(req, "dimensions");
+    if (!model) {
+        sl_ai_why(why, whylen, "%s", "model: a string is required");
+        return NULL;
+    }
+    if (family(model, "amazon.titan-embed")) {
+        const json_t *text = json_is_string(input) ? input
+                             : json_array_size(input) == 1 && json_is_string(json_array_get(input, 0))
+                                 ? json_array_get(input, 0)
+                                 : NULL;
+        if (!text) {
+            sl_ai_why(why, whylen, "%s", "input: Amazon Titan embeds one text a call: a string");
+            return NULL;
+        }
+        json_t *out = json_pack("{s:O}", "inputText", text);
+        if (json_is_integer(dims))
+            json_object_set(out, "dimensions", (json_t *)dims);
+        return out;
+    }
+    if (family(model, "cohere.embed")) {
+        json_t *texts = json_is_string(input) ? json_pack("[O]", input) : json_copy((json_t *)input);
+        size_t i;
+        const json_t *x;
+        bool ok = json_array_size(texts) > 0 && json_array_size(texts) <= 96;
+        json_array_foreach(texts, i, x) ok = ok && json_is_string(x);
+        if (!ok) {
+            json_decref(texts);
+            sl_ai_why(why, whylen, "%s", "input: Cohere Embed takes 1 to 96 texts");
+            return NULL;
+        }
+        return json_pack("{s:o, s:s}", "texts", texts, "input_type", "search_document");
+    }
+    sl_ai_why(why, whylen, "%s", "model: embeddings through Bedrock are translated for Amazon Titan Embed and "
+                                 "Cohere Embed models");
+    return NULL;
+}
+
+static bool embeddings_path(char *out, size_t cap, const char *base, const char *model)
+{
+    int n = snprintf(out, cap, "%s/model/", base);
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    size_t at = sl_ai_put_segment(out, cap, (size_t)n, model);
+    int m = at < cap ? snprintf(out + at, cap - at, "/invoke") : -1;
+    return m >= 0 && at + (size_t)m < cap;
+}
+
+static json_t *embeddings_response(const json_t *answer, const char *model, bool base64)
+{
+    json_t *vectors = json_array();
+    const json_t *titan = json_object_get(answer, "embedding");
+    const json_t *cohere = json_object_get(answer, "embeddings");
+    if (json_is_object(cohere))
+        cohere = json_object_get(cohere, "float"); /* with embedding_types */
+    if (json_is_array(titan))
+        json_array_append(vectors, (json_t *)titan);
+    else if (json_is_array(cohere))
+        json_array_extend(vectors, (json_t *)cohere);
+    json_t *data = json_array();
+    size_t i;
+    const json_t *v;
+    json_array_foreach(vectors, i, v) json_array_append_new(
+        data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index", (json_int_t)i, "embedding",
+                        base64 ? sl_ai_embedding_base64(v) : json_incref((json_t *)v)));
+    json_decref(vectors);
+    json_t *out = json_pack("{s:s, s:o, s:s}", "object", "list", "data", data, "model", model ? model : "");
+    const json_t *count = json_object_get(answer, "inputTextTokenCount");
+    if (json_is_integer(count))
+        json_object_set_new(out, "usage", json_pack("{s:O, s:O}", "prompt_tokens", count, "total_tokens", count));
+    return out;
+}
+
 const sl_ai_dialect sl_ai_dialect_bedrock = {
     .name = "Bedrock",
     .request = request,
@@ -444,4 +529,7 @@ const sl_ai_dialect sl_ai_dialect_bedrock = {
     .chat_path = chat_path,
     .aws_event_stream = true,
     .stream_ends_itself = true,
+    .embeddings_request = embeddings_request,
+    .embeddings_path = embeddings_path,
+    .embeddings_response = embeddings_response,
 };

@@ -527,6 +527,85 @@ static bool chat_path(char *out, size_t cap, const char *base, const char *model
     return m >= 0 && at + (size_t)m < cap;
 }
 
+/* OpenAI's embeddings request as batchEmbedContents: one request per input. */
+static json_t *embeddings_request(const json_t *req, char *why, size_t whylen)
+{
+    const char *model = json_string_value(json_object_get(req, "model"));
+    const json_t *input = json_object_get(req, "input");
+    if (!model) {
+        sl_ai_why(why, whylen, "%s", "model: a string is required");
+        return NULL;
+    }
+    json_t *list = json_array();
+    if (json_is_string(input))
+        json_array_append(list, (json_t *)input);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(input, i, x)
+    {
+        if (!json_is_string(x)) {
+            json_decref(list);
+            sl_ai_why(why, whylen, "%s", "input: Gemini embeds text: a string or an array of strings");
+            return NULL;
+        }
+        json_array_append(list, (json_t *)x);
+    }
+    if (json_array_size(list) == 0 || json_array_size(list) > 2048) {
+        json_decref(list);
+        sl_ai_why(why, whylen, "%s", "input: 1 to 2048 texts are required");
+        return NULL;
+    }
+    char name[300];
+    snprintf(name, sizeof(name), "models/%s", strncmp(model, "models/", 7) == 0 ? model + 7 : model);
+    const json_t *dims = json_object_get(req, "dimensions");
+    json_t *requests = json_array();
+    json_array_foreach(list, i, x)
+    {
+        json_t *r = json_pack("{s:s, s:{s:[{s:O}]}}", "model", name, "content", "parts", "text", x);
+        if (json_is_integer(dims))
+            json_object_set(r, "outputDimensionality", (json_t *)dims);
+        json_array_append_new(requests, r);
+    }
+    json_decref(list);
+    return json_pack("{s:o}", "requests", requests);
+}
+
+static bool embeddings_path(char *out, size_t cap, const char *base, const char *model)
+{
+    if (strncmp(model, "models/", 7) == 0)
+        model += 7;
+    int n = snprintf(out, cap, "%s/models/", base);
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    size_t at = sl_ai_put_segment(out, cap, (size_t)n, model);
+    int m = at < cap ? snprintf(out + at, cap - at, ":batchEmbedContents") : -1;
+    return m >= 0 && at + (size_t)m < cap;
+}
+
+static json_t *embeddings_response(const json_t *answer, const char *model, bool base64)
+{
+    json_t *data = json_array();
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(answer, "embeddings"), i, e)
+    {
+        const json_t *values = json_object_get(e, "values");
+        json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index", (json_int_t)i,
+                                              "embedding",
+                                              base64 ? sl_ai_embedding_base64(values)
+                                                     : json_is_array(values) ? json_incref((json_t *)values)
+                                                                             : json_array()));
+    }
+    json_t *out = json_pack("{s:s, s:o, s:s}", "object", "list", "data", data, "model", model ? model : "");
+    const json_t *meta = json_object_get(answer, "usageMetadata"); /* (given by some models) */
+    if (json_is_object(meta)) {
+        int64_t n = sl_ai_count(meta, "promptTokenCount");
+        json_object_set_new(out, "usage", json_pack("{s:I, s:I}", "prompt_tokens", (json_int_t)n, "total_tokens",
+                                                    (json_int_t)n));
+    }
+    return out;
+}
+
 const sl_ai_dialect sl_ai_dialect_gemini = {
     .name = "Gemini",
     .request = request,
@@ -535,4 +614,7 @@ const sl_ai_dialect sl_ai_dialect_gemini = {
     .models = models,
     .stream_event = stream_event,
     .chat_path = chat_path,
+    .embeddings_request = embeddings_request,
+    .embeddings_path = embeddings_path,
+    .embeddings_response = embeddings_response,
 };

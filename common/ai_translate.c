@@ -1,6 +1,7 @@
 /* The dialect registry and what the dialects share: see ai_translate.h. */
 #include "common/ai_translate.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,40 @@ const char *sl_ai_tool_name(const json_t *messages, size_t before, const char *t
         }
     }
     return NULL;
+}
+
+json_t *sl_ai_embedding_base64(const json_t *values)
+{
+    size_t n = json_array_size(values);
+    unsigned char *raw = malloc(n * 4 + 1);
+    char *text = malloc((n * 4 + 2) / 3 * 4 + 1);
+    json_t *out = NULL;
+    if (raw && text) {
+        for (size_t i = 0; i < n; i++) {
+            float f = (float)json_number_value(json_array_get(values, i));
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            raw[4 * i] = (unsigned char)u;
+            raw[4 * i + 1] = (unsigned char)(u >> 8);
+            raw[4 * i + 2] = (unsigned char)(u >> 16);
+            raw[4 * i + 3] = (unsigned char)(u >> 24);
+        }
+        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t len = n * 4, k = 0;
+        for (size_t i = 0; i < len; i += 3) {
+            uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < len ? (uint32_t)raw[i + 1] << 8 : 0) |
+                         (i + 2 < len ? raw[i + 2] : 0);
+            text[k++] = b64[v >> 18 & 63];
+            text[k++] = b64[v >> 12 & 63];
+            text[k++] = i + 1 < len ? b64[v >> 6 & 63] : '=';
+            text[k++] = i + 2 < len ? b64[v & 63] : '=';
+        }
+        text[k] = '\0';
+        out = json_string(text);
+    }
+    free(raw);
+    free(text);
+    return out ? out : json_string("");
 }
 
 void sl_ai_stream_init(sl_ai_stream *s, int64_t created, bool include_usage, const char *model)

@@ -56,6 +56,13 @@ typedef struct sl_ai_dialect {
      * the client's path with .../chat/completions replaced by `chat_suffix`. */
     bool (*chat_path)(char *out, size_t cap, const char *base, const char *model, bool stream);
     const char *chat_suffix;
+    /* Embeddings (POST .../embeddings), for dialects that translate them (NULL:
+     * they pass as the client sent them): the provider's request (NULL with
+     * why), its path, and OpenAI's list for its answer (base64: the client
+     * asked for encoding_format base64, float32 little-endian). */
+    json_t *(*embeddings_request)(const json_t *req, char *why, size_t whylen);
+    bool (*embeddings_path)(char *out, size_t cap, const char *base, const char *model);
+    json_t *(*embeddings_response)(const json_t *answer, const char *model, bool base64);
     /* Streams come in AWS's event-stream framing (application/vnd.amazon.eventstream), not SSE. */
     bool aws_event_stream;
     /* A whole stream ends with an event of its own (Anthropic's message_stop,
@@ -115,6 +122,9 @@ void sl_ai_compact_turns(json_t *turns, const char *blocks_key);
  * tool call with its tool_call_id, earlier in messages (NULL when none). */
 const char *sl_ai_tool_name(const json_t *messages, size_t before, const char *tool_call_id);
 
+/* An embedding (a JSON array of numbers) as OpenAI's base64 form: float32
+ * little-endian, base64 (new reference). */
+json_t *sl_ai_embedding_base64(const json_t *values);
 /* A chunk of the stream with one choice: delta (consumed) and finish_reason. */
 bool sl_ai_stream_chunk(sl_ai_stream *s, json_t *delta, const char *finish, sl_ai_emit_fn emit, void *arg);
 /* The first chunk (role: assistant), once. */

@@ -54,6 +54,8 @@ enum {
     SL_AI_REQ_MESSAGES = 128,  /* the path is Anthropic's Messages API (.../messages) */
     SL_AI_REQ_RESPONSES = 256, /* the path is OpenAI's Responses API (.../responses) */
     SL_AI_REQ_LIST = 512,      /* GET .../models: a model list (the route's models join the provider's) */
+    SL_AI_REQ_EMBEDDINGS = 1024, /* POST .../embeddings */
+    SL_AI_REQ_BASE64 = 2048,   /* ...whose client asked for encoding_format base64 (a translated answer says so) */
 };
 /* ai_request.c: rewrites a translated call's path written into b from `from`
  * ("/chat/completions" becomes the provider's own, suffix: "/messages"). */

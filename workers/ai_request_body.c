@@ -36,6 +36,11 @@ uint16_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *
     const sl_ai_dialect *dialect = sl_ai_dialect_for(be->ai_provider);
     if ((flags & SL_AI_REQ_CHAT) && dialect)
         flags |= SL_AI_REQ_TRANSLATE;
+    if (req->meth == SL_HTTP1_METHOD_POST && ends_with(req->path, "/embeddings")) {
+        flags |= SL_AI_REQ_EMBEDDINGS;
+        if (dialect && dialect->embeddings_request)
+            flags |= SL_AI_REQ_TRANSLATE;
+    }
     /* (Vertex AI's publisher model list is not Gemini's: it passes as it is.) */
     if (dialect && dialect->models && be->ai_provider != SL_AI_VERTEXAI && req->meth == SL_HTTP1_METHOD_GET &&
         ends_with(req->path, "/models"))
@@ -45,8 +50,8 @@ uint16_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *
 
 bool sl_ai_rewrites_body(const sl_snap_backend *be, uint16_t flags, const sl_http1_request *req)
 {
-    if (flags & SL_AI_REQ_COMPLETIONS)
-        return true; /* streams are asked for their usage; chat calls may be translated */
+    if (flags & (SL_AI_REQ_COMPLETIONS | SL_AI_REQ_TRANSLATE))
+        return true; /* streams are asked for their usage; chat calls and embeddings may be translated */
     if (be->ai_aws_key_id.len)
         return true; /* SigV4 signs the body's hash: every body is read whole first */
     if (!be->ai_model.len && !be->ai_aliases.len)
@@ -135,23 +140,31 @@ static int translate(sl_conn *c, const sl_snap_backend *be, json_t *root, sl_dbu
     if (stream)
         c->ai_flags |= SL_AI_REQ_STREAM;
     char why[256] = "";
-    json_t *msg = dialect ? dialect->request(root, why, sizeof(why)) : NULL;
+    bool embeddings = (c->ai_flags & SL_AI_REQ_EMBEDDINGS) != 0;
+    const char *format = json_string_value(json_object_get(root, "encoding_format"));
+    if (embeddings && format && strcmp(format, "base64") == 0)
+        c->ai_flags |= SL_AI_REQ_BASE64;
+    json_t *msg = !dialect    ? NULL
+                  : embeddings ? dialect->embeddings_request(root, why, sizeof(why))
+                               : dialect->request(root, why, sizeof(why));
     if (!msg) {
         *error = error_json(dialect ? why : "this provider speaks no translated dialect");
         return 400;
     }
     const char *model = json_string_value(json_object_get(root, "model")); /* the dialect checked it */
     c->ai_model = strdup(model);
-    if (dialect->chat_path) {
+    if (embeddings || dialect->chat_path) {
         char path[1024];
-        if (!dialect->chat_path(path, sizeof(path), sl_snap_cstr(&c->snap->s, be->ai_base_path), model, stream)) {
+        const char *base = sl_snap_cstr(&c->snap->s, be->ai_base_path);
+        if (embeddings ? !dialect->embeddings_path(path, sizeof(path), base, model)
+                       : !dialect->chat_path(path, sizeof(path), base, model, stream)) {
             json_decref(msg);
             *error = error_json("model: this name cannot be sent in the provider's path (too long, empty, or a dot segment)");
             return 400;
         }
         c->ai_path = strdup(path);
     }
-    if (!c->ai_model || (dialect->chat_path && !c->ai_path)) {
+    if (!c->ai_model || ((embeddings || dialect->chat_path) && !c->ai_path)) {
         json_decref(msg);
         return 503;
     }

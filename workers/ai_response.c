@@ -272,9 +272,11 @@ static char *translated_body(sl_conn *c, ai_state *st)
     char fallback[64];
     snprintf(fallback, sizeof(fallback), "the provider answered %d", c->status);
     const sl_ai_dialect *d = st->dialect;
-    json_t *out = !st->ok                            ? d->error(root, c->status, fallback)
-                  : (c->ai_flags & SL_AI_REQ_MODELS) ? d->models(root)
-                                                     : d->response(root, c->ai_model, (int64_t)time(NULL));
+    json_t *out = !st->ok                                ? d->error(root, c->status, fallback)
+                  : (c->ai_flags & SL_AI_REQ_MODELS)     ? d->models(root)
+                  : (c->ai_flags & SL_AI_REQ_EMBEDDINGS) ? d->embeddings_response(root, c->ai_model,
+                                                                                  (c->ai_flags & SL_AI_REQ_BASE64) != 0)
+                                                         : d->response(root, c->ai_model, (int64_t)time(NULL));
     json_decref(root);
     char *text = json_dumps(out, JSON_COMPACT);
     json_decref(out);
@@ -431,15 +433,19 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
         if (!last || !st->holding)
             goto end;
         char fields[512] = "";
+        char *translated = st->translate ? translated_body(c, st) : NULL;
         if (st->counted) {
-            sl_ai_usage_read(st->be->ai_provider, st->held.data + st->held.start, sl_dbuf_len(&st->held),
-                             &st->usage);
+            /* A translated answer is counted in the shape it was given: OpenAI's. */
+            if (translated)
+                sl_ai_usage_read(SL_AI_OPENAI, translated, strlen(translated), &st->usage);
+            else
+                sl_ai_usage_read(st->be->ai_provider, st->held.data + st->held.start, sl_dbuf_len(&st->held),
+                                 &st->usage);
             if (!st->usage.model[0] && c->ai_model)
                 sl_ai_copy(st->usage.model, sizeof(st->usage.model), c->ai_model); /* Bedrock names none */
             count_fields(c, st, fields, sizeof(fields));
         }
         settle(c, st);
-        char *translated = st->translate ? translated_body(c, st) : NULL;
         const char *body = translated ? translated : st->held.data + st->held.start;
         size_t len = translated ? strlen(translated) : sl_dbuf_len(&st->held);
         if (st->ok && (c->ai_flags & SL_AI_REQ_LIST)) {

@@ -76,6 +76,14 @@ static void check_translation(const char *d, size_t n)
         if (t->chat_path && t->chat_path(path, sizeof(path), "/v1", d && n ? "m/x:y" : "", n & 1) &&
             strlen(path) >= sizeof(path))
             abort();
+        if (t->embeddings_request) {
+            json_t *ereq = t->embeddings_request(doc, why, sizeof(why));
+            json_t *eres = t->embeddings_response(doc, "m", n & 2);
+            if (!json_is_array(json_object_get(eres, "data")))
+                abort();
+            json_decref(ereq);
+            json_decref(eres);
+        }
         json_decref(models);
         json_decref(req);
         json_decref(res);

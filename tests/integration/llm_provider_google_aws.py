@@ -9,6 +9,8 @@ references, shape for shape:
         modelVersion, responseId
     POST {base}/models/{model}:streamGenerateContent?alt=sse   the same,
         piece by piece, as server-sent events with no end event
+    POST {base}/models/{model}:batchEmbedContents        {embeddings: [{values}]}, one per
+        request's content (no usage: Gemini counts none for embeddings)
     GET  {base}/models                                   {models: [{name: "models/..."}]}
     the key in x-goog-api-key (Google AI Studio) or an OAuth token in
     Authorization: Bearer (Vertex AI, whose base is
@@ -17,6 +19,9 @@ references, shape for shape:
   Bedrock Runtime (docs.aws.amazon.com/bedrock/latest/APIReference):
     POST /model/{modelId}/converse           {output{message{role, content}},
         stopReason, usage{inputTokens, outputTokens, totalTokens}, metrics}
+    POST /model/{modelId}/invoke             InvokeModel of an embedding model: Amazon Titan
+        ({inputText} -> {embedding, inputTextTokenCount}) or Cohere Embed ({texts,
+        input_type} -> {embeddings, id, response_type: "embeddings_floats"})
     POST /model/{modelId}/converse-stream    application/vnd.amazon.eventstream:
         messageStart, contentBlockStart, contentBlockDelta, contentBlockStop,
         messageStop, metadata, each an event-stream message (prelude, headers,
@@ -181,6 +186,10 @@ class GoogleAwsProvider:
                 path = self.path.split("?")[0]
                 if path.startswith("/model/"):
                     self.bedrock(raw, body, urllib.parse.unquote(path.split("/")[2]), path.endswith("-stream"))
+                elif path.endswith(":batchEmbedContents"):
+                    self.send_json(200, {"embeddings": [
+                        {"values": [0.5, -0.25, float(words(r["content"]["parts"][0]["text"]))]}
+                        for r in body.get("requests", [])]})
                 elif ":generateContent" in path or ":streamGenerateContent" in path:
                     model = urllib.parse.unquote(path.rsplit("/models/", 1)[1].split(":")[0])
                     self.gemini(body, model, ":streamGenerateContent" in path)
@@ -246,6 +255,14 @@ class GoogleAwsProvider:
                 if model == "fail-429":
                     self.send_json(429, {"message": "Too many requests, please wait before trying again."},
                                    extra=[("x-amzn-ErrorType", "ThrottlingException")])
+                    return
+                if self.path.split("?")[0].endswith("/invoke"):
+                    if "titan-embed" in model:
+                        n = words(body["inputText"])
+                        self.send_json(200, {"embedding": [0.5, -0.25, float(n)], "inputTextTokenCount": n})
+                    else:
+                        self.send_json(200, {"id": "e1", "response_type": "embeddings_floats", "texts": body["texts"],
+                                             "embeddings": [[0.5, -0.25, float(words(t))] for t in body["texts"]]})
                     return
                 last, p = bedrock_text(body.get("messages"), body.get("system"))
                 tools = (body.get("toolConfig") or {}).get("tools") or []

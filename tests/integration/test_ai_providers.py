@@ -125,6 +125,30 @@ def test_gemini_stream_tools_and_errors(make_dataplane, cloud):
                                     gen_ai_provider_name="gcp.gemini") == 3, timeout=5, what="three counted chats")
 
 
+def test_gemini_embeddings(make_dataplane, cloud):
+    import base64
+    import struct
+    dp = plane(make_dataplane, cloud, "Gemini")
+    r = requests.post(dp.url + "/v1/embeddings", timeout=10, json={
+        "model": "gemini-embedding-001", "input": ["one two", "three"], "dimensions": 3})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["object"] == "list" and got["model"] == "gemini-embedding-001"
+    assert [d["embedding"] for d in got["data"]] == [[0.5, -0.25, 2.0], [0.5, -0.25, 1.0]]
+    assert [d["index"] for d in got["data"]] == [0, 1]
+    seen = cloud.last()
+    assert seen["path"] == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    assert seen["body"]["requests"][0] == {"model": "models/gemini-embedding-001", "outputDimensionality": 3,
+                                           "content": {"parts": [{"text": "one two"}]}}
+    # encoding_format base64 (what the OpenAI libraries ask for by default): float32 little-endian.
+    r = requests.post(dp.url + "/v1/embeddings", timeout=10,
+                      json={"model": "gemini-embedding-001", "input": "a b c", "encoding_format": "base64"})
+    raw = base64.b64decode(r.json()["data"][0]["embedding"])
+    assert struct.unpack("<3f", raw) == (0.5, -0.25, 3.0)
+    r = requests.post(dp.url + "/v1/embeddings", timeout=10, json={"model": "g", "input": [[1, 2, 3]]})
+    assert r.status_code == 400 and "input" in r.json()["error"]["message"]
+
+
 def test_vertex_ai_path_and_bearer_token(make_dataplane, cloud):
     dp = plane(make_dataplane, cloud, "VertexAI", project="my-project-42", region="europe-west4")
     r = chat(dp, {"model": "gemini-test", "messages": [{"role": "user", "content": "hi vertex"}]})
@@ -203,6 +227,29 @@ def test_bedrock_stream_from_aws_event_stream(make_dataplane, cloud):
     # Streams are counted too (from the metadata event).
     wait_until(lambda: metric_value(metrics(dp), "gen_ai_client_token_usage_sum", gen_ai_token_type="input",
                                     gen_ai_provider_name="aws.bedrock") == 7, timeout=5, what="counted streams")
+
+
+def test_bedrock_embeddings_titan_and_cohere(make_dataplane, cloud):
+    dp = plane(make_dataplane, cloud, "Bedrock", secret_data=AWS_SECRET_DATA)
+    r = requests.post(dp.url + "/v1/embeddings", timeout=10,
+                      json={"model": "amazon.titan-embed-text-v2:0", "input": "three little words", "dimensions": 256})
+    assert r.status_code == 200, r.text  # signed: the double checks it
+    got = r.json()
+    assert got["data"] == [{"object": "embedding", "index": 0, "embedding": [0.5, -0.25, 3.0]}]
+    assert got["usage"] == {"prompt_tokens": 3, "total_tokens": 3} and r.headers["x-sluice-ai-prompt-tokens"] == "3"
+    seen = cloud.last()
+    assert seen["path"] == "/model/amazon.titan-embed-text-v2%3A0/invoke"
+    assert seen["body"] == {"inputText": "three little words", "dimensions": 256}
+    r = requests.post(dp.url + "/v1/embeddings", timeout=10,
+                      json={"model": "cohere.embed-english-v3", "input": ["a b", "c"]})
+    assert [d["embedding"][2] for d in r.json()["data"]] == [2.0, 1.0]
+    assert cloud.last()["body"] == {"texts": ["a b", "c"], "input_type": "search_document"}
+    # Titan embeds one text a call; other models are not translated.
+    r = requests.post(dp.url + "/v1/embeddings", timeout=10,
+                      json={"model": "amazon.titan-embed-text-v2:0", "input": ["a", "b"]})
+    assert r.status_code == 400 and "one text" in r.json()["error"]["message"]
+    r = requests.post(dp.url + "/v1/embeddings", timeout=10, json={"model": "meta.llama3", "input": "x"})
+    assert r.status_code == 400 and "Titan" in r.json()["error"]["message"]
 
 
 def test_bedrock_api_key_and_a_bad_signature(make_dataplane, cloud):

@@ -178,5 +178,8 @@ def test_openai_library_against_gemini_and_bedrock(make_dataplane):
             assert got["text"].strip() == "echo: stream it" and got["usage"]["prompt_tokens"] == 2, (name, got)
             got = run("openai", base, "chat", {"model": "fail-429", "messages": [{"role": "user", "content": "x"}]})
             assert got["status"] == 429, (name, got)
+            if name == "Gemini":  # (Bedrock's embeddings are not translated)
+                got = run("openai", base, "embeddings", {"model": "gemini-embedding-001", "input": "four words right here"})
+                assert got["result"]["data"][0]["embedding"] == [0.5, -0.25, 4.0], got
     finally:
         cloud.close()

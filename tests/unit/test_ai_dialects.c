@@ -311,13 +311,46 @@ static void bedrock_response_and_stream(void)
     CHECK(strstr(out, "\"message\":\"slow down\"") != NULL && strstr(out, "[DONE]") != NULL);
 }
 
+static void embeddings(void)
+{
+    char why[256] = "", path[256];
+    /* Gemini: one request per text; base64 floats when asked. */
+    const sl_ai_dialect *g = &sl_ai_dialect_gemini;
+    json_t *req = load("{\"model\":\"gemini-embedding-001\",\"input\":[\"a\",\"b\"],\"dimensions\":8}");
+    json_t *out = g->embeddings_request(req, why, sizeof(why));
+    CHECK_STR(str_at(out, "requests.1.content.parts.0.text"), "b");
+    CHECK_STR(str_at(out, "requests.0.model"), "models/gemini-embedding-001");
+    CHECK(json_integer_value(at(out, "requests.0.outputDimensionality")) == 8);
+    CHECK(g->embeddings_path(path, sizeof(path), "/v1beta", "gemini-embedding-001"));
+    CHECK_STR(path, "/v1beta/models/gemini-embedding-001:batchEmbedContents");
+    json_decref(out);
+    json_decref(req);
+    json_t *answer = load("{\"embeddings\":[{\"values\":[1.0,-2.0]}]}");
+    out = g->embeddings_response(answer, "m", true);
+    CHECK_STR(str_at(out, "data.0.embedding"), "AACAPwAAAMA="); /* 1.0f, -2.0f little-endian */
+    json_decref(out);
+    json_decref(answer);
+    /* Bedrock: Titan's body and answer. */
+    const sl_ai_dialect *b = &sl_ai_dialect_bedrock;
+    req = load("{\"model\":\"us.amazon.titan-embed-text-v2:0\",\"input\":\"hi\"}");
+    out = b->embeddings_request(req, why, sizeof(why));
+    CHECK_STR(str_at(out, "inputText"), "hi");
+    json_decref(out);
+    json_decref(req);
+    answer = load("{\"embedding\":[0.5],\"inputTextTokenCount\":1}");
+    out = b->embeddings_response(answer, "m", false);
+    CHECK(json_integer_value(at(out, "usage.prompt_tokens")) == 1 && json_real_value(at(out, "data.0.embedding.0")) == 0.5);
+    json_decref(out);
+    json_decref(answer);
+}
+
 int main(void)
 {
     static const sl_unit_test tests[] = {
         UNIT_TEST(gemini_request),  UNIT_TEST(gemini_response),
         UNIT_TEST(gemini_stream),   UNIT_TEST(gemini_thought_signatures_and_empty_turns),
         UNIT_TEST(bedrock_request),
-        UNIT_TEST(bedrock_response_and_stream),
+        UNIT_TEST(bedrock_response_and_stream), UNIT_TEST(embeddings),
     };
     return sl_unit_run("ai_dialects", tests, sizeof(tests) / sizeof(tests[0]));
 }
