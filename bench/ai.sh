@@ -20,6 +20,11 @@
 #           CreditCard and ApiKey patterns (Reject), the answer's text masked for Email
 #   guardstream  stream with the same guard: every event parsed, its text held back and masked,
 #           re-serialised
+#   gemini, geministream  json and stream to a Gemini Backend: the request translated to
+#           generateContent (the same answer in Gemini's shape, fixed), the answer and each
+#           event translated back
+#   bedrock, bedrockstream  the same to a Bedrock Backend: Converse, each request signed with
+#           SigV4 over its body, the stream read from AWS's event-stream framing
 # wrk (2 threads, CONNS connections, a small chat request body) drives: the provider directly
 # (direct), then each route through sluice, in rounds; per variant the medians over the rounds
 # of requests/s, p50/p99 latency and (through sluice) CPU time of sluice's processes per request
@@ -47,7 +52,7 @@ SLUICED_SRC=${SLUICED:-$(cd "$HERE/.." && pwd)/build/sbin/sluiced}
 WRK=${WRK:-wrk}
 NGINX=${NGINX:-nginx}
 CLK_TCK=$(getconf CLK_TCK)
-VARIANTS="direct plain json plainstream stream guard guardstream"
+VARIANTS=${VARIANTS:-"direct plain json plainstream stream guard guardstream gemini geministream bedrock bedrockstream"}
 
 for tool in "$WRK" "$NGINX" curl python3; do
     command -v "$tool" >/dev/null || { echo "ai.sh: $tool not found" >&2; exit 2; }
@@ -95,6 +100,43 @@ events.append(dict(base, choices=[{"index": 0, "delta": {}, "logprobs": None, "f
 events.append(dict(base, choices=[], usage={"prompt_tokens": 24, "completion_tokens": n, "total_tokens": 24 + n}))
 open(root + "/s/v1/chat/completions", "w").write("".join("data: %s\n\n" % json.dumps(e) for e in events) +
                                                   "data: [DONE]\n\n")
+# The same answers in Gemini's and Bedrock's shapes.
+import os, struct, zlib
+text = "The answer is forty-two. " * 12
+os.makedirs(root + "/v1beta/models", exist_ok=True)
+os.makedirs(root + "/model/bench-model", exist_ok=True)
+gem = {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
+       "usageMetadata": {"promptTokenCount": 24, "candidatesTokenCount": 72, "totalTokenCount": 96},
+       "modelVersion": "bench-model", "responseId": "bench"}
+open(root + "/v1beta/models/bench-model:generateContent", "w").write(json.dumps(gem))
+ev = []
+for i in range(n):
+    c = {"content": {"role": "model", "parts": [{"text": "word%d " % i}]}, "index": 0}
+    if i == n - 1:
+        c["finishReason"] = "STOP"
+    ev.append({"candidates": [c], "usageMetadata": {"promptTokenCount": 24, "candidatesTokenCount": i + 1,
+                                                     "totalTokenCount": 25 + i}, "modelVersion": "bench-model"})
+open(root + "/v1beta/models/bench-model:streamGenerateContent", "w").write(
+    "".join("data: %s\r\n\r\n" % json.dumps(e) for e in ev))
+open(root + "/model/bench-model/converse", "w").write(json.dumps(
+    {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": "end_turn",
+     "usage": {"inputTokens": 24, "outputTokens": 72, "totalTokens": 96}, "metrics": {"latencyMs": 1}}))
+def hdr(k, v):
+    k, v = k.encode(), v.encode()
+    return bytes([len(k)]) + k + bytes([7]) + struct.pack(">H", len(v)) + v
+def msg(event, payload):
+    h = hdr(":message-type", "event") + hdr(":event-type", event) + hdr(":content-type", "application/json")
+    p = json.dumps(payload).encode()
+    pre = struct.pack(">II", 16 + len(h) + len(p), len(h))
+    pre += struct.pack(">I", zlib.crc32(pre))
+    b = pre + h + p
+    return b + struct.pack(">I", zlib.crc32(b))
+frames = [msg("messageStart", {"role": "assistant"})]
+frames += [msg("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "word%d " % i}}) for i in range(n)]
+frames += [msg("contentBlockStop", {"contentBlockIndex": 0}), msg("messageStop", {"stopReason": "end_turn"}),
+           msg("metadata", {"usage": {"inputTokens": 24, "outputTokens": n, "totalTokens": 24 + n},
+                            "metrics": {"latencyMs": 1}})]
+open(root + "/model/bench-model/converse-stream", "wb").write(b"".join(frames))
 PY
 cat >"$TMP/origin/nginx.conf" <<EOF
 user $(id -un) $(id -gn);
@@ -114,6 +156,12 @@ http {
         location = /s/v1/chat/completions { default_type text/event-stream; chunked_transfer_encoding on;
                                             error_page 405 =200 \$uri; }
         location = /v1/models { return 200 '{"object":"list","data":[]}'; }
+        location ~ :generateContent\$ { default_type application/json; error_page 405 =200 \$uri; }
+        location ~ :streamGenerateContent\$ { default_type text/event-stream; chunked_transfer_encoding on;
+                                            error_page 405 =200 \$uri; }
+        location ~ /converse\$ { default_type application/json; error_page 405 =200 \$uri; }
+        location ~ /converse-stream\$ { default_type application/vnd.amazon.eventstream;
+                                      chunked_transfer_encoding on; error_page 405 =200 \$uri; }
     }
 }
 EOF
@@ -133,7 +181,12 @@ api POST $SG/backends "{\"apiVersion\":\"gateway.sluice.dev/v1alpha1\",\"kind\":
 for be in json:/v1 stream:/s/v1; do
     api POST $SG/backends "{\"apiVersion\":\"gateway.sluice.dev/v1alpha1\",\"kind\":\"Backend\",\"metadata\":{\"name\":\"${be%%:*}\"},\"spec\":{\"type\":\"AI\",\"ai\":{\"provider\":\"OpenAICompatible\",\"host\":\"127.0.0.1\",\"port\":$ORIGIN_PORT,\"protocol\":\"HTTP\",\"path\":\"${be#*:}\",\"authSecretRef\":{\"name\":\"key\"}}}}"
 done
-for r in plain json stream guard:json guardstream:stream; do
+api POST /api/v1/namespaces/default/secrets "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"aws\"},\"data\":{\"accessKeyId\":\"$(printf 'AKIDBENCH' | base64 -w0)\",\"secretAccessKey\":\"$(printf 'bench-secret' | base64 -w0)\"}}"
+for be in gemini:Gemini:key bedrock:Bedrock:aws; do
+    IFS=: read -r name provider secret <<<"$be"
+    api POST $SG/backends "{\"apiVersion\":\"gateway.sluice.dev/v1alpha1\",\"kind\":\"Backend\",\"metadata\":{\"name\":\"$name\"},\"spec\":{\"type\":\"AI\",\"ai\":{\"provider\":\"$provider\",\"host\":\"127.0.0.1\",\"port\":$ORIGIN_PORT,\"protocol\":\"HTTP\",\"authSecretRef\":{\"name\":\"$secret\"}}}}"
+done
+for r in plain json stream guard:json guardstream:stream gemini geministream:gemini bedrock bedrockstream:bedrock; do
     api POST $GW/httproutes "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"${r%%:*}\"},\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],\"hostnames\":[\"${r%%:*}.bench\"],\"rules\":[{\"backendRefs\":[{\"group\":\"gateway.sluice.dev\",\"kind\":\"Backend\",\"name\":\"${r#*:}\"}]}]}}"
 done
 GUARD='{"request":{"builtins":["Email","CreditCard","ApiKey"]},"response":{"builtins":["Email"]}}'
@@ -146,7 +199,7 @@ api POST $GW/gateways "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\"
 # ---- the request each variant sends (wrk script: POST with a chat body, and the report)
 request_body() {
     local stream=false
-    case $1 in stream | plainstream | guardstream) stream=true ;; esac
+    case $1 in *stream) stream=true ;; esac
     printf '{"model":"bench-model","stream":%s,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"What is the answer to life, the universe and everything? Reply in one sentence."}]}' "$stream"
 }
 for v in $VARIANTS; do
@@ -169,7 +222,9 @@ check() {
             ${2:+-H "Host: $2"} --data "$(request_body "$v")")
         case $v in
         direct | plain) echo "$out" | grep -q '"total_tokens": 96' && return 0 ;;
-        json | guard) grep -qi '^x-sluice-ai-total-tokens: 96' "$TMP/check-head" && return 0 ;;
+        json | guard | gemini | bedrock) grep -qi '^x-sluice-ai-total-tokens: 96' "$TMP/check-head" && return 0 ;;
+        geministream | bedrockstream)
+            echo "$out" | grep -q 'data: \[DONE\]' && echo "$out" | grep -q '"content":"word1 ' && return 0 ;;
         stream) echo "$out" | grep -q 'data: \[DONE\]' && ! echo "$out" | grep -q '"choices": \[\]' && return 0 ;;
         guardstream) echo "$out" | grep -q 'data: \[DONE\]' && echo "$out" | grep -q '"content":"word1 ' && return 0 ;;
         plainstream) echo "$out" | grep -q '"choices": \[\]' && return 0 ;;
@@ -181,6 +236,7 @@ check() {
 }
 check direct; check plain plain.bench; check json json.bench; check plainstream plainstream.bench
 check stream stream.bench; check guard guard.bench; check guardstream guardstream.bench
+for v in gemini geministream bedrock bedrockstream; do check "$v" "$v.bench"; done
 
 measure() { # measure VARIANT: one wrk run; appends "rps p50 p99 cpu_us_per_request"
     local v=$1 t0 t1 out
@@ -220,8 +276,8 @@ for v in $VARIANTS; do
     cpu=$(col "$v" 4)
     vs="—"
     case $v in
-    json | guard) vs=$(ratio "$cpu" "$(col plain 4)") ;;
-    stream | guardstream) vs=$(ratio "$cpu" "$(col plainstream 4)") ;;
+    json | guard | gemini | bedrock) vs=$(ratio "$cpu" "$(col plain 4)") ;;
+    *stream) [ "$v" != plainstream ] && vs=$(ratio "$cpu" "$(col plainstream 4)") ;;
     esac
     echo "| $v | $(fmt "$(col "$v" 1)" 0) | $(col "$v" 2) | $(col "$v" 3) | $cpu | $vs |"
 done
@@ -232,5 +288,10 @@ awk -v a="$(col json 4)" -v b="$(col plain 4)" -v s="$(col stream 4)" -v p="$(co
 awk -v g="$(col guard 4)" -v a="$(col json 4)" -v gs="$(col guardstream 4)" -v s="$(col stream 4)" -v n="$((CHUNKS + 3))" \
     'BEGIN { if (g ~ /^[0-9.]+$/ && a ~ /^[0-9.]+$/) printf "guard: the prompt guard adds %.2f µs per request\n", g - a;
              if (gs ~ /^[0-9.]+$/ && s ~ /^[0-9.]+$/) printf "guardstream: masking a stream adds %.2f µs per request, %.2f µs per event\n", gs - s, (gs - s) / n }'
+for d in gemini bedrock; do
+    awk -v d="$d" -v t="$(col "$d" 4)" -v a="$(col json 4)" -v ts="$(col "${d}stream" 4)" -v s="$(col stream 4)" \
+        -v n="$((CHUNKS + 3))" 'BEGIN { if (t ~ /^[0-9.]+$/ && a ~ /^[0-9.]+$/) printf "%s: translating adds %.2f µs per request over the OpenAI-shaped AI route", d, t - a;
+             if (ts ~ /^[0-9.]+$/ && s ~ /^[0-9.]+$/) printf "; %.2f µs per streamed answer, %.2f µs per event", ts - s, (ts - s) / n; print "" }'
+done
 [ -f "$TMP/bugs" ] && { echo "ai.sh: problems seen:" >&2; cat "$TMP/bugs" >&2; exit 1; }
 exit 0
