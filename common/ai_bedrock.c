@@ -71,8 +71,9 @@ static bool add_content(json_t *blocks, const json_t *content, char *why, size_t
 }
 
 /* The blocks one message adds; false (why set). */
-static bool message_blocks(json_t *blocks, const json_t *m, char *why, size_t whylen)
+static bool message_blocks(json_t *blocks, const json_t *messages, size_t i, char *why, size_t whylen)
 {
+    const json_t *m = json_array_get(messages, i);
     const char *role = json_string_value(json_object_get(m, "role"));
     if (strcmp(role, "tool") == 0) {
         const char *id = json_string_value(json_object_get(m, "tool_call_id"));
@@ -111,47 +112,17 @@ static bool message_blocks(json_t *blocks, const json_t *m, char *why, size_t wh
     return true;
 }
 
-/* messages into system and messages; consecutive turns of one role become one. */
+static const sl_ai_turns turns = {"Bedrock", "assistant", "content", add_content, message_blocks};
+
+/* messages into system and messages. */
 static bool add_messages(json_t *out, const json_t *messages, char *why, size_t whylen)
 {
-    if (!json_is_array(messages) || json_array_size(messages) == 0) {
-        sl_ai_why(why, whylen, "%s", "messages: a non-empty array is required");
-        return false;
-    }
     json_t *system = json_array(), *list = json_array();
-    bool ok = true;
-    for (size_t i = 0; ok && i < json_array_size(messages); i++) {
-        const json_t *m = json_array_get(messages, i);
-        const char *role = json_string_value(json_object_get(m, "role"));
-        if (role && (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)) {
-            ok = add_content(system, json_object_get(m, "content"), why, whylen);
-            continue;
-        }
-        const char *brole = !role                            ? NULL
-                            : strcmp(role, "assistant") == 0 ? "assistant"
-                            : strcmp(role, "user") == 0 || strcmp(role, "tool") == 0 ? "user"
-                                                                                      : NULL;
-        if (!brole) {
-            sl_ai_why(why, whylen, "messages: role %s cannot be sent to Bedrock", role ? role : "(none)");
-            ok = false;
-            break;
-        }
-        json_t *last = json_array_get(list, json_array_size(list) - 1);
-        json_t *blocks;
-        if (last && strcmp(json_string_value(json_object_get(last, "role")), brole) == 0) {
-            blocks = json_object_get(last, "content");
-        } else {
-            blocks = json_array();
-            json_array_append_new(list, json_pack("{s:s, s:o}", "role", brole, "content", blocks));
-        }
-        ok = message_blocks(blocks, m, why, whylen);
-    }
+    bool ok = sl_ai_build_turns(&turns, messages, system, list, why, whylen);
     if (ok && json_array_size(system))
         json_object_set(out, "system", system);
-    if (ok) {
-        sl_ai_compact_turns(list, "content");
+    if (ok)
         json_object_set(out, "messages", list);
-    }
     json_decref(system);
     json_decref(list);
     return ok;
@@ -427,12 +398,7 @@ static bool stream_event(sl_ai_stream *s, const char *event, size_t event_len, c
 
 static bool chat_path(char *out, size_t cap, const char *base, const char *model, bool stream)
 {
-    int n = snprintf(out, cap, "%s/model/", base);
-    if (n < 0 || (size_t)n >= cap)
-        return false;
-    size_t at = sl_ai_put_segment(out, cap, (size_t)n, model);
-    int m = at < cap ? snprintf(out + at, cap - at, "%s", stream ? "/converse-stream" : "/converse") : -1;
-    return m >= 0 && at + (size_t)m < cap;
+    return sl_ai_model_path(out, cap, base, "/model/", model, stream ? "/converse-stream" : "/converse");
 }
 
 /* Embeddings through InvokeModel, whose body is the model family's own:
@@ -487,12 +453,7 @@ static json_t *embeddings_request(const json_t *req, char *why, size_t whylen)
 
 static bool embeddings_path(char *out, size_t cap, const char *base, const char *model)
 {
-    int n = snprintf(out, cap, "%s/model/", base);
-    if (n < 0 || (size_t)n >= cap)
-        return false;
-    size_t at = sl_ai_put_segment(out, cap, (size_t)n, model);
-    int m = at < cap ? snprintf(out + at, cap - at, "/invoke") : -1;
-    return m >= 0 && at + (size_t)m < cap;
+    return sl_ai_model_path(out, cap, base, "/model/", model, "/invoke");
 }
 
 static json_t *embeddings_response(const json_t *answer, const char *model, bool base64)

@@ -165,49 +165,17 @@ static bool message_parts(json_t *parts, const json_t *messages, size_t i, char 
     return true;
 }
 
-/* messages into contents and systemInstruction; consecutive messages of one
- * role become one content (a tool call's answers are one turn). */
+static const sl_ai_turns turns = {"Gemini", "model", "parts", add_content, message_parts};
+
+/* messages into contents and systemInstruction. */
 static bool add_messages(json_t *out, const json_t *messages, char *why, size_t whylen)
 {
-    if (!json_is_array(messages) || json_array_size(messages) == 0) {
-        sl_ai_why(why, whylen, "%s", "messages: a non-empty array is required");
-        return false;
-    }
     json_t *system = json_array(), *contents = json_array();
-    bool ok = true;
-    for (size_t i = 0; ok && i < json_array_size(messages); i++) {
-        const json_t *m = json_array_get(messages, i);
-        const char *role = json_string_value(json_object_get(m, "role"));
-        if (role && (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)) {
-            ok = add_content(system, json_object_get(m, "content"), why, whylen);
-            continue;
-        }
-        const char *grole = !role                            ? NULL
-                            : strcmp(role, "assistant") == 0 ? "model"
-                            : strcmp(role, "user") == 0 || strcmp(role, "tool") == 0 ? "user"
-                                                                                      : NULL;
-        if (!grole) {
-            sl_ai_why(why, whylen, "messages: role %s cannot be sent to Gemini", role ? role : "(none)");
-            ok = false;
-            break;
-        }
-        json_t *last = json_array_get(contents, json_array_size(contents) - 1);
-        const char *last_role = json_string_value(json_object_get(last, "role"));
-        json_t *parts;
-        if (last && strcmp(last_role, grole) == 0) {
-            parts = json_object_get(last, "parts");
-        } else {
-            parts = json_array();
-            json_array_append_new(contents, json_pack("{s:s, s:o}", "role", grole, "parts", parts));
-        }
-        ok = message_parts(parts, messages, i, why, whylen);
-    }
+    bool ok = sl_ai_build_turns(&turns, messages, system, contents, why, whylen);
     if (ok && json_array_size(system))
         json_object_set_new(out, "systemInstruction", json_pack("{s:O}", "parts", system));
-    if (ok) {
-        sl_ai_compact_turns(contents, "parts");
+    if (ok)
         json_object_set(out, "contents", contents);
-    }
     json_decref(system);
     json_decref(contents);
     return ok;
@@ -518,13 +486,8 @@ static bool chat_path(char *out, size_t cap, const char *base, const char *model
 {
     if (strncmp(model, "models/", 7) == 0)
         model += 7; /* the API's own prefix, which some clients include */
-    int n = snprintf(out, cap, "%s/models/", base);
-    if (n < 0 || (size_t)n >= cap)
-        return false;
-    size_t at = sl_ai_put_segment(out, cap, (size_t)n, model);
-    int m = at < cap ? snprintf(out + at, cap - at, "%s", stream ? ":streamGenerateContent?alt=sse" : ":generateContent")
-                     : -1;
-    return m >= 0 && at + (size_t)m < cap;
+    return sl_ai_model_path(out, cap, base, "/models/", model,
+                            stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
 }
 
 /* OpenAI's embeddings request as batchEmbedContents: one request per input. */
@@ -574,12 +537,7 @@ static bool embeddings_path(char *out, size_t cap, const char *base, const char 
 {
     if (strncmp(model, "models/", 7) == 0)
         model += 7;
-    int n = snprintf(out, cap, "%s/models/", base);
-    if (n < 0 || (size_t)n >= cap)
-        return false;
-    size_t at = sl_ai_put_segment(out, cap, (size_t)n, model);
-    int m = at < cap ? snprintf(out + at, cap - at, ":batchEmbedContents") : -1;
-    return m >= 0 && at + (size_t)m < cap;
+    return sl_ai_model_path(out, cap, base, "/models/", model, ":batchEmbedContents");
 }
 
 static json_t *embeddings_response(const json_t *answer, const char *model, bool base64)

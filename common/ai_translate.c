@@ -160,6 +160,51 @@ int64_t sl_ai_max_tokens(const json_t *chat)
     return json_is_integer(max) && json_integer_value(max) > 0 ? (int64_t)json_integer_value(max) : 0;
 }
 
+bool sl_ai_build_turns(const sl_ai_turns *spec, const json_t *messages, json_t *system, json_t *turns, char *why,
+                       size_t whylen)
+{
+    if (!json_is_array(messages) || json_array_size(messages) == 0) {
+        sl_ai_why(why, whylen, "%s", "messages: a non-empty array is required");
+        return false;
+    }
+    for (size_t i = 0; i < json_array_size(messages); i++) {
+        const json_t *m = json_array_get(messages, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (role && (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)) {
+            if (!spec->system_blocks(system, json_object_get(m, "content"), why, whylen))
+                return false;
+            continue;
+        }
+        const char *as = !role                                                    ? NULL
+                         : strcmp(role, "assistant") == 0                         ? spec->assistant_role
+                         : strcmp(role, "user") == 0 || strcmp(role, "tool") == 0 ? "user"
+                                                                                  : NULL;
+        if (!as) {
+            char fmt[96];
+            snprintf(fmt, sizeof(fmt), "messages: role %%s cannot be sent to %s", spec->provider);
+            sl_ai_why(why, whylen, fmt, role ? role : "(none)");
+            return false;
+        }
+        json_t *blocks = json_array();
+        json_array_append_new(turns, json_pack("{s:s, s:o}", "role", as, spec->blocks_key, blocks));
+        if (!spec->message_blocks(blocks, messages, i, why, whylen))
+            return false;
+    }
+    sl_ai_compact_turns(turns, spec->blocks_key);
+    return true;
+}
+
+bool sl_ai_model_path(char *out, size_t cap, const char *base, const char *middle, const char *model,
+                      const char *suffix)
+{
+    int n = snprintf(out, cap, "%s%s", base, middle);
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    size_t at = sl_ai_put_segment(out, cap, (size_t)n, model);
+    int m = at < cap ? snprintf(out + at, cap - at, "%s", suffix) : -1;
+    return m >= 0 && at + (size_t)m < cap;
+}
+
 void sl_ai_compact_turns(json_t *turns, const char *blocks_key)
 {
     json_t *out = json_array();

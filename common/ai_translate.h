@@ -115,9 +115,29 @@ json_t *sl_ai_openai_error(const char *message, const char *type, const char *co
 const char *sl_ai_error_type(int status);
 /* max_completion_tokens, else max_tokens, else 0. */
 int64_t sl_ai_max_tokens(const json_t *chat);
+/* How a dialect says a conversation as turns of blocks (Gemini's contents of
+ * parts, Bedrock's messages of content blocks). */
+typedef struct sl_ai_turns {
+    const char *provider;       /* for messages: "Gemini" */
+    const char *assistant_role; /* the assistant's role in the provider's API ("model") */
+    const char *blocks_key;     /* a turn's list of blocks ("parts") */
+    /* A system message's content into blocks; false (why set). */
+    bool (*system_blocks)(json_t *blocks, const json_t *content, char *why, size_t whylen);
+    /* messages[i] (a user, assistant or tool message) into blocks; false (why set). */
+    bool (*message_blocks)(json_t *blocks, const json_t *messages, size_t i, char *why, size_t whylen);
+} sl_ai_turns;
+/* The chat's messages as the provider's turns (user and tool messages in
+ * user turns; consecutive turns of one role merged, empty ones left out) and
+ * its system and developer messages as blocks. false with why. */
+bool sl_ai_build_turns(const sl_ai_turns *spec, const json_t *messages, json_t *system, json_t *turns, char *why,
+                       size_t whylen);
 /* Turns ({role, <blocks_key>: [...]}) without empty ones, and with the
  * neighbours of one role that this leaves merged. */
 void sl_ai_compact_turns(json_t *turns, const char *blocks_key);
+/* base + middle + model (one path segment) + suffix into out; false when it
+ * does not fit or the model is no segment. */
+bool sl_ai_model_path(char *out, size_t cap, const char *base, const char *middle, const char *model,
+                      const char *suffix);
 /* The tool name a tool message answers: the function of the assistant's
  * tool call with its tool_call_id, earlier in messages (NULL when none). */
 const char *sl_ai_tool_name(const json_t *messages, size_t before, const char *tool_call_id);
