@@ -80,28 +80,10 @@ static void append_system(json_t **system, const json_t *content)
         json_array_append_new(*system, json_pack("{s:s, s:O}", "type", "text", "text", json_object_get(part, "text")));
 }
 
-/* An assistant message's tool_calls as tool_use blocks appended to blocks. */
-static bool tool_uses(json_t *blocks, const json_t *calls, char *why, size_t whylen)
+/* A tool call as a tool_use block. */
+static json_t *tool_use(const char *id, const char *name, json_t *args)
 {
-    size_t i;
-    const json_t *call;
-    json_array_foreach(calls, i, call)
-    {
-        const json_t *fn = json_object_get(call, "function");
-        const char *id = json_string_value(json_object_get(call, "id"));
-        const char *name = json_string_value(json_object_get(fn, "name"));
-        const char *args = json_string_value(json_object_get(fn, "arguments"));
-        json_t *input = args && args[0] ? json_loads(args, JSON_DECODE_ANY, NULL) : json_object();
-        if (!id || !name || !json_is_object(input)) {
-            json_decref(input);
-            sl_ai_why(why, whylen, "%s", "messages: a tool call needs an id, a function name and arguments that are a "
-                                       "JSON object");
-            return false;
-        }
-        json_array_append_new(blocks, json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id", id, "name", name,
-                                                "input", input));
-    }
-    return true;
+    return json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id", id, "name", name, "input", args);
 }
 
 /* A tool message as a user message with a tool_result block. */
@@ -144,7 +126,7 @@ static bool add_messages(json_t *out, const json_t *messages, char *why, size_t 
             json_t *blocks = json_is_null(content) || !content ? json_array() : content_blocks(content, why, whylen);
             ok = blocks != NULL;
             if (ok && strcmp(role, "assistant") == 0)
-                ok = tool_uses(blocks, json_object_get(m, "tool_calls"), why, whylen);
+                ok = sl_ai_tool_calls(blocks, m, tool_use, why, whylen);
             if (ok)
                 json_array_append_new(list, json_pack("{s:s, s:o}", "role", role, "content", blocks));
             else

@@ -70,6 +70,12 @@ static bool add_content(json_t *blocks, const json_t *content, char *why, size_t
     return true;
 }
 
+/* A tool call as a toolUse block. */
+static json_t *tool_use(const char *id, const char *name, json_t *args)
+{
+    return json_pack("{s:{s:s, s:s, s:o}}", "toolUse", "toolUseId", id, "name", name, "input", args);
+}
+
 /* The blocks one message adds; false (why set). */
 static bool message_blocks(json_t *blocks, const json_t *messages, size_t i, char *why, size_t whylen)
 {
@@ -93,23 +99,7 @@ static bool message_blocks(json_t *blocks, const json_t *messages, size_t i, cha
     const json_t *content = json_object_get(m, "content");
     if (content && !json_is_null(content) && !add_content(blocks, content, why, whylen))
         return false;
-    size_t k;
-    const json_t *call;
-    json_array_foreach(json_object_get(m, "tool_calls"), k, call)
-    {
-        const char *id = json_string_value(json_object_get(call, "id"));
-        const char *name = json_string_value(json_object_get(json_object_get(call, "function"), "name"));
-        json_t *args = sl_ai_tool_args(call);
-        if (!id || !name || !args) {
-            json_decref(args);
-            sl_ai_why(why, whylen, "%s", "messages: a tool call needs an id, a function name and arguments that "
-                                         "are a JSON object");
-            return false;
-        }
-        json_array_append_new(blocks,
-                              json_pack("{s:{s:s, s:s, s:o}}", "toolUse", "toolUseId", id, "name", name, "input", args));
-    }
-    return true;
+    return sl_ai_tool_calls(blocks, m, tool_use, why, whylen);
 }
 
 static const sl_ai_turns turns = {"Bedrock", "assistant", "content", add_content, message_blocks};

@@ -113,6 +113,21 @@ static json_t *tool_response(const json_t *content)
     return v;
 }
 
+/* A tool call as a functionCall part (its thoughtSignature, carried in the id, back on it). */
+static json_t *function_call(const char *id, const char *name, json_t *args)
+{
+    json_t *fc = json_pack("{s:s, s:o}", "name", name, "args", args);
+    const char *signature;
+    char *gid = gemini_id(id, &signature);
+    if (gid)
+        json_object_set_new(fc, "id", json_string(gid));
+    free(gid);
+    json_t *part = json_pack("{s:o}", "functionCall", fc);
+    if (signature && signature[0])
+        json_object_set_new(part, "thoughtSignature", json_string(signature));
+    return part;
+}
+
 /* The parts one message adds (role already chosen), or false (why set). */
 static bool message_parts(json_t *parts, const json_t *messages, size_t i, char *why, size_t whylen)
 {
@@ -138,31 +153,7 @@ static bool message_parts(json_t *parts, const json_t *messages, size_t i, char 
     const json_t *content = json_object_get(m, "content");
     if (content && !json_is_null(content) && !add_content(parts, content, why, whylen))
         return false;
-    size_t k;
-    const json_t *call;
-    json_array_foreach(json_object_get(m, "tool_calls"), k, call)
-    {
-        const char *id = json_string_value(json_object_get(call, "id"));
-        const char *name = json_string_value(json_object_get(json_object_get(call, "function"), "name"));
-        json_t *args = sl_ai_tool_args(call);
-        if (!id || !name || !args) {
-            json_decref(args);
-            sl_ai_why(why, whylen, "%s", "messages: a tool call needs an id, a function name and arguments that "
-                                         "are a JSON object");
-            return false;
-        }
-        json_t *fc = json_pack("{s:s, s:o}", "name", name, "args", args);
-        const char *signature;
-        char *gid = gemini_id(id, &signature);
-        if (gid)
-            json_object_set_new(fc, "id", json_string(gid));
-        free(gid);
-        json_t *part = json_pack("{s:o}", "functionCall", fc);
-        if (signature && signature[0])
-            json_object_set_new(part, "thoughtSignature", json_string(signature));
-        json_array_append_new(parts, part);
-    }
-    return true;
+    return sl_ai_tool_calls(parts, m, function_call, why, whylen);
 }
 
 static const sl_ai_turns turns = {"Gemini", "model", "parts", add_content, message_parts};

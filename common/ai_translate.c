@@ -115,6 +115,27 @@ json_t *sl_ai_tool_args(const json_t *call)
     return input;
 }
 
+bool sl_ai_tool_calls(json_t *blocks, const json_t *message,
+                      json_t *(*block)(const char *id, const char *name, json_t *args), char *why, size_t whylen)
+{
+    size_t i;
+    const json_t *call;
+    json_array_foreach(json_object_get(message, "tool_calls"), i, call)
+    {
+        const char *id = json_string_value(json_object_get(call, "id"));
+        const char *name = json_string_value(json_object_get(json_object_get(call, "function"), "name"));
+        json_t *args = sl_ai_tool_args(call);
+        if (!id || !name || !args) {
+            json_decref(args);
+            sl_ai_why(why, whylen, "%s", "messages: a tool call needs an id, a function name and arguments that are a "
+                                         "JSON object");
+            return false;
+        }
+        json_array_append_new(blocks, block(id, name, args));
+    }
+    return true;
+}
+
 char *sl_ai_content_text(const json_t *content)
 {
     if (json_is_string(content))

@@ -107,6 +107,12 @@ int64_t sl_ai_count(const json_t *o, const char *key);
 /* The arguments of an OpenAI tool call as a JSON object (new reference), or
  * NULL when they are not one ("" is {}). */
 json_t *sl_ai_tool_args(const json_t *call);
+/* Each tool call of an OpenAI assistant message: block(blocks, id, name, args)
+ * gives its block in the provider's form (args: a JSON object, consumed), which
+ * is appended to blocks. false (why set) for a call without an id, a name, or
+ * arguments that are a JSON object. */
+bool sl_ai_tool_calls(json_t *blocks, const json_t *message,
+                      json_t *(*block)(const char *id, const char *name, json_t *args), char *why, size_t whylen);
 /* The text of an OpenAI message content (a string, or its text parts joined). */
 char *sl_ai_content_text(const json_t *content);
 /* OpenAI's error object. */
