@@ -509,8 +509,12 @@ static json_t *embeddings_request(const json_t *req, char *why, size_t whylen)
         sl_ai_why(why, whylen, "%s", "input: 1 to 2048 texts are required");
         return NULL;
     }
-    char name[300];
-    snprintf(name, sizeof(name), "models/%s", strncmp(model, "models/", 7) == 0 ? model + 7 : model);
+    char *name = NULL;
+    if (asprintf(&name, "models/%s", strncmp(model, "models/", 7) == 0 ? model + 7 : model) < 0) {
+        json_decref(list);
+        sl_ai_why(why, whylen, "%s", "out of memory");
+        return NULL;
+    }
     const json_t *dims = json_object_get(req, "dimensions");
     json_t *requests = json_array();
     json_array_foreach(list, i, x)
@@ -521,6 +525,7 @@ static json_t *embeddings_request(const json_t *req, char *why, size_t whylen)
         json_array_append_new(requests, r);
     }
     json_decref(list);
+    free(name);
     return json_pack("{s:o}", "requests", requests);
 }
 

@@ -13,6 +13,7 @@ static const sl_ai_price prices[] = {
     {"gpt-4.1-mini", 0.40, 1.60, 0.10},
     {"gpt-4.1-nano", 0.10, 0.40, 0.025},
     {"gpt-4o", 2.50, 10.00, 1.25},
+    {"gpt-4o-2024-05-13", 5.00, 15.00, 5.00}, /* the first snapshot kept its launch price */
     {"gpt-4o-mini", 0.15, 0.60, 0.075},
     {"o3", 2.00, 8.00, 0.50},
     {"o3-mini", 1.10, 4.40, 0.55},

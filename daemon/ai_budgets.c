@@ -55,7 +55,8 @@ json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const c
         const sl_snap_gateway *g = SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, z->gateway);
         for (uint64_t i = 0; i < t->nslots; i++) {
             const sl_budget_slot *slot = &t->slots[i];
-            if (!atomic_load(&slot->key) || (key && strcmp(slot->key_text, key) != 0))
+            uint64_t k = atomic_load(&slot->key);
+            if (!(k & 1) || (key && strcmp(slot->key_text, key) != 0)) /* free, or being claimed */
                 continue;
             const sl_snap_policy *p = policy_named(s, (unsigned)kind, slot->policy);
             if (p && (!policy || strcmp(sl_snap_cstr(s, p->source), policy) == 0))

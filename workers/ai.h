@@ -119,7 +119,7 @@ void sl_ai_tokens_end(struct sl_conn *c);
  * aiTokenLimit's functions above: whether the prompt's estimate fits in what
  * is left; the 429 when it does not; the charge of what the answer used
  * (tokens, -1 unknown; its cost in nano-USD, -1 unknown), once; the end. */
-bool sl_ai_budget_fit(struct sl_conn *c, uint64_t text_bytes);
+bool sl_ai_budget_fit(struct sl_conn *c, uint64_t text_bytes, const char *model);
 void sl_ai_budget_refuse(struct sl_conn *c);
 void sl_ai_budget_settle(struct sl_conn *c, int64_t tokens, int64_t cost_nusd);
 void sl_ai_budget_end(struct sl_conn *c);
@@ -156,6 +156,8 @@ int sl_ai_guard_request(struct sl_conn *c, struct json_t *root, bool *changed, c
 int sl_ai_guard_webhook(struct sl_conn *c, sl_dbuf *body, char **error_json);
 /* ...whether the answer is still awaited. */
 bool sl_ai_guard_webhook_waiting(const struct sl_conn *c);
+/* ...when a request waiting for it gives up (its timeout, and a margin). */
+uint64_t sl_ai_guard_webhook_deadline(const struct sl_conn *c);
 /* ...the request is over (a call in flight is cancelled). */
 void sl_ai_guard_webhook_end(struct sl_conn *c);
 /* Whether the guard reads requests (patterns, maxTokens): their bodies must be JSON. */

@@ -9,18 +9,37 @@
 
 #define PROBE 8
 #define TRIES 16
+#define CHARGE_TRIES 1000 /* a charge is not dropped for a busy key (key: Route) */
 #define SPENT_BITS 44
+#define CLAIMING 2ull     /* a slot's key while it is being claimed (real keys are odd) */
 
 size_t sl_budget_table_size(void)
 {
     return sizeof(sl_budget_table) + (size_t)sl_setting(SL_SET_AI_BUDGET_ENTRIES) * sizeof(sl_budget_slot);
 }
 
+/* A name as the listing shows it (JSON text): valid UTF-8 only, cut at a
+ * character's boundary; control characters and invalid bytes become '?'. */
 static void copy_name(char *dst, size_t cap, const char *src, size_t len)
 {
-    size_t n = len < cap - 1 ? len : cap - 1;
-    for (size_t i = 0; i < n; i++)
-        dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? '?' : src[i]; /* shown as text */
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < cap - 1;) {
+        unsigned char ch = (unsigned char)src[i];
+        size_t seq = ch < 0x80 ? 1 : (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3 : (ch & 0xF8) == 0xF0 ? 4 : 0;
+        bool valid = seq > 0 && i + seq <= len && !(seq == 2 && ch < 0xC2);
+        for (size_t k = 1; valid && k < seq; k++)
+            valid = ((unsigned char)src[i + k] & 0xC0) == 0x80;
+        if (!valid || seq == 1) {
+            dst[n++] = !valid || ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+            i += 1;
+            continue;
+        }
+        if (n + seq > cap - 1)
+            break;
+        memcpy(dst + n, src + i, seq);
+        n += seq;
+        i += seq;
+    }
     dst[n] = '\0';
 }
 
@@ -60,21 +79,30 @@ sl_budget_slot *sl_budget_find(sl_budget_table *t, uint64_t key, const char *pol
         for (int p = 0; p < PROBE; p++) {
             sl_budget_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
             uint64_t k = atomic_load(&s->key);
-            if (k == key)
+            if (k == key) {
+                atomic_store(&s->touched, (uint64_t)time(NULL)); /* (a key being refused is in use too) */
                 return s;
+            }
+            if (k == CLAIMING)
+                continue; /* another worker is claiming it */
             uint64_t touched = k ? atomic_load(&s->touched) : 0;
             if (!victim || touched < oldest) {
                 victim = s;
                 oldest = touched;
             }
         }
-        uint64_t was = atomic_load(&victim->key);
-        if (!atomic_compare_exchange_strong(&victim->key, &was, key))
+        if (!victim)
             continue;
+        uint64_t was = atomic_load(&victim->key);
+        if (was == CLAIMING || !atomic_compare_exchange_strong(&victim->key, &was, CLAIMING))
+            continue;
+        /* Its state and names are the new key's before the key is published:
+         * no worker finds it with the evicted key's counts. */
         atomic_store(&victim->state, 0);
         atomic_store(&victim->touched, (uint64_t)time(NULL));
         copy_name(victim->policy, sizeof(victim->policy), policy, strlen(policy));
         copy_name(victim->key_text, sizeof(victim->key_text), key_text, key_len);
+        atomic_store(&victim->key, key);
         if (was)
             atomic_fetch_add(&t->evictions, 1);
         return victim;
@@ -91,7 +119,7 @@ uint64_t sl_budget_spent(const sl_budget_slot *s, uint32_t period)
 uint64_t sl_budget_charge(sl_budget_slot *s, uint32_t period, uint64_t n, bool set)
 {
     atomic_store(&s->touched, (uint64_t)time(NULL));
-    for (int tries = 0; tries < TRIES; tries++) {
+    for (int tries = 0; tries < CHARGE_TRIES; tries++) {
         uint64_t st = atomic_load(&s->state);
         uint64_t spent = (st >> SPENT_BITS) == period && !set ? st & SL_BUDGET_SPENT_MAX : 0;
         spent = spent + n > SL_BUDGET_SPENT_MAX || spent + n < spent ? SL_BUDGET_SPENT_MAX : spent + n;

@@ -9,7 +9,8 @@
  * months since 1970) and what was spent in it (44 bits: tokens or micro-USD);
  * a charge in a later period starts from zero. Updates are compare-and-swap:
  * no lock a dying worker could leave held. A full neighbourhood (8 slots)
- * gives its least recently charged slot to a new key (counted). */
+ * gives its least recently used slot to a new key (counted); a slot being
+ * claimed holds a sentinel key until its state and names are the new key's. */
 #ifndef SL_AI_BUDGET_TABLE_H
 #define SL_AI_BUDGET_TABLE_H
 

@@ -37,6 +37,7 @@ struct sl_guard_wait {
     char *reason;       /* deny's, or why it failed (malloc'd) */
     char *body;         /* rewrite's (malloc'd) */
     size_t body_len;
+    uint64_t started_ms;
 };
 
 static const sl_snap_policy *webhook_policy(const sl_conn *c)
@@ -111,10 +112,12 @@ static void answered(const sl_http_reply *reply, void *arg)
 /* The call's body: what the service is asked about (malloc'd), or NULL. */
 static char *question(const sl_conn *c, const sl_snap_policy *p, const sl_dbuf *body)
 {
-    json_t *b = json_loadb(body->data + body->start, sl_dbuf_len(body), 0, NULL);
+    /* Read as the body's own reading reads it (a NUL, \u0000, is JSON): what
+     * it lets through, the webhook sees. */
+    json_t *b = json_loadb(body->data + body->start, sl_dbuf_len(body), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(b)) {
         json_decref(b);
-        return NULL; /* not JSON: the body's own reading refuses it (400) */
+        return NULL;
     }
     const sl_snapshot *s = &c->snap->s;
     json_t *q = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:o}", "phase", "request", "policy", sl_snap_cstr(s, p->source),
@@ -133,9 +136,18 @@ int sl_ai_guard_webhook(sl_conn *c, sl_dbuf *body, char **error)
     if (g && g->call)
         return -1; /* still waiting */
     if (!g) {
+        json_t *probe = json_loadb(body->data + body->start, sl_dbuf_len(body),
+                                   JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
+        bool object = json_is_object(probe);
+        json_decref(probe);
+        if (!object)
+            return 0; /* not a JSON object: the body's own reading refuses it (400) */
         char *text = question(c, p, body);
-        if (!text)
-            return 0;
+        if (!text) {
+            *error = error_json("the prompt guard's webhook cannot be asked about this body", "api_error",
+                                "guard_unavailable");
+            return 503; /* (fails closed whatever failureMode says: the question could not even be put) */
+        }
         g = calloc(1, sizeof(*g));
         static const char *const headers[] = {"Content-Type: application/json", "Accept: application/json"};
         if (g)
@@ -149,6 +161,7 @@ int sl_ai_guard_webhook(sl_conn *c, sl_dbuf *body, char **error)
                                 "guard_unavailable");
             return 503;
         }
+        g->started_ms = sl_now_ms();
         c->guard_wait = g;
         return -1;
     }
@@ -177,6 +190,13 @@ int sl_ai_guard_webhook(sl_conn *c, sl_dbuf *body, char **error)
     default:
         return 0;
     }
+}
+
+uint64_t sl_ai_guard_webhook_deadline(const sl_conn *c)
+{
+    const sl_snap_policy *p = webhook_policy(c);
+    uint64_t started = c->guard_wait ? c->guard_wait->started_ms : sl_now_ms();
+    return started + (p ? p->num[1] : 2000) + 2000;
 }
 
 bool sl_ai_guard_webhook_waiting(const sl_conn *c)

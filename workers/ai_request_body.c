@@ -6,6 +6,7 @@
  * the stream it asked for). A body that needs no change goes as it came,
  * byte for byte. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +39,8 @@ uint16_t sl_ai_request_kind(const sl_http1_request *req, const sl_snap_backend *
         flags |= SL_AI_REQ_TRANSLATE;
     if (req->meth == SL_HTTP1_METHOD_POST && ends_with(req->path, "/embeddings")) {
         flags |= SL_AI_REQ_EMBEDDINGS;
-        if (dialect && dialect->embeddings_request)
+        /* (Vertex AI embeds through its own :predict, not Gemini's batchEmbedContents: passed as sent.) */
+        if (dialect && dialect->embeddings_request && be->ai_provider != SL_AI_VERTEXAI)
             flags |= SL_AI_REQ_TRANSLATE;
     }
     /* (Vertex AI's publisher model list is not Gemini's: it passes as it is.) */
@@ -190,6 +192,22 @@ static sl_slice alias_of(sl_slice list, const char *name)
     return sl_slice_make("", 0);
 }
 
+/* The model the provider will be asked for (ai.model, an alias's model, or
+ * the body's), for pricing a prompt before it is sent. */
+static void priced_model(const sl_conn *c, const sl_snap_backend *be, const json_t *root, char *out, size_t cap)
+{
+    const sl_snapshot *s = &c->snap->s;
+    const char *had = json_string_value(json_object_get(root, "model"));
+    sl_slice model = {0};
+    if (be->ai_model.len)
+        model = sl_slice_make(sl_snap_cstr(s, be->ai_model), be->ai_model.len);
+    else if (be->ai_aliases.len && had)
+        model = alias_of(sl_slice_make(sl_snap_cstr(s, be->ai_aliases), be->ai_aliases.len), had);
+    if (!model.len && had)
+        model = sl_slice_from_cstr(had);
+    snprintf(out, cap, "%.*s", (int)(model.len < cap ? model.len : cap - 1), model.ptr ? model.ptr : "");
+}
+
 static bool rewrite(sl_conn *c, const sl_snap_backend *be, json_t *root)
 {
     bool changed = false;
@@ -249,7 +267,9 @@ int sl_ai_request_body(sl_conn *c, sl_dbuf *in, sl_dbuf *out, char **error)
         return refused;
     }
     uint64_t prompt_bytes = prompt_text_bytes(root);
-    if (!sl_ai_budget_fit(c, prompt_bytes)) {
+    char model[257];
+    priced_model(c, be, root, model, sizeof(model));
+    if (!sl_ai_budget_fit(c, prompt_bytes, model)) {
         json_decref(root);
         c->budget.refused = true;
         return 429; /* answered by sl_ai_budget_refuse (proxy.c) */

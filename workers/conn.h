@@ -148,6 +148,10 @@ struct sl_conn {
         int64_t estimate_tokens;   /* ...the prompt estimate, charged when the answer gives no count */
         char *redis_key;           /* ...its counter in Redis (scope Global; malloc'd), or NULL */
         bool refused;              /* ...the prompt did not fit (sl_ai_budget_refuse answers) */
+        uint64_t key;              /* ...its key's hash, taken when it was checked (the request's fields
+                                    * are not all there by the time it is charged) */
+        char *key_text;            /* ...and its text, for the listing (malloc'd), or NULL */
+        uint64_t estimate_cost;    /* ...the prompt estimate's price (micro-USD), charged when unanswered */
     } budget;
     uint32_t policy_next;          /* state SL_CONN_POLICY: the chain's link to go on with */
     void (*policy_cancel)(struct sl_conn *c); /* ...stops the waiting policy's operation */

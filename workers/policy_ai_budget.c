@@ -102,17 +102,31 @@ static void refuse(sl_conn *c, const sl_snap_policy *p, const char *what)
     const char *name = sl_snap_cstr(&c->snap->s, p->source);
     char budget[64], headers[200], body[600];
     amount_text(p, p->num[0], budget, sizeof(budget));
-    snprintf(headers, sizeof(headers), "Content-Type: application/json\r\nRetry-After: %llu\r\n",
+    /* x-should-retry: the OpenAI libraries retry a 429 unless told not to; a
+     * spent budget does not come back in seconds. */
+    snprintf(headers, sizeof(headers),
+             "Content-Type: application/json\r\nRetry-After: %llu\r\nx-should-retry: false\r\n",
              (unsigned long long)left_s);
     int n = snprintf(body, sizeof(body),
-                     "{\"error\":{\"message\":\"%s: the budget of %s per %s is spent (TrafficPolicy %s); it renews "
-                     "in %llu s\",\"type\":\"budget\",\"param\":null,\"code\":\"insufficient_quota\"}}",
+                     "{\"error\":{\"message\":\"%s (the budget of %s per %s, TrafficPolicy %s); it renews in "
+                     "%llu s\",\"type\":\"insufficient_quota\",\"param\":null,\"code\":\"insufficient_quota\"}}",
                      what, budget, p->num[1] == PERIOD_DAY ? "day" : "month", name, (unsigned long long)left_s);
     sl_log_debug("policy", "client %s over the aiBudget of TrafficPolicy %s", c->peer, name);
     sl_conn_respond_raw(c, 429, headers, body, n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0);
 }
 
-/* The key's value as the listing shows it (an address as text). */
+/* Whether header `name` carries a credential (not to be shown in a listing). */
+static bool credential_field(sl_slice name)
+{
+    static const char *const names[] = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (sl_slice_ieq_cstr(name, names[i]))
+            return true;
+    return false;
+}
+
+/* The key's value as the listing shows it (an address as text; a credential
+ * only by its last 4 characters). */
 static void key_text(const sl_conn *c, const sl_snap_policy *p, char *out, size_t cap)
 {
     char tag;
@@ -122,19 +136,35 @@ static void key_text(const sl_conn *c, const sl_snap_policy *p, char *out, size_
             snprintf(out, cap, "?");
         return;
     }
+    if (tag == 'H' && credential_field(sl_slice_make(sl_snap_cstr(&c->snap->s, p->a), p->a.len))) {
+        size_t tail = key.len < 4 ? key.len : 4;
+        snprintf(out, cap, "...%.*s", (int)tail, key.ptr + key.len - tail);
+        return;
+    }
     snprintf(out, cap, "%.*s", (int)(key.len < cap ? key.len : cap - 1), key.ptr);
+}
+
+/* Takes the request's key for p into c->budget: its hash (the unit in it: a
+ * policy switched between tokens and USD does not read the old counts) and
+ * its text. false: out of memory. */
+static bool take_key(sl_conn *c, const sl_snap_policy *p)
+{
+    char text[128];
+    key_text(c, p, text, sizeof(text));
+    free(c->budget.key_text);
+    c->budget.key_text = strdup(text);
+    c->budget.key = (sl_rate_limit_bucket_key(c, p) ^ (p->num[2] ? 2u : 0u)) | 1u;
+    return c->budget.key_text != NULL;
 }
 
 /* The key's slot in the Gateway's table, or NULL (no zone, or contended). */
 static sl_budget_slot *slot_of(const sl_conn *c, const sl_snap_policy *p)
 {
     sl_budget_table *t = c->snap->zones[p->kind];
-    if (!t || !t->nslots)
+    if (!t || !t->nslots || !c->budget.key_text)
         return NULL;
-    char text[128];
-    key_text(c, p, text, sizeof(text));
-    return sl_budget_find(t, sl_rate_limit_bucket_key(c, p), sl_snap_cstr(&c->snap->s, p->source), text,
-                          strlen(text));
+    return sl_budget_find(t, c->budget.key, sl_snap_cstr(&c->snap->s, p->source), c->budget.key_text,
+                          strlen(c->budget.key_text));
 }
 
 static void passed(sl_conn *c, const sl_snap_policy *p, uint64_t spent)
@@ -165,7 +195,7 @@ static char *redis_key(const sl_conn *c, const sl_snap_policy *p)
     char key[400];
     uint64_t left_s;
     uint32_t period = sl_ai_budget_period(p, &left_s);
-    if (!sl_rate_limit_redis_key(c, p, "bg", key, sizeof(key)))
+    if (!sl_rate_limit_redis_key(c, p, p->num[2] ? "bgusd" : "bg", key, sizeof(key)))
         return NULL;
     char *full = NULL;
     return asprintf(&full, "%s:%u", key, period) < 0 ? NULL : full;
@@ -209,7 +239,7 @@ static void checked(const redisReply *reply, const char *why, void *arg)
     }
     free(c->budget.redis_key);
     c->budget.redis_key = NULL;
-    refuse(c, p, "over the budget");
+    refuse(c, p, "the budget is spent");
 }
 
 static void cancel(sl_conn *c)
@@ -245,13 +275,14 @@ static sl_policy_result check_global(sl_conn *c, const sl_snap_policy *p)
 /* A charge's reply: Redis's total goes into the local table, for the listing. */
 typedef struct charge_call {
     sl_budget_slot *slot;
+    uint64_t key;    /* the slot's key when the charge left: another may have it by the reply */
     uint32_t period;
 } charge_call;
 
 static void charged(const redisReply *reply, const char *why, void *arg)
 {
     charge_call *cc = arg;
-    if (reply && reply->type == REDIS_REPLY_INTEGER && cc->slot)
+    if (reply && reply->type == REDIS_REPLY_INTEGER && cc->slot && atomic_load(&cc->slot->key) == cc->key)
         sl_budget_charge(cc->slot, cc->period, reply->integer > 0 ? (uint64_t)reply->integer : 0, true);
     else if (!reply || reply->type == REDIS_REPLY_ERROR)
         sl_log_warn("policy", "aiBudget: a charge did not reach Redis: %s",
@@ -263,6 +294,8 @@ static void charged(const redisReply *reply, const char *why, void *arg)
 
 static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
 {
+    if (!take_key(c, p))
+        return SL_POLICY_NEXT; /* out of memory: not refused for it */
     if (p->flags & SL_RATE_LIMIT_GLOBAL)
         return check_global(c, p);
     sl_budget_slot *s = slot_of(c, p);
@@ -271,33 +304,35 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
     uint64_t left_s;
     uint64_t spent = sl_budget_spent(s, sl_ai_budget_period(p, &left_s));
     if (spent >= p->num[0]) {
-        refuse(c, p, "over the budget");
+        refuse(c, p, "the budget is spent");
         return SL_POLICY_ANSWERED;
     }
     passed(c, p, spent);
     return SL_POLICY_NEXT;
 }
 
-/* What `tokens` of prompt (input) cost at be's price, in micro-USD; 0 without one. */
-static uint64_t input_cost(const sl_conn *c, int64_t tokens)
+/* What `tokens` of prompt (input) of `model` cost at be's price, in micro-USD; 0 without one. */
+static uint64_t input_cost(const sl_conn *c, int64_t tokens, const char *model)
 {
     const sl_snap_backend *be = sl_ai_backend(c);
     sl_ai_usage u;
     sl_ai_usage_init(&u);
     u.input = tokens;
     u.output = 0;
+    snprintf(u.model, sizeof(u.model), "%s", model ? model : "");
     int64_t nusd = be ? sl_ai_cost_nusd(&c->snap->s, be, &u) : -1;
-    return nusd > 0 ? (uint64_t)(nusd + 999) / 1000 : 0;
+    return nusd > 0 ? (uint64_t)(nusd / 1000) + 1 : 0;
 }
 
-bool sl_ai_budget_fit(sl_conn *c, uint64_t text_bytes)
+bool sl_ai_budget_fit(sl_conn *c, uint64_t text_bytes, const char *model)
 {
     const sl_snap_policy *p = c->budget.policy;
     if (!p)
         return true;
     int64_t tokens = (int64_t)(text_bytes / 4) + 1;
     c->budget.estimate_tokens = tokens;
-    uint64_t estimate = p->num[2] ? input_cost(c, tokens) : (uint64_t)tokens;
+    c->budget.estimate_cost = input_cost(c, tokens, model);
+    uint64_t estimate = p->num[2] ? c->budget.estimate_cost : (uint64_t)tokens;
     uint64_t need = estimate < p->num[0] ? estimate : p->num[0];
     return c->budget.spent + need <= p->num[0];
 }
@@ -306,7 +341,8 @@ void sl_ai_budget_refuse(sl_conn *c)
 {
     const sl_snap_policy *p = c->budget.policy;
     c->budget.policy = NULL; /* nothing is charged for it */
-    refuse(c, p, "the prompt does not fit in the budget left");
+    c->budget.refused = false;
+    refuse(c, p, "the prompt does not fit in what is left of the budget");
 }
 
 void sl_ai_budget_settle(sl_conn *c, int64_t tokens, int64_t cost_nusd)
@@ -317,11 +353,13 @@ void sl_ai_budget_settle(sl_conn *c, int64_t tokens, int64_t cost_nusd)
     c->budget.policy = NULL;
     int64_t estimate = c->budget.estimate_tokens;
     uint64_t amount = !p->num[2]      ? (uint64_t)(tokens >= 0 ? tokens : estimate)
-                      : cost_nusd >= 0 ? (uint64_t)(cost_nusd + 999) / 1000
-                      : tokens < 0    ? input_cost(c, estimate) /* no count: the prompt's estimate */
+                      : cost_nusd >= 0 ? (uint64_t)(cost_nusd / 1000) + (cost_nusd % 1000 != 0)
+                      : tokens < 0    ? c->budget.estimate_cost /* no count: the prompt's estimate */
                                       : 0;                      /* counted, but no price */
     if (amount == 0)
         return;
+    if (amount > SL_BUDGET_SPENT_MAX)
+        amount = SL_BUDGET_SPENT_MAX; /* (a provider's count is not trusted to be sane) */
     uint64_t left_s;
     uint32_t period = sl_ai_budget_period(p, &left_s);
     sl_budget_slot *s = slot_of(c, p);
@@ -336,6 +374,7 @@ void sl_ai_budget_settle(sl_conn *c, int64_t tokens, int64_t cost_nusd)
     const char *why = NULL;
     if (cc) {
         cc->slot = s;
+        cc->key = c->budget.key;
         cc->period = period;
     }
     if (!cc || !eval(c, p, c->budget.redis_key, amount, charged, cc, &why)) {
@@ -351,9 +390,13 @@ void sl_ai_budget_end(sl_conn *c)
     if (c->budget.policy && c->up_wrote && !c->res_head_done)
         sl_ai_budget_settle(c, -1, -1);
     c->budget.policy = NULL;
+    c->budget.refused = false;
     c->budget.estimate_tokens = 0;
+    c->budget.estimate_cost = 0;
     free(c->budget.redis_key);
     c->budget.redis_key = NULL;
+    free(c->budget.key_text);
+    c->budget.key_text = NULL;
 }
 
 const sl_policy_ops sl_policy_ai_budget = {

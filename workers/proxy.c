@@ -188,6 +188,7 @@ void sl_proxy_reset_response(sl_conn *c)
     c->res_ready = 0;
     c->res_body_end_seen = false;
     memset(&c->res_body, 0, sizeof(c->res_body));
+    c->up_wrote = false; /* (nothing of this request has gone upstream yet: budgets charge by it) */
 }
 
 void sl_proxy_start(sl_conn *c, const sl_snap_route *route)
@@ -355,6 +356,13 @@ static void after_policies(sl_conn *c)
     bool rewrite = be->ai_provider && !c->upgrade_requested &&
                    (sl_ai_rewrites_body(be, c->ai_flags, &w->req) ||
                     ((c->ai_failover || guard_reads) && sl_ai_json_body(&w->req)));
+    if (be->ai_provider && c->upgrade_requested && !c->req_body.done && c->req_body.kind != SL_BODY_NONE) {
+        /* A body that would go upstream unread (a switch of protocols tunnels
+         * it): no guard, budget or count could see it. */
+        c->req_body.done = true; /* not read: the connection closes after the answer */
+        sl_conn_respond(c, 400, "an AI route does not switch protocols for a request with a body\n", true);
+        return;
+    }
     if (guard_reads && !c->req_body.done && !c->body_held && !sl_ai_json_body(&w->req)) {
         /* A body the prompt guard cannot read (an upload) does not pass it unread. */
         c->req_body.done = true; /* not read: the connection closes after the answer */
@@ -386,8 +394,10 @@ static void after_policies(sl_conn *c)
         int status = sl_collect_held(c, rewrite, &error_json);
         if (status > 1)
             collect_failed(c, status, error_json);
-        else if (status < 0)
-            sl_conn_update(c); /* the guard's webhook is asked: sl_proxy_collect_resume goes on */
+        else if (status < 0) {
+            c->deadline_ms = sl_ai_guard_webhook_deadline(c); /* the guard's webhook is asked: */
+            sl_conn_update(c);                                 /* sl_proxy_collect_resume goes on */
+        }
         else
             begin_upstream(c);
         return;
@@ -446,11 +456,11 @@ static void collect_failed(sl_conn *c, int status, char *error_json)
     c->collecting = false;
     c->req_body.done = true; /* not read further: the connection closes after the answer */
     c->state = SL_CONN_LOCAL;
-    if (status == 429 && c->budget.refused && !error_json) {
-        c->budget.refused = false;
+    if (status == 429 && c->budget.refused && c->budget.policy && !error_json) {
         sl_ai_budget_refuse(c); /* the body was read whole: the connection goes on */
         return;
     }
+    c->budget.refused = false;
     if (status == 429 && c->tl_policy && !error_json) {
         sl_ai_tokens_refuse(c); /* the body was read whole: the connection goes on */
         return;
@@ -491,6 +501,16 @@ static void buffering_event(sl_conn *c)
         }
         if (status == 1) {
             begin_upstream(c);
+            return;
+        }
+        if (status < 0) {
+            /* The guard's webhook is asked: its answer goes on (sl_proxy_collect_resume). */
+            if (c->client_eof) {
+                sl_conn_close(c);
+                return;
+            }
+            c->deadline_ms = sl_ai_guard_webhook_deadline(c);
+            sl_conn_update(c);
             return;
         }
     }
@@ -1318,6 +1338,15 @@ void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 void sl_proxy_timeout(sl_conn *c)
 {
+    if (sl_ai_guard_webhook_waiting(c)) {
+        /* (The webhook's own timeout ends its call first: this is the safety net.) */
+        sl_ai_guard_webhook_end(c);
+        c->buffering = c->collecting = false;
+        c->req_body.done = true;
+        c->state = SL_CONN_LOCAL;
+        sl_conn_respond(c, 503, "the prompt guard's webhook did not answer\n", true);
+        return;
+    }
     if (c->tunnel) {
         sl_log_debug("proxy", "closing idle tunnel %s -> %s", c->peer, c->log_upstream);
         sl_conn_close(c);

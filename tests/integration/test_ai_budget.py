@@ -126,3 +126,62 @@ def test_global_budget_is_shared_by_two_nodes(make_dataplane, provider, tmp_path
         assert listing(nodes[0], key="127.0.0.1")[0]["scope"] == "Global"
     finally:
         redis.stop()
+
+
+def test_the_key_is_taken_when_checked_and_kept_to_the_charge(make_dataplane, provider):
+    """A header-keyed budget is charged to the key the request was checked
+    with, even when the worker reads other requests while it waits for its
+    answer; a credential as the key is listed by its last 4 characters only."""
+    import threading
+    dp = ai_plane(make_dataplane, provider)
+    created(dp.sluiced.post(POLICIES, budget(tokens=1000, period="Day", key="Header", header="x-team")))
+    in_force(dp, text=" ".join(["w"] * 1100), headers={"x-team": "warm-up"})
+    slow = threading.Thread(target=lambda: chat_from(dp.port, "127.0.0.1", "a b", {"x-team": "alpha"}))
+    body = {"model": "slow-2s", "messages": [{"role": "user", "content": "a b"}]}
+
+    def alpha():
+        c = HTTPFrom(dp.port, "127.0.0.1", timeout=10)
+        c.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                  headers={"Content-Type": "application/json", "x-team": "alpha"})
+        assert c.getresponse().status == 200
+        c.close()
+    slow = threading.Thread(target=alpha)
+    slow.start()
+    for _ in range(3):  # read by the same worker while alpha's answer is awaited
+        assert chat_from(dp.port, "127.0.0.1", headers={"x-team": "beta"})[0] == 200
+    slow.join(15)
+    spent = {b["key"]: b["spent"] for b in listing(dp, policy="default/budget")}
+    assert spent.get("alpha") == 5 and spent.get("beta") == 15, spent
+    # A credential is not shown.
+    created(dp.sluiced.put("/apis/gateway.sluice.dev/v1alpha1/namespaces/default/trafficpolicies/budget",
+                           budget(tokens=1000, period="Day", key="Header", header="Authorization")))
+    wait_until(lambda: any(b["key"] == "...9876" for b in listing(dp)) or
+               chat_from(dp.port, "127.0.0.1", headers={"Authorization": "Bearer sk-secret-9876"})[0] != 200,
+               timeout=10, what="the credential-keyed budget")
+    keys = [b["key"] for b in listing(dp)]
+    assert "...9876" in keys and not any("secret" in k for k in keys), keys
+
+
+def test_money_prompts_are_priced_by_their_model_and_local_answers_cost_nothing(make_dataplane, provider):
+    """The prompt estimate is priced at the model's own line (no "*" line);
+    a request answered by the gateway itself on a kept-alive connection costs
+    nothing."""
+    import requests
+    dp = ai_plane(make_dataplane, provider, prices=[{"model": "test-small", "input": 1000, "output": 1000}])
+    created(dp.sluiced.post(POLICIES, budget(costUSD=0.02, period="Day")))
+    in_force(dp, text=" ".join(["w"] * 30))  # 30 words at USD 0.001 a token: over USD 0.02
+    s = requests.Session()
+    r = s.post(dp.url + "/v1/chat/completions", timeout=10, json={"model": "test-small", "messages": [
+        {"role": "user", "content": "a b"}]})
+    assert r.status_code == 200  # 5 tokens: USD 0.005
+    r = s.post(dp.url + "/v1/chat/completions", timeout=10, data=b"{not json",
+               headers={"Content-Type": "application/json"})
+    assert r.status_code == 400  # answered by the gateway on the same connection: no charge
+    (mine,) = listing(dp, key="127.0.0.1")
+    assert mine["spent"] == pytest.approx(0.005), mine
+    # About 250 tokens of prompt at USD 0.001: USD 0.25, more than what is left: refused unsent.
+    n = len(provider.requests)
+    st, _, body = chat_from(dp.port, "127.0.0.1", text=" ".join(["abc"] * 250))
+    assert st == 429 and "does not fit" in json.loads(body)["error"]["message"], body
+    assert len(provider.requests) == n
+    assert listing(dp, key="127.0.0.1")[0]["spent"] == pytest.approx(0.005)

@@ -218,6 +218,15 @@ def test_webhook_allows_denies_and_rewrites(make_dataplane, provider):
         assert q["question"] == dict(q["question"], phase="request", policy="default/guard", route="default/ai")
         assert q["question"]["client"]["address"].startswith("127.0.0.1")
         assert q["question"]["body"]["model"] == "test-small"
+        # A body the provider reads as JSON is read so for the webhook too (a NUL is JSON).
+        r = requests.post(dp.url + "/v1/chat/completions", timeout=10, headers={"Content-Type": "application/json"},
+                          data=b'{"model":"m","messages":[{"role":"user","content":"forbidden \\u0000"}]}')
+        assert r.status_code == 451, r.text
+        # A body never goes past the guard by asking to switch protocols.
+        r = requests.post(dp.url + "/v1/chat/completions", timeout=10,
+                          headers={"Connection": "Upgrade", "Upgrade": "foo"},
+                          json={"model": "m", "messages": [{"role": "user", "content": "forbidden"}]})
+        assert r.status_code == 400 and "switch protocols" in r.text, r.text
         # The connection serves the next request after a denial (the body was read whole).
         s = requests.Session()
         for text, code in (("forbidden", 451), ("fine", 200), ("forbidden", 451)):
@@ -260,7 +269,10 @@ def test_webhook_wait_ends_with_its_client_and_serves_http2(make_dataplane, prov
     from h2client import H2Client
     hook = Webhook(decide, delay=0.8)
     try:
-        dp = guard_plane(make_dataplane, provider, request={"webhook": {"url": hook.url, "timeout": "5s"}})
+        # (A body idle timeout shorter than the webhook's answer: the wait is the webhook's, not the body's.)
+        dp = ai_plane(make_dataplane, provider, args=["--body-idle-timeout", "300"])
+        created(dp.sluiced.post(POLICIES, policy("guard", [to_route("ai")], aiPromptGuard={
+            "request": {"webhook": {"url": hook.url, "timeout": "5s"}}})))
         wait_until(lambda: ask(dp, "forbidden").status_code == 451, timeout=15, what="the webhook in force")
         n = len(provider.requests)
         # A client that leaves while the webhook thinks: nothing is sent for it.

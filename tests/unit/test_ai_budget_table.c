@@ -36,6 +36,15 @@ static void periods_and_charges(void)
     /* Control characters are not kept as they are (the names are shown as text). */
     sl_budget_slot *odd = sl_budget_find(t, 0x9999, "p", "a\nb", 3);
     CHECK(odd && strcmp(odd->key_text, "a?b") == 0);
+    /* Names are valid UTF-8 (the listing is JSON): a stray byte becomes '?', a cut
+     * falls between characters. */
+    sl_budget_slot *latin1 = sl_budget_find(t, 0x7777, "p", "caf\xe9", 4);
+    CHECK(latin1 && strcmp(latin1->key_text, "caf?") == 0);
+    char accents[81] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(accents, "\xc3\xa9");
+    sl_budget_slot *cut = sl_budget_find(t, 0x5555, "p", accents, 80);
+    CHECK(cut && strlen(cut->key_text) == 54 && memcmp(cut->key_text, accents, 54) == 0);
     free(t);
 }
 
