@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "daemon/compile_values.h"
 #include "daemon/compiler_internal.h"
+#include "daemon/fetcher.h"
+#include "daemon/gcp_token.h"
 #include "daemon/validate.h"
 
 /* The decoded `entry` of Secret ns/name (malloc'd), or NULL. */
@@ -35,6 +37,52 @@ static char *secret_entry(sl_compile_ctx *c, const char *ns, const char *name, c
     return key;
 }
 
+/* The decoded `entry` of Secret ns/name as it is (a document: lines allowed), or NULL. */
+static char *secret_document(sl_compile_ctx *c, const char *ns, const char *name, const char *entry)
+{
+    const json_t *secret = sl_compile_find_object(c->secrets, ns, name);
+    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), entry));
+    size_t len = 0;
+    char *doc = b64 ? sl_base64_decode(b64, &len) : NULL;
+    if (doc && (len == 0 || memchr(doc, '\0', len))) {
+        free(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* Access tokens are traded again well before their hour is up. */
+#define GCP_TOKEN_REFRESH_MS (45u * 60u * 1000u)
+
+/* A Vertex AI service account's access token (malloc'd), traded by the
+ * master's fetcher for a JWT signed with its key, or NULL with why. */
+static char *gcp_access_token(const char *key_json, char *why, size_t whylen)
+{
+    char *email = NULL, *uri = NULL;
+    if (!sl_gcp_service_account(key_json, &email, &uri, why, whylen))
+        return NULL;
+    char name[600];
+    snprintf(name, sizeof(name), "gcp-token:%s:%s", email, uri);
+    char problem[300] = "";
+    char *doc = sl_fetcher_post(name, uri, sl_gcp_token_request, key_json, GCP_TOKEN_REFRESH_MS, problem,
+                                sizeof(problem));
+    json_t *answer = doc ? json_loads(doc, 0, NULL) : NULL;
+    const char *token = json_string_value(json_object_get(answer, "access_token"));
+    char *out = NULL;
+    bool usable = token && token[0] && !strpbrk(token, "\r\n");
+    if (usable)
+        out = strdup(token);
+    else if (problem[0])
+        snprintf(why, whylen, "no access token yet for %s (%s)", email, problem);
+    else
+        snprintf(why, whylen, "the token endpoint %s gave no usable access_token for %s", uri, email);
+    json_decref(answer);
+    free(doc);
+    free(email);
+    free(uri);
+    return out;
+}
+
 /* What the Backend's Secret gives: an apiKey, or (Bedrock) AWS credentials. */
 typedef struct ai_secret {
     char *api_key, *key_id, *secret, *token;
@@ -48,11 +96,22 @@ static void ai_secret_free(ai_secret *k)
     free(k->token);
 }
 
-/* Reads Secret ns/name for provider: false when it gives nothing usable. */
+/* Reads Secret ns/name for provider: false when it gives nothing usable
+ * (why says so when there is more to say than that). */
 static bool read_ai_secret(sl_compile_ctx *c, const char *ns, const char *name, sl_ai_provider provider,
-                           ai_secret *k)
+                           ai_secret *k, char *why, size_t whylen)
 {
     memset(k, 0, sizeof(*k));
+    why[0] = '\0';
+    char *account = provider == SL_AI_VERTEXAI ? secret_document(c, ns, name, "serviceAccountKey") : NULL;
+    if (account) {
+        char problem[400] = "";
+        k->api_key = gcp_access_token(account, problem, sizeof(problem));
+        if (!k->api_key)
+            snprintf(why, whylen, "serviceAccountKey: %s", problem);
+        free(account);
+        return k->api_key != NULL;
+    }
     if (provider == SL_AI_BEDROCK) {
         k->key_id = secret_entry(c, ns, name, "accessKeyId");
         k->secret = secret_entry(c, ns, name, "secretAccessKey");
@@ -76,7 +135,7 @@ static const char *problem(sl_compile_ctx *c, const json_t *obj, bool grpc, bool
     const json_t *ai = json_object_get(json_object_get(obj, "spec"), "ai");
     const char *provider_name = sl_js(ai, "provider");
     const sl_ai_provider_info *info = sl_ai_provider_get(sl_ai_provider_from_name(provider_name));
-    char buf[400];
+    char buf[900];
     if (grpc) {
         *message = "an AI Backend serves HTTP APIs; a GRPCRoute cannot use it";
         return "UnsupportedProtocol";
@@ -91,12 +150,19 @@ static const char *problem(sl_compile_ctx *c, const json_t *obj, bool grpc, bool
     ai_secret k;
     sl_ai_provider provider = sl_ai_provider_from_name(provider_name);
     if (secret[0]) {
-        if (!read_ai_secret(c, sl_jmeta(obj, "namespace"), secret, provider, &k)) {
-            snprintf(buf, sizeof(buf),
-                     "ai.authSecretRef: Secret %s/%s does not exist or has no usable %s entry (one line of "
-                     "printable characters)",
-                     sl_jmeta(obj, "namespace"), secret,
-                     provider == SL_AI_BEDROCK ? "apiKey, or accessKeyId and secretAccessKey," : "apiKey");
+        char why[400];
+        if (!read_ai_secret(c, sl_jmeta(obj, "namespace"), secret, provider, &k, why, sizeof(why))) {
+            if (why[0])
+                snprintf(buf, sizeof(buf), "ai.authSecretRef: Secret %s/%s: %s", sl_jmeta(obj, "namespace"), secret,
+                         why);
+            else
+                snprintf(buf, sizeof(buf),
+                         "ai.authSecretRef: Secret %s/%s does not exist or has no usable %s entry (one line of "
+                         "printable characters)",
+                         sl_jmeta(obj, "namespace"), secret,
+                         provider == SL_AI_BEDROCK    ? "apiKey, or accessKeyId and secretAccessKey,"
+                         : provider == SL_AI_VERTEXAI ? "apiKey (an access token) or serviceAccountKey"
+                                                      : "apiKey");
             json_array_append_new(c->keep, json_string(buf));
             *message = json_string_value(json_array_get(c->keep, json_array_size(c->keep) - 1));
             return "BackendNotFound";
@@ -276,7 +342,8 @@ static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *n
     be.ai_prices = prices_text(c, json_object_get(ai, "prices"));
     const char *secret = sl_js(json_object_get(ai, "authSecretRef"), "name");
     ai_secret k;
-    if (secret[0] && read_ai_secret(c, ns, secret, provider, &k)) {
+    char why[400];
+    if (secret[0] && read_ai_secret(c, ns, secret, provider, &k, why, sizeof(why))) {
         be.ai_key = sl_sb_str(&c->b, k.api_key ? k.api_key : "");
         be.ai_aws_key_id = sl_sb_str(&c->b, k.key_id ? k.key_id : "");
         be.ai_aws_secret = sl_sb_str(&c->b, k.secret ? k.secret : "");

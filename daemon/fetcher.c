@@ -21,7 +21,10 @@
 
 typedef struct fetch_entry {
     struct fetch_entry *next;
-    char *url;
+    char *url;          /* the entry's name: its URL, or (POSTs) a key of the caller's */
+    char *post_url;     /* POST entries: where to, and how the body is made afresh each time */
+    sl_fetch_body_fn make_body;
+    char *body_arg;
     uint32_t refresh_ms;
     char *body;         /* the last good document, NULL before one */
     char error[200];    /* the last fetch's problem, "" when it succeeded */
@@ -44,6 +47,15 @@ static uint64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void free_entry(fetch_entry *e)
+{
+    free(e->url);
+    free(e->post_url);
+    free(e->body_arg);
+    free(e->body);
+    free(e);
 }
 
 static fetch_entry *find(const char *url)
@@ -81,7 +93,7 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 }
 
 /* Fetches url: the body (malloc'd) of a 200 answer holding JSON, or NULL with why. */
-static char *fetch(const char *url, char *why, size_t whylen)
+static char *fetch(const char *url, const char *post, char *why, size_t whylen)
 {
     CURL *h = curl_easy_init();
     body_buf b = {0};
@@ -91,6 +103,8 @@ static char *fetch(const char *url, char *why, size_t whylen)
         return NULL;
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (post)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, post); /* application/x-www-form-urlencoded */
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never a proxy from the environment (http_proxy...) */
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -166,10 +180,19 @@ static void *run(void *unused)
             continue;
         }
         char *url = strdup(due->url);
+        char *target = strdup(due->post_url ? due->post_url : due->url);
+        char *arg = due->body_arg ? strdup(due->body_arg) : NULL;
+        sl_fetch_body_fn make_body = due->make_body;
         due->next_ms = now + IDLE_WAIT_MS; /* in flight */
         pthread_mutex_unlock(&F.t.lock);
         char problem[200] = "";
-        char *body = url ? fetch(url, problem, sizeof(problem)) : NULL;
+        char *post = make_body && arg ? make_body(arg, problem, sizeof(problem)) : NULL;
+        char *body = url && target && (!make_body || post) ? fetch(target, post, problem, sizeof(problem)) : NULL;
+        if (!problem[0] && !body)
+            snprintf(problem, sizeof(problem), "out of memory");
+        free(post);
+        free(arg);
+        free(target);
         pthread_mutex_lock(&F.t.lock);
         fetch_entry *e = url ? find(url) : NULL; /* forgotten meanwhile: nothing to record */
         bool changed = e && record(e, body, problem);
@@ -208,9 +231,7 @@ void sl_fetcher_stop(void)
     while (F.entries) {
         fetch_entry *e = F.entries;
         F.entries = e->next;
-        free(e->url);
-        free(e->body);
-        free(e);
+        free_entry(e);
     }
 }
 
@@ -232,51 +253,84 @@ void sl_fetcher_end(void)
             continue;
         }
         *p = e->next;
-        free(e->url);
-        free(e->body);
-        free(e);
+        free_entry(e);
     }
     pthread_mutex_unlock(&F.t.lock);
 }
 
-char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t whylen)
+/* The entry `name` (made when new, with its POST parts), marked asked, or
+ * NULL (out of memory). Lock held. */
+static fetch_entry *entry_of(const char *name, const char *post_url, sl_fetch_body_fn make_body, const char *arg)
 {
-    why[0] = '\0';
-    if (!F.t.running) {
-        snprintf(why, whylen, "%s is not fetched (no fetcher runs)", url);
-        return NULL;
-    }
-    pthread_mutex_lock(&F.t.lock);
-    fetch_entry *e = find(url);
+    fetch_entry *e = find(name);
     if (!e) {
         e = calloc(1, sizeof(*e));
-        if (!e || !(e->url = strdup(url))) {
-            free(e);
-            pthread_mutex_unlock(&F.t.lock);
-            snprintf(why, whylen, "out of memory");
+        if (!e || !(e->url = strdup(name)) || (post_url && !(e->post_url = strdup(post_url))) ||
+            (arg && !(e->body_arg = strdup(arg)))) {
+            if (e)
+                free_entry(e);
             return NULL;
         }
+        e->make_body = make_body;
         snprintf(e->error, sizeof(e->error), "not fetched yet");
         e->next = F.entries; /* next_ms 0: fetched at once */
         F.entries = e;
         pthread_cond_signal(&F.t.wake);
+    } else if (arg && (!e->body_arg || strcmp(e->body_arg, arg) != 0)) {
+        char *copy = strdup(arg); /* the caller's secret changed: the next fetch uses it */
+        if (copy) {
+            free(e->body_arg);
+            e->body_arg = copy;
+            e->next_ms = 0;
+            pthread_cond_signal(&F.t.wake);
+        }
     }
     e->asked = true;
+    return e;
+}
+
+static char *get(const char *name, const char *post_url, sl_fetch_body_fn make_body, const char *arg,
+                 uint32_t refresh_ms, char *why, size_t whylen)
+{
+    why[0] = '\0';
+    if (!F.t.running) {
+        snprintf(why, whylen, "%s is not fetched (no fetcher runs)", post_url ? post_url : name);
+        return NULL;
+    }
+    pthread_mutex_lock(&F.t.lock);
+    fetch_entry *e = entry_of(name, post_url, make_body, arg);
+    if (!e) {
+        pthread_mutex_unlock(&F.t.lock);
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
     if (!e->refresh_ms || refresh_ms < e->refresh_ms)
         e->refresh_ms = refresh_ms;
+    const char *what = post_url ? post_url : name;
     char *body = e->body ? strdup(e->body) : NULL;
     if (e->error[0] && body) {
         char when[32];
         struct tm tm;
         gmtime_r(&e->fetched_at, &tm);
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        snprintf(why, whylen, "fetching %s failed (%s); the document fetched at %s stays in use", url, e->error,
+        snprintf(why, whylen, "fetching %s failed (%s); the document fetched at %s stays in use", what, e->error,
                  when);
     } else if (e->error[0]) {
-        snprintf(why, whylen, "%s: %s", url, e->error);
+        snprintf(why, whylen, "%s: %s", what, e->error);
     }
     pthread_mutex_unlock(&F.t.lock);
     return body;
+}
+
+char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t whylen)
+{
+    return get(url, NULL, NULL, NULL, refresh_ms, why, whylen);
+}
+
+char *sl_fetcher_post(const char *name, const char *url, sl_fetch_body_fn make_body, const char *arg,
+                      uint32_t refresh_ms, char *why, size_t whylen)
+{
+    return get(name, url, make_body, arg, refresh_ms, why, whylen);
 }
 
 uint64_t sl_fetcher_version(void)

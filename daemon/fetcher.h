@@ -33,6 +33,17 @@ void sl_fetcher_end(void);
  * is written to why ("" when none). Without a started fetcher: NULL and why. */
 char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t whylen);
 
+/* A POST's form body, made afresh for each fetch from arg (a copy of the
+ * caller's), or NULL with why. */
+typedef char *(*sl_fetch_body_fn)(const char *arg, char *why, size_t whylen);
+
+/* Compiler: as sl_fetcher_get, for a document that is the answer to a POST to
+ * url whose body make_body(arg) makes (an OAuth token trade), kept under
+ * `name` (which must tell its callers apart: a URL and an account). A new arg
+ * for the same name is used at once. */
+char *sl_fetcher_post(const char *name, const char *url, sl_fetch_body_fn make_body, const char *arg,
+                      uint32_t refresh_ms, char *why, size_t whylen);
+
 /* How many times documents changed (or failed first): part of what the master
  * compares to decide whether to compile again. */
 uint64_t sl_fetcher_version(void);

@@ -313,3 +313,104 @@ def test_failover_across_dialects(make_dataplane, cloud):
     assert r.json()["model"] == "amazon.nova-lite-v1:0"
     paths = [q["path"] for q in cloud.requests if q["method"] == "POST"]
     assert paths[-2:] == ["/v1beta/models/fail-429:generateContent", "/model/amazon.nova-lite-v1%3A0/converse"]
+
+
+class TokenEndpoint:
+    """Google's OAuth 2.0 token endpoint for service accounts, as a test double
+    (developers.google.com/identity/protocols/oauth2/service-account): takes
+    grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer and an RS256-signed
+    JWT assertion, checks its signature with the account's public key (the
+    openssl command) and its claims, and answers an access token."""
+
+    def __init__(self, public_pem, tmp):
+        import base64
+        import http.server
+        import subprocess
+        import threading
+        import time
+        import urllib.parse
+        self.grants = []
+        outer = self
+
+        def b64(s):
+            return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                grant = form.get("grant_type", [""])[0]
+                head, claims, sig = form.get("assertion", ["..."])[0].split(".")
+                (tmp / "signed").write_bytes(("%s.%s" % (head, claims)).encode())
+                (tmp / "sig").write_bytes(b64(sig))
+                ok = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(tmp / "pub.pem"), "-signature",
+                                     str(tmp / "sig"), str(tmp / "signed")], capture_output=True).returncode == 0
+                h, c = json.loads(b64(head)), json.loads(b64(claims))
+                now = time.time()
+                valid = (ok and grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" and h["alg"] == "RS256" and
+                         c["scope"] == "https://www.googleapis.com/auth/cloud-platform" and
+                         c["aud"] == outer.url and c["iat"] <= now + 5 and 0 < c["exp"] - c["iat"] <= 3600)
+                outer.grants.append({"valid": valid, "header": h, "claims": c})
+                if not valid:
+                    self.answer(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+                    return
+                self.answer(200, {"access_token": "ya29.test-%d" % len(outer.grants), "expires_in": 3599,
+                                  "token_type": "Bearer"})
+
+        (tmp / "pub.pem").write_text(public_pem)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/token" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_vertex_ai_service_account_key(make_dataplane, cloud, tmp_path):
+    """A Secret holding a service account's JSON key: the master trades a JWT
+    signed with it for an access token, which Vertex AI gets."""
+    import subprocess
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out",
+                    str(tmp_path / "key.pem")], check=True, capture_output=True)
+    public = subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "key.pem"), "-pubout"], check=True,
+                            capture_output=True).stdout.decode()
+    tokens = TokenEndpoint(public, tmp_path)
+    try:
+        account = {"type": "service_account", "project_id": "my-project-42", "private_key_id": "k1",
+                   "private_key": (tmp_path / "key.pem").read_text(),
+                   "client_email": "gateway@my-project-42.iam.gserviceaccount.com", "token_uri": tokens.url}
+        dp = plane(make_dataplane, cloud, "VertexAI", secret_data={"serviceAccountKey": json.dumps(account, indent=2)},
+                   project="my-project-42", region="us-central1")
+        r = chat(dp, {"model": "gemini-test", "messages": [{"role": "user", "content": "hi vertex"}]})
+        assert r.status_code == 200, r.text
+        assert cloud.last()["headers"]["authorization"] == "Bearer ya29.test-1"
+        grant = tokens.grants[0]
+        assert grant["valid"] and grant["header"]["kid"] == "k1"
+        assert grant["claims"]["iss"] == "gateway@my-project-42.iam.gserviceaccount.com"
+        # A key that is no service account key: the route says so.
+        created(dp.sluiced.post(SECRETS, secret("broken", {"serviceAccountKey": "{\"client_email\": \"x\"}"})))
+        created(dp.sluiced.post(BACKENDS, ai_backend("broken", "VertexAI", cloud.port, secret_name="broken",
+                                                     project="my-project-42")))
+        created(dp.sluiced.post(ROUTES, ai_route("broken", "broken", "/b")))
+
+        def refs():
+            st = dp.sluiced.get(ROUTES + "/broken").json().get("status", {}).get("parents", [])
+            return {c["type"]: c for c in st[0]["conditions"]}.get("ResolvedRefs") if st else None
+        c = wait_until(lambda: refs() and refs()["status"] == "False" and refs(), timeout=10, what="the status")
+        assert "serviceAccountKey" in c["message"] and "service account key" in c["message"], c
+    finally:
+        tokens.close()
