@@ -21,7 +21,8 @@ tests can assert them exactly. Every request is recorded (method, path,
 headers, JSON body). Models with special behaviour:
   "fail-429"       429 rate_limit_exceeded (OpenAI error shape)
   "chunked-json"   the JSON answer with Transfer-Encoding: chunked
-  "gated-stream"   a stream that stops after its first chunk until .gate is set
+  "gated-stream"   a stream that stops after its first chunk until .gate is set (.upstream_closed
+                   is set when writing the rest fails: the gateway closed the connection)
   "big-json"       an answer of about 300 KB (its content is 300000 'x')
   "big-stream"     a stream of 400 events of about 16 KB each (6.4 MB: more than the
                    kernel's socket buffers hold), written at once
@@ -69,6 +70,7 @@ class Provider:
         self.stage1 = threading.Event()
         self.stage2 = threading.Event()
         self.first_chunk_sent = threading.Event()
+        self.upstream_closed = threading.Event()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -129,8 +131,12 @@ class Provider:
             def event(self, data, name=None):
                 text = ("event: %s\n" % name if name else "") + "data: %s\n\n" % data
                 raw = text.encode()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
-                self.wfile.flush()
+                try:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
+                    self.wfile.flush()
+                except OSError:
+                    outer.upstream_closed.set()
+                    raise
 
             def end_stream(self):
                 self.wfile.write(b"0\r\n\r\n")

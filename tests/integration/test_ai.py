@@ -154,6 +154,24 @@ def test_stream_passes_through_as_it_arrives_and_is_counted(make_dataplane, prov
     assert metric_value(m, "gen_ai_client_token_usage_bucket", gen_ai_token_type="output", le="4", **labels) == 1
 
 
+def test_a_client_that_leaves_mid_stream_cancels_the_provider_call(make_dataplane, provider):
+    """The gateway closes its connection to the provider when the client leaves:
+    the model stops generating (and billing) for nobody."""
+    import time
+    dp = ai_plane(make_dataplane, provider)
+    body = json.dumps({"model": "gated-stream", "stream": True,
+                       "messages": [{"role": "user", "content": " ".join(["w"] * 200)}]}).encode()
+    s = socket.create_connection(("127.0.0.1", dp.port), timeout=10)
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    assert provider.first_chunk_sent.wait(10)
+    s.close()
+    time.sleep(0.3)  # the gateway sees the client's close
+    provider.gate.set()  # the provider goes on writing: into a connection the gateway closed
+    assert provider.upstream_closed.wait(10)
+
+
 def test_chunked_answers_and_http2_clients(make_dataplane, provider):
     dp = ai_plane(make_dataplane, provider)
     # The provider frames its JSON chunked: the client gets it de-chunked, with a length.
