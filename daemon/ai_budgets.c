@@ -56,11 +56,21 @@ json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const c
         for (uint64_t i = 0; i < t->nslots; i++) {
             const sl_budget_slot *slot = &t->slots[i];
             uint64_t k = atomic_load(&slot->key);
-            if (!(k & 1) || (key && strcmp(slot->key_text, key) != 0)) /* free, or being claimed */
+            if (!(k & 1)) /* free, or being claimed */
                 continue;
-            const sl_snap_policy *p = policy_named(s, (unsigned)kind, slot->policy);
-            if (p && (!policy || strcmp(sl_snap_cstr(s, p->source), policy) == 0))
-                json_array_append_new(list, entry(s, g, p, slot));
+            /* The names are copied (a worker may be writing them) and read only
+             * if the slot still holds the same key after. */
+            sl_budget_slot copy;
+            memcpy(copy.policy, slot->policy, sizeof(copy.policy));
+            memcpy(copy.key_text, slot->key_text, sizeof(copy.key_text));
+            copy.policy[sizeof(copy.policy) - 1] = copy.key_text[sizeof(copy.key_text) - 1] = '\0';
+            atomic_store(&copy.state, atomic_load(&slot->state));
+            if (atomic_load(&slot->key) != k || (key && strcmp(copy.key_text, key) != 0))
+                continue;
+            const sl_snap_policy *p = policy_named(s, (unsigned)kind, copy.policy);
+            json_t *e = p && (!policy || strcmp(sl_snap_cstr(s, p->source), policy) == 0) ? entry(s, g, p, &copy) : NULL;
+            if (e)
+                json_array_append_new(list, e);
         }
     }
     return json_pack("{s:I, s:o}", "generation", (json_int_t)sl_snap_hdr(s)->generation, "budgets", list);

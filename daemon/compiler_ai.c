@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "daemon/compile_values.h"
 #include "daemon/compiler_internal.h"
+#include <openssl/sha.h>
+
 #include "daemon/fetcher.h"
 #include "daemon/gcp_token.h"
 #include "daemon/validate.h"
@@ -51,8 +53,10 @@ static char *secret_document(sl_compile_ctx *c, const char *ns, const char *name
     return doc;
 }
 
-/* Access tokens are traded again well before their hour is up. */
+/* Access tokens are traded again well before their hour is up, and one that
+ * could not be renewed is dropped before it is (the route then says why). */
 #define GCP_TOKEN_REFRESH_MS (45u * 60u * 1000u)
+#define GCP_TOKEN_MAX_AGE_MS (55u * 60u * 1000u)
 
 /* A Vertex AI service account's access token (malloc'd), traded by the
  * master's fetcher for a JWT signed with its key, or NULL with why. */
@@ -61,15 +65,28 @@ static char *gcp_access_token(const char *key_json, char *why, size_t whylen)
     char *email = NULL, *uri = NULL;
     if (!sl_gcp_service_account(key_json, &email, &uri, why, whylen))
         return NULL;
-    char name[600];
-    snprintf(name, sizeof(name), "gcp-token:%s:%s", email, uri);
+    /* Kept under the account and its key: two keys of one account (a rotation)
+     * are two entries, not one that flips between them. */
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)key_json, strlen(key_json), digest);
+    char *name = NULL;
+    if (asprintf(&name, "gcp-token:%s:%02x%02x%02x%02x%02x%02x%02x%02x", email, digest[0], digest[1], digest[2],
+                 digest[3], digest[4], digest[5], digest[6], digest[7]) < 0) {
+        snprintf(why, whylen, "out of memory");
+        free(email);
+        free(uri);
+        return NULL;
+    }
     char problem[300] = "";
-    char *doc = sl_fetcher_post(name, uri, sl_gcp_token_request, key_json, GCP_TOKEN_REFRESH_MS, problem,
-                                sizeof(problem));
+    sl_fetch_post post = {name, uri, sl_gcp_token_request, key_json, "access_token", GCP_TOKEN_MAX_AGE_MS};
+    char *doc = sl_fetcher_post(&post, GCP_TOKEN_REFRESH_MS, problem, sizeof(problem));
+    free(name);
     json_t *answer = doc ? json_loads(doc, 0, NULL) : NULL;
     const char *token = json_string_value(json_object_get(answer, "access_token"));
     char *out = NULL;
-    bool usable = token && token[0] && !strpbrk(token, "\r\n");
+    bool usable = token && token[0];
+    for (const char *t = token; usable && *t; t++)
+        usable = (unsigned char)*t >= 0x20 && *t != 0x7f; /* it goes into a header field */
     if (usable)
         out = strdup(token);
     else if (problem[0])

@@ -25,6 +25,10 @@ typedef struct fetch_entry {
     char *post_url;     /* POST entries: where to, and how the body is made afresh each time */
     sl_fetch_body_fn make_body;
     char *body_arg;
+    char *must_have;    /* POST entries: a string member the answer must have to be good */
+    uint32_t max_age_ms; /* ...after which the last good document is dropped (0: never) */
+    uint64_t fetched_ms; /* monotonic time the body was fetched */
+    uint64_t gen;       /* changes with body_arg: a fetch made with an older one is not recorded */
     uint32_t refresh_ms;
     char *body;         /* the last good document, NULL before one */
     char error[200];    /* the last fetch's problem, "" when it succeeded */
@@ -40,6 +44,7 @@ static struct {
     void (*notify)(void *);
     void *arg;
     _Atomic uint64_t version;
+    uint64_t gens; /* the last generation given to an entry */
 } F = {.t = SL_BG_THREAD_INIT};
 
 static uint64_t mono_ms(void)
@@ -54,6 +59,7 @@ static void free_entry(fetch_entry *e)
     free(e->url);
     free(e->post_url);
     free(e->body_arg);
+    free(e->must_have);
     free(e->body);
     free(e);
 }
@@ -93,7 +99,7 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 }
 
 /* Fetches url: the body (malloc'd) of a 200 answer holding JSON, or NULL with why. */
-static char *fetch(const char *url, const char *post, char *why, size_t whylen)
+static char *fetch(const char *url, const char *post, const char *must_have, char *why, size_t whylen)
 {
     CURL *h = curl_easy_init();
     body_buf b = {0};
@@ -108,7 +114,7 @@ static char *fetch(const char *url, const char *post, char *why, size_t whylen)
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never a proxy from the environment (http_proxy...) */
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, post ? 0L : 1L); /* a POST's secrets go nowhere else */
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)SL_FETCH_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
@@ -130,6 +136,11 @@ static char *fetch(const char *url, const char *post, char *why, size_t whylen)
         snprintf(why, whylen, "HTTP status %ld", status);
     else if (!b.data || !(doc = json_loads(b.data, 0, NULL)))
         snprintf(why, whylen, "the answer is not JSON");
+    else if (must_have && !json_is_string(json_object_get(doc, must_have))) {
+        snprintf(why, whylen, "the answer has no %s", must_have);
+        json_decref(doc);
+        doc = NULL;
+    }
     json_decref(doc);
     if (!doc) {
         free(b.data);
@@ -150,6 +161,7 @@ static bool record(fetch_entry *e, char *body, const char *problem)
         e->body = body;
         e->error[0] = '\0';
         e->fetched_at = time(NULL);
+        e->fetched_ms = mono_ms();
         e->failures = 0;
         e->next_ms = mono_ms() + e->refresh_ms;
         return changed;
@@ -169,11 +181,29 @@ static void *run(void *unused)
     while (!F.t.stopping) {
         uint64_t now = mono_ms(), soonest = now + IDLE_WAIT_MS;
         fetch_entry *due = NULL;
-        for (fetch_entry *e = F.entries; e && !due; e = e->next) {
-            if (e->next_ms <= now)
+        bool expired = false;
+        for (fetch_entry *e = F.entries; e; e = e->next) {
+            if (e->body && e->max_age_ms && now >= e->fetched_ms + e->max_age_ms) {
+                /* Too old to be of use (an access token past its hour): it goes. */
+                free(e->body);
+                e->body = NULL;
+                snprintf(e->error, sizeof(e->error), "the last document expired and no new one was fetched");
+                sl_log_warn("fetcher", "%s: the last document expired", e->url);
+                expired = true;
+            } else if (e->body && e->max_age_ms && e->fetched_ms + e->max_age_ms < soonest) {
+                soonest = e->fetched_ms + e->max_age_ms;
+            }
+            if (!due && e->next_ms <= now)
                 due = e;
             else if (e->next_ms < soonest)
                 soonest = e->next_ms;
+        }
+        if (expired) {
+            atomic_fetch_add(&F.version, 1);
+            pthread_mutex_unlock(&F.t.lock);
+            F.notify(F.arg);
+            pthread_mutex_lock(&F.t.lock);
+            continue;
         }
         if (!due) {
             sl_bg_thread_sleep(&F.t, soonest - now);
@@ -182,19 +212,28 @@ static void *run(void *unused)
         char *url = strdup(due->url);
         char *target = strdup(due->post_url ? due->post_url : due->url);
         char *arg = due->body_arg ? strdup(due->body_arg) : NULL;
+        char *must_have = due->must_have ? strdup(due->must_have) : NULL;
         sl_fetch_body_fn make_body = due->make_body;
+        uint64_t gen = due->gen;
         due->next_ms = now + IDLE_WAIT_MS; /* in flight */
         pthread_mutex_unlock(&F.t.lock);
         char problem[200] = "";
         char *post = make_body && arg ? make_body(arg, problem, sizeof(problem)) : NULL;
-        char *body = url && target && (!make_body || post) ? fetch(target, post, problem, sizeof(problem)) : NULL;
+        char *body = url && target && (!make_body || post) ? fetch(target, post, must_have, problem, sizeof(problem))
+                                                           : NULL;
         if (!problem[0] && !body)
             snprintf(problem, sizeof(problem), "out of memory");
         free(post);
         free(arg);
         free(target);
+        free(must_have);
         pthread_mutex_lock(&F.t.lock);
         fetch_entry *e = url ? find(url) : NULL; /* forgotten meanwhile: nothing to record */
+        if (e && e->gen != gen) {
+            e = NULL; /* made with what the caller has replaced since (a rotated key): fetched again at once */
+            free(body);
+            body = NULL;
+        }
         bool changed = e && record(e, body, problem);
         if (!e)
             free(body);
@@ -260,18 +299,21 @@ void sl_fetcher_end(void)
 
 /* The entry `name` (made when new, with its POST parts), marked asked, or
  * NULL (out of memory). Lock held. */
-static fetch_entry *entry_of(const char *name, const char *post_url, sl_fetch_body_fn make_body, const char *arg)
+static fetch_entry *entry_of(const char *name, const char *post_url, sl_fetch_body_fn make_body, const char *arg,
+                             const char *must_have, uint32_t max_age_ms)
 {
     fetch_entry *e = find(name);
     if (!e) {
         e = calloc(1, sizeof(*e));
         if (!e || !(e->url = strdup(name)) || (post_url && !(e->post_url = strdup(post_url))) ||
-            (arg && !(e->body_arg = strdup(arg)))) {
+            (arg && !(e->body_arg = strdup(arg))) || (must_have && !(e->must_have = strdup(must_have)))) {
             if (e)
                 free_entry(e);
             return NULL;
         }
         e->make_body = make_body;
+        e->max_age_ms = max_age_ms;
+        e->gen = ++F.gens; /* (a forgotten entry's fetch in flight is not recorded into a new one) */
         snprintf(e->error, sizeof(e->error), "not fetched yet");
         e->next = F.entries; /* next_ms 0: fetched at once */
         F.entries = e;
@@ -281,6 +323,7 @@ static fetch_entry *entry_of(const char *name, const char *post_url, sl_fetch_bo
         if (copy) {
             free(e->body_arg);
             e->body_arg = copy;
+            e->gen = ++F.gens;
             e->next_ms = 0;
             pthread_cond_signal(&F.t.wake);
         }
@@ -290,7 +333,7 @@ static fetch_entry *entry_of(const char *name, const char *post_url, sl_fetch_bo
 }
 
 static char *get(const char *name, const char *post_url, sl_fetch_body_fn make_body, const char *arg,
-                 uint32_t refresh_ms, char *why, size_t whylen)
+                 const char *must_have, uint32_t max_age_ms, uint32_t refresh_ms, char *why, size_t whylen)
 {
     why[0] = '\0';
     if (!F.t.running) {
@@ -298,7 +341,7 @@ static char *get(const char *name, const char *post_url, sl_fetch_body_fn make_b
         return NULL;
     }
     pthread_mutex_lock(&F.t.lock);
-    fetch_entry *e = entry_of(name, post_url, make_body, arg);
+    fetch_entry *e = entry_of(name, post_url, make_body, arg, must_have, max_age_ms);
     if (!e) {
         pthread_mutex_unlock(&F.t.lock);
         snprintf(why, whylen, "out of memory");
@@ -324,13 +367,13 @@ static char *get(const char *name, const char *post_url, sl_fetch_body_fn make_b
 
 char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t whylen)
 {
-    return get(url, NULL, NULL, NULL, refresh_ms, why, whylen);
+    return get(url, NULL, NULL, NULL, NULL, 0, refresh_ms, why, whylen);
 }
 
-char *sl_fetcher_post(const char *name, const char *url, sl_fetch_body_fn make_body, const char *arg,
-                      uint32_t refresh_ms, char *why, size_t whylen)
+char *sl_fetcher_post(const sl_fetch_post *post, uint32_t refresh_ms, char *why, size_t whylen)
 {
-    return get(name, url, make_body, arg, refresh_ms, why, whylen);
+    return get(post->name, post->url, post->make_body, post->arg, post->must_have, post->max_age_ms, refresh_ms, why,
+               whylen);
 }
 
 uint64_t sl_fetcher_version(void)

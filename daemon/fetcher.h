@@ -37,12 +37,18 @@ char *sl_fetcher_get(const char *url, uint32_t refresh_ms, char *why, size_t why
  * caller's), or NULL with why. */
 typedef char *(*sl_fetch_body_fn)(const char *arg, char *why, size_t whylen);
 
-/* Compiler: as sl_fetcher_get, for a document that is the answer to a POST to
- * url whose body make_body(arg) makes (an OAuth token trade), kept under
- * `name` (which must tell its callers apart: a URL and an account). A new arg
- * for the same name is used at once. */
-char *sl_fetcher_post(const char *name, const char *url, sl_fetch_body_fn make_body, const char *arg,
-                      uint32_t refresh_ms, char *why, size_t whylen);
+/* A document that is the answer to a POST (an OAuth token trade). */
+typedef struct sl_fetch_post {
+    const char *name;          /* what it is kept under: must tell callers apart (an account and its key) */
+    const char *url;           /* where to (redirects are not followed) */
+    sl_fetch_body_fn make_body; /* ...with the body make_body(arg) makes afresh each time */
+    const char *arg;           /* a new one for the same name is used at once */
+    const char *must_have;     /* a string member a good answer has ("access_token"), or NULL */
+    uint32_t max_age_ms;       /* a good answer older than this is dropped (0: never) */
+} sl_fetch_post;
+
+/* Compiler: as sl_fetcher_get, for a POST's answer. */
+char *sl_fetcher_post(const sl_fetch_post *post, uint32_t refresh_ms, char *why, size_t whylen);
 
 /* How many times documents changed (or failed first): part of what the master
  * compares to decide whether to compile again. */

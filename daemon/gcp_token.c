@@ -3,8 +3,10 @@
 
 #include <jansson.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,14 +63,25 @@ bool sl_gcp_service_account(const char *key_json, char **client_email, char **to
     return ok;
 }
 
+/* A PEM's passphrase: none (an encrypted key is refused, not asked about on a terminal). */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return 0;
+}
+
 /* The RS256 signature of data with the PEM private key (malloc'd base64url), or NULL. */
 static char *sign_rs256(const char *pem, const char *data, char *why, size_t whylen)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
     BIO_free(bio);
     if (!key || EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
         EVP_PKEY_free(key);
+        ERR_clear_error();
         snprintf(why, whylen, "the service account's private_key is not an RSA key in PEM");
         return NULL;
     }
@@ -110,12 +123,16 @@ char *sl_gcp_token_request(const char *key_json, char *why, size_t whylen)
                                     uri ? uri : DEFAULT_TOKEN_URI, "iat", (json_int_t)now, "exp",
                                     (json_int_t)now + 3600));
     char *signing = NULL;
-    if (h && c && asprintf(&signing, "%s.%s", h, c) > 0) {
+    if (h && c && asprintf(&signing, "%s.%s", h, c) < 0)
+        signing = NULL;
+    if (signing) {
         char *sig = sign_rs256(pem, signing, why, whylen);
         if (sig && asprintf(&out, "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Ajwt-bearer&assertion=%s.%s",
                             signing, sig) < 0)
             out = NULL;
         free(sig);
+    } else {
+        snprintf(why, whylen, "out of memory");
     }
     free(signing);
     free(h);

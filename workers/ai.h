@@ -154,6 +154,9 @@ int sl_ai_guard_request(struct sl_conn *c, struct json_t *root, bool *changed, c
  * webhook said so), -1 while the answer is awaited (sl_proxy_collect_resume
  * follows it), or the status the client gets, with *error_json (malloc'd). */
 int sl_ai_guard_webhook(struct sl_conn *c, sl_dbuf *body, char **error_json);
+/* ...the request gave up waiting: a failure, as the webhook's own timeout is
+ * (failureMode decides). */
+void sl_ai_guard_webhook_expire(struct sl_conn *c);
 /* ...whether the answer is still awaited. */
 bool sl_ai_guard_webhook_waiting(const struct sl_conn *c);
 /* ...when a request waiting for it gives up (its timeout, and a margin). */

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #include "common/settings.h"
@@ -25,10 +26,16 @@ static void copy_name(char *dst, size_t cap, const char *src, size_t len)
     size_t n = 0;
     for (size_t i = 0; i < len && n < cap - 1;) {
         unsigned char ch = (unsigned char)src[i];
-        size_t seq = ch < 0x80 ? 1 : (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3 : (ch & 0xF8) == 0xF0 ? 4 : 0;
-        bool valid = seq > 0 && i + seq <= len && !(seq == 2 && ch < 0xC2);
+        size_t seq = ch < 0x80 ? 1 : ch >= 0xC2 && ch <= 0xDF ? 2 : (ch & 0xF0) == 0xE0 ? 3 : ch >= 0xF0 && ch <= 0xF4 ? 4 : 0;
+        bool valid = seq > 0 && i + seq <= len;
         for (size_t k = 1; valid && k < seq; k++)
             valid = ((unsigned char)src[i + k] & 0xC0) == 0x80;
+        if (valid && seq >= 3) {
+            /* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. */
+            unsigned char c1 = (unsigned char)src[i + 1];
+            valid = !(ch == 0xE0 && c1 < 0xA0) && !(ch == 0xED && c1 > 0x9F) && !(ch == 0xF0 && c1 < 0x90) &&
+                    !(ch == 0xF4 && c1 > 0x8F);
+        }
         if (!valid || seq == 1) {
             dst[n++] = !valid || ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
             i += 1;
@@ -54,7 +61,9 @@ void sl_budget_table_init(void *zone, size_t size, const void *old, size_t old_s
     for (uint64_t i = 0; i < o->nslots; i++) {
         const sl_budget_slot *from = &o->slots[i];
         uint64_t key = atomic_load(&from->key);
-        for (int p = 0; key && p < PROBE; p++) {
+        if (!(key & 1))
+            continue; /* free, or a claim caught half-way: nothing to carry */
+        for (int p = 0; p < PROBE; p++) {
             sl_budget_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
             if (!atomic_load(&s->key)) {
                 atomic_store(&s->key, key);
@@ -68,6 +77,9 @@ void sl_budget_table_init(void *zone, size_t size, const void *old, size_t old_s
     }
 }
 
+/* A claim older than this was abandoned (its worker died between the two steps). */
+#define STALE_CLAIM_S 10
+
 sl_budget_slot *sl_budget_find(sl_budget_table *t, uint64_t key, const char *policy, const char *key_text,
                                size_t key_len)
 {
@@ -75,35 +87,42 @@ sl_budget_slot *sl_budget_find(sl_budget_table *t, uint64_t key, const char *pol
         return NULL;
     for (int tries = 0; tries < TRIES; tries++) {
         sl_budget_slot *victim = NULL;
-        uint64_t oldest = UINT64_MAX;
+        uint64_t victim_key = 0, oldest = UINT64_MAX, now = (uint64_t)time(NULL);
+        bool claiming = false;
         for (int p = 0; p < PROBE; p++) {
             sl_budget_slot *s = &t->slots[(key + (uint64_t)p) % t->nslots];
             uint64_t k = atomic_load(&s->key);
             if (k == key) {
-                atomic_store(&s->touched, (uint64_t)time(NULL)); /* (a key being refused is in use too) */
+                atomic_store(&s->touched, now); /* (a key being refused is in use too) */
                 return s;
             }
-            if (k == CLAIMING)
-                continue; /* another worker is claiming it */
             uint64_t touched = k ? atomic_load(&s->touched) : 0;
+            if (k == CLAIMING && touched + STALE_CLAIM_S > now) {
+                claiming = true; /* perhaps for this very key: look again rather than claim a second slot */
+                continue;
+            }
             if (!victim || touched < oldest) {
                 victim = s;
+                victim_key = k;
                 oldest = touched;
             }
         }
-        if (!victim)
+        if (claiming || !victim) {
+            sched_yield();
             continue;
-        uint64_t was = atomic_load(&victim->key);
-        if (was == CLAIMING || !atomic_compare_exchange_strong(&victim->key, &was, CLAIMING))
+        }
+        /* Claimed only from the key seen in the scan: a slot another worker
+         * took meanwhile is not taken from it. */
+        if (!atomic_compare_exchange_strong(&victim->key, &victim_key, CLAIMING))
             continue;
         /* Its state and names are the new key's before the key is published:
          * no worker finds it with the evicted key's counts. */
+        atomic_store(&victim->touched, now);
         atomic_store(&victim->state, 0);
-        atomic_store(&victim->touched, (uint64_t)time(NULL));
         copy_name(victim->policy, sizeof(victim->policy), policy, strlen(policy));
         copy_name(victim->key_text, sizeof(victim->key_text), key_text, key_len);
         atomic_store(&victim->key, key);
-        if (was)
+        if (victim_key & 1)
             atomic_fetch_add(&t->evictions, 1);
         return victim;
     }

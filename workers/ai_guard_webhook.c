@@ -199,6 +199,17 @@ uint64_t sl_ai_guard_webhook_deadline(const sl_conn *c)
     return started + (p ? p->num[1] : 2000) + 2000;
 }
 
+void sl_ai_guard_webhook_expire(sl_conn *c)
+{
+    struct sl_guard_wait *g = c->guard_wait;
+    if (!g || !g->call)
+        return;
+    sl_http_call_cancel(g->call);
+    g->call = NULL;
+    set_failed(g, "the webhook did not answer in time");
+    sl_proxy_collect_resume(c); /* failureMode decides */
+}
+
 bool sl_ai_guard_webhook_waiting(const sl_conn *c)
 {
     return c->guard_wait && c->guard_wait->call;

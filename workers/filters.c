@@ -143,8 +143,9 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
     }
     sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_REQUEST_HEADER, true);
     sl_headers_emit_policy(b, s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, true);
-    if (req->upgrade) {
-        /* Hop-by-hop, but the upstream must see the request to switch protocols. */
+    if (req->upgrade && c->upgrade_requested) {
+        /* Hop-by-hop, but the upstream must see the request to switch protocols
+         * (an offer the gateway declined is not passed on). */
         sl_buf_printf(b, "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)req->upgrade_proto.len,
                       req->upgrade_proto.ptr);
     }

@@ -118,7 +118,8 @@ static void refuse(sl_conn *c, const sl_snap_policy *p, const char *what)
 /* Whether header `name` carries a credential (not to be shown in a listing). */
 static bool credential_field(sl_slice name)
 {
-    static const char *const names[] = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"};
+    static const char *const names[] = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
+                                        "x-goog-api-key"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (sl_slice_ieq_cstr(name, names[i]))
             return true;
@@ -137,7 +138,7 @@ static void key_text(const sl_conn *c, const sl_snap_policy *p, char *out, size_
         return;
     }
     if (tag == 'H' && credential_field(sl_slice_make(sl_snap_cstr(&c->snap->s, p->a), p->a.len))) {
-        size_t tail = key.len < 4 ? key.len : 4;
+        size_t tail = key.len > 8 ? 4 : 0; /* a short one not even in part */
         snprintf(out, cap, "...%.*s", (int)tail, key.ptr + key.len - tail);
         return;
     }

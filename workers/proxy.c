@@ -351,6 +351,8 @@ static void after_policies(sl_conn *c)
     /* An AI route rewrites request bodies: they are collected whole first. */
     /* w->req is the worker's: read it while it is ours. */
     c->ai_flags = be->ai_provider ? sl_ai_request_kind(&w->req, be) : 0;
+    if (be->ai_provider && c->upgrade_requested && sl_slice_ieq_cstr(w->req.upgrade_proto, "h2c"))
+        c->upgrade_requested = false; /* a cleartext HTTP/2 offer (curl --http2): declined, the request goes on */
     /* A body that may go to another provider is collected too (rewritten for each). */
     bool guard_reads = be->ai_provider && c->guard_policy && sl_ai_guard_reads_requests(c);
     bool rewrite = be->ai_provider && !c->upgrade_requested &&
@@ -1340,11 +1342,7 @@ void sl_proxy_timeout(sl_conn *c)
 {
     if (sl_ai_guard_webhook_waiting(c)) {
         /* (The webhook's own timeout ends its call first: this is the safety net.) */
-        sl_ai_guard_webhook_end(c);
-        c->buffering = c->collecting = false;
-        c->req_body.done = true;
-        c->state = SL_CONN_LOCAL;
-        sl_conn_respond(c, 503, "the prompt guard's webhook did not answer\n", true);
+        sl_ai_guard_webhook_expire(c);
         return;
     }
     if (c->tunnel) {

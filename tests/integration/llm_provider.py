@@ -250,6 +250,8 @@ class Provider:
                     if i == 0 and model == "gated-stream":
                         outer.first_chunk_sent.set()
                         outer.gate.wait(20)
+                    elif model == "gated-stream":
+                        time.sleep(0.005)  # a model's pace: a closed connection shows before the answer ends
                 self.event(json.dumps(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}],
                                            **({"usage": None} if include else {}))))
                 if include:

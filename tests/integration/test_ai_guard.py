@@ -227,6 +227,12 @@ def test_webhook_allows_denies_and_rewrites(make_dataplane, provider):
                           headers={"Connection": "Upgrade", "Upgrade": "foo"},
                           json={"model": "m", "messages": [{"role": "user", "content": "forbidden"}]})
         assert r.status_code == 400 and "switch protocols" in r.text, r.text
+        # A cleartext HTTP/2 offer (curl --http2) is declined: the request goes on, guarded.
+        r = requests.post(dp.url + "/v1/chat/completions", timeout=10,
+                          headers={"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
+                                   "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA"},
+                          json={"model": "m", "messages": [{"role": "user", "content": "forbidden"}]})
+        assert r.status_code == 451, r.text
         # The connection serves the next request after a denial (the body was read whole).
         s = requests.Session()
         for text, code in (("forbidden", 451), ("fine", 200), ("forbidden", 451)):

@@ -2,6 +2,7 @@
  * charges, names, eviction and carrying slots over to a resized table. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tests/unit/unit.h"
 #include "workers/ai_budget_table.h"
@@ -40,6 +41,8 @@ static void periods_and_charges(void)
      * falls between characters. */
     sl_budget_slot *latin1 = sl_budget_find(t, 0x7777, "p", "caf\xe9", 4);
     CHECK(latin1 && strcmp(latin1->key_text, "caf?") == 0);
+    sl_budget_slot *overlong = sl_budget_find(t, 0x3333, "p", "\xe0\x80\x80\xed\xa0\x80", 6);
+    CHECK(overlong && strcmp(overlong->key_text, "??????") == 0); /* overlong, surrogate: not UTF-8 */
     char accents[81] = "";
     for (int i = 0; i < 40; i++)
         strcat(accents, "\xc3\xa9");
@@ -71,8 +74,35 @@ static void eviction_and_resize(void)
     free(t);
 }
 
+static void abandoned_claims(void)
+{
+    size_t size;
+    sl_budget_table *t = table(8, &size);
+    /* A worker died between claiming a slot and publishing its key: the
+     * sentinel (2) stays. A fresh one is waited for; an old one is taken. */
+    for (int i = 0; i < 8; i++) {
+        atomic_store(&t->slots[i].key, 2);
+        atomic_store(&t->slots[i].touched, (uint64_t)time(NULL));
+    }
+    CHECK(sl_budget_find(t, 0x11, "p", "k", 1) == NULL);
+    for (int i = 0; i < 8; i++)
+        atomic_store(&t->slots[i].touched, (uint64_t)time(NULL) - 60);
+    sl_budget_slot *s = sl_budget_find(t, 0x11, "p", "k", 1);
+    CHECK(s != NULL && atomic_load(&s->key) == 0x11);
+    CHECK(atomic_load(&t->evictions) == 0); /* (a sentinel is no key evicted) */
+    /* A resized table does not carry a claim caught half-way. */
+    size_t big_size;
+    sl_budget_table *big = table(16, &big_size);
+    sl_budget_table_init(big, big_size, t, size);
+    for (uint64_t i = 0; i < big->nslots; i++)
+        CHECK(atomic_load(&big->slots[i].key) != 2);
+    free(big);
+    free(t);
+}
+
 int main(void)
 {
-    static const sl_unit_test tests[] = {UNIT_TEST(periods_and_charges), UNIT_TEST(eviction_and_resize)};
+    static const sl_unit_test tests[] = {UNIT_TEST(periods_and_charges), UNIT_TEST(eviction_and_resize),
+                                         UNIT_TEST(abandoned_claims)};
     return sl_unit_run("ai_budget_table", tests, sizeof(tests) / sizeof(tests[0]));
 }
