@@ -145,31 +145,25 @@ static bool add_messages(json_t *out, const json_t *messages, char *why, size_t 
     return ok;
 }
 
+/* A function tool as a Messages tool. */
+static json_t *tool_decl(const char *name, const json_t *fn)
+{
+    json_t *schema = json_object_get(fn, "parameters");
+    json_t *tool = json_pack("{s:s, s:o}", "name", name, "input_schema",
+                             json_is_object(schema) ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
+    if (json_is_string(json_object_get(fn, "description")))
+        json_object_set(tool, "description", json_object_get(fn, "description"));
+    return tool;
+}
+
 static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
 {
-    const json_t *tools = json_object_get(chat, "tools");
-    if (json_array_size(tools)) {
-        json_t *list = json_array();
-        size_t i;
-        const json_t *t;
-        json_array_foreach(tools, i, t)
-        {
-            const json_t *fn = json_object_get(t, "function");
-            const char *name = json_string_value(json_object_get(fn, "name"));
-            if (!name) {
-                json_decref(list);
-                sl_ai_why(why, whylen, "%s", "tools: each tool needs function.name");
-                return false;
-            }
-            json_t *schema = json_object_get(fn, "parameters");
-            json_t *tool = json_pack("{s:s, s:o}", "name", name, "input_schema",
-                                     json_is_object(schema) ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
-            if (json_is_string(json_object_get(fn, "description")))
-                json_object_set(tool, "description", json_object_get(fn, "description"));
-            json_array_append_new(list, tool);
-        }
-        json_object_set_new(out, "tools", list);
-    }
+    json_t *list = sl_ai_tools(chat, tool_decl, why, whylen);
+    if (!list)
+        return false;
+    if (json_array_size(list))
+        json_object_set(out, "tools", list);
+    json_decref(list);
     const json_t *choice = json_object_get(chat, "tool_choice");
     const char *c = json_string_value(choice);
     if (c && strcmp(c, "auto") == 0)

@@ -142,6 +142,17 @@ static void tools_of_history(json_t *out, const json_t *chat)
     json_decref(seen);
 }
 
+/* A function tool as a toolSpec. */
+static json_t *tool_decl(const char *name, const json_t *fn)
+{
+    const json_t *schema = json_object_get(fn, "parameters");
+    json_t *spec = json_pack("{s:s, s:{s:o}}", "name", name, "inputSchema", "json",
+                             json_is_object(schema) ? json_incref((json_t *)schema) : json_pack("{s:s}", "type", "object"));
+    if (json_is_string(json_object_get(fn, "description")))
+        json_object_set(spec, "description", json_object_get(fn, "description"));
+    return json_pack("{s:o}", "toolSpec", spec);
+}
+
 static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
 {
     const json_t *tools = json_object_get(chat, "tools");
@@ -155,26 +166,9 @@ static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
         sl_ai_why(why, whylen, "%s", "tool_choice: Bedrock's Converse has no \"none\"; leave the tools out instead");
         return false;
     }
-    json_t *list = json_array();
-    size_t i;
-    const json_t *t;
-    json_array_foreach(tools, i, t)
-    {
-        const json_t *fn = json_object_get(t, "function");
-        const char *name = json_string_value(json_object_get(fn, "name"));
-        if (!name) {
-            json_decref(list);
-            sl_ai_why(why, whylen, "%s", "tools: each tool needs function.name");
-            return false;
-        }
-        const json_t *schema = json_object_get(fn, "parameters");
-        json_t *spec = json_pack("{s:s, s:{s:o}}", "name", name, "inputSchema", "json",
-                                 json_is_object(schema) ? json_incref((json_t *)schema)
-                                                        : json_pack("{s:s}", "type", "object"));
-        if (json_is_string(json_object_get(fn, "description")))
-            json_object_set(spec, "description", json_object_get(fn, "description"));
-        json_array_append_new(list, json_pack("{s:o}", "toolSpec", spec));
-    }
+    json_t *list = sl_ai_tools(chat, tool_decl, why, whylen);
+    if (!list)
+        return false;
     json_t *config = json_pack("{s:o}", "tools", list);
     if (c && strcmp(c, "required") == 0)
         json_object_set_new(config, "toolChoice", json_pack("{s:{}}", "any"));

@@ -172,31 +172,25 @@ static bool add_messages(json_t *out, const json_t *messages, char *why, size_t 
     return ok;
 }
 
+/* A function tool as a functionDeclaration. */
+static json_t *tool_decl(const char *name, const json_t *fn)
+{
+    json_t *d = json_pack("{s:s}", "name", name);
+    if (json_is_string(json_object_get(fn, "description")))
+        json_object_set(d, "description", json_object_get(fn, "description"));
+    if (json_is_object(json_object_get(fn, "parameters")))
+        json_object_set(d, "parametersJsonSchema", json_object_get(fn, "parameters"));
+    return d;
+}
+
 static bool add_tools(json_t *out, const json_t *chat, char *why, size_t whylen)
 {
-    const json_t *tools = json_object_get(chat, "tools");
-    if (json_array_size(tools)) {
-        json_t *decls = json_array();
-        size_t i;
-        const json_t *t;
-        json_array_foreach(tools, i, t)
-        {
-            const json_t *fn = json_object_get(t, "function");
-            const char *name = json_string_value(json_object_get(fn, "name"));
-            if (!name) {
-                json_decref(decls);
-                sl_ai_why(why, whylen, "%s", "tools: each tool needs function.name");
-                return false;
-            }
-            json_t *d = json_pack("{s:s}", "name", name);
-            if (json_is_string(json_object_get(fn, "description")))
-                json_object_set(d, "description", json_object_get(fn, "description"));
-            if (json_is_object(json_object_get(fn, "parameters")))
-                json_object_set(d, "parametersJsonSchema", json_object_get(fn, "parameters"));
-            json_array_append_new(decls, d);
-        }
-        json_object_set_new(out, "tools", json_pack("[{s:o}]", "functionDeclarations", decls));
-    }
+    json_t *decls = sl_ai_tools(chat, tool_decl, why, whylen);
+    if (!decls)
+        return false;
+    if (json_array_size(decls))
+        json_object_set_new(out, "tools", json_pack("[{s:O}]", "functionDeclarations", decls));
+    json_decref(decls);
     const json_t *choice = json_object_get(chat, "tool_choice");
     const char *c = json_string_value(choice);
     json_t *config = NULL;

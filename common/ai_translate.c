@@ -136,6 +136,25 @@ bool sl_ai_tool_calls(json_t *blocks, const json_t *message,
     return true;
 }
 
+json_t *sl_ai_tools(const json_t *chat, json_t *(*decl)(const char *name, const json_t *fn), char *why, size_t whylen)
+{
+    json_t *list = json_array();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(chat, "tools"), i, t)
+    {
+        const json_t *fn = json_object_get(t, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (!name) {
+            json_decref(list);
+            sl_ai_why(why, whylen, "%s", "tools: each tool needs function.name");
+            return NULL;
+        }
+        json_array_append_new(list, decl(name, fn));
+    }
+    return list;
+}
+
 char *sl_ai_content_text(const json_t *content)
 {
     if (json_is_string(content))
@@ -160,6 +179,14 @@ char *sl_ai_content_text(const json_t *content)
 json_t *sl_ai_openai_error(const char *message, const char *type, const char *code)
 {
     return json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", message, "type", type, "param", "code", code);
+}
+
+char *sl_ai_error_text(const char *message, const char *type, const char *code)
+{
+    json_t *e = sl_ai_openai_error(message, type, code);
+    char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    return text;
 }
 
 const char *sl_ai_error_type(int status)

@@ -113,10 +113,16 @@ json_t *sl_ai_tool_args(const json_t *call);
  * arguments that are a JSON object. */
 bool sl_ai_tool_calls(json_t *blocks, const json_t *message,
                       json_t *(*block)(const char *id, const char *name, json_t *args), char *why, size_t whylen);
+/* The chat's function tools in the provider's form: decl(name, function)
+ * gives each one's declaration (new reference). NULL (why set) when a tool
+ * has no function.name; an empty array when there are none. */
+json_t *sl_ai_tools(const json_t *chat, json_t *(*decl)(const char *name, const json_t *fn), char *why, size_t whylen);
 /* The text of an OpenAI message content (a string, or its text parts joined). */
 char *sl_ai_content_text(const json_t *content);
-/* OpenAI's error object. */
+/* OpenAI's error object (code NULL: null). */
 json_t *sl_ai_openai_error(const char *message, const char *type, const char *code);
+/* ...as JSON text (malloc'd), or NULL when memory runs out. */
+char *sl_ai_error_text(const char *message, const char *type, const char *code);
 /* The type OpenAI gives an error of this status. */
 const char *sl_ai_error_type(int status);
 /* max_completion_tokens, else max_tokens, else 0. */

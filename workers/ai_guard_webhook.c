@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ai_translate.h"
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/ai.h"
@@ -44,15 +45,6 @@ static const sl_snap_policy *webhook_policy(const sl_conn *c)
 {
     const sl_snap_policy *p = c->guard_policy;
     return p && p->b.len ? p : NULL;
-}
-
-/* OpenAI's error shape (malloc'd). */
-static char *error_json(const char *message, const char *type, const char *code)
-{
-    json_t *e = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message, "type", type, "param", "code", code);
-    char *text = json_dumps(e, JSON_COMPACT);
-    json_decref(e);
-    return text;
 }
 
 static void set_failed(struct sl_guard_wait *g, const char *why)
@@ -110,15 +102,10 @@ static void answered(const sl_http_reply *reply, void *arg)
 }
 
 /* The call's body: what the service is asked about (malloc'd), or NULL. */
-static char *question(const sl_conn *c, const sl_snap_policy *p, const sl_dbuf *body)
+/* The call's body for the request body b (consumed): what the service is
+ * asked about (malloc'd), or NULL. */
+static char *question(const sl_conn *c, const sl_snap_policy *p, json_t *b)
 {
-    /* Read as the body's own reading reads it (a NUL, \u0000, is JSON): what
-     * it lets through, the webhook sees. */
-    json_t *b = json_loadb(body->data + body->start, sl_dbuf_len(body), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(b)) {
-        json_decref(b);
-        return NULL;
-    }
     const sl_snapshot *s = &c->snap->s;
     json_t *q = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:o}", "phase", "request", "policy", sl_snap_cstr(s, p->source),
                           "route", c->log_route, "client", "address", c->peer, "id", c->client_id, "body", b);
@@ -136,15 +123,17 @@ int sl_ai_guard_webhook(sl_conn *c, sl_dbuf *body, char **error)
     if (g && g->call)
         return -1; /* still waiting */
     if (!g) {
-        json_t *probe = json_loadb(body->data + body->start, sl_dbuf_len(body),
-                                   JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
-        bool object = json_is_object(probe);
-        json_decref(probe);
-        if (!object)
+        /* Read as the body's own reading reads it (a NUL, \u0000, is JSON):
+         * what it lets through, the webhook sees. */
+        json_t *parsed = json_loadb(body->data + body->start, sl_dbuf_len(body),
+                                    JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(parsed)) {
+            json_decref(parsed);
             return 0; /* not a JSON object: the body's own reading refuses it (400) */
-        char *text = question(c, p, body);
+        }
+        char *text = question(c, p, parsed);
         if (!text) {
-            *error = error_json("the prompt guard's webhook cannot be asked about this body", "api_error",
+            *error = sl_ai_error_text("the prompt guard's webhook cannot be asked about this body", "api_error",
                                 "guard_unavailable");
             return 503; /* (fails closed whatever failureMode says: the question could not even be put) */
         }
@@ -157,7 +146,7 @@ int sl_ai_guard_webhook(sl_conn *c, sl_dbuf *body, char **error)
         free(text);
         if (!g || !g->call) {
             free(g);
-            *error = error_json("the prompt guard's webhook cannot be called (out of memory)", "api_error",
+            *error = sl_ai_error_text("the prompt guard's webhook cannot be called (out of memory)", "api_error",
                                 "guard_unavailable");
             return 503;
         }
@@ -172,7 +161,7 @@ int sl_ai_guard_webhook(sl_conn *c, sl_dbuf *body, char **error)
     case VERDICT_DENY:
         sl_log_debug("policy", "client %s: the aiPromptGuard webhook of %s denied the request: %s", c->peer,
                      sl_snap_cstr(&c->snap->s, p->source), g->reason);
-        *error = error_json(g->reason, "invalid_request_error", "content_blocked");
+        *error = sl_ai_error_text(g->reason, "invalid_request_error", "content_blocked");
         return g->status;
     case VERDICT_REWRITE:
         sl_dbuf_free(body);
@@ -184,7 +173,7 @@ int sl_ai_guard_webhook(sl_conn *c, sl_dbuf *body, char **error)
                     g->reason ? g->reason : "failed", p->u[1] ? "Allow: the request goes on" : "Deny: 503");
         if (p->u[1])
             return 0;
-        *error = error_json("the prompt guard's webhook did not answer; the request is not sent", "api_error",
+        *error = sl_ai_error_text("the prompt guard's webhook did not answer; the request is not sent", "api_error",
                             "guard_unavailable");
         return 503;
     default:

@@ -111,11 +111,7 @@ static uint64_t prompt_text_bytes(const json_t *root)
 /* OpenAI's error shape for a request the gateway refuses (malloc'd). */
 static char *error_json(const char *message)
 {
-    json_t *e = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", message, "type", "invalid_request_error",
-                          "param", "code");
-    char *text = json_dumps(e, JSON_COMPACT);
-    json_decref(e);
-    return text;
+    return sl_ai_error_text(message, "invalid_request_error", NULL);
 }
 
 /* The body that goes upstream: doc (consumed) as compact JSON into out. 0, or
