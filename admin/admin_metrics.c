@@ -9,6 +9,7 @@
 #include "admin/admin_internal.h"
 #include "common/sl.h"
 #include "common/zones.h"
+#include "daemon/snapshot_render.h"
 #include "workers/ai_budget_table.h"
 #include "workers/policy.h"
 
@@ -143,7 +144,7 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
  * control block (each worker writes only its own slot). */
 typedef struct gw_sum {
     char gateway[128];
-    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced, redis_errors, ai_failovers;
+    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced, redis_errors, ai_failovers, breaker;
 } gw_sum;
 
 static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
@@ -185,6 +186,7 @@ static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
         g->spliced += atomic_load(&s->bytes_spliced);
         g->redis_errors += atomic_load(&s->rate_limit_redis_errors);
         g->ai_failovers += atomic_load(&s->ai_failovers);
+        g->breaker += atomic_load(&s->circuit_breaker_rejections);
     }
     return n;
 }
@@ -221,6 +223,9 @@ static char *render_dataplane(const sl_control *c)
         {"sluice_ai_failovers_total", "counter",
          "Requests moved to the next AI Backend of a chain (ai.fallbacks) after a 429, a 5xx or no answer.",
          offsetof(gw_sum, ai_failovers)},
+        {"sluice_circuit_breaker_rejections_total", "counter",
+         "Requests refused (503) because a backend's circuit breaker was open (BackendPolicy circuitBreakers).",
+         offsetof(gw_sum, breaker)},
         {"sluice_http2_connections_total", "counter", "Client connections that spoke HTTP/2.",
          offsetof(gw_sum, h2_conns)},
         {"sluice_http2_streams_total", "counter", "HTTP/2 request streams opened by clients.",
@@ -297,13 +302,24 @@ static char *render_connections(sl_admin_conns *conns)
     return text_end(&t);
 }
 
+/* Endpoint and backend series (daemon/backend_state.c), from the current snapshot. */
+static char *render_backends(const sl_control *c)
+{
+    char why[200];
+    json_t *j = c ? sl_snapshot_with_current(c, sl_snapshot_backend_metrics, NULL, why, sizeof(why)) : NULL;
+    char *series = strdup(j ? json_string_value(j) : ""); /* no snapshot yet: no series */
+    json_decref(j);
+    return series;
+}
+
 enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
 {
-    enum { NPARTS = 4 };
+    enum { NPARTS = 5 };
     char *parts[NPARTS] = {sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store)),
                            render_connections(&r->admin->conns),
                            r->admin->control ? render_dataplane(r->admin->control) : strdup(""),
-                           r->admin->control ? sl_admin_metrics_ai(r->admin->control) : strdup("")};
+                           r->admin->control ? sl_admin_metrics_ai(r->admin->control) : strdup(""),
+                           render_backends(r->admin->control)};
     size_t len = 0;
     bool ok = true;
     for (int i = 0; i < NPARTS; i++) {

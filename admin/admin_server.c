@@ -103,6 +103,28 @@ static enum MHD_Result reply_ai_budgets(sl_admin_req *r)
     return sl_admin_reply_json(r, 200, doc);
 }
 
+typedef struct backend_query {
+    const char *ns, *name;
+} backend_query;
+
+static json_t *backends_cb(const sl_snapshot *s, void *arg)
+{
+    const backend_query *q = arg;
+    return sl_snapshot_backends(s, q->ns, q->name);
+}
+
+/* GET /debug/backends[?namespace=NS][&name=NAME] */
+static enum MHD_Result reply_backends(sl_admin_req *r)
+{
+    backend_query q = {sl_admin_query(r, "namespace"), sl_admin_query(r, "name")};
+    char why[256] = "";
+    json_t *doc = r->admin->control ? sl_snapshot_with_current(r->admin->control, backends_cb, &q, why, sizeof(why))
+                                    : NULL;
+    if (!doc)
+        return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s", why[0] ? why : "no snapshot");
+    return sl_admin_reply_json(r, 200, doc);
+}
+
 /* GET /debug/effective-policy?kind=HTTPRoute&namespace=NS&name=NAME */
 static enum MHD_Result reply_effective_policy(sl_admin_req *r)
 {
@@ -159,6 +181,10 @@ static enum MHD_Result dispatch(sl_admin_req *r)
     if (strcmp(url, "/debug/effective-policy") == 0) {
         r->verb = "debug";
         return reply_effective_policy(r);
+    }
+    if (strcmp(url, "/debug/backends") == 0) {
+        r->verb = "debug";
+        return reply_backends(r);
     }
     if (strcmp(url, "/debug/ai-budgets") == 0) {
         r->verb = "debug";

@@ -59,6 +59,7 @@ typedef struct sl_worker_slot {
     _Atomic uint64_t bytes_spliced; /* part of bytes_out that went by splice(2) */
     _Atomic uint64_t rate_limit_redis_errors; /* Global rate-limit checks that Redis did not answer */
     _Atomic uint64_t ai_failovers; /* requests moved to the next AI Backend of a chain */
+    _Atomic uint64_t circuit_breaker_rejections; /* requests refused 503 by a backend's circuit breaker */
     sl_ai_metric ai[SL_AI_METRIC_ENTRIES];
 } sl_worker_slot;
 

@@ -68,6 +68,9 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
     [SL_SET_AI_BUDGET_ENTRIES] = S("ai-budget-entries", 16384, 64, 4194304, "",
                                    "aiBudget keys per Gateway (128 bytes each); beyond, the least recently "
                                    "charged key of a small neighbourhood is evicted and starts its period afresh"),
+    [SL_SET_ENDPOINT_SLOTS] = S("endpoint-slots", 65536, 64, 16777216, "",
+                                "endpoints and backends whose health, ejections and requests in flight are "
+                                "shared by all workers (128 bytes each); beyond, the rest get none of that"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

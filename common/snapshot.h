@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 11
+#define SL_SNAP_FORMAT 12
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -46,6 +46,10 @@ enum sl_snap_section {
     SL_SNAP_POLICY_ITEMS,
     SL_SNAP_POLICY_LINKS,
     SL_SNAP_ZONES,
+    SL_SNAP_BALANCERS,
+    SL_SNAP_HASH_POLICIES,
+    SL_SNAP_LB_ENTRIES,
+    SL_SNAP_HEALTH_CHECKS,
     SL_SNAP_NSECTIONS
 };
 
@@ -333,6 +337,10 @@ typedef struct sl_snap_backend {
     sl_snap_str ai_region;    /* ai.region: Bedrock's AWS region (SigV4's scope) ("": none) */
     sl_snap_str ai_aws_key_id, ai_aws_secret, ai_aws_token; /* Bedrock's AWS credentials: requests are
                                * signed with SigV4 when ai_aws_key_id is set (token: temporary ones) */
+    uint32_t state;           /* its slot in the shared endpoint table (common/endpoint_state.h):
+                               * requests in flight, circuit breakers; SL_SNAP_NONE: none */
+    uint32_t balancer;        /* BALANCERS: the BackendPolicy's settings; SL_SNAP_NONE: the defaults */
+    sl_snap_range lb_entries; /* LB_ENTRIES: the ring (ring hash) or table (maglev), else empty */
 } sl_snap_backend;
 
 typedef struct sl_snap_endpoint {
@@ -341,7 +349,77 @@ typedef struct sl_snap_endpoint {
     uint16_t port;  /* host order */
     uint8_t addr[16];
     sl_snap_str host; /* the address as text, for logs */
+    uint32_t state;   /* its slot in the shared endpoint table; SL_SNAP_NONE: none */
+    uint32_t weight;  /* its share relative to the backend's other endpoints (>= 1) */
 } sl_snap_endpoint;
+
+/* How a backend spreads requests over its endpoints. */
+typedef enum {
+    SL_LB_ROUND_ROBIN = 0,
+    SL_LB_LEAST_REQUEST = 1,
+    SL_LB_RANDOM = 2,
+    SL_LB_RING_HASH = 3,
+    SL_LB_MAGLEV = 4,
+    SL_LB_COUNT
+} sl_snap_lb_algorithm;
+
+/* A backend's traffic settings, from the BackendPolicy that targets it
+ * (loadBalancer, outlierDetection, circuitBreakers, connectTimeout,
+ * healthCheck). A backend without one uses sl_lb_defaults (workers/balancer.h). */
+typedef struct sl_snap_balancer {
+    sl_snap_str policy;            /* "ns/name" of the BackendPolicy, for logs */
+    uint8_t algorithm;             /* sl_snap_lb_algorithm */
+    uint8_t choice_count;          /* least-request: endpoints compared (2: power of two choices) */
+    uint8_t panic_percent;         /* fewer usable endpoints than this share of all: use them all */
+    uint8_t max_ejection_percent;  /* at most this share of the endpoints ejected at once */
+    uint32_t slow_start_ms;        /* a newly usable endpoint's weight ramps up over this; 0: at once */
+    uint16_t slow_start_aggression; /* thousandths: 1000 ramps linearly */
+    uint16_t slow_start_min_percent; /* its weight's floor while ramping */
+    uint32_t connect_timeout_ms;   /* 0: --connect-timeout */
+    uint32_t consecutive_5xx;      /* 5xx answers in a row that eject (0: never) */
+    uint32_t consecutive_local;    /* connect failures, resets and timeouts in a row that eject (0: never) */
+    uint32_t base_ejection_ms;     /* the first ejection's length; each next one in a row adds one */
+    uint32_t max_ejection_ms;
+    uint32_t ejection_interval_ms; /* each interval without ejection takes one off the multiplier */
+    uint32_t max_connections;      /* circuit breakers, counted over every worker (0: no limit) */
+    uint32_t max_pending;
+    uint32_t max_requests;
+    uint32_t retry_budget_percent; /* retries in flight at most this share of requests (0: no budget) */
+    uint32_t min_retry_concurrency;
+    sl_snap_range hash_policies;   /* HASH_POLICIES: what ring hash and maglev hash, in order */
+    uint32_t health_check;         /* HEALTH_CHECKS, or SL_SNAP_NONE */
+} sl_snap_balancer;
+
+typedef enum { SL_HASH_HEADER = 1, SL_HASH_COOKIE = 2, SL_HASH_QUERY = 3, SL_HASH_SOURCE_IP = 4 } sl_snap_hash_kind;
+
+/* One part of a consistent-hashing key. */
+typedef struct sl_snap_hash_policy {
+    uint8_t kind;     /* sl_snap_hash_kind */
+    uint8_t terminal; /* when this part is present, the later ones are not looked at */
+    uint16_t reserved;
+    sl_snap_str name; /* the header, cookie or query parameter ("" for the source address) */
+} sl_snap_hash_policy;
+
+/* A point of a backend's ring (ring hash: sorted by point) or a cell of its
+ * lookup table (maglev: point unused); endpoint is an offset into the
+ * backend's endpoints. */
+typedef struct sl_snap_lb_entry {
+    uint32_t point;
+    uint32_t endpoint;
+} sl_snap_lb_entry;
+
+typedef enum { SL_HC_HTTP = 1, SL_HC_TCP = 2, SL_HC_GRPC = 3 } sl_snap_health_kind;
+
+/* An active health check, run by the master (daemon/health_checker.c). */
+typedef struct sl_snap_health_check {
+    uint8_t kind; /* sl_snap_health_kind */
+    uint8_t reserved[3];
+    uint32_t interval_ms, timeout_ms, jitter_ms;
+    uint32_t healthy_threshold, unhealthy_threshold;
+    sl_snap_str path, host, method; /* HTTP ("" host: the endpoint's address) */
+    sl_snap_str service;            /* gRPC: the service asked about ("": the server as a whole) */
+    uint64_t statuses[8];           /* HTTP: the expected statuses, bit (status - 100) */
+} sl_snap_health_check;
 
 /* ---- Reading (workers and master). All inline: this is the hot path. ---- */
 

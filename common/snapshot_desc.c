@@ -147,6 +147,9 @@ static const sl_snap_field backend_fields[] = {
     SECRET_STR(sl_snap_backend, ai_aws_key_id),
     SECRET_STR(sl_snap_backend, ai_aws_secret),
     SECRET_STR(sl_snap_backend, ai_aws_token),
+    UINT(sl_snap_backend, state), /* slots are checked where they are read (sl_ep_slot) */
+    INDEX_OR_NONE(sl_snap_backend, balancer, SL_SNAP_BALANCERS),
+    RANGE(sl_snap_backend, lb_entries, SL_SNAP_LB_ENTRIES),
 };
 
 static const sl_snap_field endpoint_fields[] = {
@@ -155,6 +158,59 @@ static const sl_snap_field endpoint_fields[] = {
     UINT(sl_snap_endpoint, port),
     BYTES(sl_snap_endpoint, addr),
     STR(sl_snap_endpoint, host),
+    UINT(sl_snap_endpoint, state),
+    UINT(sl_snap_endpoint, weight),
+};
+
+static const sl_snap_field balancer_fields[] = {
+    STR(sl_snap_balancer, policy),
+    UINT(sl_snap_balancer, algorithm),
+    UINT(sl_snap_balancer, choice_count),
+    UINT(sl_snap_balancer, panic_percent),
+    UINT(sl_snap_balancer, max_ejection_percent),
+    UINT(sl_snap_balancer, slow_start_ms),
+    UINT(sl_snap_balancer, slow_start_aggression),
+    UINT(sl_snap_balancer, slow_start_min_percent),
+    UINT(sl_snap_balancer, connect_timeout_ms),
+    UINT(sl_snap_balancer, consecutive_5xx),
+    UINT(sl_snap_balancer, consecutive_local),
+    UINT(sl_snap_balancer, base_ejection_ms),
+    UINT(sl_snap_balancer, max_ejection_ms),
+    UINT(sl_snap_balancer, ejection_interval_ms),
+    UINT(sl_snap_balancer, max_connections),
+    UINT(sl_snap_balancer, max_pending),
+    UINT(sl_snap_balancer, max_requests),
+    UINT(sl_snap_balancer, retry_budget_percent),
+    UINT(sl_snap_balancer, min_retry_concurrency),
+    RANGE(sl_snap_balancer, hash_policies, SL_SNAP_HASH_POLICIES),
+    INDEX_OR_NONE(sl_snap_balancer, health_check, SL_SNAP_HEALTH_CHECKS),
+};
+
+static const sl_snap_field hash_policy_fields[] = {
+    UINT(sl_snap_hash_policy, kind),
+    UINT(sl_snap_hash_policy, terminal),
+    RESERVED(sl_snap_hash_policy, reserved),
+    STR(sl_snap_hash_policy, name),
+};
+
+static const sl_snap_field lb_entry_fields[] = {
+    UINT(sl_snap_lb_entry, point),
+    UINT(sl_snap_lb_entry, endpoint), /* an offset into the backend's endpoints: checked where read */
+};
+
+static const sl_snap_field health_check_fields[] = {
+    UINT(sl_snap_health_check, kind),
+    RESERVED(sl_snap_health_check, reserved),
+    UINT(sl_snap_health_check, interval_ms),
+    UINT(sl_snap_health_check, timeout_ms),
+    UINT(sl_snap_health_check, jitter_ms),
+    UINT(sl_snap_health_check, healthy_threshold),
+    UINT(sl_snap_health_check, unhealthy_threshold),
+    STR(sl_snap_health_check, path),
+    STR(sl_snap_health_check, host),
+    STR(sl_snap_health_check, method),
+    STR(sl_snap_health_check, service),
+    BYTES(sl_snap_health_check, statuses),
 };
 
 static const sl_snap_field filter_fields[] = {
@@ -235,4 +291,8 @@ const sl_snap_section_desc sl_snap_sections[SL_SNAP_NSECTIONS] = {
     SECTION(SL_SNAP_POLICY_ITEMS, "policy_items", sl_snap_policy_item, policy_item_fields),
     SECTION(SL_SNAP_POLICY_LINKS, "policy_links", sl_snap_policy_link, policy_link_fields),
     SECTION(SL_SNAP_ZONES, "zones", sl_snap_zone, zone_fields),
+    SECTION(SL_SNAP_BALANCERS, "balancers", sl_snap_balancer, balancer_fields),
+    SECTION(SL_SNAP_HASH_POLICIES, "hash_policies", sl_snap_hash_policy, hash_policy_fields),
+    SECTION(SL_SNAP_LB_ENTRIES, "lb_entries", sl_snap_lb_entry, lb_entry_fields),
+    SECTION(SL_SNAP_HEALTH_CHECKS, "health_checks", sl_snap_health_check, health_check_fields),
 };

@@ -26,4 +26,15 @@ const json_t *sl_btls_conflict(const json_t *policies, const json_t *policy, con
  * Service; NULL when no policy targets it. */
 const json_t *sl_btls_for_port(const json_t *policies, const char *ns, const char *service, const char *port_name);
 
+/* The same rules for any policy kind that targets objects by group, kind, name
+ * and sectionName (BackendPolicy): */
+/* the policy that wins over `policy` for one of its targets (only those of
+ * only_kind, when not NULL), NULL when it wins all of them; */
+const json_t *sl_target_conflict(const json_t *policies, const json_t *policy, const char *only_kind,
+                                 const json_t **target);
+/* the policy that applies to section `section` of group/kind ns/name: the winner
+ * among those naming the section, else among those naming the whole object. */
+const json_t *sl_target_policy(const json_t *policies, const char *group, const char *kind, const char *ns,
+                               const char *name, const char *section);
+
 #endif

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/sl.h"
 #include "daemon/compiler_internal.h"
+#include "daemon/endpoint_slots.h"
 #include "daemon/fetcher.h"
 #include "daemon/controller.h"
 #include "daemon/gateway_rules.h"
@@ -176,6 +177,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.configmaps = list_kind(s, "ConfigMap");
     c.backendtlspolicies = list_kind(s, "BackendTLSPolicy");
     c.trafficpolicies = list_kind(s, "TrafficPolicy");
+    c.backendpolicies = list_kind(s, "BackendPolicy");
     c.services = list_kind(s, "Service");
     c.endpointslices = list_kind(s, "EndpointSlice");
     c.backends = list_kind(s, "Backend");
@@ -190,6 +192,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.zone_users = json_object();
 
     sl_fetcher_begin(); /* documents (JWKS URIs) that no policy asks for now are forgotten */
+    sl_ep_slots_begin(); /* endpoint slots that no backend asks for now are released once published */
     size_t i;
     json_t *gw;
     json_array_foreach(c.gateways, i, gw)
@@ -210,6 +213,8 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     sl_compile_btls_status(&c);
     sl_compile_policy_status(&c);
     sl_compile_policy_zones(&c);
+    sl_compile_backend_policy_status(&c);
+    sl_ep_slots_end();
     sl_fetcher_end();
 
     json_decref(c.gateway_classes);
@@ -219,6 +224,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.configmaps);
     json_decref(c.backendtlspolicies);
     json_decref(c.trafficpolicies);
+    json_decref(c.backendpolicies);
     json_decref(c.services);
     json_decref(c.endpointslices);
     json_decref(c.backends);

@@ -345,6 +345,8 @@ static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *n
     snprintf(authority, sizeof(authority), default_for_scheme ? (v6 ? "[%s]" : "%s") : (v6 ? "[%s]:%u" : "%s:%u"),
              host, (unsigned)port);
     sl_snap_backend be = {
+        .state = SL_SNAP_NONE,
+        .balancer = SL_SNAP_NONE,
         .kind = sl_sb_str(&c->b, "Backend"),
         .ns = sl_sb_str(&c->b, ns),
         .name = sl_sb_str(&c->b, name),
@@ -381,7 +383,7 @@ static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *n
     }
     be.ai_fallbacks.count = (uint32_t)nchain;
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
-    sl_compile_host_endpoints(c, host, port);
+    sl_compile_host_endpoints(c, host, port, 1);
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
     return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
 }

@@ -50,9 +50,9 @@ bool sl_compile_granted(sl_compile_ctx *c, const char *from_kind, const char *fr
 }
 
 /* Adds the endpoints for host:port (an IP literal, or a name resolved now). */
-void sl_compile_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t port)
+void sl_compile_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t port, uint32_t weight)
 {
-    sl_snap_endpoint e = {.port = port, .host = sl_sb_str(&c->b, host)};
+    sl_snap_endpoint e = {.port = port, .host = sl_sb_str(&c->b, host), .state = SL_SNAP_NONE, .weight = weight};
     if (inet_pton(AF_INET, host, e.addr) == 1) {
         e.family = AF_INET;
         sl_sb_add(&c->b, SL_SNAP_ENDPOINTS, &e);
@@ -110,6 +110,8 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
         return SL_SNAP_NONE;
     const char *port_name = sl_js(svc_port, "name");
     sl_snap_backend be = {
+        .state = SL_SNAP_NONE,
+        .balancer = SL_SNAP_NONE,
         .kind = sl_sb_str(&c->b, "Service"),
         .ns = sl_sb_str(&c->b, ns),
         .name = sl_sb_str(&c->b, name),
@@ -147,7 +149,7 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
             size_t k;
             json_t *addr;
             json_array_foreach(json_object_get(ep, "addresses"), k, addr)
-                sl_compile_host_endpoints(c, json_string_value(addr), (uint16_t)target);
+                sl_compile_host_endpoints(c, json_string_value(addr), (uint16_t)target, 1);
         }
     }
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
@@ -163,6 +165,8 @@ static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *na
         return SL_SNAP_NONE;
     const json_t *st = json_object_get(spec, "static");
     sl_snap_backend be = {
+        .state = SL_SNAP_NONE,
+        .balancer = SL_SNAP_NONE,
         .kind = sl_sb_str(&c->b, "Backend"),
         .ns = sl_sb_str(&c->b, ns),
         .name = sl_sb_str(&c->b, name),
@@ -174,7 +178,8 @@ static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *na
     size_t i;
     json_t *h;
     json_array_foreach(json_object_get(st, "hosts"), i, h)
-        sl_compile_host_endpoints(c, sl_js(h, "host"), (uint16_t)sl_ji(h, "port", 80));
+        sl_compile_host_endpoints(c, sl_js(h, "host"), (uint16_t)sl_ji(h, "port", 80),
+                                  (uint32_t)sl_ji(h, "weight", 1));
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
     return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
 }
@@ -216,6 +221,8 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
             be->protocol = SL_BACKEND_H2C;
         }
     }
+    if (index != SL_SNAP_NONE)
+        sl_compile_backend_traffic(c, index, group, kind, ns, name, port);
     json_object_set_new(c->backend_index, key, json_integer(index));
     return index;
 }

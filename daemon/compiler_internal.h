@@ -31,7 +31,7 @@ typedef struct pending_vhost {
 typedef struct sl_compile_ctx {
     sl_store *store;
     sl_snap_builder b;
-    json_t *configmaps, *backendtlspolicies, *trafficpolicies;
+    json_t *configmaps, *backendtlspolicies, *trafficpolicies, *backendpolicies;
     json_t *gateway_classes, *gateways, *httproutes, *grpcroutes, *services, *endpointslices, *backends, *namespaces,
         *referencegrants, *secrets;
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
@@ -73,8 +73,21 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
  * backend index, SL_SNAP_NONE when it cannot be. */
 uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_t *ref);
 /* compiler_backends.c: adds the endpoints for host:port (an IP literal, or a
- * name resolved now; none, with a warning, when it does not resolve). */
-void sl_compile_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t port);
+ * name resolved now; none, with a warning, when it does not resolve), each
+ * with that weight. */
+void sl_compile_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t port, uint32_t weight);
+/* compiler_balancer.c: a resolved backend's traffic settings: its slots in the
+ * shared endpoint table, and the BackendPolicy that targets group/kind ns/name
+ * (load balancing, health checks, ejection, circuit breakers). */
+void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char *group, const char *kind,
+                                const char *ns, const char *name, long long port);
+/* compiler_lb_tables.c: the ring (ring hash) or lookup table (maglev) of a
+ * backend whose endpoints are final, into LB_ENTRIES and its lb_entries. */
+void sl_compile_ring(sl_compile_ctx *c, uint32_t backend, uint32_t ring_min, uint32_t ring_max);
+void sl_compile_maglev(sl_compile_ctx *c, uint32_t backend);
+/* compiler_backend_policy_status.c: status.ancestors of every BackendPolicy,
+ * into c->route_status under "BackendPolicy/ns/name"; after the routes. */
+void sl_compile_backend_policy_status(sl_compile_ctx *c);
 /* compiler_ai.c: a Backend of type AI (ns/name, known to exist) as a backend
  * record with its provider, endpoint, TLS and credentials; SL_SNAP_NONE when
  * it cannot be served (sl_compile_ai_problem says why). */

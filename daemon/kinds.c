@@ -25,6 +25,8 @@ const sl_kind sl_kinds[] = {
     {"TrafficPolicy", "trafficpolicies", "trafficpolicy", SLUICE, {"v1alpha1"}, {"tp"}, true, true, false,
      sl_validate_trafficpolicy},
     {"Backend", "backends", "backend", SLUICE, {"v1alpha1"}, {"be"}, true, true, false, sl_validate_backend},
+    {"BackendPolicy", "backendpolicies", "backendpolicy", SLUICE, {"v1alpha1"}, {"bp"}, true, true, false,
+     sl_validate_backendpolicy},
     {NULL, NULL, NULL, NULL, {NULL}, {NULL}, false, false, false, NULL},
 };
 

@@ -54,5 +54,6 @@ void sl_validate_referencegrant(sl_vctx *v, const json_t *obj);
 void sl_validate_backendtlspolicy(sl_vctx *v, const json_t *obj);
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj);
 void sl_validate_backend(sl_vctx *v, const json_t *obj);
+void sl_validate_backendpolicy(sl_vctx *v, const json_t *obj);
 
 #endif

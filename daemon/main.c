@@ -22,6 +22,9 @@
 #include "common/redis_addr.h"
 #include "common/settings.h"
 #include "common/zones.h"
+#include "common/endpoint_state.h"
+#include "daemon/endpoint_slots.h"
+#include "daemon/health_checker.h"
 #include "config.h"
 #include "daemon/compiler.h"
 #include "daemon/controller.h"
@@ -163,6 +166,7 @@ static void recompile(master *m)
         sl_log_error("compiler", "compiled snapshot fails verification (%s); keeping generation %llu", why,
                      (unsigned long long)m->publisher.generation);
         sl_zones_cancel_release(); /* the snapshot in force still names its zones */
+        sl_ep_slots_cancel();
         free(blob);
         json_decref(route_status);
         return;
@@ -175,6 +179,7 @@ static void recompile(master *m)
         m->compiled_rv = rv;
         m->compiled_fetch = fetched;
         sl_zones_commit_release(); /* same zones as what runs: nothing is freed */
+        sl_ep_slots_commit();
         free(blob);
         compiled(m, route_status, m->publisher.generation);
         return;
@@ -183,12 +188,15 @@ static void recompile(master *m)
         m->compiled_rv = rv;
         m->compiled_fetch = fetched;
         sl_zones_commit_release();
+        sl_ep_slots_commit();
         sl_log_info("compiler", "published snapshot generation %llu (%zu bytes, resourceVersion %lld)",
                     (unsigned long long)generation, size, (long long)rv);
         sl_snapshot snap = sl_publisher_current(&m->publisher);
         sl_supervisor_apply(m->supervisor, &snap);
+        sl_health_update(&snap);
     } else {
         sl_zones_cancel_release(); /* the snapshot in force still names its zones */
+        sl_ep_slots_cancel();
     }
     free(blob);
     compiled(m, route_status, m->publisher.generation);
@@ -413,6 +421,7 @@ int main(int argc, char **argv)
     m.control = sl_control_create();
     /* Shared state that outlives snapshots (rate limits): mapped before anything forks. */
     sl_zones_create((size_t)sl_setting(SL_SET_SHARED_ZONE_BYTES));
+    sl_ep_table_create((uint32_t)sl_setting(SL_SET_ENDPOINT_SLOTS));
     /* Before any thread starts: workers are forked from this single-threaded copy. */
     sl_spawner_start();
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the fetcher's HTTP client */
@@ -461,6 +470,7 @@ int main(int argc, char **argv)
     sl_liveness_init(&m.liveness);
     sl_fetcher_start(notify_changed, &m); /* before the first compile, which registers what to fetch */
     sl_redis_health_start(notify_changed, &m);
+    sl_health_start();
     recompile(&m);
     m.controller = sl_controller_start(m.store, notify_changed, &m);
     sl_log_info("main", "ready");
@@ -472,6 +482,7 @@ int main(int argc, char **argv)
     sl_controller_stop(m.controller);
     sl_fetcher_stop();
     sl_redis_health_stop();
+    sl_health_stop();
     sl_publisher_close(&m.publisher);
     sl_supervisor_free(m.supervisor);
     sl_spawner_stop();

@@ -1,4 +1,4 @@
-/* Policy status writing (BackendTLSPolicy, TrafficPolicy); see policy_status.h. */
+/* Policy status writing (BackendTLSPolicy, TrafficPolicy, BackendPolicy); see policy_status.h. */
 #include "daemon/policy_status.h"
 
 #include <stdio.h>
@@ -70,4 +70,5 @@ void sl_policy_status_sync(sl_store *store, const json_t *computed)
 {
     sync_kind(store, "BackendTLSPolicy", computed);
     sync_kind(store, "TrafficPolicy", computed);
+    sync_kind(store, "BackendPolicy", computed);
 }

@@ -28,6 +28,13 @@ json_t *sl_snapshot_render_current(const sl_control *c, bool raw, char *why, siz
 json_t *sl_snapshot_with_current(const sl_control *c, json_t *(*fn)(const sl_snapshot *s, void *arg), void *arg,
                                  char *why, size_t whylen);
 
+/* backend_state.c: /debug/backends, each backend (of namespace ns and name
+ * `name` when not NULL) with its BackendPolicy, counters and endpoints' state. */
+json_t *sl_snapshot_backends(const sl_snapshot *s, const char *ns, const char *name);
+/* backend_state.c: the endpoint and backend series of /metrics, as a JSON
+ * string (for sl_snapshot_with_current; arg unused). */
+json_t *sl_snapshot_backend_metrics(const sl_snapshot *s, void *arg);
+
 /* A route entry's policy chain: [{section, phase, policy}] in phase order. */
 json_t *sl_snapshot_render_chain(const sl_snapshot *s, sl_snap_range chain);
 

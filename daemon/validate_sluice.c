@@ -132,6 +132,7 @@ static void check_static(sl_vctx *v, const json_t *st)
             sl_v_index(v, i);
             check_host(v, h, true);
             sl_v_int_range(v, h, "port", 1, 65535, true, NULL);
+            sl_v_int_range(v, h, "weight", 1, 1000000, false, NULL);
         }
         sl_v_pop(v, prev);
     }

@@ -8,6 +8,7 @@
 
 #include "common/cidr.h"
 #include "common/settings.h"
+#include "workers/balancer.h"
 #include "workers/dbuf.h"
 #include "workers/worker_internal.h"
 
@@ -117,6 +118,7 @@ struct sl_conn {
     int64_t replay_len;            /* its length when wholly buffered (resendable), else -1 */
     uint32_t backend_index;        /* the chosen backend, for retries */
     uint32_t endpoint_index;       /* the chosen endpoint (snapshot index) */
+    sl_lb_attempt lb;              /* the attempt as the endpoint table counts it (balancer.h) */
     bool retry_pending;            /* waiting out the retry backoff */
     char origin[256];              /* the request's Origin, for CORS response headers */
     const char *client_id;         /* who called, once an authentication policy knows ("" otherwise);

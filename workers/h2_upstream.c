@@ -548,6 +548,7 @@ sl_upstream *sl_h2up_open(sl_worker *w, const struct sockaddr_storage *addr, soc
         return NULL;
     }
     u->fd = -1;
+    u->be_slot = UINT32_MAX; /* not counted: streams share a connection */
     u->w = w;
     u->h2 = st;
     u->connected = true;

@@ -35,6 +35,7 @@ static void collect_failed(sl_conn *c, int status, char *error_json);
 static bool reparse_head(sl_conn *c);
 static bool rewind_body(sl_conn *c);
 static bool try_failover(sl_conn *c, int code);
+static bool next_endpoint(sl_conn *c);
 
 /* A waiting policy's own timeout ends the wait; this only bounds it if that failed. */
 #define POLICY_WAIT_LIMIT_MS 120000
@@ -111,14 +112,16 @@ static uint64_t response_deadline(const sl_conn *c)
 
 /* A connection (pooled or new) to the chosen endpoint, with TLS when the backend
  * asks for it, or an HTTP/2 stream for an h2c backend. NULL with errno set;
- * EPROTO when TLS could not even be set up. */
+ * EPROTO when TLS could not even be set up, EBUSY when the backend's
+ * maxConnections is reached and no pooled connection is free. */
 static sl_upstream *open_upstream(sl_conn *c, bool check_idle)
 {
     const sl_snapshot *s = &c->snap->s;
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index);
     if (be->protocol == SL_BACKEND_H2C)
         return sl_h2up_open(c->w, &c->up_addr, c->up_addrlen);
-    sl_upstream *u = sl_upstream_get(c->w, &c->up_addr, c->up_addrlen, check_idle, sl_uptls_identity(s, be));
+    sl_upstream_limit limit = {.slot = be->state, .max = sl_lb_settings(s, be)->max_connections};
+    sl_upstream *u = sl_upstream_get(c->w, &c->up_addr, c->up_addrlen, check_idle, sl_uptls_identity(s, be), &limit);
     if (u && be->protocol == SL_BACKEND_HTTPS && !u->ssl) {
         const sl_snap_endpoint *ep = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, c->endpoint_index);
         u->ssl = sl_uptls_session(c->snap->uptls ? c->snap->uptls[c->backend_index] : NULL, s, be, u->fd,
@@ -132,51 +135,111 @@ static sl_upstream *open_upstream(sl_conn *c, bool check_idle)
     return u;
 }
 
-/* Picks the next endpoint of the chosen backend and connects (or takes a pooled
- * connection). Returns false when the request was answered. */
-static bool start_attempt(sl_conn *c, uint32_t bi)
+/* Over a circuit breaker's limit: the request fails fast, saying which. */
+static void circuit_open(sl_conn *c, int limit)
+{
+    const sl_snapshot *s = &c->snap->s;
+    const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index);
+    char header[96], body[200];
+    snprintf(header, sizeof(header), "x-sluice-circuit-breaker: %s\r\n", sl_lb_limit_name(limit));
+    snprintf(body, sizeof(body), "the circuit breaker of %s %s/%s is open (%s)\n", sl_snap_cstr(s, be->kind),
+             sl_snap_cstr(s, be->ns), sl_snap_cstr(s, be->name), sl_lb_limit_name(limit));
+    atomic_fetch_add(&c->w->slot->circuit_breaker_rejections, 1);
+    c->state = SL_CONN_LOCAL;
+    sl_conn_respond_with(c, 503, header, body, false);
+}
+
+/* Picks an endpoint of the chosen backend and connects (or takes a pooled
+ * connection). An endpoint that cannot be connected to is noted (passive
+ * check) and the next untried one is taken, as nginx's proxy_next_upstream
+ * error does: nothing of the request was sent. Returns false when the request
+ * was answered. `retry`: the attempt retries a failed one (retry budget). */
+static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
 {
     sl_worker *w = c->w;
     const sl_snapshot *s = &c->snap->s;
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bi);
-    uint32_t ei = be->endpoints.first + (c->snap->rr[bi]++ % be->endpoints.count);
-    const sl_snap_endpoint *ep = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, ei);
-    sl_endpoint_sockaddr(ep, &c->up_addr, &c->up_addrlen);
-    upstream_text(c->log_upstream, sizeof(c->log_upstream), s, ep);
-    c->uout.start = 0; /* the head is kept whole for a retry */
-    c->uin.start = c->uin.end = 0;
-    c->res_ready = 0;
-    c->res_head_done = false;
-    c->res_body_end_seen = false;
-    memset(&c->res_body, 0, sizeof(c->res_body));
-    memset(&c->rscan, 0, sizeof(c->rscan));
-    c->up_eof = false;
-    c->up_wrote = false;
-    c->up_refused = false;
-    c->retried = false;
-    c->endpoint_index = ei;
-    /* A pooled connection the upstream already closed is found by a peek
-     * before use when the request could not be sent again on a fresh one. */
-    c->up = open_upstream(c, c->replay_len < 0 || !sl_http1_method_idempotent(c->method));
-    if (!c->up && errno == EPROTO) {
-        sl_log_warn("proxy", "cannot start TLS to %s", c->log_upstream);
-        c->state = SL_CONN_LOCAL;
-        sl_conn_respond(c, 502, "cannot start TLS to the upstream\n", true);
+    const sl_snap_balancer *cfg = sl_lb_settings(s, be);
+    c->backend_index = bi;
+    int refused = retry ? 0 : sl_lb_admit(c, bi, false);
+    if (refused) {
+        circuit_open(c, refused - 1);
         return false;
     }
-    if (!c->up) {
-        atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
-        sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
-        if (try_failover(c, 502))
-            return false; /* the next provider of the chain has it (started, or answered) */
-        c->state = SL_CONN_LOCAL;
-        sl_conn_respond(c, 502, "cannot connect to the upstream\n", true);
-        return false;
+    for (;;) {
+        uint32_t ei = sl_lb_pick(c, bi);
+        const sl_snap_endpoint *ep = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, ei);
+        sl_endpoint_sockaddr(ep, &c->up_addr, &c->up_addrlen);
+        upstream_text(c->log_upstream, sizeof(c->log_upstream), s, ep);
+        c->uout.start = 0; /* the head is kept whole for a retry */
+        c->uin.start = c->uin.end = 0;
+        c->res_ready = 0;
+        c->res_head_done = false;
+        c->res_body_end_seen = false;
+        memset(&c->res_body, 0, sizeof(c->res_body));
+        memset(&c->rscan, 0, sizeof(c->rscan));
+        c->up_eof = false;
+        c->up_wrote = false;
+        c->up_refused = false;
+        c->retried = false;
+        c->endpoint_index = ei;
+        sl_lb_attempt_begin(c, bi, ei, retry);
+        /* A pooled connection the upstream already closed is found by a peek
+         * before use when the request could not be sent again on a fresh one. */
+        c->up = open_upstream(c, c->replay_len < 0 || !sl_http1_method_idempotent(c->method));
+        if (!c->up && errno == EPROTO) {
+            sl_lb_attempt_end(c);
+            sl_log_warn("proxy", "cannot start TLS to %s", c->log_upstream);
+            c->state = SL_CONN_LOCAL;
+            sl_conn_respond(c, 502, "cannot start TLS to the upstream\n", true);
+            return false;
+        }
+        if (!c->up && errno == EBUSY) {
+            sl_lb_attempt_end(c);
+            sl_ep_state *st = sl_ep_slot(be->state);
+            if (st)
+                atomic_fetch_add_explicit(&st->overflows[SL_CB_MAX_CONNECTIONS], 1, memory_order_relaxed);
+            circuit_open(c, SL_CB_MAX_CONNECTIONS);
+            return false;
+        }
+        if (!c->up) {
+            atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
+            sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
+            sl_lb_judge(c, SL_LB_CONNECT_FAILED);
+            sl_lb_attempt_end(c);
+            if (sl_lb_untried_left(c, bi))
+                continue;
+            if (try_failover(c, 502))
+                return false; /* the next provider of the chain has it (started, or answered) */
+            c->state = SL_CONN_LOCAL;
+            sl_conn_respond(c, 502, "cannot connect to the upstream\n", true);
+            return false;
+        }
+        c->up->owner = c;
+        c->state = SL_CONN_PROXY;
+        if (c->up->connected)
+            sl_lb_attempt_connected(c);
+        uint64_t connect_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
+                                                      : (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS);
+        c->up_deadline_ms = c->up->connected ? response_deadline(c) : sl_now_ms() + connect_ms;
+        return true;
     }
-    c->up->owner = c;
-    c->state = SL_CONN_PROXY;
-    c->up_deadline_ms = c->up->connected ? response_deadline(c)
-                                         : sl_now_ms() + (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS);
+}
+
+/* The attempt's connection failed before anything of the request reached the
+ * upstream (refused, reset unread, not made in time): the next untried endpoint
+ * of the backend gets it. False when none is left. */
+static bool next_endpoint(sl_conn *c)
+{
+    if (c->up_wrote && !c->up_refused)
+        return false;
+    if (!sl_lb_untried_left(c, c->backend_index) || !rewind_body(c))
+        return false;
+    sl_proxy_detach(c, false);
+    sl_log_debug("proxy", "%s %s: trying another endpoint after %s failed", c->log_method, c->log_path,
+                 c->log_upstream);
+    if (start_attempt(c, c->backend_index, false))
+        pump(c);
     return true;
 }
 
@@ -341,6 +404,7 @@ static void after_policies(sl_conn *c)
         return;
     }
     c->backend_index = bi;
+    sl_lb_request_begin(c, bi); /* (w->req is ours: a hashing key is read from it) */
     c->res_hook = sl_response_hook_for(s, be);
     if (be->ai_provider && !c->idle_timeout_ms)
         c->idle_timeout_ms = (uint32_t)sl_setting(SL_SET_AI_RESPONSE_TIMEOUT_MS); /* a policy's timeouts win */
@@ -445,7 +509,7 @@ static void begin_upstream(sl_conn *c)
         }
     }
     sl_filters_before_upstream(c, c->action->filters);
-    if (!start_attempt(c, c->backend_index))
+    if (!start_attempt(c, c->backend_index, false))
         return;
     pump(c);
 }
@@ -755,6 +819,8 @@ static bool try_retry(sl_conn *c, int code)
     if (!a || c->retries_left == 0 || c->replay_len < 0 || code < 400 || code >= 656 ||
         !(c->retry_codes[(code - 400) / 64] & (1ull << ((code - 400) % 64))))
         return false;
+    if (sl_lb_admit(c, c->backend_index, true))
+        return false; /* the retry budget is spent: this answer stands (counted in the overflows) */
     if (!rewind_body(c))
         return false;
     c->retries_left--;
@@ -767,7 +833,7 @@ static bool try_retry(sl_conn *c, int code)
         sl_conn_update(c);
         return true;
     }
-    if (start_attempt(c, c->backend_index))
+    if (start_attempt(c, c->backend_index, true))
         pump(c);
     return true;
 }
@@ -799,6 +865,8 @@ static bool switch_backend(sl_conn *c, uint32_t next)
         free(error_json);
         c->replay_len = (int64_t)sl_dbuf_len(&c->req_out);
     }
+    if (ok)
+        sl_lb_request_begin(c, next);
     if (!ok) {
         c->backend_index = was_index;
         c->res_hook = was_hook;
@@ -826,7 +894,7 @@ static bool try_failover(sl_conn *c, int code)
     sl_log_debug("proxy", "%s %s: provider answered %d, failing over to Backend %s", c->log_method, c->log_path,
                  code, sl_snap_cstr(&c->snap->s, SL_SNAP_GET(&c->snap->s, SL_SNAP_BACKENDS, sl_snap_backend,
                                                              next)->name));
-    if (start_attempt(c, next))
+    if (start_attempt(c, next, false))
         pump(c);
     return true;
 }
@@ -974,8 +1042,10 @@ static bool parse_response_head(sl_conn *c)
         rb->kind = SL_BODY_TUNNEL;
         c->req_body.kind = SL_BODY_TUNNEL;
         c->req_body.done = false;
-    } else if (try_retry(c, w->res.code) || try_failover(c, w->res.code)) {
-        return false;
+    } else {
+        sl_lb_judge(c, w->res.code >= 500 ? SL_LB_ANSWERED_5XX : SL_LB_ANSWERED);
+        if (try_retry(c, w->res.code) || try_failover(c, w->res.code))
+            return false;
     }
     if (c->ai_failover && w->res.code != 429 && w->res.code < 500)
         sl_ai_provider_result(&c->snap->s, c->backend_index, false); /* it answers: trusted again */
@@ -1095,9 +1165,11 @@ static bool read_upstream(sl_conn *c)
         /* A pooled connection the upstream had closed: try once more on a fresh
          * one, if the request can be sent again (no body consumed yet) and
          * sending it twice is harmless (resend_is_safe). */
+        bool fresh = !u->reused;
         if (u->reused && !c->retried && resend_is_safe(c, u) && rewind_body(c)) {
             c->retried = true;
-            sl_proxy_detach(c, false);
+            sl_proxy_detach(c, false); /* (u is gone) */
+            sl_lb_attempt_begin(c, c->backend_index, c->endpoint_index, c->lb.retry);
             c->up = open_upstream(c, true);
             if (c->up) {
                 c->up->owner = c;
@@ -1106,6 +1178,19 @@ static bool read_upstream(sl_conn *c)
                 c->up_wrote = false;
                 c->up_refused = false;
                 return true;
+            }
+        }
+        if (fresh || c->retried) {
+            /* A fresh connection closed or reset unanswered: the endpoint is
+             * failing; another one gets the request if nothing of it was read
+             * (reset unread) or it is idempotent and whole at hand. */
+            sl_lb_judge(c, SL_LB_CONNECT_FAILED);
+            if ((c->up_refused || (sl_http1_method_idempotent(c->method) && c->replay_len >= 0)) &&
+                !c->upgrade_requested) {
+                c->up_wrote = false; /* (nothing of it counts as delivered) */
+                c->up_refused = true;
+                if (next_endpoint(c))
+                    return false;
             }
         }
         upstream_failed(c, 502, "the upstream closed the connection without answering");
@@ -1188,6 +1273,7 @@ bool sl_proxy_complete(sl_conn *c)
 
 void sl_proxy_detach(sl_conn *c, bool reusable)
 {
+    sl_lb_attempt_end(c);
     if (!c->up)
         return;
     sl_upstream *u = c->up;
@@ -1327,10 +1413,14 @@ void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
             atomic_fetch_add(&c->w->slot->upstream_connect_errors, 1);
             char why[160];
             snprintf(why, sizeof(why), "cannot connect to the upstream: %s", strerror(err));
-            upstream_failed(c, 502, why);
+            sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(err));
+            sl_lb_judge(c, SL_LB_CONNECT_FAILED);
+            if (!next_endpoint(c))
+                upstream_failed(c, 502, why);
             return;
         }
         u->connected = true;
+        sl_lb_attempt_connected(c);
         c->up_deadline_ms = response_deadline(c);
     }
     if (revents & EV_READ)
@@ -1357,7 +1447,7 @@ void sl_proxy_timeout(sl_conn *c)
     }
     if (c->retry_pending) {
         c->retry_pending = false;
-        if (start_attempt(c, c->backend_index))
+        if (start_attempt(c, c->backend_index, true))
             pump(c);
         return;
     }
@@ -1380,9 +1470,14 @@ void sl_proxy_timeout(sl_conn *c)
     }
     if (c->up && !c->up->connected) {
         atomic_fetch_add(&c->w->slot->upstream_connect_errors, 1);
-        upstream_failed(c, 502, "timed out connecting to the upstream");
+        sl_log_warn("proxy", "timed out connecting to %s", c->log_upstream);
+        sl_lb_judge(c, SL_LB_CONNECT_FAILED);
+        if (!next_endpoint(c))
+            upstream_failed(c, 502, "timed out connecting to the upstream");
         return;
     }
     atomic_fetch_add(&c->w->slot->upstream_timeouts, 1);
+    if (!c->res_head_done)
+        sl_lb_judge(c, SL_LB_TIMED_OUT);
     upstream_failed(c, 504, "the upstream did not answer in time");
 }

@@ -175,8 +175,7 @@ static const sl_http1_header *find_header(const sl_route_request *req, sl_slice 
     return NULL;
 }
 
-/* The value of the first query parameter named `name` (exact, case-sensitive). */
-static bool find_query(sl_slice query, sl_slice name, sl_slice *value)
+bool sl_query_param(sl_slice query, sl_slice name, sl_slice *value)
 {
     const char *p = query.ptr, *end = query.ptr + query.len;
     while (p && p < end) {
@@ -219,7 +218,7 @@ static bool route_matches(const sl_snapshot *s, const sl_regex_set *rx, const sl
         const sl_snap_header_match *m =
             SL_SNAP_GET(s, SL_SNAP_HEADER_MATCHES, sl_snap_header_match, r->query_matches.first + i);
         sl_slice v;
-        if (!req->query.ptr || !find_query(req->query, snap_slice(s, m->name), &v) || !value_matches(s, rx, m, v))
+        if (!req->query.ptr || !sl_query_param(req->query, snap_slice(s, m->name), &v) || !value_matches(s, rx, m, v))
             return false;
     }
     return true;

@@ -40,4 +40,8 @@ sl_route_result sl_router_lookup(const sl_snapshot *s, const sl_regex_set *rx, u
 /* Index of the vhost serving host on the port, or SL_SNAP_NONE. */
 uint32_t sl_router_vhost(const sl_snapshot *s, uint32_t port_index, sl_slice host);
 
+/* The value of the first query parameter named `name` (exact, case-sensitive)
+ * in query (after '?'); false when there is none. */
+bool sl_query_param(sl_slice query, sl_slice name, sl_slice *value);
+
 #endif

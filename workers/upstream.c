@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/endpoint_state.h"
 #include "common/log.h"
+#include "common/snapshot.h"
 #include "common/settings.h"
 #include "workers/conn.h"
 #include <openssl/ssl.h>
@@ -53,6 +55,9 @@ static void unlink_idle(sl_worker *w, sl_upstream *u)
 
 static void destroy(sl_worker *w, sl_upstream *u)
 {
+    sl_ep_state *st = sl_ep_slot(u->be_slot);
+    if (st && atomic_load_explicit(&st->tag, memory_order_relaxed) == u->be_tag)
+        atomic_fetch_sub_explicit(&st->connections, 1, memory_order_relaxed);
     ev_io_stop(w->loop, &u->io);
     SSL_free(u->ssl);
     close(u->fd);
@@ -91,7 +96,7 @@ void sl_upstream_expire_idle(sl_worker *w)
 }
 
 sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle,
-                             uint64_t tls_id)
+                             uint64_t tls_id, const sl_upstream_limit *limit)
 {
     for (sl_upstream *u = w->idle, *next; u; u = next) {
         next = u->next_idle;
@@ -112,6 +117,11 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
             u->readable = false;
             return u;
         }
+    }
+    sl_ep_state *st = limit ? sl_ep_slot(limit->slot) : NULL;
+    if (st && limit->max && atomic_load_explicit(&st->connections, memory_order_relaxed) >= limit->max) {
+        errno = EBUSY;
+        return NULL;
     }
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 && (errno == EMFILE || errno == ENFILE) && sl_upstream_shed_idle(w, 8) > 0)
@@ -137,6 +147,12 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
     }
     u->fd = fd;
     u->w = w;
+    u->be_slot = SL_SNAP_NONE;
+    if (st) {
+        u->be_slot = limit->slot;
+        u->be_tag = atomic_load_explicit(&st->tag, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->connections, 1, memory_order_relaxed);
+    }
     u->tls_id = tls_id;
     u->connected = connected;
     memcpy(&u->addr, addr, len);

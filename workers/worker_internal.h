@@ -93,6 +93,11 @@ typedef struct sl_wsnap {
     int refs;              /* the worker's "current" reference + in-flight requests */
     sl_regex_set *regex;
     uint32_t *rr;          /* per-backend round-robin cursor */
+    /* Load balancing's per-worker state (workers/balancer.c): */
+    double *lb_wrr;        /* per endpoint: smooth weighted round robin's current weight */
+    uint32_t *lb_usable;   /* per backend: usable endpoints when last counted... */
+    uint64_t *lb_usable_at; /* ...and when (0: never) */
+    uint8_t *lb_uniform;   /* per backend: 1 when all its endpoints weigh the same */
     uint32_t port_of_socket[SL_WORKER_MAX_SOCKETS]; /* snapshot port of each worker socket, or SL_SNAP_NONE */
     bool route_by_model[SL_WORKER_MAX_SOCKETS]; /* ...whose routes match on x-sluice-ai-model (workers/ai.h) */
     void *zones[SL_WSNAP_MAX_KINDS]; /* per policy kind: its zone for this worker's Gateway (NULL: none) */
@@ -131,6 +136,7 @@ struct sl_upstream {
      * probably has too, so its first read takes only about a head's worth. */
     bool splice_hint;
     uint64_t idle_since_ms;
+    uint32_t be_slot, be_tag; /* counted in this backend slot's connections (SL_SNAP_NONE: not) */
 };
 
 struct sl_worker {
@@ -194,8 +200,15 @@ void sl_conn_close_all(sl_worker *w);
  * pooled connection first, to skip one the upstream has closed meanwhile; a
  * request that can be sent again (its body is at hand) does without, since a
  * closed connection then costs a resend rather than an error. */
+/* A backend's maxConnections (counted over every worker in its endpoint slot):
+ * with max set and reached, no new connection is made (NULL, errno EBUSY),
+ * though a pooled one is still taken. */
+typedef struct sl_upstream_limit {
+    uint32_t slot; /* the backend's slot (SL_SNAP_NONE: not counted) */
+    uint32_t max;  /* 0: no limit */
+} sl_upstream_limit;
 sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle,
-                             uint64_t tls_id);
+                             uint64_t tls_id, const sl_upstream_limit *limit);
 /* Returns a connection to the pool (keep-alive) or closes it. */
 void sl_upstream_release(sl_worker *w, sl_upstream *u, bool reusable);
 void sl_upstream_close_idle(sl_worker *w);

@@ -24,6 +24,10 @@ static void wsnap_free(sl_wsnap *s)
     sl_tls_free(s->tls);
     sl_uptls_free(s->uptls, sl_snap_count(&s->s, SL_SNAP_BACKENDS));
     free(s->rr);
+    free(s->lb_wrr);
+    free(s->lb_usable);
+    free(s->lb_usable_at);
+    free(s->lb_uniform);
     munmap((void *)s->s.base, s->s.size);
     free(s);
 }
@@ -106,11 +110,33 @@ static sl_wsnap *load(sl_worker *w, uint64_t gen)
     s->generation = gen;
     s->refs = 1;
     uint32_t nb = sl_snap_count(&s->s, SL_SNAP_BACKENDS);
+    uint32_t ne = sl_snap_count(&s->s, SL_SNAP_ENDPOINTS);
     s->rr = calloc(nb ? nb : 1, sizeof(uint32_t));
-    if (!s->rr) {
+    s->lb_wrr = calloc(ne ? ne : 1, sizeof(double));
+    s->lb_usable = calloc(nb ? nb : 1, sizeof(uint32_t));
+    s->lb_usable_at = calloc(nb ? nb : 1, sizeof(uint64_t));
+    s->lb_uniform = calloc(nb ? nb : 1, 1);
+    if (!s->rr || !s->lb_wrr || !s->lb_usable || !s->lb_usable_at || !s->lb_uniform) {
+        free(s->rr);
+        free(s->lb_wrr);
+        free(s->lb_usable);
+        free(s->lb_usable_at);
+        free(s->lb_uniform);
         munmap(map, (size_t)st.st_size);
         free(s);
         return NULL;
+    }
+    for (uint32_t i = 0; i < nb; i++) {
+        const sl_snap_backend *be = SL_SNAP_GET(&s->s, SL_SNAP_BACKENDS, sl_snap_backend, i);
+        uint32_t first_weight = 0;
+        s->lb_uniform[i] = 1;
+        for (uint32_t k = 0; k < be->endpoints.count; k++) {
+            uint32_t wgt = SL_SNAP_GET(&s->s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, be->endpoints.first + k)->weight;
+            if (k == 0)
+                first_weight = wgt;
+            else if (wgt != first_weight)
+                s->lb_uniform[i] = 0;
+        }
     }
     /* Spread workers over endpoints rather than all starting at the first. */
     for (uint32_t i = 0; i < nb; i++)

@@ -106,6 +106,23 @@ def main():
                  "backendRefs": [{"group": SG, "kind": "Backend", "name": "local"}]},
                 {"backendRefs": [{"group": SG, "kind": "Backend", "name": "claude", "weight": 3},
                                  {"group": SG, "kind": "Backend", "name": "local"}]}]}})
+        # BackendPolicies: balancers with hash policies (a maglev table, a ring)
+        # and a health check, so those sections carry records too.
+        call(admin, "POST", sgp + "/backendpolicies", {
+            "apiVersion": SG + "/v1alpha1", "kind": "BackendPolicy",
+            "metadata": {"name": "bp-local", "namespace": "default"},
+            "spec": {"targetRefs": [{"group": SG, "kind": "Backend", "name": "local"}],
+                     "loadBalancer": {"maglev": {"hashPolicies": [{"header": {"name": "x-user"}, "terminal": True},
+                                                                  {"sourceIP": {}}]}},
+                     "healthCheck": {"interval": "5s", "http": {"path": "/healthz", "expectedStatuses": [200, 204]}},
+                     "outlierDetection": {"consecutive5xx": 3}, "circuitBreakers": {"maxRequests": 100}}})
+        call(admin, "POST", sgp + "/backendpolicies", {
+            "apiVersion": SG + "/v1alpha1", "kind": "BackendPolicy",
+            "metadata": {"name": "bp-claude", "namespace": "default"},
+            "spec": {"targetRefs": [{"group": SG, "kind": "Backend", "name": "claude"}],
+                     "loadBalancer": {"ringHash": {"minimumRingSize": 64,
+                                                   "hashPolicies": [{"cookie": {"name": "session"}}]}},
+                     "healthCheck": {"grpc": {"serviceName": "llm"}}}})
         sections = section_examples()
         # The reference examples list alternatives side by side: keep one.
         for alt in ("header", "claim"):

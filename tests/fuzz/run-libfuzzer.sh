@@ -43,7 +43,7 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_e
     # (The policy kinds in workers/ carry their compile step: the snapshot builder and jansson.)
     h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
-        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis zlib) -lev -lcrypt" ;;
+        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis zlib) -lev -lcrypt -lm" ;;
     # The admin API's Kubernetes protobuf codec, with the C that protoc-c makes
     # of proto/*.proto (as the build does), and protobuf-c itself.
     protobuf)
@@ -65,7 +65,7 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_e
         sources="$sources $src/daemon/snapshot_render.c $src/daemon/effective_policy.c $src/daemon/snapshot_raw.c"
         sources="$sources $src/daemon/publisher.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
-        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis zlib) -lev -lcrypt -lrt" ;;
+        libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis zlib) -lev -lcrypt -lrt -lm" ;;
     esac
     # shellcheck disable=SC2086 # word splitting of the lists is intended
     "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

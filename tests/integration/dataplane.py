@@ -136,6 +136,12 @@ class Origin:
         # whole, recorded, and then the connection is closed without an answer
         # (a backend that dies or times out a keep-alive connection mid-request).
         self.drop_reused = drop_reused
+        # Per-origin behaviour that tests change while it runs (load balancing,
+        # health): every request waits delay_ms, and answers force_status
+        # when set; /healthz answers health_status.
+        self.delay_ms = 0
+        self.force_status = None
+        self.health_status = 200
         self.port = port or free_port()
         self.lock = threading.Lock()
         self.connections = 0
@@ -278,6 +284,12 @@ class Origin:
 
     def _respond(self, s, req):
         q = req["query"]
+        if req["target"].startswith("/healthz"):
+            q = {"status": str(self.health_status)}
+        elif self.force_status is not None:
+            q = dict(q, status=str(self.force_status))
+        if self.delay_ms:
+            time.sleep(self.delay_ms / 1000.0)
         if q.get("hang"):
             self.stopped.wait(60)
             return False

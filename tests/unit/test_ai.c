@@ -127,7 +127,7 @@ static void map(const char *base, const char *path, const char *want)
     memcpy(blob + sizeof(*h), base, strlen(base) + 1);
     h->sections[SL_SNAP_STRINGS].count = (uint32_t)strlen(base) + 1;
     sl_snapshot s = {blob, sizeof(blob)};
-    sl_snap_backend be = {.ai_provider = SL_AI_OPENAI_COMPATIBLE,
+    sl_snap_backend be = {.state = SL_SNAP_NONE, .balancer = SL_SNAP_NONE, .ai_provider = SL_AI_OPENAI_COMPATIBLE,
                           .ai_base_path = {0, (uint32_t)strlen(base)}};
     char space[256];
     sl_buf b = {.data = space, .cap = sizeof(space)};

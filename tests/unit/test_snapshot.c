@@ -75,7 +75,7 @@ static void *build_sample(size_t *size)
     sl_sb_add(&b, SL_SNAP_ENDPOINTS, &e2);
     sl_snap_backend be = {.kind = sl_sb_str(&b, "Service"), .ns = sl_sb_str(&b, "default"),
                           .name = sl_sb_str(&b, "web"), .port = 80, .protocol = SL_BACKEND_HTTP,
-                          .endpoints = {0, 2}};
+                          .endpoints = {0, 2}, .state = SL_SNAP_NONE, .balancer = SL_SNAP_NONE};
     sl_sb_add(&b, SL_SNAP_BACKENDS, &be);
     sl_snap_backend_ref br0 = {.weight = 3, .backend = 0, .filters = {0, 1}};
     sl_snap_backend_ref br1 = {.weight = 1, .backend = SL_SNAP_NONE, .filters = {0, 0}};

@@ -1,0 +1,327 @@
+"""Load balancing, passive health (ejection), circuit breakers and retries to
+another endpoint: the defaults without any policy, and BackendPolicy
+(gateway.sluice.dev/v1alpha1). Real origins on loopback; a dead endpoint is a
+port with nothing listening."""
+
+import collections
+import concurrent.futures
+import time
+
+import requests
+
+from conftest import path_for
+from dataplane import (BACKENDS, ROUTES, SLUICE_GROUP, ClosedPortOrigin, Origin, backend, created,  # noqa: F401
+                       make_dataplane, replace, wait_until)
+
+POLICIES = path_for("backendpolicies", "default", group=SLUICE_GROUP, version="v1alpha1")
+
+
+def backend_policy(name, target="be", kind="Backend", **spec):
+    ref = {"group": SLUICE_GROUP if kind == "Backend" else "", "kind": kind, "name": target}
+    spec["targetRefs"] = [ref]
+    return {"apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "BackendPolicy",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+
+def set_hosts(dp, ports):
+    """Points Backend be at 127.0.0.1 on these ports."""
+    def change(obj):
+        obj["spec"]["static"]["hosts"] = [{"host": "127.0.0.1", "port": p} for p in ports]
+    created(replace(dp.sluiced, BACKENDS + "/be", change))
+
+
+def backend_state(dp, name="be"):
+    found = [b for b in dp.sluiced.get("/debug/backends?name=" + name).json()["backends"]]
+    return found[0] if found else None
+
+
+def policy_in_force(dp, policy, name="be"):
+    wait_until(lambda: (backend_state(dp, name) or {}).get("policy") == "default/" + policy, timeout=10,
+               what="BackendPolicy %s in force" % policy)
+
+
+def origins_of(dp, n, path="/", headers=None):
+    """Which origin answered each of n sequential requests."""
+    seen = []
+    for _ in range(n):
+        r = dp.get(path, headers=headers or {})
+        assert r.status_code == 200, (r.status_code, r.text)
+        seen.append(r.headers.get("X-Origin"))
+    return seen
+
+
+def wait_origins(dp, names, n=30):
+    """Until n requests in a row are all 200 and spread over exactly `names`."""
+    wait_until(lambda: set(origins_of(dp, n)) == set(names), timeout=15,
+               what="traffic spread over %s" % sorted(names))
+
+
+def test_a_dead_endpoint_among_live_ones_costs_no_errors(make_dataplane):
+    dp = make_dataplane()
+    other = dp.new_origin("other")
+    dead = ClosedPortOrigin()
+    set_hosts(dp, [dp.origin.port, dead.port, other.port])
+    wait_origins(dp, {"origin", "other"})
+    # Every request succeeds, GETs and POSTs alike (nothing of a request reaches
+    # a refused connection, so even a POST is safe to send elsewhere).
+    for i in range(60):
+        r = dp.get("/n%d" % i)
+        assert r.status_code == 200, (i, r.status_code, r.text)
+        p = requests.post(dp.url + "/p%d" % i, data=b"x" * 100, timeout=10)
+        assert p.status_code == 200, (i, p.status_code, p.text)
+    # The refusal is remembered: the dead endpoint is skipped, not tried each time.
+    log = dp.sluiced.log()
+    tries = log.count("cannot connect to 127.0.0.1:%d" % dead.port)
+    assert 1 <= tries <= 6, tries
+
+
+def test_every_endpoint_dead_answers_502(make_dataplane):
+    dp = make_dataplane()
+    dead1, dead2 = ClosedPortOrigin(), ClosedPortOrigin()
+    set_hosts(dp, [dead1.port, dead2.port])
+    wait_until(lambda: dp.get("/").status_code == 502, timeout=10, what="502 from dead endpoints")
+    assert "cannot connect" in dp.get("/").text
+
+
+def test_validation_names_the_field(make_dataplane):
+    dp = make_dataplane()
+    bad = backend_policy("bad", loadBalancer={"roundRobin": {}, "random": {}},
+                         healthCheck={"http": {"path": "nope"}, "interval": "0s"},
+                         circuitBreakers={"maxRequests": 0})
+    r = dp.sluiced.post(POLICIES, bad)
+    assert r.status_code == 422, r.text
+    fields = {c["field"] for c in r.json()["details"]["causes"]}
+    assert {"spec.loadBalancer", "spec.healthCheck.http.path", "spec.healthCheck.interval",
+            "spec.circuitBreakers.maxRequests"} <= fields, fields
+    r = dp.sluiced.post(POLICIES, backend_policy("empty"))
+    assert r.status_code == 422 and "at least one of" in r.text
+    r = dp.sluiced.post(POLICIES, backend_policy("wrongkind", kind="HTTPRoute", connectTimeout="1s"))
+    assert r.status_code == 422 and "spec.targetRefs[0].kind" in r.text
+
+
+def ancestors(dp, name):
+    return dp.sluiced.get(POLICIES + "/" + name).json().get("status", {}).get("ancestors", [])
+
+
+def accepted(a):
+    return {c["type"]: c for c in a["conditions"]}["Accepted"]
+
+
+def test_status_names_the_gateway_conflicts_and_missing_targets(make_dataplane):
+    dp = make_dataplane()
+    created(dp.sluiced.post(POLICIES, backend_policy("first", connectTimeout="2s")))
+    wait_until(lambda: ancestors(dp, "first"), timeout=10, what="status of first")
+    a = ancestors(dp, "first")[0]
+    assert a["ancestorRef"]["kind"] == "Gateway" and a["ancestorRef"]["name"] == "gw"
+    assert accepted(a)["status"] == "True"
+    time.sleep(1.1)  # a later creationTimestamp: the first one is older
+    created(dp.sluiced.post(POLICIES, backend_policy("second", connectTimeout="3s")))
+    wait_until(lambda: ancestors(dp, "second") and accepted(ancestors(dp, "second")[0])["reason"] == "Conflicted",
+               timeout=10, what="second Conflicted")
+    assert "default/first" in accepted(ancestors(dp, "second")[0])["message"]
+    created(dp.sluiced.post(POLICIES, backend_policy("ghost", target="nothing", connectTimeout="1s")))
+    wait_until(lambda: ancestors(dp, "ghost"), timeout=10, what="status of ghost")
+    a = ancestors(dp, "ghost")[0]
+    assert accepted(a)["reason"] == "TargetNotFound" and a["ancestorRef"]["name"] == "nothing"
+
+
+def test_round_robin_follows_backend_host_weights(make_dataplane):
+    dp = make_dataplane()
+    other = dp.new_origin("other")
+
+    def change(obj):
+        obj["spec"]["static"]["hosts"] = [{"host": "127.0.0.1", "port": dp.origin.port, "weight": 3},
+                                          {"host": "127.0.0.1", "port": other.port, "weight": 1}]
+    created(replace(dp.sluiced, BACKENDS + "/be", change))
+    wait_origins(dp, {"origin", "other"}, n=8)
+    counts = collections.Counter(origins_of(dp, 400))
+    assert counts["origin"] == 300 and counts["other"] == 100, counts
+
+
+def test_least_request_sends_fewer_requests_to_a_slow_endpoint(make_dataplane):
+    dp = make_dataplane(workers=2)
+    slow = dp.new_origin("slow")
+    slow.delay_ms = 300
+    set_hosts(dp, [dp.origin.port, slow.port])
+    created(dp.sluiced.post(POLICIES, backend_policy("lr", loadBalancer={"leastRequest": {}})))
+    policy_in_force(dp, "lr")
+    assert backend_state(dp)["loadBalancer"] == "leastRequest"
+    counts = collections.Counter()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for r in pool.map(lambda i: dp.get("/c%d" % i, timeout=20), range(200)):
+            assert r.status_code == 200
+            counts[r.headers["X-Origin"]] += 1
+    # Round robin would give each 100; least request starves the slow one.
+    assert counts["slow"] < 40, counts
+
+
+def hashed_origin(dp, key):
+    r = dp.get("/", headers={"X-User": key})
+    assert r.status_code == 200, r.text
+    return r.headers["X-Origin"]
+
+
+def check_consistent_hashing(make_dataplane, algo):
+    dp = make_dataplane()
+    origins = [dp.origin] + [dp.new_origin("o%d" % i) for i in range(1, 10)]
+    set_hosts(dp, [o.port for o in origins])
+    spec = {"hashPolicies": [{"header": {"name": "X-User"}}]}
+    created(dp.sluiced.post(POLICIES, backend_policy("hash", loadBalancer={algo: spec})))
+    keys = ["user-%d" % i for i in range(300)]
+    wait_until(lambda: len({hashed_origin(dp, "user-0") for _ in range(5)}) == 1 and
+               len({hashed_origin(dp, k) for k in keys[:40]}) > 5, timeout=15, what="hashing in force")
+    before = {k: hashed_origin(dp, k) for k in keys}
+    # A key stays on its endpoint.
+    assert all(hashed_origin(dp, k) == before[k] for k in keys[:50])
+    assert len(set(before.values())) == 10
+    # One of ten endpoints leaves: about a tenth of the keys move (its own), no others.
+    gone = origins[3]
+    set_hosts(dp, [o.port for o in origins if o is not gone])
+    wait_until(lambda: all(hashed_origin(dp, k) != gone.name for k in keys[:60]), timeout=15,
+               what="endpoint %s gone" % gone.name)
+    after = {k: hashed_origin(dp, k) for k in keys}
+    moved = [k for k in keys if after[k] != before[k]]
+    own = [k for k in keys if before[k] == gone.name]
+    assert set(own) <= set(moved)
+    share = len(moved) / len(keys)
+    # The ideal is the gone endpoint's own keys, about 10%; others may move a little.
+    print("%s: %.1f%% of keys moved, %.1f%% were the gone endpoint's" % (algo, 100 * share, 100 * len(own) / len(keys)))
+    assert 0.03 <= share <= 0.16, share
+    if algo == "ringHash":
+        assert set(moved) == set(own), "ring hash moved keys of endpoints that stayed"
+    # A request without the key still gets an answer (placed at random).
+    assert dp.get("/").status_code == 200
+
+
+def test_ring_hash_keeps_keys_and_moves_about_a_tenth(make_dataplane):
+    check_consistent_hashing(make_dataplane, "ringHash")
+
+
+def test_maglev_keeps_keys_and_moves_about_a_tenth(make_dataplane):
+    check_consistent_hashing(make_dataplane, "maglev")
+
+
+def test_an_endpoint_answering_500s_is_ejected_and_returns(make_dataplane):
+    dp = make_dataplane()
+    bad = dp.new_origin("bad")
+    set_hosts(dp, [dp.origin.port, bad.port])
+    wait_origins(dp, {"origin", "bad"})
+    created(dp.sluiced.post(POLICIES, backend_policy("od", outlierDetection={
+        "consecutive5xx": 3, "baseEjectionTime": "2s", "maxEjectionPercent": 50})))
+    policy_in_force(dp, "od")
+    bad.force_status = 500
+    statuses = [dp.get("/e%d" % i).status_code for i in range(40)]
+    # Three 500s in a row eject it; after that only the good endpoint answers.
+    assert statuses.count(500) == 3, statuses
+    assert statuses[-20:] == [200] * 20
+    wait_until(lambda: "ejected for" in dp.sluiced.log(), timeout=5, what="the ejection logged")
+    state = {e["address"]: e for e in backend_state(dp)["endpoints"]}
+    assert state["127.0.0.1:%d" % bad.port]["ejections"] == 1
+    bad.force_status = None
+    wait_until(lambda: "bad" in origins_of(dp, 10), timeout=10, what="the ejected endpoint back")
+
+
+def test_circuit_breaker_refuses_exactly_over_max_requests(make_dataplane):
+    dp = make_dataplane(workers=2)
+    dp.origin.delay_ms = 800
+    created(dp.sluiced.post(POLICIES, backend_policy("cb", circuitBreakers={"maxRequests": 2})))
+    policy_in_force(dp, "cb")
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        futures = []
+        for i in range(5):
+            futures.append(pool.submit(dp.get, "/cb%d" % i, timeout=20))
+            time.sleep(0.05)  # in order: the first two are in flight when the others come
+        results = [f.result() for f in futures]
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 200, 503, 503, 503], codes
+    refused = [r for r in results if r.status_code == 503]
+    assert all(r.headers.get("x-sluice-circuit-breaker") == "maxRequests" for r in refused)
+    metrics = dp.sluiced.get("/metrics").text
+    assert 'sluice_circuit_breaker_rejections_total{gateway="default/gw"} 3' in metrics
+
+
+def test_a_retry_goes_to_another_endpoint(make_dataplane):
+    dp = make_dataplane()
+    bad = dp.new_origin("bad")
+    bad.force_status = 503
+    set_hosts(dp, [dp.origin.port, bad.port])
+
+    def change(obj):
+        obj["spec"]["rules"][0]["retry"] = {"attempts": 1, "codes": [503]}
+    created(replace(dp.sluiced, ROUTES + "/r", change))
+    wait_until(lambda: all(dp.get("/").status_code == 200 for _ in range(6)), timeout=10, what="retry in force")
+    # With one retry and two endpoints, the retry never lands where the first try failed.
+    for i in range(40):
+        r = dp.get("/r%d" % i)
+        assert r.status_code == 200 and r.headers["X-Origin"] == "origin", (i, r.status_code)
+
+
+def endpoint_health(dp, origin):
+    for e in backend_state(dp)["endpoints"]:
+        if e["address"] == "127.0.0.1:%d" % origin.port:
+            return e
+    return None
+
+
+def test_active_http_check_takes_an_unhealthy_endpoint_out_and_back(make_dataplane):
+    dp = make_dataplane(workers=2)
+    sick = dp.new_origin("sick")
+    set_hosts(dp, [dp.origin.port, sick.port])
+    wait_origins(dp, {"origin", "sick"})
+    created(dp.sluiced.post(POLICIES, backend_policy("hc", healthCheck={
+        "interval": "300ms", "timeout": "200ms", "unhealthyThreshold": 2, "healthyThreshold": 2,
+        "http": {"path": "/healthz", "expectedStatuses": [200]}})))
+    wait_until(lambda: (endpoint_health(dp, sick) or {}).get("health") == "Healthy", timeout=10,
+               what="the first passing check")
+    n0 = len([r for r in dp.origin.requests if r["target"] == "/healthz"]) + \
+        len([r for r in sick.requests if r["target"] == "/healthz"])
+    time.sleep(1.0)
+    n1 = len([r for r in dp.origin.requests if r["target"] == "/healthz"]) + \
+        len([r for r in sick.requests if r["target"] == "/healthz"])
+    # One probe per endpoint per interval, not one per worker: about 2 x 3 in a second.
+    assert 3 <= n1 - n0 <= 10, n1 - n0
+    sick.health_status = 503
+    t0 = time.monotonic()
+    wait_until(lambda: endpoint_health(dp, sick)["health"] == "Unhealthy", timeout=5, what="found unhealthy")
+    assert time.monotonic() - t0 < 2.5
+    assert origins_of(dp, 30) == ["origin"] * 30
+    assert "is unhealthy: GET /healthz answered 503" in dp.sluiced.log()
+    metrics = dp.sluiced.get("/metrics").text
+    assert 'sluice_endpoint_healthy{backend="Backend/default/be",endpoint="127.0.0.1:%d"} 0' % sick.port in metrics
+    sick.health_status = 200
+    wait_until(lambda: "sick" in origins_of(dp, 10), timeout=10, what="back in rotation")
+    assert "is healthy again" in dp.sluiced.log()
+
+
+def test_tcp_check_and_removing_the_check_forgets_the_verdict(make_dataplane):
+    dp = make_dataplane()
+    other = dp.new_origin("other")
+    dead = ClosedPortOrigin()
+    set_hosts(dp, [dp.origin.port, other.port, dead.port])
+    created(dp.sluiced.post(POLICIES, backend_policy("tcp", healthCheck={"interval": "300ms", "tcp": {}})))
+    wait_until(lambda: (endpoint_health(dp, dead) or {}).get("health") == "Unhealthy", timeout=10,
+               what="the dead port unhealthy")
+    assert endpoint_health(dp, other)["health"] == "Healthy"
+    created(dp.sluiced.delete(POLICIES + "/tcp"))
+    wait_until(lambda: endpoint_health(dp, dead)["health"] == "Unknown", timeout=10, what="verdict forgotten")
+
+
+def test_grpc_health_check_reads_serving(make_dataplane):
+    import grpc_health_server
+    dp = make_dataplane()
+    server = grpc_health_server.start()
+    try:
+        def change(obj):
+            obj["spec"]["static"]["hosts"] = [{"host": "127.0.0.1", "port": dp.origin.port},
+                                              {"host": "127.0.0.1", "port": server.port}]
+        created(replace(dp.sluiced, BACKENDS + "/be", change))
+        created(dp.sluiced.post(POLICIES, backend_policy("g", healthCheck={
+            "interval": "300ms", "unhealthyThreshold": 1, "healthyThreshold": 1, "grpc": {"serviceName": "echo"}})))
+        probe = type("P", (), {"port": server.port})
+        wait_until(lambda: (endpoint_health(dp, probe) or {}).get("health") == "Healthy", timeout=10,
+                   what="SERVING seen")
+        server.set("echo", False)
+        wait_until(lambda: endpoint_health(dp, probe)["health"] == "Unhealthy", timeout=10, what="NOT_SERVING seen")
+        assert "NOT_SERVING" in dp.sluiced.log()
+    finally:
+        server.stop()
