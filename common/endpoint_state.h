@@ -71,6 +71,18 @@ static inline uint64_t sl_ep_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Takes one off a count taken under tag, never below zero, unless the slot
+ * changed hands since (a count from before is not the new owner's). */
+static inline void sl_ep_give_back(_Atomic uint32_t *count, const sl_ep_state *st, uint32_t tag)
+{
+    if (atomic_load_explicit(&st->tag, memory_order_relaxed) != tag)
+        return;
+    uint32_t v = atomic_load_explicit(count, memory_order_relaxed);
+    while (v > 0 && !atomic_compare_exchange_weak_explicit(count, &v, v - 1, memory_order_relaxed,
+                                                           memory_order_relaxed))
+        ;
+}
+
 /* Is the endpoint to be sent requests: not found unhealthy by the active
  * checks, not ejected by the passive ones? *now is read once, when needed. */
 static inline bool sl_ep_usable(const sl_ep_state *st, uint64_t *now)

@@ -217,9 +217,16 @@ typedef struct sl_snap_action {
     sl_snap_range filters;               /* in the order the rule lists them */
     uint32_t retry_attempts;             /* retries after the first attempt */
     uint32_t retry_backoff_ms;
-    uint32_t reserved;                   /* explicit padding before the 8-byte bit set */
+    uint8_t session_type;                /* sessionPersistence: sl_snap_session_type (0: none) */
+    uint8_t session_permanent;           /* cookieConfig.lifetimeType Permanent: the cookie has a Max-Age */
+    uint16_t reserved;
     uint64_t retry_codes[4];             /* bit (code - 400) set: retry on that status */
+    uint32_t session_absolute_s;         /* sessionPersistence.absoluteTimeout (0: none) */
+    uint32_t session_idle_s;             /* sessionPersistence.idleTimeout (0: none) */
+    sl_snap_str session_name;            /* the cookie or header that carries the session */
 } sl_snap_action;
+
+typedef enum { SL_SESSION_COOKIE = 1, SL_SESSION_HEADER = 2 } sl_snap_session_type;
 
 typedef struct sl_snap_backend_ref {
     uint32_t weight;

@@ -112,8 +112,13 @@ static const sl_snap_field action_fields[] = {
     RANGE(sl_snap_action, filters, SL_SNAP_FILTERS),
     UINT(sl_snap_action, retry_attempts),
     UINT(sl_snap_action, retry_backoff_ms),
+    UINT(sl_snap_action, session_type),
+    UINT(sl_snap_action, session_permanent),
     RESERVED(sl_snap_action, reserved),
     BYTES(sl_snap_action, retry_codes),
+    UINT(sl_snap_action, session_absolute_s),
+    UINT(sl_snap_action, session_idle_s),
+    STR(sl_snap_action, session_name),
 };
 
 static const sl_snap_field backend_ref_fields[] = {

@@ -256,6 +256,15 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
     const json_t *timeouts = json_object_get(rule, "timeouts");
     a.request_timeout_ms = sl_duration_ms(sl_js(timeouts, "request"));
     a.backend_request_timeout_ms = sl_duration_ms(sl_js(timeouts, "backendRequest"));
+    const json_t *sp = json_object_get(rule, "sessionPersistence");
+    if (sp) {
+        /* GEP-1619: a cookie by default; the name is ours to choose when not given. */
+        a.session_type = strcmp(sl_js(sp, "type"), "Header") == 0 ? SL_SESSION_HEADER : SL_SESSION_COOKIE;
+        a.session_permanent = strcmp(sl_js(json_object_get(sp, "cookieConfig"), "lifetimeType"), "Permanent") == 0;
+        a.session_absolute_s = (sl_duration_ms(sl_js(sp, "absoluteTimeout")) + 999) / 1000;
+        a.session_idle_s = (sl_duration_ms(sl_js(sp, "idleTimeout")) + 999) / 1000;
+        a.session_name = sl_sb_str(&c->b, sl_js(sp, "sessionName")[0] ? sl_js(sp, "sessionName") : "sluice-session");
+    }
     const json_t *retry = json_object_get(rule, "retry");
     if (retry) {
         long long attempts = sl_ji(retry, "attempts", 0);

@@ -5,6 +5,7 @@
  * Service; or the Backend) becomes its BALANCERS record, with its hash
  * policies, health check and, for ring hash and maglev, the ring or table
  * built from its endpoints (compiler_lb_tables.c). */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +171,10 @@ void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char 
     sl_snap_range eps = be->endpoints;
     for (uint32_t i = 0; i < eps.count; i++) {
         sl_snap_endpoint *e = sl_sb_at(&c->b, SL_SNAP_ENDPOINTS, eps.first + i);
-        snprintf(key + n, sizeof(key) - (size_t)n, "|%s:%u", sl_compile_str(c, e->host), e->port);
+        /* By the resolved address: every address of a name is an endpoint of its own. */
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(e->family, e->addr, text, sizeof(text));
+        snprintf(key + n, sizeof(key) - (size_t)n, "|%s|%u", text, e->port);
         e->state = sl_ep_slot_for(key);
     }
     const bool service = strcmp(kind, "Service") == 0;

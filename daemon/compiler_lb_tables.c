@@ -6,9 +6,10 @@
  *              its weight (minimumRingSize points at least in all, at most
  *              maximumRingSize, a power of two per unit of weight); a key goes
  *              to the first point at or after it.
- *   maglev     a lookup table of a prime size (at least 100 cells per
+ *   maglev     a lookup table of a prime size (at least 400 cells per
  *              endpoint, up to 65521) that each endpoint fills in turn along
  *              its own permutation, turns in proportion to its weight. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,14 @@
 #include "common/lb_hash.h"
 #include "daemon/compiler_internal.h"
 
+/* Hashes of an endpoint by its resolved address (each address of a name has
+ * places of its own), port, a salt and a number. */
 static uint64_t endpoint_hash(sl_compile_ctx *c, const sl_snap_endpoint *e, const char *salt, uint32_t n)
 {
-    char id[320];
-    int len = snprintf(id, sizeof(id), "%s:%u%s%u", sl_compile_str(c, e->host), e->port, salt, n);
+    (void)c;
+    char id[320], text[INET6_ADDRSTRLEN];
+    inet_ntop(e->family, e->addr, text, sizeof(text));
+    int len = snprintf(id, sizeof(id), "%s:%u%s%u", text, e->port, salt, n);
     return sl_lb_hash(id, len > 0 && (size_t)len < sizeof(id) ? (size_t)len : sizeof(id) - 1);
 }
 
@@ -45,6 +50,14 @@ static void add_entries(sl_compile_ctx *c, uint32_t backend, const sl_snap_lb_en
     be->lb_entries = (sl_snap_range){first, n};
 }
 
+static uint64_t ring_points(uint32_t weight, uint64_t per, uint64_t total, uint32_t ring_max, bool scaled)
+{
+    if (!scaled)
+        return per * weight;
+    uint64_t k = (uint64_t)weight * ring_max / total;
+    return k ? k : 1;
+}
+
 void sl_compile_ring(sl_compile_ctx *c, uint32_t backend, uint32_t ring_min, uint32_t ring_max)
 {
     sl_snap_range eps = ((const sl_snap_backend *)sl_sb_at(&c->b, SL_SNAP_BACKENDS, backend))->endpoints;
@@ -62,14 +75,20 @@ void sl_compile_ring(sl_compile_ctx *c, uint32_t backend, uint32_t ring_min, uin
         per *= 2;
     while (per > 1 && per * total > ring_max)
         per /= 2;
-    uint64_t points = per * total;
+    /* Weights so large that one point each is over the maximum: points in
+     * proportion to weight (at least one each), as Envoy's ring does. */
+    bool scaled = per * total > ring_max;
+    uint64_t points = 0;
+    for (uint32_t i = 0; i < eps.count; i++)
+        points += ring_points(endpoint_at(c, eps, i).weight, per, total, ring_max, scaled);
     sl_snap_lb_entry *ring = malloc(points * sizeof(*ring));
     if (!ring)
         abort(); /* compiling: nothing else to do */
     uint32_t n = 0;
     for (uint32_t i = 0; i < eps.count; i++) {
         sl_snap_endpoint e = endpoint_at(c, eps, i);
-        for (uint64_t j = 0; j < per * e.weight; j++)
+        uint64_t k = ring_points(e.weight, per, total, ring_max, scaled);
+        for (uint64_t j = 0; j < k; j++)
             ring[n++] = (sl_snap_lb_entry){(uint32_t)(endpoint_hash(c, &e, "_", (uint32_t)j) >> 32), i};
     }
     qsort(ring, n, sizeof(*ring), by_point);
@@ -80,7 +99,7 @@ void sl_compile_ring(sl_compile_ctx *c, uint32_t backend, uint32_t ring_min, uin
 static uint32_t table_size(uint32_t endpoints)
 {
     static const uint32_t primes[] = {251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521};
-    uint64_t want = (uint64_t)endpoints * 100;
+    uint64_t want = (uint64_t)endpoints * 400;
     for (size_t i = 0; i < sizeof(primes) / sizeof(primes[0]); i++)
         if (primes[i] >= want)
             return primes[i];

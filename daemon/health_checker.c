@@ -51,7 +51,7 @@ static uint32_t jitter(uint32_t max)
     uint32_t r = 0;
     if (max == 0 || getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
         return 0;
-    return r % (max + 1);
+    return (uint32_t)(r % ((uint64_t)max + 1));
 }
 
 /* ---- Main thread: the snapshot's endpoints as a list ---- */
@@ -106,6 +106,13 @@ void sl_health_update(const sl_snapshot *s)
         sl_log_error("health", "out of memory: the endpoint list is not updated");
         return;
     }
+    /* One entry per slot: an address listed twice is one endpoint. */
+    uint8_t *seen = calloc(sl_ep_states->nslots / 8 + 1, 1);
+    if (!seen) {
+        list_free(&l);
+        sl_log_error("health", "out of memory: the endpoint list is not updated");
+        return;
+    }
     for (uint32_t i = 0; i < nb; i++) {
         if (!first_of_slot(s, i))
             continue;
@@ -115,8 +122,9 @@ void sl_health_update(const sl_snapshot *s)
         for (uint32_t k = 0; k < b->endpoints.count; k++) {
             const sl_snap_endpoint *e = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, b->endpoints.first + k);
             const sl_ep_state *st = sl_ep_slot(e->state);
-            if (!st)
+            if (!st || (seen[e->state / 8] & (1u << (e->state % 8))))
                 continue;
+            seen[e->state / 8] |= (uint8_t)(1u << (e->state % 8));
             watched *w = &l.items[l.n++];
             char text[INET6_ADDRSTRLEN];
             inet_ntop(e->family, e->addr, text, sizeof(text));
@@ -127,6 +135,7 @@ void sl_health_update(const sl_snapshot *s)
             w->t.cfg = pc->hc.kind ? pc : NULL;
         }
     }
+    free(seen);
     pthread_mutex_lock(&H.t.lock);
     list_free(&H.pending);
     H.pending = l;
@@ -175,6 +184,7 @@ static void adopt(watch_list *l)
         w->was_ejected = o->was_ejected;
         if (w->t.cfg && o->probe) {
             w->probe = o->probe; /* still wanted: its answer counts */
+            w->probe->owner = w;
             o->probe = NULL;
         }
         o->t.slot = UINT32_MAX; /* carried over */
@@ -250,6 +260,7 @@ static void start_due(uint64_t now)
             w->probe = NULL;
             continue;
         }
+        w->probe->owner = w;
         curl_multi_add_handle(multi, w->probe->easy);
     }
 }
@@ -264,8 +275,7 @@ static void collect_done(void)
         sl_probe *p = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&p);
         CURLcode rc = msg->data.result;
-        int32_t idx = p && p->slot < sl_ep_states->nslots ? index_of_slot[p->slot] : -1;
-        watched *w = idx >= 0 && cur.items[idx].probe == p ? &cur.items[idx] : NULL;
+        watched *w = p ? p->owner : NULL;
         if (w) {
             char why[300] = "";
             bool ok = sl_probe_kind_of(w->t.cfg->hc.kind)->judge(p, &w->t, rc, why, sizeof(why));

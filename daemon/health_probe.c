@@ -74,19 +74,27 @@ static void grpc_setup(sl_probe *p, const sl_probe_target *t, char *url, size_t 
 {
     base_url(t, "http", "/grpc.health.v1.Health/Check", url, urllen);
     /* A length-prefixed HealthCheckRequest: field 1 (service), a string. */
-    size_t n = strlen(t->cfg->service);
-    if (n > 200)
-        n = 200;
-    size_t msg = n ? n + 2 : 0;
+    size_t n = strlen(t->cfg->service); /* at most 256 (validation) */
+    if (n > 256)
+        n = 256;
     unsigned char *b = (unsigned char *)p->request;
-    b[0] = 0;
-    b[1] = b[2] = b[3] = 0;
-    b[4] = (unsigned char)msg;
+    size_t msg = 0;
     if (n) {
-        b[5] = 0x0a;
-        b[6] = (unsigned char)n;
-        memcpy(b + 7, t->cfg->service, n);
+        b[5 + msg++] = 0x0a;
+        if (n < 128) {
+            b[5 + msg++] = (unsigned char)n;
+        } else { /* a two-byte varint */
+            b[5 + msg++] = (unsigned char)(0x80 | (n & 0x7f));
+            b[5 + msg++] = (unsigned char)(n >> 7);
+        }
+        memcpy(b + 5 + msg, t->cfg->service, n);
+        msg += n;
     }
+    b[0] = 0;
+    b[1] = 0;
+    b[2] = 0;
+    b[3] = (unsigned char)(msg >> 8);
+    b[4] = (unsigned char)msg;
     curl_easy_setopt(p->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
     curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->request);
     curl_easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE, (long)(5 + msg));

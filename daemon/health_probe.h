@@ -36,6 +36,7 @@ typedef struct sl_probe {
     char error[CURL_ERROR_SIZE];
     char request[300];       /* a gRPC request message */
     uint32_t slot;           /* whose probe it is */
+    void *owner;             /* the watcher's entry it belongs to (health_checker.c) */
 } sl_probe;
 
 typedef struct sl_probe_kind {

@@ -35,7 +35,7 @@ static void check_targets(sl_vctx *v, const json_t *spec)
         else if (strcmp(kind, "Backend") == 0 && strcmp(group, SLUICE_GROUP) != 0)
             sl_v_fail(v, "group", "FieldValueNotSupported",
                       "Unsupported value: \"%s\": supported values: \"" SLUICE_GROUP "\" for a Backend", group);
-        else if (strcmp(kind, "Backend") == 0 && json_object_get(t, "sectionName"))
+        if (strcmp(kind, "Backend") == 0 && json_object_get(t, "sectionName"))
             sl_v_fail(v, "sectionName", "FieldValueForbidden",
                       "Forbidden: a Backend has no sections (sectionName names a Service port)");
         sl_v_pop(v, p2);
@@ -64,8 +64,8 @@ static void check_slow_start(sl_vctx *v, const json_t *algo)
     if (aggr) {
         char *end = NULL;
         double a = strtod(aggr, &end);
-        if (!end || *end || end == aggr || !(a > 0.0) || a > 10.0)
-            sl_v_invalid(v, "aggression", "Invalid value: \"%s\": a number more than 0 and at most 10", aggr);
+        if (!end || *end || end == aggr || !(a >= 0.001) || a > 10.0)
+            sl_v_invalid(v, "aggression", "Invalid value: \"%s\": a number from 0.001 to 10", aggr);
     }
     sl_v_int_range(v, ss, "minWeightPercent", 0, 100, false, NULL);
     sl_v_pop(v, prev);
@@ -174,8 +174,10 @@ static void check_health_check(sl_vctx *v, const json_t *spec)
     size_t prev = sl_v_field(v, "healthCheck");
     check_positive_duration(v, hc, "interval", 3600000);
     check_positive_duration(v, hc, "timeout", 600000);
-    long long ms;
-    sl_v_duration(v, hc, "jitter", &ms);
+    long long jitter_ms, interval_ms = 5000;
+    sl_v_duration(v, hc, "interval", &interval_ms);
+    if (sl_v_duration(v, hc, "jitter", &jitter_ms) && jitter_ms > interval_ms)
+        sl_v_invalid(v, "jitter", "Invalid value: at most the interval (%lld ms)", interval_ms);
     sl_v_int_range(v, hc, "unhealthyThreshold", 1, 100, false, NULL);
     sl_v_int_range(v, hc, "healthyThreshold", 1, 100, false, NULL);
     const json_t *http = sl_v_get_object(v, hc, "http");

@@ -391,8 +391,8 @@ void sl_v_session_persistence(sl_vctx *v, const json_t *rule)
         return;
     size_t prev = sl_v_field(v, "sessionPersistence");
     const char *name = sl_v_get_string(v, sp, "sessionName");
-    if (name)
-        sl_v_max_len(v, "sessionName", name, 128);
+    if (name && sl_v_max_len(v, "sessionName", name, 128) && !sl_is_http_token(name))
+        sl_v_invalid(v, "sessionName", "Invalid value: \"%s\": a cookie or header name (an HTTP token)", name);
     const char *type = sl_v_get_string(v, sp, "type");
     if (type)
         sl_v_enum(v, "type", type, types);
@@ -402,8 +402,10 @@ void sl_v_session_persistence(sl_vctx *v, const json_t *rule)
     if (cc) {
         size_t p2 = sl_v_field(v, "cookieConfig");
         const char *lt = sl_v_get_string(v, cc, "lifetimeType");
-        if (lt)
-            sl_v_enum(v, "lifetimeType", lt, lifetimes);
+        if (lt && sl_v_enum(v, "lifetimeType", lt, lifetimes) && strcmp(lt, "Permanent") == 0 &&
+            !sl_v_present(sp, "absoluteTimeout"))
+            sl_v_fail(v, "lifetimeType", "FieldValueRequired",
+                      "Required value: a Permanent cookie needs absoluteTimeout (its Max-Age)");
         sl_v_pop(v, p2);
     }
     sl_v_pop(v, prev);

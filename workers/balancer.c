@@ -39,12 +39,20 @@ const sl_snap_balancer *sl_lb_settings(const sl_snapshot *s, const sl_snap_backe
                                         : SL_SNAP_GET(s, SL_SNAP_BALANCERS, sl_snap_balancer, be->balancer);
 }
 
+static uint32_t random_state = 2654435761u;
+
+void sl_lb_seed(uint32_t seed)
+{
+    random_state = seed ? seed : 2654435761u; /* xorshift must not start at 0 */
+}
+
 uint32_t sl_lb_random(void)
 {
-    static uint32_t x = 2654435761u;
+    uint32_t x = random_state;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
+    random_state = x;
     return x;
 }
 
@@ -80,6 +88,8 @@ double sl_lb_weight(sl_lb_ctx *x, uint32_t i)
     uint64_t until = atomic_load_explicit(&st->ejected_until_ms, memory_order_relaxed);
     if (until > since && until <= x->now)
         since = until;
+    if (since > x->now)
+        since = x->now; /* written by another process after this one read the clock */
     if (x->now >= since + x->cfg->slow_start_ms)
         return w;
     double t = (double)(x->now - since) / x->cfg->slow_start_ms;
@@ -133,7 +143,11 @@ uint32_t sl_lb_pick(sl_conn *c, uint32_t bi)
     x.panic = usable == 0 || (uint64_t)usable * 100 < (uint64_t)x.cfg->panic_percent * n;
     x.uniform = c->snap->lb_uniform[bi] && !x.cfg->slow_start_ms;
     uint8_t a = x.cfg->algorithm < SL_LB_COUNT ? x.cfg->algorithm : SL_LB_ROUND_ROBIN;
-    uint32_t i = n == 1 ? 0 : algorithms[a]->pick(&x);
+    uint32_t i;
+    if (c->lb.pinned && c->lb.pinned - 1 < n && sl_lb_eligible(&x, c->lb.pinned - 1))
+        i = c->lb.pinned - 1; /* the session's endpoint, while it can serve */
+    else
+        i = n == 1 ? 0 : algorithms[a]->pick(&x);
     if (i >= n)
         i = 0;
     return be->endpoints.first + i;

@@ -30,11 +30,18 @@ typedef struct sl_lb_attempt {
     uint64_t tried;        /* endpoints tried (bit: offset % 64) */
     uint64_t hash;         /* the request's consistent-hashing key, when hashed */
     bool hashed;           /* ...found (else ring hash and maglev pick at random) */
+    /* Session persistence (sessionPersistence of the route rule, lb_session.c): */
+    uint32_t pinned;       /* the session's endpoint offset + 1 (0: none) */
+    uint32_t session_issued; /* when the session began (Unix seconds) */
+    uint64_t session_endpoint; /* the endpoint the response's token names */
+    bool session_emit;     /* the response carries a (new or refreshed) token */
     uint32_t ep_slot, ep_tag; /* the endpoint counted in flight (SL_SNAP_NONE: none) */
     uint32_t be_slot, be_tag; /* ...and its backend */
     bool counted;          /* an attempt is in flight and counted */
     bool pending;          /* ...and counted as waiting for its connection */
-    bool retry;            /* ...and counted as a retry (retry budget) */
+    bool retry_charged;    /* a retry is charged to the budget of backend slot charge_slot, from
+                            * its admission (backoff included) to the end of its attempt */
+    uint32_t charge_slot, charge_tag;
     bool judged;           /* its outcome was recorded */
 } sl_lb_attempt;
 
@@ -59,16 +66,32 @@ uint32_t sl_lb_pick(sl_conn *c, uint32_t bi);
  * hashing key when the backend hashes. */
 void sl_lb_request_begin(sl_conn *c, uint32_t bi);
 
+/* lb_session.c: reads the request's session token (w->req still the
+ * request's) and pins its endpoint when it is valid. */
+void sl_lb_session_begin(sl_conn *c, const sl_snap_backend *be);
+/* lb_session.c: the attempt goes to endpoint offset i: whether the response
+ * carries a token, and which. */
+void sl_lb_session_chosen(sl_conn *c, const sl_snap_backend *be, uint32_t i);
+/* lb_session.c: the response's Set-Cookie or header line, when one is due. */
+struct sl_buf;
+void sl_lb_session_emit(sl_conn *c, struct sl_buf *b);
+
 /* Is another endpoint of backend bi left that this request has not tried (and
  * that is usable)? */
 bool sl_lb_untried_left(sl_conn *c, uint32_t bi);
 
 /* Circuit breakers, before an attempt on backend bi: 0 when it may go, else
- * the SL_CB_* limit that refuses it (+1), counted in the backend's overflows. */
+ * the SL_CB_* limit that refuses it (+1), counted in the backend's overflows.
+ * A retry is also held to the retry budget. */
 int sl_lb_admit(sl_conn *c, uint32_t bi, bool retry);
+/* An admitted retry is charged to the budget (after the failed attempt ended)
+ * until its own attempt ends, backoff included, or the request does. */
+void sl_lb_charge_retry(sl_conn *c, uint32_t bi);
 
-/* The attempt on endpoint ei of backend bi starts / ends (idempotent). */
-void sl_lb_attempt_begin(sl_conn *c, uint32_t bi, uint32_t ei, bool retry);
+/* The attempt on endpoint ei of backend bi starts; it ends (idempotent) when
+ * its connection is let go (sl_proxy_detach) or the request ends, which also
+ * gives back a retry's charge. */
+void sl_lb_attempt_begin(sl_conn *c, uint32_t bi, uint32_t ei);
 void sl_lb_attempt_connected(sl_conn *c);
 void sl_lb_attempt_end(sl_conn *c);
 /* Records how the attempt went (once per attempt) for the passive checks. */
@@ -104,6 +127,9 @@ double sl_lb_weight(sl_lb_ctx *x, uint32_t i);
 /* Its requests in flight, over every worker. */
 uint32_t sl_lb_active(sl_lb_ctx *x, uint32_t i);
 uint32_t sl_lb_random(void);
+/* Seeds this process's generator (each worker after fork: workers must not
+ * draw the same sequence). */
+void sl_lb_seed(uint32_t seed);
 /* Round robin's fallback when another algorithm finds no candidate of its own. */
 uint32_t sl_lb_first_eligible(sl_lb_ctx *x, uint32_t start);
 

@@ -206,6 +206,8 @@ void sl_filters_response_head(sl_conn *c, sl_buf *b)
         sl_cors_headers(b, s, cors, c->origin, false, "", "");
     if (c->rl_policy)
         sl_rate_limit_fields(c, b);
+    if (c->lb.session_emit)
+        sl_lb_session_emit(c, b);
 }
 
 void sl_filters_before_upstream(sl_conn *c, sl_snap_range rule)

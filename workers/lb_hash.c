@@ -81,6 +81,7 @@ void sl_lb_request_begin(sl_conn *c, uint32_t bi)
     c->lb.hashed = false;
     const sl_snapshot *s = &c->snap->s;
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bi);
+    sl_lb_session_begin(c, be);
     const sl_snap_balancer *cfg = sl_lb_settings(s, be);
     if (cfg->algorithm != SL_LB_RING_HASH && cfg->algorithm != SL_LB_MAGLEV)
         return;

@@ -35,7 +35,7 @@ int sl_lb_admit(sl_conn *c, uint32_t bi, bool retry)
         limit = SL_CB_MAX_REQUESTS;
     else if (cfg->max_pending && atomic_load_explicit(&st->pending, memory_order_relaxed) >= cfg->max_pending)
         limit = SL_CB_MAX_PENDING;
-    else if (retry && cfg->retry_budget_percent) {
+    else if (retry) {
         /* Retries in flight may be at most budgetPercent of the requests in
          * flight, and always at least minRetryConcurrency. */
         uint64_t allowed = (uint64_t)active * cfg->retry_budget_percent / 100;
@@ -50,14 +50,29 @@ int sl_lb_admit(sl_conn *c, uint32_t bi, bool retry)
     return limit + 1;
 }
 
-void sl_lb_attempt_begin(sl_conn *c, uint32_t bi, uint32_t ei, bool retry)
+void sl_lb_charge_retry(sl_conn *c, uint32_t bi)
 {
-    sl_lb_attempt_end(c);
+    sl_lb_attempt_end(c); /* (the failed attempt's own charge, if a retry, is given back first) */
+    const sl_snap_backend *be = backend(c, bi);
+    sl_ep_state *st = sl_ep_slot(be->state);
+    if (!st)
+        return;
+    c->lb.retry_charged = true;
+    c->lb.charge_slot = be->state;
+    c->lb.charge_tag = atomic_load_explicit(&st->tag, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->retries, 1, memory_order_relaxed);
+}
+
+static void end_counts(sl_conn *c);
+
+void sl_lb_attempt_begin(sl_conn *c, uint32_t bi, uint32_t ei)
+{
+    end_counts(c);
     const sl_snap_backend *be = backend(c, bi);
     const sl_snap_endpoint *ep = SL_SNAP_GET(&c->snap->s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, ei);
     c->lb.tried |= 1ull << ((ei - be->endpoints.first) % 64);
+    sl_lb_session_chosen(c, be, ei - be->endpoints.first);
     c->lb.judged = false;
-    c->lb.retry = retry;
     c->lb.pending = true;
     c->lb.counted = true;
     c->lb.ep_slot = ep->state;
@@ -73,21 +88,10 @@ void sl_lb_attempt_begin(sl_conn *c, uint32_t bi, uint32_t ei, bool retry)
         atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&b->pending, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&b->requests, 1, memory_order_relaxed);
-        if (retry)
-            atomic_fetch_add_explicit(&b->retries, 1, memory_order_relaxed);
     }
 }
 
-/* Takes one off a count taken under tag, unless the slot changed hands since. */
-static void give_back(_Atomic uint32_t *count, const sl_ep_state *st, uint32_t tag)
-{
-    if (atomic_load_explicit(&st->tag, memory_order_relaxed) != tag)
-        return;
-    uint32_t v = atomic_load_explicit(count, memory_order_relaxed);
-    while (v > 0 && !atomic_compare_exchange_weak_explicit(count, &v, v - 1, memory_order_relaxed,
-                                                           memory_order_relaxed))
-        ;
-}
+#define give_back sl_ep_give_back
 
 void sl_lb_attempt_connected(sl_conn *c)
 {
@@ -99,7 +103,7 @@ void sl_lb_attempt_connected(sl_conn *c)
         give_back(&b->pending, b, c->lb.be_tag);
 }
 
-void sl_lb_attempt_end(sl_conn *c)
+static void end_counts(sl_conn *c)
 {
     if (!c->lb.counted)
         return;
@@ -108,10 +112,18 @@ void sl_lb_attempt_end(sl_conn *c)
     sl_ep_state *e = sl_ep_slot(c->lb.ep_slot), *b = sl_ep_slot(c->lb.be_slot);
     if (e)
         give_back(&e->active, e, c->lb.ep_tag);
-    if (b) {
+    if (b)
         give_back(&b->active, b, c->lb.be_tag);
-        if (c->lb.retry)
-            give_back(&b->retries, b, c->lb.be_tag);
+}
+
+void sl_lb_attempt_end(sl_conn *c)
+{
+    end_counts(c);
+    if (c->lb.retry_charged) {
+        c->lb.retry_charged = false;
+        sl_ep_state *b = sl_ep_slot(c->lb.charge_slot);
+        if (b)
+            give_back(&b->retries, b, c->lb.charge_tag);
     }
 }
 

@@ -92,7 +92,16 @@ void sl_mirror_send(sl_conn *c, uint32_t backend_index)
     size_t head = sl_buf_len(&c->uout);
     if (head + body > MIRROR_MAX_BYTES)
         return;
-    uint32_t ei = be->endpoints.first + (c->snap->rr[backend_index]++ % be->endpoints.count);
+    /* Round robin over the endpoints that are usable (not found unhealthy, not ejected). */
+    uint32_t start = c->snap->rr[backend_index]++, ei = be->endpoints.first + start % be->endpoints.count;
+    uint64_t now = 0;
+    for (uint32_t k = 0; k < be->endpoints.count; k++) {
+        uint32_t cand = be->endpoints.first + (start + k) % be->endpoints.count;
+        if (sl_ep_usable(sl_ep_slot(SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, cand)->state), &now)) {
+            ei = cand;
+            break;
+        }
+    }
     const sl_snap_endpoint *ep = SL_SNAP_GET(s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, ei);
     struct sockaddr_storage ss;
     socklen_t len;

@@ -45,20 +45,11 @@ static bool next_endpoint(sl_conn *c);
 /* The first read of a response when its body may be spliced. */
 #define SL_HEAD_READ 4096
 
-static uint32_t next_random(void)
-{
-    static uint32_t x = 2463534242u;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return x;
-}
-
 /* Picks a backendRef by weight (an unresolved one, whose share answers 500, has
  * backend == SL_SNAP_NONE). */
 static const sl_snap_backend_ref *pick_backend(const sl_snapshot *s, const sl_snap_action *a)
 {
-    uint32_t r = next_random() % a->total_weight;
+    uint32_t r = sl_lb_random() % a->total_weight;
     for (uint32_t i = 0; i < a->backend_refs.count; i++) {
         const sl_snap_backend_ref *br = SL_SNAP_GET(s, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref,
                                                     a->backend_refs.first + i);
@@ -153,7 +144,8 @@ static void circuit_open(sl_conn *c, int limit)
  * connection). An endpoint that cannot be connected to is noted (passive
  * check) and the next untried one is taken, as nginx's proxy_next_upstream
  * error does: nothing of the request was sent. Returns false when the request
- * was answered. `retry`: the attempt retries a failed one (retry budget). */
+ * was answered. `retry`: the attempt retries a failed one, admitted (and
+ * charged to the retry budget) by try_retry. */
 static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
 {
     sl_worker *w = c->w;
@@ -183,7 +175,7 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
         c->up_refused = false;
         c->retried = false;
         c->endpoint_index = ei;
-        sl_lb_attempt_begin(c, bi, ei, retry);
+        sl_lb_attempt_begin(c, bi, ei);
         /* A pooled connection the upstream already closed is found by a peek
          * before use when the request could not be sent again on a fresh one. */
         c->up = open_upstream(c, c->replay_len < 0 || !sl_http1_method_idempotent(c->method));
@@ -203,11 +195,15 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
             return false;
         }
         if (!c->up) {
+            int err = errno;
             atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
-            sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(errno));
-            sl_lb_judge(c, SL_LB_CONNECT_FAILED);
+            sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(err));
+            /* Out of descriptors, ports or memory here says nothing about the endpoint. */
+            bool local = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL;
+            if (!local)
+                sl_lb_judge(c, SL_LB_CONNECT_FAILED);
             sl_lb_attempt_end(c);
-            if (sl_lb_untried_left(c, bi))
+            if (!local && sl_lb_untried_left(c, bi))
                 continue;
             if (try_failover(c, 502))
                 return false; /* the next provider of the chain has it (started, or answered) */
@@ -226,13 +222,12 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
     }
 }
 
-/* The attempt's connection failed before anything of the request reached the
- * upstream (refused, reset unread, not made in time): the next untried endpoint
- * of the backend gets it. False when none is left. */
+/* The attempt's connection failed where sending the request again is safe
+ * (the caller knows: nothing of it was written, or it is idempotent and whole
+ * at hand): the next untried endpoint of the backend gets it. False when none
+ * is left. */
 static bool next_endpoint(sl_conn *c)
 {
-    if (c->up_wrote && !c->up_refused)
-        return false;
     if (!sl_lb_untried_left(c, c->backend_index) || !rewind_body(c))
         return false;
     sl_proxy_detach(c, false);
@@ -825,6 +820,7 @@ static bool try_retry(sl_conn *c, int code)
         return false;
     c->retries_left--;
     sl_proxy_detach(c, false);
+    sl_lb_charge_retry(c, c->backend_index);
     sl_log_debug("proxy", "retrying %s %s after %d (%u left)", c->log_method, c->log_path, code, c->retries_left);
     if (c->retry_backoff_ms) {
         c->retry_pending = true;
@@ -1169,7 +1165,7 @@ static bool read_upstream(sl_conn *c)
         if (u->reused && !c->retried && resend_is_safe(c, u) && rewind_body(c)) {
             c->retried = true;
             sl_proxy_detach(c, false); /* (u is gone) */
-            sl_lb_attempt_begin(c, c->backend_index, c->endpoint_index, c->lb.retry);
+            sl_lb_attempt_begin(c, c->backend_index, c->endpoint_index);
             c->up = open_upstream(c, true);
             if (c->up) {
                 c->up->owner = c;
@@ -1177,21 +1173,27 @@ static bool read_upstream(sl_conn *c)
                 c->up_eof = false;
                 c->up_wrote = false;
                 c->up_refused = false;
+                if (c->up->connected)
+                    sl_lb_attempt_connected(c);
+                else
+                    c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS);
                 return true;
+            }
+            if (errno == EBUSY) {
+                sl_lb_attempt_end(c);
+                circuit_open(c, SL_CB_MAX_CONNECTIONS);
+                return false;
             }
         }
         if (fresh || c->retried) {
             /* A fresh connection closed or reset unanswered: the endpoint is
-             * failing; another one gets the request if nothing of it was read
-             * (reset unread) or it is idempotent and whole at hand. */
+             * failing. Another one gets the request when sending it again is
+             * safe: nothing of it was written, or it is idempotent and whole
+             * at hand (a reset does not prove a POST was not acted on). */
             sl_lb_judge(c, SL_LB_CONNECT_FAILED);
-            if ((c->up_refused || (sl_http1_method_idempotent(c->method) && c->replay_len >= 0)) &&
-                !c->upgrade_requested) {
-                c->up_wrote = false; /* (nothing of it counts as delivered) */
-                c->up_refused = true;
-                if (next_endpoint(c))
-                    return false;
-            }
+            bool safe = !c->up_wrote || (sl_http1_method_idempotent(c->method) && c->replay_len >= 0);
+            if (safe && !c->upgrade_requested && next_endpoint(c))
+                return false;
         }
         upstream_failed(c, 502, "the upstream closed the connection without answering");
         return false;

@@ -56,8 +56,8 @@ static void unlink_idle(sl_worker *w, sl_upstream *u)
 static void destroy(sl_worker *w, sl_upstream *u)
 {
     sl_ep_state *st = sl_ep_slot(u->be_slot);
-    if (st && atomic_load_explicit(&st->tag, memory_order_relaxed) == u->be_tag)
-        atomic_fetch_sub_explicit(&st->connections, 1, memory_order_relaxed);
+    if (st)
+        sl_ep_give_back(&st->connections, st, u->be_tag);
     ev_io_stop(w->loop, &u->io);
     SSL_free(u->ssl);
     close(u->fd);
@@ -95,6 +95,22 @@ void sl_upstream_expire_idle(sl_worker *w)
     }
 }
 
+/* Closes one idle pooled connection counted in backend slot `slot` (to make
+ * room under its maxConnections); false when this worker has none. */
+static bool shed_idle_of(sl_worker *w, uint32_t slot)
+{
+    for (sl_upstream **p = &w->idle; *p; p = &(*p)->next_idle) {
+        sl_upstream *u = *p;
+        if (u->be_slot == slot) {
+            *p = u->next_idle;
+            w->nidle--;
+            destroy(w, u);
+            return true;
+        }
+    }
+    return false;
+}
+
 sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, socklen_t len, bool check_idle,
                              uint64_t tls_id, const sl_upstream_limit *limit)
 {
@@ -119,8 +135,9 @@ sl_upstream *sl_upstream_get(sl_worker *w, const struct sockaddr_storage *addr, 
         }
     }
     sl_ep_state *st = limit ? sl_ep_slot(limit->slot) : NULL;
-    if (st && limit->max && atomic_load_explicit(&st->connections, memory_order_relaxed) >= limit->max) {
-        errno = EBUSY;
+    if (st && limit->max && atomic_load_explicit(&st->connections, memory_order_relaxed) >= limit->max &&
+        !shed_idle_of(w, limit->slot)) {
+        errno = EBUSY; /* at maxConnections, and no idle one of the backend's here to make room */
         return NULL;
     }
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -319,6 +320,10 @@ void sl_worker_main(const sl_worker_args *args)
     w->signals.data = w;
     ev_io_start(w->loop, &w->signals);
     signal(SIGPIPE, SIG_IGN);
+    uint32_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        seed = (uint32_t)getpid() * 2654435761u;
+    sl_lb_seed(seed); /* random picks differ from worker to worker */
     sl_access_log_init(w);
     sl_wsnap_refresh(w);
     set_accepting(w, true);

@@ -325,3 +325,73 @@ def test_grpc_health_check_reads_serving(make_dataplane):
         assert "NOT_SERVING" in dp.sluiced.log()
     finally:
         server.stop()
+
+
+def with_session(dp, persistence):
+    def change(obj):
+        obj["spec"]["rules"][0]["sessionPersistence"] = persistence
+    created(replace(dp.sluiced, ROUTES + "/r", change))
+
+
+def test_cookie_session_persistence_holds_across_requests_and_workers(make_dataplane):
+    dp = make_dataplane(workers=2)
+    others = [dp.new_origin("o%d" % i) for i in range(1, 4)]
+    set_hosts(dp, [dp.origin.port] + [o.port for o in others])
+    wait_origins(dp, {"origin", "o1", "o2", "o3"})
+    with_session(dp, {"sessionName": "pin", "absoluteTimeout": "1h",
+                      "cookieConfig": {"lifetimeType": "Permanent"}})
+    wait_until(lambda: "pin" in dp.get("/").cookies, timeout=10, what="the session cookie")
+    first = dp.get("/")
+    cookie = first.headers["Set-Cookie"]
+    assert cookie.startswith("pin=") and "Max-Age=3600" in cookie and "HttpOnly" in cookie, cookie
+    for _ in range(3):
+        s = requests.Session()
+        home = s.get(dp.url + "/", timeout=10).headers["X-Origin"]
+        # New connections each time (both workers take some): the cookie keeps the endpoint.
+        for i in range(20):
+            r = requests.get(dp.url + "/s%d" % i, cookies=s.cookies, headers={"Connection": "close"}, timeout=10)
+            assert r.status_code == 200 and r.headers["X-Origin"] == home, (i, r.headers["X-Origin"], home)
+            assert "Set-Cookie" not in r.headers  # a session that stays needs no new token
+    # Its endpoint gone, the session moves to another and says so.
+    s = requests.Session()
+    home = s.get(dp.url + "/", timeout=10).headers["X-Origin"]
+    gone = [o for o in [dp.origin] + others if o.name == home][0]
+    set_hosts(dp, [o.port for o in [dp.origin] + others if o is not gone])
+    wait_until(lambda: requests.get(dp.url + "/", cookies=s.cookies, timeout=10).headers["X-Origin"] != home,
+               timeout=10, what="the session moved")
+    r = requests.get(dp.url + "/", cookies=s.cookies, timeout=10)
+    assert r.headers.get("Set-Cookie", "").startswith("pin="), r.headers
+    # A garbled or forged-looking token is just a new session.
+    r = requests.get(dp.url + "/", cookies={"pin": "zz" * 16}, timeout=10)
+    assert r.status_code == 200 and "Set-Cookie" in r.headers
+
+
+def test_header_session_persistence_and_idle_timeout(make_dataplane):
+    dp = make_dataplane()
+    other = dp.new_origin("other")
+    set_hosts(dp, [dp.origin.port, other.port])
+    wait_origins(dp, {"origin", "other"})
+    with_session(dp, {"sessionName": "X-Session", "type": "Header", "idleTimeout": "2s"})
+    wait_until(lambda: "X-Session" in dp.get("/").headers, timeout=10, what="the session header")
+    r = dp.get("/")
+    token, home = r.headers["X-Session"], r.headers["X-Origin"]
+    for i in range(10):
+        r = dp.get("/h%d" % i, headers={"X-Session": token})
+        assert r.headers["X-Origin"] == home
+        token = r.headers["X-Session"]  # refreshed each time: idle time is counted from the last use
+    time.sleep(2.5)
+    r = dp.get("/", headers={"X-Session": token})
+    assert r.status_code == 200
+    assert int(r.headers["X-Session"][16:24], 16) > int(token[16:24], 16), "an idle session must start afresh"
+
+
+def test_session_persistence_validation(make_dataplane):
+    dp = make_dataplane()
+    bad = dp.sluiced.get(ROUTES + "/r").json()
+    bad["spec"]["rules"][0]["sessionPersistence"] = {"sessionName": "bad name",
+                                                     "cookieConfig": {"lifetimeType": "Permanent"}}
+    r = dp.sluiced.put(ROUTES + "/r", bad)
+    assert r.status_code == 422, r.text
+    fields = {c["field"] for c in r.json()["details"]["causes"]}
+    assert "spec.rules[0].sessionPersistence.sessionName" in fields
+    assert "spec.rules[0].sessionPersistence.cookieConfig.lifetimeType" in fields

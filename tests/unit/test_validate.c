@@ -545,6 +545,43 @@ static void test_backend(void)
     INVALID("Backend", "{'spec':{'type':'A2A','a2a':{}}}", "spec.a2a.host", "spec.a2a.port");
 }
 
+static void test_backendpolicy(void)
+{
+    VALID("BackendPolicy",
+          "{'spec':{'targetRefs':[{'group':'','kind':'Service','name':'web','sectionName':'http'},"
+          "{'group':'gateway.sluice.dev','kind':'Backend','name':'be'}],'connectTimeout':'2s',"
+          "'loadBalancer':{'healthyPanicThreshold':30,'leastRequest':{'choiceCount':3,'slowStart':{'window':'30s',"
+          "'aggression':'1.5','minWeightPercent':5}}},'healthCheck':{'interval':'5s','timeout':'1s','jitter':'1s',"
+          "'unhealthyThreshold':3,'healthyThreshold':2,'http':{'path':'/healthz','host':'web.internal','method':'HEAD',"
+          "'expectedStatuses':[200,204]}},'outlierDetection':{'consecutive5xx':5,'consecutiveConnectFailures':2,"
+          "'interval':'10s','baseEjectionTime':'30s','maxEjectionTime':'5m','maxEjectionPercent':50},"
+          "'circuitBreakers':{'maxConnections':100,'maxPendingRequests':10,'maxRequests':100,"
+          "'retryBudget':{'budgetPercent':0,'minRetryConcurrency':1}}}}");
+    VALID("BackendPolicy", "{'spec':{'targetRefs':[{'group':'','kind':'Service','name':'web'}],"
+                           "'loadBalancer':{'maglev':{'hashPolicies':[{'cookie':{'name':'s'},'terminal':true},"
+                           "{'sourceIP':{}}]}},'healthCheck':{'grpc':{'serviceName':'svc.v1.Echo'}}}}");
+    INVALID("BackendPolicy",
+            "{'spec':{'targetRefs':[{'group':'x.io','kind':'Service','name':'web'},{'kind':'Backend','name':'b',"
+            "'sectionName':'s'},{'kind':'HTTPRoute','name':'r'}],'connectTimeout':'0s',"
+            "'loadBalancer':{'random':{},'ringHash':{'minimumRingSize':10,'maximumRingSize':5,"
+            "'hashPolicies':[{'header':{'name':'bad header'}},{}]},'roundRobin':{'slowStart':{'aggression':'0'}}},"
+            "'healthCheck':{'interval':'1s','jitter':'2s','http':{'path':'x'},'tcp':{},'unhealthyThreshold':0},"
+            "'outlierDetection':{'consecutive5xx':-1,'maxEjectionPercent':101},"
+            "'circuitBreakers':{'maxRequests':0,'retryBudget':{'budgetPercent':200}}}}",
+            "spec.targetRefs[0].group", "spec.targetRefs[1].group", "spec.targetRefs[1].sectionName",
+            "spec.targetRefs[2].kind", "spec.connectTimeout", "spec.loadBalancer",
+            "spec.loadBalancer.ringHash.minimumRingSize", "spec.loadBalancer.ringHash.hashPolicies[0].header.name",
+            "spec.loadBalancer.ringHash.hashPolicies[1]", "spec.loadBalancer.roundRobin.slowStart.window",
+            "spec.loadBalancer.roundRobin.slowStart.aggression", "spec.healthCheck", "spec.healthCheck.jitter",
+            "spec.healthCheck.http.path", "spec.healthCheck.unhealthyThreshold",
+            "spec.outlierDetection.consecutive5xx", "spec.outlierDetection.maxEjectionPercent",
+            "spec.circuitBreakers.maxRequests", "spec.circuitBreakers.retryBudget.budgetPercent");
+    INVALID("BackendPolicy", "{'spec':{'targetRefs':[{'group':'','kind':'Service','name':'web'}]}}", "spec");
+    INVALID("BackendPolicy", "{'spec':{'targetRefs':[{'group':'','kind':'Service','name':'web'}],"
+                             "'loadBalancer':{'maglev':{}}}}",
+            "spec.loadBalancer.maglev.hashPolicies");
+}
+
 static void test_trafficpolicy(void)
 {
     VALID("TrafficPolicy",
@@ -649,6 +686,7 @@ int main(void)
         UNIT_TEST(test_namespace),
         UNIT_TEST(test_backend),
         UNIT_TEST(test_trafficpolicy),
+        UNIT_TEST(test_backendpolicy),
     };
     return sl_unit_run("validate", tests, sizeof(tests) / sizeof(tests[0]));
 }

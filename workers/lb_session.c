@@ -1,0 +1,131 @@
+/* Session persistence (Gateway API GEP-1619, sessionPersistence of an HTTPRoute
+ * or GRPCRoute rule): the first answer carries a token, in a cookie
+ * (Set-Cookie, the default) or a header of the session's name; a request that
+ * brings the token back goes to the endpoint the token names, from any worker
+ * (nothing about a session is kept in the gateway), for as long as that
+ * endpoint can serve and the session has not timed out. Otherwise the request
+ * is balanced as usual and its answer carries a new token.
+ *
+ * The token is 32 hex digits: the endpoint's id (a hash of its address and
+ * port: it does not show the address), when the session began, and when it was
+ * last used (for idleTimeout; then each answer refreshes it). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/lb_hash.h"
+#include "workers/balancer.h"
+#include "workers/conn.h"
+
+static uint64_t endpoint_id(const sl_snap_endpoint *e)
+{
+    uint64_t h = sl_lb_hash_more(sl_lb_hash_start(), e->addr, e->family == AF_INET6 ? 16 : 4);
+    return sl_lb_hash_end(sl_lb_hash_more(h, &e->port, sizeof(e->port)));
+}
+
+static bool hex_value(const char *p, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return true;
+}
+
+/* The token the request brings: from its Cookie fields or its header. */
+static bool find_token(const sl_conn *c, const sl_snap_action *a, sl_slice *value)
+{
+    const sl_http1_request *req = &c->w->req;
+    sl_slice name = sl_slice_make(sl_snap_cstr(&c->snap->s, a->session_name), a->session_name.len);
+    for (size_t h = 0; h < req->nheaders; h++) {
+        const sl_http1_header *f = &req->headers[h];
+        if (a->session_type == SL_SESSION_HEADER) {
+            if (sl_slice_ieq(f->name, name)) {
+                *value = f->value;
+                return true;
+            }
+            continue;
+        }
+        if (!sl_slice_ieq_cstr(f->name, "cookie"))
+            continue;
+        const char *p = f->value.ptr, *end = p + f->value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *stop = semi ? semi : end;
+            const char *eq = memchr(p, '=', (size_t)(stop - p));
+            if (eq && (size_t)(eq - p) == name.len && memcmp(p, name.ptr, name.len) == 0) {
+                *value = sl_slice_make(eq + 1, (size_t)(stop - eq - 1));
+                return true;
+            }
+            p = stop;
+        }
+    }
+    return false;
+}
+
+void sl_lb_session_begin(sl_conn *c, const sl_snap_backend *be)
+{
+    c->lb.pinned = 0;
+    c->lb.session_emit = false;
+    const sl_snap_action *a = c->action;
+    if (!a || !a->session_type)
+        return;
+    sl_slice token;
+    uint64_t id, issued, used;
+    c->lb.session_issued = 0;
+    if (!find_token(c, a, &token) || token.len != 32 || !hex_value(token.ptr, 16, &id) ||
+        !hex_value(token.ptr + 16, 8, &issued) || !hex_value(token.ptr + 24, 8, &used))
+        return;
+    uint64_t now = (uint64_t)time(NULL);
+    if ((a->session_absolute_s && now >= issued + a->session_absolute_s) ||
+        (a->session_idle_s && now >= used + a->session_idle_s) || issued > now + 60)
+        return; /* timed out (or from the future): a new session */
+    for (uint32_t i = 0; i < be->endpoints.count; i++) {
+        if (endpoint_id(SL_SNAP_GET(&c->snap->s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, be->endpoints.first + i)) == id) {
+            c->lb.pinned = i + 1;
+            c->lb.session_issued = (uint32_t)issued;
+            return;
+        }
+    }
+}
+
+void sl_lb_session_chosen(sl_conn *c, const sl_snap_backend *be, uint32_t i)
+{
+    const sl_snap_action *a = c->action;
+    if (!a || !a->session_type)
+        return;
+    bool same = c->lb.pinned == i + 1;
+    if (!same)
+        c->lb.session_issued = (uint32_t)time(NULL); /* a new session (or one that moved) */
+    c->lb.session_endpoint = endpoint_id(SL_SNAP_GET(&c->snap->s, SL_SNAP_ENDPOINTS, sl_snap_endpoint,
+                                                     be->endpoints.first + i));
+    /* A session that stays where it was needs no new token, unless idle
+     * time is counted (the token says when it was last used). */
+    c->lb.session_emit = !same || a->session_idle_s;
+}
+
+void sl_lb_session_emit(sl_conn *c, sl_buf *b)
+{
+    const sl_snap_action *a = c->action;
+    if (!a || !a->session_type)
+        return;
+    const char *name = sl_snap_cstr(&c->snap->s, a->session_name);
+    char token[40];
+    snprintf(token, sizeof(token), "%016llx%08x%08x", (unsigned long long)c->lb.session_endpoint,
+             c->lb.session_issued, (uint32_t)time(NULL));
+    if (a->session_type == SL_SESSION_HEADER) {
+        sl_buf_printf(b, "%s: %s\r\n", name, token);
+        return;
+    }
+    sl_buf_printf(b, "Set-Cookie: %s=%s; Path=/; HttpOnly", name, token);
+    if (a->session_permanent && a->session_absolute_s)
+        sl_buf_printf(b, "; Max-Age=%u", a->session_absolute_s);
+    sl_buf_append(b, "\r\n", 2);
+}
