@@ -95,9 +95,9 @@ double sl_lb_weight(sl_lb_ctx *x, uint32_t i)
     double t = (double)(x->now - since) / x->cfg->slow_start_ms;
     double aggression = x->cfg->slow_start_aggression ? x->cfg->slow_start_aggression / 1000.0 : 1.0;
     double factor = pow(t, 1.0 / aggression);
-    double floor = x->cfg->slow_start_min_percent / 100.0;
-    if (factor < floor)
-        factor = floor;
+    double least = x->cfg->slow_start_min_percent / 100.0;
+    if (factor < least)
+        factor = least;
     if (factor < 0.01)
         factor = 0.01; /* never nothing: a new endpoint gets its first requests */
     return w * factor;

@@ -395,3 +395,77 @@ def test_session_persistence_validation(make_dataplane):
     fields = {c["field"] for c in r.json()["details"]["causes"]}
     assert "spec.rules[0].sessionPersistence.sessionName" in fields
     assert "spec.rules[0].sessionPersistence.cookieConfig.lifetimeType" in fields
+
+
+def test_killing_an_endpoint_under_load_costs_no_errors_with_retries(make_dataplane):
+    dp = make_dataplane(workers=2)
+    o1, o2 = dp.new_origin("o1"), dp.new_origin("o2")
+    set_hosts(dp, [dp.origin.port, o1.port, o2.port])
+    wait_origins(dp, {"origin", "o1", "o2"})
+    created(dp.sluiced.post(POLICIES, backend_policy("hc", healthCheck={
+        "interval": "500ms", "timeout": "300ms", "unhealthyThreshold": 1, "http": {"path": "/healthz"}})))
+
+    def change(obj):
+        obj["spec"]["rules"][0]["retry"] = {"attempts": 2, "codes": [502, 503, 504]}
+    created(replace(dp.sluiced, ROUTES + "/r", change))
+    policy_in_force(dp, "hc")
+    wait_until(lambda: all(e.get("health") == "Healthy" for e in backend_state(dp)["endpoints"]), timeout=10,
+               what="all healthy")
+    results, stop = [], [False]
+
+    def load():
+        s = requests.Session()
+        while not stop[0]:
+            try:
+                r = s.get(dp.url + "/load", timeout=10)
+                results.append((time.monotonic(), r.status_code, r.headers.get("X-Origin")))
+            except requests.RequestException as e:
+                results.append((time.monotonic(), str(e), None))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(load) for _ in range(4)]
+        time.sleep(1.0)
+        killed = time.monotonic()
+        o1.stop()  # its listener and every connection closed: a dead endpoint
+        wait_until(lambda: endpoint_health(dp, o1)["health"] == "Unhealthy", timeout=5, what="o1 unhealthy")
+        noticed = time.monotonic() - killed
+        time.sleep(1.5)
+        stop[0] = True
+        for f in futures:
+            f.result()
+    errors = [r for r in results if r[1] != 200]
+    assert not errors, errors[:5]
+    assert len(results) > 100
+    # Found unhealthy within one interval and a probe's timeout (plus the poll's own step).
+    assert noticed < 1.5, noticed
+    late = [r for r in results if r[0] > killed + noticed and r[2] == "o1"]
+    assert not late
+
+
+def test_slow_start_ramps_a_new_endpoint_up(make_dataplane):
+    dp = make_dataplane()
+    other = dp.new_origin("other")
+    set_hosts(dp, [dp.origin.port, other.port])
+    created(dp.sluiced.post(POLICIES, backend_policy("ss", loadBalancer={
+        "roundRobin": {"slowStart": {"window": "4s", "minWeightPercent": 5}}})))
+    policy_in_force(dp, "ss")
+    time.sleep(4.5)  # the first two are past their own ramp
+    new = dp.new_origin("new")
+    set_hosts(dp, [dp.origin.port, other.port, new.port])
+    wait_until(lambda: len(backend_state(dp)["endpoints"]) == 3, timeout=10, what="the new endpoint known")
+    counts = collections.Counter(origins_of(dp, 150))
+    # Steady round robin would give it a third (50); ramping up over 4 s it gets far less at first.
+    assert 0 < counts["new"] < 25, counts
+    time.sleep(4.5)
+    counts = collections.Counter(origins_of(dp, 150))
+    assert 40 <= counts["new"] <= 60, counts
+
+
+def test_random_spreads_over_every_endpoint(make_dataplane):
+    dp = make_dataplane()
+    others = [dp.new_origin("o%d" % i) for i in range(1, 4)]
+    set_hosts(dp, [dp.origin.port] + [o.port for o in others])
+    created(dp.sluiced.post(POLICIES, backend_policy("rnd", loadBalancer={"random": {}})))
+    policy_in_force(dp, "rnd")
+    counts = collections.Counter(origins_of(dp, 400))
+    assert set(counts) == {"origin", "o1", "o2", "o3"}, counts
+    assert all(40 <= n <= 170 for n in counts.values()), counts
