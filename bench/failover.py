@@ -1,7 +1,15 @@
 #!/usr/bin/python3
-"""Failover benchmark: under steady load, one of three endpoints dies (SIGKILL of
-its whole nginx) and comes back; how many requests fail, and how long until
-traffic avoids it and returns to it. Side by side in one run:
+"""Failover benchmark: under steady load, one of three endpoints fails and comes
+back; how many requests fail, and how long until traffic returns to it. Two
+ways to fail, side by side in one run:
+
+  kill    SIGKILL of its whole nginx (connections reset, new ones refused), then
+          a fresh start
+  freeze  SIGSTOP of its nginx (connections accepted by the kernel, never
+          answered: a black hole), then SIGCONT
+
+Every proxy gets the same 1 s per-try response timeout, 2 retries where it can
+retry, and 1 s health checks where it has them:
 
   sluice-active   BackendPolicy healthCheck (HTTP, every 1 s) and route retry
   sluice-passive  no policy at all: sluice's defaults (next endpoint on a
@@ -69,7 +77,7 @@ http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_
   upstream origins {{ {servers} keepalive 64; }}
   server {{ listen 127.0.0.1:{port};
     location / {{ proxy_pass http://origins; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_next_upstream error timeout; proxy_connect_timeout 1s; }} }} }}
+      proxy_next_upstream error timeout; proxy_connect_timeout 1s; proxy_read_timeout 1s; }} }} }}
 """
 
 HAPROXY_CONF = """global
@@ -80,7 +88,7 @@ defaults
     http-reuse always
     timeout connect 1s
     timeout client 30s
-    timeout server 30s
+    timeout server 1s
     retries 2
     option redispatch 1
     retry-on conn-failure empty-response response-timeout
@@ -114,6 +122,9 @@ class Origin:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
+    def freeze(self, on):
+        os.killpg(self.proc.pid, signal.SIGSTOP if on else signal.SIGCONT)
+
 
 class Load:
     """Threads sending GET / on keep-alive connections, recording each outcome."""
@@ -121,13 +132,16 @@ class Load:
     def __init__(self, port, threads=8):
         self.port, self.threads = port, threads
         self.records = []  # (time, ok, origin)
+        self.durations = []  # each request's time (from its start to the next one's)
         self.lock = threading.Lock()
         self.stop = threading.Event()
 
     def _run(self):
-        conn, mine = None, []
+        conn, mine, took = None, [], []
         while not self.stop.is_set():
             t = time.monotonic()
+            if mine:
+                took.append(t - mine[-1][0])
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
@@ -145,6 +159,7 @@ class Load:
                 conn = None
         with self.lock:
             self.records.extend(mine)
+            self.durations.extend(took)
 
     def start(self):
         self.workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
@@ -168,7 +183,7 @@ def admin_call(admin, method, path, obj):
 def start_sluice(tmp, sluiced, origins, active):
     admin, port = free_port(), free_port()
     state = tempfile.mkdtemp(dir=tmp)
-    proc = subprocess.Popen([sluiced, "--state-dir", state, "--admin", "127.0.0.1:%d" % admin],
+    proc = subprocess.Popen([sluiced, "--state-dir", state, "--admin", "127.0.0.1:%d" % admin, "--access-log", "off"],
                             stdout=open(os.path.join(state, "log"), "w"), stderr=subprocess.STDOUT)
     wait_port(admin)
     sg, gw = "/apis/gateway.sluice.dev/v1alpha1/namespaces/default", \
@@ -176,7 +191,8 @@ def start_sluice(tmp, sluiced, origins, active):
     admin_call(admin, "POST", sg + "/backends", {
         "apiVersion": "gateway.sluice.dev/v1alpha1", "kind": "Backend", "metadata": {"name": "be"},
         "spec": {"type": "Static", "static": {"hosts": [{"host": "127.0.0.1", "port": o.port} for o in origins]}}})
-    rule = {"backendRefs": [{"group": "gateway.sluice.dev", "kind": "Backend", "name": "be"}]}
+    rule = {"backendRefs": [{"group": "gateway.sluice.dev", "kind": "Backend", "name": "be"}],
+            "timeouts": {"backendRequest": "1s"}}
     if active:
         rule["retry"] = {"attempts": 2, "codes": [502, 503, 504]}
         admin_call(admin, "POST", sg + "/backendpolicies", {
@@ -221,7 +237,7 @@ def start_nginx(tmp, origins):
     return proc, port
 
 
-def scenario(name, start, tmp, seconds):
+def scenario(name, start, tmp, seconds, mode):
     origins = [Origin(tmp, "%s-o%d" % (name, i)) for i in range(3)]
     for o in origins:
         o.start()
@@ -232,9 +248,15 @@ def scenario(name, start, tmp, seconds):
     load.start()
     kill_at, back_at = t0 + seconds * 0.3, t0 + seconds * 0.65
     time.sleep(kill_at - time.monotonic())
-    victim.kill()
+    if mode == "kill":
+        victim.kill()
+    else:
+        victim.freeze(True)
     time.sleep(back_at - time.monotonic())
-    victim.start()
+    if mode == "kill":
+        victim.start()
+    else:
+        victim.freeze(False)
     restarted = time.monotonic()
     time.sleep(t0 + seconds - time.monotonic())
     records = load.finish()
@@ -245,6 +267,7 @@ def scenario(name, start, tmp, seconds):
     proc.wait(10)
     for o in origins:
         try:
+            o.freeze(False)
             o.kill()
         except ProcessLookupError:
             pass
@@ -252,7 +275,8 @@ def scenario(name, start, tmp, seconds):
     after_kill = [t for t in errors if t >= kill_at - 0.01]
     reroute = (max(after_kill) - kill_at) if after_kill else 0.0
     back = [t for t, ok, o in records if ok and o == victim.name and t >= restarted]
-    return {"proxy": name, "requests": len(records), "errors": len(errors),
+    return {"proxy": name, "mode": mode, "requests": len(records), "errors": len(errors),
+            "slow": sum(1 for d in load.durations if d >= 1.0),
             "reroute_ms": round(reroute * 1000), "back_after_ms": round((back[0] - restarted) * 1000) if back else None}
 
 
@@ -263,22 +287,26 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sluice-failover-")
     results = []
+    proxies = [("sluice-active", lambda o: start_sluice(tmp, args.sluiced, o, True)),
+               ("sluice-passive", lambda o: start_sluice(tmp, args.sluiced, o, False))]
+    if shutil.which("haproxy"):
+        proxies.append(("haproxy", lambda o: start_haproxy(tmp, o)))
+    if shutil.which("nginx"):
+        proxies.append(("nginx", lambda o: start_nginx(tmp, o)))
     try:
-        results.append(scenario("sluice-active", lambda o: start_sluice(tmp, args.sluiced, o, True), tmp, args.seconds))
-        results.append(scenario("sluice-passive", lambda o: start_sluice(tmp, args.sluiced, o, False), tmp,
-                                args.seconds))
-        if shutil.which("haproxy"):
-            results.append(scenario("haproxy", lambda o: start_haproxy(tmp, o), tmp, args.seconds))
-        if shutil.which("nginx"):
-            results.append(scenario("nginx", lambda o: start_nginx(tmp, o), tmp, args.seconds))
+        for mode in ("kill", "freeze"):
+            for name, start in proxies:
+                results.append(scenario(name, start, tmp, args.seconds, mode))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%-15s %9s %7s %11s %14s" % ("proxy", "requests", "errors", "reroute_ms", "back_after_ms"))
+    print("%-7s %-15s %9s %7s %9s %11s %14s" % ("mode", "proxy", "requests", "errors", "slow_1s", "reroute_ms",
+                                               "back_after_ms"))
     for r in results:
-        print("%-15s %9d %7d %11d %14s" % (r["proxy"], r["requests"], r["errors"], r["reroute_ms"],
-                                           r["back_after_ms"] if r["back_after_ms"] is not None else "never"))
-    print("(reroute_ms: from the kill to the last failed request; back_after_ms: from the restart to the first "
-          "answer from the restarted endpoint)")
+        print("%-7s %-15s %9d %7d %9d %11d %14s" % (r["mode"], r["proxy"], r["requests"], r["errors"], r["slow"],
+                                                    r["reroute_ms"],
+                                                    r["back_after_ms"] if r["back_after_ms"] is not None else "never"))
+    print("(slow_1s: requests that took a second or more (a try timed out); reroute_ms: from the failure to the "
+          "last failed request; back_after_ms: from the restart (SIGCONT) to the first answer from that endpoint)")
 
 
 if __name__ == "__main__":

@@ -228,6 +228,12 @@ static void verdict(watched *w, bool healthy, const char *why)
     if (healthy) {
         w->fails = 0;
         w->ok++;
+        /* A passing check ends an ejection by the passive checks (as Envoy's
+         * successful_active_health_check_uneject_host): a restarted endpoint
+         * is back as soon as it answers its check. */
+        uint64_t until = atomic_load(&st->ejected_until_ms), now = sl_ep_now_ms();
+        if (until > now && atomic_compare_exchange_strong(&st->ejected_until_ms, &until, now))
+            atomic_store(&st->usable_since_ms, now);
         if (was != SL_HEALTH_HEALTHY && (was == SL_HEALTH_UNKNOWN || w->ok >= hc->healthy_threshold)) {
             if (was == SL_HEALTH_UNHEALTHY) {
                 atomic_store(&st->usable_since_ms, sl_ep_now_ms()); /* slow start from now */

@@ -201,6 +201,7 @@ struct sl_conn {
     sl_buf res_held;               /* the held head (a connection buffer) */
     sl_dbuf res_out;               /* emitted bytes, framed, not yet written to the client */
     uint64_t up_deadline_ms;  /* upstream connect/response deadline */
+    uint64_t try_deadline_ms; /* the rule's backendRequest timeout: this try's response head by then (0: none) */
     uint64_t last_client_ms;  /* last request body bytes from the client */
 };
 

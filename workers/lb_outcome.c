@@ -196,6 +196,12 @@ void sl_lb_judge(sl_conn *c, sl_lb_outcome outcome)
         return;
     }
     uint32_t n = atomic_fetch_add_explicit(&st->fails_5xx, 1, memory_order_relaxed) + 1;
-    if (cfg->consecutive_5xx && n >= cfg->consecutive_5xx)
+    /* A response timeout is also a failure of the connection (nginx's
+     * proxy_next_upstream timeout counts it toward max_fails). */
+    uint32_t local = outcome == SL_LB_TIMED_OUT ? atomic_fetch_add_explicit(&st->fails_local, 1,
+                                                                            memory_order_relaxed) + 1
+                                                : 0;
+    if ((cfg->consecutive_5xx && n >= cfg->consecutive_5xx) ||
+        (cfg->consecutive_local && local >= cfg->consecutive_local))
         eject(c, st, be, cfg);
 }

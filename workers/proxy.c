@@ -91,14 +91,13 @@ static void upstream_text(char *out, size_t outlen, const sl_snapshot *s, const 
     out[b.end] = '\0';
 }
 
-/* The deadline for the upstream's response head: the response timeout, or the
- * rule's per-attempt backendRequest timeout when shorter. */
+/* The deadline for the upstream's next sign of life while the response head is
+ * awaited: the response (idle) timeout from now, and never past the try's
+ * backendRequest deadline, however long the request body takes to send. */
 static uint64_t response_deadline(const sl_conn *c)
 {
-    uint64_t ms = sl_conn_idle_ms(c);
-    if (c->action && c->action->backend_request_timeout_ms && c->action->backend_request_timeout_ms < ms)
-        ms = c->action->backend_request_timeout_ms;
-    return sl_now_ms() + ms;
+    uint64_t t = sl_now_ms() + sl_conn_idle_ms(c);
+    return c->try_deadline_ms && !c->res_head_done && c->try_deadline_ms < t ? c->try_deadline_ms : t;
 }
 
 /* A connection (pooled or new) to the chosen endpoint, with TLS when the backend
@@ -175,6 +174,9 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
         c->up_refused = false;
         c->retried = false;
         c->endpoint_index = ei;
+        c->try_deadline_ms = c->action && c->action->backend_request_timeout_ms
+                                 ? sl_now_ms() + c->action->backend_request_timeout_ms
+                                 : 0;
         sl_lb_attempt_begin(c, bi, ei);
         /* A pooled connection the upstream already closed is found by a peek
          * before use when the request could not be sent again on a fresh one. */
@@ -720,7 +722,7 @@ static bool write_upstream(sl_conn *c)
         }
         if (c->req_from_out) {
             c->req_body.remaining -= (uint64_t)n;
-            c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
+            c->up_deadline_ms = response_deadline(c);
             continue;
         }
         c->in.start += (size_t)n;
@@ -730,7 +732,7 @@ static bool write_upstream(sl_conn *c)
             c->req_ready -= (size_t)n;
         else if (c->req_body.kind == SL_BODY_TUNNEL)
             c->tunnel_activity_ms = sl_now_ms();
-        c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
+        c->up_deadline_ms = response_deadline(c);
     }
     sl_body *rb = &c->req_body;
     if (!rb->done && ((rb->kind == SL_BODY_LENGTH && rb->remaining == 0) ||
@@ -1479,7 +1481,16 @@ void sl_proxy_timeout(sl_conn *c)
         return;
     }
     atomic_fetch_add(&c->w->slot->upstream_timeouts, 1);
-    if (!c->res_head_done)
+    if (!c->res_head_done) {
         sl_lb_judge(c, SL_LB_TIMED_OUT);
+        sl_log_warn("proxy", "upstream %s did not answer %s %s in time", c->log_upstream, c->log_method, c->log_path);
+        /* nginx's proxy_next_upstream timeout: an idempotent request whole at
+         * hand goes to the next endpoint (a rule's retry on 504 comes first). */
+        if (try_retry(c, 504))
+            return;
+        if (sl_http1_method_idempotent(c->method) && c->replay_len >= 0 && !c->upgrade_requested &&
+            !c->ai_failover && next_endpoint(c))
+            return;
+    }
     upstream_failed(c, 504, "the upstream did not answer in time");
 }

@@ -469,3 +469,28 @@ def test_random_spreads_over_every_endpoint(make_dataplane):
     counts = collections.Counter(origins_of(dp, 400))
     assert set(counts) == {"origin", "o1", "o2", "o3"}, counts
     assert all(40 <= n <= 170 for n in counts.values()), counts
+
+
+def test_a_silent_endpoint_costs_a_get_no_error_but_a_post_its_504(make_dataplane):
+    dp = make_dataplane()
+    silent = dp.new_origin("silent")
+    silent.delay_ms = 3000
+    set_hosts(dp, [dp.origin.port, silent.port])
+
+    def change(obj):
+        obj["spec"]["rules"][0]["timeouts"] = {"backendRequest": "500ms"}
+    created(replace(dp.sluiced, ROUTES + "/r", change))
+    wait_until(lambda: "500" in json_rule_timeout(dp), timeout=10, what="the timeout in force")
+    # A GET that meets the silent endpoint goes to the other one after the timeout
+    # (nginx's proxy_next_upstream timeout), and the silent one is then skipped.
+    for i in range(10):
+        r = dp.get("/t%d" % i)
+        assert r.status_code == 200 and r.headers["X-Origin"] == "origin", (i, r.status_code)
+    assert "did not answer GET" in dp.sluiced.log()
+    # A POST is not sent twice: once the silent endpoint is back in rotation, one meets it and gets 504.
+    wait_until(lambda: requests.post(dp.url + "/p", data=b"x", timeout=10).status_code == 504, timeout=30,
+               interval=0.2, what="a POST that met the silent endpoint")
+
+
+def json_rule_timeout(dp):
+    return str(dp.sluiced.get(ROUTES + "/r").json()["spec"]["rules"][0].get("timeouts"))
