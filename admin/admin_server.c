@@ -81,6 +81,16 @@ static json_t *effective_cb(const sl_snapshot *s, void *arg)
     return sl_snapshot_effective_policy(s, q->kind, q->ns, q->name);
 }
 
+/* 200 with fn(current snapshot, arg), or 503 when there is no snapshot yet. */
+static enum MHD_Result reply_from_current(sl_admin_req *r, json_t *(*fn)(const sl_snapshot *, void *), void *arg)
+{
+    char why[256] = "";
+    json_t *doc = r->admin->control ? sl_snapshot_with_current(r->admin->control, fn, arg, why, sizeof(why)) : NULL;
+    if (!doc)
+        return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s", why[0] ? why : "no snapshot");
+    return sl_admin_reply_json(r, 200, doc);
+}
+
 typedef struct budget_query {
     const char *policy, *key;
 } budget_query;
@@ -95,12 +105,7 @@ static json_t *budgets_cb(const sl_snapshot *s, void *arg)
 static enum MHD_Result reply_ai_budgets(sl_admin_req *r)
 {
     budget_query q = {sl_admin_query(r, "policy"), sl_admin_query(r, "key")};
-    char why[256] = "";
-    json_t *doc = r->admin->control ? sl_snapshot_with_current(r->admin->control, budgets_cb, &q, why, sizeof(why))
-                                    : NULL;
-    if (!doc)
-        return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s", why[0] ? why : "no snapshot");
-    return sl_admin_reply_json(r, 200, doc);
+    return reply_from_current(r, budgets_cb, &q);
 }
 
 typedef struct backend_query {
@@ -117,12 +122,7 @@ static json_t *backends_cb(const sl_snapshot *s, void *arg)
 static enum MHD_Result reply_backends(sl_admin_req *r)
 {
     backend_query q = {sl_admin_query(r, "namespace"), sl_admin_query(r, "name")};
-    char why[256] = "";
-    json_t *doc = r->admin->control ? sl_snapshot_with_current(r->admin->control, backends_cb, &q, why, sizeof(why))
-                                    : NULL;
-    if (!doc)
-        return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s", why[0] ? why : "no snapshot");
-    return sl_admin_reply_json(r, 200, doc);
+    return reply_from_current(r, backends_cb, &q);
 }
 
 /* GET /debug/effective-policy?kind=HTTPRoute&namespace=NS&name=NAME */
@@ -138,12 +138,7 @@ static enum MHD_Result reply_effective_policy(sl_admin_req *r)
                                     "kind must be HTTPRoute or GRPCRoute, not \"%s\"", q.kind);
     if (!q.name || !q.name[0])
         return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "name is required");
-    char why[256] = "";
-    json_t *doc = r->admin->control ? sl_snapshot_with_current(r->admin->control, effective_cb, &q, why, sizeof(why))
-                                    : NULL;
-    if (!doc)
-        return sl_admin_reply_error(r, 503, "ServiceUnavailable", NULL, NULL, NULL, "%s", why[0] ? why : "no snapshot");
-    return sl_admin_reply_json(r, 200, doc);
+    return reply_from_current(r, effective_cb, &q);
 }
 
 static enum MHD_Result dispatch(sl_admin_req *r)

@@ -38,23 +38,6 @@ static bool ref_reaches(sl_compile_ctx *c, const char *route_kind, const char *r
     return strcmp(ns, route_ns) == 0 || sl_compile_granted(c, route_kind, route_ns, ns, group, kind, name);
 }
 
-static bool accepted_parent(const json_t *parent)
-{
-    size_t i;
-    json_t *cd;
-    json_array_foreach(json_object_get(parent, "conditions"), i, cd) if (strcmp(sl_js(cd, "type"), "Accepted") == 0)
-        return strcmp(sl_js(cd, "status"), "True") == 0;
-    return false;
-}
-
-static void add_gateway(json_t *out, const char *ns, const char *name)
-{
-    size_t i;
-    json_t *g;
-    json_array_foreach(out, i, g) if (strcmp(sl_js(g, "namespace"), ns) == 0 && strcmp(sl_js(g, "name"), name) == 0) return;
-    json_array_append_new(out, json_pack("{s:s, s:s}", "namespace", ns, "name", name));
-}
-
 /* The Gateways that routes of `kind` attached to them send through to the policy's targets. */
 static void collect_gateways(sl_compile_ctx *c, const char *kind, const json_t *routes, const json_t *policy,
                              json_t *out)
@@ -77,10 +60,10 @@ static void collect_gateways(sl_compile_ctx *c, const char *kind, const json_t *
             continue;
         json_array_foreach(json_object_get(entry, "parents"), m, parent)
         {
-            if (!accepted_parent(parent))
+            if (!sl_compile_condition_true(json_object_get(parent, "conditions"), "Accepted"))
                 continue;
             const json_t *pr = json_object_get(parent, "parentRef");
-            add_gateway(out, json_object_get(pr, "namespace") ? sl_js(pr, "namespace") : sl_jmeta(route, "namespace"),
+            sl_compile_add_gateway(out, json_object_get(pr, "namespace") ? sl_js(pr, "namespace") : sl_jmeta(route, "namespace"),
                         sl_js(pr, "name"));
         }
     }

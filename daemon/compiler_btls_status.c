@@ -66,7 +66,7 @@ static bool route_reaches(sl_compile_ctx *c, const char *route_kind, const json_
     return false;
 }
 
-static bool condition_true(const json_t *conds, const char *type)
+bool sl_compile_condition_true(const json_t *conds, const char *type)
 {
     size_t i;
     json_t *cd;
@@ -74,8 +74,7 @@ static bool condition_true(const json_t *conds, const char *type)
     return false;
 }
 
-/* Appends Gateway ns/name to out (an array of {namespace, name}) unless it is there. */
-static void add_gateway(json_t *out, const char *ns, const char *name)
+void sl_compile_add_gateway(json_t *out, const char *ns, const char *name)
 {
     size_t i;
     json_t *g;
@@ -98,10 +97,10 @@ static void collect_gateways(sl_compile_ctx *c, const char *kind, const json_t *
             continue;
         json_array_foreach(json_object_get(entry, "parents"), j, parent)
         {
-            if (!condition_true(json_object_get(parent, "conditions"), "Accepted"))
+            if (!sl_compile_condition_true(json_object_get(parent, "conditions"), "Accepted"))
                 continue;
             const json_t *ref = json_object_get(parent, "parentRef");
-            add_gateway(out, json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : sl_jmeta(route, "namespace"),
+            sl_compile_add_gateway(out, json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : sl_jmeta(route, "namespace"),
                         sl_js(ref, "name"));
         }
     }

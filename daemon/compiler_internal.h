@@ -139,6 +139,11 @@ void sl_compile_gateway_backend_cert(sl_compile_ctx *c, const json_t *gw, sl_sna
 bool sl_compile_frontend_validation(sl_compile_ctx *c, const json_t *gw, const json_t *listener,
                                     uint32_t listener_index, uint8_t *mode, sl_ca_refs *cas);
 
+/* compiler_btls_status.c: is condition `type` of the list True? */
+bool sl_compile_condition_true(const json_t *conds, const char *type);
+/* compiler_btls_status.c: appends Gateway ns/name to out (an array of
+ * {namespace, name}) unless it is there. */
+void sl_compile_add_gateway(json_t *out, const char *ns, const char *name);
 /* compiler_btls_status.c: our status.ancestors of every BackendTLSPolicy, into
  * c->route_status under "BackendTLSPolicy/ns/name"; after the routes. */
 void sl_compile_btls_status(sl_compile_ctx *c);

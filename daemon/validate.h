@@ -137,6 +137,9 @@ bool sl_is_domain_prefixed(const char *s, const char *name_chars);
 bool sl_regex_compiles(const char *re, char *err, size_t errlen);
 
 /* Field-level checks that record their own problems at (path + key). */
+/* obj.spec when it is an object; records FieldValueRequired when absent (and
+ * the type problem when it is not an object). */
+const json_t *sl_v_spec(sl_vctx *v, const json_t *obj);
 /* Optional Gateway API Duration field; stores milliseconds in *ms when valid. */
 bool sl_v_duration(sl_vctx *v, const json_t *parent, const char *key, long long *ms);
 /* Optional label selector (matchLabels, matchExpressions) at parent.key. */

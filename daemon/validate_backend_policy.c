@@ -250,12 +250,9 @@ static void check_circuit_breakers(sl_vctx *v, const json_t *spec)
 
 void sl_validate_backendpolicy(sl_vctx *v, const json_t *obj)
 {
-    const json_t *spec = sl_v_get_object(v, obj, "spec");
-    if (!spec) {
-        if (!sl_v_present(obj, "spec"))
-            sl_v_required(v, "spec");
+    const json_t *spec = sl_v_spec(v, obj);
+    if (!spec)
         return;
-    }
     size_t prev = sl_v_field(v, "spec");
     check_targets(v, spec);
     check_positive_duration(v, spec, "connectTimeout", 600000);

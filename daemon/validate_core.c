@@ -159,12 +159,9 @@ void sl_validate_service(sl_vctx *v, const json_t *obj)
     const char *name = str_or(json_object_get(obj, "metadata"), "name", NULL);
     if (name && sl_is_dns1123_label(name) && !sl_is_dns1035_label(name))
         sl_v_invalid(v, "metadata.name", "a DNS-1035 label must start with a lowercase letter");
-    const json_t *spec = sl_v_get_object(v, obj, "spec");
-    if (!spec) {
-        if (!sl_v_present(obj, "spec"))
-            sl_v_required(v, "spec");
+    const json_t *spec = sl_v_spec(v, obj);
+    if (!spec)
         return;
-    }
     size_t prev = sl_v_field(v, "spec");
     const char *type = sl_v_get_string(v, spec, "type");
     if (type && !sl_v_enum(v, "type", type, types))
@@ -355,4 +352,12 @@ void sl_validate_endpointslice(sl_vctx *v, const json_t *obj)
         }
         sl_v_pop(v, prev);
     }
+}
+
+const json_t *sl_v_spec(sl_vctx *v, const json_t *obj)
+{
+    const json_t *spec = sl_v_get_object(v, obj, "spec");
+    if (!spec && !sl_v_present(obj, "spec"))
+        sl_v_required(v, "spec");
+    return spec;
 }

@@ -8,15 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Returns spec, or NULL after recording why there is none. */
-static const json_t *get_spec(sl_vctx *v, const json_t *obj)
-{
-    const json_t *spec = sl_v_get_object(v, obj, "spec");
-    if (!spec && !sl_v_present(obj, "spec"))
-        sl_v_required(v, "spec");
-    return spec;
-}
-
 static const char *str_or(const json_t *obj, const char *key, const char *dflt)
 {
     const json_t *x = json_object_get(obj, key);
@@ -63,7 +54,7 @@ static void check_name_field(sl_vctx *v, const json_t *ref, bool required)
 /* Validates a GatewayClass's spec; see kinds.h. */
 void sl_validate_gatewayclass(sl_vctx *v, const json_t *obj)
 {
-    const json_t *spec = get_spec(v, obj);
+    const json_t *spec = sl_v_spec(v, obj);
     if (!spec)
         return;
     size_t prev = sl_v_field(v, "spec");
@@ -347,7 +338,7 @@ static void check_infrastructure(sl_vctx *v, const json_t *spec)
 /* Validates a Gateway's spec; see kinds.h. */
 void sl_validate_gateway(sl_vctx *v, const json_t *obj)
 {
-    const json_t *spec = get_spec(v, obj);
+    const json_t *spec = sl_v_spec(v, obj);
     if (!spec)
         return;
     size_t prev = sl_v_field(v, "spec");
@@ -407,7 +398,7 @@ static void check_grant_list(sl_vctx *v, const json_t *spec, const char *key, bo
 /* Validates a ReferenceGrant's spec; see kinds.h. */
 void sl_validate_referencegrant(sl_vctx *v, const json_t *obj)
 {
-    const json_t *spec = get_spec(v, obj);
+    const json_t *spec = sl_v_spec(v, obj);
     if (!spec)
         return;
     size_t prev = sl_v_field(v, "spec");
@@ -538,7 +529,7 @@ static void check_tls_validation(sl_vctx *v, const json_t *spec)
 /* Validates a BackendTLSPolicy's spec; see kinds.h. */
 void sl_validate_backendtlspolicy(sl_vctx *v, const json_t *obj)
 {
-    const json_t *spec = get_spec(v, obj);
+    const json_t *spec = sl_v_spec(v, obj);
     if (!spec)
         return;
     size_t prev = sl_v_field(v, "spec");

@@ -10,13 +10,6 @@
 #define GW_GROUP "gateway.networking.k8s.io"
 
 /* Returns spec, or NULL after recording why there is none. */
-static const json_t *get_spec(sl_vctx *v, const json_t *obj)
-{
-    const json_t *spec = sl_v_get_object(v, obj, "spec");
-    if (!spec && !sl_v_present(obj, "spec"))
-        sl_v_required(v, "spec");
-    return spec;
-}
 
 /* A backend host: an IP literal or a hostname without wildcard. */
 static void check_host(sl_vctx *v, const json_t *o, bool required)
@@ -348,7 +341,7 @@ static const backend_variant backend_variants[] = {
 void sl_validate_backend(sl_vctx *v, const json_t *obj)
 {
     static const char *const types[] = {"Static", "AI", "MCP", "A2A", NULL};
-    const json_t *spec = get_spec(v, obj);
+    const json_t *spec = sl_v_spec(v, obj);
     if (!spec)
         return;
     size_t prev = sl_v_field(v, "spec");
@@ -902,7 +895,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt",
                                            "extAuth",   "aiTokenLimit", "aiBudget", "aiPromptGuard"};
-    const json_t *spec = get_spec(v, obj);
+    const json_t *spec = sl_v_spec(v, obj);
     if (!spec)
         return;
     size_t prev = sl_v_field(v, "spec");

@@ -19,6 +19,7 @@
 
 #include "common/endpoint_state.h"
 #include "common/snapshot.h"
+#include "workers/http1_parser.h"
 
 typedef struct sl_conn sl_conn;
 typedef struct sl_wsnap sl_wsnap;
@@ -65,6 +66,9 @@ uint32_t sl_lb_pick(sl_conn *c, uint32_t bi);
  * request's: clears what earlier requests left, and works out the consistent-
  * hashing key when the backend hashes. */
 void sl_lb_request_begin(sl_conn *c, uint32_t bi);
+
+/* lb_hash.c: the value of cookie `name` in the request's Cookie fields. */
+bool sl_lb_cookie(const sl_http1_request *req, sl_slice name, sl_slice *value);
 
 /* lb_session.c: reads the request's session token (w->req still the
  * request's) and pins its endpoint when it is valid. */

@@ -16,8 +16,7 @@
 /* Steps along the ring or table before giving up on finding a usable endpoint there. */
 #define MAX_WALK 4096
 
-/* The value of cookie `name` in the request's Cookie fields. */
-static bool find_cookie(const sl_http1_request *req, sl_slice name, sl_slice *value)
+bool sl_lb_cookie(const sl_http1_request *req, sl_slice name, sl_slice *value)
 {
     for (size_t h = 0; h < req->nheaders; h++) {
         if (!sl_slice_ieq_cstr(req->headers[h].name, "cookie"))
@@ -56,7 +55,7 @@ static bool add_part(const sl_conn *c, const sl_snapshot *s, const sl_snap_hash_
         break;
     }
     case SL_HASH_COOKIE:
-        if (!find_cookie(req, name, &v))
+        if (!sl_lb_cookie(req, name, &v))
             return false;
         break;
     case SL_HASH_QUERY:

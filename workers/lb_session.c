@@ -42,29 +42,12 @@ static bool find_token(const sl_conn *c, const sl_snap_action *a, sl_slice *valu
 {
     const sl_http1_request *req = &c->w->req;
     sl_slice name = sl_slice_make(sl_snap_cstr(&c->snap->s, a->session_name), a->session_name.len);
+    if (a->session_type != SL_SESSION_HEADER)
+        return sl_lb_cookie(req, name, value);
     for (size_t h = 0; h < req->nheaders; h++) {
-        const sl_http1_header *f = &req->headers[h];
-        if (a->session_type == SL_SESSION_HEADER) {
-            if (sl_slice_ieq(f->name, name)) {
-                *value = f->value;
-                return true;
-            }
-            continue;
-        }
-        if (!sl_slice_ieq_cstr(f->name, "cookie"))
-            continue;
-        const char *p = f->value.ptr, *end = p + f->value.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *stop = semi ? semi : end;
-            const char *eq = memchr(p, '=', (size_t)(stop - p));
-            if (eq && (size_t)(eq - p) == name.len && memcmp(p, name.ptr, name.len) == 0) {
-                *value = sl_slice_make(eq + 1, (size_t)(stop - eq - 1));
-                return true;
-            }
-            p = stop;
+        if (sl_slice_ieq(req->headers[h].name, name)) {
+            *value = req->headers[h].value;
+            return true;
         }
     }
     return false;
