@@ -494,3 +494,23 @@ def test_a_silent_endpoint_costs_a_get_no_error_but_a_post_its_504(make_dataplan
 
 def json_rule_timeout(dp):
     return str(dp.sluiced.get(ROUTES + "/r").json()["spec"]["rules"][0].get("timeouts"))
+
+
+def test_session_cookie_over_http2(make_dataplane):
+    from h2client import H2Client
+    dp = make_dataplane()
+    others = [dp.new_origin("o%d" % i) for i in range(1, 3)]
+    set_hosts(dp, [dp.origin.port] + [o.port for o in others])
+    with_session(dp, {"sessionName": "pin"})
+    wait_until(lambda: "pin" in dp.get("/").cookies, timeout=10, what="the session cookie")
+    with H2Client.connect(dp.port) as c:
+        first = c.response(c.request(path="/"))
+        assert first.status == 200
+        cookie = first.header("set-cookie")
+        assert cookie and cookie.startswith("pin="), first.headers
+        home = first.header("x-origin")
+        token = cookie.split(";")[0]
+        for i in range(10):
+            st = c.response(c.request(path="/h2-%d" % i, headers=[("cookie", token)]))
+            assert st.status == 200 and st.header("x-origin") == home
+            assert st.header("set-cookie") is None
