@@ -3,6 +3,7 @@
  * static hosts. Cross-namespace references need a ReferenceGrant. */
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "daemon/backendtls_rules.h"
 #include "daemon/compile_values.h"
 #include "daemon/compiler_internal.h"
+#include "daemon/validate.h"
 
 #define SLUICE_GROUP "gateway.sluice.dev"
 
@@ -227,6 +229,17 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
     return index;
 }
 
+/* A Duration in whole seconds (rounded up; 0 when absent): sessions may last
+ * longer than the 49 days a count of milliseconds holds in 32 bits. */
+static uint32_t duration_s(const char *text)
+{
+    long long ms = 0;
+    if (!text[0] || !sl_parse_gateway_duration(text, &ms) || ms <= 0)
+        return 0;
+    long long s = (ms + 999) / 1000;
+    return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
 uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t *rule)
 {
     const char *route_ns = sl_jmeta(route, "namespace");
@@ -261,8 +274,8 @@ uint32_t sl_compile_action(sl_compile_ctx *c, const json_t *route, const json_t 
         /* GEP-1619: a cookie by default; the name is ours to choose when not given. */
         a.session_type = strcmp(sl_js(sp, "type"), "Header") == 0 ? SL_SESSION_HEADER : SL_SESSION_COOKIE;
         a.session_permanent = strcmp(sl_js(json_object_get(sp, "cookieConfig"), "lifetimeType"), "Permanent") == 0;
-        a.session_absolute_s = (sl_duration_ms(sl_js(sp, "absoluteTimeout")) + 999) / 1000;
-        a.session_idle_s = (sl_duration_ms(sl_js(sp, "idleTimeout")) + 999) / 1000;
+        a.session_absolute_s = duration_s(sl_js(sp, "absoluteTimeout"));
+        a.session_idle_s = duration_s(sl_js(sp, "idleTimeout"));
         a.session_name = sl_sb_str(&c->b, sl_js(sp, "sessionName")[0] ? sl_js(sp, "sessionName") : "sluice-session");
     }
     const json_t *retry = json_object_get(rule, "retry");

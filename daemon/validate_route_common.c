@@ -393,6 +393,10 @@ void sl_v_session_persistence(sl_vctx *v, const json_t *rule)
     const char *name = sl_v_get_string(v, sp, "sessionName");
     if (name && sl_v_max_len(v, "sessionName", name, 128) && !sl_is_http_token(name))
         sl_v_invalid(v, "sessionName", "Invalid value: \"%s\": a cookie or header name (an HTTP token)", name);
+    else if (name && (sl_is_framing_header(name) || strcasecmp(name, "set-cookie") == 0 ||
+                      strcasecmp(name, "cookie") == 0 || strcasecmp(name, "host") == 0))
+        sl_v_invalid(v, "sessionName", "Invalid value: \"%s\": a field that frames or routes messages cannot carry "
+                     "a session", name);
     const char *type = sl_v_get_string(v, sp, "type");
     if (type)
         sl_v_enum(v, "type", type, types);

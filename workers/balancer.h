@@ -70,6 +70,9 @@ void sl_lb_request_begin(sl_conn *c, uint32_t bi);
 /* lb_hash.c: the value of cookie `name` in the request's Cookie fields. */
 bool sl_lb_cookie(const sl_http1_request *req, sl_slice name, sl_slice *value);
 
+/* lb_session.c: the backendRef (of a rule that splits its traffic) whose
+ * backend holds the endpoint of the request's session, NULL when none does. */
+const sl_snap_backend_ref *sl_lb_session_ref(sl_conn *c, const sl_snap_action *a);
 /* lb_session.c: reads the request's session token (w->req still the
  * request's) and pins its endpoint when it is valid. */
 void sl_lb_session_begin(sl_conn *c, const sl_snap_backend *be);
@@ -88,16 +91,17 @@ bool sl_lb_untried_left(sl_conn *c, uint32_t bi);
  * the SL_CB_* limit that refuses it (+1), counted in the backend's overflows.
  * A retry is also held to the retry budget. */
 int sl_lb_admit(sl_conn *c, uint32_t bi, bool retry);
-/* An admitted retry is charged to the budget (after the failed attempt ended)
- * until its own attempt ends, backoff included, or the request does. */
+/* An admitted retry is charged to the budget (replacing an earlier retry's
+ * charge) until the request ends, backoff included. */
 void sl_lb_charge_retry(sl_conn *c, uint32_t bi);
 
 /* The attempt on endpoint ei of backend bi starts; it ends (idempotent) when
- * its connection is let go (sl_proxy_detach) or the request ends, which also
- * gives back a retry's charge. */
+ * its connection is let go (sl_proxy_detach). The request's end also gives
+ * back a retry's charge. */
 void sl_lb_attempt_begin(sl_conn *c, uint32_t bi, uint32_t ei);
 void sl_lb_attempt_connected(sl_conn *c);
 void sl_lb_attempt_end(sl_conn *c);
+void sl_lb_request_end(sl_conn *c);
 /* Records how the attempt went (once per attempt) for the passive checks. */
 void sl_lb_judge(sl_conn *c, sl_lb_outcome outcome);
 

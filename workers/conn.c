@@ -172,7 +172,7 @@ static void release_policy_state(sl_conn *c)
     sl_ai_tokens_end(c);
     sl_ai_budget_end(c);
     sl_collect_end(c);
-    sl_lb_attempt_end(c); /* (a retry waiting out its backoff still holds its charge) */
+    sl_lb_request_end(c); /* (a retry waiting out its backoff still holds its charge) */
 }
 
 void sl_conn_close(sl_conn *c)

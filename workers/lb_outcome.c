@@ -50,9 +50,19 @@ int sl_lb_admit(sl_conn *c, uint32_t bi, bool retry)
     return limit + 1;
 }
 
+static void end_charge(sl_conn *c)
+{
+    if (!c->lb.retry_charged)
+        return;
+    c->lb.retry_charged = false;
+    sl_ep_state *b = sl_ep_slot(c->lb.charge_slot);
+    if (b)
+        sl_ep_give_back(&b->retries, b, c->lb.charge_tag);
+}
+
 void sl_lb_charge_retry(sl_conn *c, uint32_t bi)
 {
-    sl_lb_attempt_end(c); /* (the failed attempt's own charge, if a retry, is given back first) */
+    end_charge(c); /* (a retry of a retry: one charge, not two) */
     const sl_snap_backend *be = backend(c, bi);
     sl_ep_state *st = sl_ep_slot(be->state);
     if (!st)
@@ -116,15 +126,12 @@ static void end_counts(sl_conn *c)
         give_back(&b->active, b, c->lb.be_tag);
 }
 
-void sl_lb_attempt_end(sl_conn *c)
+void sl_lb_attempt_end(sl_conn *c) { end_counts(c); }
+
+void sl_lb_request_end(sl_conn *c)
 {
     end_counts(c);
-    if (c->lb.retry_charged) {
-        c->lb.retry_charged = false;
-        sl_ep_state *b = sl_ep_slot(c->lb.charge_slot);
-        if (b)
-            give_back(&b->retries, b, c->lb.charge_tag);
-    }
+    end_charge(c);
 }
 
 /* Ejecting one more endpoint of the backend would stay within maxEjectionPercent
@@ -189,6 +196,8 @@ void sl_lb_judge(sl_conn *c, sl_lb_outcome outcome)
         return;
     }
     atomic_fetch_add_explicit(&st->failures, 1, memory_order_relaxed);
+    if (outcome == SL_LB_ANSWERED_5XX && atomic_load_explicit(&st->fails_local, memory_order_relaxed))
+        atomic_store_explicit(&st->fails_local, 0, memory_order_relaxed); /* it answered: the connection works */
     if (outcome == SL_LB_CONNECT_FAILED) {
         uint32_t n = atomic_fetch_add_explicit(&st->fails_local, 1, memory_order_relaxed) + 1;
         if (cfg->consecutive_local && n >= cfg->consecutive_local)

@@ -3,8 +3,10 @@
  * (Set-Cookie, the default) or a header of the session's name; a request that
  * brings the token back goes to the endpoint the token names, from any worker
  * (nothing about a session is kept in the gateway), for as long as that
- * endpoint can serve and the session has not timed out. Otherwise the request
- * is balanced as usual and its answer carries a new token.
+ * endpoint can serve and the session has not timed out (when a rule splits
+ * its traffic over several backendRefs, the session picks the backendRef that
+ * holds its endpoint). Otherwise the request is balanced as usual and its
+ * answer carries a new token.
  *
  * The token is 32 hex digits: the endpoint's id (a hash of its address and
  * port: it does not show the address), when the session began, and when it was
@@ -53,29 +55,57 @@ static bool find_token(const sl_conn *c, const sl_snap_action *a, sl_slice *valu
     return false;
 }
 
+/* The request's valid session: its endpoint id and when it began. False when
+ * there is none, it is garbled, or it timed out. */
+static bool read_token(const sl_conn *c, const sl_snap_action *a, uint64_t *id, uint64_t *issued)
+{
+    sl_slice token;
+    uint64_t used;
+    if (!a || !a->session_type || !find_token(c, a, &token) || token.len != 32 || !hex_value(token.ptr, 16, id) ||
+        !hex_value(token.ptr + 16, 8, issued) || !hex_value(token.ptr + 24, 8, &used))
+        return false;
+    uint64_t now = (uint64_t)time(NULL);
+    return !((a->session_absolute_s && now >= *issued + a->session_absolute_s) ||
+             (a->session_idle_s && now >= used + a->session_idle_s) || *issued > now + 60);
+}
+
+/* The offset of the endpoint with that id in backend be, or UINT32_MAX. */
+static uint32_t find_endpoint(const sl_conn *c, const sl_snap_backend *be, uint64_t id)
+{
+    for (uint32_t i = 0; i < be->endpoints.count; i++)
+        if (endpoint_id(SL_SNAP_GET(&c->snap->s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, be->endpoints.first + i)) == id)
+            return i;
+    return UINT32_MAX;
+}
+
+const sl_snap_backend_ref *sl_lb_session_ref(sl_conn *c, const sl_snap_action *a)
+{
+    uint64_t id, issued;
+    if (!a->session_type || a->backend_refs.count < 2 || !read_token(c, a, &id, &issued))
+        return NULL;
+    const sl_snapshot *s = &c->snap->s;
+    for (uint32_t r = 0; r < a->backend_refs.count; r++) {
+        const sl_snap_backend_ref *br = SL_SNAP_GET(s, SL_SNAP_BACKEND_REFS, sl_snap_backend_ref, a->backend_refs.first + r);
+        if (br->backend == SL_SNAP_NONE || br->weight == 0)
+            continue;
+        if (find_endpoint(c, SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, br->backend), id) != UINT32_MAX)
+            return br;
+    }
+    return NULL;
+}
+
 void sl_lb_session_begin(sl_conn *c, const sl_snap_backend *be)
 {
     c->lb.pinned = 0;
     c->lb.session_emit = false;
-    const sl_snap_action *a = c->action;
-    if (!a || !a->session_type)
-        return;
-    sl_slice token;
-    uint64_t id, issued, used;
     c->lb.session_issued = 0;
-    if (!find_token(c, a, &token) || token.len != 32 || !hex_value(token.ptr, 16, &id) ||
-        !hex_value(token.ptr + 16, 8, &issued) || !hex_value(token.ptr + 24, 8, &used))
-        return;
-    uint64_t now = (uint64_t)time(NULL);
-    if ((a->session_absolute_s && now >= issued + a->session_absolute_s) ||
-        (a->session_idle_s && now >= used + a->session_idle_s) || issued > now + 60)
-        return; /* timed out (or from the future): a new session */
-    for (uint32_t i = 0; i < be->endpoints.count; i++) {
-        if (endpoint_id(SL_SNAP_GET(&c->snap->s, SL_SNAP_ENDPOINTS, sl_snap_endpoint, be->endpoints.first + i)) == id) {
-            c->lb.pinned = i + 1;
-            c->lb.session_issued = (uint32_t)issued;
-            return;
-        }
+    uint64_t id, issued;
+    if (!read_token(c, c->action, &id, &issued))
+        return; /* none, garbled or timed out: a new session */
+    uint32_t i = find_endpoint(c, be, id);
+    if (i != UINT32_MAX) {
+        c->lb.pinned = i + 1;
+        c->lb.session_issued = (uint32_t)issued;
     }
 }
 
@@ -107,7 +137,7 @@ void sl_lb_session_emit(sl_conn *c, sl_buf *b)
         sl_buf_printf(b, "%s: %s\r\n", name, token);
         return;
     }
-    sl_buf_printf(b, "Set-Cookie: %s=%s; Path=/; HttpOnly", name, token);
+    sl_buf_printf(b, "Set-Cookie: %s=%s; Path=/; HttpOnly%s", name, token, c->secure ? "; Secure" : "");
     if (a->session_permanent && a->session_absolute_s)
         sl_buf_printf(b, "; Max-Age=%u", a->session_absolute_s);
     sl_buf_append(b, "\r\n", 2);

@@ -125,6 +125,12 @@ static sl_upstream *open_upstream(sl_conn *c, bool check_idle)
     return u;
 }
 
+/* Out of descriptors, ports or memory here: says nothing about the endpoint. */
+static bool local_error(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL;
+}
+
 /* Over a circuit breaker's limit: the request fails fast, saying which. */
 static void circuit_open(sl_conn *c, int limit)
 {
@@ -200,8 +206,7 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
             int err = errno;
             atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
             sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(err));
-            /* Out of descriptors, ports or memory here says nothing about the endpoint. */
-            bool local = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL;
+            bool local = local_error(err);
             if (!local)
                 sl_lb_judge(c, SL_LB_CONNECT_FAILED);
             sl_lb_attempt_end(c);
@@ -375,7 +380,10 @@ static void after_policies(sl_conn *c)
         sl_conn_respond(c, 500, "the route has no usable backend\n", false);
         return;
     }
-    const sl_snap_backend_ref *bref = pick_backend(s, a);
+    /* A session stays with its endpoint across a weighted split (GEP-1619). */
+    const sl_snap_backend_ref *bref = sl_lb_session_ref(c, a);
+    if (!bref)
+        bref = pick_backend(s, a);
     if (!bref || bref->backend == SL_SNAP_NONE) {
         sl_conn_respond(c, 500, "the backend of this route cannot be resolved\n", false);
         return;
@@ -897,9 +905,16 @@ static bool try_failover(sl_conn *c, int code)
     return true;
 }
 
-static void upstream_failed(sl_conn *c, int status, const char *why)
+static void fail_upstream(sl_conn *c, int status, const char *why, bool may_retry);
+
+static void upstream_failed(sl_conn *c, int status, const char *why) { fail_upstream(c, status, why, true); }
+
+/* The attempt failed: a retry of the rule's policy or the next AI provider
+ * takes the request (unless the caller asked the retry already), else the
+ * client gets `status` (or the cut-short response). */
+static void fail_upstream(sl_conn *c, int status, const char *why, bool may_retry)
 {
-    if (!c->res_head_done && (try_retry(c, status) || try_failover(c, status)))
+    if (!c->res_head_done && ((may_retry && try_retry(c, status)) || try_failover(c, status)))
         return;
     sl_log_warn("proxy", "upstream %s for %s %s: %s", c->log_upstream, c->log_method, c->log_path, why);
     sl_proxy_detach(c, false);
@@ -1135,7 +1150,7 @@ static bool read_upstream(sl_conn *c)
                              : sl_sys_read(u->fd, c->uin.data + c->uin.end, want);
         if (n > 0) {
             c->uin.end += (size_t)n;
-            c->up_deadline_ms = sl_now_ms() + sl_conn_idle_ms(c);
+            c->up_deadline_ms = response_deadline(c); /* (a trickled head does not escape backendRequest) */
             c->tunnel_activity_ms = sl_now_ms();
             if ((size_t)n < want && !u->ssl) {
                 u->readable = false;
@@ -1163,7 +1178,7 @@ static bool read_upstream(sl_conn *c)
         /* A pooled connection the upstream had closed: try once more on a fresh
          * one, if the request can be sent again (no body consumed yet) and
          * sending it twice is harmless (resend_is_safe). */
-        bool fresh = !u->reused;
+        bool judge = !u->reused; /* a fresh connection failed: the endpoint's doing */
         if (u->reused && !c->retried && resend_is_safe(c, u) && rewind_body(c)) {
             c->retried = true;
             sl_proxy_detach(c, false); /* (u is gone) */
@@ -1175,10 +1190,15 @@ static bool read_upstream(sl_conn *c)
                 c->up_eof = false;
                 c->up_wrote = false;
                 c->up_refused = false;
-                if (c->up->connected)
+                if (c->up->connected) {
                     sl_lb_attempt_connected(c);
-                else
-                    c->up_deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS);
+                } else {
+                    const sl_snap_balancer *cfg = sl_lb_settings(
+                        &c->snap->s, SL_SNAP_GET(&c->snap->s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index));
+                    c->up_deadline_ms = sl_now_ms() + (cfg->connect_timeout_ms
+                                                           ? cfg->connect_timeout_ms
+                                                           : (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS));
+                }
                 return true;
             }
             if (errno == EBUSY) {
@@ -1186,8 +1206,9 @@ static bool read_upstream(sl_conn *c)
                 circuit_open(c, SL_CB_MAX_CONNECTIONS);
                 return false;
             }
+            judge = !local_error(errno); /* the endpoint refused the new one (not this host's trouble) */
         }
-        if (fresh || c->retried) {
+        if (judge) {
             /* A fresh connection closed or reset unanswered: the endpoint is
              * failing. Another one gets the request when sending it again is
              * safe: nothing of it was written, or it is idempotent and whole
@@ -1481,7 +1502,9 @@ void sl_proxy_timeout(sl_conn *c)
         return;
     }
     atomic_fetch_add(&c->w->slot->upstream_timeouts, 1);
-    if (!c->res_head_done) {
+    if (!c->res_head_done && c->req_body.done) {
+        /* (While the client is still sending the body, the wait is the client's,
+         * not the endpoint's fault.) */
         sl_lb_judge(c, SL_LB_TIMED_OUT);
         sl_log_warn("proxy", "upstream %s did not answer %s %s in time", c->log_upstream, c->log_method, c->log_path);
         /* nginx's proxy_next_upstream timeout: an idempotent request whole at
@@ -1491,6 +1514,8 @@ void sl_proxy_timeout(sl_conn *c)
         if (sl_http1_method_idempotent(c->method) && c->replay_len >= 0 && !c->upgrade_requested &&
             !c->ai_failover && next_endpoint(c))
             return;
+        fail_upstream(c, 504, "the upstream did not answer in time", false);
+        return;
     }
     upstream_failed(c, 504, "the upstream did not answer in time");
 }

@@ -514,3 +514,28 @@ def test_session_cookie_over_http2(make_dataplane):
             st = c.response(c.request(path="/h2-%d" % i, headers=[("cookie", token)]))
             assert st.status == 200 and st.header("x-origin") == home
             assert st.header("set-cookie") is None
+
+
+def test_session_holds_across_a_weighted_split_and_long_timeouts(make_dataplane):
+    dp = make_dataplane()
+    other = dp.new_origin("other")
+    created(dp.sluiced.post(BACKENDS, backend("be2", [other.port])))
+
+    def change(obj):
+        rule = obj["spec"]["rules"][0]
+        rule["backendRefs"] = [dict(rule["backendRefs"][0], weight=50),
+                               {"group": SLUICE_GROUP, "kind": "Backend", "name": "be2", "weight": 50}]
+        rule["sessionPersistence"] = {"sessionName": "pin", "absoluteTimeout": "2160h",
+                                      "cookieConfig": {"lifetimeType": "Permanent"}}
+    created(replace(dp.sluiced, ROUTES + "/r", change))
+    wait_until(lambda: "Max-Age=7776000" in dp.get("/").headers.get("Set-Cookie", ""), timeout=10,
+               what="a 90-day cookie")
+    for _ in range(4):
+        s = requests.Session()
+        home = s.get(dp.url + "/", timeout=10).headers["X-Origin"]
+        seen = {s.get(dp.url + "/w%d" % i, timeout=10).headers["X-Origin"] for i in range(20)}
+        assert seen == {home}, (home, seen)
+    r = dp.sluiced.get(ROUTES + "/r").json()
+    r["spec"]["rules"][0]["sessionPersistence"] = {"sessionName": "Content-Length", "type": "Header"}
+    bad = dp.sluiced.put(ROUTES + "/r", r)
+    assert bad.status_code == 422 and "spec.rules[0].sessionPersistence.sessionName" in bad.text, bad.text
