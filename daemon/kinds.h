@@ -50,6 +50,8 @@ void sl_validate_gatewayclass(sl_vctx *v, const json_t *obj);
 void sl_validate_gateway(sl_vctx *v, const json_t *obj);
 void sl_validate_httproute(sl_vctx *v, const json_t *obj);
 void sl_validate_grpcroute(sl_vctx *v, const json_t *obj);
+void sl_validate_tlsroute(sl_vctx *v, const json_t *obj);
+void sl_validate_tcproute(sl_vctx *v, const json_t *obj);
 void sl_validate_referencegrant(sl_vctx *v, const json_t *obj);
 void sl_validate_backendtlspolicy(sl_vctx *v, const json_t *obj);
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj);

@@ -1,0 +1,44 @@
+/* Validation of the routes that carry connections, not requests: TLSRoute
+ * (a TLS connection passed through by its SNI, Gateway API v1 and v1alpha2)
+ * and TCPRoute (v1alpha2). Both are parentRefs and rules of weighted
+ * backendRefs; TLSRoute has hostnames (matched against the SNI), TCPRoute none. */
+#include <string.h>
+
+#include "daemon/kinds.h"
+#include "daemon/validate.h"
+
+static void check_rule(sl_vctx *v, const json_t *rule)
+{
+    const json_t *list = sl_v_get_list(v, rule, "backendRefs", 1, 16, true);
+    size_t prev = sl_v_field(v, "backendRefs");
+    size_t i;
+    const json_t *x;
+    json_array_foreach(list, i, x)
+    {
+        const json_t *b = sl_v_list_object(v, list, i);
+        if (!b)
+            continue;
+        size_t p2 = sl_v_index(v, i);
+        sl_v_backend_object_ref(v, b);
+        sl_v_int_range(v, b, "weight", 0, 1000000, false, NULL);
+        if (sl_v_present(b, "filters"))
+            sl_v_fail(v, "filters", "FieldValueForbidden", "Forbidden: a connection route has no filters");
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+    static const char *const http_only[] = {"matches", "filters", "timeouts", "retry", "sessionPersistence"};
+    for (size_t k = 0; k < sizeof(http_only) / sizeof(http_only[0]); k++)
+        if (sl_v_present(rule, http_only[k]))
+            sl_v_fail(v, http_only[k], "FieldValueForbidden", "Forbidden: a connection route's rules have only "
+                                                              "backendRefs (and a name)");
+}
+
+void sl_validate_tlsroute(sl_vctx *v, const json_t *obj) { sl_v_route_spec(v, obj, 1, check_rule); }
+
+void sl_validate_tcproute(sl_vctx *v, const json_t *obj)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    if (sl_v_present(spec, "hostnames"))
+        sl_v_fail(v, "spec.hostnames", "FieldValueForbidden", "Forbidden: a TCPRoute has no hostnames");
+    sl_v_route_spec(v, obj, 1, check_rule);
+}
