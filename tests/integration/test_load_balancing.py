@@ -301,7 +301,7 @@ def test_tcp_check_and_removing_the_check_forgets_the_verdict(make_dataplane):
     created(dp.sluiced.post(POLICIES, backend_policy("tcp", healthCheck={"interval": "300ms", "tcp": {}})))
     wait_until(lambda: (endpoint_health(dp, dead) or {}).get("health") == "Unhealthy", timeout=10,
                what="the dead port unhealthy")
-    assert endpoint_health(dp, other)["health"] == "Healthy"
+    wait_until(lambda: endpoint_health(dp, other)["health"] == "Healthy", timeout=10, what="the live port healthy")
     created(dp.sluiced.delete(POLICIES + "/tcp"))
     wait_until(lambda: endpoint_health(dp, dead)["health"] == "Unknown", timeout=10, what="verdict forgotten")
 
