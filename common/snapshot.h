@@ -185,7 +185,9 @@ typedef enum { SL_MATCH_EXACT = 1, SL_MATCH_REGEX = 2 } sl_snap_match_type;
 
 /* One match of one HTTPRoute rule (matches within a rule are ORed, so each is its
  * own entry, ordered by the Gateway API's precedence within its vhost). */
-typedef enum { SL_ROUTE_HTTP = 1, SL_ROUTE_GRPC = 2 } sl_snap_route_kind;
+/* TLS: a TLSRoute (the host is the connection's SNI); TCP: a TCPRoute. Both carry
+ * connections, passed through as they are. */
+typedef enum { SL_ROUTE_HTTP = 1, SL_ROUTE_GRPC = 2, SL_ROUTE_TLS = 3, SL_ROUTE_TCP = 4 } sl_snap_route_kind;
 
 typedef struct sl_snap_route {
     uint8_t path_type;

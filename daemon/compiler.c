@@ -174,6 +174,8 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     c.gateways = list_kind(s, "Gateway");
     c.httproutes = list_kind(s, "HTTPRoute");
     c.grpcroutes = list_kind(s, "GRPCRoute");
+    c.tlsroutes = list_kind(s, "TLSRoute");
+    c.tcproutes = list_kind(s, "TCPRoute");
     c.configmaps = list_kind(s, "ConfigMap");
     c.backendtlspolicies = list_kind(s, "BackendTLSPolicy");
     c.trafficpolicies = list_kind(s, "TrafficPolicy");
@@ -221,6 +223,8 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.gateways);
     json_decref(c.httproutes);
     json_decref(c.grpcroutes);
+    json_decref(c.tlsroutes);
+    json_decref(c.tcproutes);
     json_decref(c.configmaps);
     json_decref(c.backendtlspolicies);
     json_decref(c.trafficpolicies);

@@ -198,8 +198,9 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
     /* gRPC is HTTP/2 end to end: a GRPCRoute's backends get their own records,
      * spoken to over h2c whatever the Service port declares. */
     bool grpc = strcmp(c->route_kind, "GRPCRoute") == 0;
+    bool connections = strcmp(c->route_kind, "TLSRoute") == 0 || strcmp(c->route_kind, "TCPRoute") == 0;
     char key[700];
-    snprintf(key, sizeof(key), "%s%s/%s/%s/%s/%lld", grpc ? "grpc:" : "", group, kind, ns, name, port);
+    snprintf(key, sizeof(key), "%s%s/%s/%s/%s/%lld", grpc ? "grpc:" : connections ? "l4:" : "", group, kind, ns, name, port);
     json_t *known = json_object_get(c->backend_index, key);
     if (known)
         return (uint32_t)json_integer_value(known);
@@ -208,7 +209,7 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
         index = service_backend(c, ns, name, port);
     else if (strcmp(group, SLUICE_GROUP) == 0 && strcmp(kind, "Backend") == 0)
         index = strcmp(sl_js(json_object_get(sl_compile_find_object(c->backends, ns, name), "spec"), "type"), "AI") == 0
-                    ? sl_compile_ai_backend(c, ns, name)
+                    ? (connections ? SL_SNAP_NONE : sl_compile_ai_backend(c, ns, name))
                     : static_backend(c, ns, name);
     if (grpc && index != SL_SNAP_NONE) {
         sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, index);
@@ -329,6 +330,11 @@ static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const js
         return NULL;
     }
     const char *type = sl_js(json_object_get(obj, "spec"), "type");
+    bool connections = strcmp(c->route_kind, "TLSRoute") == 0 || strcmp(c->route_kind, "TCPRoute") == 0;
+    if (connections && strcmp(type, "Static") != 0) {
+        *message = "a TLSRoute or TCPRoute passes connections to Services and Backends of type Static only";
+        return "UnsupportedProtocol";
+    }
     if (strcmp(type, "AI") == 0)
         return sl_compile_ai_problem(c, obj, grpc, message);
     if (strcmp(type, "MCP") == 0 || strcmp(type, "A2A") == 0) {

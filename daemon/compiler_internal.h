@@ -32,7 +32,8 @@ typedef struct sl_compile_ctx {
     sl_store *store;
     sl_snap_builder b;
     json_t *configmaps, *backendtlspolicies, *trafficpolicies, *backendpolicies;
-    json_t *gateway_classes, *gateways, *httproutes, *grpcroutes, *services, *endpointslices, *backends, *namespaces,
+    json_t *gateway_classes, *gateways, *httproutes, *grpcroutes, *tlsroutes, *tcproutes, *services, *endpointslices,
+        *backends, *namespaces,
         *referencegrants, *secrets;
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
     json_t *route_status;  /* "Kind/ns/name" -> {namespace, name, generation, resourceVersion, parents[]} */

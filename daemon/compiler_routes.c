@@ -261,7 +261,10 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
     {
         const json_t *matches = json_object_get(rule, "matches");
         size_t nm = json_array_size(matches) ? json_array_size(matches) : 1;
-        sl_snap_range policies = sl_compile_policy_chain(c, route, ri, listener_index);
+        /* Connections pass through untouched: no TrafficPolicy applies to them. */
+        bool connections = strcmp(c->route_kind, "TLSRoute") == 0 || strcmp(c->route_kind, "TCPRoute") == 0;
+        sl_snap_range policies = connections ? (sl_snap_range){0, 0}
+                                             : sl_compile_policy_chain(c, route, ri, listener_index);
         for (size_t mi = 0; mi < nm; mi++) {
             const json_t *m = json_array_get(matches, mi); /* NULL: the default match, prefix "/" */
             const json_t *path = json_object_get(m, "path");
@@ -296,7 +299,10 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
             pr.rec.route_ns = sl_sb_str(&c->b, sl_jmeta(route, "namespace"));
             pr.rec.route_name = sl_sb_str(&c->b, sl_jmeta(route, "name"));
             pr.rec.policies = policies;
-            pr.rec.kind = grpc ? SL_ROUTE_GRPC : SL_ROUTE_HTTP;
+            pr.rec.kind = grpc                                     ? SL_ROUTE_GRPC
+                          : strcmp(c->route_kind, "TLSRoute") == 0 ? SL_ROUTE_TLS
+                          : strcmp(c->route_kind, "TCPRoute") == 0 ? SL_ROUTE_TCP
+                                                                   : SL_ROUTE_HTTP;
             for (size_t p = 0; p < nports; p++)
                 for (size_t h = 0; h < nhosts; h++)
                     vhost_push(vhost_for(c, ports[p], listener_index, group, hosts[h]), &pr);
@@ -518,6 +524,10 @@ void sl_compile_routes(sl_compile_ctx *c)
     compile_kind(c, c->httproutes);
     c->route_kind = "GRPCRoute";
     compile_kind(c, c->grpcroutes);
+    c->route_kind = "TLSRoute";
+    compile_kind(c, c->tlsroutes);
+    c->route_kind = "TCPRoute";
+    compile_kind(c, c->tcproutes);
     c->route_kind = "HTTPRoute";
 }
 

@@ -103,6 +103,8 @@ uint8_t sl_compile_listener_certs(sl_compile_ctx *c, const json_t *gw, const jso
     const json_t *policy_tls = NULL;
     const json_t *tls = json_object_get(listener, "tls");
     const char *mode = json_object_get(tls, "mode") ? sl_js(tls, "mode") : "Terminate";
+    if (strcmp(sl_js(listener, "protocol"), "TLS") == 0 && strcmp(mode, "Passthrough") == 0)
+        return SL_TLS_OK; /* the backends hold the certificates */
     if (strcmp(sl_js(listener, "protocol"), "HTTPS") != 0 || strcmp(mode, "Terminate") != 0)
         return SL_TLS_UNSUPPORTED_MODE;
     const char *gw_ns = sl_jmeta(gw, "namespace");

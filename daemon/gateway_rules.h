@@ -10,14 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* True when sluice serves the listener's protocol (HTTP, HTTPS). A listener of any
- * other protocol the API allows ("TLS", "TCP", "UDP", "INVALID", "example.com/x")
- * gets no socket, supports no route kind and reports Accepted False with reason
- * UnsupportedProtocol. */
+/* True when sluice serves the listener's protocol: HTTP, HTTPS, TLS with
+ * tls.mode Passthrough, TCP. A listener of any other protocol the API allows
+ * (TLS that terminates, "UDP", "INVALID", "example.com/x") gets no socket,
+ * supports no route kind and reports Accepted False, UnsupportedProtocol. */
 bool sl_listener_protocol_served(const json_t *listener);
 
 /* True when the listener admits routes of `kind` (group gateway.networking.k8s.io):
- * its protocol is served, kind is HTTPRoute or GRPCRoute, and allowedRoutes.kinds,
+ * its protocol serves that kind (HTTP and HTTPS: HTTPRoute and GRPCRoute; TLS:
+ * TLSRoute; TCP: TCPRoute), and allowedRoutes.kinds,
  * when set, names it (group omitted means gateway.networking.k8s.io). */
 bool sl_listener_supports_kind(const json_t *listener, const char *kind);
 

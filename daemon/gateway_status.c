@@ -102,8 +102,11 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
         char msg[300];
         if (https)
             snprintf(msg, sizeof(msg), "only tls.mode Terminate is served");
+        else if (strcmp(protocol, "TLS") == 0)
+            snprintf(msg, sizeof(msg), "a TLS listener is served in tls.mode Passthrough only");
         else
-            snprintf(msg, sizeof(msg), "sluice serves HTTP and HTTPS listeners, not protocol %s", protocol);
+            snprintf(msg, sizeof(msg), "sluice serves HTTP, HTTPS, TLS (Passthrough) and TCP listeners, not protocol %s",
+                     protocol);
         json_array_append_new(conds, sl_condition("Accepted", "False", "UnsupportedProtocol", msg, gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener not accepted", gen));
         *all_programmed = false;

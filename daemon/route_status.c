@@ -102,5 +102,6 @@ size_t sl_route_status_sync(sl_store *store, const json_t *computed, const sl_li
 {
     /* The compiler's BackendTLSPolicy ancestors come in the same object. */
     sl_policy_status_sync(store, computed);
-    return sync_kind(store, computed, live, sv, "HTTPRoute") + sync_kind(store, computed, live, sv, "GRPCRoute");
+    return sync_kind(store, computed, live, sv, "HTTPRoute") + sync_kind(store, computed, live, sv, "GRPCRoute") +
+           sync_kind(store, computed, live, sv, "TLSRoute") + sync_kind(store, computed, live, sv, "TCPRoute");
 }

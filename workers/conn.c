@@ -104,8 +104,11 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
     /* HTTPS listeners: a TLS session from the current snapshot's certificates. */
     sl_wsnap_refresh(w);
     uint32_t pi = w->snap ? w->snap->port_of_socket[listener_index] : SL_SNAP_NONE;
-    if (pi != SL_SNAP_NONE)
-        c->proxy_mode = SL_SNAP_GET(&w->snap->s, SL_SNAP_PORTS, sl_snap_port, pi)->proxy_protocol;
+    if (pi != SL_SNAP_NONE) {
+        const sl_snap_port *port = SL_SNAP_GET(&w->snap->s, SL_SNAP_PORTS, sl_snap_port, pi);
+        c->proxy_mode = port->proxy_protocol;
+        c->l4 = port->protocol == SL_PROTO_TLS ? SL_ROUTE_TLS : port->protocol == SL_PROTO_TCP ? SL_ROUTE_TCP : 0;
+    }
     if (pi != SL_SNAP_NONE && SL_SNAP_GET(&w->snap->s, SL_SNAP_PORTS, sl_snap_port, pi)->protocol == SL_PROTO_HTTPS) {
         c->ssl = sl_tls_accept(w->snap->tls, pi, fd);
         if (!c->ssl) {
@@ -134,6 +137,8 @@ void sl_conn_accept(sl_worker *w, int listener_index, int fd, const struct socka
     c->deadline_ms = sl_now_ms() + (uint64_t)sl_setting(SL_SET_HEADER_TIMEOUT_MS);
     ev_io_start(w->loop, &c->io);
     sl_conn_update(c);
+    if (c->l4 == SL_ROUTE_TCP && !c->proxy_mode)
+        sl_l4_input(c); /* to its backend at once: the server may speak first */
 }
 
 sl_conn *sl_conn_new_stream(sl_conn *parent, sl_h2_stream *st)
@@ -175,9 +180,14 @@ static void release_policy_state(sl_conn *c)
     sl_lb_request_end(c); /* (a retry waiting out its backoff still holds its charge) */
 }
 
+static void log_request(sl_conn *c);
+
 void sl_conn_close(sl_conn *c)
 {
     sl_worker *w = c->w;
+    if (c->l4 && c->log_method[0])
+        log_request(c); /* a passed-through connection: one line when it ends (status 0, or the
+                         * 5xx it would have had when it could not be passed on) */
     if (c->up)
         sl_proxy_detach(c, false);
     if (c->policy_cancel) {
@@ -369,6 +379,17 @@ void sl_conn_respond_raw(sl_conn *c, int status, const char *headers, const char
 static void respond(sl_conn *c, int status, const char *headers, const char *content_type, const char *body,
                     size_t blen)
 {
+    if (c->l4) {
+        /* A passed-through connection cannot carry an HTTP answer: it closes,
+         * just after (callers may still touch c), and the access log keeps the
+         * status it would have had. */
+        c->status = status;
+        sl_proxy_detach(c, false);
+        c->state = SL_CONN_CLOSING;
+        c->deadline_ms = sl_now_ms();
+        sl_conn_update(c);
+        return;
+    }
     if (sl_cbuf_get(c->w, &c->out) != 0) {
         sl_conn_close(c);
         return;
@@ -550,8 +571,8 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
     switch (c->state) {
     case SL_CONN_READ_HEAD:
-        if (sl_buf_len(&c->in) == 0) {
-            sl_conn_close(c); /* idle keep-alive connection */
+        if (sl_buf_len(&c->in) == 0 || c->l4) {
+            sl_conn_close(c); /* idle keep-alive connection, or a ClientHello that never came whole */
             return;
         }
         c->keep_alive = false;
@@ -835,6 +856,13 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     sl_conn *c = io->data;
     if (c->proxy_mode && (!(revents & EV_READ) || !sl_conn_proxy_header(c)))
         return; /* before its PROXY header nothing else is read or written */
+    if (c->l4 && c->state == SL_CONN_READ_HEAD) {
+        /* A connection routed by its first bytes (TLS) or by its listener (TCP). */
+        if ((revents & EV_READ) && !read_client(c))
+            return;
+        sl_l4_input(c);
+        return;
+    }
     if (c->state == SL_CONN_H2) {
         sl_h2_io(c, revents);
         return;

@@ -119,6 +119,8 @@ struct sl_conn {
     uint32_t backend_index;        /* the chosen backend, for retries */
     uint32_t endpoint_index;       /* the chosen endpoint (snapshot index) */
     sl_lb_attempt lb;              /* the attempt as the endpoint table counts it (balancer.h) */
+    uint8_t l4;                    /* a connection of a TLS (passthrough) or TCP listener: SL_ROUTE_TLS or
+                                    * SL_ROUTE_TCP, passed through to a backend as it is (l4.c); 0: HTTP */
     bool retry_pending;            /* waiting out the retry backoff */
     char origin[256];              /* the request's Origin, for CORS response headers */
     const char *client_id;         /* who called, once an authentication policy knows ("" otherwise);
@@ -320,6 +322,14 @@ bool sl_res_hook_take(sl_conn *c);
 void sl_res_head_end(sl_conn *c, sl_buf *b);
 /* ...the request is over: the hook frees its state, the buffers go back. */
 void sl_res_hook_end(sl_conn *c);
+
+/* l4.c: a connection of a TLS (passthrough) or TCP listener has new bytes (or,
+ * for TCP, has just been accepted): once its route is known (the SNI of its
+ * ClientHello, for TLS), it is passed through to a backend endpoint. */
+void sl_l4_input(sl_conn *c);
+/* proxy.c: passes the connection through to a backend of `route`'s rule:
+ * what the client sent so far, then bytes both ways until either side closes. */
+void sl_proxy_start_connection(sl_conn *c, const sl_snap_route *route);
 
 /* proxy_splice.c: a large response body of known length moves from the upstream
  * socket to the client socket through a pipe, so the worker never copies it. */

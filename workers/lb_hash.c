@@ -41,6 +41,8 @@ bool sl_lb_cookie(const sl_http1_request *req, sl_slice name, sl_slice *value)
 /* Folds one hash policy's part of the key into *h; false when the request has none. */
 static bool add_part(const sl_conn *c, const sl_snapshot *s, const sl_snap_hash_policy *p, uint64_t *h)
 {
+    if (c->l4 && p->kind != SL_HASH_SOURCE_IP)
+        return false; /* a passed-through connection has no header, cookie or query */
     const sl_http1_request *req = &c->w->req;
     sl_slice name = sl_slice_make(sl_snap_cstr(s, p->name), p->name.len), v;
     switch (p->kind) {

@@ -61,7 +61,7 @@ static bool read_token(const sl_conn *c, const sl_snap_action *a, uint64_t *id, 
 {
     sl_slice token;
     uint64_t used;
-    if (!a || !a->session_type || !find_token(c, a, &token) || token.len != 32 || !hex_value(token.ptr, 16, id) ||
+    if (!a || !a->session_type || c->l4 || !find_token(c, a, &token) || token.len != 32 || !hex_value(token.ptr, 16, id) ||
         !hex_value(token.ptr + 16, 8, issued) || !hex_value(token.ptr + 24, 8, &used))
         return false;
     uint64_t now = (uint64_t)time(NULL);

@@ -108,6 +108,12 @@ static sl_upstream *open_upstream(sl_conn *c, bool check_idle)
 {
     const sl_snapshot *s = &c->snap->s;
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index);
+    if (c->l4) {
+        /* A connection passed through: a fresh TCP connection of its own, never
+         * pooled (no pooled connection has this identity) and never TLS here. */
+        sl_upstream_limit limit = {.slot = be->state, .max = sl_lb_settings(s, be)->max_connections};
+        return sl_upstream_get(c->w, &c->up_addr, c->up_addrlen, false, UINT64_MAX, &limit);
+    }
     if (be->protocol == SL_BACKEND_H2C)
         return sl_h2up_open(c->w, &c->up_addr, c->up_addrlen);
     sl_upstream_limit limit = {.slot = be->state, .max = sl_lb_settings(s, be)->max_connections};
@@ -220,6 +226,13 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
         }
         c->up->owner = c;
         c->state = SL_CONN_PROXY;
+        if (c->l4) {
+            /* No response head to wait for: bytes both ways from the start. */
+            c->res_head_done = true;
+            c->res_body.kind = SL_BODY_TUNNEL;
+            c->tunnel = true;
+            c->tunnel_activity_ms = sl_now_ms();
+        }
         if (c->up->connected)
             sl_lb_attempt_connected(c);
         uint64_t connect_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
@@ -243,6 +256,37 @@ static bool next_endpoint(sl_conn *c)
     if (start_attempt(c, c->backend_index, false))
         pump(c);
     return true;
+}
+
+void sl_proxy_start_connection(sl_conn *c, const sl_snap_route *route)
+{
+    sl_worker *w = c->w;
+    const sl_snapshot *s = &c->snap->s;
+    const sl_snap_action *a = SL_SNAP_GET(s, SL_SNAP_ACTIONS, sl_snap_action, route->action);
+    c->route = route;
+    c->action = a;
+    c->rule_filters = c->backend_filters = (sl_snap_range){0, 0};
+    c->policy_req_headers = c->policy_res_headers = (sl_snap_range){0, 0};
+    c->retries_left = 0;
+    c->keep_alive = false;
+    c->close_after = true;
+    memset(&c->req_body, 0, sizeof(c->req_body));
+    c->req_body.kind = SL_BODY_TUNNEL;
+    c->replay_start = c->in.start;
+    c->replay_len = (int64_t)sl_buf_len(&c->in); /* what came so far (a ClientHello) goes to the next endpoint too */
+    const sl_snap_backend_ref *bref = a->total_weight ? pick_backend(s, a) : NULL;
+    if (!bref || bref->backend == SL_SNAP_NONE ||
+        SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bref->backend)->endpoints.count == 0 ||
+        sl_cbuf_get(w, &c->out) != 0 || sl_cbuf_get(w, &c->uout) != 0 || sl_bodybuf_get(w, &c->uin) != 0) {
+        sl_log_warn("proxy", "client %s: %s route %s has no usable backend; closing", c->peer, c->log_method,
+                    c->log_route);
+        sl_conn_close(c);
+        return;
+    }
+    c->state = SL_CONN_PROXY;
+    sl_lb_request_begin(c, bref->backend);
+    if (start_attempt(c, bref->backend, false)) /* (when it fails, the connection is closed: see respond) */
+        pump(c);
 }
 
 void sl_proxy_reset_response(sl_conn *c)
@@ -1460,7 +1504,7 @@ void sl_proxy_timeout(sl_conn *c)
         sl_ai_guard_webhook_expire(c);
         return;
     }
-    if (c->tunnel) {
+    if (c->tunnel && !(c->l4 && c->up && !c->up->connected)) {
         sl_log_debug("proxy", "closing idle tunnel %s -> %s", c->peer, c->log_upstream);
         sl_conn_close(c);
         return;

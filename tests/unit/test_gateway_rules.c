@@ -57,7 +57,7 @@ static size_t invalid_of(const char *listener, char *msg, size_t len)
 static void test_protocols_served(void)
 {
     static const char *const served[] = {"HTTP", "HTTPS"};
-    static const char *const not_served[] = {"TLS", "TCP", "UDP", "INVALID", "http", "example.com/proto", ""};
+    static const char *const not_served[] = {"TLS", "UDP", "INVALID", "http", "example.com/proto", ""};
     char buf[128];
     for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
         snprintf(buf, sizeof(buf), "{'name':'l','port':80,'protocol':'%s'}", served[i]);
@@ -131,8 +131,16 @@ static void test_invalid_kinds(void)
     CHECK(strstr(msg, "gateway.networking.k8s.io/InvalidRoute") != NULL);
     CHECK(strstr(msg, "x.io/Y") != NULL);
     CHECK(strstr(msg, "/HTTPRoute") == NULL);
-    CHECK(invalid_of("{'protocol':'TCP','allowedRoutes':{'kinds':[{'kind':'HTTPRoute'}]}}", msg, sizeof(msg)) == 1);
-    CHECK(strstr(msg, "protocol TCP") != NULL);
+    CHECK(invalid_of("{'protocol':'UDP','allowedRoutes':{'kinds':[{'kind':'HTTPRoute'}]}}", msg, sizeof(msg)) == 1);
+    CHECK(strstr(msg, "protocol UDP") != NULL);
+    /* TCP serves TCPRoute; TLS serves TLSRoute in Passthrough mode only (a TLS
+     * listener without tls.mode Passthrough is not served at all). */
+    CHECK(invalid_of("{'protocol':'TCP','allowedRoutes':{'kinds':[{'kind':'HTTPRoute'},{'kind':'TCPRoute'}]}}", msg,
+                     sizeof(msg)) == 1);
+    CHECK(strstr(msg, "it serves TCPRoute") != NULL);
+    CHECK_STR(kinds_of("{'protocol':'TCP'}", msg, sizeof(msg)), "TCPRoute");
+    CHECK_STR(kinds_of("{'protocol':'TLS','tls':{'mode':'Passthrough'}}", msg, sizeof(msg)), "TLSRoute");
+    CHECK_STR(kinds_of("{'protocol':'TLS','tls':{'mode':'Terminate'}}", msg, sizeof(msg)), "");
     /* The count does not need a message; a short buffer truncates it. */
     CHECK(invalid_of("{'protocol':'HTTP','allowedRoutes':{'kinds':[{'kind':'A'},{'kind':'B'}]}}", NULL, 0) == 2);
     CHECK(invalid_of("{'protocol':'HTTP','allowedRoutes':{'kinds':[{'kind':'A'},{'kind':'B'}]}}", msg, 8) == 2);

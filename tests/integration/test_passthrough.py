@@ -1,0 +1,253 @@
+"""TLSRoute (TLS passthrough by SNI) and TCPRoute on Gateway listeners of
+protocol TLS (tls.mode Passthrough) and TCP: the gateway holds no certificate
+and reads nothing but the ClientHello's server name; real TLS servers (Python's
+ssl, certificates from the openssl CLI) terminate TLS behind it, and plain TCP
+servers (one speaks first) sit behind TCP listeners."""
+
+import collections
+import shutil
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from conftest import free_port, path_for
+from dataplane import BACKENDS, GWPATH, SLUICE_GROUP, ClosedPortOrigin, backend, created, replace, wait_until  # noqa: F401
+from test_tls import PKI, pki  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="skipped, because the openssl CLI is not installed")
+
+GW_GROUP = "gateway.networking.k8s.io"
+TLSROUTES = path_for("tlsroutes", "default")
+TCPROUTES = path_for("tcproutes", "default", version="v1alpha2")
+
+
+class TLSServer:
+    """Terminates TLS with its own certificate and answers each line with its name."""
+
+    def __init__(self, name, leaf):
+        self.name = name
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(leaf.cert_path, leaf.key_path)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.handshakes = 0
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, raw):
+        try:
+            raw.settimeout(10)
+            s = self.ctx.wrap_socket(raw, server_side=True)
+            self.handshakes += 1
+            data = s.recv(4096)
+            s.sendall(b"%s:%s" % (self.name.encode(), data))
+            s.close()
+        except (OSError, ssl.SSLError):
+            raw.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+class TCPServer:
+    """A plain TCP server that greets first ("<name>\\n"), then echoes."""
+
+    def __init__(self, name):
+        self.name = name
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        try:
+            s.settimeout(10)
+            s.sendall(self.name.encode() + b"\n")
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                s.sendall(data)
+        except OSError:
+            pass
+        s.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def gateway(port, protocol, hostname=None, mode="Passthrough"):
+    listener = {"name": "l4", "port": port, "protocol": protocol}
+    if protocol == "TLS":
+        listener["tls"] = {"mode": mode}
+    if hostname:
+        listener["hostname"] = hostname
+    return {"apiVersion": GW_GROUP + "/v1", "kind": "Gateway",
+            "metadata": {"name": "gw4", "namespace": "default", "annotations": {"sluice.dev/workers": "2"}},
+            "spec": {"gatewayClassName": "sluice", "listeners": [listener]}}
+
+
+def ref(name, weight=None):
+    r = {"group": SLUICE_GROUP, "kind": "Backend", "name": name}
+    if weight is not None:
+        r["weight"] = weight
+    return r
+
+
+def tls_route(name, hostnames, backend_name):
+    return {"apiVersion": GW_GROUP + "/v1", "kind": "TLSRoute", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "gw4"}], "hostnames": hostnames,
+                     "rules": [{"backendRefs": [ref(backend_name)]}]}}
+
+
+def tcp_route(name, refs):
+    return {"apiVersion": GW_GROUP + "/v1alpha2", "kind": "TCPRoute", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "gw4"}], "rules": [{"backendRefs": refs}]}}
+
+
+def tls_ask(pki, port, sni, payload=b"hello"):
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=sni) as s:
+            s.sendall(payload)
+            return s.recv(4096)
+
+
+def route_parents(sl, path, name):
+    return sl.get(path + "/" + name).json().get("status", {}).get("parents", [])
+
+
+def accepted(parent):
+    return {c["type"]: c for c in parent["conditions"]}["Accepted"]
+
+
+def test_tls_passthrough_reaches_the_backend_by_sni(sluiced, pki):
+    sl = sluiced
+    a, b = TLSServer("A", pki.leaf("a.example.com")), TLSServer("B", pki.leaf("b.example.com"))
+    try:
+        port = free_port()
+        created(sl.post(BACKENDS, backend("tls-a", [a.port])))
+        created(sl.post(BACKENDS, backend("tls-b", [b.port])))
+        created(sl.post(TLSROUTES, tls_route("ra", ["a.example.com"], "tls-a")))
+        created(sl.post(TLSROUTES, tls_route("rb", ["b.example.com"], "tls-b")))
+        created(sl.post(GWPATH, gateway(port, "TLS", hostname="*.example.com")))
+        wait_until(lambda: tls_ask(pki, port, "a.example.com") == b"A:hello", timeout=15, what="TLS passthrough")
+        # Each name reaches its own backend, whose certificate the client checks:
+        # the gateway terminates nothing.
+        for _ in range(5):
+            assert tls_ask(pki, port, "a.example.com", b"x") == b"A:x"
+            assert tls_ask(pki, port, "b.example.com", b"y") == b"B:y"
+        # No route for the name: the connection closes, no handshake completes.
+        before = a.handshakes + b.handshakes
+        with pytest.raises((ssl.SSLError, OSError)):
+            tls_ask(pki, port, "c.example.com")
+        assert a.handshakes + b.handshakes == before
+        # Not TLS at all: closed.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+            s.settimeout(5)
+            assert s.recv(100) == b""
+        # Status: the listener serves TLSRoute, two routes attached, each route Accepted.
+        wait_until(lambda: sl.get(GWPATH + "/gw4").json().get("status", {}).get("listeners"), timeout=10,
+                   what="the listener's status")
+        wait_until(lambda: route_parents(sl, TLSROUTES, "ra"), timeout=10, what="ra status")
+        ls = sl.get(GWPATH + "/gw4").json()["status"]["listeners"][0]
+        assert ls["supportedKinds"] == [{"group": GW_GROUP, "kind": "TLSRoute"}], ls
+        assert ls["attachedRoutes"] == 2
+        assert accepted(route_parents(sl, TLSROUTES, "ra")[0])["status"] == "True"
+        # A route whose hostname the listener does not cover does not attach.
+        created(sl.post(TLSROUTES, tls_route("rz", ["z.other.org"], "tls-a")))
+        wait_until(lambda: route_parents(sl, TLSROUTES, "rz"), timeout=10, what="rz status")
+        assert accepted(route_parents(sl, TLSROUTES, "rz")[0])["reason"] == "NoMatchingListenerHostname"
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_tcp_route_passes_bytes_both_ways_and_splits_by_weight(sluiced):
+    sl = sluiced
+    one, two = TCPServer("one"), TCPServer("two")
+    dead = ClosedPortOrigin()
+    try:
+        port = free_port()
+        created(sl.post(BACKENDS, backend("t1", [one.port, dead.port])))
+        created(sl.post(BACKENDS, backend("t2", [two.port])))
+        created(sl.post(TCPROUTES, tcp_route("tcp", [ref("t1", 3), ref("t2", 1)])))
+        created(sl.post(GWPATH, gateway(port, "TCP")))
+
+        def greet():
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(5)
+                f = s.makefile("rb")
+                name = f.readline().strip().decode()  # the server speaks first
+                s.sendall(b"ping\n")
+                assert f.readline() == b"ping\n"
+                return name
+        wait_until(lambda: greet() in ("one", "two"), timeout=15, what="the TCP route")
+        counts = collections.Counter(greet() for _ in range(200))
+        # 3:1 by weight; the dead endpoint of t1 costs no connection (the next one is tried).
+        assert sum(counts.values()) == 200
+        assert 120 <= counts["one"] <= 180, counts
+        # A large transfer goes through whole.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            f = s.makefile("rb")
+            f.readline()
+            blob = bytes(range(256)) * 4096
+            threading.Thread(target=s.sendall, args=(blob,), daemon=True).start()
+            got = f.read(len(blob))
+            assert got == blob
+        wait_until(lambda: sl.get(GWPATH + "/gw4").json().get("status", {}).get("listeners"), timeout=10,
+                   what="the listener's status")
+        gw = sl.get(GWPATH + "/gw4").json()
+        assert gw["status"]["listeners"][0]["supportedKinds"] == [{"group": GW_GROUP, "kind": "TCPRoute"}]
+    finally:
+        one.stop()
+        two.stop()
+
+
+def test_validation_and_unserved_listeners(sluiced):
+    sl = sluiced
+    r = sl.post(TCPROUTES, {"apiVersion": GW_GROUP + "/v1alpha2", "kind": "TCPRoute",
+                            "metadata": {"name": "bad", "namespace": "default"},
+                            "spec": {"parentRefs": [{"name": "gw4"}], "hostnames": ["a.example.com"],
+                                     "rules": [{"backendRefs": [], "matches": [{}]}]}})
+    assert r.status_code == 422, r.text
+    fields = {c["field"] for c in r.json()["details"]["causes"]}
+    assert {"spec.hostnames", "spec.rules[0].backendRefs", "spec.rules[0].matches"} <= fields, fields
+    # A TLS listener that would terminate is not served (sluice passes TLS through).
+    gw = gateway(free_port(), "TLS", mode="Terminate")
+    gw["spec"]["listeners"][0]["tls"]["certificateRefs"] = [{"name": "none"}]
+    created(sl.post(GWPATH, gw))
+
+    def listener_accepted():
+        st = sl.get(GWPATH + "/gw4").json().get("status", {}).get("listeners", [])
+        return st and {c["type"]: c for c in st[0]["conditions"]}.get("Accepted")
+    wait_until(listener_accepted, timeout=10, what="listener status")
+    cond = listener_accepted()
+    assert cond["status"] == "False" and cond["reason"] == "UnsupportedProtocol", cond
+    assert "Passthrough" in cond["message"]
