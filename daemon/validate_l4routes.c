@@ -33,12 +33,25 @@ static void check_rule(sl_vctx *v, const json_t *rule)
                                                               "backendRefs (and a name)");
 }
 
-void sl_validate_tlsroute(sl_vctx *v, const json_t *obj) { sl_v_route_spec(v, obj, 1, check_rule); }
+/* rules is required: a connection route without one would route nothing. */
+static void check_rules_present(sl_vctx *v, const json_t *obj)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    if (json_is_object(spec) && !sl_v_present(spec, "rules"))
+        sl_v_required(v, "spec.rules");
+}
+
+void sl_validate_tlsroute(sl_vctx *v, const json_t *obj)
+{
+    check_rules_present(v, obj);
+    sl_v_route_spec(v, obj, 1, check_rule);
+}
 
 void sl_validate_tcproute(sl_vctx *v, const json_t *obj)
 {
     const json_t *spec = json_object_get(obj, "spec");
     if (sl_v_present(spec, "hostnames"))
         sl_v_fail(v, "spec.hostnames", "FieldValueForbidden", "Forbidden: a TCPRoute has no hostnames");
+    check_rules_present(v, obj);
     sl_v_route_spec(v, obj, 1, check_rule);
 }

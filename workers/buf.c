@@ -78,8 +78,10 @@ bool sl_buf_put_uint(sl_buf *b, uint64_t n)
 
 size_t sl_cbuf_size(void)
 {
+    /* At least a whole TLS ClientHello of 16 KiB, read before a passthrough
+     * connection is routed (workers/tls_sni.h). */
     size_t head = (size_t)sl_setting(SL_SET_MAX_HEAD_BYTES) + 4096;
-    return head > SL_BUF_SIZE ? head : SL_BUF_SIZE;
+    return head > SL_BUF_SIZE + 4096 ? head : SL_BUF_SIZE + 4096;
 }
 
 static int pool_get(sl_buf_pool *p, sl_buf *b, size_t size)

@@ -181,13 +181,18 @@ static void release_policy_state(sl_conn *c)
 }
 
 static void log_request(sl_conn *c);
+static void count_status(sl_worker *w, int status);
 
 void sl_conn_close(sl_conn *c)
 {
     sl_worker *w = c->w;
-    if (c->l4 && c->log_method[0])
-        log_request(c); /* a passed-through connection: one line when it ends (status 0, or the
-                         * 5xx it would have had when it could not be passed on) */
+    if (c->l4 && c->log_method[0]) {
+        /* A passed-through connection: one line when it ends (status 0, or the
+         * 404 or 5xx it would have had when it could not be passed on). */
+        if (c->status)
+            count_status(w, c->status);
+        log_request(c);
+    }
     if (c->up)
         sl_proxy_detach(c, false);
     if (c->policy_cancel) {
@@ -764,6 +769,8 @@ void sl_conn_route(sl_conn *c)
     }
     const sl_snap_route *route = NULL;
     sl_route_result res = sl_router_lookup(&c->snap->s, c->snap->regex, port_index, &rr, &route);
+    if (res == SL_ROUTE_FOUND && route && (route->kind == SL_ROUTE_TLS || route->kind == SL_ROUTE_TCP))
+        res = SL_ROUTE_NO_MATCH; /* a connection route on a port shared with HTTP (conflicting listeners) */
     if (res != SL_ROUTE_FOUND) {
         sl_conn_respond(c, 404, "no route matches this request\n", false);
         return;

@@ -121,6 +121,7 @@ struct sl_conn {
     sl_lb_attempt lb;              /* the attempt as the endpoint table counts it (balancer.h) */
     uint8_t l4;                    /* a connection of a TLS (passthrough) or TCP listener: SL_ROUTE_TLS or
                                     * SL_ROUTE_TCP, passed through to a backend as it is (l4.c); 0: HTTP */
+    bool l4_up_shut, l4_client_shut; /* ...its end-of-stream passed on to the upstream / the client */
     bool retry_pending;            /* waiting out the retry backoff */
     char origin[256];              /* the request's Origin, for CORS response headers */
     const char *client_id;         /* who called, once an authentication policy knows ("" otherwise);

@@ -38,7 +38,8 @@ static void route_connection(sl_conn *c, const char *host)
         sl_router_lookup(&c->snap->s, c->snap->regex, port_index, &rr, &route) != SL_ROUTE_FOUND || !route ||
         (route->kind != SL_ROUTE_TLS && route->kind != SL_ROUTE_TCP)) {
         sl_log_debug("worker", "client %s: no %s route for \"%s\"", c->peer, c->log_method, host);
-        sl_conn_close(c); /* nothing to say in a protocol the gateway does not speak */
+        c->status = 404; /* (for the access log: nothing is said in a protocol the gateway does not speak) */
+        sl_conn_close(c);
         return;
     }
     const sl_snapshot *s = &c->snap->s;

@@ -280,6 +280,7 @@ void sl_proxy_start_connection(sl_conn *c, const sl_snap_route *route)
         sl_cbuf_get(w, &c->out) != 0 || sl_cbuf_get(w, &c->uout) != 0 || sl_bodybuf_get(w, &c->uin) != 0) {
         sl_log_warn("proxy", "client %s: %s route %s has no usable backend; closing", c->peer, c->log_method,
                     c->log_route);
+        c->status = 503;
         sl_conn_close(c);
         return;
     }
@@ -1335,6 +1336,8 @@ void sl_proxy_body_written(sl_conn *c, size_t n)
 
 bool sl_proxy_complete(sl_conn *c)
 {
+    if (c->l4) /* both directions ended (l4_half_close) */
+        return c->res_body.done && c->req_body.done && c->res_ready == 0 && sl_buf_len(&c->out) == 0;
     if (c->res_hooked)
         return c->res_hook_last && sl_dbuf_len(&c->res_out) == 0 && sl_buf_len(&c->out) == 0;
     return c->res_head_done && c->res_body.done && c->res_ready == 0 && sl_buf_len(&c->out) == 0;
@@ -1397,13 +1400,33 @@ static bool waiting_for_client_body(sl_conn *c)
 }
 
 /* Moves data in every direction that can move, then finishes or waits. */
+/* A passed-through connection closes one direction at a time (TCP half-close):
+ * the client's end-of-stream goes to the upstream once its bytes are out, and
+ * the upstream's to the client once its bytes are out; the connection ends
+ * when both directions have. */
+static void l4_half_close(sl_conn *c)
+{
+    if (c->req_body.done && !c->l4_up_shut && c->up && c->up->connected && sl_buf_len(&c->in) == 0) {
+        shutdown(c->up->fd, SHUT_WR);
+        c->l4_up_shut = true;
+    }
+    if (c->res_body.done && !c->l4_client_shut && c->res_ready == 0 && sl_buf_len(&c->out) == 0 && c->fd >= 0) {
+        shutdown(c->fd, SHUT_WR);
+        c->l4_client_shut = true;
+    }
+}
+
 static void pump(sl_conn *c)
 {
     if (c->client_eof && !c->req_body.done && !(c->tunnel && sl_buf_len(&c->in))) {
-        /* The client left before sending its whole request (or closed its end of a
-         * tunnel, with nothing left to pass on): nobody to answer. */
-        sl_conn_close(c);
-        return;
+        if (c->l4) {
+            c->req_body.done = true; /* the client has sent everything: its answer may still come */
+        } else {
+            /* The client left before sending its whole request (or closed its end of a
+             * tunnel, with nothing left to pass on): nobody to answer. */
+            sl_conn_close(c);
+            return;
+        }
     }
     /* A response larger than `uin` takes several reads: as long as the client
      * takes each buffer at once, read on now rather than after the next poll (a
@@ -1441,8 +1464,12 @@ static void pump(sl_conn *c)
         if (!c->up_more || pass == SL_PUMP_PASSES - 1 || !c->up || sl_buf_len(&c->uin) > 0)
             break;
     }
+    if (c->l4)
+        l4_half_close(c);
     c->deadline_ms = c->up_deadline_ms;
-    if (c->tunnel) {
+    if (c->l4 && c->up && !c->up->connected) {
+        /* connecting: the connect timeout (up_deadline_ms) */
+    } else if (c->tunnel) {
         c->deadline_ms = c->tunnel_activity_ms + (uint64_t)sl_setting(SL_SET_TUNNEL_IDLE_MS);
     } else if (waiting_for_client_body(c)) {
         uint64_t body = sl_proxy_body_deadline(c);
@@ -1504,7 +1531,15 @@ void sl_proxy_timeout(sl_conn *c)
         sl_ai_guard_webhook_expire(c);
         return;
     }
-    if (c->tunnel && !(c->l4 && c->up && !c->up->connected)) {
+    if (c->l4 && c->up && !c->up->connected) {
+        atomic_fetch_add(&c->w->slot->upstream_connect_errors, 1);
+        sl_log_warn("proxy", "timed out connecting to %s", c->log_upstream);
+        sl_lb_judge(c, SL_LB_CONNECT_FAILED);
+        if (!next_endpoint(c))
+            upstream_failed(c, 502, "timed out connecting to the upstream");
+        return;
+    }
+    if (c->tunnel) {
         sl_log_debug("proxy", "closing idle tunnel %s -> %s", c->peer, c->log_upstream);
         sl_conn_close(c);
         return;

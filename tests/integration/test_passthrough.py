@@ -203,11 +203,11 @@ def test_tcp_route_passes_bytes_both_ways_and_splits_by_weight(sluiced):
         def greet():
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 s.settimeout(5)
-                f = s.makefile("rb")
-                name = f.readline().strip().decode()  # the server speaks first
-                s.sendall(b"ping\n")
-                assert f.readline() == b"ping\n"
-                return name
+                with s.makefile("rb") as f:
+                    name = f.readline().strip().decode()  # the server speaks first
+                    s.sendall(b"ping\n")
+                    assert f.readline() == b"ping\n"
+                    return name
         wait_until(lambda: greet() in ("one", "two"), timeout=15, what="the TCP route")
         counts = collections.Counter(greet() for _ in range(200))
         # 3:1 by weight; the dead endpoint of t1 costs no connection (the next one is tried).
@@ -215,12 +215,12 @@ def test_tcp_route_passes_bytes_both_ways_and_splits_by_weight(sluiced):
         assert 120 <= counts["one"] <= 180, counts
         # A large transfer goes through whole.
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            f = s.makefile("rb")
-            f.readline()
-            blob = bytes(range(256)) * 4096
-            threading.Thread(target=s.sendall, args=(blob,), daemon=True).start()
-            got = f.read(len(blob))
-            assert got == blob
+            with s.makefile("rb") as f:  # (closed too: the connection ends here)
+                f.readline()
+                blob = bytes(range(256)) * 4096
+                threading.Thread(target=s.sendall, args=(blob,), daemon=True).start()
+                got = f.read(len(blob))
+                assert got == blob
         wait_until(lambda: sl.get(GWPATH + "/gw4").json().get("status", {}).get("listeners"), timeout=10,
                    what="the listener's status")
         gw = sl.get(GWPATH + "/gw4").json()
@@ -251,3 +251,95 @@ def test_validation_and_unserved_listeners(sluiced):
     cond = listener_accepted()
     assert cond["status"] == "False" and cond["reason"] == "UnsupportedProtocol", cond
     assert "Passthrough" in cond["message"]
+
+
+class CollectingServer:
+    """Reads until the client's end-of-stream, then answers with what it got and closes."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        got = b""
+        try:
+            s.settimeout(10)
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+            s.sendall(b"got %d bytes" % len(got))
+        except OSError:
+            pass
+        s.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_tcp_half_close_and_a_silent_endpoint(sluiced):
+    sl = sluiced
+    collector, greeter = CollectingServer(), TCPServer("greeter")
+    # An endpoint whose accept queue is full: SYNs are dropped, connecting hangs.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)
+    fillers = [socket.socket() for _ in range(3)]
+    for f in fillers:
+        f.setblocking(False)
+        try:
+            f.connect(("127.0.0.1", silent.getsockname()[1]))
+        except BlockingIOError:
+            pass
+    try:
+        port, port2 = free_port(), free_port()
+        created(sl.post(BACKENDS, backend("collect", [collector.port])))
+        created(sl.post(BACKENDS, backend("greet", [silent.getsockname()[1], greeter.port])))
+        created(sl.post(TCPROUTES, tcp_route("tcp", [ref("collect")])))
+        gw = gateway(port, "TCP")
+        gw["spec"]["listeners"].append({"name": "two", "port": port2, "protocol": "TCP"})
+        created(sl.post(GWPATH, gw))
+        created(sl.post(TCPROUTES, {"apiVersion": GW_GROUP + "/v1alpha2", "kind": "TCPRoute",
+                                    "metadata": {"name": "greet", "namespace": "default"},
+                                    "spec": {"parentRefs": [{"name": "gw4", "sectionName": "two"}],
+                                             "rules": [{"backendRefs": [ref("greet")]}]}}))
+        created(replace(sl, TCPROUTES + "/tcp", lambda r: r["spec"]["parentRefs"][0].update(sectionName="l4")))
+        created(sl.post(path_for("backendpolicies", "default", group=SLUICE_GROUP, version="v1alpha1"), {
+            "apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "BackendPolicy",
+            "metadata": {"name": "fast-connect", "namespace": "default"},
+            "spec": {"targetRefs": [{"group": SLUICE_GROUP, "kind": "Backend", "name": "greet"}],
+                     "connectTimeout": "300ms"}}))
+
+        def ask():
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"x" * 1000)
+                s.shutdown(socket.SHUT_WR)  # the client is done; its answer still comes
+                s.settimeout(5)
+                return s.recv(100)
+        wait_until(lambda: ask() == b"got 1000 bytes", timeout=15, what="a half-closed client answered")
+        # A connection meant for the silent endpoint goes to the other one after the connect timeout.
+        for _ in range(4):
+            t = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port2), timeout=10) as s:
+                s.settimeout(10)
+                with s.makefile("rb") as f:
+                    assert f.readline() == b"greeter\n"
+            assert time.monotonic() - t < 3
+    finally:
+        collector.stop()
+        greeter.stop()
+        silent.close()
+        for f in fillers:
+            f.close()

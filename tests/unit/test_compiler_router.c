@@ -771,7 +771,7 @@ static void test_unserved_protocol_listener(void)
             "'spec':{'gatewayClassName':'sluice','listeners':["
             "{'name':'http','port':80,'protocol':'HTTP'},"
             "{'name':'invalid','port':1111,'protocol':'INVALID','allowedRoutes':{'kinds':[{'kind':'HTTPRoute'}]}},"
-            "{'name':'tcp','port':9000,'protocol':'TCP'}]}}");
+            "{'name':'udp','port':9000,'protocol':'UDP'}]}}");
     put_route(&e, "r", "[]", "[{}]");
     putf(&e, "{'kind':'HTTPRoute','metadata':{'name':'to-invalid','namespace':'default'},"
              "'spec':{'parentRefs':[{'name':'gw','sectionName':'invalid'}],'rules':[{}]}}");
