@@ -175,6 +175,10 @@ bool sl_v_regex(sl_vctx *v, const char *sub, const char *value);
 /* Retry settings at parent.key (HTTPRoute and TrafficPolicy): attempts in
  * [0, max_attempts] (max_attempts < 0: unbounded), codes 400..599, backoff Duration. */
 void sl_v_retry(sl_vctx *v, const json_t *parent, const char *key, long long max_attempts);
+/* A rule's backendRefs: 0..16 (at least min, required when min > 0), each a
+ * BackendObjectReference with a weight 0..1000000 and filters of
+ * filter_types (NULL: no filters allowed, as on connection routes). */
+void sl_v_weighted_backend_refs(sl_vctx *v, const json_t *rule, size_t min, const char *const *filter_types);
 /* Rule names at spec.rules[].name: SectionName format and unique within the route. */
 void sl_v_rule_names(sl_vctx *v, const json_t *rules);
 /* sessionPersistence of a route rule, checked loosely (types, enums, durations). */

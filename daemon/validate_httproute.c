@@ -129,24 +129,7 @@ static void check_match(sl_vctx *v, const json_t *match)
 
 static void check_backend_refs(sl_vctx *v, const json_t *rule)
 {
-    const json_t *list = sl_v_get_list(v, rule, "backendRefs", 0, 16, false);
-    if (!list)
-        return;
-    size_t prev = sl_v_field(v, "backendRefs");
-    size_t i;
-    const json_t *x;
-    json_array_foreach(list, i, x)
-    {
-        const json_t *b = sl_v_list_object(v, list, i);
-        if (!b)
-            continue;
-        size_t p2 = sl_v_index(v, i);
-        sl_v_backend_object_ref(v, b);
-        sl_v_int_range(v, b, "weight", 0, 1000000, false, NULL);
-        sl_v_route_filters(v, b, "filters", http_filter_types);
-        sl_v_pop(v, p2);
-    }
-    sl_v_pop(v, prev);
+    sl_v_weighted_backend_refs(v, rule, 0, http_filter_types);
 }
 
 /* Index of the first filter in `filters` that is a redirect or rewrite

@@ -9,23 +9,7 @@
 
 static void check_rule(sl_vctx *v, const json_t *rule)
 {
-    const json_t *list = sl_v_get_list(v, rule, "backendRefs", 1, 16, true);
-    size_t prev = sl_v_field(v, "backendRefs");
-    size_t i;
-    const json_t *x;
-    json_array_foreach(list, i, x)
-    {
-        const json_t *b = sl_v_list_object(v, list, i);
-        if (!b)
-            continue;
-        size_t p2 = sl_v_index(v, i);
-        sl_v_backend_object_ref(v, b);
-        sl_v_int_range(v, b, "weight", 0, 1000000, false, NULL);
-        if (sl_v_present(b, "filters"))
-            sl_v_fail(v, "filters", "FieldValueForbidden", "Forbidden: a connection route has no filters");
-        sl_v_pop(v, p2);
-    }
-    sl_v_pop(v, prev);
+    sl_v_weighted_backend_refs(v, rule, 1, NULL);
     static const char *const http_only[] = {"matches", "filters", "timeouts", "retry", "sessionPersistence"};
     for (size_t k = 0; k < sizeof(http_only) / sizeof(http_only[0]); k++)
         if (sl_v_present(rule, http_only[k]))

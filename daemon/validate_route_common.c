@@ -499,3 +499,28 @@ void sl_v_route_spec(sl_vctx *v, const json_t *obj, size_t min_rules, void (*che
     sl_v_total_matches(v, rules);
     sl_v_pop(v, prev);
 }
+
+void sl_v_weighted_backend_refs(sl_vctx *v, const json_t *rule, size_t min, const char *const *filter_types)
+{
+    const json_t *list = sl_v_get_list(v, rule, "backendRefs", min, 16, min > 0);
+    if (!list)
+        return;
+    size_t prev = sl_v_field(v, "backendRefs");
+    size_t i;
+    const json_t *x;
+    json_array_foreach(list, i, x)
+    {
+        const json_t *b = sl_v_list_object(v, list, i);
+        if (!b)
+            continue;
+        size_t p2 = sl_v_index(v, i);
+        sl_v_backend_object_ref(v, b);
+        sl_v_int_range(v, b, "weight", 0, 1000000, false, NULL);
+        if (filter_types)
+            sl_v_route_filters(v, b, "filters", filter_types);
+        else if (sl_v_present(b, "filters"))
+            sl_v_fail(v, "filters", "FieldValueForbidden", "Forbidden: a connection route has no filters");
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+}

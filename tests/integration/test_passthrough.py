@@ -24,29 +24,39 @@ TLSROUTES = path_for("tlsroutes", "default")
 TCPROUTES = path_for("tcproutes", "default", version="v1alpha2")
 
 
-class TLSServer:
+class Server:
+    """A listening socket on 127.0.0.1 whose connections are served by
+    self._serve(sock), one thread each."""
+
+    def __init__(self, backlog=64):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
+
+
+class TLSServer(Server):
     """Terminates TLS with its own certificate and answers each line with its name."""
 
     def __init__(self, name, leaf):
         self.name = name
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(leaf.cert_path, leaf.key_path)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.handshakes = 0
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+        super().__init__()
 
     def _serve(self, raw):
         try:
@@ -59,30 +69,13 @@ class TLSServer:
         except (OSError, ssl.SSLError):
             raw.close()
 
-    def stop(self):
-        self.stopped = True
-        self.sock.close()
 
-
-class TCPServer:
+class TCPServer(Server):
     """A plain TCP server that greets first ("<name>\\n"), then echoes."""
 
     def __init__(self, name):
         self.name = name
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+        super().__init__()
 
     def _serve(self, s):
         try:
@@ -96,9 +89,6 @@ class TCPServer:
         except OSError:
             pass
         s.close()
-
-    def stop(self):
-        self.sock.close()
 
 
 def gateway(port, protocol, hostname=None, mode="Passthrough"):
@@ -253,23 +243,8 @@ def test_validation_and_unserved_listeners(sluiced):
     assert "Passthrough" in cond["message"]
 
 
-class CollectingServer:
+class CollectingServer(Server):
     """Reads until the client's end-of-stream, then answers with what it got and closes."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
 
     def _serve(self, s):
         got = b""
@@ -284,9 +259,6 @@ class CollectingServer:
         except OSError:
             pass
         s.close()
-
-    def stop(self):
-        self.sock.close()
 
 
 def test_tcp_half_close_and_a_silent_endpoint(sluiced):
