@@ -100,6 +100,16 @@ static uint64_t response_deadline(const sl_conn *c)
     return c->try_deadline_ms && !c->res_head_done && c->try_deadline_ms < t ? c->try_deadline_ms : t;
 }
 
+/* When the chosen backend's new connection must be made by: its BackendPolicy's
+ * connectTimeout, else --connect-timeout. */
+static uint64_t connect_deadline(const sl_conn *c)
+{
+    const sl_snap_balancer *cfg =
+        sl_lb_settings(&c->snap->s, SL_SNAP_GET(&c->snap->s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index));
+    return sl_now_ms() + (cfg->connect_timeout_ms ? cfg->connect_timeout_ms
+                                                  : (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS));
+}
+
 /* A connection (pooled or new) to the chosen endpoint, with TLS when the backend
  * asks for it, or an HTTP/2 stream for an h2c backend. NULL with errno set;
  * EPROTO when TLS could not even be set up, EBUSY when the backend's
@@ -162,7 +172,6 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
     sl_worker *w = c->w;
     const sl_snapshot *s = &c->snap->s;
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bi);
-    const sl_snap_balancer *cfg = sl_lb_settings(s, be);
     c->backend_index = bi;
     int refused = retry ? 0 : sl_lb_admit(c, bi, false);
     if (refused) {
@@ -235,9 +244,7 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
         }
         if (c->up->connected)
             sl_lb_attempt_connected(c);
-        uint64_t connect_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
-                                                      : (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS);
-        c->up_deadline_ms = c->up->connected ? response_deadline(c) : sl_now_ms() + connect_ms;
+        c->up_deadline_ms = c->up->connected ? response_deadline(c) : connect_deadline(c);
         return true;
     }
 }
@@ -277,7 +284,7 @@ void sl_proxy_start_connection(sl_conn *c, const sl_snap_route *route)
     const sl_snap_backend_ref *bref = a->total_weight ? pick_backend(s, a) : NULL;
     if (!bref || bref->backend == SL_SNAP_NONE ||
         SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bref->backend)->endpoints.count == 0 ||
-        sl_cbuf_get(w, &c->out) != 0 || sl_cbuf_get(w, &c->uout) != 0 || sl_bodybuf_get(w, &c->uin) != 0) {
+        sl_cbuf_get(w, &c->out) != 0 || sl_bodybuf_get(w, &c->uin) != 0) { /* (no request head: no uout) */
         sl_log_warn("proxy", "client %s: %s route %s has no usable backend; closing", c->peer, c->log_method,
                     c->log_route);
         c->status = 503;
@@ -1238,11 +1245,7 @@ static bool read_upstream(sl_conn *c)
                 if (c->up->connected) {
                     sl_lb_attempt_connected(c);
                 } else {
-                    const sl_snap_balancer *cfg = sl_lb_settings(
-                        &c->snap->s, SL_SNAP_GET(&c->snap->s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index));
-                    c->up_deadline_ms = sl_now_ms() + (cfg->connect_timeout_ms
-                                                           ? cfg->connect_timeout_ms
-                                                           : (uint64_t)sl_setting(SL_SET_CONNECT_TIMEOUT_MS));
+                    c->up_deadline_ms = connect_deadline(c);
                 }
                 return true;
             }
