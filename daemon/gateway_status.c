@@ -107,7 +107,10 @@ static json_t *listener_status(const json_t *l, const sl_snapshot *snap, const s
         else
             snprintf(msg, sizeof(msg), "sluice serves HTTP, HTTPS, TLS (Passthrough) and TCP listeners, not protocol %s",
                      protocol);
-        json_array_append_new(conds, sl_condition("Accepted", "False", "UnsupportedProtocol", msg, gen));
+        /* A TLS mode sluice does not serve is an unsupported value of tls.mode
+         * (the protocol itself is served); any other protocol is unsupported. */
+        const char *reason = https || strcmp(protocol, "TLS") == 0 ? "UnsupportedValue" : "UnsupportedProtocol";
+        json_array_append_new(conds, sl_condition("Accepted", "False", reason, msg, gen));
         json_array_append_new(conds, sl_condition("Programmed", "False", "Invalid", "listener not accepted", gen));
         *all_programmed = false;
     } else if (bind_error[0]) {

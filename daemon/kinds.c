@@ -20,7 +20,7 @@ const sl_kind sl_kinds[] = {
     {"GRPCRoute", "grpcroutes", "grpcroute", GW, {"v1"}, {NULL}, true, true, false, sl_validate_grpcroute},
     {"TLSRoute", "tlsroutes", "tlsroute", GW, {"v1", "v1alpha2", "v1alpha3"}, {NULL}, true, true, false,
      sl_validate_tlsroute},
-    {"TCPRoute", "tcproutes", "tcproute", GW, {"v1alpha2"}, {NULL}, true, true, false, sl_validate_tcproute},
+    {"TCPRoute", "tcproutes", "tcproute", GW, {"v1", "v1alpha2"}, {NULL}, true, true, false, sl_validate_tcproute},
     {"ReferenceGrant", "referencegrants", "referencegrant", GW, {"v1beta1", "v1"}, {"refgrant"}, true, false, false,
      sl_validate_referencegrant},
     {"BackendTLSPolicy", "backendtlspolicies", "backendtlspolicy", GW, {"v1", "v1alpha3"}, {"btlspolicy"}, true, true,

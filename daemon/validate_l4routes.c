@@ -1,6 +1,6 @@
 /* Validation of the routes that carry connections, not requests: TLSRoute
  * (a TLS connection passed through by its SNI, Gateway API v1 and v1alpha2)
- * and TCPRoute (v1alpha2). Both are parentRefs and rules of weighted
+ * and TCPRoute (v1, also v1alpha2). Both are parentRefs and rules of weighted
  * backendRefs; TLSRoute has hostnames (matched against the SNI), TCPRoute none. */
 #include <string.h>
 

@@ -442,6 +442,82 @@ class EchoReplica(_Recorder):
                 srv.server_close()
 
 
+class _TCPEchoHandler(socketserver.BaseRequestHandler):
+    """upstream echo-basic's tcpserver: a welcome line, then one answer per
+    line: PING -> PONG, IS_TLS -> true/false, TEST -> the TCPAssertions JSON
+    (the pod context, isTLS and, over TLS, what the handshake negotiated)."""
+
+    def handle(self):
+        srv, conn = self.server, self.request
+        conn.settimeout(10)
+        if srv.ctx:
+            try:
+                conn = srv.ctx.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        r = srv.replica
+        payload = {"namespace": r.namespace, "ingress": "", "service": r.service, "pod": r.pod,
+                   "tcpport": str(r.port), "tlsport": str(r.tls_port or 8443), "isTLS": bool(srv.ctx)}
+        if srv.ctx:
+            a = tls_assertions(conn)
+            a.pop("peerCertificates", None)
+            payload["tls"] = a
+        r.record({"pod": r.pod, "tls": bool(srv.ctx)})
+        try:
+            conn.sendall(b"Gateway API Test TCP Server\n")
+            f = conn.makefile("rb")
+            for line in f:
+                cmd = line.rstrip(b"\r\n")
+                if cmd == b"TEST":
+                    conn.sendall(json.dumps(payload).encode() + b"\n")
+                elif cmd == b"IS_TLS":
+                    conn.sendall(b"true\n" if srv.ctx else b"false\n")
+                elif cmd == b"PING":
+                    conn.sendall(b"PONG\n")
+        except OSError:
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+
+class _TCPEchoServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, replica, ip, port, ctx):
+        self.replica, self.ctx = replica, ctx
+        super().__init__((ip, port), _TCPEchoHandler)
+
+
+class TCPEchoReplica(_Recorder):
+    """One replica of a Deployment with TCP_ECHO_SERVER (upstream: echo-basic's
+    tcpserver): the line protocol in plain TCP on (ip, port) and, with ctx (its
+    TLS_SERVER_CERT Secret), over TLS on (ip, tls_port)."""
+
+    def __init__(self, namespace, pod, service, ip, port, tls_port=None, ctx=None):
+        self.namespace, self.pod, self.service, self.ip = namespace, pod, service, ip
+        self.port, self.tls_port, self.h2c_port = port, tls_port if ctx else None, None
+        self._init_recorder()
+        self.servers = [_TCPEchoServer(self, ip, port, None)]
+        if ctx:
+            self.servers.append(_TCPEchoServer(self, ip, tls_port, ctx))
+        self.threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2},
+                                         name="echo-tcp-%s" % pod, daemon=True) for s in self.servers]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        for s in self.servers:
+            s.shutdown()
+            s.server_close()
+
+
 def can_bind(ip, port):
     s = socket.socket()
     try:

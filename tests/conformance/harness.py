@@ -1,4 +1,4 @@
-"""Drives the Gateway API's conformance manifests (HTTPRoute, Gateway and BackendTLSPolicy tests) through a local sluiced.
+"""Drives the Gateway API's conformance manifests (HTTPRoute, Gateway, BackendTLSPolicy, TLSRoute and TCPRoute tests) through a local sluiced.
 
 One Harness per test module: it starts the echo backends (one EchoReplica per
 Deployment replica, each on its own loopback address), one sluiced on a temporary
@@ -23,7 +23,9 @@ Rewrites done to the upstream manifests (the YAML files themselves are untouched
   * Deployments are replaced by echo replicas (HTTP/1.1 on backend_port, h2c
     prior knowledge on h2c_port), those that serve TLS (TLS_SERVER_CERT) by TLS
     echo replicas on tls_port with their Secret's certificate (and their
-    ConfigMap's client CAs for TLS_CLIENT_CACERTS); a test manifest's
+    ConfigMap's client CAs for TLS_CLIENT_CACERTS), those with TCP_ECHO_SERVER
+    by the upstream tcpserver's line protocol (plain on backend_port, over TLS
+    on tls_port when they have a certificate); a test manifest's
     Deployments run while the test does. Every Service whose selector picks a
     Deployment gets an EndpointSlice (label kubernetes.io/service-name) listing
     the replicas, with the Service's port names and targetPorts 3000 -> backend_port,
@@ -50,7 +52,7 @@ import urllib.parse
 
 import yaml
 
-from echo import EchoReplica, TLSEchoReplica, can_bind, server_context
+from echo import EchoReplica, TCPEchoReplica, TLSEchoReplica, can_bind, server_context
 
 sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
 from h2client import H2Client  # noqa: E402  (tests/integration/h2client.py)
@@ -76,6 +78,8 @@ KINDS = {
     "GRPCRoute": ("/apis/gateway.networking.k8s.io/v1", "grpcroutes", True),
     "ReferenceGrant": ("/apis/gateway.networking.k8s.io/v1beta1", "referencegrants", True),
     "BackendTLSPolicy": ("/apis/gateway.networking.k8s.io/v1", "backendtlspolicies", True),
+    "TLSRoute": ("/apis/gateway.networking.k8s.io/v1", "tlsroutes", True),
+    "TCPRoute": ("/apis/gateway.networking.k8s.io/v1", "tcproutes", True),
 }
 
 # Fast, bounded eventual consistency (the upstream suite allows 30 s and wants 3
@@ -97,8 +101,6 @@ SUITE_SECRETS = [
     # "*.wildcard.org": the misdirected-requests test connects with SNI
     # third-example.wildcard.org and verifies the certificate for that name.
     (INFRA, "tls-validity-checks-certificate", ["*", "*.org", "*.wildcard.org"]),
-    (INFRA, "tls-passthrough-checks-certificate", ["abc.example.com"]),
-    (APP, "tls-passthrough-checks-certificate", ["abc.example.com"]),
 ]
 
 # The CA ConfigMaps the upstream suite creates (kubernetes.MustCreateCACertConfigMap):
@@ -120,6 +122,10 @@ SUITE_CA_SIGNED = [
     (INFRA, "tls-checks-certificate", "tls-checks-ca-certificate",
      ["abc.example.com", "spiffe://abc.example.com/test-identity", "other.example.com"]),
     (INFRA, "tls-checks-client-certificate", "tls-checks-ca-certificate", None),
+    # The TLS tcp-backend's serving certificate (TLSRoute passthrough tests).
+    (INFRA, "tls-passthrough-checks-certificate", "tls-checks-ca-certificate", ["abc.example.com"]),
+    (APP, "tls-passthrough-checks-certificate", (INFRA, "tls-checks-ca-certificate"), ["abc.example.com"]),
+    (INFRA, "tls-terminate-checks-certificate", "tls-checks-ca-certificate", ["tls.example.com"]),
 ]
 
 
@@ -316,7 +322,7 @@ class Harness:
         for ns, name in SUITE_CAS:
             self.cas[(ns, name)] = CertAuthority(os.path.join(self.state, "pki", ns, name), cn=name)
         for ns, name, ca_name, sans in SUITE_CA_SIGNED:
-            ca = self.cas[(ns, ca_name)]
+            ca = self.cas[ca_name if isinstance(ca_name, tuple) else (ns, ca_name)]
             self.certs[(ns, name)] = ca.issue(sans)
             self.cert_files[(ns, name)] = ca.paths[self.certs[(ns, name)][0]]
         self.admin_port = free_port()
@@ -431,7 +437,7 @@ class Harness:
             for pp in (spec.get("tls") or {}).get("frontend", {}).get("perPort") or []:
                 if "port" in pp:
                     pp["port"] = self.map_port(pp["port"])
-        elif kind in ("HTTPRoute", "GRPCRoute"):
+        elif kind in ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"):
             for pr in obj.get("spec", {}).get("parentRefs", []) or []:
                 if "port" in pr:
                     pr["port"] = self.map_port(pr["port"])
@@ -496,9 +502,18 @@ class Harness:
         ns = dep["metadata"]["namespace"]
         name = dep["metadata"]["name"]
         env = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0].get("env", [])}
-        if env & {"GRPC_ECHO_SERVER", "TCP_ECHO_SERVER"} or "coredns" in name:
-            return  # gRPC, TCP and DNS backends serve no test here
+        if "GRPC_ECHO_SERVER" in env or "coredns" in name:
+            return  # gRPC and DNS backends serve no test here
         reps = []
+        if "TCP_ECHO_SERVER" in env:
+            ctx = self._tls_context(dep) if "TLS_SERVER_CERT" in env else None
+            values = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+            for r in range(dep["spec"].get("replicas", 1)):
+                ip = "127.%d.%d.%d" % (self.octet, index, r + 1)
+                reps.append(TCPEchoReplica(ns, "%s-%d" % (name, r), values.get("SERVICE_NAME") or "", ip,
+                                           self.backend_port, self.tls_port, ctx).start())
+            self.replicas[(ns, name)] = reps
+            return
         if "TLS_SERVER_CERT" in env:
             ctx = self._tls_context(dep)
             if ctx is None:
@@ -590,7 +605,13 @@ class Harness:
         return poll(check, timeout, "Gateway %s/%s programmed" % (ns, name))
 
     def route(self, name, ns=INFRA):
-        return self.get("HTTPRoute", ns, name)
+        """The route of that name: an HTTPRoute, else a TLSRoute or TCPRoute (no
+        upstream test has two kinds of route by one name)."""
+        for kind in ("HTTPRoute", "TLSRoute", "TCPRoute"):
+            r = self.get(kind, ns, name)
+            if r:
+                return r
+        return None
 
     # ---------------------------------------------------------------- traffic
     def gw_addr(self, gw_name, orig_port=80):

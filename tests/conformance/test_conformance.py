@@ -1,5 +1,5 @@
 """Gateway API conformance (upstream manifests, upstream expectations) against a
-local sluiced and echo backends: every HTTPRoute test, the Gateway tests of
+local sluiced and echo backends: every HTTPRoute, TLSRoute and TCPRoute test, the Gateway tests of
 cases_gateway.py and cases_gateway_tls.py, and every BackendTLSPolicy test
 (cases_btls.py). One test per upstream test file.
 
@@ -21,6 +21,7 @@ import cases  # noqa: E402
 import cases_btls  # noqa: E402,F401  (registers the BackendTLSPolicy cases)
 import cases_gateway  # noqa: E402,F401  (registers the Gateway cases in cases.CASES)
 import cases_gateway_tls  # noqa: E402,F401  (registers the Gateway TLS cases)
+import cases_l4  # noqa: E402,F401  (registers the TLSRoute and TCPRoute cases)
 import harness  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,11 +66,12 @@ def h():
 
 
 def test_every_upstream_file_has_a_case():
-    """Every upstream HTTPRoute test has a case; every other case names upstream
+    """Every upstream HTTPRoute, TLSRoute and TCPRoute test has a case; every other case names upstream
     manifests that exist (the Gateway tests are a chosen few, see docs/conformance.md)."""
     d = os.path.join(harness.conformance_dir(), "tests")
-    files = sorted(f[:-5] for f in os.listdir(d) if f.startswith("httproute-") and f.endswith(".yaml"))
-    routes = sorted(n for n in ALL if n.startswith("httproute-"))
+    prefixes = ("httproute-", "tlsroute-", "tcproute-")
+    files = sorted(f[:-5] for f in os.listdir(d) if f.startswith(prefixes) and f.endswith(".yaml"))
+    routes = sorted(n for n in ALL if n.startswith(prefixes))
     assert files == routes, "cases.py and the upstream test files differ: %s" % sorted(set(files) ^ set(routes))
     for name in ALL:
         m = cases.CASES[name].manifest

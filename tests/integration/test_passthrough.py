@@ -239,7 +239,7 @@ def test_validation_and_unserved_listeners(sluiced):
         return st and {c["type"]: c for c in st[0]["conditions"]}.get("Accepted")
     wait_until(listener_accepted, timeout=10, what="listener status")
     cond = listener_accepted()
-    assert cond["status"] == "False" and cond["reason"] == "UnsupportedProtocol", cond
+    assert cond["status"] == "False" and cond["reason"] == "UnsupportedValue", cond
     assert "Passthrough" in cond["message"]
 
 
