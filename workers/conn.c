@@ -233,6 +233,7 @@ void sl_conn_close(sl_conn *c)
     sl_cbuf_put(w, &c->out);
     sl_cbuf_put(w, &c->uout);
     sl_bodybuf_put(w, &c->uin);
+    sl_l4_splice_release(c);
     sl_splice_release(c);
     free(c->proxy_buf);
     free(c);
@@ -526,6 +527,10 @@ void sl_conn_update(sl_conn *c)
             events |= EV_READ;
         break;
     case SL_CONN_PROXY:
+        if (c->l4_splicing) {
+            events = sl_l4_splice_events(c, false);
+            goto watch;
+        }
         /* Read while there is room: the request body, or early bytes of the next
          * pipelined request (keeping EV_READ on saves an epoll_ctl per request). */
         if (!c->client_eof && (!c->in.data || sl_buf_room(&c->in) + c->in.start > 0))
@@ -547,6 +552,7 @@ void sl_conn_update(sl_conn *c)
         if ((events & EV_READ) && SSL_pending(c->ssl) > 0 && sl_buf_room(&c->in) + c->in.start > 0)
             ev_feed_event(w->loop, &c->io, EV_READ);
     }
+watch:
     if ((c->io.events & (EV_READ | EV_WRITE)) != events) {
         ev_io_stop(w->loop, &c->io);
         ev_io_modify(&c->io, events); /* same fd: no EV__IOFDSET, so no epoll_ctl ADD that fails with EEXIST */
@@ -872,6 +878,12 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     }
     if (c->state == SL_CONN_H2) {
         sl_h2_io(c, revents);
+        return;
+    }
+    if (c->l4_splicing) {
+        if (revents & EV_READ)
+            c->l4_client_readable = true;
+        sl_proxy_client_event(c); /* (nothing is read into `in`: the bytes go by splice) */
         return;
     }
     if (c->ssl) {

@@ -122,6 +122,10 @@ struct sl_conn {
     uint8_t l4;                    /* a connection of a TLS (passthrough) or TCP listener: SL_ROUTE_TLS or
                                     * SL_ROUTE_TCP, passed through to a backend as it is (l4.c); 0: HTTP */
     bool l4_up_shut, l4_client_shut; /* ...its end-of-stream passed on to the upstream / the client */
+    bool l4_splicing;              /* ...its bytes move by splice(2) both ways (l4_splice.c) */
+    bool l4_client_readable;       /* ...the client's socket may have bytes (until a splice says EAGAIN) */
+    int l4_pipe[2];                /* ...the client-to-upstream pipe, while splicing */
+    size_t l4_pipe_bytes;          /* ...bytes in it, not yet at the upstream */
     bool retry_pending;            /* waiting out the retry backoff */
     char origin[256];              /* the request's Origin, for CORS response headers */
     const char *client_id;         /* who called, once an authentication policy knows ("" otherwise);
@@ -341,5 +345,11 @@ typedef enum { SL_SPLICE_WAIT = 0, SL_SPLICE_CLIENT_GONE, SL_SPLICE_UPSTREAM_CUT
 sl_splice_result sl_splice_move(sl_conn *c); /* moves what can move now */
 void sl_splice_release(sl_conn *c);          /* ends splicing; the pipe goes back to the pool if empty */
 void sl_splice_close_pool(sl_worker *w);
+/* Passed-through connections spliced both ways (l4_splice.c). */
+bool sl_l4_splice_ready(const sl_conn *c);  /* connected, nothing buffered, plain sockets, splicing on */
+bool sl_l4_splice_start(sl_conn *c);        /* false: no pipes to be had (copying carries on) */
+bool sl_l4_splice_pump(sl_conn *c);         /* moves what can move; false: the connection ended */
+int sl_l4_splice_events(const sl_conn *c, bool upstream_side); /* EV_READ / EV_WRITE wanted on that socket */
+void sl_l4_splice_release(sl_conn *c);
 
 #endif

@@ -1365,9 +1365,13 @@ static void update_upstream(sl_conn *c)
         return; /* an HTTP/2 stream: its session wakes us */
     int events = 0;
     bool dummy;
-    if (!u->connected || sl_buf_len(&c->uout) || (!c->req_body.done && request_body_ready(c, &dummy)))
+    if (c->l4_splicing)
+        events = sl_l4_splice_events(c, true);
+    else if (!u->connected || sl_buf_len(&c->uout) || (!c->req_body.done && request_body_ready(c, &dummy)))
         events |= EV_WRITE;
-    if (c->splicing) {
+    if (c->l4_splicing) {
+        /* (both directions: l4_splice.c) */
+    } else if (c->splicing) {
         if (c->pipe_bytes == 0 && !c->res_body.done)
             events |= EV_READ; /* the pipe is filled only when empty */
     } else if (u->connected && !c->up_eof && !c->res_body.done && sl_buf_room(&c->uin) + c->uin.start > 0 &&
@@ -1419,8 +1423,21 @@ static void l4_half_close(sl_conn *c)
     }
 }
 
+/* A passed-through connection whose bytes move by splice(2) (l4_splice.c). */
+static void pump_spliced(sl_conn *c)
+{
+    if (!sl_l4_splice_pump(c))
+        return;
+    update_upstream(c);
+    sl_conn_update(c);
+}
+
 static void pump(sl_conn *c)
 {
+    if (c->l4_splicing) {
+        pump_spliced(c);
+        return;
+    }
     if (c->client_eof && !c->req_body.done && !(c->tunnel && sl_buf_len(&c->in))) {
         if (c->l4) {
             c->req_body.done = true; /* the client has sent everything: its answer may still come */
@@ -1466,6 +1483,15 @@ static void pump(sl_conn *c)
             continue; /* the head and the body bytes read with it are out: splice the rest */
         if (!c->up_more || pass == SL_PUMP_PASSES - 1 || !c->up || sl_buf_len(&c->uin) > 0)
             break;
+    }
+    if (sl_l4_splice_ready(c) && sl_l4_splice_start(c)) {
+        /* What was read before the connection was made is out: the rest goes by splice. */
+        sl_cbuf_put(c->w, &c->in);
+        sl_cbuf_put(c->w, &c->out);
+        sl_cbuf_put(c->w, &c->uout);
+        sl_bodybuf_put(c->w, &c->uin);
+        pump_spliced(c);
+        return;
     }
     if (c->l4)
         l4_half_close(c);

@@ -5,6 +5,7 @@ ssl, certificates from the openssl CLI) terminate TLS behind it, and plain TCP
 servers (one speaks first) sit behind TCP listeners."""
 
 import collections
+import hashlib
 import shutil
 import socket
 import ssl
@@ -279,6 +280,12 @@ def test_tcp_half_close_and_a_silent_endpoint(sluiced):
         port, port2 = free_port(), free_port()
         created(sl.post(BACKENDS, backend("collect", [collector.port])))
         created(sl.post(BACKENDS, backend("greet", [silent.getsockname()[1], greeter.port])))
+        # (Before the Gateway: its workers' first snapshot has it.)
+        created(sl.post(path_for("backendpolicies", "default", group=SLUICE_GROUP, version="v1alpha1"), {
+            "apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "BackendPolicy",
+            "metadata": {"name": "fast-connect", "namespace": "default"},
+            "spec": {"targetRefs": [{"group": SLUICE_GROUP, "kind": "Backend", "name": "greet"}],
+                     "connectTimeout": "300ms"}}))
         created(sl.post(TCPROUTES, tcp_route("tcp", [ref("collect")])))
         gw = gateway(port, "TCP")
         gw["spec"]["listeners"].append({"name": "two", "port": port2, "protocol": "TCP"})
@@ -288,11 +295,6 @@ def test_tcp_half_close_and_a_silent_endpoint(sluiced):
                                     "spec": {"parentRefs": [{"name": "gw4", "sectionName": "two"}],
                                              "rules": [{"backendRefs": [ref("greet")]}]}}))
         created(replace(sl, TCPROUTES + "/tcp", lambda r: r["spec"]["parentRefs"][0].update(sectionName="l4")))
-        created(sl.post(path_for("backendpolicies", "default", group=SLUICE_GROUP, version="v1alpha1"), {
-            "apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "BackendPolicy",
-            "metadata": {"name": "fast-connect", "namespace": "default"},
-            "spec": {"targetRefs": [{"group": SLUICE_GROUP, "kind": "Backend", "name": "greet"}],
-                     "connectTimeout": "300ms"}}))
 
         def ask():
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
@@ -315,3 +317,75 @@ def test_tcp_half_close_and_a_silent_endpoint(sluiced):
         silent.close()
         for f in fillers:
             f.close()
+
+
+class EchoServer(Server):
+    """Sends back every byte it gets, until the client's end-of-stream."""
+
+    def _serve(self, s):
+        try:
+            s.settimeout(20)
+            while True:
+                d = s.recv(262144)
+                if not d:
+                    break
+                s.sendall(d)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        s.close()
+
+
+def spliced_and_sent(sl):
+    out = {"sluice_spliced_bytes_total": 0, "sluice_sent_bytes_total": 0}
+    for line in sl.get("/metrics").text.splitlines():
+        name = line.split("{", 1)[0]
+        if name in out and 'gateway="default/gw4"' in line:
+            out[name] += int(line.rsplit(" ", 1)[1])
+    return out["sluice_spliced_bytes_total"], out["sluice_sent_bytes_total"]
+
+
+@pytest.mark.parametrize("splice", [True, False], ids=["spliced", "copied"])
+def test_tcp_bytes_move_by_splice_both_ways(make_sluiced, splice):
+    """A passed-through connection's bytes move by splice(2) once it is connected
+    (--splice-min-bytes 0 turns that off: copied through the worker): 16 MiB
+    each way arrive intact, in order, with the half-close passed on."""
+    sl = make_sluiced(extra_args=[] if splice else ["--splice-min-bytes", "0"]).start()
+    echo = EchoServer()
+    try:
+        port = free_port()
+        created(sl.post(BACKENDS, backend("echo", [echo.port])))
+        created(sl.post(TCPROUTES, tcp_route("tcp", [ref("echo")])))
+        created(sl.post(GWPATH, gateway(port, "TCP")))
+
+        def ping():
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"ping")
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(5)
+                return s.recv(10)
+        wait_until(lambda: ping() == b"ping", timeout=15, what="the TCP route")
+        spliced0, sent0 = spliced_and_sent(sl)
+        size = 16 << 20
+        blob = hashlib.sha256(b"seed").digest() * (size // 32)
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            def send_all():
+                s.sendall(blob)
+                s.shutdown(socket.SHUT_WR)  # the client is done: the echo then ends its side
+            threading.Thread(target=send_all, daemon=True).start()
+            got = bytearray()
+            s.settimeout(20)
+            while True:
+                d = s.recv(1 << 20)
+                if not d:
+                    break  # the upstream's end-of-stream came through
+                got += d
+        assert len(got) == size and hashlib.sha256(got).digest() == hashlib.sha256(blob).digest()
+        spliced = wait_until(lambda: spliced_and_sent(sl)[1] - sent0 >= size and spliced_and_sent(sl), timeout=5,
+                             what="the sent bytes counted")
+        if splice:
+            assert spliced[0] - spliced0 == size, (spliced, spliced0)  # every byte to the client, none copied
+        else:
+            assert spliced[0] == spliced0 == 0
+    finally:
+        echo.stop()
