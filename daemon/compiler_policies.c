@@ -179,6 +179,8 @@ sl_snap_range sl_compile_policy_chain(sl_compile_ctx *c, const json_t *route, si
     snprintf(listener, sizeof(listener), "%s", sl_compile_str(c, l->name));
     entry_place e = {gw_ns, gw_name, listener, c->route_kind, sl_jmeta(route, "namespace"), sl_jmeta(route, "name"),
                      sl_js(rule, "name")};
+    /* A TLSRoute or TCPRoute carries connections: only the kinds that apply to them. */
+    bool connections = strcmp(c->route_kind, "TLSRoute") == 0 || strcmp(c->route_kind, "TCPRoute") == 0;
     unsigned order[64];
     kinds_by_phase(order);
     uint32_t links[64];
@@ -203,6 +205,10 @@ sl_snap_range sl_compile_policy_chain(sl_compile_ctx *c, const json_t *route, si
         }
         if (!best)
             continue;
+        if (connections && !sl_policy_kinds[order[oi]]->connections) {
+            json_object_set_new(effect(c, best, section), "connections", json_true()); /* (status: does not apply) */
+            continue;
+        }
         char winner[300];
         policy_key(best, winner, sizeof(winner));
         json_object_set_new(effect(c, best, section), "won", json_true());

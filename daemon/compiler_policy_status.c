@@ -14,7 +14,9 @@
  *             is then the missing target itself); the policy applies, without
  *             being written again, once the target appears;
  *             False Unsupported: it only has sections sluice does not enforce
- *             yet (named in the message; also named when others are enforced).
+ *             yet (named in the message; also named when others are enforced),
+ *             or sections that reached only TLS passthrough and TCP routes,
+ *             where they cannot act (named too: only ipAccess acts there).
  *
  * Whether a section won or lost comes from compiling the chains
  * (compiler_policies.c), so status and traffic agree. */
@@ -105,7 +107,10 @@ static bool resolve_target(sl_compile_ctx *c, const char *ns, const json_t *t, j
         add_ancestor(ancestors, ns, name, section);
         return true;
     }
-    const json_t *routes = strcmp(kind, "GRPCRoute") == 0 ? c->grpcroutes : c->httproutes;
+    const json_t *routes = strcmp(kind, "GRPCRoute") == 0   ? c->grpcroutes
+                           : strcmp(kind, "TLSRoute") == 0 ? c->tlsroutes
+                           : strcmp(kind, "TCPRoute") == 0 ? c->tcproutes
+                                                           : c->httproutes;
     const json_t *route = sl_compile_find_object(routes, ns, name);
     if (!route) {
         snprintf(why, len, "%s %s/%s does not exist", kind, ns, name);
@@ -135,7 +140,7 @@ static void attached(sl_compile_ctx *c, const json_t *policy, const char **statu
     const json_t *effects = json_object_get(c->policy_effects, key);
     const json_t *spec = json_object_get(policy, "spec");
     int in_effect = 0, overridden = 0, partial = 0;
-    char lost[600] = "", unsupported[200] = "";
+    char lost[600] = "", unsupported[200] = "", connections_only[200] = "";
     for (size_t i = 0; i < sizeof(all_sections) / sizeof(all_sections[0]); i++) {
         const char *section = all_sections[i];
         if (!json_object_get(spec, section))
@@ -149,6 +154,13 @@ static void attached(sl_compile_ctx *c, const json_t *policy, const char **statu
             char line[400];
             snprintf(line, sizeof(line), "%s: %s", section, sl_js(e, "invalid"));
             append(invalid, ilen, "; ", line);
+        }
+        if (json_is_true(json_object_get(e, "connections"))) {
+            /* It reached TLS passthrough or TCP routes, where it cannot act. */
+            append(connections_only, sizeof(connections_only), ", ", section);
+            if (!json_is_true(json_object_get(e, "won")) && !json_object_get(e, "winner")) {
+                continue; /* nowhere else: not in effect at all */
+            }
         }
         if (e && !json_is_true(json_object_get(e, "won")) && json_object_get(e, "winner")) {
             char line[400];
@@ -187,6 +199,11 @@ static void attached(sl_compile_ctx *c, const json_t *policy, const char **statu
     if (unsupported[0]) {
         size_t n = strlen(msg);
         snprintf(msg + n, len - n, "%ssluice does not enforce %s yet", n ? "; " : "", unsupported);
+    }
+    if (connections_only[0]) {
+        size_t n = strlen(msg);
+        snprintf(msg + n, len - n, "%s%s %s not apply to TLS passthrough and TCP connections", n ? "; " : "",
+                 connections_only, strchr(connections_only, ',') ? "do" : "does");
     }
 }
 

@@ -261,10 +261,8 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
     {
         const json_t *matches = json_object_get(rule, "matches");
         size_t nm = json_array_size(matches) ? json_array_size(matches) : 1;
-        /* Connections pass through untouched: no TrafficPolicy applies to them. */
-        bool connections = strcmp(c->route_kind, "TLSRoute") == 0 || strcmp(c->route_kind, "TCPRoute") == 0;
-        sl_snap_range policies = connections ? (sl_snap_range){0, 0}
-                                             : sl_compile_policy_chain(c, route, ri, listener_index);
+        /* (On a TLSRoute or TCPRoute: only the kinds that apply to connections.) */
+        sl_snap_range policies = sl_compile_policy_chain(c, route, ri, listener_index);
         for (size_t mi = 0; mi < nm; mi++) {
             const json_t *m = json_array_get(matches, mi); /* NULL: the default match, prefix "/" */
             const json_t *path = json_object_get(m, "path");

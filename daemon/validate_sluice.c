@@ -890,7 +890,7 @@ static void check_target_groups(sl_vctx *v, const json_t *spec)
 /* Validates a TrafficPolicy's spec: targetRefs plus at least one policy section. */
 void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
 {
-    static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
+    static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", NULL};
     static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt",

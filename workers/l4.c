@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "workers/conn.h"
+#include "workers/policy.h"
 #include "workers/router.h"
 #include "workers/tls_sni.h"
 
@@ -45,6 +46,11 @@ static void route_connection(sl_conn *c, const char *host)
     const sl_snapshot *s = &c->snap->s;
     snprintf(c->log_route, sizeof(c->log_route), "%.79s/%.79s", sl_snap_cstr(s, route->route_ns),
              sl_snap_cstr(s, route->route_name));
+    /* The TrafficPolicies that apply to connections (ipAccess): the compiler
+     * left the others out of this chain. A refusal closes the connection. */
+    c->route = route;
+    if (sl_policy_run_chain(c, s, route->policies, 0) != SL_POLICY_NEXT)
+        return;
     sl_proxy_start_connection(c, route);
 }
 

@@ -68,6 +68,12 @@ typedef struct sl_policy_env {
 typedef struct sl_policy_ops {
     const char *section; /* the TrafficPolicy spec field it reads ("ipAccess") */
     uint8_t phase;       /* sl_policy_phase */
+    /* Whether it also applies to connections passed through (TLS passthrough,
+     * TCP): on_request then runs when such a connection is routed, before its
+     * upstream is chosen, and may use nothing of HTTP (no head, no body: the
+     * client's address, the route). An answer closes the connection. Kinds
+     * without it are left out of those routes' chains (and status says so). */
+    bool connections;
     /* Master: compiles a validated section into rec (kind, phase and source are
      * set by the caller) and its items (appended to POLICY_ITEMS through env->b).
      * Returns false, with why, when the section cannot take effect; true with

@@ -6,7 +6,9 @@
  * a client outside every allow range is refused; otherwise it passes. So deny
  * carves holes into allow ("allow 10.0.0.0/8, deny 10.9.0.0/16"), and a list
  * of deny ranges alone refuses only those. Refused: 403, logged at info with
- * the policy's name (the client is not told which policy).
+ * the policy's name (the client is not told which policy). A passed-through
+ * connection (TLS, TCP) that is refused is closed before any upstream is
+ * reached (its access log line has 403).
  *
  * Compiled: one item per CIDR (flags 1: allow, 0: deny), num[0] = how many
  * allow ranges there are. The address is the TCP peer's. */
@@ -72,6 +74,7 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
 const sl_policy_ops sl_policy_ip_access = {
     .section = "ipAccess",
     .phase = SL_PHASE_ACCESS,
+    .connections = true, /* who may connect to a TCP or TLS passthrough listener, too */
     .compile = compile,
     .on_request = on_request,
 };

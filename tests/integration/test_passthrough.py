@@ -76,11 +76,13 @@ class TCPServer(Server):
 
     def __init__(self, name):
         self.name = name
+        self.greeted = 0
         super().__init__()
 
     def _serve(self, s):
         try:
             s.settimeout(10)
+            self.greeted += 1
             s.sendall(self.name.encode() + b"\n")
             while True:
                 data = s.recv(65536)
@@ -389,3 +391,97 @@ def test_tcp_bytes_move_by_splice_both_ways(make_sluiced, splice):
             assert spliced[0] == spliced0 == 0
     finally:
         echo.stop()
+
+
+TRAFFICPOLICIES = path_for("trafficpolicies", "default", group=SLUICE_GROUP, version="v1alpha1")
+
+
+def traffic_policy(name, target_kind, target_name, **sections):
+    spec = {"targetRefs": [{"group": GW_GROUP, "kind": target_kind, "name": target_name}]}
+    spec.update(sections)
+    return {"apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "TrafficPolicy",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+
+def greeting_from(port, source):
+    """The first line the server behind a TCP listener sends to a client on the
+    loopback address source; b"" when the gateway closes the connection."""
+    s = socket.socket()
+    try:
+        s.settimeout(5)
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        with s.makefile("rb") as f:
+            return f.readline()
+    except ConnectionResetError:
+        return b""
+    finally:
+        s.close()
+
+
+def attached_condition(sl, name):
+    anc = sl.get(TRAFFICPOLICIES + "/" + name).json().get("status", {}).get("ancestors", [])
+    return anc and {c["type"]: c for c in anc[0]["conditions"]}.get("Attached")
+
+
+def test_ip_access_applies_to_tcp_and_tls_connections_other_sections_do_not(sluiced, pki):
+    """A TrafficPolicy's ipAccess refuses connections on TCP and TLS passthrough
+    routes (closed before any upstream is reached, 403 in the access log); the
+    sections that cannot act on a connection are named in its status."""
+    sl = sluiced
+    greeter = TCPServer("greeter")
+    leaf = pki.leaf("abc.example.com")
+    tls_server = TLSServer("tls-one", leaf)
+    try:
+        port, tls_port = free_port(), free_port()
+        created(sl.post(BACKENDS, backend("greet", [greeter.port])))
+        created(sl.post(BACKENDS, backend("tls1", [tls_server.port])))
+        created(sl.post(TCPROUTES, tcp_route("tcp", [ref("greet")])))
+        created(sl.post(GWPATH, gateway(port, "TCP")))
+        wait_until(lambda: greeting_from(port, "127.0.0.2") == b"greeter\n", timeout=15, what="the TCP route")
+        created(sl.post(TRAFFICPOLICIES, traffic_policy("deny2", "TCPRoute", "tcp",
+                                                        ipAccess={"deny": ["127.0.0.2/32"]})))
+        wait_until(lambda: greeting_from(port, "127.0.0.2") == b"", timeout=10, what="127.0.0.2 refused")
+        handshakes = greeter.greeted
+        for _ in range(10):
+            assert greeting_from(port, "127.0.0.2") == b""
+            assert greeting_from(port, "127.0.0.3") == b"greeter\n"
+        assert greeter.greeted == handshakes + 10  # the refused ones never reached it
+        cond = wait_until(lambda: (attached_condition(sl, "deny2") or {}).get("reason") == "Attached"
+                          and attached_condition(sl, "deny2"), timeout=10, what="deny2 Attached")
+        assert cond["status"] == "True", cond
+        assert "refused by the ipAccess of TrafficPolicy default/deny2" in sl.log()
+        # A section that cannot act on connections: not in effect, and status says why.
+        created(sl.post(TRAFFICPOLICIES, traffic_policy("limits", "TCPRoute", "tcp",
+                                                        rateLimit={"requests": 1, "unit": "Minute"})))
+        cond = wait_until(lambda: (attached_condition(sl, "limits") or {}).get("reason") == "Unsupported"
+                          and attached_condition(sl, "limits"), timeout=10, what="limits Unsupported")
+        assert cond["status"] == "False" and "rateLimit does not apply to TLS passthrough and TCP connections" in \
+            cond["message"], cond
+        for _ in range(3):
+            assert greeting_from(port, "127.0.0.3") == b"greeter\n"  # no limit applied
+        # The same ipAccess on a Gateway with a TLS passthrough listener.
+        created(sl.post(TLSROUTES, tls_route("tls", ["abc.example.com"], "tls1")))
+        gw = gateway(tls_port, "TLS")
+        gw["metadata"]["name"] = "gw-tls"
+        created(sl.post(GWPATH, gw))
+        created(replace(sl, TLSROUTES + "/tls", lambda r: r["spec"]["parentRefs"][0].update(name="gw-tls")))
+        wait_until(lambda: tls_ask(pki, tls_port, "abc.example.com") == b"tls-one:hello", timeout=15,
+                   what="the TLS route")
+        created(sl.post(TRAFFICPOLICIES, traffic_policy("allow-none", "Gateway", "gw-tls",
+                                                        ipAccess={"allow": ["10.0.0.0/8"]})))
+
+        def refused():
+            try:
+                tls_ask(pki, tls_port, "abc.example.com")
+                return False
+            except (OSError, ssl.SSLError):
+                return True
+        wait_until(refused, timeout=10, what="TLS connections refused")
+        before = tls_server.handshakes
+        for _ in range(5):
+            assert refused()
+        assert tls_server.handshakes == before  # closed by the gateway: the backend never saw them
+    finally:
+        greeter.stop()
+        tls_server.stop()
