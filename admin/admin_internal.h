@@ -30,6 +30,7 @@ struct sl_admin {
     volatile bool ready;
     volatile bool stopping;
     bool require_token; /* bound to a non-loopback address: never serve without a token */
+    const char *config_dir; /* --config-dir, or NULL: its objects are refused writes (admin_resources.c) */
     sl_admin_metrics metrics;
     sl_admin_conns conns;
     sl_admin_tls tls;

@@ -350,6 +350,61 @@ static enum MHD_Result do_create(sl_admin_req *r, const sl_admin_path *p)
     return reply_object(r, p, 201, obj);
 }
 
+/* With --config-dir, the objects from its files belong to the directory: a
+ * write here would be undone by the next change of the files, so it is
+ * refused (409, as Kubernetes refuses writes to objects another manager owns)
+ * with the file to change instead. Status writes are the controller's: allowed. */
+static const char *file_of(sl_admin_req *r, const json_t *obj)
+{
+    if (!r->admin->config_dir)
+        return NULL;
+    return json_string_value(json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"),
+                                             SL_CONFIG_FILE_ANNOTATION));
+}
+
+/* A Namespace deleted takes its objects along: not those of the directory. */
+static const char *file_inside(sl_admin_req *r, const sl_admin_path *p, const json_t *ns)
+{
+    if (!r->admin->config_dir || strcmp(p->kind->kind, "Namespace") != 0)
+        return NULL;
+    for (const sl_kind *k = sl_kinds; k->kind; k++) {
+        json_t *items = NULL;
+        int64_t unused;
+        if (!k->namespaced || sl_store_list(r->admin->store, k->kind, sl_obj_name(ns), &items, &unused) != SL_OK) {
+            json_decref(items);
+            continue;
+        }
+        size_t i;
+        json_t *obj;
+        json_array_foreach(items, i, obj) if (file_of(r, obj))
+        {
+            static __thread char file[300];
+            snprintf(file, sizeof(file), "%s", file_of(r, obj));
+            json_decref(items);
+            return file;
+        }
+        json_decref(items);
+    }
+    return NULL;
+}
+
+static bool owned_by_files(sl_admin_req *r, const sl_admin_path *p, const json_t *old, const char *verb,
+                           enum MHD_Result *res)
+{
+    const char *file = file_of(r, old), *holds = NULL;
+    if (!file && strcmp(verb, "delete") == 0)
+        file = holds = file_inside(r, p, old);
+    if (!file || strcmp(p->subresource, "status") == 0)
+        return false;
+    char q[256];
+    qualified(p->kind, q, sizeof(q));
+    *res = sl_admin_reply_error(r, 409, "Conflict", p->kind->plural, p->name, NULL,
+                                "cannot %s %s \"%s\": %s the file %s/%s (--config-dir); change the file instead",
+                                verb, q, p->name, holds ? "it holds objects from" : "it comes from",
+                                r->admin->config_dir, file);
+    return true;
+}
+
 static enum MHD_Result conflict(sl_admin_req *r, const sl_admin_path *p)
 {
     char q[256];
@@ -461,6 +516,12 @@ static enum MHD_Result do_replace(sl_admin_req *r, const sl_admin_path *p)
         json_decref(obj);
         return rc == SL_NOTFOUND ? not_found(r, p, p->name) : store_failure(r);
     }
+    if (owned_by_files(r, p, old, "replace", &res)) {
+        sl_store_write_rollback(s);
+        json_decref(obj);
+        json_decref(old);
+        return res;
+    }
     return finish_update(r, p, obj, old, expected);
 }
 
@@ -519,6 +580,12 @@ static enum MHD_Result do_patch(sl_admin_req *r, const sl_admin_path *p)
         json_decref(patch);
         return rc == SL_NOTFOUND ? not_found(r, p, p->name) : store_failure(r);
     }
+    if (owned_by_files(r, p, old, "patch", &res)) {
+        sl_store_write_rollback(s);
+        json_decref(patch);
+        json_decref(old);
+        return res;
+    }
     json_t *updated = sl_merge_patch(old, patch);
     json_decref(patch);
     /* Identity fields cannot be patched away. */
@@ -574,6 +641,12 @@ static enum MHD_Result do_delete(sl_admin_req *r, const sl_admin_path *p)
         sl_store_write_rollback(s);
         return rc == SL_NOTFOUND ? not_found(r, p, p->name) : store_failure(r);
     }
+    enum MHD_Result res;
+    if (owned_by_files(r, p, old, "delete", &res)) {
+        sl_store_write_rollback(s);
+        json_decref(old);
+        return res;
+    }
     if (delete_locked(s, p->kind, old) != SL_OK) {
         sl_store_write_rollback(s);
         json_decref(old);
@@ -616,6 +689,8 @@ static enum MHD_Result do_delete_collection(sl_admin_req *r, const sl_admin_path
             break;
         if (!sl_selector_matches(labels, obj) || !sl_selector_matches(fields, obj))
             continue;
+        if (file_of(r, obj))
+            continue; /* the directory's (--config-dir): left to its files */
         rc = delete_locked(s, p->kind, obj);
         set_type_meta(p, obj);
         json_array_append(deleted, obj);

@@ -370,6 +370,7 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     }
     a->store = cfg->store;
     a->control = cfg->control;
+    a->config_dir = cfg->config_dir;
     /* Off loopback, or with a client CA (the operator asked for mutual TLS),
      * every request must authenticate: a token or a client certificate. */
     a->require_token = !is_loopback(ai->ai_addr) || cfg->client_ca;

@@ -27,7 +27,9 @@
 #include "daemon/health_checker.h"
 #include "config.h"
 #include "daemon/compiler.h"
+#include "daemon/config_dir.h"
 #include "daemon/controller.h"
+#include "daemon/export.h"
 #include "daemon/fetcher.h"
 #include "daemon/redis_health.h"
 #include "daemon/gateway_status.h"
@@ -63,6 +65,7 @@ typedef struct master {
     uint64_t pending_seen;      /* the workers' generations when pending routes were last checked */
     unsigned retry_ticks;
     int exit_code;
+    sl_config_dir *config_dir;  /* --config-dir's watcher, or NULL */
 } master;
 
 static void usage(FILE *f)
@@ -71,10 +74,13 @@ static void usage(FILE *f)
             "usage: sluiced [--state-dir DIR] [--admin HOST:PORT] [--log-level LEVEL] [--access-log PATH]\n"
             "               [data plane settings]\n"
             "       sluiced token create NAME|list|revoke ID --state-dir DIR\n"
+            "       sluiced export --state-dir DIR [--output yaml|json]\n"
             "\n"
             "  --state-dir DIR            where the SQLite store lives (env SLUICE_STATE_DIR; default %s)\n"
             "  --admin HOST:PORT          admin API address (env SLUICE_ADMIN; default %s);\n"
             "                             non-loopback addresses need at least one token\n"
+            "  --config-dir DIR           apply the manifests (*.yaml, *.yml, *.json) of DIR at start and\n"
+            "                             whenever they change; the objects they define belong to DIR\n"
             "  --log-level LEVEL          error, warn, info (default) or debug\n"
             "  --access-log PATH          where workers write JSON access log lines: a file, '-' for\n"
             "                             standard output (default), or 'off'\n"
@@ -302,12 +308,15 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
         return sl_token_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "export") == 0)
+        return sl_export_main(argc - 2, argv + 2);
 
     const char *state_dir = getenv("SLUICE_STATE_DIR");
     const char *admin_addr = getenv("SLUICE_ADMIN");
     const char *access_log = "-";
     const char *redis = getenv("SLUICE_REDIS");
     const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
+    const char *config_dir = NULL;
     int worker_uid = -1, worker_gid = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -321,7 +330,8 @@ int main(int argc, char **argv)
         const char *value = NULL;
         const char *flags_with_value[] = {"--state-dir",      "--admin",          "--log-level",
                                           "--access-log",     "--user",           "--admin-tls-cert",
-                                          "--admin-tls-key",  "--admin-client-ca", "--redis"};
+                                          "--admin-tls-key",  "--admin-client-ca", "--redis",
+                                          "--config-dir"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -336,7 +346,9 @@ int main(int argc, char **argv)
                 break;
             }
         }
-        if (value && strncmp(a, "--admin-tls-cert", 16) == 0) {
+        if (value && strncmp(a, "--config-dir", 12) == 0) {
+            config_dir = value;
+        } else if (value && strncmp(a, "--admin-tls-cert", 16) == 0) {
             admin_tls_cert = value;
         } else if (value && strncmp(a, "--admin-tls-key", 15) == 0) {
             admin_tls_key = value;
@@ -434,15 +446,26 @@ int main(int argc, char **argv)
         sl_log_error("main", "cannot open the store: %s", err);
         return 1;
     }
+    if (config_dir) {
+        /* Applied before the first compile: the first snapshot already has it. */
+        m.config_dir = sl_config_dir_start(m.store, config_dir, err, sizeof(err));
+        if (!m.config_dir) {
+            sl_log_error("main", "%s", err);
+            sl_store_close(m.store);
+            return 1;
+        }
+    }
     sl_admin_config cfg = {.address = admin_addr,
                            .store = m.store,
                            .control = m.control,
                            .tls_cert = admin_tls_cert,
                            .tls_key = admin_tls_key,
-                           .client_ca = admin_client_ca};
+                           .client_ca = admin_client_ca,
+                           .config_dir = config_dir};
     m.admin = sl_admin_start(&cfg, err, sizeof(err));
     if (!m.admin) {
         sl_log_error("main", "%s", err);
+        sl_config_dir_stop(m.config_dir);
         sl_store_close(m.store);
         return 1;
     }
@@ -479,6 +502,7 @@ int main(int argc, char **argv)
 
     sl_admin_set_ready(m.admin, false);
     sl_admin_stop(m.admin);
+    sl_config_dir_stop(m.config_dir);
     sl_controller_stop(m.controller);
     sl_fetcher_stop();
     sl_redis_health_stop();

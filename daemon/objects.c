@@ -120,6 +120,23 @@ void sl_obj_prepare_create(const sl_kind *k, json_t *obj, int64_t rv)
     set_namespace_name_label(k, obj);
 }
 
+json_t *sl_obj_user_form(const sl_kind *k, const json_t *obj)
+{
+    json_t *out = json_deep_copy(obj);
+    json_t *meta = sl_obj_metadata(out);
+    for (const char *const *f = server_owned_meta; *f; f++)
+        json_object_del(meta, *f);
+    if (k->has_status)
+        json_object_del(out, "status");
+    json_t *labels = json_object_get(meta, "labels");
+    if (strcmp(k->kind, "Namespace") == 0 && labels) {
+        json_object_del(labels, SL_NAMESPACE_NAME_LABEL);
+        if (json_object_size(labels) == 0)
+            json_object_del(meta, "labels");
+    }
+    return out;
+}
+
 /* True when a and b differ in anything but metadata and status. */
 static bool spec_changed(const json_t *a, const json_t *b)
 {

@@ -47,6 +47,17 @@ void sl_obj_prepare_update(const sl_kind *k, json_t *obj, const json_t *old, int
  * the status of `obj` and a new resourceVersion. Returns a new reference. */
 json_t *sl_obj_apply_status(const json_t *obj, const json_t *old, int64_t rv);
 
+/* The annotation that marks an object applied from a --config-dir file (its
+ * value: the file's name); such objects belong to the directory. */
+#define SL_CONFIG_FILE_ANNOTATION "sluice.dev/config-file"
+
+/* What a user wrote of obj: a deep copy without the server-owned metadata
+ * (uid, resourceVersion, generation, creationTimestamp...), without the status
+ * of kinds with a status subresource (the controller writes it) and without a
+ * Namespace's SL_NAMESPACE_NAME_LABEL. What `sluiced export` prints, and what
+ * --config-dir compares to know whether a file changed an object. */
+json_t *sl_obj_user_form(const sl_kind *k, const json_t *obj);
+
 /* RFC 7386 JSON merge patch: returns a new object, target with patch applied.
  * Keys beginning with '$' (strategic-merge-patch directives) are ignored, so a
  * strategic merge patch is applied as a merge patch. */

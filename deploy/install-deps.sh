@@ -9,7 +9,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 pkgs="build-essential autoconf automake libtool pkg-config \
     libmicrohttpd-dev libgnutls28-dev libev-dev libsqlite3-dev libssl-dev libnghttp2-dev libjansson-dev \
-    libpcre2-dev libcrypt-dev libcurl4-openssl-dev libhiredis-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler \
+    libpcre2-dev libcrypt-dev libcurl4-openssl-dev libhiredis-dev zlib1g-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler \
     sqlite3 curl ca-certificates python3 python3-yaml"
 # kubectl talks to the admin API (README); Debian's is 1.20. A newer one already
 # on the PATH is kept.
