@@ -96,7 +96,10 @@ typedef struct sl_control {
  * hands a worker a new listening socket (the descriptor travels as SCM_RIGHTS)
  * or takes one away, so a Gateway's listeners change without restarting its
  * workers or touching the connections of the listeners that stay. */
-enum { SL_CTL_ADD_SOCKET = 1, SL_CTL_REMOVE_SOCKET = 2 };
+enum { SL_CTL_ADD_SOCKET = 1, SL_CTL_REMOVE_SOCKET = 2,
+       /* The logs after the master reopened them (SIGUSR1, logrotate): the
+        * descriptor replaces the worker's access log, or its standard error. */
+       SL_CTL_ACCESS_LOG = 3, SL_CTL_LOG = 4 };
 
 typedef struct sl_ctl_msg {
     uint32_t op;

@@ -66,6 +66,10 @@ typedef struct master {
     unsigned retry_ticks;
     int exit_code;
     sl_config_dir *config_dir;  /* --config-dir's watcher, or NULL */
+    ev_signal sigusr1;
+    const char *log_file;       /* --log-file, or NULL (standard error) */
+    const char *access_log;     /* --access-log as given */
+    int worker_uid, worker_gid;
 } master;
 
 static void usage(FILE *f)
@@ -82,6 +86,8 @@ static void usage(FILE *f)
             "  --config-dir DIR           apply the manifests (*.yaml, *.yml, *.json) of DIR at start and\n"
             "                             whenever they change; the objects they define belong to DIR\n"
             "  --log-level LEVEL          error, warn, info (default) or debug\n"
+            "  --log-file PATH            write the log (master and workers) to PATH instead of standard\n"
+            "                             error; SIGUSR1 reopens it and the access log (logrotate)\n"
             "  --access-log PATH          where workers write JSON access log lines: a file, '-' for\n"
             "                             standard output (default), or 'off'\n"
             "  --user NAME                run the workers as this user (the master keeps its identity\n"
@@ -266,6 +272,46 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     sl_log_info("main", "SIGHUP: nothing to reload (configuration lives in the store)");
 }
 
+/* --log-file: the master's log (and, through their standard error, the
+ * workers'), opened in place of standard error. */
+static bool open_log_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        sl_log_error("main", "cannot open log file %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (fd != STDERR_FILENO) {
+        dup2(fd, STDERR_FILENO); /* (dup2 clears close-on-exec on the copy) */
+        close(fd);
+    }
+    return true;
+}
+
+/* SIGUSR1 (logrotate's postrotate): the access log and the log file are opened
+ * again by their names, and every worker is handed the new files. Standard
+ * output and error themselves are not reopened: their owner (systemd, a pipe)
+ * keeps them. */
+static void usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    master *m = w->data;
+    if (m->log_file && !open_log_file(m->log_file))
+        return;
+    int access = -1;
+    if (m->access_log && strcmp(m->access_log, "-") != 0 && strcmp(m->access_log, "off") != 0) {
+        access = open(m->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (access < 0) {
+            sl_log_error("main", "SIGUSR1: cannot open access log %s: %s (the old file stays in use)", m->access_log,
+                         strerror(errno));
+        } else if (m->worker_uid >= 0 && fchown(access, (uid_t)m->worker_uid, (gid_t)m->worker_gid) != 0) {
+            /* (workers write through the descriptor they are handed: ownership is for tools) */
+        }
+    }
+    sl_supervisor_reopen_logs(m->supervisor, access);
+    sl_log_info("main", "SIGUSR1: reopened %s%s%s", m->log_file ? m->log_file : "",
+                m->log_file && access >= 0 ? " and " : "", access >= 0 ? m->access_log : "");
+}
+
 /* Opens the access log destination; returns the fd, -1 for none. */
 static int open_access_log(const char *spec)
 {
@@ -317,6 +363,7 @@ int main(int argc, char **argv)
     const char *redis = getenv("SLUICE_REDIS");
     const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
     const char *config_dir = NULL;
+    const char *log_file = NULL;
     int worker_uid = -1, worker_gid = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -331,7 +378,7 @@ int main(int argc, char **argv)
         const char *flags_with_value[] = {"--state-dir",      "--admin",          "--log-level",
                                           "--access-log",     "--user",           "--admin-tls-cert",
                                           "--admin-tls-key",  "--admin-client-ca", "--redis",
-                                          "--config-dir"};
+                                          "--config-dir",     "--log-file"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -348,6 +395,8 @@ int main(int argc, char **argv)
         }
         if (value && strncmp(a, "--config-dir", 12) == 0) {
             config_dir = value;
+        } else if (value && strncmp(a, "--log-file", 10) == 0) {
+            log_file = value;
         } else if (value && strncmp(a, "--admin-tls-cert", 16) == 0) {
             admin_tls_cert = value;
         } else if (value && strncmp(a, "--admin-tls-key", 15) == 0) {
@@ -418,6 +467,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGQUIT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
     sigaddset(&sigs, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -428,6 +478,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluiced: cannot create the event loop\n");
         return 1;
     }
+    if (log_file && !open_log_file(log_file))
+        return 1;
+    m.log_file = log_file;
+    m.access_log = access_log;
+    m.worker_uid = worker_uid;
+    m.worker_gid = worker_gid;
     sl_log_info("main", "sluiced %s starting (state dir %s)", PACKAGE_VERSION, state_dir);
     /* Shared memory every worker inherits: mapped before anything forks. */
     m.control = sl_control_create();
@@ -477,8 +533,9 @@ int main(int argc, char **argv)
     ev_signal_init(&m.sigint, stop_signal_cb, SIGINT);
     ev_signal_init(&m.sigquit, stop_signal_cb, SIGQUIT);
     ev_signal_init(&m.sighup, hup_cb, SIGHUP);
-    ev_signal *sig[] = {&m.sigterm, &m.sigint, &m.sigquit, &m.sighup};
-    for (size_t i = 0; i < 4; i++) {
+    ev_signal_init(&m.sigusr1, usr1_cb, SIGUSR1);
+    ev_signal *sig[] = {&m.sigterm, &m.sigint, &m.sigquit, &m.sighup, &m.sigusr1};
+    for (size_t i = 0; i < 5; i++) {
         sig[i]->data = &m;
         ev_signal_start(m.loop, sig[i]);
     }

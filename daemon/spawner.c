@@ -17,8 +17,8 @@
 #include "common/log.h"
 
 /* The most descriptors one request carries: the listening sockets, the access
- * log and the worker's control socket. */
-#define MAX_FDS (SL_WORKER_MAX_SOCKETS + 2)
+ * log, the log and the worker's control socket. */
+#define MAX_FDS (SL_WORKER_MAX_SOCKETS + 3)
 /* A request is answered in microseconds; a spawner silent this long is broken. */
 #define ANSWER_TIMEOUT_MS 5000
 
@@ -61,7 +61,7 @@ static void close_other_fds(const int *keep, int nkeep)
 }
 
 /* The descriptor fields of args that hold one (>= 0), in request order:
- * sockets, then the access log, then the control socket; returns how many. */
+ * sockets, then the access log, the log, then the control socket; returns how many. */
 static int fd_fields(sl_worker_args *args, int **fields)
 {
     int n = 0;
@@ -70,6 +70,8 @@ static int fd_fields(sl_worker_args *args, int **fields)
             fields[n++] = &args->sockets[i].fd;
     if (args->access_log_fd >= 0)
         fields[n++] = &args->access_log_fd;
+    if (args->log_fd >= 0)
+        fields[n++] = &args->log_fd;
     if (args->ctl_fd >= 0)
         fields[n++] = &args->ctl_fd;
     return n;
@@ -96,10 +98,16 @@ __attribute__((noreturn)) static void become_worker(const sl_worker_args *args, 
     sigaddset(&unblock, SIGHUP);
     sigaddset(&unblock, SIGCHLD);
     signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN); /* (log reopening is the master's: it hands workers the new files) */
     signal(SIGCHLD, SIG_DFL);
     pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
     int keep[MAX_FDS];
     close_other_fds(keep, worker_fds(args, keep));
+    if (args->log_fd >= 0 && args->log_fd != STDERR_FILENO) {
+        /* The master's log as it is now (--log-file reopened since the spawner started). */
+        dup2(args->log_fd, STDERR_FILENO);
+        close(args->log_fd);
+    }
     prctl(PR_SET_NAME, "sluiced");
     /* Workers run unprivileged; the master keeps its identity so it can bind
      * privileged ports for Gateways created later. */

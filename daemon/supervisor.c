@@ -246,6 +246,7 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     snprintf(args.gateway_ns, sizeof(args.gateway_ns), "%s", g->ns);
     snprintf(args.gateway_name, sizeof(args.gateway_name), "%s", g->name);
     args.access_log_fd = sv->access_log_fd;
+    args.log_fd = STDERR_FILENO;
     for (int i = 0; i < g->nsockets; i++) {
         sv_socket *s = &sv->sockets[g->sockets[i]];
         args.sockets[args.nsockets].fd = s->fd;
@@ -430,17 +431,15 @@ static int find_group(sl_supervisor *sv, const char *ns, const char *name)
     return -1;
 }
 
-/* Tells one worker to add (fd >= 0) or drop a listening socket. */
-static void send_socket(sv_worker *wk, uint32_t op, const sv_socket *s)
+/* Sends one control message to a worker, with a descriptor when fd >= 0. */
+static bool send_ctl(sv_worker *wk, const sl_ctl_msg *msg, int fd)
 {
     if (wk->ctl < 0)
-        return;
-    sl_ctl_msg msg = {.op = op, .port = s->port};
-    snprintf(msg.address, sizeof(msg.address), "%s", s->address);
-    struct iovec iov = {&msg, sizeof(msg)};
+        return false;
+    struct iovec iov = {(void *)msg, sizeof(*msg)};
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (op == SL_CTL_ADD_SOCKET) {
+    if (fd >= 0) {
         memset(cbuf, 0, sizeof(cbuf));
         mh.msg_control = cbuf;
         mh.msg_controllen = sizeof(cbuf);
@@ -448,10 +447,36 @@ static void send_socket(sv_worker *wk, uint32_t op, const sv_socket *s)
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
         cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &s->fd, sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
     }
-    if (sendmsg(wk->ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(msg))
+    return sendmsg(wk->ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(*msg);
+}
+
+/* Tells one worker to add (fd >= 0) or drop a listening socket. */
+static void send_socket(sv_worker *wk, uint32_t op, const sv_socket *s)
+{
+    sl_ctl_msg msg = {.op = op, .port = s->port};
+    snprintf(msg.address, sizeof(msg.address), "%s", s->address);
+    if (!send_ctl(wk, &msg, op == SL_CTL_ADD_SOCKET ? s->fd : -1) && wk->ctl >= 0)
         sl_log_warn("supervisor", "cannot reach worker %d to change its sockets: %s", (int)wk->pid, strerror(errno));
+}
+
+void sl_supervisor_reopen_logs(sl_supervisor *sv, int access_log_fd)
+{
+    if (access_log_fd >= 0 && sv->access_log_fd >= 0) {
+        /* Same descriptor number, new file: workers spawned from now on get it. */
+        dup2(access_log_fd, sv->access_log_fd);
+        close(access_log_fd);
+    }
+    for (int i = 0; i < SL_MAX_WORKERS; i++) {
+        sv_worker *wk = &sv->workers[i];
+        if (wk->pid <= 0 || wk->ctl < 0)
+            continue;
+        sl_ctl_msg access = {.op = SL_CTL_ACCESS_LOG}, log = {.op = SL_CTL_LOG};
+        if ((sv->access_log_fd >= 0 && !send_ctl(wk, &access, sv->access_log_fd)) ||
+            !send_ctl(wk, &log, STDERR_FILENO))
+            sl_log_warn("supervisor", "cannot hand worker %d its reopened logs: %s", (int)wk->pid, strerror(errno));
+    }
 }
 
 /* A Gateway left the snapshot: its workers drain and its sockets close. */

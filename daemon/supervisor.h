@@ -48,5 +48,10 @@ uint64_t sl_supervisor_group_generation(const sl_supervisor *sv, const char *ns,
 bool sl_supervisor_all_run(const sl_supervisor *sv, uint64_t generation);
 const char *sl_supervisor_port_error(const sl_supervisor *sv, const char *ns, const char *name, int port);
 void sl_supervisor_free(sl_supervisor *sv);
+/* After the master reopened its logs (SIGUSR1): access_log_fd (>= 0) is the
+ * access log's new file, put in place of the old one; every running worker is
+ * handed the access log and the master's standard error, and writes to them
+ * from then on. */
+void sl_supervisor_reopen_logs(sl_supervisor *sv, int access_log_fd);
 
 #endif

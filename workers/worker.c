@@ -252,6 +252,13 @@ static void ctl_cb(struct ev_loop *loop, ev_io *io, int revents)
             if (w->snap)
                 sl_wsnap_bind_ports(w, w->snap);
             sl_log_info("worker", "listening on %s:%u too", msg.address[0] ? msg.address : "*", msg.port);
+        } else if ((msg.op == SL_CTL_ACCESS_LOG || msg.op == SL_CTL_LOG) && fd >= 0) {
+            int target = msg.op == SL_CTL_LOG ? STDERR_FILENO : w->args.access_log_fd;
+            if (msg.op == SL_CTL_ACCESS_LOG)
+                sl_access_log_flush(w); /* what is buffered belongs to the old file */
+            if (target >= 0 && dup2(fd, target) >= 0 && msg.op == SL_CTL_ACCESS_LOG)
+                fcntl(target, F_SETFL, fcntl(target, F_GETFL) | O_NONBLOCK);
+            close(fd);
         } else if (msg.op == SL_CTL_REMOVE_SOCKET) {
             if (fd >= 0)
                 close(fd);

@@ -25,6 +25,8 @@ typedef struct sl_worker_args {
     int nsockets;
     sl_worker_socket sockets[SL_WORKER_MAX_SOCKETS];
     int access_log_fd;        /* -1: none */
+    int log_fd;               /* the master's log (its standard error) when spawned: the worker's
+                               * standard error from then on; -1: keep the inherited one */
     int ctl_fd;               /* unix socket to the master (SL_CTL_* messages), -1: none */
 } sl_worker_args;
 
