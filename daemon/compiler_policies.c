@@ -206,7 +206,10 @@ sl_snap_range sl_compile_policy_chain(sl_compile_ctx *c, const json_t *route, si
         if (!best)
             continue;
         if (connections && !sl_policy_kinds[order[oi]]->connections) {
-            json_object_set_new(effect(c, best, section), "connections", json_true()); /* (status: does not apply) */
+            /* (status: it reached a connection route, where it does not apply) */
+            json_array_foreach(c->trafficpolicies, i, p) if (json_object_get(json_object_get(p, "spec"), section) &&
+                                                             policy_level(p, &e) != LEVEL_NONE)
+                json_object_set_new(effect(c, p, section), "connections", json_true());
             continue;
         }
         char winner[300];

@@ -123,6 +123,11 @@ struct sl_conn {
                                     * SL_ROUTE_TCP, passed through to a backend as it is (l4.c); 0: HTTP */
     bool l4_up_shut, l4_client_shut; /* ...its end-of-stream passed on to the upstream / the client */
     bool l4_splicing;              /* ...its bytes move by splice(2) both ways (l4_splice.c) */
+    bool l4_discard;               /* ...the upstream stopped reading (closed, reset): the client's bytes
+                                    * are read and dropped, so that closing sends it no reset that would
+                                    * cost it the answer's last bytes */
+    uint64_t l4_linger_until_ms;   /* ...then, once the answer is out: how long to wait for the client's
+                                    * end-of-stream before closing anyway (SL_L4_LINGER_MS) */
     bool l4_client_readable;       /* ...the client's socket may have bytes (until a splice says EAGAIN) */
     int l4_pipe[2];                /* ...the client-to-upstream pipe, while splicing */
     size_t l4_pipe_bytes;          /* ...bytes in it, not yet at the upstream */
@@ -345,6 +350,10 @@ typedef enum { SL_SPLICE_WAIT = 0, SL_SPLICE_CLIENT_GONE, SL_SPLICE_UPSTREAM_CUT
 sl_splice_result sl_splice_move(sl_conn *c); /* moves what can move now */
 void sl_splice_release(sl_conn *c);          /* ends splicing; the pipe goes back to the pool if empty */
 void sl_splice_close_pool(sl_worker *w);
+/* A passed-through connection whose upstream stopped reading waits this long,
+ * once the answer is out, for the client to end (a lingering close, as nginx's
+ * lingering_timeout): closing earlier with its bytes unread sends a reset. */
+#define SL_L4_LINGER_MS 5000
 /* Passed-through connections spliced both ways (l4_splice.c). */
 bool sl_l4_splice_ready(const sl_conn *c);  /* connected, nothing buffered, plain sockets, splicing on */
 bool sl_l4_splice_start(sl_conn *c);        /* false: no pipes to be had (copying carries on) */

@@ -727,6 +727,10 @@ static void tls_failure(sl_conn *c)
 static bool write_upstream(sl_conn *c)
 {
     sl_upstream *u = c->up;
+    if (c->l4_discard) {
+        c->in.start = c->in.end; /* (nobody to take them: see l4_discard) */
+        return true;
+    }
     for (;;) {
         bool bad = false;
         size_t body = sl_buf_len(&c->uout) ? 0 : request_body_ready(c, &bad);
@@ -769,6 +773,13 @@ static bool write_upstream(sl_conn *c)
                 return true;
             if (errno == EINTR)
                 continue;
+            if (c->l4) {
+                /* A passed-through connection's upstream stopped reading: what it
+                 * already sent still goes to the client (read on to its end). */
+                c->l4_discard = c->l4_up_shut = true;
+                c->in.start = c->in.end;
+                return true;
+            }
             c->up_refused = errno == EPIPE || errno == ECONNRESET;
             tls_failure(c);
             c->up_eof = true; /* treated like a close: see read_upstream */
@@ -1420,6 +1431,8 @@ static void l4_half_close(sl_conn *c)
     if (c->res_body.done && !c->l4_client_shut && c->res_ready == 0 && sl_buf_len(&c->out) == 0 && c->fd >= 0) {
         shutdown(c->fd, SHUT_WR);
         c->l4_client_shut = true;
+        if (c->l4_discard)
+            c->l4_linger_until_ms = sl_now_ms() + SL_L4_LINGER_MS;
     }
 }
 
@@ -1493,6 +1506,12 @@ static void pump(sl_conn *c)
         pump_spliced(c);
         return;
     }
+    if (c->l4 && c->client_eof && !c->req_body.done && sl_buf_len(&c->in) == 0) {
+        /* Its end-of-stream came with its last bytes, now sent: no event will follow. */
+        c->req_body.done = true;
+        if (!sl_conn_flush(c))
+            return; /* (both directions had ended: finished) */
+    }
     if (c->l4)
         l4_half_close(c);
     c->deadline_ms = c->up_deadline_ms;
@@ -1500,6 +1519,8 @@ static void pump(sl_conn *c)
         /* connecting: the connect timeout (up_deadline_ms) */
     } else if (c->tunnel) {
         c->deadline_ms = c->tunnel_activity_ms + (uint64_t)sl_setting(SL_SET_TUNNEL_IDLE_MS);
+        if (c->l4_linger_until_ms && c->l4_linger_until_ms < c->deadline_ms)
+            c->deadline_ms = c->l4_linger_until_ms;
     } else if (waiting_for_client_body(c)) {
         uint64_t body = sl_proxy_body_deadline(c);
         if (body < c->deadline_ms)

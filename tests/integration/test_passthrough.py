@@ -5,10 +5,13 @@ ssl, certificates from the openssl CLI) terminate TLS behind it, and plain TCP
 servers (one speaks first) sit behind TCP listeners."""
 
 import collections
+import fcntl
 import hashlib
 import shutil
 import socket
 import ssl
+import struct
+import termios
 import threading
 import time
 
@@ -485,3 +488,93 @@ def test_ip_access_applies_to_tcp_and_tls_connections_other_sections_do_not(slui
     finally:
         greeter.stop()
         tls_server.stop()
+
+
+class TalkerServer(Server):
+    """Sends `size` bytes, waits until the gateway has them all (acknowledged),
+    and closes, reading nothing: the unread bytes make its kernel answer the
+    gateway with a reset, so the gateway's writes fail from then on."""
+
+    def __init__(self, size):
+        self.size = size
+        super().__init__()
+
+    def _serve(self, s):
+        try:
+            s.sendall(b"z" * self.size)
+            deadline = time.monotonic() + 10
+            # (a close with bytes not yet acknowledged would drop them: not the gateway's doing)
+            while struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0" * 4))[0] and time.monotonic() < deadline:
+                time.sleep(0.005)
+        except OSError:
+            pass
+        s.close()
+
+
+@pytest.mark.parametrize("splice", [True, False], ids=["spliced", "copied"])
+def test_server_answer_survives_a_server_that_stops_reading(make_sluiced, splice):
+    """An upstream that answers and closes while the client still sends: the
+    client's direction ends (its bytes have nowhere to go), but every byte the
+    upstream sent still reaches the client."""
+    sl = make_sluiced(extra_args=[] if splice else ["--splice-min-bytes", "0"]).start()
+    size = 4 << 20
+    talker = TalkerServer(size)
+    try:
+        port = free_port()
+        created(sl.post(BACKENDS, backend("talker", [talker.port])))
+        created(sl.post(TCPROUTES, tcp_route("tcp", [ref("talker")])))
+        created(sl.post(GWPATH, gateway(port, "TCP")))
+
+        def reach():
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(5)
+                return len(s.recv(10)) > 0
+        wait_until(reach, timeout=15, what="the TCP route")
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.settimeout(10)
+
+                def send():  # the client sends on (more than the upstream's buffers hold) while it reads
+                    for _ in range(256):
+                        try:
+                            s.sendall(b"c" * 65536)
+                        except OSError:
+                            return
+                sender = threading.Thread(target=send, daemon=True)
+                sender.start()
+                got = 0
+                while True:
+                    try:
+                        d = s.recv(1 << 20)
+                    except ConnectionResetError:
+                        break
+                    if not d:
+                        break
+                    got += len(d)
+                assert got == size, (got, size)
+                s.shutdown(socket.SHUT_RDWR)  # (wakes the sender if it waits: the client is really done)
+                sender.join(10)
+    finally:
+        talker.stop()
+
+
+def test_a_section_that_cannot_act_on_connections_is_unsupported_for_every_policy(sluiced):
+    """Two policies with rateLimit on a Gateway that has only a TCP listener:
+    neither acts, and both say so (the one that would win and the one it
+    would override)."""
+    sl = sluiced
+    greeter = TCPServer("greeter")
+    try:
+        port = free_port()
+        created(sl.post(BACKENDS, backend("greet", [greeter.port])))
+        created(sl.post(TCPROUTES, tcp_route("tcp", [ref("greet")])))
+        created(sl.post(GWPATH, gateway(port, "TCP")))
+        for name in ("older", "newer"):
+            created(sl.post(TRAFFICPOLICIES, traffic_policy(name, "Gateway", "gw4",
+                                                            rateLimit={"requests": 1, "unit": "Minute"})))
+        for name in ("older", "newer"):
+            cond = wait_until(lambda: (attached_condition(sl, name) or {}).get("reason") == "Unsupported"
+                              and attached_condition(sl, name), timeout=10, what="%s Unsupported" % name)
+            assert cond["status"] == "False" and "does not apply to TLS passthrough and TCP" in cond["message"], cond
+    finally:
+        greeter.stop()
