@@ -67,7 +67,7 @@ static enum MHD_Result reply_version(sl_admin_req *r)
     return sl_admin_reply_json(r, 200,
                                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", "1", "minor",
                                          "32", "gitVersion", "v1.32.0-sluice-" PACKAGE_VERSION, "gitCommit", "",
-                                         "gitTreeState", "clean", "buildDate", __DATE__, "goVersion", "n/a",
+                                         "gitTreeState", "clean", "buildDate", SL_BUILD_DATE, "goVersion", "n/a",
                                          "compiler", "gcc", "platform", "linux/amd64"));
 }
 

@@ -30,6 +30,7 @@
 #include "daemon/config_dir.h"
 #include "daemon/controller.h"
 #include "daemon/export.h"
+#include "daemon/service_notify.h"
 #include "daemon/fetcher.h"
 #include "daemon/redis_health.h"
 #include "daemon/gateway_status.h"
@@ -227,7 +228,14 @@ static void notify_changed(void *arg)
 static void readiness_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     master *m = t->data;
-    sl_admin_set_ready(m->admin, m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor));
+    bool ready = m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor);
+    sl_admin_set_ready(m->admin, ready);
+    if (ready) {
+        char status[200];
+        snprintf(status, sizeof(status), "serving: %d workers, configuration %lld", sl_supervisor_worker_count(m->supervisor),
+                 (long long)m->compiled_rv);
+        sl_service_ready(status); /* (once) */
+    }
     /* Session ticket keys age out: a new one seals, the last one still opens. */
     double now = ev_now(loop);
     if (m->tickets_rotated == 0)
@@ -262,6 +270,7 @@ static void stop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     stopping = true;
     bool graceful = w->signum != SIGQUIT;
     sl_log_info("main", "received %s, %s", strsignal(w->signum), graceful ? "draining workers" : "stopping now");
+    sl_service_stopping();
     sl_admin_set_ready(m->admin, false);
     ev_timer_stop(loop, &m->readiness);
     sl_supervisor_stop(m->supervisor, graceful, stopped_cb, m);
@@ -546,6 +555,7 @@ int main(int argc, char **argv)
     m.liveness_timer.data = &m;
     m.readiness.data = &m;
     ev_timer_start(m.loop, &m.readiness);
+    sl_service_watchdog_start(m.loop);
     m.compiled_rv = -1;
     sl_liveness_init(&m.liveness);
     sl_fetcher_start(notify_changed, &m); /* before the first compile, which registers what to fetch */

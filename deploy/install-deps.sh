@@ -9,7 +9,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 pkgs="build-essential autoconf automake libtool pkg-config \
     libmicrohttpd-dev libgnutls28-dev libev-dev libsqlite3-dev libssl-dev libnghttp2-dev libjansson-dev \
-    libpcre2-dev libcrypt-dev libcurl4-openssl-dev libhiredis-dev zlib1g-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler \
+    libpcre2-dev libcrypt-dev libcurl4-openssl-dev libhiredis-dev zlib1g-dev libyaml-dev libsystemd-dev libprotobuf-c-dev protobuf-c-compiler \
     sqlite3 curl ca-certificates python3 python3-yaml"
 # kubectl talks to the admin API (README); Debian's is 1.20. A newer one already
 # on the PATH is kept.
@@ -18,10 +18,11 @@ if [ "${1:-}" = "--tests" ]; then
     # clang + libclang-rt-14-dev: libFuzzer targets (the runtime is a separate package);
     # gdb: the tests print the backtraces of a sluiced that would not stop;
     # apache2-utils: htpasswd makes the basicAuth tests' password files;
-    # redis-server: the Global rate-limit tests start their own.
+    # redis-server: the Global rate-limit tests start their own;
+    # debhelper + lintian: the Debian package is built, checked and installed (test_package.py).
     pkgs="$pkgs clang libclang-rt-14-dev \
         python3-pytest python3-requests python3-websockets python3-h2 python3-grpcio \
-        nghttp2-client openssl gdb apache2-utils redis-server"
+        nghttp2-client openssl gdb apache2-utils redis-server debhelper lintian"
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 fi
 $SUDO apt-get update -qq

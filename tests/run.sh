@@ -11,6 +11,7 @@ if [ "${1:-}" = "--sanitizers" ]; then
     builddir=build-san
     configure_args="--enable-sanitizers"
     export SL_SANITIZERS=1 # tests that measure glibc's allocator skip themselves
+    export SL_PACKAGE_TEST=0 # the Debian package is built and installed once, in the plain run
     # Sanitizer reports must fail the run, never scroll by.
     export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1}"
     export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
