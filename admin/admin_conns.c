@@ -1,5 +1,6 @@
 /* Admission of admin API connections (see admin_conns.h for the policy). */
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "admin/admin_conns.h"
@@ -26,13 +27,23 @@ void sl_admin_conns_destroy(sl_admin_conns *t)
     pthread_mutex_destroy(&t->lock);
 }
 
+/* Whether bytes wait on c's socket: a request on its way, not yet parsed. */
+static bool has_input(const sl_admin_conn *c)
+{
+    int n = 0;
+    return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 /* The connection to close to make room: the oldest that never sent a request
- * head, else the oldest idle one; never one serving a request. Lock held. */
+ * head, else the oldest idle one; never one serving a request, nor one whose
+ * request has arrived but is not parsed yet (connections are registered by
+ * their own threads, so a busy machine can register a real client before the
+ * idle ones that connected earlier). Lock held. */
 static sl_admin_conn *pick_victim(sl_admin_conns *t)
 {
     sl_admin_conn *idle = NULL;
     for (sl_admin_conn *c = t->oldest; c; c = c->newer) {
-        if (c->evicted || c->busy)
+        if (c->evicted || c->busy || has_input(c))
             continue;
         if (!c->requested)
             return c;

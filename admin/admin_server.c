@@ -381,7 +381,9 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     /* poll(), not select(): descriptors past FD_SETSIZE (1024) must work. One
      * thread per connection lets a watch sleep in its callback. libmicrohttpd's
      * own limit is only a backstop above ours: ours closes idle connections to
-     * make room, libmicrohttpd's would refuse every newcomer. */
+     * make room, libmicrohttpd's would refuse every newcomer. The room between
+     * them holds the connections ours closed whose threads have not ended yet:
+     * under a flood on a busy machine those lag, so it is generous. */
     unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -400,7 +402,7 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_NOTIFY_CONNECTION,
                               sl_admin_conns_notify, &a->conns, MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned)sl_setting(SL_SET_ADMIN_IDLE_TIMEOUT_S), MHD_OPTION_CONNECTION_LIMIT,
-                              limit * 2 + 64, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                              limit * 4 + 512, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                               MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_ARRAY, tls_opts,
                               MHD_OPTION_END);
     freeaddrinfo(ai);
