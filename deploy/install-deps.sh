@@ -29,4 +29,4 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086 # the list is meant to split
 $SUDO apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 # The benchmarks (bench/) also need the proxies they compare against:
-#   apt-get install -y wrk nginx-light haproxy
+#   apt-get install -y wrk nginx-light libnginx-mod-stream haproxy
