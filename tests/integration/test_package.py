@@ -22,14 +22,14 @@ import requests
 from conftest import free_port
 
 SRCDIR = os.environ.get("SL_SRCDIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-TOOLS = ["dpkg-buildpackage", "dh", "lintian", "dpkg", "setpriv"]
+TOOLS = ["dpkg-buildpackage", "dh", "lintian", "dpkg", "setpriv", "git", "adduser"]
 missing = [t for t in TOOLS if not shutil.which(t)]
 pytestmark = [
     pytest.mark.skipif(os.environ.get("SL_PACKAGE_TEST") == "0", reason="skipped, because SL_PACKAGE_TEST=0 "
                        "(tests/run.sh --sanitizers: the package is checked in the plain run)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="skipped, because installing a package needs root"),
     pytest.mark.skipif(bool(missing), reason="skipped, because %s is not installed (deploy/install-deps.sh --tests "
-                       "installs debhelper and lintian)" % ", ".join(missing)),
+                       "installs debhelper, lintian, git and adduser)" % ", ".join(missing)),
     pytest.mark.skipif(not os.path.isdir(os.path.join(SRCDIR, "debian")), reason="skipped, because %s has no debian/"
                        % SRCDIR),
 ]
@@ -149,8 +149,9 @@ def test_install_run_upgrade_remove_purge(deb):
         try:
             wait_for(lambda: requests.get("http://127.0.0.1:%d/" % port, timeout=2).status_code == 200,
                      "the example route on port %d" % port)
-            pid_user = run("ps", "-o", "user=", "-p", str(p.pid)).stdout.strip()
-            assert pid_user == "sluice", pid_user
+            with open("/proc/%d/status" % p.pid) as f:
+                uids = next(l for l in f if l.startswith("Uid:")).split()[1:]
+            assert set(uids) == {run("id", "-u", "sluice").stdout.strip()}, uids  # (setpriv exec'd sluiced)
             r = requests.post("http://127.0.0.1:%d/api/v1/namespaces" % admin,
                               json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kept"}}, timeout=5)
             assert r.status_code == 201, r.text
