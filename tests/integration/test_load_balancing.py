@@ -184,11 +184,17 @@ def check_consistent_hashing(make_dataplane, algo):
     own = [k for k in keys if before[k] == gone.name]
     assert set(own) <= set(moved)
     share = len(moved) / len(keys)
-    # The ideal is the gone endpoint's own keys, about 10%; others may move a little.
+    others = len(set(moved) - set(own)) / len(keys)
+    # The ideal is the gone endpoint's own keys, about 10%. How many keys one endpoint
+    # owns varies with where its address lands on the ring (or table), and 300 keys
+    # sample it roughly: the share's 10% is measured on 20,000 keys by
+    # tests/unit/test_compiler_balancer; here, what must hold is which keys move.
     print("%s: %.1f%% of keys moved, %.1f%% were the gone endpoint's" % (algo, 100 * share, 100 * len(own) / len(keys)))
-    assert 0.03 <= share <= 0.16, share
+    assert 0.02 <= share <= 0.25, share
     if algo == "ringHash":
         assert set(moved) == set(own), "ring hash moved keys of endpoints that stayed"
+    else:
+        assert others <= 0.05, "maglev moved %.1f%% of the keys of endpoints that stayed" % (100 * others)
     # A request without the key still gets an answer (placed at random).
     assert dp.get("/").status_code == 200
 
