@@ -19,11 +19,11 @@ if [ "${1:-}" = "--tests" ]; then
     # gdb: the tests print the backtraces of a sluiced that would not stop;
     # apache2-utils: htpasswd makes the basicAuth tests' password files;
     # redis-server: the Global rate-limit tests start their own;
-    # debhelper, lintian, git, adduser: the Debian package is built from the tree's files,
+    # dpkg-dev, debhelper, lintian, git, adduser: the Debian package is built from the tree's files,
     # checked and installed (test_package.py).
     pkgs="$pkgs clang libclang-rt-14-dev \
         python3-pytest python3-requests python3-websockets python3-h2 python3-grpcio \
-        nghttp2-client openssl gdb apache2-utils redis-server debhelper lintian git adduser"
+        nghttp2-client openssl gdb apache2-utils redis-server dpkg-dev debhelper lintian git adduser"
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 fi
 $SUDO apt-get update -qq

@@ -647,43 +647,55 @@ def _service_types(h):
     run(h)
 
 
+def weighted_distribution(sample, want, what="requests", total=500, tries=3):
+    """weight.TestWeightedDistribution: total samples, 10 at a time, each the pod
+    name sample() returns (it raises on a failed one); every backend of want gets
+    its share within 5 points, exactly those with a weight get any. Up to tries
+    rounds (upstream retries too)."""
+    import concurrent.futures
+    last = None
+    for _ in range(tries):
+        seen, errs, lock = {}, [], threading.Lock()
+
+        def one(_i):
+            try:
+                pod = sample()
+            except (OSError, ValueError, AssertionError) as e:
+                with lock:
+                    errs.append(str(e))
+                return
+            with lock:
+                for b in want:
+                    if pod.startswith(b + "-"):
+                        seen[b] = seen.get(b, 0) + 1
+        with concurrent.futures.ThreadPoolExecutor(10) as ex:
+            list(ex.map(one, range(total)))
+        problems = ["failed %s: %s" % (what, errs[:5])] if errs else []
+        weighted = sum(1 for p in want.values() if p > 0)
+        if len(seen) != weighted:
+            problems.append("expected exactly %d backends to receive traffic, got %s" % (weighted, seen))
+        for b, p in want.items():
+            got = seen.get(b, 0) / float(total)
+            if abs(got - p) > 0.05:
+                problems.append("%s got %.3f of the %s, want %.2f +/- 0.05" % (b, got, what, p))
+        if not problems:
+            return
+        last = problems
+    raise Failure("weighted distribution: %s" % last)
+
+
 @case("httproute-weight")
 def _weight(h):
     addr = accepted(h, SAME, ["weighted-backends"])
     resolved_refs_true(h, "weighted-backends", SAME)
     eventually(h, addr, T("/", ns=INFRA))
-    want = {V1: 0.7, V2: 0.3, V3: 0.0}
-    last = None
-    for _ in range(3):
-        seen = {}
-        errs = []
-        lock = threading.Lock()
 
-        def one(_i):
-            r = send(h, addr, T("/", ns=INFRA))
-            pod = (r.echo or {}).get("pod", "")
-            with lock:
-                if r.status != 200:
-                    errs.append(r.status)
-                for b in want:
-                    if pod.startswith(b):
-                        seen[b] = seen.get(b, 0) + 1
-        import concurrent.futures
-        with concurrent.futures.ThreadPoolExecutor(10) as ex:
-            list(ex.map(one, range(500)))
-        problems = []
-        if errs:
-            problems.append("non-200 answers: %s" % errs[:5])
-        if len(seen) != 2:
-            problems.append("expected exactly two backends to receive traffic, got %s" % seen)
-        for b, p in want.items():
-            got = seen.get(b, 0) / 500.0
-            if abs(got - p) > 0.05:
-                problems.append("%s got %.3f of the traffic, want %.2f +/- 0.05" % (b, got, p))
-        if not problems:
-            return
-        last = problems
-    raise Failure("weighted distribution: %s" % last)
+    def sample():
+        r = send(h, addr, T("/", ns=INFRA))
+        if r.status != 200:
+            raise Failure("status %d" % r.status)
+        return (r.echo or {}).get("pod", "")
+    weighted_distribution(sample, {V1: 0.7, V2: 0.3, V3: 0.0})
 
 
 # ------------------------------------------------------------------ redirects

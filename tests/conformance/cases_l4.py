@@ -15,16 +15,14 @@ are in known_failures.txt: sluice passes TLS through only, and the upstream
 suite skips them for an implementation that does not claim the feature.
 """
 
-import concurrent.futures
 import http.client
 import json
 import socket
 import ssl
-import threading
 import time
 
 from cases import (Collector, case, gateway_listeners, gateway_zero_routes, no_accepted_parents, resolved_refs_true,
-                   route_condition, route_parents, _route_parents_subset)
+                   route_condition, route_parents, _route_parents_subset, weighted_distribution)
 from cases_gateway import namespaces_ready
 from harness import CONSECUTIVE, CONSISTENCY_TIMEOUT, INFRA, WEB, Failure, poll
 
@@ -317,33 +315,8 @@ def _tcp_weighted(h):
     namespaces_ready(h, [INFRA])
     addr, _ = routes_accepted(h, "tcp-weighted-gateway", ["tcp-weighted-route"], listener="tcp")
     poll(lambda: (_try(echo_send_once, addr), "no TCP echo answer"), CONSISTENCY_TIMEOUT, "TCP echo on %s:%d" % addr)
-    want = {"tcp-backend-v1": 0.7, "tcp-backend-v2": 0.3, "tcp-backend-v3": 0.0}
-    last = None
-    for _ in range(3):
-        seen, errs, lock = {}, [], threading.Lock()
-
-        def one(_i):
-            try:
-                pod = echo_send_once(addr)
-            except (OSError, ValueError, AssertionError) as e:
-                with lock:
-                    errs.append(str(e))
-                return
-            with lock:
-                for b in want:
-                    if pod.startswith(b + "-"):
-                        seen[b] = seen.get(b, 0) + 1
-        with concurrent.futures.ThreadPoolExecutor(10) as ex:
-            list(ex.map(one, range(500)))
-        problems = ["failed connections: %s" % errs[:3]] if errs else []
-        for b, p in want.items():
-            got = seen.get(b, 0) / 500.0
-            if abs(got - p) > 0.05:
-                problems.append("%s got %.3f of the connections, want %.2f +/- 0.05" % (b, got, p))
-        if not problems:
-            return
-        last = problems
-    raise Failure("weighted distribution: %s" % last)
+    weighted_distribution(lambda: echo_send_once(addr),
+                          {"tcp-backend-v1": 0.7, "tcp-backend-v2": 0.3, "tcp-backend-v3": 0.0}, "connections")
 
 
 def _try(fn, *args):
