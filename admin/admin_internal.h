@@ -66,6 +66,8 @@ const char *sl_admin_header(sl_admin_req *r, const char *name);
 enum MHD_Result sl_admin_reply_json(sl_admin_req *r, unsigned code, json_t *body);
 /* Sends a plain-text body (copied). */
 enum MHD_Result sl_admin_reply_text(sl_admin_req *r, unsigned code, const char *content_type, const char *text);
+/* The same with a malloc'd body of len bytes that the answer takes over (freed when sent). */
+enum MHD_Result sl_admin_reply_owned(sl_admin_req *r, unsigned code, const char *content_type, char *body, size_t len);
 /* Sends a Kubernetes Status failure. causes (stolen, may be NULL) becomes details.causes;
  * kind/name (may be NULL) fill details.kind/name. */
 enum MHD_Result sl_admin_reply_error(sl_admin_req *r, unsigned code, const char *reason, const char *kind,

@@ -314,25 +314,36 @@ static char *render_backends(const sl_control *c)
 
 enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
 {
-    enum { NPARTS = 5 };
+    enum { NPARTS = 6 };
     char *parts[NPARTS] = {sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store)),
                            render_connections(&r->admin->conns),
                            r->admin->control ? render_dataplane(r->admin->control) : strdup(""),
                            r->admin->control ? sl_admin_metrics_ai(r->admin->control) : strdup(""),
-                           render_backends(r->admin->control)};
-    size_t len = 0;
+                           render_backends(r->admin->control), sl_admin_metrics_series()};
+    size_t len = 0, lens[NPARTS];
     bool ok = true;
     for (int i = 0; i < NPARTS; i++) {
         ok = ok && parts[i];
-        len += parts[i] ? strlen(parts[i]) : 0;
+        lens[i] = parts[i] ? strlen(parts[i]) : 0;
+        len += lens[i];
     }
-    char *body = ok ? malloc(len + 1) : NULL;
+    /* The largest part (the route series, megabytes at 10,000 routes) grows
+     * into the whole body rather than being copied into a new one. */
+    int big = 0;
+    for (int i = 1; i < NPARTS; i++)
+        big = lens[i] > lens[big] ? i : big;
+    char *body = ok ? realloc(parts[big], len + 1) : NULL;
     if (body) {
+        parts[big] = NULL;
+        size_t before = 0;
+        for (int i = 0; i < big; i++)
+            before += lens[i];
+        memmove(body + before, body, lens[big]);
         size_t at = 0;
         for (int i = 0; i < NPARTS; i++) {
-            size_t n = strlen(parts[i]);
-            memcpy(body + at, parts[i], n);
-            at += n;
+            if (i != big)
+                memcpy(body + at, parts[i], lens[i]);
+            at += lens[i];
         }
         body[at] = '\0';
     }
@@ -340,7 +351,5 @@ enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
         free(parts[i]);
     if (!body)
         return sl_admin_reply_error(r, 500, "InternalError", NULL, NULL, NULL, "out of memory rendering metrics");
-    enum MHD_Result res = sl_admin_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", body);
-    free(body);
-    return res;
+    return sl_admin_reply_owned(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 }

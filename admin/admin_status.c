@@ -56,6 +56,11 @@ enum MHD_Result sl_admin_reply_text(sl_admin_req *r, unsigned code, const char *
     return copy ? reply_bytes(r, code, content_type, copy, strlen(copy)) : MHD_NO;
 }
 
+enum MHD_Result sl_admin_reply_owned(sl_admin_req *r, unsigned code, const char *content_type, char *body, size_t len)
+{
+    return reply_bytes(r, code, content_type, body, len);
+}
+
 static enum MHD_Result reply_bytes(sl_admin_req *r, unsigned code, const char *content_type, void *bytes, size_t len)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);

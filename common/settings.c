@@ -71,6 +71,9 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
     [SL_SET_ENDPOINT_SLOTS] = S("endpoint-slots", 65536, 64, 16777216, "",
                                 "endpoints and backends whose health, ejections and requests in flight are "
                                 "shared by all workers (128 bytes each); beyond, the rest get none of that"),
+    [SL_SET_METRICS_SERIES] = S("metrics-series", 16384, 16, 262144, "",
+                                "route rules, listeners and backends with their own /metrics series (200 bytes "
+                                "per worker each, once used); beyond, the rest share an overflow series per kind"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 12
+#define SL_SNAP_FORMAT 13
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -199,6 +199,8 @@ typedef struct sl_snap_route {
     sl_snap_range query_matches; /* also SL_SNAP_HEADER_MATCHES records */
     uint32_t action;
     uint32_t rule_index;
+    uint32_t series;          /* traffic series of the route rule (common/series.h); SL_SNAP_NONE: none */
+    uint32_t listener_series; /* ...and of the listener whose vhost holds this entry */
     sl_snap_str route_ns, route_name;
     sl_snap_range policies; /* POLICY_LINKS: the policies in force here, by phase (workers/policy.h) */
 } sl_snap_route;
@@ -349,6 +351,8 @@ typedef struct sl_snap_backend {
     uint32_t state;           /* its slot in the shared endpoint table (common/endpoint_state.h):
                                * requests in flight, circuit breakers; SL_SNAP_NONE: none */
     uint32_t balancer;        /* BALANCERS: the BackendPolicy's settings; SL_SNAP_NONE: the defaults */
+    uint32_t series;          /* traffic series (common/series.h); SL_SNAP_NONE: none */
+    uint32_t reserved2;
     sl_snap_range lb_entries; /* LB_ENTRIES: the ring (ring hash) or table (maglev), else empty */
 } sl_snap_backend;
 

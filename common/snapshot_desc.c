@@ -92,6 +92,8 @@ static const sl_snap_field route_fields[] = {
     RANGE(sl_snap_route, query_matches, SL_SNAP_HEADER_MATCHES),
     INDEX(sl_snap_route, action, SL_SNAP_ACTIONS),
     UINT(sl_snap_route, rule_index),
+    UINT(sl_snap_route, series), /* series are checked where they are used (sl_series_at) */
+    UINT(sl_snap_route, listener_series),
     STR(sl_snap_route, route_ns),
     STR(sl_snap_route, route_name),
     RANGE(sl_snap_route, policies, SL_SNAP_POLICY_LINKS),
@@ -154,6 +156,8 @@ static const sl_snap_field backend_fields[] = {
     SECRET_STR(sl_snap_backend, ai_aws_token),
     UINT(sl_snap_backend, state), /* slots are checked where they are read (sl_ep_slot) */
     INDEX_OR_NONE(sl_snap_backend, balancer, SL_SNAP_BALANCERS),
+    UINT(sl_snap_backend, series),
+    RESERVED(sl_snap_backend, reserved2),
     RANGE(sl_snap_backend, lb_entries, SL_SNAP_LB_ENTRIES),
 };
 

@@ -8,6 +8,7 @@
 #include "common/sl.h"
 #include "daemon/compiler_internal.h"
 #include "daemon/endpoint_slots.h"
+#include "daemon/series_ids.h"
 #include "daemon/fetcher.h"
 #include "daemon/controller.h"
 #include "daemon/gateway_rules.h"
@@ -195,6 +196,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
 
     sl_fetcher_begin(); /* documents (JWKS URIs) that no policy asks for now are forgotten */
     sl_ep_slots_begin(); /* endpoint slots that no backend asks for now are released once published */
+    sl_series_ids_begin(); /* so are traffic series */
     size_t i;
     json_t *gw;
     json_array_foreach(c.gateways, i, gw)
@@ -217,6 +219,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     sl_compile_policy_zones(&c);
     sl_compile_backend_policy_status(&c);
     sl_ep_slots_end();
+    sl_series_ids_end();
     sl_fetcher_end();
 
     json_decref(c.gateway_classes);

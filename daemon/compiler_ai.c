@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "daemon/compile_values.h"
 #include "daemon/compiler_internal.h"
+#include "daemon/series_ids.h"
 #include <openssl/sha.h>
 
 #include "daemon/fetcher.h"
@@ -346,6 +347,7 @@ static uint32_t compile_backend(sl_compile_ctx *c, const char *ns, const char *n
              host, (unsigned)port);
     sl_snap_backend be = {
         .state = SL_SNAP_NONE,
+        .series = sl_series_backend("Backend", ns, name, 0),
         .balancer = SL_SNAP_NONE,
         .kind = sl_sb_str(&c->b, "Backend"),
         .ns = sl_sb_str(&c->b, ns),

@@ -113,6 +113,7 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
     const char *port_name = sl_js(svc_port, "name");
     sl_snap_backend be = {
         .state = SL_SNAP_NONE,
+        .series = SL_SNAP_NONE,
         .balancer = SL_SNAP_NONE,
         .kind = sl_sb_str(&c->b, "Service"),
         .ns = sl_sb_str(&c->b, ns),
@@ -168,6 +169,7 @@ static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *na
     const json_t *st = json_object_get(spec, "static");
     sl_snap_backend be = {
         .state = SL_SNAP_NONE,
+        .series = SL_SNAP_NONE,
         .balancer = SL_SNAP_NONE,
         .kind = sl_sb_str(&c->b, "Backend"),
         .ns = sl_sb_str(&c->b, ns),

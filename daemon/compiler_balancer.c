@@ -14,6 +14,7 @@
 #include "daemon/compile_values.h"
 #include "daemon/compiler_internal.h"
 #include "daemon/endpoint_slots.h"
+#include "daemon/series_ids.h"
 
 #define SLUICE_GROUP "gateway.sluice.dev"
 
@@ -168,6 +169,7 @@ void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char 
     int n = snprintf(key, sizeof(key), "%s/%s/%s/%s/%lld", group, kind, ns, name, port);
     sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, backend);
     be->state = sl_ep_slot_for(key);
+    be->series = sl_series_backend(kind, ns, name, port);
     sl_snap_range eps = be->endpoints;
     for (uint32_t i = 0; i < eps.count; i++) {
         sl_snap_endpoint *e = sl_sb_at(&c->b, SL_SNAP_ENDPOINTS, eps.first + i);

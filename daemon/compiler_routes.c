@@ -11,6 +11,7 @@
 #include "daemon/controller.h"
 #include "daemon/gateway_rules.h"
 #include "daemon/objects.h"
+#include "daemon/series_ids.h"
 
 #define GW_GROUP "gateway.networking.k8s.io"
 
@@ -249,6 +250,10 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
 {
     const sl_snap_listener *l = sl_sb_at(&c->b, SL_SNAP_LISTENERS, listener_index);
     bool grpc = strcmp(c->route_kind, "GRPCRoute") == 0;
+    const sl_snap_gateway *gw = sl_sb_at(&c->b, SL_SNAP_GATEWAYS, l->gateway);
+    uint32_t listener_series = sl_series_listener((const char *)c->b.tab[SL_SNAP_STRINGS].data + gw->ns.off,
+                                                  (const char *)c->b.tab[SL_SNAP_STRINGS].data + gw->name.off,
+                                                  (const char *)c->b.tab[SL_SNAP_STRINGS].data + l->name.off);
     /* The listener's port on every address the Gateway binds. */
     uint32_t ports[16];
     size_t nports = listener_ports(c, l, ports, 16);
@@ -263,6 +268,7 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
         size_t nm = json_array_size(matches) ? json_array_size(matches) : 1;
         /* (On a TLSRoute or TCPRoute: only the kinds that apply to connections.) */
         sl_snap_range policies = sl_compile_policy_chain(c, route, ri, listener_index);
+        uint32_t series = sl_series_route(sl_jmeta(route, "namespace"), sl_jmeta(route, "name"), (unsigned)ri);
         for (size_t mi = 0; mi < nm; mi++) {
             const json_t *m = json_array_get(matches, mi); /* NULL: the default match, prefix "/" */
             const json_t *path = json_object_get(m, "path");
@@ -294,6 +300,8 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
             pr.nqueries = pr.rec.query_matches.count;
             pr.rec.action = actions[ri];
             pr.rec.rule_index = (uint32_t)ri;
+            pr.rec.series = series;
+            pr.rec.listener_series = listener_series;
             pr.rec.route_ns = sl_sb_str(&c->b, sl_jmeta(route, "namespace"));
             pr.rec.route_name = sl_sb_str(&c->b, sl_jmeta(route, "name"));
             pr.rec.policies = policies;

@@ -24,6 +24,8 @@
 #include "common/zones.h"
 #include "common/endpoint_state.h"
 #include "daemon/endpoint_slots.h"
+#include "daemon/series_ids.h"
+#include "common/series.h"
 #include "daemon/health_checker.h"
 #include "config.h"
 #include "daemon/compiler.h"
@@ -172,7 +174,9 @@ static void recompile(master *m)
     uint64_t generation = m->publisher.generation + 1;
     size_t size;
     json_t *route_status = NULL;
+    uint64_t began = sl_mono_us();
     void *blob = sl_compile(m->store, generation, &size, &route_status);
+    sl_histogram_observe(&sl_compile_latency, sl_mono_us() - began);
     char why[200];
     if (!sl_snapshot_verify(blob, size, why, sizeof(why))) {
         /* A compiler bug must never reach a worker: keep serving the previous one. */
@@ -180,6 +184,7 @@ static void recompile(master *m)
                      (unsigned long long)m->publisher.generation);
         sl_zones_cancel_release(); /* the snapshot in force still names its zones */
         sl_ep_slots_cancel();
+        sl_series_ids_cancel();
         free(blob);
         json_decref(route_status);
         return;
@@ -193,6 +198,7 @@ static void recompile(master *m)
         m->compiled_fetch = fetched;
         sl_zones_commit_release(); /* same zones as what runs: nothing is freed */
         sl_ep_slots_commit();
+        sl_series_ids_commit();
         free(blob);
         compiled(m, route_status, m->publisher.generation);
         return;
@@ -202,6 +208,7 @@ static void recompile(master *m)
         m->compiled_fetch = fetched;
         sl_zones_commit_release();
         sl_ep_slots_commit();
+        sl_series_ids_commit();
         sl_log_info("compiler", "published snapshot generation %llu (%zu bytes, resourceVersion %lld)",
                     (unsigned long long)generation, size, (long long)rv);
         sl_snapshot snap = sl_publisher_current(&m->publisher);
@@ -210,6 +217,7 @@ static void recompile(master *m)
     } else {
         sl_zones_cancel_release(); /* the snapshot in force still names its zones */
         sl_ep_slots_cancel();
+        sl_series_ids_cancel();
     }
     free(blob);
     compiled(m, route_status, m->publisher.generation);
@@ -499,6 +507,7 @@ int main(int argc, char **argv)
     /* Shared state that outlives snapshots (rate limits): mapped before anything forks. */
     sl_zones_create((size_t)sl_setting(SL_SET_SHARED_ZONE_BYTES));
     sl_ep_table_create((uint32_t)sl_setting(SL_SET_ENDPOINT_SLOTS));
+    sl_series_create((uint32_t)sl_setting(SL_SET_METRICS_SERIES));
     /* Before any thread starts: workers are forked from this single-threaded copy. */
     sl_spawner_start();
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the fetcher's HTTP client */

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "common/series.h"
 #include "common/sl.h"
 #include "daemon/kinds.h"
 #include "daemon/objects.h"
@@ -25,6 +26,7 @@ struct sl_store {
     bool pending_status_only; /* the open transaction writes only status subresources */
     int64_t config_rv;      /* rv of the last committed write that changed more than status */
     bool last_failure_full; /* the last failed write failed because the disk was full */
+    uint64_t write_began_us; /* when the open transaction began (sluice_store_write_duration_seconds) */
     int64_t wake_epoch;     /* bumped by sl_store_wake_all */
     char path[4096];
 };
@@ -296,6 +298,7 @@ int sl_store_write_begin(sl_store *s)
     s->pending_rv = s->rv;
     s->pending_status_only = false;
     s->last_failure_full = false;
+    s->write_began_us = sl_mono_us();
     return SL_OK;
 }
 
@@ -422,6 +425,8 @@ int sl_store_write_commit(sl_store *s)
             s->config_rv = s->rv;
         pthread_cond_broadcast(&s->changed);
     }
+    if (rc == SL_OK)
+        sl_histogram_observe(&sl_store_write_latency, sl_mono_us() - s->write_began_us);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/series.h"
 #include "common/settings.h"
 #include "daemon/spawner.h"
 #include "workers/worker.h"
@@ -266,6 +267,7 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     memset((void *)ws, 0, sizeof(*ws));
     atomic_store(&ws->gateway_id, g->id);
     snprintf(ws->gateway, sizeof(ws->gateway), "%s/%s", g->ns, g->name);
+    sl_series_slot_used((uint32_t)slot); /* its traffic series carry on from the slot's last worker */
     pid_t pid = sl_spawner_spawn(&args, sv->worker_uid, sv->worker_gid);
     if (pid < 0) {
         sl_log_error("supervisor", "cannot start a worker: %s", strerror(errno));

@@ -20,10 +20,12 @@ if [ "${1:-}" = "--tests" ]; then
     # apache2-utils: htpasswd makes the basicAuth tests' password files;
     # redis-server: the Global rate-limit tests start their own;
     # dpkg-dev, debhelper, lintian, git, adduser: the Debian package is built from the tree's files,
-    # checked and installed (test_package.py).
+    # checked and installed (test_package.py);
+    # prometheus: its promtool checks the /metrics text (test_traffic_metrics.py); its own
+    # service is not started by the tests (and cannot start where systemd does not run).
     pkgs="$pkgs clang libclang-rt-14-dev \
         python3-pytest python3-requests python3-websockets python3-h2 python3-grpcio \
-        nghttp2-client openssl gdb apache2-utils redis-server dpkg-dev debhelper lintian git adduser"
+        nghttp2-client openssl gdb apache2-utils redis-server dpkg-dev debhelper lintian git adduser prometheus"
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 fi
 $SUDO apt-get update -qq

@@ -21,6 +21,7 @@
 #include "workers/sys_io.h"
 #include "workers/h2.h"
 #include "workers/tls.h"
+#include "workers/traffic_series.h"
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
@@ -191,6 +192,7 @@ void sl_conn_close(sl_conn *c)
          * 404 or 5xx it would have had when it could not be passed on). */
         if (c->status)
             count_status(w, c->status);
+        sl_traffic_request_done(c);
         log_request(c);
     }
     if (c->up)
@@ -308,8 +310,10 @@ void sl_conn_finish_request(sl_conn *c)
     sl_worker *w = c->w;
     if (c->status) {
         count_status(w, c->status);
+        sl_traffic_request_done(c);
         log_request(c);
     }
+    c->route = NULL; /* (the next request on the connection has its own, or none) */
     /* What a hook or a collected body kept is not kept past its request (an
      * idle keep-alive connection holds no such memory). */
     sl_res_hook_end(c);
@@ -339,6 +343,7 @@ void sl_conn_finish_request(sl_conn *c)
     c->state = SL_CONN_READ_HEAD;
     c->status = 0;
     c->bytes_out = 0;
+    c->bytes_in = sl_buf_len(&c->in); /* (a pipelined next request already read) */
     c->log_route[0] = c->log_upstream[0] = '\0';
     memset(&c->scan, 0, sizeof(c->scan));
     c->deadline_ms = sl_now_ms() + (uint64_t)(sl_buf_len(&c->in) ? sl_setting(SL_SET_HEADER_TIMEOUT_MS)
@@ -589,6 +594,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         c->keep_alive = false;
         snprintf(c->log_method, sizeof(c->log_method), "-");
         c->started_ms = sl_now_ms();
+        c->started_us = sl_now_us();
         sl_conn_respond(c, 408, "request head not received in time\n", true);
         return;
     case SL_CONN_PROXY: sl_proxy_timeout(c); return;
@@ -618,6 +624,7 @@ static bool read_client(sl_conn *c)
             c->last_client_ms = sl_now_ms();
             c->tunnel_activity_ms = c->last_client_ms;
             atomic_fetch_add(&c->w->slot->bytes_in, (uint64_t)n);
+            c->bytes_in += (uint64_t)n;
             /* A short plain read means the socket is drained; TLS may still hold
              * decrypted bytes, so it reads on until OpenSSL wants more. */
             if ((size_t)n < 4096 && !c->ssl)
@@ -848,6 +855,7 @@ static void process_input(sl_conn *c)
         return;
     }
     c->started_ms = sl_now_ms();
+    c->started_us = sl_now_us();
     if (rc == SL_ERR) {
         atomic_fetch_add(&w->slot->bad_requests, 1);
         snprintf(c->log_method, sizeof(c->log_method), "-");

@@ -70,6 +70,9 @@ struct sl_conn {
     /* The request in flight. */
     sl_wsnap *snap;
     uint64_t started_ms;
+    uint64_t started_us;  /* the same, finer: for the latency histograms (common/series.h) */
+    uint64_t attempt_us;  /* when the current upstream attempt started */
+    uint64_t bytes_in;    /* client bytes read while this request was current */
     bool keep_alive;
     int version_minor;
     sl_http1_method method;

@@ -212,6 +212,7 @@ void sl_h2_stream_begin(sl_h2_stream *st, bool end_stream)
         /* Plain CONNECT (a forward proxy's job) and protocols other than
          * websocket are not ours to tunnel. */
         c->started_ms = sl_now_ms();
+        c->started_us = sl_now_us();
         snprintf(c->log_method, sizeof(c->log_method), "%.15s", st->method);
         sl_conn_respond(c, 501, "CONNECT is only supported for :protocol websocket\n", true);
         return;
@@ -219,6 +220,7 @@ void sl_h2_stream_begin(sl_h2_stream *st, bool end_stream)
     if (st->too_large || !write_head(st, c)) {
         c->in.start = c->in.end = 0;
         c->started_ms = sl_now_ms();
+        c->started_us = sl_now_us();
         snprintf(c->log_method, sizeof(c->log_method), "%.15s", st->method);
         atomic_fetch_add(&w->slot->bad_requests, 1);
         sl_conn_respond(c, 431, "request header fields too large\n", true);
@@ -271,6 +273,7 @@ static bool append_last_chunk(sl_h2_stream *st)
 int sl_h2_stream_data(sl_h2_stream *st, const uint8_t *data, size_t len)
 {
     sl_conn *c = st->conn;
+    c->bytes_in += len;
     if (c->state != SL_CONN_PROXY && c->state != SL_CONN_POLICY) {
         /* Answered already (a local response): the body goes nowhere. */
         nghttp2_session_consume_stream(st->sess->ng, st->id, len);

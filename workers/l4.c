@@ -28,6 +28,7 @@ static void route_connection(sl_conn *c, const char *host)
     snprintf(c->log_host, sizeof(c->log_host), "%s", host);
     snprintf(c->log_path, sizeof(c->log_path), "-");
     c->started_ms = sl_now_ms();
+    c->started_us = sl_now_us();
     atomic_fetch_add(&w->slot->requests, 1);
     sl_route_request rr = {
         .host = sl_slice_from_cstr(host),

@@ -159,6 +159,7 @@ static move_result client_to_upstream(sl_conn *c)
         if (n > 0) {
             c->l4_pipe_bytes += (size_t)n;
             atomic_fetch_add(&c->w->slot->bytes_in, (uint64_t)n);
+            c->bytes_in += (uint64_t)n;
             r = MOVED_SOME;
             continue;
         }

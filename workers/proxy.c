@@ -22,6 +22,7 @@
 #include "workers/policy.h"
 #include "workers/response_hook.h"
 #include "workers/h2_upstream.h"
+#include "workers/traffic_series.h"
 #include "workers/tls.h"
 #include "workers/upstream_tls.h"
 
@@ -169,7 +170,6 @@ static void circuit_open(sl_conn *c, int limit)
  * charged to the retry budget) by try_retry. */
 static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
 {
-    sl_worker *w = c->w;
     const sl_snapshot *s = &c->snap->s;
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, bi);
     c->backend_index = bi;
@@ -199,6 +199,7 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
                                  ? sl_now_ms() + c->action->backend_request_timeout_ms
                                  : 0;
         sl_lb_attempt_begin(c, bi, ei);
+        sl_traffic_attempt(c, retry);
         /* A pooled connection the upstream already closed is found by a peek
          * before use when the request could not be sent again on a fresh one. */
         c->up = open_upstream(c, c->replay_len < 0 || !sl_http1_method_idempotent(c->method));
@@ -219,7 +220,7 @@ static bool start_attempt(sl_conn *c, uint32_t bi, bool retry)
         }
         if (!c->up) {
             int err = errno;
-            atomic_fetch_add(&w->slot->upstream_connect_errors, 1);
+            sl_traffic_connect_error(c);
             sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(err));
             bool local = local_error(err);
             if (!local)
@@ -1090,6 +1091,7 @@ static bool parse_response_head(sl_conn *c)
         }
         break;
     }
+    sl_traffic_answered(c, w->res.code);
     sl_body *rb = &c->res_body;
     memset(rb, 0, sizeof(*rb));
     switch (w->res.body) {
@@ -1246,6 +1248,7 @@ static bool read_upstream(sl_conn *c)
             c->retried = true;
             sl_proxy_detach(c, false); /* (u is gone) */
             sl_lb_attempt_begin(c, c->backend_index, c->endpoint_index);
+            sl_traffic_attempt(c, false);
             c->up = open_upstream(c, true);
             if (c->up) {
                 c->up->owner = c;
@@ -1556,7 +1559,7 @@ void sl_proxy_upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
         socklen_t len = sizeof(err);
         getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err) {
-            atomic_fetch_add(&c->w->slot->upstream_connect_errors, 1);
+            sl_traffic_connect_error(c);
             char why[160];
             snprintf(why, sizeof(why), "cannot connect to the upstream: %s", strerror(err));
             sl_log_warn("proxy", "cannot connect to %s: %s", c->log_upstream, strerror(err));
@@ -1582,7 +1585,7 @@ void sl_proxy_timeout(sl_conn *c)
         return;
     }
     if (c->l4 && c->up && !c->up->connected) {
-        atomic_fetch_add(&c->w->slot->upstream_connect_errors, 1);
+        sl_traffic_connect_error(c);
         sl_log_warn("proxy", "timed out connecting to %s", c->log_upstream);
         sl_lb_judge(c, SL_LB_CONNECT_FAILED);
         if (!next_endpoint(c))
@@ -1618,19 +1621,19 @@ void sl_proxy_timeout(sl_conn *c)
         return;
     }
     if (c->request_timeout_ms && sl_now_ms() >= c->started_ms + c->request_timeout_ms && !c->res_head_done) {
-        atomic_fetch_add(&c->w->slot->upstream_timeouts, 1);
+        sl_traffic_timeout(c);
         upstream_failed(c, 504, "the request timed out");
         return;
     }
     if (c->up && !c->up->connected) {
-        atomic_fetch_add(&c->w->slot->upstream_connect_errors, 1);
+        sl_traffic_connect_error(c);
         sl_log_warn("proxy", "timed out connecting to %s", c->log_upstream);
         sl_lb_judge(c, SL_LB_CONNECT_FAILED);
         if (!next_endpoint(c))
             upstream_failed(c, 502, "timed out connecting to the upstream");
         return;
     }
-    atomic_fetch_add(&c->w->slot->upstream_timeouts, 1);
+    sl_traffic_timeout(c);
     if (!c->res_head_done && c->req_body.done) {
         /* (While the client is still sending the body, the wait is the client's,
          * not the endpoint's fault.) */

@@ -24,6 +24,15 @@ static struct ev_loop *now_loop;
 
 /* Milliseconds of the loop's clock: libev reads the time once per iteration, so
  * the many deadline computations of a request cost no system call. */
+uint64_t sl_now_us(void)
+{
+    if (now_loop)
+        return (uint64_t)(ev_now(now_loop) * 1e6);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 uint64_t sl_now_ms(void)
 {
     if (now_loop)

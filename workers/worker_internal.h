@@ -180,6 +180,8 @@ struct sl_worker {
 };
 
 uint64_t sl_now_ms(void);
+/* The same clock in microseconds. */
+uint64_t sl_now_us(void);
 
 /* worker_snapshot.c */
 /* Switches to the control block's current generation if it changed. */
