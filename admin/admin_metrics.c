@@ -144,7 +144,7 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
  * control block (each worker writes only its own slot). */
 typedef struct gw_sum {
     char gateway[128];
-    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced, redis_errors, ai_failovers, breaker;
+    uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced, redis_errors, ai_failovers, breaker, spans, spans_dropped, span_errors;
 } gw_sum;
 
 static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
@@ -187,6 +187,9 @@ static size_t sum_workers(const sl_control *c, gw_sum *sums, size_t max)
         g->redis_errors += atomic_load(&s->rate_limit_redis_errors);
         g->ai_failovers += atomic_load(&s->ai_failovers);
         g->breaker += atomic_load(&s->circuit_breaker_rejections);
+        g->spans += atomic_load(&s->trace_spans_exported);
+        g->spans_dropped += atomic_load(&s->trace_spans_dropped);
+        g->span_errors += atomic_load(&s->trace_export_errors);
     }
     return n;
 }
@@ -235,6 +238,12 @@ static char *render_dataplane(const sl_control *c)
          offsetof(gw_sum, h2_abuse)},
         {"sluice_access_log_dropped_total", "counter", "Access log lines dropped (log destination full).",
          offsetof(gw_sum, dropped)},
+        {"sluice_trace_spans_exported_total", "counter", "Spans handed to the OTLP exporter (--otlp-endpoint).",
+         offsetof(gw_sum, spans)},
+        {"sluice_trace_spans_dropped_total", "counter",
+         "Spans dropped because the exporter's batch was full (collector slow or down).", offsetof(gw_sum, spans_dropped)},
+        {"sluice_trace_export_errors_total", "counter", "OTLP exports the collector did not accept or answer.",
+         offsetof(gw_sum, span_errors)},
     };
     for (size_t k = 0; k < SL_ARRAY_LEN(series); k++) {
         emit(&t, "# HELP %s %s Counters restart with each worker process.\n# TYPE %s %s\n", series[k].name,

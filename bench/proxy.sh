@@ -23,6 +23,9 @@
 #   PROFILE_CG=fp (perf record -g; "dwarf" for --call-graph dwarf: callers through code without frame pointers)
 #   QUIET_PCT=10 QUIET_WAIT=120 (wait up to QUIET_WAIT s for other processes to use < QUIET_PCT% CPU)
 #   SYSCALLS=0 (1: system calls per request, from perf stat -e raw_syscalls:sys_enter)
+#   ACCESS_LOG=0 (1: every proxy logs each request to a file, buffered: sluice its default JSON line
+#     (or SL_LOG_FORMAT, e.g. combined) to --access-log FILE; nginx `access_log FILE combined
+#     buffer=64k flush=1s`; HAProxy `option httplog` to `log stdout` redirected to a file)
 #   ROUTE_TABLE=10000* (0 = off): after the 1-worker variants, that many more route entries are
 #     added to sluice (HTTPRoutes of 16 rules x 8 matches, Exact and PathPrefix paths that /small
 #     does not match, so each lookup searches the whole index) and variant w1-c50-small-rN runs
@@ -59,6 +62,8 @@ QUIET_PCT=${QUIET_PCT:-10}
 SYSCALLS=${SYSCALLS:-0}
 QUIET_WAIT=${QUIET_WAIT:-120}
 KEEP=${KEEP:-0}
+ACCESS_LOG=${ACCESS_LOG:-0}
+SL_LOG_FORMAT=${SL_LOG_FORMAT:-}
 RESULTS_DIR=${RESULTS_DIR:-}
 SLUICED_SRC=${SLUICED:-$HERE/../build/sbin/sluiced}
 WRK=${WRK:-wrk}
@@ -187,7 +192,10 @@ start_sluice() { # start_sluice W
     mkdir -p "$dir"
     read -r admin port < <(freeports 2)
     SL_ADMIN=$admin; SL_PORT=$port; SL_LOG=$dir/sluiced.log
-    "$SLUICED" --state-dir "$dir/state" --admin "127.0.0.1:$admin" --access-log off >"$dir/stdout" 2>"$SL_LOG" &
+    local logging=(--access-log off)
+    [ "$ACCESS_LOG" = 1 ] && logging=(--access-log "$dir/access.log")
+    [ "$ACCESS_LOG" = 1 ] && [ -n "$SL_LOG_FORMAT" ] && logging+=(--access-log-format "$SL_LOG_FORMAT")
+    "$SLUICED" --state-dir "$dir/state" --admin "127.0.0.1:$admin" "${logging[@]}" >"$dir/stdout" 2>"$SL_LOG" &
     SL_PID=$!
     for _ in $(seq 200); do
         curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null && { ok=1; break; }
@@ -232,6 +240,8 @@ start_nginx() { # start_nginx W
     sed -e "s|@PORT@|$NX_PORT|g" -e "s|@ORIGIN_PORT@|$ORIGIN_PORT|g" -e "s|@PREFIX@|$dir|g" -e "s|@WORKERS@|$W|g" \
         -e "s|@KEEPALIVE@|$NGINX_KEEPALIVE|g" \
         -e "s|@USER@|$(id -un)|g" -e "s|@GROUP@|$(id -gn)|g" "$HERE/conf/nginx-proxy.conf" >"$dir/nginx.conf"
+    [ "$ACCESS_LOG" = 1 ] &&
+        sed -i "s|access_log off;|access_log $dir/access.log combined buffer=64k flush=1s;|" "$dir/nginx.conf"
     "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout" 2>&1 &
     NX_PID=$!
     wait_http "http://127.0.0.1:$NX_PORT/small" $SMALL_BYTES && wait_http "http://127.0.0.1:$NX_PORT/big" $BIG_BYTES ||
@@ -248,6 +258,9 @@ start_haproxy() { # start_haproxy W (W threads in one process)
     [ $maxconn -le $((NOFILE - 500)) ] || maxconn=$((NOFILE - 500))
     sed -e "s|@PORT@|$HA_PORT|g" -e "s|@ORIGIN_PORT@|$ORIGIN_PORT|g" -e "s|@THREADS@|$W|g" \
         -e "s|@MAXCONN@|$maxconn|g" "$HERE/conf/haproxy.cfg" >"$dir/haproxy.cfg"
+    [ "$ACCESS_LOG" = 1 ] &&
+        sed -i -e "s|^global$|global\n    log stdout format raw local0|" -e "s|^defaults$|defaults\n    log global\n    option httplog|" \
+            "$dir/haproxy.cfg"
     "$HAPROXY" -db -f "$dir/haproxy.cfg" >"$dir/stdout" 2>&1 &
     HA_PID=$!
     wait_http "http://127.0.0.1:$HA_PORT/small" $SMALL_BYTES && wait_http "http://127.0.0.1:$HA_PORT/big" $BIG_BYTES ||

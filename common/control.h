@@ -60,6 +60,7 @@ typedef struct sl_worker_slot {
     _Atomic uint64_t rate_limit_redis_errors; /* Global rate-limit checks that Redis did not answer */
     _Atomic uint64_t ai_failovers; /* requests moved to the next AI Backend of a chain */
     _Atomic uint64_t circuit_breaker_rejections; /* requests refused 503 by a backend's circuit breaker */
+    _Atomic uint64_t trace_spans_exported, trace_spans_dropped, trace_export_errors; /* workers/tracing.c */
     sl_ai_metric ai[SL_AI_METRIC_ENTRIES];
 } sl_worker_slot;
 

@@ -43,6 +43,8 @@
 #include "daemon/spawner.h"
 #include "daemon/supervisor.h"
 #include "daemon/tokens.h"
+#include "workers/access_log_format.h"
+#include "workers/tracing.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/sluice"
 #define DEFAULT_ADMIN "127.0.0.1:9901"
@@ -91,8 +93,13 @@ static void usage(FILE *f)
             "  --log-level LEVEL          error, warn, info (default) or debug\n"
             "  --log-file PATH            write the log (master and workers) to PATH instead of standard\n"
             "                             error; SIGUSR1 reopens it and the access log (logrotate)\n"
-            "  --access-log PATH          where workers write JSON access log lines: a file, '-' for\n"
+            "  --access-log PATH          where workers write access log lines: a file, '-' for\n"
             "                             standard output (default), or 'off'\n"
+            "  --access-log-format F      json (default), json:FIELD,..., combined, or a template\n"
+            "                             with $variables (docs/configuration.md#access-log)\n"
+            "  --otlp-endpoint URL        export spans with OTLP/HTTP JSON to this collector (env\n"
+            "                             SLUICE_OTLP_ENDPOINT); requests carry a W3C traceparent upstream\n"
+            "  --trace-sample-ratio R     share of new traces sampled, 0 to 1 (default 1)\n"
             "  --user NAME                run the workers as this user (the master keeps its identity\n"
             "                             to bind privileged ports)\n"
             "  --redis ADDRESS            Redis of Global rate limits: HOST:PORT, [IPv6]:PORT or\n"
@@ -381,6 +388,7 @@ int main(int argc, char **argv)
     const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
     const char *config_dir = NULL;
     const char *log_file = NULL;
+    const char *otlp_endpoint = getenv("SLUICE_OTLP_ENDPOINT"), *trace_ratio = NULL;
     int worker_uid = -1, worker_gid = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -395,7 +403,8 @@ int main(int argc, char **argv)
         const char *flags_with_value[] = {"--state-dir",      "--admin",          "--log-level",
                                           "--access-log",     "--user",           "--admin-tls-cert",
                                           "--admin-tls-key",  "--admin-client-ca", "--redis",
-                                          "--config-dir",     "--log-file"};
+                                          "--config-dir",     "--log-file",       "--access-log-format",
+                                          "--otlp-endpoint",  "--trace-sample-ratio"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -428,6 +437,16 @@ int main(int argc, char **argv)
             state_dir = value;
         } else if (value && strncmp(a, "--admin", 7) == 0) {
             admin_addr = value;
+        } else if (value && strncmp(a, "--otlp-endpoint", 15) == 0) {
+            otlp_endpoint = value;
+        } else if (value && strncmp(a, "--trace-sample-ratio", 20) == 0) {
+            trace_ratio = value;
+        } else if (value && strncmp(a, "--access-log-format", 19) == 0) {
+            char err[600];
+            if (!sl_log_format_set(value, err, sizeof(err))) { /* workers inherit the compiled format */
+                fprintf(stderr, "sluiced: %s\n", err);
+                return 2;
+            }
         } else if (value && strncmp(a, "--access-log", 12) == 0) {
             access_log = value;
         } else if (value && strncmp(a, "--user", 6) == 0) {
@@ -460,6 +479,11 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    char trace_err[1200];
+    if (!sl_tracing_configure(otlp_endpoint, trace_ratio, trace_err, sizeof(trace_err))) {
+        fprintf(stderr, "sluiced: %s\n", trace_err); /* workers inherit what was configured */
+        return 2;
     }
     if (!state_dir || !*state_dir)
         state_dir = DEFAULT_STATE_DIR;

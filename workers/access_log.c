@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "workers/access_log_format.h"
 #include "workers/worker_internal.h"
 
 #define LOG_BUF_SIZE 65536
@@ -47,12 +48,23 @@ void sl_access_log_flush(sl_worker *w)
         w->log.start = w->log.end = 0;
 }
 
-void sl_access_log_write(sl_worker *w, const char *line, size_t len)
+/* The longest line: the request's fields are bounded (host 128, path 512,
+ * User-Agent 256, Referer 512, escaping up to 6x) and a template's text too. */
+#define MAX_LINE 16384
+
+void sl_access_log_line(sl_worker *w, const sl_conn *c)
 {
     if (w->args.access_log_fd < 0)
         return;
-    if (sl_buf_room(&w->log) < len)
+    /* Rendered straight into the buffer: no line copy. */
+    if (sl_buf_room(&w->log) < MAX_LINE) {
         sl_access_log_flush(w);
-    if (!sl_buf_append(&w->log, line, len))
+        if (w->log.start)
+            sl_buf_compact(&w->log); /* (the destination took only part: keep the rest in front) */
+    }
+    size_t n = sl_buf_room(&w->log) ? sl_log_format_render(c, w->log.data + w->log.end, sl_buf_room(&w->log)) : 0;
+    if (n)
+        w->log.end += n;
+    else
         atomic_fetch_add(&w->slot->access_log_dropped, 1);
 }

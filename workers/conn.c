@@ -20,7 +20,9 @@
 #include "workers/response_hook.h"
 #include "workers/sys_io.h"
 #include "workers/h2.h"
+#include "workers/access_log_format.h"
 #include "workers/tls.h"
+#include "workers/tracing.h"
 #include "workers/traffic_series.h"
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -214,6 +216,7 @@ void sl_conn_close(sl_conn *c)
         sl_cbuf_put(w, &c->out);
         sl_cbuf_put(w, &c->uout);
         sl_bodybuf_put(w, &c->uin);
+        free(c->log_extra);
         free(c);
         return;
     }
@@ -238,58 +241,15 @@ void sl_conn_close(sl_conn *c)
     sl_l4_splice_release(c);
     sl_splice_release(c);
     free(c->proxy_buf);
+    free(c->log_extra);
     free(c);
-}
-
-/* JSON-escapes s into out (always NUL-terminated). */
-static void json_escape(const char *s, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 7 < outlen; p++) {
-        if (*p == '"' || *p == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)*p;
-        } else if (*p < 0x20 || *p >= 0x7f) {
-            o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", *p);
-        } else {
-            out[o++] = (char)*p;
-        }
-    }
-    out[o] = '\0';
 }
 
 static void log_request(sl_conn *c)
 {
     if (c->w->args.access_log_fd < 0)
         return; /* --access-log off: not even formatted */
-    char host[260], path[520], line[1800], ts[32];
-    json_escape(c->log_host, host, sizeof(host));
-    json_escape(c->log_path, path, sizeof(path));
-    char client_id[260], client[48];
-    json_escape(c->client_id ? c->client_id : "", client_id, sizeof(client_id));
-    /* The client: the TCP peer, unless realIp established another address. */
-    if (memcmp(&c->client, &c->peer_ip, sizeof(c->client)) == 0 ||
-        !inet_ntop(c->client.family, c->client.addr, client, sizeof(client)))
-        snprintf(client, sizeof(client), "%s", c->peer);
-    char extra[400] = ""; /* a response hook's fields (AI: provider, model, tokens) */
-    if (c->res_hook && c->res_hook->log_fields)
-        c->res_hook->log_fields(c, extra, sizeof(extra));
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    int n = snprintf(line, sizeof(line),
-                     "{\"time\":\"%s\",\"gateway\":\"%s/%s\",\"client\":\"%s\",\"peer\":\"%s\",\"method\":\"%s\","
-                     "\"host\":\"%s\","
-                     "\"path\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,\"duration_ms\":%llu,\"route\":\"%s\","
-                     "\"upstream\":\"%s\",\"client_id\":\"%s\"%s}\n",
-                     ts, c->w->args.gateway_ns, c->w->args.gateway_name, client,
-                     c->peer, c->log_method, host, path,
-                     c->status, (unsigned long long)c->bytes_out,
-                     (unsigned long long)(sl_now_ms() - c->started_ms), c->log_route, c->log_upstream, client_id,
-                     extra);
-    if (n > 0)
-        sl_access_log_write(c->w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    sl_access_log_line(c->w, c);
 }
 
 static void count_status(sl_worker *w, int status)
@@ -311,6 +271,7 @@ void sl_conn_finish_request(sl_conn *c)
     if (c->status) {
         count_status(w, c->status);
         sl_traffic_request_done(c);
+        sl_trace_end(c);
         log_request(c);
     }
     c->route = NULL; /* (the next request on the connection has its own, or none) */
@@ -652,6 +613,17 @@ static void copy_slice(char *dst, size_t dstlen, sl_slice s)
     dst[n] = '\0';
 }
 
+/* The User-Agent and Referer, for an access log format that has them. */
+static void keep_log_extra(sl_conn *c, const sl_http1_request *req)
+{
+    if (!c->log_extra && !(c->log_extra = malloc(sizeof(*c->log_extra))))
+        return;
+    const sl_http1_header *agent = sl_http1_request_header(req, "user-agent");
+    const sl_http1_header *referer = sl_http1_request_header(req, "referer");
+    copy_slice(c->log_extra->agent, sizeof(c->log_extra->agent), agent ? agent->value : (sl_slice){"", 0});
+    copy_slice(c->log_extra->referer, sizeof(c->log_extra->referer), referer ? referer->value : (sl_slice){"", 0});
+}
+
 /* True when a TLS connection's request is for a host that another listener of
  * the port serves than the one its handshake chose by SNI (RFC 9110 421, as the
  * Gateway API asks): the Host picks a listener with the same rules as SNI. */
@@ -708,6 +680,9 @@ static void dispatch(sl_conn *c)
     copy_slice(c->log_method, sizeof(c->log_method), req->method);
     copy_slice(c->log_host, sizeof(c->log_host), req->host);
     copy_slice(c->log_path, sizeof(c->log_path), req->target);
+    if (sl_log_format_wants_agent() || sl_log_format_wants_referer())
+        keep_log_extra(c, req);
+    sl_trace_begin(c, req);
     c->origin[0] = '\0';
     c->client_id = "";
     c->client = c->peer_ip; /* realIp may say otherwise for this request */

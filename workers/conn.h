@@ -10,6 +10,7 @@
 #include "common/settings.h"
 #include "workers/balancer.h"
 #include "workers/dbuf.h"
+#include "workers/tracing.h"
 #include "workers/worker_internal.h"
 
 typedef enum {
@@ -84,6 +85,12 @@ struct sl_conn {
     char log_path[256];
     char log_route[160];
     char log_upstream[64];
+    /* Request fields kept only when --access-log-format logs them (allocated
+     * on first use, so the default costs no memory per connection). */
+    sl_trace trace; /* the request's W3C trace context (workers/tracing.h) */
+    struct sl_log_extra {
+        char agent[256], referer[512];
+    } *log_extra;
     int status;
     uint64_t bytes_out;
 

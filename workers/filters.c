@@ -127,7 +127,7 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         const sl_http1_header *h = &req->headers[i];
         if (h->hop || h->id == SL_HTTP1_H_HOST || h->id == SL_HTTP1_H_EXPECT)
             continue;
-        if (sl_forwarded_is_ours(h->name))
+        if (sl_forwarded_is_ours(h->name) || (c->trace.on && sl_slice_ieq_cstr(h->name, "traceparent")))
             continue; /* rewritten below (a client's own client-cert claim is never passed on) */
         if ((c->nauth || c->up_extra || c->up_replace) && auth_field(c, h->name))
             continue; /* a credential the gateway checked, or a client's claim of who it is */

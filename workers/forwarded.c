@@ -5,6 +5,7 @@
 #include "workers/filters.h"
 #include "workers/h2.h"
 #include "workers/tls.h"
+#include "workers/tracing.h"
 
 #include <string.h>
 
@@ -52,4 +53,5 @@ void sl_forwarded_fields(sl_conn *c, sl_buf *b)
     char xfcc[600];
     if (ssl && sl_tls_client_cert_header(ssl, xfcc, sizeof(xfcc)))
         sl_buf_printf(b, "X-Forwarded-Client-Cert: %s\r\n", xfcc);
+    sl_trace_upstream_field(c, b); /* this hop's span as the upstream's parent (workers/tracing.c) */
 }

@@ -341,6 +341,7 @@ void sl_worker_main(const sl_worker_args *args)
         seed = (uint32_t)getpid() * 2654435761u;
     sl_lb_seed(seed); /* random picks differ from worker to worker */
     sl_access_log_init(w);
+    sl_tracing_worker_init(w);
     sl_wsnap_refresh(w);
     set_accepting(w, true);
     atomic_store(&w->slot->heartbeat_ms, sl_now_ms());

@@ -227,7 +227,8 @@ void sl_worker_flush_h2(sl_worker *w);
 
 /* access_log.c */
 void sl_access_log_init(sl_worker *w);
-void sl_access_log_write(sl_worker *w, const char *line, size_t len);
+/* One line for the finished request c, in --access-log-format. */
+void sl_access_log_line(sl_worker *w, const struct sl_conn *c);
 void sl_access_log_flush(sl_worker *w);
 
 #endif

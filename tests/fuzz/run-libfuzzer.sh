@@ -22,13 +22,14 @@ fi
 rm -rf "$probe"
 mkdir -p "$out"
 status=0
-for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_eventstream tls_sni; do
+for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_eventstream tls_sni traceparent; do
     bin="$out/fuzz_$target"
     cflags=""
     case $target in
     http1) sources="$src/workers/http1_*.c $src/common/log.c"; libs="" ;;
     proxy_protocol) sources="$src/workers/proxy_protocol.c"; libs="" ;;
     tls_sni) sources="$src/workers/tls_sni.c"; libs="" ;;
+    traceparent) sources="$src/common/trace_context.c"; libs="" ;;
     sse) sources="$src/common/sse.c $src/common/ai_usage.c $src/common/ai.c $src/common/ai_translate.c"
         sources="$sources $src/common/ai_anthropic.c $src/common/ai_gemini.c $src/common/ai_bedrock.c"
         cflags="$(pkg-config --cflags jansson)"
