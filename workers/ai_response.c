@@ -505,6 +505,40 @@ static void release(sl_conn *c)
     c->res_hook_state = NULL;
 }
 
+/* OpenTelemetry's gen_ai attributes of the span (semantic conventions for
+ * generative AI: gen_ai.provider.name, gen_ai.operation.name,
+ * gen_ai.response.model, gen_ai.usage.input_tokens / output_tokens). */
+static bool span_attributes(const sl_conn *c, sl_dbuf *b)
+{
+    const ai_state *st = state_of(c);
+    if (!st)
+        return true;
+    const sl_ai_usage *u = &st->usage;
+    char model[140];
+    size_t m = 0;
+    for (const char *p = u->model; *p && m < sizeof(model) - 2; p++)
+        if ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\' && (unsigned char)*p < 0x7f)
+            model[m++] = *p; /* (as in the log: what would need escaping is left out) */
+    model[m] = '\0';
+    char text[600];
+    int n = snprintf(text, sizeof(text),
+                     ",{\"key\":\"gen_ai.provider.name\",\"value\":{\"stringValue\":\"%s\"}}"
+                     ",{\"key\":\"gen_ai.operation.name\",\"value\":{\"stringValue\":\"chat\"}}",
+                     sl_ai_provider_get(st->be->ai_provider)->otel_name);
+    if (model[0])
+        n += snprintf(text + n, sizeof(text) - (size_t)n,
+                      ",{\"key\":\"gen_ai.response.model\",\"value\":{\"stringValue\":\"%s\"}}", model);
+    if (u->input >= 0)
+        n += snprintf(text + n, sizeof(text) - (size_t)n,
+                      ",{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"intValue\":\"%lld\"}}",
+                      (long long)u->input);
+    if (u->output >= 0)
+        n += snprintf(text + n, sizeof(text) - (size_t)n,
+                      ",{\"key\":\"gen_ai.usage.output_tokens\",\"value\":{\"intValue\":\"%lld\"}}",
+                      (long long)u->output);
+    return n > 0 && (size_t)n < sizeof(text) ? sl_dbuf_append(b, text, (size_t)n) : true;
+}
+
 static size_t log_fields(const sl_conn *c, char *out, size_t cap)
 {
     const ai_state *st = state_of(c);
@@ -542,5 +576,6 @@ const sl_response_hook sl_ai_response_hook = {
     .on_body = on_body,
     .release = release,
     .log_fields = log_fields,
+    .span_attributes = span_attributes,
     .content_type = content_type,
 };

@@ -40,6 +40,10 @@ typedef struct sl_response_hook {
     /* Optional: JSON members for the access log line (",\"k\":v..."), into out;
      * returns their length (0: none). */
     size_t (*log_fields)(const struct sl_conn *c, char *out, size_t cap);
+    /* Optional: span attributes for the request's trace (workers/tracing.c), as
+     * OTLP JSON members (",{\"key\":...,\"value\":{...}}"...) appended to b;
+     * false when out of memory. */
+    bool (*span_attributes)(const struct sl_conn *c, sl_dbuf *b);
     /* The Content-Type the client gets instead of the upstream's (a body the
      * hook turns into another format), or NULL to keep it. Optional. */
     const char *(*content_type)(const struct sl_conn *c);

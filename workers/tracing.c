@@ -19,6 +19,7 @@
 #include "workers/conn.h"
 #include "workers/dbuf.h"
 #include "workers/http_client.h"
+#include "workers/response_hook.h"
 #include "workers/worker_internal.h"
 
 #define BATCH_SPANS 512          /* a batch goes as soon as it has this many */
@@ -300,6 +301,8 @@ void sl_trace_end(sl_conn *c)
         ok = ok && attr_str(b, "sluice.upstream.address", c->log_upstream, strlen(c->log_upstream), false);
     if (c->client_id && c->client_id[0])
         ok = ok && attr_str(b, "sluice.client_id", c->client_id, strlen(c->client_id), false);
+    if (c->res_hook && c->res_hook->span_attributes)
+        ok = ok && c->res_hook->span_attributes(c, b); /* AI routes: gen_ai.* */
     if (c->status >= 500) {
         /* A server span is an error on a 5xx (not on a 4xx: the client's doing). */
         snprintf(text, sizeof(text), "%d", c->status);

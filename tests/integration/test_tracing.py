@@ -279,3 +279,26 @@ def test_requests_without_tracing_carry_no_traceparent(make_dataplane):
         ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]
     assert requests.get(dp.url + "/plain2", timeout=5).json()["headers"] and \
         not [v for k, v in requests.get(dp.url + "/p3", timeout=5).json()["headers"] if k.lower() == "traceparent"]
+
+
+def test_ai_route_span_has_gen_ai_attributes(make_dataplane, collector):
+    from test_ai import Provider, ai_plane, chat  # the LLM provider double and its helpers
+    provider = Provider()
+    try:
+        dp = ai_plane(make_dataplane, provider, args=["--otlp-endpoint", "http://127.0.0.1:%d" % collector.port])
+        parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        r = chat(dp, {"model": "test-small", "messages": [{"role": "user", "content": "hello there gateway"}]},
+                 headers={"traceparent": parent})
+        assert r.status_code == 200, r.text
+        (_, span), = wait_until(lambda: collector.span_of("0af7651916cd43dd8448eb211c80319c"), timeout=10,
+                                what="the AI request's span")
+        a = attrs(span)
+        assert a["gen_ai.provider.name"] == "openai" and a["gen_ai.operation.name"] == "chat"
+        assert a["gen_ai.response.model"] == "test-small"
+        assert a["gen_ai.usage.input_tokens"] == 3 and a["gen_ai.usage.output_tokens"] == 4
+        assert a["http.request.method"] == "POST" and a["sluice.route"] == "default/ai"
+        # The provider saw this hop's span as its parent.
+        seen = provider.last()["headers"]
+        assert seen["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-%s-01" % span["spanId"]
+    finally:
+        provider.close()
