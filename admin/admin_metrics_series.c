@@ -21,12 +21,17 @@ typedef struct out {
     char *buf;
     size_t len, cap;
     bool failed;
+    bool fixed; /* buf is not malloc'd: too long fails instead of growing */
 } out;
 
 static void put(out *o, const char *s, size_t n)
 {
     if (o->failed)
         return;
+    if (o->len + n + 1 > o->cap && o->fixed) {
+        o->failed = true;
+        return;
+    }
     if (o->len + n + 1 > o->cap) {
         size_t cap = (o->cap + n + 1) * 2;
         char *nb = realloc(o->buf, cap);
@@ -88,26 +93,27 @@ static void put_label(out *o, const char *name, const char *v, size_t n, bool co
 
 enum kind { ROUTE, LISTENER, BACKEND, KINDS };
 
-/* One index that saw traffic: its sums and its label text. */
+/* One index that saw traffic: its sums and its label text (names are at most
+ * 253 characters, namespaces 63: four labels fit with room to spare). */
 typedef struct row {
     enum kind kind;
-    char labels[600];
+    char labels[1100];
     size_t labels_len;
     uint64_t responses[5], latency_us, latency[SL_SERIES_BUCKETS + 1], count;
     uint64_t bytes_in, bytes_out, attempts, connect_errors, timeouts, retries;
 } row;
 
-static const char *const label_names[KINDS][3] = {
-    {"namespace", "route", "rule"}, {"namespace", "gateway", "listener"}, {"backend", NULL, NULL}};
+static const char *const label_names[KINDS][4] = {
+    {"kind", "namespace", "route", "rule"}, {"namespace", "gateway", "listener", NULL}, {"backend", NULL, NULL, NULL}};
 
-/* The labels of a key ("route\tns\tname\trule"...), or of an overflow index. */
+/* The labels of a key ("route\tkind\tns\tname\trule"...), or of an overflow index. */
 static bool make_labels(row *r, uint32_t index)
 {
-    char key[500];
-    out o = {r->labels, 0, sizeof(r->labels), false};
+    char key[1400];
+    out o = {r->labels, 0, sizeof(r->labels), false, true};
     if (index < SL_SERIES_FIRST) {
         r->kind = (enum kind)index;
-        for (int i = 0; i < 3 && label_names[r->kind][i]; i++)
+        for (int i = 0; i < 4 && label_names[r->kind][i]; i++)
             put_label(&o, label_names[r->kind][i], "_other", 6, i > 0);
     } else {
         if (!sl_series_key(index, key, sizeof(key)))
@@ -121,13 +127,13 @@ static bool make_labels(row *r, uint32_t index)
                 break;
             *tab = '\0';
         }
-        if (strcmp(fields[0], "route") == 0 && n == 4) {
+        if (strcmp(fields[0], "route") == 0 && n == 5) {
             r->kind = ROUTE;
         } else if (strcmp(fields[0], "listener") == 0 && n == 4) {
             r->kind = LISTENER;
         } else if (strcmp(fields[0], "backend") == 0 && n == 5) {
             /* One label, as the endpoint series have it: kind/namespace/name[:port]. */
-            char b[400];
+            char b[700];
             size_t bl = (size_t)snprintf(b, sizeof(b), strcmp(fields[4], "0") ? "%s/%s/%s:%s" : "%s/%s/%s",
                                          fields[1], fields[2], fields[3], fields[4]);
             r->kind = BACKEND;
@@ -137,7 +143,7 @@ static bool make_labels(row *r, uint32_t index)
         } else {
             return false;
         }
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4 && label_names[r->kind][i]; i++)
             put_label(&o, label_names[r->kind][i], fields[i + 1], strlen(fields[i + 1]), i > 0);
     }
     r->labels_len = o.len;
@@ -185,7 +191,7 @@ static void family(out *o, const char *name, const char *type, const char *help)
 static void sample(out *o, const char *name, const char *suffix, const row *r, const char *extra, uint64_t v)
 {
     /* One line: name{labels,extra} value (a few memcpy; this runs 200,000 times a scrape). */
-    char line[1024];
+    char line[2048];
     size_t nl = strlen(name), sl = strlen(suffix), el = extra ? strlen(extra) : 0;
     if (nl + sl + el + r->labels_len + 32 > sizeof(line)) {
         o->failed = true;
@@ -281,8 +287,8 @@ static const fam route_fams[] = {
     {"sluice_route_sent_bytes_total", "counter", "Bytes sent to clients for a route rule's requests.", BYTES_OUT},
 };
 static const fam listener_fams[] = {
-    {"sluice_listener_requests_total", "counter", "Requests a Gateway listener answered, by status class.",
-     CLASSES},
+    {"sluice_listener_requests_total", "counter",
+     "Requests the routes of a Gateway listener answered, by status class.", CLASSES},
     {"sluice_listener_request_duration_seconds", "histogram",
      "Time from a request's head to the end of its answer, per Gateway listener.", HISTOGRAM},
     {"sluice_listener_received_bytes_total", "counter", "Client bytes read on a Gateway listener.", BYTES_IN},
@@ -325,7 +331,7 @@ static void render_family(out *o, const fam *f, const row *rows, size_t n, enum 
 
 char *sl_admin_metrics_series(void)
 {
-    out o = {malloc(65536), 0, 65536, false};
+    out o = {malloc(65536), 0, 65536, false, false};
     if (!o.buf)
         return NULL;
     o.buf[0] = '\0';
@@ -353,12 +359,12 @@ char *sl_admin_metrics_series(void)
         free(o.buf);
         return NULL;
     }
-    /* Room for it all at once (a busy route rule renders some 1,800 bytes):
+    /* Room for it all at once (a busy route rule renders some 2,800 bytes):
      * no copy as the text grows. */
-    char *nb = n > 32 ? realloc(o.buf, n * 2048) : o.buf;
+    char *nb = n > 32 ? realloc(o.buf, n * 3072) : o.buf;
     if (nb && n > 32) {
         o.buf = nb;
-        o.cap = n * 2048;
+        o.cap = n * 3072;
     }
     for (size_t f = 0; f < SL_ARRAY_LEN(route_fams); f++)
         render_family(&o, &route_fams[f], rows, n, ROUTE);

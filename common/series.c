@@ -10,6 +10,7 @@
 #include "common/log.h"
 
 sl_series_table *sl_series_tab;
+_Atomic uint32_t *sl_series_tags;
 sl_histogram sl_compile_latency, sl_store_write_latency;
 
 uint64_t sl_mono_us(void)
@@ -28,6 +29,15 @@ bool sl_series_create(uint32_t per_slot)
                      "routes, listeners and backends have no series", size, per_slot);
         return false;
     }
+    void *tags = mmap(NULL, (size_t)per_slot * sizeof(uint32_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                      -1, 0);
+    if (tags == MAP_FAILED) {
+        munmap(map, size);
+        sl_log_error("metrics", "cannot map the tags of %u traffic series: routes, listeners and backends have "
+                     "no series", per_slot);
+        return false;
+    }
+    sl_series_tags = tags;
     sl_series_tab = map;
     sl_series_tab->per_slot = per_slot;
     sl_series_tab->nslots = SL_MAX_WORKERS;
@@ -43,8 +53,10 @@ void sl_series_slot_used(uint32_t slot)
         ;
 }
 
-void sl_series_reset(uint32_t index)
+void sl_series_reset(uint32_t index, uint32_t tag)
 {
+    if (sl_series_tags && sl_series_tab && index < sl_series_tab->per_slot)
+        atomic_store(&sl_series_tags[index], tag); /* first: old references stop counting */
     uint32_t used = sl_series_tab ? atomic_load(&sl_series_tab->slots_used) : 0;
     for (uint32_t slot = 0; slot < used; slot++) {
         sl_series *s = sl_series_at(slot, index);

@@ -11,7 +11,10 @@
  *
  * The master gives each route rule, listener and backend of a snapshot a
  * series index (daemon/series_ids.c) that stays the same from one snapshot to
- * the next while the object does; a snapshot names series by index. The label
+ * the next while the object does; a snapshot names a series by index and tag
+ * (sl_series_pack). An index released and handed to another object gets a new
+ * tag, so a request still running on an old snapshot (a long download, a
+ * WebSocket) stops counting into it rather than into its new owner. The label
  * set is bounded by the table: --metrics-series indexes in all, and what finds
  * the table full shares the overflow series of its kind (SL_SERIES_OTHER_*). */
 #ifndef SL_SERIES_H
@@ -53,8 +56,19 @@ typedef struct sl_series_table {
     sl_series series[]; /* [slot][index] */
 } sl_series_table;
 
-/* The table (NULL without one: unit tests, tools, or no memory). */
+/* The table (NULL without one: unit tests, tools, or no memory), and the tag
+ * of each index (how many times it was handed out, low 14 bits). */
 extern sl_series_table *sl_series_tab;
+extern _Atomic uint32_t *sl_series_tags;
+
+/* A snapshot's reference to a series: the index (below 2^18, the most
+ * --metrics-series allows) and its tag. */
+#define SL_SERIES_INDEX_BITS 18
+#define SL_SERIES_TAG_MASK 0x3fffu
+static inline uint32_t sl_series_pack(uint32_t index, uint32_t tag)
+{
+    return index | (tag & SL_SERIES_TAG_MASK) << SL_SERIES_INDEX_BITS;
+}
 
 /* Master, before forking: a table of `per_slot` series per worker slot.
  * False (logged) when it cannot be mapped; then there are no such series. */
@@ -63,8 +77,10 @@ bool sl_series_create(uint32_t per_slot);
 /* Master: a worker starts in slot (its section is summed from now on). */
 void sl_series_slot_used(uint32_t slot);
 
-/* Master: zeroes series `index` in every section (before it is handed out again). */
-void sl_series_reset(uint32_t index);
+/* Master: index is handed out (again) with tag: references with the old tag
+ * stop counting, and its series start at zero in every section. (A worker that
+ * checked the old tag an instant before may still add one count.) */
+void sl_series_reset(uint32_t index, uint32_t tag);
 
 static inline sl_series *sl_series_at(uint32_t slot, uint32_t index)
 {
@@ -72,6 +88,20 @@ static inline sl_series *sl_series_at(uint32_t slot, uint32_t index)
     if (!t || slot >= t->nslots || index >= t->per_slot)
         return 0;
     return &t->series[(uint64_t)slot * t->per_slot + index];
+}
+
+/* Worker: the series a snapshot names (packed), in slot's section; NULL for
+ * none (UINT32_MAX), or when the index has been handed to another object since. */
+static inline sl_series *sl_series_named(uint32_t slot, uint32_t packed)
+{
+    if (packed == UINT32_MAX || !sl_series_tags)
+        return 0;
+    uint32_t index = packed & ((1u << SL_SERIES_INDEX_BITS) - 1);
+    sl_series *s = sl_series_at(slot, index);
+    if (!s || (atomic_load_explicit(&sl_series_tags[index], memory_order_relaxed) & SL_SERIES_TAG_MASK) !=
+                  packed >> SL_SERIES_INDEX_BITS)
+        return 0;
+    return s;
 }
 
 static inline unsigned sl_series_bucket(uint64_t us)

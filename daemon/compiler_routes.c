@@ -268,7 +268,8 @@ static void attach(sl_compile_ctx *c, const json_t *route, uint32_t listener_ind
         size_t nm = json_array_size(matches) ? json_array_size(matches) : 1;
         /* (On a TLSRoute or TCPRoute: only the kinds that apply to connections.) */
         sl_snap_range policies = sl_compile_policy_chain(c, route, ri, listener_index);
-        uint32_t series = sl_series_route(sl_jmeta(route, "namespace"), sl_jmeta(route, "name"), (unsigned)ri);
+        uint32_t series =
+            sl_series_route(c->route_kind, sl_jmeta(route, "namespace"), sl_jmeta(route, "name"), (unsigned)ri);
         for (size_t mi = 0; mi < nm; mi++) {
             const json_t *m = json_array_get(matches, mi); /* NULL: the default match, prefix "/" */
             const json_t *path = json_object_get(m, "path");

@@ -24,8 +24,9 @@ static bool ready(void)
 {
     if (!sl_ep_states)
         return false;
-    if (!made && !sl_slot_pool_init(&pool, "endpoint slots (--endpoint-slots): further endpoints get no health "
-                                    "checks, ejections or least-request counts", 0, sl_ep_states->nslots, fresh))
+    if (!made && !sl_slot_pool_init(&pool, "endpoint slots (--endpoint-slots)",
+                                    "further endpoints get no health checks, ejections or least-request counts", 0,
+                                    sl_ep_states->nslots, fresh))
         abort(); /* at start-up: nothing runs yet */
     made = true;
     return true;

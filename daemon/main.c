@@ -481,7 +481,7 @@ int main(int argc, char **argv)
         }
     }
     char trace_err[1200];
-    if (!sl_tracing_configure(otlp_endpoint, trace_ratio, trace_err, sizeof(trace_err))) {
+    if (!sl_tracing_configure(otlp_endpoint, trace_ratio, PACKAGE_VERSION, trace_err, sizeof(trace_err))) {
         fprintf(stderr, "sluiced: %s\n", trace_err); /* workers inherit what was configured */
         return 2;
     }

@@ -1,7 +1,7 @@
 /* Master: which traffic series (common/series.h) each route rule, listener and
  * backend of a snapshot counts into. Indexes stay the same while the object
  * does (daemon/slot_pool.h); a full table gives the overflow series of the
- * kind. Keys are tab-separated label values: "route\tns\tname\trule",
+ * kind. Keys are tab-separated label values: "route\tkind\tns\tname\trule",
  * "listener\tns\tgateway\tlistener", "backend\tkind\tns\tname\tport". */
 #ifndef SL_SERIES_IDS_H
 #define SL_SERIES_IDS_H
@@ -16,8 +16,9 @@ void sl_series_ids_end(void);
 void sl_series_ids_commit(void);
 void sl_series_ids_cancel(void);
 
-/* The series of an object (SL_SNAP_NONE: there is no table). */
-uint32_t sl_series_route(const char *ns, const char *name, unsigned rule);
+/* The series of an object, packed with its tag (sl_series_pack; SL_SNAP_NONE:
+ * there is no table). A route's kind: HTTPRoute, GRPCRoute, TLSRoute, TCPRoute. */
+uint32_t sl_series_route(const char *kind, const char *ns, const char *name, unsigned rule);
 uint32_t sl_series_listener(const char *ns, const char *gateway, const char *listener);
 uint32_t sl_series_backend(const char *kind, const char *ns, const char *name, long long port);
 

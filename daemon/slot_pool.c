@@ -13,10 +13,11 @@
 /* Past the drain timeout, how long before a released index is handed out again. */
 #define REUSE_AFTER_DRAIN_MS 10000
 
-bool sl_slot_pool_init(sl_slot_pool *p, const char *what, uint32_t first, uint32_t count,
+bool sl_slot_pool_init(sl_slot_pool *p, const char *what, const char *when_full, uint32_t first, uint32_t count,
                        void (*fresh)(uint32_t index, uint32_t tag))
 {
-    *p = (sl_slot_pool){.what = what, .first = first, .count = count, .fresh = fresh, .unused = first};
+    *p = (sl_slot_pool){.what = what, .when_full = when_full, .first = first, .count = count, .fresh = fresh,
+                        .unused = first};
     pthread_mutex_init(&p->lock, NULL);
     p->index_of = json_object();
     p->key_of = calloc(count, sizeof(*p->key_of));
@@ -59,7 +60,7 @@ uint32_t sl_slot_pool_take(sl_slot_pool *p, const char *key)
     char *copy = index == SL_SNAP_NONE ? NULL : strdup(key);
     if (!copy) {
         if (!p->full_logged)
-            sl_log_warn("slots", "all %u %s are taken", p->count - p->first, p->what);
+            sl_log_warn("slots", "all %u %s are taken: %s", p->count - p->first, p->what, p->when_full);
         p->full_logged = true;
         return SL_SNAP_NONE;
     }

@@ -14,7 +14,8 @@
 #include <stdint.h>
 
 typedef struct sl_slot_pool {
-    const char *what;  /* for the log: "endpoint slots (--endpoint-slots)" */
+    const char *what;      /* for the log: "endpoint slots (--endpoint-slots)" */
+    const char *when_full; /* ...and what a full pool means */
     uint32_t first, count; /* indexes handed out: first .. count-1 */
     /* Called as index is handed out to a key (its state starts afresh). */
     void (*fresh)(uint32_t index, uint32_t tag);
@@ -31,7 +32,7 @@ typedef struct sl_slot_pool {
 } sl_slot_pool;
 
 /* Makes the pool's tables (false when memory is short). */
-bool sl_slot_pool_init(sl_slot_pool *p, const char *what, uint32_t first, uint32_t count,
+bool sl_slot_pool_init(sl_slot_pool *p, const char *what, const char *when_full, uint32_t first, uint32_t count,
                        void (*fresh)(uint32_t index, uint32_t tag));
 
 /* Around one compile. */

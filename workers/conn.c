@@ -186,16 +186,28 @@ static void release_policy_state(sl_conn *c)
 static void log_request(sl_conn *c);
 static void count_status(sl_worker *w, int status);
 
+/* A request (or a passed-through connection) ended: counted, traced, logged. */
+static void request_ended(sl_conn *c)
+{
+    /* What is still unread in the buffer is the next request's (pipelining):
+     * counted for that one (see the keep-alive reset in sl_conn_finish_request). */
+    uint64_t ahead = c->h2s || c->l4 ? 0 : sl_buf_len(&c->in);
+    c->bytes_in = c->bytes_in > ahead ? c->bytes_in - ahead : 0;
+    if (c->status)
+        count_status(c->w, c->status);
+    sl_traffic_request_done(c);
+    sl_trace_end(c);
+    log_request(c);
+    memset(&c->trace, 0, sizeof(c->trace)); /* (a next request answered before dispatch has none) */
+}
+
 void sl_conn_close(sl_conn *c)
 {
     sl_worker *w = c->w;
     if (c->l4 && c->log_method[0]) {
         /* A passed-through connection: one line when it ends (status 0, or the
          * 404 or 5xx it would have had when it could not be passed on). */
-        if (c->status)
-            count_status(w, c->status);
-        sl_traffic_request_done(c);
-        log_request(c);
+        request_ended(c);
     }
     if (c->up)
         sl_proxy_detach(c, false);
@@ -268,12 +280,8 @@ static void count_status(sl_worker *w, int status)
 void sl_conn_finish_request(sl_conn *c)
 {
     sl_worker *w = c->w;
-    if (c->status) {
-        count_status(w, c->status);
-        sl_traffic_request_done(c);
-        sl_trace_end(c);
-        log_request(c);
-    }
+    if (c->status)
+        request_ended(c);
     c->route = NULL; /* (the next request on the connection has its own, or none) */
     /* What a hook or a collected body kept is not kept past its request (an
      * idle keep-alive connection holds no such memory). */

@@ -24,8 +24,16 @@ bool sl_headers_replaced(const sl_snapshot *s, const sl_snap_range *ranges, int 
     return false;
 }
 
+static bool skipped(sl_slice name, const char *const *skip)
+{
+    for (; skip && *skip; skip++)
+        if (sl_slice_ieq_cstr(name, *skip))
+            return true;
+    return false;
+}
+
 void sl_headers_emit_ops(sl_buf *b, const sl_snapshot *s, const sl_snap_range *ranges, int nranges, uint8_t type,
-                        bool skip_host)
+                        const char *const *skip)
 {
     for (int op = SL_HDR_SET; op <= SL_HDR_ADD; op++)
         for (int k = 0; k < nranges; k++)
@@ -33,7 +41,7 @@ void sl_headers_emit_ops(sl_buf *b, const sl_snapshot *s, const sl_snap_range *r
                 const sl_snap_filter *f = sl_filter_at(s, ranges[k].first + i);
                 if (f->type != type || f->op != op)
                     continue;
-                if (skip_host && sl_slice_ieq_cstr(sl_filter_str(s, f->name), "host"))
+                if (skipped(sl_filter_str(s, f->name), skip))
                     continue;
                 sl_buf_printf(b, "%s: %s\r\n", sl_snap_cstr(s, f->name), sl_snap_cstr(s, f->value));
             }
@@ -80,14 +88,14 @@ const sl_snap_filter *sl_headers_policy_host(const sl_snapshot *s, sl_snap_range
 }
 
 void sl_headers_emit_policy(sl_buf *b, const sl_snapshot *s, sl_snap_range policy, const sl_snap_range *ranges,
-                            int nranges, uint8_t type, bool skip_host)
+                            int nranges, uint8_t type, const char *const *skip)
 {
     for (int op = SL_HDR_SET; op <= SL_HDR_ADD; op++)
         for (uint32_t i = 0; i < policy.count; i++) {
             const sl_snap_filter *f = sl_filter_at(s, policy.first + i);
             if (f->type != type || f->op != op || touched(s, ranges, nranges, type, sl_filter_str(s, f->name)))
                 continue;
-            if (skip_host && sl_slice_ieq_cstr(sl_filter_str(s, f->name), "host"))
+            if (skipped(sl_filter_str(s, f->name), skip))
                 continue;
             sl_buf_printf(b, "%s: %s\r\n", sl_snap_cstr(s, f->name), sl_snap_cstr(s, f->value));
         }

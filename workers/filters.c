@@ -127,7 +127,7 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
         const sl_http1_header *h = &req->headers[i];
         if (h->hop || h->id == SL_HTTP1_H_HOST || h->id == SL_HTTP1_H_EXPECT)
             continue;
-        if (sl_forwarded_is_ours(h->name) || (c->trace.on && sl_slice_ieq_cstr(h->name, "traceparent")))
+        if (sl_forwarded_is_ours(h->name) || sl_trace_replaces(c, h->name))
             continue; /* rewritten below (a client's own client-cert claim is never passed on) */
         if ((c->nauth || c->up_extra || c->up_replace) && auth_field(c, h->name))
             continue; /* a credential the gateway checked, or a client's claim of who it is */
@@ -141,8 +141,12 @@ bool sl_filters_request_head(sl_conn *c, const sl_snap_route *route, sl_snap_ran
             continue;
         sl_headers_put(b, h->name, h->value);
     }
-    sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_REQUEST_HEADER, true);
-    sl_headers_emit_policy(b, s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, true);
+    /* Host is placed by the request line's writer; with tracing on, this hop's
+     * traceparent is the one the upstream gets (sl_forwarded_fields). */
+    static const char *const plain[] = {"host", NULL}, *const traced[] = {"host", "traceparent", NULL};
+    const char *const *skip = c->trace.on ? traced : plain;
+    sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_REQUEST_HEADER, skip);
+    sl_headers_emit_policy(b, s, c->policy_req_headers, ranges, 2, SL_FILTER_REQUEST_HEADER, skip);
     if (req->upgrade && c->upgrade_requested) {
         /* Hop-by-hop, but the upstream must see the request to switch protocols
          * (an offer the gateway declined is not passed on). */
@@ -194,8 +198,8 @@ void sl_filters_response_head(sl_conn *c, sl_buf *b)
             continue; /* the gateway's own counts: an upstream does not speak for it */
         sl_headers_put(b, h->name, h->value);
     }
-    sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_RESPONSE_HEADER, false);
-    sl_headers_emit_policy(b, s, c->policy_res_headers, ranges, 2, SL_FILTER_RESPONSE_HEADER, false);
+    sl_headers_emit_ops(b, s, ranges, 2, SL_FILTER_RESPONSE_HEADER, NULL);
+    sl_headers_emit_policy(b, s, c->policy_res_headers, ranges, 2, SL_FILTER_RESPONSE_HEADER, NULL);
     if (c->tunnel)
         sl_buf_printf(b, "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)res->upgrade_proto.len,
                       res->upgrade_proto.ptr);

@@ -102,11 +102,12 @@ void sl_cors_headers(sl_buf *b, const sl_snapshot *s, const sl_snap_filter *f, c
 
 /* filter_headers.c: whether a modifier of `type` in the ranges sets or removes
  * `name` (the received field is dropped); writes the modifiers' set and add
- * lines (skip_host: not Host, which the request line's writer places); writes
- * one field line. */
+ * lines (except the names in `skip`, NULL-terminated, or NULL: Host, which the
+ * request line's writer places, and traceparent when tracing writes its own);
+ * writes one field line. */
 bool sl_headers_replaced(const sl_snapshot *s, const sl_snap_range *ranges, int nranges, uint8_t type, sl_slice name);
 void sl_headers_emit_ops(sl_buf *b, const sl_snapshot *s, const sl_snap_range *ranges, int nranges, uint8_t type,
-                         bool skip_host);
+                         const char *const *skip);
 void sl_headers_put(sl_buf *b, sl_slice name, sl_slice value);
 /* The same for a TrafficPolicy's modifiers (`policy`), which apply only to
  * names that the route's modifiers (`ranges`) do not touch: whether they drop
@@ -117,7 +118,7 @@ bool sl_headers_policy_replaces(const sl_snapshot *s, sl_snap_range policy, cons
 const sl_snap_filter *sl_headers_policy_host(const sl_snapshot *s, sl_snap_range policy, const sl_snap_range *ranges,
                                              int nranges);
 void sl_headers_emit_policy(sl_buf *b, const sl_snapshot *s, sl_snap_range policy, const sl_snap_range *ranges,
-                            int nranges, uint8_t type, bool skip_host);
+                            int nranges, uint8_t type, const char *const *skip);
 
 /* forwarded.c: whether a received field is one of the forwarding fields sluice
  * rewrites; writes them for this hop. */

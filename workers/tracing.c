@@ -5,8 +5,6 @@
  * http.response.status_code, http.route, error.type). */
 #include "workers/tracing.h"
 
-#include "config.h"
-
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +27,14 @@
 #define EXPORT_TIMEOUT_MS 10000
 
 static char endpoint[1024];
+static char sluice_version_text[32]; /* sluice's, for the resource and the scope */
 static uint64_t sample_below; /* a new trace is sampled when a random 64-bit value is below this */
 static bool sample_all;
 
-bool sl_tracing_configure(const char *url, const char *ratio, char *err, size_t errlen)
+bool sl_tracing_configure(const char *url, const char *ratio, const char *sluice_version, char *err, size_t errlen)
 {
     endpoint[0] = '\0';
+    snprintf(sluice_version_text, sizeof(sluice_version_text), "%s", sluice_version);
     double r = 1.0;
     if (ratio) {
         char *end;
@@ -45,7 +45,7 @@ bool sl_tracing_configure(const char *url, const char *ratio, char *err, size_t 
         }
     }
     sample_all = r >= 1.0;
-    sample_below = (uint64_t)(r * 18446744073709551615.0);
+    sample_below = sample_all ? UINT64_MAX : (uint64_t)(r * 18446744073709551616.0); /* r < 1: in range */
     if (!url || !*url)
         return true;
     bool http = strncmp(url, "http://", 7) == 0, https = strncmp(url, "https://", 8) == 0;
@@ -168,16 +168,11 @@ void sl_tracing_worker_init(sl_worker *w)
              "{\"key\":\"process.pid\",\"value\":{\"intValue\":\"%d\"}},"
              "{\"key\":\"sluice.gateway\",\"value\":{\"stringValue\":\"%.60s/%.250s\"}}]},"
              "\"scopeSpans\":[{\"scope\":{\"name\":\"sluice\",\"version\":\"%s\"},\"spans\":[",
-             PACKAGE_VERSION, host, (int)getpid(), w->args.gateway_ns, w->args.gateway_name, PACKAGE_VERSION);
+             sluice_version_text, host, (int)getpid(), w->args.gateway_ns, w->args.gateway_name, sluice_version_text);
     ev_timer_init(&batch.timer, timer_cb, BATCH_SECONDS, BATCH_SECONDS);
     ev_timer_start(w->loop, &batch.timer);
 }
 
-void sl_tracing_worker_flush(void)
-{
-    if (batch.w)
-        export_batch();
-}
 
 /* --- per request -------------------------------------------------------- */
 
@@ -203,6 +198,13 @@ void sl_trace_begin(sl_conn *c, const sl_http1_request *req)
     random_bytes(t->span_id, 8);
 }
 
+bool sl_trace_replaces(const sl_conn *c, sl_slice name)
+{
+    if (!c->trace.on)
+        return false;
+    return sl_slice_ieq_cstr(name, "traceparent") || (!c->trace.has_parent && sl_slice_ieq_cstr(name, "tracestate"));
+}
+
 void sl_trace_upstream_field(const sl_conn *c, sl_buf *b)
 {
     if (!c->trace.on)
@@ -214,21 +216,36 @@ void sl_trace_upstream_field(const sl_conn *c, sl_buf *b)
     sl_buf_append(b, "\r\n", 2);
 }
 
-/* A JSON string: ", \ and bytes outside printable ASCII escaped (\u00XX). */
+/* A JSON string for an OTLP string value (UTF-8): ", \ and control
+ * characters escaped. What reaches a span is ASCII (the request target and
+ * Host are, by the parser's rules); any other byte becomes U+FFFD, so the
+ * payload stays valid UTF-8 whatever comes. */
 static bool put_json(sl_dbuf *b, const char *s, size_t n)
 {
     bool ok = sl_dbuf_append(b, "\"", 1);
-    const char *run = s;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+        if (u[i] >= 0x20 && u[i] < 0x7f && u[i] != '"' && u[i] != '\\')
             continue;
         char esc[8];
-        int k = ch == '"' || ch == '\\' ? snprintf(esc, sizeof(esc), "\\%c", ch) : snprintf(esc, sizeof(esc), "\\u%04x", ch);
-        ok = ok && sl_dbuf_append(b, run, (size_t)(s + i - run)) && sl_dbuf_append(b, esc, (size_t)k);
-        run = s + i + 1;
+        int k = u[i] == '"' || u[i] == '\\' ? snprintf(esc, sizeof(esc), "\\%c", u[i])
+                : u[i] >= 0x7f                ? snprintf(esc, sizeof(esc), "\\ufffd")
+                                              : snprintf(esc, sizeof(esc), "\\u%04x", u[i]);
+        ok = ok && sl_dbuf_append(b, s + run, i - run) && sl_dbuf_append(b, esc, (size_t)k);
+        run = i + 1;
     }
-    return ok && sl_dbuf_append(b, run, (size_t)(s + n - run)) && sl_dbuf_append(b, "\"", 1);
+    return ok && sl_dbuf_append(b, s + run, n - run) && sl_dbuf_append(b, "\"", 1);
+}
+
+/* The host of a Host field: without its port, and without the brackets of an IPv6 literal. */
+static sl_slice host_of(const char *host)
+{
+    if (host[0] == '[') {
+        const char *end = strchr(host, ']');
+        return end ? (sl_slice){host + 1, (size_t)(end - host - 1)} : (sl_slice){host, strlen(host)};
+    }
+    return (sl_slice){host, strcspn(host, ":")};
 }
 
 static bool put_text(sl_dbuf *b, const char *s) { return sl_dbuf_append(b, s, strlen(s)); }
@@ -288,7 +305,8 @@ void sl_trace_end(sl_conn *c)
     if (query && query[1])
         ok = ok && attr_str(b, "url.query", query + 1, strlen(query + 1), false);
     ok = ok && attr_str(b, "url.scheme", c->secure ? "https" : "http", c->secure ? 5 : 4, false);
-    ok = ok && attr_str(b, "server.address", c->log_host, strcspn(c->log_host, ":"), false);
+    sl_slice server = host_of(c->log_host);
+    ok = ok && attr_str(b, "server.address", server.ptr, server.len, false);
     ok = ok && attr_str(b, "network.peer.address", c->peer, strlen(c->peer), false);
     const char *version = c->h2s ? "2" : c->version_minor ? "1.1" : "1.0";
     ok = ok && attr_str(b, "network.protocol.version", version, strlen(version), false);

@@ -6,9 +6,9 @@
 #include "common/series.h"
 #include "workers/worker_internal.h"
 
-static sl_series *series_of(const sl_conn *c, uint32_t index)
+static sl_series *series_of(const sl_conn *c, uint32_t packed)
 {
-    return index == SL_SNAP_NONE ? NULL : sl_series_at((uint32_t)c->w->args.slot, index);
+    return sl_series_named((uint32_t)c->w->args.slot, packed);
 }
 
 static sl_series *backend_series(const sl_conn *c)
@@ -27,16 +27,13 @@ void sl_traffic_request_done(sl_conn *c)
         return;
     uint64_t now = sl_now_us();
     uint64_t us = now > c->started_us ? now - c->started_us : 0;
-    /* What is still unread in the buffer is the next request's (pipelining). */
-    uint64_t ahead = c->h2s ? 0 : sl_buf_len(&c->in);
-    uint64_t in = c->bytes_in > ahead ? c->bytes_in - ahead : 0;
     sl_series *both[2] = {series_of(c, c->route->series), series_of(c, c->route->listener_series)};
     for (int i = 0; i < 2; i++) {
         sl_series *s = both[i];
         if (!s)
             continue;
         sl_series_observe(s, c->status, us);
-        sl_series_add(&s->bytes_in, in);
+        sl_series_add(&s->bytes_in, c->bytes_in);
         sl_series_add(&s->bytes_out, c->bytes_out);
     }
 }

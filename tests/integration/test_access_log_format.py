@@ -88,3 +88,22 @@ def test_unknown_field_refuses_to_start(tmp_path):
         assert named in cp.stderr and "--access-log-format" in cp.stderr, cp.stderr
         if fmt != "plain text":
             assert "user_agent" in cp.stderr  # the known names are listed
+
+
+def test_pipelined_requests_each_count_their_own_bytes(make_dataplane, tmp_path):
+    access = str(tmp_path / "access.log")
+    dp = make_dataplane(args=["--access-log", access, "--access-log-format", "json:path,bytes_received"])
+    first = b"GET /p1 HTTP/1.1\r\nHost: a\r\n\r\n"
+    second = b"GET /p2-longer HTTP/1.1\r\nHost: a\r\nX-Pad: 0123456789\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", dp.port), timeout=5) as s:
+        s.sendall(first + second)  # both in one segment: read together
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    assert data.count(b"HTTP/1.1 200") == 2
+    wait_until(lambda: sum("/p" in l for l in lines(access)) == 2, what="two lines")
+    got = {e["path"]: e["bytes_received"] for e in map(json.loads, lines(access)) if e["path"].startswith("/p")}
+    assert got == {"/p1": len(first), "/p2-longer": len(second)}

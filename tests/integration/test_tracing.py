@@ -11,6 +11,7 @@ JSON rules: ids in lowercase hex, 64-bit integers as decimal strings, enums as
 integers, lowerCamelCase field names), failing the test on any departure."""
 import json
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,7 @@ import pytest
 import requests
 
 from conftest import free_port
-from dataplane import make_dataplane, wait_until  # noqa: F401 - fixture
+from dataplane import ROUTES, make_dataplane, wait_until  # noqa: F401 - fixture
 
 HEX32, HEX16 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{16}")
 UINT64 = re.compile(r"[0-9]{1,20}")
@@ -302,3 +303,42 @@ def test_ai_route_span_has_gen_ai_attributes(make_dataplane, collector):
         assert seen["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-%s-01" % span["spanId"]
     finally:
         provider.close()
+
+
+def test_one_traceparent_upstream_even_when_a_filter_sets_one(make_dataplane, collector, tmp_path):
+    access = str(tmp_path / "access.log")
+    dp = make_dataplane(args=["--otlp-endpoint", "http://127.0.0.1:%d" % collector.port, "--access-log", access,
+                              "--access-log-format", "json:path,status,trace_id"])
+    route = dp.sluiced.get(ROUTES + "/r").json()
+    route["spec"]["rules"][0]["filters"] = [{"type": "RequestHeaderModifier", "requestHeaderModifier": {
+        "add": [{"name": "traceparent", "value": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}],
+        "set": [{"name": "x-seen", "value": "1"}]}}]
+    assert dp.sluiced.put(ROUTES + "/r?wait=live", route).status_code == 200
+    r = dp.get("/filtered", headers={"tracestate": "vendor=dropped"})
+    assert [v for k, v in r.json()["headers"] if k.lower() == "x-seen"] == ["1"]
+    trace_id, span_id, _ = upstream_traceparent(r)  # (asserts there is exactly one)
+    assert trace_id != "0af7651916cd43dd8448eb211c80319c"
+    # A new trace: a tracestate that came without a valid traceparent is not passed on.
+    assert not [v for k, v in r.json()["headers"] if k.lower() == "tracestate"]
+    # On one keep-alive connection: a traced request, then a malformed one (400,
+    # answered before any trace starts): its log line names no trace.
+    with socket.create_connection(("127.0.0.1", dp.port), timeout=5) as s:
+        s.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        s.sendall(b"GET /second HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 400")
+    lines = wait_until(lambda: (lambda ls: len(ls) >= 3 and ls)(
+        [json.loads(x) for x in open(access).read().splitlines()]), what="three log lines")
+    by_status = {e["status"]: e for e in lines}
+    assert re.fullmatch(r"[0-9a-f]{32}", by_status[200]["trace_id"])
+    assert by_status[400]["trace_id"] == ""
+
+
+def test_ipv6_host_in_span(make_dataplane, collector):
+    dp = make_dataplane(args=["--otlp-endpoint", "http://127.0.0.1:%d" % collector.port])
+    r = dp.get("/v6", headers={"Host": "[::1]:8080"})
+    assert r.status_code == 200
+    trace_id, _, _ = upstream_traceparent(r)
+    (_, span), = wait_until(lambda: collector.span_of(trace_id), timeout=10, what="the span")
+    assert attrs(span)["server.address"] == "::1"  # without the port and the brackets

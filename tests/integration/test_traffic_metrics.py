@@ -7,12 +7,17 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
+import time
 
 import pytest
 import requests
 
-from dataplane import (BACKENDS, ROUTES, ClosedPortOrigin, backend, backend_ref, created, make_dataplane,  # noqa: F401
-                       route, wait_until)
+from conftest import free_port, path_for
+from dataplane import (BACKENDS, GWPATH, ROUTES, ClosedPortOrigin, backend, backend_ref, created,  # noqa: F401
+                       make_dataplane, route, wait_until)
+
+GRPCROUTES = path_for("grpcroutes", "default")
 
 SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -96,8 +101,8 @@ def test_route_listener_and_backend_series_count_every_request(make_dataplane):
         assert r.status_code == 200
     for i in range(bad):
         assert requests.get(dp.url + "/bad/%d" % i, timeout=10).status_code in (502, 503)
-    rule0 = dict(namespace="default", route="split", rule=0)
-    rule1 = dict(namespace="default", route="split", rule=1)
+    rule0 = dict(kind="HTTPRoute", namespace="default", route="split", rule=0)
+    rule1 = dict(kind="HTTPRoute", namespace="default", route="split", rule=1)
     s = wait_count(sl, value(before, "sluice_route_requests_total", code="5xx", **rule1) + bad,
                    "sluice_route_requests_total", code="5xx", **rule1)
     s = wait_count(sl, value(before, "sluice_route_requests_total", code="2xx", **rule0) + good,
@@ -138,7 +143,7 @@ def test_route_listener_and_backend_series_count_every_request(make_dataplane):
 def test_counts_survive_a_worker_crash_and_a_route_edit(make_dataplane):
     dp = make_dataplane(workers=2)
     sl = dp.sluiced
-    labels = dict(namespace="default", route="r", rule=0, code="2xx")
+    labels = dict(kind="HTTPRoute", namespace="default", route="r", rule=0, code="2xx")
     for i in range(20):
         assert dp.get("/c%d" % i).status_code == 200
     s = wait_count(sl, 20, "sluice_route_requests_total", **labels)
@@ -164,12 +169,13 @@ def test_label_set_is_bounded_by_metrics_series(make_dataplane):
     dp = make_dataplane(args=["--metrics-series", "16"])
     sl = dp.sluiced
     for i in range(20):
-        created(sl.post(ROUTES, route("m%d" % i, "be", path="/m%d" % i)))
-    dp.wait_serving("/m19")
+        # (the last write waits until every worker runs it: "/" of route r would serve /m19 before)
+        created(sl.post(ROUTES + ("?wait=live" if i == 19 else ""), route("m%d" % i, "be", path="/m%d" % i)))
     for i in range(20):
         assert dp.get("/m%d" % i).status_code == 200
-    s = wait_until(lambda: value(scrape(sl), "sluice_route_requests_total", namespace="_other", route="_other",
-                                 rule="_other", code="2xx") >= 1 and scrape(sl), what="overflow series")
+    s = wait_until(lambda: value(scrape(sl), "sluice_route_requests_total", kind="_other", namespace="_other",
+                                 route="_other", rule="_other", code="2xx") >= 1 and scrape(sl),
+                   what="overflow series")
     routes = {dict(ls).get("route") for (n, ls) in s if n == "sluice_route_requests_total"}
     assert len(routes) <= 13, routes
     assert "_other" in routes
@@ -188,7 +194,8 @@ def test_promtool_check_metrics(make_dataplane):  # noqa: F811
     dp = make_dataplane()
     for i in range(5):
         assert dp.get("/p%d" % i).status_code == 200
-    wait_count(dp.sluiced, 5, "sluice_route_requests_total", namespace="default", route="r", rule=0, code="2xx")
+    wait_count(dp.sluiced, 5, "sluice_route_requests_total", kind="HTTPRoute", namespace="default", route="r", rule=0,
+               code="2xx")
     text = dp.sluiced.get("/metrics").text
     out = subprocess.run([PROMTOOL or "promtool", "check", "metrics"], input=text.encode(), capture_output=True,
                          timeout=60)
@@ -197,3 +204,59 @@ def test_promtool_check_metrics(make_dataplane):  # noqa: F811
     report = (out.stdout + out.stderr).decode()
     assert "error while linting" not in report and "text format parsing error" not in report, report
     assert out.returncode == 0, report
+
+
+def test_long_names_and_route_kinds_keep_their_own_series(make_dataplane):
+    """Names are up to 253 characters: two listeners that differ only at their end
+    have a series each, with their whole names; and an HTTPRoute and a GRPCRoute
+    of the same name are two series, told apart by their kind."""
+    dp = make_dataplane()
+    sl = dp.sluiced
+    gw_name, l1, l2 = ".".join(["g" * 63] * 3) + "." + "g" * 61, "x" * 130 + "1", "x" * 130 + "2"
+    p1, p2 = free_port(), free_port()
+    gw = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+          "metadata": {"name": gw_name, "namespace": "default"},
+          "spec": {"gatewayClassName": "sluice", "listeners": [
+              {"name": l1, "port": p1, "protocol": "HTTP"}, {"name": l2, "port": p2, "protocol": "HTTP"}]}}
+    created(sl.post(GWPATH, gw))
+    created(sl.post(ROUTES + "?wait=live", route("long", "be", parent=gw_name)))
+    for port in (p1, p1, p2):
+        wait_until(lambda: requests.get("http://127.0.0.1:%d/l" % port, timeout=5).status_code == 200,
+                   what="port %d serving" % port)
+    s = wait_count(sl, 1, "sluice_listener_requests_total", namespace="default", gateway=gw_name, listener=l2,
+                   code="2xx")
+    assert value(s, "sluice_listener_requests_total", namespace="default", gateway=gw_name, listener=l1,
+                 code="2xx") >= 2
+    # A GRPCRoute named like the HTTPRoute "r": its own series (in the snapshot: a different index).
+    grpc = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": "r", "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["grpc.example"],
+                     "rules": [{"backendRefs": [backend_ref("be")]}]}}
+    created(sl.post(GRPCROUTES + "?wait=live", grpc))
+    routes = sl.get("/debug/snapshot?raw=1").json()["sections"]["routes"]
+    by_kind = {(r["route_name"], r["kind"]): r["series"] for r in routes if r["route_name"] == "r"}
+    assert len(set(by_kind.values())) == 2, by_kind
+
+
+def test_a_request_outliving_its_route_never_counts_into_the_next_owner(make_dataplane):
+    """A series index freed by a deleted route goes to another object after
+    --drain-timeout plus 10 s; a request that started on the old route and is
+    still running then (a slow answer, a stream) must not count into it."""
+    dp = make_dataplane(args=["--metrics-series", "16", "--drain-timeout", "0"])
+    sl = dp.sluiced
+    created(sl.post(ROUTES + "?wait=live", route("victim", "be", path="/victim")))
+    slow = {}
+    t = threading.Thread(target=lambda: slow.update(r=requests.get(dp.url + "/victim?delay=15000", timeout=30)))
+    t.start()
+    wait_until(lambda: any("/victim" in r["target"] for r in list(dp.origin.requests)), what="the slow request")
+    assert sl.delete(ROUTES + "/victim").status_code == 200
+    time.sleep(11)  # past --drain-timeout (0) + 10 s: the index may be handed out again
+    # Enough new routes to take every free index (the table has 13).
+    for i in range(12):
+        created(sl.post(ROUTES + ("?wait=live" if i == 11 else ""), route("fill%d" % i, "be", path="/fill%d" % i)))
+    t.join(timeout=30)
+    assert slow["r"].status_code == 200
+    time.sleep(0.5)
+    s = scrape(sl)
+    counted = {dict(ls)["route"]: v for (n, ls), v in s.items() if n == "sluice_route_requests_total"}
+    assert not any(name.startswith("fill") for name in counted), counted
