@@ -31,6 +31,7 @@ struct sl_admin {
     volatile bool stopping;
     bool require_token; /* bound to a non-loopback address: never serve without a token */
     const char *config_dir; /* --config-dir, or NULL: its objects are refused writes (admin_resources.c) */
+    const char *web_dir;    /* the dashboard's files (admin_ui.c), or NULL: none found */
     sl_admin_metrics metrics;
     sl_admin_conns conns;
     sl_admin_tls tls;
@@ -49,6 +50,9 @@ typedef struct sl_admin_req {
     char token_hash[65];  /* the bearer token that authorized it ("" when none was needed,
                            * SL_ADMIN_BY_CLIENT_CERT for a verified client certificate) */
 } sl_admin_req;
+
+/* admin_ui.c: GET /ui and /ui/... (the dashboard's files). */
+enum MHD_Result sl_admin_handle_ui(sl_admin_req *r);
 
 /* Queries a URL parameter; NULL when absent. */
 const char *sl_admin_query(sl_admin_req *r, const char *key);

@@ -155,6 +155,10 @@ static enum MHD_Result dispatch(sl_admin_req *r)
         return r->admin->ready ? sl_admin_reply_text(r, 200, "text/plain", "ok\n")
                                : sl_admin_reply_text(r, 503, "text/plain", "not ready\n");
     }
+    if (strcmp(url, "/ui") == 0 || strncmp(url, "/ui/", 4) == 0) {
+        r->verb = "ui";
+        return sl_admin_handle_ui(r); /* static files, no data: no token (the page sends its own to the API) */
+    }
     if (!sl_admin_authorize(r, &res))
         return res;
     if (strcmp(url, "/metrics") == 0) {
@@ -371,6 +375,7 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     a->store = cfg->store;
     a->control = cfg->control;
     a->config_dir = cfg->config_dir;
+    a->web_dir = cfg->web_dir;
     /* Off loopback, or with a client CA (the operator asked for mutual TLS),
      * every request must authenticate: a token or a client certificate. */
     a->require_token = !is_loopback(ai->ai_addr) || cfg->client_ca;

@@ -100,6 +100,8 @@ static void usage(FILE *f)
             "  --otlp-endpoint URL        export spans with OTLP/HTTP JSON to this collector (env\n"
             "                             SLUICE_OTLP_ENDPOINT); requests carry a W3C traceparent upstream\n"
             "  --trace-sample-ratio R     share of new traces sampled, 0 to 1 (default 1)\n"
+            "  --web-dir DIR              the dashboard's files, served at /ui/ (default: the installed\n"
+            "                             ones, else this build's source tree)\n"
             "  --user NAME                run the workers as this user (the master keeps its identity\n"
             "                             to bind privileged ports)\n"
             "  --redis ADDRESS            Redis of Global rate limits: HOST:PORT, [IPv6]:PORT or\n"
@@ -374,6 +376,27 @@ static bool lock_state_dir(const char *dir)
     return true; /* fd stays open on purpose */
 }
 
+/* The dashboard's files: --web-dir, else the installed ones, else the source
+ * tree this binary was built from (a build tree runs without installing). */
+static const char *find_web_dir(const char *flag)
+{
+    if (flag) {
+        if (access(flag, R_OK | X_OK) != 0)
+            sl_log_warn("main", "--web-dir %s: %s; /ui/ answers 404", flag, strerror(errno));
+        return flag;
+    }
+    static const char *const candidates[] = {SL_WEB_DIR_INSTALLED, SL_WEB_DIR_SOURCE};
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        char index[4200];
+        snprintf(index, sizeof(index), "%s/index.html", candidates[i]);
+        if (access(index, R_OK) == 0)
+            return candidates[i];
+    }
+    sl_log_warn("main", "no dashboard files in %s or %s (--web-dir): /ui/ answers 404", SL_WEB_DIR_INSTALLED,
+                SL_WEB_DIR_SOURCE);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
@@ -389,6 +412,7 @@ int main(int argc, char **argv)
     const char *config_dir = NULL;
     const char *log_file = NULL;
     const char *otlp_endpoint = getenv("SLUICE_OTLP_ENDPOINT"), *trace_ratio = NULL;
+    const char *web_dir = NULL;
     int worker_uid = -1, worker_gid = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -404,7 +428,7 @@ int main(int argc, char **argv)
                                           "--access-log",     "--user",           "--admin-tls-cert",
                                           "--admin-tls-key",  "--admin-client-ca", "--redis",
                                           "--config-dir",     "--log-file",       "--access-log-format",
-                                          "--otlp-endpoint",  "--trace-sample-ratio"};
+                                          "--otlp-endpoint",  "--trace-sample-ratio", "--web-dir"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -437,6 +461,8 @@ int main(int argc, char **argv)
             state_dir = value;
         } else if (value && strncmp(a, "--admin", 7) == 0) {
             admin_addr = value;
+        } else if (value && strncmp(a, "--web-dir", 9) == 0) {
+            web_dir = value;
         } else if (value && strncmp(a, "--otlp-endpoint", 15) == 0) {
             otlp_endpoint = value;
         } else if (value && strncmp(a, "--trace-sample-ratio", 20) == 0) {
@@ -559,7 +585,8 @@ int main(int argc, char **argv)
                            .tls_cert = admin_tls_cert,
                            .tls_key = admin_tls_key,
                            .client_ca = admin_client_ca,
-                           .config_dir = config_dir};
+                           .config_dir = config_dir,
+                           .web_dir = find_web_dir(web_dir)};
     m.admin = sl_admin_start(&cfg, err, sizeof(err));
     if (!m.admin) {
         sl_log_error("main", "%s", err);

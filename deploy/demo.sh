@@ -61,6 +61,7 @@ echo "$ curl http://127.0.0.1:8080/"
 echo "$out"
 echo
 echo "sluiced is running (pid $(cat demo-state/sluiced.pid)); admin API on http://127.0.0.1:9901"
+echo "  dashboard: http://127.0.0.1:9901/ui/"
 echo "  curl -s http://127.0.0.1:9901/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/demo"
 echo "  kubectl --server=http://127.0.0.1:9901 get gateways,httproutes -A"
 echo "  curl -s http://127.0.0.1:9901/debug/snapshot     # what the workers run"

@@ -22,10 +22,11 @@ if [ "${1:-}" = "--tests" ]; then
     # dpkg-dev, debhelper, lintian, git, adduser: the Debian package is built from the tree's files,
     # checked and installed (test_package.py);
     # prometheus: its promtool checks the /metrics text (test_traffic_metrics.py); its own
-    # service is not started by the tests (and cannot start where systemd does not run).
+    # service is not started by the tests (and cannot start where systemd does not run);
+    # chromium: the dashboard's browser tests (test_dashboard.py, with playwright-core from npm).
     pkgs="$pkgs clang libclang-rt-14-dev \
         python3-pytest python3-requests python3-websockets python3-h2 python3-grpcio \
-        nghttp2-client openssl gdb apache2-utils redis-server dpkg-dev debhelper lintian git adduser prometheus"
+        nghttp2-client openssl gdb apache2-utils redis-server dpkg-dev debhelper lintian git adduser prometheus chromium"
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 fi
 $SUDO apt-get update -qq

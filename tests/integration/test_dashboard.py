@@ -1,0 +1,118 @@
+"""The web dashboard (web/, served at /ui/): its files and their headers, and
+the page itself in a real headless Chromium (Debian's chromium, driven by
+playwright-core from npm: tests/browser/dashboard.mjs): a Gateway created
+through the API appears without a reload, the route list filters, and the
+token login refuses a wrong token."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from conftest import SRCDIR, free_port, httproute
+from dataplane import GWPATH, ROUTES, created, gateway
+from test_api_auth import create_token
+
+BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/lib/chromium/chromium")
+
+
+def browser_missing():
+    if not shutil.which("node"):
+        return "node is not installed (deploy/install-deps.sh --tests)"
+    if not os.path.exists(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
+        return "playwright-core is not installed in tests/browser (tests/tools/install.sh)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return "Debian's chromium is not installed (deploy/install-deps.sh --tests)"
+    return None
+
+
+needs_browser = pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")
+
+
+def run_browser(base, *args, timeout=60):
+    cp = subprocess.run(["node", os.path.join(BROWSER_DIR, "dashboard.mjs"), base] + list(args),
+                        capture_output=True, text=True, timeout=timeout, cwd=BROWSER_DIR)
+    lines = [l for l in cp.stdout.splitlines() if l.startswith("{")]
+    assert lines, "no result from the browser (rc %d):\n%s\n%s" % (cp.returncode, cp.stdout[-2000:], cp.stderr[-2000:])
+    result = json.loads(lines[-1])
+    assert "failure" not in result, result["failure"] + "\n" + cp.stderr[-2000:]
+    assert not result.get("errors"), result["errors"]  # no JavaScript error on the page
+    return result
+
+
+def raw_get(port, path):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def test_files_are_served_with_their_types_and_a_strict_policy(sluiced):
+    r = sluiced.get("/ui", allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"] == "/ui/"
+    r = sluiced.get("/ui/")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<script type="module" src="app.js">' in r.text
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert sluiced.get("/ui/app.js").headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert sluiced.get("/ui/style.css").headers["Content-Type"] == "text/css; charset=utf-8"
+    for bad in ("/ui/../README.md", "/ui/..%2fREADME.md", "/ui/.hidden.js", "/ui/nope.js", "/ui/app.exe",
+                "/ui//etc/passwd"):
+        assert raw_get(sluiced.port, bad).startswith(b"HTTP/1.1 404"), bad
+    assert sluiced.post("/ui/", {}).status_code == 405
+
+
+@needs_browser
+def test_a_gateway_created_through_the_api_appears_without_a_reload(sluiced):
+    base = "http://127.0.0.1:%d" % sluiced.port
+    proc = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "dashboard.mjs"), base, "overview-live", "live-gw"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BROWSER_DIR)
+    try:
+        first = proc.stdout.readline()
+        assert json.loads(first) == {"ready": True}, first + proc.stderr.read()
+        created(sluiced.post(GWPATH, gateway("live-gw", free_port())))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "failure" not in result, result.get("failure", "") + err[-2000:]
+    assert result["mark"] == 42  # the same page: set before the Gateway existed, still there
+    assert "default/live-gw" in result["text"] and "class sluice" in result["text"]
+    assert "http" in result["text"] and not result["errors"]
+
+
+@needs_browser
+def test_routes_filter(sluiced):
+    for i in range(30):
+        created(sluiced.post(ROUTES, httproute("shop-%d" % i if i % 3 == 0 else "api-%d" % i, path="/p%d" % i)))
+    result = run_browser("http://127.0.0.1:%d" % sluiced.port, "routes", "shop", "30")
+    assert result["count"].startswith("10 of 30 routes")
+    assert sorted(result["rows"]) == sorted("default/shop-%d" % i for i in range(0, 30, 3))
+
+
+@needs_browser
+def test_token_login_refuses_a_wrong_token(make_sluiced):
+    s = make_sluiced()
+    os.makedirs(s.state_dir, exist_ok=True)
+    token = create_token(s.state_dir, "dash")
+    s.start()
+    headers = {"Authorization": "Bearer " + token}
+    created(s.post(GWPATH, gateway("guarded", free_port()), headers=headers))
+    base = "http://127.0.0.1:%d" % s.port
+    wrong = run_browser(base, "login", "sl_" + "0" * 64)
+    assert wrong["refused"] is True and wrong["error"] == "The token was refused."
+    assert wrong["token"] is None and wrong["gateways"] == []  # nothing kept, nothing shown
+    right = run_browser(base, "login", token)
+    assert right["refused"] is False and right["error"] == ""
+    assert right["gateways"] == ["default/guarded"]
+    assert right["token"] == token  # in sessionStorage (gone with the tab), never in a cookie
