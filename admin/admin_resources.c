@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/sl.h"
 #include "daemon/objects.h"
+#include "daemon/yaml_json.h"
 
 /* "httproutes.gateway.networking.k8s.io" or "services": how Kubernetes names a
  * resource in its messages. */
@@ -119,6 +120,22 @@ static json_t *parse_body(sl_admin_req *r, const sl_admin_path *p, enum MHD_Resu
                                     "the body of the request was in an unknown format - accepted media types "
                                     "include: application/json, " SL_PB_MEDIA_TYPE);
         return NULL;
+    }
+    if (ct && (strncmp(ct, "application/yaml", 16) == 0 || strncmp(ct, "application/x-yaml", 18) == 0)) {
+        /* One YAML document, as the Kubernetes API server takes it (the dashboard's editor). */
+        char why[512];
+        json_t *docs = sl_yaml_load(r->body, r->body_len, why, sizeof(why));
+        bool parsed = docs != NULL;
+        json_t *obj = json_array_size(docs) == 1 ? json_incref(json_array_get(docs, 0)) : NULL;
+        json_decref(docs);
+        if (!json_is_object(obj)) {
+            json_decref(obj);
+            *res = sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                        "the request body is not one YAML document holding an object%s%s",
+                                        parsed ? "" : ": ", parsed ? "" : why);
+            return NULL;
+        }
+        return obj;
     }
     json_error_t jerr;
     json_t *obj = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);

@@ -9,6 +9,7 @@
 #include "admin/admin_protobuf.h"
 #include "admin/admin_status.h"
 #include "common/log.h"
+#include "daemon/yaml_json.h"
 
 json_t *sl_status_failure(unsigned code, const char *reason, const char *message, const char *kind,
                           const char *name, json_t *causes)
@@ -99,10 +100,30 @@ static bool reply_protobuf(sl_admin_req *r, unsigned code, json_t *body, enum MH
     return true;
 }
 
+/* YAML for a client that asks for it first (Accept: application/yaml), as the
+ * Kubernetes API server answers: the dashboard's editor and curl users. Errors
+ * stay JSON Status objects, which every client reads. */
+static bool reply_yaml(sl_admin_req *r, unsigned code, json_t *body, enum MHD_Result *res)
+{
+    const char *accept = sl_admin_header(r, "Accept");
+    if (!accept || strncmp(accept, "application/yaml", 16) != 0 || code >= 400 || !json_is_object(body))
+        return false;
+    json_t *docs = json_pack("[O]", body);
+    char *text = docs ? sl_yaml_dump(docs) : NULL;
+    json_decref(docs);
+    if (!text)
+        return false;
+    json_decref(body);
+    *res = reply_bytes(r, code, "application/yaml", text, strlen(text));
+    return true;
+}
+
 enum MHD_Result sl_admin_reply_json(sl_admin_req *r, unsigned code, json_t *body)
 {
     enum MHD_Result res;
     if (body && reply_protobuf(r, code, body, &res))
+        return res;
+    if (body && reply_yaml(r, code, body, &res))
         return res;
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);

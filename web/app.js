@@ -131,7 +131,8 @@ const views = {
         const listenerStatus = new Map((st.listeners || []).map((l) => [l.name, l]));
         return el("section", { class: "card", "data-gateway": g.metadata.namespace + "/" + g.metadata.name },
           el("h3", {}, g.metadata.namespace + "/" + g.metadata.name + " ",
-             el("span", { class: "muted" }, "class " + g.spec.gatewayClassName)),
+             el("span", { class: "muted" }, "class " + g.spec.gatewayClassName), " ",
+             editLink(g, GW + "/namespaces/" + g.metadata.namespace + "/gateways/" + g.metadata.name)),
           el("div", {}, conditions(st.conditions)),
           el("table", {},
             el("tr", {}, ["listener", "port", "protocol", "hostname", "attached routes", "conditions"].map((h) => el("th", {}, h))),
@@ -198,9 +199,136 @@ function routeRow(r) {
     (p.parentRef.namespace || r.metadata.namespace) + "/" + p.parentRef.name + (p.parentRef.sectionName ? "/" + p.parentRef.sectionName : "") + " ",
     conditions(p.conditions)));
   return el("tr", { "data-route": r.metadata.namespace + "/" + r.metadata.name },
-    el("td", {}, r.kind), el("td", {}, r.metadata.namespace + "/" + r.metadata.name),
+    el("td", {}, r.kind), el("td", {}, r.metadata.namespace + "/" + r.metadata.name, " ",
+      editLink(r, GW + "/namespaces/" + r.metadata.namespace + "/" + r.kind.toLowerCase() + "s/" + r.metadata.name)),
     el("td", {}, (r.spec.hostnames || ["*"]).join(", ")), el("td", {}, matches.join(", ")),
     el("td", {}, backends.join(", ")), el("td", {}, parents));
+}
+
+// ---------------------------------------------------------------- the YAML editor
+
+// #/edit/<API path of an object>: its YAML (the API answers Accept:
+// application/yaml), checked by the server as you type (a PUT with
+// ?dryRun=All after each pause: the same validation as a real write, nothing
+// stored), saved with a PUT, deleted after a confirmation.
+const editor = {
+  collections: [],
+  render() {
+    const path = "/" + decodeURIComponent(location.hash.slice("#/edit/".length));
+    // Drawn once per object: a render for another reason must not throw away an edit.
+    if (this.shown && this.shown.path === path && this.shown.hash === location.hash) return this.shown.dom;
+    const text = el("textarea", { id: "yaml", spellcheck: false, rows: 30 });
+    const status = el("div", { id: "edit-status", class: "muted" }, "loading…");
+    const problems = el("ul", { id: "edit-errors", class: "error" });
+    const save = el("button", { id: "edit-save", disabled: true }, "Save");
+    const del = el("button", { id: "edit-delete" }, "Delete");
+    const reload = el("button", { id: "edit-reload" }, "Reload");
+    let timer = null, checked = "";
+    const say = (msg, cls = "muted") => { status.className = cls; status.textContent = msg; };
+    async function load(message = "as stored", cls = "muted") {
+      const r = await api(path, { headers: { Accept: "application/yaml" } });
+      if (!r.ok) { say("cannot read " + path + ": " + r.status, "error"); return; }
+      text.value = await r.text();
+      problems.replaceChildren();
+      checked = text.value;
+      save.disabled = false;
+      say(message, cls);
+    }
+    function showStatus(doc, what) {
+      const causes = (doc.details && doc.details.causes) || [];
+      problems.replaceChildren(...causes.map((c) => {
+        const line = lineOfField(text.value, c.field || "");
+        return el("li", { "data-field": c.field || "", "data-line": line > 0 ? String(line) : "" },
+          (line > 0 ? "line " + line + ": " : "") + (c.field ? c.field + ": " : "") + c.message);
+      }));
+      if (doc.code === 409) {
+        say("The object changed since you opened it (409): reload to edit the current version.", "error");
+      } else {
+        say(what + ": " + (doc.message || doc.reason || doc.code), "error");
+      }
+    }
+    async function put(dry) {
+      const body = text.value;
+      const r = await api(path + (dry ? "?dryRun=All" : ""), {
+        method: "PUT", body, headers: { "Content-Type": "application/yaml", Accept: "application/json" } });
+      if (body !== text.value) return; // typed on meanwhile: a newer check follows
+      const doc = await r.json().catch(() => ({}));
+      if (r.ok) {
+        problems.replaceChildren();
+        if (dry) say("valid (checked by the server, nothing stored)");
+        else await load("saved (resourceVersion " + doc.metadata.resourceVersion + ")", "ok"); // with its new version
+        return;
+      }
+      showStatus(doc, dry ? "invalid" : "not saved");
+    }
+    text.addEventListener("input", () => {
+      clearTimeout(timer);
+      say("checking…");
+      timer = setTimeout(() => { if (text.value !== checked) { checked = text.value; put(true); } }, 400);
+    });
+    save.addEventListener("click", () => put(false));
+    reload.addEventListener("click", () => load());
+    del.addEventListener("click", async () => {
+      if (!confirm("Delete " + path + "?")) return;
+      const r = await api(path, { method: "DELETE" });
+      if (r.ok) { say("deleted", "ok"); text.value = ""; save.disabled = true; }
+      else showStatus(await r.json().catch(() => ({})), "not deleted");
+    });
+    load();
+    const dom = [el("h3", {}, path), el("div", { class: "filters" }, save, reload, del, status), problems, text];
+    this.shown = { path, hash: location.hash, dom };
+    return dom;
+  },
+};
+views.edit = editor;
+
+// The line (from 1) of a field path ("spec.rules[0].matches[0].path.value") in
+// a YAML text written in the block style the API writes (sequences may sit at
+// their key's indentation); 0 when it cannot be found.
+function lineOfField(text, field) {
+  const lines = text.split("\n");
+  const segs = field.match(/[^.[\]]+|\[\d+\]/g) || [];
+  const indent = (l) => l.search(/\S/);
+  let from = 0, block = -1, afterKey = false, found = 0;
+  const inBlock = (l, i, start) => {
+    const n = indent(l);
+    if (i === start) return true;
+    return n > block || (afterKey && n === block && l.trim().startsWith("- "));
+  };
+  for (const seg of segs) {
+    const start = from;
+    let hit = -1;
+    if (seg.startsWith("[")) {
+      const want = Number(seg.slice(1, -1));
+      let col = -1, count = -1;
+      for (let i = from; i < lines.length; i++) {
+        const l = lines[i];
+        if (!l.trim() || l.trim().startsWith("#")) continue;
+        if (!inBlock(l, i, -1)) break;
+        if (col < 0 && l.trim().startsWith("- ")) col = indent(l);
+        if (col >= 0 && indent(l) === col && l.trim().startsWith("- ") && ++count === want) { hit = i; break; }
+      }
+      if (hit < 0) return found;
+      from = hit; block = col; afterKey = false;
+    } else {
+      for (let i = from; i < lines.length; i++) {
+        const l = lines[i];
+        if (!l.trim() || l.trim().startsWith("#")) continue;
+        if (!inBlock(l, i, start)) break;
+        const m = l.match(/^(\s*(?:-\s+)*)(.*)$/); // indentation and "- " marks, then the key
+        const col = m[1].length, key = m[2];
+        if (col > block && (key.startsWith(seg + ":") || key.startsWith('"' + seg + '":'))) { hit = i; block = col; break; }
+      }
+      if (hit < 0) return found;
+      from = hit + 1; afterKey = true;
+    }
+    found = hit + 1;
+  }
+  return found;
+}
+
+function editLink(o, path) {
+  return el("a", { href: "#/edit" + path, class: "edit", title: "edit as YAML" }, "edit");
 }
 
 // ---------------------------------------------------------------- navigation
@@ -230,6 +358,7 @@ function show() {
   const name = (location.hash.match(/^#\/(\w+)/) || [])[1] || "overview";
   const view = views[name] || views.overview;
   if (current) current.collections.forEach((c) => c.stop());
+  editor.shown = null; // a navigation opens the object afresh
   liveCount = 0;
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
   current = { view, collections: view.collections.map((p) => new Collection(p, scheduleRender)) };

@@ -8,6 +8,9 @@
 //                             page is up, so it can only come through the watch)
 //     login TOKEN             open the page, log in with TOKEN: {refused, error, gateways}
 //     routes FILTER           open #/routes, type FILTER: {count, rows, firstRender, filterMs}
+//     edit PATH FROM TO [save] the YAML editor of the object at API path PATH:
+//                             replace FROM with TO, wait for the server's check
+//                             (and save): {status, problems, text}
 //     screenshot VIEW FILE    save a screenshot of #/VIEW
 // Every step has a timeout; a failure prints {"failure": ...} and exits 1.
 import { chromium } from "playwright-core";
@@ -22,8 +25,9 @@ const browser = await chromium.launch({
   headless: true,
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
+let page = null;
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.setDefaultTimeout(15000);
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
@@ -69,6 +73,23 @@ try {
     const filterMs = Date.now() - t1;
     const rows = await page.$$eval("#routes tr[data-route]", (els) => els.map((e) => e.dataset.route));
     out({ count: await page.textContent("#route-count"), rows, firstRender, filterMs, errors });
+  } else if (scenario === "edit") {
+    // edit PATH FROM TO SAVE: open the editor of the object at API path PATH,
+    // replace the text FROM with TO, wait for the server's check; SAVE=save
+    // then saves (after a valid check). {status, problems, text}
+    const [path, from, to, save] = args;
+    await page.goto(base + "/ui/#/edit" + path);
+    await page.waitForFunction(() => document.getElementById("edit-status")?.textContent === "as stored");
+    const yaml = await page.inputValue("#yaml");
+    if (!yaml.includes(from)) throw new Error("the YAML has no " + JSON.stringify(from) + ":\n" + yaml);
+    await page.fill("#yaml", yaml.replace(from, to));
+    await page.waitForFunction(() => /^(valid|invalid|not saved)/.test(document.getElementById("edit-status").textContent));
+    if (save === "save") {
+      await page.click("#edit-save");
+      await page.waitForFunction(() => /^(saved|not saved)/.test(document.getElementById("edit-status").textContent));
+    }
+    const problems = await page.$$eval("#edit-errors li", (els) => els.map((e) => ({ field: e.dataset.field, line: Number(e.dataset.line), text: e.textContent })));
+    out({ status: await page.textContent("#edit-status"), problems, text: await page.inputValue("#yaml"), errors });
   } else if (scenario === "screenshot") {
     const [view, file] = args;
     await page.goto(base + "/ui/#/" + view);
@@ -80,7 +101,9 @@ try {
     throw new Error("unknown scenario " + scenario);
   }
 } catch (e) {
-  out({ failure: String(e && e.stack || e) });
+  // What the page showed, to say why.
+  const shown = page ? await page.evaluate(() => document.body.innerText.slice(0, 2000)).catch(() => "") : "";
+  out({ failure: String(e && e.stack || e) + "\npage:\n" + shown });
   process.exitCode = 1;
 } finally {
   await browser.close();

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from conftest import SRCDIR, free_port, httproute
-from dataplane import GWPATH, ROUTES, created, gateway
+from dataplane import GWPATH, ROUTES, created, gateway, make_dataplane  # noqa: F401 - fixture
 from test_api_auth import create_token
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
@@ -116,3 +116,29 @@ def test_token_login_refuses_a_wrong_token(make_sluiced):
     assert right["refused"] is False and right["error"] == ""
     assert right["gateways"] == ["default/guarded"]
     assert right["token"] == token  # in sessionStorage (gone with the tab), never in a cookie
+
+
+@needs_browser
+def test_editing_a_route_as_yaml(make_dataplane):
+    """An invalid edit shows the server's field error at its line and stores
+    nothing; a valid one, saved, changes where traffic goes."""
+    from dataplane import BACKENDS, backend
+    dp = make_dataplane()
+    other = dp.new_origin("other")
+    created(dp.sluiced.post(BACKENDS, backend("other", [other.port])))
+    path = ROUTES + "/r"
+    before = dp.sluiced.get(path).json()
+    base = "http://127.0.0.1:%d" % dp.sluiced.port
+    bad = run_browser(base, "edit", path, "value: /\n", "value: nope\n")
+    assert bad["status"].startswith("invalid"), bad
+    (problem,) = bad["problems"]
+    assert problem["field"] == "spec.rules[0].matches[0].path.value"
+    assert "must be an absolute path" in problem["text"]
+    lines = bad["text"].split("\n")
+    assert lines[problem["line"] - 1].strip() == "value: nope", (problem, bad["text"])
+    after = dp.sluiced.get(path).json()
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]  # nothing stored
+    good = run_browser(base, "edit", path, "name: be\n", "name: other\n", "save")
+    assert good["status"].startswith("saved"), good
+    assert dp.sluiced.get(path).json()["spec"]["rules"][0]["backendRefs"][0]["name"] == "other"
+    dp.wait_serving("/after-edit", origin_name="other")  # a real request reaches the other backend
