@@ -77,6 +77,10 @@ bool sl_series_create(uint32_t per_slot);
 /* Master: a worker starts in slot (its section is summed from now on). */
 void sl_series_slot_used(uint32_t slot);
 
+/* Master: a snapshot's series (packed) summed over every worker section into
+ * out; false when it names none (or the index went to another object). */
+bool sl_series_sum(uint32_t packed, sl_series *out);
+
 /* Master: index is handed out (again) with tag: references with the old tag
  * stop counting, and its series start at zero in every section. (A worker that
  * checked the old tag an instant before may still add one count.) */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/endpoint_state.h"
+#include "common/series.h"
 #include "daemon/snapshot_render.h"
 
 static const char *const algorithm_names[SL_LB_COUNT] = {"roundRobin", "leastRequest", "random", "ringHash", "maglev"};
@@ -99,6 +100,17 @@ json_t *sl_snapshot_backends(const sl_snapshot *s, const char *ns, const char *n
             for (int k = 0; k < SL_CB_COUNT; k++)
                 json_object_set_new(over, limits[k], json_integer((json_int_t)atomic_load(&st->overflows[k])));
             json_object_set_new(j, "circuitBreakerOverflows", over);
+        }
+        sl_series t;
+        if (sl_series_sum(b->series, &t)) {
+            /* Its traffic since it was first seen (the same counts as /metrics' sluice_backend_*). */
+            json_object_set_new(j, "traffic",
+                                json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "attempts",
+                                          (json_int_t)t.attempts, "retries", (json_int_t)t.retries, "connectErrors",
+                                          (json_int_t)t.connect_errors, "timeouts", (json_int_t)t.timeouts,
+                                          "responses", "1xx", (json_int_t)t.responses[0], "2xx",
+                                          (json_int_t)t.responses[1], "3xx", (json_int_t)t.responses[2], "4xx",
+                                          (json_int_t)t.responses[3], "5xx", (json_int_t)t.responses[4]));
         }
         json_t *eps = json_array();
         for (uint32_t k = 0; k < b->endpoints.count; k++)

@@ -88,6 +88,44 @@ class Collection {
   stop() { this.stopped = true; }
 }
 
+// A document that has no watch (the running snapshot's backends), read again
+// every `every` ms; keeps the previous reading so rates can be worked out.
+class Poll {
+  constructor(path, onChange, every = 2000) {
+    this.path = path;
+    this.onChange = onChange;
+    this.data = null;
+    this.previous = null;
+    this.stopped = false;
+    this.tick(every);
+  }
+  async tick(every) {
+    while (!this.stopped) {
+      try {
+        const r = await api(this.path);
+        if (r.ok) {
+          this.previous = this.data && { ...this.data, at: this.at };
+          this.data = await r.json();
+          this.at = Date.now();
+          this.connected(true);
+          this.onChange(this);
+        } else {
+          this.connected(false);
+        }
+      } catch (e) {
+        if (e instanceof Unauthorized) return;
+        this.connected(false);
+      }
+      await new Promise((ok) => setTimeout(ok, every));
+    }
+  }
+  connected(on) {
+    if (on !== !!this.up) setLive(on);
+    this.up = on;
+  }
+  stop() { this.stopped = true; }
+}
+
 let liveCount = 0;
 function setLive(on) {
   liveCount = Math.max(0, liveCount + (on ? 1 : -1));
@@ -120,6 +158,8 @@ const byName = (a, b) => (a.metadata.namespace + "/" + a.metadata.name).localeCo
 
 // ---------------------------------------------------------------- views
 
+const SLUICE = "/apis/gateway.sluice.dev/v1alpha1";
+
 const views = {
   overview: {
     collections: [GW + "/gateways"],
@@ -144,6 +184,77 @@ const views = {
                 el("td", {}, conditions(ls.conditions)));
             })));
       });
+    },
+  },
+  backends: {
+    polls: ["/debug/backends"],
+    render([poll]) {
+      const list = (poll.data && poll.data.backends) || [];
+      if (!poll.data) return el("p", { class: "muted" }, "loading…");
+      if (!list.length) return el("p", { class: "muted" }, "No backend in the running configuration.");
+      const before = new Map(((poll.previous && poll.previous.backends) || []).map((b) => [backendKey(b), b]));
+      const seconds = poll.previous ? (poll.at - poll.previous.at) / 1000 : 0;
+      return list.map((b) => {
+        const t = b.traffic || { responses: {} };
+        const old = (before.get(backendKey(b)) || {}).traffic;
+        const rate = old && seconds > 0 ? ((t.attempts - old.attempts) / seconds).toFixed(1) + " attempts/s" : "";
+        return el("section", { class: "card", "data-backend": backendKey(b) },
+          el("h3", {}, backendKey(b) + " ", el("span", { class: "muted" }, b.loadBalancer + (b.policy ? ", policy " + b.policy : "") +
+             (b.healthCheck ? ", health checked" : ""))),
+          el("div", { class: "muted" }, "attempts " + (t.attempts ?? "–") + (rate ? " (" + rate + ")" : "") +
+             ", 2xx " + (t.responses["2xx"] ?? 0) + ", 4xx " + (t.responses["4xx"] ?? 0) + ", 5xx " + (t.responses["5xx"] ?? 0) +
+             ", connect errors " + (t.connectErrors ?? 0) + ", timeouts " + (t.timeouts ?? 0) +
+             ", in flight " + (b.activeRequests ?? 0)),
+          el("table", {},
+            el("tr", {}, ["endpoint", "weight", "health", "usable", "ejected", "in flight", "requests", "failures"].map((h) => el("th", {}, h))),
+            b.endpoints.map((e) => el("tr", { "data-endpoint": e.address },
+              el("td", {}, e.address), el("td", {}, String(e.weight)),
+              el("td", { class: e.health === "Unhealthy" ? "error" : "" }, e.health || e.state || ""),
+              el("td", { class: e.usable === false ? "error" : "" }, String(e.usable ?? "")),
+              el("td", {}, e.ejected ? "for " + Math.ceil(e.ejectedForMs / 1000) + " s" : "no"),
+              el("td", {}, String(e.activeRequests ?? "")), el("td", {}, String(e.requests ?? "")),
+              el("td", {}, String(e.failures ?? ""))))));
+      });
+    },
+  },
+  policies: {
+    collections: [SLUICE + "/trafficpolicies"],
+    render([policies]) {
+      const list = [...policies.items.values()].sort(byName);
+      this.form = this.form || this.effectiveForm(); // kept across renders: what was typed stays
+      return [
+        el("table", { id: "policies" },
+          el("tr", {}, ["policy", "targets", "sections", "status per Gateway"].map((h) => el("th", {}, h))),
+          list.map((p) => el("tr", { "data-policy": p.metadata.namespace + "/" + p.metadata.name },
+            el("td", {}, p.metadata.namespace + "/" + p.metadata.name, " ",
+               editLink(p, SLUICE + "/namespaces/" + p.metadata.namespace + "/trafficpolicies/" + p.metadata.name)),
+            el("td", {}, (p.spec.targetRefs || []).map((t) => t.kind + "/" + t.name + (t.sectionName ? "/" + t.sectionName : "")).join(", ")),
+            el("td", {}, Object.keys(p.spec).filter((k) => k !== "targetRefs").join(", ")),
+            el("td", {}, ((p.status || {}).ancestors || []).map((a) => el("div", {},
+              (a.ancestorRef.namespace || p.metadata.namespace) + "/" + a.ancestorRef.name + " ", conditions(a.conditions))))))),
+        el("h3", {}, "Which sections apply to a route, and from where"),
+        ...this.form,
+      ];
+    },
+    effectiveForm() {
+      const kind = el("select", { id: "eff-kind" }, ["HTTPRoute", "GRPCRoute"].map((k) => el("option", { value: k }, k)));
+      const ns = el("input", { id: "eff-ns", placeholder: "namespace", value: "default" });
+      const name = el("input", { id: "eff-name", placeholder: "route name" });
+      const go = el("button", { id: "eff-go" }, "Effective policy");
+      const result = el("div", { id: "eff-result" });
+      go.addEventListener("click", async () => {
+        const q = "?kind=" + encodeURIComponent(kind.value) + "&namespace=" + encodeURIComponent(ns.value) +
+          "&name=" + encodeURIComponent(name.value);
+        const r = await api("/debug/effective-policy" + q);
+        const doc = await r.json();
+        if (!r.ok) { result.replaceChildren(el("p", { class: "error" }, doc.message || String(r.status))); return; }
+        result.replaceChildren(el("table", {},
+          el("tr", {}, ["Gateway / listener", "rule", "section", "phase", "from policy"].map((h) => el("th", {}, h))),
+          (doc.attachments || []).flatMap((a) => (a.policies.length ? a.policies : [{ section: "(none)", phase: "", policy: "" }])
+            .map((p) => el("tr", { "data-section": p.section }, el("td", {}, a.gateway + " / " + a.listener),
+              el("td", {}, String(a.rule)), el("td", {}, p.section), el("td", {}, p.phase), el("td", {}, p.policy))))));
+      });
+      return [el("div", { class: "filters" }, kind, ns, name, go), result];
     },
   },
   routes: {
@@ -176,6 +287,8 @@ const views = {
     },
   },
 };
+
+function backendKey(b) { return b.kind + "/" + b.namespace + "/" + b.name + (b.port ? ":" + b.port : ""); }
 
 function searchText(r) {
   if (!r._search) {
@@ -361,7 +474,8 @@ function show() {
   editor.shown = null; // a navigation opens the object afresh
   liveCount = 0;
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
-  current = { view, collections: view.collections.map((p) => new Collection(p, scheduleRender)) };
+  current = { view, collections: [...(view.collections || []).map((p) => new Collection(p, scheduleRender)),
+                                  ...(view.polls || []).map((p) => new Poll(p, scheduleRender))] };
   rerender();
 }
 

@@ -11,6 +11,8 @@
 //     edit PATH FROM TO [save] the YAML editor of the object at API path PATH:
 //                             replace FROM with TO, wait for the server's check
 //                             (and save): {status, problems, text}
+//     backends KEY            the Backends view's card of KEY ("Backend/default/be")
+//     policies POLICY ROUTE   the Policies view's row of POLICY and ROUTE's effective policy
 //     screenshot VIEW FILE    save a screenshot of #/VIEW
 // Every step has a timeout; a failure prints {"failure": ...} and exits 1.
 import { chromium } from "playwright-core";
@@ -90,11 +92,31 @@ try {
     }
     const problems = await page.$$eval("#edit-errors li", (els) => els.map((e) => ({ field: e.dataset.field, line: Number(e.dataset.line), text: e.textContent })));
     out({ status: await page.textContent("#edit-status"), problems, text: await page.inputValue("#yaml"), errors });
+  } else if (scenario === "backends") {
+    // backends KEY: the Backends view's card of backend KEY, once its traffic counts are in
+    const [key] = args;
+    await page.goto(base + "/ui/#/backends");
+    const card = page.locator(`[data-backend="${key}"]`);
+    await card.waitFor();
+    await page.waitForFunction((k) => /attempts \d+ \(/.test(document.querySelector(`[data-backend="${k}"]`)?.innerText || ""), key);
+    out({ text: await card.innerText(), endpoints: await card.locator("[data-endpoint]").count(), errors });
+  } else if (scenario === "policies") {
+    // policies POLICY ROUTE: the Policies view's row of POLICY, then the effective policy of HTTPRoute ROUTE
+    const [policy, route] = args;
+    await page.goto(base + "/ui/#/policies");
+    const row = page.locator(`[data-policy="${policy}"]`);
+    await row.waitFor();
+    await page.waitForFunction((p) => (document.querySelector(`[data-policy="${p}"]`)?.innerText || "").includes("Accepted"), policy);
+    await page.fill("#eff-name", route);
+    await page.click("#eff-go");
+    await page.waitForSelector("#eff-result [data-section]");
+    out({ row: await row.innerText(), effective: await page.innerText("#eff-result"), errors });
   } else if (scenario === "screenshot") {
     const [view, file] = args;
     await page.goto(base + "/ui/#/" + view);
-    await page.waitForSelector("#live.on");
-    await page.waitForTimeout(300);
+    if (view.startsWith("edit")) await page.waitForFunction(() => document.getElementById("edit-status")?.textContent === "as stored");
+    else await page.waitForSelector("#live.on");
+    await page.waitForTimeout(view === "backends" ? 2500 : 300); // (backends: two readings, for the rate)
     await page.screenshot({ path: file, fullPage: true });
     out({ saved: file, errors });
   } else {

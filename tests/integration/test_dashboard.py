@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import SRCDIR, free_port, httproute
+from conftest import SRCDIR, free_port, httproute, path_for
 from dataplane import GWPATH, ROUTES, created, gateway, make_dataplane  # noqa: F401 - fixture
 from test_api_auth import create_token
 
@@ -142,3 +142,53 @@ def test_editing_a_route_as_yaml(make_dataplane):
     assert good["status"].startswith("saved"), good
     assert dp.sluiced.get(path).json()["spec"]["rules"][0]["backendRefs"][0]["name"] == "other"
     dp.wait_serving("/after-edit", origin_name="other")  # a real request reaches the other backend
+
+
+@needs_browser
+def test_backends_and_policies_views(make_dataplane):
+    dp = make_dataplane()
+    for i in range(5):
+        assert dp.get("/b%d" % i).status_code == 200
+    base = "http://127.0.0.1:%d" % dp.sluiced.port
+    b = run_browser(base, "backends", "Backend/default/be")
+    assert b["endpoints"] == 1 and "127.0.0.1:%d" % dp.origin.port in b["text"]
+    assert "Unknown" in b["text"]  # no health check: the endpoint's health is not known
+    attempts = int(b["text"].split("attempts ")[1].split(" ")[0])
+    assert attempts >= 6  # the five above and wait_serving's
+    policy = {"apiVersion": "gateway.sluice.dev/v1alpha1", "kind": "TrafficPolicy",
+              "metadata": {"name": "office", "namespace": "default"},
+              "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}],
+                       "ipAccess": {"allow": ["127.0.0.0/8"]}}}
+    created(dp.sluiced.post(path_for("trafficpolicies", "default", group="gateway.sluice.dev",
+                                     version="v1alpha1") + "?wait=live", policy))
+    p = run_browser(base, "policies", "default/office", "r")
+    assert "HTTPRoute/r" in p["row"] and "ipAccess" in p["row"] and "Accepted" in p["row"]
+    assert "ipAccess" in p["effective"] and "default/office" in p["effective"] and "default/gw" in p["effective"]
+
+
+@needs_browser
+def test_screenshots_of_each_view(make_dataplane, tmp_path):
+    """docs/dashboard.md shows these: taken by every test run, so they stay true
+    (into docs/dashboard/ when the source tree is writable, as in a checkout;
+    a read-only tree, as make distcheck has, gets them in a scratch dir)."""
+    dp = make_dataplane()
+    for i in range(3):
+        created(dp.sluiced.post(ROUTES, httproute("shop-%d" % i, parent="gw", path="/shop/%d" % i)))
+    created(dp.sluiced.post(path_for("trafficpolicies", "default", group="gateway.sluice.dev", version="v1alpha1"),
+                            {"apiVersion": "gateway.sluice.dev/v1alpha1", "kind": "TrafficPolicy",
+                             "metadata": {"name": "office", "namespace": "default"},
+                             "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                                      "name": "r"}], "ipAccess": {"allow": ["127.0.0.0/8"]}}}))
+    for i in range(20):
+        dp.get("/s%d" % i)
+    docs = os.path.join(SRCDIR, "docs", "dashboard")
+    target = docs if os.access(docs, os.W_OK) else str(tmp_path)
+    base = "http://127.0.0.1:%d" % dp.sluiced.port
+    for view in ("overview", "routes", "backends", "policies", "edit" + ROUTES + "/r"):
+        name = view.split("/")[0]
+        path = os.path.join(target, name + ".png")
+        result = run_browser(base, "screenshot", view, path)
+        assert result["saved"] == path
+        with open(path, "rb") as f:
+            head = f.read(8)
+        assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 5000, (path, os.path.getsize(path))
