@@ -51,6 +51,9 @@ typedef struct sl_admin_req {
                            * SL_ADMIN_BY_CLIENT_CERT for a verified client certificate) */
 } sl_admin_req;
 
+/* admin_debug_workers.c: GET /debug/workers. */
+enum MHD_Result sl_admin_debug_workers(sl_admin_req *r);
+
 /* admin_ui.c: GET /ui and /ui/... (the dashboard's files). */
 enum MHD_Result sl_admin_handle_ui(sl_admin_req *r);
 

@@ -181,6 +181,10 @@ static enum MHD_Result dispatch(sl_admin_req *r)
         r->verb = "debug";
         return reply_effective_policy(r);
     }
+    if (strcmp(url, "/debug/workers") == 0) {
+        r->verb = "debug";
+        return sl_admin_debug_workers(r);
+    }
     if (strcmp(url, "/debug/backends") == 0) {
         r->verb = "debug";
         return reply_backends(r);

@@ -45,7 +45,7 @@ typedef struct sl_worker_slot {
     char gateway[128];             /* "namespace/name", written by the master before fork */
     _Atomic uint32_t gateway_id;   /* which worker group */
     _Atomic uint64_t generation;   /* snapshot generation the worker switched to */
-    _Atomic uint64_t heartbeat_ms; /* CLOCK_MONOTONIC ms of its last loop tick */
+    _Atomic uint64_t heartbeat_ms; /* wall-clock ms of its last loop tick (the loop's clock, ev_now) */
     _Atomic uint64_t connections_accepted;
     _Atomic uint64_t connections_open;
     _Atomic uint64_t requests;

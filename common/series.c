@@ -53,20 +53,26 @@ void sl_series_slot_used(uint32_t slot)
         ;
 }
 
-bool sl_series_sum(uint32_t packed, sl_series *out)
+void sl_series_sum_index(uint32_t index, sl_series *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!sl_series_named(0, packed))
-        return false;
-    uint32_t used = atomic_load(&sl_series_tab->slots_used);
+    uint32_t used = sl_series_tab ? atomic_load(&sl_series_tab->slots_used) : 0;
     _Atomic uint64_t *to = (_Atomic uint64_t *)out;
     for (uint32_t slot = 0; slot < used; slot++) {
-        const _Atomic uint64_t *from = (const _Atomic uint64_t *)sl_series_named(slot, packed);
+        const _Atomic uint64_t *from = (const _Atomic uint64_t *)sl_series_at(slot, index);
         for (size_t i = 0; from && i < sizeof(*out) / sizeof(uint64_t); i++)
             atomic_store_explicit(&to[i], atomic_load_explicit(&to[i], memory_order_relaxed) +
                                               atomic_load_explicit(&from[i], memory_order_relaxed),
                                   memory_order_relaxed);
     }
+}
+
+bool sl_series_sum(uint32_t packed, sl_series *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!sl_series_named(0, packed))
+        return false;
+    sl_series_sum_index(packed & ((1u << SL_SERIES_INDEX_BITS) - 1), out);
     return true;
 }
 

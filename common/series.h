@@ -80,6 +80,8 @@ void sl_series_slot_used(uint32_t slot);
 /* Master: a snapshot's series (packed) summed over every worker section into
  * out; false when it names none (or the index went to another object). */
 bool sl_series_sum(uint32_t packed, sl_series *out);
+/* The same by index, whoever holds it (the admin's walk over the handed-out indexes). */
+void sl_series_sum_index(uint32_t index, sl_series *out);
 
 /* Master: index is handed out (again) with tag: references with the old tag
  * stop counting, and its series start at zero in every section. (A worker that

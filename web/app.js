@@ -163,17 +163,24 @@ const SLUICE = "/apis/gateway.sluice.dev/v1alpha1";
 const views = {
   overview: {
     collections: [GW + "/gateways"],
-    render([gateways]) {
+    polls: ["/debug/workers"],
+    render([gateways, workers]) {
       const list = [...gateways.items.values()].sort(byName);
       if (!list.length) return el("p", { class: "muted" }, "No Gateway yet.");
+      const running = new Map(((workers.data || {}).gateways || []).map((w) => [w.gateway, w]));
+      const before = new Map(((workers.previous || {}).gateways || []).map((w) => [w.gateway, w]));
+      const seconds = workers.previous ? (workers.at - workers.previous.at) / 1000 : 0;
+      const bounds = (workers.data || {}).latencyBoundsSeconds || [];
       return list.map((g) => {
         const st = g.status || {};
+        const key = g.metadata.namespace + "/" + g.metadata.name;
         const listenerStatus = new Map((st.listeners || []).map((l) => [l.name, l]));
         return el("section", { class: "card", "data-gateway": g.metadata.namespace + "/" + g.metadata.name },
           el("h3", {}, g.metadata.namespace + "/" + g.metadata.name + " ",
              el("span", { class: "muted" }, "class " + g.spec.gatewayClassName), " ",
              editLink(g, GW + "/namespaces/" + g.metadata.namespace + "/gateways/" + g.metadata.name)),
           el("div", {}, conditions(st.conditions)),
+          el("div", { class: "runtime", "data-runtime": key }, runtimeText(running.get(key), before.get(key), seconds, bounds)),
           el("table", {},
             el("tr", {}, ["listener", "port", "protocol", "hostname", "attached routes", "conditions"].map((h) => el("th", {}, h))),
             (g.spec.listeners || []).map((l) => {
@@ -287,6 +294,31 @@ const views = {
     },
   },
 };
+
+// A Gateway's worker group and its traffic over the last poll interval:
+// requests/s, the share of 5xx answers and the 99th percentile of the latency
+// (the upper bound of the histogram bucket it falls in).
+function runtimeText(now, before, seconds, bounds) {
+  if (!now) return "no worker running";
+  const pids = now.workers.map((w) => w.pid + " (generation " + w.generation + ")").join(", ");
+  let traffic = "";
+  if (before && seconds > 0) {
+    const sum = (r) => Object.values(r.responses).reduce((a, b) => a + b, 0);
+    const answered = sum(now) - sum(before);
+    const errors = now.responses["5xx"] - before.responses["5xx"];
+    const delta = now.latencyBuckets.map((v, i) => v - before.latencyBuckets[i]);
+    const total = delta.reduce((a, b) => a + b, 0);
+    let p99 = "";
+    if (total > 0) {
+      let seen = 0, i = 0;
+      for (; i < delta.length; i++) { seen += delta[i]; if (seen >= 0.99 * total) break; }
+      p99 = i < bounds.length ? "≤ " + (bounds[i] * 1000) + " ms" : "> " + (bounds[bounds.length - 1] * 1000) + " ms";
+    }
+    traffic = (answered / seconds).toFixed(1) + " req/s, " + (answered ? (100 * errors / answered).toFixed(1) : "0.0") +
+      "% 5xx" + (p99 ? ", p99 " + p99 : "") + " · ";
+  }
+  return traffic + "workers " + pids + " · " + now.connectionsOpen + " connections open";
+}
 
 function backendKey(b) { return b.kind + "/" + b.namespace + "/" + b.name + (b.port ? ":" + b.port : ""); }
 

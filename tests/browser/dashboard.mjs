@@ -11,6 +11,7 @@
 //     edit PATH FROM TO [save] the YAML editor of the object at API path PATH:
 //                             replace FROM with TO, wait for the server's check
 //                             (and save): {status, problems, text}
+//     overview-traffic GW     the Overview's runtime line of Gateway GW once it shows traffic
 //     backends KEY            the Backends view's card of KEY ("Backend/default/be")
 //     policies POLICY ROUTE   the Policies view's row of POLICY and ROUTE's effective policy
 //     screenshot VIEW FILE    save a screenshot of #/VIEW
@@ -92,6 +93,12 @@ try {
     }
     const problems = await page.$$eval("#edit-errors li", (els) => els.map((e) => ({ field: e.dataset.field, line: Number(e.dataset.line), text: e.textContent })));
     out({ status: await page.textContent("#edit-status"), problems, text: await page.inputValue("#yaml"), errors });
+  } else if (scenario === "overview-traffic") {
+    // overview-traffic GATEWAY: the Gateway's runtime line once it shows a non-zero rate
+    const [gw] = args;
+    await page.goto(base + "/ui/#/overview");
+    await page.waitForFunction((g) => /[1-9][0-9.]* req\/s/.test(document.querySelector(`[data-runtime="${g}"]`)?.textContent || ""), gw);
+    out({ text: await page.textContent(`[data-runtime="${gw}"]`), errors });
   } else if (scenario === "backends") {
     // backends KEY: the Backends view's card of backend KEY, once its traffic counts are in
     const [key] = args;

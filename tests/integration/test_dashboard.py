@@ -192,3 +192,38 @@ def test_screenshots_of_each_view(make_dataplane, tmp_path):
         with open(path, "rb") as f:
             head = f.read(8)
         assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 5000, (path, os.path.getsize(path))
+
+
+def test_debug_workers_reports_each_group(make_dataplane):
+    dp = make_dataplane(workers=2)
+    for i in range(10):
+        assert dp.get("/w%d" % i).status_code == 200
+    doc = dp.sluiced.get("/debug/workers").json()
+    (g,) = [x for x in doc["gateways"] if x["gateway"] == "default/gw"]
+    assert sorted(w["pid"] for w in g["workers"]) == sorted(dp.workers())
+    assert all(w["generation"] == doc["generation"] and w["heartbeatAgeMs"] < 5000 for w in g["workers"])
+    assert g["responses"]["2xx"] >= 11 and sum(g["latencyBuckets"]) == sum(g["responses"].values())
+    assert len(doc["latencyBoundsSeconds"]) == len(g["latencyBuckets"]) - 1
+
+
+@needs_browser
+def test_overview_shows_live_traffic(make_dataplane):
+    import threading
+    dp = make_dataplane(workers=2)
+    stop = threading.Event()
+
+    def load():
+        s = __import__("requests").Session()
+        while not stop.is_set():
+            s.get(dp.url + "/load", timeout=5)
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        result = run_browser("http://127.0.0.1:%d" % dp.sluiced.port, "overview-traffic", "default/gw")
+    finally:
+        stop.set()
+        t.join(timeout=10)
+    assert "req/s" in result["text"] and "% 5xx" in result["text"] and "p99" in result["text"], result["text"]
+    for pid in dp.workers():
+        assert str(pid) in result["text"]
