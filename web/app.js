@@ -368,12 +368,14 @@ const editor = {
     const save = el("button", { id: "edit-save", disabled: true }, "Save");
     const del = el("button", { id: "edit-delete" }, "Delete");
     const reload = el("button", { id: "edit-reload" }, "Reload");
-    let timer = null, checked = "";
+    let timer = null, checked = "", base = null; // base: the object as loaded (JSON)
     const say = (msg, cls = "muted") => { status.className = cls; status.textContent = msg; };
     async function load(message = "as stored", cls = "muted") {
       const r = await api(path, { headers: { Accept: "application/yaml" } });
       if (!r.ok) { say("cannot read " + path + ": " + r.status, "error"); return; }
       text.value = await r.text();
+      const j = await api(path);
+      base = j.ok ? await j.json() : null;
       problems.replaceChildren();
       checked = text.value;
       save.disabled = false;
@@ -392,11 +394,30 @@ const editor = {
         say(what + ": " + (doc.message || doc.reason || doc.code), "error");
       }
     }
-    async function put(dry) {
+    // What an edit is about: the object without its version and status.
+    const essence = (o) => {
+      const { resourceVersion, generation, managedFields, ...meta } = o.metadata || {};
+      return JSON.stringify({ meta, spec: o.spec });
+    };
+    // A 409 because only the object's status moved on (the controller writes it
+    // as the configuration goes live): take the new version and go on. A real
+    // change by someone else stays a conflict for the user to resolve.
+    async function rebase() {
+      const r = await api(path);
+      if (!r.ok || !base) return false;
+      const current = await r.json();
+      if (essence(current) !== essence(base)) return false;
+      text.value = text.value.replace(/resourceVersion: "?\d+"?/, 'resourceVersion: "' + current.metadata.resourceVersion + '"');
+      checked = text.value;
+      base = current;
+      return true;
+    }
+    async function put(dry, again = true) {
       const body = text.value;
       const r = await api(path + (dry ? "?dryRun=All" : ""), {
         method: "PUT", body, headers: { "Content-Type": "application/yaml", Accept: "application/json" } });
       if (body !== text.value) return; // typed on meanwhile: a newer check follows
+      if (r.status === 409 && again && await rebase()) return put(dry, false);
       const doc = await r.json().catch(() => ({}));
       if (r.ok) {
         problems.replaceChildren();

@@ -14,6 +14,8 @@
 //     overview-traffic GW     the Overview's runtime line of Gateway GW once it shows traffic
 //     backends KEY            the Backends view's card of KEY ("Backend/default/be")
 //     policies POLICY ROUTE   the Policies view's row of POLICY and ROUTE's effective policy
+//     edit-conflict PATH FROM TO  load the editor, say {"ready":true}, wait for a line on
+//                             stdin (the test changes the object meanwhile), edit, save
 //     screenshot VIEW FILE    save a screenshot of #/VIEW
 // Every step has a timeout; a failure prints {"failure": ...} and exits 1.
 import { chromium } from "playwright-core";
@@ -118,6 +120,20 @@ try {
     await page.click("#eff-go");
     await page.waitForSelector("#eff-result [data-section]");
     out({ row: await row.innerText(), effective: await page.innerText("#eff-result"), errors });
+  } else if (scenario === "edit-conflict") {
+    // edit-conflict PATH FROM TO: load the editor, print {"ready":true}, wait for a
+    // line on stdin (the test changes the object meanwhile), then edit and save.
+    const [path, from, to] = args;
+    await page.goto(base + "/ui/#/edit" + path);
+    await page.waitForFunction(() => document.getElementById("edit-status")?.textContent === "as stored");
+    process.stdout.write(JSON.stringify({ ready: true }) + "\n");
+    await new Promise((ok) => process.stdin.once("data", ok));
+    const yaml = await page.inputValue("#yaml");
+    await page.fill("#yaml", yaml.replace(from, to));
+    await page.click("#edit-save");
+    await page.waitForFunction(() => /^(saved|not saved|The object changed)/.test(document.getElementById("edit-status").textContent));
+    out({ status: await page.textContent("#edit-status"), errors });
+    process.stdin.pause();
   } else if (scenario === "screenshot") {
     const [view, file] = args;
     await page.goto(base + "/ui/#/" + view);

@@ -227,3 +227,49 @@ def test_overview_shows_live_traffic(make_dataplane):
     assert "req/s" in result["text"] and "% 5xx" in result["text"] and "p99" in result["text"], result["text"]
     for pid in dp.workers():
         assert str(pid) in result["text"]
+
+
+def edit_while(base, path, change, frm, to):
+    """The editor opened on path; change() runs while it is open; then the edit is saved."""
+    proc = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "dashboard.mjs"), base, "edit-conflict", path, frm, to],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=BROWSER_DIR)
+    try:
+        first = proc.stdout.readline()
+        assert json.loads(first) == {"ready": True}, first + proc.stderr.read()
+        change()
+        out, err = proc.communicate("go\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "failure" not in result, result.get("failure", "") + err[-2000:]
+    return result
+
+
+@needs_browser
+def test_editor_rides_over_status_writes_but_not_over_real_changes(make_dataplane):
+    dp = make_dataplane()
+    sl = dp.sluiced
+    base = "http://127.0.0.1:%d" % sl.port
+    path = ROUTES + "/r"
+
+    def status_write():  # what the controller does as a configuration goes live: only status moves
+        obj = sl.get(path).json()
+        obj["status"]["parents"][0]["conditions"][0]["message"] = "touched by the test"
+        assert sl.put(path + "/status", obj).status_code == 200
+
+    result = edit_while(base, path, status_write, "value: /\n", "value: /saved\n")
+    assert result["status"].startswith("saved"), result
+    assert sl.get(path).json()["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/saved"
+
+    def someone_else():
+        obj = sl.get(path).json()
+        obj["metadata"].setdefault("labels", {})["by"] = "someone-else"
+        assert sl.put(path, obj).status_code == 200
+
+    result = edit_while(base, path, someone_else, "value: /saved\n", "value: /mine\n")
+    assert result["status"].startswith("The object changed"), result
+    kept = sl.get(path).json()
+    assert kept["metadata"]["labels"]["by"] == "someone-else"
+    assert kept["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/saved"

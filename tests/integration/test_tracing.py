@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from conftest import free_port
-from dataplane import ROUTES, make_dataplane, wait_until  # noqa: F401 - fixture
+from dataplane import ROUTES, make_dataplane, replace, wait_until  # noqa: F401 - fixture
 
 HEX32, HEX16 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{16}")
 UINT64 = re.compile(r"[0-9]{1,20}")
@@ -309,11 +309,14 @@ def test_one_traceparent_upstream_even_when_a_filter_sets_one(make_dataplane, co
     access = str(tmp_path / "access.log")
     dp = make_dataplane(args=["--otlp-endpoint", "http://127.0.0.1:%d" % collector.port, "--access-log", access,
                               "--access-log-format", "json:path,status,trace_id"])
-    route = dp.sluiced.get(ROUTES + "/r").json()
-    route["spec"]["rules"][0]["filters"] = [{"type": "RequestHeaderModifier", "requestHeaderModifier": {
-        "add": [{"name": "traceparent", "value": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}],
-        "set": [{"name": "x-seen", "value": "1"}]}}]
-    assert dp.sluiced.put(ROUTES + "/r?wait=live", route).status_code == 200
+    def add_filter(route):
+        route["spec"]["rules"][0]["filters"] = [{"type": "RequestHeaderModifier", "requestHeaderModifier": {
+            "add": [{"name": "traceparent", "value": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}],
+            "set": [{"name": "x-seen", "value": "1"}]}}]
+    # (replace: GET and PUT again when the master's status write came in between, 409)
+    assert replace(dp.sluiced, ROUTES + "/r", add_filter).status_code == 200
+    wait_until(lambda: any(k.lower() == "x-seen" for k, _ in dp.get("/probe").json()["headers"]),
+               what="the filter in force")
     r = dp.get("/filtered", headers={"tracestate": "vendor=dropped"})
     assert [v for k, v in r.json()["headers"] if k.lower() == "x-seen"] == ["1"]
     trace_id, span_id, _ = upstream_traceparent(r)  # (asserts there is exactly one)

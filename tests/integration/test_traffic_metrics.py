@@ -15,7 +15,7 @@ import requests
 
 from conftest import free_port, path_for
 from dataplane import (BACKENDS, GWPATH, ROUTES, ClosedPortOrigin, backend, backend_ref, created,  # noqa: F401
-                       make_dataplane, route, wait_until)
+                       make_dataplane, replace, route, wait_until)
 
 GRPCROUTES = path_for("grpcroutes", "default")
 
@@ -155,10 +155,9 @@ def test_counts_survive_a_worker_crash_and_a_route_edit(make_dataplane):
     after = value(scrape(sl), "sluice_route_requests_total", **labels)
     assert after >= seen + 1, "a restarted worker's slot lost its counts (%s < %s)" % (after, seen + 1)
     # An edit of the route (a new snapshot) keeps its series.
-    obj = sl.get(ROUTES + "/r").json()
-    obj["spec"]["rules"][0]["matches"][0]["path"]["value"] = "/"
-    obj["metadata"].setdefault("labels", {})["edited"] = "yes"
-    assert sl.put(ROUTES + "/r", obj).status_code == 200
+    def label(obj):
+        obj["metadata"].setdefault("labels", {})["edited"] = "yes"
+    assert replace(sl, ROUTES + "/r", label).status_code == 200
     assert dp.get("/again").status_code == 200
     s = wait_count(sl, after + 1, "sluice_route_requests_total", **labels)
     assert value(s, "sluice_route_requests_total", **labels) == after + 1
