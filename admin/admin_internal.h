@@ -75,6 +75,9 @@ enum MHD_Result sl_admin_reply_json(sl_admin_req *r, unsigned code, json_t *body
 enum MHD_Result sl_admin_reply_text(sl_admin_req *r, unsigned code, const char *content_type, const char *text);
 /* The same with a malloc'd body of len bytes that the answer takes over (freed when sent). */
 enum MHD_Result sl_admin_reply_owned(sl_admin_req *r, unsigned code, const char *content_type, char *body, size_t len);
+/* ...and, once sent (or if it cannot be), release(cls) is called instead of free(body). */
+enum MHD_Result sl_admin_reply_owned_cb(sl_admin_req *r, unsigned code, const char *content_type, char *body,
+                                        size_t len, void (*release)(void *), void *cls);
 /* Sends a Kubernetes Status failure. causes (stolen, may be NULL) becomes details.causes;
  * kind/name (may be NULL) fill details.kind/name. */
 enum MHD_Result sl_admin_reply_error(sl_admin_req *r, unsigned code, const char *reason, const char *kind,

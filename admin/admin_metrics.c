@@ -321,19 +321,60 @@ static char *render_backends(const sl_control *c)
     return series;
 }
 
+/* One scrape's body is kept for the next (scrapes come every few seconds; the
+ * pages of a buffer of megabytes would otherwise be faulted in afresh each
+ * time). MHD gives the body back through give_back once it is sent. */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *kept;
+static size_t kept_cap;
+#define KEEP_AT_MOST (256u << 20)
+
+char *sl_admin_metrics_buffer_take(size_t *cap)
+{
+    pthread_mutex_lock(&kept_lock);
+    char *b = kept;
+    *cap = kept_cap;
+    kept = NULL;
+    pthread_mutex_unlock(&kept_lock);
+    return b;
+}
+
+typedef struct sent_body {
+    char *buf;
+    size_t cap;
+} sent_body;
+
+static void give_back(void *cls)
+{
+    sent_body *b = cls;
+    pthread_mutex_lock(&kept_lock);
+    if (!kept && b->cap <= KEEP_AT_MOST) {
+        kept = b->buf;
+        kept_cap = b->cap;
+        b->buf = NULL;
+    }
+    pthread_mutex_unlock(&kept_lock);
+    free(b->buf);
+    free(b);
+}
+
 enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
 {
     enum { NPARTS = 6 };
-    char *parts[NPARTS] = {sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store)),
+    /* The route, listener and backend series first: the largest part (megabytes
+     * at 10,000 routes), which the others are appended to without a copy of it. */
+    size_t series_len = 0, series_cap = 0;
+    char *series = sl_admin_metrics_series(&series_len, &series_cap);
+    char *parts[NPARTS] = {series, sl_admin_metrics_render(&r->admin->metrics, sl_store_current_rv(r->admin->store)),
                            render_connections(&r->admin->conns),
                            r->admin->control ? render_dataplane(r->admin->control) : strdup(""),
                            r->admin->control ? sl_admin_metrics_ai(r->admin->control) : strdup(""),
-                           render_backends(r->admin->control), sl_admin_metrics_series()};
+                           render_backends(r->admin->control)};
     size_t len = 0, lens[NPARTS];
     bool ok = true;
     for (int i = 0; i < NPARTS; i++) {
         ok = ok && parts[i];
-        lens[i] = parts[i] ? strlen(parts[i]) : 0;
+        lens[i] = !parts[i] ? 0 : i == 0 ? series_len : strlen(parts[i]);
         len += lens[i];
     }
     /* The largest part (the route series, megabytes at 10,000 routes) grows
@@ -341,13 +382,15 @@ enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
     int big = 0;
     for (int i = 1; i < NPARTS; i++)
         big = lens[i] > lens[big] ? i : big;
-    char *body = ok ? realloc(parts[big], len + 1) : NULL;
+    size_t cap = big == 0 && series_cap >= len + 1 ? series_cap : len + 1;
+    char *body = !ok ? NULL : cap == series_cap && big == 0 ? parts[0] : realloc(parts[big], len + 1);
     if (body) {
         parts[big] = NULL;
         size_t before = 0;
         for (int i = 0; i < big; i++)
             before += lens[i];
-        memmove(body + before, body, lens[big]);
+        if (before)
+            memmove(body + before, body, lens[big]);
         size_t at = 0;
         for (int i = 0; i < NPARTS; i++) {
             if (i != big)
@@ -360,5 +403,11 @@ enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
         free(parts[i]);
     if (!body)
         return sl_admin_reply_error(r, 500, "InternalError", NULL, NULL, NULL, "out of memory rendering metrics");
-    return sl_admin_reply_owned(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+    sent_body *sent = malloc(sizeof(*sent));
+    if (!sent) {
+        free(body);
+        return sl_admin_reply_error(r, 500, "InternalError", NULL, NULL, NULL, "out of memory rendering metrics");
+    }
+    *sent = (sent_body){body, cap};
+    return sl_admin_reply_owned_cb(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len, give_back, sent);
 }

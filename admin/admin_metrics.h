@@ -39,6 +39,9 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version);
 char *sl_admin_metrics_ai(const sl_control *c);
 /* admin_metrics_series.c: the series of route rules, listeners and backends
  * (malloc'd), or NULL when out of memory. */
-char *sl_admin_metrics_series(void);
+char *sl_admin_metrics_series(size_t *length, size_t *capacity);
+/* A buffer kept from the last scrape (NULL: none; *cap its size), and the
+ * answer's free callback that gives it back (admin_metrics.c). */
+char *sl_admin_metrics_buffer_take(size_t *cap);
 
 #endif

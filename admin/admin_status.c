@@ -62,6 +62,21 @@ enum MHD_Result sl_admin_reply_owned(sl_admin_req *r, unsigned code, const char 
     return reply_bytes(r, code, content_type, body, len);
 }
 
+enum MHD_Result sl_admin_reply_owned_cb(sl_admin_req *r, unsigned code, const char *content_type, char *body,
+                                        size_t len, void (*release)(void *), void *cls)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(len, body, release, cls);
+    if (!resp) {
+        release(cls);
+        return MHD_NO;
+    }
+    add_headers(r, resp, content_type);
+    enum MHD_Result res = MHD_queue_response(r->conn, code, resp);
+    MHD_destroy_response(resp);
+    r->status_code = code;
+    return res;
+}
+
 static enum MHD_Result reply_bytes(sl_admin_req *r, unsigned code, const char *content_type, void *bytes, size_t len)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);

@@ -129,7 +129,7 @@ def main():
         admin = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=60)
         status, body, admin = get(admin_port, "/metrics", admin)
         assert status == 200
-        series = body.count(b'sluice_route_requests_total{namespace="default"')
+        series = body.count(b'sluice_route_requests_total{kind="HTTPRoute",namespace="default"')
         assert series >= args.routes, "only %d route series" % series
         if os.environ.get("SCRAPE_PAUSE"):
             print("pid", proc.pid, "admin port", admin_port, flush=True)
