@@ -143,7 +143,7 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version)
 /* Data plane counters, summed per Gateway over the live workers' slots in the
  * control block (each worker writes only its own slot). */
 typedef struct gw_sum {
-    char gateway[128];
+    char gateway[320]; /* as sl_worker_slot.gateway */
     uint64_t workers, accepted, open, requests, r2, r3, r4, r5, connect_errors, timeouts, bad, in, out, dropped, h2_conns, h2_streams, h2_abuse, spliced, redis_errors, ai_failovers, breaker, spans, spans_dropped, span_errors;
 } gw_sum;
 

@@ -16,7 +16,7 @@
 #include "common/ai_buckets.h"
 
 typedef struct ai_sum {
-    char gateway[128], backend[96], model[64];
+    char gateway[320], backend[96], model[64]; /* (gateway: as sl_worker_slot.gateway) */
     uint8_t provider;
     uint64_t requests, tokens[2], token_count[2], token_buckets[2][SL_AI_BUCKETS];
     uint64_t duration_ms, duration_buckets[SL_AI_BUCKETS];

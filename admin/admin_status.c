@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "admin/admin_internal.h"
 #include "admin/admin_protobuf.h"
@@ -121,7 +122,7 @@ static bool reply_protobuf(sl_admin_req *r, unsigned code, json_t *body, enum MH
 static bool reply_yaml(sl_admin_req *r, unsigned code, json_t *body, enum MHD_Result *res)
 {
     const char *accept = sl_admin_header(r, "Accept");
-    if (!accept || strncmp(accept, "application/yaml", 16) != 0 || code >= 400 || !json_is_object(body))
+    if (!accept || strncasecmp(accept, "application/yaml", 16) != 0 || code >= 400 || !json_is_object(body))
         return false;
     json_t *docs = json_pack("[O]", body);
     char *text = docs ? sl_yaml_dump(docs) : NULL;

@@ -42,7 +42,7 @@ typedef struct sl_ai_metric {
 
 typedef struct sl_worker_slot {
     _Atomic int32_t pid;           /* 0: free */
-    char gateway[128];             /* "namespace/name", written by the master before fork */
+    char gateway[320];             /* "namespace/name" (63 + 1 + 253), written by the master before fork */
     _Atomic uint32_t gateway_id;   /* which worker group */
     _Atomic uint64_t generation;   /* snapshot generation the worker switched to */
     _Atomic uint64_t heartbeat_ms; /* wall-clock ms of its last loop tick (the loop's clock, ev_now) */

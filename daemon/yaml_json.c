@@ -29,6 +29,7 @@ typedef struct loader {
     bool have_root;
     json_t *anchors;  /* anchor name -> value (complete collections and scalars) */
     size_t nodes;
+    size_t max_nodes; /* the budget: aliases count in full */
     char *err;
     size_t errlen;
     size_t document;  /* index of the current document */
@@ -158,6 +159,38 @@ static json_t *scalar_value(loader *l, const yaml_event_t *e)
     return NULL;
 }
 
+static bool too_many_nodes(loader *l, const yaml_mark_t *m)
+{
+    char limit[32];
+    snprintf(limit, sizeof(limit), "%zu", l->max_nodes);
+    return fail(l, m, "more than %s nodes (aliases count in full)", limit);
+}
+
+/* How deeply v nests (1: a scalar). Values built here never nest deeper than
+ * SL_YAML_MAX_DEPTH, so this recursion is bounded. */
+static int value_depth(const json_t *v)
+{
+    int deepest = 0;
+    size_t i;
+    const char *k;
+    json_t *x;
+    int d;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x)
+        {
+            if ((d = value_depth(x)) > deepest)
+                deepest = d;
+        }
+    } else if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, x)
+        {
+            if ((d = value_depth(x)) > deepest)
+                deepest = d;
+        }
+    }
+    return deepest + 1;
+}
+
 /* Counts the nodes of v against the budget. */
 static size_t count_nodes(const json_t *v)
 {
@@ -175,9 +208,9 @@ static size_t count_nodes(const json_t *v)
  * of a sequence, or a mapping's key (a scalar's text) or value. Takes v. */
 static bool place(loader *l, json_t *v, const char *key_text, const yaml_mark_t *m)
 {
-    if (++l->nodes > SL_YAML_MAX_NODES) {
+    if (++l->nodes > l->max_nodes) {
         json_decref(v);
-        return fail(l, m, "more than %s nodes (aliases count in full)", "2000000");
+        return too_many_nodes(l, m);
     }
     if (l->depth == 0) {
         l->root = v;
@@ -277,9 +310,14 @@ static bool handle(loader *l, yaml_event_t *e, json_t *docs)
         json_t *target = json_object_get(l->anchors, name);
         if (!target)
             return fail(l, &e->start_mark, "unknown (or not yet complete) anchor *%s", name);
+        /* An alias is a copy: it may not nest deeper than the limit (a chain of
+         * anchors, each wrapping the last, would otherwise build any depth from
+         * a few bytes), nor exceed the node budget. */
+        if (l->depth + value_depth(target) > SL_YAML_MAX_DEPTH)
+            return fail(l, &e->start_mark, "the alias *%s nests deeper than " SL_YAML_MAX_DEPTH_TEXT " levels", name);
         size_t n = count_nodes(target);
-        if (n > SL_YAML_MAX_NODES - l->nodes)
-            return fail(l, &e->start_mark, "more than %s nodes (aliases count in full)", "2000000");
+        if (n > l->max_nodes - l->nodes)
+            return too_many_nodes(l, &e->start_mark);
         l->nodes += n - 1;
         json_t *copy = json_deep_copy(target);
         /* An alias used as a key: its scalar's text. */
@@ -305,13 +343,19 @@ static bool handle(loader *l, yaml_event_t *e, json_t *docs)
 
 json_t *sl_yaml_load(const char *text, size_t len, char *err, size_t errlen)
 {
+    return sl_yaml_load_limited(text, len, SL_YAML_MAX_NODES, err, errlen);
+}
+
+json_t *sl_yaml_load_limited(const char *text, size_t len, size_t max_nodes, char *err, size_t errlen)
+{
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    loader l = {.anchors = json_object(), .err = err, .errlen = errlen};
+    loader l = {.anchors = json_object(), .err = err, .errlen = errlen,
+                .max_nodes = max_nodes < SL_YAML_MAX_NODES ? max_nodes : SL_YAML_MAX_NODES};
     json_t *docs = json_array();
     bool ok = docs && l.anchors;
     for (bool done = false; ok && !done;) {

@@ -13,11 +13,15 @@
  * and nesting depth. */
 #define SL_YAML_MAX_NODES 2000000
 #define SL_YAML_MAX_DEPTH 200
+#define SL_YAML_MAX_DEPTH_TEXT "200"
 
 /* The documents of a YAML text, as a JSON array (one element per document; an
  * empty document is JSON null). NULL on error, with err saying why and where
  * ("line L, column C: ..."; the document's index too). */
 json_t *sl_yaml_load(const char *text, size_t len, char *err, size_t errlen);
+/* The same with a smaller node budget (an API body: a few times its size, so
+ * that aliases cannot blow a small request up into gigabytes). */
+json_t *sl_yaml_load_limited(const char *text, size_t len, size_t max_nodes, char *err, size_t errlen);
 
 /* The documents of docs (a JSON array) as one multi-document YAML text, each
  * starting with "---"; strings that would read back as another type are

@@ -35,6 +35,8 @@ class Collection {
     this.items = new Map();
     this.version = "";
     this.stopped = false;
+    this.aborter = new AbortController(); // stop() ends the stream: the browser's few connections per host are not left to dead watches
+    this.up = false;
     this.run();
   }
   key(o) { return (o.metadata.namespace || "") + "/" + o.metadata.name; }
@@ -43,15 +45,20 @@ class Collection {
     while (!this.stopped) {
       try {
         const q = "?watch=1&allowWatchBookmarks=true" + (this.version ? "&resourceVersion=" + this.version : "");
-        const r = await api(this.path + q);
+        const r = await api(this.path + q, { signal: this.aborter.signal });
+        if (r.status === 410) { // the version is gone (compacted, or a restarted store): start over
+          this.version = "";
+          this.items.clear();
+          continue;
+        }
         if (!r.ok) throw new Error(this.path + ": " + r.status);
-        setLive(true);
+        this.connected(true);
         backoff = 500;
         await this.read(r.body.getReader());
       } catch (e) {
-        if (e instanceof Unauthorized) return; // the login restarts the page's watches
+        if (e instanceof Unauthorized || this.stopped) return; // the login restarts the page's watches
       }
-      setLive(false);
+      this.connected(false);
       await new Promise((ok) => setTimeout(ok, backoff));
       backoff = Math.min(backoff * 2, 8000);
     }
@@ -79,7 +86,7 @@ class Collection {
   apply(ev) {
     const o = ev.object || {};
     if (ev.type === "ERROR") {
-      if (o.code === 410) { this.version = ""; this.items.clear(); }
+      if (o.code === 410) { this.version = ""; this.items.clear(); return true; }
       return false;
     }
     if (o.metadata && o.metadata.resourceVersion) this.version = o.metadata.resourceVersion;
@@ -88,7 +95,15 @@ class Collection {
     else this.items.set(this.key(o), o);
     return true;
   }
-  stop() { this.stopped = true; }
+  connected(on) {
+    this.up = on;
+    refreshLive();
+  }
+  stop() {
+    this.stopped = true;
+    this.aborter.abort();
+    this.connected(false);
+  }
 }
 
 // A document that has no watch (the running snapshot's backends), read again
@@ -100,12 +115,13 @@ class Poll {
     this.data = null;
     this.previous = null;
     this.stopped = false;
+    this.aborter = new AbortController();
     this.tick(every);
   }
   async tick(every) {
     while (!this.stopped) {
       try {
-        const r = await api(this.path);
+        const r = await api(this.path, { signal: this.aborter.signal });
         if (r.ok) {
           this.previous = this.data && { ...this.data, at: this.at };
           this.data = await r.json();
@@ -116,25 +132,30 @@ class Poll {
           this.connected(false);
         }
       } catch (e) {
-        if (e instanceof Unauthorized) return;
+        if (e instanceof Unauthorized || this.stopped) return;
         this.connected(false);
       }
       await new Promise((ok) => setTimeout(ok, every));
     }
   }
   connected(on) {
-    if (on !== !!this.up) setLive(on);
     this.up = on;
+    refreshLive();
   }
-  stop() { this.stopped = true; }
+  stop() {
+    this.stopped = true;
+    this.aborter.abort();
+    this.connected(false);
+  }
 }
 
-let liveCount = 0;
-function setLive(on) {
-  liveCount = Math.max(0, liveCount + (on ? 1 : -1));
-  const el = document.getElementById("live");
-  el.textContent = liveCount ? "live" : "reconnecting…";
-  el.classList.toggle("on", liveCount > 0);
+// The header says "live" while every watch and poll of the view is connected.
+function refreshLive() {
+  const sources = current ? current.collections : [];
+  const live = sources.length > 0 && sources.every((c) => c.up);
+  const e = document.getElementById("live");
+  e.textContent = !sources.length ? "" : live ? "live" : "connecting…";
+  e.classList.toggle("on", live);
 }
 
 // ---------------------------------------------------------------- rendering helpers
@@ -207,7 +228,8 @@ const views = {
       return list.map((b) => {
         const t = b.traffic || { responses: {} };
         const old = (before.get(backendKey(b)) || {}).traffic;
-        const rate = old && seconds > 0 ? ((t.attempts - old.attempts) / seconds).toFixed(1) + " attempts/s" : "";
+        const rate = old && seconds > 0 && t.attempts >= old.attempts
+          ? ((t.attempts - old.attempts) / seconds).toFixed(1) + " attempts/s" : ""; // (a reset: no rate this time)
         return el("section", { class: "card", "data-backend": backendKey(b) },
           el("h3", {}, backendKey(b) + " ", el("span", { class: "muted" }, b.loadBalancer + (b.policy ? ", policy " + b.policy : "") +
              (b.healthCheck ? ", health checked" : ""))),
@@ -305,7 +327,8 @@ function runtimeText(now, before, seconds, bounds) {
   if (!now) return "no worker running";
   const pids = now.workers.map((w) => w.pid + " (generation " + w.generation + ")").join(", ");
   let traffic = "";
-  if (before && seconds > 0) {
+  const sumOf = (r) => Object.values(r.responses).reduce((a, b) => a + b, 0);
+  if (before && seconds > 0 && sumOf(now) >= sumOf(before)) { // (counters restart with a worker: no rate this time)
     const sum = (r) => Object.values(r.responses).reduce((a, b) => a + b, 0);
     const answered = sum(now) - sum(before);
     const errors = now.responses["5xx"] - before.responses["5xx"];
@@ -363,6 +386,7 @@ const editor = {
   collections: [],
   render() {
     const path = "/" + decodeURIComponent(location.hash.slice("#/edit/".length));
+    if (!/^\/apis?\//.test(path)) return el("p", { class: "error" }, "not an API path: " + path); // (never another host)
     // Drawn once per object: a render for another reason must not throw away an edit.
     if (this.shown && this.shown.path === path && this.shown.hash === location.hash) return this.shown.dom;
     const text = el("textarea", { id: "yaml", spellcheck: false, rows: 30 });
@@ -372,17 +396,30 @@ const editor = {
     const del = el("button", { id: "edit-delete" }, "Delete");
     const reload = el("button", { id: "edit-reload" }, "Reload");
     let timer = null, checked = "", base = null; // base: the object as loaded (JSON)
-    const say = (msg, cls = "muted") => { status.className = cls; status.textContent = msg; };
+    const say = (msg, cls = "muted") => {
+      status.className = cls;
+      status.textContent = msg;
+      if (msg !== "checking…") lastSaid = [msg, cls];
+    };
+    let lastSaid = ["", "muted"];
     async function load(message = "as stored", cls = "muted") {
-      const r = await api(path, { headers: { Accept: "application/yaml" } });
-      if (!r.ok) { say("cannot read " + path + ": " + r.status, "error"); return; }
-      text.value = await r.text();
-      const j = await api(path);
-      base = j.ok ? await j.json() : null;
+      // The object as JSON (the baseline a later 409 is judged against) and as
+      // YAML, read again until both are the same version.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const j = await api(path);
+        const r = await api(path, { headers: { Accept: "application/yaml" } });
+        if (!j.ok || !r.ok) { say("cannot read " + path + ": " + (j.ok ? r.status : j.status), "error"); return; }
+        base = await j.json();
+        text.value = await r.text();
+        if (text.value.includes('resourceVersion: "' + base.metadata.resourceVersion + '"')) break;
+      }
       problems.replaceChildren();
       checked = text.value;
-      save.disabled = false;
-      say(message, cls);
+      const file = ((base.metadata || {}).annotations || {})["sluice.dev/config-file"];
+      save.disabled = !!file;
+      del.disabled = !!file;
+      if (file) say("This object comes from " + file + " (--config-dir): change the file; the page only checks.", "error");
+      else say(message, cls);
     }
     function showStatus(doc, what) {
       const causes = (doc.details && doc.details.causes) || [];
@@ -391,7 +428,7 @@ const editor = {
         return el("li", { "data-field": c.field || "", "data-line": line > 0 ? String(line) : "" },
           (line > 0 ? "line " + line + ": " : "") + (c.field ? c.field + ": " : "") + c.message);
       }));
-      if (doc.code === 409) {
+      if (doc.code === 409 && /has been modified/.test(doc.message || "")) {
         say("The object changed since you opened it (409): reload to edit the current version.", "error");
       } else {
         say(what + ": " + (doc.message || doc.reason || doc.code), "error");
@@ -432,6 +469,7 @@ const editor = {
     }
     text.addEventListener("input", () => {
       clearTimeout(timer);
+      if (text.value === checked) { say(...lastSaid); return; } // back to what was checked last
       say("checking…");
       timer = setTimeout(() => { if (text.value !== checked) { checked = text.value; put(true); } }, 400);
     });
@@ -456,23 +494,30 @@ views.edit = editor;
 // their key's indentation); 0 when it cannot be found.
 function lineOfField(text, field) {
   const lines = text.split("\n");
-  const segs = field.match(/[^.[\]]+|\[\d+\]/g) || [];
+  // "a.b[0].c" and "metadata.annotations[sluice.dev/x]": a bracket is an index
+  // when it holds digits, else one key (which may hold dots).
+  const segs = (field.match(/\[[^\]]*\]|[^.[\]]+/g) || []).map((x) =>
+    x.startsWith("[") && !/^\[\d+\]$/.test(x) ? x.slice(1, -1) : x);
   const indent = (l) => l.search(/\S/);
   let from = 0, block = -1, afterKey = false, found = 0;
-  const inBlock = (l, i, start) => {
-    const n = indent(l);
-    if (i === start) return true;
-    return n > block || (afterKey && n === block && l.trim().startsWith("- "));
-  };
+  // Lines of a block scalar (after "key: |" or "key: >") are text, not keys.
+  const scalarText = new Set();
+  for (let i = 0, open = -1; i < lines.length; i++) {
+    const l = lines[i];
+    if (open >= 0 && (!l.trim() || indent(l) > open)) { scalarText.add(i); continue; }
+    open = /:\s*[|>][-+0-9]*\s*$/.test(l) ? indent(l.replace(/^(\s*)-\s+/, "$1  ")) : -1;
+  }
+  const inBlock = (l, i, itemLine) => i === itemLine || indent(l) > block ||
+    (afterKey && indent(l) === block && l.trim().startsWith("- "));
   for (const seg of segs) {
-    const start = from;
     let hit = -1;
-    if (seg.startsWith("[")) {
+    const itemLine = afterKey ? -1 : from; // only an item's own "- " line is part of its block
+    if (/^\[\d+\]$/.test(seg)) {
       const want = Number(seg.slice(1, -1));
       let col = -1, count = -1;
       for (let i = from; i < lines.length; i++) {
         const l = lines[i];
-        if (!l.trim() || l.trim().startsWith("#")) continue;
+        if (!l.trim() || l.trim().startsWith("#") || scalarText.has(i)) continue;
         if (!inBlock(l, i, -1)) break;
         if (col < 0 && l.trim().startsWith("- ")) col = indent(l);
         if (col >= 0 && indent(l) === col && l.trim().startsWith("- ") && ++count === want) { hit = i; break; }
@@ -482,8 +527,8 @@ function lineOfField(text, field) {
     } else {
       for (let i = from; i < lines.length; i++) {
         const l = lines[i];
-        if (!l.trim() || l.trim().startsWith("#")) continue;
-        if (!inBlock(l, i, start)) break;
+        if (!l.trim() || l.trim().startsWith("#") || scalarText.has(i)) continue;
+        if (!inBlock(l, i, itemLine)) break;
         const m = l.match(/^(\s*(?:-\s+)*)(.*)$/); // indentation and "- " marks, then the key
         const col = m[1].length, key = m[2];
         if (col > block && (key.startsWith(seg + ":") || key.startsWith('"' + seg + '":'))) { hit = i; block = col; break; }
@@ -537,10 +582,10 @@ function show() {
   const view = views[name] || views.overview;
   if (current) current.collections.forEach((c) => c.stop());
   editor.shown = null; // a navigation opens the object afresh
-  liveCount = 0;
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
   current = { view, collections: [...(view.collections || []).map((p) => new Collection(p, scheduleRender)),
                                   ...(view.polls || []).map((p) => new Poll(p, scheduleRender))] };
+  refreshLive();
   rerender();
 }
 

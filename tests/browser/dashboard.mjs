@@ -134,6 +134,20 @@ try {
     await page.waitForFunction(() => /^(saved|not saved|The object changed)/.test(document.getElementById("edit-status").textContent));
     out({ status: await page.textContent("#edit-status"), errors });
     process.stdin.pause();
+  } else if (scenario === "switch") {
+    // switch N KEY: go through the views N times, then wait for the Backends card of KEY:
+    // a view left behind must end its watches (a browser opens only 6 connections per host)
+    const [times, key] = args;
+    await page.goto(base + "/ui/#/overview");
+    for (let i = 0; i < Number(times); i++)
+      for (const v of ["routes", "policies", "backends", "overview"]) {
+        await page.evaluate((h) => { location.hash = h; }, "#/" + v);
+        await page.waitForTimeout(50);
+      }
+    await page.evaluate(() => { location.hash = "#/backends"; });
+    await page.waitForSelector(`[data-backend="${key}"]`);
+    await page.waitForSelector("#live.on");
+    out({ live: await page.textContent("#live"), errors });
   } else if (scenario === "screenshot") {
     const [view, file] = args;
     await page.goto(base + "/ui/#/" + view);

@@ -44,3 +44,17 @@ def test_yaml_errors(sluiced):
         assert r.status_code == 400 and why in r.json()["message"], r.text
     r = sluiced.get(ROUTES + "/missing", headers={"Accept": "application/yaml"})
     assert r.status_code == 404 and r.json()["kind"] == "Status"
+
+
+def test_aliases_cannot_nest_or_multiply_without_bound(sluiced):
+    chain = ["apiVersion: gateway.networking.k8s.io/v1", "kind: HTTPRoute", "metadata: {name: deep}", "x:",
+             "  a0: &a0 [1]"]
+    for i in range(1, 41):  # 12 KB that would nest 6,000 deep
+        chain.append("  a%d: &a%d %s*a%d%s" % (i, i, "[" * 150, i - 1, "]" * 150))
+    r = requests.post(sluiced.url + ROUTES, data="\n".join(chain), headers=YAML, timeout=10)
+    assert r.status_code == 400 and "nests deeper than 200 levels" in r.json()["message"], r.text
+    laughs = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + \
+        ["a%d: &a%d [%s]" % (i, i, ", ".join(["*a%d" % (i - 1)] * 10)) for i in range(1, 6)]
+    r = requests.post(sluiced.url + ROUTES, data="\n".join(laughs), headers=YAML, timeout=10)
+    assert r.status_code == 400 and "nodes (aliases count in full)" in r.json()["message"], r.text
+    assert sluiced.get("/healthz").status_code == 200  # the master took both in its stride

@@ -273,3 +273,18 @@ def test_editor_rides_over_status_writes_but_not_over_real_changes(make_dataplan
     kept = sl.get(path).json()
     assert kept["metadata"]["labels"]["by"] == "someone-else"
     assert kept["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/saved"
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed (deploy/install-deps.sh --tests)")
+def test_field_errors_point_at_their_yaml_line():
+    cp = subprocess.run(["node", os.path.join(BROWSER_DIR, "line_of_field.mjs")], capture_output=True, text=True,
+                        timeout=60)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert cp.stdout.count("ok ") == 8
+
+
+@needs_browser
+def test_views_left_behind_end_their_watches(make_dataplane):
+    dp = make_dataplane()
+    result = run_browser("http://127.0.0.1:%d" % dp.sluiced.port, "switch", "6", "Backend/default/be")
+    assert result["live"] == "live"

@@ -164,11 +164,45 @@ static void dump_shape(void)
     json_decref(docs);
 }
 
+/* Aliases cannot build what the limits forbid: a chain of anchors each
+ * wrapping the last in brackets (a few bytes, any depth), or a "billion laughs"
+ * (a few bytes, any number of nodes, against a small budget). */
+static void alias_limits(void)
+{
+    char text[20000];
+    size_t n = (size_t)snprintf(text, sizeof(text), "a0: &a0 [1]\n");
+    for (int i = 1; i <= 4; i++) {
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "a%d: &a%d ", i, i);
+        for (int k = 0; k < 60; k++)
+            text[n++] = '[';
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "*a%d", i - 1);
+        for (int k = 0; k < 60; k++)
+            text[n++] = ']';
+        text[n++] = '\n';
+    }
+    text[n] = '\0';
+    char err[300];
+    json_t *docs = sl_yaml_load(text, n, err, sizeof(err));
+    CHECK(docs == NULL);
+    CHECK(strstr(err, "nests deeper than 200 levels") != NULL);
+    const char *laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                         "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                         "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                         "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n";
+    docs = sl_yaml_load_limited(laughs, strlen(laughs), 4 * strlen(laughs), err, sizeof(err));
+    CHECK(docs == NULL);
+    CHECK(strstr(err, "nodes (aliases count in full)") != NULL);
+    docs = sl_yaml_load(laughs, strlen(laughs), err, sizeof(err)); /* (the file budget allows 11,110 nodes) */
+    CHECK(docs != NULL);
+    json_decref(docs);
+}
+
 int main(void)
 {
     static const sl_unit_test tests[] = {
         UNIT_TEST(scalar_types), UNIT_TEST(documents_and_structure), UNIT_TEST(anchors_and_aliases),
         UNIT_TEST(errors),       UNIT_TEST(round_trips),             UNIT_TEST(dump_shape),
+        UNIT_TEST(alias_limits),
     };
     return sl_unit_run("yaml", tests, sizeof(tests) / sizeof(tests[0]));
 }
