@@ -49,7 +49,8 @@ static void put(out *o, const char *s, size_t n)
 
 static void puts_(out *o, const char *s) { put(o, s, strlen(s)); }
 
-static void put_u64(out *o, uint64_t v)
+/* v in decimal at p (at most 20 characters); returns how many were written. */
+static size_t format_u64(char *p, uint64_t v)
 {
     char digits[24];
     size_t i = sizeof(digits);
@@ -57,7 +58,14 @@ static void put_u64(out *o, uint64_t v)
         digits[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    put(o, digits + i, sizeof(digits) - i);
+    memcpy(p, digits + i, sizeof(digits) - i);
+    return sizeof(digits) - i;
+}
+
+static void put_u64(out *o, uint64_t v)
+{
+    char text[24];
+    put(o, text, format_u64(text, v));
 }
 
 /* Microseconds as seconds, exactly ("1.000250"). */
@@ -237,14 +245,7 @@ static void sample(out *o, const char *name, size_t nl, const char *suffix, cons
         *p++ = '}';
     }
     *p++ = ' ';
-    char digits[24];
-    size_t i = sizeof(digits);
-    do {
-        digits[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(p, digits + i, sizeof(digits) - i);
-    p += sizeof(digits) - i;
+    p += format_u64(p, v);
     *p++ = '\n';
     *p = '\0';
     o->len = (size_t)(p - o->buf);

@@ -80,16 +80,7 @@ enum MHD_Result sl_admin_reply_owned_cb(sl_admin_req *r, unsigned code, const ch
 
 static enum MHD_Result reply_bytes(sl_admin_req *r, unsigned code, const char *content_type, void *bytes, size_t len)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(bytes);
-        return MHD_NO;
-    }
-    add_headers(r, resp, content_type);
-    enum MHD_Result res = MHD_queue_response(r->conn, code, resp);
-    MHD_destroy_response(resp);
-    r->status_code = code;
-    return res;
+    return sl_admin_reply_owned_cb(r, code, content_type, bytes, len, free, bytes);
 }
 
 /* Answers in the Kubernetes protobuf encoding when the client prefers it and

@@ -24,19 +24,36 @@ async function api(path, options = {}) {
   return r;
 }
 
+// What a view reads from: a watch or a poll. stop() ends its stream (a browser
+// keeps only a few connections per host: a view left behind must not hold any).
+class Source {
+  constructor(path, onChange) {
+    this.path = path;
+    this.onChange = onChange;
+    this.stopped = false;
+    this.up = false;
+    this.aborter = new AbortController();
+  }
+  connected(on) {
+    this.up = on;
+    refreshLive();
+  }
+  stop() {
+    this.stopped = true;
+    this.aborter.abort();
+    this.connected(false);
+  }
+}
+
 // A watch of one collection: every object of it, kept current. The admin API
 // answers a watch without resourceVersion with an ADDED event per object, then
 // the changes; after a dropped stream it resumes from the last version seen,
 // and starts over after 410 Gone (the version was compacted away).
-class Collection {
+class Collection extends Source {
   constructor(path, onChange) {
-    this.path = path;
-    this.onChange = onChange;
+    super(path, onChange);
     this.items = new Map();
     this.version = "";
-    this.stopped = false;
-    this.aborter = new AbortController(); // stop() ends the stream: the browser's few connections per host are not left to dead watches
-    this.up = false;
     this.run();
   }
   key(o) { return (o.metadata.namespace || "") + "/" + o.metadata.name; }
@@ -95,27 +112,15 @@ class Collection {
     else this.items.set(this.key(o), o);
     return true;
   }
-  connected(on) {
-    this.up = on;
-    refreshLive();
-  }
-  stop() {
-    this.stopped = true;
-    this.aborter.abort();
-    this.connected(false);
-  }
 }
 
 // A document that has no watch (the running snapshot's backends), read again
 // every `every` ms; keeps the previous reading so rates can be worked out.
-class Poll {
+class Poll extends Source {
   constructor(path, onChange, every = 2000) {
-    this.path = path;
-    this.onChange = onChange;
+    super(path, onChange);
     this.data = null;
     this.previous = null;
-    this.stopped = false;
-    this.aborter = new AbortController();
     this.tick(every);
   }
   async tick(every) {
@@ -137,15 +142,6 @@ class Poll {
       }
       await new Promise((ok) => setTimeout(ok, every));
     }
-  }
-  connected(on) {
-    this.up = on;
-    refreshLive();
-  }
-  stop() {
-    this.stopped = true;
-    this.aborter.abort();
-    this.connected(false);
   }
 }
 
