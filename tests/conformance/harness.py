@@ -218,6 +218,16 @@ def conformance_dir():
 
 
 def free_port(ip="127.0.0.1"):
+    """Below the kernel's ephemeral range, as tests/integration/conftest.py's:
+    no outgoing connection can take it before the Gateway binds it."""
+    for _ in range(2000):
+        port = random.randint(10000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind((ip, port))
+            except OSError:
+                continue
+        return port
     s = socket.socket()
     s.bind((ip, 0))
     p = s.getsockname()[1]

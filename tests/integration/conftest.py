@@ -6,6 +6,7 @@ The binary is $SLUICED (set by `make check`), else ../../sbin/sluiced."""
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,8 +29,36 @@ GW = "gateway.networking.k8s.io"
 BAD_LOG_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer", " alert ")
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as s:
+    """A port for a listener a test is about to start, below the kernel's
+    ephemeral range: the kernel never picks it for an outgoing connection, so
+    no client socket of the busy suite can take it between this check and the
+    bind (a port from bind(0) could be, and a Gateway then failed with
+    EADDRINUSE). Each port is handed out once per run."""
+    high = _ephemeral_low() - 1
+    for _ in range(2000):
+        port = random.randint(10000, high)
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+    with socket.socket() as s:  # (a crowded range: what the kernel offers)
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
