@@ -33,14 +33,7 @@ uint64_t sl_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-uint64_t sl_now_ms(void)
-{
-    if (now_loop)
-        return (uint64_t)(ev_now(now_loop) * 1000.0);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+uint64_t sl_now_ms(void) { return sl_now_us() / 1000u; }
 
 static void set_accepting(sl_worker *w, bool on)
 {

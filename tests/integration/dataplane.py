@@ -700,6 +700,19 @@ def raw_request(port, data, timeout=5.0, head_request=False):
         return c.read_response(head_request=head_request)
 
 
+def send_until_closed(port, data, timeout=5.0):
+    """Sends data on a fresh connection and returns every byte the server sends
+    until it closes (requests ending with Connection: close, pipelined ones)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
 def get_req(path="/", host="example.com", extra=b"", version=b"HTTP/1.1"):
     return b"GET " + path.encode() + b" " + version + b"\r\nHost: " + host.encode() + b"\r\n" + extra + b"\r\n"
 

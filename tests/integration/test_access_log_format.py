@@ -3,11 +3,10 @@ templates with $variables, escaped as JSON or as nginx escapes; an unknown
 field refuses to start with a message naming it."""
 import json
 import re
-import socket
 import subprocess
 
 from conftest import SLUICED
-from dataplane import make_dataplane, wait_until  # noqa: F401 - fixture
+from dataplane import make_dataplane, send_until_closed, wait_until  # noqa: F401 - fixture
 
 
 def lines(path):
@@ -20,15 +19,8 @@ def lines(path):
 
 def raw_get(port, path, headers):
     """A request with header bytes that requests would not send (quotes, backslashes, obs-text)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: example.com\r\n" + b"".join(
-            k + b": " + v + b"\r\n" for k, v in headers) + b"Connection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
+    return send_until_closed(port, b"GET " + path + b" HTTP/1.1\r\nHost: example.com\r\n" + b"".join(
+        k + b": " + v + b"\r\n" for k, v in headers) + b"Connection: close\r\n\r\n")
 
 
 def test_json_with_chosen_fields(make_dataplane, tmp_path):
@@ -95,14 +87,7 @@ def test_pipelined_requests_each_count_their_own_bytes(make_dataplane, tmp_path)
     dp = make_dataplane(args=["--access-log", access, "--access-log-format", "json:path,bytes_received"])
     first = b"GET /p1 HTTP/1.1\r\nHost: a\r\n\r\n"
     second = b"GET /p2-longer HTTP/1.1\r\nHost: a\r\nX-Pad: 0123456789\r\nConnection: close\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", dp.port), timeout=5) as s:
-        s.sendall(first + second)  # both in one segment: read together
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = send_until_closed(dp.port, first + second)  # both in one segment: read together
     assert data.count(b"HTTP/1.1 200") == 2
     wait_until(lambda: sum("/p" in l for l in lines(access)) == 2, what="two lines")
     got = {e["path"]: e["bytes_received"] for e in map(json.loads, lines(access)) if e["path"].startswith("/p")}

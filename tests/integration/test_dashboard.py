@@ -6,13 +6,12 @@ token login refuses a wrong token."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 
 import pytest
 
 from conftest import SRCDIR, free_port, httproute, path_for
-from dataplane import GWPATH, ROUTES, created, gateway, make_dataplane  # noqa: F401 - fixture
+from dataplane import GWPATH, ROUTES, created, gateway, make_dataplane, send_until_closed  # noqa: F401 - fixture
 from test_api_auth import create_token
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
@@ -44,14 +43,7 @@ def run_browser(base, *args, timeout=60):
 
 
 def raw_get(port, path):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
+    return send_until_closed(port, ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
 
 
 def test_files_are_served_with_their_types_and_a_strict_policy(sluiced):
