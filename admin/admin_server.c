@@ -16,6 +16,7 @@
 #include "common/sl.h"
 #include "config.h"
 #include "daemon/snapshot_render.h"
+#include "daemon/traffic_history.h"
 
 /* Per-request state kept across libmicrohttpd's calls for one request. */
 typedef struct req_state {
@@ -141,6 +142,27 @@ static enum MHD_Result reply_effective_policy(sl_admin_req *r)
     return reply_from_current(r, effective_cb, &q);
 }
 
+/* GET /debug/traffic?kind=K&namespace=NS&name=N[&section=S][&seconds=N]:
+ * the object's last minutes, one value per second (daemon/traffic_history.c). */
+static enum MHD_Result reply_traffic(sl_admin_req *r)
+{
+    const char *kind = sl_admin_query(r, "kind"), *ns = sl_admin_query(r, "namespace");
+    const char *name = sl_admin_query(r, "name"), *seconds = sl_admin_query(r, "seconds");
+    if (!kind || !name || !name[0])
+        return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "kind and name are required");
+    char *end = NULL;
+    long n = seconds ? strtol(seconds, &end, 10) : 900;
+    if (seconds && (end == seconds || *end || n < 1 || n > 900))
+        return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                    "seconds must be a whole number from 1 to 900, not \"%s\"", seconds);
+    char err[256] = "";
+    json_t *doc = sl_traffic_history_query(kind, ns && ns[0] ? ns : "default", name, sl_admin_query(r, "section"),
+                                           (unsigned)n, err, sizeof(err));
+    if (!doc)
+        return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL, "%s", err);
+    return sl_admin_reply_json(r, 200, doc);
+}
+
 static enum MHD_Result dispatch(sl_admin_req *r)
 {
     const char *url = r->url;
@@ -188,6 +210,10 @@ static enum MHD_Result dispatch(sl_admin_req *r)
     if (strcmp(url, "/debug/backends") == 0) {
         r->verb = "debug";
         return reply_backends(r);
+    }
+    if (strcmp(url, "/debug/traffic") == 0) {
+        r->verb = "debug";
+        return reply_traffic(r);
     }
     if (strcmp(url, "/debug/ai-budgets") == 0) {
         r->verb = "debug";

@@ -42,6 +42,7 @@
 #include "daemon/store.h"
 #include "daemon/spawner.h"
 #include "daemon/supervisor.h"
+#include "daemon/traffic_history.h"
 #include "daemon/tokens.h"
 #include "workers/access_log_format.h"
 #include "workers/tracing.h"
@@ -621,6 +622,7 @@ int main(int argc, char **argv)
     sl_fetcher_start(notify_changed, &m); /* before the first compile, which registers what to fetch */
     sl_redis_health_start(notify_changed, &m);
     sl_health_start();
+    sl_traffic_history_start(m.control);
     recompile(&m);
     m.controller = sl_controller_start(m.store, notify_changed, &m);
     sl_log_info("main", "ready");
@@ -634,6 +636,7 @@ int main(int argc, char **argv)
     sl_fetcher_stop();
     sl_redis_health_stop();
     sl_health_stop();
+    sl_traffic_history_stop();
     sl_publisher_close(&m.publisher);
     sl_supervisor_free(m.supervisor);
     sl_spawner_stop();

@@ -1,0 +1,212 @@
+/* GET /debug/traffic: one object's last minutes from the traffic history
+ * (traffic_history.c), as columns of one value per second: the time, the
+ * responses by class, latency percentiles (from the summed bucket counts, as
+ * Prometheus' histogram_quantile interpolates) and, for a Gateway, its LLM
+ * tokens by model and aiBudget spending by key. A second the ring no longer
+ * holds (dropped for memory) is null, not zero. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/series_ids.h"
+#include "daemon/traffic_history.h"
+#include "daemon/traffic_history_internal.h"
+
+static sl_traffic_history_state *const h = &sl_history_state;
+
+typedef struct refs {
+    uint32_t *ref;
+    size_t n, cap;
+} refs;
+
+/* The refs (with current tags) of the series whose key starts with prefix
+ * (and is exactly prefix + section when section is given). */
+static void find_series(const char *prefix, const char *section, refs *out)
+{
+    size_t plen = strlen(prefix);
+    uint32_t end = sl_series_ids_end_index();
+    char key[1400];
+    for (uint32_t index = SL_SERIES_FIRST; index < end && sl_series_tags; index++) {
+        if (!sl_series_key(index, key, sizeof(key)) || strncmp(key, prefix, plen) != 0)
+            continue;
+        if (section && strcmp(key + plen, section) != 0)
+            continue;
+        if (out->n == out->cap) {
+            size_t cap = out->cap ? out->cap * 2 : 16;
+            uint32_t *grown = realloc(out->ref, cap * sizeof(*grown));
+            if (!grown)
+                return;
+            out->ref = grown, out->cap = cap;
+        }
+        uint32_t tag = atomic_load_explicit(&sl_series_tags[index], memory_order_relaxed) & SL_SERIES_TAG_MASK;
+        out->ref[out->n++] = index << TAG_BITS | tag;
+    }
+}
+
+/* The q-quantile in seconds of a latency histogram (per-bucket counts). */
+static double quantile(const uint64_t *buckets, uint64_t total, double q)
+{
+    double rank = q * (double)total, below = 0;
+    for (int i = 0; i < BUCKETS; i++) {
+        if (buckets[i] && below + (double)buckets[i] >= rank) {
+            if (i == SL_SERIES_BUCKETS) /* above the last bound: all we know is "more than it" */
+                return (double)sl_series_bounds_us[i - 1] / 1e6;
+            double lo = i ? (double)sl_series_bounds_us[i - 1] : 0, hi = (double)sl_series_bounds_us[i];
+            return (lo + (hi - lo) * (rank - below) / (double)buckets[i]) / 1e6;
+        }
+        below += (double)buckets[i];
+    }
+    return 0;
+}
+
+static json_t *column(json_t *obj, const char *key)
+{
+    json_t *c = json_object_get(obj, key);
+    if (!c) {
+        c = json_array();
+        json_object_set_new(obj, key, c);
+    }
+    return c;
+}
+
+static const char *const class_names[CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+static const struct {
+    const char *name;
+    double q;
+} percentiles[] = {{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}};
+
+/* One second of the object's series: its columns get a value each. */
+static void add_second(const sl_history_ring *ring, const sl_history_sample *s, const refs *r, json_t *responses,
+                       json_t *latency)
+{
+    uint64_t sum[CLASSES + BUCKETS] = {0}, total = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const sl_history_entry *e = sl_history_find(ring, s, r->ref[i]);
+        for (int v = 0; e && v < CLASSES + BUCKETS; v++)
+            sum[v] += e->v[v];
+    }
+    for (int b = 0; b < BUCKETS; b++)
+        total += sum[CLASSES + b];
+    for (int c = 0; c < CLASSES; c++)
+        json_array_append_new(column(responses, class_names[c]), s->dropped ? json_null() : json_integer((json_int_t)sum[c]));
+    for (size_t p = 0; p < sizeof(percentiles) / sizeof(*percentiles); p++)
+        json_array_append_new(column(latency, percentiles[p].name),
+                              total && !s->dropped ? json_real(quantile(sum + CLASSES, total, percentiles[p].q))
+                                                   : json_null());
+}
+
+/* The label's fields split at tabs into f (up to n); the count. */
+static int split_label(const char *label, char *buf, size_t cap, char **f, int n)
+{
+    snprintf(buf, cap, "%s", label);
+    int k = 0;
+    for (char *p = buf; k < n; k++) {
+        f[k] = p;
+        p = strchr(p, '\t');
+        if (!p)
+            return k + 1;
+        *p++ = '\0';
+    }
+    return k;
+}
+
+/* A Gateway's LLM tokens by model ({model: {requests, input, output}}) or
+ * aiBudget spending by key ({key: {unit, spent}}): zeros where a second has
+ * none, so every column is as long as `time`. */
+static json_t *label_columns(const sl_history_ring *ring, uint32_t first, uint32_t n, const char *gateway, bool keys)
+{
+    json_t *out = json_object();
+    for (uint32_t i = 0; i < n; i++) {
+        const sl_history_sample *s = sl_history_sample_at(ring, first + i);
+        for (uint32_t j = 0; j < s->count; j++) {
+            const sl_history_entry *e = sl_history_entry_at(ring, s, j);
+            char buf[700], *f[4];
+            if (e->ref >= h->nlabels || split_label(h->labels[e->ref], buf, sizeof(buf), f, 4) < 3 ||
+                strcmp(f[0], gateway) != 0)
+                continue;
+            const char *who = keys ? f[1] : f[2]; /* key, or model */
+            json_t *o = json_object_get(out, who);
+            if (!o) {
+                o = keys ? json_pack("{s:s, s:[]}", "unit", f[2], "spent")
+                         : json_pack("{s:[], s:[], s:[]}", "requests", "input", "output");
+                json_object_set_new(out, who, o);
+            }
+            static const char *const ai_columns[3] = {"requests", "input", "output"};
+            for (int c = 0; c < (keys ? 1 : 3); c++) {
+                json_t *col = json_object_get(o, keys ? "spent" : ai_columns[c]);
+                while (json_array_size(col) <= i)
+                    json_array_append_new(col, json_integer(0));
+                json_t *cell = json_array_get(col, i);
+                json_integer_set(cell, json_integer_value(cell) + e->v[c]);
+            }
+        }
+    }
+    const char *k;
+    json_t *o;
+    json_object_foreach(out, k, o) {
+        const char *c;
+        json_t *col;
+        json_object_foreach(o, c, col) while (json_is_array(col) && json_array_size(col) < n)
+            json_array_append_new(col, json_integer(0));
+    }
+    return out;
+}
+
+json_t *sl_traffic_history_query(const char *kind, const char *ns, const char *name, const char *section,
+                                 unsigned seconds, char *err, size_t errlen)
+{
+    char prefix[700];
+    bool gateway = strcmp(kind, "Gateway") == 0;
+    bool route = strcmp(kind, "HTTPRoute") == 0 || strcmp(kind, "GRPCRoute") == 0 || strcmp(kind, "TLSRoute") == 0 ||
+                 strcmp(kind, "TCPRoute") == 0;
+    bool backend = strcmp(kind, "Service") == 0 || strcmp(kind, "Backend") == 0;
+    if (gateway)
+        snprintf(prefix, sizeof(prefix), "listener\t%s\t%s\t", ns, name);
+    else if (route)
+        snprintf(prefix, sizeof(prefix), "route\t%s\t%s\t%s\t", kind, ns, name);
+    else if (backend)
+        snprintf(prefix, sizeof(prefix), "backend\t%s\t%s\t%s\t", kind, ns, name);
+    else {
+        snprintf(err, errlen,
+                 "kind must be Gateway, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, Service or Backend, not \"%s\"", kind);
+        return NULL;
+    }
+    if (seconds == 0 || seconds > SL_HISTORY_SECONDS)
+        seconds = SL_HISTORY_SECONDS;
+    refs r = {0};
+    find_series(prefix, section, &r);
+
+    pthread_mutex_lock(&h->thread.lock);
+    const sl_history_ring *ring = gateway ? &h->listeners : &h->routes;
+    uint32_t n = ring->nsamples < seconds ? ring->nsamples : seconds, first = ring->nsamples - n;
+    json_t *time = json_array(), *span = json_array(), *responses = json_object(), *latency = json_object();
+    json_t *from = json_null();
+    for (int c = 0; c < CLASSES; c++) /* (every column, even with no second yet) */
+        column(responses, class_names[c]);
+    for (size_t p = 0; p < sizeof(percentiles) / sizeof(*percentiles); p++)
+        column(latency, percentiles[p].name);
+    for (uint32_t i = 0; i < n; i++) {
+        const sl_history_sample *s = sl_history_sample_at(ring, first + i);
+        json_array_append_new(time, json_integer(s->time));
+        json_array_append_new(span, json_integer(s->span));
+        if (!s->dropped && json_is_null(from))
+            from = json_integer(s->time - s->span);
+        add_second(ring, s, &r, responses, latency);
+    }
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:i, s:o, s:o, s:o, s:o, s:o}", "kind", kind, "namespace", ns,
+                            "name", name, "series", (json_int_t)r.n, "stepSeconds", 1, "historyFrom", from, "time",
+                            time, "spanSeconds", span, "responses", responses, "latencySeconds", latency);
+    if (section)
+        json_object_set_new(doc, "section", json_string(section));
+    if (gateway) {
+        char gw[600];
+        snprintf(gw, sizeof(gw), "%s/%s", ns, name);
+        /* The LLM and key rings have a sample for every second the listeners do. */
+        uint32_t an = h->ai.nsamples < n ? h->ai.nsamples : n, kn = h->keys.nsamples < n ? h->keys.nsamples : n;
+        json_object_set_new(doc, "tokensByModel", label_columns(&h->ai, h->ai.nsamples - an, an, gw, false));
+        json_object_set_new(doc, "spentByKey", label_columns(&h->keys, h->keys.nsamples - kn, kn, gw, true));
+    }
+    pthread_mutex_unlock(&h->thread.lock);
+    free(r.ref);
+    return doc;
+}
