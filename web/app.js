@@ -2,6 +2,8 @@
 // public admin API (the same calls curl and kubectl make), with the bearer
 // token kept in sessionStorage and sent as a header (no cookies: no CSRF).
 
+import { TrafficPanel } from "./charts.js";
+
 const GW = "/apis/gateway.networking.k8s.io/v1";
 const TOKEN_KEY = "sluice-token";
 const main = document.getElementById("main");
@@ -167,9 +169,12 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+// Conditions whose False is the healthy state ("no conflict").
+const NEGATIVE = new Set(["Conflicted", "Detached"]);
+
 function conditions(list) {
   return (list || []).map((c) =>
-    el("span", { class: "cond" + (c.status === "True" ? "" : " false"),
+    el("span", { class: "cond" + ((c.status === "True") !== NEGATIVE.has(c.type) ? "" : " false"),
                  title: (c.reason || "") + (c.message ? ": " + c.message : "") },
        c.type + (c.status === "True" ? "" : " " + c.status + " (" + (c.reason || "") + ")")));
 }
@@ -209,7 +214,8 @@ const views = {
                 el("td", {}, l.name), el("td", {}, String(l.port)), el("td", {}, l.protocol),
                 el("td", {}, l.hostname || "*"), el("td", {}, String(ls.attachedRoutes ?? "")),
                 el("td", {}, conditions(ls.conditions)));
-            })));
+            })),
+          trafficPanel("Gateway", g.metadata.namespace, g.metadata.name));
       });
     },
   },
@@ -228,7 +234,7 @@ const views = {
           ? ((t.attempts - old.attempts) / seconds).toFixed(1) + " attempts/s" : ""; // (a reset: no rate this time)
         return el("section", { class: "card", "data-backend": backendKey(b) },
           el("h3", {}, backendKey(b) + " ", el("span", { class: "muted" }, b.loadBalancer + (b.policy ? ", policy " + b.policy : "") +
-             (b.healthCheck ? ", health checked" : ""))),
+             (b.healthCheck ? ", health checked" : "")), " ", trafficLink(b.kind, b.namespace, b.name)),
           el("div", { class: "muted" }, "attempts " + (t.attempts ?? "–") + (rate ? " (" + rate + ")" : "") +
              ", 2xx " + (t.responses["2xx"] ?? 0) + ", 4xx " + (t.responses["4xx"] ?? 0) + ", 5xx " + (t.responses["5xx"] ?? 0) +
              ", connect errors " + (t.connectErrors ?? 0) + ", timeouts " + (t.timeouts ?? 0) +
@@ -367,10 +373,46 @@ function routeRow(r) {
     conditions(p.conditions)));
   return el("tr", { "data-route": r.metadata.namespace + "/" + r.metadata.name },
     el("td", {}, r.kind), el("td", {}, r.metadata.namespace + "/" + r.metadata.name, " ",
-      editLink(r, GW + "/namespaces/" + r.metadata.namespace + "/" + r.kind.toLowerCase() + "s/" + r.metadata.name)),
+      editLink(r, GW + "/namespaces/" + r.metadata.namespace + "/" + r.kind.toLowerCase() + "s/" + r.metadata.name), " ",
+      trafficLink(r.kind, r.metadata.namespace, r.metadata.name)),
     el("td", {}, (r.spec.hostnames || ["*"]).join(", ")), el("td", {}, matches.join(", ")),
     el("td", {}, backends.join(", ")), el("td", {}, parents));
 }
+
+// ---------------------------------------------------------------- traffic charts
+
+// The charts of one object (charts.js), made once per view and fed by a poll
+// of its history every 2 s; the poll is one of the view's sources, stopped
+// when the view goes.
+const panels = new Map();
+
+function trafficPanel(kind, ns, name) {
+  const id = kind + "/" + ns + "/" + name;
+  let p = panels.get(id);
+  if (!p) {
+    const panel = new TrafficPanel(id);
+    const q = "?kind=" + encodeURIComponent(kind) + "&namespace=" + encodeURIComponent(ns) + "&name=" + encodeURIComponent(name);
+    const poll = new Poll("/debug/traffic" + q, (src) => panel.update(src.data), 2000);
+    if (current) current.collections.push(poll);
+    p = { panel, poll };
+    panels.set(id, p);
+  }
+  return p.panel.element;
+}
+
+function trafficLink(kind, ns, name) {
+  return el("a", { href: "#/traffic/" + [kind, ns, name].map(encodeURIComponent).join("/"), class: "edit",
+                   title: "requests, latency and errors of the last 15 minutes" }, "traffic");
+}
+
+// #/traffic/<kind>/<namespace>/<name>: one route's or backend's charts.
+views.traffic = {
+  render() {
+    const [kind, ns, name] = location.hash.slice("#/traffic/".length).split("/").map(decodeURIComponent);
+    if (!kind || !ns || !name) return el("p", { class: "error" }, "expected #/traffic/KIND/NAMESPACE/NAME");
+    return [el("h3", {}, kind + " " + ns + "/" + name), trafficPanel(kind, ns, name)];
+  },
+};
 
 // ---------------------------------------------------------------- the YAML editor
 
@@ -418,12 +460,7 @@ const editor = {
       else say(message, cls);
     }
     function showStatus(doc, what) {
-      const causes = (doc.details && doc.details.causes) || [];
-      problems.replaceChildren(...causes.map((c) => {
-        const line = lineOfField(text.value, c.field || "");
-        return el("li", { "data-field": c.field || "", "data-line": line > 0 ? String(line) : "" },
-          (line > 0 ? "line " + line + ": " : "") + (c.field ? c.field + ": " : "") + c.message);
-      }));
+      showCauses(problems, text.value, doc);
       if (doc.code === 409 && /has been modified/.test(doc.message || "")) {
         say("The object changed since you opened it (409): reload to edit the current version.", "error");
       } else {
@@ -484,6 +521,151 @@ const editor = {
   },
 };
 views.edit = editor;
+
+// A Status answer's causes, each with the line of its field in the YAML text.
+function showCauses(list, text, doc) {
+  const causes = (doc.details && doc.details.causes) || [];
+  list.replaceChildren(...causes.map((c) => {
+    const line = lineOfField(text, c.field || "");
+    return el("li", { "data-field": c.field || "", "data-line": line > 0 ? String(line) : "" },
+      (line > 0 ? "line " + line + ": " : "") + (c.field ? c.field + ": " : "") + c.message);
+  }));
+}
+
+// ---------------------------------------------------------------- creating objects
+
+const TEMPLATES = {
+  HTTPRoute: `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: my-route
+  namespace: default
+spec:
+  parentRefs:
+  - name: gw
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /
+    backendRefs:
+    - name: my-service
+      port: 80
+`,
+  Gateway: `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: my-gateway
+  namespace: default
+spec:
+  gatewayClassName: sluice
+  listeners:
+  - name: http
+    protocol: HTTP
+    port: 8080
+`,
+  Backend: `apiVersion: gateway.sluice.dev/v1alpha1
+kind: Backend
+metadata:
+  name: my-backend
+  namespace: default
+spec:
+  type: Static
+  static:
+    hosts:
+    - host: 127.0.0.1
+      port: 9000
+`,
+  TrafficPolicy: `apiVersion: gateway.sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata:
+  name: my-policy
+  namespace: default
+spec:
+  targetRefs:
+  - group: gateway.networking.k8s.io
+    kind: HTTPRoute
+    name: my-route
+  rateLimit:
+    requests: 100
+    unit: Second
+`,
+  Service: `apiVersion: v1
+kind: Service
+metadata:
+  name: my-service
+  namespace: default
+spec:
+  ports:
+  - port: 80
+`,
+};
+
+// The collection an object's YAML text belongs to, found through the API's
+// discovery (the same documents kubectl reads), or an error message.
+const discovered = new Map();
+async function collectionOf(text) {
+  const top = (key) => ((text.match(new RegExp("^" + key + ":[ \\t]*(\\S+)", "m")) || [])[1] || "").replace(/^["']|["']$/g, "");
+  const meta = (text.match(/^metadata:[ \t]*\n((?:[ \t]+.*(?:\n|$)|\s*\n)*)/m) || [])[1] || "";
+  const field = (key) => ((meta.match(new RegExp("^[ \\t]+" + key + ":[ \\t]*(\\S+)", "m")) || [])[1] || "").replace(/^["']|["']$/g, "");
+  const apiVersion = top("apiVersion"), kind = top("kind"), ns = field("namespace") || "default";
+  if (!apiVersion || !kind) return { error: "the YAML needs apiVersion and kind" };
+  const root = apiVersion.includes("/") ? "/apis/" + apiVersion : "/api/" + apiVersion;
+  if (!discovered.has(root)) {
+    const r = await api(root);
+    discovered.set(root, r.ok ? (await r.json()).resources || [] : null);
+  }
+  const res = (discovered.get(root) || []).find((x) => x.kind === kind && !x.name.includes("/"));
+  if (!res) { discovered.delete(root); return { error: "this API has no kind " + kind + " in " + apiVersion }; }
+  return { path: root + (res.namespaced ? "/namespaces/" + encodeURIComponent(ns) : "") + "/" + res.name };
+}
+
+// #/new: an object written as YAML from a template, checked by the server on
+// every pause (POST ?dryRun=All: the whole validation, nothing stored), then
+// created; the page then opens its editor.
+views.new = {
+  render() {
+    if (this.dom) return this.dom;
+    const kind = el("select", { id: "new-kind" }, Object.keys(TEMPLATES).map((k) => el("option", { value: k }, k)));
+    const text = el("textarea", { id: "yaml", spellcheck: false, rows: 24, value: TEMPLATES.HTTPRoute });
+    const status = el("div", { id: "new-status", class: "muted" }, "a new HTTPRoute: change it, then Create");
+    const problems = el("ul", { id: "edit-errors", class: "error" });
+    const create = el("button", { id: "new-create" }, "Create");
+    const say = (msg, cls = "muted") => { status.className = cls; status.textContent = msg; };
+    let timer = null;
+    async function post(dry) {
+      const body = text.value;
+      const where = await collectionOf(body);
+      if (where.error) { problems.replaceChildren(); say(where.error, "error"); return; }
+      const r = await api(where.path + (dry ? "?dryRun=All" : ""), {
+        method: "POST", body, headers: { "Content-Type": "application/yaml", Accept: "application/json" } });
+      if (body !== text.value) return; // typed on meanwhile: a newer check follows
+      const doc = await r.json().catch(() => ({}));
+      if (!r.ok) {
+        showCauses(problems, body, doc);
+        say((dry ? "invalid: " : "not created: ") + (doc.message || doc.reason || r.status), "error");
+        return;
+      }
+      problems.replaceChildren();
+      if (dry) { say("valid (checked by the server, nothing stored)"); return; }
+      views.new.dom = null; // the next #/new starts afresh
+      location.hash = "#/edit" + where.path + "/" + encodeURIComponent(doc.metadata.name);
+    }
+    kind.addEventListener("change", () => {
+      text.value = TEMPLATES[kind.value];
+      problems.replaceChildren();
+      say("a new " + kind.value + ": change it, then Create");
+    });
+    text.addEventListener("input", () => {
+      clearTimeout(timer);
+      say("checking…");
+      timer = setTimeout(() => post(true), 400);
+    });
+    create.addEventListener("click", () => post(false));
+    this.dom = [el("h3", {}, "New object"), el("div", { class: "filters" }, kind, create, status), problems, text];
+    return this.dom;
+  },
+};
 
 // The line (from 1) of a field path ("spec.rules[0].matches[0].path.value") in
 // a YAML text written in the block style the API writes (sequences may sit at
@@ -577,6 +759,7 @@ function show() {
   const name = (location.hash.match(/^#\/(\w+)/) || [])[1] || "overview";
   const view = views[name] || views.overview;
   if (current) current.collections.forEach((c) => c.stop());
+  panels.clear();
   editor.shown = null; // a navigation opens the object afresh
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
   current = { view, collections: [...(view.collections || []).map((p) => new Collection(p, scheduleRender)),

@@ -16,6 +16,11 @@
 //     policies POLICY ROUTE   the Policies view's row of POLICY and ROUTE's effective policy
 //     edit-conflict PATH FROM TO  load the editor, say {"ready":true}, wait for a line on
 //                             stdin (the test changes the object meanwhile), edit, save
+//     charts VIEW PANEL CHART...  open #/VIEW and wait until each named chart of traffic
+//                             panel PANEL ("Gateway/default/gw") shows a non-zero second
+//     new KIND FROM TO [create]  #/new: KIND's template with FROM replaced by TO, checked
+//                             by the server (and created): {status, problems, hash}
+//     delete PATH             the editor's Delete: dismissed once, then confirmed
 //     screenshot VIEW FILE    save a screenshot of #/VIEW
 // Every step has a timeout; a failure prints {"failure": ...} and exits 1.
 import { chromium } from "playwright-core";
@@ -101,6 +106,52 @@ try {
     await page.goto(base + "/ui/#/overview");
     await page.waitForFunction((g) => /[1-9][0-9.]* req\/s/.test(document.querySelector(`[data-runtime="${g}"]`)?.textContent || ""), gw);
     out({ text: await page.textContent(`[data-runtime="${gw}"]`), errors });
+  } else if (scenario === "new") {
+    // new KIND FROM TO [create]: open #/new, pick KIND's template, replace FROM with TO,
+    // wait for the server's check (and create): {status, problems, hash}
+    const [kind, from, to, create] = args;
+    await page.goto(base + "/ui/#/new");
+    await page.selectOption("#new-kind", kind);
+    const yaml = await page.inputValue("#yaml");
+    if (!yaml.includes(from)) throw new Error("the template has no " + JSON.stringify(from) + ":\n" + yaml);
+    await page.fill("#yaml", yaml.replace(from, to));
+    await page.waitForFunction(() => /^(valid|invalid|this API|the YAML)/.test(document.getElementById("new-status").textContent));
+    const status = await page.textContent("#new-status");
+    const problems = await page.$$eval("#edit-errors li", (els) => els.map((e) => ({ field: e.dataset.field, line: Number(e.dataset.line), text: e.textContent })));
+    if (create === "create") {
+      await page.click("#new-create");
+      await page.waitForFunction(() => location.hash.startsWith("#/edit/") &&
+        document.getElementById("edit-status")?.textContent === "as stored");
+    }
+    out({ status, problems, hash: await page.evaluate(() => location.hash), text: await page.inputValue("#yaml"), errors });
+  } else if (scenario === "delete") {
+    // delete PATH: the editor's Delete, first dismissed at the confirmation, then accepted:
+    // {after_dismiss, status}
+    const [path] = args;
+    await page.goto(base + "/ui/#/edit" + path);
+    await page.waitForFunction(() => document.getElementById("edit-status")?.textContent === "as stored");
+    const answers = ["dismiss", "accept"];
+    const asked = [];
+    page.on("dialog", (d) => { asked.push(d.message()); return answers.shift() === "accept" ? d.accept() : d.dismiss(); });
+    await page.click("#edit-delete");
+    await page.waitForTimeout(500);
+    const afterDismiss = await page.textContent("#edit-status");
+    await page.click("#edit-delete");
+    await page.waitForFunction(() => /^(deleted|not deleted)/.test(document.getElementById("edit-status").textContent));
+    out({ asked, afterDismiss, status: await page.textContent("#edit-status"), errors });
+  } else if (scenario === "charts") {
+    // charts VIEW PANEL CHART...: open #/VIEW, wait until each CHART of the traffic panel
+    // PANEL ("Gateway/default/gw") has drawn a second with a non-zero value
+    const [view, panel, ...charts] = args;
+    await page.goto(base + "/ui/#/" + view);
+    const sel = (c) => `[data-traffic="${panel}"] [data-chart="${c}"]`;
+    const seen = {};
+    for (const c of charts) {
+      await page.waitForFunction((q) => Number(document.querySelector(q)?.dataset.nonzero || 0) > 0, sel(c));
+      seen[c] = await page.$eval(sel(c), (e) => ({ nonzero: Number(e.dataset.nonzero), max: Number(e.dataset.max),
+                                                   canvas: !!e.querySelector("canvas"), legend: e.querySelector(".u-legend")?.innerText || "" }));
+    }
+    out({ charts: seen, summary: await page.textContent(`[data-traffic="${panel}"] .traffic-summary`), errors });
   } else if (scenario === "backends") {
     // backends KEY: the Backends view's card of backend KEY, once its traffic counts are in
     const [key] = args;
@@ -153,6 +204,8 @@ try {
     await page.goto(base + "/ui/#/" + view);
     if (view.startsWith("edit")) await page.waitForFunction(() => document.getElementById("edit-status")?.textContent === "as stored");
     else await page.waitForSelector("#live.on");
+    if (view.startsWith("overview") || view.startsWith("traffic")) // charts: wait for the load's seconds
+      await page.waitForFunction(() => Number(document.querySelector('[data-chart="requests"]')?.dataset.nonzero || 0) > 3);
     await page.waitForTimeout(view === "backends" ? 2500 : 300); // (backends: two readings, for the rate)
     await page.screenshot({ path: file, fullPage: true });
     out({ saved: file, errors });

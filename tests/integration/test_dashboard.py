@@ -1,17 +1,23 @@
 """The web dashboard (web/, served at /ui/): its files and their headers, and
 the page itself in a real headless Chromium (Debian's chromium, driven by
 playwright-core from npm: tests/browser/dashboard.mjs): a Gateway created
-through the API appears without a reload, the route list filters, and the
-token login refuses a wrong token."""
+through the API appears without a reload, the route list filters, the
+traffic charts draw a running load, objects are created, edited and deleted
+(after a confirmation) as YAML checked by the server, and the token login
+refuses a wrong token."""
 import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 
 import pytest
+import requests
 
 from conftest import SRCDIR, free_port, httproute, path_for
-from dataplane import GWPATH, ROUTES, created, gateway, make_dataplane, send_until_closed  # noqa: F401 - fixture
+from dataplane import (GWPATH, ROUTES, created, gateway, make_dataplane, send_until_closed,  # noqa: F401 - fixture
+                       wait_until)
 from test_api_auth import create_token
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
@@ -176,14 +182,19 @@ def test_screenshots_of_each_view(make_dataplane, tmp_path):
     docs = os.path.join(SRCDIR, "docs", "dashboard")
     target = docs if os.access(docs, os.W_OK) else str(tmp_path)
     base = "http://127.0.0.1:%d" % dp.sluiced.port
-    for view in ("overview", "routes", "backends", "policies", "edit" + ROUTES + "/r"):
-        name = view.split("/")[0]
-        path = os.path.join(target, name + ".png")
-        result = run_browser(base, "screenshot", view, path)
-        assert result["saved"] == path
-        with open(path, "rb") as f:
-            head = f.read(8)
-        assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 5000, (path, os.path.getsize(path))
+    load = Load(dp.url)  # the charts have something to show
+    try:
+        for view in ("overview", "routes", "backends", "policies", "edit" + ROUTES + "/r",
+                     "traffic/HTTPRoute/default/r"):
+            name = view.split("/")[0]
+            path = os.path.join(target, name + ".png")
+            result = run_browser(base, "screenshot", view, path)
+            assert result["saved"] == path
+            with open(path, "rb") as f:
+                head = f.read(8)
+            assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 5000, (path, os.path.getsize(path))
+    finally:
+        load.stop()
 
 
 def test_debug_workers_reports_each_group(make_dataplane):
@@ -280,3 +291,85 @@ def test_views_left_behind_end_their_watches(make_dataplane):
     dp = make_dataplane()
     result = run_browser("http://127.0.0.1:%d" % dp.sluiced.port, "switch", "6", "Backend/default/be")
     assert result["live"] == "live"
+
+
+class Load:
+    """Requests to the data plane from a thread until stopped (at most 60 s)."""
+
+    def __init__(self, url, path="/load"):
+        self.stop_event = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self.run, args=(url + path,), daemon=True)
+        self.thread.start()
+
+    def run(self, url):
+        deadline = time.monotonic() + 60
+        with requests.Session() as s:
+            while not self.stop_event.is_set() and time.monotonic() < deadline:
+                s.get(url, timeout=5)
+                self.sent += 1
+                time.sleep(0.01)
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(timeout=10)
+
+
+@needs_browser
+def test_charts_show_traffic_while_a_load_runs(make_dataplane):
+    dp = make_dataplane()
+    base = "http://127.0.0.1:%d" % dp.sluiced.port
+    load = Load(dp.url)
+    try:
+        gw = run_browser(base, "charts", "overview", "Gateway/default/gw", "requests", "latency")
+        route = run_browser(base, "charts", "traffic/HTTPRoute/default/r", "HTTPRoute/default/r", "requests", "latency")
+        be = run_browser(base, "charts", "traffic/Backend/default/be", "Backend/default/be", "requests")
+    finally:
+        load.stop()
+    assert load.sent > 0
+    for result in (gw, route, be):
+        requests_chart = result["charts"]["requests"]
+        assert requests_chart["canvas"] and requests_chart["nonzero"] >= 1 and requests_chart["max"] > 0, result
+        assert " req/s" in result["summary"] and not result["summary"].startswith("last 0"), result
+    # The latency chart is in milliseconds, and a loopback answer takes well under a second.
+    assert 0 < gw["charts"]["latency"]["max"] < 1000, gw
+    assert "2xx" in gw["charts"]["requests"]["legend"] and "p99" in gw["charts"]["latency"]["legend"]
+
+
+@needs_browser
+def test_creating_an_object_from_the_page(make_dataplane):
+    """#/new: an invalid object shows the server's field error at its line and
+    stores nothing (a dry run); a valid one is created and serves traffic."""
+    dp = make_dataplane()
+    base = "http://127.0.0.1:%d" % dp.sluiced.port
+    bad = run_browser(base, "new", "HTTPRoute", "value: /\n", "value: no-slash\n")
+    assert bad["status"].startswith("invalid"), bad
+    (problem,) = bad["problems"]
+    assert problem["field"] == "spec.rules[0].matches[0].path.value" and "absolute path" in problem["text"]
+    assert bad["text"].split("\n")[problem["line"] - 1].strip() == "value: no-slash"
+    assert dp.sluiced.get(ROUTES + "/my-route").status_code == 404  # the check stored nothing
+    # A Gateway on a port of its own: created, then open in the editor.
+    port = free_port()
+    good = run_browser(base, "new", "Gateway", "port: 8080", "port: %d" % port, "create")
+    assert good["status"].startswith("valid"), good
+    assert good["hash"] == "#/edit" + GWPATH + "/my-gateway"
+    gw = dp.sluiced.get(GWPATH + "/my-gateway")
+    assert gw.status_code == 200 and gw.json()["spec"]["listeners"][0]["port"] == port
+    # It is a real Gateway: its listener takes connections (route r attaches to gw only: 404).
+    wait_until(lambda: requests.get("http://127.0.0.1:%d/" % port, timeout=2).status_code == 404, timeout=15,
+               what="the new Gateway's listener")
+    # A kind the API does not have is named as such, without a request.
+    odd = run_browser(base, "new", "Service", "kind: Service", "kind: Servise")
+    assert odd["status"] == "this API has no kind Servise in v1", odd
+
+
+@needs_browser
+def test_deleting_asks_first(make_dataplane):
+    dp = make_dataplane()
+    created(dp.sluiced.post(ROUTES, httproute("doomed", path="/doomed")))
+    base = "http://127.0.0.1:%d" % dp.sluiced.port
+    result = run_browser(base, "delete", ROUTES + "/doomed")
+    assert len(result["asked"]) == 2 and "doomed" in result["asked"][0]
+    assert result["afterDismiss"] == "as stored"  # dismissed: nothing happened
+    assert result["status"] == "deleted"
+    assert dp.sluiced.get(ROUTES + "/doomed").status_code == 404

@@ -81,7 +81,8 @@ def test_lintian_clean_and_contents(deb):
     for f in ("./usr/sbin/sluiced", "./lib/systemd/system/sluice.service", "./etc/logrotate.d/sluice",
               "./etc/sluice/sluiced.env", "./etc/sluice/conf.d/example.yaml.disabled",
               "./usr/share/man/man8/sluiced.8.gz", "./usr/share/doc/sluice/operations.md.gz",
-              "./usr/share/sluice/web/index.html", "./usr/share/sluice/web/app.js", "./usr/share/sluice/web/style.css"):
+              "./usr/share/sluice/web/index.html", "./usr/share/sluice/web/app.js", "./usr/share/sluice/web/style.css",
+              "./usr/share/sluice/web/charts.js", "./usr/share/sluice/web/vendor/uplot/uPlot.esm.js"):
         assert f in paths, (f, contents)
     assert not [p for p in paths if p.startswith("./usr/bin/")]
     depends = run("dpkg-deb", "-f", path, "Depends").stdout
