@@ -53,6 +53,8 @@ typedef struct sl_admin_req {
 
 /* admin_debug_workers.c: GET /debug/workers. */
 enum MHD_Result sl_admin_debug_workers(sl_admin_req *r);
+/* admin_debug_access_log.c: GET /debug/access-log, the workers' last requests. */
+enum MHD_Result sl_admin_debug_access_log(sl_admin_req *r);
 
 /* admin_ui.c: GET /ui and /ui/... (the dashboard's files). */
 enum MHD_Result sl_admin_handle_ui(sl_admin_req *r);

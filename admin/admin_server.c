@@ -211,6 +211,10 @@ static enum MHD_Result dispatch(sl_admin_req *r)
         r->verb = "debug";
         return reply_backends(r);
     }
+    if (strcmp(url, "/debug/access-log") == 0) {
+        r->verb = "debug";
+        return sl_admin_debug_access_log(r);
+    }
     if (strcmp(url, "/debug/traffic") == 0) {
         r->verb = "debug";
         return reply_traffic(r);

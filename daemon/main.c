@@ -19,6 +19,7 @@
 
 #include "admin/admin.h"
 #include "common/log.h"
+#include "common/log_tail.h"
 #include "common/redis_addr.h"
 #include "common/settings.h"
 #include "common/zones.h"
@@ -559,6 +560,7 @@ int main(int argc, char **argv)
     sl_zones_create((size_t)sl_setting(SL_SET_SHARED_ZONE_BYTES));
     sl_ep_table_create((uint32_t)sl_setting(SL_SET_ENDPOINT_SLOTS));
     sl_series_create((uint32_t)sl_setting(SL_SET_METRICS_SERIES));
+    sl_log_tail_create();
     /* Before any thread starts: workers are forked from this single-threaded copy. */
     sl_spawner_start();
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the fetcher's HTTP client */

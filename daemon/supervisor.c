@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/log_tail.h"
 #include "common/series.h"
 #include "common/settings.h"
 #include "daemon/spawner.h"
@@ -263,10 +264,14 @@ static void spawn_worker(sl_supervisor *sv, int gi)
         sl_log_warn("supervisor", "no control socket for a worker: %s", strerror(errno));
     }
     sl_worker_slot *ws = &sv->control->slots[slot];
+    char gateway[sizeof(ws->gateway)];
+    snprintf(gateway, sizeof(gateway), "%s/%s", g->ns, g->name);
+    if (strncmp(ws->gateway, gateway, sizeof(ws->gateway)) != 0)
+        sl_log_tail_reset((uint32_t)slot); /* another Gateway's last requests are not this one's */
     /* A fresh slot: counters start at zero for each worker process. */
     memset((void *)ws, 0, sizeof(*ws));
     atomic_store(&ws->gateway_id, g->id);
-    snprintf(ws->gateway, sizeof(ws->gateway), "%s/%s", g->ns, g->name);
+    memcpy(ws->gateway, gateway, sizeof(ws->gateway));
     sl_series_slot_used((uint32_t)slot); /* its traffic series carry on from the slot's last worker */
     pid_t pid = sl_spawner_spawn(&args, sv->worker_uid, sv->worker_gid);
     if (pid < 0) {

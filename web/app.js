@@ -379,6 +379,51 @@ function routeRow(r) {
     el("td", {}, backends.join(", ")), el("td", {}, parents));
 }
 
+// ---------------------------------------------------------------- the access log
+
+// #/logs: the Gateways' last requests (GET /debug/access-log: every worker
+// keeps its last 256, whatever the access log is set to), read every second,
+// newest first; filtered by Gateway, status (a code or a class) and route.
+views.logs = {
+  collections: [GW + "/gateways"],
+  filter: { gateway: "", status: "", route: "" },
+  render([gateways]) {
+    const f = this.filter;
+    const query = "?limit=200" + ["gateway", "status", "route"].map((k) => f[k] ? "&" + k + "=" + encodeURIComponent(f[k]) : "").join("");
+    if (!this.poll || this.poll.stopped || this.poll.path !== "/debug/access-log" + query) {
+      if (this.poll) this.poll.stop();
+      this.poll = new Poll("/debug/access-log" + query, scheduleRender, 1000);
+      current.collections.push(this.poll);
+    }
+    const names = [...gateways.items.values()].sort(byName).map((g) => g.metadata.namespace + "/" + g.metadata.name);
+    const pick = el("select", { id: "log-gateway" }, el("option", { value: "" }, "every Gateway"),
+                    names.map((g) => el("option", { value: g, selected: g === f.gateway }, g)));
+    const status = el("select", { id: "log-status" }, ["", "2xx", "3xx", "4xx", "5xx"].map((c) =>
+      el("option", { value: c, selected: c === f.status }, c || "any status")));
+    if (f.status && !["2xx", "3xx", "4xx", "5xx"].includes(f.status)) status.append(el("option", { value: f.status, selected: true }, f.status));
+    const code = el("input", { id: "log-code", placeholder: "or a code: 404", size: 12 });
+    const route = el("input", { id: "log-route", placeholder: "route: namespace/name", value: f.route });
+    pick.addEventListener("change", () => { f.gateway = pick.value; rerender(); });
+    status.addEventListener("change", () => { f.status = status.value; rerender(); });
+    code.addEventListener("change", () => { f.status = code.value.trim(); rerender(); });
+    route.addEventListener("change", () => { f.route = route.value.trim(); rerender(); });
+    const data = this.poll.data;
+    const lines = data ? [...data.lines].reverse() : [];
+    const time = (ms) => new Date(ms).toISOString().slice(11, 23);
+    return [
+      el("div", { class: "filters" }, pick, status, code, route,
+         el("span", { class: "muted", id: "log-count" }, data ? lines.length + " requests (newest first)" : "loading…")),
+      el("table", { id: "log-lines" },
+        el("tr", {}, ["time (UTC)", "status", "request", "route", "upstream", "ms", "bytes", "client", "Gateway"].map((h) => el("th", {}, h))),
+        lines.map((l) => el("tr", { "data-status": String(l.status), class: l.status >= 500 ? "error" : "" },
+          el("td", {}, time(l.msec)), el("td", {}, String(l.status)),
+          el("td", { class: "request" }, l.method + " " + l.host + l.path),
+          el("td", {}, l.route), el("td", {}, l.upstream), el("td", {}, String(l.duration_ms)),
+          el("td", {}, String(l.bytes_sent)), el("td", {}, l.client), el("td", {}, l.gateway)))),
+    ];
+  },
+};
+
 // ---------------------------------------------------------------- traffic charts
 
 // The charts of one object (charts.js), made once per view and fed by a poll

@@ -1,12 +1,16 @@
 /* The access log: one JSON line per request, gathered in a buffer and written
  * when the loop is about to sleep or the buffer fills. The descriptor is
  * non-blocking: when it cannot take more, lines are dropped and counted rather
- * than stalling the proxy. */
+ * than stalling the proxy. Every request also leaves a record in the worker's
+ * ring of last requests, for the dashboard. */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "common/log_tail.h"
 #include "workers/access_log_format.h"
+#include "workers/conn.h"
 #include "workers/worker_internal.h"
 
 #define LOG_BUF_SIZE 65536
@@ -52,8 +56,34 @@ void sl_access_log_flush(sl_worker *w)
  * User-Agent 256, Referer 512, escaping up to 6x) and a template's text too. */
 #define MAX_LINE 16384
 
+/* The request's record in the slot's ring of last requests (common/log_tail.h),
+ * which the dashboard reads whether or not an access log is written. */
+static void tail_record(sl_worker *w, const sl_conn *c)
+{
+    sl_log_record *r = sl_log_tail_begin((uint32_t)w->args.slot);
+    if (!r)
+        return;
+    uint64_t now = sl_now_ms();
+    r->time_ms = now; /* (the loop's clock is the wall clock, read once per iteration) */
+    r->duration_ms = now > c->started_ms ? (uint32_t)(now - c->started_ms) : 0;
+    r->status = (uint16_t)(c->status > 0 ? c->status : 0);
+    r->bytes_sent = c->bytes_out;
+    r->bytes_received = c->bytes_in;
+    r->traced = c->trace.on;
+    if (r->traced)
+        memcpy(r->trace_id, c->trace.trace_id, sizeof(r->trace_id));
+    sl_log_client_text(c, r->client, sizeof(r->client));
+    sl_log_tail_copy(r->method, sizeof(r->method), c->log_method);
+    sl_log_tail_copy(r->host, sizeof(r->host), c->log_host);
+    sl_log_tail_copy(r->path, sizeof(r->path), c->log_path);
+    sl_log_tail_copy(r->route, sizeof(r->route), c->log_route);
+    sl_log_tail_copy(r->upstream, sizeof(r->upstream), c->log_upstream);
+    sl_log_tail_commit((uint32_t)w->args.slot, r);
+}
+
 void sl_access_log_line(sl_worker *w, const sl_conn *c)
 {
+    tail_record(w, c);
     if (w->args.access_log_fd < 0)
         return;
     /* Rendered straight into the buffer: no line copy. */

@@ -275,14 +275,18 @@ static void refresh_stamp(time_t sec)
 }
 
 /* The client: the TCP peer, unless realIp established another address. */
+void sl_log_client_text(const sl_conn *c, char *out, size_t cap)
+{
+    if (memcmp(&c->client, &c->peer_ip, sizeof(c->client)) == 0 || !inet_ntop(c->client.family, c->client.addr, out,
+                                                                              (socklen_t)cap))
+        snprintf(out, cap, "%s", c->peer);
+}
+
 static void put_client(line *l, const sl_conn *c)
 {
-    char text[48];
-    if (memcmp(&c->client, &c->peer_ip, sizeof(c->client)) == 0 ||
-        !inet_ntop(c->client.family, c->client.addr, text, sizeof(text)))
-        put_cstr(l, c->peer);
-    else
-        put_cstr(l, text);
+    char text[64];
+    sl_log_client_text(c, text, sizeof(text));
+    put_cstr(l, text);
 }
 
 static void put_field(line *l, const sl_conn *c, field f, uint64_t now_ms, uint64_t now_us)

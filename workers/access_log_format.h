@@ -24,6 +24,10 @@ bool sl_log_format_wants_referer(void);
  * it did not fit in room. */
 size_t sl_log_format_render(const struct sl_conn *c, char *out, size_t room);
 
+/* The client's address as the log names it: the one a trusted proxy gave
+ * (PROXY protocol, X-Forwarded-For), else the peer's. */
+void sl_log_client_text(const struct sl_conn *c, char *out, size_t cap);
+
 /* The names of the fields and variables, for messages and docs: "time, gateway, ...". */
 const char *sl_log_format_fields(void);
 

@@ -21,6 +21,8 @@
 //     new KIND FROM TO [create]  #/new: KIND's template with FROM replaced by TO, checked
 //                             by the server (and created): {status, problems, hash}
 //     delete PATH             the editor's Delete: dismissed once, then confirmed
+//     logs STATUS ROUTE MARKER  #/logs filtered ("-": no filter), {"ready":true} once lines
+//                             show, then waits for a request with MARKER: {rows, count}
 //     screenshot VIEW FILE    save a screenshot of #/VIEW
 // Every step has a timeout; a failure prints {"failure": ...} and exits 1.
 import { chromium } from "playwright-core";
@@ -139,6 +141,24 @@ try {
     await page.click("#edit-delete");
     await page.waitForFunction(() => /^(deleted|not deleted)/.test(document.getElementById("edit-status").textContent));
     out({ asked, afterDismiss, status: await page.textContent("#edit-status"), errors });
+  } else if (scenario === "logs") {
+    // logs STATUS ROUTE MARKER: open #/logs with those filters ("-": none), say {"ready":true}
+    // once lines show, then wait for a line whose request has MARKER (sent by the test after
+    // ready: it can only come by the page's own reading): {rows}
+    const [status, route, marker] = args;
+    await page.goto(base + "/ui/#/logs");
+    await page.waitForSelector("#log-status");
+    if (status !== "-") {
+      if (/^\dxx$/.test(status)) await page.selectOption("#log-status", status);
+      else { await page.fill("#log-code", status); await page.press("#log-code", "Enter"); }
+    }
+    if (route !== "-") { await page.fill("#log-route", route); await page.press("#log-route", "Enter"); }
+    await page.waitForFunction(() => document.querySelectorAll("#log-lines tr[data-status]").length > 0);
+    out({ ready: true });
+    await page.waitForFunction((m) => [...document.querySelectorAll("#log-lines td.request")].some((td) => td.textContent.includes(m)), marker);
+    const rows = await page.$$eval("#log-lines tr[data-status]", (trs) => trs.map((tr) => ({
+      status: Number(tr.dataset.status), request: tr.querySelector("td.request").textContent, route: tr.children[3].textContent })));
+    out({ rows, count: await page.textContent("#log-count"), errors });
   } else if (scenario === "charts") {
     // charts VIEW PANEL CHART...: open #/VIEW, wait until each CHART of the traffic panel
     // PANEL ("Gateway/default/gw") has drawn a second with a non-zero value
@@ -203,11 +223,13 @@ try {
     const [view, file] = args;
     await page.goto(base + "/ui/#/" + view);
     if (view.startsWith("edit")) await page.waitForFunction(() => document.getElementById("edit-status")?.textContent === "as stored");
+    else if (view === "new") await page.waitForSelector("#new-status");
     else await page.waitForSelector("#live.on");
+    if (view === "logs") await page.waitForSelector("#log-lines tr[data-status]");
     if (view.startsWith("overview") || view.startsWith("traffic")) // charts: wait for the load's seconds
       await page.waitForFunction(() => Number(document.querySelector('[data-chart="requests"]')?.dataset.nonzero || 0) > 3);
     await page.waitForTimeout(view === "backends" ? 2500 : 300); // (backends: two readings, for the rate)
-    await page.screenshot({ path: file, fullPage: true });
+    await page.screenshot({ path: file, fullPage: view !== "logs" }); // (the log: one screen of it)
     out({ saved: file, errors });
   } else {
     throw new Error("unknown scenario " + scenario);

@@ -16,8 +16,9 @@ import pytest
 import requests
 
 from conftest import SRCDIR, free_port, httproute, path_for
-from dataplane import (GWPATH, ROUTES, created, gateway, make_dataplane, send_until_closed,  # noqa: F401 - fixture
-                       wait_until)
+from dataplane import (BACKENDS, GWPATH, ROUTES, ClosedPortOrigin, backend, created, gateway,  # noqa: F401
+                       make_dataplane, send_until_closed, wait_until)
+from test_access_log_tail import split_route
 from test_api_auth import create_token
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
@@ -120,7 +121,6 @@ def test_token_login_refuses_a_wrong_token(make_sluiced):
 def test_editing_a_route_as_yaml(make_dataplane):
     """An invalid edit shows the server's field error at its line and stores
     nothing; a valid one, saved, changes where traffic goes."""
-    from dataplane import BACKENDS, backend
     dp = make_dataplane()
     other = dp.new_origin("other")
     created(dp.sluiced.post(BACKENDS, backend("other", [other.port])))
@@ -185,7 +185,7 @@ def test_screenshots_of_each_view(make_dataplane, tmp_path):
     load = Load(dp.url)  # the charts have something to show
     try:
         for view in ("overview", "routes", "backends", "policies", "edit" + ROUTES + "/r",
-                     "traffic/HTTPRoute/default/r"):
+                     "traffic/HTTPRoute/default/r", "logs", "new"):
             name = view.split("/")[0]
             path = os.path.join(target, name + ".png")
             result = run_browser(base, "screenshot", view, path)
@@ -373,3 +373,48 @@ def test_deleting_asks_first(make_dataplane):
     assert result["afterDismiss"] == "as stored"  # dismissed: nothing happened
     assert result["status"] == "deleted"
     assert dp.sluiced.get(ROUTES + "/doomed").status_code == 404
+
+
+def browse_live(base, *args, then=None, timeout=60):
+    """Runs a scenario that says {"ready": true} first; then() acts; the scenario's result."""
+    proc = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "dashboard.mjs"), base] + list(args),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BROWSER_DIR)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("{"), first + proc.stderr.read()
+        ready = json.loads(first)
+        assert ready == {"ready": True}, ready.get("failure", ready)
+        if then:
+            then()
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "failure" not in result, result.get("failure", "") + err[-2000:]
+    assert not result.get("errors"), result["errors"]
+    return result
+
+
+@needs_browser
+def test_logs_view_follows_the_last_requests_with_filters(make_dataplane):
+    dp = make_dataplane()
+    closed = ClosedPortOrigin()
+    created(dp.sluiced.post(BACKENDS, backend("dead", [closed.port])))
+    created(dp.sluiced.post(ROUTES + "?wait=live", split_route()))
+    for i in range(4):
+        assert dp.get("/fine/%d" % i).status_code == 200
+    for i in range(2):
+        assert dp.get("/dead/%d" % i).status_code in (502, 503)
+    base = "http://127.0.0.1:%d" % dp.sluiced.port
+    # Unfiltered: a request made after the page is up shows without a reload, newest first.
+    result = browse_live(base, "logs", "-", "-", "/made-later", then=lambda: dp.get("/made-later"))
+    requests_shown = [r["request"] for r in result["rows"]]
+    assert "/made-later" in requests_shown[0], requests_shown[:3]
+    assert any("/fine/3" in r for r in requests_shown) and any("/dead/1" in r for r in requests_shown)
+    # A class, with a route: only the dead route's 5xx.
+    result = browse_live(base, "logs", "5xx", "default/split", "/dead/later",
+                         then=lambda: dp.get("/dead/later"))
+    assert result["rows"] and all(r["status"] >= 500 and r["route"] == "default/split" for r in result["rows"])
+    assert [r["request"].split(" ", 1)[1].split("/", 1)[1] for r in result["rows"]][:1] == ["dead/later"]
+    assert len(result["rows"]) == 3
