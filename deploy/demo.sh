@@ -56,12 +56,15 @@ until out=$(curl -fsS http://127.0.0.1:8080/ 2>/dev/null); do
     if [ $i -gt 100 ]; then echo "the demo gateway did not answer; see demo-state/sluiced.log"; exit 1; fi
     sleep 0.1
 done
+# A few seconds of requests, so the dashboard's charts and Logs view have something to show.
+for i in $(seq 1 30); do curl -fsS -o /dev/null http://127.0.0.1:8080/ || true; sleep 0.1; done
 echo
 echo "$ curl http://127.0.0.1:8080/"
 echo "$out"
 echo
 echo "sluiced is running (pid $(cat demo-state/sluiced.pid)); admin API on http://127.0.0.1:9901"
-echo "  dashboard: http://127.0.0.1:9901/ui/"
+echo "  dashboard: http://127.0.0.1:9901/ui/   (charts and Logs show the 30 requests just sent)"
+echo "  more traffic: for i in \$(seq 600); do curl -s -o /dev/null http://127.0.0.1:8080/; sleep 0.1; done"
 echo "  curl -s http://127.0.0.1:9901/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/demo"
 echo "  kubectl --server=http://127.0.0.1:9901 get gateways,httproutes -A"
 echo "  curl -s http://127.0.0.1:9901/debug/snapshot     # what the workers run"

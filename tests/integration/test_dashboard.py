@@ -19,6 +19,9 @@ from conftest import SRCDIR, free_port, httproute, path_for
 from dataplane import (BACKENDS, GWPATH, ROUTES, ClosedPortOrigin, backend, created, gateway,  # noqa: F401
                        make_dataplane, send_until_closed, wait_until)
 from test_access_log_tail import split_route
+from test_ai import ai_plane, provider  # noqa: F401 - fixture
+from test_ai_budget import budget, chat_from
+from test_policies import POLICIES
 from test_api_auth import create_token
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
@@ -418,3 +421,18 @@ def test_logs_view_follows_the_last_requests_with_filters(make_dataplane):
     assert result["rows"] and all(r["status"] >= 500 and r["route"] == "default/split" for r in result["rows"])
     assert [r["request"].split(" ", 1)[1].split("/", 1)[1] for r in result["rows"]][:1] == ["dead/later"]
     assert len(result["rows"]) == 3
+
+
+@needs_browser
+def test_ai_gateway_charts_tokens_by_model_and_spending_by_key(make_dataplane, provider):  # noqa: F811
+    dp = ai_plane(make_dataplane, provider)
+    created(dp.sluiced.post(POLICIES + "?wait=live", budget(tokens=100000, period="Day")))
+    for source in ("127.0.0.1", "127.0.0.2", "127.0.0.2"):
+        assert chat_from(dp.port, source)[0] == 200
+    result = run_browser("http://127.0.0.1:%d" % dp.sluiced.port, "charts", "overview", "Gateway/default/gw",
+                         "tokens", "keys")
+    tokens, keys = result["charts"]["tokens"], result["charts"]["keys"]
+    assert tokens["canvas"] and tokens["nonzero"] >= 1 and "test-small" in tokens["legend"], tokens
+    assert keys["nonzero"] >= 1 and "127.0.0.2 (tokens)" in keys["legend"] and "127.0.0.1" in keys["legend"], keys
+    # The busiest second's tokens/s is at most what was spent in all: 3 calls of 5 tokens.
+    assert 0 < tokens["max"] <= 15 and 0 < keys["max"] <= 10
