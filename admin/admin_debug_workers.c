@@ -1,5 +1,6 @@
 /* GET /debug/workers: each Gateway's worker group as it runs now (pids, the
- * snapshot generation each runs, how long since its loop last ticked), its
+ * snapshot generation each runs, how long since its loop last ticked, how
+ * many times its workers exited unexpectedly and were restarted), its
  * counters, and its listeners' latency histogram summed, so that a client
  * polling it (the dashboard's Overview) works out requests/s, the error rate
  * and percentiles over its own interval. */
@@ -16,8 +17,9 @@ static json_t *gateway_entry(json_t *gateways, const char *name)
 {
     json_t *g = json_object_get(gateways, name);
     if (!g) {
-        g = json_pack("{s:s, s:[], s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:[]}", "gateway", name, "workers",
-                      "connectionsOpen", (json_int_t)0, "requests", (json_int_t)0, "responses", "1xx", (json_int_t)0,
+        g = json_pack("{s:s, s:[], s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:[]}", "gateway", name, "workers",
+                      "restarts", (json_int_t)0, "connectionsOpen", (json_int_t)0, "requests", (json_int_t)0,
+                      "responses", "1xx", (json_int_t)0,
                       "2xx", (json_int_t)0, "3xx", (json_int_t)0, "4xx", (json_int_t)0, "5xx", (json_int_t)0,
                       "latencySumUs", (json_int_t)0, "latencyBuckets");
         for (int i = 0; i <= SL_SERIES_BUCKETS; i++)
@@ -81,6 +83,15 @@ enum MHD_Result sl_admin_debug_workers(sl_admin_req *r)
                                         (json_int_t)(now > beat ? now - beat : 0)));
         add(g, "connectionsOpen", atomic_load(&s->connections_open));
         add(g, "requests", atomic_load(&s->requests));
+    }
+    /* Restarts of every slot of a running group, also those whose worker is
+     * between a crash and its restart (no pid now). */
+    for (int i = 0; c && i < SL_MAX_WORKERS; i++) {
+        char name[sizeof(c->slots[i].gateway) + 1];
+        snprintf(name, sizeof(name), "%.*s", (int)sizeof(c->slots[i].gateway), c->slots[i].gateway);
+        json_t *g = name[0] ? json_object_get(gateways, name) : NULL;
+        if (g)
+            add(g, "restarts", atomic_load(&c->slot_restarts[i]));
     }
     add_listener_series(gateways);
     json_t *list = json_array();

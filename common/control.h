@@ -91,6 +91,10 @@ typedef struct sl_control {
     _Atomic uint64_t ticket_seq;
     sl_ticket_key ticket_keys[2];
     sl_worker_slot slots[SL_MAX_WORKERS];
+    /* Unexpected exits of each slot's workers since the slot last went to
+     * another Gateway (kept apart from slots[], which a new worker clears):
+     * the dashboard's restarts per worker group. */
+    _Atomic uint32_t slot_restarts[SL_MAX_WORKERS];
 } sl_control;
 
 /* Messages on the unix socket between the master and each worker: the master

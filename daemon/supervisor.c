@@ -266,8 +266,10 @@ static void spawn_worker(sl_supervisor *sv, int gi)
     sl_worker_slot *ws = &sv->control->slots[slot];
     char gateway[sizeof(ws->gateway)];
     snprintf(gateway, sizeof(gateway), "%s/%s", g->ns, g->name);
-    if (strncmp(ws->gateway, gateway, sizeof(ws->gateway)) != 0)
+    if (strncmp(ws->gateway, gateway, sizeof(ws->gateway)) != 0) {
         sl_log_tail_reset((uint32_t)slot); /* another Gateway's last requests are not this one's */
+        atomic_store(&sv->control->slot_restarts[slot], 0);
+    }
     /* A fresh slot: counters start at zero for each worker process. */
     memset((void *)ws, 0, sizeof(*ws));
     atomic_store(&ws->gateway_id, g->id);
@@ -378,6 +380,7 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
             g->backoff_until_ms = now_ms() + backoff;
             sv->restarts++;
             atomic_fetch_add(&sv->control->worker_restarts, 1);
+            atomic_fetch_add(&sv->control->slot_restarts[i], 1);
             sl_log_error("supervisor", "worker %d of gateway %s/%s %s after %llu ms; restarting in %llu ms (%u in a row)",
                          (int)pid, g->ns, g->name, how, (unsigned long long)lived, (unsigned long long)backoff,
                          g->crashes);

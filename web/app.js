@@ -345,7 +345,7 @@ function runtimeText(now, before, seconds, bounds) {
     traffic = (answered / seconds).toFixed(1) + " req/s, " + (answered ? (100 * errors / answered).toFixed(1) : "0.0") +
       "% 5xx" + (p99 ? ", p99 " + p99 : "") + " · ";
   }
-  return traffic + "workers " + pids + " · " + now.connectionsOpen + " connections open";
+  return traffic + "workers " + pids + " · " + (now.restarts || 0) + " restarts · " + now.connectionsOpen + " connections open";
 }
 
 function backendKey(b) { return b.kind + "/" + b.namespace + "/" + b.name + (b.port ? ":" + b.port : ""); }

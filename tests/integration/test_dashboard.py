@@ -8,6 +8,7 @@ refuses a wrong token."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -210,6 +211,13 @@ def test_debug_workers_reports_each_group(make_dataplane):
     assert all(w["generation"] == doc["generation"] and w["heartbeatAgeMs"] < 5000 for w in g["workers"])
     assert g["responses"]["2xx"] >= 11 and sum(g["latencyBuckets"]) == sum(g["responses"].values())
     assert len(doc["latencyBoundsSeconds"]) == len(g["latencyBuckets"]) - 1
+    assert g["restarts"] == 0
+    # A worker that dies is restarted, and its group counts it.
+    victim = dp.workers()[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: len(dp.workers()) == 2 and victim not in dp.workers(), timeout=20, what="the restart")
+    (g,) = [x for x in dp.sluiced.get("/debug/workers").json()["gateways"] if x["gateway"] == "default/gw"]
+    assert g["restarts"] == 1 and len(g["workers"]) == 2
 
 
 @needs_browser
