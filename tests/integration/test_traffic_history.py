@@ -51,8 +51,11 @@ def test_history_counts_every_request_by_second(make_dataplane):
     created(sl.post(BACKENDS, backend("dead", [closed.port])))
     created(sl.post(ROUTES, two_rule_route("split", "be", "dead")))
     dp.wait_serving("/good/x")
-    time.sleep(1.2)  # what wait_serving sent falls in an earlier second than `start`
-    start = time.time()
+    # A request at T is counted in the second the sampler next wakes in: floor(T) or
+    # ceil(T) (it wakes just after each second, later under load). So the seconds from
+    # floor(start) on hold all the requests below and none of wait_serving's, 2.2 s before.
+    time.sleep(2.2)
+    start = int(time.time())
     good, bad = 25, 3
     for i in range(good):
         assert requests.get(dp.url + "/good/%d" % i, timeout=10).status_code == 200
@@ -61,7 +64,7 @@ def test_history_counts_every_request_by_second(make_dataplane):
 
     def counted(**query):
         doc = history(sl, **query)
-        since = [i for i, t in enumerate(doc["time"]) if t > start]
+        since = [i for i, t in enumerate(doc["time"]) if t >= start]
         return doc, since
 
     def rule_total(rule, cls):
