@@ -19,12 +19,29 @@
 typedef struct tagged {
     sl_log_record rec;
     const char *gateway; /* the slot's Gateway (its name lives in the control block) */
+    int slot;
 } tagged;
 
+/* By time; a worker's requests of one millisecond (its loop reads the clock
+ * once per turn) in the order it finished them. */
 static int by_time(const void *a, const void *b)
 {
-    uint64_t x = ((const tagged *)a)->rec.time_ms, y = ((const tagged *)b)->rec.time_ms;
-    return x < y ? -1 : x > y;
+    const tagged *x = a, *y = b;
+    if (x->rec.time_ms != y->rec.time_ms)
+        return x->rec.time_ms < y->rec.time_ms ? -1 : 1;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    uint64_t p = atomic_load_explicit(&x->rec.seq, memory_order_relaxed);
+    uint64_t q = atomic_load_explicit(&y->rec.seq, memory_order_relaxed);
+    return p < q ? -1 : p > q;
+}
+
+/* The record's route is the filter's, as far as the record keeps (the access
+ * log cuts long names too). */
+static bool route_is(const sl_log_record *rec, const char *route)
+{
+    size_t kept = sizeof(rec->route) - 1;
+    return strlen(route) >= kept ? strncmp(rec->route, route, kept) == 0 : strcmp(rec->route, route) == 0;
 }
 
 /* status filter: "" any, "5xx" a class, "404" a code; false when it is neither. */
@@ -96,11 +113,12 @@ enum MHD_Result sl_admin_debug_access_log(sl_admin_req *r)
         if (!names[i][0] || (gateway && strcmp(names[i], gateway) != 0))
             continue;
         size_t got = sl_log_tail_read((uint32_t)i, slot_records, SL_LOG_TAIL_RECORDS);
-        for (size_t k = 0; k < got; k++) {
+        long matched = 0; /* (newest first: no slot needs to give more than `limit`) */
+        for (size_t k = got; k-- > 0 && matched < limit;) {
             const sl_log_record *rec = &slot_records[k];
-            if ((code && rec->status != code) || (cls && rec->status / 100 != cls) ||
-                (route && strncmp(rec->route, route, sizeof(rec->route)) != 0))
+            if ((code && rec->status != code) || (cls && rec->status / 100 != cls) || (route && !route_is(rec, route)))
                 continue;
+            matched++;
             if (n == cap) {
                 cap = cap ? cap * 2 : 256;
                 tagged *grown = realloc(all, cap * sizeof(*all));
@@ -109,6 +127,7 @@ enum MHD_Result sl_admin_debug_access_log(sl_admin_req *r)
                 all = grown;
             }
             memcpy(&all[n].rec, rec, sizeof(*rec));
+            all[n].slot = i;
             all[n++].gateway = names[i];
         }
     }

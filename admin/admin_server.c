@@ -155,6 +155,14 @@ static enum MHD_Result reply_traffic(sl_admin_req *r)
     if (seconds && (end == seconds || *end || n < 1 || n > 900))
         return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
                                     "seconds must be a whole number from 1 to 900, not \"%s\"", seconds);
+    const char *texts[] = {kind, ns ? ns : "", name, sl_admin_query(r, "section") ? sl_admin_query(r, "section") : ""};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *valid = json_string(texts[i]); /* (NULL for text that is not UTF-8) */
+        if (!valid)
+            return sl_admin_reply_error(r, 400, "BadRequest", NULL, NULL, NULL,
+                                        "kind, namespace, name and section must be UTF-8 text");
+        json_decref(valid);
+    }
     char err[256] = "";
     json_t *doc = sl_traffic_history_query(kind, ns && ns[0] ? ns : "default", name, sl_admin_query(r, "section"),
                                            (unsigned)n, err, sizeof(err));

@@ -32,7 +32,7 @@ typedef struct sl_log_record {
     char method[16];
     char client[48];
     char host[64];
-    char route[96]; /* "namespace/name" */
+    char route[160]; /* "namespace/name", cut as the access log's */
     char upstream[64];
     char path[192];
 } sl_log_record;

@@ -75,3 +75,44 @@ json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const c
     }
     return json_pack("{s:I, s:o}", "generation", (json_int_t)sl_snap_hdr(s)->generation, "budgets", list);
 }
+
+void sl_snapshot_ai_budget_each(const sl_snapshot *s, void (*fn)(void *arg, const sl_ai_budget_spend *b), void *arg)
+{
+    int kind = sl_policy_kind_of("aiBudget");
+    for (uint32_t zi = 0; kind >= 0 && zi < sl_snap_count(s, SL_SNAP_ZONES); zi++) {
+        const sl_snap_zone *z = SL_SNAP_GET(s, SL_SNAP_ZONES, sl_snap_zone, zi);
+        const sl_budget_table *t = z->kind == kind ? sl_zone_get(z->zone, sizeof(sl_budget_table)) : NULL;
+        if (!t)
+            continue;
+        const sl_snap_gateway *g = SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, z->gateway);
+        char gw[300];
+        snprintf(gw, sizeof(gw), "%s/%s", sl_snap_cstr(s, g->ns), sl_snap_cstr(s, g->name));
+        const sl_snap_policy *last = NULL; /* (a Gateway has few budgets: the last one found is most likely) */
+        for (uint64_t i = 0; i < t->nslots; i++) {
+            const sl_budget_slot *slot = &t->slots[i];
+            uint64_t k = atomic_load(&slot->key);
+            if (!(k & 1))
+                continue;
+            sl_budget_slot copy;
+            memcpy(copy.policy, slot->policy, sizeof(copy.policy));
+            memcpy(copy.key_text, slot->key_text, sizeof(copy.key_text));
+            copy.policy[sizeof(copy.policy) - 1] = copy.key_text[sizeof(copy.key_text) - 1] = '\0';
+            atomic_store(&copy.state, atomic_load(&slot->state));
+            if (atomic_load(&slot->key) != k)
+                continue;
+            const sl_snap_policy *p = last && strncmp(sl_snap_cstr(s, last->source), copy.policy,
+                                                      sizeof(copy.policy) - 1) == 0
+                                          ? last
+                                          : policy_named(s, (unsigned)kind, copy.policy);
+            if (!p)
+                continue;
+            last = p;
+            uint64_t left_s;
+            sl_ai_budget_spend b = {.id = (uint64_t)z->zone << 32 | i, .key = k,
+                                    .spent = sl_budget_spent(&copy, sl_ai_budget_period(p, &left_s)),
+                                    .usd = p->num[2] != 0, .global = (p->flags & SL_RATE_LIMIT_GLOBAL) != 0,
+                                    .gateway = gw, .key_text = copy.key_text};
+            fn(arg, &b);
+        }
+    }
+}

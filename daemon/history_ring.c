@@ -14,6 +14,12 @@ void sl_history_init(sl_history_ring *r, size_t max_bytes)
         r->max_cap = 16;
 }
 
+void sl_history_clear(sl_history_ring *r)
+{
+    r->oldest = r->nsamples = 0;
+    r->tail = r->head;
+}
+
 void sl_history_free(sl_history_ring *r)
 {
     free(r->entries);
@@ -83,6 +89,7 @@ bool sl_history_add(sl_history_ring *r, const sl_history_entry *e)
             i++;
         if (i + 1 >= r->nsamples) { /* only the current sample holds entries */
             r->entries_dropped++;
+            cur->partial = true;
             return false;
         }
         drop_entries(r, nth(r, i));

@@ -31,6 +31,7 @@ typedef struct sl_history_sample {
     uint32_t count; /* entries */
     uint64_t first; /* sequence number of its first entry */
     bool dropped;   /* its entries were given to newer samples */
+    bool partial;   /* some of its entries did not fit (the budget is smaller than one second) */
 } sl_history_sample;
 
 typedef struct sl_history_ring {
@@ -44,6 +45,8 @@ typedef struct sl_history_ring {
 
 /* An empty ring whose entries may use up to max_bytes. */
 void sl_history_init(sl_history_ring *r, size_t max_bytes);
+/* Forgets every sample (the wall clock went back), keeping the buffer. */
+void sl_history_clear(sl_history_ring *r);
 void sl_history_free(sl_history_ring *r);
 
 /* Starts the sample of second `time` covering `span` seconds (the oldest

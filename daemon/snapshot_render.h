@@ -21,6 +21,17 @@ json_t *sl_snapshot_render_raw(const sl_snapshot *s);
 /* /debug/ai-budgets (ai_budgets.c): each key's spending of its aiBudget in
  * the current period; policy ("ns/name") and key filter when not NULL. */
 json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const char *key);
+/* The same tables slot by slot, for the traffic history (no JSON): each key's
+ * spending in its current period, with what identifies the slot. */
+typedef struct sl_ai_budget_spend {
+    uint64_t id;          /* the slot: zone << 32 | index in the table */
+    uint64_t key;         /* the key's hash (another key in the slot has another) */
+    uint64_t spent;       /* tokens, or micro-USD when usd */
+    bool usd, global;     /* a costUSD budget; scope Global (spent is Redis's total) */
+    const char *gateway;  /* "namespace/name" */
+    const char *key_text; /* as /debug/ai-budgets shows it */
+} sl_ai_budget_spend;
+void sl_snapshot_ai_budget_each(const sl_snapshot *s, void (*fn)(void *arg, const sl_ai_budget_spend *b), void *arg);
 json_t *sl_snapshot_render_current(const sl_control *c, bool raw, char *why, size_t whylen);
 
 /* Maps the control block's current generation, verifies it and returns fn(s,

@@ -35,19 +35,31 @@ static sl_traffic_history_state *const h = &sl_history_state;
 
 /* ---- labels ---- */
 
-static uint32_t intern(const char *label)
+/* The number of an LLM or key label; when the table is full, the labels that
+ * no kept entry of the two rings (nor of this second's `pending` ones) names
+ * are given back first. */
+static uint32_t intern(const char *label, const sl_history_entry *pending, size_t npending)
 {
-    uint32_t hash = 2166136261u; /* FNV-1a */
-    for (const char *c = label; *c; c++)
-        hash = (hash ^ (uint8_t)*c) * 16777619u;
-    uint32_t at = hash % (MAX_LABELS * 2);
-    for (; h->label_hash[at]; at = (at + 1) % (MAX_LABELS * 2))
-        if (strcmp(h->labels[h->label_hash[at] - 1], label) == 0)
-            return h->label_hash[at] - 1;
-    if (h->nlabels == MAX_LABELS || !(h->labels[h->nlabels] = strdup(label)))
-        return UINT32_MAX;
-    h->label_hash[at] = h->nlabels + 1;
-    return h->nlabels++;
+    uint32_t id = sl_history_label(&h->labels, label);
+    if (id != UINT32_MAX)
+        return id;
+    static bool used[SL_HISTORY_MAX_LABELS];
+    memset(used, 0, sizeof(used));
+    const sl_history_ring *rings[] = {&h->ai, &h->keys};
+    for (size_t r = 0; r < 2; r++)
+        for (uint32_t i = 0; i < rings[r]->nsamples; i++) {
+            const sl_history_sample *s = sl_history_sample_at(rings[r], i);
+            for (uint32_t j = 0; !s->dropped && j < s->count; j++) {
+                uint32_t ref = sl_history_entry_at(rings[r], s, j)->ref;
+                if (ref < SL_HISTORY_MAX_LABELS)
+                    used[ref] = true;
+            }
+        }
+    for (size_t i = 0; i < npending; i++)
+        if (pending[i].ref < SL_HISTORY_MAX_LABELS)
+            used[pending[i].ref] = true;
+    sl_history_labels_keep(&h->labels, used);
+    return sl_history_label(&h->labels, label);
 }
 
 /* ---- sampling ---- */
@@ -148,52 +160,81 @@ static void sample_ai(sl_history_entry *list)
             char label[600];
             snprintf(label, sizeof(label), "%.*s\t%.*s\t%.*s", (int)sizeof(slot->gateway), slot->gateway,
                      (int)sizeof(m->backend), m->backend, (int)sizeof(m->model), m->model);
-            if ((e.ref = intern(label)) != UINT32_MAX)
+            if ((e.ref = intern(label, list, n)) != UINT32_MAX)
                 list[n++] = e;
         }
     }
     add_sorted(&h->ai, list, n);
 }
 
-/* aiBudget spending by key: the growth of each key's total in its period. */
-static json_t *budgets(const sl_snapshot *s, void *arg)
+/* aiBudget spending by key: the growth of each slot's total in its period,
+ * by (gateway, key as shown, unit). A slot is found again by its table place
+ * and key hash, not by the key's text, which the listing shortens (two keys
+ * "...abcd" are two slots). */
+typedef struct keys_round {
+    sl_history_entry *list;
+    size_t n;
+} keys_round;
+
+static const key_seen *seen_before(uint64_t id, uint64_t key)
 {
-    (void)arg;
-    return sl_snapshot_ai_budgets(s, NULL, NULL);
+    const key_list *b = &h->keys_before;
+    size_t lo = 0, hi = b->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const key_seen *k = &b->at[mid];
+        if (k->id == id && k->key == key)
+            return k;
+        if (k->id < id || (k->id == id && k->key < key))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void key_spend(void *arg, const sl_ai_budget_spend *b)
+{
+    keys_round *round = arg;
+    key_list *now = &h->keys_now;
+    if (now->n == now->cap) {
+        size_t cap = now->cap ? now->cap * 2 : 1024;
+        key_seen *grown = realloc(now->at, cap * sizeof(*grown));
+        if (!grown)
+            return;
+        now->at = grown, now->cap = cap;
+    }
+    now->at[now->n++] = (key_seen){b->id, b->key, b->spent};
+    const key_seen *before = seen_before(b->id, b->key);
+    /* A slot new since the last second spent all its total since, unless the
+     * total is a Global budget's (Redis's, spent anywhere, anytime); a total
+     * that went down started a new period. */
+    uint64_t spent = before ? (b->spent >= before->spent ? b->spent - before->spent : b->spent)
+                            : (b->global ? 0 : b->spent);
+    if (!spent || round->n == SL_HISTORY_MAX_LABELS)
+        return;
+    char label[400];
+    snprintf(label, sizeof(label), "%s\t%s\t%s", b->gateway, b->key_text, b->usd ? "USD" : "tokens");
+    uint32_t id = intern(label, round->list, round->n);
+    if (id != UINT32_MAX)
+        round->list[round->n++] = (sl_history_entry){.ref = id, .v = {spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent}};
+}
+
+static json_t *walk_budgets(const sl_snapshot *s, void *arg)
+{
+    sl_snapshot_ai_budget_each(s, key_spend, arg);
+    return NULL;
 }
 
 static void sample_keys(sl_history_entry *list)
 {
-    json_t *doc = sl_snapshot_with_current(h->control, budgets, NULL, NULL, 0);
-    size_t n = 0, i;
-    json_t *b;
-    json_array_foreach(json_object_get(doc, "budgets"), i, b) {
-        if (n == MAX_LABELS)
-            break;
-        const char *unit = json_string_value(json_object_get(b, "unit"));
-        char label[600];
-        snprintf(label, sizeof(label), "%s\t%s\t%s\t%s", json_string_value(json_object_get(b, "gateway")),
-                 json_string_value(json_object_get(b, "key")), unit ? unit : "",
-                 json_string_value(json_object_get(b, "policy")));
-        json_t *spent = json_object_get(b, "spent");
-        uint64_t total = unit && strcmp(unit, "USD") == 0 ? (uint64_t)(json_number_value(spent) * 1e6 + 0.5)
-                                                          : (uint64_t)json_integer_value(spent);
-        uint32_t id = intern(label);
-        if (id == UINT32_MAX)
-            continue;
-        key_prev *p = &h->key_prev[id];
-        /* A key first seen spent all its total since it was (a Local table
-         * starts at zero with this master); a Global budget's total is
-         * Redis's, spent anywhere, anytime: only its growth counts. */
-        const char *scope = json_string_value(json_object_get(b, "scope"));
-        bool from_zero = !(scope && strcmp(scope, "Global") == 0);
-        sl_history_entry e = {.ref = id, .v = {p->seen || from_zero ? delta32(total, p->spent) : 0}};
-        p->spent = total, p->seen = true;
-        if (e.v[0])
-            list[n++] = e;
-    }
-    json_decref(doc);
-    add_sorted(&h->keys, list, n);
+    keys_round round = {list, 0};
+    h->keys_now.n = 0;
+    sl_snapshot_with_current(h->control, walk_budgets, &round, NULL, 0);
+    key_list swap = h->keys_before;
+    h->keys_before = h->keys_now;
+    h->keys_now = swap;
+    add_sorted(&h->keys, list, round.n);
 }
 
 static void sample(int64_t now)
@@ -204,9 +245,9 @@ static void sample(int64_t now)
     for (size_t i = 0; i < 4; i++)
         sl_history_begin(rings[i], now, span);
     sample_series();
-    static sl_history_entry list[SL_MAX_WORKERS * SL_AI_METRIC_ENTRIES > MAX_LABELS
+    static sl_history_entry list[SL_MAX_WORKERS * SL_AI_METRIC_ENTRIES > SL_HISTORY_MAX_LABELS
                                      ? SL_MAX_WORKERS * SL_AI_METRIC_ENTRIES
-                                     : MAX_LABELS];
+                                     : SL_HISTORY_MAX_LABELS];
     sample_ai(list);
     sample_keys(list);
 }
@@ -224,7 +265,17 @@ static void *run(void *arg)
         if (h->thread.stopping)
             break;
         clock_gettime(CLOCK_REALTIME, &ts);
-        if ((int64_t)ts.tv_sec != h->last_time)
+        if ((int64_t)ts.tv_sec < h->last_time - 1) {
+            /* The wall clock went back (set by hand, not NTP's slewing): the
+             * seconds would not be in order. The history starts again. */
+            sl_log_info("history", "the wall clock went back %lld s: the traffic history starts again",
+                        (long long)(h->last_time - ts.tv_sec));
+            sl_history_ring *rings[] = {&h->listeners, &h->routes, &h->ai, &h->keys};
+            for (size_t i = 0; i < 4; i++)
+                sl_history_clear(rings[i]);
+            h->last_time = 0;
+        }
+        if ((int64_t)ts.tv_sec > h->last_time)
             sample((int64_t)ts.tv_sec);
     }
     pthread_mutex_unlock(&h->thread.lock);
@@ -261,8 +312,8 @@ void sl_traffic_history_stop(void)
     free(h->prev);
     h->prev = NULL;
     h->nprev = 0;
-    for (uint32_t i = 0; i < h->nlabels; i++)
-        free(h->labels[i]);
-    h->nlabels = 0;
-    memset(h->label_hash, 0, sizeof(h->label_hash));
+    sl_history_labels_free(&h->labels);
+    free(h->keys_before.at);
+    free(h->keys_now.at);
+    h->keys_before = h->keys_now = (key_list){0};
 }

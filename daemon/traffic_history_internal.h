@@ -9,12 +9,12 @@
 #include "common/control.h"
 #include "common/series.h"
 #include "daemon/bg_thread.h"
+#include "daemon/history_labels.h"
 #include "daemon/history_ring.h"
 
 #define TAG_BITS 14 /* a series entry's ref: index << TAG_BITS | tag */
 #define CLASSES 5
 #define BUCKETS (SL_SERIES_BUCKETS + 1)
-#define MAX_LABELS 4096 /* distinct LLM and key label sets kept (more share none) */
 
 enum { KIND_NONE /* not handed out */, KIND_LISTENER, KIND_ROUTE, KIND_BACKEND };
 
@@ -29,10 +29,16 @@ typedef struct ai_prev {
     uint64_t requests, tokens[2];
 } ai_prev;
 
-typedef struct key_prev {
-    uint64_t spent; /* last second's total of the label (period restarts show as a drop) */
-    bool seen;
-} key_prev;
+/* An aiBudget slot's total a second ago: slots are in table order, so a
+ * second's list is sorted by (id, key) and the next second looks it up. */
+typedef struct key_seen {
+    uint64_t id, key, spent;
+} key_seen;
+
+typedef struct key_list {
+    key_seen *at;
+    size_t n, cap;
+} key_list;
 
 typedef struct sl_traffic_history_state {
     sl_bg_thread thread; /* its lock guards everything below */
@@ -41,10 +47,8 @@ typedef struct sl_traffic_history_state {
     series_prev *prev;
     uint32_t nprev;
     ai_prev ai_prev[SL_MAX_WORKERS][SL_AI_METRIC_ENTRIES];
-    key_prev key_prev[MAX_LABELS];
-    char *labels[MAX_LABELS]; /* interned: "gateway\tbackend\tmodel" or "gateway\tkey\tunit\tpolicy" */
-    uint32_t nlabels;
-    uint32_t label_hash[MAX_LABELS * 2]; /* open addressing: label number + 1, 0 empty */
+    key_list keys_before, keys_now; /* aiBudget slots' totals: last second's, this one's */
+    sl_history_labels labels; /* of the ai and keys rings' entries */
     int64_t last_time;
 } sl_traffic_history_state;
 

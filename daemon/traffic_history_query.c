@@ -80,24 +80,28 @@ static void add_second(const sl_history_ring *ring, const sl_history_sample *s, 
                        json_t *latency)
 {
     uint64_t sum[CLASSES + BUCKETS] = {0}, total = 0;
+    bool unknown = s->dropped;
     for (size_t i = 0; i < r->n; i++) {
         const sl_history_entry *e = sl_history_find(ring, s, r->ref[i]);
+        unknown |= !e && s->partial; /* (in a second that did not fit whole, "none" may be "not kept") */
         for (int v = 0; e && v < CLASSES + BUCKETS; v++)
             sum[v] += e->v[v];
     }
     for (int b = 0; b < BUCKETS; b++)
         total += sum[CLASSES + b];
     for (int c = 0; c < CLASSES; c++)
-        json_array_append_new(column(responses, class_names[c]), s->dropped ? json_null() : json_integer((json_int_t)sum[c]));
+        json_array_append_new(column(responses, class_names[c]), unknown ? json_null() : json_integer((json_int_t)sum[c]));
     for (size_t p = 0; p < sizeof(percentiles) / sizeof(*percentiles); p++)
         json_array_append_new(column(latency, percentiles[p].name),
-                              total && !s->dropped ? json_real(quantile(sum + CLASSES, total, percentiles[p].q))
+                              total && !unknown ? json_real(quantile(sum + CLASSES, total, percentiles[p].q))
                                                    : json_null());
 }
 
 /* The label's fields split at tabs into f (up to n); the count. */
 static int split_label(const char *label, char *buf, size_t cap, char **f, int n)
 {
+    if (!label)
+        return 0;
     snprintf(buf, cap, "%s", label);
     int k = 0;
     for (char *p = buf; k < n; k++) {
@@ -110,45 +114,93 @@ static int split_label(const char *label, char *buf, size_t cap, char **f, int n
     return k;
 }
 
-/* A Gateway's LLM tokens by model ({model: {requests, input, output}}) or
- * aiBudget spending by key ({key: {unit, spent}}): zeros where a second has
- * none, so every column is as long as `time`. */
-static json_t *label_columns(const sl_history_ring *ring, uint32_t first, uint32_t n, const char *gateway, bool keys)
+#define MAX_GROUPS 20 /* models or keys in an answer: the busiest */
+
+/* One model's or key's columns over the answer's seconds. */
+typedef struct group {
+    char name[300], unit[8];
+    uint64_t total;
+    uint64_t *v[3]; /* [column][second] */
+} group;
+
+static int by_total(const void *a, const void *b)
 {
-    json_t *out = json_object();
+    uint64_t x = ((const group *)a)->total, y = ((const group *)b)->total;
+    return x > y ? -1 : x < y;
+}
+
+/* A Gateway's LLM tokens by model ({model: {requests, input, output}}) or
+ * aiBudget spending by key and unit ([{key, unit, spent}]): the MAX_GROUPS
+ * busiest, a value for every second (zero where it had none), so every column
+ * is as long as `time`; *more counts the ones left out. */
+static json_t *label_columns(const sl_history_ring *ring, uint32_t first, uint32_t n, const char *gateway, bool keys,
+                             size_t *more)
+{
+    group *groups = NULL;
+    size_t ngroups = 0, cap = 0;
+    int columns = keys ? 1 : 3;
+    json_t *index = json_object(); /* "name\tunit" -> its group */
     for (uint32_t i = 0; i < n; i++) {
         const sl_history_sample *s = sl_history_sample_at(ring, first + i);
-        for (uint32_t j = 0; j < s->count; j++) {
+        for (uint32_t j = 0; !s->dropped && j < s->count; j++) {
             const sl_history_entry *e = sl_history_entry_at(ring, s, j);
-            char buf[700], *f[4];
-            if (e->ref >= h->nlabels || split_label(h->labels[e->ref], buf, sizeof(buf), f, 4) < 3 ||
+            char buf[700], *f[3];
+            if (split_label(sl_history_label_text(&h->labels, e->ref), buf, sizeof(buf), f, 3) < 3 ||
                 strcmp(f[0], gateway) != 0)
                 continue;
-            const char *who = keys ? f[1] : f[2]; /* key, or model */
-            json_t *o = json_object_get(out, who);
-            if (!o) {
-                o = keys ? json_pack("{s:s, s:[]}", "unit", f[2], "spent")
-                         : json_pack("{s:[], s:[], s:[]}", "requests", "input", "output");
-                json_object_set_new(out, who, o);
+            const char *name = keys ? f[1] : f[2], *unit = keys ? f[2] : "";
+            char id[320];
+            snprintf(id, sizeof(id), "%s\t%s", name, unit);
+            json_t *at = json_object_get(index, id);
+            group *g = at ? &groups[json_integer_value(at)] : NULL;
+            if (!g) {
+                if (ngroups == cap) {
+                    size_t grown_cap = cap ? cap * 2 : 16;
+                    group *grown = realloc(groups, grown_cap * sizeof(*grown));
+                    if (!grown)
+                        continue;
+                    groups = grown, cap = grown_cap;
+                }
+                json_object_set_new(index, id, json_integer((json_int_t)ngroups));
+                g = &groups[ngroups++];
+                memset(g, 0, sizeof(*g));
+                snprintf(g->name, sizeof(g->name), "%s", name);
+                snprintf(g->unit, sizeof(g->unit), "%s", unit);
+                for (int c = 0; c < columns; c++)
+                    g->v[c] = calloc(n, sizeof(uint64_t));
             }
-            static const char *const ai_columns[3] = {"requests", "input", "output"};
-            for (int c = 0; c < (keys ? 1 : 3); c++) {
-                json_t *col = json_object_get(o, keys ? "spent" : ai_columns[c]);
-                while (json_array_size(col) <= i)
-                    json_array_append_new(col, json_integer(0));
-                json_t *cell = json_array_get(col, i);
-                json_integer_set(cell, json_integer_value(cell) + e->v[c]);
-            }
+            for (int c = 0; c < columns; c++)
+                if (g->v[c])
+                    g->v[c][i] += e->v[c];
+            g->total += keys ? e->v[0] : (uint64_t)e->v[1] + e->v[2];
         }
     }
-    const char *k;
-    json_t *o;
-    json_object_foreach(out, k, o) {
-        const char *c;
-        json_t *col;
-        json_object_foreach(o, c, col) while (json_is_array(col) && json_array_size(col) < n)
-            json_array_append_new(col, json_integer(0));
+    json_decref(index);
+    if (ngroups)
+        qsort(groups, ngroups, sizeof(*groups), by_total);
+    json_t *out = keys ? json_array() : json_object();
+    static const char *const ai_columns[3] = {"requests", "input", "output"};
+    for (size_t k = 0; k < ngroups; k++) {
+        group *g = &groups[k];
+        if (k < MAX_GROUPS) {
+            json_t *cols[3] = {NULL, NULL, NULL};
+            for (int c = 0; c < columns; c++) {
+                cols[c] = json_array();
+                for (uint32_t i = 0; i < n; i++)
+                    json_array_append_new(cols[c], json_integer(g->v[c] ? (json_int_t)g->v[c][i] : 0));
+            }
+            if (keys)
+                json_array_append_new(out, json_pack("{s:s, s:s, s:o}", "key", g->name, "unit", g->unit, "spent",
+                                                     cols[0]));
+            else
+                json_object_set_new(out, g->name, json_pack("{s:o, s:o, s:o}", ai_columns[0], cols[0], ai_columns[1],
+                                                            cols[1], ai_columns[2], cols[2]));
+        }
+        for (int c = 0; c < columns; c++)
+            free(g->v[c]);
     }
+    *more = ngroups > MAX_GROUPS ? ngroups - MAX_GROUPS : 0;
+    free(groups);
     return out;
 }
 
@@ -203,8 +255,12 @@ json_t *sl_traffic_history_query(const char *kind, const char *ns, const char *n
         snprintf(gw, sizeof(gw), "%s/%s", ns, name);
         /* The LLM and key rings have a sample for every second the listeners do. */
         uint32_t an = h->ai.nsamples < n ? h->ai.nsamples : n, kn = h->keys.nsamples < n ? h->keys.nsamples : n;
-        json_object_set_new(doc, "tokensByModel", label_columns(&h->ai, h->ai.nsamples - an, an, gw, false));
-        json_object_set_new(doc, "spentByKey", label_columns(&h->keys, h->keys.nsamples - kn, kn, gw, true));
+        size_t more_models, more_keys;
+        json_object_set_new(doc, "tokensByModel",
+                            label_columns(&h->ai, h->ai.nsamples - an, an, gw, false, &more_models));
+        json_object_set_new(doc, "spentByKey", label_columns(&h->keys, h->keys.nsamples - kn, kn, gw, true, &more_keys));
+        json_object_set_new(doc, "otherModels", json_integer((json_int_t)more_models));
+        json_object_set_new(doc, "otherKeys", json_integer((json_int_t)more_keys));
     }
     pthread_mutex_unlock(&h->thread.lock);
     free(r.ref);

@@ -191,6 +191,7 @@ const views = {
     polls: ["/debug/workers"],
     render([gateways, workers]) {
       const list = [...gateways.items.values()].sort(byName);
+      keepPanels(new Set(list.map((g) => "Gateway/" + g.metadata.namespace + "/" + g.metadata.name)));
       if (!list.length) return el("p", { class: "muted" }, "No Gateway yet.");
       const running = new Map(((workers.data || {}).gateways || []).map((w) => [w.gateway, w]));
       const before = new Map(((workers.previous || {}).gateways || []).map((w) => [w.gateway, w]));
@@ -391,7 +392,7 @@ views.logs = {
     const f = this.filter;
     const query = "?limit=200" + ["gateway", "status", "route"].map((k) => f[k] ? "&" + k + "=" + encodeURIComponent(f[k]) : "").join("");
     if (!this.poll || this.poll.stopped || this.poll.path !== "/debug/access-log" + query) {
-      if (this.poll) this.poll.stop();
+      if (this.poll) dropSource(this.poll);
       this.poll = new Poll("/debug/access-log" + query, scheduleRender, 1000);
       current.collections.push(this.poll);
     }
@@ -401,11 +402,20 @@ views.logs = {
     const status = el("select", { id: "log-status" }, ["", "2xx", "3xx", "4xx", "5xx"].map((c) =>
       el("option", { value: c, selected: c === f.status }, c || "any status")));
     if (f.status && !["2xx", "3xx", "4xx", "5xx"].includes(f.status)) status.append(el("option", { value: f.status, selected: true }, f.status));
-    const code = el("input", { id: "log-code", placeholder: "or a code: 404", size: 12 });
-    const route = el("input", { id: "log-route", placeholder: "route: namespace/name", value: f.route });
+    // What is typed is kept across the redraws the poll causes every second
+    // (drafts); it applies on Enter or leaving the box.
+    const code = el("input", { id: "log-code", placeholder: "or a code: 404", size: 12, value: f.codeDraft ?? "" });
+    const route = el("input", { id: "log-route", placeholder: "route: namespace/name", value: f.routeDraft ?? f.route });
     pick.addEventListener("change", () => { f.gateway = pick.value; rerender(); });
-    status.addEventListener("change", () => { f.status = status.value; rerender(); });
-    code.addEventListener("change", () => { f.status = code.value.trim(); rerender(); });
+    status.addEventListener("change", () => { f.status = status.value; f.codeDraft = ""; f.error = ""; rerender(); });
+    code.addEventListener("input", () => { f.codeDraft = code.value; });
+    code.addEventListener("change", () => {
+      const v = code.value.trim();
+      f.error = v && !/^[1-5][0-9][0-9]$/.test(v) ? "a status code is three digits, from 100 to 599" : "";
+      if (!f.error) f.status = v;
+      rerender();
+    });
+    route.addEventListener("input", () => { f.routeDraft = route.value; });
     route.addEventListener("change", () => { f.route = route.value.trim(); rerender(); });
     const data = this.poll.data;
     const lines = data ? [...data.lines].reverse() : [];
@@ -413,6 +423,7 @@ views.logs = {
     return [
       el("div", { class: "filters" }, pick, status, code, route,
          el("span", { class: "muted", id: "log-count" }, data ? lines.length + " requests (newest first)" : "loading…")),
+      f.error ? el("p", { class: "error", id: "log-error" }, f.error) : null,
       el("table", { id: "log-lines" },
         el("tr", {}, ["time (UTC)", "status", "request", "route", "upstream", "ms", "bytes", "client", "Gateway"].map((h) => el("th", {}, h))),
         lines.map((l) => el("tr", { "data-status": String(l.status), class: l.status >= 500 ? "error" : "" },
@@ -443,6 +454,23 @@ function trafficPanel(kind, ns, name) {
     panels.set(id, p);
   }
   return p.panel.element;
+}
+
+// A source the view no longer reads: stopped, and out of the header's "live".
+function dropSource(src) {
+  src.stop();
+  if (current) current.collections = current.collections.filter((c) => c !== src);
+  refreshLive();
+}
+
+// The panels of objects a view no longer shows (a Gateway deleted while the
+// Overview is open) stop reading their history.
+function keepPanels(ids) {
+  for (const [id, p] of panels) {
+    if (ids.has(id)) continue;
+    dropSource(p.poll);
+    panels.delete(id);
+  }
 }
 
 function trafficLink(kind, ns, name) {

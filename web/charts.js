@@ -107,18 +107,24 @@ export class TrafficPanel {
     this.latency.set(t, PERCENTILES.map(([p, color]) =>
       [p, color, doc.latencySeconds[p].map((v) => (v === null ? null : v * 1000))]));
     const models = Object.entries(doc.tokensByModel || {});
-    if (models.length) {
-      this.tokens = this.tokens || new Chart(this.grid, "tokens", "LLM tokens/s by model (input + output)", "");
-      this.tokens.set(t, models.map(([m, c], k) =>
-        [m, PALETTE[k % PALETTE.length], c.input.map((v, i) => perSecond(v + c.output[i], i))]));
+    this.tokens = this.chart(this.tokens, models.length, "tokens", "LLM tokens/s by model (input + output)", (c) =>
+      c.set(t, models.map(([m, col], k) =>
+        [m, PALETTE[k % PALETTE.length], col.input.map((v, i) => perSecond(v + col.output[i], i))])));
+    // (the server sends the biggest spenders first; the chart has lines for the first few)
+    const keys = (doc.spentByKey || []).slice(0, PALETTE.length);
+    this.keys = this.chart(this.keys, keys.length, "keys", "aiBudget spending by key, per second", (c) =>
+      c.set(t, keys.map((k, n) => [k.key + " (" + k.unit + ")", PALETTE[n],
+        k.spent.map((v, i) => perSecond(k.unit === "USD" ? v / 1e6 : v, i))])));
+  }
+  // A chart shown only while it has lines: made when they come, removed when
+  // the last one has left the window (no frozen lines).
+  chart(existing, lines, name, title, fill) {
+    if (!lines) {
+      if (existing) existing.remove();
+      return null;
     }
-    const keys = Object.entries(doc.spentByKey || {});
-    if (keys.length) {
-      this.keys = this.keys || new Chart(this.grid, "keys", "aiBudget spending by key, per second", "");
-      const spent = (c) => c.spent.reduce((a, b) => a + b, 0); // the biggest spenders get the lines
-      keys.sort((a, b) => spent(b[1]) - spent(a[1]));
-      this.keys.set(t, keys.slice(0, PALETTE.length).map(([key, c], k) =>
-        [key + " (" + c.unit + ")", PALETTE[k], c.spent.map((v, i) => perSecond(c.unit === "USD" ? v / 1e6 : v, i))]));
-    }
+    const c = existing || new Chart(this.grid, name, title, "");
+    fill(c);
+    return c;
   }
 }

@@ -152,9 +152,16 @@ try {
       if (/^\dxx$/.test(status)) await page.selectOption("#log-status", status);
       else { await page.fill("#log-code", status); await page.press("#log-code", "Enter"); }
     }
-    if (route !== "-") { await page.fill("#log-route", route); await page.press("#log-route", "Enter"); }
+    let typed = null;
+    if (route !== "-") {
+      // Typed as a person does, across the view's redraws (one a second): nothing typed is lost.
+      await page.waitForFunction(() => document.querySelectorAll("#log-lines tr[data-status]").length > 0);
+      await page.type("#log-route", route, { delay: 120 });
+      typed = await page.inputValue("#log-route");
+      await page.press("#log-route", "Enter");
+    }
     await page.waitForFunction(() => document.querySelectorAll("#log-lines tr[data-status]").length > 0);
-    out({ ready: true });
+    out({ ready: true, typed });
     await page.waitForFunction((m) => [...document.querySelectorAll("#log-lines td.request")].some((td) => td.textContent.includes(m)), marker);
     const rows = await page.$$eval("#log-lines tr[data-status]", (trs) => trs.map((tr) => ({
       status: Number(tr.dataset.status), request: tr.querySelector("td.request").textContent, route: tr.children[3].textContent })));

@@ -58,6 +58,13 @@ def test_last_requests_with_their_fields_and_filters(make_dataplane):
     assert tail(sl, status="404") == []
     assert [l["path"] for l in tail(sl, route="default/split", limit=2)] == ["/dead/1", "/dead/2"]
     assert tail(sl, gateway="default/other") == []
+    # A long route name (kept cut, as the access log keeps it) is still found by its full name.
+    long_name = "r" + "x" * 60 + "." + "y" * 60 + "." + "z" * 60  # (past the 159 bytes kept)
+    created(sl.post(ROUTES + "?wait=live", route(long_name, "be", path="/long")))
+    assert requests.get(dp.url + "/long/1", timeout=10).status_code == 200
+    wait_until(lambda: tail(sl, route="default/" + long_name), timeout=10, what="the long route's request")
+    (line,) = tail(sl, route="default/" + long_name)
+    assert line["path"] == "/long/1" and ("default/" + long_name).startswith(line["route"])
     for query, word in [({"status": "6xx"}, "status must be"), ({"status": "20"}, "status must be"),
                         ({"limit": "0"}, "limit must be"), ({"limit": "x"}, "limit must be"),
                         ({"limit": "2001"}, "limit must be")]:

@@ -93,7 +93,7 @@ def test_history_counts_every_request_by_second(make_dataplane):
     gw, since = counted(kind="Gateway", namespace="default", name="gw")
     assert sum(gw["responses"]["2xx"][i] for i in since) == good
     assert sum(gw["responses"]["5xx"][i] for i in since) == bad
-    assert gw["tokensByModel"] == {} and gw["spentByKey"] == {}
+    assert gw["tokensByModel"] == {} and gw["spentByKey"] == []
     be, since = counted(kind="Backend", namespace="default", name="be")
     assert sum(be["responses"]["2xx"][i] for i in since) == good
     assert gw["historyFrom"] is not None and gw["historyFrom"] <= gw["time"][0]
@@ -132,7 +132,8 @@ def test_seconds_limits_the_answer_and_bad_queries_are_refused(make_dataplane):
                         ({"kind": "Gateway"}, "name are required"),
                         ({"kind": "Gateway", "name": "gw", "seconds": "0"}, "seconds must be"),
                         ({"kind": "Gateway", "name": "gw", "seconds": "9x"}, "seconds must be"),
-                        ({"kind": "Gateway", "name": "gw", "seconds": "901"}, "seconds must be")]:
+                        ({"kind": "Gateway", "name": "gw", "seconds": "901"}, "seconds must be"),
+                        ({"kind": "HTTPRoute", "name": b"\xff"}, "must be UTF-8")]:
         r = sl.get("/debug/traffic", params=query)
         assert r.status_code == 400, (query, r.text)
         assert r.json()["kind"] == "Status" and word in r.json()["message"], r.text
@@ -156,11 +157,35 @@ def test_llm_tokens_by_model_and_budget_spending_by_key(make_dataplane, provider
             assert len(column) == len(doc["time"])
         return doc, {k: sum(v) for k, v in model.items()}
 
-    wait_until(lambda: tokens()[1].get("output") == 15 and
-               sum(tokens()[0]["spentByKey"].get("127.0.0.2", {}).get("spent", [])) == 10,
+    wait_until(lambda: tokens()[1].get("output") == 15 and spent(tokens()[0], "127.0.0.2") == 10,
                timeout=10, what="the tokens in the history")
     doc, by_model = tokens()
     assert by_model == {"requests": 5, "input": 10, "output": 15}
-    keys = doc["spentByKey"]
-    assert keys["127.0.0.1"]["unit"] == "tokens" and sum(keys["127.0.0.1"]["spent"]) == 15
-    assert sum(keys["127.0.0.2"]["spent"]) == 10
+    assert spent(doc, "127.0.0.1") == 15 and spent(doc, "127.0.0.2") == 10
+    assert [k["unit"] for k in doc["spentByKey"]] == ["tokens", "tokens"]
+    assert [k["key"] for k in doc["spentByKey"]] == ["127.0.0.1", "127.0.0.2"]  # the biggest spender first
+    assert doc["otherKeys"] == 0 and doc["otherModels"] == 0
+
+
+def spent(doc, key, unit="tokens"):
+    (entry,) = [k for k in doc["spentByKey"] if k["key"] == key and k["unit"] == unit] or [{"spent": []}]
+    assert len(entry["spent"]) in (0, len(doc["time"]))
+    return sum(entry["spent"])
+
+
+def test_keys_shown_alike_are_counted_apart(make_dataplane, provider):  # noqa: F811
+    """Two credentials the listing shows alike ("...abcd") are two budget slots:
+    each one's spending counts once, and seconds without traffic stay at zero."""
+    dp = ai_plane(make_dataplane, provider)
+    created(dp.sluiced.post(POLICIES + "?wait=live", budget(tokens=1000000, period="Day", key="Header",
+                                                          header="x-api-key")))
+    for key, calls in (("AAAAAAAAAAAAabcd", 4), ("BBBBBBBBBBBBabcd", 1)):
+        for _ in range(calls):
+            assert chat_from(dp.port, "127.0.0.1", headers={"x-api-key": key})[0] == 200
+    shown = {b["key"] for b in dp.sluiced.get("/debug/ai-budgets").json()["budgets"]}
+    assert len(shown) == 1  # the case in point: one text for both keys
+    (text,) = shown
+    wait_until(lambda: spent(history(dp.sluiced, kind="Gateway", name="gw"), text) == 25, timeout=10,
+               what="both keys' spending")
+    time.sleep(3)  # seconds without traffic
+    assert spent(history(dp.sluiced, kind="Gateway", name="gw"), text) == 25

@@ -2,7 +2,8 @@
  * reference order and find them by binary search, including across the
  * buffer's wrap; the buffer grows up to its budget and then takes entries from
  * the oldest samples (marked dropped), never from the current one; the
- * 900-second window drops the oldest second. */
+ * 900-second window drops the oldest second; a second that does not fit
+ * whole says so; a cleared ring starts again. */
 #include "daemon/history_ring.h"
 #include "tests/unit/unit.h"
 
@@ -60,6 +61,7 @@ static void test_a_full_budget_drops_the_oldest_seconds_first(void)
     for (uint32_t ref = 0; ref < 50; ref++)
         kept += add(&r, ref, 1);
     CHECK(kept == 40 && r.entries_dropped == 10);
+    CHECK(sl_history_sample_at(&r, 6)->partial && !sl_history_sample_at(&r, 5)->partial);
     CHECK(sl_history_find(&r, sl_history_sample_at(&r, 6), 39) != NULL);
     for (uint32_t i = 0; i < 6; i++)
         CHECK(sl_history_sample_at(&r, i)->dropped);
@@ -78,6 +80,10 @@ static void test_the_window_keeps_the_last_900_seconds(void)
     const sl_history_sample *first = sl_history_sample_at(&r, 0);
     CHECK(first->time == 5 && sl_history_find(&r, first, 1)->v[0] == 5);
     CHECK(r.head - r.tail == SL_HISTORY_SECONDS); /* the dropped seconds' entries were freed */
+    sl_history_clear(&r); /* the clock went back: it starts again */
+    CHECK(r.nsamples == 0 && r.head == r.tail);
+    sl_history_begin(&r, 3, 1);
+    CHECK(add(&r, 7, 1) && sl_history_find(&r, sl_history_sample_at(&r, 0), 7)->v[0] == 1);
     sl_history_free(&r);
 }
 
