@@ -86,6 +86,56 @@ def get(port, path, conn=None):
     return r.status, body, c
 
 
+class Run:
+    """A copy of sluiced (in a scratch dir) serving --config-dir with `routes`
+    HTTPRoutes to a tiny origin, once every route is live; stop() ends it all."""
+
+    def __init__(self, sluiced, routes, workers, prefix):
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
+        binary = os.path.join(self.tmp, "sluiced")
+        shutil.copy(sluiced, binary)
+        self.origin = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+        threading.Thread(target=self.origin.serve_forever, daemon=True).start()
+        self.gw_port, self.admin_port = free_port(), free_port()
+        os.makedirs(os.path.join(self.tmp, "conf"))
+        with open(os.path.join(self.tmp, "conf", "routes.yaml"), "w") as f:
+            f.writelines(manifests(routes, self.gw_port, self.origin.server_address[1], workers))
+        self.proc = subprocess.Popen([binary, "--state-dir", os.path.join(self.tmp, "state"), "--admin",
+                                      "127.0.0.1:%d" % self.admin_port, "--config-dir", os.path.join(self.tmp, "conf"),
+                                      "--access-log", "off", "--metrics-series", str(max(16384, routes + 64))],
+                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "log"), "w"))
+        try:
+            self.conn = self.wait_live(routes)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_live(self, routes):
+        """The last route serving: the whole configuration is live. Its connection."""
+        deadline = time.monotonic() + 300
+        conn = None
+        while True:
+            try:
+                status, _, conn = get(self.gw_port, "/r%d" % (routes - 1))
+                if status == 200:
+                    return conn
+            except OSError:
+                conn = None
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                with open(os.path.join(self.tmp, "log")) as f:
+                    sys.exit("sluiced did not serve the routes:\n" + f.read()[-3000:])
+            time.sleep(0.2)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.origin.shutdown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sluiced", default=os.environ.get("SLUICED", os.path.join(HERE, "..", "build", "sbin",
@@ -94,33 +144,9 @@ def main():
     ap.add_argument("--scrapes", type=int, default=20)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="sl-scrape-")
-    binary = os.path.join(tmp, "sluiced")
-    shutil.copy(args.sluiced, binary)
-    origin = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
-    threading.Thread(target=origin.serve_forever, daemon=True).start()
-    gw_port, admin_port = free_port(), free_port()
-    os.makedirs(os.path.join(tmp, "conf"))
-    with open(os.path.join(tmp, "conf", "routes.yaml"), "w") as f:
-        f.writelines(manifests(args.routes, gw_port, origin.server_address[1], args.workers))
-    proc = subprocess.Popen([binary, "--state-dir", os.path.join(tmp, "state"), "--admin", "127.0.0.1:%d" % admin_port,
-                             "--config-dir", os.path.join(tmp, "conf"), "--access-log", "off",
-                             "--metrics-series", str(max(16384, args.routes + 64))],
-                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "log"), "w"))
+    run = Run(args.sluiced, args.routes, args.workers, "sl-scrape-")
+    proc, gw_port, admin_port, conn = run.proc, run.gw_port, run.admin_port, run.conn
     try:
-        deadline = time.monotonic() + 300
-        conn = None
-        while True:  # the last route serving: the whole configuration is live
-            try:
-                status, _, conn = get(gw_port, "/r%d" % (args.routes - 1))
-                if status == 200:
-                    break
-            except OSError:
-                conn = None
-            if time.monotonic() > deadline or proc.poll() is not None:
-                with open(os.path.join(tmp, "log")) as f:
-                    sys.exit("sluiced did not serve the routes:\n" + f.read()[-3000:])
-            time.sleep(0.2)
         t0 = time.monotonic()
         for i in range(args.routes):
             status, _, conn = get(gw_port, "/r%d" % i, conn)
@@ -145,13 +171,7 @@ def main():
         print("scrape: master CPU %.1f ms per scrape, client wait %.1f ms per scrape (%d scrapes)" %
               (cpu * 1000 / args.scrapes, wall * 1000 / args.scrapes, args.scrapes))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        origin.shutdown()
-        shutil.rmtree(tmp, ignore_errors=True)
+        run.stop()
 
 
 if __name__ == "__main__":

@@ -17,15 +17,11 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
-from metrics_scrape import HERE, Origin, free_port, get, manifests
+from metrics_scrape import HERE, Run, get
 
 LUA = """
 local i = 0
@@ -69,35 +65,11 @@ def main():
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
-    tmp = tempfile.mkdtemp(prefix="sl-history-")
-    binary = os.path.join(tmp, "sluiced")
-    shutil.copy(args.sluiced, binary)
-    origin = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
-    threading.Thread(target=origin.serve_forever, daemon=True).start()
-    gw_port, admin_port = free_port(), free_port()
-    os.makedirs(os.path.join(tmp, "conf"))
-    with open(os.path.join(tmp, "conf", "routes.yaml"), "w") as f:
-        f.writelines(manifests(args.routes, gw_port, origin.server_address[1], args.workers))
+    run = Run(args.sluiced, args.routes, args.workers, "sl-history-")
+    proc, gw_port, admin_port, tmp = run.proc, run.gw_port, run.admin_port, run.tmp
     with open(os.path.join(tmp, "walk.lua"), "w") as f:
         f.write(LUA % args.routes)
-    proc = subprocess.Popen([binary, "--state-dir", os.path.join(tmp, "state"), "--admin", "127.0.0.1:%d" % admin_port,
-                             "--config-dir", os.path.join(tmp, "conf"), "--access-log", "off",
-                             "--metrics-series", str(max(16384, args.routes + 64))],
-                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "log"), "w"))
     try:
-        deadline = time.monotonic() + 300
-        conn = None
-        while True:
-            try:
-                status, _, conn = get(gw_port, "/r%d" % (args.routes - 1))
-                if status == 200:
-                    break
-            except OSError:
-                conn = None
-            if time.monotonic() > deadline or proc.poll() is not None:
-                with open(os.path.join(tmp, "log")) as f:
-                    sys.exit("sluiced did not serve the routes:\n" + f.read()[-3000:])
-            time.sleep(0.2)
         rss0, cpu0 = rss_kib(proc.pid), thread_cpu(proc.pid, "sl-history")
         t0 = time.monotonic()
         wrk = subprocess.run(["wrk", "-t1", "-c32", "-d%ds" % args.seconds, "-s", os.path.join(tmp, "walk.lua"),
@@ -126,13 +98,7 @@ def main():
             print("GET /debug/traffic %s: %.1f ms, %d of %d seconds with requests, %d bytes" %
                   (kind, timings[kind], busy, n, size))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        origin.shutdown()
-        shutil.rmtree(tmp, ignore_errors=True)
+        run.stop()
 
 
 if __name__ == "__main__":

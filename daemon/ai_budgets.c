@@ -24,6 +24,17 @@ static const sl_snap_policy *policy_named(const sl_snapshot *s, unsigned kind, c
     return NULL;
 }
 
+/* A slot holding key k copied: the names are copied (a worker may be writing
+ * them) and kept only if the slot still holds the same key after. */
+static bool copy_slot(const sl_budget_slot *slot, uint64_t k, sl_budget_slot *copy)
+{
+    memcpy(copy->policy, slot->policy, sizeof(copy->policy));
+    memcpy(copy->key_text, slot->key_text, sizeof(copy->key_text));
+    copy->policy[sizeof(copy->policy) - 1] = copy->key_text[sizeof(copy->key_text) - 1] = '\0';
+    atomic_store(&copy->state, atomic_load(&slot->state));
+    return atomic_load(&slot->key) == k;
+}
+
 static json_t *entry(const sl_snapshot *s, const sl_snap_gateway *g, const sl_snap_policy *p, const sl_budget_slot *slot)
 {
     uint64_t left_s;
@@ -58,14 +69,8 @@ json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const c
             uint64_t k = atomic_load(&slot->key);
             if (!(k & 1)) /* free, or being claimed */
                 continue;
-            /* The names are copied (a worker may be writing them) and read only
-             * if the slot still holds the same key after. */
             sl_budget_slot copy;
-            memcpy(copy.policy, slot->policy, sizeof(copy.policy));
-            memcpy(copy.key_text, slot->key_text, sizeof(copy.key_text));
-            copy.policy[sizeof(copy.policy) - 1] = copy.key_text[sizeof(copy.key_text) - 1] = '\0';
-            atomic_store(&copy.state, atomic_load(&slot->state));
-            if (atomic_load(&slot->key) != k || (key && strcmp(copy.key_text, key) != 0))
+            if (!copy_slot(slot, k, &copy) || (key && strcmp(copy.key_text, key) != 0))
                 continue;
             const sl_snap_policy *p = policy_named(s, (unsigned)kind, copy.policy);
             json_t *e = p && (!policy || strcmp(sl_snap_cstr(s, p->source), policy) == 0) ? entry(s, g, p, &copy) : NULL;
@@ -94,11 +99,7 @@ void sl_snapshot_ai_budget_each(const sl_snapshot *s, void (*fn)(void *arg, cons
             if (!(k & 1))
                 continue;
             sl_budget_slot copy;
-            memcpy(copy.policy, slot->policy, sizeof(copy.policy));
-            memcpy(copy.key_text, slot->key_text, sizeof(copy.key_text));
-            copy.policy[sizeof(copy.policy) - 1] = copy.key_text[sizeof(copy.key_text) - 1] = '\0';
-            atomic_store(&copy.state, atomic_load(&slot->state));
-            if (atomic_load(&slot->key) != k)
+            if (!copy_slot(slot, k, &copy))
                 continue;
             const sl_snap_policy *p = last && strncmp(sl_snap_cstr(s, last->source), copy.policy,
                                                       sizeof(copy.policy) - 1) == 0

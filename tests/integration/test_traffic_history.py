@@ -10,11 +10,12 @@ import time
 import pytest  # noqa: F401
 import requests
 
-from dataplane import (BACKENDS, ROUTES, ClosedPortOrigin, backend, backend_ref, created,  # noqa: F401
+from dataplane import (BACKENDS, ROUTES, ClosedPortOrigin, backend, created,  # noqa: F401
                        make_dataplane, route, wait_until)
 from test_ai import ai_plane, provider  # noqa: F401
 from test_ai_budget import budget, chat_from
 from test_policies import POLICIES
+from test_traffic_metrics import two_rule_route
 
 
 def history(sl, **query):
@@ -32,16 +33,6 @@ def history(sl, **query):
 
 def total(doc, cls):
     return sum(v or 0 for v in doc["responses"][cls])
-
-
-def two_rule_route(name, good, bad):
-    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {"parentRefs": [{"name": "gw"}], "rules": [
-                {"matches": [{"path": {"type": "PathPrefix", "value": "/good"}}],
-                 "backendRefs": [backend_ref(good)]},
-                {"matches": [{"path": {"type": "PathPrefix", "value": "/bad"}}],
-                 "backendRefs": [backend_ref(bad)]}]}}
 
 
 def test_history_counts_every_request_by_second(make_dataplane):
