@@ -5,9 +5,9 @@ Starts sluiced as bench/metrics_scrape.py does (--config-dir with one Gateway, o
 Backend and --routes HTTPRoutes, each with its own path), then keeps every route busy
 with wrk (a Lua script that walks the routes' paths in turn) for --seconds, and reports:
 the CPU time of the master's history thread (named sl-history, read from
-/proc/PID/task) per second of sampling; how many route series counted something per
-second (from GET /debug/traffic of a few routes); the master's RSS growth; and the
-wall time of GET /debug/traffic for the Gateway and for one route. Every process
+/proc/PID/task) per second of sampling; the master's RSS growth; and for the Gateway
+and for one route, the wall time of GET /debug/traffic and what its samples cover
+(when the route ring is full its seconds merge: fewer, longer samples, same window). Every process
 started here is stopped on exit.
 
 Usage: bench/traffic_history.py [--sluiced PATH] [--routes 10000] [--seconds 30] [--workers 2]"""
@@ -89,14 +89,15 @@ def main():
             assert status == 200, body
             doc = json.loads(body)
             busy = sum(1 for v in doc["responses"]["2xx"] if v)
-            timings[kind + " seconds"] = (busy, len(doc["time"]), len(body))
+            spans = doc["spanSeconds"] or [0]
+            timings[kind + " seconds"] = (busy, len(doc["time"]), len(body), sum(spans), min(spans), max(spans))
         print("history thread: %.1f ms of CPU per second of sampling (%.2f%% of a core)" %
               (cpu * 1000 / elapsed, cpu * 100 / elapsed))
         print("master RSS: +%.1f MB over the run" % (rss / 1024))
         for kind in ("Gateway", "HTTPRoute"):
-            busy, n, size = timings[kind + " seconds"]
-            print("GET /debug/traffic %s: %.1f ms, %d of %d seconds with requests, %d bytes" %
-                  (kind, timings[kind], busy, n, size))
+            busy, n, size, covered, shortest, longest = timings[kind + " seconds"]
+            print("GET /debug/traffic %s: %.1f ms, %d bytes; %d samples (%d with requests) covering %d s, "
+                  "each %d to %d s long" % (kind, timings[kind], size, n, busy, covered, shortest, longest))
     finally:
         run.stop()
 

@@ -77,7 +77,7 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
     [SL_SET_TRAFFIC_HISTORY_BYTES] = S("traffic-history-bytes", 67108864, 1048576, 4294967296, "bytes",
                                        "memory for the master's 15-minute per-second traffic history (the "
                                        "dashboard's charts; 76 bytes per busy series per second, taken as used); "
-                                       "beyond, the oldest seconds of route and backend history are dropped first"),
+                                       "when full, neighbouring seconds merge into longer samples"),
 };
 
 int sl_settings_parse_arg(int argc, char **argv, int *i)

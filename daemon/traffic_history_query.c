@@ -1,5 +1,6 @@
 /* GET /debug/traffic: one object's last minutes from the traffic history
- * (traffic_history.c), as columns of one value per second: the time, the
+ * (traffic_history.c), as columns of one value per sample (a second, or more
+ * where the ring merged seconds to make room): the time and span, the
  * responses by class, latency percentiles (from the summed bucket counts, as
  * Prometheus' histogram_quantile interpolates) and, for a Gateway, its LLM
  * tokens by model and aiBudget spending by key. A second the ring no longer
@@ -204,6 +205,26 @@ static json_t *label_columns(const sl_history_ring *ring, uint32_t first, uint32
     return out;
 }
 
+/* The samples of ring that end in the last `seconds` before its newest one:
+ * how many, from *first. */
+static uint32_t window(const sl_history_ring *ring, unsigned seconds, uint32_t *first)
+{
+    int64_t newest = ring->nsamples ? sl_history_sample_at(ring, ring->nsamples - 1)->time : 0;
+    *first = sl_history_first_after(ring, newest - (int64_t)seconds);
+    return ring->nsamples - *first;
+}
+
+static void time_columns(const sl_history_ring *ring, uint32_t first, uint32_t n, json_t **time, json_t **span)
+{
+    *time = json_array();
+    *span = json_array();
+    for (uint32_t i = 0; i < n; i++) {
+        const sl_history_sample *s = sl_history_sample_at(ring, first + i);
+        json_array_append_new(*time, json_integer(s->time));
+        json_array_append_new(*span, json_integer(s->span));
+    }
+}
+
 json_t *sl_traffic_history_query(const char *kind, const char *ns, const char *name, const char *section,
                                  unsigned seconds, char *err, size_t errlen)
 {
@@ -230,8 +251,9 @@ json_t *sl_traffic_history_query(const char *kind, const char *ns, const char *n
 
     pthread_mutex_lock(&h->thread.lock);
     const sl_history_ring *ring = gateway ? &h->listeners : &h->routes;
-    uint32_t n = ring->nsamples < seconds ? ring->nsamples : seconds, first = ring->nsamples - n;
-    json_t *time = json_array(), *span = json_array(), *responses = json_object(), *latency = json_object();
+    uint32_t first, n = window(ring, seconds, &first);
+    json_t *time, *span, *responses = json_object(), *latency = json_object();
+    time_columns(ring, first, n, &time, &span);
     json_t *from = json_null();
     for (int c = 0; c < CLASSES; c++) /* (every column, even with no second yet) */
         column(responses, class_names[c]);
@@ -239,28 +261,33 @@ json_t *sl_traffic_history_query(const char *kind, const char *ns, const char *n
         column(latency, percentiles[p].name);
     for (uint32_t i = 0; i < n; i++) {
         const sl_history_sample *s = sl_history_sample_at(ring, first + i);
-        json_array_append_new(time, json_integer(s->time));
-        json_array_append_new(span, json_integer(s->span));
         if (!s->dropped && json_is_null(from))
             from = json_integer(s->time - s->span);
         add_second(ring, s, &r, responses, latency);
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:i, s:o, s:o, s:o, s:o, s:o}", "kind", kind, "namespace", ns,
-                            "name", name, "series", (json_int_t)r.n, "stepSeconds", 1, "historyFrom", from, "time",
-                            time, "spanSeconds", span, "responses", responses, "latencySeconds", latency);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "kind", kind, "namespace", ns, "name",
+                            name, "series", (json_int_t)r.n, "historyFrom", from, "time", time, "spanSeconds", span,
+                            "responses", responses, "latencySeconds", latency);
     if (section)
         json_object_set_new(doc, "section", json_string(section));
     if (gateway) {
         char gw[600];
         snprintf(gw, sizeof(gw), "%s/%s", ns, name);
-        /* The LLM and key rings have a sample for every second the listeners do. */
-        uint32_t an = h->ai.nsamples < n ? h->ai.nsamples : n, kn = h->keys.nsamples < n ? h->keys.nsamples : n;
-        size_t more_models, more_keys;
-        json_object_set_new(doc, "tokensByModel",
-                            label_columns(&h->ai, h->ai.nsamples - an, an, gw, false, &more_models));
-        json_object_set_new(doc, "spentByKey", label_columns(&h->keys, h->keys.nsamples - kn, kn, gw, true, &more_keys));
-        json_object_set_new(doc, "otherModels", json_integer((json_int_t)more_models));
-        json_object_set_new(doc, "otherKeys", json_integer((json_int_t)more_keys));
+        /* LLM tokens and spending have their own time columns: their rings
+         * merge seconds when full independently of the listeners'. */
+        const sl_history_ring *rings[2] = {&h->ai, &h->keys};
+        static const char *const names[2][3] = {{"tokens", "byModel", "otherModels"},
+                                                {"spending", "byKey", "otherKeys"}};
+        for (int k = 0; k < 2; k++) {
+            uint32_t kfirst, kn = window(rings[k], seconds, &kfirst);
+            json_t *ktime, *kspan;
+            time_columns(rings[k], kfirst, kn, &ktime, &kspan);
+            size_t more;
+            json_t *groups = label_columns(rings[k], kfirst, kn, gw, k == 1, &more);
+            json_object_set_new(doc, names[k][0],
+                                json_pack("{s:o, s:o, s:o, s:I}", "time", ktime, "spanSeconds", kspan, names[k][1],
+                                          groups, names[k][2], (json_int_t)more));
+        }
     }
     pthread_mutex_unlock(&h->thread.lock);
     free(r.ref);

@@ -106,15 +106,20 @@ export class TrafficPanel {
     this.requests.set(t, CLASSES.map(([c, color]) => [c, color, doc.responses[c].map(perSecond)]));
     this.latency.set(t, PERCENTILES.map(([p, color]) =>
       [p, color, doc.latencySeconds[p].map((v) => (v === null ? null : v * 1000))]));
-    const models = Object.entries(doc.tokensByModel || {});
+    // LLM tokens and spending come with their own time columns (their samples
+    // merge apart from the requests' when memory is short).
+    const tokens = doc.tokens || { time: [], spanSeconds: [], byModel: {} };
+    const tokenRate = (v, i) => v / (tokens.spanSeconds[i] || 1);
+    const models = Object.entries(tokens.byModel);
     this.tokens = this.chart(this.tokens, models.length, "tokens", "LLM tokens/s by model (input + output)", (c) =>
-      c.set(t, models.map(([m, col], k) =>
-        [m, PALETTE[k % PALETTE.length], col.input.map((v, i) => perSecond(v + col.output[i], i))])));
+      c.set(tokens.time, models.map(([m, col], k) =>
+        [m, PALETTE[k % PALETTE.length], col.input.map((v, i) => tokenRate(v + col.output[i], i))])));
     // (the server sends the biggest spenders first; the chart has lines for the first few)
-    const keys = (doc.spentByKey || []).slice(0, PALETTE.length);
+    const spending = doc.spending || { time: [], spanSeconds: [], byKey: [] };
+    const keys = spending.byKey.slice(0, PALETTE.length);
     this.keys = this.chart(this.keys, keys.length, "keys", "aiBudget spending by key, per second", (c) =>
-      c.set(t, keys.map((k, n) => [k.key + " (" + k.unit + ")", PALETTE[n],
-        k.spent.map((v, i) => perSecond(k.unit === "USD" ? v / 1e6 : v, i))])));
+      c.set(spending.time, keys.map((k, n) => [k.key + " (" + k.unit + ")", PALETTE[n],
+        k.spent.map((v, i) => (k.unit === "USD" ? v / 1e6 : v) / (spending.spanSeconds[i] || 1))])));
   }
   // A chart shown only while it has lines: made when they come, removed when
   // the last one has left the window (no frozen lines).

@@ -84,7 +84,7 @@ def test_history_counts_every_request_by_second(make_dataplane):
     gw, since = counted(kind="Gateway", namespace="default", name="gw")
     assert sum(gw["responses"]["2xx"][i] for i in since) == good
     assert sum(gw["responses"]["5xx"][i] for i in since) == bad
-    assert gw["tokensByModel"] == {} and gw["spentByKey"] == []
+    assert gw["tokens"]["byModel"] == {} and gw["spending"]["byKey"] == []
     be, since = counted(kind="Backend", namespace="default", name="be")
     assert sum(be["responses"]["2xx"][i] for i in since) == good
     assert gw["historyFrom"] is not None and gw["historyFrom"] <= gw["time"][0]
@@ -143,9 +143,9 @@ def test_llm_tokens_by_model_and_budget_spending_by_key(make_dataplane, provider
 
     def tokens():
         doc = history(dp.sluiced, kind="Gateway", name="gw")
-        model = doc["tokensByModel"].get("test-small", {})
+        model = doc["tokens"]["byModel"].get("test-small", {})
         for column in model.values():
-            assert len(column) == len(doc["time"])
+            assert len(column) == len(doc["tokens"]["time"]) == len(doc["tokens"]["spanSeconds"])
         return doc, {k: sum(v) for k, v in model.items()}
 
     wait_until(lambda: tokens()[1].get("output") == 15 and spent(tokens()[0], "127.0.0.2") == 10,
@@ -153,14 +153,14 @@ def test_llm_tokens_by_model_and_budget_spending_by_key(make_dataplane, provider
     doc, by_model = tokens()
     assert by_model == {"requests": 5, "input": 10, "output": 15}
     assert spent(doc, "127.0.0.1") == 15 and spent(doc, "127.0.0.2") == 10
-    assert [k["unit"] for k in doc["spentByKey"]] == ["tokens", "tokens"]
-    assert [k["key"] for k in doc["spentByKey"]] == ["127.0.0.1", "127.0.0.2"]  # the biggest spender first
-    assert doc["otherKeys"] == 0 and doc["otherModels"] == 0
+    assert [k["unit"] for k in doc["spending"]["byKey"]] == ["tokens", "tokens"]
+    assert [k["key"] for k in doc["spending"]["byKey"]] == ["127.0.0.1", "127.0.0.2"]  # the biggest spender first
+    assert doc["spending"]["otherKeys"] == 0 and doc["tokens"]["otherModels"] == 0
 
 
 def spent(doc, key, unit="tokens"):
-    (entry,) = [k for k in doc["spentByKey"] if k["key"] == key and k["unit"] == unit] or [{"spent": []}]
-    assert len(entry["spent"]) in (0, len(doc["time"]))
+    (entry,) = [k for k in doc["spending"]["byKey"] if k["key"] == key and k["unit"] == unit] or [{"spent": []}]
+    assert len(entry["spent"]) in (0, len(doc["spending"]["time"]))
     return sum(entry["spent"])
 
 
