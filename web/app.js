@@ -316,7 +316,7 @@ const views = {
            el("span", { class: "muted", id: "route-count" }, shown.length + " of " + all.length + " routes" +
               (shown.length > LIMIT ? " (first " + LIMIT + " shown)" : ""))),
         el("table", { id: "routes" },
-          el("tr", {}, ["kind", "route", "hostnames", "matches", "backends", "parents"].map((h) => el("th", {}, h))),
+          el("tr", {}, ["kind", "route", "hostnames", "matches", "filters", "backends", "parents"].map((h) => el("th", {}, h))),
           shown.slice(0, LIMIT).map(routeRow)),
       ];
     },
@@ -369,6 +369,17 @@ function routeRow(r) {
   const backends = rules.flatMap((x) => (x.backendRefs || []).map((b) =>
     (b.kind && b.kind !== "Service" ? b.kind + "/" : "") + b.name + (b.port ? ":" + b.port : "") +
     (b.weight !== undefined ? " (weight " + b.weight + ")" : "")));
+  // Filters by kind, with what they set where that fits in a word or two.
+  const filterText = (f) => {
+    const field = { URLRewrite: "urlRewrite", CORS: "cors" }[f.type] || (f.type ? f.type[0].toLowerCase() + f.type.slice(1) : "");
+    const x = f[field] || {};
+    if (f.type === "RequestRedirect") return "redirect " + (x.statusCode || 302) + (x.hostname ? " to " + x.hostname : "");
+    if (f.type === "URLRewrite") return "rewrite " + ((x.path && (x.path.replaceFullPath || x.path.replacePrefixMatch)) || x.hostname || "");
+    if (f.type === "RequestMirror") return "mirror to " + ((x.backendRef || {}).name || "");
+    if (f.type === "ExtensionRef") return "extension " + (f.extensionRef || {}).kind + "/" + (f.extensionRef || {}).name;
+    return f.type || "?";
+  };
+  const filters = rules.flatMap((x) => [...(x.filters || []), ...(x.backendRefs || []).flatMap((b) => b.filters || [])]).map(filterText);
   const parents = ((r.status || {}).parents || []).map((p) => el("div", {},
     (p.parentRef.namespace || r.metadata.namespace) + "/" + p.parentRef.name + (p.parentRef.sectionName ? "/" + p.parentRef.sectionName : "") + " ",
     conditions(p.conditions)));
@@ -377,6 +388,7 @@ function routeRow(r) {
       editLink(r, GW + "/namespaces/" + r.metadata.namespace + "/" + r.kind.toLowerCase() + "s/" + r.metadata.name), " ",
       trafficLink(r.kind, r.metadata.namespace, r.metadata.name)),
     el("td", {}, (r.spec.hostnames || ["*"]).join(", ")), el("td", {}, matches.join(", ")),
+    el("td", { class: "filters-cell" }, [...new Set(filters)].join(", ")),
     el("td", {}, backends.join(", ")), el("td", {}, parents));
 }
 

@@ -7,7 +7,7 @@
 //                             (created by the test through the API after the
 //                             page is up, so it can only come through the watch)
 //     login TOKEN             open the page, log in with TOKEN: {refused, error, gateways}
-//     routes FILTER           open #/routes, type FILTER: {count, rows, firstRender, filterMs}
+//     routes FILTER           open #/routes, type FILTER: {count, rows, filters, firstRender, filterMs}
 //     edit PATH FROM TO [save] the YAML editor of the object at API path PATH:
 //                             replace FROM with TO, wait for the server's check
 //                             (and save): {status, problems, text}
@@ -84,7 +84,9 @@ try {
     await page.waitForFunction((f) => [...document.querySelectorAll("#routes tr[data-route]")].every((r) => r.innerText.toLowerCase().includes(f.toLowerCase())), filter);
     const filterMs = Date.now() - t1;
     const rows = await page.$$eval("#routes tr[data-route]", (els) => els.map((e) => e.dataset.route));
-    out({ count: await page.textContent("#route-count"), rows, firstRender, filterMs, errors });
+    const filters = Object.fromEntries(await page.$$eval("#routes tr[data-route]", (els) =>
+      els.map((e) => [e.dataset.route, e.querySelector(".filters-cell").textContent])));
+    out({ count: await page.textContent("#route-count"), rows, filters, firstRender, filterMs, errors });
   } else if (scenario === "edit") {
     // edit PATH FROM TO SAVE: open the editor of the object at API path PATH,
     // replace the text FROM with TO, wait for the server's check; SAVE=save

@@ -98,9 +98,16 @@ def test_a_gateway_created_through_the_api_appears_without_a_reload(sluiced):
 def test_routes_filter(sluiced):
     for i in range(30):
         created(sluiced.post(ROUTES, httproute("shop-%d" % i if i % 3 == 0 else "api-%d" % i, path="/p%d" % i)))
-    result = run_browser("http://127.0.0.1:%d" % sluiced.port, "routes", "shop", "30")
-    assert result["count"].startswith("10 of 30 routes")
-    assert sorted(result["rows"]) == sorted("default/shop-%d" % i for i in range(0, 30, 3))
+    with_filters = httproute("shop-filtered", path="/f")
+    with_filters["spec"]["rules"][0]["filters"] = [
+        {"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "x-a", "value": "1"}]}},
+        {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v2"}}}]
+    created(sluiced.post(ROUTES, with_filters))
+    result = run_browser("http://127.0.0.1:%d" % sluiced.port, "routes", "shop", "31")
+    assert result["count"].startswith("11 of 31 routes")
+    assert sorted(result["rows"]) == sorted(["default/shop-%d" % i for i in range(0, 30, 3)] + ["default/shop-filtered"])
+    assert result["filters"]["default/shop-filtered"] == "RequestHeaderModifier, rewrite /v2"
+    assert result["filters"]["default/shop-0"] == ""
 
 
 @needs_browser
