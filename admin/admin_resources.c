@@ -12,6 +12,7 @@
 #include "admin/admin_select.h"
 #include "common/log.h"
 #include "common/sl.h"
+#include "daemon/kube_sync.h"
 #include "daemon/objects.h"
 #include "daemon/yaml_json.h"
 
@@ -407,9 +408,29 @@ static const char *file_inside(sl_admin_req *r, const sl_admin_path *p, const js
     return NULL;
 }
 
+/* The cluster an object is synced from (--kubernetes), or NULL. */
+static const char *cluster_of(const json_t *obj)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"), SL_SYNCED_ANNOTATION));
+}
+
+/* Objects that belong to a --config-dir file or to a Kubernetes cluster are
+ * changed there, not through this API (their status is the controller's to
+ * write). True with the 409 answer in *res. */
 static bool owned_by_files(sl_admin_req *r, const sl_admin_path *p, const json_t *old, const char *verb,
                            enum MHD_Result *res)
 {
+    const char *cluster = cluster_of(old);
+    if (cluster && strcmp(p->subresource, "status") != 0) {
+        char q[256];
+        qualified(p->kind, q, sizeof(q));
+        *res = sl_admin_reply_error(r, 409, "Conflict", p->kind->plural, p->name, NULL,
+                                    "cannot %s %s \"%s\": it is synced from the Kubernetes cluster at %s "
+                                    "(--kubernetes), which owns it; change it in the cluster",
+                                    verb, q, p->name, cluster);
+        return true;
+    }
     const char *file = file_of(r, old), *holds = NULL;
     if (!file && strcmp(verb, "delete") == 0)
         file = holds = file_inside(r, p, old);
@@ -708,8 +729,8 @@ static enum MHD_Result do_delete_collection(sl_admin_req *r, const sl_admin_path
             break;
         if (!sl_selector_matches(labels, obj) || !sl_selector_matches(fields, obj))
             continue;
-        if (file_of(r, obj))
-            continue; /* the directory's (--config-dir): left to its files */
+        if (file_of(r, obj) || cluster_of(obj))
+            continue; /* the directory's (--config-dir) or the cluster's (--kubernetes): left to them */
         rc = delete_locked(s, p->kind, obj);
         set_type_meta(p, obj);
         json_array_append(deleted, obj);

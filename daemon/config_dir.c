@@ -17,6 +17,7 @@
 #include "common/sl.h"
 #include "daemon/bg_thread.h"
 #include "daemon/objects.h"
+#include "daemon/store_mirror.h"
 #include "daemon/validate.h"
 #include "daemon/yaml_json.h"
 
@@ -237,8 +238,7 @@ static void free_pass(pass *p)
 
 static const char *marked_file(const json_t *obj)
 {
-    return json_string_value(
-        json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"), SL_CONFIG_FILE_ANNOTATION));
+    return sl_mirror_mark(obj, SL_CONFIG_FILE_ANNOTATION);
 }
 
 /* Every namespaced object's namespace exists, in the store or in the set. */
@@ -271,44 +271,19 @@ typedef struct counts {
 static int put_wanted(sl_store *s, wanted *w, counts *n)
 {
     const sl_kind *k = w->kind;
-    json_t *obj = w->obj;
-    json_t *meta = sl_obj_metadata(obj);
-    json_t *ann = json_object_get(meta, "annotations");
-    if (!json_is_object(ann)) {
-        ann = json_object();
-        json_object_set_new(meta, "annotations", ann);
-    }
-    json_object_set_new(ann, SL_CONFIG_FILE_ANNOTATION, json_string(w->file));
-    json_t *old = NULL;
-    int rc = sl_store_get(s, k->kind, k->namespaced ? sl_obj_namespace(obj) : "", sl_obj_name(obj), &old);
-    if (rc == SL_NOTFOUND) {
-        int64_t rv = sl_store_next_rv(s);
-        sl_obj_prepare_create(k, obj, rv);
-        n->created++;
-        return sl_store_put(s, k->kind, obj, "ADDED", rv);
-    }
+    const char *marks[] = {SL_CONFIG_FILE_ANNOTATION, w->file, NULL};
+    sl_mirror_result result;
+    bool was_marked;
+    int rc = sl_mirror_put(s, k, json_incref(w->obj), marks, NULL, &result, &was_marked);
     if (rc != SL_OK)
         return rc;
-    json_t *was = sl_obj_user_form(k, old), *now = sl_obj_user_form(k, obj);
-    /* (The apiVersion an object was written at is not a change.) */
-    json_object_del(was, "apiVersion");
-    json_object_del(now, "apiVersion");
-    bool same = json_equal(was, now);
-    json_decref(was);
-    json_decref(now);
-    if (same) {
-        json_decref(old);
-        n->unchanged++;
-        return SL_OK;
-    }
-    if (!marked_file(old))
+    n->created += result == SL_MIRROR_CREATED;
+    n->updated += result == SL_MIRROR_UPDATED;
+    n->unchanged += result == SL_MIRROR_UNCHANGED;
+    if (result == SL_MIRROR_UPDATED && !was_marked)
         sl_log_info("config-dir", "%s %s%s%s, written before through the admin API, now comes from %s", k->kind,
-                    sl_obj_namespace(obj), k->namespaced ? "/" : "", sl_obj_name(obj), w->file);
-    int64_t rv = sl_store_next_rv(s);
-    sl_obj_prepare_update(k, obj, old, rv);
-    json_decref(old);
-    n->updated++;
-    return sl_store_put(s, k->kind, obj, "MODIFIED", rv);
+                    sl_obj_namespace(w->obj), k->namespaced ? "/" : "", sl_obj_name(w->obj), w->file);
+    return SL_OK;
 }
 
 /* Deletes the marked objects of kind k that no file defines any more. A
@@ -349,11 +324,7 @@ static int delete_gone(sl_store *s, pass *p, const sl_kind *k, counts *n)
                 continue;
             }
         }
-        int64_t rv = sl_store_next_rv(s);
-        char rvs[32];
-        snprintf(rvs, sizeof(rvs), "%lld", (long long)rv);
-        json_object_set_new(sl_obj_metadata(obj), "resourceVersion", json_string(rvs));
-        if ((rc = sl_store_delete(s, k->kind, obj, rv)) != SL_OK)
+        if ((rc = sl_mirror_delete(s, k, obj)) != SL_OK)
             break;
         n->deleted++;
     }

@@ -43,6 +43,7 @@
 #include "daemon/store.h"
 #include "daemon/spawner.h"
 #include "daemon/supervisor.h"
+#include "daemon/kube_sync.h"
 #include "daemon/traffic_history.h"
 #include "daemon/tokens.h"
 #include "workers/access_log_format.h"
@@ -73,6 +74,7 @@ typedef struct master {
     unsigned retry_ticks;
     int exit_code;
     sl_config_dir *config_dir;  /* --config-dir's watcher, or NULL */
+    sl_kube_sync *kube;         /* --kubernetes: the cluster's mirror, or NULL */
     ev_signal sigusr1;
     const char *log_file;       /* --log-file, or NULL (standard error) */
     const char *access_log;     /* --access-log as given */
@@ -92,6 +94,10 @@ static void usage(FILE *f)
             "                             non-loopback addresses need at least one token\n"
             "  --config-dir DIR           apply the manifests (*.yaml, *.yml, *.json) of DIR at start and\n"
             "                             whenever they change; the objects they define belong to DIR\n"
+            "  --kubernetes               mirror a Kubernetes cluster's Gateway API objects (and their\n"
+            "                             Services, EndpointSlices, TLS Secrets) into the store\n"
+            "  --kubeconfig PATH          the cluster of --kubernetes (default: in-cluster, from the\n"
+            "                             pod's service account)\n"
             "  --log-level LEVEL          error, warn, info (default) or debug\n"
             "  --log-file PATH            write the log (master and workers) to PATH instead of standard\n"
             "                             error; SIGUSR1 reopens it and the access log (logrotate)\n"
@@ -247,7 +253,8 @@ static void notify_changed(void *arg)
 static void readiness_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     master *m = t->data;
-    bool ready = m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor);
+    /* (with --kubernetes: once every kind of the cluster has been listed into the store) */
+    bool ready = m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor) && (!m->kube || sl_kube_sync_ready(m->kube));
     sl_admin_set_ready(m->admin, ready);
     if (ready) {
         char status[200];
@@ -412,6 +419,8 @@ int main(int argc, char **argv)
     const char *redis = getenv("SLUICE_REDIS");
     const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
     const char *config_dir = NULL;
+    const char *kubeconfig = NULL;
+    bool kubernetes = false;
     const char *log_file = NULL;
     const char *otlp_endpoint = getenv("SLUICE_OTLP_ENDPOINT"), *trace_ratio = NULL;
     const char *web_dir = NULL;
@@ -430,7 +439,8 @@ int main(int argc, char **argv)
                                           "--access-log",     "--user",           "--admin-tls-cert",
                                           "--admin-tls-key",  "--admin-client-ca", "--redis",
                                           "--config-dir",     "--log-file",       "--access-log-format",
-                                          "--otlp-endpoint",  "--trace-sample-ratio", "--web-dir"};
+                                          "--otlp-endpoint",  "--trace-sample-ratio", "--web-dir",
+                                          "--kubeconfig"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -447,6 +457,10 @@ int main(int argc, char **argv)
         }
         if (value && strncmp(a, "--config-dir", 12) == 0) {
             config_dir = value;
+        } else if (value && strncmp(a, "--kubeconfig", 12) == 0) {
+            kubeconfig = value;
+        } else if (strcmp(a, "--kubernetes") == 0) {
+            kubernetes = true;
         } else if (value && strncmp(a, "--log-file", 10) == 0) {
             log_file = value;
         } else if (value && strncmp(a, "--admin-tls-cert", 16) == 0) {
@@ -582,6 +596,22 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (kubeconfig && !kubernetes) {
+        sl_log_error("main", "--kubeconfig names the cluster of --kubernetes, which is not given");
+        sl_config_dir_stop(m.config_dir);
+        sl_store_close(m.store);
+        return 2;
+    }
+    if (kubernetes) {
+        sl_kube_config kc;
+        if (!sl_kube_config_load(kubeconfig, &kc, err, sizeof(err)) ||
+            !(m.kube = sl_kube_sync_start(m.store, &kc, err, sizeof(err)))) {
+            sl_log_error("main", "--kubernetes: %s", err);
+            sl_config_dir_stop(m.config_dir);
+            sl_store_close(m.store);
+            return 1;
+        }
+    }
     sl_admin_config cfg = {.address = admin_addr,
                            .store = m.store,
                            .control = m.control,
@@ -593,6 +623,7 @@ int main(int argc, char **argv)
     m.admin = sl_admin_start(&cfg, err, sizeof(err));
     if (!m.admin) {
         sl_log_error("main", "%s", err);
+        sl_kube_sync_stop(m.kube);
         sl_config_dir_stop(m.config_dir);
         sl_store_close(m.store);
         return 1;
@@ -634,6 +665,7 @@ int main(int argc, char **argv)
     sl_admin_set_ready(m.admin, false);
     sl_admin_stop(m.admin);
     sl_config_dir_stop(m.config_dir);
+    sl_kube_sync_stop(m.kube);
     sl_controller_stop(m.controller);
     sl_fetcher_stop();
     sl_redis_health_stop();

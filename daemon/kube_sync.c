@@ -1,0 +1,439 @@
+/* The cluster's objects mirrored into the store (see kube_sync.h). */
+#include "daemon/kube_sync.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/sl.h"
+#include "daemon/kinds.h"
+#include "daemon/kube_client.h"
+#include "daemon/objects.h"
+#include "daemon/store_mirror.h"
+#include "daemon/validate.h"
+
+#define PAGE 500              /* objects per list page */
+#define WATCH_SECONDS 290     /* a watch asks the server to end after this (plus jitter), then resumes */
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+/* What is mirrored: the kind as the store keeps it, where the cluster serves
+ * it, and the apiVersion it is stored at. */
+typedef struct resource {
+    const char *kind, *path, *api_version, *query;
+} resource;
+
+#define GW "/apis/gateway.networking.k8s.io/"
+#define SLUICE "/apis/gateway.sluice.dev/v1alpha1/"
+static const resource resources[] = {
+    {"Namespace", "/api/v1/namespaces", "v1", NULL},
+    {"Service", "/api/v1/services", "v1", NULL},
+    {"Secret", "/api/v1/secrets", "v1", "fieldSelector=type%3Dkubernetes.io%2Ftls"},
+    {"EndpointSlice", "/apis/discovery.k8s.io/v1/endpointslices", "discovery.k8s.io/v1", NULL},
+    {"GatewayClass", GW "v1/gatewayclasses", "gateway.networking.k8s.io/v1", NULL},
+    {"Gateway", GW "v1/gateways", "gateway.networking.k8s.io/v1", NULL},
+    {"HTTPRoute", GW "v1/httproutes", "gateway.networking.k8s.io/v1", NULL},
+    {"GRPCRoute", GW "v1/grpcroutes", "gateway.networking.k8s.io/v1", NULL},
+    {"ReferenceGrant", GW "v1beta1/referencegrants", "gateway.networking.k8s.io/v1beta1", NULL},
+    {"BackendTLSPolicy", GW "v1/backendtlspolicies", "gateway.networking.k8s.io/v1", NULL},
+    {"TrafficPolicy", SLUICE "trafficpolicies", "gateway.sluice.dev/v1alpha1", NULL},
+    {"Backend", SLUICE "backends", "gateway.sluice.dev/v1alpha1", NULL},
+    {"BackendPolicy", SLUICE "backendpolicies", "gateway.sluice.dev/v1alpha1", NULL},
+};
+#define NRES (sizeof(resources) / sizeof(resources[0]))
+
+struct sl_kube_sync;
+
+typedef struct reflector {
+    struct sl_kube_sync *ks;
+    const resource *res;
+    const sl_kind *kind;
+    sl_kube_client *client;
+    pthread_t thread;
+    bool started;
+    char rv[64];        /* the last resourceVersion seen: a watch resumes from it */
+    bool gone;          /* the watch said 410 Gone: list again */
+    _Atomic bool listed; /* the first list is in the store */
+    _Atomic unsigned missing_logged; /* lists answered 404 (the kind is not served) */
+} reflector;
+
+struct sl_kube_sync {
+    sl_store *store;
+    sl_kube_config cfg;
+    _Atomic bool stop;
+    pthread_mutex_t lock; /* guards namespaces_listed, with its condition */
+    pthread_cond_t namespaces;
+    bool namespaces_listed;
+    reflector r[NRES];
+};
+
+static const char *text_or_empty(const json_t *v)
+{
+    const char *t = json_string_value(v);
+    return t ? t : "";
+}
+
+/* Sleeps ms (returns early on stop). */
+static void nap(sl_kube_sync *ks, unsigned ms)
+{
+    for (unsigned slept = 0; slept < ms && !atomic_load(&ks->stop); slept += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static unsigned jitter(unsigned ms)
+{
+    return ms / 2 + (unsigned)(random() % (ms / 2 + 1)); /* (spreads replicas and kinds apart) */
+}
+
+/* ---- into the store ---- */
+
+/* obj (an item of the cluster, consumed) as the store keeps it: typed, its
+ * cluster identity in annotations; NULL (logged) when our validation refuses it. */
+static json_t *stored_form(reflector *r, json_t *obj)
+{
+    json_object_set_new(obj, "apiVersion", json_string(r->res->api_version));
+    json_object_set_new(obj, "kind", json_string(r->res->kind));
+    json_t *meta = sl_obj_metadata(obj);
+    json_object_del(meta, "managedFields");
+    sl_vctx v;
+    sl_vctx_init(&v);
+    sl_validate_metadata(&v, obj, r->kind->namespaced, r->kind->name_is_label);
+    if (r->kind->validate)
+        r->kind->validate(&v, obj);
+    if (sl_vctx_count(&v) > 0) {
+        json_t *c = json_array_get(v.causes, 0);
+        sl_log_warn("kubernetes", "%s %s%s%s from the cluster is not mirrored: %s: %s%s", r->res->kind,
+                    sl_obj_namespace(obj), r->kind->namespaced ? "/" : "", sl_obj_name(obj),
+                    json_string_value(json_object_get(c, "field")), json_string_value(json_object_get(c, "message")),
+                    sl_vctx_count(&v) > 1 ? " (and more)" : "");
+        sl_vctx_free(&v);
+        json_decref(obj);
+        return NULL;
+    }
+    sl_vctx_free(&v);
+    return obj;
+}
+
+/* Writes obj (consumed) within the open transaction. */
+static int put(reflector *r, json_t *obj)
+{
+    json_t *meta = sl_obj_metadata(obj);
+    char uid[80], rv[64];
+    snprintf(uid, sizeof(uid), "%s", text_or_empty(json_object_get(meta, "uid")));
+    snprintf(rv, sizeof(rv), "%s", text_or_empty(json_object_get(meta, "resourceVersion")));
+    obj = stored_form(r, obj);
+    if (!obj)
+        return SL_OK;
+    const char *marks[] = {SL_SYNCED_ANNOTATION, r->ks->cfg.server, SL_CLUSTER_UID_ANNOTATION, uid,
+                           SL_CLUSTER_RV_ANNOTATION, rv, NULL};
+    sl_mirror_result result;
+    bool was_marked;
+    json_t *keep = json_incref(obj);
+    int rc = sl_mirror_put(r->ks->store, r->kind, obj, marks, SL_CLUSTER_RV_ANNOTATION, &result, &was_marked);
+    if (rc == SL_OK && result == SL_MIRROR_UPDATED && !was_marked)
+        sl_log_info("kubernetes", "%s %s%s%s, written before through the admin API, now comes from the cluster",
+                    r->res->kind, sl_obj_namespace(keep), r->kind->namespaced ? "/" : "", sl_obj_name(keep));
+    json_decref(keep);
+    return rc;
+}
+
+/* Deletes the stored object ns/name of the kind if the cluster put it there. */
+static int delete_synced(reflector *r, const char *ns, const char *name)
+{
+    json_t *old = NULL;
+    int rc = sl_store_get(r->ks->store, r->kind->kind, r->kind->namespaced ? ns : "", name, &old);
+    if (rc == SL_NOTFOUND)
+        return SL_OK;
+    if (rc == SL_OK && sl_mirror_mark(old, SL_SYNCED_ANNOTATION))
+        rc = sl_mirror_delete(r->ks->store, r->kind, old);
+    json_decref(old);
+    return rc;
+}
+
+/* Ends the write transaction begun (began) for work that returned rc:
+ * committed, or rolled back; false (logged) when nothing was written. */
+static bool finish_write(reflector *r, bool began, int rc)
+{
+    sl_store *s = r->ks->store;
+    if (began && rc == SL_OK && sl_store_write_commit(s) == SL_OK)
+        return true;
+    if (began && rc != SL_OK)
+        sl_store_write_rollback(s);
+    sl_log_error("kubernetes", "the store refused a write of %s objects from the cluster; trying again",
+                 r->res->kind);
+    return false;
+}
+
+/* ---- list ---- */
+
+static void list_path(reflector *r, const char *cont, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s?limit=%d%s%s%s%s", r->res->path, PAGE, r->res->query ? "&" : "",
+             r->res->query ? r->res->query : "", cont && *cont ? "&continue=" : "", cont && *cont ? cont : "");
+}
+
+/* An answer's Status code (410 Gone...), or 0. */
+static long status_code(const char *answer)
+{
+    json_t *doc = answer ? json_loads(answer, 0, NULL) : NULL;
+    long code = (long)json_integer_value(json_object_get(doc, "code"));
+    json_decref(doc);
+    return code;
+}
+
+/* Lists every object of the kind into the store, then deletes the synced
+ * ones the cluster no longer has. False (logged) to try again later. */
+static bool list(reflector *r)
+{
+    char path[2048], err[512], cont[4096] = "";
+    json_t *seen = json_object(); /* "ns/name" of every listed object */
+    bool ok = true;
+    unsigned restarts = 0;
+    for (;;) {
+        list_path(r, cont, path, sizeof(path));
+        char *answer = NULL;
+        long status = sl_kube_request(r->client, "GET", path, NULL, &answer, err, sizeof(err));
+        json_t *doc = status == 200 ? json_loads(answer, 0, NULL) : NULL;
+        if (status == 410 && cont[0] && restarts++ < 3) { /* the continue token expired: start over */
+            free(answer);
+            json_decref(doc);
+            json_object_clear(seen);
+            cont[0] = '\0';
+            continue;
+        }
+        if (!json_is_array(json_object_get(doc, "items"))) {
+            if (atomic_load(&r->ks->stop))
+                ; /* (stopping: not a problem) */
+            else if (status == 404 && atomic_fetch_add(&r->missing_logged, 1) % 20 == 0)
+                sl_log_warn("kubernetes", "the cluster does not serve %s (%s): its CRD is not installed? "
+                            "Looking again later", r->res->kind, r->res->path);
+            else if (status != 404)
+                sl_log_warn("kubernetes", "cannot list %s: %s", r->res->kind,
+                            status ? "the server answered an error" : err);
+            if (status && status != 404)
+                sl_log_debug("kubernetes", "%ld: %.300s", status, answer ? answer : "");
+            free(answer);
+            json_decref(doc);
+            ok = false;
+            break;
+        }
+        free(answer);
+        json_t *items = json_object_get(doc, "items");
+        sl_store *s = r->ks->store;
+        bool began = sl_store_write_begin(s) == SL_OK;
+        int rc = SL_OK;
+        size_t i;
+        json_t *item;
+        json_array_foreach(items, i, item) {
+            char key[600];
+            snprintf(key, sizeof(key), "%s/%s", sl_obj_namespace(item), sl_obj_name(item));
+            json_object_set_new(seen, key, json_true());
+            if (began && rc == SL_OK)
+                rc = put(r, json_deep_copy(item));
+        }
+        ok = finish_write(r, began, rc);
+        const json_t *meta = json_object_get(doc, "metadata");
+        snprintf(cont, sizeof(cont), "%s", text_or_empty(json_object_get(meta, "continue")));
+        snprintf(r->rv, sizeof(r->rv), "%s", text_or_empty(json_object_get(meta, "resourceVersion")));
+        json_decref(doc);
+        if (!ok || !cont[0])
+            break;
+        if (atomic_load(&r->ks->stop)) {
+            ok = false; /* (an unfinished list deletes nothing) */
+            break;
+        }
+    }
+    if (ok) { /* what the cluster no longer has */
+        json_t *items = NULL;
+        int64_t unused;
+        sl_store *s = r->ks->store;
+        bool began = sl_store_write_begin(s) == SL_OK;
+        int rc = began ? sl_store_list(s, r->kind->kind, "", &items, &unused) : SL_ERR;
+        size_t i;
+        json_t *obj;
+        json_array_foreach(items, i, obj) {
+            char key[600];
+            snprintf(key, sizeof(key), "%s/%s", sl_obj_namespace(obj), sl_obj_name(obj));
+            if (rc == SL_OK && sl_mirror_mark(obj, SL_SYNCED_ANNOTATION) && !json_object_get(seen, key))
+                rc = sl_mirror_delete(s, r->kind, obj);
+        }
+        json_decref(items);
+        ok = finish_write(r, began, rc);
+    }
+    json_decref(seen);
+    return ok;
+}
+
+/* ---- watch ---- */
+
+static bool on_event(void *arg, const char *line, size_t len)
+{
+    reflector *r = arg;
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    json_t *obj = json_object_get(ev, "object");
+    bool go_on = true;
+    if (!type || !json_is_object(obj)) {
+        sl_log_warn("kubernetes", "a watch of %s sent something that is not an event: %.200s", r->res->kind, line);
+    } else if (strcmp(type, "ERROR") == 0) {
+        long code = (long)json_integer_value(json_object_get(obj, "code"));
+        r->gone = code == 410;
+        if (!r->gone)
+            sl_log_warn("kubernetes", "the watch of %s ended with an error: %.300s", r->res->kind,
+                        text_or_empty(json_object_get(obj, "message")));
+        go_on = false;
+    } else {
+        const char *rv = json_string_value(json_object_get(sl_obj_metadata(obj), "resourceVersion"));
+        if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0) {
+            sl_store *s = r->ks->store;
+            bool began = sl_store_write_begin(s) == SL_OK;
+            int rc = SL_OK;
+            if (began)
+                rc = type[0] == 'D' ? delete_synced(r, sl_obj_namespace(obj), sl_obj_name(obj))
+                                    : put(r, json_deep_copy(obj)); /* (put makes it the store's form) */
+            if (!finish_write(r, began, rc))
+                go_on = false; /* (resumes from the version before this event: it comes again) */
+        }
+        if (go_on && rv) /* BOOKMARK: only the version moves */
+            snprintf(r->rv, sizeof(r->rv), "%s", rv);
+    }
+    json_decref(ev);
+    return go_on && !atomic_load(&r->ks->stop);
+}
+
+/* Watches from r->rv until the stream ends; false after an error (back off). */
+static bool watch(reflector *r)
+{
+    char path[2048], err[512];
+    unsigned seconds = WATCH_SECONDS + (unsigned)(random() % 30);
+    snprintf(path, sizeof(path), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s%s",
+             r->res->path, r->rv, seconds, r->res->query ? "&" : "", r->res->query ? r->res->query : "");
+    char *answer = NULL;
+    r->gone = false;
+    /* Quiet for longer than the server's own end (bookmarks come about every minute): dead. */
+    long status = sl_kube_watch(r->client, path, seconds + 60, on_event, r, &answer, err, sizeof(err));
+    if (status == 410 || status_code(answer) == 410)
+        r->gone = true;
+    else if (status != 200 && !atomic_load(&r->ks->stop))
+        sl_log_warn("kubernetes", "the watch of %s failed: %s", r->res->kind,
+                    status ? (answer ? answer : "an error status") : err);
+    free(answer);
+    return status == 200 || r->gone;
+}
+
+/* ---- the reflector's thread ---- */
+
+static void mark_listed(reflector *r)
+{
+    if (atomic_exchange(&r->listed, true))
+        return;
+    sl_log_info("kubernetes", "%s: in sync with the cluster", r->res->kind);
+    if (strcmp(r->res->kind, "Namespace") == 0) {
+        pthread_mutex_lock(&r->ks->lock);
+        r->ks->namespaces_listed = true;
+        pthread_cond_broadcast(&r->ks->namespaces);
+        pthread_mutex_unlock(&r->ks->lock);
+    }
+}
+
+static void *run(void *arg)
+{
+    reflector *r = arg;
+    sl_kube_sync *ks = r->ks;
+    if (r->kind->namespaced) { /* the objects' namespaces first */
+        pthread_mutex_lock(&ks->lock);
+        while (!ks->namespaces_listed && !atomic_load(&ks->stop))
+            pthread_cond_wait(&ks->namespaces, &ks->lock);
+        pthread_mutex_unlock(&ks->lock);
+    }
+    unsigned backoff = BACKOFF_MIN_MS;
+    while (!atomic_load(&ks->stop)) {
+        if (!list(r)) {
+            nap(ks, jitter(backoff));
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        mark_listed(r);
+        backoff = BACKOFF_MIN_MS;
+        while (!atomic_load(&ks->stop)) {
+            if (watch(r)) {
+                if (r->gone) {
+                    sl_log_info("kubernetes", "%s: resourceVersion %s is gone from the cluster: listing again",
+                                r->res->kind, r->rv);
+                    break;
+                }
+                backoff = BACKOFF_MIN_MS;
+                continue; /* the stream ended (its timeout): resume from the last version */
+            }
+            nap(ks, jitter(backoff));
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        }
+    }
+    return NULL;
+}
+
+sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, size_t errlen)
+{
+    sl_kube_sync *ks = calloc(1, sizeof(*ks));
+    if (!ks) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ks->store = s;
+    ks->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg)); /* (taken over) */
+    pthread_mutex_init(&ks->lock, NULL);
+    pthread_cond_init(&ks->namespaces, NULL);
+    if (strncmp(ks->cfg.server, "http://", 7) == 0)
+        sl_log_warn("kubernetes", "%s: the API server is reached over plain http://: credentials and objects cross "
+                    "the network in the clear (for test and lab servers only)", ks->cfg.where);
+    srandom((unsigned)time(NULL) ^ (unsigned)(uintptr_t)ks);
+    for (size_t i = 0; i < NRES; i++) {
+        reflector *r = &ks->r[i];
+        r->ks = ks;
+        r->res = &resources[i];
+        r->kind = sl_kind_by_name(resources[i].kind);
+        r->client = r->kind ? sl_kube_client_new(&ks->cfg, &ks->stop) : NULL;
+        if (!r->client || pthread_create(&r->thread, NULL, run, r) != 0) {
+            snprintf(err, errlen, "cannot start the sync of %s", resources[i].kind);
+            sl_kube_sync_stop(ks);
+            return NULL;
+        }
+        r->started = true;
+    }
+    sl_log_info("kubernetes", "mirroring the cluster at %s (%s)", ks->cfg.server, ks->cfg.where);
+    return ks;
+}
+
+void sl_kube_sync_stop(sl_kube_sync *ks)
+{
+    if (!ks)
+        return;
+    atomic_store(&ks->stop, true);
+    pthread_mutex_lock(&ks->lock);
+    pthread_cond_broadcast(&ks->namespaces);
+    pthread_mutex_unlock(&ks->lock);
+    for (size_t i = 0; i < NRES; i++) {
+        if (ks->r[i].started)
+            pthread_join(ks->r[i].thread, NULL);
+        sl_kube_client_free(ks->r[i].client);
+    }
+    sl_kube_config_free(&ks->cfg);
+    pthread_cond_destroy(&ks->namespaces);
+    pthread_mutex_destroy(&ks->lock);
+    free(ks);
+}
+
+bool sl_kube_sync_ready(const sl_kube_sync *ks)
+{
+    for (size_t i = 0; ks && i < NRES; i++)
+        if (!atomic_load(&ks->r[i].listed) && atomic_load(&ks->r[i].missing_logged) == 0)
+            return false; /* (a kind the cluster does not serve does not hold readiness up) */
+    return true;
+}

@@ -1,0 +1,37 @@
+/* `sluiced --kubernetes`: the cluster's objects mirrored into the store.
+ *
+ * For each kind (Namespaces, Services, EndpointSlices, TLS Secrets, the
+ * Gateway API kinds, our own), a thread does what client-go's reflector does:
+ * list every object a page at a time (limit and continue), make the store's
+ * synced objects of that kind the same (create, replace, delete), then watch
+ * from the list's resourceVersion with bookmarks, applying each event; a
+ * dropped stream resumes from the last version seen, a 410 Gone (the version
+ * was compacted away) lists again, errors back off with jitter. Objects come
+ * into the store as they are in the cluster, with annotations that say so
+ * (SL_SYNCED_ANNOTATION, the cluster's uid and resourceVersion); the admin API
+ * refuses to change them. The store then compiles them like any other object:
+ * the syncer is only another writer. */
+#ifndef SL_KUBE_SYNC_H
+#define SL_KUBE_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon/kube_config.h"
+#include "daemon/store.h"
+
+#define SL_SYNCED_ANNOTATION "sluice.dev/synced-from"          /* value: the cluster's server URL */
+#define SL_CLUSTER_UID_ANNOTATION "sluice.dev/cluster-uid"
+#define SL_CLUSTER_RV_ANNOTATION "sluice.dev/cluster-resource-version"
+
+typedef struct sl_kube_sync sl_kube_sync;
+
+/* Starts mirroring the cluster cfg names (cfg is taken over); NULL with err
+ * when it cannot start. */
+sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, size_t errlen);
+void sl_kube_sync_stop(sl_kube_sync *k);
+
+/* Whether every kind has finished its first list (for /readyz). */
+bool sl_kube_sync_ready(const sl_kube_sync *k);
+
+#endif

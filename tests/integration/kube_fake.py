@@ -1,0 +1,266 @@
+"""A fake Kubernetes API server for the tests of `sluiced --kubernetes` (no real
+API server can be installed here). It is written from the documented behaviour
+of the real one, and covers only what the syncer uses:
+
+- objects in memory with a uid and a resourceVersion from one global counter
+  (the API conventions: "Concurrency Control and Consistency");
+- list with `limit` and `continue` (the continue token names where the next page
+  starts; an expired token answers 410 Gone), `fieldSelector=type=...` for Secrets;
+- watch (`watch=1&resourceVersion=RV&allowWatchBookmarks=true&timeoutSeconds=N`):
+  a chunked stream of `{"type","object"}` lines, every event after RV, then new
+  ones as they happen, a BOOKMARK every `bookmark_every` seconds, the end after
+  timeoutSeconds; a resourceVersion older than the last compaction gets an ERROR
+  event whose Status has code 410 ("Efficient detection of changes");
+- bearer-token authentication (401 without the right token);
+- test controls: compact the event history, drop every open watch, stop and
+  start again on the same port (the state kept, as etcd keeps it), count requests.
+
+Writes come from the test through Python methods, not HTTP.
+"""
+import base64
+import copy
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+# plural -> (group/version prefix, namespaced)
+RESOURCES = {
+    "namespaces": ("/api/v1", False), "services": ("/api/v1", True), "secrets": ("/api/v1", True),
+    "endpointslices": ("/apis/discovery.k8s.io/v1", True),
+    "gatewayclasses": ("/apis/gateway.networking.k8s.io/v1", False),
+    "gateways": ("/apis/gateway.networking.k8s.io/v1", True),
+    "httproutes": ("/apis/gateway.networking.k8s.io/v1", True),
+    "grpcroutes": ("/apis/gateway.networking.k8s.io/v1", True),
+    "referencegrants": ("/apis/gateway.networking.k8s.io/v1beta1", True),
+    "backendtlspolicies": ("/apis/gateway.networking.k8s.io/v1", True),
+    "trafficpolicies": ("/apis/gateway.sluice.dev/v1alpha1", True),
+    "backends": ("/apis/gateway.sluice.dev/v1alpha1", True),
+    "backendpolicies": ("/apis/gateway.sluice.dev/v1alpha1", True),
+}
+
+
+class FakeKube:
+    def __init__(self, token="fake-token", bookmark_every=1.0):
+        self.token = token
+        self.bookmark_every = bookmark_every
+        self.lock = threading.Condition()
+        self.rv = 100
+        self.objects = {plural: {} for plural in RESOURCES}  # plural -> {(ns, name): obj}
+        self.events = []  # (rv, plural, type, obj)
+        self.compacted = 0  # events at or below this rv are gone
+        self.requests = {"list": {}, "watch": {}}
+        self.watch_generation = 0  # bumped to drop every open watch
+        self.server = None
+        self.port = None
+        self.start()
+
+    # ---- server life ----
+
+    def start(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                fake.handle_get(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port or 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.drop_watches()
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def kubeconfig(self, path, token=None):
+        with open(path, "w") as f:
+            f.write("""apiVersion: v1
+kind: Config
+current-context: fake
+contexts:
+- name: fake
+  context: {cluster: fake, user: tester}
+clusters:
+- name: fake
+  cluster: {server: "%s"}
+users:
+- name: tester
+  user: {token: "%s"}
+""" % (self.url, token or self.token))
+        return path
+
+    # ---- writes (the test's) ----
+
+    def _event(self, plural, kind, obj):
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        self.events.append((self.rv, plural, kind, copy.deepcopy(obj)))
+        self.lock.notify_all()
+
+    def apply(self, plural, obj):
+        """Creates or replaces obj (a dict with metadata.name[, namespace])."""
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        ns = meta.get("namespace", "") if RESOURCES[plural][1] else ""
+        if RESOURCES[plural][1]:
+            meta["namespace"] = ns or "default"
+            ns = meta["namespace"]
+        with self.lock:
+            old = self.objects[plural].get((ns, meta["name"]))
+            meta["uid"] = old["metadata"]["uid"] if old else str(uuid.uuid4())
+            meta.setdefault("creationTimestamp", "2026-12-06T00:00:00Z")
+            meta["managedFields"] = [{"manager": "kubectl", "operation": "Apply"}]
+            self.objects[plural][(ns, meta["name"])] = obj
+            self._event(plural, "MODIFIED" if old else "ADDED", obj)
+            return copy.deepcopy(obj)
+
+    def delete(self, plural, name, namespace="default"):
+        ns = namespace if RESOURCES[plural][1] else ""
+        with self.lock:
+            obj = self.objects[plural].pop((ns, name))
+            self._event(plural, "DELETED", obj)
+
+    def compact(self):
+        """Forgets the event history: a watch from before now gets 410 Gone."""
+        with self.lock:
+            self.compacted = self.rv
+            self.events = []
+
+    def drop_watches(self):
+        with self.lock:
+            self.watch_generation += 1
+            self.lock.notify_all()
+
+    def count(self, what, plural):
+        with self.lock:
+            return self.requests[what].get(plural, 0)
+
+    # ---- reads (the syncer's) ----
+
+    def _route(self, path):
+        """(plural, namespace or None) of a collection path, or None."""
+        for plural, (prefix, namespaced) in RESOURCES.items():
+            if path == "%s/%s" % (prefix, plural):
+                return plural, None
+            if namespaced and path.startswith(prefix + "/namespaces/") and path.endswith("/" + plural):
+                return plural, path[len(prefix) + len("/namespaces/"):-len(plural) - 1]
+        return None
+
+    @staticmethod
+    def _selected(obj, query):
+        sel = query.get("fieldSelector", [""])[0]
+        if sel.startswith("type="):
+            return obj.get("type") == sel[len("type="):]
+        return True
+
+    def handle_get(self, h):
+        if self.token and h.headers.get("Authorization") != "Bearer " + self.token:
+            return self._reply(h, 401, status(401, "Unauthorized", "Unauthorized"))
+        u = urlparse(h.path)
+        query = parse_qs(u.query)
+        route = self._route(u.path)
+        if not route:
+            return self._reply(h, 404, status(404, "NotFound", "the server could not find the requested resource"))
+        plural, ns = route
+        if query.get("watch", [""])[0] in ("1", "true"):
+            return self._watch(h, plural, ns, query)
+        return self._list(h, plural, ns, query)
+
+    def _list(self, h, plural, ns, query):
+        limit = int(query.get("limit", ["0"])[0] or 0)
+        cont = query.get("continue", [""])[0]
+        with self.lock:
+            self.requests["list"][plural] = self.requests["list"].get(plural, 0) + 1
+            start_after, list_rv = "", self.rv
+            if cont:
+                token = json.loads(base64.urlsafe_b64decode(cont))
+                if token["rv"] < self.compacted:
+                    return self._reply(h, 410, status(410, "Expired", "The provided continue parameter is too old"))
+                start_after, list_rv = token["after"], token["rv"]
+            keys = sorted(k for k in self.objects[plural] if ns is None or k[0] == ns)
+            keys = [k for k in keys if "/".join(k) > start_after]
+            items = [copy.deepcopy(self.objects[plural][k]) for k in keys
+                     if self._selected(self.objects[plural][k], query)]
+        meta = {"resourceVersion": str(list_rv)}
+        if limit and len(items) > limit:
+            items = items[:limit]
+            last = items[-1]["metadata"]
+            after = "%s/%s" % (last.get("namespace", ""), last["name"])
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps({"rv": list_rv, "after": after}).encode()).decode()
+        for it in items:  # (a list's items carry no kind, as the real server's)
+            it.pop("kind", None)
+            it.pop("apiVersion", None)
+        self._reply(h, 200, {"kind": "List", "apiVersion": "v1", "metadata": meta, "items": items})
+
+    def _watch(self, h, plural, ns, query):
+        since = int(query.get("resourceVersion", ["0"])[0] or 0)
+        timeout = float(query.get("timeoutSeconds", ["300"])[0])
+        bookmarks = query.get("allowWatchBookmarks", [""])[0] in ("1", "true")
+        with self.lock:
+            self.requests["watch"][plural] = self.requests["watch"].get(plural, 0) + 1
+            generation = self.watch_generation
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+
+        def send(doc):
+            data = (json.dumps(doc) + "\n").encode()
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            h.wfile.flush()
+
+        deadline = time.monotonic() + timeout
+        next_bookmark = time.monotonic() + self.bookmark_every
+        try:
+            with self.lock:
+                if since and since < self.compacted:
+                    send({"type": "ERROR", "object": status(410, "Expired", "too old resource version: %d (%d)" %
+                                                            (since, self.compacted))})
+                    h.wfile.write(b"0\r\n\r\n")
+                    return
+            while time.monotonic() < deadline:
+                with self.lock:
+                    if generation != self.watch_generation:
+                        h.close_connection = True
+                        return  # dropped: no end chunk, as a broken connection
+                    upto = self.rv  # every event of this kind up to here is sent below
+                    pending = [(rv, t, o) for rv, p, t, o in self.events if p == plural and rv > since and
+                               (ns is None or o["metadata"].get("namespace") == ns) and self._selected(o, query)]
+                    if not pending and upto == since:
+                        self.lock.wait(timeout=0.1)
+                for rv, t, o in pending:
+                    send({"type": t, "object": o})
+                since = upto
+                if bookmarks and time.monotonic() >= next_bookmark:
+                    send({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": str(since)}}})
+                    next_bookmark = time.monotonic() + self.bookmark_every
+            h.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    @staticmethod
+    def _reply(h, code, doc):
+        body = json.dumps(doc).encode()
+        h.send_response(code)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+
+def status(code, reason, message):
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}

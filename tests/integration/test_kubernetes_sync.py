@@ -1,0 +1,191 @@
+"""`sluiced --kubernetes`: a cluster's objects mirrored into the store, against the
+fake API server of kube_fake.py (no real API server can run here; docs/kubernetes.md
+says what the fake covers). Objects created, changed and deleted in the "cluster"
+reach traffic; they are marked as the cluster's and the admin API refuses to change
+them while local objects stay writable; a compaction (410 Gone) and a restart of the
+API server resync without losing or duplicating anything; a bad kubeconfig is named."""
+import os
+import subprocess
+import time
+
+import pytest  # noqa: F401
+import requests
+
+from conftest import SLUICED, free_port, path_for
+from dataplane import Origin, wait_until
+from kube_fake import FakeKube
+
+SLUICE_GROUP = "gateway.sluice.dev"
+ROUTES = path_for("httproutes", "default")
+
+
+def gateway(port):
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "gw", "namespace": "default"},
+            "spec": {"gatewayClassName": "sluice", "listeners": [{"name": "http", "port": port, "protocol": "HTTP"}]}}
+
+
+def backend(name, port):
+    return {"apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "Backend", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"type": "Static", "static": {"hosts": [{"host": "127.0.0.1", "port": port}]}}}
+
+
+def route(name, path, backend_name="be"):
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "gw"}],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                                "backendRefs": [{"group": SLUICE_GROUP, "kind": "Backend", "name": backend_name}]}]}}
+
+
+class Cluster:
+    """The fake API server with a Namespace, a Gateway on a free port, a Backend
+    to a real origin and an HTTPRoute, and a sluiced mirroring it."""
+
+    def __init__(self, make_sluiced, tmp_path):
+        self.fake = FakeKube()
+        self.origin = Origin("in-cluster")
+        self.port = free_port()
+        self.fake.apply("namespaces", {"metadata": {"name": "default"}})
+        self.fake.apply("gateways", gateway(self.port))
+        self.fake.apply("backends", backend("be", self.origin.port))
+        self.fake.apply("httproutes", route("r", "/app"))
+        config = self.fake.kubeconfig(str(tmp_path / "kubeconfig"))
+        self.sluiced = make_sluiced("state", extra_args=["--kubernetes", "--kubeconfig", config])
+        self.sluiced.start()
+
+    def get(self, path):
+        return requests.get("http://127.0.0.1:%d%s" % (self.port, path), timeout=5)
+
+    def served(self, path, by=None):
+        def ok():
+            try:
+                r = self.get(path)
+            except requests.RequestException:
+                return False
+            return r.status_code == 200 and (by is None or r.headers.get("X-Origin") == by)
+        return ok
+
+    def close(self):
+        self.fake.stop()
+        self.origin.stop()
+
+
+@pytest.fixture
+def cluster(make_sluiced, tmp_path):
+    c = Cluster(make_sluiced, tmp_path)
+    yield c
+    c.close()
+
+
+def test_cluster_objects_reach_traffic_and_follow_changes(cluster):
+    wait_until(cluster.served("/app/1", "in-cluster"), timeout=20, what="the cluster's route serving")
+    stored = cluster.sluiced.get(ROUTES + "/r").json()
+    ann = stored["metadata"]["annotations"]
+    assert ann["sluice.dev/synced-from"] == cluster.fake.url
+    assert ann["sluice.dev/cluster-uid"] == cluster.fake.objects["httproutes"][("default", "r")]["metadata"]["uid"]
+    assert int(ann["sluice.dev/cluster-resource-version"]) > 100
+    assert "managedFields" not in stored["metadata"]
+    # A change in the cluster: the route moves to another path.
+    cluster.fake.apply("httproutes", route("r", "/moved"))
+    wait_until(cluster.served("/moved/1"), timeout=10, what="the changed route")
+    wait_until(lambda: cluster.get("/app/1").status_code == 404, timeout=10, what="the old path gone")
+    # A new route and another backend.
+    other = Origin("other")
+    try:
+        cluster.fake.apply("backends", backend("be2", other.port))
+        cluster.fake.apply("httproutes", route("r2", "/two", "be2"))
+        wait_until(cluster.served("/two/x", "other"), timeout=10, what="the new route")
+        # Deleted in the cluster: gone from the store and from traffic.
+        cluster.fake.delete("httproutes", "r2")
+        wait_until(lambda: cluster.sluiced.get(ROUTES + "/r2").status_code == 404, timeout=10, what="r2 deleted")
+        wait_until(lambda: cluster.get("/two/x").status_code == 404, timeout=10, what="r2 out of traffic")
+    finally:
+        other.stop()
+
+
+def test_synced_objects_are_refused_and_local_ones_stay_writable(cluster):
+    wait_until(cluster.served("/app/1"), timeout=20, what="the cluster's route serving")
+    r = cluster.sluiced.get(ROUTES + "/r").json()
+    r["spec"]["rules"][0]["matches"][0]["path"]["value"] = "/hijack"
+    for resp in (cluster.sluiced.put(ROUTES + "/r", r),
+                 cluster.sluiced.patch(ROUTES + "/r", {"metadata": {"labels": {"x": "y"}}}),
+                 cluster.sluiced.delete(ROUTES + "/r")):
+        assert resp.status_code == 409, resp.text
+        doc = resp.json()
+        assert doc["kind"] == "Status" and doc["reason"] == "Conflict"
+        assert "synced from the Kubernetes cluster at %s" % cluster.fake.url in doc["message"]
+        assert "change it in the cluster" in doc["message"]
+    assert cluster.sluiced.get(ROUTES + "/r").json()["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/app"
+    # Deleting the whole collection leaves the cluster's objects.
+    assert cluster.sluiced.delete(ROUTES).status_code == 200
+    assert cluster.sluiced.get(ROUTES + "/r").status_code == 200
+    # A local object beside them is the admin API's as ever.
+    local = route("local", "/local")
+    resp = cluster.sluiced.post(ROUTES, local)
+    assert resp.status_code == 201, resp.text
+    wait_until(cluster.served("/local/1", "in-cluster"), timeout=10, what="the local route")
+    local = cluster.sluiced.get(ROUTES + "/local").json()
+    local["metadata"]["labels"] = {"edited": "yes"}
+    assert cluster.sluiced.put(ROUTES + "/local", local).status_code == 200
+    assert cluster.sluiced.delete(ROUTES + "/local").status_code == 200
+
+
+def names_in_store(sluiced):
+    return sorted(o["metadata"]["name"] for o in sluiced.get(ROUTES).json()["items"])
+
+
+def test_a_compaction_relists_and_a_restart_resumes_without_loss_or_duplicates(cluster):
+    wait_until(cluster.served("/app/1"), timeout=20, what="the cluster's route serving")
+    lists_before = cluster.fake.count("list", "httproutes")
+    # The history is compacted while the watches are down: resuming gets 410 Gone
+    # and the syncer lists again; what changed meanwhile is all there.
+    cluster.fake.compact()
+    cluster.fake.apply("httproutes", route("during-1", "/d1"))
+    cluster.fake.apply("httproutes", route("during-2", "/d2"))
+    cluster.fake.delete("httproutes", "during-1")
+    cluster.fake.compact()
+    cluster.fake.drop_watches()
+    wait_until(lambda: cluster.fake.count("list", "httproutes") > lists_before, timeout=15, what="a new list")
+    wait_until(lambda: names_in_store(cluster.sluiced) == ["during-2", "r"], timeout=10,
+               what="the store the same as the cluster")
+    assert "listing again" in cluster.sluiced.log()
+    wait_until(cluster.served("/d2/x"), timeout=10, what="the route made meanwhile")
+    # The API server goes away and comes back (its state kept): the watches resume.
+    cluster.fake.stop()
+    time.sleep(1)
+    cluster.fake.start()
+    cluster.fake.apply("httproutes", route("after", "/after"))
+    wait_until(cluster.served("/after/x"), timeout=40, what="a route made after the restart")
+    assert names_in_store(cluster.sluiced) == ["after", "during-2", "r"]
+    # Many objects at once go through list pages (limit 500).
+    for i in range(1200):
+        cluster.fake.apply("httproutes", route("bulk-%04d" % i, "/bulk/%d" % i))
+    lists = cluster.fake.count("list", "httproutes")
+    cluster.fake.compact()
+    cluster.fake.drop_watches()
+    wait_until(lambda: cluster.fake.count("list", "httproutes") >= lists + 3, timeout=20, what="a paged list")
+    wait_until(lambda: len(names_in_store(cluster.sluiced)) == 1203, timeout=30, what="every object mirrored")
+    wait_until(cluster.served("/bulk/1199"), timeout=30, what="the last bulk route serving")
+
+
+def test_a_bad_kubeconfig_is_named(make_sluiced, tmp_path):
+    cases = [("missing", None, "cannot read"),
+             ("no-context", "apiVersion: v1\nkind: Config\nclusters: []\n", "has no current-context"),
+             ("no-cluster", "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n"
+                            "  context: {cluster: nowhere, user: u}\n", "names cluster nowhere")]
+    for name, text, word in cases:
+        path = str(tmp_path / name)
+        if text is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        state = str(tmp_path / ("state-" + name))
+        cp = subprocess.run([SLUICED, "--state-dir", state, "--admin", "127.0.0.1:%d" % free_port(), "--kubernetes",
+                             "--kubeconfig", path], capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 1, (name, cp.returncode, cp.stderr[-2000:])
+        assert word in cp.stderr and "--kubernetes" in cp.stderr, (name, cp.stderr[-2000:])
+    env = dict(os.environ)
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    cp = subprocess.run([SLUICED, "--state-dir", str(tmp_path / "state-in"), "--admin", "127.0.0.1:%d" % free_port(),
+                         "--kubernetes"], capture_output=True, text=True, timeout=30, env=env)
+    assert cp.returncode == 1 and "not in a pod" in cp.stderr, cp.stderr[-2000:]
