@@ -19,6 +19,8 @@ typedef struct sl_admin_config {
     const char *client_ca;     /* PEM; clients with a certificate it signed are authenticated */
     const char *config_dir;    /* --config-dir: its objects (SL_CONFIG_FILE_ANNOTATION) are not written here */
     const char *web_dir;       /* the dashboard's files, served at /ui/ (NULL: /ui/ answers 404) */
+    const char *kube_server;   /* --kubernetes: its cluster's objects (SL_SYNCED_ANNOTATION) are not written
+                                * here (the string outlives the admin API) */
 } sl_admin_config;
 
 /* Starts serving. Refuses (NULL, message in err) to bind a non-loopback address

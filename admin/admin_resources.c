@@ -202,6 +202,19 @@ static bool validate(sl_admin_req *r, const sl_admin_path *p, const json_t *obj,
     sl_validate_metadata(&v, obj, p->kind->namespaced, p->kind->name_is_label);
     if (p->kind->validate)
         p->kind->validate(&v, obj);
+    /* The syncer's marks say an object is the cluster's: not something a
+     * client may claim (an object carrying them would be locked to a cluster). */
+    static const char *const synced_marks[] = {SL_SYNCED_ANNOTATION, SL_CLUSTER_UID_ANNOTATION, SL_CLUSTER_RV_ANNOTATION};
+    const json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
+    for (size_t i = 0; i < 3 && strcmp(p->subresource, "status") != 0; i++)
+        if (json_object_get(ann, synced_marks[i])) {
+            char field[128];
+            snprintf(field, sizeof(field), "metadata.annotations[%s]", synced_marks[i]);
+            size_t at = sl_v_field(&v, field);
+            sl_v_fail(&v, NULL, "FieldValueForbidden",
+                      "set only by the Kubernetes syncer (--kubernetes) for the objects it mirrors; remove it");
+            sl_v_pop(&v, at);
+        }
     if (sl_vctx_count(&v) == 0) {
         sl_vctx_free(&v);
         return true;
@@ -408,11 +421,13 @@ static const char *file_inside(sl_admin_req *r, const sl_admin_path *p, const js
     return NULL;
 }
 
-/* The cluster an object is synced from (--kubernetes), or NULL. */
-static const char *cluster_of(const json_t *obj)
+/* The cluster an object is synced from, when that is this sluiced's
+ * (--kubernetes); else NULL (a mark left from an earlier run is not an owner). */
+static const char *cluster_of(sl_admin_req *r, const json_t *obj)
 {
-    return json_string_value(
+    const char *cluster = json_string_value(
         json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"), SL_SYNCED_ANNOTATION));
+    return cluster && r->admin->kube_server && strcmp(cluster, r->admin->kube_server) == 0 ? cluster : NULL;
 }
 
 /* Objects that belong to a --config-dir file or to a Kubernetes cluster are
@@ -421,7 +436,7 @@ static const char *cluster_of(const json_t *obj)
 static bool owned_by_files(sl_admin_req *r, const sl_admin_path *p, const json_t *old, const char *verb,
                            enum MHD_Result *res)
 {
-    const char *cluster = cluster_of(old);
+    const char *cluster = cluster_of(r, old);
     if (cluster && strcmp(p->subresource, "status") != 0) {
         char q[256];
         qualified(p->kind, q, sizeof(q));
@@ -729,7 +744,7 @@ static enum MHD_Result do_delete_collection(sl_admin_req *r, const sl_admin_path
             break;
         if (!sl_selector_matches(labels, obj) || !sl_selector_matches(fields, obj))
             continue;
-        if (file_of(r, obj) || cluster_of(obj))
+        if (file_of(r, obj) || cluster_of(r, obj))
             continue; /* the directory's (--config-dir) or the cluster's (--kubernetes): left to them */
         rc = delete_locked(s, p->kind, obj);
         set_type_meta(p, obj);

@@ -417,6 +417,7 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     a->store = cfg->store;
     a->control = cfg->control;
     a->config_dir = cfg->config_dir;
+    a->kube_server = cfg->kube_server;
     a->web_dir = cfg->web_dir;
     /* Off loopback, or with a client CA (the operator asked for mutual TLS),
      * every request must authenticate: a token or a client certificate. */

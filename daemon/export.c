@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/sl.h"
 #include "daemon/export.h"
+#include "daemon/kube_sync.h"
 #include "daemon/objects.h"
 #include "daemon/store.h"
 #include "daemon/yaml_json.h"
@@ -41,7 +42,11 @@ json_t *sl_export_objects(sl_store *s)
             json_t *meta = sl_obj_metadata(user);
             json_t *ann = json_object_get(meta, "annotations");
             if (ann) {
+                /* (where an object came from is not part of it: the export is written back elsewhere) */
                 json_object_del(ann, SL_CONFIG_FILE_ANNOTATION);
+                json_object_del(ann, SL_SYNCED_ANNOTATION);
+                json_object_del(ann, SL_CLUSTER_UID_ANNOTATION);
+                json_object_del(ann, SL_CLUSTER_RV_ANNOTATION);
                 if (json_object_size(ann) == 0)
                     json_object_del(meta, "annotations");
             }

@@ -123,7 +123,11 @@ static struct curl_slist *prepare(sl_kube_client *k, const char *method, const c
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, k);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     if (k->cfg.ca_pem) {
+        /* The cluster's CA only: not also the system's (libcurl keeps its CA
+         * directory beside a CA blob unless told). */
         struct curl_blob ca = {k->cfg.ca_pem, k->cfg.ca_len, CURL_BLOB_COPY};
+        curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
         curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
     }
     if (k->cfg.cert_pem) {

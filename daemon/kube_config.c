@@ -57,7 +57,16 @@ static bool pem_of(const json_t *obj, const char *field, const char *base_dir, c
     const char *data = json_string_value(json_object_get(obj, data_field));
     const char *file = json_string_value(json_object_get(obj, field));
     if (data) {
-        *pem = sl_base64_decode(data, len);
+        /* (kubectl takes the base64 folded over lines: so do we) */
+        char *compact = malloc(strlen(data) + 1);
+        size_t n = 0;
+        for (const char *p = data; compact && *p; p++)
+            if (*p != '\n' && *p != '\r' && *p != ' ' && *p != '\t')
+                compact[n++] = *p;
+        if (compact)
+            compact[n] = '\0';
+        *pem = compact ? sl_base64_decode(compact, len) : NULL;
+        free(compact);
         if (!*pem) {
             snprintf(err, errlen, "%s is not base64", data_field);
             return false;
@@ -120,6 +129,10 @@ static bool load_kubeconfig(const char *path, sl_kube_config *c, char *err, size
         snprintf(err, errlen, "%s: cluster %s needs a server URL (https://...)", path, cluster_name);
     else if (user_name && !user)
         snprintf(err, errlen, "%s: context %s names user %s, which it does not define", path, context_name, user_name);
+    else if (json_object_get(user, "exec") || json_object_get(user, "auth-provider"))
+        snprintf(err, errlen, "%s: user %s gets its credentials from %s, which sluiced does not run: give it a "
+                 "token, a tokenFile or a client certificate", path, user_name,
+                 json_object_get(user, "exec") ? "a command (exec)" : "an auth-provider");
     else
         ok = true;
     if (ok) {

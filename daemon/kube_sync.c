@@ -20,6 +20,7 @@
 #define WATCH_SECONDS 290     /* a watch asks the server to end after this (plus jitter), then resumes */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
+#define NAMESPACE_WAIT_S 10  /* namespaced kinds wait this long at most for the Namespaces' first list */
 
 /* What is mirrored: the kind as the store keeps it, where the cluster serves
  * it, and the apiVersion it is stored at. */
@@ -57,8 +58,11 @@ typedef struct reflector {
     bool started;
     char rv[64];        /* the last resourceVersion seen: a watch resumes from it */
     bool gone;          /* the watch said 410 Gone: list again */
+    bool failed;        /* the watch was ended for an error (an ERROR event, a store write): back off */
+    unsigned events;    /* events of the current watch */
     _Atomic bool listed; /* the first list is in the store */
-    _Atomic unsigned missing_logged; /* lists answered 404 (the kind is not served) */
+    _Atomic unsigned missing_logged;   /* lists answered 404 (the kind is not served) */
+    _Atomic unsigned forbidden_logged; /* lists answered 403 (not ours to read) */
 } reflector;
 
 struct sl_kube_sync {
@@ -213,9 +217,13 @@ static bool list(reflector *r)
             else if (status == 404 && atomic_fetch_add(&r->missing_logged, 1) % 20 == 0)
                 sl_log_warn("kubernetes", "the cluster does not serve %s (%s): its CRD is not installed? "
                             "Looking again later", r->res->kind, r->res->path);
-            else if (status != 404)
+            else if (status == 403 && atomic_fetch_add(&r->forbidden_logged, 1) % 20 == 0)
+                sl_log_warn("kubernetes", "cannot list %s: forbidden (403): the credentials may not list it (RBAC); "
+                            "looking again later", r->res->kind);
+            else if (status != 404 && status != 403)
                 sl_log_warn("kubernetes", "cannot list %s: %s", r->res->kind,
-                            status ? "the server answered an error" : err);
+                            status == 401 ? "the API server refused our credentials (401)"
+                            : status ? "the server answered an error" : err);
             if (status && status != 404)
                 sl_log_debug("kubernetes", "%ld: %.300s", status, answer ? answer : "");
             free(answer);
@@ -284,6 +292,7 @@ static bool on_event(void *arg, const char *line, size_t len)
     } else if (strcmp(type, "ERROR") == 0) {
         long code = (long)json_integer_value(json_object_get(obj, "code"));
         r->gone = code == 410;
+        r->failed = !r->gone;
         if (!r->gone)
             sl_log_warn("kubernetes", "the watch of %s ended with an error: %.300s", r->res->kind,
                         text_or_empty(json_object_get(obj, "message")));
@@ -297,8 +306,11 @@ static bool on_event(void *arg, const char *line, size_t len)
             if (began)
                 rc = type[0] == 'D' ? delete_synced(r, sl_obj_namespace(obj), sl_obj_name(obj))
                                     : put(r, json_deep_copy(obj)); /* (put makes it the store's form) */
-            if (!finish_write(r, began, rc))
+            if (!finish_write(r, began, rc)) {
+                r->failed = true;
                 go_on = false; /* (resumes from the version before this event: it comes again) */
+            }
+            r->events++;
         }
         if (go_on && rv) /* BOOKMARK: only the version moves */
             snprintf(r->rv, sizeof(r->rv), "%s", rv);
@@ -307,24 +319,33 @@ static bool on_event(void *arg, const char *line, size_t len)
     return go_on && !atomic_load(&r->ks->stop);
 }
 
-/* Watches from r->rv until the stream ends; false after an error (back off). */
+/* Watches from r->rv until the stream ends; false after an error, or a watch
+ * that ended within a second having brought nothing (a proxy that closes
+ * streams, say): back off, as client-go does. */
 static bool watch(reflector *r)
 {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     char path[2048], err[512];
     unsigned seconds = WATCH_SECONDS + (unsigned)(random() % 30);
     snprintf(path, sizeof(path), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s%s",
              r->res->path, r->rv, seconds, r->res->query ? "&" : "", r->res->query ? r->res->query : "");
     char *answer = NULL;
-    r->gone = false;
+    r->gone = r->failed = false;
+    r->events = 0;
     /* Quiet for longer than the server's own end (bookmarks come about every minute): dead. */
     long status = sl_kube_watch(r->client, path, seconds + 60, on_event, r, &answer, err, sizeof(err));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    bool short_and_empty = t1.tv_sec - t0.tv_sec < 1 && r->events == 0;
     if (status == 410 || status_code(answer) == 410)
         r->gone = true;
     else if (status != 200 && !atomic_load(&r->ks->stop))
         sl_log_warn("kubernetes", "the watch of %s failed: %s", r->res->kind,
-                    status ? (answer ? answer : "an error status") : err);
+                    status == 401 ? "the API server refused our credentials (401)"
+                    : status == 403 ? "forbidden (403): the credentials may not watch it (RBAC)"
+                    : status ? (answer ? answer : "an error status") : err);
     free(answer);
-    return status == 200 || r->gone;
+    return r->gone || (status == 200 && !r->failed && !short_and_empty);
 }
 
 /* ---- the reflector's thread ---- */
@@ -346,10 +367,16 @@ static void *run(void *arg)
 {
     reflector *r = arg;
     sl_kube_sync *ks = r->ks;
-    if (r->kind->namespaced) { /* the objects' namespaces first */
+    if (r->kind->namespaced) {
+        /* The objects' namespaces first (their labels select routes), but not
+         * for ever: Namespaces may be forbidden to us while the rest is not. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += NAMESPACE_WAIT_S;
         pthread_mutex_lock(&ks->lock);
-        while (!ks->namespaces_listed && !atomic_load(&ks->stop))
-            pthread_cond_wait(&ks->namespaces, &ks->lock);
+        while (!ks->namespaces_listed && !atomic_load(&ks->stop) &&
+               pthread_cond_timedwait(&ks->namespaces, &ks->lock, &until) == 0)
+            ;
         pthread_mutex_unlock(&ks->lock);
     }
     unsigned backoff = BACKOFF_MIN_MS;
@@ -377,6 +404,8 @@ static void *run(void *arg)
     }
     return NULL;
 }
+
+const char *sl_kube_sync_server(const sl_kube_sync *ks) { return ks->cfg.server; }
 
 sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, size_t errlen)
 {
@@ -433,7 +462,8 @@ void sl_kube_sync_stop(sl_kube_sync *ks)
 bool sl_kube_sync_ready(const sl_kube_sync *ks)
 {
     for (size_t i = 0; ks && i < NRES; i++)
-        if (!atomic_load(&ks->r[i].listed) && atomic_load(&ks->r[i].missing_logged) == 0)
-            return false; /* (a kind the cluster does not serve does not hold readiness up) */
+        if (!atomic_load(&ks->r[i].listed) && atomic_load(&ks->r[i].missing_logged) == 0 &&
+            atomic_load(&ks->r[i].forbidden_logged) == 0)
+            return false; /* (a kind the cluster does not serve, or lets us read, does not hold readiness up) */
     return true;
 }

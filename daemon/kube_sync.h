@@ -31,6 +31,9 @@ typedef struct sl_kube_sync sl_kube_sync;
 sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, size_t errlen);
 void sl_kube_sync_stop(sl_kube_sync *k);
 
+/* The cluster's server URL (valid until sl_kube_sync_stop). */
+const char *sl_kube_sync_server(const sl_kube_sync *k);
+
 /* Whether every kind has finished its first list (for /readyz). */
 bool sl_kube_sync_ready(const sl_kube_sync *k);
 

@@ -75,6 +75,7 @@ typedef struct master {
     int exit_code;
     sl_config_dir *config_dir;  /* --config-dir's watcher, or NULL */
     sl_kube_sync *kube;         /* --kubernetes: the cluster's mirror, or NULL */
+    int64_t kube_listed_rv;     /* the store's version when the cluster's first lists were in */
     ev_signal sigusr1;
     const char *log_file;       /* --log-file, or NULL (standard error) */
     const char *access_log;     /* --access-log as given */
@@ -253,8 +254,12 @@ static void notify_changed(void *arg)
 static void readiness_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     master *m = t->data;
-    /* (with --kubernetes: once every kind of the cluster has been listed into the store) */
-    bool ready = m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor) && (!m->kube || sl_kube_sync_ready(m->kube));
+    /* With --kubernetes: once every kind of the cluster has been listed into
+     * the store and what it wrote has been compiled. */
+    if (m->kube && !m->kube_listed_rv && sl_kube_sync_ready(m->kube))
+        m->kube_listed_rv = sl_store_config_rv(m->store);
+    bool synced = !m->kube || (m->kube_listed_rv && m->compiled_rv >= m->kube_listed_rv);
+    bool ready = m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor) && synced;
     sl_admin_set_ready(m->admin, ready);
     if (ready) {
         char status[200];
@@ -619,6 +624,7 @@ int main(int argc, char **argv)
                            .tls_key = admin_tls_key,
                            .client_ca = admin_client_ca,
                            .config_dir = config_dir,
+                           .kube_server = m.kube ? sl_kube_sync_server(m.kube) : NULL,
                            .web_dir = find_web_dir(web_dir)};
     m.admin = sl_admin_start(&cfg, err, sizeof(err));
     if (!m.admin) {

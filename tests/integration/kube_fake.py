@@ -11,7 +11,8 @@ of the real one, and covers only what the syncer uses:
   ones as they happen, a BOOKMARK every `bookmark_every` seconds, the end after
   timeoutSeconds; a resourceVersion older than the last compaction gets an ERROR
   event whose Status has code 410 ("Efficient detection of changes");
-- bearer-token authentication (401 without the right token);
+- bearer-token authentication (401 without the right token); 403 for a kind the test forbids;
+  an ERROR event (a 500 Status) for every watch of a kind the test says;
 - test controls: compact the event history, drop every open watch, stop and
   start again on the same port (the state kept, as etcd keeps it), count requests.
 
@@ -53,6 +54,8 @@ class FakeKube:
         self.compacted = 0  # events at or below this rv are gone
         self.requests = {"list": {}, "watch": {}}
         self.watch_generation = 0  # bumped to drop every open watch
+        self.forbidden = set()  # plurals answered 403 (RBAC)
+        self.watch_errors = {}  # plural -> the code of an ERROR event every watch of it gets at once
         self.server = None
         self.port = None
         self.start()
@@ -175,6 +178,8 @@ users:
         if not route:
             return self._reply(h, 404, status(404, "NotFound", "the server could not find the requested resource"))
         plural, ns = route
+        if plural in self.forbidden:
+            return self._reply(h, 403, status(403, "Forbidden", "%s is forbidden: User cannot list resource" % plural))
         if query.get("watch", [""])[0] in ("1", "true"):
             return self._watch(h, plural, ns, query)
         return self._list(h, plural, ns, query)
@@ -225,6 +230,11 @@ users:
         deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + self.bookmark_every
         try:
+            if plural in self.watch_errors:
+                code = self.watch_errors[plural]
+                send({"type": "ERROR", "object": status(code, "InternalError", "etcdserver: request timed out")})
+                h.wfile.write(b"0\r\n\r\n")
+                return
             with self.lock:
                 if since and since < self.compacted:
                     send({"type": "ERROR", "object": status(410, "Expired", "too old resource version: %d (%d)" %

@@ -42,8 +42,9 @@ class Cluster:
     """The fake API server with a Namespace, a Gateway on a free port, a Backend
     to a real origin and an HTTPRoute, and a sluiced mirroring it."""
 
-    def __init__(self, make_sluiced, tmp_path):
+    def __init__(self, make_sluiced, tmp_path, forbidden=()):
         self.fake = FakeKube()
+        self.fake.forbidden = set(forbidden)
         self.origin = Origin("in-cluster")
         self.port = free_port()
         self.fake.apply("namespaces", {"metadata": {"name": "default"}})
@@ -173,7 +174,10 @@ def test_a_bad_kubeconfig_is_named(make_sluiced, tmp_path):
     cases = [("missing", None, "cannot read"),
              ("no-context", "apiVersion: v1\nkind: Config\nclusters: []\n", "has no current-context"),
              ("no-cluster", "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n"
-                            "  context: {cluster: nowhere, user: u}\n", "names cluster nowhere")]
+                            "  context: {cluster: nowhere, user: u}\n", "names cluster nowhere"),
+             ("exec", "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n"
+                      "  context: {cluster: k, user: u}\nclusters:\n- name: k\n  cluster: {server: 'https://x:6443'}\n"
+                      "users:\n- name: u\n  user: {exec: {command: aws}}\n", "which sluiced does not run")]
     for name, text, word in cases:
         path = str(tmp_path / name)
         if text is not None:
@@ -189,3 +193,44 @@ def test_a_bad_kubeconfig_is_named(make_sluiced, tmp_path):
     cp = subprocess.run([SLUICED, "--state-dir", str(tmp_path / "state-in"), "--admin", "127.0.0.1:%d" % free_port(),
                          "--kubernetes"], capture_output=True, text=True, timeout=30, env=env)
     assert cp.returncode == 1 and "not in a pod" in cp.stderr, cp.stderr[-2000:]
+
+
+def test_watch_errors_back_off_and_forbidden_kinds_do_not_block(make_sluiced, tmp_path):
+    """A watch the server ends at once with an ERROR event is retried with growing
+    pauses, not in a loop; Namespaces the credentials may not read (403) neither
+    stop the other kinds nor readiness."""
+    c = Cluster(make_sluiced, tmp_path, forbidden=["namespaces"])
+    try:
+        wait_until(c.served("/app/1", "in-cluster"), timeout=30, what="the cluster's route without Namespaces")
+        assert c.sluiced.get("/readyz").status_code == 200
+        assert "forbidden (403)" in c.sluiced.log()
+        c.fake.watch_errors["httproutes"] = 500
+        c.fake.drop_watches()
+        before = c.fake.count("watch", "httproutes")
+        time.sleep(4)
+        retries = c.fake.count("watch", "httproutes") - before
+        assert 1 <= retries <= 8, retries  # 0.5, 1, 2, 4 s pauses with jitter: a handful, not thousands
+        assert "etcdserver: request timed out" in c.sluiced.log()
+        # Once the server is well again, changes flow.
+        del c.fake.watch_errors["httproutes"]
+        c.fake.apply("httproutes", route("later", "/later"))
+        wait_until(c.served("/later/x"), timeout=40, what="a route after the errors")
+    finally:
+        c.close()
+
+
+def test_sync_marks_belong_to_the_syncer(cluster, make_sluiced):
+    """An object may not claim to be a cluster's (it would be locked); one left
+    marked by an earlier run with --kubernetes is writable without it."""
+    wait_until(lambda: cluster.sluiced.get(ROUTES + "/r").status_code == 200, timeout=20, what="the synced route")
+    cluster.sluiced.stop()
+    sluiced = make_sluiced("state")  # the same store, without --kubernetes
+    sluiced.start()
+    assert sluiced.delete(ROUTES + "/r").status_code == 200
+    obj = route("claims", "/c")
+    obj["metadata"]["annotations"] = {"sluice.dev/synced-from": "https://nowhere"}
+    r = sluiced.post(ROUTES, obj)
+    assert r.status_code == 422, r.text
+    (cause,) = r.json()["details"]["causes"]
+    assert cause["field"] == "metadata.annotations[sluice.dev/synced-from]"
+    assert "Kubernetes syncer" in cause["message"]
