@@ -23,7 +23,7 @@
 
 typedef struct sl_log_record {
     _Atomic uint64_t seq;
-    uint64_t time_ms; /* wall clock, when the request ended */
+    uint64_t time_us; /* wall clock in microseconds, read when the request ended (orders the workers' records) */
     uint64_t bytes_sent, bytes_received;
     uint32_t duration_ms;
     uint16_t status; /* 0: a passed-through connection */

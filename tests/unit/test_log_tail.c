@@ -11,7 +11,7 @@
 static void write_one(uint32_t slot, int i)
 {
     sl_log_record *r = sl_log_tail_begin(slot);
-    r->time_ms = (uint64_t)i;
+    r->time_us = (uint64_t)i;
     r->status = 200;
     char path[32];
     snprintf(path, sizeof(path), "/p/%d", i);
@@ -26,14 +26,14 @@ static void test_records_come_back_oldest_first_and_bounded(void)
     for (int i = 0; i < 10; i++)
         write_one(3, i);
     size_t n = sl_log_tail_read(3, out, SL_LOG_TAIL_RECORDS);
-    CHECK(n == 10 && out[0].time_ms == 0 && out[9].time_ms == 9);
+    CHECK(n == 10 && out[0].time_us == 0 && out[9].time_us == 9);
     CHECK_STR(out[9].path, "/p/9");
     CHECK(sl_log_tail_read(4, out, SL_LOG_TAIL_RECORDS) == 0); /* another slot: its own ring */
-    CHECK(sl_log_tail_read(3, out, 4) == 4 && out[0].time_ms == 6); /* a smaller cap: the newest */
+    CHECK(sl_log_tail_read(3, out, 4) == 4 && out[0].time_us == 6); /* a smaller cap: the newest */
     for (int i = 10; i < 300; i++)
         write_one(3, i);
     n = sl_log_tail_read(3, out, SL_LOG_TAIL_RECORDS);
-    CHECK(n == SL_LOG_TAIL_RECORDS && out[0].time_ms == 300 - SL_LOG_TAIL_RECORDS && out[n - 1].time_ms == 299);
+    CHECK(n == SL_LOG_TAIL_RECORDS && out[0].time_us == 300 - SL_LOG_TAIL_RECORDS && out[n - 1].time_us == 299);
 }
 
 static void test_a_record_being_written_is_skipped(void)
@@ -45,12 +45,12 @@ static void test_a_record_being_written_is_skipped(void)
     /* The next record takes the place of the oldest; begun, never committed
      * (its worker died): neither the old one nor the half-written one shows. */
     sl_log_record *r = sl_log_tail_begin(5);
-    r->time_ms = 1000;
+    r->time_us = 1000;
     size_t n = sl_log_tail_read(5, out, SL_LOG_TAIL_RECORDS);
-    CHECK(n == SL_LOG_TAIL_RECORDS - 1 && out[0].time_ms == 1 && out[n - 1].time_ms == SL_LOG_TAIL_RECORDS - 1);
+    CHECK(n == SL_LOG_TAIL_RECORDS - 1 && out[0].time_us == 1 && out[n - 1].time_us == SL_LOG_TAIL_RECORDS - 1);
     write_one(5, 2000); /* the slot's next worker writes the same record again */
     n = sl_log_tail_read(5, out, SL_LOG_TAIL_RECORDS);
-    CHECK(n == SL_LOG_TAIL_RECORDS && out[n - 1].time_ms == 2000 && out[0].time_ms == 1);
+    CHECK(n == SL_LOG_TAIL_RECORDS && out[n - 1].time_us == 2000 && out[0].time_us == 1);
     sl_log_tail_reset(5);
     CHECK(sl_log_tail_read(5, out, SL_LOG_TAIL_RECORDS) == 0);
 }
