@@ -11,7 +11,8 @@ of the real one, and covers only what the syncer uses:
   ones as they happen, a BOOKMARK every `bookmark_every` seconds, the end after
   timeoutSeconds; a resourceVersion older than the last compaction gets an ERROR
   event whose Status has code 410 ("Efficient detection of changes");
-- bearer-token authentication (401 without the right token); 403 for a kind the test forbids;
+- HTTPS with a server certificate, and client certificates required when a client CA is
+  given; bearer-token authentication (401 without the right token); 403 for a kind the test forbids;
   an ERROR event (a 500 Status) for every watch of a kind the test says;
 - test controls: compact the event history, drop every open watch, stop and
   start again on the same port (the state kept, as etcd keeps it), count requests.
@@ -21,6 +22,7 @@ Writes come from the test through Python methods, not HTTP.
 import base64
 import copy
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -44,8 +46,9 @@ RESOURCES = {
 
 
 class FakeKube:
-    def __init__(self, token="fake-token", bookmark_every=1.0):
+    def __init__(self, token="fake-token", bookmark_every=1.0, tls=None):
         self.token = token
+        self.tls = tls  # (certificate file, key file, client CA file or None): serve HTTPS
         self.bookmark_every = bookmark_every
         self.lock = threading.Condition()
         self.rv = 100
@@ -76,6 +79,14 @@ class FakeKube:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port or 0), Handler)
         self.server.daemon_threads = True
+        if self.tls:
+            cert, key, client_ca = self.tls
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(cert, key)
+            if client_ca:  # client certificates required, as an API server with --client-ca-file checks them
+                ctx.load_verify_locations(client_ca)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -86,7 +97,7 @@ class FakeKube:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     def kubeconfig(self, path, token=None):
         with open(path, "w") as f:

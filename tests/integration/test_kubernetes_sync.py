@@ -3,7 +3,11 @@ fake API server of kube_fake.py (no real API server can run here; docs/kubernete
 says what the fake covers). Objects created, changed and deleted in the "cluster"
 reach traffic; they are marked as the cluster's and the admin API refuses to change
 them while local objects stay writable; a compaction (410 Gone) and a restart of the
-API server resync without losing or duplicating anything; a bad kubeconfig is named."""
+API server resync without losing or duplicating anything; errors back off; HTTPS with
+the cluster's CA, client certificates and a rotating token file work; a bad kubeconfig
+is named."""
+import base64
+import json
 import os
 import subprocess
 import time
@@ -14,6 +18,7 @@ import requests
 from conftest import SLUICED, free_port, path_for
 from dataplane import Origin, wait_until
 from kube_fake import FakeKube
+from test_tls import PKI
 
 SLUICE_GROUP = "gateway.sluice.dev"
 ROUTES = path_for("httproutes", "default")
@@ -234,3 +239,96 @@ def test_sync_marks_belong_to_the_syncer(cluster, make_sluiced):
     (cause,) = r.json()["details"]["causes"]
     assert cause["field"] == "metadata.annotations[sluice.dev/synced-from]"
     assert "Kubernetes syncer" in cause["message"]
+
+
+def tls_cluster_config(path, fake, ca_pem, client=None, token_file=None):
+    """A kubeconfig for an HTTPS fake: the CA inline (base64 folded at 64 columns,
+    as some tools write it), a client certificate and key as files relative to the
+    kubeconfig, or a token file."""
+    folded = "\n".join(base64.b64encode(ca_pem).decode()[i:i + 64]
+                       for i in range(0, len(base64.b64encode(ca_pem)), 64))
+    user = {}
+    if client:
+        for name, data in (("client.crt", client.cert_pem), ("client.key", client.key_pem)):
+            with open(os.path.join(os.path.dirname(path), name), "wb") as f:
+                f.write(data)
+        user = {"client-certificate": "client.crt", "client-key": "client.key"}
+    if token_file:
+        user = {"tokenFile": token_file}
+    doc = {"apiVersion": "v1", "kind": "Config", "current-context": "tls",
+           "contexts": [{"name": "tls", "context": {"cluster": "k", "user": "u"}}],
+           "clusters": [{"name": "k", "cluster": {"server": fake.url, "certificate-authority-data": "FOLDED"}}],
+           "users": [{"name": "u", "user": user}]}
+    with open(path, "w") as f:  # (JSON is YAML; the CA data goes in as a folded block scalar)
+        f.write(json.dumps(doc, indent=1).replace('"FOLDED"', '"' + folded.replace("\n", "\\n") + '"'))
+    return path
+
+
+def test_https_with_the_clusters_ca_client_certificates_and_a_rotating_token(make_sluiced, tmp_path):
+    pki = PKI(str(tmp_path))
+    server = pki.leaf("127.0.0.1", ["127.0.0.1"])
+    client = pki.leaf("sluiced", eku="clientAuth")
+    with open(pki.ca, "rb") as f:
+        ca_pem = f.read()
+    origin = Origin("tls-cluster")
+    # Client certificates: the fake requires one signed by the CA.
+    fake = FakeKube(token=None, tls=(server.cert_path, server.key_path, pki.ca))
+    try:
+        port = free_port()
+        fake.apply("namespaces", {"metadata": {"name": "default"}})
+        fake.apply("gateways", gateway(port))
+        fake.apply("backends", backend("be", origin.port))
+        fake.apply("httproutes", route("r", "/tls"))
+        os.makedirs(str(tmp_path / "cert"))
+        config = tls_cluster_config(str(tmp_path / "cert" / "kubeconfig"), fake, ca_pem, client=client)
+        s = make_sluiced("state-cert", extra_args=["--kubernetes", "--kubeconfig", config])
+        s.start()
+        url = "http://127.0.0.1:%d/tls/1" % port
+        wait_until(lambda: requests.get(url, timeout=2).headers.get("X-Origin") == "tls-cluster", timeout=20,
+                   what="the route over HTTPS with a client certificate")
+        s.stop()
+    finally:
+        fake.stop()
+    # A token file, read again when it changes (the fake's token rotates with it).
+    fake = FakeKube(token="first", tls=(server.cert_path, server.key_path, None))
+    try:
+        fake.apply("namespaces", {"metadata": {"name": "default"}})
+        fake.apply("gateways", gateway(port))
+        fake.apply("backends", backend("be", origin.port))
+        fake.apply("httproutes", route("r", "/tls"))
+        token_file = str(tmp_path / "token")
+        with open(token_file, "w") as f:
+            f.write("first\n")
+        os.makedirs(str(tmp_path / "tok"))
+        config = tls_cluster_config(str(tmp_path / "tok" / "kubeconfig"), fake, ca_pem, token_file=token_file)
+        s = make_sluiced("state-token", extra_args=["--kubernetes", "--kubeconfig", config])
+        s.start()
+        wait_until(lambda: requests.get(url, timeout=2).status_code == 200, timeout=20, what="the route by token")
+        fake.token = "second"
+        time.sleep(1.1)  # (a new modification time)
+        with open(token_file, "w") as f:
+            f.write("second\n")
+        fake.drop_watches()  # the next requests must carry the new token
+        fake.apply("httproutes", route("r2", "/rotated"))
+        wait_until(lambda: requests.get("http://127.0.0.1:%d/rotated/1" % port, timeout=2).status_code == 200,
+                   timeout=30, what="a route read with the rotated token")
+        s.stop()
+    finally:
+        fake.stop()
+    # A server certificate from another CA is refused, whatever the system trusts.
+    os.makedirs(str(tmp_path / "other"))
+    other = PKI(str(tmp_path / "other"))
+    stranger = other.leaf("127.0.0.1", ["127.0.0.1"])
+    fake = FakeKube(token=None, tls=(stranger.cert_path, stranger.key_path, None))
+    try:
+        fake.apply("namespaces", {"metadata": {"name": "default"}})
+        os.makedirs(str(tmp_path / "bad"))
+        config = tls_cluster_config(str(tmp_path / "bad" / "kubeconfig"), fake, ca_pem, client=client)
+        s = make_sluiced("state-bad", extra_args=["--kubernetes", "--kubeconfig", config])
+        s.start(wait=False)
+        wait_until(lambda: "SSL" in s.log() or "certificate" in s.log(), timeout=20, what="the refusal logged")
+        assert fake.count("list", "namespaces") == 0  # (no request got through the handshake)
+        s.stop()
+    finally:
+        fake.stop()
+        origin.stop()

@@ -56,7 +56,8 @@ class Leaf:
 
 class PKI:
     """A throwaway CA in a temp dir; leaf(name, cn, sans) issues an ECDSA P-256
-    server certificate signed by it (a SAN with "://" is a URI, the others DNS names)."""
+    server certificate signed by it (a SAN with "://" is a URI, one starting with a
+    digit an IP address, the others DNS names)."""
 
     def __init__(self, d):
         self.dir = d
@@ -74,8 +75,8 @@ class PKI:
         ext = os.path.join(self.dir, name + ".ext")
         with open(ext, "w") as f:
             f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=%s\n"
-                    "keyUsage=digitalSignature\n" % (",".join(("URI:" if "://" in s else "DNS:") + s
-                                                                  for s in (sans or [cn])), eku))
+                    "keyUsage=digitalSignature\n" % (",".join(("URI:" if "://" in s else "IP:" if s[:1].isdigit()
+                                                                   else "DNS:") + s for s in (sans or [cn])), eku))
         _run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
               "-subj", "/CN=" + cn, "-keyout", key, "-out", csr])
         _run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key, "-set_serial",
