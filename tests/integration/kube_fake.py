@@ -263,6 +263,9 @@ users:
                     if not pending and upto == since:
                         self.lock.wait(timeout=0.1)
                 for rv, t, o in pending:
+                    if generation != self.watch_generation:  # (dropped: at once, as a broken connection)
+                        h.close_connection = True
+                        return
                     send({"type": t, "object": o})
                 since = upto
                 if bookmarks and time.monotonic() >= next_bookmark:

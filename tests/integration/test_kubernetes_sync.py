@@ -170,8 +170,9 @@ def test_a_compaction_relists_and_a_restart_resumes_without_loss_or_duplicates(c
     lists = cluster.fake.count("list", "httproutes")
     cluster.fake.compact()
     cluster.fake.drop_watches()
-    wait_until(lambda: cluster.fake.count("list", "httproutes") >= lists + 3, timeout=20, what="a paged list")
-    wait_until(lambda: len(names_in_store(cluster.sluiced)) == 1203, timeout=30, what="every object mirrored")
+    # (each watch event is its own store transaction today: 1,200 of them take a while on a busy machine)
+    wait_until(lambda: cluster.fake.count("list", "httproutes") >= lists + 3, timeout=60, what="a paged list")
+    wait_until(lambda: len(names_in_store(cluster.sluiced)) == 1203, timeout=60, what="every object mirrored")
     wait_until(cluster.served("/bulk/1199"), timeout=30, what="the last bulk route serving")
 
 
