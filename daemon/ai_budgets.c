@@ -54,34 +54,12 @@ static json_t *entry(const sl_snapshot *s, const sl_snap_gateway *g, const sl_sn
                      p->flags & SL_RATE_LIMIT_GLOBAL ? "Global" : "Local");
 }
 
-json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const char *key)
-{
-    int kind = sl_policy_kind_of("aiBudget");
-    json_t *list = json_array();
-    for (uint32_t zi = 0; kind >= 0 && zi < sl_snap_count(s, SL_SNAP_ZONES); zi++) {
-        const sl_snap_zone *z = SL_SNAP_GET(s, SL_SNAP_ZONES, sl_snap_zone, zi);
-        const sl_budget_table *t = z->kind == kind ? sl_zone_get(z->zone, sizeof(sl_budget_table)) : NULL;
-        if (!t)
-            continue;
-        const sl_snap_gateway *g = SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, z->gateway);
-        for (uint64_t i = 0; i < t->nslots; i++) {
-            const sl_budget_slot *slot = &t->slots[i];
-            uint64_t k = atomic_load(&slot->key);
-            if (!(k & 1)) /* free, or being claimed */
-                continue;
-            sl_budget_slot copy;
-            if (!copy_slot(slot, k, &copy) || (key && strcmp(copy.key_text, key) != 0))
-                continue;
-            const sl_snap_policy *p = policy_named(s, (unsigned)kind, copy.policy);
-            json_t *e = p && (!policy || strcmp(sl_snap_cstr(s, p->source), policy) == 0) ? entry(s, g, p, &copy) : NULL;
-            if (e)
-                json_array_append_new(list, e);
-        }
-    }
-    return json_pack("{s:I, s:o}", "generation", (json_int_t)sl_snap_hdr(s)->generation, "budgets", list);
-}
+/* Every claimed slot of every aiBudget table of snapshot s, copied (names
+ * checked against a concurrent claim), with its Gateway and its policy. */
+typedef void (*slot_fn)(void *arg, const sl_snapshot *s, const sl_snap_gateway *g, const sl_snap_policy *p,
+                        const sl_budget_slot *copy, uint64_t id, uint64_t key);
 
-void sl_snapshot_ai_budget_each(const sl_snapshot *s, void (*fn)(void *arg, const sl_ai_budget_spend *b), void *arg)
+static void each_slot(const sl_snapshot *s, slot_fn fn, void *arg)
 {
     int kind = sl_policy_kind_of("aiBudget");
     for (uint32_t zi = 0; kind >= 0 && zi < sl_snap_count(s, SL_SNAP_ZONES); zi++) {
@@ -90,13 +68,11 @@ void sl_snapshot_ai_budget_each(const sl_snapshot *s, void (*fn)(void *arg, cons
         if (!t)
             continue;
         const sl_snap_gateway *g = SL_SNAP_GET(s, SL_SNAP_GATEWAYS, sl_snap_gateway, z->gateway);
-        char gw[300];
-        snprintf(gw, sizeof(gw), "%s/%s", sl_snap_cstr(s, g->ns), sl_snap_cstr(s, g->name));
         const sl_snap_policy *last = NULL; /* (a Gateway has few budgets: the last one found is most likely) */
         for (uint64_t i = 0; i < t->nslots; i++) {
             const sl_budget_slot *slot = &t->slots[i];
             uint64_t k = atomic_load(&slot->key);
-            if (!(k & 1))
+            if (!(k & 1)) /* free, or being claimed */
                 continue;
             sl_budget_slot copy;
             if (!copy_slot(slot, k, &copy))
@@ -108,12 +84,56 @@ void sl_snapshot_ai_budget_each(const sl_snapshot *s, void (*fn)(void *arg, cons
             if (!p)
                 continue;
             last = p;
-            uint64_t left_s;
-            sl_ai_budget_spend b = {.id = (uint64_t)z->zone << 32 | i, .key = k,
-                                    .spent = sl_budget_spent(&copy, sl_ai_budget_period(p, &left_s)),
-                                    .usd = p->num[2] != 0, .global = (p->flags & SL_RATE_LIMIT_GLOBAL) != 0,
-                                    .gateway = gw, .key_text = copy.key_text};
-            fn(arg, &b);
+            fn(arg, s, g, p, &copy, (uint64_t)z->zone << 32 | i, k);
         }
     }
+}
+
+typedef struct listing {
+    const char *policy, *key;
+    json_t *list;
+} listing;
+
+static void list_slot(void *arg, const sl_snapshot *s, const sl_snap_gateway *g, const sl_snap_policy *p,
+                      const sl_budget_slot *copy, uint64_t id, uint64_t key)
+{
+    (void)id, (void)key;
+    listing *l = arg;
+    if ((l->key && strcmp(copy->key_text, l->key) != 0) ||
+        (l->policy && strcmp(sl_snap_cstr(s, p->source), l->policy) != 0))
+        return;
+    json_t *e = entry(s, g, p, copy);
+    if (e)
+        json_array_append_new(l->list, e);
+}
+
+json_t *sl_snapshot_ai_budgets(const sl_snapshot *s, const char *policy, const char *key)
+{
+    listing l = {policy, key, json_array()};
+    each_slot(s, list_slot, &l);
+    return json_pack("{s:I, s:o}", "generation", (json_int_t)sl_snap_hdr(s)->generation, "budgets", l.list);
+}
+
+typedef struct spending {
+    void (*fn)(void *arg, const sl_ai_budget_spend *b);
+    void *arg;
+} spending;
+
+static void spend_slot(void *arg, const sl_snapshot *s, const sl_snap_gateway *g, const sl_snap_policy *p,
+                       const sl_budget_slot *copy, uint64_t id, uint64_t key)
+{
+    spending *sp = arg;
+    char gw[300];
+    snprintf(gw, sizeof(gw), "%s/%s", sl_snap_cstr(s, g->ns), sl_snap_cstr(s, g->name));
+    uint64_t left_s;
+    sl_ai_budget_spend b = {.id = id, .key = key, .spent = sl_budget_spent(copy, sl_ai_budget_period(p, &left_s)),
+                            .usd = p->num[2] != 0, .global = (p->flags & SL_RATE_LIMIT_GLOBAL) != 0,
+                            .gateway = gw, .key_text = copy->key_text};
+    sp->fn(sp->arg, &b);
+}
+
+void sl_snapshot_ai_budget_each(const sl_snapshot *s, void (*fn)(void *arg, const sl_ai_budget_spend *b), void *arg)
+{
+    spending sp = {fn, arg};
+    each_slot(s, spend_slot, &sp);
 }
