@@ -21,6 +21,10 @@ typedef struct sl_admin_config {
     const char *web_dir;       /* the dashboard's files, served at /ui/ (NULL: /ui/ answers 404) */
     const char *kube_server;   /* --kubernetes: its cluster's objects (SL_SYNCED_ANNOTATION) are not written
                                 * here (the string outlives the admin API) */
+    /* More of /metrics from the master's subsystems (the Kubernetes leader
+     * election and status writer): malloc'd Prometheus text, or NULL for none. */
+    char *(*extra_metrics)(void *arg);
+    void *extra_metrics_arg;
 } sl_admin_config;
 
 /* Starts serving. Refuses (NULL, message in err) to bind a non-loopback address

@@ -32,6 +32,8 @@ struct sl_admin {
     bool require_token; /* bound to a non-loopback address: never serve without a token */
     const char *config_dir; /* --config-dir, or NULL: its objects are refused writes (admin_resources.c) */
     const char *kube_server; /* --kubernetes: the cluster whose objects are refused writes, or NULL */
+    char *(*extra_metrics)(void *arg); /* (sl_admin_config) */
+    void *extra_metrics_arg;
     const char *web_dir;    /* the dashboard's files (admin_ui.c), or NULL: none found */
     sl_admin_metrics metrics;
     sl_admin_conns conns;

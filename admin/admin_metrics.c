@@ -360,7 +360,7 @@ static void give_back(void *cls)
 
 enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
 {
-    enum { NPARTS = 6 };
+    enum { NPARTS = 7 };
     /* The route, listener and backend series first: the largest part (megabytes
      * at 10,000 routes), which the others are appended to without a copy of it. */
     size_t series_len = 0, series_cap = 0;
@@ -369,7 +369,10 @@ enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
                            render_connections(&r->admin->conns),
                            r->admin->control ? render_dataplane(r->admin->control) : strdup(""),
                            r->admin->control ? sl_admin_metrics_ai(r->admin->control) : strdup(""),
-                           render_backends(r->admin->control)};
+                           render_backends(r->admin->control),
+                           r->admin->extra_metrics ? r->admin->extra_metrics(r->admin->extra_metrics_arg) : NULL};
+    if (!parts[6])
+        parts[6] = strdup(""); /* (none, or a subsystem out of memory: the rest is still worth answering) */
     size_t len = 0, lens[NPARTS];
     bool ok = true;
     for (int i = 0; i < NPARTS; i++) {

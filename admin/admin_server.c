@@ -418,6 +418,8 @@ sl_admin *sl_admin_start(const sl_admin_config *cfg, char *err, size_t errlen)
     a->control = cfg->control;
     a->config_dir = cfg->config_dir;
     a->kube_server = cfg->kube_server;
+    a->extra_metrics = cfg->extra_metrics;
+    a->extra_metrics_arg = cfg->extra_metrics_arg;
     a->web_dir = cfg->web_dir;
     /* Off loopback, or with a client CA (the operator asked for mutual TLS),
      * every request must authenticate: a token or a client certificate. */

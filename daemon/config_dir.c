@@ -274,7 +274,7 @@ static int put_wanted(sl_store *s, wanted *w, counts *n)
     const char *marks[] = {SL_CONFIG_FILE_ANNOTATION, w->file, NULL};
     sl_mirror_result result;
     bool was_marked;
-    int rc = sl_mirror_put(s, k, json_incref(w->obj), marks, NULL, &result, &was_marked);
+    int rc = sl_mirror_put(s, k, json_incref(w->obj), marks, NULL, 0, &result, &was_marked);
     if (rc != SL_OK)
         return rc;
     n->created += result == SL_MIRROR_CREATED;

@@ -12,6 +12,7 @@
 #include "common/sl.h"
 #include "daemon/kinds.h"
 #include "daemon/kube_client.h"
+#include "daemon/kube_status.h"
 #include "daemon/objects.h"
 #include "daemon/store_mirror.h"
 #include "daemon/validate.h"
@@ -72,6 +73,7 @@ struct sl_kube_sync {
     pthread_mutex_t lock; /* guards namespaces_listed, with its condition */
     pthread_cond_t namespaces;
     bool namespaces_listed;
+    sl_kube_cluster_state *cluster; /* the cluster's status of what kube_status.c writes back */
     reflector r[NRES];
 };
 
@@ -131,6 +133,9 @@ static int put(reflector *r, json_t *obj)
     char uid[80], rv[64];
     snprintf(uid, sizeof(uid), "%s", text_or_empty(json_object_get(meta, "uid")));
     snprintf(rv, sizeof(rv), "%s", text_or_empty(json_object_get(meta, "resourceVersion")));
+    json_int_t generation = json_integer_value(json_object_get(meta, "generation"));
+    if (sl_kube_status_written(r->res->kind))
+        sl_kube_cluster_state_put(r->ks->cluster, r->res->kind, obj);
     obj = stored_form(r, obj);
     if (!obj)
         return SL_OK;
@@ -139,7 +144,8 @@ static int put(reflector *r, json_t *obj)
     sl_mirror_result result;
     bool was_marked;
     json_t *keep = json_incref(obj);
-    int rc = sl_mirror_put(r->ks->store, r->kind, obj, marks, SL_CLUSTER_RV_ANNOTATION, &result, &was_marked);
+    int rc = sl_mirror_put(r->ks->store, r->kind, obj, marks, SL_CLUSTER_RV_ANNOTATION, generation, &result,
+                           &was_marked);
     if (rc == SL_OK && result == SL_MIRROR_UPDATED && !was_marked)
         sl_log_info("kubernetes", "%s %s%s%s, written before through the admin API, now comes from the cluster",
                     r->res->kind, sl_obj_namespace(keep), r->kind->namespaced ? "/" : "", sl_obj_name(keep));
@@ -150,6 +156,8 @@ static int put(reflector *r, json_t *obj)
 /* Deletes the stored object ns/name of the kind if the cluster put it there. */
 static int delete_synced(reflector *r, const char *ns, const char *name)
 {
+    if (sl_kube_status_written(r->res->kind))
+        sl_kube_cluster_state_delete(r->ks->cluster, r->res->kind, r->kind->namespaced ? ns : "", name);
     json_t *old = NULL;
     int rc = sl_store_get(r->ks->store, r->kind->kind, r->kind->namespaced ? ns : "", name, &old);
     if (rc == SL_NOTFOUND)
@@ -273,6 +281,8 @@ static bool list(reflector *r)
         }
         json_decref(items);
         ok = finish_write(r, began, rc);
+        if (ok && sl_kube_status_written(r->res->kind))
+            sl_kube_cluster_state_retain(r->ks->cluster, r->res->kind, seen);
     }
     json_decref(seen);
     return ok;
@@ -407,6 +417,27 @@ static void *run(void *arg)
 
 const char *sl_kube_sync_server(const sl_kube_sync *ks) { return ks->cfg.server; }
 
+const sl_kube_config *sl_kube_sync_config(const sl_kube_sync *ks) { return &ks->cfg; }
+
+sl_kube_cluster_state *sl_kube_sync_cluster(sl_kube_sync *ks) { return ks->cluster; }
+
+bool sl_kube_sync_item_path(const char *kind, const char *ns, const char *name, const char *sub, char *out,
+                            size_t cap, const char **api_version)
+{
+    for (size_t i = 0; i < NRES; i++) {
+        const resource *res = &resources[i];
+        if (strcmp(res->kind, kind) != 0)
+            continue;
+        const char *plural = strrchr(res->path, '/');
+        int n = ns && *ns ? snprintf(out, cap, "%.*s/namespaces/%s%s/%s%s%s", (int)(plural - res->path), res->path, ns,
+                                     plural, name, sub ? "/" : "", sub ? sub : "")
+                          : snprintf(out, cap, "%s/%s%s%s", res->path, name, sub ? "/" : "", sub ? sub : "");
+        *api_version = res->api_version;
+        return n > 0 && (size_t)n < cap;
+    }
+    return false;
+}
+
 sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, size_t errlen)
 {
     sl_kube_sync *ks = calloc(1, sizeof(*ks));
@@ -415,6 +446,12 @@ sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, si
         return NULL;
     }
     ks->store = s;
+    ks->cluster = sl_kube_cluster_state_new();
+    if (!ks->cluster) {
+        snprintf(err, errlen, "out of memory");
+        free(ks);
+        return NULL;
+    }
     ks->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg)); /* (taken over) */
     pthread_mutex_init(&ks->lock, NULL);
@@ -454,6 +491,7 @@ void sl_kube_sync_stop(sl_kube_sync *ks)
         sl_kube_client_free(ks->r[i].client);
     }
     sl_kube_config_free(&ks->cfg);
+    sl_kube_cluster_state_free(ks->cluster);
     pthread_cond_destroy(&ks->namespaces);
     pthread_mutex_destroy(&ks->lock);
     free(ks);

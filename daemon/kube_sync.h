@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "daemon/kube_cluster_state.h"
 #include "daemon/kube_config.h"
 #include "daemon/store.h"
 
@@ -33,6 +34,19 @@ void sl_kube_sync_stop(sl_kube_sync *k);
 
 /* The cluster's server URL (valid until sl_kube_sync_stop). */
 const char *sl_kube_sync_server(const sl_kube_sync *k);
+
+/* The cluster's configuration (valid until sl_kube_sync_stop). */
+const sl_kube_config *sl_kube_sync_config(const sl_kube_sync *k);
+
+/* The cluster's resourceVersion and status of every object whose status is
+ * written back (kube_status.h), as last listed or watched. */
+sl_kube_cluster_state *sl_kube_sync_cluster(sl_kube_sync *k);
+
+/* The cluster's path of the object kind ns/name (ns "" or NULL: cluster-scoped),
+ * with "/sub" (a subresource) when sub is not NULL, and the apiVersion it is
+ * served at. False for a kind that is not mirrored, or a path too long. */
+bool sl_kube_sync_item_path(const char *kind, const char *ns, const char *name, const char *sub, char *out,
+                            size_t cap, const char **api_version);
 
 /* Whether every kind has finished its first list (for /readyz). */
 bool sl_kube_sync_ready(const sl_kube_sync *k);

@@ -43,6 +43,8 @@
 #include "daemon/store.h"
 #include "daemon/spawner.h"
 #include "daemon/supervisor.h"
+#include "daemon/kube_lease.h"
+#include "daemon/kube_status.h"
 #include "daemon/kube_sync.h"
 #include "daemon/traffic_history.h"
 #include "daemon/tokens.h"
@@ -76,6 +78,9 @@ typedef struct master {
     sl_config_dir *config_dir;  /* --config-dir's watcher, or NULL */
     sl_kube_sync *kube;         /* --kubernetes: the cluster's mirror, or NULL */
     int64_t kube_listed_rv;     /* the store's version when the cluster's first lists were in */
+    sl_kube_lease *kube_lease;  /* --kubernetes: the leader election */
+    sl_kube_status *kube_status; /* --kubernetes: the leader's status writes to the cluster */
+    _Atomic bool status_settled; /* the store's status is computed from its current objects */
     ev_signal sigusr1;
     const char *log_file;       /* --log-file, or NULL (standard error) */
     const char *access_log;     /* --access-log as given */
@@ -99,6 +104,8 @@ static void usage(FILE *f)
             "                             Services, EndpointSlices, TLS Secrets) into the store\n"
             "  --kubeconfig PATH          the cluster of --kubernetes (default: in-cluster, from the\n"
             "                             pod's service account)\n"
+            "  --kubernetes-lease NS/NAME the Lease that elects the replica writing status to the\n"
+            "                             cluster (default: the pod's namespace/%s)\n"
             "  --log-level LEVEL          error, warn, info (default) or debug\n"
             "  --log-file PATH            write the log (master and workers) to PATH instead of standard\n"
             "                             error; SIGUSR1 reopens it and the access log (logrotate)\n"
@@ -124,7 +131,7 @@ static void usage(FILE *f)
             "  --help                     print this help and exit\n"
             "\n"
             "Data plane settings:\n",
-            DEFAULT_STATE_DIR, DEFAULT_ADMIN);
+            DEFAULT_STATE_DIR, DEFAULT_ADMIN, SL_KUBE_LEASE_DEFAULT_NAME);
     sl_settings_usage(f);
 }
 
@@ -259,6 +266,7 @@ static void readiness_cb(struct ev_loop *loop, ev_timer *t, int revents)
     if (m->kube && !m->kube_listed_rv && sl_kube_sync_ready(m->kube))
         m->kube_listed_rv = sl_store_config_rv(m->store);
     bool synced = !m->kube || (m->kube_listed_rv && m->compiled_rv >= m->kube_listed_rv);
+    atomic_store(&m->status_settled, synced && m->compiled_rv == sl_store_config_rv(m->store));
     bool ready = m->compiled_rv > 0 && sl_supervisor_ready(m->supervisor) && synced;
     sl_admin_set_ready(m->admin, ready);
     if (ready) {
@@ -411,6 +419,57 @@ static const char *find_web_dir(const char *flag)
     return NULL;
 }
 
+/* --kubernetes: the leader election for the Lease spec ("NS/NAME", or NULL for
+ * the default) and the status writer that only the leader runs. */
+static bool start_kube_status(master *m, const char *spec, char *err, size_t errlen)
+{
+    char ns[254], name[254], identity[300];
+    sl_kube_lease_default_namespace(ns, sizeof(ns));
+    snprintf(name, sizeof(name), "%s", SL_KUBE_LEASE_DEFAULT_NAME);
+    if (spec) {
+        const char *slash = strchr(spec, '/');
+        if (!slash || slash == spec || !slash[1] || strchr(slash + 1, '/') || (size_t)(slash - spec) >= sizeof(ns) ||
+            strlen(slash + 1) >= sizeof(name)) {
+            snprintf(err, errlen, "--kubernetes-lease %s: not NAMESPACE/NAME", spec);
+            return false;
+        }
+        snprintf(ns, sizeof(ns), "%.*s", (int)(slash - spec), spec);
+        snprintf(name, sizeof(name), "%s", slash + 1);
+    }
+    sl_kube_lease_identity(identity, sizeof(identity));
+    m->kube_lease = sl_kube_lease_start(sl_kube_sync_config(m->kube), ns, name, identity,
+                                        (unsigned)sl_setting(SL_SET_KUBE_LEASE_DURATION_S), err, errlen);
+    if (!m->kube_lease)
+        return false;
+    m->kube_status = sl_kube_status_start(m->store, m->kube, m->kube_lease, &m->status_settled, err, errlen);
+    return m->kube_status != NULL;
+}
+
+/* The status writer first (it reads the mirror), then the election (a leader
+ * gives the Lease up), then the mirror. */
+static void stop_kube(master *m)
+{
+    sl_kube_status_stop(m->kube_status);
+    m->kube_status = NULL;
+    sl_kube_lease_stop(m->kube_lease);
+    m->kube_lease = NULL;
+    sl_kube_sync_stop(m->kube);
+    m->kube = NULL;
+}
+
+static char *kube_metrics(void *arg)
+{
+    master *m = arg;
+    char *lease = m->kube_lease ? sl_kube_lease_metrics(m->kube_lease) : NULL;
+    char *writes = m->kube_status ? sl_kube_status_metrics(m->kube_status) : NULL;
+    char *out = NULL;
+    if (lease && writes && asprintf(&out, "%s%s", lease, writes) < 0)
+        out = NULL;
+    free(lease);
+    free(writes);
+    return out;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
@@ -424,7 +483,7 @@ int main(int argc, char **argv)
     const char *redis = getenv("SLUICE_REDIS");
     const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
     const char *config_dir = NULL;
-    const char *kubeconfig = NULL;
+    const char *kubeconfig = NULL, *kube_lease = NULL;
     bool kubernetes = false;
     const char *log_file = NULL;
     const char *otlp_endpoint = getenv("SLUICE_OTLP_ENDPOINT"), *trace_ratio = NULL;
@@ -445,7 +504,7 @@ int main(int argc, char **argv)
                                           "--admin-tls-key",  "--admin-client-ca", "--redis",
                                           "--config-dir",     "--log-file",       "--access-log-format",
                                           "--otlp-endpoint",  "--trace-sample-ratio", "--web-dir",
-                                          "--kubeconfig"};
+                                          "--kubeconfig",     "--kubernetes-lease"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -462,6 +521,8 @@ int main(int argc, char **argv)
         }
         if (value && strncmp(a, "--config-dir", 12) == 0) {
             config_dir = value;
+        } else if (value && strncmp(a, "--kubernetes-lease", 18) == 0) {
+            kube_lease = value;
         } else if (value && strncmp(a, "--kubeconfig", 12) == 0) {
             kubeconfig = value;
         } else if (strcmp(a, "--kubernetes") == 0) {
@@ -601,8 +662,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (kubeconfig && !kubernetes) {
-        sl_log_error("main", "--kubeconfig names the cluster of --kubernetes, which is not given");
+    if ((kubeconfig || kube_lease) && !kubernetes) {
+        sl_log_error("main", "%s belongs to --kubernetes, which is not given",
+                     kubeconfig ? "--kubeconfig" : "--kubernetes-lease");
         sl_config_dir_stop(m.config_dir);
         sl_store_close(m.store);
         return 2;
@@ -616,6 +678,13 @@ int main(int argc, char **argv)
             sl_store_close(m.store);
             return 1;
         }
+        if (!start_kube_status(&m, kube_lease, err, sizeof(err))) {
+            sl_log_error("main", "--kubernetes: %s", err);
+            sl_kube_sync_stop(m.kube);
+            sl_config_dir_stop(m.config_dir);
+            sl_store_close(m.store);
+            return 1;
+        }
     }
     sl_admin_config cfg = {.address = admin_addr,
                            .store = m.store,
@@ -625,11 +694,13 @@ int main(int argc, char **argv)
                            .client_ca = admin_client_ca,
                            .config_dir = config_dir,
                            .kube_server = m.kube ? sl_kube_sync_server(m.kube) : NULL,
+                           .extra_metrics = m.kube ? kube_metrics : NULL,
+                           .extra_metrics_arg = &m,
                            .web_dir = find_web_dir(web_dir)};
     m.admin = sl_admin_start(&cfg, err, sizeof(err));
     if (!m.admin) {
         sl_log_error("main", "%s", err);
-        sl_kube_sync_stop(m.kube);
+        stop_kube(&m);
         sl_config_dir_stop(m.config_dir);
         sl_store_close(m.store);
         return 1;
@@ -671,7 +742,7 @@ int main(int argc, char **argv)
     sl_admin_set_ready(m.admin, false);
     sl_admin_stop(m.admin);
     sl_config_dir_stop(m.config_dir);
-    sl_kube_sync_stop(m.kube);
+    stop_kube(&m);
     sl_controller_stop(m.controller);
     sl_fetcher_stop();
     sl_redis_health_stop();

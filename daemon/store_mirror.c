@@ -24,8 +24,14 @@ static json_t *compared_form(const sl_kind *k, const json_t *obj, const char *ig
     return form;
 }
 
+static void keep_generation(json_t *obj, json_int_t generation)
+{
+    if (generation > 0)
+        json_object_set_new(sl_obj_metadata(obj), "generation", json_integer(generation));
+}
+
 int sl_mirror_put(sl_store *s, const sl_kind *k, json_t *obj, const char *const *marks, const char *ignore,
-                  sl_mirror_result *result, bool *was_marked)
+                  json_int_t generation, sl_mirror_result *result, bool *was_marked)
 {
     json_t *meta = sl_obj_metadata(obj);
     json_t *ann = json_object_get(meta, "annotations");
@@ -41,6 +47,7 @@ int sl_mirror_put(sl_store *s, const sl_kind *k, json_t *obj, const char *const 
     if (rc == SL_NOTFOUND) {
         int64_t rv = sl_store_next_rv(s);
         sl_obj_prepare_create(k, obj, rv);
+        keep_generation(obj, generation);
         *result = SL_MIRROR_CREATED;
         rc = sl_store_put(s, k->kind, obj, "ADDED", rv);
         json_decref(obj);
@@ -63,6 +70,7 @@ int sl_mirror_put(sl_store *s, const sl_kind *k, json_t *obj, const char *const 
     }
     int64_t rv = sl_store_next_rv(s);
     sl_obj_prepare_update(k, obj, old, rv);
+    keep_generation(obj, generation);
     json_decref(old);
     *result = SL_MIRROR_UPDATED;
     rc = sl_store_put(s, k->kind, obj, "MODIFIED", rv);

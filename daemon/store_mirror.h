@@ -18,9 +18,11 @@ typedef enum { SL_MIRROR_UNCHANGED, SL_MIRROR_CREATED, SL_MIRROR_UPDATED } sl_mi
  * or replaces the stored one unless their user forms (sl_obj_user_form, the
  * annotations named in `ignore` left out: a source's version, which changes
  * with nothing a user wrote) are the same. *was_marked: the stored object
- * already had marks[0]. SL_OK or the store's error. */
+ * already had marks[0]. generation > 0: the object keeps this generation (the
+ * source's own, so that the status's observedGeneration means the same there)
+ * instead of the store's count. SL_OK or the store's error. */
 int sl_mirror_put(sl_store *s, const sl_kind *k, json_t *obj, const char *const *marks, const char *ignore,
-                  sl_mirror_result *result, bool *was_marked);
+                  json_int_t generation, sl_mirror_result *result, bool *was_marked);
 
 /* Within the caller's write transaction: deletes the stored obj (its current form). */
 int sl_mirror_delete(sl_store *s, const sl_kind *k, json_t *obj);

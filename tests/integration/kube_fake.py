@@ -16,8 +16,15 @@ of the real one, and covers only what the syncer uses:
   an ERROR event (a 500 Status) for every watch of a kind the test says;
 - test controls: compact the event history, drop every open watch, stop and
   start again on the same port (the state kept, as etcd keeps it), count requests.
+- GET of one object; PUT of the `status` subresource (only status changes; the
+  body's metadata.resourceVersion must be the current one, else 409 Conflict, as
+  the API conventions' optimistic concurrency says); a test may have the next
+  status writes conflict, as another writer's update between read and write would,
+  or fail with a 500; every request may be slowed by a delay the test sets;
+- Leases (coordination.k8s.io/v1): GET, POST (409 AlreadyExists when it exists)
+  and PUT with the same resourceVersion check, for leader election.
 
-Writes come from the test through Python methods, not HTTP.
+Other writes come from the test through Python methods, not HTTP.
 """
 import base64
 import copy
@@ -42,6 +49,7 @@ RESOURCES = {
     "trafficpolicies": ("/apis/gateway.sluice.dev/v1alpha1", True),
     "backends": ("/apis/gateway.sluice.dev/v1alpha1", True),
     "backendpolicies": ("/apis/gateway.sluice.dev/v1alpha1", True),
+    "leases": ("/apis/coordination.k8s.io/v1", True),
 }
 
 
@@ -59,6 +67,10 @@ class FakeKube:
         self.watch_generation = 0  # bumped to drop every open watch
         self.forbidden = set()  # plurals answered 403 (RBAC)
         self.watch_errors = {}  # plural -> the code of an ERROR event every watch of it gets at once
+        self.status_writes = []  # (plural, ns, name, status) of every accepted status write, in order
+        self.conflicts = 0  # the next this many status writes are answered 409 (another writer came first)
+        self.failures = 0  # the next this many status writes are answered 500 (an etcd timeout, say)
+        self.delay = 0.0  # seconds every request waits before its answer (a slow API server)
         self.server = None
         self.port = None
         self.start()
@@ -76,6 +88,12 @@ class FakeKube:
 
             def do_GET(self):
                 fake.handle_get(self)
+
+            def do_PUT(self):
+                fake.handle_write(self, "PUT")
+
+            def do_POST(self):
+                fake.handle_write(self, "POST")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port or 0), Handler)
         self.server.daemon_threads = True
@@ -137,9 +155,31 @@ users:
             meta["uid"] = old["metadata"]["uid"] if old else str(uuid.uuid4())
             meta.setdefault("creationTimestamp", "2026-12-06T00:00:00Z")
             meta["managedFields"] = [{"manager": "kubectl", "operation": "Apply"}]
+            # metadata.generation moves with the spec; a write of the main resource keeps the status
+            # (the status subresource's), as the real server does for kinds that have one.
+            def spec_of(o):
+                return {k: v for k, v in o.items() if k not in ("metadata", "status")}
+            meta["generation"] = 1 if not old else old["metadata"].get("generation", 1) + (
+                spec_of(old) != spec_of(obj))
+            if old and "status" in old:
+                obj["status"] = copy.deepcopy(old["status"])
             self.objects[plural][(ns, meta["name"])] = obj
             self._event(plural, "MODIFIED" if old else "ADDED", obj)
             return copy.deepcopy(obj)
+
+    def get(self, plural, name, namespace="default"):
+        ns = namespace if RESOURCES[plural][1] else ""
+        with self.lock:
+            obj = self.objects[plural].get((ns, name))
+            return copy.deepcopy(obj) if obj else None
+
+    def set_status(self, plural, name, status_doc, namespace="default"):
+        """Replaces an object's status, as another controller would."""
+        ns = namespace if RESOURCES[plural][1] else ""
+        with self.lock:
+            obj = self.objects[plural][(ns, name)]
+            obj["status"] = copy.deepcopy(status_doc)
+            self._event(plural, "MODIFIED", obj)
 
     def delete(self, plural, name, namespace="default"):
         ns = namespace if RESOURCES[plural][1] else ""
@@ -180,11 +220,95 @@ users:
             return obj.get("type") == sel[len("type="):]
         return True
 
-    def handle_get(self, h):
+    def _route_item(self, path):
+        """(plural, namespace, name, subresource or None) of an object's path, or None."""
+        for plural, (prefix, namespaced) in RESOURCES.items():
+            if namespaced:
+                head = prefix + "/namespaces/"
+                if not path.startswith(head):
+                    continue
+                parts = path[len(head):].split("/")
+                if len(parts) in (3, 4) and parts[1] == plural:
+                    return plural, parts[0], parts[2], parts[3] if len(parts) == 4 else None
+            else:
+                head = "%s/%s/" % (prefix, plural)
+                if path.startswith(head):
+                    parts = path[len(head):].split("/")
+                    if len(parts) in (1, 2):
+                        return plural, "", parts[0], parts[1] if len(parts) == 2 else None
+        return None
+
+    def _authorised(self, h):
+        if self.delay:
+            time.sleep(self.delay)
         if self.token and h.headers.get("Authorization") != "Bearer " + self.token:
-            return self._reply(h, 401, status(401, "Unauthorized", "Unauthorized"))
+            self._reply(h, 401, status(401, "Unauthorized", "Unauthorized"))
+            return False
+        return True
+
+    def handle_write(self, h, method):
+        body = h.rfile.read(int(h.headers.get("Content-Length", "0") or 0))
+        if not self._authorised(h):
+            return
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return self._reply(h, 400, status(400, "BadRequest", "the body is not JSON"))
+        path = urlparse(h.path).path
+        item = self._route_item(path)
+        collection = self._route(path)
+        with self.lock:
+            if method == "POST" and collection and collection[0] == "leases" and collection[1]:
+                meta = doc.setdefault("metadata", {})
+                key = (collection[1], meta.get("name", ""))
+                if key in self.objects["leases"]:
+                    return self._reply(h, 409, status(409, "AlreadyExists", 'leases "%s" already exists' % key[1]))
+                meta["namespace"], meta["uid"] = key[0], str(uuid.uuid4())
+                self.objects["leases"][key] = doc
+                self._event("leases", "ADDED", doc)
+                return self._reply(h, 201, doc)
+            if method != "PUT" or not item:
+                return self._reply(h, 405, status(405, "MethodNotAllowed", "not supported by the fake"))
+            plural, ns, name, sub = item
+            if (plural == "leases") != (sub is None) or sub not in (None, "status"):
+                return self._reply(h, 405, status(405, "MethodNotAllowed", "not supported by the fake"))
+            obj = self.objects[plural].get((ns, name))
+            if obj is None:
+                return self._reply(h, 404, status(404, "NotFound", '%s "%s" not found' % (plural, name)))
+            sent_rv = doc.get("metadata", {}).get("resourceVersion")
+            if sub == "status" and self.failures > 0:
+                self.failures -= 1
+                return self._reply(h, 500, status(500, "InternalError", "etcdserver: request timed out"))
+            if sub == "status" and self.conflicts > 0:
+                self.conflicts -= 1
+                self._event(plural, "MODIFIED", obj)  # (another writer's update: a new resourceVersion)
+            if sent_rv != obj["metadata"]["resourceVersion"]:
+                return self._reply(h, 409, status(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the '
+                                                  'object has been modified; please apply your changes to the latest '
+                                                  'version and try again' % (plural, name)))
+            if sub == "status":
+                obj["status"] = doc.get("status", {})
+                self.status_writes.append((plural, ns, name, copy.deepcopy(obj["status"])))
+            else:
+                doc["metadata"]["uid"] = obj["metadata"]["uid"]
+                obj = doc
+                self.objects[plural][(ns, name)] = obj
+            self._event(plural, "MODIFIED", obj)
+            return self._reply(h, 200, obj)
+
+    def handle_get(self, h):
+        if not self._authorised(h):
+            return
         u = urlparse(h.path)
         query = parse_qs(u.query)
+        item = self._route_item(u.path)
+        if item and item[3] is None and not self._route(u.path):
+            plural, ns, name, _ = item
+            with self.lock:
+                obj = copy.deepcopy(self.objects[plural].get((ns, name)))
+            if obj is None:
+                return self._reply(h, 404, status(404, "NotFound", '%s "%s" not found' % (plural, name)))
+            return self._reply(h, 200, obj)
         route = self._route(u.path)
         if not route:
             return self._reply(h, 404, status(404, "NotFound", "the server could not find the requested resource"))

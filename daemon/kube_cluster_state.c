@@ -1,0 +1,90 @@
+/* The cluster's view of status-bearing objects (see kube_cluster_state.h). */
+#include "daemon/kube_cluster_state.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/objects.h"
+
+struct sl_kube_cluster_state {
+    pthread_mutex_t lock;
+    json_t *by_key; /* "Kind/ns/name" -> {"resourceVersion", "status"} */
+    _Atomic unsigned long changes;
+};
+
+sl_kube_cluster_state *sl_kube_cluster_state_new(void)
+{
+    sl_kube_cluster_state *cs = calloc(1, sizeof(*cs));
+    if (!cs)
+        return NULL;
+    pthread_mutex_init(&cs->lock, NULL);
+    cs->by_key = json_object();
+    return cs;
+}
+
+void sl_kube_cluster_state_free(sl_kube_cluster_state *cs)
+{
+    if (!cs)
+        return;
+    json_decref(cs->by_key);
+    pthread_mutex_destroy(&cs->lock);
+    free(cs);
+}
+
+static void key_of(const char *kind, const char *ns, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s/%s", kind, ns ? ns : "", name);
+}
+
+void sl_kube_cluster_state_put(sl_kube_cluster_state *cs, const char *kind, const json_t *obj)
+{
+    char key[700];
+    key_of(kind, sl_obj_namespace(obj), sl_obj_name(obj), key, sizeof(key));
+    const json_t *rv = json_object_get(json_object_get(obj, "metadata"), "resourceVersion");
+    const json_t *status = json_object_get(obj, "status");
+    json_t *entry = json_pack("{s:O?, s:O?}", "resourceVersion", rv, "status", status);
+    pthread_mutex_lock(&cs->lock);
+    json_object_set_new(cs->by_key, key, entry);
+    pthread_mutex_unlock(&cs->lock);
+    atomic_fetch_add(&cs->changes, 1);
+}
+
+void sl_kube_cluster_state_delete(sl_kube_cluster_state *cs, const char *kind, const char *ns, const char *name)
+{
+    char key[700];
+    key_of(kind, ns, name, key, sizeof(key));
+    pthread_mutex_lock(&cs->lock);
+    json_object_del(cs->by_key, key);
+    pthread_mutex_unlock(&cs->lock);
+    atomic_fetch_add(&cs->changes, 1);
+}
+
+void sl_kube_cluster_state_retain(sl_kube_cluster_state *cs, const char *kind, const json_t *listed)
+{
+    size_t kind_len = strlen(kind);
+    pthread_mutex_lock(&cs->lock);
+    const char *key;
+    json_t *entry;
+    void *iter;
+    json_object_foreach_safe(cs->by_key, iter, key, entry) {
+        if (strncmp(key, kind, kind_len) == 0 && key[kind_len] == '/' && !json_object_get(listed, key + kind_len + 1))
+            json_object_del(cs->by_key, key);
+    }
+    pthread_mutex_unlock(&cs->lock);
+    atomic_fetch_add(&cs->changes, 1);
+}
+
+json_t *sl_kube_cluster_state_get(sl_kube_cluster_state *cs, const char *kind, const char *ns, const char *name)
+{
+    char key[700];
+    key_of(kind, ns, name, key, sizeof(key));
+    pthread_mutex_lock(&cs->lock);
+    json_t *entry = json_deep_copy(json_object_get(cs->by_key, key));
+    pthread_mutex_unlock(&cs->lock);
+    return entry;
+}
+
+unsigned long sl_kube_cluster_state_changes(sl_kube_cluster_state *cs) { return atomic_load(&cs->changes); }
