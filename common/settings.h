@@ -37,6 +37,7 @@ typedef enum {
     SL_SET_ENDPOINT_SLOTS,         /* endpoints and backends whose state is shared (health, load) */
     SL_SET_METRICS_SERIES,         /* traffic series (route rules, listeners, backends) for /metrics */
     SL_SET_TRAFFIC_HISTORY_BYTES,  /* the master's per-second traffic history for the dashboard */
+    SL_SET_COMPILE_INTERVAL_MS,    /* the master compiles at most this often (changes meanwhile are batched) */
     SL_SET_KUBE_LEASE_DURATION_S,  /* --kubernetes: a leader's Lease expires after this without renewal */
     SL_SET_COUNT
 } sl_setting_id;

@@ -32,7 +32,7 @@ static json_t *list_kind(sl_store *s, const char *kind)
 {
     json_t *items;
     int64_t rv;
-    if (sl_store_list(s, kind, NULL, &items, &rv) != SL_OK) {
+    if (sl_store_list_shared(s, kind, &items, &rv) != SL_OK) {
         sl_log_error("compiler", "cannot list %s; compiling without them", kind);
         json_array_clear(items);
     }
@@ -234,6 +234,7 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.backendpolicies);
     json_decref(c.services);
     json_decref(c.endpointslices);
+    json_decref(c.slices_by_service);
     json_decref(c.backends);
     json_decref(c.namespaces);
     json_decref(c.referencegrants);

@@ -19,10 +19,23 @@
 
 const json_t *sl_compile_find_object(const json_t *list, const char *ns, const char *name)
 {
-    size_t i;
-    json_t *o;
-    json_array_foreach(list, i, o) if (strcmp(sl_jmeta(o, "namespace"), ns) == 0 &&
-                                       strcmp(sl_jmeta(o, "name"), name) == 0) return o;
+    /* A binary search: the lists come from the store in (namespace, name)
+     * order, compared bytewise as strcmp does (a scan made every route's
+     * lookup of its Service cost the number of Services). */
+    size_t lo = 0, hi = json_array_size(list);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const json_t *o = json_array_get(list, mid);
+        int cmp = strcmp(sl_jmeta(o, "namespace"), ns);
+        if (cmp == 0)
+            cmp = strcmp(sl_jmeta(o, "name"), name);
+        if (cmp == 0)
+            return o;
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
@@ -97,6 +110,32 @@ static uint8_t app_protocol(const char *p)
     return SL_BACKEND_HTTP;
 }
 
+/* The EndpointSlices labelled with the Service ns/name (an index made once per
+ * compile: a scan of every slice for every Service cost Services x slices). */
+static const json_t *slices_of(sl_compile_ctx *c, const char *ns, const char *name)
+{
+    if (!c->slices_by_service) {
+        c->slices_by_service = json_object();
+        size_t i;
+        json_t *slice;
+        json_array_foreach(c->endpointslices, i, slice)
+        {
+            const json_t *labels = json_object_get(json_object_get(slice, "metadata"), "labels");
+            char key[600];
+            snprintf(key, sizeof(key), "%s/%s", sl_jmeta(slice, "namespace"), sl_js(labels, "kubernetes.io/service-name"));
+            json_t *list = json_object_get(c->slices_by_service, key);
+            if (!list) {
+                list = json_array();
+                json_object_set_new(c->slices_by_service, key, list);
+            }
+            json_array_append(list, slice);
+        }
+    }
+    char key[600];
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    return json_object_get(c->slices_by_service, key);
+}
+
 /* A Service port's endpoints, from the EndpointSlices labelled with the Service's name. */
 static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *name, long long port)
 {
@@ -125,13 +164,8 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
     sl_compile_tls_identity(c, &be);
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
     json_t *slice;
-    json_array_foreach(c->endpointslices, i, slice)
+    json_array_foreach(slices_of(c, ns, name), i, slice)
     {
-        if (strcmp(sl_jmeta(slice, "namespace"), ns) != 0)
-            continue;
-        const json_t *labels = json_object_get(json_object_get(slice, "metadata"), "labels");
-        if (strcmp(sl_js(labels, "kubernetes.io/service-name"), name) != 0)
-            continue;
         const char *type = sl_js(slice, "addressType");
         if (strcmp(type, "IPv4") != 0 && strcmp(type, "IPv6") != 0)
             continue;

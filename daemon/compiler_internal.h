@@ -36,6 +36,7 @@ typedef struct sl_compile_ctx {
         *backends, *namespaces,
         *referencegrants, *secrets;
     json_t *backend_index; /* "kind/ns/name/port" -> backend index */
+    json_t *slices_by_service; /* "ns/service-name" -> its EndpointSlices (made at the first use) */
     json_t *route_status;  /* "Kind/ns/name" -> {namespace, name, generation, resourceVersion, parents[]} */
     json_t *keep;           /* strings that must live as long as the compile */
     uint64_t client_cert_digest; /* of every Gateway's backend client certificate (tls_identity) */
@@ -183,7 +184,8 @@ static inline const char *sl_compile_str(const sl_compile_ctx *c, sl_snap_str s)
     return (const char *)c->b.tab[SL_SNAP_STRINGS].data + s.off;
 }
 
-/* compiler_backends.c: the object ns/name of a listed kind, NULL when absent. */
+/* compiler_backends.c: the object ns/name of a listed kind (list as the store
+ * lists it: in (namespace, name) order), NULL when absent. */
 const json_t *sl_compile_find_object(const json_t *list, const char *ns, const char *name);
 
 /* Small JSON accessors: "" / dflt when absent. */

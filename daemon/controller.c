@@ -53,31 +53,36 @@ static bool condition_same(const json_t *have, const json_t *want)
     return true;
 }
 
-static void strip_times(json_t *v)
+/* The keys of an object other than lastTransitionTime. */
+static size_t keys_but_time(const json_t *o)
 {
-    if (json_is_object(v)) {
-        json_object_del(v, "lastTransitionTime");
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x) strip_times(x);
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) strip_times(x);
-    }
+    return json_object_size(o) - (json_object_get(o, "lastTransitionTime") ? 1 : 0);
 }
 
 bool sl_status_equal(const json_t *a, const json_t *b)
 {
     if (!a || !b)
         return a == b;
-    json_t *ca = json_deep_copy(a), *cb = json_deep_copy(b);
-    strip_times(ca);
-    strip_times(cb);
-    bool same = json_equal(ca, cb);
-    json_decref(ca);
-    json_decref(cb);
-    return same;
+    if (json_is_object(a) && json_is_object(b)) {
+        if (keys_but_time(a) != keys_but_time(b))
+            return false;
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)a, k, x) {
+            if (strcmp(k, "lastTransitionTime") != 0 && !sl_status_equal(x, json_object_get(b, k)))
+                return false;
+        }
+        return true;
+    }
+    if (json_is_array(a) && json_is_array(b)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!sl_status_equal(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    }
+    return json_equal(a, b);
 }
 
 json_t *sl_status_foreign_entries(const json_t *list)

@@ -10,6 +10,7 @@
 
 #define MAX_ANSWER (256u << 20) /* a list page of 500 objects is far below this */
 #define MAX_LINE (64u << 20)    /* one watch event */
+#define WATCH_BUFFER (512L << 10)
 
 struct sl_kube_client {
     sl_kube_config cfg; /* (a copy: the token is read per client) */
@@ -23,6 +24,7 @@ typedef struct sink {
     size_t limit;
     /* A watch: lines go to on_line as they complete. */
     bool (*on_line)(void *arg, const char *line, size_t len);
+    bool (*on_pause)(void *arg); /* after the lines of each delivery */
     void *arg;
     bool ended; /* on_line said stop */
     CURL *curl;
@@ -70,6 +72,10 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
     }
     memmove(s->data, s->data + from, s->len - from);
     s->len -= from;
+    if (from && s->on_pause && !s->on_pause(s->arg)) {
+        s->ended = true;
+        return 0;
+    }
     return n;
 }
 
@@ -191,11 +197,13 @@ long sl_kube_request(sl_kube_client *k, const char *method, const char *path, co
 }
 
 long sl_kube_watch(sl_kube_client *k, const char *path, unsigned idle_s,
-                   bool (*on_line)(void *arg, const char *line, size_t len), void *arg, char **answer, char *err,
-                   size_t errlen)
+                   bool (*on_line)(void *arg, const char *line, size_t len), bool (*on_pause)(void *arg), void *arg,
+                   char **answer, char *err, size_t errlen)
 {
-    sink s = {.limit = MAX_LINE, .on_line = on_line, .arg = arg, .curl = k->curl};
+    sink s = {.limit = MAX_LINE, .on_line = on_line, .on_pause = on_pause, .arg = arg, .curl = k->curl};
     struct curl_slist *h = prepare(k, "GET", path, NULL, &s);
+    /* Large reads: a burst of events comes in few deliveries, each one batch. */
+    curl_easy_setopt(k->curl, CURLOPT_BUFFERSIZE, WATCH_BUFFER);
     /* A stream that says nothing (not even a bookmark) for idle_s is dead. */
     curl_easy_setopt(k->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(k->curl, CURLOPT_LOW_SPEED_TIME, (long)idle_s);

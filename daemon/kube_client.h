@@ -26,11 +26,13 @@ long sl_kube_request(sl_kube_client *k, const char *method, const char *path, co
                      char *err, size_t errlen);
 
 /* A watch: every complete line of the answer goes to on_line (false: end the
- * watch); returns the HTTP status when the stream ends, 0 with err for a
+ * watch), and after the lines that one read delivered, on_pause is called
+ * (NULL: not; false: end the watch), so that events that arrived together can
+ * be applied together; returns the HTTP status when the stream ends, 0 with err for a
  * transport error, a stop or a stream quiet longer than idle_s. The answer of
  * a refused watch (not 200) is in *answer. */
 long sl_kube_watch(sl_kube_client *k, const char *path, unsigned idle_s,
-                   bool (*on_line)(void *arg, const char *line, size_t len), void *arg, char **answer, char *err,
-                   size_t errlen);
+                   bool (*on_line)(void *arg, const char *line, size_t len), bool (*on_pause)(void *arg), void *arg,
+                   char **answer, char *err, size_t errlen);
 
 #endif

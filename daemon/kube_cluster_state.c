@@ -87,4 +87,15 @@ json_t *sl_kube_cluster_state_get(sl_kube_cluster_state *cs, const char *kind, c
     return entry;
 }
 
+void sl_kube_cluster_state_rv(sl_kube_cluster_state *cs, const char *kind, const char *ns, const char *name, char *out,
+                              size_t cap)
+{
+    char key[700];
+    key_of(kind, ns, name, key, sizeof(key));
+    pthread_mutex_lock(&cs->lock);
+    const char *rv = json_string_value(json_object_get(json_object_get(cs->by_key, key), "resourceVersion"));
+    snprintf(out, cap, "%s", rv ? rv : "");
+    pthread_mutex_unlock(&cs->lock);
+}
+
 unsigned long sl_kube_cluster_state_changes(sl_kube_cluster_state *cs) { return atomic_load(&cs->changes); }

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct sl_kube_cluster_state sl_kube_cluster_state;
 
@@ -26,6 +27,10 @@ void sl_kube_cluster_state_retain(sl_kube_cluster_state *cs, const char *kind, c
 
 /* A new {"resourceVersion", "status"} of kind ns/name, or NULL when unknown. */
 json_t *sl_kube_cluster_state_get(sl_kube_cluster_state *cs, const char *kind, const char *ns, const char *name);
+
+/* The resourceVersion of kind ns/name into out ("" when unknown), without a copy of its status. */
+void sl_kube_cluster_state_rv(sl_kube_cluster_state *cs, const char *kind, const char *ns, const char *name, char *out,
+                              size_t cap);
 
 /* Moves with every change. */
 unsigned long sl_kube_cluster_state_changes(sl_kube_cluster_state *cs);

@@ -43,6 +43,10 @@ struct sl_kube_status {
     pthread_t thread;
     bool started;
     _Atomic unsigned long long results[W_RESULTS];
+    /* "Kind/ns/name" -> "local rv/cluster rv" when the two were last found to
+     * agree: a pass skips them until either moves (a pass then costs a string
+     * compare per object, not a comparison of statuses). Rebuilt by each pass. */
+    json_t *agreed;
     unsigned errors_logged;
 };
 
@@ -135,14 +139,24 @@ static void log_failure(sl_kube_status *w, const json_t *local, const char *kind
 
 /* Brings the cluster's status of local (a synced object) to what the store
  * says. False when a write failed and should be tried again. */
-static bool write_one(sl_kube_status *w, const status_kind *sk, const json_t *local, json_t *classes)
+static bool write_one(sl_kube_status *w, const status_kind *sk, const json_t *local, json_t *classes, json_t *agreed_now)
 {
     const char *ns = sl_obj_namespace(local), *name = sl_obj_name(local), *api_version;
     char path[1200], item[1200];
     if (!sl_kube_sync_item_path(sk->kind, ns, name, "status", path, sizeof(path), &api_version) ||
         !sl_kube_sync_item_path(sk->kind, ns, name, NULL, item, sizeof(item), &api_version))
         return true;
-    /* (not seen in the cluster yet: its event comes, and with it another pass) */
+    char key[1200], stamp[128], cluster_rv[64];
+    snprintf(key, sizeof(key), "%s/%s/%s", sk->kind, ns, name);
+    sl_kube_cluster_state_rv(sl_kube_sync_cluster(w->ks), sk->kind, ns, name, cluster_rv, sizeof(cluster_rv));
+    snprintf(stamp, sizeof(stamp), "%lld/%s", (long long)sl_obj_resource_version(local), cluster_rv);
+    const char *agreed = json_string_value(json_object_get(w->agreed, key));
+    if (agreed && strcmp(agreed, stamp) == 0) {
+        json_object_set_new(agreed_now, key, json_string(stamp));
+        return true;
+    }
+    if (!cluster_rv[0])
+        return true; /* (not seen in the cluster yet: its event comes, and with it another pass) */
     json_t *cluster = sl_kube_cluster_state_get(sl_kube_sync_cluster(w->ks), sk->kind, ns, name);
     for (int attempt = 0; cluster; attempt++) {
         const json_t *have = json_object_get(cluster, "status");
@@ -150,6 +164,8 @@ static bool write_one(sl_kube_status *w, const status_kind *sk, const json_t *lo
         json_t *empty = json_object();
         bool same = !want || sl_status_equal(want, have ? have : empty);
         json_decref(empty);
+        if (same && attempt == 0)
+            json_object_set_new(agreed_now, key, json_string(stamp));
         if (same || attempt > CONFLICT_RETRIES) {
             json_decref(want);
             json_decref(cluster);
@@ -200,10 +216,11 @@ static bool pass(sl_kube_status *w)
     bool all_done = true;
     const char *server = sl_kube_sync_server(w->ks);
     json_t *classes = json_object();
+    json_t *agreed_now = json_object(); /* (objects gone since drop out) */
     for (size_t k = 0; k < SL_ARRAY_LEN(kinds) && !atomic_load(&w->stop); k++) {
         json_t *items = NULL;
         int64_t unused;
-        if (sl_store_list(w->store, kinds[k].kind, "", &items, &unused) != SL_OK) {
+        if (sl_store_list_shared(w->store, kinds[k].kind, &items, &unused) != SL_OK) {
             json_decref(items);
             all_done = false;
             continue;
@@ -212,7 +229,7 @@ static bool pass(sl_kube_status *w)
         json_t *obj;
         json_array_foreach(items, i, obj) {
             const char *from = sl_mirror_mark(obj, SL_SYNCED_ANNOTATION);
-            if (from && strcmp(from, server) == 0 && !write_one(w, &kinds[k], obj, classes))
+            if (from && strcmp(from, server) == 0 && !write_one(w, &kinds[k], obj, classes, agreed_now))
                 all_done = false;
             if (atomic_load(&w->stop) || !sl_kube_lease_leading(w->lease))
                 break;
@@ -220,6 +237,8 @@ static bool pass(sl_kube_status *w)
         json_decref(items);
     }
     json_decref(classes);
+    json_decref(w->agreed);
+    w->agreed = agreed_now;
     return all_done;
 }
 
@@ -233,12 +252,12 @@ static double monotonic_s(void)
 static void *run(void *arg)
 {
     sl_kube_status *w = arg;
-    int64_t seen_rv = -1;
+    int64_t waited = -1, seen_rv = -1; /* the store's version last waited past, and last written from */
     unsigned long seen_changes = 0;
     bool was_leading = false;
     double retry_at = 0;
     while (!atomic_load(&w->stop)) {
-        sl_store_wait(w->store, seen_rv, 250);
+        waited = sl_store_wait(w->store, waited, 250);
         if (!sl_kube_lease_leading(w->lease)) {
             was_leading = false;
             continue;
@@ -247,8 +266,15 @@ static void *run(void *arg)
         unsigned long changes = sl_kube_cluster_state_changes(sl_kube_sync_cluster(w->ks));
         bool due = !was_leading || rv != seen_rv || changes != seen_changes ||
                    (retry_at > 0 && monotonic_s() >= retry_at);
-        if (!due || !atomic_load(w->settled))
-            continue; /* (not settled: the status of a change is still being computed) */
+        if (!due)
+            continue;
+        if (!atomic_load(w->settled)) {
+            /* The status of a change is still being computed: look again soon
+             * (the compile's status write moves the store's version too). */
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         bool done = pass(w);
         seen_rv = rv;
         seen_changes = changes;
@@ -270,6 +296,7 @@ sl_kube_status *sl_kube_status_start(sl_store *s, sl_kube_sync *ks, sl_kube_leas
     w->ks = ks;
     w->lease = lease;
     w->settled = settled;
+    w->agreed = json_object();
     w->client = sl_kube_client_new(sl_kube_sync_config(ks), &w->stop);
     if (!w->client || pthread_create(&w->thread, NULL, run, w) != 0) {
         snprintf(err, errlen, "cannot start the status writer");
@@ -289,6 +316,7 @@ void sl_kube_status_stop(sl_kube_status *w)
     if (w->started)
         pthread_join(w->thread, NULL);
     sl_kube_client_free(w->client);
+    json_decref(w->agreed);
     free(w);
 }
 

@@ -21,6 +21,7 @@
 #define WATCH_SECONDS 290     /* a watch asks the server to end after this (plus jitter), then resumes */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
+#define BATCH_MAX 1000       /* watch events per store transaction at most */
 #define NAMESPACE_WAIT_S 10  /* namespaced kinds wait this long at most for the Namespaces' first list */
 
 /* What is mirrored: the kind as the store keeps it, where the cluster serves
@@ -61,6 +62,11 @@ typedef struct reflector {
     bool gone;          /* the watch said 410 Gone: list again */
     bool failed;        /* the watch was ended for an error (an ERROR event, a store write): back off */
     unsigned events;    /* events of the current watch */
+    /* Events applied together, in one store transaction: those that one read
+     * of the watch brought (kube_client.h's on_pause), up to BATCH_MAX. */
+    bool batch_open;
+    unsigned batch_events;
+    char batch_rv[64];  /* the version the batch reaches: r->rv once committed */
     _Atomic bool listed; /* the first list is in the store */
     _Atomic unsigned missing_logged;   /* lists answered 404 (the kind is not served) */
     _Atomic unsigned forbidden_logged; /* lists answered 403 (not ours to read) */
@@ -290,6 +296,55 @@ static bool list(reflector *r)
 
 /* ---- watch ---- */
 
+/* Commits the open batch of events; the watch resumes from its version once
+ * it is in the store. False (the watch ends, to come back from the version
+ * before the batch) when the store refused it. */
+static bool flush(reflector *r)
+{
+    bool ok = true;
+    if (r->batch_open) {
+        r->batch_open = false;
+        ok = finish_write(r, true, SL_OK);
+        r->failed |= !ok;
+    }
+    if (ok && r->batch_rv[0])
+        snprintf(r->rv, sizeof(r->rv), "%s", r->batch_rv);
+    r->batch_rv[0] = '\0';
+    r->batch_events = 0;
+    return ok;
+}
+
+static bool on_pause(void *arg)
+{
+    reflector *r = arg;
+    return flush(r) && !atomic_load(&r->ks->stop);
+}
+
+/* Applies one ADDED, MODIFIED or DELETED event within the batch. */
+static bool apply_event(reflector *r, const char *type, json_t *obj)
+{
+    sl_store *s = r->ks->store;
+    if (!r->batch_open) {
+        if (sl_store_write_begin(s) != SL_OK) {
+            finish_write(r, false, SL_ERR); /* (logs) */
+            r->failed = true;
+            return false;
+        }
+        r->batch_open = true;
+    }
+    int rc = type[0] == 'D' ? delete_synced(r, sl_obj_namespace(obj), sl_obj_name(obj))
+                            : put(r, json_deep_copy(obj)); /* (put makes it the store's form) */
+    if (rc != SL_OK) {
+        r->batch_open = false;
+        finish_write(r, true, rc); /* (rolls the batch back, logs) */
+        r->batch_rv[0] = '\0';
+        r->failed = true;
+        return false; /* (resumes from the version before the batch: its events come again) */
+    }
+    r->events++;
+    return ++r->batch_events < BATCH_MAX || flush(r);
+}
+
 static bool on_event(void *arg, const char *line, size_t len)
 {
     reflector *r = arg;
@@ -301,6 +356,7 @@ static bool on_event(void *arg, const char *line, size_t len)
         sl_log_warn("kubernetes", "a watch of %s sent something that is not an event: %.200s", r->res->kind, line);
     } else if (strcmp(type, "ERROR") == 0) {
         long code = (long)json_integer_value(json_object_get(obj, "code"));
+        flush(r); /* (what came before the error stands) */
         r->gone = code == 410;
         r->failed = !r->gone;
         if (!r->gone)
@@ -309,21 +365,10 @@ static bool on_event(void *arg, const char *line, size_t len)
         go_on = false;
     } else {
         const char *rv = json_string_value(json_object_get(sl_obj_metadata(obj), "resourceVersion"));
-        if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0) {
-            sl_store *s = r->ks->store;
-            bool began = sl_store_write_begin(s) == SL_OK;
-            int rc = SL_OK;
-            if (began)
-                rc = type[0] == 'D' ? delete_synced(r, sl_obj_namespace(obj), sl_obj_name(obj))
-                                    : put(r, json_deep_copy(obj)); /* (put makes it the store's form) */
-            if (!finish_write(r, began, rc)) {
-                r->failed = true;
-                go_on = false; /* (resumes from the version before this event: it comes again) */
-            }
-            r->events++;
-        }
-        if (go_on && rv) /* BOOKMARK: only the version moves */
-            snprintf(r->rv, sizeof(r->rv), "%s", rv);
+        if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0)
+            go_on = apply_event(r, type, obj);
+        if (go_on && rv) /* (a BOOKMARK only moves the version) */
+            snprintf(r->batch_rv, sizeof(r->batch_rv), "%s", rv);
     }
     json_decref(ev);
     return go_on && !atomic_load(&r->ks->stop);
@@ -344,7 +389,8 @@ static bool watch(reflector *r)
     r->gone = r->failed = false;
     r->events = 0;
     /* Quiet for longer than the server's own end (bookmarks come about every minute): dead. */
-    long status = sl_kube_watch(r->client, path, seconds + 60, on_event, r, &answer, err, sizeof(err));
+    long status = sl_kube_watch(r->client, path, seconds + 60, on_event, on_pause, r, &answer, err, sizeof(err));
+    flush(r); /* (a watch ended mid-read, by a stop, leaves its batch) */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     bool short_and_empty = t1.tv_sec - t0.tv_sec < 1 && r->events == 0;
     if (status == 410 || status_code(answer) == 410)

@@ -64,6 +64,8 @@ typedef struct master {
     sl_publisher publisher;
     sl_supervisor *supervisor;
     ev_async changed;
+    ev_timer compile_later;     /* a change held back by --compile-interval */
+    double compile_ended;       /* ev_time() when the last compile ended, 0: none yet */
     ev_signal sigterm, sigint, sigquit, sighup;
     ev_timer readiness;
     ev_timer liveness_timer;    /* while a change is not yet live everywhere: checks often */
@@ -248,7 +250,33 @@ static void recompile(master *m)
     compiled(m, route_status, m->publisher.generation);
 }
 
-static void changed_cb(struct ev_loop *loop, ev_async *w, int revents) { recompile(w->data); }
+/* A change: compiled at once, unless the last compile ended less than
+ * --compile-interval ago; then once that has passed, with whatever else came
+ * meanwhile. Under a stream of changes (endpoints churning in a cluster) the
+ * master thus compiles at most that often, batching them, instead of back to
+ * back; a lone change is not delayed. */
+static void changed_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    master *m = w->data;
+    double gap = (double)sl_setting(SL_SET_COMPILE_INTERVAL_MS) / 1000.0;
+    double wait = m->compile_ended + gap - ev_time();
+    if (m->compile_ended > 0 && wait > 0) {
+        if (!ev_is_active(&m->compile_later)) {
+            ev_timer_set(&m->compile_later, wait, 0);
+            ev_timer_start(loop, &m->compile_later);
+        }
+        return;
+    }
+    recompile(m);
+    m->compile_ended = ev_time();
+}
+
+static void compile_later_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    master *m = t->data;
+    recompile(m);
+    m->compile_ended = ev_time();
+}
 
 /* Called by the controller thread after it reconciled a change. */
 static void notify_changed(void *arg)
@@ -708,6 +736,8 @@ int main(int argc, char **argv)
     m.supervisor = sl_supervisor_create(m.loop, m.control, open_access_log(access_log), worker_uid, worker_gid);
     ev_async_init(&m.changed, changed_cb);
     m.changed.data = &m;
+    ev_init(&m.compile_later, compile_later_cb);
+    m.compile_later.data = &m;
     ev_async_start(m.loop, &m.changed);
     ev_signal_init(&m.sigterm, stop_signal_cb, SIGTERM);
     ev_signal_init(&m.sigint, stop_signal_cb, SIGINT);

@@ -44,7 +44,7 @@ static void sync_kind(sl_store *store, const char *kind, const json_t *computed)
 {
     json_t *policies;
     int64_t rv;
-    if (sl_store_list(store, kind, NULL, &policies, &rv) != SL_OK) {
+    if (sl_store_list_shared(store, kind, &policies, &rv) != SL_OK) {
         json_decref(policies);
         return;
     }

@@ -16,6 +16,7 @@
 #include "common/sl.h"
 #include "daemon/kinds.h"
 #include "daemon/objects.h"
+#include "daemon/store_cache.h"
 
 struct sl_store {
     sqlite3 *db;
@@ -28,6 +29,7 @@ struct sl_store {
     bool last_failure_full; /* the last failed write failed because the disk was full */
     uint64_t write_began_us; /* when the open transaction began (sluice_store_write_duration_seconds) */
     int64_t wake_epoch;     /* bumped by sl_store_wake_all */
+    sl_store_cache *cache;  /* parsed objects for sl_store_list_shared */
     char path[4096];
 };
 
@@ -147,6 +149,12 @@ sl_store *sl_store_open(const char *state_dir, char *err, size_t errlen)
         return NULL;
     }
     snprintf(s->path, sizeof(s->path), "%s/sluice.db", state_dir);
+    s->cache = sl_store_cache_new();
+    if (!s->cache) {
+        snprintf(err, errlen, "out of memory");
+        free(s);
+        return NULL;
+    }
     /* Recursive, so reads inside a write transaction (which holds the lock) work. */
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
@@ -196,6 +204,7 @@ void sl_store_close(sl_store *s)
         sqlite3_close(s->db);
     pthread_cond_destroy(&s->changed);
     pthread_mutex_destroy(&s->lock);
+    sl_store_cache_free(s->cache);
     free(s);
 }
 
@@ -256,21 +265,16 @@ int sl_store_get(sl_store *s, const char *kind, const char *ns, const char *name
     return rc;
 }
 
-int sl_store_list(sl_store *s, const char *kind, const char *ns, json_t **items, int64_t *rv)
+/* Parses every object of kind (in ns, NULL or "" for all) into items; the lock is held. */
+static int read_kind(sl_store *s, const char *kind, const char *ns, json_t *items)
 {
     sqlite3_stmt *st;
     bool all = !ns || !*ns;
-    *items = json_array();
-    pthread_mutex_lock(&s->lock);
-    *rv = s->rv;
-    int rc = SL_OK;
     if (sqlite3_prepare_v2(s->db,
                            all ? "SELECT body FROM objects WHERE kind = ?1 ORDER BY namespace, name"
                                : "SELECT body FROM objects WHERE kind = ?1 AND namespace = ?2 ORDER BY name",
-                           -1, &st, NULL) != SQLITE_OK) {
-        pthread_mutex_unlock(&s->lock);
+                           -1, &st, NULL) != SQLITE_OK)
         return SL_ERR;
-    }
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     if (!all)
         sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
@@ -278,11 +282,40 @@ int sl_store_list(sl_store *s, const char *kind, const char *ns, json_t **items,
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *obj = parse_body(st, 0);
         if (obj)
-            json_array_append_new(*items, obj);
+            json_array_append_new(items, obj);
     }
-    if (step != SQLITE_DONE)
-        rc = SL_ERR;
     sqlite3_finalize(st);
+    return step == SQLITE_DONE ? SL_OK : SL_ERR;
+}
+
+int sl_store_list(sl_store *s, const char *kind, const char *ns, json_t **items, int64_t *rv)
+{
+    *items = json_array();
+    pthread_mutex_lock(&s->lock);
+    *rv = s->rv;
+    int rc = read_kind(s, kind, ns, *items);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int sl_store_list_shared(sl_store *s, const char *kind, json_t **items, int64_t *rv)
+{
+    *items = json_array();
+    pthread_mutex_lock(&s->lock);
+    *rv = s->rv;
+    int rc = SL_OK;
+    const json_t *kept = sl_store_cache_get(s->cache, kind);
+    if (!kept) {
+        json_t *parsed = json_array();
+        rc = parsed ? read_kind(s, kind, NULL, parsed) : SL_ERR;
+        if (rc == SL_OK)
+            sl_store_cache_set(s->cache, kind, parsed);
+        else
+            json_decref(parsed);
+        kept = sl_store_cache_get(s->cache, kind);
+    }
+    if (rc == SL_OK && kept && json_array_extend(*items, (json_t *)kept) != 0)
+        rc = SL_ERR;
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -371,6 +404,8 @@ int sl_store_put(sl_store *s, const char *kind, const json_t *obj, const char *t
             rc = log_event(s, type, kind, obj, body, rv);
         sqlite3_finalize(st);
     }
+    if (rc == SL_OK)
+        sl_store_cache_stage(s->cache, kind, sl_obj_namespace(obj), sl_obj_name(obj), obj);
     if (rc != SL_OK) {
         note_failure(s);
         sl_log_error("store", "cannot write %s %s/%s: %s", kind, sl_obj_namespace(obj), sl_obj_name(obj),
@@ -395,6 +430,8 @@ int sl_store_delete(sl_store *s, const char *kind, const json_t *last, int64_t r
         rc = body ? log_event(s, "DELETED", kind, last, body, rv) : SL_ERR;
         free(body);
     }
+    if (rc == SL_OK)
+        sl_store_cache_stage(s->cache, kind, sl_obj_namespace(last), sl_obj_name(last), NULL);
     sqlite3_finalize(st);
     if (rc != SL_OK)
         note_failure(s);
@@ -419,12 +456,15 @@ int sl_store_write_commit(sl_store *s)
         note_failure(s);
         sl_log_error("store", "commit failed: %s", sqlite3_errmsg(s->db));
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sl_store_cache_rollback(s->cache);
     } else if (s->pending_rv > s->rv) {
         s->rv = s->pending_rv;
         if (!s->pending_status_only)
             s->config_rv = s->rv;
         pthread_cond_broadcast(&s->changed);
     }
+    if (rc == SL_OK)
+        sl_store_cache_commit(s->cache);
     if (rc == SL_OK)
         sl_histogram_observe(&sl_store_write_latency, sl_mono_us() - s->write_began_us);
     pthread_mutex_unlock(&s->lock);
@@ -434,6 +474,7 @@ int sl_store_write_commit(sl_store *s)
 void sl_store_write_rollback(sl_store *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sl_store_cache_rollback(s->cache);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -48,6 +48,13 @@ int sl_store_get(sl_store *s, const char *kind, const char *ns, const char *name
  * resourceVersion, consistent with the items. */
 int sl_store_list(sl_store *s, const char *kind, const char *ns, json_t **items, int64_t *rv);
 
+/* Like sl_store_list of every namespace, for readers that read a whole kind
+ * often (the compiler, route status): the objects come from parsed copies kept
+ * between reads (daemon/store_cache.h), shared with other readers: they must
+ * not be changed. What is committed is read; inside a write transaction, not
+ * its own writes. */
+int sl_store_list_shared(sl_store *s, const char *kind, json_t **items, int64_t *rv);
+
 /* Starts a write transaction (takes the store lock). */
 int sl_store_write_begin(sl_store *s);
 /* Reserves the next resourceVersion within the current transaction. */

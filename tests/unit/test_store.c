@@ -413,6 +413,74 @@ static void test_rollback(void)
     tmpdir_remove(dir);
 }
 
+/* sl_store_list_shared is what sl_store_list reads, after any mix of
+ * creates, replacements, deletions and rolled-back writes. */
+static bool shared_matches(sl_store *s, const char *kind)
+{
+    json_t *fresh = NULL, *shared = NULL;
+    int64_t rv1, rv2;
+    bool ok = sl_store_list(s, kind, NULL, &fresh, &rv1) == SL_OK &&
+              sl_store_list_shared(s, kind, &shared, &rv2) == SL_OK && rv1 == rv2 && json_equal(fresh, shared);
+    if (!ok) {
+        char *a = json_dumps(fresh, JSON_COMPACT), *b = json_dumps(shared, JSON_COMPACT);
+        fprintf(stderr, "  list:   %.400s\n  shared: %.400s\n", a ? a : "", b ? b : "");
+        free(a);
+        free(b);
+    }
+    json_decref(fresh);
+    json_decref(shared);
+    return ok;
+}
+
+static void test_shared_list_follows_writes(void)
+{
+    char *dir = tmpdir_make();
+    sl_store *s = open_store(dir);
+    CHECK(s != NULL);
+    if (!s) {
+        tmpdir_remove(dir);
+        return;
+    }
+    CHECK(shared_matches(s, "ConfigMap")); /* (empty, and now kept) */
+    json_t *before = NULL;
+    int64_t rv;
+    CHECK(sl_store_list_shared(s, "ConfigMap", &before, &rv) == SL_OK);
+    srandom(7);
+    static const char *const namespaces[] = {"a", "b", "zz"};
+    for (int step = 0; step < 300; step++) {
+        char name[16], value[16];
+        snprintf(name, sizeof(name), "cm%ld", random() % 25);
+        snprintf(value, sizeof(value), "v%d", step);
+        const char *ns = namespaces[random() % 3];
+        long what = random() % 4;
+        if (what == 0 && has(s, "ConfigMap", ns, name))
+            CHECK(delete_obj(s, "ConfigMap", ns, name) > 0);
+        else if (what == 1) { /* a write rolled back changes nothing */
+            CHECK(sl_store_write_begin(s) == SL_OK);
+            int64_t next = sl_store_next_rv(s);
+            json_t *o = make_obj("ConfigMap", ns, name, "rolled back");
+            sl_obj_prepare_create(sl_kind_by_name("ConfigMap"), o, next);
+            CHECK(sl_store_put(s, "ConfigMap", o, "ADDED", next) == SL_OK);
+            sl_store_write_rollback(s);
+            json_decref(o);
+        } else
+            CHECK(create(s, "ConfigMap", ns, name, value) > 0); /* (a replacement when it exists) */
+        if (!shared_matches(s, "ConfigMap")) {
+            CHECK(!"the shared list differs");
+            break;
+        }
+    }
+    /* A list taken earlier is the caller's: later writes did not change it. */
+    CHECK(json_array_size(before) == 0);
+    json_decref(before);
+    /* Another kind is read (and kept) on its own. */
+    CHECK(shared_matches(s, "Namespace"));
+    CHECK(create(s, "Namespace", "", "later", NULL) > 0);
+    CHECK(shared_matches(s, "Namespace"));
+    sl_store_close(s);
+    tmpdir_remove(dir);
+}
+
 static void test_events_since(void)
 {
     char *dir = tmpdir_make();
@@ -794,6 +862,7 @@ int main(void)
         UNIT_TEST(test_put_get_list),
         UNIT_TEST(test_rv_persists),
         UNIT_TEST(test_rollback),
+        UNIT_TEST(test_shared_list_follows_writes),
         UNIT_TEST(test_events_since),
         UNIT_TEST(test_events_gone_after_trim),
         UNIT_TEST(test_events_since_future_version),
