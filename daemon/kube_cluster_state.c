@@ -62,15 +62,18 @@ void sl_kube_cluster_state_delete(sl_kube_cluster_state *cs, const char *kind, c
     atomic_fetch_add(&cs->changes, 1);
 }
 
-void sl_kube_cluster_state_retain(sl_kube_cluster_state *cs, const char *kind, const json_t *listed)
+void sl_kube_cluster_state_retain(sl_kube_cluster_state *cs, const char *kind, const char *ns, const json_t *listed)
 {
-    size_t kind_len = strlen(kind);
+    size_t kind_len = strlen(kind), ns_len = strlen(ns);
     pthread_mutex_lock(&cs->lock);
     const char *key;
     json_t *entry;
     void *iter;
     json_object_foreach_safe(cs->by_key, iter, key, entry) {
-        if (strncmp(key, kind, kind_len) == 0 && key[kind_len] == '/' && !json_object_get(listed, key + kind_len + 1))
+        const char *ns_name = key + kind_len + 1; /* (valid once the kind matched) */
+        if (strncmp(key, kind, kind_len) == 0 && key[kind_len] == '/' &&
+            (!ns_len || (strncmp(ns_name, ns, ns_len) == 0 && ns_name[ns_len] == '/')) &&
+            !json_object_get(listed, ns_name))
             json_object_del(cs->by_key, key);
     }
     pthread_mutex_unlock(&cs->lock);

@@ -21,9 +21,9 @@ void sl_kube_cluster_state_free(sl_kube_cluster_state *cs);
 void sl_kube_cluster_state_put(sl_kube_cluster_state *cs, const char *kind, const json_t *obj);
 /* Forgets kind ns/name. */
 void sl_kube_cluster_state_delete(sl_kube_cluster_state *cs, const char *kind, const char *ns, const char *name);
-/* Forgets every object of kind whose "ns/name" is not a key of listed (after a
- * complete list). */
-void sl_kube_cluster_state_retain(sl_kube_cluster_state *cs, const char *kind, const json_t *listed);
+/* Forgets every object of kind (in namespace ns; "" for all) whose "ns/name" is
+ * not a key of listed (after a complete list). */
+void sl_kube_cluster_state_retain(sl_kube_cluster_state *cs, const char *kind, const char *ns, const json_t *listed);
 
 /* A new {"resourceVersion", "status"} of kind ns/name, or NULL when unknown. */
 json_t *sl_kube_cluster_state_get(sl_kube_cluster_state *cs, const char *kind, const char *ns, const char *name);

@@ -54,6 +54,8 @@ struct sl_kube_sync;
 typedef struct reflector {
     struct sl_kube_sync *ks;
     const resource *res;
+    char ns[64];        /* --kubernetes-namespaces: the one namespace read, "" for all */
+    char path[600];     /* the collection read: res->path, or its namespace's */
     const sl_kind *kind;
     sl_kube_client *client;
     pthread_t thread;
@@ -80,7 +82,8 @@ struct sl_kube_sync {
     pthread_cond_t namespaces;
     bool namespaces_listed;
     sl_kube_cluster_state *cluster; /* the cluster's status of what kube_status.c writes back */
-    reflector r[NRES];
+    reflector *r;   /* one per kind, or per kind and namespace of --kubernetes-namespaces */
+    size_t nr;
 };
 
 static const char *text_or_empty(const json_t *v)
@@ -192,7 +195,7 @@ static bool finish_write(reflector *r, bool began, int rc)
 
 static void list_path(reflector *r, const char *cont, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s?limit=%d%s%s%s%s", r->res->path, PAGE, r->res->query ? "&" : "",
+    snprintf(out, cap, "%s?limit=%d%s%s%s%s", r->path, PAGE, r->res->query ? "&" : "",
              r->res->query ? r->res->query : "", cont && *cont ? "&continue=" : "", cont && *cont ? cont : "");
 }
 
@@ -230,7 +233,7 @@ static bool list(reflector *r)
                 ; /* (stopping: not a problem) */
             else if (status == 404 && atomic_fetch_add(&r->missing_logged, 1) % 20 == 0)
                 sl_log_warn("kubernetes", "the cluster does not serve %s (%s): its CRD is not installed? "
-                            "Looking again later", r->res->kind, r->res->path);
+                            "Looking again later", r->res->kind, r->path);
             else if (status == 403 && atomic_fetch_add(&r->forbidden_logged, 1) % 20 == 0)
                 sl_log_warn("kubernetes", "cannot list %s: forbidden (403): the credentials may not list it (RBAC); "
                             "looking again later", r->res->kind);
@@ -276,7 +279,7 @@ static bool list(reflector *r)
         int64_t unused;
         sl_store *s = r->ks->store;
         bool began = sl_store_write_begin(s) == SL_OK;
-        int rc = began ? sl_store_list(s, r->kind->kind, "", &items, &unused) : SL_ERR;
+        int rc = began ? sl_store_list(s, r->kind->kind, r->ns, &items, &unused) : SL_ERR;
         size_t i;
         json_t *obj;
         json_array_foreach(items, i, obj) {
@@ -288,7 +291,7 @@ static bool list(reflector *r)
         json_decref(items);
         ok = finish_write(r, began, rc);
         if (ok && sl_kube_status_written(r->res->kind))
-            sl_kube_cluster_state_retain(r->ks->cluster, r->res->kind, seen);
+            sl_kube_cluster_state_retain(r->ks->cluster, r->res->kind, r->ns, seen);
     }
     json_decref(seen);
     return ok;
@@ -384,7 +387,7 @@ static bool watch(reflector *r)
     char path[2048], err[512];
     unsigned seconds = WATCH_SECONDS + (unsigned)(random() % 30);
     snprintf(path, sizeof(path), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s%s",
-             r->res->path, r->rv, seconds, r->res->query ? "&" : "", r->res->query ? r->res->query : "");
+             r->path, r->rv, seconds, r->res->query ? "&" : "", r->res->query ? r->res->query : "");
     char *answer = NULL;
     r->gone = r->failed = false;
     r->events = 0;
@@ -484,20 +487,98 @@ bool sl_kube_sync_item_path(const char *kind, const char *ns, const char *name, 
     return false;
 }
 
-sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, size_t errlen)
+/* Splits --kubernetes-namespaces ("a,b") into names (a JSON array); NULL with
+ * err for a name that is not a namespace's. */
+static json_t *parse_namespaces(const char *list, char *err, size_t errlen)
 {
+    json_t *names = json_array();
+    const char *p = list;
+    while (p && *p) {
+        size_t n = strcspn(p, ",");
+        bool ok = n > 0 && n <= 63 && p[0] != '-' && p[n - 1] != '-';
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-';
+        if (!ok) {
+            snprintf(err, errlen, "--kubernetes-namespaces: \"%.*s\" is not a namespace name (a DNS label: "
+                     "lower-case letters, digits and '-', at most 63)", (int)(n > 80 ? 80 : n), p);
+            json_decref(names);
+            return NULL;
+        }
+        json_array_append_new(names, json_stringn(p, n));
+        p += n + (p[n] == ',');
+    }
+    return names;
+}
+
+/* Objects synced from this cluster in namespaces no longer read (an earlier
+ * run read more) are removed: nothing would ever update or delete them. */
+static void forget_outside(sl_kube_sync *ks, const json_t *names)
+{
+    for (size_t i = 0; i < NRES; i++) {
+        const sl_kind *k = sl_kind_by_name(resources[i].kind);
+        if (!k || !k->namespaced || sl_store_write_begin(ks->store) != SL_OK)
+            continue;
+        json_t *items = NULL;
+        int64_t unused;
+        int rc = sl_store_list(ks->store, k->kind, "", &items, &unused);
+        size_t j, n;
+        json_t *obj, *name;
+        json_array_foreach(items, j, obj) {
+            const char *from = sl_mirror_mark(obj, SL_SYNCED_ANNOTATION);
+            bool inside = false;
+            json_array_foreach(names, n, name) inside |= strcmp(json_string_value(name), sl_obj_namespace(obj)) == 0;
+            if (rc == SL_OK && from && strcmp(from, ks->cfg.server) == 0 && !inside)
+                rc = sl_mirror_delete(ks->store, k, obj);
+        }
+        json_decref(items);
+        if (rc != SL_OK || sl_store_write_commit(ks->store) != SL_OK) {
+            if (rc != SL_OK)
+                sl_store_write_rollback(ks->store);
+            sl_log_warn("kubernetes", "could not remove the %s objects of namespaces no longer read", k->kind);
+        }
+    }
+}
+
+/* Sets up r to read resource res (in namespace ns, NULL: all) and starts its thread. */
+static bool start_reflector(sl_kube_sync *ks, reflector *r, const resource *res, const char *ns)
+{
+    r->ks = ks;
+    r->res = res;
+    r->kind = sl_kind_by_name(res->kind);
+    if (ns) {
+        const char *plural = strrchr(res->path, '/');
+        snprintf(r->ns, sizeof(r->ns), "%s", ns);
+        snprintf(r->path, sizeof(r->path), "%.*s/namespaces/%s%s", (int)(plural - res->path), res->path, ns, plural);
+    } else {
+        snprintf(r->path, sizeof(r->path), "%s", res->path);
+    }
+    r->client = r->kind ? sl_kube_client_new(&ks->cfg, &ks->stop) : NULL;
+    if (!r->client || pthread_create(&r->thread, NULL, run, r) != 0)
+        return false;
+    r->started = true;
+    return true;
+}
+
+sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, const char *namespaces, char *err, size_t errlen)
+{
+    json_t *names = parse_namespaces(namespaces, err, errlen);
+    if (!names)
+        return NULL;
     sl_kube_sync *ks = calloc(1, sizeof(*ks));
-    if (!ks) {
+    size_t per_kind = json_array_size(names) ? json_array_size(names) : 1;
+    reflector *r = calloc(NRES * per_kind, sizeof(*r));
+    sl_kube_cluster_state *cluster = sl_kube_cluster_state_new();
+    if (!ks || !r || !cluster) {
         snprintf(err, errlen, "out of memory");
+        free(ks);
+        free(r);
+        sl_kube_cluster_state_free(cluster);
+        json_decref(names);
         return NULL;
     }
     ks->store = s;
-    ks->cluster = sl_kube_cluster_state_new();
-    if (!ks->cluster) {
-        snprintf(err, errlen, "out of memory");
-        free(ks);
-        return NULL;
-    }
+    ks->cluster = cluster;
+    ks->r = r;
     ks->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg)); /* (taken over) */
     pthread_mutex_init(&ks->lock, NULL);
@@ -505,21 +586,27 @@ sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, si
     if (strncmp(ks->cfg.server, "http://", 7) == 0)
         sl_log_warn("kubernetes", "%s: the API server is reached over plain http://: credentials and objects cross "
                     "the network in the clear (for test and lab servers only)", ks->cfg.where);
+    if (json_array_size(names))
+        forget_outside(ks, names);
     srandom((unsigned)time(NULL) ^ (unsigned)(uintptr_t)ks);
     for (size_t i = 0; i < NRES; i++) {
-        reflector *r = &ks->r[i];
-        r->ks = ks;
-        r->res = &resources[i];
-        r->kind = sl_kind_by_name(resources[i].kind);
-        r->client = r->kind ? sl_kube_client_new(&ks->cfg, &ks->stop) : NULL;
-        if (!r->client || pthread_create(&r->thread, NULL, run, r) != 0) {
-            snprintf(err, errlen, "cannot start the sync of %s", resources[i].kind);
-            sl_kube_sync_stop(ks);
-            return NULL;
+        const sl_kind *k = sl_kind_by_name(resources[i].kind);
+        bool split = k && k->namespaced && json_array_size(names) > 0;
+        for (size_t n = 0; n < (split ? json_array_size(names) : 1); n++) {
+            const char *ns = split ? json_string_value(json_array_get(names, n)) : NULL;
+            if (!start_reflector(ks, &ks->r[ks->nr++], &resources[i], ns)) {
+                snprintf(err, errlen, "cannot start the sync of %s", resources[i].kind);
+                json_decref(names);
+                sl_kube_sync_stop(ks);
+                return NULL;
+            }
         }
-        r->started = true;
     }
-    sl_log_info("kubernetes", "mirroring the cluster at %s (%s)", ks->cfg.server, ks->cfg.where);
+    char *list = json_array_size(names) ? strdup(namespaces) : NULL;
+    sl_log_info("kubernetes", "mirroring the cluster at %s (%s)%s%s", ks->cfg.server, ks->cfg.where,
+                list ? ", namespaced objects of the namespaces " : "", list ? list : "");
+    free(list);
+    json_decref(names);
     return ks;
 }
 
@@ -531,7 +618,7 @@ void sl_kube_sync_stop(sl_kube_sync *ks)
     pthread_mutex_lock(&ks->lock);
     pthread_cond_broadcast(&ks->namespaces);
     pthread_mutex_unlock(&ks->lock);
-    for (size_t i = 0; i < NRES; i++) {
+    for (size_t i = 0; i < ks->nr; i++) {
         if (ks->r[i].started)
             pthread_join(ks->r[i].thread, NULL);
         sl_kube_client_free(ks->r[i].client);
@@ -540,12 +627,13 @@ void sl_kube_sync_stop(sl_kube_sync *ks)
     sl_kube_cluster_state_free(ks->cluster);
     pthread_cond_destroy(&ks->namespaces);
     pthread_mutex_destroy(&ks->lock);
+    free(ks->r);
     free(ks);
 }
 
 bool sl_kube_sync_ready(const sl_kube_sync *ks)
 {
-    for (size_t i = 0; ks && i < NRES; i++)
+    for (size_t i = 0; ks && i < ks->nr; i++)
         if (!atomic_load(&ks->r[i].listed) && atomic_load(&ks->r[i].missing_logged) == 0 &&
             atomic_load(&ks->r[i].forbidden_logged) == 0)
             return false; /* (a kind the cluster does not serve, or lets us read, does not hold readiness up) */

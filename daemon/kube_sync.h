@@ -27,9 +27,12 @@
 
 typedef struct sl_kube_sync sl_kube_sync;
 
-/* Starts mirroring the cluster cfg names (cfg is taken over); NULL with err
- * when it cannot start. */
-sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, char *err, size_t errlen);
+/* Starts mirroring the cluster cfg names (cfg is taken over). namespaces: NULL
+ * or "" for every namespace, or a comma-separated list of the only namespaces
+ * whose objects are read (one list and watch per kind and namespace, so that
+ * RBAC may grant only those; synced objects of other namespaces, from an
+ * earlier run, are removed). NULL with err when it cannot start. */
+sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, const char *namespaces, char *err, size_t errlen);
 void sl_kube_sync_stop(sl_kube_sync *k);
 
 /* The cluster's server URL (valid until sl_kube_sync_stop). */

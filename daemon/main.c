@@ -106,6 +106,8 @@ static void usage(FILE *f)
             "                             Services, EndpointSlices, TLS Secrets) into the store\n"
             "  --kubeconfig PATH          the cluster of --kubernetes (default: in-cluster, from the\n"
             "                             pod's service account)\n"
+            "  --kubernetes-namespaces LIST  read namespaced objects of only these namespaces\n"
+            "                             (comma-separated; default: all)\n"
             "  --kubernetes-lease NS/NAME the Lease that elects the replica writing status to the\n"
             "                             cluster (default: the pod's namespace/%s)\n"
             "  --log-level LEVEL          error, warn, info (default) or debug\n"
@@ -511,7 +513,7 @@ int main(int argc, char **argv)
     const char *redis = getenv("SLUICE_REDIS");
     const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
     const char *config_dir = NULL;
-    const char *kubeconfig = NULL, *kube_lease = NULL;
+    const char *kubeconfig = NULL, *kube_lease = NULL, *kube_namespaces = NULL;
     bool kubernetes = false;
     const char *log_file = NULL;
     const char *otlp_endpoint = getenv("SLUICE_OTLP_ENDPOINT"), *trace_ratio = NULL;
@@ -532,7 +534,7 @@ int main(int argc, char **argv)
                                           "--admin-tls-key",  "--admin-client-ca", "--redis",
                                           "--config-dir",     "--log-file",       "--access-log-format",
                                           "--otlp-endpoint",  "--trace-sample-ratio", "--web-dir",
-                                          "--kubeconfig",     "--kubernetes-lease"};
+                                          "--kubeconfig",     "--kubernetes-lease", "--kubernetes-namespaces"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -549,6 +551,8 @@ int main(int argc, char **argv)
         }
         if (value && strncmp(a, "--config-dir", 12) == 0) {
             config_dir = value;
+        } else if (value && strncmp(a, "--kubernetes-namespaces", 23) == 0) {
+            kube_namespaces = value;
         } else if (value && strncmp(a, "--kubernetes-lease", 18) == 0) {
             kube_lease = value;
         } else if (value && strncmp(a, "--kubeconfig", 12) == 0) {
@@ -690,9 +694,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if ((kubeconfig || kube_lease) && !kubernetes) {
+    if ((kubeconfig || kube_lease || kube_namespaces) && !kubernetes) {
         sl_log_error("main", "%s belongs to --kubernetes, which is not given",
-                     kubeconfig ? "--kubeconfig" : "--kubernetes-lease");
+                     kubeconfig ? "--kubeconfig" : kube_lease ? "--kubernetes-lease" : "--kubernetes-namespaces");
         sl_config_dir_stop(m.config_dir);
         sl_store_close(m.store);
         return 2;
@@ -700,7 +704,7 @@ int main(int argc, char **argv)
     if (kubernetes) {
         sl_kube_config kc;
         if (!sl_kube_config_load(kubeconfig, &kc, err, sizeof(err)) ||
-            !(m.kube = sl_kube_sync_start(m.store, &kc, err, sizeof(err)))) {
+            !(m.kube = sl_kube_sync_start(m.store, &kc, kube_namespaces, err, sizeof(err)))) {
             sl_log_error("main", "--kubernetes: %s", err);
             sl_config_dir_stop(m.config_dir);
             sl_store_close(m.store);

@@ -333,3 +333,73 @@ def test_https_with_the_clusters_ca_client_certificates_and_a_rotating_token(mak
     finally:
         fake.stop()
         origin.stop()
+
+
+def test_only_the_namespaces_given_are_read(make_sluiced, tmp_path):
+    fake = FakeKube()
+    origin = Origin("team")
+    port = free_port()
+    try:
+        for ns in ("team-a", "team-b", "other"):
+            fake.apply("namespaces", {"metadata": {"name": ns}})
+            be, r = backend("be", origin.port), route("r-" + ns, "/" + ns)
+            be["metadata"]["namespace"] = r["metadata"]["namespace"] = ns
+            fake.apply("backends", be)
+            fake.apply("httproutes", r)
+        gw = gateway(port)
+        gw["metadata"]["namespace"] = "team-a"
+        gw["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": {"from": "All"}}
+        fake.apply("gateways", gw)
+        for ns in ("team-b", "other"):  # (their routes attach to team-a's Gateway)
+            r = route("r-" + ns, "/" + ns)
+            r["metadata"]["namespace"] = ns
+            r["spec"]["parentRefs"] = [{"name": "gw", "namespace": "team-a"}]
+            fake.apply("httproutes", r)
+        r = route("r-team-a", "/team-a")
+        r["metadata"]["namespace"] = "team-a"
+        fake.apply("httproutes", r)
+        config = fake.kubeconfig(str(tmp_path / "kubeconfig"))
+        sl = make_sluiced("state", extra_args=["--kubernetes", "--kubeconfig", config,
+                                               "--kubernetes-namespaces", "team-a,team-b"])
+        sl.start()
+
+        def served(path):
+            def ok():
+                try:
+                    return requests.get("http://127.0.0.1:%d%s/x" % (port, path), timeout=5).status_code == 200
+                except requests.RequestException:
+                    return False
+            return ok
+
+        def routes_in_store():
+            return sorted("%s/%s" % (o["metadata"]["namespace"], o["metadata"]["name"])
+                          for o in sl.get(path_for("httproutes")).json()["items"])
+        wait_until(served("/team-b"), timeout=20, what="team-b's route through team-a's Gateway")
+        assert served("/team-a")()
+        assert routes_in_store() == ["team-a/r-team-a", "team-b/r-team-b"]
+        assert requests.get("http://127.0.0.1:%d/other/x" % port, timeout=5).status_code == 404
+        # Each namespace is read on its own (RBAC may grant only those), never the whole cluster.
+        assert fake.count("list", "httproutes") >= 2
+        assert "namespaced objects of the namespaces team-a,team-b" in sl.log()
+        # A change in a namespace read comes through; one in another does not.
+        r = route("r-team-b", "/team-b-moved")
+        r["metadata"]["namespace"] = "team-b"
+        r["spec"]["parentRefs"] = [{"name": "gw", "namespace": "team-a"}]
+        fake.apply("httproutes", r)
+        wait_until(served("/team-b-moved"), timeout=10, what="team-b's change")
+        sl.stop()
+        # Started again with team-a alone: team-b's objects from the first run go.
+        sl2 = make_sluiced("state", extra_args=["--kubernetes", "--kubeconfig", config,
+                                                "--kubernetes-namespaces", "team-a"])
+        sl2.start()
+        sl = sl2
+        wait_until(lambda: routes_in_store() == ["team-a/r-team-a"], timeout=20, what="team-b's route removed")
+        wait_until(lambda: requests.get("http://127.0.0.1:%d/team-b-moved/x" % port, timeout=5).status_code == 404,
+                   timeout=10, what="team-b out of traffic")
+    finally:
+        fake.stop()
+        origin.stop()
+    cp = subprocess.run([SLUICED, "--state-dir", str(tmp_path / "state-bad"), "--admin", "127.0.0.1:%d" % free_port(),
+                         "--kubernetes", "--kubeconfig", config, "--kubernetes-namespaces", "ok,Not_A_Namespace"],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 1 and '"Not_A_Namespace" is not a namespace name' in cp.stderr, cp.stderr[-2000:]
