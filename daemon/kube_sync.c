@@ -466,6 +466,15 @@ static void *run(void *arg)
 
 const char *sl_kube_sync_server(const sl_kube_sync *ks) { return ks->cfg.server; }
 
+bool sl_kube_sync_resource(size_t i, const char **kind, const char **path)
+{
+    if (i >= NRES)
+        return false;
+    *kind = resources[i].kind;
+    *path = resources[i].path;
+    return true;
+}
+
 const sl_kube_config *sl_kube_sync_config(const sl_kube_sync *ks) { return &ks->cfg; }
 
 sl_kube_cluster_state *sl_kube_sync_cluster(sl_kube_sync *ks) { return ks->cluster; }

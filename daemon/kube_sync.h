@@ -51,6 +51,10 @@ sl_kube_cluster_state *sl_kube_sync_cluster(sl_kube_sync *k);
 bool sl_kube_sync_item_path(const char *kind, const char *ns, const char *name, const char *sub, char *out,
                             size_t cap, const char **api_version);
 
+/* The i-th kind mirrored and the collection it is read from ("/api/v1/services",
+ * "/apis/GROUP/VERSION/PLURAL"); false past the last (for the RBAC it needs). */
+bool sl_kube_sync_resource(size_t i, const char **kind, const char **path);
+
 /* Whether every kind has finished its first list (for /readyz). */
 bool sl_kube_sync_ready(const sl_kube_sync *k);
 

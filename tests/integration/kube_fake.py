@@ -22,7 +22,12 @@ of the real one, and covers only what the syncer uses:
   status writes conflict, as another writer's update between read and write would,
   or fail with a 500; every request may be slowed by a delay the test sets;
 - Leases (coordination.k8s.io/v1): GET, POST (409 AlreadyExists when it exists)
-  and PUT with the same resourceVersion check, for leader election.
+  and PUT with the same resourceVersion check, for leader election;
+- RBAC, when the test loads a manifest of ClusterRoles and Roles (load_rbac): every
+  request is authorised by the verb (get, list, watch, create, update), the API group,
+  the resource (`plural` or `plural/status`) and, for a Role, its namespace, as the
+  RBAC authorizer does, and refused with 403 Forbidden otherwise (the refusals are
+  counted).
 
 Other writes come from the test through Python methods, not HTTP.
 """
@@ -71,6 +76,8 @@ class FakeKube:
         self.conflicts = 0  # the next this many status writes are answered 409 (another writer came first)
         self.failures = 0  # the next this many status writes are answered 500 (an etcd timeout, say)
         self.delay = 0.0  # seconds every request waits before its answer (a slow API server)
+        self.rbac = None  # [(namespace or None, groups, resources, verbs)] when RBAC is enforced
+        self.refused = []  # (verb, group, resource, namespace) of every request RBAC refused
         self.server = None
         self.port = None
         self.start()
@@ -238,17 +245,53 @@ users:
                         return plural, "", parts[0], parts[1] if len(parts) == 2 else None
         return None
 
-    def _authorised(self, h):
+    def load_rbac(self, manifest_text):
+        """Enforces the ClusterRoles and Roles of a YAML manifest (their bindings are assumed)."""
+        import yaml
+        rules = []
+        for doc in yaml.safe_load_all(manifest_text):
+            if doc and doc.get("kind") in ("ClusterRole", "Role"):
+                ns = doc["metadata"].get("namespace") if doc["kind"] == "Role" else None
+                for r in doc.get("rules", []):
+                    rules.append((ns, set(r.get("apiGroups", [])), set(r.get("resources", [])), set(r.get("verbs", []))))
+        self.rbac = rules
+
+    def _rbac_allows(self, h, method):
+        u = urlparse(h.path)
+        query = parse_qs(u.query)
+        item, collection = self._route_item(u.path), self._route(u.path)
+        if collection:
+            plural, ns = collection
+            verb = {"GET": "watch" if query.get("watch", [""])[0] in ("1", "true") else "list",
+                    "POST": "create"}.get(method, "?")
+            resource = plural
+        elif item:
+            plural, ns, _, sub = item
+            verb = {"GET": "get", "PUT": "update"}.get(method, "?")
+            resource = plural + ("/" + sub if sub else "")
+        else:
+            return True  # (answered 404 later)
+        prefix = RESOURCES[plural][0]
+        group = "" if prefix == "/api/v1" else prefix.split("/")[2]
+        for rule_ns, groups, resources, verbs in self.rbac:
+            if (rule_ns is None or rule_ns == ns) and group in groups and resource in resources and verb in verbs:
+                return True
+        self.refused.append((verb, group, resource, ns))
+        self._reply(h, 403, status(403, "Forbidden", '%s "%s" is forbidden: cannot %s resource in API group "%s"' %
+                                   (resource, "", verb, group)))
+        return False
+
+    def _authorised(self, h, method="GET"):
         if self.delay:
             time.sleep(self.delay)
         if self.token and h.headers.get("Authorization") != "Bearer " + self.token:
             self._reply(h, 401, status(401, "Unauthorized", "Unauthorized"))
             return False
-        return True
+        return self.rbac is None or self._rbac_allows(h, method)
 
     def handle_write(self, h, method):
         body = h.rfile.read(int(h.headers.get("Content-Length", "0") or 0))
-        if not self._authorised(h):
+        if not self._authorised(h, method):
             return
         try:
             doc = json.loads(body)
