@@ -107,6 +107,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def compile_seconds(admin_port):
+    """(sum, count) of the master's compile time histogram, from /metrics."""
+    conn = HTTPConnection("127.0.0.1", admin_port, timeout=30)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    found = {}
+    for line in text.splitlines():
+        for part in ("_sum", "_count"):
+            if line.startswith("sluice_snapshot_compile_duration_seconds" + part + " "):
+                found[part] = float(line.split()[-1])
+    return found.get("_sum", 0.0), found.get("_count", 0.0)
+
+
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
@@ -177,6 +190,7 @@ def main():
                 if t is None:
                     missed.append(i)
 
+        compiles0 = compile_seconds(admin_port)
         cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
         n = 0
         while time.monotonic() - wall0 < a.seconds:
@@ -187,12 +201,16 @@ def main():
             threads.append(th)
             time.sleep(max(0.0, wall0 + n / a.rate - time.monotonic()))
         cpu1, wall1 = cpu_seconds(proc.pid), time.monotonic()
+        compiles1 = compile_seconds(admin_port)
         for th in threads:
             th.join()
         print("endpoint churn: %d EndpointSlice changes at %.0f/s over %.0f s: change to traffic median %.0f ms, "
               "p99 %.0f ms, max %.0f ms; master CPU %.2f cores" %
               (len(churn), a.rate, wall1 - wall0, 1000 * statistics.median(churn), 1000 * pct(churn, 99),
                1000 * max(churn), (cpu1 - cpu0) / (wall1 - wall0)))
+        n_compiles = compiles1[1] - compiles0[1]
+        print("  compiles during the churn: %d, %.0f ms each on average" %
+              (n_compiles, 1000 * (compiles1[0] - compiles0[0]) / max(1, n_compiles)))
         if missed:
             print("  changes that did not reach traffic within 30 s: Services %s" % missed[:20])
         print("RESULT routes=%d initial_s=%.2f route_change_p50_ms=%.0f route_change_p99_ms=%.0f "

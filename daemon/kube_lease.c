@@ -98,14 +98,17 @@ static json_t *lease_spec(const sl_kube_lease *l, const char *holder, const char
                      "acquireTime", acquired, "renewTime", renewed, "leaseTransitions", transitions);
 }
 
-static void set_state(sl_kube_lease *l, bool leading, const char *holder, bool renewed)
+/* renewed_at: when the write that renewed the Lease was sent (not when its
+ * answer came: a late answer must not lengthen our term past what the other
+ * replicas, who saw the write, count), 0 for none. */
+static void set_state(sl_kube_lease *l, bool leading, const char *holder, double renewed_at)
 {
     pthread_mutex_lock(&l->lock);
     bool was = l->leading;
     bool new_holder = strcmp(l->holder, holder) != 0;
     l->leading = leading;
-    if (renewed)
-        l->renewed_at = monotonic_s();
+    if (renewed_at > 0)
+        l->renewed_at = renewed_at;
     snprintf(l->holder, sizeof(l->holder), "%s", holder);
     if (was != leading)
         l->transitions++;
@@ -133,9 +136,10 @@ static void create(sl_kube_lease *l)
     json_decref(doc);
     lease_path(l, false, path, sizeof(path));
     char *answer = NULL;
+    double sent = monotonic_s();
     long status = body ? sl_kube_request(l->client, "POST", path, body, &answer, err, sizeof(err)) : 0;
     if (status == 201 || status == 200)
-        set_state(l, true, l->identity, true);
+        set_state(l, true, l->identity, sent);
     else if (status != 409) /* 409: another replica created it first */
         sl_log_warn("kubernetes", "cannot create the Lease %s/%s: %s", l->ns, l->name,
                     status == 403 ? "forbidden (403): RBAC must allow create on leases" : status ? "an error" : err);
@@ -181,7 +185,7 @@ static bool try_acquire_or_renew(sl_kube_lease *l)
     bool mine = strcmp(holder, l->identity) == 0;
     double duration = their_duration > 0 ? (double)their_duration : (double)l->lease_s;
     if (!mine && *holder && l->seen_at + duration > now_s) {
-        set_state(l, false, holder, false); /* another replica holds it, and renews it */
+        set_state(l, false, holder, 0); /* another replica holds it, and renews it */
         json_decref(lease);
         return true;
     }
@@ -194,6 +198,7 @@ static bool try_acquire_or_renew(sl_kube_lease *l)
     char *body = json_dumps(lease, JSON_COMPACT);
     json_decref(lease);
     char *put_answer = NULL;
+    double sent = monotonic_s();
     long put = body ? sl_kube_request(l->client, "PUT", path, body, &put_answer, err, sizeof(err)) : 0;
     free(body);
     free(put_answer);
@@ -201,7 +206,7 @@ static bool try_acquire_or_renew(sl_kube_lease *l)
         if (!mine)
             sl_log_info("kubernetes", "the Lease %s/%s %s: taking it over", l->ns, l->name,
                         *holder ? "expired" : "was given up");
-        set_state(l, true, l->identity, true);
+        set_state(l, true, l->identity, sent);
         return true;
     }
     if (put == 409) /* another replica wrote it between our read and our write */
@@ -258,7 +263,7 @@ static void *run(void *arg)
         if (overdue) {
             sl_log_warn("kubernetes", "could not renew the Lease %s/%s within %u ms: stepping down", l->ns, l->name,
                         l->renew_deadline_ms);
-            set_state(l, false, "", false);
+            set_state(l, false, "", 0);
         }
         nap_ms(l, l->retry_ms);
     }
@@ -318,6 +323,7 @@ bool sl_kube_lease_leading(sl_kube_lease *l)
 
 char *sl_kube_lease_metrics(sl_kube_lease *l)
 {
+    bool leading = sl_kube_lease_leading(l); /* (what the status writer goes by) */
     pthread_mutex_lock(&l->lock);
     char *out = NULL;
     int n = asprintf(&out,
@@ -327,7 +333,7 @@ char *sl_kube_lease_metrics(sl_kube_lease *l)
                      "# HELP sluice_kubernetes_leader_changes_total Times this replica began or stopped leading.\n"
                      "# TYPE sluice_kubernetes_leader_changes_total counter\n"
                      "sluice_kubernetes_leader_changes_total %llu\n",
-                     l->identity, l->ns, l->name, l->leading ? 1 : 0, l->transitions);
+                     l->identity, l->ns, l->name, leading ? 1 : 0, l->transitions);
     pthread_mutex_unlock(&l->lock);
     return n < 0 ? NULL : out;
 }

@@ -2,6 +2,7 @@
 #include "daemon/kube_status.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,14 +93,45 @@ static json_t *desired_status(sl_kube_status *w, const status_kind *sk, const js
         /* (no conditions yet: the controller has not looked at it) */
         return ours && json_object_get(mine, "conditions") ? json_deep_copy(mine) : NULL;
     }
+    /* Every entry keeps its place in the cluster's list: another controller's
+     * as it is, ours replaced by what the store says for the same parent (or
+     * dropped when the store has none); ours that are new go last. Rebuilding
+     * the list in another order would rewrite an unchanged status only to move
+     * entries, and a controller that puts its own last would answer in kind,
+     * for ever. */
+    const char *ref_key = strcmp(sk->entries, "parents") == 0 ? "parentRef" : "ancestorRef";
+    const json_t *wanted = json_object_get(mine, sk->entries);
+    size_t nwanted = json_array_size(wanted);
+    bool *placed = calloc(nwanted ? nwanted : 1, sizeof(*placed));
     json_t *out = json_is_object(cluster) ? json_deep_copy(cluster) : json_object();
-    json_t *list = sl_status_foreign_entries(json_object_get(cluster, sk->entries));
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(mine, sk->entries), i, e) {
-        if (strcmp(text(e, "controllerName"), SL_CONTROLLER_NAME) == 0)
-            json_array_append(list, e);
+    json_t *list = json_array();
+    if (!placed || !out || !list) {
+        free(placed);
+        json_decref(out);
+        json_decref(list);
+        return NULL;
     }
+    size_t i, j;
+    json_t *e, *w2;
+    json_array_foreach(json_object_get(cluster, sk->entries), i, e) {
+        if (strcmp(text(e, "controllerName"), SL_CONTROLLER_NAME) != 0) {
+            json_array_append(list, e);
+            continue;
+        }
+        json_array_foreach(wanted, j, w2) {
+            if (!placed[j] && strcmp(text(w2, "controllerName"), SL_CONTROLLER_NAME) == 0 &&
+                json_equal(json_object_get(w2, ref_key), json_object_get(e, ref_key))) {
+                json_array_append(list, w2);
+                placed[j] = true;
+                break;
+            }
+        }
+    }
+    json_array_foreach(wanted, j, w2) {
+        if (!placed[j] && strcmp(text(w2, "controllerName"), SL_CONTROLLER_NAME) == 0)
+            json_array_append(list, w2);
+    }
+    free(placed);
     if (json_array_size(list) > 0 || json_object_get(out, sk->entries))
         json_object_set(out, sk->entries, list);
     json_decref(list);
@@ -171,6 +203,11 @@ static bool write_one(sl_kube_status *w, const status_kind *sk, const json_t *lo
             json_decref(cluster);
             return same;
         }
+        if (!sl_kube_lease_leading(w->lease)) { /* (stepped down meanwhile: the new leader writes) */
+            json_decref(want);
+            json_decref(cluster);
+            return true;
+        }
         json_t *meta = json_pack("{s:s, s:O}", "name", name, "resourceVersion",
                                  json_object_get(cluster, "resourceVersion"));
         if (*ns)
@@ -217,7 +254,7 @@ static bool pass(sl_kube_status *w)
     const char *server = sl_kube_sync_server(w->ks);
     json_t *classes = json_object();
     json_t *agreed_now = json_object(); /* (objects gone since drop out) */
-    for (size_t k = 0; k < SL_ARRAY_LEN(kinds) && !atomic_load(&w->stop); k++) {
+    for (size_t k = 0; k < SL_ARRAY_LEN(kinds) && !atomic_load(&w->stop) && sl_kube_lease_leading(w->lease); k++) {
         json_t *items = NULL;
         int64_t unused;
         if (sl_store_list_shared(w->store, kinds[k].kind, &items, &unused) != SL_OK) {

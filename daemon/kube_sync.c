@@ -323,8 +323,8 @@ static bool on_pause(void *arg)
     return flush(r) && !atomic_load(&r->ks->stop);
 }
 
-/* Applies one ADDED, MODIFIED or DELETED event within the batch. */
-static bool apply_event(reflector *r, const char *type, json_t *obj)
+/* Applies one ADDED, MODIFIED or DELETED event (at version rv) within the batch. */
+static bool apply_event(reflector *r, const char *type, json_t *obj, const char *rv)
 {
     sl_store *s = r->ks->store;
     if (!r->batch_open) {
@@ -345,6 +345,8 @@ static bool apply_event(reflector *r, const char *type, json_t *obj)
         return false; /* (resumes from the version before the batch: its events come again) */
     }
     r->events++;
+    if (rv) /* (before a flush: the batch's version is this event's once committed) */
+        snprintf(r->batch_rv, sizeof(r->batch_rv), "%s", rv);
     return ++r->batch_events < BATCH_MAX || flush(r);
 }
 
@@ -369,8 +371,8 @@ static bool on_event(void *arg, const char *line, size_t len)
     } else {
         const char *rv = json_string_value(json_object_get(sl_obj_metadata(obj), "resourceVersion"));
         if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0)
-            go_on = apply_event(r, type, obj);
-        if (go_on && rv) /* (a BOOKMARK only moves the version) */
+            go_on = apply_event(r, type, obj, rv);
+        else if (rv) /* (a BOOKMARK only moves the version) */
             snprintf(r->batch_rv, sizeof(r->batch_rv), "%s", rv);
     }
     json_decref(ev);

@@ -181,10 +181,15 @@ static void liveness_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void compiled(master *m, json_t *route_status, uint64_t snapshot)
 {
     sl_liveness_compiled(&m->liveness, route_status, snapshot);
+    /* The same status as the last compile's (timestamps aside: an endpoint
+     * moved, say): what the store holds is already it, and going over every
+     * route again would cost as much as the compile (10,000 routes). */
+    bool same = m->computed && sl_status_equal(m->computed, route_status);
     json_decref(m->computed);
     m->computed = route_status;
     m->pending_seen = workers_fingerprint(m);
-    m->routes_pending = sl_route_status_sync(m->store, m->computed, &m->liveness, m->supervisor);
+    if (!same)
+        m->routes_pending = sl_route_status_sync(m->store, m->computed, &m->liveness, m->supervisor);
     if (check_liveness(m))
         ev_timer_again(m->loop, &m->liveness_timer);
 }

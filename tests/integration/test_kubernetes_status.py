@@ -4,8 +4,10 @@ is what bare metal reports for the same objects; only the leader of a Lease
 writes; another controller's entries are kept; a write that conflicts is read
 again and retried; two replicas elect one leader and the other takes over when
 the first dies (within the lease duration) or stops (at once)."""
+import copy
 import re
 import signal
+import threading
 import time
 
 import requests
@@ -232,3 +234,99 @@ def test_two_replicas_elect_one_leader_and_the_other_takes_over(make_sluiced, tm
         assert time.monotonic() - stopped < LEASE_S
     finally:
         fake.stop()
+
+
+def test_entries_keep_their_places_so_no_controller_fights_over_the_order(make_sluiced, tmp_path):
+    origin = Origin("o")
+    fake = FakeKube()
+    stop = threading.Event()
+    try:
+        fake.apply("namespaces", {"metadata": {"name": "default"}})
+        fake.apply("gatewayclasses", gateway_class())
+        for plural, obj in objects(free_port(), origin.port):
+            fake.apply(plural, obj)
+        s = replica(make_sluiced, fake, tmp_path, "a")
+        wait_until(lambda: fake.get("httproutes", "r").get("status", {}).get("parents"), timeout=30, what="status")
+        time.sleep(2)
+        ours = fake.get("httproutes", "r")["status"]["parents"]
+        written = 'sluice_kubernetes_status_writes_total{result="written"}'
+        # The cluster holds [ours, theirs], ours unchanged: nothing to write, the order stays.
+        before = metric(s, written)
+        fake.set_status("httproutes", "r", {"parents": ours + [OTHER]})
+        time.sleep(3)
+        assert metric(s, written) == before
+        assert [p["controllerName"] for p in fake.get("httproutes", "r")["status"]["parents"]] == \
+            ["sluice.dev/gateway-controller", "example.com/other"]
+
+        # Another controller that keeps others' entries and puts its own last: no endless rewriting.
+        def other():
+            while not stop.is_set():
+                st = fake.get("httproutes", "r").get("status", {})
+                parents = st.get("parents", [])
+                if not parents or parents[-1]["controllerName"] != OTHER["controllerName"]:
+                    keep = [p for p in parents if p["controllerName"] != OTHER["controllerName"]]
+                    fake.set_status("httproutes", "r", dict(st, parents=keep + [copy.deepcopy(OTHER)]))
+                time.sleep(0.05)
+        threading.Thread(target=other, daemon=True).start()
+        time.sleep(5)
+        assert metric(s, written) - before < 3
+    finally:
+        stop.set()
+        fake.stop()
+        origin.stop()
+
+
+def test_no_status_write_after_losing_the_lease(make_sluiced, tmp_path):
+    origin = Origin("o")
+    fake = FakeKube()
+    puts = []  # (monotonic, path) of status PUTs as they arrive
+    plain = fake.handle_write
+    delay = [0.0]
+
+    def slow_status(h, method):
+        if h.path.split("?")[0].endswith("/status"):
+            puts.append((time.monotonic(), h.path))
+            time.sleep(delay[0])
+        return plain(h, method)
+    fake.handle_write = slow_status
+    stop = threading.Event()
+    try:
+        fake.apply("namespaces", {"metadata": {"name": "default"}})
+        fake.apply("gatewayclasses", gateway_class())
+        for plural, obj in objects(free_port(), origin.port):
+            fake.apply(plural, obj)
+        s = replica(make_sluiced, fake, tmp_path, "a")
+        wait_until(lambda: leads(s), timeout=15, what="leading")
+        wait_until(lambda: all(fake.get(p, n).get("status") for p, n in
+                               [("gatewayclasses", "sluice"), ("gateways", "gw"), ("httproutes", "r"),
+                                ("trafficpolicies", "tp")]), timeout=30, what="the first status")
+        time.sleep(1.5)
+        # Every status write now takes a second, and four statuses need one each.
+        delay[0] = 1.0
+        del puts[:]
+        fake.set_status("gatewayclasses", "sluice", {})
+        fake.set_status("gateways", "gw", {})
+        fake.set_status("httproutes", "r", {"parents": []})
+        fake.set_status("trafficpolicies", "tp", {"ancestors": []})
+        wait_until(lambda: puts, timeout=10, what="a status write")
+        # Meanwhile another replica takes the Lease.
+        lease = fake.get("leases", "leader", namespace="sluice-system")
+
+        def intruder():
+            while not stop.is_set():
+                lease["spec"]["holderIdentity"] = "intruder"
+                lease["spec"]["renewTime"] = "2026-12-06T00:00:%02d.000000Z" % (int(time.monotonic() * 10) % 60)
+                fake.apply("leases", lease)
+                time.sleep(0.3)
+        threading.Thread(target=intruder, daemon=True).start()
+        wait_until(lambda: not leads(s), timeout=5, what="stepping down", interval=0.02)
+        lost = time.monotonic()
+        time.sleep(5)
+        # (a write already sent when it stepped down may still arrive just after)
+        late = [(round(t - lost, 2), p) for t, p in puts if t > lost + 0.5]
+        assert not late, late
+        assert "no longer leads" in s.log()
+    finally:
+        stop.set()
+        fake.stop()
+        origin.stop()
