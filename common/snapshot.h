@@ -464,6 +464,8 @@ static inline const char *sl_snap_cstr(const sl_snapshot *s, sl_snap_str str)
 
 /* CRC-32C (Castagnoli) of buf. */
 uint32_t sl_crc32c(const void *buf, size_t len);
+/* The same without the CPU's CRC instruction (what sl_crc32c uses elsewhere; tests compare the two). */
+uint32_t sl_crc32c_portable(const void *buf, size_t len);
 
 /* Checks a blob before use: magic, format, size, every section inside the blob,
  * every range and string inside its table, every index in range, and the

@@ -28,7 +28,7 @@ long long sl_ji(const json_t *obj, const char *key, long long dflt)
 
 const char *sl_jmeta(const json_t *obj, const char *key) { return sl_js(json_object_get(obj, "metadata"), key); }
 
-static json_t *list_kind(sl_store *s, const char *kind)
+json_t *sl_compile_list_kind(sl_store *s, const char *kind)
 {
     json_t *items;
     int64_t rv;
@@ -166,27 +166,44 @@ static void compile_gateway(sl_compile_ctx *c, const json_t *gw)
     sl_sb_add(b, SL_SNAP_GATEWAYS, &g);
 }
 
+void sl_compile_memo_clear(sl_compile_memo *memo)
+{
+    if (!memo)
+        return;
+    if (memo->valid)
+        sl_sb_free(&memo->b);
+    free(memo->rings);
+    json_decref(memo->route_status);
+    memset(memo, 0, sizeof(*memo));
+}
+
 void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_status)
+{
+    return sl_compile_with_memo(s, generation, size, route_status, NULL);
+}
+
+void *sl_compile_with_memo(sl_store *s, uint64_t generation, size_t *size, json_t **route_status,
+                           sl_compile_memo *memo)
 {
     sl_compile_ctx c = {.store = s};
     sl_sb_init(&c.b);
     int64_t rv = sl_store_current_rv(s);
-    c.gateway_classes = list_kind(s, "GatewayClass");
-    c.gateways = list_kind(s, "Gateway");
-    c.httproutes = list_kind(s, "HTTPRoute");
-    c.grpcroutes = list_kind(s, "GRPCRoute");
-    c.tlsroutes = list_kind(s, "TLSRoute");
-    c.tcproutes = list_kind(s, "TCPRoute");
-    c.configmaps = list_kind(s, "ConfigMap");
-    c.backendtlspolicies = list_kind(s, "BackendTLSPolicy");
-    c.trafficpolicies = list_kind(s, "TrafficPolicy");
-    c.backendpolicies = list_kind(s, "BackendPolicy");
-    c.services = list_kind(s, "Service");
-    c.endpointslices = list_kind(s, "EndpointSlice");
-    c.backends = list_kind(s, "Backend");
-    c.namespaces = list_kind(s, "Namespace");
-    c.referencegrants = list_kind(s, "ReferenceGrant");
-    c.secrets = list_kind(s, "Secret");
+    c.gateway_classes = sl_compile_list_kind(s, "GatewayClass");
+    c.gateways = sl_compile_list_kind(s, "Gateway");
+    c.httproutes = sl_compile_list_kind(s, "HTTPRoute");
+    c.grpcroutes = sl_compile_list_kind(s, "GRPCRoute");
+    c.tlsroutes = sl_compile_list_kind(s, "TLSRoute");
+    c.tcproutes = sl_compile_list_kind(s, "TCPRoute");
+    c.configmaps = sl_compile_list_kind(s, "ConfigMap");
+    c.backendtlspolicies = sl_compile_list_kind(s, "BackendTLSPolicy");
+    c.trafficpolicies = sl_compile_list_kind(s, "TrafficPolicy");
+    c.backendpolicies = sl_compile_list_kind(s, "BackendPolicy");
+    c.services = sl_compile_list_kind(s, "Service");
+    c.endpointslices = sl_compile_list_kind(s, "EndpointSlice");
+    c.backends = sl_compile_list_kind(s, "Backend");
+    c.namespaces = sl_compile_list_kind(s, "Namespace");
+    c.referencegrants = sl_compile_list_kind(s, "ReferenceGrant");
+    c.secrets = sl_compile_list_kind(s, "Secret");
     c.backend_index = json_object();
     c.route_status = json_object();
     c.keep = json_array();
@@ -244,6 +261,16 @@ void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_
     json_decref(c.policy_index);
     json_decref(c.policy_effects);
     json_decref(c.zone_users);
+    if (memo) {
+        sl_compile_memo_clear(memo);
+        sl_sb_clone(&memo->b, &c.b, SL_SB_ALL);
+        memo->rings = c.rings; /* (owned by the memo now) */
+        memo->nrings = c.rings_cap;
+        c.rings = NULL;
+        memo->route_status = json_incref(c.route_status);
+        memo->valid = true;
+    }
+    free(c.rings);
     if (route_status)
         *route_status = c.route_status;
     else

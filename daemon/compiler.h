@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/snapshot_builder.h"
 #include "daemon/store.h"
 
 /* Compiles the store's current state. Returns a malloc'd blob (see common/snapshot.h)
@@ -20,5 +21,28 @@
  * GRPCRoute that names one of our Gateways, and of status.ancestors for every
  * BackendTLSPolicy (route_status.c writes them). */
 void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_status);
+
+/* What a full compile leaves for the endpoint-only compiles after it: its
+ * tables before layout, and each backend's ring hash sizes. */
+typedef struct sl_compile_memo {
+    bool valid;
+    sl_snap_builder b;
+    uint32_t *rings;      /* per backend: ring hash minimum and maximum sizes (0, 0: not ring hash) */
+    size_t nrings;
+    json_t *route_status; /* the status it computed (an endpoint-only compile computes the same) */
+} sl_compile_memo;
+
+/* sl_compile that also fills memo (replacing what it held). */
+void *sl_compile_with_memo(sl_store *s, uint64_t generation, size_t *size, json_t **route_status,
+                           sl_compile_memo *memo);
+
+/* An endpoint-only compile (compiler_endpoints.c): when nothing but
+ * EndpointSlices changed since the full compile that filled memo, the same
+ * snapshot with every Service backend's endpoints (and their slots and
+ * consistent-hash tables) read again, everything else as memo has it: the
+ * routes are not compiled again. Never returns NULL. */
+void *sl_compile_endpoints(sl_store *s, const sl_compile_memo *memo, uint64_t generation, size_t *size);
+
+void sl_compile_memo_clear(sl_compile_memo *memo);
 
 #endif

@@ -136,6 +136,37 @@ static const json_t *slices_of(sl_compile_ctx *c, const char *ns, const char *na
     return json_object_get(c->slices_by_service, key);
 }
 
+void sl_compile_service_endpoints(sl_compile_ctx *c, const char *ns, const char *name, const char *port_name)
+{
+    size_t i;
+    json_t *slice;
+    json_array_foreach(slices_of(c, ns, name), i, slice)
+    {
+        const char *type = sl_js(slice, "addressType");
+        if (strcmp(type, "IPv4") != 0 && strcmp(type, "IPv6") != 0)
+            continue;
+        /* The slice port that carries this Service port: same name (both may be ""). */
+        long long target = -1;
+        size_t j;
+        json_t *sp;
+        json_array_foreach(json_object_get(slice, "ports"), j, sp) if (strcmp(sl_js(sp, "name"), port_name) == 0)
+            target = sl_ji(sp, "port", -1);
+        if (target <= 0 || target > 65535)
+            continue;
+        json_t *ep;
+        json_array_foreach(json_object_get(slice, "endpoints"), j, ep)
+        {
+            const json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
+            if (json_is_false(ready))
+                continue;
+            size_t k;
+            json_t *addr;
+            json_array_foreach(json_object_get(ep, "addresses"), k, addr)
+                sl_compile_host_endpoints(c, json_string_value(addr), (uint16_t)target, 1);
+        }
+    }
+}
+
 /* A Service port's endpoints, from the EndpointSlices labelled with the Service's name. */
 static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *name, long long port)
 {
@@ -163,32 +194,7 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
     sl_compile_service_tls(c, ns, name, port_name, &be);
     sl_compile_tls_identity(c, &be);
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
-    json_t *slice;
-    json_array_foreach(slices_of(c, ns, name), i, slice)
-    {
-        const char *type = sl_js(slice, "addressType");
-        if (strcmp(type, "IPv4") != 0 && strcmp(type, "IPv6") != 0)
-            continue;
-        /* The slice port that carries this Service port: same name (both may be ""). */
-        long long target = -1;
-        size_t j;
-        json_t *sp;
-        json_array_foreach(json_object_get(slice, "ports"), j, sp) if (strcmp(sl_js(sp, "name"), port_name) == 0)
-            target = sl_ji(sp, "port", -1);
-        if (target <= 0 || target > 65535)
-            continue;
-        json_t *ep;
-        json_array_foreach(json_object_get(slice, "endpoints"), j, ep)
-        {
-            const json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
-            if (json_is_false(ready))
-                continue;
-            size_t k;
-            json_t *addr;
-            json_array_foreach(json_object_get(ep, "addresses"), k, addr)
-                sl_compile_host_endpoints(c, json_string_value(addr), (uint16_t)target, 1);
-        }
-    }
+    sl_compile_service_endpoints(c, ns, name, port_name);
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
     return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
 }

@@ -162,14 +162,13 @@ static const char *service_port_name(sl_compile_ctx *c, const char *ns, const ch
     return "";
 }
 
-void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char *group, const char *kind,
-                                const char *ns, const char *name, long long port)
+void sl_compile_backend_slots(sl_compile_ctx *c, uint32_t backend, const char *group, const char *kind,
+                              const char *ns, const char *name, long long port)
 {
     char key[700];
     int n = snprintf(key, sizeof(key), "%s/%s/%s/%s/%lld", group, kind, ns, name, port);
     sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, backend);
     be->state = sl_ep_slot_for(key);
-    be->series = sl_series_backend(kind, ns, name, port);
     sl_snap_range eps = be->endpoints;
     for (uint32_t i = 0; i < eps.count; i++) {
         sl_snap_endpoint *e = sl_sb_at(&c->b, SL_SNAP_ENDPOINTS, eps.first + i);
@@ -179,6 +178,32 @@ void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char 
         snprintf(key + n, sizeof(key) - (size_t)n, "|%s|%u", text, e->port);
         e->state = sl_ep_slot_for(key);
     }
+}
+
+/* Keeps backend's ring hash sizes for the endpoint-only compiles (sl_compile_memo). */
+static void remember_ring(sl_compile_ctx *c, uint32_t backend, uint32_t ring_min, uint32_t ring_max)
+{
+    if (backend >= c->rings_cap) {
+        size_t cap = c->rings_cap ? c->rings_cap : 64;
+        while (cap <= backend)
+            cap *= 2;
+        uint32_t *grown = realloc(c->rings, cap * 2 * sizeof(uint32_t));
+        if (!grown)
+            abort(); /* compiling: out of memory is fatal (STYLE) */
+        memset(grown + c->rings_cap * 2, 0, (cap - c->rings_cap) * 2 * sizeof(uint32_t));
+        c->rings = grown;
+        c->rings_cap = cap;
+    }
+    c->rings[backend * 2] = ring_min;
+    c->rings[backend * 2 + 1] = ring_max;
+}
+
+void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char *group, const char *kind,
+                                const char *ns, const char *name, long long port)
+{
+    sl_compile_backend_slots(c, backend, group, kind, ns, name, port);
+    sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, backend);
+    be->series = sl_series_backend(kind, ns, name, port);
     const bool service = strcmp(kind, "Service") == 0;
     const json_t *p = service ? sl_target_policy(c->backendpolicies, "", "Service", ns, name,
                                                  service_port_name(c, ns, name, port))
@@ -192,8 +217,10 @@ void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char 
     be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, backend);
     be->balancer = bal;
     const sl_snap_balancer *rec = sl_sb_at(&c->b, SL_SNAP_BALANCERS, bal);
-    if (rec->algorithm == SL_LB_RING_HASH)
+    if (rec->algorithm == SL_LB_RING_HASH) {
+        remember_ring(c, backend, ring_min, ring_max);
         sl_compile_ring(c, backend, ring_min, ring_max);
+    }
     else if (rec->algorithm == SL_LB_MAGLEV)
         sl_compile_maglev(c, backend);
 }

@@ -47,6 +47,8 @@ typedef struct sl_compile_ctx {
     json_t *policy_effects; /* "ns/name" -> {section: {won, winner, invalid}}, for status */
     sl_snap_range last_chain; /* the chain added last, reused by identical neighbours */
     json_t *zone_users;       /* "gateway/kind" -> [gateway index, kind]: kinds with state per Gateway */
+    uint32_t *rings;          /* per backend: ring hash min and max sizes, for sl_compile_memo */
+    size_t rings_cap;         /* (in backends) */
 } sl_compile_ctx;
 
 /* compiler_tls.c: the certificates of an HTTPS listener, appended to CERTS (its
@@ -183,6 +185,19 @@ static inline const char *sl_compile_str(const sl_compile_ctx *c, sl_snap_str s)
 {
     return (const char *)c->b.tab[SL_SNAP_STRINGS].data + s.off;
 }
+
+/* compiler.c: every object of kind as the store has it (shared: not to be
+ * changed); an empty array, logged, when the store cannot be read. */
+json_t *sl_compile_list_kind(sl_store *s, const char *kind);
+
+/* compiler_backends.c: appends the endpoints of Service ns/name's port
+ * port_name from its EndpointSlices (ready ones; IPv4 and IPv6 slices). */
+void sl_compile_service_endpoints(sl_compile_ctx *c, const char *ns, const char *name, const char *port_name);
+
+/* compiler_balancer.c: the shared-state slots of backend (index) and of its
+ * endpoints, by their keys (the same key keeps its slot from one snapshot to the next). */
+void sl_compile_backend_slots(sl_compile_ctx *c, uint32_t backend, const char *group, const char *kind,
+                              const char *ns, const char *name, long long port);
 
 /* compiler_backends.c: the object ns/name of a listed kind (list as the store
  * lists it: in (namespace, name) order), NULL when absent. */

@@ -54,6 +54,25 @@ void sl_sb_free(sl_snap_builder *b)
     memset(b, 0, sizeof(*b));
 }
 
+void sl_sb_clone(sl_snap_builder *dst, const sl_snap_builder *src, uint64_t sections)
+{
+    memset(dst, 0, sizeof(*dst));
+    for (int i = 0; i < SL_SNAP_NSECTIONS; i++) {
+        if (!(sections & SL_SB_ONLY(i)))
+            continue;
+        const sl_sb_table *t = &src->tab[i];
+        dst->tab[i].data = xrealloc(NULL, t->cap);
+        if (t->len)
+            memcpy(dst->tab[i].data, t->data, t->len);
+        dst->tab[i].len = t->len;
+        dst->tab[i].cap = t->cap ? t->cap : 1;
+    }
+    dst->strings = xrealloc(NULL, sizeof(*dst->strings));
+    *dst->strings = *src->strings;
+    dst->strings->offsets = xrealloc(NULL, src->strings->cap * sizeof(uint32_t));
+    memcpy(dst->strings->offsets, src->strings->offsets, src->strings->cap * sizeof(uint32_t));
+}
+
 uint32_t sl_sb_add(sl_snap_builder *b, enum sl_snap_section sec, const void *rec)
 {
     size_t rs = sl_snap_record_size(sec);
@@ -140,6 +159,12 @@ sl_snap_str sl_sb_str(sl_snap_builder *b, const char *s) { return sl_sb_strn(b, 
 
 void *sl_sb_finish(sl_snap_builder *b, uint64_t generation, uint64_t store_rv, size_t *size)
 {
+    return sl_sb_finish_borrowed(b, 0, generation, store_rv, size);
+}
+
+void *sl_sb_finish_borrowed(sl_snap_builder *b, uint64_t borrowed, uint64_t generation, uint64_t store_rv,
+                            size_t *size)
+{
     size_t total = sizeof(sl_snap_header);
     size_t offs[SL_SNAP_NSECTIONS];
     for (int i = 0; i < SL_SNAP_NSECTIONS; i++) {
@@ -165,6 +190,9 @@ void *sl_sb_finish(sl_snap_builder *b, uint64_t generation, uint64_t store_rv, s
     }
     h->checksum = sl_crc32c(blob + sizeof(*h), total - sizeof(*h));
     *size = total;
+    for (int i = 0; i < SL_SNAP_NSECTIONS; i++)
+        if (borrowed & (1ull << i))
+            b->tab[i].data = NULL; /* (another builder's: not freed here) */
     sl_sb_free(b);
     return blob;
 }

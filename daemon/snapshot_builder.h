@@ -33,8 +33,21 @@ uint32_t sl_sb_count(const sl_snap_builder *b, enum sl_snap_section sec);
 sl_snap_str sl_sb_str(sl_snap_builder *b, const char *s);
 sl_snap_str sl_sb_strn(sl_snap_builder *b, const char *s, size_t n);
 
+#define SL_SB_ONLY(section) (1ull << (section))
+#define SL_SB_ALL (~0ull)
+
+/* dst becomes a copy of src's string map and of the tables whose bits are in
+ * sections (SL_SB_ALL, or SL_SB_ONLY(a) | ...); its other tables are empty
+ * (dst is overwritten, not freed). */
+void sl_sb_clone(sl_snap_builder *dst, const sl_snap_builder *src, uint64_t sections);
+
 /* Lays out the blob; returns it (malloc'd) and its size. The builder is left empty. */
 void *sl_sb_finish(sl_snap_builder *b, uint64_t generation, uint64_t store_rv, size_t *size);
+
+/* sl_sb_finish for a builder some of whose tables (the bits of borrowed, by
+ * section) are another builder's: those are laid out but not freed. */
+void *sl_sb_finish_borrowed(sl_snap_builder *b, uint64_t borrowed, uint64_t generation, uint64_t store_rv,
+                            size_t *size);
 
 /* Size of one record of a section (common/snapshot.c). */
 size_t sl_snap_record_size(enum sl_snap_section sec);

@@ -30,6 +30,9 @@ struct sl_store {
     uint64_t write_began_us; /* when the open transaction began (sluice_store_write_duration_seconds) */
     int64_t wake_epoch;     /* bumped by sl_store_wake_all */
     sl_store_cache *cache;  /* parsed objects for sl_store_list_shared */
+    json_t *kind_rv;        /* kind -> rv of the last committed write of it that changed more than status */
+    json_t *pending_kinds;  /* kinds written by the open transaction */
+    int64_t open_rv;        /* the rv at open: kinds not in kind_rv changed at most then */
     char path[4096];
 };
 
@@ -150,7 +153,12 @@ sl_store *sl_store_open(const char *state_dir, char *err, size_t errlen)
     }
     snprintf(s->path, sizeof(s->path), "%s/sluice.db", state_dir);
     s->cache = sl_store_cache_new();
-    if (!s->cache) {
+    s->kind_rv = json_object();
+    s->pending_kinds = json_object();
+    if (!s->cache || !s->kind_rv || !s->pending_kinds) {
+        sl_store_cache_free(s->cache);
+        json_decref(s->kind_rv);
+        json_decref(s->pending_kinds);
         snprintf(err, errlen, "out of memory");
         free(s);
         return NULL;
@@ -187,6 +195,7 @@ sl_store *sl_store_open(const char *state_dir, char *err, size_t errlen)
     }
     s->rv = query_int(s->db, "SELECT value FROM meta WHERE key = 'resource_version'", 0);
     s->config_rv = s->rv;
+    s->open_rv = s->rv;
     if (seed(s, err, errlen) != SL_OK) {
         sl_store_close(s);
         return NULL;
@@ -205,6 +214,8 @@ void sl_store_close(sl_store *s)
     pthread_cond_destroy(&s->changed);
     pthread_mutex_destroy(&s->lock);
     sl_store_cache_free(s->cache);
+    json_decref(s->kind_rv);
+    json_decref(s->pending_kinds);
     free(s);
 }
 
@@ -337,6 +348,20 @@ int sl_store_write_begin(sl_store *s)
 
 void sl_store_write_status_only(sl_store *s) { s->pending_status_only = true; }
 
+bool sl_store_changed_only(sl_store *s, int64_t since, const char *kind)
+{
+    pthread_mutex_lock(&s->lock);
+    bool only = since >= s->open_rv;
+    const char *k;
+    json_t *rv;
+    json_object_foreach(s->kind_rv, k, rv) {
+        if (strcmp(k, kind) != 0 && json_integer_value(rv) > since)
+            only = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return only;
+}
+
 int64_t sl_store_config_rv(sl_store *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -404,8 +429,10 @@ int sl_store_put(sl_store *s, const char *kind, const json_t *obj, const char *t
             rc = log_event(s, type, kind, obj, body, rv);
         sqlite3_finalize(st);
     }
-    if (rc == SL_OK)
+    if (rc == SL_OK) {
         sl_store_cache_stage(s->cache, kind, sl_obj_namespace(obj), sl_obj_name(obj), obj);
+        json_object_set_new(s->pending_kinds, kind, json_true());
+    }
     if (rc != SL_OK) {
         note_failure(s);
         sl_log_error("store", "cannot write %s %s/%s: %s", kind, sl_obj_namespace(obj), sl_obj_name(obj),
@@ -430,8 +457,10 @@ int sl_store_delete(sl_store *s, const char *kind, const json_t *last, int64_t r
         rc = body ? log_event(s, "DELETED", kind, last, body, rv) : SL_ERR;
         free(body);
     }
-    if (rc == SL_OK)
+    if (rc == SL_OK) {
         sl_store_cache_stage(s->cache, kind, sl_obj_namespace(last), sl_obj_name(last), NULL);
+        json_object_set_new(s->pending_kinds, kind, json_true());
+    }
     sqlite3_finalize(st);
     if (rc != SL_OK)
         note_failure(s);
@@ -459,12 +488,17 @@ int sl_store_write_commit(sl_store *s)
         sl_store_cache_rollback(s->cache);
     } else if (s->pending_rv > s->rv) {
         s->rv = s->pending_rv;
-        if (!s->pending_status_only)
+        if (!s->pending_status_only) {
             s->config_rv = s->rv;
+            const char *k;
+            json_t *unused;
+            json_object_foreach(s->pending_kinds, k, unused) json_object_set_new(s->kind_rv, k, json_integer(s->rv));
+        }
         pthread_cond_broadcast(&s->changed);
     }
     if (rc == SL_OK)
         sl_store_cache_commit(s->cache);
+    json_object_clear(s->pending_kinds);
     if (rc == SL_OK)
         sl_histogram_observe(&sl_store_write_latency, sl_mono_us() - s->write_began_us);
     pthread_mutex_unlock(&s->lock);
@@ -475,6 +509,7 @@ void sl_store_write_rollback(sl_store *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     sl_store_cache_rollback(s->cache);
+    json_object_clear(s->pending_kinds);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -76,6 +76,10 @@ void sl_store_write_status_only(sl_store *s);
 /* The resourceVersion of the last committed write that changed anything but
  * status (at open: the current resourceVersion). */
 int64_t sl_store_config_rv(sl_store *s);
+/* True when every write committed after since that changed more than status
+ * (since the store was opened) wrote objects of kind only: the compiler's
+ * endpoint-only path. */
+bool sl_store_changed_only(sl_store *s, int64_t since, const char *kind);
 /* Rolls back and releases the lock. */
 void sl_store_write_rollback(sl_store *s);
 

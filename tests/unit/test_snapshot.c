@@ -118,6 +118,22 @@ static void test_crc32c_known_value(void)
     CHECK(sl_crc32c(ones, sizeof(ones)) == 0x62A8AB43u);
 }
 
+/* The CPU's CRC instruction and the table agree, on every length and alignment. */
+static void test_crc32c_instruction_and_table_agree(void)
+{
+    static uint8_t buf[4096 + 16];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    for (size_t off = 0; off < 9; off++)
+        for (size_t len = 0; len < 70; len++)
+            CHECK(sl_crc32c(buf + off, len) == sl_crc32c_portable(buf + off, len));
+    CHECK(sl_crc32c(buf + 3, 4096) == sl_crc32c_portable(buf + 3, 4096));
+    CHECK(sl_crc32c_portable("123456789", 9) == 0xE3069283u);
+}
+
 static void test_built_snapshot_verifies(void)
 {
     size_t size = 0;
@@ -666,6 +682,7 @@ int main(void)
     static const sl_unit_test tests[] = {
         UNIT_TEST(test_descriptors_tile_every_record),
         UNIT_TEST(test_crc32c_known_value),
+        UNIT_TEST(test_crc32c_instruction_and_table_agree),
         UNIT_TEST(test_built_snapshot_verifies),
         UNIT_TEST(test_empty_builder_verifies),
         UNIT_TEST(test_flip_any_byte_fails_checksum),
