@@ -172,10 +172,12 @@ void sl_compile_memo_clear(sl_compile_memo *memo)
         return;
     if (memo->valid)
         sl_sb_free(&memo->b);
-    free(memo->rings);
+    json_decref(memo->backend_info);
     json_decref(memo->route_status);
     memset(memo, 0, sizeof(*memo));
 }
+
+bool sl_compile_endpoints_possible(const sl_compile_memo *memo) { return memo->valid && !memo->resolves; }
 
 void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_status)
 {
@@ -264,13 +266,12 @@ void *sl_compile_with_memo(sl_store *s, uint64_t generation, size_t *size, json_
     if (memo) {
         sl_compile_memo_clear(memo);
         sl_sb_clone(&memo->b, &c.b, SL_SB_ALL);
-        memo->rings = c.rings; /* (owned by the memo now) */
-        memo->nrings = c.rings_cap;
-        c.rings = NULL;
+        memo->backend_info = json_incref(c.backend_info);
+        memo->resolves = c.resolved_names;
         memo->route_status = json_incref(c.route_status);
         memo->valid = true;
     }
-    free(c.rings);
+    json_decref(c.backend_info);
     if (route_status)
         *route_status = c.route_status;
     else

@@ -23,12 +23,12 @@
 void *sl_compile(sl_store *s, uint64_t generation, size_t *size, json_t **route_status);
 
 /* What a full compile leaves for the endpoint-only compiles after it: its
- * tables before layout, and each backend's ring hash sizes. */
+ * tables before layout, and what they cannot say of each backend. */
 typedef struct sl_compile_memo {
     bool valid;
+    bool resolves;        /* a backend's host was a name: each compile looks it up, so full compiles only */
     sl_snap_builder b;
-    uint32_t *rings;      /* per backend: ring hash minimum and maximum sizes (0, 0: not ring hash) */
-    size_t nrings;
+    json_t *backend_info; /* backend index -> {"slots", "portName", "ring"} (compiler_internal.h) */
     json_t *route_status; /* the status it computed (an endpoint-only compile computes the same) */
 } sl_compile_memo;
 
@@ -42,6 +42,10 @@ void *sl_compile_with_memo(sl_store *s, uint64_t generation, size_t *size, json_
  * consistent-hash tables) read again, everything else as memo has it: the
  * routes are not compiled again. Never returns NULL. */
 void *sl_compile_endpoints(sl_store *s, const sl_compile_memo *memo, uint64_t generation, size_t *size);
+
+/* Whether memo allows endpoint-only compiles (it is valid and names no backend
+ * host to look up again). */
+bool sl_compile_endpoints_possible(const sl_compile_memo *memo);
 
 void sl_compile_memo_clear(sl_compile_memo *memo);
 

@@ -78,6 +78,7 @@ void sl_compile_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t por
         sl_sb_add(&c->b, SL_SNAP_ENDPOINTS, &e);
         return;
     }
+    c->resolved_names = true; /* (an endpoint-only compile would not look it up again) */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     if (getaddrinfo(host, NULL, &hints, &res) != 0) {
@@ -196,7 +197,9 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
     sl_compile_service_endpoints(c, ns, name, port_name);
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
-    return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
+    uint32_t index = sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
+    json_object_set_new(sl_compile_backend_info(c, index), "portName", json_string(port_name));
+    return index;
 }
 
 /* A sluice Backend object of type Static. */

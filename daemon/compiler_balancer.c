@@ -162,11 +162,10 @@ static const char *service_port_name(sl_compile_ctx *c, const char *ns, const ch
     return "";
 }
 
-void sl_compile_backend_slots(sl_compile_ctx *c, uint32_t backend, const char *group, const char *kind,
-                              const char *ns, const char *name, long long port)
+void sl_compile_backend_slots(sl_compile_ctx *c, uint32_t backend, const char *key_prefix)
 {
     char key[700];
-    int n = snprintf(key, sizeof(key), "%s/%s/%s/%s/%lld", group, kind, ns, name, port);
+    int n = snprintf(key, sizeof(key), "%s", key_prefix);
     sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, backend);
     be->state = sl_ep_slot_for(key);
     sl_snap_range eps = be->endpoints;
@@ -180,28 +179,29 @@ void sl_compile_backend_slots(sl_compile_ctx *c, uint32_t backend, const char *g
     }
 }
 
-/* Keeps backend's ring hash sizes for the endpoint-only compiles (sl_compile_memo). */
-static void remember_ring(sl_compile_ctx *c, uint32_t backend, uint32_t ring_min, uint32_t ring_max)
+json_t *sl_compile_backend_info(sl_compile_ctx *c, uint32_t backend)
 {
-    if (backend >= c->rings_cap) {
-        size_t cap = c->rings_cap ? c->rings_cap : 64;
-        while (cap <= backend)
-            cap *= 2;
-        uint32_t *grown = realloc(c->rings, cap * 2 * sizeof(uint32_t));
-        if (!grown)
-            abort(); /* compiling: out of memory is fatal (STYLE) */
-        memset(grown + c->rings_cap * 2, 0, (cap - c->rings_cap) * 2 * sizeof(uint32_t));
-        c->rings = grown;
-        c->rings_cap = cap;
+    if (!c->backend_info)
+        c->backend_info = json_object();
+    char index[16];
+    snprintf(index, sizeof(index), "%u", backend);
+    json_t *info = json_object_get(c->backend_info, index);
+    if (!info) {
+        info = json_object();
+        json_object_set_new(c->backend_info, index, info);
     }
-    c->rings[backend * 2] = ring_min;
-    c->rings[backend * 2 + 1] = ring_max;
+    return info;
 }
 
 void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char *group, const char *kind,
                                 const char *ns, const char *name, long long port)
 {
-    sl_compile_backend_slots(c, backend, group, kind, ns, name, port);
+    /* The slots' key, kept for the endpoint-only compiles (which know the
+     * record, not the ref it came from: its port, say). */
+    char key[700];
+    snprintf(key, sizeof(key), "%s/%s/%s/%s/%lld", group, kind, ns, name, port);
+    json_object_set_new(sl_compile_backend_info(c, backend), "slots", json_string(key));
+    sl_compile_backend_slots(c, backend, key);
     sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, backend);
     be->series = sl_series_backend(kind, ns, name, port);
     const bool service = strcmp(kind, "Service") == 0;
@@ -218,7 +218,8 @@ void sl_compile_backend_traffic(sl_compile_ctx *c, uint32_t backend, const char 
     be->balancer = bal;
     const sl_snap_balancer *rec = sl_sb_at(&c->b, SL_SNAP_BALANCERS, bal);
     if (rec->algorithm == SL_LB_RING_HASH) {
-        remember_ring(c, backend, ring_min, ring_max);
+        json_object_set_new(sl_compile_backend_info(c, backend), "ring", json_pack("[I, I]", (json_int_t)ring_min,
+                                                                                   (json_int_t)ring_max));
         sl_compile_ring(c, backend, ring_min, ring_max);
     }
     else if (rec->algorithm == SL_LB_MAGLEV)

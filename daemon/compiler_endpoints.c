@@ -20,22 +20,9 @@
 #include "daemon/compiler_internal.h"
 #include "daemon/endpoint_slots.h"
 
-#define SLUICE_GROUP "gateway.sluice.dev"
-
 static const char *str_of(const sl_snap_builder *b, sl_snap_str s)
 {
     return (const char *)b->tab[SL_SNAP_STRINGS].data + s.off;
-}
-
-/* The name of Service ns/name's port `port` ("" when unnamed or unknown). */
-static const char *port_name(sl_compile_ctx *c, const char *ns, const char *name, uint32_t port)
-{
-    const json_t *svc = sl_compile_find_object(c->services, ns, name);
-    size_t i;
-    json_t *p;
-    json_array_foreach(json_object_get(json_object_get(svc, "spec"), "ports"), i, p) if (sl_ji(p, "port", 0) == port)
-        return sl_js(p, "name");
-    return "";
 }
 
 void *sl_compile_endpoints(sl_store *s, const sl_compile_memo *memo, uint64_t generation, size_t *size)
@@ -67,22 +54,29 @@ void *sl_compile_endpoints(sl_store *s, const sl_compile_memo *memo, uint64_t ge
         snprintf(kind, sizeof(kind), "%s", str_of(&c.b, be.kind));
         snprintf(ns, sizeof(ns), "%s", str_of(&c.b, be.ns));
         snprintf(name, sizeof(name), "%s", str_of(&c.b, be.name));
+        char index[16];
+        snprintf(index, sizeof(index), "%u", i);
+        const json_t *info = json_object_get(memo->backend_info, index);
         bool service = strcmp(kind, "Service") == 0;
         uint32_t first = sl_sb_count(&c.b, SL_SNAP_ENDPOINTS);
         if (service)
-            sl_compile_service_endpoints(&c, ns, name, port_name(&c, ns, name, be.port));
+            sl_compile_service_endpoints(&c, ns, name, sl_js(info, "portName"));
         else
             for (uint32_t k = 0; k < be.endpoints.count; k++)
                 sl_sb_add(&c.b, SL_SNAP_ENDPOINTS, old.data + (size_t)(be.endpoints.first + k) * ep_size);
         sl_snap_backend *at = sl_sb_at(&c.b, SL_SNAP_BACKENDS, i);
         at->endpoints = (sl_snap_range){first, sl_sb_count(&c.b, SL_SNAP_ENDPOINTS) - first};
         at->lb_entries = (sl_snap_range){0, 0};
-        sl_compile_backend_slots(&c, i, service ? "" : SLUICE_GROUP, kind, ns, name, service ? (long long)be.port : 0);
+        /* (no "slots": a record the full compile gave none, an AI fallback's say) */
+        if (json_object_get(info, "slots"))
+            sl_compile_backend_slots(&c, i, sl_js(info, "slots"));
         if (be.balancer == SL_SNAP_NONE)
             continue;
         const sl_snap_balancer *bal = sl_sb_at(&c.b, SL_SNAP_BALANCERS, be.balancer);
-        if (bal->algorithm == SL_LB_RING_HASH && i < memo->nrings)
-            sl_compile_ring(&c, i, memo->rings[i * 2], memo->rings[i * 2 + 1]);
+        const json_t *ring = json_object_get(info, "ring");
+        if (bal->algorithm == SL_LB_RING_HASH && ring)
+            sl_compile_ring(&c, i, (uint32_t)json_integer_value(json_array_get(ring, 0)),
+                            (uint32_t)json_integer_value(json_array_get(ring, 1)));
         else if (bal->algorithm == SL_LB_MAGLEV)
             sl_compile_maglev(&c, i);
     }

@@ -47,8 +47,8 @@ typedef struct sl_compile_ctx {
     json_t *policy_effects; /* "ns/name" -> {section: {won, winner, invalid}}, for status */
     sl_snap_range last_chain; /* the chain added last, reused by identical neighbours */
     json_t *zone_users;       /* "gateway/kind" -> [gateway index, kind]: kinds with state per Gateway */
-    uint32_t *rings;          /* per backend: ring hash min and max sizes, for sl_compile_memo */
-    size_t rings_cap;         /* (in backends) */
+    json_t *backend_info;     /* backend index -> what endpoint-only compiles need (sl_compile_backend_info) */
+    bool resolved_names;      /* a backend host was a name, looked up by this compile */
 } sl_compile_ctx;
 
 /* compiler_tls.c: the certificates of an HTTPS listener, appended to CERTS (its
@@ -195,9 +195,15 @@ json_t *sl_compile_list_kind(sl_store *s, const char *kind);
 void sl_compile_service_endpoints(sl_compile_ctx *c, const char *ns, const char *name, const char *port_name);
 
 /* compiler_balancer.c: the shared-state slots of backend (index) and of its
- * endpoints, by their keys (the same key keeps its slot from one snapshot to the next). */
-void sl_compile_backend_slots(sl_compile_ctx *c, uint32_t backend, const char *group, const char *kind,
-                              const char *ns, const char *name, long long port);
+ * endpoints, by their keys, made from key_prefix (the same key keeps its slot
+ * from one snapshot to the next). */
+void sl_compile_backend_slots(sl_compile_ctx *c, uint32_t backend, const char *key_prefix);
+
+/* compiler_balancer.c: what an endpoint-only compile must know of backend
+ * (index) and cannot read from its record, made on first use: "slots" (the
+ * slots' key prefix; none: the backend has no slots), "portName" (a Service
+ * backend's port), "ring" ([min, max] of a ring hash). */
+json_t *sl_compile_backend_info(sl_compile_ctx *c, uint32_t backend);
 
 /* compiler_backends.c: the object ns/name of a listed kind (list as the store
  * lists it: in (namespace, name) order), NULL when absent. */

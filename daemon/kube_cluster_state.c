@@ -11,7 +11,8 @@
 
 struct sl_kube_cluster_state {
     pthread_mutex_t lock;
-    json_t *by_key; /* "Kind/ns/name" -> {"resourceVersion", "status"} */
+    json_t *by_key; /* "Kind/ns/name" -> {"resourceVersion", "status", "seq"} */
+    json_int_t seq; /* the last entry's: each record gets the next */
     _Atomic unsigned long changes;
 };
 
@@ -39,17 +40,32 @@ static void key_of(const char *kind, const char *ns, const char *name, char *out
     snprintf(out, cap, "%s/%s/%s", kind, ns ? ns : "", name);
 }
 
-void sl_kube_cluster_state_put(sl_kube_cluster_state *cs, const char *kind, const json_t *obj)
+/* Sets the entry of obj; when only_seq >= 0, only if the entry's seq is that. */
+static void record(sl_kube_cluster_state *cs, const char *kind, const json_t *obj, json_int_t only_seq)
 {
     char key[700];
     key_of(kind, sl_obj_namespace(obj), sl_obj_name(obj), key, sizeof(key));
     const json_t *rv = json_object_get(json_object_get(obj, "metadata"), "resourceVersion");
     const json_t *status = json_object_get(obj, "status");
-    json_t *entry = json_pack("{s:O?, s:O?}", "resourceVersion", rv, "status", status);
     pthread_mutex_lock(&cs->lock);
-    json_object_set_new(cs->by_key, key, entry);
+    const json_t *old = json_object_get(cs->by_key, key);
+    if (only_seq < 0 || json_integer_value(json_object_get(old, "seq")) == only_seq) {
+        json_t *entry = json_pack("{s:O?, s:O?, s:I}", "resourceVersion", rv, "status", status, "seq",
+                                  (json_int_t)++cs->seq);
+        json_object_set_new(cs->by_key, key, entry);
+    }
     pthread_mutex_unlock(&cs->lock);
     atomic_fetch_add(&cs->changes, 1);
+}
+
+void sl_kube_cluster_state_put(sl_kube_cluster_state *cs, const char *kind, const json_t *obj)
+{
+    record(cs, kind, obj, -1);
+}
+
+void sl_kube_cluster_state_offer(sl_kube_cluster_state *cs, const char *kind, const json_t *obj, json_int_t seq)
+{
+    record(cs, kind, obj, seq);
 }
 
 void sl_kube_cluster_state_delete(sl_kube_cluster_state *cs, const char *kind, const char *ns, const char *name)

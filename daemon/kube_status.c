@@ -79,6 +79,25 @@ static bool class_is_ours(sl_store *s, json_t *classes, const char *class_name)
     return ours;
 }
 
+/* With --kubernetes-gateway-classes another deployment serves the Gateways of
+ * other classes under the same controllerName: an entry of ours for a Gateway
+ * this store does not have is that deployment's to keep or drop. */
+static bool others_to_judge(sl_kube_status *w, const char *ref_key, const json_t *local, const json_t *entry)
+{
+    if (!sl_kube_sync_picks_classes(w->ks))
+        return false;
+    const json_t *ref = json_object_get(entry, ref_key);
+    const char *group = json_object_get(ref, "group") ? text(ref, "group") : "gateway.networking.k8s.io";
+    const char *kind = json_object_get(ref, "kind") ? text(ref, "kind") : "Gateway";
+    if (strcmp(group, "gateway.networking.k8s.io") != 0 || strcmp(kind, "Gateway") != 0)
+        return false;
+    const char *ns = json_object_get(ref, "namespace") ? text(ref, "namespace") : sl_obj_namespace(local);
+    json_t *gw = NULL;
+    bool absent = sl_store_get(w->store, "Gateway", ns, text(ref, "name"), &gw) == SL_NOTFOUND;
+    json_decref(gw);
+    return absent;
+}
+
 /* The status the cluster should have for local (the store's object), given the
  * cluster's current one; NULL when none of it is ours to write. */
 static json_t *desired_status(sl_kube_status *w, const status_kind *sk, const json_t *local, const json_t *cluster,
@@ -118,14 +137,17 @@ static json_t *desired_status(sl_kube_status *w, const status_kind *sk, const js
             json_array_append(list, e);
             continue;
         }
+        bool matched = false;
         json_array_foreach(wanted, j, w2) {
             if (!placed[j] && strcmp(text(w2, "controllerName"), SL_CONTROLLER_NAME) == 0 &&
                 json_equal(json_object_get(w2, ref_key), json_object_get(e, ref_key))) {
                 json_array_append(list, w2);
-                placed[j] = true;
+                placed[j] = matched = true;
                 break;
             }
         }
+        if (!matched && others_to_judge(w, ref_key, local, e))
+            json_array_append(list, e);
     }
     json_array_foreach(wanted, j, w2) {
         if (!placed[j] && strcmp(text(w2, "controllerName"), SL_CONTROLLER_NAME) == 0)
@@ -138,8 +160,9 @@ static json_t *desired_status(sl_kube_status *w, const status_kind *sk, const js
     return out;
 }
 
-/* The cluster's current state of the object at path (after a conflict). */
-static json_t *read_back(sl_kube_status *w, const char *kind, const char *path)
+/* The cluster's current state of the object at path (after a conflict); seq:
+ * the cluster state's entry as it was read before. */
+static json_t *read_back(sl_kube_status *w, const char *kind, const char *path, json_int_t seq)
 {
     char err[300];
     char *answer = NULL;
@@ -150,10 +173,10 @@ static json_t *read_back(sl_kube_status *w, const char *kind, const char *path)
         json_decref(obj);
         return NULL;
     }
-    sl_kube_cluster_state_put(sl_kube_sync_cluster(w->ks), kind, obj);
-    json_t *entry = json_pack("{s:O?, s:O?}", "resourceVersion",
+    sl_kube_cluster_state_offer(sl_kube_sync_cluster(w->ks), kind, obj, seq);
+    json_t *entry = json_pack("{s:O?, s:O?, s:I}", "resourceVersion",
                               json_object_get(json_object_get(obj, "metadata"), "resourceVersion"), "status",
-                              json_object_get(obj, "status"));
+                              json_object_get(obj, "status"), "seq", seq);
     json_decref(obj);
     return entry;
 }
@@ -212,6 +235,7 @@ static bool write_one(sl_kube_status *w, const status_kind *sk, const json_t *lo
                                  json_object_get(cluster, "resourceVersion"));
         if (*ns)
             json_object_set_new(meta, "namespace", json_string(ns));
+        json_int_t seq = json_integer_value(json_object_get(cluster, "seq"));
         json_t *doc = json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", api_version, "kind", sk->kind, "metadata",
                                 meta, "status", want);
         char *body = json_dumps(doc, JSON_COMPACT);
@@ -223,8 +247,8 @@ static bool write_one(sl_kube_status *w, const status_kind *sk, const json_t *lo
         cluster = NULL;
         if (status == 200) {
             json_t *written = json_loads(answer, 0, NULL);
-            if (json_is_object(written)) /* (the next pass compares with this, not a stale copy) */
-                sl_kube_cluster_state_put(sl_kube_sync_cluster(w->ks), sk->kind, written);
+            if (json_is_object(written)) /* (the next pass compares with this, unless an event came meanwhile) */
+                sl_kube_cluster_state_offer(sl_kube_sync_cluster(w->ks), sk->kind, written, seq);
             json_decref(written);
             free(answer);
             atomic_fetch_add(&w->results[W_WRITTEN], 1);
@@ -240,7 +264,7 @@ static bool write_one(sl_kube_status *w, const status_kind *sk, const json_t *lo
             return false;
         }
         atomic_fetch_add(&w->results[W_CONFLICT], 1); /* changed since we saw it: read it and try again */
-        if (!(cluster = read_back(w, sk->kind, item)))
+        if (!(cluster = read_back(w, sk->kind, item, seq)))
             return false;
     }
     return true;

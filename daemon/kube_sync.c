@@ -83,6 +83,7 @@ struct sl_kube_sync {
     bool namespaces_listed;
     sl_kube_cluster_state *cluster; /* the cluster's status of what kube_status.c writes back */
     reflector *r;   /* one per kind, or per kind and namespace of --kubernetes-namespaces */
+    json_t *classes; /* --kubernetes-gateway-classes: name -> true, or NULL for all */
     size_t nr;
 };
 
@@ -136,8 +137,30 @@ static json_t *stored_form(reflector *r, json_t *obj)
 }
 
 /* Writes obj (consumed) within the open transaction. */
+/* Whether obj is mirrored: with --kubernetes-gateway-classes, a GatewayClass of
+ * the list, or a Gateway of one of its classes; any other object. */
+static bool picked(const reflector *r, const json_t *obj)
+{
+    if (!r->ks->classes)
+        return true;
+    if (strcmp(r->res->kind, "GatewayClass") == 0)
+        return json_object_get(r->ks->classes, sl_obj_name(obj)) != NULL;
+    if (strcmp(r->res->kind, "Gateway") == 0)
+        return json_object_get(r->ks->classes,
+                               text_or_empty(json_object_get(json_object_get(obj, "spec"), "gatewayClassName"))) !=
+               NULL;
+    return true;
+}
+
+static int delete_synced(reflector *r, const char *ns, const char *name);
+
 static int put(reflector *r, json_t *obj)
 {
+    if (!picked(r, obj)) { /* (another deployment's: gone from here if it was ours before) */
+        int rc = delete_synced(r, sl_obj_namespace(obj), sl_obj_name(obj));
+        json_decref(obj);
+        return rc;
+    }
     json_t *meta = sl_obj_metadata(obj);
     char uid[80], rv[64];
     snprintf(uid, sizeof(uid), "%s", text_or_empty(json_object_get(meta, "uid")));
@@ -498,20 +521,24 @@ bool sl_kube_sync_item_path(const char *kind, const char *ns, const char *name, 
     return false;
 }
 
-/* Splits --kubernetes-namespaces ("a,b") into names (a JSON array); NULL with
- * err for a name that is not a namespace's. */
-static json_t *parse_namespaces(const char *list, char *err, size_t errlen)
+/* Splits a comma-separated list of names (a JSON array): namespaces (DNS
+ * labels) or, dots allowed, GatewayClasses (DNS subdomains); NULL with err
+ * naming flag for a name that is not one. */
+static json_t *parse_names(const char *list, const char *flag, bool subdomain, char *err, size_t errlen)
 {
     json_t *names = json_array();
     const char *p = list;
+    size_t max = subdomain ? 253 : 63;
     while (p && *p) {
         size_t n = strcspn(p, ",");
-        bool ok = n > 0 && n <= 63 && p[0] != '-' && p[n - 1] != '-';
+        bool ok = n > 0 && n <= max && p[0] != '-' && p[n - 1] != '-' && p[0] != '.' && p[n - 1] != '.';
         for (size_t i = 0; ok && i < n; i++)
-            ok = (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-';
+            ok = (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' ||
+                 (subdomain && p[i] == '.');
         if (!ok) {
-            snprintf(err, errlen, "--kubernetes-namespaces: \"%.*s\" is not a namespace name (a DNS label: "
-                     "lower-case letters, digits and '-', at most 63)", (int)(n > 80 ? 80 : n), p);
+            snprintf(err, errlen, "%s: \"%.*s\" is not a %s name (lower-case letters, digits%s and '-', at most %zu)",
+                     flag, (int)(n > 80 ? 80 : n), p, subdomain ? "GatewayClass" : "namespace",
+                     subdomain ? ", '.'" : "", max);
             json_decref(names);
             return NULL;
         }
@@ -570,11 +597,20 @@ static bool start_reflector(sl_kube_sync *ks, reflector *r, const resource *res,
     return true;
 }
 
-sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, const char *namespaces, char *err, size_t errlen)
+bool sl_kube_sync_picks_classes(const sl_kube_sync *ks) { return ks->classes != NULL; }
+
+sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, const sl_kube_sync_options *opt, char *err,
+                                 size_t errlen)
 {
-    json_t *names = parse_namespaces(namespaces, err, errlen);
-    if (!names)
+    const char *namespaces = opt ? opt->namespaces : NULL;
+    json_t *names = parse_names(namespaces, "--kubernetes-namespaces", false, err, errlen);
+    json_t *class_list = names ? parse_names(opt ? opt->gateway_classes : NULL, "--kubernetes-gateway-classes", true,
+                                             err, errlen)
+                               : NULL;
+    if (!names || !class_list) {
+        json_decref(names);
         return NULL;
+    }
     sl_kube_sync *ks = calloc(1, sizeof(*ks));
     size_t per_kind = json_array_size(names) ? json_array_size(names) : 1;
     reflector *r = calloc(NRES * per_kind, sizeof(*r));
@@ -585,11 +621,19 @@ sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, const char *n
         free(r);
         sl_kube_cluster_state_free(cluster);
         json_decref(names);
+        json_decref(class_list);
         return NULL;
     }
     ks->store = s;
     ks->cluster = cluster;
     ks->r = r;
+    if (json_array_size(class_list)) {
+        ks->classes = json_object();
+        size_t ci;
+        json_t *cn;
+        json_array_foreach(class_list, ci, cn) json_object_set(ks->classes, json_string_value(cn), json_true());
+    }
+    json_decref(class_list);
     ks->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg)); /* (taken over) */
     pthread_mutex_init(&ks->lock, NULL);
@@ -614,9 +658,12 @@ sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, const char *n
         }
     }
     char *list = json_array_size(names) ? strdup(namespaces) : NULL;
-    sl_log_info("kubernetes", "mirroring the cluster at %s (%s)%s%s", ks->cfg.server, ks->cfg.where,
-                list ? ", namespaced objects of the namespaces " : "", list ? list : "");
+    char *classes = ks->classes ? strdup(opt->gateway_classes) : NULL;
+    sl_log_info("kubernetes", "mirroring the cluster at %s (%s)%s%s%s%s", ks->cfg.server, ks->cfg.where,
+                list ? ", namespaced objects of the namespaces " : "", list ? list : "",
+                classes ? ", the Gateways of the GatewayClasses " : "", classes ? classes : "");
     free(list);
+    free(classes);
     json_decref(names);
     return ks;
 }
@@ -636,6 +683,7 @@ void sl_kube_sync_stop(sl_kube_sync *ks)
     }
     sl_kube_config_free(&ks->cfg);
     sl_kube_cluster_state_free(ks->cluster);
+    json_decref(ks->classes);
     pthread_cond_destroy(&ks->namespaces);
     pthread_mutex_destroy(&ks->lock);
     free(ks->r);

@@ -27,12 +27,25 @@
 
 typedef struct sl_kube_sync sl_kube_sync;
 
-/* Starts mirroring the cluster cfg names (cfg is taken over). namespaces: NULL
- * or "" for every namespace, or a comma-separated list of the only namespaces
- * whose objects are read (one list and watch per kind and namespace, so that
- * RBAC may grant only those; synced objects of other namespaces, from an
- * earlier run, are removed). NULL with err when it cannot start. */
-sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, const char *namespaces, char *err, size_t errlen);
+typedef struct sl_kube_sync_options {
+    /* NULL or "" for every namespace, or a comma-separated list of the only
+     * namespaces whose objects are read (one list and watch per kind and
+     * namespace, so that RBAC may grant only those; synced objects of other
+     * namespaces, from an earlier run, are removed). */
+    const char *namespaces;
+    /* NULL or "" for every GatewayClass, or a comma-separated list of the only
+     * GatewayClasses mirrored, with the Gateways of those classes alone
+     * (another deployment serves the others). */
+    const char *gateway_classes;
+} sl_kube_sync_options;
+
+/* Starts mirroring the cluster cfg names (cfg is taken over) as opt says.
+ * NULL with err when it cannot start. */
+sl_kube_sync *sl_kube_sync_start(sl_store *s, sl_kube_config *cfg, const sl_kube_sync_options *opt, char *err,
+                                 size_t errlen);
+
+/* Whether --kubernetes-gateway-classes limits the Gateways mirrored. */
+bool sl_kube_sync_picks_classes(const sl_kube_sync *k);
 void sl_kube_sync_stop(sl_kube_sync *k);
 
 /* The cluster's server URL (valid until sl_kube_sync_stop). */

@@ -113,6 +113,8 @@ static void usage(FILE *f)
             "                             pod's service account)\n"
             "  --kubernetes-namespaces LIST  read namespaced objects of only these namespaces\n"
             "                             (comma-separated; default: all)\n"
+            "  --kubernetes-gateway-classes LIST  mirror only these GatewayClasses and their\n"
+            "                             Gateways (comma-separated; default: all)\n"
             "  --kubernetes-lease NS/NAME the Lease that elects the replica writing status to the\n"
             "                             cluster (default: the pod's namespace/%s)\n"
             "  --log-level LEVEL          error, warn, info (default) or debug\n"
@@ -216,16 +218,23 @@ static void recompile(master *m)
     uint64_t began = sl_mono_us();
     /* Nothing but EndpointSlices changed since the last full compile (pods come
      * and go): only the endpoints are compiled again. */
-    bool endpoints_only = m->memo.valid && fetched == m->compiled_fetch &&
+    bool endpoints_only = sl_compile_endpoints_possible(&m->memo) && fetched == m->compiled_fetch &&
                           sl_store_changed_only(m->store, m->memo_rv, "EndpointSlice");
-    void *blob;
+    void *blob = NULL;
     if (endpoints_only) {
         blob = sl_compile_endpoints(m->store, &m->memo, generation, &size);
-        route_status = json_incref(m->memo.route_status);
-        if (m->endpoint_compiles++ % 1000 == 0)
-            sl_log_info("compiler", "only endpoints changed: compiled them alone (%llu such compiles so far)",
-                        m->endpoint_compiles);
-    } else {
+        /* Something else committed while it ran: its tables may mix the two (Services). */
+        if (!sl_store_changed_only(m->store, m->memo_rv, "EndpointSlice")) {
+            free(blob);
+            blob = NULL;
+        } else {
+            route_status = json_incref(m->memo.route_status);
+            if (m->endpoint_compiles++ % 1000 == 0)
+                sl_log_info("compiler", "only endpoints changed: compiled them alone (%llu such compiles so far)",
+                            m->endpoint_compiles);
+        }
+    }
+    if (!blob) {
         blob = sl_compile_with_memo(m->store, generation, &size, &route_status, &m->memo);
         m->memo_rv = rv;
     }
@@ -539,7 +548,7 @@ int main(int argc, char **argv)
     const char *redis = getenv("SLUICE_REDIS");
     const char *admin_tls_cert = NULL, *admin_tls_key = NULL, *admin_client_ca = NULL;
     const char *config_dir = NULL;
-    const char *kubeconfig = NULL, *kube_lease = NULL, *kube_namespaces = NULL;
+    const char *kubeconfig = NULL, *kube_lease = NULL, *kube_namespaces = NULL, *kube_classes = NULL;
     bool kubernetes = false;
     const char *log_file = NULL;
     const char *otlp_endpoint = getenv("SLUICE_OTLP_ENDPOINT"), *trace_ratio = NULL;
@@ -560,7 +569,8 @@ int main(int argc, char **argv)
                                           "--admin-tls-key",  "--admin-client-ca", "--redis",
                                           "--config-dir",     "--log-file",       "--access-log-format",
                                           "--otlp-endpoint",  "--trace-sample-ratio", "--web-dir",
-                                          "--kubeconfig",     "--kubernetes-lease", "--kubernetes-namespaces"};
+                                          "--kubeconfig",     "--kubernetes-lease", "--kubernetes-namespaces",
+                                          "--kubernetes-gateway-classes"};
         for (size_t f = 0; f < sizeof(flags_with_value) / sizeof(flags_with_value[0]); f++) {
             size_t n = strlen(flags_with_value[f]);
             if (strncmp(a, flags_with_value[f], n) == 0 && (a[n] == '=' || a[n] == '\0')) {
@@ -577,6 +587,8 @@ int main(int argc, char **argv)
         }
         if (value && strncmp(a, "--config-dir", 12) == 0) {
             config_dir = value;
+        } else if (value && strncmp(a, "--kubernetes-gateway-classes", 28) == 0) {
+            kube_classes = value;
         } else if (value && strncmp(a, "--kubernetes-namespaces", 23) == 0) {
             kube_namespaces = value;
         } else if (value && strncmp(a, "--kubernetes-lease", 18) == 0) {
@@ -720,9 +732,12 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if ((kubeconfig || kube_lease || kube_namespaces) && !kubernetes) {
+    if ((kubeconfig || kube_lease || kube_namespaces || kube_classes) && !kubernetes) {
         sl_log_error("main", "%s belongs to --kubernetes, which is not given",
-                     kubeconfig ? "--kubeconfig" : kube_lease ? "--kubernetes-lease" : "--kubernetes-namespaces");
+                     kubeconfig        ? "--kubeconfig"
+                     : kube_lease      ? "--kubernetes-lease"
+                     : kube_namespaces ? "--kubernetes-namespaces"
+                                       : "--kubernetes-gateway-classes");
         sl_config_dir_stop(m.config_dir);
         sl_store_close(m.store);
         return 2;
@@ -730,7 +745,10 @@ int main(int argc, char **argv)
     if (kubernetes) {
         sl_kube_config kc;
         if (!sl_kube_config_load(kubeconfig, &kc, err, sizeof(err)) ||
-            !(m.kube = sl_kube_sync_start(m.store, &kc, kube_namespaces, err, sizeof(err)))) {
+            !(m.kube = sl_kube_sync_start(m.store, &kc,
+                                          &(sl_kube_sync_options){.namespaces = kube_namespaces,
+                                                                  .gateway_classes = kube_classes},
+                                          err, sizeof(err)))) {
             sl_log_error("main", "--kubernetes: %s", err);
             sl_config_dir_stop(m.config_dir);
             sl_store_close(m.store);

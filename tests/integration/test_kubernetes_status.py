@@ -330,3 +330,69 @@ def test_no_status_write_after_losing_the_lease(make_sluiced, tmp_path):
         stop.set()
         fake.stop()
         origin.stop()
+
+
+def test_two_deployments_split_by_gateway_class_share_route_status(make_sluiced, tmp_path):
+    origin = Origin("o")
+    fake = FakeKube()
+    try:
+        fake.apply("namespaces", {"metadata": {"name": "default"}})
+        fake.apply("gatewayclasses", gateway_class())
+        other_class = gateway_class()
+        other_class["metadata"]["name"] = "other-class"
+        fake.apply("gatewayclasses", other_class)
+        ports = {"a": free_port(), "b": free_port()}
+        for side, cls in (("a", "sluice"), ("b", "other-class")):
+            gw = gateway(ports[side])
+            gw["metadata"]["name"] = "gw-" + side
+            gw["spec"]["gatewayClassName"] = cls
+            fake.apply("gateways", gw)
+        fake.apply("backends", backend("be", origin.port))
+        r = route("r", "/app")
+        r["spec"]["parentRefs"] = [{"name": "gw-a"}, {"name": "gw-b"}]
+        fake.apply("httproutes", r)
+        config = fake.kubeconfig(str(tmp_path / "kubeconfig"))
+        deployments = {}
+        for side, cls in (("a", "sluice"), ("b", "other-class")):
+            deployments[side] = make_sluiced(side, extra_args=[
+                "--kubernetes", "--kubeconfig", config, "--kubernetes-gateway-classes", cls,
+                "--kubernetes-lease", "sluice-system/leader-" + side, "--kubernetes-lease-duration", "3"])
+            deployments[side].start()
+
+        def ours():
+            parents = fake.get("httproutes", "r").get("status", {}).get("parents", [])
+            return sorted(p["parentRef"]["name"] for p in parents
+                          if p["controllerName"] == "sluice.dev/gateway-controller" and
+                          any(c["type"] == "Accepted" and c["status"] == "True" for c in p["conditions"]))
+        # Each deployment serves its own Gateway and writes its own entry; neither removes the other's.
+        wait_until(lambda: ours() == ["gw-a", "gw-b"], timeout=30, what="both deployments' entries")
+        for side in ("a", "b"):
+            wait_until(lambda: requests.get("http://127.0.0.1:%d/app/x" % ports[side], timeout=5).status_code == 200,
+                       timeout=20, what="deployment %s serving" % side)
+        a_gateways = [g["metadata"]["name"] for g in deployments["a"].get(path_for("gateways")).json()["items"]]
+        assert a_gateways == ["gw-a"]
+        assert deployments["a"].get(path_for("gatewayclasses", name="other-class")).status_code == 404
+        written = 'sluice_kubernetes_status_writes_total{result="written"}'
+
+        def counts():
+            return [metric(deployments[side], written) for side in ("a", "b")]
+        settled = counts()
+        for _ in range(20):  # (the Gateways' Programmed conditions follow their workers)
+            time.sleep(1.5)
+            now = counts()
+            if now == settled:
+                break
+            settled = now
+        time.sleep(3)
+        assert counts() == settled  # (no fight)
+        assert ours() == ["gw-a", "gw-b"]
+        # A Gateway moved to the other class leaves a's store and traffic.
+        gw = gateway(ports["a"])
+        gw["metadata"]["name"] = "gw-a"
+        gw["spec"]["gatewayClassName"] = "other-class"
+        fake.apply("gateways", gw)
+        wait_until(lambda: deployments["a"].get(path_for("gateways", "default", "gw-a")).status_code == 404,
+                   timeout=10, what="gw-a gone from a")
+    finally:
+        fake.stop()
+        origin.stop()

@@ -4,10 +4,12 @@
  * every backend's endpoints, their consistent-hash tables, the routes; and the
  * store says when only EndpointSlices changed. */
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/endpoint_state.h"
 #include "common/snapshot.h"
 #include "daemon/compiler.h"
 #include "daemon/snapshot_render.h"
@@ -88,8 +90,7 @@ static bool same_as_full(sl_cfix *f, const sl_compile_memo *memo)
     sl_snapshot x = {fast, fast_size}, y = {full, full_size};
     same = same && sl_snap_count(&x, SL_SNAP_ENDPOINTS) == sl_snap_count(&y, SL_SNAP_ENDPOINTS) &&
            sl_snap_count(&x, SL_SNAP_BACKENDS) == sl_snap_count(&y, SL_SNAP_BACKENDS) &&
-           sl_snap_count(&x, SL_SNAP_LB_ENTRIES) == sl_snap_count(&y, SL_SNAP_LB_ENTRIES) &&
-           sl_snap_count(&x, SL_SNAP_LB_ENTRIES) > 0;
+           sl_snap_count(&x, SL_SNAP_LB_ENTRIES) == sl_snap_count(&y, SL_SNAP_LB_ENTRIES);
     for (uint32_t i = 0; same && i < sl_snap_count(&x, SL_SNAP_ENDPOINTS); i++) {
         const sl_snap_endpoint *p = SL_SNAP_GET(&x, SL_SNAP_ENDPOINTS, sl_snap_endpoint, i);
         const sl_snap_endpoint *q = SL_SNAP_GET(&y, SL_SNAP_ENDPOINTS, sl_snap_endpoint, i);
@@ -104,9 +105,10 @@ static bool same_as_full(sl_cfix *f, const sl_compile_memo *memo)
                memcmp(&p->lb_entries, &q->lb_entries, sizeof(p->lb_entries)) == 0 && p->state == q->state &&
                p->balancer == q->balancer && p->series == q->series && p->protocol == q->protocol;
     }
-    same = same && memcmp(SL_SNAP_GET(&x, SL_SNAP_LB_ENTRIES, sl_snap_lb_entry, 0),
+    same = same && (sl_snap_count(&x, SL_SNAP_LB_ENTRIES) == 0 ||
+                    memcmp(SL_SNAP_GET(&x, SL_SNAP_LB_ENTRIES, sl_snap_lb_entry, 0),
                           SL_SNAP_GET(&y, SL_SNAP_LB_ENTRIES, sl_snap_lb_entry, 0),
-                          sl_snap_count(&x, SL_SNAP_LB_ENTRIES) * sizeof(sl_snap_lb_entry)) == 0;
+                           sl_snap_count(&x, SL_SNAP_LB_ENTRIES) * sizeof(sl_snap_lb_entry)) == 0);
     if (!same) {
         char *ta = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS), *tb = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
         fprintf(stderr, "  endpoint-only: %.1500s\n  full:          %.1500s\n", ta ? ta : "", tb ? tb : "");
@@ -139,6 +141,7 @@ static void test_endpoint_changes_compile_as_a_full_compile_would(void)
     CHECK(memo.valid);
     CHECK(sl_store_changed_only(f.store, memo_rv, "EndpointSlice"));
     CHECK(same_as_full(&f, &memo)); /* (nothing changed) */
+    CHECK(sl_compile_endpoints_possible(&memo));
     /* Endpoints come and go, a slice goes, another comes, a ring's and a maglev's endpoints move. */
     put_slice(&f, "a-1", "a", 1, 6, 8080, "http");
     sl_cfix_put(&f, "{'kind':'EndpointSlice','apiVersion':'discovery.k8s.io/v1','metadata':{'name':'a-2','namespace':"
@@ -149,6 +152,11 @@ static void test_endpoint_changes_compile_as_a_full_compile_would(void)
     put_slice(&f, "m-1", "m", 5, 9, 8080, "http");
     CHECK(sl_store_changed_only(f.store, memo_rv, "EndpointSlice"));
     CHECK(same_as_full(&f, &memo));
+    size_t fs;
+    void *fast = sl_compile_endpoints(f.store, &memo, 8, &fs);
+    sl_snapshot fsnap = {fast, fs};
+    CHECK(sl_snap_count(&fsnap, SL_SNAP_LB_ENTRIES) > 0); /* (the ring and the maglev were compared) */
+    free(fast);
     /* Every endpoint of a Service gone. */
     put_slice(&f, "m-1", "m", 5, 0, 8080, "http");
     CHECK(same_as_full(&f, &memo));
@@ -164,10 +172,137 @@ static void test_endpoint_changes_compile_as_a_full_compile_would(void)
     sl_cfix_close(&f);
 }
 
+/* The cases a review found (each compared both ways, with slots): */
+
+static void base(sl_cfix *f)
+{
+    sl_cfix_put(f, "{'kind':'Gateway','metadata':{'name':'gw','namespace':'default'},'spec':{'gatewayClassName':"
+                   "'sluice','listeners':[{'name':'http','port':80,'protocol':'HTTP'}]}}");
+    sl_cfix_put(f, "{'kind':'Service','metadata':{'name':'a','namespace':'default'},'spec':{'ports':[{'name':'http','port':80}]}}");
+    put_slice(f, "a-1", "a", 1, 2, 8080, "http");
+}
+
+/* Full compile into a memo, one EndpointSlice changes, then both ways compared. */
+static void check_after_slice_change(sl_cfix *f)
+{
+    sl_compile_memo memo = {0};
+    size_t size;
+    free(sl_compile_with_memo(f->store, 1, &size, NULL, &memo));
+    CHECK(sl_compile_endpoints_possible(&memo));
+    put_slice(f, "a-1", "a", 1, 3, 8080, "http");
+    CHECK(same_as_full(f, &memo));
+    sl_compile_memo_clear(&memo);
+}
+
+/* A Backend ref with a port: its slots' key has that port, which the record does not. */
+static void test_backend_ref_with_port_keeps_its_slots(void)
+{
+    sl_cfix f;
+    if (!sl_cfix_open(&f))
+        return;
+    base(&f);
+    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
+                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]},"
+                    "{'matches':[{'path':{'type':'PathPrefix','value':'/s'}}],'backendRefs':[{'group':'gateway.sluice.dev',"
+                    "'kind':'Backend','name':'st','port':8080}]}]}}");
+    sl_cfix_put(&f, "{'kind':'Backend','metadata':{'name':'st','namespace':'default'},'spec':{'type':'Static',"
+                    "'static':{'hosts':[{'host':'10.9.0.1','port':8080},{'host':'10.9.0.2','port':8080}]}}}");
+    check_after_slice_change(&f);
+    sl_cfix_close(&f);
+}
+
+/* An AI Backend's fallback: a record without slots. */
+static void test_ai_fallback_gets_no_slots(void)
+{
+    sl_cfix f;
+    if (!sl_cfix_open(&f))
+        return;
+    base(&f);
+    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
+                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]},"
+                    "{'matches':[{'path':{'type':'PathPrefix','value':'/ai'}}],'backendRefs':[{'group':'gateway.sluice.dev',"
+                    "'kind':'Backend','name':'ai1'}]}]}}");
+    sl_cfix_put(&f, "{'kind':'Backend','metadata':{'name':'ai1','namespace':'default'},'spec':{'type':'AI','ai':{"
+                    "'provider':'OpenAICompatible','host':'10.7.0.1','port':8000,'fallbacks':[{'name':'ai2'}]}}}");
+    sl_cfix_put(&f, "{'kind':'Backend','metadata':{'name':'ai2','namespace':'default'},'spec':{'type':'AI','ai':{"
+                    "'provider':'OpenAICompatible','host':'10.7.0.2','port':8000}}}");
+    check_after_slice_change(&f);
+    sl_cfix_close(&f);
+}
+
+/* A GRPCRoute to a Service port over TLS: the record is made, then not used (no slots). */
+static void test_unused_grpc_tls_record_gets_no_slots(void)
+{
+    sl_cfix f;
+    if (!sl_cfix_open(&f))
+        return;
+    base(&f);
+    sl_cfix_put(&f, "{'kind':'Service','metadata':{'name':'t','namespace':'default'},'spec':{'ports':[{'name':'https',"
+                    "'port':443,'appProtocol':'https'}]}}");
+    put_slice(&f, "t-1", "t", 3, 2, 8443, "https");
+    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
+                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]}]}}");
+    sl_cfix_put(&f, "{'kind':'GRPCRoute','metadata':{'name':'g','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
+                    "'hostnames':['grpc.example.com'],'rules':[{'backendRefs':[{'name':'t','port':443}]}]}}");
+    check_after_slice_change(&f);
+    sl_cfix_close(&f);
+}
+
+/* One port number twice (UDP and TCP): the port the full compile picked. */
+static void test_a_port_number_twice_keeps_its_port(void)
+{
+    sl_cfix f;
+    if (!sl_cfix_open(&f))
+        return;
+    base(&f);
+    sl_cfix_put(&f, "{'kind':'Service','metadata':{'name':'d','namespace':'default'},'spec':{'ports':["
+                    "{'name':'dns','port':53,'protocol':'UDP'},{'name':'dnstcp','port':53,'protocol':'TCP'}]}}");
+    sl_cfix_put(&f, "{'kind':'EndpointSlice','apiVersion':'discovery.k8s.io/v1','metadata':{'name':'d-1','namespace':"
+                    "'default','labels':{'kubernetes.io/service-name':'d'}},'addressType':'IPv4','endpoints':"
+                    "[{'addresses':['10.5.0.1']}],'ports':[{'name':'dns','port':5353,'protocol':'UDP'},"
+                    "{'name':'dnstcp','port':5354,'protocol':'TCP'}]}");
+    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
+                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]},"
+                    "{'matches':[{'path':{'type':'PathPrefix','value':'/d'}}],'backendRefs':[{'name':'d','port':53}]}]}}");
+    check_after_slice_change(&f);
+    sl_cfix_close(&f);
+}
+
+/* A backend host that is a name: each compile looks it up, so no endpoint-only compiles. */
+static void test_a_host_name_takes_full_compiles(void)
+{
+    sl_cfix f;
+    if (!sl_cfix_open(&f))
+        return;
+    base(&f);
+    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
+                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/s'}}],'backendRefs':[{'group':"
+                    "'gateway.sluice.dev','kind':'Backend','name':'st'}]}]}}");
+    sl_cfix_put(&f, "{'kind':'Backend','metadata':{'name':'st','namespace':'default'},'spec':{'type':'Static',"
+                    "'static':{'hosts':[{'host':'localhost','port':8080}]}}}");
+    sl_compile_memo memo = {0};
+    size_t size;
+    free(sl_compile_with_memo(f.store, 1, &size, NULL, &memo));
+    CHECK(memo.valid && !sl_compile_endpoints_possible(&memo));
+    sl_compile_memo_clear(&memo);
+    sl_cfix_close(&f);
+}
+
 int main(void)
 {
+    /* Slots as the master has them (a test without the table would see none either way). */
+    uint32_t nslots = 4096;
+    sl_ep_states = calloc(1, offsetof(sl_ep_table, slots) + (size_t)nslots * sizeof(sl_ep_state));
+    if (!sl_ep_states)
+        return 1;
+    sl_ep_states->nslots = nslots;
     static const sl_unit_test tests[] = {
         UNIT_TEST(test_endpoint_changes_compile_as_a_full_compile_would),
+        UNIT_TEST(test_backend_ref_with_port_keeps_its_slots),
+        UNIT_TEST(test_ai_fallback_gets_no_slots),
+        UNIT_TEST(test_unused_grpc_tls_record_gets_no_slots),
+        UNIT_TEST(test_a_port_number_twice_keeps_its_port),
+        UNIT_TEST(test_a_host_name_takes_full_compiles),
     };
     return sl_unit_run("compiler_endpoints", tests, sizeof(tests) / sizeof(tests[0]));
 }
