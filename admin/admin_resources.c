@@ -204,9 +204,10 @@ static bool validate(sl_admin_req *r, const sl_admin_path *p, const json_t *obj,
         p->kind->validate(&v, obj);
     /* The syncer's marks say an object is the cluster's: not something a
      * client may claim (an object carrying them would be locked to a cluster). */
-    static const char *const synced_marks[] = {SL_SYNCED_ANNOTATION, SL_CLUSTER_UID_ANNOTATION, SL_CLUSTER_RV_ANNOTATION};
+    static const char *const synced_marks[] = {SL_SYNCED_ANNOTATION, SL_CLUSTER_UID_ANNOTATION, SL_CLUSTER_RV_ANNOTATION,
+                                               SL_SYNCED_BY_ANNOTATION};
     const json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
-    for (size_t i = 0; i < 3 && strcmp(p->subresource, "status") != 0; i++)
+    for (size_t i = 0; i < SL_ARRAY_LEN(synced_marks) && strcmp(p->subresource, "status") != 0; i++)
         if (json_object_get(ann, synced_marks[i])) {
             char field[128];
             snprintf(field, sizeof(field), "metadata.annotations[%s]", synced_marks[i]);

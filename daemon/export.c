@@ -47,6 +47,7 @@ json_t *sl_export_objects(sl_store *s)
                 json_object_del(ann, SL_SYNCED_ANNOTATION);
                 json_object_del(ann, SL_CLUSTER_UID_ANNOTATION);
                 json_object_del(ann, SL_CLUSTER_RV_ANNOTATION);
+                json_object_del(ann, SL_SYNCED_BY_ANNOTATION);
                 if (json_object_size(ann) == 0)
                     json_object_del(meta, "annotations");
             }

@@ -81,6 +81,8 @@ int sl_kube_rbac_main(int argc, char **argv)
         snprintf(seen[nseen++], sizeof(seen[0]), "%s", g);
         rule(g, NULL, "", "get, list, watch");
     }
+    printf("  # read one by one when our objects name them (a Backend's API key, a CA bundle)\n"
+           "  - apiGroups: [\"\"]\n    resources: [secrets, configmaps]\n    verbs: [get]\n");
     printf("  # status written back by the leader\n");
     for (size_t j = 0; j < nseen; j++)
         if (any(seen[j], sl_kube_status_written))

@@ -308,7 +308,9 @@ static bool list(reflector *r)
         json_array_foreach(items, i, obj) {
             char key[600];
             snprintf(key, sizeof(key), "%s/%s", sl_obj_namespace(obj), sl_obj_name(obj));
-            if (rc == SL_OK && sl_mirror_mark(obj, SL_SYNCED_ANNOTATION) && !json_object_get(seen, key))
+            /* (a Secret read because something names it is kube_refs.c's, not this list's) */
+            if (rc == SL_OK && sl_mirror_mark(obj, SL_SYNCED_ANNOTATION) && !sl_mirror_mark(obj, SL_SYNCED_BY_ANNOTATION) &&
+                !json_object_get(seen, key))
                 rc = sl_mirror_delete(s, r->kind, obj);
         }
         json_decref(items);

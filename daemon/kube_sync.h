@@ -24,6 +24,9 @@
 #define SL_SYNCED_ANNOTATION "sluice.dev/synced-from"          /* value: the cluster's server URL */
 #define SL_CLUSTER_UID_ANNOTATION "sluice.dev/cluster-uid"
 #define SL_CLUSTER_RV_ANNOTATION "sluice.dev/cluster-resource-version"
+/* On Secrets and ConfigMaps read because our objects name them (kube_refs.c),
+ * not listed: value "reference". */
+#define SL_SYNCED_BY_ANNOTATION "sluice.dev/synced-by"
 
 typedef struct sl_kube_sync sl_kube_sync;
 

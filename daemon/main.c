@@ -45,6 +45,7 @@
 #include "daemon/supervisor.h"
 #include "daemon/kube_lease.h"
 #include "daemon/kube_rbac.h"
+#include "daemon/kube_refs.h"
 #include "daemon/kube_status.h"
 #include "daemon/kube_sync.h"
 #include "daemon/traffic_history.h"
@@ -86,6 +87,7 @@ typedef struct master {
     int64_t kube_listed_rv;     /* the store's version when the cluster's first lists were in */
     sl_kube_lease *kube_lease;  /* --kubernetes: the leader election */
     sl_kube_status *kube_status; /* --kubernetes: the leader's status writes to the cluster */
+    sl_kube_refs *kube_refs;    /* --kubernetes: the Secrets and ConfigMaps our objects name */
     _Atomic bool status_settled; /* the store's status is computed from its current objects */
     ev_signal sigusr1;
     const char *log_file;       /* --log-file, or NULL (standard error) */
@@ -505,13 +507,18 @@ static bool start_kube_status(master *m, const char *spec, char *err, size_t err
     if (!m->kube_lease)
         return false;
     m->kube_status = sl_kube_status_start(m->store, m->kube, m->kube_lease, &m->status_settled, err, errlen);
-    return m->kube_status != NULL;
+    if (!m->kube_status)
+        return false;
+    m->kube_refs = sl_kube_refs_start(m->store, m->kube, err, errlen);
+    return m->kube_refs != NULL;
 }
 
 /* The status writer first (it reads the mirror), then the election (a leader
  * gives the Lease up), then the mirror. */
 static void stop_kube(master *m)
 {
+    sl_kube_refs_stop(m->kube_refs);
+    m->kube_refs = NULL;
     sl_kube_status_stop(m->kube_status);
     m->kube_status = NULL;
     sl_kube_lease_stop(m->kube_lease);

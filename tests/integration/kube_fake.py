@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, urlparse
 # plural -> (group/version prefix, namespaced)
 RESOURCES = {
     "namespaces": ("/api/v1", False), "services": ("/api/v1", True), "secrets": ("/api/v1", True),
+    "configmaps": ("/api/v1", True),
     "endpointslices": ("/apis/discovery.k8s.io/v1", True),
     "gatewayclasses": ("/apis/gateway.networking.k8s.io/v1", False),
     "gateways": ("/apis/gateway.networking.k8s.io/v1", True),

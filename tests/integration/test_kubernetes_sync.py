@@ -60,8 +60,8 @@ class Cluster:
         self.sluiced = make_sluiced("state", extra_args=["--kubernetes", "--kubeconfig", config])
         self.sluiced.start()
 
-    def get(self, path):
-        return requests.get("http://127.0.0.1:%d%s" % (self.port, path), timeout=5)
+    def get(self, path, **kw):
+        return requests.get("http://127.0.0.1:%d%s" % (self.port, path), timeout=5, **kw)
 
     def served(self, path, by=None):
         def ok():
@@ -403,3 +403,34 @@ def test_only_the_namespaces_given_are_read(make_sluiced, tmp_path):
                          "--kubernetes", "--kubeconfig", config, "--kubernetes-namespaces", "ok,Not_A_Namespace"],
                         capture_output=True, text=True, timeout=30)
     assert cp.returncode == 1 and '"Not_A_Namespace" is not a namespace name' in cp.stderr, cp.stderr[-2000:]
+
+
+def test_secrets_our_objects_name_are_read_one_by_one(cluster):
+    """An apiKeyAuth policy names an Opaque Secret: the syncer lists only TLS Secrets, so it
+    is read by name, kept in step, and forgotten once nothing names it."""
+    def key_secret(keys):
+        return {"metadata": {"name": "api-keys", "namespace": "default"}, "type": "Opaque",
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in keys.items()}}
+    cluster.fake.apply("secrets", key_secret({"alice": "key-a-123"}))
+    cluster.fake.apply("secrets", {"metadata": {"name": "unrelated", "namespace": "default"}, "type": "Opaque",
+                                   "data": {"x": base64.b64encode(b"y").decode()}})
+    policy = {"metadata": {"name": "keys", "namespace": "default"},
+              "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}],
+                       "apiKeyAuth": {"secretRefs": [{"name": "api-keys"}]}}}
+    cluster.fake.apply("trafficpolicies", policy)
+    wait_until(lambda: cluster.get("/app/1").status_code == 401, timeout=20, what="apiKeyAuth in force")
+    wait_until(lambda: cluster.get("/app/1", headers={"X-API-Key": "key-a-123"}).status_code == 200, timeout=20,
+               what="the key from the named Secret")
+    secrets = path_for("secrets", "default", group="", version="v1")
+    stored = cluster.sluiced.get(secrets + "/api-keys").json()
+    assert stored["metadata"]["annotations"]["sluice.dev/synced-by"] == "reference"
+    assert cluster.sluiced.get(secrets + "/unrelated").status_code == 404  # (not named: not read)
+    assert cluster.sluiced.delete(secrets + "/api-keys").status_code == 409  # (the cluster's)
+    # The Secret changes in the cluster: the new key works within the poll period.
+    cluster.fake.apply("secrets", key_secret({"alice": "key-a-999"}))
+    wait_until(lambda: cluster.get("/app/1", headers={"X-API-Key": "key-a-999"}).status_code == 200, timeout=30,
+               what="the changed key")
+    # Nothing names it any more: it leaves the store.
+    cluster.fake.delete("trafficpolicies", "keys")
+    wait_until(lambda: cluster.sluiced.get(secrets + "/api-keys").status_code == 404, timeout=20,
+               what="the Secret forgotten")
