@@ -65,6 +65,17 @@ def comparable(status):
     return clean(status)
 
 
+def seeded(origin, count=None):
+    """A fake API server with the default Namespace, our GatewayClass and the first `count`
+    of objects() (all when None)."""
+    fake = FakeKube()
+    fake.apply("namespaces", {"metadata": {"name": "default"}})
+    fake.apply("gatewayclasses", gateway_class())
+    for plural, obj in objects(free_port(), origin.port if origin else 0)[:count]:
+        fake.apply(plural, obj)
+    return fake
+
+
 def metric(sluiced, name):
     text = requests.get(sluiced.url + "/metrics", timeout=5).text
     total = 0.0
@@ -88,12 +99,8 @@ def replica(make_sluiced, fake, tmp_path, sub):
 
 def test_status_in_the_cluster_matches_bare_metal(make_sluiced, tmp_path):
     origin = Origin("o")
-    fake = FakeKube()
+    fake = seeded(origin)
     try:
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gatewayclasses", gateway_class())
-        for plural, obj in objects(free_port(), origin.port):
-            fake.apply(plural, obj)
         fake.set_status("httproutes", "r", {"parents": [OTHER]})
         synced = replica(make_sluiced, fake, tmp_path, "synced")
         bare = make_sluiced("bare")
@@ -144,12 +151,8 @@ def test_status_in_the_cluster_matches_bare_metal(make_sluiced, tmp_path):
 
 def test_a_change_conflicts_failures_and_other_controllers(make_sluiced, tmp_path):
     origin = Origin("o")
-    fake = FakeKube()
+    fake = seeded(origin, 3)
     try:
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gatewayclasses", gateway_class())
-        for plural, obj in objects(free_port(), origin.port)[:3]:
-            fake.apply(plural, obj)
         synced = replica(make_sluiced, fake, tmp_path, "synced")
 
         def generation_seen(gen):
@@ -188,10 +191,8 @@ def test_a_change_conflicts_failures_and_other_controllers(make_sluiced, tmp_pat
 
 
 def test_two_replicas_elect_one_leader_and_the_other_takes_over(make_sluiced, tmp_path):
-    fake = FakeKube()
+    fake = seeded(None, 0)
     try:
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gatewayclasses", gateway_class())
         a = replica(make_sluiced, fake, tmp_path, "a")
         b = replica(make_sluiced, fake, tmp_path, "b")
         wait_until(lambda: leads(a) or leads(b), timeout=15, what="a leader")
@@ -238,13 +239,9 @@ def test_two_replicas_elect_one_leader_and_the_other_takes_over(make_sluiced, tm
 
 def test_entries_keep_their_places_so_no_controller_fights_over_the_order(make_sluiced, tmp_path):
     origin = Origin("o")
-    fake = FakeKube()
+    fake = seeded(origin)
     stop = threading.Event()
     try:
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gatewayclasses", gateway_class())
-        for plural, obj in objects(free_port(), origin.port):
-            fake.apply(plural, obj)
         s = replica(make_sluiced, fake, tmp_path, "a")
         wait_until(lambda: fake.get("httproutes", "r").get("status", {}).get("parents"), timeout=30, what="status")
         time.sleep(2)
@@ -278,7 +275,7 @@ def test_entries_keep_their_places_so_no_controller_fights_over_the_order(make_s
 
 def test_no_status_write_after_losing_the_lease(make_sluiced, tmp_path):
     origin = Origin("o")
-    fake = FakeKube()
+    fake = seeded(origin)
     puts = []  # (monotonic, path) of status PUTs as they arrive
     plain = fake.handle_write
     delay = [0.0]
@@ -291,10 +288,6 @@ def test_no_status_write_after_losing_the_lease(make_sluiced, tmp_path):
     fake.handle_write = slow_status
     stop = threading.Event()
     try:
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gatewayclasses", gateway_class())
-        for plural, obj in objects(free_port(), origin.port):
-            fake.apply(plural, obj)
         s = replica(make_sluiced, fake, tmp_path, "a")
         wait_until(lambda: leads(s), timeout=15, what="leading")
         wait_until(lambda: all(fake.get(p, n).get("status") for p, n in
@@ -334,10 +327,8 @@ def test_no_status_write_after_losing_the_lease(make_sluiced, tmp_path):
 
 def test_two_deployments_split_by_gateway_class_share_route_status(make_sluiced, tmp_path):
     origin = Origin("o")
-    fake = FakeKube()
+    fake = seeded(origin, 0)
     try:
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gatewayclasses", gateway_class())
         other_class = gateway_class()
         other_class["metadata"]["name"] = "other-class"
         fake.apply("gatewayclasses", other_class)

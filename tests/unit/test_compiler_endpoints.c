@@ -182,6 +182,15 @@ static void base(sl_cfix *f)
     put_slice(f, "a-1", "a", 1, 2, 8080, "http");
 }
 
+/* HTTPRoute r: /a to Service a, and the rule `more` (JSON with single quotes; "" for none). */
+static void put_route(sl_cfix *f, const char *more)
+{
+    sl_cfix_put(f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
+                   "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]}"
+                   "%s%s]}}",
+                more[0] ? "," : "", more);
+}
+
 /* Full compile into a memo, one EndpointSlice changes, then both ways compared. */
 static void check_after_slice_change(sl_cfix *f)
 {
@@ -201,10 +210,8 @@ static void test_backend_ref_with_port_keeps_its_slots(void)
     if (!sl_cfix_open(&f))
         return;
     base(&f);
-    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
-                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]},"
-                    "{'matches':[{'path':{'type':'PathPrefix','value':'/s'}}],'backendRefs':[{'group':'gateway.sluice.dev',"
-                    "'kind':'Backend','name':'st','port':8080}]}]}}");
+    put_route(&f, "{'matches':[{'path':{'type':'PathPrefix','value':'/s'}}],'backendRefs':[{'group':"
+                  "'gateway.sluice.dev','kind':'Backend','name':'st','port':8080}]}");
     sl_cfix_put(&f, "{'kind':'Backend','metadata':{'name':'st','namespace':'default'},'spec':{'type':'Static',"
                     "'static':{'hosts':[{'host':'10.9.0.1','port':8080},{'host':'10.9.0.2','port':8080}]}}}");
     check_after_slice_change(&f);
@@ -218,10 +225,8 @@ static void test_ai_fallback_gets_no_slots(void)
     if (!sl_cfix_open(&f))
         return;
     base(&f);
-    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
-                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]},"
-                    "{'matches':[{'path':{'type':'PathPrefix','value':'/ai'}}],'backendRefs':[{'group':'gateway.sluice.dev',"
-                    "'kind':'Backend','name':'ai1'}]}]}}");
+    put_route(&f, "{'matches':[{'path':{'type':'PathPrefix','value':'/ai'}}],'backendRefs':[{'group':"
+                  "'gateway.sluice.dev','kind':'Backend','name':'ai1'}]}");
     sl_cfix_put(&f, "{'kind':'Backend','metadata':{'name':'ai1','namespace':'default'},'spec':{'type':'AI','ai':{"
                     "'provider':'OpenAICompatible','host':'10.7.0.1','port':8000,'fallbacks':[{'name':'ai2'}]}}}");
     sl_cfix_put(&f, "{'kind':'Backend','metadata':{'name':'ai2','namespace':'default'},'spec':{'type':'AI','ai':{"
@@ -240,8 +245,7 @@ static void test_unused_grpc_tls_record_gets_no_slots(void)
     sl_cfix_put(&f, "{'kind':'Service','metadata':{'name':'t','namespace':'default'},'spec':{'ports':[{'name':'https',"
                     "'port':443,'appProtocol':'https'}]}}");
     put_slice(&f, "t-1", "t", 3, 2, 8443, "https");
-    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
-                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]}]}}");
+    put_route(&f, "");
     sl_cfix_put(&f, "{'kind':'GRPCRoute','metadata':{'name':'g','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
                     "'hostnames':['grpc.example.com'],'rules':[{'backendRefs':[{'name':'t','port':443}]}]}}");
     check_after_slice_change(&f);
@@ -261,9 +265,7 @@ static void test_a_port_number_twice_keeps_its_port(void)
                     "'default','labels':{'kubernetes.io/service-name':'d'}},'addressType':'IPv4','endpoints':"
                     "[{'addresses':['10.5.0.1']}],'ports':[{'name':'dns','port':5353,'protocol':'UDP'},"
                     "{'name':'dnstcp','port':5354,'protocol':'TCP'}]}");
-    sl_cfix_put(&f, "{'kind':'HTTPRoute','metadata':{'name':'r','namespace':'default'},'spec':{'parentRefs':[{'name':'gw'}],"
-                    "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/a'}}],'backendRefs':[{'name':'a','port':80}]},"
-                    "{'matches':[{'path':{'type':'PathPrefix','value':'/d'}}],'backendRefs':[{'name':'d','port':53}]}]}}");
+    put_route(&f, "{'matches':[{'path':{'type':'PathPrefix','value':'/d'}}],'backendRefs':[{'name':'d','port':53}]}");
     check_after_slice_change(&f);
     sl_cfix_close(&f);
 }
