@@ -78,10 +78,10 @@ sl_setting_def sl_settings[SL_SET_COUNT] = {
                                        "memory for the master's 15-minute per-second traffic history (the "
                                        "dashboard's charts; 76 bytes per busy series per second, taken as used); "
                                        "when full, neighbouring seconds merge into longer samples"),
-    [SL_SET_COMPILE_INTERVAL_MS] = S("compile-interval", 100, 0, 10000, "ms",
+    [SL_SET_COMPILE_INTERVAL_MS] = S("compile-interval", 0, 0, 10000, "ms",
                                      "the master compiles a new snapshot at most this often: a change that comes "
                                      "sooner after the last compile waits, together with what else comes, until "
-                                     "this has passed (a lone change is compiled at once)"),
+                                     "this has passed (a lone change is compiled at once); 0: after every change"),
     [SL_SET_KUBE_LEASE_DURATION_S] = S("kubernetes-lease-duration", 15, 3, 3600, "s",
                                        "--kubernetes: the leader (the replica that writes status to the cluster) "
                                        "renews its Lease every 2/15 of this; another replica takes over when it "
