@@ -27,6 +27,7 @@ typedef struct status_kind {
 static const status_kind kinds[] = {
     {"GatewayClass", NULL},         {"Gateway", NULL},
     {"HTTPRoute", "parents"},       {"GRPCRoute", "parents"},
+    {"TLSRoute", "parents"},        {"TCPRoute", "parents"},
     {"BackendTLSPolicy", "ancestors"}, {"TrafficPolicy", "ancestors"},
     {"BackendPolicy", "ancestors"},
 };

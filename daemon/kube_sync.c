@@ -41,6 +41,9 @@ static const resource resources[] = {
     {"Gateway", GW "v1/gateways", "gateway.networking.k8s.io/v1", NULL},
     {"HTTPRoute", GW "v1/httproutes", "gateway.networking.k8s.io/v1", NULL},
     {"GRPCRoute", GW "v1/grpcroutes", "gateway.networking.k8s.io/v1", NULL},
+    /* (the experimental channel's version that every release since 1.0 serves) */
+    {"TLSRoute", GW "v1alpha2/tlsroutes", "gateway.networking.k8s.io/v1alpha2", NULL},
+    {"TCPRoute", GW "v1alpha2/tcproutes", "gateway.networking.k8s.io/v1alpha2", NULL},
     {"ReferenceGrant", GW "v1beta1/referencegrants", "gateway.networking.k8s.io/v1beta1", NULL},
     {"BackendTLSPolicy", GW "v1/backendtlspolicies", "gateway.networking.k8s.io/v1", NULL},
     {"TrafficPolicy", SLUICE "trafficpolicies", "gateway.sluice.dev/v1alpha1", NULL},

@@ -50,6 +50,8 @@ RESOURCES = {
     "gateways": ("/apis/gateway.networking.k8s.io/v1", True),
     "httproutes": ("/apis/gateway.networking.k8s.io/v1", True),
     "grpcroutes": ("/apis/gateway.networking.k8s.io/v1", True),
+    "tlsroutes": ("/apis/gateway.networking.k8s.io/v1alpha2", True),
+    "tcproutes": ("/apis/gateway.networking.k8s.io/v1alpha2", True),
     "referencegrants": ("/apis/gateway.networking.k8s.io/v1beta1", True),
     "backendtlspolicies": ("/apis/gateway.networking.k8s.io/v1", True),
     "trafficpolicies": ("/apis/gateway.sluice.dev/v1alpha1", True),

@@ -434,3 +434,38 @@ def test_secrets_our_objects_name_are_read_one_by_one(cluster):
     cluster.fake.delete("trafficpolicies", "keys")
     wait_until(lambda: cluster.sluiced.get(secrets + "/api-keys").status_code == 404, timeout=20,
                what="the Secret forgotten")
+
+
+def test_tcproutes_are_mirrored_and_carry_traffic(make_sluiced, tmp_path):
+    fake = FakeKube()
+    origin = Origin("l4")
+    port = free_port()
+    try:
+        fake.apply("namespaces", {"metadata": {"name": "default"}})
+        fake.apply("gateways", {"metadata": {"name": "tcp", "namespace": "default"},
+                                "spec": {"gatewayClassName": "sluice",
+                                         "listeners": [{"name": "raw", "port": port, "protocol": "TCP"}]}})
+        fake.apply("backends", backend("be", origin.port))
+        fake.apply("tcproutes", {"metadata": {"name": "t", "namespace": "default"},
+                                 "spec": {"parentRefs": [{"name": "tcp", "sectionName": "raw"}],
+                                          "rules": [{"backendRefs": [{"group": SLUICE_GROUP, "kind": "Backend",
+                                                                       "name": "be"}]}]}})
+        config = fake.kubeconfig(str(tmp_path / "kubeconfig"))
+        sl = make_sluiced("state", extra_args=["--kubernetes", "--kubeconfig", config])
+        sl.start()
+
+        def through():
+            try:
+                r = requests.get("http://127.0.0.1:%d/x" % port, timeout=5)
+                return r.status_code == 200 and r.headers.get("X-Origin") == "l4"
+            except requests.RequestException:
+                return False
+        wait_until(through, timeout=20, what="the cluster's TCPRoute carrying a connection")
+        stored = sl.get(path_for("tcproutes", "default", "t", version="v1alpha2")).json()
+        assert stored["metadata"]["annotations"]["sluice.dev/synced-from"] == fake.url
+        # Its status goes back to the cluster (the only replica leads).
+        wait_until(lambda: [p["controllerName"] for p in fake.get("tcproutes", "t").get("status", {}).get("parents", [])]
+                   == ["sluice.dev/gateway-controller"], timeout=20, what="the TCPRoute's status in the cluster")
+    finally:
+        fake.stop()
+        origin.stop()
