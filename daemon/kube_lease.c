@@ -35,6 +35,12 @@ struct sl_kube_lease {
     double seen_at;
 };
 
+static const char *text_of(const json_t *o, const char *key)
+{
+    const char *t = json_string_value(json_object_get(o, key));
+    return t ? t : "";
+}
+
 static double monotonic_s(void)
 {
     struct timespec ts;
@@ -168,15 +174,16 @@ static bool try_acquire_or_renew(sl_kube_lease *l)
         json_decref(lease);
         return false;
     }
+    /* (copied: the spec is replaced below, and with it these strings) */
     json_t *spec = json_object_get(lease, "spec");
-    const char *holder = json_string_value(json_object_get(spec, "holderIdentity"));
-    const char *renewed = json_string_value(json_object_get(spec, "renewTime"));
-    const char *acquired = json_string_value(json_object_get(spec, "acquireTime"));
+    char holder[256], renewed[64], acquired[64];
+    snprintf(holder, sizeof(holder), "%s", text_of(spec, "holderIdentity"));
+    snprintf(renewed, sizeof(renewed), "%s", text_of(spec, "renewTime"));
+    snprintf(acquired, sizeof(acquired), "%s", text_of(spec, "acquireTime"));
     json_int_t transitions = json_integer_value(json_object_get(spec, "leaseTransitions"));
     json_int_t their_duration = json_integer_value(json_object_get(spec, "leaseDurationSeconds"));
-    holder = holder ? holder : "";
     char record[600];
-    snprintf(record, sizeof(record), "%s|%s|%lld", holder, renewed ? renewed : "", (long long)their_duration);
+    snprintf(record, sizeof(record), "%s|%s|%lld", holder, renewed, (long long)their_duration);
     double now_s = monotonic_s();
     if (strcmp(record, l->seen_record) != 0) {
         snprintf(l->seen_record, sizeof(l->seen_record), "%s", record);
@@ -193,7 +200,7 @@ static bool try_acquire_or_renew(sl_kube_lease *l)
     micro_time_now(now);
     json_t *meta = json_object_get(lease, "metadata");
     json_object_del(meta, "managedFields");
-    json_object_set_new(lease, "spec", lease_spec(l, l->identity, mine && acquired ? acquired : now, now,
+    json_object_set_new(lease, "spec", lease_spec(l, l->identity, mine && acquired[0] ? acquired : now, now,
                                                   mine ? transitions : transitions + 1));
     char *body = json_dumps(lease, JSON_COMPACT);
     json_decref(lease);
