@@ -207,11 +207,19 @@ static void forget_unnamed(sl_kube_refs *r, const json_t *named)
 static void *run(void *arg)
 {
     sl_kube_refs *r = arg;
-    int64_t seen = -1, forgot_at = -1;
+    int64_t seen = -1, named_at = -1;
+    json_t *named = NULL; /* what the objects name, as of the store's config version named_at */
     while (!atomic_load(&r->stop)) {
         int64_t rv = sl_store_wait(r->store, seen, 1000);
         int64_t config = sl_store_config_rv(r->store);
-        json_t *named = sl_kube_refs_collect(r->store);
+        /* What is named changes only with the objects, not with status writes
+         * (every compile's) or with the Secrets this thread writes itself. */
+        if (config != named_at) {
+            json_decref(named);
+            named = sl_kube_refs_collect(r->store);
+            forget_unnamed(r, named);
+            named_at = config;
+        }
         double now = monotonic_s();
         const char *key;
         json_t *unused;
@@ -227,13 +235,9 @@ static void *run(void *arg)
             if (atomic_load(&r->stop))
                 break;
         }
-        if (config != forgot_at) { /* (what is named changes only with the objects) */
-            forget_unnamed(r, named);
-            forgot_at = config;
-        }
-        json_decref(named);
         seen = rv;
     }
+    json_decref(named);
     return NULL;
 }
 
