@@ -14,20 +14,6 @@
 #include "daemon/gateway_rules.h"
 #include "daemon/objects.h"
 
-const char *sl_js(const json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    return s ? s : "";
-}
-
-long long sl_ji(const json_t *obj, const char *key, long long dflt)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_integer(v) ? json_integer_value(v) : dflt;
-}
-
-const char *sl_jmeta(const json_t *obj, const char *key) { return sl_js(json_object_get(obj, "metadata"), key); }
-
 json_t *sl_compile_list_kind(sl_store *s, const char *kind)
 {
     json_t *items;

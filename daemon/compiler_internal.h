@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "daemon/compiler.h"
+#include "daemon/objects.h"
 #include "daemon/snapshot_builder.h"
 
 /* A route entry waiting to be sorted into its vhost. */
@@ -209,9 +210,5 @@ json_t *sl_compile_backend_info(sl_compile_ctx *c, uint32_t backend);
  * lists it: in (namespace, name) order), NULL when absent. */
 const json_t *sl_compile_find_object(const json_t *list, const char *ns, const char *name);
 
-/* Small JSON accessors: "" / dflt when absent. */
-const char *sl_js(const json_t *obj, const char *key);
-long long sl_ji(const json_t *obj, const char *key, long long dflt);
-const char *sl_jmeta(const json_t *obj, const char *key);
 
 #endif

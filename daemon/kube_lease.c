@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "daemon/kube_client.h"
+#include "daemon/objects.h"
 
 struct sl_kube_lease {
     sl_kube_client *client;
@@ -34,12 +35,6 @@ struct sl_kube_lease {
     char seen_record[600];
     double seen_at;
 };
-
-static const char *text_of(const json_t *o, const char *key)
-{
-    const char *t = json_string_value(json_object_get(o, key));
-    return t ? t : "";
-}
 
 static double monotonic_s(void)
 {
@@ -177,9 +172,9 @@ static bool try_acquire_or_renew(sl_kube_lease *l)
     /* (copied: the spec is replaced below, and with it these strings) */
     json_t *spec = json_object_get(lease, "spec");
     char holder[256], renewed[64], acquired[64];
-    snprintf(holder, sizeof(holder), "%s", text_of(spec, "holderIdentity"));
-    snprintf(renewed, sizeof(renewed), "%s", text_of(spec, "renewTime"));
-    snprintf(acquired, sizeof(acquired), "%s", text_of(spec, "acquireTime"));
+    snprintf(holder, sizeof(holder), "%s", sl_js(spec, "holderIdentity"));
+    snprintf(renewed, sizeof(renewed), "%s", sl_js(spec, "renewTime"));
+    snprintf(acquired, sizeof(acquired), "%s", sl_js(spec, "acquireTime"));
     json_int_t transitions = json_integer_value(json_object_get(spec, "leaseTransitions"));
     json_int_t their_duration = json_integer_value(json_object_get(spec, "leaseDurationSeconds"));
     char record[600];

@@ -29,26 +29,20 @@ struct sl_kube_refs {
     json_t *fetched_at; /* "Kind/ns/name" -> monotonic second it was last read */
 };
 
-static const char *text(const json_t *o, const char *k)
-{
-    const char *t = json_string_value(json_object_get(o, k));
-    return t ? t : "";
-}
-
 /* Adds the reference ref (a {group, kind, namespace, name} object) with the
  * default kind dflt, in namespace ns unless it says another. */
 static void add_ref(json_t *out, const json_t *ref, const char *dflt, const char *ns)
 {
-    if (!json_is_object(ref) || text(ref, "group")[0])
+    if (!json_is_object(ref) || sl_js(ref, "group")[0])
         return; /* (core objects only) */
-    const char *kind = json_object_get(ref, "kind") ? text(ref, "kind") : dflt;
+    const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : dflt;
     if (strcmp(kind, "Secret") != 0 && strcmp(kind, "ConfigMap") != 0)
         return;
-    const char *name = text(ref, "name");
+    const char *name = sl_js(ref, "name");
     if (!name[0])
         return;
     char key[600];
-    snprintf(key, sizeof(key), "%s/%s/%s", kind, json_object_get(ref, "namespace") ? text(ref, "namespace") : ns, name);
+    snprintf(key, sizeof(key), "%s/%s/%s", kind, json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : ns, name);
     json_object_set_new(out, key, json_true());
 }
 
@@ -119,8 +113,8 @@ static void store_ref(sl_kube_refs *r, const sl_kind *k, const char *ns, const c
     if (ours && obj) {
         json_t *meta = sl_obj_metadata(obj);
         char uid[80], rv[64];
-        snprintf(uid, sizeof(uid), "%s", text(meta, "uid"));
-        snprintf(rv, sizeof(rv), "%s", text(meta, "resourceVersion"));
+        snprintf(uid, sizeof(uid), "%s", sl_js(meta, "uid"));
+        snprintf(rv, sizeof(rv), "%s", sl_js(meta, "resourceVersion"));
         json_int_t generation = json_integer_value(json_object_get(meta, "generation"));
         json_object_del(meta, "managedFields");
         const char *marks[] = {SL_SYNCED_ANNOTATION, sl_kube_sync_server(r->ks), SL_CLUSTER_UID_ANNOTATION, uid,
@@ -160,7 +154,7 @@ static void fetch(sl_kube_refs *r, const char *kind, const char *ns, const char 
         json_decref(obj);
         return;
     }
-    if (strcmp(kind, "Secret") == 0 && strcmp(text(obj, "type"), "kubernetes.io/tls") == 0) {
+    if (strcmp(kind, "Secret") == 0 && strcmp(sl_js(obj, "type"), "kubernetes.io/tls") == 0) {
         json_decref(obj); /* (the Secrets' list and watch have it) */
         return;
     }

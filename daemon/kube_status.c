@@ -60,12 +60,6 @@ bool sl_kube_status_written(const char *kind)
     return false;
 }
 
-static const char *text(const json_t *obj, const char *field)
-{
-    const char *t = json_string_value(json_object_get(obj, field));
-    return t ? t : "";
-}
-
 /* Whether the GatewayClass named class is ours (cached per pass in classes). */
 static bool class_is_ours(sl_store *s, json_t *classes, const char *class_name)
 {
@@ -74,7 +68,7 @@ static bool class_is_ours(sl_store *s, json_t *classes, const char *class_name)
         return json_is_true(known);
     json_t *gc = NULL;
     bool ours = sl_store_get(s, "GatewayClass", "", class_name, &gc) == SL_OK &&
-                strcmp(text(json_object_get(gc, "spec"), "controllerName"), SL_CONTROLLER_NAME) == 0;
+                strcmp(sl_js(json_object_get(gc, "spec"), "controllerName"), SL_CONTROLLER_NAME) == 0;
     json_decref(gc);
     json_object_set_new(classes, class_name, json_boolean(ours));
     return ours;
@@ -88,13 +82,13 @@ static bool others_to_judge(sl_kube_status *w, const char *ref_key, const json_t
     if (!sl_kube_sync_picks_classes(w->ks))
         return false;
     const json_t *ref = json_object_get(entry, ref_key);
-    const char *group = json_object_get(ref, "group") ? text(ref, "group") : "gateway.networking.k8s.io";
-    const char *kind = json_object_get(ref, "kind") ? text(ref, "kind") : "Gateway";
+    const char *group = json_object_get(ref, "group") ? sl_js(ref, "group") : "gateway.networking.k8s.io";
+    const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : "Gateway";
     if (strcmp(group, "gateway.networking.k8s.io") != 0 || strcmp(kind, "Gateway") != 0)
         return false;
-    const char *ns = json_object_get(ref, "namespace") ? text(ref, "namespace") : sl_obj_namespace(local);
+    const char *ns = json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : sl_obj_namespace(local);
     json_t *gw = NULL;
-    bool absent = sl_store_get(w->store, "Gateway", ns, text(ref, "name"), &gw) == SL_NOTFOUND;
+    bool absent = sl_store_get(w->store, "Gateway", ns, sl_js(ref, "name"), &gw) == SL_NOTFOUND;
     json_decref(gw);
     return absent;
 }
@@ -108,8 +102,8 @@ static json_t *desired_status(sl_kube_status *w, const status_kind *sk, const js
     if (!sk->entries) {
         const json_t *spec = json_object_get(local, "spec");
         bool ours = strcmp(sk->kind, "GatewayClass") == 0
-                        ? strcmp(text(spec, "controllerName"), SL_CONTROLLER_NAME) == 0
-                        : class_is_ours(w->store, classes, text(spec, "gatewayClassName"));
+                        ? strcmp(sl_js(spec, "controllerName"), SL_CONTROLLER_NAME) == 0
+                        : class_is_ours(w->store, classes, sl_js(spec, "gatewayClassName"));
         /* (no conditions yet: the controller has not looked at it) */
         return ours && json_object_get(mine, "conditions") ? json_deep_copy(mine) : NULL;
     }
@@ -134,13 +128,13 @@ static json_t *desired_status(sl_kube_status *w, const status_kind *sk, const js
     size_t i, j;
     json_t *e, *w2;
     json_array_foreach(json_object_get(cluster, sk->entries), i, e) {
-        if (strcmp(text(e, "controllerName"), SL_CONTROLLER_NAME) != 0) {
+        if (strcmp(sl_js(e, "controllerName"), SL_CONTROLLER_NAME) != 0) {
             json_array_append(list, e);
             continue;
         }
         bool matched = false;
         json_array_foreach(wanted, j, w2) {
-            if (!placed[j] && strcmp(text(w2, "controllerName"), SL_CONTROLLER_NAME) == 0 &&
+            if (!placed[j] && strcmp(sl_js(w2, "controllerName"), SL_CONTROLLER_NAME) == 0 &&
                 json_equal(json_object_get(w2, ref_key), json_object_get(e, ref_key))) {
                 json_array_append(list, w2);
                 placed[j] = matched = true;
@@ -151,7 +145,7 @@ static json_t *desired_status(sl_kube_status *w, const status_kind *sk, const js
             json_array_append(list, e);
     }
     json_array_foreach(wanted, j, w2) {
-        if (!placed[j] && strcmp(text(w2, "controllerName"), SL_CONTROLLER_NAME) == 0)
+        if (!placed[j] && strcmp(sl_js(w2, "controllerName"), SL_CONTROLLER_NAME) == 0)
             json_array_append(list, w2);
     }
     free(placed);

@@ -16,6 +16,12 @@
 #define SL_NAMESPACE_NAME_LABEL "kubernetes.io/metadata.name"
 
 /* Accessors; return "" (never NULL) when the field is absent. */
+/* A string field of obj ("" when absent or not a string); an integer field
+ * (dflt when absent or not an integer); a string of obj's metadata. */
+const char *sl_js(const json_t *obj, const char *key);
+long long sl_ji(const json_t *obj, const char *key, long long dflt);
+const char *sl_jmeta(const json_t *obj, const char *key);
+
 const char *sl_obj_name(const json_t *obj);
 const char *sl_obj_namespace(const json_t *obj);
 /* metadata.resourceVersion (a string of digits) as a number; 0 when absent or
