@@ -73,6 +73,7 @@ class FakeKube:
         self.compacted = 0  # events at or below this rv are gone
         self.requests = {"list": {}, "watch": {}}
         self.watch_generation = 0  # bumped to drop every open watch
+        self.watches_held = False  # new watches wait (as behind a partition) until released
         self.forbidden = set()  # plurals answered 403 (RBAC)
         self.watch_errors = {}  # plural -> the code of an ERROR event every watch of it gets at once
         self.status_writes = []  # (plural, ns, name, status) of every accepted status write, in order
@@ -206,6 +207,19 @@ users:
     def drop_watches(self):
         with self.lock:
             self.watch_generation += 1
+            self.lock.notify_all()
+
+    def hold_watches(self):
+        """Drops every watch and keeps new ones waiting until release_watches(), so
+        that what changes meanwhile is certain to be missed by the watchers."""
+        with self.lock:
+            self.watches_held = True
+            self.watch_generation += 1
+            self.lock.notify_all()
+
+    def release_watches(self):
+        with self.lock:
+            self.watches_held = False
             self.lock.notify_all()
 
     def count(self, what, plural):
@@ -397,6 +411,9 @@ users:
         bookmarks = query.get("allowWatchBookmarks", [""])[0] in ("1", "true")
         with self.lock:
             self.requests["watch"][plural] = self.requests["watch"].get(plural, 0) + 1
+            held_until = time.monotonic() + 30  # (bounded: a test that forgets to release still ends)
+            while self.watches_held and time.monotonic() < held_until:
+                self.lock.wait(timeout=0.1)
             generation = self.watch_generation
         h.send_response(200)
         h.send_header("Content-Type", "application/json")

@@ -146,12 +146,14 @@ def test_a_compaction_relists_and_a_restart_resumes_without_loss_or_duplicates(c
     lists_before = cluster.fake.count("list", "httproutes")
     # The history is compacted while the watches are down: resuming gets 410 Gone
     # and the syncer lists again; what changed meanwhile is all there.
-    cluster.fake.compact()
+    # (the watches are held down meanwhile, so that the syncer cannot have seen the
+    # last event before the compaction: it would then resume without a 410)
+    cluster.fake.hold_watches()
     cluster.fake.apply("httproutes", route("during-1", "/d1"))
     cluster.fake.apply("httproutes", route("during-2", "/d2"))
     cluster.fake.delete("httproutes", "during-1")
     cluster.fake.compact()
-    cluster.fake.drop_watches()
+    cluster.fake.release_watches()
     wait_until(lambda: cluster.fake.count("list", "httproutes") > lists_before, timeout=15, what="a new list")
     wait_until(lambda: names_in_store(cluster.sluiced) == ["during-2", "r"], timeout=10,
                what="the store the same as the cluster")
@@ -165,12 +167,12 @@ def test_a_compaction_relists_and_a_restart_resumes_without_loss_or_duplicates(c
     wait_until(cluster.served("/after/x"), timeout=40, what="a route made after the restart")
     assert names_in_store(cluster.sluiced) == ["after", "during-2", "r"]
     # Many objects at once go through list pages (limit 500).
+    lists = cluster.fake.count("list", "httproutes")
+    cluster.fake.hold_watches()
     for i in range(1200):
         cluster.fake.apply("httproutes", route("bulk-%04d" % i, "/bulk/%d" % i))
-    lists = cluster.fake.count("list", "httproutes")
     cluster.fake.compact()
-    cluster.fake.drop_watches()
-    # (each watch event is its own store transaction today: 1,200 of them take a while on a busy machine)
+    cluster.fake.release_watches()
     wait_until(lambda: cluster.fake.count("list", "httproutes") >= lists + 3, timeout=60, what="a paged list")
     wait_until(lambda: len(names_in_store(cluster.sluiced)) == 1203, timeout=60, what="every object mirrored")
     wait_until(cluster.served("/bulk/1199"), timeout=30, what="the last bulk route serving")
