@@ -199,9 +199,7 @@ static bool validate(sl_admin_req *r, const sl_admin_path *p, const json_t *obj,
 {
     sl_vctx v;
     sl_vctx_init(&v);
-    sl_validate_metadata(&v, obj, p->kind->namespaced, p->kind->name_is_label);
-    if (p->kind->validate)
-        p->kind->validate(&v, obj);
+    sl_kind_validate(p->kind, &v, obj);
     /* The syncer's marks say an object is the cluster's: not something a
      * client may claim (an object carrying them would be locked to a cluster). */
     static const char *const synced_marks[] = {SL_SYNCED_ANNOTATION, SL_CLUSTER_UID_ANNOTATION, SL_CLUSTER_RV_ANNOTATION,

@@ -148,9 +148,7 @@ static void add_wanted(pass *p, json_t *obj, const char *file, const char *where
         json_object_del(meta, "namespace");
     sl_vctx v;
     sl_vctx_init(&v);
-    sl_validate_metadata(&v, copy, k->namespaced, k->name_is_label);
-    if (k->validate)
-        k->validate(&v, copy);
+    sl_kind_validate(k, &v, copy);
     size_t i;
     json_t *c;
     json_array_foreach(v.causes, i, c)

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon/api_schema.h"
+
 #define GW "gateway.networking.k8s.io"
 #define SLUICE "gateway.sluice.dev"
 
@@ -32,6 +34,22 @@ const sl_kind sl_kinds[] = {
      sl_validate_backendpolicy},
     {NULL, NULL, NULL, NULL, {NULL}, {NULL}, false, false, false, NULL},
 };
+
+void sl_kind_validate(const sl_kind *k, sl_vctx *v, const json_t *obj)
+{
+    sl_validate_metadata(v, obj, k->namespaced, k->name_is_label);
+    if (k->validate)
+        k->validate(v, obj);
+    const json_t *schema = sl_api_schema(k->singular);
+    const json_t *spec = json_object_get(obj, "spec");
+    if (schema && json_is_object(spec)) {
+        size_t prev = sl_v_field(v, "spec");
+        v->schema_pass = true;
+        sl_v_schema(v, schema, spec);
+        v->schema_pass = false;
+        sl_v_pop(v, prev);
+    }
+}
 
 bool sl_kind_serves_version(const sl_kind *k, const char *version)
 {

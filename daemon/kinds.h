@@ -40,6 +40,12 @@ bool sl_kind_serves_version(const sl_kind *k, const char *version);
 /* Writes the apiVersion string for a kind and version ("v1" or "group/version"). */
 void sl_kind_api_version(const sl_kind *k, const char *version, char *out, size_t outlen);
 
+/* Validates a whole object of kind k: its metadata, the kind's own checks, and
+ * its spec against the kind's schema when it has one (api/<singular>.yaml:
+ * daemon/api_schema.h; what the schema finds again is not repeated). What
+ * every writer of the store calls. */
+void sl_kind_validate(const sl_kind *k, sl_vctx *v, const json_t *obj);
+
 /* Per-kind spec validators (daemon/validate_*.c). */
 void sl_validate_namespace(sl_vctx *v, const json_t *obj);
 void sl_validate_service(sl_vctx *v, const json_t *obj);

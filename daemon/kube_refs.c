@@ -46,13 +46,15 @@ static void add_ref(json_t *out, const json_t *ref, const char *dflt, const char
     json_object_set_new(out, key, json_true());
 }
 
-/* Every reference under v (anywhere in an object's spec). */
-static void walk(json_t *out, const json_t *v, const char *ns)
+/* Every reference under v (anywhere in an object's spec). A kind-less
+ * caCertificateRef names a ca_kind: a Secret in a Backend (as
+ * compiler_backend_tls.c reads it), a ConfigMap elsewhere. */
+static void walk(json_t *out, const json_t *v, const char *ns, const char *ca_kind)
 {
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) walk(out, x, ns);
+        json_array_foreach(v, i, x) walk(out, x, ns, ca_kind);
         return;
     }
     if (!json_is_object(v))
@@ -66,10 +68,9 @@ static void walk(json_t *out, const json_t *v, const char *ns)
                    strcmp(k, "caCertificateRefs") == 0) {
             size_t i;
             json_t *ref;
-            json_array_foreach(x, i, ref) add_ref(out, ref, strcmp(k, "caCertificateRefs") == 0 ? "ConfigMap" : "Secret",
-                                                  ns);
+            json_array_foreach(x, i, ref) add_ref(out, ref, strcmp(k, "caCertificateRefs") == 0 ? ca_kind : "Secret", ns);
         } else {
-            walk(out, x, ns);
+            walk(out, x, ns, ca_kind);
         }
     }
 }
@@ -83,7 +84,8 @@ json_t *sl_kube_refs_collect(sl_store *s)
         if (sl_store_list_shared(s, naming_kinds[i], &items, &unused) == SL_OK) {
             size_t j;
             json_t *obj;
-            json_array_foreach(items, j, obj) walk(out, json_object_get(obj, "spec"), sl_obj_namespace(obj));
+            const char *ca_kind = strcmp(naming_kinds[i], "Backend") == 0 ? "Secret" : "ConfigMap";
+            json_array_foreach(items, j, obj) walk(out, json_object_get(obj, "spec"), sl_obj_namespace(obj), ca_kind);
         }
         json_decref(items);
     }
@@ -162,9 +164,7 @@ static void fetch(sl_kube_refs *r, const char *kind, const char *ns, const char 
     json_object_set_new(obj, "kind", json_string(kind));
     sl_vctx v;
     sl_vctx_init(&v);
-    sl_validate_metadata(&v, obj, true, false);
-    if (k->validate)
-        k->validate(&v, obj);
+    sl_kind_validate(k, &v, obj);
     bool valid = sl_vctx_count(&v) == 0;
     sl_vctx_free(&v);
     if (!valid) {

@@ -122,9 +122,7 @@ static json_t *stored_form(reflector *r, json_t *obj)
     json_object_del(meta, "managedFields");
     sl_vctx v;
     sl_vctx_init(&v);
-    sl_validate_metadata(&v, obj, r->kind->namespaced, r->kind->name_is_label);
-    if (r->kind->validate)
-        r->kind->validate(&v, obj);
+    sl_kind_validate(r->kind, &v, obj);
     if (sl_vctx_count(&v) > 0) {
         json_t *c = json_array_get(v.causes, 0);
         sl_log_warn("kubernetes", "%s %s%s%s from the cluster is not mirrored: %s: %s%s", r->res->kind,

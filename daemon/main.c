@@ -44,6 +44,7 @@
 #include "daemon/spawner.h"
 #include "daemon/supervisor.h"
 #include "daemon/kube_lease.h"
+#include "daemon/kube_crds.h"
 #include "daemon/kube_rbac.h"
 #include "daemon/kube_refs.h"
 #include "daemon/kube_status.h"
@@ -103,6 +104,7 @@ static void usage(FILE *f)
             "       sluiced token create NAME|list|revoke ID --state-dir DIR\n"
             "       sluiced export --state-dir DIR [--output yaml|json]\n"
             "       sluiced kubernetes-rbac [--namespace NS]   (the RBAC of --kubernetes, as YAML)\n"
+            "       sluiced kubernetes-crds   (the CRDs of TrafficPolicy, Backend, BackendPolicy, as YAML)\n"
             "\n"
             "  --state-dir DIR            where the SQLite store lives (env SLUICE_STATE_DIR; default %s)\n"
             "  --admin HOST:PORT          admin API address (env SLUICE_ADMIN; default %s);\n"
@@ -548,6 +550,8 @@ int main(int argc, char **argv)
         return sl_export_main(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "kubernetes-rbac") == 0)
         return sl_kube_rbac_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "kubernetes-crds") == 0)
+        return sl_kube_crds_main(argc - 2, argv + 2);
 
     const char *state_dir = getenv("SLUICE_STATE_DIR");
     const char *admin_addr = getenv("SLUICE_ADMIN");

@@ -18,6 +18,7 @@ void sl_vctx_init(sl_vctx *v)
     v->causes = json_array();
     v->path[0] = '\0';
     v->len = 0;
+    v->schema_pass = false;
 }
 
 void sl_vctx_free(sl_vctx *v)
@@ -68,6 +69,17 @@ void sl_v_fail(sl_vctx *v, const char *sub, const char *reason, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* The schema (daemon/api_schema.h) and a kind's own checks may both find
+     * the same problem: the schema's cause is dropped when the kind's checks
+     * already gave one for this field and reason (their words say more). */
+    size_t i;
+    const json_t *c;
+    json_array_foreach(v->schema_pass ? v->causes : NULL, i, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "field")), field) == 0 &&
+            strcmp(json_string_value(json_object_get(c, "reason")), reason) == 0)
+            return;
+    }
     json_array_append_new(v->causes,
                           json_pack("{s:s, s:s, s:s}", "field", field, "message", msg, "reason", reason));
 }

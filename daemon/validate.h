@@ -14,6 +14,7 @@ typedef struct sl_vctx {
     json_t *causes;  /* array of {"field","message","reason"}; owned by the context */
     char path[1024]; /* current path */
     size_t len;      /* length of path */
+    bool schema_pass; /* the schema's check is running: it skips what the kind's checks found (sl_kind_validate) */
 } sl_vctx;
 
 void sl_vctx_init(sl_vctx *v);

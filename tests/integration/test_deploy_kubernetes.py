@@ -2,9 +2,11 @@
 cluster or container runtime runs here, so what is checked is what can be without one:
 rbac.yaml is what `sluiced kubernetes-rbac` generates from the syncer's tables, and it
 is enough (and needed) against the fake API server enforcing it; the workloads' flags
-parse; the CRDs name our kinds as the admin API serves them; the example objects are
-valid for sluiced."""
+parse; the CRDs are what `sluiced kubernetes-crds` generates from the schemas in api/,
+name our kinds as the admin API serves them, and every check they state is one the admin
+API makes too; the example objects are valid for sluiced."""
 import os
+import re
 import subprocess
 
 import requests
@@ -37,6 +39,129 @@ def test_rbac_yaml_is_what_the_code_needs():
                                                "`sluiced kubernetes-rbac --namespace sluice-system`"
     kinds = [d["kind"] for d in docs("rbac.yaml")]
     assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+
+
+def test_crds_yaml_is_what_the_code_generates():
+    cp = subprocess.run([SLUICED, "kubernetes-crds"], capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout == manifest("crds.yaml"), "deploy/kubernetes/crds.yaml is stale: regenerate it with " \
+                                               "`sluiced kubernetes-crds`"
+
+
+def structural_problems(schema, where="spec"):
+    """What makes a schema non-structural for the API server: a node without a type
+    (unless it is free-form), properties beside additionalProperties, an array
+    without items."""
+    free = schema.get("x-kubernetes-preserve-unknown-fields") or schema.get("x-kubernetes-int-or-string")
+    if "type" not in schema and not free:
+        yield where + ": no type"
+    if "properties" in schema and "additionalProperties" in schema:
+        yield where + ": properties and additionalProperties"
+    if schema.get("type") == "array" and "items" not in schema:
+        yield where + ": array without items"
+    for k, sub in schema.get("properties", {}).items():
+        yield from structural_problems(sub, where + "." + k)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            yield from structural_problems(schema[key], where + "[*]")
+
+
+def test_the_crd_schemas_are_structural_and_complete():
+    for crd in docs("crds.yaml"):
+        (version,) = crd["spec"]["versions"]
+        spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        assert list(structural_problems(spec)) == [], crd["metadata"]["name"]
+        # Closed: the spec keeps no unknown fields (they are refused, not pruned behind the user's back).
+        assert not spec.get("x-kubernetes-preserve-unknown-fields"), crd["metadata"]["name"]
+        assert "targetRefs" in spec["properties"] or crd["spec"]["names"]["kind"] == "Backend"
+
+
+def mutations(schema, path=()):
+    """(path, value) pairs that break one rule of the schema each: an unknown field in
+    every closed object, a value of the wrong type at every node, and values outside each
+    enum, range, length and pattern. Paths are tuples of keys, 0 for a list's first item
+    and ("map",) for a map's entry."""
+    t = schema.get("type")
+    if schema.get("x-kubernetes-int-or-string"):
+        yield path, [1]
+        return
+    if t and path:
+        yield path, (7 if t in ("string", "boolean", "object", "array") else "seven")
+    if t == "object" and "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        yield path + ("notAFieldOfOurs",), 1
+    for k, sub in schema.get("properties", {}).items():
+        yield from mutations(sub, path + (k,))
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from mutations(schema["additionalProperties"], path + (("map",),))
+    if t == "array":
+        yield from mutations(schema["items"], path + (0,))
+        if "maxItems" in schema and schema["maxItems"] < 100:
+            yield path, [sample(schema["items"])] * (schema["maxItems"] + 1)
+    if t == "string":
+        if "enum" in schema:
+            yield path, "NotOneOfThem"
+        if "maxLength" in schema:
+            yield path, "x" * (schema["maxLength"] + 1)
+        if "pattern" in schema:
+            for bad in ("", "!", "not a match!", "x" * 300):
+                if bad and not re.search(schema["pattern"], bad):
+                    yield path, bad
+                    break
+    if t in ("integer", "number"):
+        if "minimum" in schema:
+            yield path, schema["minimum"] - 1
+        if "maximum" in schema:
+            yield path, schema["maximum"] + 1
+
+
+def sample(schema):
+    return {"object": {}, "array": [], "string": "x", "integer": 1, "number": 1, "boolean": True}.get(
+        schema.get("type"), "x")
+
+
+def put_at(path, value):
+    """The smallest spec with value at path: lists of one item, maps of one key "k"."""
+    if not path:
+        return value
+    inner = put_at(path[1:], value)
+    if isinstance(path[0], int):
+        return [inner]
+    return {"k" if isinstance(path[0], tuple) else path[0]: inner}
+
+
+def field_of(path):
+    out = "spec"
+    for key in path:
+        out += "[0]" if isinstance(key, int) else "[k]" if isinstance(key, tuple) else "." + key
+    return out
+
+
+def test_what_the_crds_refuse_the_admin_api_refuses(sluiced):
+    """Every rule the CRDs state (types, unknown fields, enums, ranges, lengths,
+    patterns) is checked on the admin API too, at the same field: a mutation of each is
+    answered 422 with a cause naming that field."""
+    ns = path_for("namespaces", group="", version="v1")
+    if sluiced.get(ns + "/default").status_code == 404:
+        assert sluiced.post(ns, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}).status_code == 201
+    tried = 0
+    for crd in docs("crds.yaml"):
+        kind = crd["spec"]["names"]["kind"]
+        (version,) = crd["spec"]["versions"]
+        spec_schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        url = path_for(crd["spec"]["names"]["plural"], "default", group="gateway.sluice.dev",
+                       version="v1alpha1") + "?dryRun=All"
+        missed = []
+        for path, value in mutations(spec_schema):
+            spec = put_at(path, value)
+            obj = {"apiVersion": "gateway.sluice.dev/v1alpha1", "kind": kind,
+                   "metadata": {"name": "m", "namespace": "default"}, "spec": spec}
+            r = sluiced.post(url, obj)
+            fields = [c["field"] for c in r.json().get("details", {}).get("causes", [])] if r.status_code == 422 else []
+            if field_of(path) not in fields:
+                missed.append((field_of(path), value, r.status_code, fields[:4]))
+            tried += 1
+        assert missed == [], (kind, len(missed), missed[:10])
+    assert tried > 500, tried  # (the three schemas state hundreds of rules)
 
 
 def test_the_workloads_run_sluiced_in_sync_mode_with_probes():

@@ -436,6 +436,14 @@ def test_secrets_our_objects_name_are_read_one_by_one(cluster):
     cluster.fake.delete("trafficpolicies", "keys")
     wait_until(lambda: cluster.sluiced.get(secrets + "/api-keys").status_code == 404, timeout=20,
                what="the Secret forgotten")
+    # A Backend's kind-less caCertificateRef names a Secret (a BackendTLSPolicy's would name a ConfigMap).
+    cluster.fake.apply("secrets", {"metadata": {"name": "be-ca", "namespace": "default"}, "type": "Opaque",
+                                   "data": {"ca.crt": base64.b64encode(b"not used by this test").decode()}})
+    tls_backend = backend("tls-be", 443)
+    tls_backend["spec"]["static"].update({"protocol": "HTTPS", "tls": {"caCertificateRefs": [{"name": "be-ca"}]}})
+    cluster.fake.apply("backends", tls_backend)
+    wait_until(lambda: cluster.sluiced.get(secrets + "/be-ca").status_code == 200, timeout=20,
+               what="the Backend's CA Secret read")
 
 
 def test_tcproutes_are_mirrored_and_carry_traffic(make_sluiced, tmp_path):
