@@ -22,9 +22,7 @@ static size_t validate(const sl_kind *k, const json_t *obj)
 {
     sl_vctx v;
     sl_vctx_init(&v);
-    sl_validate_metadata(&v, obj, k->namespaced, k->name_is_label);
-    if (k->validate)
-        k->validate(&v, obj);
+    sl_kind_validate(k, &v, obj); /* (metadata, the kind's checks, its schema) */
     size_t n = sl_vctx_count(&v);
     /* Every cause names a field and says why: that is what the 422 reports. */
     for (size_t i = 0; i < json_array_size(v.causes); i++) {

@@ -22,7 +22,7 @@ fi
 rm -rf "$probe"
 mkdir -p "$out"
 status=0
-for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_eventstream tls_sni traceparent; do
+for target in ${SL_FUZZ_TARGETS:-http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_eventstream tls_sni traceparent}; do
     bin="$out/fuzz_$target"
     cflags=""
     case $target in
@@ -57,10 +57,14 @@ for target in http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_e
         libs="$(pkg-config --libs libprotobuf-c jansson libcrypto)" ;;
     # The admin API's handling of a JSON body: parse, validate (every kind),
     # merge patch, prepare for storage.
-    admin_json) sources="$src/daemon/kinds.c $src/daemon/objects.c $src/daemon/validate*.c $src/common/log.c"
+    # (with the schemas of our kinds, compiled in as the build does: api/*.yaml)
+    admin_json)
+        sh "$src/build-aux/embed-text.sh" daemon/api_schema.h sl_api_schema_files "$src"/api/*.yaml >"$out/api_schemas.c"
+        sources="$src/daemon/kinds.c $src/daemon/objects.c $src/daemon/validate*.c $src/common/log.c"
         sources="$sources $src/common/fork_guard.c $src/common/cidr.c $src/common/ai_guard.c"
+        sources="$sources $src/daemon/api_schema.c $src/daemon/schema_check.c $src/daemon/yaml_json.c $out/api_schemas.c"
         cflags="$(pkg-config --cflags jansson)"
-        libs="$(pkg-config --libs jansson libpcre2-8 openssl)" ;;
+        libs="$(pkg-config --libs jansson libpcre2-8 openssl yaml-0.1)" ;;
     # The snapshot reader: the verifier and everything /debug/snapshot reads.
     # (The rendering names policy kinds from their registry, which links the data plane.)
     snapshot) sources="$src/common/*.c $src/workers/*.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c"

@@ -337,6 +337,48 @@ def test_https_with_the_clusters_ca_client_certificates_and_a_rotating_token(mak
         origin.stop()
 
 
+def test_in_cluster_configuration_from_the_pods_files(make_sluiced, tmp_path):
+    """Without --kubeconfig: the API server from KUBERNETES_SERVICE_HOST/PORT over HTTPS,
+    trusted by the service account's ca.crt, with its token (read again when the kubelet
+    rotates it). The files are a pod's, in another directory (SLUICE_SERVICEACCOUNT_DIR)."""
+    pki = PKI(str(tmp_path))
+    server = pki.leaf("127.0.0.1", ["127.0.0.1"])
+    origin = Origin("in-pod")
+    fake = FakeKube(token="pod-token-1", tls=(server.cert_path, server.key_path, None))
+    sa = tmp_path / "serviceaccount"
+    os.makedirs(str(sa))
+    with open(pki.ca, "rb") as src, open(str(sa / "ca.crt"), "wb") as dst:
+        dst.write(src.read())
+    with open(str(sa / "token"), "w") as f:
+        f.write("pod-token-1")
+    try:
+        port = free_port()
+        fake.apply("namespaces", {"metadata": {"name": "default"}})
+        fake.apply("gateways", gateway(port))
+        fake.apply("backends", backend("be", origin.port))
+        fake.apply("httproutes", route("r", "/pod"))
+        env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(fake.port),
+               "SLUICE_SERVICEACCOUNT_DIR": str(sa)}
+        s = make_sluiced("state-pod", extra_args=["--kubernetes"], env=env)
+        s.start()
+        wait_until(lambda: requests.get("http://127.0.0.1:%d/pod/1" % port, timeout=2).headers.get("X-Origin") ==
+                   "in-pod", timeout=20, what="the route read with the pod's configuration")
+        assert "in-cluster (https://127.0.0.1:%d)" % fake.port in s.log()
+        # The kubelet rotates the token: the next requests carry the new one.
+        fake.token = "pod-token-2"
+        time.sleep(1.1)  # (a new modification time)
+        with open(str(sa / "token"), "w") as f:
+            f.write("pod-token-2")
+        fake.drop_watches()
+        fake.apply("httproutes", route("r2", "/rotated-in-pod"))
+        wait_until(lambda: requests.get("http://127.0.0.1:%d/rotated-in-pod/1" % port, timeout=2).status_code == 200,
+                   timeout=30, what="a route read with the rotated token")
+        s.stop()
+    finally:
+        fake.stop()
+        origin.stop()
+
+
 def test_only_the_namespaces_given_are_read(make_sluiced, tmp_path):
     fake = FakeKube()
     origin = Origin("team")
