@@ -13,7 +13,8 @@ echo "#include \"$header\""
 echo "const sl_embedded_text $array[] = {"
 for f in "$@"; do
     printf '    {"%s",\n' "$(basename "$f")"
-    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/     "/' -e 's/$/\\n"/' "$f"
+    # (a "?" is escaped: "??/" would be a trigraph under -std=c11)
+    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/     "/' -e 's/$/\\n"/' "$f"
     printf '    },\n'
 done
 echo '    {0, 0},'

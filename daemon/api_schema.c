@@ -59,16 +59,28 @@ static pcre2_code *cached_pattern(const char *re)
     return NULL;
 }
 
+static void load_all(void);
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+
 int sl_api_schema_match(const char *re, const char *s)
 {
+    pthread_once(&load_once, load_all); /* (the cache is filled before anything reads it) */
     pcre2_code *c = cached_pattern(re), *owned = NULL;
     if (!c)
         c = owned = compile_pattern(re, NULL, 0);
     if (!c)
         return -1;
+    /* Bounded work whatever the input (the strings are short: maxLength is
+     * checked first, but a pattern need not have one). */
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    if (mc) {
+        pcre2_set_match_limit(mc, 100000);
+        pcre2_set_heap_limit(mc, 4096); /* KiB */
+    }
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(c, NULL);
-    int rc = md ? pcre2_match(c, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL) : -1;
+    int rc = md ? pcre2_match(c, (PCRE2_SPTR)s, strlen(s), 0, 0, md, mc) : -1;
     pcre2_match_data_free(md);
+    pcre2_match_context_free(mc);
     pcre2_code_free(owned);
     if (rc >= 0)
         return 1;
@@ -111,6 +123,12 @@ static bool lint_node(const json_t *s, char *path, size_t pathlen, size_t used, 
             return lint_fail(err, errlen, path, what);
         }
     }
+    const json_t *keep = json_object_get(s, "x-kubernetes-preserve-unknown-fields"),
+                 *ios = json_object_get(s, "x-kubernetes-int-or-string");
+    if ((keep && !json_is_true(keep)) || (ios && !json_is_true(ios)))
+        return lint_fail(err, errlen, path, "x-kubernetes-* markers are given as true or not at all");
+    if (ios && json_object_get(s, "type"))
+        return lint_fail(err, errlen, path, "x-kubernetes-int-or-string takes no type");
     const char *type = json_string_value(json_object_get(s, "type"));
     bool free_form = json_is_true(json_object_get(s, "x-kubernetes-preserve-unknown-fields")) ||
                      json_is_true(json_object_get(s, "x-kubernetes-int-or-string"));
@@ -140,6 +158,8 @@ static bool lint_node(const json_t *s, char *path, size_t pathlen, size_t used, 
             return lint_fail(err, errlen, path, "minimum and maximum must be numbers");
     }
     const json_t *en = json_object_get(s, "enum");
+    if (en && (!type || strcmp(type, "string") != 0))
+        return lint_fail(err, errlen, path, "enum belongs to type string (the only one checked)");
     if (en) {
         size_t i;
         const json_t *e;
@@ -214,8 +234,12 @@ static void cache_patterns(const json_t *s)
 
 static void load_all(void)
 {
-    for (const sl_embedded_text *f = sl_api_schema_files; f->name && nschemas < MAX_SCHEMAS; f++) {
-        char err[512];
+    for (const sl_embedded_text *f = sl_api_schema_files; f->name; f++) {
+        char err[512] = "not exactly one document";
+        if (nschemas == MAX_SCHEMAS) {
+            sl_log_error("schema", "more compiled-in schemas than MAX_SCHEMAS (%d): api/%s", MAX_SCHEMAS, f->name);
+            abort();
+        }
         json_t *docs = sl_yaml_load(f->text, strlen(f->text), err, sizeof(err));
         json_t *schema = docs && json_array_size(docs) == 1 ? json_incref(json_array_get(docs, 0)) : NULL;
         json_decref(docs);
@@ -238,8 +262,7 @@ static void load_all(void)
 
 const json_t *sl_api_schema(const char *stem)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, load_all);
+    pthread_once(&load_once, load_all);
     for (size_t i = 0; i < nschemas; i++)
         if (strcmp(schemas[i].stem, stem) == 0)
             return schemas[i].schema;

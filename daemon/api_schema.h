@@ -43,4 +43,9 @@ int sl_api_schema_match(const char *re, const char *s);
 /* Checks value against schema, recording problems at v's current path. */
 void sl_v_schema(sl_vctx *v, const json_t *schema, const json_t *value);
 
+/* Removes from x the fields that schema does not know (closed objects only), as
+ * the Kubernetes API server prunes them, appending each one's path (path is
+ * x's own, "spec") to the JSON array pruned. */
+void sl_schema_prune(const json_t *schema, json_t *x, const char *path, json_t *pruned);
+
 #endif

@@ -44,9 +44,9 @@ void sl_kind_validate(const sl_kind *k, sl_vctx *v, const json_t *obj)
     const json_t *spec = json_object_get(obj, "spec");
     if (schema && json_is_object(spec)) {
         size_t prev = sl_v_field(v, "spec");
-        v->schema_pass = true;
+        v->schema_from = json_array_size(v->causes) + 1; /* (+1: 0 means no schema pass) */
         sl_v_schema(v, schema, spec);
-        v->schema_pass = false;
+        v->schema_from = 0;
         sl_v_pop(v, prev);
     }
 }

@@ -29,12 +29,25 @@ struct sl_kube_refs {
     json_t *fetched_at; /* "Kind/ns/name" -> monotonic second it was last read */
 };
 
+/* How a kind's objects name Secrets and ConfigMaps. */
+typedef struct {
+    const char *ns;      /* the naming object's namespace */
+    const char *ca_kind; /* what a kind-less caCertificateRef names */
+    bool own_ns_only;    /* refs to other namespaces are refused (no ReferenceGrant applies): not read */
+} ref_context;
+
 /* Adds the reference ref (a {group, kind, namespace, name} object) with the
- * default kind dflt, in namespace ns unless it says another. */
-static void add_ref(json_t *out, const json_t *ref, const char *dflt, const char *ns)
+ * default kind dflt, in the context's namespace unless it says another. */
+static void add_ref(json_t *out, const json_t *ref, const char *dflt, const ref_context *rc)
 {
     if (!json_is_object(ref) || sl_js(ref, "group")[0])
         return; /* (core objects only) */
+    const char *ns = rc->ns;
+    if (json_object_get(ref, "namespace")) {
+        if (rc->own_ns_only && strcmp(sl_js(ref, "namespace"), ns) != 0)
+            return;
+        ns = sl_js(ref, "namespace");
+    }
     const char *kind = json_object_get(ref, "kind") ? sl_js(ref, "kind") : dflt;
     if (strcmp(kind, "Secret") != 0 && strcmp(kind, "ConfigMap") != 0)
         return;
@@ -42,19 +55,17 @@ static void add_ref(json_t *out, const json_t *ref, const char *dflt, const char
     if (!name[0])
         return;
     char key[600];
-    snprintf(key, sizeof(key), "%s/%s/%s", kind, json_object_get(ref, "namespace") ? sl_js(ref, "namespace") : ns, name);
+    snprintf(key, sizeof(key), "%s/%s/%s", kind, ns, name);
     json_object_set_new(out, key, json_true());
 }
 
-/* Every reference under v (anywhere in an object's spec). A kind-less
- * caCertificateRef names a ca_kind: a Secret in a Backend (as
- * compiler_backend_tls.c reads it), a ConfigMap elsewhere. */
-static void walk(json_t *out, const json_t *v, const char *ns, const char *ca_kind)
+/* Every reference under v (anywhere in an object's spec). */
+static void walk(json_t *out, const json_t *v, const ref_context *rc)
 {
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) walk(out, x, ns, ca_kind);
+        json_array_foreach(v, i, x) walk(out, x, rc);
         return;
     }
     if (!json_is_object(v))
@@ -63,14 +74,15 @@ static void walk(json_t *out, const json_t *v, const char *ns, const char *ca_ki
     json_t *x;
     json_object_foreach((json_t *)v, k, x) {
         if (strcmp(k, "secretRef") == 0 || strcmp(k, "authSecretRef") == 0 || strcmp(k, "clientCertificateRef") == 0) {
-            add_ref(out, x, "Secret", ns);
+            add_ref(out, x, "Secret", rc);
         } else if (strcmp(k, "secretRefs") == 0 || strcmp(k, "certificateRefs") == 0 ||
                    strcmp(k, "caCertificateRefs") == 0) {
             size_t i;
             json_t *ref;
-            json_array_foreach(x, i, ref) add_ref(out, ref, strcmp(k, "caCertificateRefs") == 0 ? ca_kind : "Secret", ns);
+            json_array_foreach(x, i, ref) add_ref(out, ref, strcmp(k, "caCertificateRefs") == 0 ? rc->ca_kind : "Secret",
+                                                  rc);
         } else {
-            walk(out, x, ns, ca_kind);
+            walk(out, x, rc);
         }
     }
 }
@@ -84,8 +96,16 @@ json_t *sl_kube_refs_collect(sl_store *s)
         if (sl_store_list_shared(s, naming_kinds[i], &items, &unused) == SL_OK) {
             size_t j;
             json_t *obj;
-            const char *ca_kind = strcmp(naming_kinds[i], "Backend") == 0 ? "Secret" : "ConfigMap";
-            json_array_foreach(items, j, obj) walk(out, json_object_get(obj, "spec"), sl_obj_namespace(obj), ca_kind);
+            /* A kind-less caCertificateRef names a Secret in a Backend (as
+             * compiler_backend_tls.c reads it), a ConfigMap elsewhere; only
+             * Gateways reach other namespaces (by ReferenceGrant). */
+            bool backend = strcmp(naming_kinds[i], "Backend") == 0;
+            bool granted = strcmp(naming_kinds[i], "Gateway") == 0;
+            json_array_foreach(items, j, obj)
+            {
+                ref_context rc = {sl_obj_namespace(obj), backend ? "Secret" : "ConfigMap", !granted};
+                walk(out, json_object_get(obj, "spec"), &rc);
+            }
         }
         json_decref(items);
     }

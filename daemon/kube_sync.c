@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/sl.h"
+#include "daemon/api_schema.h"
 #include "daemon/kinds.h"
 #include "daemon/kube_client.h"
 #include "daemon/kube_status.h"
@@ -120,6 +121,21 @@ static json_t *stored_form(reflector *r, json_t *obj)
     json_object_set_new(obj, "kind", json_string(r->res->kind));
     json_t *meta = sl_obj_metadata(obj);
     json_object_del(meta, "managedFields");
+    /* Fields our schema does not know are dropped, as an API server with our
+     * CRDs drops them: an object from before the CRDs were updated (or written
+     * past them) still applies, without what sluice would not read anyway. */
+    const json_t *schema = sl_api_schema(r->kind->singular);
+    if (schema && json_is_object(json_object_get(obj, "spec"))) {
+        json_t *pruned = json_array();
+        sl_schema_prune(schema, json_object_get(obj, "spec"), "spec", pruned);
+        if (json_array_size(pruned) > 0)
+            sl_log_warn("kubernetes", "%s %s%s%s from the cluster: %s%s is not a field of ours: left out "
+                        "(apply deploy/kubernetes/crds.yaml of this version so that the API server says so)",
+                        r->res->kind, sl_obj_namespace(obj), r->kind->namespaced ? "/" : "", sl_obj_name(obj),
+                        json_string_value(json_array_get(pruned, 0)),
+                        json_array_size(pruned) > 1 ? " (and more)" : "");
+        json_decref(pruned);
+    }
     sl_vctx v;
     sl_vctx_init(&v);
     sl_kind_validate(r->kind, &v, obj);

@@ -56,7 +56,17 @@ static bool limit(const json_t *s, const char *key, long long *out)
     return true;
 }
 
-static void check_string(sl_vctx *v, const json_t *s, const char *str)
+/* An empty string or list below its minimum: "Required value" when its object
+ * requires it (as our own checks say), else a plain invalid value. */
+static void too_short(sl_vctx *v, bool required, bool empty, const char *fmt, long long min)
+{
+    if (empty && required)
+        sl_v_required(v, NULL);
+    else
+        sl_v_invalid(v, NULL, fmt, min);
+}
+
+static void check_string(sl_vctx *v, const json_t *s, const char *str, bool required)
 {
     const json_t *en = json_object_get(s, "enum");
     if (en) {
@@ -72,19 +82,19 @@ static void check_string(sl_vctx *v, const json_t *s, const char *str)
                 break;
             used += (size_t)n;
         }
-        sl_v_fail(v, NULL, "FieldValueNotSupported", "Unsupported value: \"%s\": supported values: %s", str, list);
+        sl_v_fail(v, NULL, "FieldValueNotSupported", "Unsupported value: \"%.200s\": supported values: %s", str, list);
         return;
     }
     long long lo, hi;
     size_t len = utf8_length(str);
     if (limit(s, "minLength", &lo) && (long long)len < lo) {
-        if (len == 0)
-            sl_v_required(v, NULL);
-        else
-            sl_v_invalid(v, NULL, "must be at least %lld characters", lo);
+        too_short(v, required, len == 0, "must be at least %lld characters", lo);
+        return;
     }
-    if (limit(s, "maxLength", &hi) && (long long)len > hi)
+    if (limit(s, "maxLength", &hi) && (long long)len > hi) {
         sl_v_fail(v, NULL, "FieldValueTooLong", "may not be more than %lld characters", hi);
+        return; /* (no pattern run over a string that is already too long) */
+    }
     const char *re = json_string_value(json_object_get(s, "pattern"));
     if (re && sl_api_schema_match(re, str) != 1)
         sl_v_invalid(v, NULL, "Invalid value: \"%.200s\": must match %s", str, re);
@@ -108,16 +118,14 @@ static void check_number(sl_vctx *v, const json_t *s, const json_t *x)
         sl_v_invalid(v, NULL, "must be at most %g", json_number_value(mx));
 }
 
-static void check_array(sl_vctx *v, const json_t *s, const json_t *a)
+static void check_node(sl_vctx *v, const json_t *s, const json_t *x, bool required);
+
+static void check_array(sl_vctx *v, const json_t *s, const json_t *a, bool required)
 {
     long long lo, hi;
     size_t n = json_array_size(a);
-    if (limit(s, "minItems", &lo) && (long long)n < lo) {
-        if (n == 0)
-            sl_v_required(v, NULL);
-        else
-            sl_v_invalid(v, NULL, "must have at least %lld items", lo);
-    }
+    if (limit(s, "minItems", &lo) && (long long)n < lo)
+        too_short(v, required, n == 0, "must have at least %lld items", lo);
     if (limit(s, "maxItems", &hi) && (long long)n > hi) {
         sl_v_fail(v, NULL, "FieldValueTooMany", "must have at most %lld items", hi);
         return; /* (a list far too long is not walked item by item) */
@@ -128,7 +136,7 @@ static void check_array(sl_vctx *v, const json_t *s, const json_t *a)
     json_array_foreach(a, i, x)
     {
         size_t prev = sl_v_index(v, i);
-        sl_v_schema(v, items, x);
+        check_node(v, items, x, false);
         sl_v_pop(v, prev);
     }
 }
@@ -178,6 +186,14 @@ static void unknown_field(sl_vctx *v, const json_t *props, const char *key)
         sl_v_fail(v, key, "FieldValueNotSupported", "unknown field \"%s\"", key);
 }
 
+static bool is_required(const json_t *s, const char *key)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(s, "required"), i, r) if (strcmp(json_string_value(r), key) == 0) return true;
+    return false;
+}
+
 static void check_object(sl_vctx *v, const json_t *s, const json_t *o)
 {
     const json_t *props = json_object_get(s, "properties"), *addl = json_object_get(s, "additionalProperties");
@@ -210,12 +226,12 @@ static void check_object(sl_vctx *v, const json_t *s, const json_t *o)
             continue;
         }
         size_t prev = props ? sl_v_field(v, k) : sl_v_key(v, k);
-        sl_v_schema(v, sub, x);
+        check_node(v, sub, x, props && is_required(s, k));
         sl_v_pop(v, prev);
     }
 }
 
-void sl_v_schema(sl_vctx *v, const json_t *s, const json_t *x)
+static void check_node(sl_vctx *v, const json_t *s, const json_t *x, bool required)
 {
     if (!s || json_is_null(x))
         return;
@@ -232,11 +248,50 @@ void sl_v_schema(sl_vctx *v, const json_t *s, const json_t *x)
         return;
     }
     if (json_is_string(x))
-        check_string(v, s, json_string_value(x));
+        check_string(v, s, json_string_value(x), required);
     else if (json_is_number(x))
         check_number(v, s, x);
     else if (json_is_array(x))
-        check_array(v, s, x);
+        check_array(v, s, x, required);
     else if (json_is_object(x))
         check_object(v, s, x);
+}
+
+void sl_v_schema(sl_vctx *v, const json_t *s, const json_t *x) { check_node(v, s, x, true); }
+
+void sl_schema_prune(const json_t *s, json_t *x, const char *path, json_t *pruned)
+{
+    if (!s || !json_is_object(s))
+        return;
+    const json_t *props = json_object_get(s, "properties");
+    if (json_is_array(x) && json_object_get(s, "items")) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(x, i, item)
+        {
+            char sub[1024];
+            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            sl_schema_prune(json_object_get(s, "items"), item, sub, pruned);
+        }
+        return;
+    }
+    if (!json_is_object(x))
+        return;
+    const json_t *addl = json_object_get(s, "additionalProperties");
+    bool open = json_is_true(json_object_get(s, "x-kubernetes-preserve-unknown-fields"));
+    const char *k;
+    json_t *val;
+    void *tmp;
+    json_object_foreach_safe(x, tmp, k, val)
+    {
+        char sub[1024];
+        snprintf(sub, sizeof(sub), props ? "%s.%s" : "%s[%s]", path, k);
+        const json_t *child = props ? json_object_get(props, k) : addl;
+        if (child)
+            sl_schema_prune(child, val, sub, pruned);
+        else if (props && !open) {
+            json_array_append_new(pruned, json_string(sub));
+            json_object_del(x, k);
+        }
+    }
 }

@@ -18,7 +18,7 @@ void sl_vctx_init(sl_vctx *v)
     v->causes = json_array();
     v->path[0] = '\0';
     v->len = 0;
-    v->schema_pass = false;
+    v->schema_from = 0;
 }
 
 void sl_vctx_free(sl_vctx *v)
@@ -72,13 +72,20 @@ void sl_v_fail(sl_vctx *v, const char *sub, const char *reason, const char *fmt,
     /* The schema (daemon/api_schema.h) and a kind's own checks may both find
      * the same problem: the schema's cause is dropped when the kind's checks
      * already gave one for this field and reason (their words say more). */
-    size_t i;
-    const json_t *c;
-    json_array_foreach(v->schema_pass ? v->causes : NULL, i, c)
-    {
+    for (size_t i = 0; i + 1 < v->schema_from; i++) {
+        const json_t *c = json_array_get(v->causes, i);
         if (strcmp(json_string_value(json_object_get(c, "field")), field) == 0 &&
             strcmp(json_string_value(json_object_get(c, "reason")), reason) == 0)
             return;
+    }
+    size_t n = json_array_size(v->causes);
+    if (n >= SL_V_MAX_CAUSES)
+        return;
+    if (n == SL_V_MAX_CAUSES - 1) {
+        json_array_append_new(v->causes, json_pack("{s:s, s:s, s:s}", "field", field, "message",
+                                                   "too many problems: only the first ones are listed", "reason",
+                                                   "FieldValueInvalid"));
+        return;
     }
     json_array_append_new(v->causes,
                           json_pack("{s:s, s:s, s:s}", "field", field, "message", msg, "reason", reason));

@@ -10,11 +10,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* At most this many causes are listed (the last says more were found): a
+ * hostile body with a million bad fields costs linear time and one small answer. */
+#define SL_V_MAX_CAUSES 100
+
 typedef struct sl_vctx {
     json_t *causes;  /* array of {"field","message","reason"}; owned by the context */
     char path[1024]; /* current path */
     size_t len;      /* length of path */
-    bool schema_pass; /* the schema's check is running: it skips what the kind's checks found (sl_kind_validate) */
+    size_t schema_from; /* >0 while the schema's check runs: causes before it are the kind's own
+                         * (sl_kind_validate); a schema cause they already give is dropped */
 } sl_vctx;
 
 void sl_vctx_init(sl_vctx *v);

@@ -125,11 +125,87 @@ static void test_limits(void)
     CHECK(one(check("{name: a, port: 0}"), "spec.port", "FieldValueInvalid", "between 1 and 65535, inclusive"));
     CHECK(one(check("{name: a, ratio: 0.25}"), "spec.ratio", "FieldValueInvalid", "must be at least 0.5"));
     CHECK(one(check("{name: a, duration: 10m}"), "spec.duration", "FieldValueInvalid", "must match"));
-    CHECK(one(check("{name: a, list: []}"), "spec.list", "FieldValueRequired", "Required value"));
+    CHECK(one(check("{name: a, list: []}"), "spec.list", "FieldValueInvalid", "at least 1 items"));
     CHECK(one(check("{name: a, list: [{}, {}, {}]}"), "spec.list", "FieldValueTooMany", "at most 2 items"));
     CHECK(one(check("{name: a, list: [{weight: 11}]}"), "spec.list[0].weight", "FieldValueInvalid",
               "must be at most 10"));
     CHECK(one(check("{name: a, labels: {a: long}}"), "spec.labels[a]", "FieldValueTooLong", "more than 3"));
+}
+
+static void test_empty_optional_values_are_invalid_not_required(void)
+{
+    /* (name is required: empty is "Required value"; an optional list or string
+     * below its minimum is only invalid) */
+    json_t *schema = yaml("type: object\nproperties:\n  opt: {type: string, minLength: 1}\n"
+                          "  list: {type: array, minItems: 1, items: {type: string}}\n");
+    const char *cases[][2] = {{"{opt: ''}", "must be at least 1 characters"}, {"{list: []}", "at least 1 items"}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *value = yaml(cases[i][0]);
+        sl_vctx v;
+        sl_vctx_init(&v);
+        sl_v_schema(&v, schema, value);
+        json_t *c = json_array_get(v.causes, 0);
+        CHECK(json_array_size(v.causes) == 1);
+        CHECK_STR(json_string_value(json_object_get(c, "reason")), "FieldValueInvalid");
+        CHECK(c && strstr(json_string_value(json_object_get(c, "message")), cases[i][1]) != NULL);
+        sl_vctx_free(&v);
+        json_decref(value);
+    }
+    json_decref(schema);
+}
+
+static void test_hostile_input_costs_little(void)
+{
+    /* A million unknown fields: the causes stop at SL_V_MAX_CAUSES, the last saying so. */
+    json_t *value = json_object();
+    char key[32];
+    for (int i = 0; i < 1000000; i++) {
+        snprintf(key, sizeof(key), "k%07d", i);
+        json_object_set_new(value, key, json_integer(i));
+    }
+    json_object_set_new(value, "name", json_string("ab"));
+    json_t *schema = yaml(SCHEMA);
+    sl_vctx v;
+    sl_vctx_init(&v);
+    sl_v_schema(&v, schema, value);
+    CHECK(json_array_size(v.causes) == SL_V_MAX_CAUSES);
+    CHECK(strstr(json_string_value(json_object_get(json_array_get(v.causes, SL_V_MAX_CAUSES - 1), "message")),
+                 "too many problems") != NULL);
+    sl_vctx_free(&v);
+    json_decref(value);
+    /* A string far over its maxLength is not matched against the pattern. */
+    char *big = malloc(3000001);
+    memset(big, '1', 3000000);
+    memcpy(big + 2999998, "ms", 3);
+    json_t *long_value = json_pack("{s:s, s:s}", "name", "ab", "duration", big);
+    json_t *long_schema = yaml("type: object\nproperties:\n  name: {type: string}\n"
+                               "  duration: {type: string, maxLength: 64, pattern: '^[0-9]+(ms|s)$'}\n");
+    sl_vctx_init(&v);
+    sl_v_schema(&v, long_schema, long_value);
+    CHECK(json_array_size(v.causes) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(v.causes, 0), "reason")), "FieldValueTooLong");
+    sl_vctx_free(&v);
+    free(big);
+    json_decref(long_value);
+    json_decref(long_schema);
+    json_decref(schema);
+}
+
+static void test_prune_drops_what_the_schema_does_not_know(void)
+{
+    json_t *schema = yaml(SCHEMA);
+    json_t *value = yaml("{name: a, extra: 1, free: {any: 1}, labels: {x: y}, list: [{weight: 1, wieght: 2}]}");
+    json_t *pruned = json_array();
+    sl_schema_prune(schema, value, "spec", pruned);
+    char *left = json_dumps(value, JSON_SORT_KEYS | JSON_COMPACT);
+    CHECK_STR(left, "{\"free\":{\"any\":1},\"labels\":{\"x\":\"y\"},\"list\":[{\"weight\":1}],\"name\":\"a\"}");
+    free(left);
+    CHECK(json_array_size(pruned) == 2);
+    CHECK_STR(json_string_value(json_array_get(pruned, 0)), "spec.extra");
+    CHECK_STR(json_string_value(json_array_get(pruned, 1)), "spec.list[0].wieght");
+    json_decref(pruned);
+    json_decref(value);
+    json_decref(schema);
 }
 
 static bool lints(const char *text)
@@ -153,6 +229,9 @@ static void test_lint_refuses_what_is_not_understood(void)
     CHECK(!lints("type: string\npattern: '(['\n"));
     CHECK(!lints("type: string\nenum: [1, 2]\n"));
     CHECK(!lints("type: strng\n"));
+    CHECK(!lints("type: integer\nenum: ['1']\n"));
+    CHECK(!lints("type: object\nx-kubernetes-preserve-unknown-fields: false\n"));
+    CHECK(!lints("type: string\nx-kubernetes-int-or-string: true\n"));
 }
 
 static void test_our_kinds_have_schemas(void)
@@ -174,7 +253,9 @@ int main(void)
 {
     static const sl_unit_test tests[] = {
         UNIT_TEST(test_valid_values_pass), UNIT_TEST(test_types), UNIT_TEST(test_unknown_fields_are_named),
-        UNIT_TEST(test_limits), UNIT_TEST(test_lint_refuses_what_is_not_understood),
+        UNIT_TEST(test_limits), UNIT_TEST(test_empty_optional_values_are_invalid_not_required),
+        UNIT_TEST(test_hostile_input_costs_little), UNIT_TEST(test_prune_drops_what_the_schema_does_not_know),
+        UNIT_TEST(test_lint_refuses_what_is_not_understood),
         UNIT_TEST(test_our_kinds_have_schemas),
     };
     return sl_unit_run("schema_check", tests, sizeof(tests) / sizeof(tests[0]));
