@@ -163,8 +163,8 @@ static bool lint_node(const json_t *s, char *path, size_t pathlen, size_t used, 
     if (en) {
         size_t i;
         const json_t *e;
-        if (!json_is_array(en) || json_array_size(en) == 0)
-            return lint_fail(err, errlen, path, "enum must be a non-empty list");
+        if (!json_is_array(en) || json_array_size(en) == 0 || json_array_size(en) > 64)
+            return lint_fail(err, errlen, path, "enum must be a list of 1 to 64 values");
         json_array_foreach(en, i, e) if (!json_is_string(e)) return lint_fail(err, errlen, path,
                                                                               "enum values must be strings");
     }

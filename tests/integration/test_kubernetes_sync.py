@@ -43,6 +43,15 @@ def route(name, path, backend_name="be"):
                                 "backendRefs": [{"group": SLUICE_GROUP, "kind": "Backend", "name": backend_name}]}]}}
 
 
+def seed(fake, gateway_port, origin_port, path):
+    """The objects every sync test starts from: the default Namespace, a Gateway on
+    gateway_port, Backend "be" to the origin, and HTTPRoute "r" for path."""
+    fake.apply("namespaces", {"metadata": {"name": "default"}})
+    fake.apply("gateways", gateway(gateway_port))
+    fake.apply("backends", backend("be", origin_port))
+    fake.apply("httproutes", route("r", path))
+
+
 class Cluster:
     """The fake API server with a Namespace, a Gateway on a free port, a Backend
     to a real origin and an HTTPRoute, and a sluiced mirroring it."""
@@ -52,10 +61,7 @@ class Cluster:
         self.fake.forbidden = set(forbidden)
         self.origin = Origin("in-cluster")
         self.port = free_port()
-        self.fake.apply("namespaces", {"metadata": {"name": "default"}})
-        self.fake.apply("gateways", gateway(self.port))
-        self.fake.apply("backends", backend("be", self.origin.port))
-        self.fake.apply("httproutes", route("r", "/app"))
+        seed(self.fake, self.port, self.origin.port, "/app")
         config = self.fake.kubeconfig(str(tmp_path / "kubeconfig"))
         self.sluiced = make_sluiced("state", extra_args=["--kubernetes", "--kubeconfig", config])
         self.sluiced.start()
@@ -304,10 +310,7 @@ def test_https_with_the_clusters_ca_client_certificates_and_a_rotating_token(mak
     fake = FakeKube(token=None, tls=(server.cert_path, server.key_path, pki.ca))
     try:
         port = free_port()
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gateways", gateway(port))
-        fake.apply("backends", backend("be", origin.port))
-        fake.apply("httproutes", route("r", "/tls"))
+        seed(fake, port, origin.port, "/tls")
         os.makedirs(str(tmp_path / "cert"))
         config = tls_cluster_config(str(tmp_path / "cert" / "kubeconfig"), fake, ca_pem, client=client)
         s = make_sluiced("state-cert", extra_args=["--kubernetes", "--kubeconfig", config])
@@ -321,10 +324,7 @@ def test_https_with_the_clusters_ca_client_certificates_and_a_rotating_token(mak
     # A token file, read again when it changes (the fake's token rotates with it).
     fake = FakeKube(token="first", tls=(server.cert_path, server.key_path, None))
     try:
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gateways", gateway(port))
-        fake.apply("backends", backend("be", origin.port))
-        fake.apply("httproutes", route("r", "/tls"))
+        seed(fake, port, origin.port, "/tls")
         token_file = str(tmp_path / "token")
         with open(token_file, "w") as f:
             f.write("first\n")
@@ -379,10 +379,7 @@ def test_in_cluster_configuration_from_the_pods_files(make_sluiced, tmp_path):
         f.write("pod-token-1")
     try:
         port = free_port()
-        fake.apply("namespaces", {"metadata": {"name": "default"}})
-        fake.apply("gateways", gateway(port))
-        fake.apply("backends", backend("be", origin.port))
-        fake.apply("httproutes", route("r", "/pod"))
+        seed(fake, port, origin.port, "/pod")
         env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(fake.port),
                "SLUICE_SERVICEACCOUNT_DIR": str(sa)}
         s = make_sluiced("state-pod", extra_args=["--kubernetes"], env=env)
