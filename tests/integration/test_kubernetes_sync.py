@@ -166,7 +166,9 @@ def test_fields_our_schemas_do_not_know_are_dropped_not_the_object(cluster):
         "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}],
                  "apiKeyAuth": {"secretRefs": [{"name": "keys"}], "hedaer": "X-Key"}}})
     wait_until(lambda: cluster.get("/app/1").status_code == 401, timeout=20, what="the policy in force")
-    assert cluster.get("/app/1", headers={"X-API-Key": "key-a"}).status_code == 200
+    # (the key's Secret is read by name once the policy names it: it may come a moment later)
+    wait_until(lambda: cluster.get("/app/1", headers={"X-API-Key": "key-a"}).status_code == 200, timeout=20,
+               what="the key from the named Secret")
     stored = cluster.sluiced.get(path_for("trafficpolicies", "default", "auth", group=SLUICE_GROUP,
                                           version="v1alpha1")).json()
     assert "hedaer" not in stored["spec"]["apiKeyAuth"]
