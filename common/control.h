@@ -90,6 +90,10 @@ typedef struct sl_control {
      * master rewrites the keys. */
     _Atomic uint64_t ticket_seq;
     sl_ticket_key ticket_keys[2];
+    /* The key that signs the MCP gateway's session ids (workers/mcp_session.c):
+     * made once and kept in the state dir (mcp-session.key), so sessions
+     * survive restarts; written by the master before any worker starts. */
+    uint8_t mcp_session_key[32];
     sl_worker_slot slots[SL_MAX_WORKERS];
     /* Unexpected exits of each slot's workers since the slot last went to
      * another Gateway (kept apart from slots[], which a new worker clears):

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SL_SNAP_MAGIC 0x50414e53434c53ull /* "SLCSNAP" */
-#define SL_SNAP_FORMAT 13
+#define SL_SNAP_FORMAT 14
 #define SL_SNAP_NONE UINT32_MAX           /* "no index" in a reference field */
 
 typedef struct sl_snap_str {
@@ -50,6 +50,7 @@ enum sl_snap_section {
     SL_SNAP_HASH_POLICIES,
     SL_SNAP_LB_ENTRIES,
     SL_SNAP_HEALTH_CHECKS,
+    SL_SNAP_MCP_TARGETS,
     SL_SNAP_NSECTIONS
 };
 
@@ -325,7 +326,7 @@ typedef struct sl_snap_backend {
     uint8_t protocol;
     uint8_t tls_verify; /* sl_snap_tls_verify, for SL_BACKEND_HTTPS */
     uint8_t ai_provider; /* sl_ai_provider (common/ai.h): a Backend of type AI; 0 otherwise */
-    uint8_t reserved;
+    uint8_t mcp_prefix;  /* sl_snap_mcp_prefix: a Backend of type MCP (mcp_targets not empty); 0 otherwise */
     sl_snap_range endpoints;
     sl_snap_str tls_sni;  /* SNI, and the name the certificate must carry unless tls_sans says
                            * otherwise ("": the endpoint's host) */
@@ -354,7 +355,31 @@ typedef struct sl_snap_backend {
     uint32_t series;          /* traffic series (common/series.h); SL_SNAP_NONE: none */
     uint32_t reserved2;
     sl_snap_range lb_entries; /* LB_ENTRIES: the ring (ring hash) or table (maglev), else empty */
+    sl_snap_range mcp_targets; /* MCP_TARGETS: a Backend of type MCP, served by the worker's MCP
+                                * gateway (workers/mcp.h) instead of being proxied; else empty */
+    sl_snap_str mcp_id;       /* ...its "namespace/name", which its session ids are bound to */
+    uint32_t mcp_session_s;   /* ...how long a session lives (seconds) */
+    uint32_t reserved3;
 } sl_snap_backend;
+
+/* How the MCP gateway names what a target offers (mcp.prefixMode). */
+typedef enum {
+    SL_MCP_PREFIX_CONDITIONAL = 1, /* "<target>_<name>" when the Backend has more than one target */
+    SL_MCP_PREFIX_ALWAYS = 2,
+    SL_MCP_PREFIX_NEVER = 3,       /* the names as the targets give them (the first of a clash wins) */
+} sl_snap_mcp_prefix;
+
+typedef enum { SL_MCP_STREAMABLE_HTTP = 1, SL_MCP_SSE = 2 } sl_snap_mcp_protocol;
+
+/* One MCP server behind a Backend of type MCP. */
+typedef struct sl_snap_mcp_target {
+    sl_snap_str name;     /* the target's name: its prefix */
+    sl_snap_str url;      /* "http://host:port/path" it is reached at */
+    sl_snap_str include;  /* names (globs with '*') it may offer, one per line ("": all) */
+    sl_snap_str exclude;  /* ...and names it may not (applied after include) */
+    uint8_t protocol;     /* sl_snap_mcp_protocol */
+    uint8_t reserved[7];
+} sl_snap_mcp_target;
 
 typedef struct sl_snap_endpoint {
     uint8_t family; /* AF_INET or AF_INET6 */

@@ -137,7 +137,7 @@ static const sl_snap_field backend_fields[] = {
     UINT(sl_snap_backend, protocol),
     UINT(sl_snap_backend, tls_verify),
     UINT(sl_snap_backend, ai_provider),
-    RESERVED(sl_snap_backend, reserved),
+    UINT(sl_snap_backend, mcp_prefix),
     RANGE(sl_snap_backend, endpoints, SL_SNAP_ENDPOINTS),
     STR(sl_snap_backend, tls_sni),
     STR(sl_snap_backend, tls_ca),
@@ -159,6 +159,19 @@ static const sl_snap_field backend_fields[] = {
     UINT(sl_snap_backend, series),
     RESERVED(sl_snap_backend, reserved2),
     RANGE(sl_snap_backend, lb_entries, SL_SNAP_LB_ENTRIES),
+    RANGE(sl_snap_backend, mcp_targets, SL_SNAP_MCP_TARGETS),
+    STR(sl_snap_backend, mcp_id),
+    UINT(sl_snap_backend, mcp_session_s),
+    RESERVED(sl_snap_backend, reserved3),
+};
+
+static const sl_snap_field mcp_target_fields[] = {
+    STR(sl_snap_mcp_target, name),
+    STR(sl_snap_mcp_target, url),
+    STR(sl_snap_mcp_target, include),
+    STR(sl_snap_mcp_target, exclude),
+    UINT(sl_snap_mcp_target, protocol),
+    RESERVED(sl_snap_mcp_target, reserved),
 };
 
 static const sl_snap_field endpoint_fields[] = {
@@ -304,4 +317,5 @@ const sl_snap_section_desc sl_snap_sections[SL_SNAP_NSECTIONS] = {
     SECTION(SL_SNAP_HASH_POLICIES, "hash_policies", sl_snap_hash_policy, hash_policy_fields),
     SECTION(SL_SNAP_LB_ENTRIES, "lb_entries", sl_snap_lb_entry, lb_entry_fields),
     SECTION(SL_SNAP_HEALTH_CHECKS, "health_checks", sl_snap_health_check, health_check_fields),
+    SECTION(SL_SNAP_MCP_TARGETS, "mcp_targets", sl_snap_mcp_target, mcp_target_fields),
 };

@@ -253,9 +253,12 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
     if (group[0] == '\0' && strcmp(kind, "Service") == 0)
         index = service_backend(c, ns, name, port);
     else if (strcmp(group, SLUICE_GROUP) == 0 && strcmp(kind, "Backend") == 0)
-        index = strcmp(sl_js(json_object_get(sl_compile_find_object(c->backends, ns, name), "spec"), "type"), "AI") == 0
-                    ? (connections ? SL_SNAP_NONE : sl_compile_ai_backend(c, ns, name))
-                    : static_backend(c, ns, name);
+    {
+        const char *type = sl_js(json_object_get(sl_compile_find_object(c->backends, ns, name), "spec"), "type");
+        index = strcmp(type, "AI") == 0    ? (connections ? SL_SNAP_NONE : sl_compile_ai_backend(c, ns, name))
+                : strcmp(type, "MCP") == 0 ? (connections || grpc ? SL_SNAP_NONE : sl_compile_mcp_backend(c, ns, name))
+                                           : static_backend(c, ns, name);
+    }
     if (grpc && index != SL_SNAP_NONE) {
         sl_snap_backend *be = sl_sb_at(&c->b, SL_SNAP_BACKENDS, index);
         if (be->protocol == SL_BACKEND_HTTPS) {
@@ -382,9 +385,10 @@ static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const js
     }
     if (strcmp(type, "AI") == 0)
         return sl_compile_ai_problem(c, obj, grpc, message);
-    if (strcmp(type, "MCP") == 0 || strcmp(type, "A2A") == 0) {
-        *message = strcmp(type, "MCP") == 0 ? "Backends of type MCP are not served by this version of sluice yet"
-                                           : "Backends of type A2A are not served by this version of sluice yet";
+    if (strcmp(type, "MCP") == 0)
+        return sl_compile_mcp_problem(obj, grpc, message);
+    if (strcmp(type, "A2A") == 0) {
+        *message = "Backends of type A2A are not served by this version of sluice yet";
         return "UnsupportedProtocol";
     }
     if (grpc && strcmp(sl_js(json_object_get(json_object_get(obj, "spec"), "static"), "protocol"), "HTTPS") == 0) {

@@ -38,6 +38,7 @@
 #include "daemon/redis_health.h"
 #include "daemon/gateway_status.h"
 #include "daemon/liveness.h"
+#include "daemon/mcp_key.h"
 #include "daemon/route_status.h"
 #include "daemon/publisher.h"
 #include "daemon/store.h"
@@ -729,6 +730,10 @@ int main(int argc, char **argv)
     char err[1024];
     if (!lock_state_dir(state_dir))
         return 1;
+    if (!sl_mcp_key_load(state_dir, m.control->mcp_session_key, err, sizeof(err))) {
+        sl_log_error("main", "the MCP session key: %s", err);
+        return 1;
+    }
     m.store = sl_store_open(state_dir, err, sizeof(err));
     if (!m.store) {
         sl_log_error("main", "cannot open the store: %s", err);

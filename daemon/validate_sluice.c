@@ -286,6 +286,13 @@ static void check_ai(sl_vctx *v, const json_t *ai)
 static void check_mcp(sl_vctx *v, const json_t *mcp)
 {
     static const char *const protocols[] = {"StreamableHTTP", "SSE", NULL};
+    static const char *const prefix_modes[] = {"Conditional", "Always", "Never", NULL};
+    const char *prefix = sl_v_get_string(v, mcp, "prefixMode");
+    if (prefix)
+        sl_v_enum(v, "prefixMode", prefix, prefix_modes);
+    long long age_ms;
+    if (sl_v_duration(v, mcp, "sessionMaxAge", &age_ms) && age_ms < 1000)
+        sl_v_invalid(v, "sessionMaxAge", "must be at least 1s");
     const json_t *targets = sl_v_get_list(v, mcp, "targets", 1, 64, true);
     size_t i;
     const json_t *x;

@@ -17,6 +17,7 @@
 #include "common/settings.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
+#include "workers/mcp.h"
 #include "workers/response_hook.h"
 #include "workers/sys_io.h"
 #include "workers/h2.h"
@@ -180,6 +181,7 @@ static void release_policy_state(sl_conn *c)
     sl_ai_tokens_end(c);
     sl_ai_budget_end(c);
     sl_collect_end(c);
+    sl_mcp_end(c);
     sl_lb_request_end(c); /* (a retry waiting out its backoff still holds its charge) */
 }
 
@@ -289,6 +291,7 @@ void sl_conn_finish_request(sl_conn *c)
     sl_ai_tokens_end(c);
     sl_ai_budget_end(c);
     sl_collect_end(c);
+    sl_mcp_end(c);
     if (c->h2s)
         sl_h2_stream_finished(c);
     if (c->up)
@@ -351,6 +354,27 @@ void sl_conn_respond_json(sl_conn *c, int status, const char *body, bool close_c
 
 void sl_conn_respond_raw(sl_conn *c, int status, const char *headers, const char *body, size_t blen)
 {
+    respond(c, status, headers, "", body, blen);
+}
+
+void sl_conn_respond_big(sl_conn *c, int status, const char *headers, const char *body, size_t blen)
+{
+    if (sl_cbuf_get(c->w, &c->out) != 0) {
+        sl_conn_close(c);
+        return;
+    }
+    size_t need = sl_buf_len(&c->out) + 512 + strlen(headers) + blen;
+    if (sl_buf_room(&c->out) + c->out.start < need) {
+        /* A buffer of its own (freed, not pooled, when the request ends: sl_cbuf_put). */
+        sl_buf grown = {0};
+        if (sl_buf_alloc(&grown, need) != 0) {
+            respond(c, 503, "", "Content-Type: text/plain\r\n", "out of memory\n", 14);
+            return;
+        }
+        sl_buf_append(&grown, c->out.data + c->out.start, sl_buf_len(&c->out));
+        sl_cbuf_put(c->w, &c->out);
+        c->out = grown;
+    }
     respond(c, status, headers, "", body, blen);
 }
 

@@ -225,6 +225,8 @@ struct sl_conn {
     uint64_t up_deadline_ms;  /* upstream connect/response deadline */
     uint64_t try_deadline_ms; /* the rule's backendRequest timeout: this try's response head by then (0: none) */
     uint64_t last_client_ms;  /* last request body bytes from the client */
+    struct sl_mcp_req *mcp;   /* a request to an MCP Backend: what the MCP gateway keeps (workers/mcp.h), or NULL */
+    const sl_snap_backend *mcp_backend; /* ...that Backend */
 };
 
 /* How long the upstream may stay silent while this request waits for it. */
@@ -264,6 +266,9 @@ void sl_conn_respond_with(sl_conn *c, int status, const char *extra_headers, con
 /* A local response given whole: its header lines (Content-Type among them, if
  * any), a body of blen bytes (cut to what the output buffer holds). */
 void sl_conn_respond_raw(sl_conn *c, int status, const char *headers, const char *body, size_t blen);
+/* ...whatever the body's size: the connection's output buffer grows to hold it
+ * (a local answer made of what services sent: the MCP gateway's). */
+void sl_conn_respond_big(sl_conn *c, int status, const char *headers, const char *body, size_t blen);
 /* Queues a complete local response (status, short text body) and finishes the
  * request; `close` forces the connection to close afterwards. */
 void sl_conn_respond(sl_conn *c, int status, const char *body, bool close);

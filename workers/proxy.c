@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/mcp.h"
 #include "workers/proxy_buffer.h"
 #include "workers/sys_io.h"
 #include "workers/filters.h"
@@ -420,6 +421,40 @@ void sl_policy_resume(sl_conn *c)
         after_policies(c);
 }
 
+/* A request to a Backend of type MCP: its body (one JSON-RPC message) is read
+ * whole, then the MCP gateway answers it (workers/mcp.h). */
+static void mcp_begin(sl_conn *c, const sl_snap_backend *be)
+{
+    if (!sl_mcp_take_head(c)) {
+        sl_conn_respond(c, 503, "out of memory\n", true);
+        return;
+    }
+    c->mcp_backend = be;
+    if (c->req_body.done || c->req_body.kind == SL_BODY_NONE) {
+        sl_mcp_serve(c, be);
+        return;
+    }
+    if (c->req_body.kind == SL_BODY_LENGTH && c->req_body.remaining > (uint64_t)sl_setting(SL_SET_AI_MAX_REQUEST_BYTES)) {
+        c->req_body.done = true; /* not read: the connection closes after the answer */
+        sl_conn_respond(c, 413, "request body too large\n", true);
+        return;
+    }
+    if (!sl_collect_begin(c)) {
+        c->req_body.done = true;
+        sl_conn_respond(c, 400, "an MCP request carries a JSON-RPC message\n", true);
+        return;
+    }
+    c->collecting = true;
+    if (c->expect_continue) {
+        sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        c->expect_continue = false;
+    }
+    c->last_client_ms = sl_now_ms();
+    c->state = SL_CONN_PROXY;
+    c->deadline_ms = sl_proxy_body_deadline(c);
+    buffering_event(c); /* what already arrived */
+}
+
 /* The request passed its policies: filters that answer, then the backend. */
 static void after_policies(sl_conn *c)
 {
@@ -457,6 +492,10 @@ static void after_policies(sl_conn *c)
     }
     if (be->ai_provider && sl_ai_models_answer(c, route))
         return; /* GET .../models: the models the route serves */
+    if (be->mcp_targets.count) {
+        mcp_begin(c, be); /* answered by the MCP gateway, not proxied */
+        return;
+    }
     if (be->endpoints.count == 0) {
         sl_conn_respond(c, 503, "the backend has no endpoints\n", false);
         return;
@@ -621,6 +660,10 @@ static void buffering_event(sl_conn *c)
                 return;
             }
             sl_conn_route(c);
+            return;
+        }
+        if (status == 1 && c->mcp) {
+            sl_mcp_serve(c, c->mcp_backend);
             return;
         }
         if (status == 1) {

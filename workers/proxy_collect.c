@@ -117,7 +117,8 @@ int sl_collect_again(sl_conn *c, char **error_json)
  * with its length. Before routing (by model), it only waits in req_hold. */
 static int complete(sl_conn *c, char **error_json)
 {
-    if (c->route_pending) {
+    if (c->route_pending || c->mcp) {
+        /* Routing waits for it, or the MCP gateway reads it as it came. */
         c->collecting = c->buffering = false;
         return 1;
     }

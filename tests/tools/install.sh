@@ -7,6 +7,8 @@
 #                 binary is inside its layer.zip)
 #   tests/clients the npm packages openai and @anthropic-ai/sdk (its package-lock.json),
 #                 which test_ai_sdk.py drives, kept in tests/clients/node_modules
+#   tests/mcp     the npm packages @modelcontextprotocol/sdk and server-everything (its
+#                 package-lock.json), which test_mcp.py drives, kept in tests/mcp/node_modules
 #   tests/browser the npm package playwright-core (its package-lock.json), which drives
 #                 Debian's chromium in test_dashboard.py
 # Idempotent: what is already there is kept. A tool that cannot be had is reported,
@@ -70,6 +72,19 @@ if [ ! -d "$browser/node_modules/playwright-core" ]; then
         echo "tests/tools: playwright-core from npm (tests/browser)"
     else
         echo "tests/tools: cannot install playwright-core (needs npm and the npm registry)"
+        status=1
+    fi
+fi
+# The MCP TypeScript SDK and the reference MCP server (server-everything) for
+# test_mcp.py; pinned in tests/mcp/package-lock.json.
+mcp="$here/../mcp"
+if [ ! -d "$mcp/node_modules/@modelcontextprotocol/sdk" ] ||
+    [ ! -d "$mcp/node_modules/@modelcontextprotocol/server-everything" ]; then
+    if command -v npm >/dev/null 2>&1 &&
+        (cd "$mcp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null); then
+        echo "tests/tools: the MCP SDK and server-everything from npm (tests/mcp)"
+    else
+        echo "tests/tools: cannot install the MCP SDK and servers (needs npm and the npm registry)"
         status=1
     fi
 fi

@@ -1,0 +1,780 @@
+/* The MCP gateway's handling of one client request (workers/mcp.h).
+ *
+ * POST carries one JSON-RPC message:
+ *   initialize        sent to every target; the answer merges what they offer,
+ *                     and its Mcp-Session-Id seals the targets' session ids
+ *   tools/list, prompts/list, resources/list, resources/templates/list
+ *                     sent to every target of the session; entries prefixed,
+ *                     filtered and merged; the cursor is the gateway's own
+ *   tools/call, prompts/get, resources/read|subscribe|unsubscribe,
+ *   completion/complete
+ *                     sent to the target the name's prefix names, without it
+ *   logging/setLevel  sent to every target
+ *   ping              answered here
+ *   a notification    sent to every target (202)
+ * DELETE ends the session with every target; GET (a server-to-client stream)
+ * is not offered (405, which clients expect). The answer is JSON, or an event
+ * stream when the targets sent notifications along (progress, logging): they
+ * come first, in target order, then the response. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "workers/conn.h"
+#include "workers/http_client.h"
+#include "workers/mcp.h"
+
+#define SESSION_HEADER_MAX 16384
+
+/* What the request's head said (kept in c->mcp while the body arrives). */
+struct sl_mcp_req {
+    const sl_snap_backend *be;
+    char *session;     /* the Mcp-Session-Id field, or NULL */
+    bool accepts_sse;  /* Accept names text/event-stream */
+    struct mcp_exchange *ex;
+};
+
+/* ---- Answers ----
+ * An answer is made while the exchange lives and sent once it is gone
+ * (conclude): sending may end the request, which ends what it holds. */
+
+typedef struct mcp_answer {
+    int status;
+    char *headers;      /* header lines (malloc'd), or NULL */
+    const char *type;   /* Content-Type, or NULL: no body */
+    char *body;         /* malloc'd, or NULL */
+    size_t len;
+} mcp_answer;
+
+static void answer_set(mcp_answer *a, int status, const char *headers, const char *type, char *body, size_t len)
+{
+    free(a->headers);
+    free(a->body);
+    a->status = status;
+    a->headers = headers && *headers ? strdup(headers) : NULL;
+    a->type = type;
+    a->body = body;
+    a->len = len;
+}
+
+static void answer_json(mcp_answer *a, int status, const char *headers, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text)
+        answer_set(a, 503, NULL, NULL, NULL, 0);
+    else
+        answer_set(a, status, headers, "application/json", text, strlen(text));
+}
+
+static json_t *rpc_error(const json_t *id, int code, const char *message)
+{
+    return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", "code", code,
+                     "message", message);
+}
+
+static json_t *rpc_result(const json_t *id, json_t *result)
+{
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "result",
+                     result ? result : json_object());
+}
+
+static void answer_error(mcp_answer *a, int status, const json_t *id, int code, const char *message)
+{
+    answer_json(a, status, NULL, rpc_error(id, code, message));
+}
+
+/* Sends a (and frees it). */
+static void answer_send(sl_conn *c, mcp_answer *a)
+{
+    if (a->status == 0 || (a->status == 503 && !a->type)) {
+        sl_conn_respond(c, 503, "out of memory\n", true);
+    } else {
+        char *head = NULL;
+        if (asprintf(&head, "%s%s%s%s", a->headers ? a->headers : "", a->type ? "Content-Type: " : "",
+                     a->type ? a->type : "", a->type ? "\r\n" : "") < 0)
+            head = NULL;
+        if (head)
+            sl_conn_respond_big(c, a->status, head, a->body ? a->body : "", a->len);
+        else
+            sl_conn_respond(c, 503, "out of memory\n", true);
+        free(head);
+    }
+    answer_set(a, 0, NULL, NULL, NULL, 0);
+}
+
+typedef enum {
+    STEP_INITIALIZE, /* initialize: every target */
+    STEP_BROADCAST,  /* a notification, logging/setLevel: every target of the session */
+    STEP_LIST,       /* a list: every target of the session (or those a cursor names) */
+    STEP_LOOKUP,     /* a name without a prefix (prefixMode Never): lists first, to find its target */
+    STEP_CALL,       /* one target */
+    STEP_DELETE,     /* DELETE: every target of the session */
+} mcp_step;
+
+typedef struct mcp_slot {
+    struct mcp_exchange *ex;
+    uint32_t target;   /* index among the Backend's targets */
+    sl_http_call *call;
+    sl_mcp_reply reply;
+    bool used;
+} mcp_slot;
+
+typedef struct mcp_exchange {
+    sl_conn *c;
+    const sl_snapshot *s;
+    const sl_snap_backend *be;
+    const uint8_t *key;
+    json_t *msg;             /* the client's message */
+    const char *method;      /* ...its method (in msg), or NULL */
+    mcp_step step;
+    const sl_mcp_list_kind *list; /* STEP_LIST, STEP_LOOKUP */
+    bool uri;                /* STEP_CALL: the message names a URI */
+    sl_mcp_session sess;
+    json_t *cursors;         /* STEP_LIST: target name -> its cursor (a continued list), or NULL */
+    mcp_answer answer;       /* what the client gets, sent when the exchange is over */
+    unsigned pending;
+    uint32_t ntargets;
+    mcp_slot slots[];
+} mcp_exchange;
+
+static const sl_snap_mcp_target *target_at(const mcp_exchange *ex, uint32_t i)
+{
+    return SL_SNAP_GET(ex->s, SL_SNAP_MCP_TARGETS, sl_snap_mcp_target, ex->be->mcp_targets.first + i);
+}
+
+static const char *target_name(const mcp_exchange *ex, uint32_t i) { return sl_snap_cstr(ex->s, target_at(ex, i)->name); }
+
+static uint32_t call_timeout(const sl_conn *c)
+{
+    return c->request_timeout_ms ? c->request_timeout_ms : SL_MCP_CALL_TIMEOUT_MS;
+}
+
+/* The response, after the messages the targets sent along (an event stream
+ * when there are some and the client takes one). */
+static void answer_messages(mcp_exchange *ex, const char *headers, json_t *response)
+{
+    json_t *others = json_array();
+    for (uint32_t i = 0; i < ex->ntargets; i++)
+        if (ex->slots[i].used && ex->slots[i].reply.messages)
+            json_array_extend(others, ex->slots[i].reply.messages);
+    if (json_array_size(others) == 0 || !ex->c->mcp->accepts_sse) {
+        json_decref(others);
+        answer_json(&ex->answer, 200, headers, response);
+        return;
+    }
+    json_array_append_new(others, response);
+    size_t cap = 4096, len = 0, i;
+    char *body = malloc(cap);
+    json_t *m;
+    json_array_foreach(others, i, m)
+    {
+        char *text = json_dumps(m, JSON_COMPACT);
+        size_t n = text ? strlen(text) : 0;
+        if (body && len + n + 32 > cap) {
+            while (len + n + 32 > cap)
+                cap *= 2;
+            char *grown = realloc(body, cap);
+            if (!grown)
+                free(body);
+            body = grown;
+        }
+        if (body && text)
+            len += (size_t)snprintf(body + len, cap - len, "event: message\ndata: %s\n\n", text);
+        free(text);
+    }
+    json_decref(others);
+    char h[SESSION_HEADER_MAX + 64];
+    snprintf(h, sizeof(h), "%sCache-Control: no-cache\r\n", headers ? headers : "");
+    if (body)
+        answer_set(&ex->answer, 200, h, "text/event-stream", body, len);
+    else
+        answer_set(&ex->answer, 503, NULL, NULL, NULL, 0);
+}
+
+/* ---- The exchange ---- */
+
+static void exchange_free(mcp_exchange *ex)
+{
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        if (ex->slots[i].call)
+            sl_http_call_cancel(ex->slots[i].call);
+        sl_mcp_reply_free(&ex->slots[i].reply);
+    }
+    answer_set(&ex->answer, 0, NULL, NULL, NULL, 0);
+    json_decref(ex->msg);
+    json_decref(ex->cursors);
+    sl_mcp_session_free(&ex->sess);
+    free(ex);
+}
+
+/* The client left (or the request ended) while targets were called. */
+static void exchange_cancel(sl_conn *c)
+{
+    mcp_exchange *ex = c->policy_op;
+    c->policy_op = NULL;
+    if (c->mcp)
+        c->mcp->ex = NULL;
+    if (ex)
+        exchange_free(ex);
+}
+
+/* The exchange is over: it goes, then its answer is sent. */
+static void conclude(mcp_exchange *ex)
+{
+    sl_conn *c = ex->c;
+    mcp_answer a = ex->answer;
+    ex->answer = (mcp_answer){0};
+    c->policy_cancel = NULL;
+    c->policy_op = NULL;
+    c->mcp->ex = NULL;
+    exchange_free(ex);
+    c->state = SL_CONN_PROXY; /* (answering moves it on) */
+    answer_send(c, &a);
+}
+
+static void finish(mcp_exchange *ex);
+
+static void on_reply(const sl_http_reply *reply, void *arg)
+{
+    mcp_slot *slot = arg;
+    mcp_exchange *ex = slot->ex;
+    slot->call = NULL;
+    sl_mcp_reply_read(reply, &slot->reply);
+    if (slot->reply.error[0])
+        sl_log_warn("mcp", "target %s of %s: %s", target_name(ex, slot->target), sl_snap_cstr(ex->s, ex->be->mcp_id),
+                    slot->reply.error);
+    if (--ex->pending == 0) {
+        finish(ex);
+        if (ex->pending == 0)
+            conclude(ex); /* (a lookup goes on with a call) */
+    }
+}
+
+/* Sends msg (NULL: a DELETE) to target i with its session id. false: it could not start. */
+static bool send_to(mcp_exchange *ex, uint32_t i, const json_t *msg, const char *http_method)
+{
+    mcp_slot *slot = &ex->slots[i];
+    sl_mcp_reply_free(&slot->reply);
+    char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    if (msg && !body)
+        return false;
+    const char *sid = json_string_value(json_object_get(ex->sess.targets, target_name(ex, i)));
+    slot->ex = ex;
+    slot->target = i;
+    slot->used = true;
+    slot->call = sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, i)->url), http_method, sid,
+                                    ex->step == STEP_INITIALIZE ? NULL : ex->sess.version, body,
+                                    body ? strlen(body) : 0, call_timeout(ex->c), on_reply, slot);
+    free(body);
+    if (slot->call)
+        ex->pending++;
+    return slot->call != NULL;
+}
+
+/* Whether target i is in the session (it answered initialize). */
+static bool in_session(const mcp_exchange *ex, uint32_t i)
+{
+    return ex->step == STEP_INITIALIZE || json_object_get(ex->sess.targets, target_name(ex, i)) != NULL;
+}
+
+/* Sends msg to every target of the session (those the cursors name, when
+ * continuing a list). Returns how many calls started. */
+static unsigned send_all(mcp_exchange *ex, const json_t *msg, const char *http_method)
+{
+    unsigned started = 0;
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        if (!in_session(ex, i))
+            continue;
+        const json_t *m = msg;
+        json_t *own = NULL;
+        if (ex->cursors) {
+            json_t *cursor = json_object_get(ex->cursors, target_name(ex, i));
+            if (!cursor)
+                continue;
+            own = json_deep_copy(msg);
+            json_t *params = json_object_get(own, "params");
+            if (!json_is_object(params)) {
+                params = json_object();
+                json_object_set_new(own, "params", params);
+            }
+            json_object_set(params, "cursor", cursor);
+            m = own;
+        }
+        started += send_to(ex, i, m, http_method);
+        json_decref(own);
+    }
+    return started;
+}
+
+/* ---- Merging answers ---- */
+
+/* The version of the session: the oldest one the targets answered with
+ * (versions are dates), so every target speaks it. */
+static const char *negotiated_version(const mcp_exchange *ex)
+{
+    const char *agreed = NULL;
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        const char *v = json_string_value(
+            json_object_get(json_object_get(ex->slots[i].reply.response, "result"), "protocolVersion"));
+        if (v && (!agreed || strcmp(v, agreed) < 0))
+            agreed = v;
+    }
+    return agreed;
+}
+
+/* What the gateway offers: the union of what the targets offer, of the
+ * capabilities it knows how to serve. */
+static void merge_capabilities(json_t *into, const json_t *caps)
+{
+    static const char *const known[] = {"tools", "prompts", "resources", "logging", "completions"};
+    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+        json_t *cap = json_object_get(caps, known[k]);
+        if (!json_is_object(cap))
+            continue;
+        json_t *have = json_object_get(into, known[k]);
+        if (!have) {
+            have = json_object();
+            json_object_set_new(into, known[k], have);
+        }
+        const char *flag;
+        json_t *value;
+        json_object_foreach(cap, flag, value)
+        {
+            if (json_is_true(value))
+                json_object_set(have, flag, value);
+        }
+    }
+}
+
+/* The instructions of several targets, each under its name. */
+static json_t *joined_instructions(const mcp_exchange *ex)
+{
+    json_t *out = NULL;
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        const char *text = json_string_value(
+            json_object_get(json_object_get(ex->slots[i].reply.response, "result"), "instructions"));
+        if (!text)
+            continue;
+        if (ex->ntargets == 1)
+            return json_string(text);
+        char *joined = NULL;
+        const char *before = out ? json_string_value(out) : "";
+        if (asprintf(&joined, "%s%s## %s\n\n%s", before, *before ? "\n\n" : "", target_name(ex, i), text) < 0)
+            continue;
+        json_decref(out);
+        out = json_string(joined);
+        free(joined);
+    }
+    return out;
+}
+
+static void finish_initialize(mcp_exchange *ex)
+{
+    const json_t *id = json_object_get(ex->msg, "id");
+    json_t *caps = json_object(), *sessions = json_object();
+    const json_t *info = NULL;
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        const sl_mcp_reply *r = &ex->slots[i].reply;
+        const json_t *result = json_object_get(r->response, "result");
+        if (!json_is_object(result) || !json_is_string(json_object_get(result, "protocolVersion")))
+            continue;
+        json_object_set_new(sessions, target_name(ex, i), json_string(r->session ? r->session : ""));
+        merge_capabilities(caps, json_object_get(result, "capabilities"));
+        info = json_object_get(result, "serverInfo");
+    }
+    const char *version = negotiated_version(ex);
+    if (!json_object_size(sessions) || !version) {
+        json_decref(caps);
+        json_decref(sessions);
+        sl_log_warn("mcp", "%s: no target answered initialize", sl_snap_cstr(ex->s, ex->be->mcp_id));
+        answer_error(&ex->answer, 502, id, -32603, "no MCP server behind this gateway answered initialize");
+        return;
+    }
+    snprintf(ex->sess.version, sizeof(ex->sess.version), "%s", version);
+    ex->sess.created = (uint64_t)time(NULL);
+    json_decref(ex->sess.targets);
+    ex->sess.targets = sessions;
+    char *sid = sl_mcp_session_id(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), &ex->sess);
+    if (!sid) {
+        json_decref(caps);
+        answer_error(&ex->answer, 503, id, -32603, "the session could not be made");
+        return;
+    }
+    /* One target: the gateway is transparent (its name and version); several: the gateway's own. */
+    json_t *server = ex->ntargets == 1 && info
+                         ? json_deep_copy(info)
+                         : json_pack("{s:s, s:s}", "name", "sluice-mcp-gateway", "version", PACKAGE_VERSION);
+    json_t *result = json_pack("{s:s, s:o, s:o}", "protocolVersion", version, "capabilities", caps, "serverInfo", server);
+    json_t *instructions = joined_instructions(ex);
+    if (instructions)
+        json_object_set_new(result, "instructions", instructions);
+    char headers[SESSION_HEADER_MAX];
+    snprintf(headers, sizeof(headers), "Mcp-Session-Id: %s\r\n", sid);
+    free(sid);
+    answer_messages(ex, headers, rpc_result(id, result));
+}
+
+static void finish_list(mcp_exchange *ex)
+{
+    const json_t *id = json_object_get(ex->msg, "id");
+    json_t *merged = json_object(), *next = json_object();
+    bool prefixed = sl_mcp_prefixed(ex->be);
+    unsigned clashes = 0, answered = 0, asked = 0;
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        if (!ex->slots[i].used)
+            continue;
+        asked++;
+        json_t *result = json_object_get(ex->slots[i].reply.response, "result");
+        if (!json_is_object(result))
+            continue; /* a target that failed: its entries are missing (the log says why) */
+        answered++;
+        sl_mcp_merge_list(ex->s, target_at(ex, i), prefixed, ex->list, result, merged, &clashes);
+        json_t *cursor = json_object_get(result, "nextCursor");
+        if (json_is_string(cursor))
+            json_object_set(next, target_name(ex, i), cursor);
+    }
+    if (clashes)
+        sl_log_warn("mcp", "%s: %u %s offered by more than one target (prefixMode Never): the first target's are listed",
+                    sl_snap_cstr(ex->s, ex->be->mcp_id), clashes, ex->list->array);
+    if (!json_object_get(merged, ex->list->array))
+        json_object_set_new(merged, ex->list->array, json_array());
+    if (json_object_size(next)) {
+        char *text = json_dumps(next, JSON_COMPACT);
+        char *cursor = text ? sl_mcp_seal(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), text, strlen(text)) : NULL;
+        if (cursor)
+            json_object_set_new(merged, "nextCursor", json_string(cursor));
+        free(text);
+        free(cursor);
+    }
+    json_decref(next);
+    if (asked && !answered) {
+        json_decref(merged);
+        answer_error(&ex->answer, 200, id, -32603, "no MCP server behind this gateway answered");
+        return;
+    }
+    answer_messages(ex, NULL, rpc_result(id, merged));
+}
+
+/* A call's answer: the target's response, the URIs it carries put back in the client's terms. */
+static void finish_call(mcp_exchange *ex, uint32_t i)
+{
+    const sl_mcp_reply *r = &ex->slots[i].reply;
+    const json_t *id = json_object_get(ex->msg, "id");
+    if (!r->response) {
+        char why[400];
+        snprintf(why, sizeof(why), "the MCP server %s did not answer: %s", target_name(ex, i),
+                 r->error[0] ? r->error : "no response");
+        answer_error(&ex->answer, 200, id, -32603, why);
+        return;
+    }
+    json_t *response = json_deep_copy(r->response);
+    json_object_set(response, "id", (json_t *)id);
+    if (sl_mcp_prefixed(ex->be) && strcmp(ex->method, "resources/read") == 0) {
+        size_t k;
+        json_t *content;
+        json_array_foreach(json_object_get(json_object_get(response, "result"), "contents"), k, content)
+        {
+            const char *uri = json_string_value(json_object_get(content, "uri"));
+            char *outer = uri ? sl_mcp_outer_name(ex->s, target_at(ex, i), true, uri) : NULL;
+            if (outer)
+                json_object_set_new(content, "uri", json_string(outer));
+            free(outer);
+        }
+    }
+    answer_messages(ex, NULL, response);
+}
+
+static void start_call(mcp_exchange *ex, uint32_t target, const char *inner);
+
+/* A name without a prefix (prefixMode Never): the first target whose list has it. */
+static void finish_lookup(mcp_exchange *ex)
+{
+    const json_t *params = json_object_get(ex->msg, "params");
+    if (strcmp(ex->method, "completion/complete") == 0)
+        params = json_object_get(params, "ref");
+    const char *name = json_string_value(json_object_get(params, ex->uri ? "uri" : "name"));
+    for (uint32_t i = 0; name && i < ex->ntargets; i++) {
+        const json_t *result = json_object_get(ex->slots[i].reply.response, "result");
+        size_t k;
+        const json_t *e;
+        json_array_foreach(json_object_get(result, ex->list->array), k, e)
+        {
+            const char *v = json_string_value(json_object_get(e, ex->list->key));
+            if (v && strcmp(v, name) == 0 && sl_mcp_offered(ex->s, target_at(ex, i), name)) {
+                for (uint32_t j = 0; j < ex->ntargets; j++) {
+                    sl_mcp_reply_free(&ex->slots[j].reply);
+                    ex->slots[j].used = false;
+                }
+                start_call(ex, i, name);
+                return;
+            }
+        }
+    }
+    answer_error(&ex->answer, 200, json_object_get(ex->msg, "id"), -32602, "Unknown name: no MCP server offers it");
+}
+
+/* Every target answered: the exchange's answer is made (or, after a lookup, a call starts). */
+static void finish(mcp_exchange *ex)
+{
+    const json_t *id = json_object_get(ex->msg, "id");
+    switch (ex->step) {
+    case STEP_INITIALIZE: finish_initialize(ex); return;
+    case STEP_LIST: finish_list(ex); return;
+    case STEP_LOOKUP: finish_lookup(ex); return;
+    case STEP_CALL:
+        for (uint32_t i = 0; i < ex->ntargets; i++)
+            if (ex->slots[i].used) {
+                finish_call(ex, i);
+                return;
+            }
+        answer_error(&ex->answer, 200, id, -32603, "no MCP server answered");
+        return;
+    case STEP_BROADCAST:
+        if (id)
+            answer_messages(ex, NULL, rpc_result(id, NULL));
+        else
+            answer_set(&ex->answer, 202, NULL, NULL, NULL, 0);
+        return;
+    case STEP_DELETE: answer_set(&ex->answer, 200, NULL, NULL, NULL, 0); return;
+    }
+}
+
+/* ---- Dispatch ---- */
+
+/* Sends the client's message to one target, the name in it (params.name, or
+ * params.uri, or params.ref's) replaced by the target's own. */
+static void start_call(mcp_exchange *ex, uint32_t target, const char *inner)
+{
+    ex->step = STEP_CALL;
+    json_t *msg = json_deep_copy(ex->msg);
+    json_t *params = json_object_get(msg, "params");
+    if (strcmp(ex->method, "completion/complete") == 0)
+        params = json_object_get(params, "ref");
+    json_object_set_new(params, ex->uri ? "uri" : "name", json_string(inner));
+    if (!send_to(ex, target, msg, "POST"))
+        answer_error(&ex->answer, 503, json_object_get(ex->msg, "id"), -32603, "out of memory");
+    json_decref(msg);
+}
+
+/* Sends a call to the target its name's prefix names. */
+static void route_call(mcp_exchange *ex)
+{
+    const json_t *params = json_object_get(ex->msg, "params");
+    const json_t *holder = strcmp(ex->method, "completion/complete") == 0 ? json_object_get(params, "ref") : params;
+    ex->uri = json_object_get(holder, "uri") != NULL && !json_object_get(holder, "name");
+    const char *name = json_string_value(json_object_get(holder, ex->uri ? "uri" : "name"));
+    const json_t *id = json_object_get(ex->msg, "id");
+    if (!name || !json_is_object(holder)) {
+        answer_error(&ex->answer, 200, id, -32602,
+                     ex->uri ? "Invalid params: uri must be a string" : "Invalid params: name must be a string");
+        return;
+    }
+    const char *inner = name;
+    uint32_t target = 0;
+    if (sl_mcp_prefixed(ex->be)) {
+        target = sl_mcp_split_name(ex->s, ex->be, ex->uri, name, &inner);
+    } else if (ex->ntargets > 1) {
+        /* No prefix to go by: the first target that lists it, as the merged list shows. */
+        ex->step = STEP_LOOKUP;
+        ex->list = sl_mcp_list_kind_of(strcmp(ex->method, "tools/call") == 0 ? "tools/list"
+                                       : ex->uri                            ? "resources/list"
+                                                                            : "prompts/list");
+        json_t *list = json_pack("{s:s, s:s, s:s}", "jsonrpc", "2.0", "id", "sluice-lookup", "method", ex->list->method);
+        unsigned started = send_all(ex, list, "POST");
+        json_decref(list);
+        if (!started)
+            answer_error(&ex->answer, 200, id, -32602, "Unknown name: no MCP server offers it");
+        return;
+    }
+    if (target == SL_SNAP_NONE || !in_session(ex, target) || !sl_mcp_offered(ex->s, target_at(ex, target), inner)) {
+        char why[400];
+        snprintf(why, sizeof(why), "%s: %.200s (no MCP server of this gateway offers it)",
+                 strcmp(ex->method, "tools/call") == 0 ? "Unknown tool" : "Unknown name", name);
+        answer_error(&ex->answer, 200, id, -32602, why);
+        return;
+    }
+    start_call(ex, target, inner);
+}
+
+static bool is_call(const char *m)
+{
+    static const char *const calls[] = {"tools/call",          "prompts/get",           "resources/read",
+                                        "resources/subscribe", "resources/unsubscribe", "completion/complete"};
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+        if (strcmp(m, calls[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Reads the client's session into ex->sess; false, with the answer set (400, 404), when there is none. */
+static bool open_session(mcp_exchange *ex)
+{
+    const char *sid = ex->c->mcp->session;
+    const json_t *id = json_object_get(ex->msg, "id");
+    if (!sid) {
+        answer_error(&ex->answer, 400, id, -32000, "Bad Request: the Mcp-Session-Id header is required");
+        return false;
+    }
+    if (!sl_mcp_session_read(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), sid, strlen(sid), (uint64_t)time(NULL),
+                             ex->be->mcp_session_s, &ex->sess)) {
+        answer_error(&ex->answer, 404, id, -32001, "Session not found");
+        return false;
+    }
+    return true;
+}
+
+/* Starts what a list asks: every target of the session, or those its cursor names. */
+static void start_list(mcp_exchange *ex)
+{
+    const json_t *id = json_object_get(ex->msg, "id");
+    ex->step = STEP_LIST;
+    const char *cursor = json_string_value(json_object_get(json_object_get(ex->msg, "params"), "cursor"));
+    if (cursor) {
+        char *text = sl_mcp_unseal(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), cursor, strlen(cursor));
+        ex->cursors = text ? json_loads(text, 0, NULL) : NULL;
+        free(text);
+        if (!json_is_object(ex->cursors)) {
+            answer_error(&ex->answer, 200, id, -32602, "Invalid params: the cursor is not one this gateway gave");
+            return;
+        }
+    }
+    json_t *msg = json_deep_copy(ex->msg);
+    json_object_del(json_object_get(msg, "params"), "cursor");
+    unsigned started = send_all(ex, msg, "POST");
+    json_decref(msg);
+    if (!started)
+        finish_list(ex); /* no target to ask: an empty list */
+}
+
+/* Starts what the message asks, or sets the answer. */
+static void dispatch(mcp_exchange *ex)
+{
+    const json_t *id = json_object_get(ex->msg, "id");
+    const char *m = ex->method;
+    if (m && strcmp(m, "initialize") == 0) {
+        ex->step = STEP_INITIALIZE;
+        ex->sess.targets = json_object();
+        if (!send_all(ex, ex->msg, "POST"))
+            answer_error(&ex->answer, 502, id, -32603, "no MCP server behind this gateway could be reached");
+        return;
+    }
+    if (!open_session(ex))
+        return;
+    if (!m) {
+        /* A client's answer to a server's request: servers ask on streams this gateway does not open yet. */
+        answer_set(&ex->answer, 202, NULL, NULL, NULL, 0);
+        return;
+    }
+    if (strcmp(m, "ping") == 0 && id) {
+        answer_json(&ex->answer, 200, NULL, rpc_result(id, NULL));
+        return;
+    }
+    if (!id || strcmp(m, "logging/setLevel") == 0) {
+        ex->step = STEP_BROADCAST;
+        if (!send_all(ex, ex->msg, "POST"))
+            finish(ex);
+        return;
+    }
+    if ((ex->list = sl_mcp_list_kind_of(m))) {
+        start_list(ex);
+        return;
+    }
+    if (is_call(m)) {
+        route_call(ex);
+        return;
+    }
+    if (ex->ntargets == 1) {
+        ex->step = STEP_CALL; /* one target: whatever it understands */
+        if (!send_to(ex, 0, ex->msg, "POST"))
+            answer_error(&ex->answer, 503, id, -32603, "out of memory");
+        return;
+    }
+    answer_error(&ex->answer, 200, id, -32601, "Method not found");
+}
+
+bool sl_mcp_take_head(sl_conn *c)
+{
+    const sl_http1_request *req = &c->w->req;
+    struct sl_mcp_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return false;
+    c->mcp = r;
+    const sl_http1_header *h = sl_http1_request_header(req, "mcp-session-id");
+    if (h && h->value.len && h->value.len < SESSION_HEADER_MAX) {
+        r->session = strndup(h->value.ptr, h->value.len);
+        if (!r->session)
+            return false;
+    }
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (sl_slice_ieq_cstr(req->headers[i].name, "accept") &&
+            memmem(req->headers[i].value.ptr, req->headers[i].value.len, "text/event-stream", 17))
+            r->accepts_sse = true;
+    return true;
+}
+
+void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
+{
+    snprintf(c->log_upstream, sizeof(c->log_upstream), "mcp");
+    if (c->method != SL_HTTP1_METHOD_POST && c->method != SL_HTTP1_METHOD_DELETE) {
+        sl_conn_respond_raw(c, 405, "Allow: POST, DELETE\r\n", "", 0);
+        return;
+    }
+    mcp_exchange *ex = calloc(1, sizeof(*ex) + be->mcp_targets.count * sizeof(mcp_slot));
+    if (!ex) {
+        sl_conn_respond(c, 503, "out of memory\n", true);
+        return;
+    }
+    ex->c = c;
+    ex->s = &c->snap->s;
+    ex->be = be;
+    ex->ntargets = be->mcp_targets.count;
+    ex->key = c->w->args.control->mcp_session_key;
+    c->mcp->ex = ex;
+    c->policy_op = ex;
+    c->policy_cancel = exchange_cancel;
+    if (c->method == SL_HTTP1_METHOD_DELETE) {
+        ex->step = STEP_DELETE;
+        if (open_session(ex) && !send_all(ex, NULL, "DELETE"))
+            finish(ex);
+    } else {
+        const sl_dbuf *b = &c->req_hold;
+        ex->msg = json_loadb(b->data ? b->data + b->start : "", sl_dbuf_len(b), 0, NULL);
+        if (json_is_array(ex->msg))
+            answer_error(&ex->answer, 400, NULL, -32600, "Invalid Request: JSON-RPC batches are not supported");
+        else if (!json_is_object(ex->msg))
+            answer_error(&ex->answer, 400, NULL, -32700, "Parse error: the body is not a JSON-RPC message");
+        else {
+            ex->method = json_string_value(json_object_get(ex->msg, "method"));
+            dispatch(ex);
+        }
+    }
+    if (ex->pending == 0) {
+        conclude(ex); /* answered without a target */
+        return;
+    }
+    c->state = SL_CONN_POLICY;
+    c->deadline_ms = sl_now_ms() + 2ull * call_timeout(c) + 5000;
+    sl_conn_update(c);
+}
+
+void sl_mcp_end(sl_conn *c)
+{
+    if (!c->mcp)
+        return;
+    if (c->mcp->ex) {
+        if (c->policy_op == c->mcp->ex) {
+            c->policy_op = NULL;
+            c->policy_cancel = NULL;
+        }
+        exchange_free(c->mcp->ex);
+    }
+    free(c->mcp->session);
+    free(c->mcp);
+    c->mcp = NULL;
+}

@@ -1,0 +1,46 @@
+/* The MCP gateway's session ids (workers/mcp.h): the session's state itself,
+ * sealed, so every worker can serve every request of a session without
+ * sharing memory, and a restarted master (same key file) keeps them valid.
+ * Plaintext: {"v": version, "t": created (s), "s": {target: its session id}}. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "workers/mcp.h"
+
+char *sl_mcp_session_id(const uint8_t key[32], const char *backend, const sl_mcp_session *s)
+{
+    json_t *doc = json_pack("{s:s, s:I, s:O}", "v", s->version, "t", (json_int_t)s->created, "s", s->targets);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    char *id = text ? sl_mcp_seal(key, backend, text, strlen(text)) : NULL;
+    free(text);
+    return id;
+}
+
+bool sl_mcp_session_read(const uint8_t key[32], const char *backend, const char *id, size_t len, uint64_t now,
+                         uint32_t max_age_s, sl_mcp_session *s)
+{
+    memset(s, 0, sizeof(*s));
+    char *text = sl_mcp_unseal(key, backend, id, len);
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    const char *version = json_string_value(json_object_get(doc, "v"));
+    json_int_t created = json_integer_value(json_object_get(doc, "t"));
+    json_t *targets = json_object_get(doc, "s");
+    bool ok = version && strlen(version) < sizeof(s->version) && json_is_object(targets) && created > 0 &&
+              (uint64_t)created <= now + 60 &&
+              ((uint64_t)created >= now || now - (uint64_t)created <= max_age_s);
+    if (ok) {
+        strcpy(s->version, version);
+        s->created = (uint64_t)created;
+        s->targets = json_incref(targets);
+    }
+    json_decref(doc);
+    return ok;
+}
+
+void sl_mcp_session_free(sl_mcp_session *s)
+{
+    json_decref(s->targets);
+    s->targets = NULL;
+}
