@@ -38,6 +38,7 @@
 #include "daemon/redis_health.h"
 #include "daemon/gateway_status.h"
 #include "daemon/liveness.h"
+#include "common/mcp_table.h"
 #include "daemon/mcp_key.h"
 #include "daemon/route_status.h"
 #include "daemon/publisher.h"
@@ -721,6 +722,7 @@ int main(int argc, char **argv)
     /* Shared state that outlives snapshots (rate limits): mapped before anything forks. */
     sl_zones_create((size_t)sl_setting(SL_SET_SHARED_ZONE_BYTES));
     sl_ep_table_create((uint32_t)sl_setting(SL_SET_ENDPOINT_SLOTS));
+    sl_mcp_table_create(SL_MCP_TABLE_SLOTS);
     sl_series_create((uint32_t)sl_setting(SL_SET_METRICS_SERIES));
     sl_log_tail_create();
     /* Before any thread starts: workers are forked from this single-threaded copy. */

@@ -45,7 +45,10 @@ char *sl_mcp_unseal(const uint8_t key[32], const char *aad, const char *sealed, 
 typedef struct sl_mcp_session {
     char version[32];  /* the negotiated protocol version */
     uint64_t created;  /* seconds since the epoch */
-    json_t *targets;   /* object: target name -> its session id ("" when it gave none) */
+    json_t *targets;   /* object: target name -> its session id ("" when it gave none); a
+                        * target that failed at initialize is not there */
+    json_t *client;    /* the client's initialize params that a target initialised again
+                        * needs ({"capabilities", "clientInfo"}), or NULL */
 } sl_mcp_session;
 
 /* The client's session id for s (malloc'd), or NULL. */

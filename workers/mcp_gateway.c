@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/mcp_table.h"
 #include "common/settings.h"
 #include "workers/conn.h"
 #include "workers/http_client.h"
@@ -117,12 +118,21 @@ typedef enum {
     STEP_DELETE,     /* DELETE: every target of the session */
 } mcp_step;
 
+/* Where a target's exchange is: the message itself, or first a new session
+ * with it (the target lost the one of this client's session, or had none). */
+typedef enum { PHASE_SEND = 0, PHASE_INIT, PHASE_NOTIFY } mcp_phase;
+
 typedef struct mcp_slot {
     struct mcp_exchange *ex;
     uint32_t target;   /* index among the Backend's targets */
     sl_http_call *call;
     sl_mcp_reply reply;
     bool used;
+    mcp_phase phase;
+    bool repaired;     /* a new session was made in this exchange: not again */
+    char *fresh;       /* ...its id (malloc'd), or NULL */
+    json_t *msg;       /* the message for this target (NULL: DELETE), kept to send after a repair */
+    const char *http_method;
 } mcp_slot;
 
 typedef struct mcp_exchange {
@@ -205,6 +215,8 @@ static void exchange_free(mcp_exchange *ex)
         if (ex->slots[i].call)
             sl_http_call_cancel(ex->slots[i].call);
         sl_mcp_reply_free(&ex->slots[i].reply);
+        free(ex->slots[i].fresh);
+        json_decref(ex->slots[i].msg);
     }
     answer_set(&ex->answer, 0, NULL, NULL, NULL, 0);
     json_decref(ex->msg);
@@ -240,47 +252,144 @@ static void conclude(mcp_exchange *ex)
 
 static void finish(mcp_exchange *ex);
 
-static void on_reply(const sl_http_reply *reply, void *arg)
+/* Whether target i is in the session (it answered initialize). */
+static bool in_session(const mcp_exchange *ex, uint32_t i)
 {
-    mcp_slot *slot = arg;
-    mcp_exchange *ex = slot->ex;
-    slot->call = NULL;
-    sl_mcp_reply_read(reply, &slot->reply);
-    if (slot->reply.error[0])
-        sl_log_warn("mcp", "target %s of %s: %s", target_name(ex, slot->target), sl_snap_cstr(ex->s, ex->be->mcp_id),
-                    slot->reply.error);
-    if (--ex->pending == 0) {
-        finish(ex);
-        if (ex->pending == 0)
-            conclude(ex); /* (a lookup goes on with a call) */
-    }
+    return json_object_get(ex->sess.targets, target_name(ex, i)) != NULL;
 }
 
-/* Sends msg (NULL: a DELETE) to target i with its session id. false: it could not start. */
-static bool send_to(mcp_exchange *ex, uint32_t i, const json_t *msg, const char *http_method)
+/* The session id target i has in this client's session: one made again
+ * (this exchange's, or the shared table's), else the one the session began with. */
+static const char *target_session(mcp_exchange *ex, uint32_t i, char *buf, size_t cap)
 {
-    mcp_slot *slot = &ex->slots[i];
-    sl_mcp_reply_free(&slot->reply);
+    if (ex->slots[i].fresh)
+        return ex->slots[i].fresh;
+    const char *sid = ex->c->mcp->session;
+    if (sid && ex->step != STEP_INITIALIZE && sl_mcp_table_get(sl_mcp_table_key(sid, target_name(ex, i)), buf, cap))
+        return buf;
+    return json_string_value(json_object_get(ex->sess.targets, target_name(ex, i)));
+}
+
+static void on_reply(const sl_http_reply *reply, void *arg);
+
+/* Sends slot's current message (by its phase) to its target. false: it could not start. */
+static bool send_slot(mcp_exchange *ex, mcp_slot *slot)
+{
+    json_t *msg = slot->msg;
+    const char *method = slot->http_method;
+    char sidbuf[SL_MCP_TABLE_VALUE + 1];
+    const char *sid = target_session(ex, slot->target, sidbuf, sizeof(sidbuf));
+    const char *version = ex->step == STEP_INITIALIZE ? NULL : ex->sess.version;
+    json_t *own = NULL;
+    if (slot->phase == PHASE_INIT) {
+        /* The client's initialize again, as the session recorded it. */
+        const json_t *client = ex->sess.client;
+        json_t *caps = json_object_get(client, "capabilities"), *info = json_object_get(client, "clientInfo");
+        own = json_pack("{s:s, s:s, s:s, s:{s:s, s:O, s:O}}", "jsonrpc", "2.0", "id", "sluice-reinit", "method",
+                        "initialize", "params", "protocolVersion", ex->sess.version, "capabilities",
+                        caps ? caps : json_object(), "clientInfo",
+                        info ? info : json_pack("{s:s, s:s}", "name", "sluice", "version", "1"));
+        msg = own;
+        method = "POST";
+        sid = NULL;
+        version = NULL;
+    } else if (slot->phase == PHASE_NOTIFY) {
+        own = json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
+        msg = own;
+        method = "POST";
+    }
     char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(own);
     if (msg && !body)
         return false;
-    const char *sid = json_string_value(json_object_get(ex->sess.targets, target_name(ex, i)));
-    slot->ex = ex;
-    slot->target = i;
-    slot->used = true;
-    slot->call = sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, i)->url), http_method, sid,
-                                    ex->step == STEP_INITIALIZE ? NULL : ex->sess.version, body,
-                                    body ? strlen(body) : 0, call_timeout(ex->c), on_reply, slot);
+    sl_mcp_reply_free(&slot->reply);
+    slot->call = sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, slot->target)->url), method,
+                                    sid, version, body, body ? strlen(body) : 0, call_timeout(ex->c), on_reply, slot);
     free(body);
     if (slot->call)
         ex->pending++;
     return slot->call != NULL;
 }
 
-/* Whether target i is in the session (it answered initialize). */
-static bool in_session(const mcp_exchange *ex, uint32_t i)
+/* Whether a target's answer says it does not know the session id it was sent:
+ * 404 (the specification's answer), or a 400 about the session (what some
+ * servers, server-everything among them, answer). */
+static bool session_lost(const sl_mcp_reply *r)
 {
-    return ex->step == STEP_INITIALIZE || json_object_get(ex->sess.targets, target_name(ex, i)) != NULL;
+    if (r->status == 404)
+        return true;
+    const char *m = json_string_value(json_object_get(json_object_get(r->response, "error"), "message"));
+    return r->status == 400 && m && strcasestr(m, "session");
+}
+
+/* A new session with the slot's target inside the client's session: the
+ * answer to initialize, then notifications/initialized; its id is kept in the
+ * shared table, so every worker uses it from now on. */
+static bool repair_step(mcp_exchange *ex, mcp_slot *slot)
+{
+    const char *name = target_name(ex, slot->target);
+    if (slot->phase == PHASE_SEND) {
+        if (slot->repaired || !session_lost(&slot->reply) || ex->step == STEP_INITIALIZE || ex->step == STEP_DELETE)
+            return false;
+        sl_log_info("mcp", "%s: target %s lost the session: initialising it again",
+                    sl_snap_cstr(ex->s, ex->be->mcp_id), name);
+        slot->phase = PHASE_INIT;
+        return send_slot(ex, slot);
+    }
+    if (slot->phase == PHASE_INIT) {
+        const json_t *result = json_object_get(slot->reply.response, "result");
+        if (!json_is_object(result))
+            return false; /* the target is still down: its answer stays the failed initialize */
+        free(slot->fresh);
+        slot->fresh = strdup(slot->reply.session ? slot->reply.session : "");
+        const char *sid = ex->c->mcp->session;
+        if (sid && slot->fresh)
+            sl_mcp_table_put(sl_mcp_table_key(sid, name), slot->fresh, strlen(slot->fresh), (uint64_t)time(NULL));
+        slot->phase = PHASE_NOTIFY;
+        return send_slot(ex, slot);
+    }
+    /* PHASE_NOTIFY: the message itself, once. */
+    slot->phase = PHASE_SEND;
+    slot->repaired = true;
+    return send_slot(ex, slot);
+}
+
+static void on_reply(const sl_http_reply *reply, void *arg)
+{
+    mcp_slot *slot = arg;
+    mcp_exchange *ex = slot->ex;
+    slot->call = NULL;
+    ex->pending--;
+    sl_mcp_reply_read(reply, &slot->reply);
+    if (repair_step(ex, slot))
+        return;
+    if (slot->reply.error[0])
+        sl_log_warn("mcp", "target %s of %s: %s", target_name(ex, slot->target), sl_snap_cstr(ex->s, ex->be->mcp_id),
+                    slot->reply.error);
+    if (ex->pending == 0) {
+        finish(ex);
+        if (ex->pending == 0)
+            conclude(ex); /* (a lookup goes on with a call) */
+    }
+}
+
+/* Sends msg (NULL: a DELETE) to target i; a target that is not in the session
+ * (it failed at initialize) is initialised first. false: it could not start. */
+static bool send_to(mcp_exchange *ex, uint32_t i, const json_t *msg, const char *http_method)
+{
+    mcp_slot *slot = &ex->slots[i];
+    json_decref(slot->msg);
+    slot->msg = msg ? json_deep_copy(msg) : NULL;
+    slot->ex = ex;
+    slot->target = i;
+    slot->used = true;
+    slot->http_method = http_method;
+    char sidbuf[SL_MCP_TABLE_VALUE + 1];
+    bool joins = ex->step != STEP_INITIALIZE && ex->step != STEP_DELETE && !in_session(ex, i) &&
+                 !slot->fresh && !(ex->c->mcp->session && target_session(ex, i, sidbuf, sizeof(sidbuf)));
+    slot->phase = joins ? PHASE_INIT : PHASE_SEND;
+    slot->repaired = slot->repaired || joins;
+    return send_slot(ex, slot);
 }
 
 /* Sends msg to every target of the session (those the cursors name, when
@@ -289,8 +398,9 @@ static unsigned send_all(mcp_exchange *ex, const json_t *msg, const char *http_m
 {
     unsigned started = 0;
     for (uint32_t i = 0; i < ex->ntargets; i++) {
-        if (!in_session(ex, i))
-            continue;
+        char sidbuf[SL_MCP_TABLE_VALUE + 1];
+        if (ex->step == STEP_DELETE && !target_session(ex, i, sidbuf, sizeof(sidbuf)))
+            continue; /* no session there to end */
         const json_t *m = msg;
         json_t *own = NULL;
         if (ex->cursors) {
@@ -541,7 +651,11 @@ static void finish(mcp_exchange *ex)
         else
             answer_set(&ex->answer, 202, NULL, NULL, NULL, 0);
         return;
-    case STEP_DELETE: answer_set(&ex->answer, 200, NULL, NULL, NULL, 0); return;
+    case STEP_DELETE:
+        /* Ended for every worker: the id gets 404 from now on. */
+        sl_mcp_table_put(sl_mcp_table_key(ex->c->mcp->session, ""), "-", 1, (uint64_t)time(NULL));
+        answer_set(&ex->answer, 200, NULL, NULL, NULL, 0);
+        return;
     }
 }
 
@@ -592,7 +706,7 @@ static void route_call(mcp_exchange *ex)
             answer_error(&ex->answer, 200, id, -32602, "Unknown name: no MCP server offers it");
         return;
     }
-    if (target == SL_SNAP_NONE || !in_session(ex, target) || !sl_mcp_offered(ex->s, target_at(ex, target), inner)) {
+    if (target == SL_SNAP_NONE || !sl_mcp_offered(ex->s, target_at(ex, target), inner)) {
         char why[400];
         snprintf(why, sizeof(why), "%s: %.200s (no MCP server of this gateway offers it)",
                  strcmp(ex->method, "tools/call") == 0 ? "Unknown tool" : "Unknown name", name);
@@ -621,8 +735,10 @@ static bool open_session(mcp_exchange *ex)
         answer_error(&ex->answer, 400, id, -32000, "Bad Request: the Mcp-Session-Id header is required");
         return false;
     }
+    char ended[8];
     if (!sl_mcp_session_read(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), sid, strlen(sid), (uint64_t)time(NULL),
-                             ex->be->mcp_session_s, &ex->sess)) {
+                             ex->be->mcp_session_s, &ex->sess) ||
+        sl_mcp_table_get(sl_mcp_table_key(sid, ""), ended, sizeof(ended))) {
         answer_error(&ex->answer, 404, id, -32001, "Session not found");
         return false;
     }
@@ -660,6 +776,13 @@ static void dispatch(mcp_exchange *ex)
     if (m && strcmp(m, "initialize") == 0) {
         ex->step = STEP_INITIALIZE;
         ex->sess.targets = json_object();
+        /* Kept in the session: a target initialised again later gets the same. */
+        const json_t *params = json_object_get(ex->msg, "params");
+        ex->sess.client = json_object();
+        if (json_is_object(json_object_get(params, "capabilities")))
+            json_object_set(ex->sess.client, "capabilities", json_object_get(params, "capabilities"));
+        if (json_is_object(json_object_get(params, "clientInfo")))
+            json_object_set(ex->sess.client, "clientInfo", json_object_get(params, "clientInfo"));
         if (!send_all(ex, ex->msg, "POST"))
             answer_error(&ex->answer, 502, id, -32603, "no MCP server behind this gateway could be reached");
         return;

@@ -1,7 +1,8 @@
 /* The MCP gateway's session ids (workers/mcp.h): the session's state itself,
  * sealed, so every worker can serve every request of a session without
  * sharing memory, and a restarted master (same key file) keeps them valid.
- * Plaintext: {"v": version, "t": created (s), "s": {target: its session id}}. */
+ * Plaintext: {"v": version, "t": created (s), "s": {target: its session id},
+ * "i": {"capabilities", "clientInfo"} of the client's initialize}. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,8 @@
 char *sl_mcp_session_id(const uint8_t key[32], const char *backend, const sl_mcp_session *s)
 {
     json_t *doc = json_pack("{s:s, s:I, s:O}", "v", s->version, "t", (json_int_t)s->created, "s", s->targets);
+    if (doc && s->client)
+        json_object_set(doc, "i", s->client);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     char *id = text ? sl_mcp_seal(key, backend, text, strlen(text)) : NULL;
@@ -34,6 +37,7 @@ bool sl_mcp_session_read(const uint8_t key[32], const char *backend, const char 
         strcpy(s->version, version);
         s->created = (uint64_t)created;
         s->targets = json_incref(targets);
+        s->client = json_incref(json_object_get(doc, "i"));
     }
     json_decref(doc);
     return ok;
@@ -42,5 +46,6 @@ bool sl_mcp_session_read(const uint8_t key[32], const char *backend, const char 
 void sl_mcp_session_free(sl_mcp_session *s)
 {
     json_decref(s->targets);
-    s->targets = NULL;
+    json_decref(s->client);
+    s->targets = s->client = NULL;
 }

@@ -135,3 +135,214 @@ def test_two_servers_behind_one_endpoint_merged_and_prefixed(make_dataplane, ser
     assert "alpha_simple-prompt" in prompts and "beta_simple-prompt" in prompts, prompts
     resources = names(got["results"][4], "uri")
     assert any(r.startswith("alpha+demo://") for r in resources), resources[:5]
+
+
+class Paged:
+    """One tests/mcp/paged_server.mjs process (the SDK's own server classes)."""
+
+    def __init__(self, tools=30, page=10, port=None):
+        self.port = port or free_port()
+        env = dict(os.environ, PORT=str(self.port), TOOLS=str(tools), PAGE=str(page))
+        self.proc = subprocess.Popen([NODE, os.path.join(MCP_DIR, "paged_server.mjs")], env=env, cwd=MCP_DIR,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: Everything.listening(self), timeout=20, what="paged_server on port %d" % self.port)
+
+    stop = Everything.stop
+
+
+@pytest.fixture
+def paged():
+    made = []
+
+    def make(**kw):
+        made.append(Paged(**kw))
+        return made[-1]
+    yield make
+    for s in made:
+        s.stop()
+
+
+def rpc(url, method, params=None, session=None, rid=7, headers=None):
+    h = {"Accept": ACCEPT}
+    if session:
+        h["Mcp-Session-Id"] = session
+        h["MCP-Protocol-Version"] = "2025-11-25"
+    h.update(headers or {})
+    body = {"jsonrpc": "2.0", "method": method, "params": params or {}}
+    if rid is not None:
+        body["id"] = rid
+    return requests.post(url, json=body, headers=h, timeout=30)
+
+
+def message(r):
+    """The JSON-RPC response of an answer (JSON, or the last event of a stream)."""
+    if r.headers.get("Content-Type", "").startswith("text/event-stream"):
+        events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+        return events[-1]
+    return r.json()
+
+
+def open_session(url):
+    r = initialize(url)
+    assert r.status_code == 200, r.text
+    sid = r.headers["Mcp-Session-Id"]
+    assert rpc(url, "notifications/initialized", session=sid, rid=None).status_code == 202
+    return sid
+
+
+def text_of(resp):
+    return " ".join(c.get("text", "") for c in resp["result"]["content"])
+
+
+def test_progress_notifications_reach_the_client_before_the_result(make_dataplane, servers):
+    (a,) = servers(1)
+    dp = mcp_plane(make_dataplane, [target("only", a)])
+    got = client(dp.url + "/mcp", [{"op": "callTool", "name": "trigger-long-running-operation",
+                                    "arguments": {"duration": 1, "steps": 3}, "progress": True},
+                                   {"op": "listTools"}])
+    assert "connectError" not in got, got
+    # One target: names as the server gives them, and its own serverInfo and instructions.
+    assert got["serverVersion"]["name"] == "mcp-servers/everything"
+    assert "Everything Server" in got["instructions"]
+    call = got["results"][0]
+    assert [p["progress"] for p in call["progress"]] == [1, 2, 3], call
+    assert "completed" in json.dumps(call["result"]).lower(), call
+    assert "echo" in names(got["results"][1])
+
+
+def test_a_session_is_served_by_any_worker(make_dataplane, paged):
+    p = paged(tools=5, page=10)
+    dp = mcp_plane(make_dataplane, [target("p", p)], workers=2)
+    url = dp.url + "/mcp"
+    sid = open_session(url)
+    for i in range(30):
+        # A new connection each time: the kernel spreads them over both workers.
+        r = rpc(url, "tools/call", {"name": "tool-%d" % (i % 5), "arguments": {"i": i}}, session=sid,
+                headers={"Connection": "close"})
+        assert r.status_code == 200, r.text
+        assert text_of(message(r)) == 'tool-%d {"i":%d}' % (i % 5, i)
+    doc = dp.sluiced.get("/debug/workers").json()
+    (g,) = [x for x in doc["gateways"] if x["gateway"] == "default/gw"]
+    assert len(g["workers"]) == 2
+    # One session with the target, however many workers served it.
+    stats = json.loads(text_of(message(rpc(url, "tools/call", {"name": "sessions"}, session=sid))))
+    assert stats["initialized"] == 2, stats  # the mcp_plane probe's and this one
+
+
+def test_sessions_that_are_missing_forged_or_ended(make_dataplane, paged):
+    p = paged(tools=3)
+    dp = mcp_plane(make_dataplane, [target("p", p)])
+    url = dp.url + "/mcp"
+    r = rpc(url, "tools/list")
+    assert r.status_code == 400 and "Mcp-Session-Id" in r.json()["error"]["message"]
+    sid = open_session(url)
+    assert rpc(url, "tools/list", session=sid).status_code == 200
+    forged = sid[:-6] + ("AAAAAA" if not sid.endswith("AAAAAA") else "BBBBBB")
+    r = rpc(url, "tools/list", session=forged)
+    assert r.status_code == 404 and r.json()["error"]["message"] == "Session not found"
+    assert rpc(url, "tools/list", session="v1.not-a-session").status_code == 404
+    # A session of another Backend is no session of this one (the key binds it to the Backend).
+    assert requests.get(url, headers={"Accept": ACCEPT, "Mcp-Session-Id": sid}, timeout=10).status_code == 405
+    r = requests.delete(url, headers={"Mcp-Session-Id": sid}, timeout=10)
+    assert r.status_code == 200
+    assert rpc(url, "tools/list", session=sid).status_code == 404
+    stats_sid = open_session(url)
+    stats = json.loads(text_of(message(rpc(url, "tools/call", {"name": "sessions"}, session=stats_sid))))
+    assert stats["open"] == 2, stats  # the probe's and this one: the deleted session ended at the target too
+    r = requests.post(url, data=b"[1, 2", headers={"Accept": ACCEPT, "Content-Type": "application/json"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32700
+    r = requests.post(url, json=[{"jsonrpc": "2.0", "id": 1, "method": "ping"}], headers={"Accept": ACCEPT},
+                      timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32600
+
+
+def test_a_target_that_dies_degrades_and_one_that_returns_is_initialised_again(make_dataplane, servers, paged):
+    a, = servers(1)
+    p = paged(tools=3)
+    dp = mcp_plane(make_dataplane, [target("ev", a), target("p", p)], workers=2)
+    url = dp.url + "/mcp"
+    sid = open_session(url)
+    before = names({"items": message(rpc(url, "tools/list", session=sid))["result"]["tools"]})
+    assert "ev_echo" in before and "p_tool-0" in before
+    port = p.port
+    p.stop()
+    r = rpc(url, "tools/list", session=sid)
+    after = names({"items": message(r)["result"]["tools"]})
+    assert "ev_echo" in after and not any(n.startswith("p_") for n in after), after
+    r = rpc(url, "tools/call", {"name": "p_tool-1", "arguments": {}}, session=sid)
+    assert r.status_code == 200 and message(r)["error"]["code"] == -32603
+    assert "ev_echo" in names({"items": message(rpc(url, "tools/list", session=sid))["result"]["tools"]})
+    # Back (a restart: it knows no session): the gateway opens a new one with it, the client sees nothing.
+    p2 = paged(tools=3, port=port)
+    r = rpc(url, "tools/call", {"name": "p_tool-1", "arguments": {"x": 1}}, session=sid)
+    assert text_of(message(r)) == 'tool-1 {"x":1}', r.text
+    for _ in range(10):
+        # New connections, so both workers serve some: the new session is shared (common/mcp_table.c).
+        r = rpc(url, "tools/call", {"name": "p_tool-2"}, session=sid, headers={"Connection": "close"})
+        assert "result" in message(r), r.text
+    stats = json.loads(text_of(message(rpc(url, "tools/call", {"name": "p_sessions"}, session=sid))))
+    assert stats["initialized"] == 1, stats  # once, not at every request
+    assert p2.proc.poll() is None
+
+
+def test_pages_filters_and_a_clash_free_merge(make_dataplane, servers, paged):
+    a, = servers(1)
+    p = paged(tools=30, page=10)
+    dp = mcp_plane(make_dataplane, [target("ev", a, include=["echo", "get-*"], exclude=["get-env"]),
+                                    target("p", p, exclude=["forget-*"])])
+    got = client(dp.url + "/mcp", [{"op": "listTools"}, {"op": "listToolsPage"},
+                                   {"op": "callTool", "name": "ev_get-env"},
+                                   {"op": "callTool", "name": "ev_get-sum", "arguments": {"a": 1, "b": 2}},
+                                   {"op": "callTool", "name": "p_forget-sessions"}])
+    listed = got["results"][0]
+    tools = names(listed)
+    assert listed["pages"] == 4, listed["pages"]  # the paged target's 32 tools in pages of 10, through the gateway's cursors
+    assert sum(1 for t in tools if t.startswith("p_tool-")) == 30 and "p_sessions" in tools
+    assert "p_forget-sessions" not in tools
+    ev = [t for t in tools if t.startswith("ev_")]
+    assert "ev_echo" in ev and "ev_get-sum" in ev and "ev_get-env" not in ev
+    assert all(t == "ev_echo" or t.startswith("ev_get-") for t in ev), ev
+    first = got["results"][1]
+    assert first["nextCursor"].startswith("v1.") and len(first["tools"]) == len(ev) + 10
+    assert "Unknown tool" in got["results"][2]["error"]
+    assert "3" in json.dumps(got["results"][3]["result"]["content"])
+    assert "Unknown tool" in got["results"][4]["error"]
+    # A cursor the gateway did not give is refused.
+    sid = got["sessionId"]
+    r = rpc(dp.url + "/mcp", "tools/list", {"cursor": "v1.made-up"}, session=sid)
+    assert r.status_code == 200 and message(r)["error"]["code"] == -32602
+
+
+def test_prefix_modes(make_dataplane, servers, paged):
+    a, = servers(1)
+    p = paged(tools=2)
+    dp = make_dataplane()
+    created(dp.sluiced.post(BACKENDS, mcp_backend("never", [target("ev", a), target("p", p)], prefixMode="Never")))
+    created(dp.sluiced.post(BACKENDS, mcp_backend("always", [target("ev", a)], prefixMode="Always")))
+    created(dp.sluiced.post(ROUTES, mcp_route("never", "never", "/never")))
+    created(dp.sluiced.post(ROUTES, mcp_route("always", "always", "/always")))
+    for path in ("/never", "/always"):
+        wait_until(lambda: "Mcp-Session-Id" in initialize(dp.url + path).headers, timeout=15, what=path)
+    got = client(dp.url + "/never", [{"op": "listTools"}, {"op": "callTool", "name": "tool-1", "arguments": {"k": 2}},
+                                     {"op": "callTool", "name": "echo", "arguments": {"message": "plain"}}])
+    tools = names(got["results"][0])
+    assert "echo" in tools and "tool-0" in tools and "sessions" in tools and tools.count("sessions") == 1
+    assert text_of(got["results"][1]) == 'tool-1 {"k":2}'
+    assert "plain" in text_of(got["results"][2])
+    got = client(dp.url + "/always", [{"op": "listTools"}, {"op": "callTool", "name": "ev_echo",
+                                                            "arguments": {"message": "x"}}])
+    assert all(t.startswith("ev_") for t in names(got["results"][0]))
+    assert "x" in text_of(got["results"][1])
+
+
+def test_invalid_mcp_backends_are_refused_naming_the_field(make_dataplane):
+    dp = make_dataplane()
+    bad = mcp_backend("bad", [{"name": "t", "host": "127.0.0.1", "port": 1}], prefixMode="Sometimes")
+    r = dp.sluiced.post(BACKENDS, bad)
+    assert r.status_code == 422 and "spec.mcp.prefixMode" in r.text, r.text
+    bad = mcp_backend("bad", [{"name": "t", "host": "127.0.0.1", "port": 1, "include": [""]}])
+    r = dp.sluiced.post(BACKENDS, bad)
+    assert r.status_code == 422 and "spec.mcp.targets[0].include[0]" in r.text, r.text
+    bad = mcp_backend("bad", [{"name": "t", "host": "127.0.0.1", "port": 1}], sessionMaxAge="soon")
+    r = dp.sluiced.post(BACKENDS, bad)
+    assert r.status_code == 422 and "spec.mcp.sessionMaxAge" in r.text, r.text
