@@ -726,6 +726,40 @@ static void check_authorization(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+/* mcpAuthorization: rules on the names an MCP route shows and calls. */
+static void check_mcp_authorization(sl_vctx *v, const json_t *spec)
+{
+    static const char *const actions[] = {"Allow", "Deny", NULL};
+    const json_t *az = sl_v_get_object(v, spec, "mcpAuthorization");
+    if (!az)
+        return;
+    size_t prev = sl_v_field(v, "mcpAuthorization");
+    const char *def = sl_v_get_string(v, az, "defaultAction");
+    if (def)
+        sl_v_enum(v, "defaultAction", def, actions);
+    const json_t *rules = sl_v_get_list(v, az, "rules", 1, 64, true);
+    size_t i;
+    const json_t *r;
+    json_array_foreach(rules, i, r)
+    {
+        size_t p2 = sl_v_field(v, "rules");
+        const json_t *rule = sl_v_list_object(v, rules, i);
+        if (rule) {
+            sl_v_index(v, i);
+            const char *action = sl_v_req_string(v, rule, "action");
+            if (action)
+                sl_v_enum(v, "action", action, actions);
+            sl_v_word_list(v, rule, "tools", 256, false);
+            sl_v_word_list(v, rule, "prompts", 256, false);
+            sl_v_word_list(v, rule, "resources", 256, false);
+            sl_v_word_list(v, rule, "clientIds", 256, false);
+            check_claim_conditions(v, rule);
+        }
+        sl_v_pop(v, p2);
+    }
+    sl_v_pop(v, prev);
+}
+
 /* proxyProtocol: Gateways (their ports) only. */
 static void check_proxy_protocol(sl_vctx *v, const json_t *spec)
 {
@@ -901,7 +935,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt",
-                                           "extAuth",   "aiTokenLimit", "aiBudget", "aiPromptGuard"};
+                                           "extAuth",   "aiTokenLimit", "aiBudget", "aiPromptGuard", "mcpAuthorization"};
     const json_t *spec = sl_v_spec(v, obj);
     if (!spec)
         return;
@@ -927,6 +961,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     check_cors_csrf(v, spec);
     check_real_ip(v, spec);
     check_authorization(v, spec);
+    check_mcp_authorization(v, spec);
     check_proxy_protocol(v, spec);
     bool any = false;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)

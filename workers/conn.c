@@ -177,6 +177,7 @@ static void release_policy_state(sl_conn *c)
     free(c->held_head);
     c->held_head = NULL;
     c->rl_policy = NULL;
+    c->mcp_authz = NULL;
     sl_res_hook_end(c);
     sl_ai_tokens_end(c);
     sl_ai_budget_end(c);

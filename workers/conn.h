@@ -158,6 +158,7 @@ struct sl_conn {
     const char *up_replace;        /* names (one per line, a snapshot string) whose client fields are
                                     * dropped whatever up_extra holds (extAuth headersToUpstream), or NULL */
     const sl_snap_policy *rl_policy; /* the rateLimit the request passed (RateLimit fields), or NULL */
+    const sl_snap_policy *mcp_authz; /* the mcpAuthorization in force (policy_mcp_authorization.c), or NULL */
     uint32_t rl_left, rl_reset_s;  /* ...its tokens left, seconds until its bucket is full */
     /* The aiTokenLimit the request passed (policy_ai_token_limit.c), charged after the answer. */
     const sl_snap_policy *guard_policy; /* the aiPromptGuard in force (ai_guard.c), or NULL */

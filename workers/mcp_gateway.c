@@ -16,7 +16,12 @@
  * is not offered (405, which clients expect). The answer is JSON, or an event
  * stream when the targets sent notifications along (progress, logging): they
  * come first, in target order, then the response. */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown" /* (a fuzz build, without config.h) */
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +34,7 @@
 #include "workers/conn.h"
 #include "workers/http_client.h"
 #include "workers/mcp.h"
+#include "workers/policy.h"
 
 #define SESSION_HEADER_MAX 16384
 
@@ -549,6 +555,16 @@ static void finish_list(mcp_exchange *ex)
         if (json_is_string(cursor))
             json_object_set(next, target_name(ex, i), cursor);
     }
+    /* What the caller may not use, it does not see (mcpAuthorization). */
+    json_t *entries = json_object_get(merged, ex->list->array);
+    sl_mcp_item_kind kind = strcmp(ex->list->array, "tools") == 0     ? SL_MCP_TOOL
+                            : strcmp(ex->list->array, "prompts") == 0 ? SL_MCP_PROMPT
+                                                                      : SL_MCP_RESOURCE;
+    for (size_t k = json_array_size(entries); k-- > 0;) {
+        const char *name = json_string_value(json_object_get(json_array_get(entries, k), ex->list->key));
+        if (!name || !sl_mcp_allowed(ex->c, kind, name))
+            json_array_remove(entries, k);
+    }
     if (clashes)
         sl_log_warn("mcp", "%s: %u %s offered by more than one target (prefixMode Never): the first target's are listed",
                     sl_snap_cstr(ex->s, ex->be->mcp_id), clashes, ex->list->array);
@@ -687,6 +703,22 @@ static void route_call(mcp_exchange *ex)
     if (!name || !json_is_object(holder)) {
         answer_error(&ex->answer, 200, id, -32602,
                      ex->uri ? "Invalid params: uri must be a string" : "Invalid params: name must be a string");
+        return;
+    }
+    const char *ref_type = json_string_value(json_object_get(holder, "type"));
+    sl_mcp_item_kind kind = strcmp(ex->method, "tools/call") == 0 ? SL_MCP_TOOL
+                            : strcmp(ex->method, "prompts/get") == 0 || (ref_type && strcmp(ref_type, "ref/prompt") == 0)
+                                ? SL_MCP_PROMPT
+                                : SL_MCP_RESOURCE;
+    if (!sl_mcp_allowed(ex->c, kind, name)) {
+        /* Denied is answered as unknown: the caller learns nothing of what it may not use. */
+        sl_log_info("mcp", "%s: client %s (%s) may not use %s %s (mcpAuthorization)", sl_snap_cstr(ex->s, ex->be->mcp_id),
+                    ex->c->peer, ex->c->client_id[0] ? ex->c->client_id : "anonymous",
+                    kind == SL_MCP_TOOL ? "tool" : kind == SL_MCP_PROMPT ? "prompt" : "resource", name);
+        char why[400];
+        snprintf(why, sizeof(why), "%s: %.200s (no MCP server of this gateway offers it)",
+                 kind == SL_MCP_TOOL ? "Unknown tool" : "Unknown name", name);
+        answer_error(&ex->answer, 200, id, -32602, why);
         return;
     }
     const char *inner = name;

@@ -118,6 +118,18 @@ extern const unsigned sl_policy_nkinds;
 /* policy_rate_limit.c: buckets evicted from a rateLimit zone (for /metrics). */
 uint64_t sl_rate_limit_evictions(const void *zone);
 
+/* policy_authorization.c, shared with mcpAuthorization: a rule's claim
+ * conditions compiled ("name\tvalue\tvalue" lines), and whether the request's
+ * verified JWT meets every one of them (false without a JWT). */
+sl_snap_str sl_authz_compile_claims(sl_snap_builder *b, const json_t *claims);
+bool sl_authz_claims_match(const struct sl_conn *c, const char *conds);
+
+/* policy_mcp_authorization.c: whether the MCP route's mcpAuthorization (if
+ * any) lets the caller see and use a tool, prompt or resource (its name as the
+ * client sees it). */
+typedef enum { SL_MCP_TOOL = 0, SL_MCP_PROMPT = 1, SL_MCP_RESOURCE = 2 } sl_mcp_item_kind;
+bool sl_mcp_allowed(const struct sl_conn *c, sl_mcp_item_kind kind, const char *name);
+
 /* The kind that handles a TrafficPolicy section; -1 when none does (yet). */
 int sl_policy_kind_of(const char *section);
 

@@ -51,7 +51,7 @@ static void append(char **text, size_t *len, const char *s)
 }
 
 /* "name\tvalue\tvalue\n..." for a rule's claims list. */
-static sl_snap_str compile_claims(sl_snap_builder *b, const json_t *claims)
+sl_snap_str sl_authz_compile_claims(sl_snap_builder *b, const json_t *claims)
 {
     char *text = NULL;
     size_t len = 0, i, j;
@@ -90,7 +90,7 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
         head.b = sl_compile_join_lines(env->b, json_object_get(r, "methods"));
         sl_snap_policy_item paths = {0};
         paths.a = sl_compile_join_lines(env->b, json_object_get(r, "paths"));
-        paths.b = compile_claims(env->b, json_object_get(r, "claims"));
+        paths.b = sl_authz_compile_claims(env->b, json_object_get(r, "claims"));
         sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &head);
         sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &paths);
     }
@@ -210,7 +210,7 @@ static bool claim_has(const char *have, const char *want, size_t n, bool words)
 }
 
 /* Does every claim condition ("name\tv1\tv2" lines) hold for the request's JWT? */
-static bool claims_match(const sl_conn *c, const char *conds)
+bool sl_authz_claims_match(const sl_conn *c, const char *conds)
 {
     while (*conds) {
         size_t line = strcspn(conds, "\n"), nl = strcspn(conds, "\t\n");
@@ -257,7 +257,7 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
         if (!in_list(s, rule->a, c->client_id, strlen(c->client_id), false) ||
             !in_list(s, rule->b, req->method.ptr, req->method.len, false) ||
             !in_list(s, paths->a, path.ptr, path.len, true) ||
-            (paths->b.len && !claims_match(c, sl_snap_cstr(s, paths->b))))
+            (paths->b.len && !sl_authz_claims_match(c, sl_snap_cstr(s, paths->b))))
             continue;
         allow = rule->flags & ALLOW;
         break;

@@ -27,6 +27,7 @@ extern const sl_policy_ops sl_policy_ext_auth;   /* policy_ext_auth.c */
 extern const sl_policy_ops sl_policy_cors;       /* policy_cors.c */
 extern const sl_policy_ops sl_policy_csrf;       /* policy_csrf.c */
 extern const sl_policy_ops sl_policy_authorization; /* policy_authorization.c */
+extern const sl_policy_ops sl_policy_mcp_authorization; /* policy_mcp_authorization.c */
 
 /* Within a phase, kinds run in this order: the client's address (realIp),
  * who may call by address (ipAccess), CORS preflights (browsers send them
@@ -45,6 +46,7 @@ const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_jwt,
     &sl_policy_ext_auth,
     &sl_policy_authorization,
+    &sl_policy_mcp_authorization,
     /* limit */
     &sl_policy_rate_limit,
     &sl_policy_ai_token_limit,

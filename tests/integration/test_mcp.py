@@ -346,3 +346,51 @@ def test_invalid_mcp_backends_are_refused_naming_the_field(make_dataplane):
     bad = mcp_backend("bad", [{"name": "t", "host": "127.0.0.1", "port": 1}], sessionMaxAge="soon")
     r = dp.sluiced.post(BACKENDS, bad)
     assert r.status_code == 422 and "spec.mcp.sessionMaxAge" in r.text, r.text
+
+
+def test_tools_authorised_by_jwt_claim_are_the_only_ones_listed_and_callable(make_dataplane, servers, paged,
+                                                                             tmp_path):
+    from jwt_tokens import Key, jwks
+    from test_jwt import ISSUER, claims, provider
+    from test_policies import POLICIES, policy, to_route
+    key = Key("ES256", str(tmp_path), kid="mcp")
+    a, = servers(1)
+    p = paged(tools=3)
+    dp = mcp_plane(make_dataplane, [target("ev", a), target("p", p)])
+    authz = {"defaultAction": "Deny", "rules": [
+        {"action": "Deny", "tools": ["ev_get-env"]},
+        {"action": "Allow", "tools": ["ev_*", "p_tool-*"], "prompts": ["*"],
+         "claims": [{"name": "groups", "values": ["tools"]}]},
+        {"action": "Allow", "tools": ["ev_echo"]},
+    ]}
+    created(dp.sluiced.post(POLICIES, policy("mcp-auth", [to_route("mcp")],
+                                             jwt={"providers": [provider({"inline": jwks(key)})]},
+                                             mcpAuthorization=authz)))
+    wait_until(lambda: initialize(dp.url + "/mcp").status_code == 401, timeout=10, what="the policy in force")
+    url = dp.url + "/mcp"
+    staff = {"Authorization": "Bearer " + key.token(claims(groups=["tools"]))}
+    guest = {"Authorization": "Bearer " + key.token(claims(groups=["visitors"]))}
+    ops = [{"op": "listTools"}, {"op": "callTool", "name": "ev_get-sum", "arguments": {"a": 1, "b": 1}},
+           {"op": "callTool", "name": "ev_get-env"}, {"op": "callTool", "name": "ev_echo",
+                                                      "arguments": {"message": "ok"}},
+           {"op": "callTool", "name": "p_sessions"}, {"op": "listPrompts"}]
+    got = client(url, ops, headers=staff)
+    assert "connectError" not in got, got
+    tools = names(got["results"][0])
+    assert "ev_get-sum" in tools and "p_tool-0" in tools and "ev_echo" in tools
+    assert "ev_get-env" not in tools and "p_sessions" not in tools  # denied, and not allowed
+    assert "2" in text_of(got["results"][1])
+    assert "Unknown tool" in got["results"][2]["error"]
+    assert "ok" in text_of(got["results"][3])
+    assert "Unknown tool" in got["results"][4]["error"]
+    assert got["results"][5]["items"], "staff see prompts"
+    got = client(url, ops, headers=guest)
+    assert names(got["results"][0]) == ["ev_echo"]
+    assert "Unknown tool" in got["results"][1]["error"] and "Unknown tool" in got["results"][2]["error"]
+    assert "ok" in text_of(got["results"][3])
+    assert got["results"][5]["items"] == []
+    # Without a token there is no MCP at all.
+    nobody = client(url, [], headers={})
+    assert "401" in nobody["connectError"] or nobody.get("code") == 401, nobody
+    r = dp.sluiced.post(POLICIES, policy("bad", [to_route("mcp")], mcpAuthorization={"rules": [{"action": "Maybe"}]}))
+    assert r.status_code == 422 and "spec.mcpAuthorization.rules[0].action" in r.text, r.text
