@@ -270,6 +270,14 @@ void sl_conn_respond_raw(sl_conn *c, int status, const char *headers, const char
 /* ...whatever the body's size: the connection's output buffer grows to hold it
  * (a local answer made of what services sent: the MCP gateway's). */
 void sl_conn_respond_big(sl_conn *c, int status, const char *headers, const char *body, size_t blen);
+/* conn_stream.c: a response of our own written as it is made (chunked):
+ * whether the client can take one (HTTP/1.1, HTTP/2); its head; each piece of
+ * its body; its end (the request finishes once it is written). begin and write
+ * return false when the connection closed (c is gone). */
+bool sl_conn_can_stream(const sl_conn *c);
+bool sl_conn_stream_begin(sl_conn *c, int status, const char *headers);
+bool sl_conn_stream_write(sl_conn *c, const char *data, size_t len);
+void sl_conn_stream_end(sl_conn *c);
 /* Queues a complete local response (status, short text body) and finishes the
  * request; `close` forces the connection to close afterwards. */
 void sl_conn_respond(sl_conn *c, int status, const char *body, bool close);

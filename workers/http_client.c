@@ -25,6 +25,12 @@ struct sl_http_call {
     char errbuf[CURL_ERROR_SIZE];
     sl_http_done done;
     void *arg;
+    /* A streamed call: body bytes go to chunk as they arrive (from the loop,
+     * after libcurl returns), not into one reply. */
+    sl_http_chunk chunk;
+    bool removed;                 /* out of the multi handle (finished or cancelled) */
+    bool dirty;                   /* ...has bytes not yet given to chunk */
+    sl_http_call *dirty_prev, *dirty_next;
 };
 
 static struct {
@@ -34,7 +40,55 @@ static struct {
     unsigned in_flight;
     CURL *spare[SPARE_HANDLES];
     unsigned nspare;
+    sl_http_call *dirty;          /* streamed calls with bytes to give out */
+    sl_http_call *delivering;     /* the call whose chunk callback runs */
+    bool delivering_cancelled;    /* ...and that callback cancelled it */
 } C;
+
+static void unlink_dirty(sl_http_call *call)
+{
+    if (!call->dirty)
+        return;
+    if (call->dirty_prev)
+        call->dirty_prev->dirty_next = call->dirty_next;
+    else
+        C.dirty = call->dirty_next;
+    if (call->dirty_next)
+        call->dirty_next->dirty_prev = call->dirty_prev;
+    call->dirty = false;
+    call->dirty_prev = call->dirty_next = NULL;
+}
+
+static void call_free(sl_http_call *call);
+
+/* Gives call's waiting bytes to its chunk callback. false: the callback
+ * cancelled the call (it is freed). */
+static bool deliver(sl_http_call *call)
+{
+    unlink_dirty(call);
+    if (!call->reply.body_len)
+        return true;
+    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->reply.status);
+    C.delivering = call;
+    C.delivering_cancelled = false;
+    call->chunk(&call->reply, call->reply.body, call->reply.body_len, call->arg);
+    C.delivering = NULL;
+    if (C.delivering_cancelled) {
+        call_free(call);
+        return false;
+    }
+    call->reply.body_len = 0;
+    call->reply.body[0] = '\0';
+    return true;
+}
+
+/* Every streamed call's waiting bytes (a callback may cancel any call: each
+ * is taken off the list before its callback runs). */
+static void deliver_all(void)
+{
+    while (C.dirty)
+        deliver(C.dirty);
+}
 
 static void call_free(sl_http_call *call)
 {
@@ -63,6 +117,9 @@ static void check_done(void)
         CURLcode rc = msg->data.result;
         curl_multi_remove_handle(C.multi, msg->easy_handle);
         C.in_flight--;
+        call->removed = true;
+        if (call->chunk && !deliver(call))
+            continue; /* its last bytes ended it: cancelled, no done */
         if (rc == CURLE_OK) {
             curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->reply.status);
         } else {
@@ -82,6 +139,7 @@ static void on_socket_event(struct ev_loop *loop, ev_io *io, int revents)
     int flags = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) | ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running;
     curl_multi_socket_action(C.multi, io->fd, flags, &running);
+    deliver_all();
     check_done();
 }
 
@@ -92,6 +150,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     int running;
     curl_multi_socket_action(C.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    deliver_all();
     check_done();
 }
 
@@ -174,6 +233,13 @@ static bool append(char **buf, size_t *len, size_t *cap, const char *data, size_
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     sl_http_call *call = arg;
+    if (call->chunk && !call->dirty && size * n > 0) {
+        call->dirty = true;
+        call->dirty_next = C.dirty;
+        if (C.dirty)
+            C.dirty->dirty_prev = call;
+        C.dirty = call;
+    }
     if (!append(&call->reply.body, &call->reply.body_len, &call->body_cap, data, size * n, call->max_body)) {
         call->too_big = true;
         return 0;
@@ -274,9 +340,29 @@ sl_http_call *sl_http_call_post(struct ev_loop *loop, const char *method, const 
 
 void sl_http_call_cancel(sl_http_call *call)
 {
-    curl_multi_remove_handle(C.multi, call->easy);
-    C.in_flight--;
+    unlink_dirty(call);
+    if (!call->removed) {
+        curl_multi_remove_handle(C.multi, call->easy);
+        C.in_flight--;
+        call->removed = true;
+    }
+    if (call == C.delivering) {
+        C.delivering_cancelled = true; /* freed once its callback returns */
+        return;
+    }
     call_free(call);
+}
+
+sl_http_call *sl_http_call_stream(struct ev_loop *loop, const char *method, const char *url,
+                                  const char *const *headers, size_t nheaders, const void *body, size_t body_len,
+                                  size_t max_burst, uint32_t timeout_ms, sl_http_chunk chunk, sl_http_done done,
+                                  void *arg)
+{
+    sl_http_call *call =
+        sl_http_call_post(loop, method, url, headers, nheaders, body, body_len, max_burst, timeout_ms, done, arg);
+    if (call)
+        call->chunk = chunk; /* (no byte can have arrived: the loop has not run) */
+    return call;
 }
 
 unsigned sl_http_calls_in_flight(void)

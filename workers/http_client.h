@@ -46,6 +46,19 @@ sl_http_call *sl_http_call_post(struct ev_loop *loop, const char *method, const 
                                 const char *const *headers, size_t nheaders, const void *body, size_t body_len,
                                 size_t max_reply, uint32_t timeout_ms, sl_http_done done, void *arg);
 
+/* A streamed call's body bytes, as they arrive (reply: the status and the
+ * header lines; its body is not kept). Called from the loop; it may cancel the
+ * call (then done is never called). */
+typedef void (*sl_http_chunk)(const sl_http_reply *reply, const char *data, size_t len, void *arg);
+
+/* ...whose reply body goes to chunk as it arrives instead of being kept:
+ * done then reports the end (or the failure) with an empty body. max_burst
+ * bounds the bytes that may arrive between two turns of the loop. */
+sl_http_call *sl_http_call_stream(struct ev_loop *loop, const char *method, const char *url,
+                                  const char *const *headers, size_t nheaders, const void *body, size_t body_len,
+                                  size_t max_burst, uint32_t timeout_ms, sl_http_chunk chunk, sl_http_done done,
+                                  void *arg);
+
 /* Abandons a call that has not completed: done is never called. */
 void sl_http_call_cancel(sl_http_call *call);
 

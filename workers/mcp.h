@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "common/snapshot.h"
+#include "common/sse.h"
 
 struct sl_conn;
 struct ev_loop;
@@ -99,13 +100,35 @@ typedef struct sl_mcp_reply {
 } sl_mcp_reply;
 
 struct sl_http_reply;
+/* Reads a target's answer as it arrives: JSON (kept until it is whole), or an
+ * event stream, whose messages are taken one by one: the response goes to
+ * reply.response, any other message to on_message as soon as it is complete
+ * (NULL: to reply.messages). */
+typedef struct sl_mcp_reader {
+    sl_mcp_reply reply;
+    bool started, stream;
+    sl_sse sse;
+    char *json;
+    size_t json_len, json_cap;
+    void (*on_message)(json_t *msg, void *arg); /* takes msg */
+    void *arg;
+} sl_mcp_reader;
+void sl_mcp_reader_init(sl_mcp_reader *r);
+void sl_mcp_reader_feed(sl_mcp_reader *r, const struct sl_http_reply *head, const char *data, size_t len);
+/* The answer is over (final: its status, or the failure): r->reply is complete. */
+void sl_mcp_reader_end(sl_mcp_reader *r, const struct sl_http_reply *final);
+void sl_mcp_reader_free(sl_mcp_reader *r);
+
 /* Sends one message (body; NULL for a DELETE) to a target at url with the
- * target's session id and the protocol version (NULL or "": none); done is
- * called from the loop (sl_http_call_post). NULL: it could not start. */
+ * target's session id and the protocol version (NULL or "": none); the answer
+ * comes to chunk as it arrives, then done (sl_http_call_stream). NULL: it
+ * could not start. */
 sl_http_call *sl_mcp_target_send(struct ev_loop *loop, const char *url, const char *http_method, const char *session,
                                  const char *version, const char *body, size_t len, uint32_t timeout_ms,
+                                 void (*chunk)(const struct sl_http_reply *reply, const char *data, size_t len,
+                                               void *arg),
                                  void (*done)(const struct sl_http_reply *reply, void *arg), void *arg);
-/* Reads an HTTP answer of a target (JSON, or an event stream) into out. */
+/* Reads a whole HTTP answer of a target into out. */
 void sl_mcp_reply_read(const struct sl_http_reply *in, sl_mcp_reply *out);
 void sl_mcp_reply_free(sl_mcp_reply *r);
 /* A field's value in header lines ("Name: value\r\n"...), copied into out (cap bytes); false: absent. */

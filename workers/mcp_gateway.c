@@ -51,6 +51,7 @@ struct sl_mcp_req {
  * (conclude): sending may end the request, which ends what it holds. */
 
 typedef struct mcp_answer {
+    bool streamed;      /* body is the stream's last event(s): the stream ends after it */
     int status;
     char *headers;      /* header lines (malloc'd), or NULL */
     const char *type;   /* Content-Type, or NULL: no body */
@@ -62,6 +63,7 @@ static void answer_set(mcp_answer *a, int status, const char *headers, const cha
 {
     free(a->headers);
     free(a->body);
+    a->streamed = false;
     a->status = status;
     a->headers = headers && *headers ? strdup(headers) : NULL;
     a->type = type;
@@ -99,7 +101,10 @@ static void answer_error(mcp_answer *a, int status, const json_t *id, int code, 
 /* Sends a (and frees it). */
 static void answer_send(sl_conn *c, mcp_answer *a)
 {
-    if (a->status == 0 || (a->status == 503 && !a->type)) {
+    if (a->streamed) {
+        if (sl_conn_stream_write(c, a->body ? a->body : "", a->len))
+            sl_conn_stream_end(c);
+    } else if (a->status == 0 || (a->status == 503 && !a->type)) {
         sl_conn_respond(c, 503, "out of memory\n", true);
     } else {
         char *head = NULL;
@@ -122,6 +127,7 @@ typedef enum {
     STEP_LOOKUP,     /* a name without a prefix (prefixMode Never): lists first, to find its target */
     STEP_CALL,       /* one target */
     STEP_DELETE,     /* DELETE: every target of the session */
+    STEP_RESPONSE,   /* the client's answer to a target's request: that target */
 } mcp_step;
 
 /* Where a target's exchange is: the message itself, or first a new session
@@ -132,7 +138,8 @@ typedef struct mcp_slot {
     struct mcp_exchange *ex;
     uint32_t target;   /* index among the Backend's targets */
     sl_http_call *call;
-    sl_mcp_reply reply;
+    sl_mcp_reply reply; /* its answer, once complete */
+    sl_mcp_reader rd;   /* ...as it arrives */
     bool used;
     mcp_phase phase;
     bool repaired;     /* a new session was made in this exchange: not again */
@@ -154,6 +161,8 @@ typedef struct mcp_exchange {
     sl_mcp_session sess;
     json_t *cursors;         /* STEP_LIST: target name -> its cursor (a continued list), or NULL */
     mcp_answer answer;       /* what the client gets, sent when the exchange is over */
+    bool streaming;          /* the client's answer is a stream already under way (its head is sent) */
+    sl_dbuf outq;            /* events for that stream, written once the reader returns */
     unsigned pending;
     uint32_t ntargets;
     mcp_slot slots[];
@@ -171,14 +180,47 @@ static uint32_t call_timeout(const sl_conn *c)
     return c->request_timeout_ms ? c->request_timeout_ms : SL_MCP_CALL_TIMEOUT_MS;
 }
 
+/* A message a target sends the client (a notification, or a request of its
+ * own: sampling, elicitation, roots) in the client's terms: a request's id
+ * names the target ("sluice~<target>~<its id as JSON>"), so the client's
+ * answer finds its way back; a resource URI gets the target's prefix. */
+static void outward(const mcp_exchange *ex, uint32_t target, json_t *msg)
+{
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    json_t *id = json_object_get(msg, "id");
+    if (method && id) {
+        char *text = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *wrapped = NULL;
+        if (text && asprintf(&wrapped, "sluice~%s~%s", target_name(ex, target), text) >= 0) {
+            json_object_set_new(msg, "id", json_string(wrapped));
+            free(wrapped);
+        }
+        free(text);
+    }
+    json_t *params = json_object_get(msg, "params");
+    const char *uri = json_string_value(json_object_get(params, "uri"));
+    if (method && uri && sl_mcp_prefixed(ex->be) && strncmp(method, "notifications/resources/", 24) == 0) {
+        char *outer = sl_mcp_outer_name(ex->s, target_at(ex, target), true, uri);
+        if (outer)
+            json_object_set_new(params, "uri", json_string(outer));
+        free(outer);
+    }
+}
+
 /* The response, after the messages the targets sent along (an event stream
  * when there are some and the client takes one). */
 static void answer_messages(mcp_exchange *ex, const char *headers, json_t *response)
 {
     json_t *others = json_array();
-    for (uint32_t i = 0; i < ex->ntargets; i++)
-        if (ex->slots[i].used && ex->slots[i].reply.messages)
-            json_array_extend(others, ex->slots[i].reply.messages);
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        size_t k;
+        json_t *m;
+        json_array_foreach(ex->slots[i].used ? ex->slots[i].reply.messages : NULL, k, m)
+        {
+            outward(ex, i, m);
+            json_array_append(others, m);
+        }
+    }
     if (json_array_size(others) == 0 || !ex->c->mcp->accepts_sse) {
         json_decref(others);
         answer_json(&ex->answer, 200, headers, response);
@@ -221,10 +263,12 @@ static void exchange_free(mcp_exchange *ex)
         if (ex->slots[i].call)
             sl_http_call_cancel(ex->slots[i].call);
         sl_mcp_reply_free(&ex->slots[i].reply);
+        sl_mcp_reader_free(&ex->slots[i].rd);
         free(ex->slots[i].fresh);
         json_decref(ex->slots[i].msg);
     }
     answer_set(&ex->answer, 0, NULL, NULL, NULL, 0);
+    sl_dbuf_free(&ex->outq);
     json_decref(ex->msg);
     json_decref(ex->cursors);
     sl_mcp_session_free(&ex->sess);
@@ -246,6 +290,16 @@ static void exchange_cancel(sl_conn *c)
 static void conclude(mcp_exchange *ex)
 {
     sl_conn *c = ex->c;
+    if (ex->streaming && !ex->answer.streamed) {
+        /* The stream is under way: the answer is its last event (a JSON-RPC
+         * error or response); an empty one just ends it. */
+        char *event = NULL;
+        int n = ex->answer.body && ex->answer.type && strcmp(ex->answer.type, "application/json") == 0
+                    ? asprintf(&event, "event: message\ndata: %.*s\n\n", (int)ex->answer.len, ex->answer.body)
+                    : asprintf(&event, "%s", "");
+        answer_set(&ex->answer, 200, NULL, NULL, n >= 0 ? event : NULL, n >= 0 ? (size_t)n : 0);
+        ex->answer.streamed = true;
+    }
     mcp_answer a = ex->answer;
     ex->answer = (mcp_answer){0};
     c->policy_cancel = NULL;
@@ -278,6 +332,44 @@ static const char *target_session(mcp_exchange *ex, uint32_t i, char *buf, size_
 
 static void on_reply(const sl_http_reply *reply, void *arg);
 
+/* A target's message during a call: queued for the client's stream (written
+ * once the reader returns: writing may end the connection, and the exchange
+ * with it). */
+static void on_side_message(json_t *msg, void *arg)
+{
+    mcp_slot *slot = arg;
+    mcp_exchange *ex = slot->ex;
+    outward(ex, slot->target, msg);
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!text)
+        return;
+    sl_dbuf_append(&ex->outq, "event: message\ndata: ", 21);
+    sl_dbuf_append(&ex->outq, text, strlen(text));
+    sl_dbuf_append(&ex->outq, "\n\n", 2);
+    free(text);
+}
+
+/* Bytes of a target's answer, as they arrive. */
+static void on_chunk(const sl_http_reply *reply, const char *data, size_t len, void *arg)
+{
+    mcp_slot *slot = arg;
+    mcp_exchange *ex = slot->ex;
+    sl_mcp_reader_feed(&slot->rd, reply, data, len);
+    if (sl_dbuf_len(&ex->outq) == 0)
+        return;
+    sl_conn *c = ex->c;
+    sl_dbuf q = ex->outq;
+    ex->outq = (sl_dbuf){0};
+    bool alive = ex->streaming ||
+                 sl_conn_stream_begin(c, 200, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
+    if (alive) {
+        ex->streaming = true;
+        sl_conn_stream_write(c, q.data + q.start, sl_dbuf_len(&q));
+    }
+    sl_dbuf_free(&q); /* (c, and ex with it, may be gone now: nothing more here) */
+}
+
 /* Sends slot's current message (by its phase) to its target. false: it could not start. */
 static bool send_slot(mcp_exchange *ex, mcp_slot *slot)
 {
@@ -309,8 +401,15 @@ static bool send_slot(mcp_exchange *ex, mcp_slot *slot)
     if (msg && !body)
         return false;
     sl_mcp_reply_free(&slot->reply);
+    sl_mcp_reader_free(&slot->rd);
+    sl_mcp_reader_init(&slot->rd);
+    slot->rd.arg = slot;
+    /* A call's notifications and requests reach the client as they come (a stream of its own). */
+    if (ex->step == STEP_CALL && slot->phase == PHASE_SEND && ex->c->mcp->accepts_sse && sl_conn_can_stream(ex->c))
+        slot->rd.on_message = on_side_message;
     slot->call = sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, slot->target)->url), method,
-                                    sid, version, body, body ? strlen(body) : 0, call_timeout(ex->c), on_reply, slot);
+                                    sid, version, body, body ? strlen(body) : 0, call_timeout(ex->c), on_chunk,
+                                    on_reply, slot);
     free(body);
     if (slot->call)
         ex->pending++;
@@ -366,7 +465,11 @@ static void on_reply(const sl_http_reply *reply, void *arg)
     mcp_exchange *ex = slot->ex;
     slot->call = NULL;
     ex->pending--;
-    sl_mcp_reply_read(reply, &slot->reply);
+    sl_mcp_reader_end(&slot->rd, reply);
+    sl_mcp_reply_free(&slot->reply);
+    slot->reply = slot->rd.reply;
+    slot->rd.reply = (sl_mcp_reply){0};
+    sl_mcp_reader_free(&slot->rd);
     if (repair_step(ex, slot))
         return;
     if (slot->reply.error[0])
@@ -667,6 +770,7 @@ static void finish(mcp_exchange *ex)
         else
             answer_set(&ex->answer, 202, NULL, NULL, NULL, 0);
         return;
+    case STEP_RESPONSE: answer_set(&ex->answer, 202, NULL, NULL, NULL, 0); return;
     case STEP_DELETE:
         /* Ended for every worker: the id gets 404 from now on. */
         sl_mcp_table_put(sl_mcp_table_key(ex->c->mcp->session, ""), "-", 1, (uint64_t)time(NULL));
@@ -800,6 +904,33 @@ static void start_list(mcp_exchange *ex)
         finish_list(ex); /* no target to ask: an empty list */
 }
 
+/* The client's answer to a target's request (sampling, elicitation, roots):
+ * the id the gateway gave the request names the target and its own id. */
+static void route_response(mcp_exchange *ex)
+{
+    const char *id = json_string_value(json_object_get(ex->msg, "id"));
+    const char *name = id && strncmp(id, "sluice~", 7) == 0 ? id + 7 : NULL;
+    const char *sep = name ? strchr(name, '~') : NULL;
+    json_t *inner = sep ? json_loads(sep + 1, JSON_DECODE_ANY, NULL) : NULL;
+    uint32_t target = SL_SNAP_NONE;
+    for (uint32_t i = 0; sep && i < ex->ntargets; i++)
+        if (strlen(target_name(ex, i)) == (size_t)(sep - name) && strncmp(target_name(ex, i), name, (size_t)(sep - name)) == 0)
+            target = i;
+    if (!inner || target == SL_SNAP_NONE) {
+        json_decref(inner);
+        sl_log_info("mcp", "%s: client %s answered a request no target made (id %s): dropped",
+                    sl_snap_cstr(ex->s, ex->be->mcp_id), ex->c->peer, id ? id : "not a string");
+        answer_set(&ex->answer, 202, NULL, NULL, NULL, 0);
+        return;
+    }
+    ex->step = STEP_RESPONSE;
+    json_t *msg = json_deep_copy(ex->msg);
+    json_object_set_new(msg, "id", inner);
+    if (!send_to(ex, target, msg, "POST"))
+        answer_set(&ex->answer, 503, NULL, NULL, NULL, 0);
+    json_decref(msg);
+}
+
 /* Starts what the message asks, or sets the answer. */
 static void dispatch(mcp_exchange *ex)
 {
@@ -822,8 +953,7 @@ static void dispatch(mcp_exchange *ex)
     if (!open_session(ex))
         return;
     if (!m) {
-        /* A client's answer to a server's request: servers ask on streams this gateway does not open yet. */
-        answer_set(&ex->answer, 202, NULL, NULL, NULL, 0);
+        route_response(ex);
         return;
     }
     if (strcmp(m, "ping") == 0 && id) {

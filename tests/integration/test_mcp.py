@@ -194,20 +194,40 @@ def text_of(resp):
     return " ".join(c.get("text", "") for c in resp["result"]["content"])
 
 
-def test_progress_notifications_reach_the_client_before_the_result(make_dataplane, servers):
+def test_progress_notifications_are_streamed_as_they_happen(make_dataplane, servers):
     (a,) = servers(1)
     dp = mcp_plane(make_dataplane, [target("only", a)])
     got = client(dp.url + "/mcp", [{"op": "callTool", "name": "trigger-long-running-operation",
-                                    "arguments": {"duration": 1, "steps": 3}, "progress": True},
+                                    "arguments": {"duration": 2, "steps": 4}, "progress": True},
                                    {"op": "listTools"}])
     assert "connectError" not in got, got
     # One target: names as the server gives them, and its own serverInfo and instructions.
     assert got["serverVersion"]["name"] == "mcp-servers/everything"
     assert "Everything Server" in got["instructions"]
     call = got["results"][0]
-    assert [p["progress"] for p in call["progress"]] == [1, 2, 3], call
+    assert [p["progress"] for p in call["progress"]] == [1, 2, 3, 4], call
     assert "completed" in json.dumps(call["result"]).lower(), call
+    # The server sends a step every 0.5 s and the result after the fourth: the first step
+    # reached the client while the call ran, not with its result.
+    assert call["at"] - call["progress"][0]["at"] >= 1000, call
     assert "echo" in names(got["results"][1])
+
+
+def test_server_requests_reach_the_client_and_its_answers_the_server(make_dataplane, servers):
+    a, b = servers(2)
+    dp = mcp_plane(make_dataplane, [target("a", a), target("b", b)], workers=2)
+    cmd = {"url": dp.url + "/mcp", "answers": True, "session": None, "headers": {},
+           "ops": [{"op": "callTool", "name": "b_trigger-sampling-request", "arguments": {"prompt": "hello"}},
+                   {"op": "callTool", "name": "a_trigger-elicitation-request"}]}
+    out = subprocess.run([NODE, os.path.join(MCP_DIR, "mcp_client.mjs"), json.dumps(cmd)], capture_output=True,
+                         timeout=120, cwd=MCP_DIR)
+    got = json.loads(out.stdout)
+    assert "connectError" not in got, got
+    sampled = got["results"][0]
+    assert "sampled by the client" in json.dumps(sampled["result"]), sampled
+    assert [x["method"] for x in got["asked"]][:1] == ["sampling/createMessage"], got["asked"]
+    assert "elicitation/create" in [x["method"] for x in got["asked"]], got
+    assert "decline" in json.dumps(got["results"][1]).lower(), got["results"][1]
 
 
 def test_a_session_is_served_by_any_worker(make_dataplane, paged):

@@ -7,9 +7,23 @@
 // an op that fails gives {"error": message, "code": code} in its place and the rest go on.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CreateMessageRequestSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const cmd = JSON.parse(process.argv[2]);
-const client = new Client({ name: "sluice-test-client", version: "1.0.0" }, { capabilities: {} });
+// "answers": the client offers sampling and elicitation, and answers the servers' requests itself.
+const capabilities = cmd.answers ? { sampling: {}, elicitation: {} } : {};
+const client = new Client({ name: "sluice-test-client", version: "1.0.0" }, { capabilities });
+const asked = [];
+if (cmd.answers) {
+    client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+        asked.push({ method: "sampling/createMessage", at: Date.now() });
+        return { model: "test-model", role: "assistant", content: { type: "text", text: "sampled by the client" } };
+    });
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
+        asked.push({ method: "elicitation/create", at: Date.now() });
+        return { action: "decline" };
+    });
+}
 const transport = new StreamableHTTPClientTransport(new URL(cmd.url), {
     sessionId: cmd.session || undefined, // (given: the session is resumed, no initialize)
     requestInit: { headers: cmd.headers || {} },
@@ -37,9 +51,9 @@ async function run(op) {
     case "listToolsPage": return await client.listTools(op.cursor ? { cursor: op.cursor } : {});
     case "callTool": {
         const progress = [];
-        const options = op.progress ? { onprogress: (p) => progress.push(p) } : {};
+        const options = op.progress ? { onprogress: (p) => progress.push({ ...p, at: Date.now() }) } : {};
         const result = await client.callTool({ name: op.name, arguments: op.arguments || {} }, undefined, options);
-        return { result, progress };
+        return { result, progress, at: Date.now() };
     }
     case "getPrompt": return await client.getPrompt({ name: op.name, arguments: op.arguments || {} });
     case "readResource": return await client.readResource({ uri: op.uri });
@@ -70,6 +84,7 @@ try {
     out.connectError = String(e && e.message || e);
     out.code = e && e.code;
 }
+out.asked = asked;
 console.log(JSON.stringify(out));
 await client.close().catch(() => {});
 process.exit(0);
