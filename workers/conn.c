@@ -536,6 +536,10 @@ void sl_conn_update(sl_conn *c)
             events |= EV_READ;
         break;
     case SL_CONN_H2: events = sl_h2_events(c); break;
+    case SL_CONN_POLICY:
+        if (c->watch_eof && !c->client_eof && (!c->in.data || sl_buf_room(&c->in) + c->in.start > 0))
+            events |= EV_READ;
+        break;
     default: break;
     }
     const char *unused;
@@ -922,6 +926,10 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
         if (c->state == SL_CONN_PROXY) {
             sl_proxy_client_event(c);
+            return;
+        }
+        if (c->state == SL_CONN_POLICY && c->client_eof) {
+            sl_conn_close(c); /* it left while its answer was being made (watch_eof) */
             return;
         }
     }

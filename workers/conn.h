@@ -226,6 +226,8 @@ struct sl_conn {
     uint64_t up_deadline_ms;  /* upstream connect/response deadline */
     uint64_t try_deadline_ms; /* the rule's backendRequest timeout: this try's response head by then (0: none) */
     uint64_t last_client_ms;  /* last request body bytes from the client */
+    bool watch_eof;           /* state SL_CONN_POLICY: the client's socket is read meanwhile, so a client
+                               * that leaves ends the wait (the MCP gateway's calls and streams) */
     struct sl_mcp_req *mcp;   /* a request to an MCP Backend: what the MCP gateway keeps (workers/mcp.h), or NULL */
     const sl_snap_backend *mcp_backend; /* ...that Backend */
 };

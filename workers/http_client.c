@@ -30,6 +30,7 @@ struct sl_http_call {
     sl_http_chunk chunk;
     bool removed;                 /* out of the multi handle (finished or cancelled) */
     bool dirty;                   /* ...has bytes not yet given to chunk */
+    bool head_news;               /* ...its head is complete and chunk has not heard of it */
     sl_http_call *dirty_prev, *dirty_next;
 };
 
@@ -66,8 +67,9 @@ static void call_free(sl_http_call *call);
 static bool deliver(sl_http_call *call)
 {
     unlink_dirty(call);
-    if (!call->reply.body_len)
+    if (!call->reply.body_len && !call->head_news)
         return true;
+    call->head_news = false; /* (a head alone is told with no bytes: a stream that says nothing yet is open) */
     curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->reply.status);
     C.delivering = call;
     C.delivering_cancelled = false;
@@ -78,7 +80,8 @@ static bool deliver(sl_http_call *call)
         return false;
     }
     call->reply.body_len = 0;
-    call->reply.body[0] = '\0';
+    if (call->reply.body)
+        call->reply.body[0] = '\0';
     return true;
 }
 
@@ -230,16 +233,22 @@ static bool append(char **buf, size_t *len, size_t *cap, const char *data, size_
     return true;
 }
 
+static void mark_dirty(sl_http_call *call)
+{
+    if (!call->chunk || call->dirty)
+        return;
+    call->dirty = true;
+    call->dirty_next = C.dirty;
+    if (C.dirty)
+        C.dirty->dirty_prev = call;
+    C.dirty = call;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     sl_http_call *call = arg;
-    if (call->chunk && !call->dirty && size * n > 0) {
-        call->dirty = true;
-        call->dirty_next = C.dirty;
-        if (C.dirty)
-            C.dirty->dirty_prev = call;
-        C.dirty = call;
-    }
+    if (size * n > 0)
+        mark_dirty(call);
     if (!append(&call->reply.body, &call->reply.body_len, &call->body_cap, data, size * n, call->max_body)) {
         call->too_big = true;
         return 0;
@@ -257,8 +266,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
             call->reply.headers[0] = '\0';
         return len;
     }
-    if (len <= 2 || !memchr(data, ':', len))
-        return len; /* the blank line ending the head */
+    if (len <= 2 || !memchr(data, ':', len)) {
+        if (len <= 2 && call->chunk) {
+            call->head_news = true; /* the blank line ending the head: a streamed call hears of it */
+            mark_dirty(call);
+        }
+        return len;
+    }
     if (!append(&call->reply.headers, &call->reply.headers_len, &call->headers_cap, data, len,
                 SL_HTTP_REPLY_MAX_HEADERS)) {
         call->too_big = true;

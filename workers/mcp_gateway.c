@@ -128,6 +128,7 @@ typedef enum {
     STEP_CALL,       /* one target */
     STEP_DELETE,     /* DELETE: every target of the session */
     STEP_RESPONSE,   /* the client's answer to a target's request: that target */
+    STEP_LISTEN,     /* GET: every target's stream of messages, merged into one */
 } mcp_step;
 
 /* Where a target's exchange is: the message itself, or first a new session
@@ -305,6 +306,7 @@ static void conclude(mcp_exchange *ex)
     c->policy_cancel = NULL;
     c->policy_op = NULL;
     c->mcp->ex = NULL;
+    c->watch_eof = false;
     exchange_free(ex);
     c->state = SL_CONN_PROXY; /* (answering moves it on) */
     answer_send(c, &a);
@@ -356,7 +358,9 @@ static void on_chunk(const sl_http_reply *reply, const char *data, size_t len, v
     mcp_slot *slot = arg;
     mcp_exchange *ex = slot->ex;
     sl_mcp_reader_feed(&slot->rd, reply, data, len);
-    if (sl_dbuf_len(&ex->outq) == 0)
+    /* A GET stream is answered as soon as one target's stream is open (its first bytes, a priming event). */
+    bool open_listen = ex->step == STEP_LISTEN && !ex->streaming && reply->status == 200 && slot->rd.stream;
+    if (sl_dbuf_len(&ex->outq) == 0 && !open_listen)
         return;
     sl_conn *c = ex->c;
     sl_dbuf q = ex->outq;
@@ -405,10 +409,13 @@ static bool send_slot(mcp_exchange *ex, mcp_slot *slot)
     sl_mcp_reader_init(&slot->rd);
     slot->rd.arg = slot;
     /* A call's notifications and requests reach the client as they come (a stream of its own). */
-    if (ex->step == STEP_CALL && slot->phase == PHASE_SEND && ex->c->mcp->accepts_sse && sl_conn_can_stream(ex->c))
+    if ((ex->step == STEP_CALL || ex->step == STEP_LISTEN) && slot->phase == PHASE_SEND && ex->c->mcp->accepts_sse &&
+        sl_conn_can_stream(ex->c))
         slot->rd.on_message = on_side_message;
     slot->call = sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, slot->target)->url), method,
-                                    sid, version, body, body ? strlen(body) : 0, call_timeout(ex->c), on_chunk,
+                                    sid, version, body, body ? strlen(body) : 0,
+                                    ex->step == STEP_LISTEN ? 1000u * (ex->be->mcp_session_s < 86400 ? ex->be->mcp_session_s : 86400)
+                                                            : call_timeout(ex->c), on_chunk,
                                     on_reply, slot);
     free(body);
     if (slot->call)
@@ -472,7 +479,7 @@ static void on_reply(const sl_http_reply *reply, void *arg)
     sl_mcp_reader_free(&slot->rd);
     if (repair_step(ex, slot))
         return;
-    if (slot->reply.error[0])
+    if (slot->reply.error[0] && !(ex->step == STEP_LISTEN && slot->reply.status == 405))
         sl_log_warn("mcp", "target %s of %s: %s", target_name(ex, slot->target), sl_snap_cstr(ex->s, ex->be->mcp_id),
                     slot->reply.error);
     if (ex->pending == 0) {
@@ -771,6 +778,10 @@ static void finish(mcp_exchange *ex)
             answer_set(&ex->answer, 202, NULL, NULL, NULL, 0);
         return;
     case STEP_RESPONSE: answer_set(&ex->answer, 202, NULL, NULL, NULL, 0); return;
+    case STEP_LISTEN:
+        /* Every stream ended (a stream under way ends with them); none opened: 405, as a server without one. */
+        answer_set(&ex->answer, 405, "Allow: GET, POST, DELETE\r\n", NULL, NULL, 0);
+        return;
     case STEP_DELETE:
         /* Ended for every worker: the id gets 404 from now on. */
         sl_mcp_table_put(sl_mcp_table_key(ex->c->mcp->session, ""), "-", 1, (uint64_t)time(NULL));
@@ -1006,8 +1017,9 @@ bool sl_mcp_take_head(sl_conn *c)
 void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
 {
     snprintf(c->log_upstream, sizeof(c->log_upstream), "mcp");
-    if (c->method != SL_HTTP1_METHOD_POST && c->method != SL_HTTP1_METHOD_DELETE) {
-        sl_conn_respond_raw(c, 405, "Allow: POST, DELETE\r\n", "", 0);
+    bool listen = c->method == SL_HTTP1_METHOD_GET && c->mcp->accepts_sse && sl_conn_can_stream(c);
+    if (c->method != SL_HTTP1_METHOD_POST && c->method != SL_HTTP1_METHOD_DELETE && !listen) {
+        sl_conn_respond_raw(c, 405, "Allow: GET, POST, DELETE\r\n", "", 0);
         return;
     }
     mcp_exchange *ex = calloc(1, sizeof(*ex) + be->mcp_targets.count * sizeof(mcp_slot));
@@ -1023,7 +1035,11 @@ void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
     c->mcp->ex = ex;
     c->policy_op = ex;
     c->policy_cancel = exchange_cancel;
-    if (c->method == SL_HTTP1_METHOD_DELETE) {
+    if (listen) {
+        ex->step = STEP_LISTEN;
+        if (open_session(ex) && !send_all(ex, NULL, "GET"))
+            finish(ex);
+    } else if (c->method == SL_HTTP1_METHOD_DELETE) {
         ex->step = STEP_DELETE;
         if (open_session(ex) && !send_all(ex, NULL, "DELETE"))
             finish(ex);
@@ -1044,7 +1060,8 @@ void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
         return;
     }
     c->state = SL_CONN_POLICY;
-    c->deadline_ms = sl_now_ms() + 2ull * call_timeout(c) + 5000;
+    c->watch_eof = true; /* a client that leaves ends the calls made for it */
+    c->deadline_ms = sl_now_ms() + (listen ? 1000ull * (be->mcp_session_s < 86400 ? be->mcp_session_s : 86400) : 2ull * call_timeout(c)) + 5000;
     sl_conn_update(c);
 }
 
@@ -1062,4 +1079,5 @@ void sl_mcp_end(sl_conn *c)
     free(c->mcp->session);
     free(c->mcp);
     c->mcp = NULL;
+    c->watch_eof = false;
 }

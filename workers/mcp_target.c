@@ -94,7 +94,7 @@ void sl_mcp_reader_init(sl_mcp_reader *r)
 
 void sl_mcp_reader_feed(sl_mcp_reader *r, const sl_http_reply *head, const char *data, size_t len)
 {
-    if (!r->started) {
+    if (!r->started && head->status >= 200) {
         char value[4200];
         r->started = true;
         r->stream = sl_mcp_header(head->headers, "Content-Type", value, sizeof(value)) &&

@@ -261,8 +261,10 @@ def test_sessions_that_are_missing_forged_or_ended(make_dataplane, paged):
     r = rpc(url, "tools/list", session=forged)
     assert r.status_code == 404 and r.json()["error"]["message"] == "Session not found"
     assert rpc(url, "tools/list", session="v1.not-a-session").status_code == 404
-    # A session of another Backend is no session of this one (the key binds it to the Backend).
-    assert requests.get(url, headers={"Accept": ACCEPT, "Mcp-Session-Id": sid}, timeout=10).status_code == 405
+    # GET opens the session's stream of the target's messages.
+    r = requests.get(url, headers={"Accept": "text/event-stream", "Mcp-Session-Id": sid}, stream=True, timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream"), r.headers
+    r.close()
     r = requests.delete(url, headers={"Mcp-Session-Id": sid}, timeout=10)
     assert r.status_code == 200
     assert rpc(url, "tools/list", session=sid).status_code == 404
@@ -414,3 +416,20 @@ def test_tools_authorised_by_jwt_claim_are_the_only_ones_listed_and_callable(mak
     assert "401" in nobody["connectError"] or nobody.get("code") == 401, nobody
     r = dp.sluiced.post(POLICIES, policy("bad", [to_route("mcp")], mcpAuthorization={"rules": [{"action": "Maybe"}]}))
     assert r.status_code == 422 and "spec.mcpAuthorization.rules[0].action" in r.text, r.text
+
+
+def test_the_get_stream_merges_the_targets_messages(make_dataplane, servers):
+    a, b = servers(2)
+    dp = mcp_plane(make_dataplane, [target("a", a), target("b", b)])
+    # Simulated logging sends a message every 5 s on each session's GET stream (not in answer to a request).
+    got = client(dp.url + "/mcp", [{"op": "setLoggingLevel", "level": "debug"},
+                                   {"op": "callTool", "name": "a_toggle-simulated-logging"},
+                                   {"op": "callTool", "name": "b_toggle-simulated-logging"},
+                                   {"op": "wait", "ms": 6500}])
+    assert "connectError" not in got, got
+    assert "Started simulated" in text_of(got["results"][1]), got["results"][1]
+    assert len(got["logs"]) >= 2, got["logs"]
+    # A GET without a session is refused; one that takes no stream gets 405.
+    url = dp.url + "/mcp"
+    assert requests.get(url, headers={"Accept": "text/event-stream"}, timeout=10).status_code == 400
+    assert requests.get(url, headers={"Accept": "application/json"}, timeout=10).status_code == 405

@@ -7,13 +7,15 @@
 // an op that fails gives {"error": message, "code": code} in its place and the rest go on.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const cmd = JSON.parse(process.argv[2]);
 // "answers": the client offers sampling and elicitation, and answers the servers' requests itself.
 const capabilities = cmd.answers ? { sampling: {}, elicitation: {} } : {};
 const client = new Client({ name: "sluice-test-client", version: "1.0.0" }, { capabilities });
 const asked = [];
+const logs = []; // notifications/message, from any stream (the GET stream among them)
+client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logs.push({ ...n.params, at: Date.now() }));
 if (cmd.answers) {
     client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
         asked.push({ method: "sampling/createMessage", at: Date.now() });
@@ -59,6 +61,7 @@ async function run(op) {
     case "readResource": return await client.readResource({ uri: op.uri });
     case "complete": return await client.complete({ ref: op.ref, argument: op.argument });
     case "ping": return await client.ping();
+    case "wait": await new Promise((r) => setTimeout(r, op.ms)); return { waited: op.ms };
     case "setLoggingLevel": return await client.setLoggingLevel(op.level);
     case "terminate": await transport.terminateSession(); return { terminated: true };
     default: throw new Error("unknown op " + op.op);
@@ -85,6 +88,7 @@ try {
     out.code = e && e.code;
 }
 out.asked = asked;
+out.logs = logs;
 console.log(JSON.stringify(out));
 await client.close().catch(() => {});
 process.exit(0);
