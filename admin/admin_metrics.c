@@ -360,7 +360,7 @@ static void give_back(void *cls)
 
 enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
 {
-    enum { NPARTS = 7 };
+    enum { NPARTS = 8 };
     /* The route, listener and backend series first: the largest part (megabytes
      * at 10,000 routes), which the others are appended to without a copy of it. */
     size_t series_len = 0, series_cap = 0;
@@ -370,9 +370,10 @@ enum MHD_Result sl_admin_handle_metrics(sl_admin_req *r)
                            r->admin->control ? render_dataplane(r->admin->control) : strdup(""),
                            r->admin->control ? sl_admin_metrics_ai(r->admin->control) : strdup(""),
                            render_backends(r->admin->control),
+                           r->admin->control ? sl_admin_metrics_mcp(r->admin->control) : strdup(""),
                            r->admin->extra_metrics ? r->admin->extra_metrics(r->admin->extra_metrics_arg) : NULL};
-    if (!parts[6])
-        parts[6] = strdup(""); /* (none, or a subsystem out of memory: the rest is still worth answering) */
+    if (!parts[NPARTS - 1])
+        parts[NPARTS - 1] = strdup(""); /* (none, or a subsystem out of memory: the rest is still worth answering) */
     size_t len = 0, lens[NPARTS];
     bool ok = true;
     for (int i = 0; i < NPARTS; i++) {

@@ -37,6 +37,8 @@ char *sl_admin_metrics_render(sl_admin_metrics *m, int64_t resource_version);
 /* admin_metrics_ai.c: the gen_ai series of the workers' LLM traffic (malloc'd),
  * or NULL when out of memory. */
 char *sl_admin_metrics_ai(const sl_control *c);
+/* admin_metrics_mcp.c: the MCP gateway's series (malloc'd), or NULL when out of memory. */
+char *sl_admin_metrics_mcp(const sl_control *c);
 /* admin_metrics_series.c: the series of route rules, listeners and backends
  * (malloc'd), or NULL when out of memory. */
 char *sl_admin_metrics_series(size_t *length, size_t *capacity);

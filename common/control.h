@@ -40,6 +40,24 @@ typedef struct sl_ai_metric {
     _Atomic uint64_t cost_nusd;                 /* cost of the answers (ai.prices), nano-USD */
 } sl_ai_metric;
 
+/* MCP gateway metrics of one worker (workers/mcp_metrics.c), one entry per
+ * (Backend, target, method, name, outcome); the last entry counts every other
+ * ("other"). Rendered by admin/admin_metrics_mcp.c. */
+#define SL_MCP_METRIC_ENTRIES 24
+typedef enum { SL_MCP_OK = 0, SL_MCP_ERROR = 1, SL_MCP_FAILED = 2 } sl_mcp_outcome;
+typedef struct sl_mcp_metric {
+    _Atomic uint32_t used;
+    uint8_t outcome;  /* sl_mcp_outcome: a result, a JSON-RPC error, no answer (or refused) */
+    uint8_t reserved[3];
+    char backend[96]; /* "namespace/name" of the Backend */
+    char target[64];  /* the target a call went to ("" for what went to every target) */
+    char method[32];  /* the JSON-RPC method (GET, DELETE for those requests) */
+    char name[96];    /* the tool, prompt or resource, as the client named it ("" for none) */
+    _Atomic uint64_t calls;
+    _Atomic uint64_t duration_ms;
+    _Atomic uint64_t duration_buckets[SL_AI_BUCKETS];
+} sl_mcp_metric;
+
 typedef struct sl_worker_slot {
     _Atomic int32_t pid;           /* 0: free */
     char gateway[320];             /* "namespace/name" (63 + 1 + 253), written by the master before fork */
@@ -62,6 +80,7 @@ typedef struct sl_worker_slot {
     _Atomic uint64_t circuit_breaker_rejections; /* requests refused 503 by a backend's circuit breaker */
     _Atomic uint64_t trace_spans_exported, trace_spans_dropped, trace_export_errors; /* workers/tracing.c */
     sl_ai_metric ai[SL_AI_METRIC_ENTRIES];
+    sl_mcp_metric mcp[SL_MCP_METRIC_ENTRIES];
 } sl_worker_slot;
 
 /* A TLS session ticket key (RFC 5077 layout: name, HMAC-SHA256 key, AES-256 key). */

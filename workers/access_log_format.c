@@ -14,6 +14,7 @@
 
 #include "common/trace_context.h"
 #include "workers/conn.h"
+#include "workers/mcp.h"
 #include "workers/response_hook.h"
 #include "workers/worker_internal.h"
 
@@ -368,6 +369,10 @@ size_t sl_log_format_render(const sl_conn *c, char *out, size_t room)
                 l.full = true;
             else
                 l.p += n;
+        }
+        if (c->mcp && !l.full) { /* the MCP gateway's: method, target, name, outcome */
+            size_t n = sl_mcp_log_fields(c, l.p, (size_t)(l.end - l.p));
+            l.p += n;
         }
         put(&l, "}", 1);
     }

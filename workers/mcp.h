@@ -134,6 +134,22 @@ void sl_mcp_reply_free(sl_mcp_reply *r);
 /* A field's value in header lines ("Name: value\r\n"...), copied into out (cap bytes); false: absent. */
 bool sl_mcp_header(const char *lines, const char *name, char *out, size_t cap);
 
+/* ---- mcp_metrics.c ---- */
+/* What a request to an MCP route did, for metrics and the access log. */
+typedef struct sl_mcp_log {
+    char backend[96]; /* "namespace/name" */
+    char target[64];  /* the one target it went to, or "" */
+    char method[32];  /* the JSON-RPC method; GET, DELETE; "response" for a client's answer */
+    char name[96];    /* the tool, prompt or resource it named, or "" */
+    uint8_t outcome;  /* sl_mcp_outcome (common/control.h) */
+} sl_mcp_log;
+void sl_mcp_count(struct sl_conn *c, const sl_mcp_log *l);
+const char *sl_mcp_outcome_name(uint8_t outcome);
+/* The access log's fields of an MCP request (",\"mcp_method\":...", JSON), or 0 bytes. */
+size_t sl_mcp_log_fields(const struct sl_conn *c, char *out, size_t cap);
+/* mcp_gateway.c: the request's record, or NULL. */
+const sl_mcp_log *sl_mcp_request_log(const struct sl_conn *c);
+
 /* ---- mcp_gateway.c ---- */
 /* Serves the request on c (its body, whole, in c->req_hold) for MCP Backend be. */
 void sl_mcp_serve(struct sl_conn *c, const sl_snap_backend *be);

@@ -43,6 +43,7 @@ struct sl_mcp_req {
     const sl_snap_backend *be;
     char *session;     /* the Mcp-Session-Id field, or NULL */
     bool accepts_sse;  /* Accept names text/event-stream */
+    sl_mcp_log log;    /* what it did (metrics, access log) */
     struct mcp_exchange *ex;
 };
 
@@ -52,6 +53,7 @@ struct sl_mcp_req {
 
 typedef struct mcp_answer {
     bool streamed;      /* body is the stream's last event(s): the stream ends after it */
+    uint8_t outcome;    /* sl_mcp_outcome, for metrics and the log */
     int status;
     char *headers;      /* header lines (malloc'd), or NULL */
     const char *type;   /* Content-Type, or NULL: no body */
@@ -64,6 +66,7 @@ static void answer_set(mcp_answer *a, int status, const char *headers, const cha
     free(a->headers);
     free(a->body);
     a->streamed = false;
+    a->outcome = status == 0 || status >= 400 ? SL_MCP_FAILED : SL_MCP_OK;
     a->status = status;
     a->headers = headers && *headers ? strdup(headers) : NULL;
     a->type = type;
@@ -96,6 +99,7 @@ static json_t *rpc_result(const json_t *id, json_t *result)
 static void answer_error(mcp_answer *a, int status, const json_t *id, int code, const char *message)
 {
     answer_json(a, status, NULL, rpc_error(id, code, message));
+    a->outcome = status >= 400 || code == -32603 ? SL_MCP_FAILED : SL_MCP_ERROR;
 }
 
 /* Sends a (and frees it). */
@@ -168,6 +172,8 @@ typedef struct mcp_exchange {
     uint32_t ntargets;
     mcp_slot slots[];
 } mcp_exchange;
+
+static bool is_call(const char *m);
 
 static const sl_snap_mcp_target *target_at(const mcp_exchange *ex, uint32_t i)
 {
@@ -287,10 +293,40 @@ static void exchange_cancel(sl_conn *c)
         exchange_free(ex);
 }
 
+/* What the exchange did, for metrics and the access log. */
+static void record(mcp_exchange *ex)
+{
+    sl_mcp_log *l = &ex->c->mcp->log;
+    snprintf(l->backend, sizeof(l->backend), "%s", sl_snap_cstr(ex->s, ex->be->mcp_id));
+    const char *method = ex->step == STEP_LISTEN   ? "GET"
+                         : ex->step == STEP_DELETE ? "DELETE"
+                         : ex->step == STEP_RESPONSE || (!ex->method && ex->msg) ? "response"
+                         : ex->method                                            ? ex->method
+                                                                                 : "invalid";
+    snprintf(l->method, sizeof(l->method), "%s", method);
+    l->target[0] = l->name[0] = '\0';
+    if (ex->step == STEP_CALL || ex->step == STEP_RESPONSE)
+        for (uint32_t i = 0; i < ex->ntargets; i++)
+            if (ex->slots[i].used)
+                snprintf(l->target, sizeof(l->target), "%s", target_name(ex, i));
+    if (ex->method && is_call(ex->method)) {
+        const json_t *params = json_object_get(ex->msg, "params");
+        if (strcmp(ex->method, "completion/complete") == 0)
+            params = json_object_get(params, "ref");
+        const char *name = json_string_value(json_object_get(params, "name"));
+        if (!name)
+            name = json_string_value(json_object_get(params, "uri"));
+        snprintf(l->name, sizeof(l->name), "%s", name ? name : "");
+    }
+    l->outcome = ex->answer.outcome;
+    sl_mcp_count(ex->c, l);
+}
+
 /* The exchange is over: it goes, then its answer is sent. */
 static void conclude(mcp_exchange *ex)
 {
     sl_conn *c = ex->c;
+    record(ex);
     if (ex->streaming && !ex->answer.streamed) {
         /* The stream is under way: the answer is its last event (a JSON-RPC
          * error or response); an empty one just ends it. */
@@ -711,6 +747,7 @@ static void finish_call(mcp_exchange *ex, uint32_t i)
     }
     json_t *response = json_deep_copy(r->response);
     json_object_set(response, "id", (json_t *)id);
+    bool failed = json_object_get(response, "error") != NULL;
     if (sl_mcp_prefixed(ex->be) && strcmp(ex->method, "resources/read") == 0) {
         size_t k;
         json_t *content;
@@ -724,6 +761,7 @@ static void finish_call(mcp_exchange *ex, uint32_t i)
         }
     }
     answer_messages(ex, NULL, response);
+    ex->answer.outcome = failed ? SL_MCP_ERROR : SL_MCP_OK;
 }
 
 static void start_call(mcp_exchange *ex, uint32_t target, const char *inner);
@@ -1064,6 +1102,8 @@ void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
     c->deadline_ms = sl_now_ms() + (listen ? 1000ull * (be->mcp_session_s < 86400 ? be->mcp_session_s : 86400) : 2ull * call_timeout(c)) + 5000;
     sl_conn_update(c);
 }
+
+const sl_mcp_log *sl_mcp_request_log(const sl_conn *c) { return c->mcp ? &c->mcp->log : NULL; }
 
 void sl_mcp_end(sl_conn *c)
 {

@@ -94,8 +94,8 @@ def initialize(url, version="2025-11-25"):
                          headers={"Accept": ACCEPT}, timeout=10)
 
 
-def mcp_plane(make_dataplane, targets, workers=1, **mcp):
-    dp = make_dataplane(workers=workers)
+def mcp_plane(make_dataplane, targets, workers=1, args=(), **mcp):
+    dp = make_dataplane(workers=workers, args=list(args))
     created(dp.sluiced.post(BACKENDS, mcp_backend("tools", targets, **mcp)))
     created(dp.sluiced.post(ROUTES, mcp_route("mcp", "tools")))
     wait_until(lambda: "Mcp-Session-Id" in initialize(dp.url + "/mcp").headers, timeout=15,
@@ -433,3 +433,44 @@ def test_the_get_stream_merges_the_targets_messages(make_dataplane, servers):
     url = dp.url + "/mcp"
     assert requests.get(url, headers={"Accept": "text/event-stream"}, timeout=10).status_code == 400
     assert requests.get(url, headers={"Accept": "application/json"}, timeout=10).status_code == 405
+
+
+def test_metrics_and_access_log_per_call(make_dataplane, servers, paged, tmp_path):
+    a, = servers(1)
+    p = paged(tools=2)
+    access = str(tmp_path / "access.log")
+    dp = mcp_plane(make_dataplane, [target("ev", a), target("p", p)], args=["--access-log", access])
+    got = client(dp.url + "/mcp", [{"op": "callTool", "name": "ev_echo", "arguments": {"message": "m"}},
+                                   {"op": "callTool", "name": "ev_echo", "arguments": {"message": "n"}},
+                                   {"op": "callTool", "name": "p_tool-9"},
+                                   {"op": "listTools"}])
+    assert "connectError" not in got, got
+    p.stop()
+    got = client(dp.url + "/mcp", [{"op": "callTool", "name": "p_tool-1"}])
+
+    def series(text, **labels):
+        total = 0
+        for line in text.splitlines():
+            if line.startswith("sluice_mcp_requests_total{") and all('%s="%s"' % kv in line for kv in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def counted():
+        text = dp.sluiced.get("/metrics").text
+        return (series(text, backend="default/tools", target="ev", method="tools/call", name="ev_echo",
+                       status="ok") == 2 and
+                series(text, target="p", method="tools/call", name="p_tool-9", status="error") == 1 and
+                series(text, method="tools/list", status="ok") >= 1 and
+                series(text, method="tools/call", name="p_tool-1", status="failed") == 1 and
+                "sluice_mcp_request_duration_seconds_bucket{" in text)
+    wait_until(counted, timeout=10, what="the MCP series")
+
+    def lines():
+        with open(access) as f:
+            return [json.loads(l) for l in f if '"mcp_method"' in l]
+    wait_until(lambda: any(e.get("mcp_name") == "p_tool-1" for e in lines()), timeout=10, what="the log lines")
+    echo = [e for e in lines() if e.get("mcp_name") == "ev_echo"]
+    assert len(echo) == 2 and echo[0]["mcp_target"] == "ev" and echo[0]["mcp_status"] == "ok", echo
+    assert echo[0]["mcp_method"] == "tools/call" and echo[0]["upstream"] == "mcp" and echo[0]["status"] == 200
+    failed = [e for e in lines() if e.get("mcp_name") == "p_tool-1"][0]
+    assert failed["mcp_status"] == "failed" and failed["mcp_target"] == "p", failed
