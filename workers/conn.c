@@ -792,6 +792,8 @@ void sl_conn_route(sl_conn *c)
         sl_conn_respond(c, 421, "this connection's certificate is not for that host\n", false);
         return;
     }
+    if (sl_mcp_oauth_metadata(c, &rr, port_index))
+        return; /* an MCP route's OAuth metadata: the gateway's own answer */
     const sl_snap_route *route = NULL;
     sl_route_result res = sl_router_lookup(&c->snap->s, c->snap->regex, port_index, &rr, &route);
     if (res == SL_ROUTE_FOUND && route && (route->kind == SL_ROUTE_TLS || route->kind == SL_ROUTE_TCP))

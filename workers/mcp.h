@@ -150,6 +150,16 @@ size_t sl_mcp_log_fields(const struct sl_conn *c, char *out, size_t cap);
 /* mcp_gateway.c: the request's record, or NULL. */
 const sl_mcp_log *sl_mcp_request_log(const struct sl_conn *c);
 
+/* ---- mcp_oauth.c ---- */
+struct sl_route_request;
+/* GET /.well-known/oauth-protected-resource<path> where <path> routes to an
+ * MCP route with a jwt policy: answers its metadata (RFC 9728) and returns
+ * true; false: not such a request (routing goes on). */
+bool sl_mcp_oauth_metadata(struct sl_conn *c, const struct sl_route_request *rr, uint32_t port_index);
+/* For a 401 on an MCP route: the challenge's resource_metadata parameter
+ * (", resource_metadata=\"...\"") into out; false: none (another route). */
+bool sl_mcp_oauth_challenge(const struct sl_conn *c, char *out, size_t cap);
+
 /* ---- mcp_gateway.c ---- */
 /* Serves the request on c (its body, whole, in c->req_hold) for MCP Backend be. */
 void sl_mcp_serve(struct sl_conn *c, const sl_snap_backend *be);

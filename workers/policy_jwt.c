@@ -46,6 +46,7 @@
 #include "daemon/jwk.h"
 #include "workers/conn.h"
 #include "workers/jwt_cache.h"
+#include "workers/mcp.h"
 #include "workers/policy.h"
 
 enum { ITEM_PROVIDER = 1, ITEM_AUD, ITEM_CLAIM, ITEM_KEY };
@@ -309,13 +310,16 @@ static const char *verify(const sl_snapshot *s, const sl_snap_policy *p, const s
 
 static void refuse(sl_conn *c, const sl_snap_policy *p, const char *problem)
 {
-    char challenge[300];
+    char challenge[2800], metadata[2500] = "";
+    /* An MCP route says where its OAuth metadata is (RFC 9728; workers/mcp_oauth.c). */
+    if (!sl_mcp_oauth_challenge(c, metadata, sizeof(metadata)))
+        metadata[0] = '\0';
     if (problem)
         snprintf(challenge, sizeof(challenge),
-                 "WWW-Authenticate: Bearer realm=\"sluice\", error=\"invalid_token\", error_description=\"%s\"\r\n",
-                 problem);
+                 "WWW-Authenticate: Bearer realm=\"sluice\", error=\"invalid_token\", error_description=\"%s\"%s\r\n",
+                 problem, metadata);
     else
-        snprintf(challenge, sizeof(challenge), "WWW-Authenticate: Bearer realm=\"sluice\"\r\n");
+        snprintf(challenge, sizeof(challenge), "WWW-Authenticate: Bearer realm=\"sluice\"%s\r\n", metadata);
     sl_log_info("policy", "client %s: %s (jwt of TrafficPolicy %s)", c->peer, problem ? problem : "no bearer token",
                 sl_snap_cstr(&c->snap->s, p->source));
     sl_conn_respond_with(c, 401, challenge, problem ? "invalid token\n" : "bearer token required\n", false);

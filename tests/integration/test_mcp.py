@@ -414,6 +414,19 @@ def test_tools_authorised_by_jwt_claim_are_the_only_ones_listed_and_callable(mak
     # Without a token there is no MCP at all.
     nobody = client(url, [], headers={})
     assert "401" in nobody["connectError"] or nobody.get("code") == 401, nobody
+    # The 401 says where the OAuth metadata is (RFC 9728), which names the token issuer; the SDK finds it.
+    r = initialize(url)
+    metadata = dp.url + "/.well-known/oauth-protected-resource/mcp"
+    assert r.status_code == 401 and 'resource_metadata="%s"' % metadata in r.headers["WWW-Authenticate"], r.headers
+    doc = requests.get(metadata, timeout=10).json()
+    assert doc["resource"] == url and doc["authorization_servers"] == [ISSUER], doc
+    cmd = {"url": url, "noConnect": True, "ops": [{"op": "discoverResource"}]}
+    out = subprocess.run([NODE, os.path.join(MCP_DIR, "mcp_client.mjs"), json.dumps(cmd)], capture_output=True,
+                         timeout=60, cwd=MCP_DIR)
+    found = json.loads(out.stdout)["results"][0]
+    assert found.get("resource") == url and found.get("authorization_servers") == [ISSUER], found
+    # A path that is no MCP route's is routed as any other (here: the plane's catch-all route to its origin).
+    assert "X-Origin" in requests.get(dp.url + "/.well-known/oauth-protected-resource/elsewhere", timeout=10).headers
     r = dp.sluiced.post(POLICIES, policy("bad", [to_route("mcp")], mcpAuthorization={"rules": [{"action": "Maybe"}]}))
     assert r.status_code == 422 and "spec.mcpAuthorization.rules[0].action" in r.text, r.text
 

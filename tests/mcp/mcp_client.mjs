@@ -7,6 +7,7 @@
 // an op that fails gives {"error": message, "code": code} in its place and the rest go on.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { discoverOAuthProtectedResourceMetadata } from "@modelcontextprotocol/sdk/client/auth.js";
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const cmd = JSON.parse(process.argv[2]);
@@ -61,6 +62,7 @@ async function run(op) {
     case "readResource": return await client.readResource({ uri: op.uri });
     case "complete": return await client.complete({ ref: op.ref, argument: op.argument });
     case "ping": return await client.ping();
+    case "discoverResource": return await discoverOAuthProtectedResourceMetadata(new URL(cmd.url));
     case "wait": await new Promise((r) => setTimeout(r, op.ms)); return { waited: op.ms };
     case "setLoggingLevel": return await client.setLoggingLevel(op.level);
     case "terminate": await transport.terminateSession(); return { terminated: true };
@@ -70,7 +72,8 @@ async function run(op) {
 
 const out = { results: [] };
 try {
-    await client.connect(transport);
+    if (!cmd.noConnect) // ("noConnect": only ops that need no session, like discoverResource)
+        await client.connect(transport);
     out.sessionId = transport.sessionId;
     out.serverVersion = client.getServerVersion();
     out.capabilities = client.getServerCapabilities();
