@@ -359,7 +359,8 @@ typedef struct sl_snap_backend {
                                 * gateway (workers/mcp.h) instead of being proxied; else empty */
     sl_snap_str mcp_id;       /* ...its "namespace/name", which its session ids are bound to */
     uint32_t mcp_session_s;   /* ...how long a session lives (seconds) */
-    uint32_t reserved3;
+    uint8_t a2a;              /* a Backend of type A2A: proxied, its agent card rewritten (workers/a2a.h) */
+    uint8_t reserved3[3];
 } sl_snap_backend;
 
 /* How the MCP gateway names what a target offers (mcp.prefixMode). */

@@ -162,6 +162,7 @@ static const sl_snap_field backend_fields[] = {
     RANGE(sl_snap_backend, mcp_targets, SL_SNAP_MCP_TARGETS),
     STR(sl_snap_backend, mcp_id),
     UINT(sl_snap_backend, mcp_session_s),
+    UINT(sl_snap_backend, a2a),
     RESERVED(sl_snap_backend, reserved3),
 };
 

@@ -202,6 +202,27 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
     return index;
 }
 
+/* A sluice Backend object of type A2A: the agent's host and port, proxied over
+ * HTTP; its agent card's URLs are rewritten by the worker (workers/a2a.h). */
+static uint32_t a2a_backend(sl_compile_ctx *c, const char *ns, const char *name)
+{
+    const json_t *a2a = json_object_get(json_object_get(sl_compile_find_object(c->backends, ns, name), "spec"), "a2a");
+    sl_snap_backend be = {
+        .state = SL_SNAP_NONE,
+        .series = SL_SNAP_NONE,
+        .balancer = SL_SNAP_NONE,
+        .kind = sl_sb_str(&c->b, "Backend"),
+        .ns = sl_sb_str(&c->b, ns),
+        .name = sl_sb_str(&c->b, name),
+        .protocol = SL_BACKEND_HTTP,
+        .a2a = 1,
+    };
+    be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
+    sl_compile_host_endpoints(c, sl_js(a2a, "host"), (uint16_t)sl_ji(a2a, "port", 80), 1);
+    be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
+    return sl_sb_add(&c->b, SL_SNAP_BACKENDS, &be);
+}
+
 /* A sluice Backend object of type Static. */
 static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *name)
 {
@@ -257,6 +278,7 @@ uint32_t sl_compile_backend(sl_compile_ctx *c, const char *route_ns, const json_
         const char *type = sl_js(json_object_get(sl_compile_find_object(c->backends, ns, name), "spec"), "type");
         index = strcmp(type, "AI") == 0    ? (connections ? SL_SNAP_NONE : sl_compile_ai_backend(c, ns, name))
                 : strcmp(type, "MCP") == 0 ? (connections || grpc ? SL_SNAP_NONE : sl_compile_mcp_backend(c, ns, name))
+                : strcmp(type, "A2A") == 0 ? (connections || grpc ? SL_SNAP_NONE : a2a_backend(c, ns, name))
                                            : static_backend(c, ns, name);
     }
     if (grpc && index != SL_SNAP_NONE) {
@@ -387,8 +409,8 @@ static const char *ref_problem(sl_compile_ctx *c, const char *route_ns, const js
         return sl_compile_ai_problem(c, obj, grpc, message);
     if (strcmp(type, "MCP") == 0)
         return sl_compile_mcp_problem(obj, grpc, message);
-    if (strcmp(type, "A2A") == 0) {
-        *message = "Backends of type A2A are not served by this version of sluice yet";
+    if (strcmp(type, "A2A") == 0 && grpc) {
+        *message = "a GRPCRoute cannot route to a Backend of type A2A (its JSON-RPC binding is served)";
         return "UnsupportedProtocol";
     }
     if (grpc && strcmp(sl_js(json_object_get(json_object_get(obj, "spec"), "static"), "protocol"), "HTTPS") == 0) {

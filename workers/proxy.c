@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "workers/conn.h"
+#include "workers/a2a.h"
 #include "workers/mcp.h"
 #include "workers/proxy_buffer.h"
 #include "workers/sys_io.h"
@@ -547,6 +548,8 @@ static void after_policies(sl_conn *c)
         sl_conn_respond(c, 431, "request head too large to forward\n", true);
         return;
     }
+    if (be->a2a)
+        sl_a2a_request(c); /* a request for the agent card: its URLs are rewritten */
     c->req_ready = 0;
     if (c->expect_continue && !c->req_body.done)
         sl_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);

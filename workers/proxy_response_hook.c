@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "workers/a2a.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
 #include "workers/filters.h"
@@ -16,6 +17,8 @@ const sl_response_hook *sl_response_hook_for(const sl_snapshot *s, const sl_snap
      * provider translation and guards). */
     if (be->ai_provider)
         return &sl_ai_response_hook;
+    if (be->a2a)
+        return &sl_a2a_response_hook; /* the agent card's URLs */
     return NULL;
 }
 

@@ -1,0 +1,118 @@
+"""The A2A proxy: a route to a Backend of type A2A proxies an Agent2Agent agent,
+its agent card rewritten to name the gateway (with the route's prefix and
+URLRewrite taken into account). Driven by the official A2A JavaScript SDK
+(@a2a-js/sdk 1.3.0: the agent on its server classes, tests/mcp/a2a_agent.mjs;
+the client's ClientFactory, tests/mcp/a2a_client.mjs), pinned in
+tests/mcp/package-lock.json."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from conftest import free_port
+from dataplane import BACKENDS, ROUTES, SLUICE_GROUP, created, make_dataplane, wait_until  # noqa: F401
+from test_mcp import Everything
+
+MCP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mcp")
+NODE = shutil.which("node")
+MISSING = None
+if not NODE:
+    MISSING = "skipped, because node is not installed (deploy/install-deps.sh --tests installs it)"
+elif not os.path.isdir(os.path.join(MCP_DIR, "node_modules", "@a2a-js", "sdk")):
+    MISSING = "skipped, because tests/mcp has no node_modules (tests/tools/install.sh runs npm ci there)"
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+
+
+class Agent:
+    def __init__(self, steps=3, delay_ms=300):
+        self.port = free_port()
+        env = dict(os.environ, PORT=str(self.port), STEPS=str(steps), DELAY_MS=str(delay_ms))
+        self.proc = subprocess.Popen([NODE, os.path.join(MCP_DIR, "a2a_agent.mjs")], env=env, cwd=MCP_DIR,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: Everything.listening(self), timeout=20, what="the agent on port %d" % self.port)
+
+    stop = Everything.stop
+
+
+@pytest.fixture
+def agent():
+    a = Agent()
+    yield a
+    a.stop()
+
+
+def a2a_plane(make_dataplane, agent, prefix="/agents/counter"):
+    dp = make_dataplane()
+    created(dp.sluiced.post(BACKENDS, {
+        "apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "Backend",
+        "metadata": {"name": "counter", "namespace": "default"},
+        "spec": {"type": "A2A", "a2a": {"host": "127.0.0.1", "port": agent.port}}}))
+    created(dp.sluiced.post(ROUTES, {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "agents", "namespace": "default"},
+        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+            "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch",
+                                                                         "replacePrefixMatch": "/"}}}],
+            "backendRefs": [{"group": SLUICE_GROUP, "kind": "Backend", "name": "counter"}]}]}}))
+    card = dp.url + prefix + "/.well-known/agent-card.json"
+    wait_until(lambda: requests.get(card, timeout=5).status_code == 200 and
+               "X-Origin" not in requests.get(card, timeout=5).headers, timeout=15, what="the A2A route in force")
+    return dp
+
+
+def a2a(url, ops):
+    out = subprocess.run([NODE, os.path.join(MCP_DIR, "a2a_client.mjs"), json.dumps({"url": url, "ops": ops})],
+                         capture_output=True, timeout=120, cwd=MCP_DIR)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    return json.loads(out.stdout)
+
+
+def text(parts):
+    return " ".join(p["content"]["value"] for p in parts if p.get("content", {}).get("$case") == "text")
+
+
+def test_the_card_names_the_gateway_with_the_routes_prefix(make_dataplane, agent):
+    dp = a2a_plane(make_dataplane, agent)
+    r = requests.get(dp.url + "/agents/counter/.well-known/agent-card.json", timeout=10)
+    card = r.json()
+    # The agent says http://127.0.0.1:<its port>/a2a/jsonrpc; the client must call the gateway, under the
+    # route's prefix (which the URLRewrite takes away again on the way to the agent).
+    assert card["supportedInterfaces"][0]["url"] == dp.url + "/agents/counter/a2a/jsonrpc", card
+    assert card["documentationUrl"] == dp.url + "/agents/counter/docs"
+    assert card["provider"]["url"] == dp.url + "/agents/counter/about"
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    assert str(agent.port) not in r.text
+    direct = requests.get("http://127.0.0.1:%d/.well-known/agent-card.json" % agent.port, timeout=10).json()
+    assert direct["supportedInterfaces"][0]["url"].startswith("http://127.0.0.1:%d/" % agent.port)
+
+
+def test_messages_and_a_streamed_task_through_the_gateway(make_dataplane, agent):
+    dp = a2a_plane(make_dataplane, agent)
+    got = a2a(dp.url + "/agents/counter/", [{"op": "card"}, {"op": "send", "text": "three little words"},
+                                             {"op": "stream", "text": "one two"},
+                                             {"op": "cancelStream", "text": "cancel-me"}])
+    assert "connectError" not in got, got
+    card, sent, streamed, cancelled = got["results"]
+    assert card["supportedInterfaces"][0]["url"].startswith(dp.url + "/agents/counter/"), card
+    assert sent["status"]["state"] == 3 and text(sent["status"]["message"]["parts"]) == "3 words", sent
+    kinds = [e["kind"] for e in streamed["events"]]
+    assert kinds == ["task", "artifactUpdate", "artifactUpdate", "artifactUpdate", "statusUpdate"], kinds
+    assert text(streamed["events"][-1]["value"]["status"]["message"]["parts"]) == "2 words"
+    # Streamed as the agent made them (300 ms apart), not held until the end.
+    assert streamed["events"][-1]["at"] - streamed["events"][1]["at"] >= 400, streamed["events"]
+    events = cancelled["events"]
+    assert events[1]["cancelled"]["status"]["state"] == 5, events  # TASK_STATE_CANCELED
+    assert events[-1]["kind"] == "statusUpdate" and events[-1]["value"]["status"]["state"] == 5
+
+
+def test_a2a_backends_are_validated(make_dataplane):
+    dp = make_dataplane()
+    r = dp.sluiced.post(BACKENDS, {"apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "Backend",
+                                   "metadata": {"name": "bad", "namespace": "default"},
+                                   "spec": {"type": "A2A", "a2a": {"host": "127.0.0.1"}}})
+    assert r.status_code == 422 and "spec.a2a.port" in r.text, r.text

@@ -1,0 +1,30 @@
+/* The A2A proxy in the worker: a route to a Backend of type A2A is proxied to
+ * the agent like any route (its JSON-RPC calls and their event streams pass
+ * through), except that the agent card, which names the URLs clients must call,
+ * is rewritten so that they name the gateway (workers/a2a_card.c). */
+#ifndef SL_WORKERS_A2A_H
+#define SL_WORKERS_A2A_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "workers/response_hook.h"
+
+struct sl_conn;
+
+extern const sl_response_hook sl_a2a_response_hook;
+
+/* A request to an A2A Backend whose upstream head is built (c->uout): a card
+ * request keeps what the card's rewrite needs (the hook's state). */
+void sl_a2a_request(struct sl_conn *c);
+
+/* The card `in` (JSON) with its URLs rewritten: interface URLs (v1.0
+ * supportedInterfaces[].url; v0.3 url, additionalInterfaces[].url) always,
+ * and documentationUrl, iconUrl, provider.url when they are on the agent's own
+ * origin, get `origin` and the path the client uses (a path under
+ * upstream_base gets client_base in its place); signatures are dropped (they
+ * would no longer verify: *dropped says so). NULL: not a JSON object. */
+char *sl_a2a_rewrite_card(const char *in, size_t len, const char *origin, const char *client_base,
+                          const char *upstream_base, size_t *out_len, bool *dropped);
+
+#endif
