@@ -1,8 +1,9 @@
 /* /metrics: the MCP gateway's series, summed over every worker's entries
  * (common/control.h sl_mcp_metric) by Gateway, Backend, target, method, name
- * and outcome:
- *   sluice_mcp_requests_total             counter
- *   sluice_mcp_request_duration_seconds   histogram (to the end of the answer) */
+ * and outcome, and the A2A proxy's calls by Backend and method:
+ *   sluice_mcp_requests_total, sluice_a2a_requests_total                counters
+ *   sluice_mcp_request_duration_seconds, sluice_a2a_request_duration_seconds
+ *                                         histograms (to the end of the answer) */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 
 typedef struct mcp_sum {
     char gateway[320], backend[96], target[64], method[32], name[96];
-    uint8_t outcome;
+    uint8_t outcome, protocol;
     uint64_t calls, duration_ms, buckets[SL_AI_BUCKETS];
 } mcp_sum;
 
@@ -21,7 +22,7 @@ typedef struct mcp_sum {
 
 static bool same(const mcp_sum *d, const sl_worker_slot *s, const sl_mcp_metric *m)
 {
-    return d->outcome == m->outcome && strncmp(d->gateway, s->gateway, sizeof(s->gateway)) == 0 &&
+    return d->outcome == m->outcome && d->protocol == m->protocol && strncmp(d->gateway, s->gateway, sizeof(s->gateway)) == 0 &&
            strncmp(d->backend, m->backend, sizeof(m->backend)) == 0 &&
            strncmp(d->target, m->target, sizeof(m->target)) == 0 &&
            strncmp(d->method, m->method, sizeof(m->method)) == 0 && strncmp(d->name, m->name, sizeof(m->name)) == 0;
@@ -53,6 +54,7 @@ static size_t gather(const sl_control *c, mcp_sum *sums)
                 snprintf(d->method, sizeof(d->method), "%.*s", (int)sizeof(m->method) - 1, m->method);
                 snprintf(d->name, sizeof(d->name), "%.*s", (int)sizeof(m->name) - 1, m->name);
                 d->outcome = m->outcome;
+                d->protocol = m->protocol;
             }
             /* Buckets before the count (the worker adds to the count last). */
             for (int b = 0; b < SL_AI_BUCKETS; b++)
@@ -84,10 +86,50 @@ static void labels(FILE *f, const mcp_sum *s)
     static const char *const outcomes[] = {"ok", "error", "failed"};
     label(f, "gateway", s->gateway, false);
     label(f, "backend", s->backend, true);
-    label(f, "target", s->target, true);
-    label(f, "method", s->method, true);
-    label(f, "name", s->name, true);
+    if (s->protocol == SL_AGENT_MCP) {
+        label(f, "target", s->target, true);
+        label(f, "method", s->method, true);
+        label(f, "name", s->name, true);
+    } else {
+        label(f, "method", s->method, true);
+    }
     label(f, "status", outcomes[s->outcome < 3 ? s->outcome : 2], true);
+}
+
+/* One family's counter and histogram: sluice_<family>_requests_total and
+ * sluice_<family>_request_duration_seconds, of the sums of that protocol. */
+static void family(FILE *f, const mcp_sum *sums, size_t n, uint8_t protocol, const char *name, const char *help)
+{
+    fprintf(f, "# HELP sluice_%s_requests_total %s Counters restart with each worker process.\n"
+               "# TYPE sluice_%s_requests_total counter\n", name, help, name);
+    for (size_t i = 0; i < n; i++) {
+        if (sums[i].protocol != protocol)
+            continue;
+        fprintf(f, "sluice_%s_requests_total{", name);
+        labels(f, &sums[i]);
+        fprintf(f, "} %llu\n", (unsigned long long)sums[i].calls);
+    }
+    fprintf(f, "# HELP sluice_%s_request_duration_seconds Duration of those requests, to the end of the answer.\n"
+               "# TYPE sluice_%s_request_duration_seconds histogram\n", name, name);
+    for (size_t i = 0; i < n; i++) {
+        if (sums[i].protocol != protocol)
+            continue;
+        uint64_t cumulative = 0;
+        for (int b = 0; b < SL_AI_BUCKETS; b++) {
+            cumulative += sums[i].buckets[b];
+            fprintf(f, "sluice_%s_request_duration_seconds_bucket{", name);
+            labels(f, &sums[i]);
+            fprintf(f, ",le=\"%g\"} %llu\n", (double)sl_ai_ms_bounds[b] / 1000.0, (unsigned long long)cumulative);
+        }
+        uint64_t count = sums[i].calls < cumulative ? cumulative : sums[i].calls;
+        fprintf(f, "sluice_%s_request_duration_seconds_bucket{", name);
+        labels(f, &sums[i]);
+        fprintf(f, ",le=\"+Inf\"} %llu\nsluice_%s_request_duration_seconds_sum{", (unsigned long long)count, name);
+        labels(f, &sums[i]);
+        fprintf(f, "} %.17g\nsluice_%s_request_duration_seconds_count{", (double)sums[i].duration_ms / 1000.0, name);
+        labels(f, &sums[i]);
+        fprintf(f, "} %llu\n", (unsigned long long)count);
+    }
 }
 
 char *sl_admin_metrics_mcp(const sl_control *c)
@@ -101,33 +143,11 @@ char *sl_admin_metrics_mcp(const sl_control *c)
         return NULL;
     }
     size_t n = gather(c, sums);
-    fputs("# HELP sluice_mcp_requests_total Requests to MCP routes, by target, JSON-RPC method, tool (prompt, "
-          "resource) name and outcome (ok: a result; error: a JSON-RPC error; failed: no answer). Counters restart "
-          "with each worker process.\n# TYPE sluice_mcp_requests_total counter\n", f);
-    for (size_t i = 0; i < n; i++) {
-        fputs("sluice_mcp_requests_total{", f);
-        labels(f, &sums[i]);
-        fprintf(f, "} %llu\n", (unsigned long long)sums[i].calls);
-    }
-    fputs("# HELP sluice_mcp_request_duration_seconds Duration of requests to MCP routes, to the end of the "
-          "answer.\n# TYPE sluice_mcp_request_duration_seconds histogram\n", f);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t cumulative = 0;
-        for (int b = 0; b < SL_AI_BUCKETS; b++) {
-            cumulative += sums[i].buckets[b];
-            fputs("sluice_mcp_request_duration_seconds_bucket{", f);
-            labels(f, &sums[i]);
-            fprintf(f, ",le=\"%g\"} %llu\n", (double)sl_ai_ms_bounds[b] / 1000.0, (unsigned long long)cumulative);
-        }
-        uint64_t count = sums[i].calls < cumulative ? cumulative : sums[i].calls;
-        fputs("sluice_mcp_request_duration_seconds_bucket{", f);
-        labels(f, &sums[i]);
-        fprintf(f, ",le=\"+Inf\"} %llu\nsluice_mcp_request_duration_seconds_sum{", (unsigned long long)count);
-        labels(f, &sums[i]);
-        fprintf(f, "} %.17g\nsluice_mcp_request_duration_seconds_count{", (double)sums[i].duration_ms / 1000.0);
-        labels(f, &sums[i]);
-        fprintf(f, "} %llu\n", (unsigned long long)count);
-    }
+    family(f, sums, n, SL_AGENT_MCP, "mcp",
+           "Requests to MCP routes, by target, JSON-RPC method, tool (prompt, resource) name and outcome (ok: a "
+           "result; error: a JSON-RPC error; failed: no answer).");
+    family(f, sums, n, SL_AGENT_A2A, "a2a",
+           "JSON-RPC calls to A2A routes, by method and outcome (ok: an HTTP status below 400; failed: otherwise).");
     bool failed = ferror(f) != 0;
     fclose(f);
     free(sums);

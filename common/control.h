@@ -45,10 +45,12 @@ typedef struct sl_ai_metric {
  * ("other"). Rendered by admin/admin_metrics_mcp.c. */
 #define SL_MCP_METRIC_ENTRIES 24
 typedef enum { SL_MCP_OK = 0, SL_MCP_ERROR = 1, SL_MCP_FAILED = 2 } sl_mcp_outcome;
+typedef enum { SL_AGENT_MCP = 0, SL_AGENT_A2A = 1 } sl_agent_protocol; /* which family an entry counts in */
 typedef struct sl_mcp_metric {
     _Atomic uint32_t used;
     uint8_t outcome;  /* sl_mcp_outcome: a result, a JSON-RPC error, no answer (or refused) */
-    uint8_t reserved[3];
+    uint8_t protocol; /* sl_agent_protocol */
+    uint8_t reserved[2];
     char backend[96]; /* "namespace/name" of the Backend */
     char target[64];  /* the target a call went to ("" for what went to every target) */
     char method[32];  /* the JSON-RPC method (GET, DELETE for those requests) */

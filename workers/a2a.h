@@ -18,6 +18,11 @@ extern const sl_response_hook sl_a2a_response_hook;
  * request keeps what the card's rewrite needs (the hook's state). */
 void sl_a2a_request(struct sl_conn *c);
 
+/* A JSON-RPC call to an A2A Backend, whole: its method is kept for the
+ * access log and the metrics (the body itself goes on as it came). */
+struct sl_dbuf;
+void sl_a2a_request_body(struct sl_conn *c, const struct sl_dbuf *body);
+
 /* The card `in` (JSON) with its URLs rewritten: interface URLs (v1.0
  * supportedInterfaces[].url; v0.3 url, additionalInterfaces[].url) always,
  * and documentationUrl, iconUrl, provider.url when they are on the agent's own

@@ -13,12 +13,15 @@
 #include "common/log.h"
 #include "workers/a2a.h"
 #include "workers/conn.h"
+#include "workers/mcp.h"
 
 #define A2A_CARD_MAX (1u << 20)
 
 static const char *const card_paths[] = {"/.well-known/agent-card.json", "/.well-known/agent.json"};
 
 typedef struct a2a_card {
+    bool card;               /* a card request (the fields below) */
+    char method[64];         /* a JSON-RPC call's method, or "" */
     char origin[300];        /* "<scheme>://<host>" the client used */
     char client_base[1100];  /* the client's path of the card, without the well-known part */
     char upstream_base[1100]; /* ...and the agent's */
@@ -55,6 +58,7 @@ void sl_a2a_request(sl_conn *c)
     a2a_card *st = calloc(1, sizeof(*st));
     if (!st)
         return;
+    st->card = true;
     snprintf(st->origin, sizeof(st->origin), "%s://%.*s", c->secure ? "https" : "http",
              (int)(req->host.len < 256 ? req->host.len : 256), req->host.ptr);
     memcpy(st->client_base, req->path.ptr, (size_t)client);
@@ -146,7 +150,7 @@ static bool on_head(sl_conn *c)
     for (size_t i = 0; i < c->w->res.nheaders; i++)
         if (sl_slice_ieq_cstr(c->w->res.headers[i].name, "content-type"))
             ct = &c->w->res.headers[i];
-    return st && c->status == 200 && ct && ct->value.len >= 16 &&
+    return st && st->card && c->status == 200 && ct && ct->value.len >= 16 &&
            memmem(ct->value.ptr, ct->value.len, "json", 4) != NULL;
 }
 
@@ -178,19 +182,61 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
     return ok;
 }
 
+void sl_a2a_request_body(sl_conn *c, const sl_dbuf *body)
+{
+    json_t *doc = json_loadb(body->data ? body->data + body->start : "", sl_dbuf_len(body), 0, NULL);
+    const char *method = json_string_value(json_object_get(doc, "method"));
+    a2a_card *st = c->res_hook_state;
+    if (method && !st && (st = calloc(1, sizeof(*st))))
+        c->res_hook_state = st;
+    if (method && st)
+        snprintf(st->method, sizeof(st->method), "%s", method);
+    json_decref(doc);
+}
+
+/* An A2A call, counted with the MCP gateway's entries (protocol A2A). */
+static void count(sl_conn *c, const a2a_card *st)
+{
+    if (!c->snap)
+        return;
+    const sl_snapshot *s = &c->snap->s;
+    const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index);
+    sl_mcp_log l = {.protocol = SL_AGENT_A2A, .outcome = c->status > 0 && c->status < 400 ? SL_MCP_OK : SL_MCP_FAILED};
+    snprintf(l.backend, sizeof(l.backend), "%s/%s", sl_snap_cstr(s, be->ns), sl_snap_cstr(s, be->name));
+    snprintf(l.method, sizeof(l.method), "%.*s", (int)sizeof(l.method) - 1, st->method);
+    sl_mcp_count(c, &l);
+}
+
 static void release(sl_conn *c)
 {
     a2a_card *st = c->res_hook_state;
     if (!st)
         return;
+    if (st->method[0] && c->status)
+        count(c, st);
     sl_dbuf_free(&st->body);
     free(st);
     c->res_hook_state = NULL;
 }
 
+/* The access log's a2a_method field of a JSON-RPC call. */
+static size_t log_fields(const sl_conn *c, char *out, size_t cap)
+{
+    const a2a_card *st = c->res_hook_state;
+    if (!st || !st->method[0])
+        return 0;
+    json_t *m = json_string(st->method);
+    char *v = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
+    json_decref(m);
+    int n = v ? snprintf(out, cap, ",\"a2a_method\":%s", v) : 0;
+    free(v);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 const sl_response_hook sl_a2a_response_hook = {
-    .name = "a2a-card",
+    .name = "a2a",
     .on_head = on_head,
     .on_body = on_body,
     .release = release,
+    .log_fields = log_fields,
 };

@@ -142,6 +142,7 @@ typedef struct sl_mcp_log {
     char method[32];  /* the JSON-RPC method; GET, DELETE; "response" for a client's answer */
     char name[96];    /* the tool, prompt or resource it named, or "" */
     uint8_t outcome;  /* sl_mcp_outcome (common/control.h) */
+    uint8_t protocol; /* sl_agent_protocol: MCP, or an A2A call (workers/a2a_card.c) */
 } sl_mcp_log;
 void sl_mcp_count(struct sl_conn *c, const sl_mcp_log *l);
 const char *sl_mcp_outcome_name(uint8_t outcome);

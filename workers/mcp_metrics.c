@@ -25,10 +25,11 @@ static sl_mcp_metric *entry_for(sl_worker_slot *slot, const sl_mcp_log *l)
             snprintf(m->method, sizeof(m->method), "%s", last ? "other" : l->method);
             snprintf(m->name, sizeof(m->name), "%s", last ? "other" : l->name);
             m->outcome = last ? SL_MCP_FAILED : l->outcome;
+            m->protocol = l->protocol;
             atomic_store_explicit(&m->used, 1, memory_order_release);
             return m;
         }
-        if (last || (m->outcome == l->outcome && strncmp(m->backend, l->backend, sizeof(m->backend) - 1) == 0 &&
+        if (last || (m->outcome == l->outcome && m->protocol == l->protocol && strncmp(m->backend, l->backend, sizeof(m->backend) - 1) == 0 &&
                      strncmp(m->target, l->target, sizeof(m->target) - 1) == 0 &&
                      strncmp(m->method, l->method, sizeof(m->method) - 1) == 0 &&
                      strncmp(m->name, l->name, sizeof(m->name) - 1) == 0))

@@ -520,6 +520,9 @@ static void after_policies(sl_conn *c)
     bool rewrite = be->ai_provider && !c->upgrade_requested &&
                    (sl_ai_rewrites_body(be, c->ai_flags, &w->req) ||
                     ((c->ai_failover || guard_reads) && sl_ai_json_body(&w->req)));
+    /* An A2A call (a JSON-RPC POST) is read whole for its method (metrics, log), then sent as it came. */
+    rewrite = rewrite || (be->a2a && c->method == SL_HTTP1_METHOD_POST && !c->upgrade_requested &&
+                          sl_ai_json_body(&w->req));
     if (be->ai_provider && c->upgrade_requested && !c->req_body.done && c->req_body.kind != SL_BODY_NONE) {
         /* A body that would go upstream unread (a switch of protocols tunnels
          * it): no guard, budget or count could see it. */

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/settings.h"
+#include "workers/a2a.h"
 #include "workers/ai.h"
 #include "workers/conn.h"
 #include "workers/policy.h"
@@ -89,6 +90,13 @@ static bool keep_client_body(sl_conn *c)
  * client's kept first when it may fail over). 0, or the status instead. */
 static int rewrite_held(sl_conn *c, char **error_json)
 {
+    if (!sl_ai_backend(c)) {
+        /* An A2A call: read for its method (workers/a2a_card.c), sent as it came. */
+        sl_a2a_request_body(c, &c->req_hold);
+        c->req_out = c->req_hold;
+        c->req_hold = (sl_dbuf){0};
+        return 0;
+    }
     /* The prompt guard's webhook first: it may rewrite the client's body (-1: its answer is awaited). */
     int asked = sl_ai_guard_webhook(c, &c->req_hold, error_json);
     if (asked)

@@ -45,8 +45,8 @@ def agent():
     a.stop()
 
 
-def a2a_plane(make_dataplane, agent, prefix="/agents/counter"):
-    dp = make_dataplane()
+def a2a_plane(make_dataplane, agent, prefix="/agents/counter", args=()):
+    dp = make_dataplane(args=list(args))
     created(dp.sluiced.post(BACKENDS, {
         "apiVersion": SLUICE_GROUP + "/v1alpha1", "kind": "Backend",
         "metadata": {"name": "counter", "namespace": "default"},
@@ -116,3 +116,22 @@ def test_a2a_backends_are_validated(make_dataplane):
                                    "metadata": {"name": "bad", "namespace": "default"},
                                    "spec": {"type": "A2A", "a2a": {"host": "127.0.0.1"}}})
     assert r.status_code == 422 and "spec.a2a.port" in r.text, r.text
+
+
+def test_calls_are_logged_and_counted_by_method(make_dataplane, agent, tmp_path):
+    access = str(tmp_path / "access.log")
+    dp = a2a_plane(make_dataplane, agent, args=["--access-log", access])
+    got = a2a(dp.url + "/agents/counter/", [{"op": "send", "text": "a b"}, {"op": "stream", "text": "c"}])
+    assert "connectError" not in got and all("error" not in r for r in got["results"]), got
+
+    def lines():
+        with open(access) as f:
+            return [json.loads(l) for l in f if '"a2a_method"' in l]
+    wait_until(lambda: len(lines()) == 2, timeout=10, what="two log lines")
+    assert sorted(e["a2a_method"] for e in lines()) == ["SendMessage", "SendStreamingMessage"], lines()
+
+    def counted():
+        text = dp.sluiced.get("/metrics").text
+        return all('sluice_a2a_requests_total{gateway="default/gw",backend="default/counter",method="%s",'
+                   'status="ok"} 1' % m in text for m in ("SendMessage", "SendStreamingMessage"))
+    wait_until(counted, timeout=10, what="the A2A series")
