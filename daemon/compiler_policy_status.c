@@ -34,7 +34,7 @@
 static const char *const all_sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt", "extAuth",
-                                           "aiTokenLimit", "aiBudget", "aiPromptGuard", "mcpAuthorization"};
+                                           "aiTokenLimit", "aiBudget", "aiPromptGuard", "mcpAuthorization", "mcpRateLimit"};
 
 static bool enforced(const char *section)
 {

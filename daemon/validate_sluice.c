@@ -935,7 +935,7 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const sections[] = {"rateLimit", "timeouts",  "retry",      "ipAccess",  "headers",
                                            "tls",       "bodyLimit", "apiKeyAuth", "basicAuth", "cors",
                                            "csrf",      "realIp",    "authorization", "proxyProtocol", "jwt",
-                                           "extAuth",   "aiTokenLimit", "aiBudget", "aiPromptGuard", "mcpAuthorization"};
+                                           "extAuth",   "aiTokenLimit", "aiBudget", "aiPromptGuard", "mcpAuthorization", "mcpRateLimit"};
     const json_t *spec = sl_v_spec(v, obj);
     if (!spec)
         return;
@@ -946,6 +946,16 @@ void sl_validate_trafficpolicy(sl_vctx *v, const json_t *obj)
     static const char *const token_units[] = {"Minute", "Hour", "Day", NULL};
     check_limit(v, spec, "rateLimit", "requests", 2147483647, rate_units, true);
     check_limit(v, spec, "aiTokenLimit", "tokens", 1000000000, token_units, false);
+    check_limit(v, spec, "mcpRateLimit", "requests", 2147483647, rate_units, true);
+    const json_t *mrl = sl_v_get_object(v, spec, "mcpRateLimit");
+    if (mrl) {
+        size_t p2 = sl_v_field(v, "mcpRateLimit");
+        sl_v_word_list(v, mrl, "tools", 256, false);
+        const char *scope = json_string_value(json_object_get(mrl, "scope"));
+        if (scope && strcmp(scope, "Global") == 0)
+            sl_v_fail(v, "scope", "FieldValueNotSupported", "Unsupported value: \"Global\": supported values: \"Local\"");
+        sl_v_pop(v, p2);
+    }
     check_ai_budget(v, spec);
     check_ai_prompt_guard(v, spec);
     check_policy_timeouts(v, spec);

@@ -178,6 +178,7 @@ static void release_policy_state(sl_conn *c)
     c->held_head = NULL;
     c->rl_policy = NULL;
     c->mcp_authz = NULL;
+    c->mcp_rl = NULL;
     sl_res_hook_end(c);
     sl_ai_tokens_end(c);
     sl_ai_budget_end(c);

@@ -159,6 +159,8 @@ struct sl_conn {
                                     * dropped whatever up_extra holds (extAuth headersToUpstream), or NULL */
     const sl_snap_policy *rl_policy; /* the rateLimit the request passed (RateLimit fields), or NULL */
     const sl_snap_policy *mcp_authz; /* the mcpAuthorization in force (policy_mcp_authorization.c), or NULL */
+    const sl_snap_policy *mcp_rl;    /* the mcpRateLimit in force (policy_mcp_rate_limit.c), or NULL */
+    uint64_t mcp_rl_key;             /* ...the client's part of its buckets' keys */
     uint32_t rl_left, rl_reset_s;  /* ...its tokens left, seconds until its bucket is full */
     /* The aiTokenLimit the request passed (policy_ai_token_limit.c), charged after the answer. */
     const sl_snap_policy *guard_policy; /* the aiPromptGuard in force (ai_guard.c), or NULL */

@@ -874,6 +874,17 @@ static void route_call(mcp_exchange *ex)
         answer_error(&ex->answer, 200, id, -32602, why);
         return;
     }
+    uint64_t wait_ms = kind == SL_MCP_TOOL ? sl_mcp_rate_limit(ex->c, name) : 0;
+    if (wait_ms) {
+        /* Over the route's mcpRateLimit for this tool: 429, as rateLimit answers, with a JSON-RPC error. */
+        char headers[64], why[400];
+        snprintf(headers, sizeof(headers), "Retry-After: %llu\r\n", (unsigned long long)((wait_ms + 999) / 1000));
+        snprintf(why, sizeof(why), "Too many calls of %.200s: retry in %llu s (mcpRateLimit)", name,
+                 (unsigned long long)((wait_ms + 999) / 1000));
+        answer_json(&ex->answer, 429, headers, rpc_error(id, -32000, why));
+        sl_log_debug("mcp", "client %s over the mcpRateLimit of tool %s", ex->c->peer, name);
+        return;
+    }
     const char *inner = name;
     uint32_t target = 0;
     if (sl_mcp_prefixed(ex->be)) {

@@ -129,6 +129,10 @@ bool sl_authz_claims_match(const struct sl_conn *c, const char *conds);
  * client sees it). */
 typedef enum { SL_MCP_TOOL = 0, SL_MCP_PROMPT = 1, SL_MCP_RESOURCE = 2 } sl_mcp_item_kind;
 bool sl_mcp_allowed(const struct sl_conn *c, sl_mcp_item_kind kind, const char *name);
+/* policy_mcp_rate_limit.c: takes a token for a call of tool by the caller from
+ * the route's mcpRateLimit (if any, and if it counts that tool): 0 when there
+ * was one, else the ms until one is back. */
+uint64_t sl_mcp_rate_limit(struct sl_conn *c, const char *tool);
 
 /* The kind that handles a TrafficPolicy section; -1 when none does (yet). */
 int sl_policy_kind_of(const char *section);

@@ -55,7 +55,8 @@
 
 /* ---- master ---- */
 
-static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why, size_t whylen)
+bool sl_rate_limit_compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why,
+                           size_t whylen)
 {
     static const struct {
         const char *name;
@@ -152,7 +153,8 @@ uint64_t sl_rate_limit_bucket_key(const sl_conn *c, const sl_snap_policy *p)
 
 /* Takes a token from key's bucket: 0 when there was one (*left: the tokens
  * left, *full_ms: until the bucket is full again), else the ms until one is back. */
-static uint64_t take(sl_limit_table *t, uint64_t key, const sl_snap_policy *p, uint64_t *left, uint64_t *full_in_ms)
+uint64_t sl_rate_limit_take(sl_limit_table *t, uint64_t key, const sl_snap_policy *p, uint64_t *left,
+                            uint64_t *full_in_ms)
 {
     *left = *full_in_ms = 0;
     uint64_t requests = p->num[0], unit = p->num[1];
@@ -240,7 +242,7 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
     if (!t || !t->nslots)
         return SL_POLICY_NEXT; /* no zone (the arena is full: logged by the master) */
     uint64_t left, full_in_ms;
-    uint64_t wait = take(t, sl_rate_limit_bucket_key(c, p), p, &left, &full_in_ms);
+    uint64_t wait = sl_rate_limit_take(t, sl_rate_limit_bucket_key(c, p), p, &left, &full_in_ms);
     if (wait) {
         sl_rate_limit_refuse(c, p, wait);
         return SL_POLICY_ANSWERED;
@@ -252,7 +254,7 @@ static sl_policy_result on_request(sl_conn *c, const sl_snap_policy *p)
 const sl_policy_ops sl_policy_rate_limit = {
     .section = "rateLimit",
     .phase = SL_PHASE_LIMIT,
-    .compile = compile,
+    .compile = sl_rate_limit_compile,
     .on_request = on_request,
     .zone = &rate_zone,
     .zone_size = sl_limit_table_size,

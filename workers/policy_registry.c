@@ -13,6 +13,7 @@
 extern const sl_policy_ops sl_policy_real_ip;    /* policy_real_ip.c */
 extern const sl_policy_ops sl_policy_ip_access;  /* policy_ip_access.c */
 extern const sl_policy_ops sl_policy_rate_limit; /* policy_rate_limit.c */
+extern const sl_policy_ops sl_policy_mcp_rate_limit; /* policy_mcp_rate_limit.c */
 extern const sl_policy_ops sl_policy_ai_token_limit; /* policy_ai_token_limit.c */
 extern const sl_policy_ops sl_policy_ai_budget;      /* policy_ai_budget.c */
 extern const sl_policy_ops sl_policy_ai_prompt_guard; /* policy_ai_prompt_guard.c */
@@ -49,6 +50,7 @@ const sl_policy_ops *const sl_policy_kinds[] = {
     &sl_policy_mcp_authorization,
     /* limit */
     &sl_policy_rate_limit,
+    &sl_policy_mcp_rate_limit,
     &sl_policy_ai_token_limit,
     &sl_policy_ai_budget,
     &sl_policy_body_limit,

@@ -18,6 +18,16 @@ struct sl_conn;
  * (scope, failureMode: flags) into rec, shared by rateLimit and aiTokenLimit;
  * a Global scope without a reachable Redis is reported in why (`what` is
  * counted, singular: "request"). */
+/* Master: rateLimit's section (requests, unit, burst, key, scope) into rec;
+ * also what mcpRateLimit compiles (policy_mcp_rate_limit.c). */
+bool sl_rate_limit_compile(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec, char *why,
+                           size_t whylen);
+/* Worker: takes a token from key's bucket in table t for policy p: 0 when there
+ * was one (*left: tokens left, *full_in_ms: until the bucket is full), else the
+ * ms until one is back. */
+struct sl_limit_table;
+uint64_t sl_rate_limit_take(struct sl_limit_table *t, uint64_t key, const sl_snap_policy *p, uint64_t *left,
+                            uint64_t *full_in_ms);
 void sl_rate_limit_compile_key(const sl_policy_env *env, const json_t *section, sl_snap_policy *rec,
                                const char *kind, const char *what, char *why, size_t whylen);
 

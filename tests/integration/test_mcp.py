@@ -487,3 +487,37 @@ def test_metrics_and_access_log_per_call(make_dataplane, servers, paged, tmp_pat
     assert echo[0]["mcp_method"] == "tools/call" and echo[0]["upstream"] == "mcp" and echo[0]["status"] == 200
     failed = [e for e in lines() if e.get("mcp_name") == "p_tool-1"][0]
     assert failed["mcp_status"] == "failed" and failed["mcp_target"] == "p", failed
+
+
+def test_rate_limits_per_client_and_tool(make_dataplane, servers):
+    from test_policies import POLICIES, policy, to_route
+    a, = servers(1)
+    dp = mcp_plane(make_dataplane, [target("ev", a)], prefixMode="Always")
+    created(dp.sluiced.post(POLICIES, policy("tool-limits", [to_route("mcp")], mcpRateLimit={
+        "requests": 2, "unit": "Hour", "key": "Header", "header": "X-Team", "tools": ["ev_echo", "ev_get-*"]})))
+    url = dp.url + "/mcp"
+
+    def echo(sid, team):
+        return rpc(url, "tools/call", {"name": "ev_echo", "arguments": {"message": "x"}}, session=sid,
+                   headers={"X-Team": team})
+
+    sid = open_session(url)
+    wait_until(lambda: echo(sid, "probe").status_code == 200 and echo(sid, "probe").status_code == 200 and
+               echo(sid, "probe").status_code == 429, timeout=10, what="the limit in force")
+    assert [echo(sid, "red").status_code for _ in range(3)] == [200, 200, 429]
+    r = echo(sid, "red")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert r.json()["error"]["code"] == -32000 and "ev_echo" in r.json()["error"]["message"]
+    # Another tool of the same client has a bucket of its own; a tool it does not count, none; another team, its own.
+    sums = [rpc(url, "tools/call", {"name": "ev_get-sum", "arguments": {"a": 1, "b": 2}}, session=sid,
+                headers={"X-Team": "red"}).status_code for _ in range(3)]
+    assert sums == [200, 200, 429], sums
+    tiny = [rpc(url, "tools/call", {"name": "ev_toggle-subscriber-updates"}, session=sid,
+                headers={"X-Team": "red"}).status_code for _ in range(2)]
+    assert tiny == [200, 200], tiny
+    others = [rpc(url, "tools/list", session=sid, headers={"X-Team": "red"}).status_code for _ in range(4)]
+    assert others == [200] * 4, others  # lists are not tool calls
+    assert echo(sid, "blue").status_code == 200
+    r = dp.sluiced.post(POLICIES, policy("bad", [to_route("mcp")], mcpRateLimit={
+        "requests": 1, "unit": "Minute", "scope": "Global"}))
+    assert r.status_code == 422 and "spec.mcpRateLimit.scope" in r.text, r.text
