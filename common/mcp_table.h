@@ -24,7 +24,9 @@ bool sl_mcp_table_create(uint32_t slots);
 uint64_t sl_mcp_table_key(const char *session, const char *target);
 /* Copies the value of key into out (cap bytes, NUL-terminated); false when absent. */
 bool sl_mcp_table_get(uint64_t key, char *out, size_t cap);
-/* Stores a value for key (written at `now`, seconds). false: too long, or no table. */
-bool sl_mcp_table_put(uint64_t key, const char *value, size_t len, uint64_t now);
+/* Stores a value for key (written at `now`, seconds), not to be evicted before
+ * keep_until (0: whenever room is needed). false: too long, no table, or no
+ * entry of its neighbourhood may be taken. */
+bool sl_mcp_table_put(uint64_t key, const char *value, size_t len, uint64_t now, uint64_t keep_until);
 
 #endif

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -34,6 +35,9 @@ bool sl_mcp_key_load(const char *state_dir, uint8_t key[32], char *why, size_t w
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", state_dir, SL_MCP_KEY_FILE);
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size == 0)
+        unlink(path); /* made by a start that died before writing it: no session can depend on it */
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return errno == EEXIST ? read_key(path, key, why, whylen)

@@ -291,8 +291,8 @@ static void check_mcp(sl_vctx *v, const json_t *mcp)
     if (prefix)
         sl_v_enum(v, "prefixMode", prefix, prefix_modes);
     long long age_ms;
-    if (sl_v_duration(v, mcp, "sessionMaxAge", &age_ms) && age_ms < 1000)
-        sl_v_invalid(v, "sessionMaxAge", "must be at least 1s");
+    if (sl_v_duration(v, mcp, "sessionMaxAge", &age_ms) && (age_ms < 1000 || age_ms > 720ll * 3600 * 1000))
+        sl_v_invalid(v, "sessionMaxAge", "must be between 1s and 720h");
     const json_t *targets = sl_v_get_list(v, mcp, "targets", 1, 64, true);
     size_t i;
     const json_t *x;

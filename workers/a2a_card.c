@@ -203,7 +203,20 @@ static void count(sl_conn *c, const a2a_card *st)
     const sl_snap_backend *be = SL_SNAP_GET(s, SL_SNAP_BACKENDS, sl_snap_backend, c->backend_index);
     sl_mcp_log l = {.protocol = SL_AGENT_A2A, .outcome = c->status > 0 && c->status < 400 ? SL_MCP_OK : SL_MCP_FAILED};
     snprintf(l.backend, sizeof(l.backend), "%s/%s", sl_snap_cstr(s, be->ns), sl_snap_cstr(s, be->name));
-    snprintf(l.method, sizeof(l.method), "%.*s", (int)sizeof(l.method) - 1, st->method);
+    /* The methods of A2A 1.0 and 0.3 by name; anything else is "other" (clients cannot multiply labels). */
+    static const char *const known[] = {"SendMessage", "SendStreamingMessage", "GetTask", "ListTasks", "CancelTask",
+                                        "SubscribeToTask", "CreateTaskPushNotificationConfig",
+                                        "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs",
+                                        "DeleteTaskPushNotificationConfig", "GetExtendedAgentCard", "message/send",
+                                        "message/stream", "tasks/get", "tasks/cancel", "tasks/resubscribe",
+                                        "tasks/pushNotificationConfig/set", "tasks/pushNotificationConfig/get",
+                                        "tasks/pushNotificationConfig/list", "tasks/pushNotificationConfig/delete",
+                                        "agent/getAuthenticatedExtendedCard"};
+    const char *method = "other";
+    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+        if (strcmp(st->method, known[k]) == 0)
+            method = known[k];
+    snprintf(l.method, sizeof(l.method), "%.*s", (int)sizeof(l.method) - 1, method);
     sl_mcp_count(c, &l);
 }
 

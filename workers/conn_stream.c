@@ -2,9 +2,9 @@
  * chunks (HTTP/1.1 chunked framing; an HTTP/2 stream turns them into DATA
  * frames), then the end. The MCP gateway streams a target's notifications to
  * its client this way while the call runs (workers/mcp_gateway.c). The
- * request waits in state SL_CONN_POLICY meanwhile (nothing is read). A client
- * that does not read its stream is dropped once SL_CONN_STREAM_MAX bytes wait
- * for it. */
+ * request waits in state SL_CONN_POLICY meanwhile (the socket is read only for
+ * the client's leaving: watch_eof). A client that does not read its stream is
+ * dropped once more than SL_CONN_STREAM_MAX bytes wait for it. */
 #include <stdio.h>
 #include <string.h>
 
@@ -24,9 +24,10 @@ static bool reserve(sl_conn *c, size_t n)
     sl_buf_compact(&c->out);
     if (sl_buf_room(&c->out) >= n)
         return true;
-    size_t need = sl_buf_len(&c->out) + n;
-    if (need > SL_CONN_STREAM_MAX)
+    /* The limit is on what the client has not taken yet: a large piece for a reader that keeps up is fine. */
+    if (sl_buf_len(&c->out) > SL_CONN_STREAM_MAX)
         return false;
+    size_t need = sl_buf_len(&c->out) + n;
     sl_buf grown = {0};
     if (sl_buf_alloc(&grown, need * 2 > SL_CONN_STREAM_MAX ? need : need * 2) != 0)
         return false;

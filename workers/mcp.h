@@ -43,8 +43,12 @@ char *sl_mcp_seal(const uint8_t key[32], const char *aad, const char *text, size
 char *sl_mcp_unseal(const uint8_t key[32], const char *aad, const char *sealed, size_t len);
 
 /* ---- mcp_session.c ---- */
+#define SL_MCP_SESSION_TEXT_MAX 6144 /* bytes of a session's plaintext: its id stays under 8.3 KiB */
+#define SL_MCP_TARGET_SID_MAX 512    /* a target's session id longer than this: the target is left out */
+
 typedef struct sl_mcp_session {
     char version[32];  /* the negotiated protocol version */
+    char caller[256];  /* who opened it (the client id authentication gave, "" for none): only they may use it */
     uint64_t created;  /* seconds since the epoch */
     json_t *targets;   /* object: target name -> its session id ("" when it gave none); a
                         * target that failed at initialize is not there */

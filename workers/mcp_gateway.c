@@ -166,6 +166,7 @@ typedef struct mcp_exchange {
     sl_mcp_session sess;
     json_t *cursors;         /* STEP_LIST: target name -> its cursor (a continued list), or NULL */
     mcp_answer answer;       /* what the client gets, sent when the exchange is over */
+    char aad[600];           /* (cursor_aad's) */
     bool streaming;          /* the client's answer is a stream already under way (its head is sent) */
     sl_dbuf outq;            /* events for that stream, written once the reader returns */
     unsigned pending;
@@ -175,12 +176,29 @@ typedef struct mcp_exchange {
 
 static bool is_call(const char *m);
 
+/* Whether s is 1..max visible ASCII characters (what a header may carry as it is). */
+static bool plain_token(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
+            return false;
+    return n >= 1 && n <= max;
+}
+
 static const sl_snap_mcp_target *target_at(const mcp_exchange *ex, uint32_t i)
 {
     return SL_SNAP_GET(ex->s, SL_SNAP_MCP_TARGETS, sl_snap_mcp_target, ex->be->mcp_targets.first + i);
 }
 
 static const char *target_name(const mcp_exchange *ex, uint32_t i) { return sl_snap_cstr(ex->s, target_at(ex, i)->name); }
+
+/* What a cursor is sealed for: its Backend, and being a cursor (a session id is no cursor). */
+static const char *cursor_aad(mcp_exchange *ex)
+{
+    snprintf(ex->aad, sizeof(ex->aad), "cursor %s", sl_snap_cstr(ex->s, ex->be->mcp_id));
+    return ex->aad;
+}
 
 static uint32_t call_timeout(const sl_conn *c)
 {
@@ -303,13 +321,21 @@ static void record(mcp_exchange *ex)
                          : ex->step == STEP_RESPONSE || (!ex->method && ex->msg) ? "response"
                          : ex->method                                            ? ex->method
                                                                                  : "invalid";
-    snprintf(l->method, sizeof(l->method), "%s", method);
+    /* Labels clients cannot multiply: the methods of the specification, names that reached a target. */
+    static const char *const known[] = {"GET", "DELETE", "response", "initialize", "ping", "tools/list",
+                                        "tools/call", "prompts/list", "prompts/get", "resources/list",
+                                        "resources/templates/list", "resources/read", "resources/subscribe",
+                                        "resources/unsubscribe", "completion/complete", "logging/setLevel"};
+    bool listed = strncmp(method, "notifications/", 14) == 0 && strlen(method) < sizeof(l->method);
+    for (size_t k = 0; !listed && k < sizeof(known) / sizeof(known[0]); k++)
+        listed = strcmp(method, known[k]) == 0;
+    snprintf(l->method, sizeof(l->method), "%s", listed ? method : "other");
     l->target[0] = l->name[0] = '\0';
     if (ex->step == STEP_CALL || ex->step == STEP_RESPONSE)
         for (uint32_t i = 0; i < ex->ntargets; i++)
             if (ex->slots[i].used)
                 snprintf(l->target, sizeof(l->target), "%s", target_name(ex, i));
-    if (ex->method && is_call(ex->method)) {
+    if (ex->method && is_call(ex->method) && l->target[0]) {
         const json_t *params = json_object_get(ex->msg, "params");
         if (strcmp(ex->method, "completion/complete") == 0)
             params = json_object_get(params, "ref");
@@ -388,16 +414,12 @@ static void on_side_message(json_t *msg, void *arg)
     free(text);
 }
 
-/* Bytes of a target's answer, as they arrive. */
-static void on_chunk(const sl_http_reply *reply, const char *data, size_t len, void *arg)
+/* Writes the queued events to the client's stream, opening it first (open:
+ * even with none queued). false: the connection closed, and ex is gone. */
+static bool flush_outq(mcp_exchange *ex, bool open)
 {
-    mcp_slot *slot = arg;
-    mcp_exchange *ex = slot->ex;
-    sl_mcp_reader_feed(&slot->rd, reply, data, len);
-    /* A GET stream is answered as soon as one target's stream is open (its first bytes, a priming event). */
-    bool open_listen = ex->step == STEP_LISTEN && !ex->streaming && reply->status == 200 && slot->rd.stream;
-    if (sl_dbuf_len(&ex->outq) == 0 && !open_listen)
-        return;
+    if (sl_dbuf_len(&ex->outq) == 0 && !open)
+        return true;
     sl_conn *c = ex->c;
     sl_dbuf q = ex->outq;
     ex->outq = (sl_dbuf){0};
@@ -405,9 +427,22 @@ static void on_chunk(const sl_http_reply *reply, const char *data, size_t len, v
                  sl_conn_stream_begin(c, 200, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
     if (alive) {
         ex->streaming = true;
-        sl_conn_stream_write(c, q.data + q.start, sl_dbuf_len(&q));
+        alive = sl_conn_stream_write(c, q.data + q.start, sl_dbuf_len(&q));
     }
-    sl_dbuf_free(&q); /* (c, and ex with it, may be gone now: nothing more here) */
+    sl_dbuf_free(&q);
+    return alive;
+}
+
+/* Bytes of a target's answer, as they arrive. */
+static void on_chunk(const sl_http_reply *reply, const char *data, size_t len, void *arg)
+{
+    mcp_slot *slot = arg;
+    mcp_exchange *ex = slot->ex;
+    sl_mcp_reader_feed(&slot->rd, reply, data, len);
+    /* A GET stream is answered as soon as one target's stream is open (its first bytes, a priming event). */
+    bool open_listen = ex->step == STEP_LISTEN && !ex->streaming && reply->status == 200 && slot->rd.stream &&
+                       slot->phase == PHASE_SEND; /* (not the answer to a repair's initialize) */
+    flush_outq(ex, open_listen); /* (c, and ex with it, may be gone after: nothing more here) */
 }
 
 /* Sends slot's current message (by its phase) to its target. false: it could not start. */
@@ -423,10 +458,10 @@ static bool send_slot(mcp_exchange *ex, mcp_slot *slot)
         /* The client's initialize again, as the session recorded it. */
         const json_t *client = ex->sess.client;
         json_t *caps = json_object_get(client, "capabilities"), *info = json_object_get(client, "clientInfo");
-        own = json_pack("{s:s, s:s, s:s, s:{s:s, s:O, s:O}}", "jsonrpc", "2.0", "id", "sluice-reinit", "method",
+        own = json_pack("{s:s, s:s, s:s, s:{s:s, s:o, s:o}}", "jsonrpc", "2.0", "id", "sluice-reinit", "method",
                         "initialize", "params", "protocolVersion", ex->sess.version, "capabilities",
-                        caps ? caps : json_object(), "clientInfo",
-                        info ? info : json_pack("{s:s, s:s}", "name", "sluice", "version", "1"));
+                        caps ? json_deep_copy(caps) : json_object(), "clientInfo",
+                        info ? json_deep_copy(info) : json_pack("{s:s, s:s}", "name", "sluice", "version", "1"));
         msg = own;
         method = "POST";
         sid = NULL;
@@ -492,7 +527,10 @@ static bool repair_step(mcp_exchange *ex, mcp_slot *slot)
         slot->fresh = strdup(slot->reply.session ? slot->reply.session : "");
         const char *sid = ex->c->mcp->session;
         if (sid && slot->fresh)
-            sl_mcp_table_put(sl_mcp_table_key(sid, name), slot->fresh, strlen(slot->fresh), (uint64_t)time(NULL));
+            if (!sl_mcp_table_put(sl_mcp_table_key(sid, name), slot->fresh, strlen(slot->fresh), (uint64_t)time(NULL), 0))
+                sl_log_warn("mcp", "%s: target %s's new session id could not be kept (longer than %d bytes, or the "
+                                   "MCP session table is missing): the next request initialises it again",
+                            sl_snap_cstr(ex->s, ex->be->mcp_id), name, SL_MCP_TABLE_VALUE);
         slot->phase = PHASE_NOTIFY;
         return send_slot(ex, slot);
     }
@@ -509,6 +547,8 @@ static void on_reply(const sl_http_reply *reply, void *arg)
     slot->call = NULL;
     ex->pending--;
     sl_mcp_reader_end(&slot->rd, reply);
+    if (!flush_outq(ex, false))
+        return; /* (an event the stream did not end, and writing it found the client gone) */
     sl_mcp_reply_free(&slot->reply);
     slot->reply = slot->rd.reply;
     slot->rd.reply = (sl_mcp_reply){0};
@@ -646,6 +686,11 @@ static void finish_initialize(mcp_exchange *ex)
         const json_t *result = json_object_get(r->response, "result");
         if (!json_is_object(result) || !json_is_string(json_object_get(result, "protocolVersion")))
             continue;
+        if (r->session && !plain_token(r->session, SL_MCP_TARGET_SID_MAX)) {
+            sl_log_warn("mcp", "%s: target %s gave a session id that is not 1..%d visible ASCII characters: left out",
+                        sl_snap_cstr(ex->s, ex->be->mcp_id), target_name(ex, i), SL_MCP_TARGET_SID_MAX);
+            continue;
+        }
         json_object_set_new(sessions, target_name(ex, i), json_string(r->session ? r->session : ""));
         merge_capabilities(caps, json_object_get(result, "capabilities"));
         info = json_object_get(result, "serverInfo");
@@ -659,13 +704,16 @@ static void finish_initialize(mcp_exchange *ex)
         return;
     }
     snprintf(ex->sess.version, sizeof(ex->sess.version), "%s", version);
+    snprintf(ex->sess.caller, sizeof(ex->sess.caller), "%s", ex->c->client_id ? ex->c->client_id : "");
     ex->sess.created = (uint64_t)time(NULL);
     json_decref(ex->sess.targets);
     ex->sess.targets = sessions;
     char *sid = sl_mcp_session_id(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), &ex->sess);
     if (!sid) {
         json_decref(caps);
-        answer_error(&ex->answer, 503, id, -32603, "the session could not be made");
+        answer_error(&ex->answer, 502, id, -32603,
+                     "the session could not be made (the targets' session ids and the client's capabilities "
+                     "would not fit in a header)");
         return;
     }
     /* One target: the gateway is transparent (its name and version); several: the gateway's own. */
@@ -718,7 +766,7 @@ static void finish_list(mcp_exchange *ex)
         json_object_set_new(merged, ex->list->array, json_array());
     if (json_object_size(next)) {
         char *text = json_dumps(next, JSON_COMPACT);
-        char *cursor = text ? sl_mcp_seal(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), text, strlen(text)) : NULL;
+        char *cursor = text ? sl_mcp_seal(ex->key, cursor_aad(ex), text, strlen(text)) : NULL;
         if (cursor)
             json_object_set_new(merged, "nextCursor", json_string(cursor));
         free(text);
@@ -822,8 +870,13 @@ static void finish(mcp_exchange *ex)
         return;
     case STEP_DELETE:
         /* Ended for every worker: the id gets 404 from now on. */
-        sl_mcp_table_put(sl_mcp_table_key(ex->c->mcp->session, ""), "-", 1, (uint64_t)time(NULL));
-        answer_set(&ex->answer, 200, NULL, NULL, NULL, 0);
+        /* Kept until the id would have expired anyway: no later entry may push it out. */
+        if (sl_mcp_table_put(sl_mcp_table_key(ex->c->mcp->session, ""), "-", 1, (uint64_t)time(NULL),
+                             ex->sess.created + ex->be->mcp_session_s + 1))
+            answer_set(&ex->answer, 200, NULL, NULL, NULL, 0);
+        else
+            answer_error(&ex->answer, 503, NULL, -32603, "the session's end could not be recorded (the MCP session "
+                                                         "table is full or missing): it still works");
         return;
     }
 }
@@ -934,7 +987,9 @@ static bool open_session(mcp_exchange *ex)
     char ended[8];
     if (!sl_mcp_session_read(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), sid, strlen(sid), (uint64_t)time(NULL),
                              ex->be->mcp_session_s, &ex->sess) ||
-        sl_mcp_table_get(sl_mcp_table_key(sid, ""), ended, sizeof(ended))) {
+        sl_mcp_table_get(sl_mcp_table_key(sid, ""), ended, sizeof(ended)) ||
+        strcmp(ex->sess.caller, ex->c->client_id ? ex->c->client_id : "") != 0) {
+        /* (Not this caller's: another one who learnt the id cannot use it.) */
         answer_error(&ex->answer, 404, id, -32001, "Session not found");
         return false;
     }
@@ -948,7 +1003,7 @@ static void start_list(mcp_exchange *ex)
     ex->step = STEP_LIST;
     const char *cursor = json_string_value(json_object_get(json_object_get(ex->msg, "params"), "cursor"));
     if (cursor) {
-        char *text = sl_mcp_unseal(ex->key, sl_snap_cstr(ex->s, ex->be->mcp_id), cursor, strlen(cursor));
+        char *text = sl_mcp_unseal(ex->key, cursor_aad(ex), cursor, strlen(cursor));
         ex->cursors = text ? json_loads(text, 0, NULL) : NULL;
         free(text);
         if (!json_is_object(ex->cursors)) {
@@ -1004,8 +1059,13 @@ static void dispatch(mcp_exchange *ex)
         ex->sess.client = json_object();
         if (json_is_object(json_object_get(params, "capabilities")))
             json_object_set(ex->sess.client, "capabilities", json_object_get(params, "capabilities"));
-        if (json_is_object(json_object_get(params, "clientInfo")))
-            json_object_set(ex->sess.client, "clientInfo", json_object_get(params, "clientInfo"));
+        const json_t *info = json_object_get(params, "clientInfo");
+        if (json_is_object(info)) /* (its name and version: icons and the like would only swell the id) */
+            json_object_set_new(ex->sess.client, "clientInfo",
+                                json_pack("{s:s, s:s}", "name", json_string_value(json_object_get(info, "name"))
+                                                              ? json_string_value(json_object_get(info, "name")) : "",
+                                          "version", json_string_value(json_object_get(info, "version"))
+                                                         ? json_string_value(json_object_get(info, "version")) : ""));
         if (!send_all(ex, ex->msg, "POST"))
             answer_error(&ex->answer, 502, id, -32603, "no MCP server behind this gateway could be reached");
         return;
@@ -1018,6 +1078,11 @@ static void dispatch(mcp_exchange *ex)
     }
     if (strcmp(m, "ping") == 0 && id) {
         answer_json(&ex->answer, 200, NULL, rpc_result(id, NULL));
+        return;
+    }
+    if (!id && strncmp(m, "notifications/", 14) != 0) {
+        /* A request without an id would run at every target unchecked (no name is routed, no authorisation). */
+        answer_error(&ex->answer, 400, NULL, -32600, "Invalid Request: only notifications/* may come without an id");
         return;
     }
     if (!id || strcmp(m, "logging/setLevel") == 0) {
@@ -1110,7 +1175,7 @@ void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
     }
     c->state = SL_CONN_POLICY;
     c->watch_eof = true; /* a client that leaves ends the calls made for it */
-    c->deadline_ms = sl_now_ms() + (listen ? 1000ull * (be->mcp_session_s < 86400 ? be->mcp_session_s : 86400) : 2ull * call_timeout(c)) + 5000;
+    c->deadline_ms = sl_now_ms() + (listen ? 1000ull * (be->mcp_session_s < 86400 ? be->mcp_session_s : 86400) : 6ull * call_timeout(c)) + 5000;
     sl_conn_update(c);
 }
 

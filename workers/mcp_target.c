@@ -38,22 +38,25 @@ bool sl_mcp_header(const char *lines, const char *name, char *out, size_t cap)
 {
     size_t nlen = strlen(name);
     for (const char *p = lines; p && *p;) {
-        const char *eol = strstr(p, "\r\n");
+        /* Lines end with LF (CRLF: the CR is trimmed with the value's spaces): a bare LF ends one too. */
+        const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
         if (len > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
             const char *v = p + nlen + 1;
             const char *end = p + len;
             while (v < end && (*v == ' ' || *v == '\t'))
                 v++;
-            while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+            while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
                 end--;
+            if (memchr(v, '\r', (size_t)(end - v)))
+                return false; /* (a CR inside a value: not something to send on) */
             if ((size_t)(end - v) >= cap)
                 return false;
             memcpy(out, v, (size_t)(end - v));
             out[end - v] = '\0';
             return true;
         }
-        p = eol ? eol + 2 : NULL;
+        p = eol ? eol + 1 : NULL;
     }
     return false;
 }

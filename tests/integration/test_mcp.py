@@ -265,6 +265,9 @@ def test_sessions_that_are_missing_forged_or_ended(make_dataplane, paged):
     r = requests.get(url, headers={"Accept": "text/event-stream", "Mcp-Session-Id": sid}, stream=True, timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream"), r.headers
     r.close()
+    # A request without an id would reach every target unrouted and unchecked: refused.
+    r = rpc(url, "tools/call", {"name": "tool-0"}, session=sid, rid=None)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32600, r.text
     r = requests.delete(url, headers={"Mcp-Session-Id": sid}, timeout=10)
     assert r.status_code == 200
     assert rpc(url, "tools/list", session=sid).status_code == 404
@@ -365,6 +368,9 @@ def test_invalid_mcp_backends_are_refused_naming_the_field(make_dataplane):
     bad = mcp_backend("bad", [{"name": "t", "host": "127.0.0.1", "port": 1, "include": [""]}])
     r = dp.sluiced.post(BACKENDS, bad)
     assert r.status_code == 422 and "spec.mcp.targets[0].include[0]" in r.text, r.text
+    bad = mcp_backend("bad", [{"name": "t", "host": "127.0.0.1", "port": 1}], sessionMaxAge="721h")
+    r = dp.sluiced.post(BACKENDS, bad)
+    assert r.status_code == 422 and "spec.mcp.sessionMaxAge" in r.text and "720h" in r.text, r.text
     bad = mcp_backend("bad", [{"name": "t", "host": "127.0.0.1", "port": 1}], sessionMaxAge="soon")
     r = dp.sluiced.post(BACKENDS, bad)
     assert r.status_code == 422 and "spec.mcp.sessionMaxAge" in r.text, r.text
@@ -391,7 +397,7 @@ def test_tools_authorised_by_jwt_claim_are_the_only_ones_listed_and_callable(mak
     wait_until(lambda: initialize(dp.url + "/mcp").status_code == 401, timeout=10, what="the policy in force")
     url = dp.url + "/mcp"
     staff = {"Authorization": "Bearer " + key.token(claims(groups=["tools"]))}
-    guest = {"Authorization": "Bearer " + key.token(claims(groups=["visitors"]))}
+    guest = {"Authorization": "Bearer " + key.token(claims(groups=["visitors"], sub="mallory"))}
     ops = [{"op": "listTools"}, {"op": "callTool", "name": "ev_get-sum", "arguments": {"a": 1, "b": 1}},
            {"op": "callTool", "name": "ev_get-env"}, {"op": "callTool", "name": "ev_echo",
                                                       "arguments": {"message": "ok"}},
@@ -411,6 +417,14 @@ def test_tools_authorised_by_jwt_claim_are_the_only_ones_listed_and_callable(mak
     assert "Unknown tool" in got["results"][1]["error"] and "Unknown tool" in got["results"][2]["error"]
     assert "ok" in text_of(got["results"][3])
     assert got["results"][5]["items"] == []
+    # A session is its caller's: another caller who learns the id cannot use it.
+    r = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "p", "version": "1"}}},
+        headers=dict(staff, Accept=ACCEPT), timeout=10)
+    staff_sid = r.headers["Mcp-Session-Id"]
+    assert rpc(url, "tools/list", session=staff_sid, headers=staff).status_code == 200
+    r = rpc(url, "tools/list", session=staff_sid, headers=guest)
+    assert r.status_code == 404 and r.json()["error"]["message"] == "Session not found", r.text
     # Without a token there is no MCP at all.
     nobody = client(url, [], headers={})
     assert "401" in nobody["connectError"] or nobody.get("code") == 401, nobody
