@@ -22,7 +22,7 @@ fi
 rm -rf "$probe"
 mkdir -p "$out"
 status=0
-for target in ${SL_FUZZ_TARGETS:-http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_eventstream tls_sni traceparent}; do
+for target in ${SL_FUZZ_TARGETS:-http1 h2 protobuf admin_json snapshot proxy_protocol jwt sse aws_eventstream tls_sni traceparent mcp}; do
     bin="$out/fuzz_$target"
     cflags=""
     case $target in
@@ -43,7 +43,8 @@ for target in ${SL_FUZZ_TARGETS:-http1 h2 protobuf admin_json snapshot proxy_pro
         libs="$(pkg-config --libs jansson libcrypto)" ;;
     # The HTTP/2 target runs a real worker connection: the whole data plane.
     # (The policy kinds in workers/ carry their compile step: the snapshot builder and jansson.)
-    h2) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c $src/daemon/jwk.c"
+    # (The MCP target's readers live among the worker's files: it links them as h2 does.)
+    h2|mcp) sources="$src/workers/*.c $src/common/*.c $src/daemon/publisher.c $src/daemon/snapshot_builder.c $src/daemon/compile_values.c $src/daemon/jwk.c"
         cflags="$(pkg-config --cflags jansson)"
         libs="$(pkg-config --libs libnghttp2 openssl libpcre2-8 jansson libcurl hiredis zlib) -lev -lcrypt -lm" ;;
     # The admin API's Kubernetes protobuf codec, with the C that protoc-c makes
