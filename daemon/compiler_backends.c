@@ -102,6 +102,18 @@ void sl_compile_host_endpoints(sl_compile_ctx *c, const char *host, uint16_t por
     freeaddrinfo(res);
 }
 
+sl_snap_backend sl_compile_backend_record(sl_compile_ctx *c, const char *kind, const char *ns, const char *name)
+{
+    return (sl_snap_backend){
+        .state = SL_SNAP_NONE,
+        .series = SL_SNAP_NONE,
+        .balancer = SL_SNAP_NONE,
+        .kind = sl_sb_str(&c->b, kind),
+        .ns = sl_sb_str(&c->b, ns),
+        .name = sl_sb_str(&c->b, name),
+    };
+}
+
 static uint8_t app_protocol(const char *p)
 {
     if (strcmp(p, "kubernetes.io/h2c") == 0 || strcmp(p, "h2c") == 0 || strcmp(p, "H2C") == 0)
@@ -182,16 +194,9 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
     if (!svc_port)
         return SL_SNAP_NONE;
     const char *port_name = sl_js(svc_port, "name");
-    sl_snap_backend be = {
-        .state = SL_SNAP_NONE,
-        .series = SL_SNAP_NONE,
-        .balancer = SL_SNAP_NONE,
-        .kind = sl_sb_str(&c->b, "Service"),
-        .ns = sl_sb_str(&c->b, ns),
-        .name = sl_sb_str(&c->b, name),
-        .port = (uint32_t)port,
-        .protocol = app_protocol(sl_js(svc_port, "appProtocol")),
-    };
+    sl_snap_backend be = sl_compile_backend_record(c, "Service", ns, name);
+    be.port = (uint32_t)port;
+    be.protocol = app_protocol(sl_js(svc_port, "appProtocol"));
     sl_compile_service_tls(c, ns, name, port_name, &be);
     sl_compile_tls_identity(c, &be);
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
@@ -207,16 +212,9 @@ static uint32_t service_backend(sl_compile_ctx *c, const char *ns, const char *n
 static uint32_t a2a_backend(sl_compile_ctx *c, const char *ns, const char *name)
 {
     const json_t *a2a = json_object_get(json_object_get(sl_compile_find_object(c->backends, ns, name), "spec"), "a2a");
-    sl_snap_backend be = {
-        .state = SL_SNAP_NONE,
-        .series = SL_SNAP_NONE,
-        .balancer = SL_SNAP_NONE,
-        .kind = sl_sb_str(&c->b, "Backend"),
-        .ns = sl_sb_str(&c->b, ns),
-        .name = sl_sb_str(&c->b, name),
-        .protocol = SL_BACKEND_HTTP,
-        .a2a = 1,
-    };
+    sl_snap_backend be = sl_compile_backend_record(c, "Backend", ns, name);
+    be.protocol = SL_BACKEND_HTTP;
+    be.a2a = 1;
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);
     sl_compile_host_endpoints(c, sl_js(a2a, "host"), (uint16_t)sl_ji(a2a, "port", 80), 1);
     be.endpoints.count = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS) - be.endpoints.first;
@@ -231,15 +229,8 @@ static uint32_t static_backend(sl_compile_ctx *c, const char *ns, const char *na
     if (!obj || strcmp(sl_js(spec, "type"), "Static") != 0)
         return SL_SNAP_NONE;
     const json_t *st = json_object_get(spec, "static");
-    sl_snap_backend be = {
-        .state = SL_SNAP_NONE,
-        .series = SL_SNAP_NONE,
-        .balancer = SL_SNAP_NONE,
-        .kind = sl_sb_str(&c->b, "Backend"),
-        .ns = sl_sb_str(&c->b, ns),
-        .name = sl_sb_str(&c->b, name),
-        .protocol = app_protocol(sl_js(st, "protocol")),
-    };
+    sl_snap_backend be = sl_compile_backend_record(c, "Backend", ns, name);
+    be.protocol = app_protocol(sl_js(st, "protocol"));
     sl_compile_static_tls(c, ns, st, &be);
     sl_compile_tls_identity(c, &be);
     be.endpoints.first = sl_sb_count(&c->b, SL_SNAP_ENDPOINTS);

@@ -100,6 +100,9 @@ uint32_t sl_compile_ai_backend(sl_compile_ctx *c, const char *ns, const char *na
 /* compiler_ai.c: why a route's reference to AI Backend obj does not resolve
  * (a ResolvedRefs reason, *message set), or NULL when it does. */
 const char *sl_compile_ai_problem(sl_compile_ctx *c, const json_t *obj, bool grpc, const char **message);
+/* compiler_backends.c: a backend record with its identity set and no
+ * balancer, series or endpoint-table slot yet. */
+sl_snap_backend sl_compile_backend_record(sl_compile_ctx *c, const char *kind, const char *ns, const char *name);
 /* compiler_mcp.c: the backend record of the Backend of type MCP ns/name, or
  * SL_SNAP_NONE when it cannot be served (sl_compile_mcp_problem says why). */
 uint32_t sl_compile_mcp_backend(sl_compile_ctx *c, const char *ns, const char *name);

@@ -74,18 +74,11 @@ uint32_t sl_compile_mcp_backend(sl_compile_ctx *c, const char *ns, const char *n
     snprintf(id, sizeof(id), "%s/%s", ns, name);
     const char *age = sl_js(mcp, "sessionMaxAge");
     uint64_t age_ms = age[0] ? sl_duration_ms(age) : 0; /* (at most 720h: the validator) */
-    sl_snap_backend be = {
-        .state = SL_SNAP_NONE,
-        .series = SL_SNAP_NONE,
-        .balancer = SL_SNAP_NONE,
-        .kind = sl_sb_str(&c->b, "Backend"),
-        .ns = sl_sb_str(&c->b, ns),
-        .name = sl_sb_str(&c->b, name),
-        .protocol = SL_BACKEND_HTTP,
-        .mcp_prefix = prefix_mode(sl_js(mcp, "prefixMode")),
-        .mcp_id = sl_sb_str(&c->b, id),
-        .mcp_session_s = age_ms ? (uint32_t)((age_ms + 999) / 1000) : DEFAULT_SESSION_S,
-    };
+    sl_snap_backend be = sl_compile_backend_record(c, "Backend", ns, name);
+    be.protocol = SL_BACKEND_HTTP;
+    be.mcp_prefix = prefix_mode(sl_js(mcp, "prefixMode"));
+    be.mcp_id = sl_sb_str(&c->b, id);
+    be.mcp_session_s = age_ms ? (uint32_t)((age_ms + 999) / 1000) : DEFAULT_SESSION_S;
     be.mcp_targets.first = sl_sb_count(&c->b, SL_SNAP_MCP_TARGETS);
     size_t i;
     const json_t *t;

@@ -694,13 +694,22 @@ static void check_claim_conditions(sl_vctx *v, const json_t *rule)
     }
 }
 
-static void check_authorization(sl_vctx *v, const json_t *spec)
+/* A rules section (authorization, mcpAuthorization): defaultAction, then 1..64
+ * rules of an action, claims and the word lists `lists` names (NULL-ended;
+ * max and whether each is of paths given alongside). */
+typedef struct {
+    const char *name;
+    size_t max;
+    bool paths;
+} rule_list;
+
+static void check_rules_section(sl_vctx *v, const json_t *spec, const char *section, const rule_list *lists)
 {
     static const char *const actions[] = {"Allow", "Deny", NULL};
-    const json_t *az = sl_v_get_object(v, spec, "authorization");
+    const json_t *az = sl_v_get_object(v, spec, section);
     if (!az)
         return;
-    size_t prev = sl_v_field(v, "authorization");
+    size_t prev = sl_v_field(v, section);
     const char *def = sl_v_get_string(v, az, "defaultAction");
     if (def)
         sl_v_enum(v, "defaultAction", def, actions);
@@ -716,9 +725,8 @@ static void check_authorization(sl_vctx *v, const json_t *spec)
             const char *action = sl_v_req_string(v, rule, "action");
             if (action)
                 sl_v_enum(v, "action", action, actions);
-            sl_v_word_list(v, rule, "clientIds", 256, false);
-            sl_v_word_list(v, rule, "methods", 16, false);
-            sl_v_word_list(v, rule, "paths", 64, true);
+            for (const rule_list *l = lists; l->name; l++)
+                sl_v_word_list(v, rule, l->name, l->max, l->paths);
             check_claim_conditions(v, rule);
         }
         sl_v_pop(v, p2);
@@ -726,38 +734,21 @@ static void check_authorization(sl_vctx *v, const json_t *spec)
     sl_v_pop(v, prev);
 }
 
+static void check_authorization(sl_vctx *v, const json_t *spec)
+{
+    static const rule_list lists[] = {{"clientIds", 256, false}, {"methods", 16, false}, {"paths", 64, true}, {0}};
+    check_rules_section(v, spec, "authorization", lists);
+}
+
 /* mcpAuthorization: rules on the names an MCP route shows and calls. */
 static void check_mcp_authorization(sl_vctx *v, const json_t *spec)
 {
-    static const char *const actions[] = {"Allow", "Deny", NULL};
-    const json_t *az = sl_v_get_object(v, spec, "mcpAuthorization");
-    if (!az)
-        return;
-    size_t prev = sl_v_field(v, "mcpAuthorization");
-    const char *def = sl_v_get_string(v, az, "defaultAction");
-    if (def)
-        sl_v_enum(v, "defaultAction", def, actions);
-    const json_t *rules = sl_v_get_list(v, az, "rules", 1, 64, true);
-    size_t i;
-    const json_t *r;
-    json_array_foreach(rules, i, r)
-    {
-        size_t p2 = sl_v_field(v, "rules");
-        const json_t *rule = sl_v_list_object(v, rules, i);
-        if (rule) {
-            sl_v_index(v, i);
-            const char *action = sl_v_req_string(v, rule, "action");
-            if (action)
-                sl_v_enum(v, "action", action, actions);
-            sl_v_word_list(v, rule, "tools", 256, false);
-            sl_v_word_list(v, rule, "prompts", 256, false);
-            sl_v_word_list(v, rule, "resources", 256, false);
-            sl_v_word_list(v, rule, "clientIds", 256, false);
-            check_claim_conditions(v, rule);
-        }
-        sl_v_pop(v, p2);
-    }
-    sl_v_pop(v, prev);
+    static const rule_list lists[] = {{"tools", 256, false},
+                                      {"prompts", 256, false},
+                                      {"resources", 256, false},
+                                      {"clientIds", 256, false},
+                                      {0}};
+    check_rules_section(v, spec, "mcpAuthorization", lists);
 }
 
 /* proxyProtocol: Gateways (their ports) only. */
