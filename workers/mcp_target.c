@@ -103,6 +103,8 @@ void sl_mcp_reader_feed(sl_mcp_reader *r, const sl_http_reply *head, const char 
         r->stream = sl_mcp_header(head->headers, "Content-Type", value, sizeof(value)) &&
                     strncasecmp(value, "text/event-stream", 17) == 0;
     }
+    if (len == 0)
+        return; /* (the head alone: data may be NULL) */
     if (r->stream) {
         sl_sse_feed(&r->sse, data, len, on_event, r);
         return;
