@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MCP_DIR = os.path.join(HERE, "..", "tests", "mcp")
@@ -202,15 +203,28 @@ def main():
             if n != args.tools + 2:
                 sys.exit("tools/list gave %d tools" % n)
 
+        # What the gateway waits for: all ten targets asked at once (one thread and connection each).
+        clients = [Client(p).open() for p in servers]
+        pool = ThreadPoolExecutor(max_workers=len(clients))
+
+        def parallel():
+            counts = list(pool.map(lambda c: len(c.post("tools/list")["tools"]), clients))
+            if sum(counts) != want:
+                sys.exit("the targets listed %d tools, not %d" % (sum(counts), want))
+
         timed(merged, 20)
         timed(single, 20)
+        timed(parallel, 20)
         m = timed(merged, args.lists)
         s = timed(single, args.lists)
+        pa = timed(parallel, args.lists)
+        pool.shutdown()
         mm, mp = summary(m)
         sm, sp = summary(s)
         print("tools/list, %d targets of %d tools (%d tools merged), %d lists:" % (args.targets, args.tools + 2,
                                                                                  want, args.lists))
         print("  one target direct:       median %.3f ms, p99 %.3f ms" % (sm, sp))
+        print("  all targets direct, at once (the client does it): median %.3f ms, p99 %.3f ms" % summary(pa))
         print("  merged via sluice:       median %.3f ms, p99 %.3f ms" % (mm, mp))
     finally:
         for p in procs:
