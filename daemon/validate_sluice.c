@@ -746,6 +746,7 @@ static void check_mcp_authorization(sl_vctx *v, const json_t *spec)
     static const rule_list lists[] = {{"tools", 256, false},
                                       {"prompts", 256, false},
                                       {"resources", 256, false},
+                                      {"a2aMethods", 64, false},
                                       {"clientIds", 256, false},
                                       {0}};
     check_rules_section(v, spec, "mcpAuthorization", lists);

@@ -19,9 +19,12 @@ extern const sl_response_hook sl_a2a_response_hook;
 void sl_a2a_request(struct sl_conn *c);
 
 /* A JSON-RPC call to an A2A Backend, whole: its method is kept for the
- * access log and the metrics (the body itself goes on as it came). */
+ * access log and the metrics (the body itself goes on as it came), and checked
+ * against the route's mcpAuthorization (a2aMethods) and mcpRateLimit. 0, or
+ * the status it gets instead (403, 429) with *error_json (malloc'd, a
+ * JSON-RPC error). */
 struct sl_dbuf;
-void sl_a2a_request_body(struct sl_conn *c, const struct sl_dbuf *body);
+int sl_a2a_request_body(struct sl_conn *c, const struct sl_dbuf *body, char **error_json);
 
 /* The card `in` (JSON) with its URLs rewritten: interface URLs (v1.0
  * supportedInterfaces[].url; v0.3 url, additionalInterfaces[].url) always,

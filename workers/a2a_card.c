@@ -14,6 +14,7 @@
 #include "workers/a2a.h"
 #include "workers/conn.h"
 #include "workers/mcp.h"
+#include "workers/policy.h"
 
 #define A2A_CARD_MAX (1u << 20)
 
@@ -182,7 +183,18 @@ static bool on_body(sl_conn *c, sl_slice data, bool last)
     return ok;
 }
 
-void sl_a2a_request_body(sl_conn *c, const sl_dbuf *body)
+/* A JSON-RPC error for the call doc (its id), malloc'd. */
+static char *rpc_error(const json_t *doc, int code, const char *message)
+{
+    json_t *e = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id",
+                          json_object_get(doc, "id") ? json_object_get(doc, "id") : json_null(), "error", "code", code,
+                          "message", message);
+    char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    return text;
+}
+
+int sl_a2a_request_body(sl_conn *c, const sl_dbuf *body, char **error_json)
 {
     json_t *doc = json_loadb(body->data ? body->data + body->start : "", sl_dbuf_len(body), 0, NULL);
     const char *method = json_string_value(json_object_get(doc, "method"));
@@ -191,7 +203,25 @@ void sl_a2a_request_body(sl_conn *c, const sl_dbuf *body)
         c->res_hook_state = st;
     if (method && st)
         snprintf(st->method, sizeof(st->method), "%s", method);
+    int status = 0;
+    char why[300];
+    if (method && !sl_mcp_allowed(c, SL_MCP_A2A_METHOD, method)) {
+        sl_log_info("a2a", "route %s: client %s (%s) may not call %s (mcpAuthorization)", c->log_route, c->peer,
+                    c->client_id && c->client_id[0] ? c->client_id : "anonymous", method);
+        snprintf(why, sizeof(why), "Forbidden: %.200s is not allowed for this client", method);
+        *error_json = rpc_error(doc, -32000, why);
+        status = 403;
+    } else if (method) {
+        uint64_t wait_ms = sl_mcp_rate_limit(c, method);
+        if (wait_ms) {
+            snprintf(why, sizeof(why), "Too many calls of %.200s: retry in %llu s (mcpRateLimit)", method,
+                     (unsigned long long)((wait_ms + 999) / 1000));
+            *error_json = rpc_error(doc, -32000, why);
+            status = 429;
+        }
+    }
     json_decref(doc);
+    return status;
 }
 
 /* An A2A call, counted with the MCP gateway's entries (protocol A2A). */

@@ -127,7 +127,7 @@ bool sl_authz_claims_match(const struct sl_conn *c, const char *conds);
 /* policy_mcp_authorization.c: whether the MCP route's mcpAuthorization (if
  * any) lets the caller see and use a tool, prompt or resource (its name as the
  * client sees it). */
-typedef enum { SL_MCP_TOOL = 0, SL_MCP_PROMPT = 1, SL_MCP_RESOURCE = 2 } sl_mcp_item_kind;
+typedef enum { SL_MCP_TOOL = 0, SL_MCP_PROMPT = 1, SL_MCP_RESOURCE = 2, SL_MCP_A2A_METHOD = 3 } sl_mcp_item_kind;
 bool sl_mcp_allowed(const struct sl_conn *c, sl_mcp_item_kind kind, const char *name);
 /* policy_mcp_rate_limit.c: takes a token for a call of tool by the caller from
  * the route's mcpRateLimit (if any, and if it counts that tool): 0 when there

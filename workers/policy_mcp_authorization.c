@@ -8,6 +8,7 @@
  *       tools: [alpha_echo, beta_get-sum]  # names as the client sees them ("*" wildcards)
  *       prompts: [...]
  *       resources: ["alpha+demo:*"]  # URIs (and URI templates) as the client sees them
+ *       a2aMethods: [SendMessage]    # on an A2A route: JSON-RPC methods (workers/a2a_card.c)
  *       clientIds: [ci-bot]          # any of these clients (apiKeyAuth, basicAuth, jwt)
  *       claims:                      # JWT claims: each listed claim has one of its values
  *       - {name: groups, values: [admin]}
@@ -20,7 +21,8 @@
  * the request itself the kind only records that it is in force.
  *
  * Compiled: three items per rule: {flags = 1 for Allow, a = tools, b =
- * prompts}, {a = resources, b = clientIds}, {b = claims}; lists one per line.
+ * prompts, num = the kinds it lists (bit per sl_mcp_item_kind)}, {a =
+ * resources, b = clientIds}, {a = a2aMethods, b = claims}; lists one per line.
  * num[0] = 1 when the default is Allow. */
 #include <string.h>
 
@@ -51,10 +53,12 @@ static bool compile(const sl_policy_env *env, const json_t *section, sl_snap_pol
         who.a = sl_compile_join_lines(env->b, json_object_get(r, "resources"));
         who.b = sl_compile_join_lines(env->b, json_object_get(r, "clientIds"));
         claims.b = sl_authz_compile_claims(env->b, json_object_get(r, "claims"));
+        claims.a = sl_compile_join_lines(env->b, json_object_get(r, "a2aMethods"));
         /* A kind the rule does not list is marked, so "lists no kind" is known at a glance. */
         names.num = json_object_get(r, "tools") ? 1 : 0;
         names.num |= json_object_get(r, "prompts") ? 2 : 0;
         names.num |= json_object_get(r, "resources") ? 4 : 0;
+        names.num |= json_object_get(r, "a2aMethods") ? 8 : 0;
         sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &names);
         sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &who);
         sl_sb_add(env->b, SL_SNAP_POLICY_ITEMS, &claims);
@@ -93,7 +97,10 @@ bool sl_mcp_allowed(const sl_conn *c, sl_mcp_item_kind kind, const char *name)
         const sl_snap_policy_item *names = SL_SNAP_GET(s, SL_SNAP_POLICY_ITEMS, sl_snap_policy_item, p->items.first + i);
         const sl_snap_policy_item *who = names + 1, *claims = names + 2;
         if (names->num) {
-            sl_snap_str list = kind == SL_MCP_TOOL ? names->a : kind == SL_MCP_PROMPT ? names->b : who->a;
+            sl_snap_str list = kind == SL_MCP_TOOL     ? names->a
+                               : kind == SL_MCP_PROMPT ? names->b
+                               : kind == SL_MCP_RESOURCE ? who->a
+                                                       : claims->a;
             if (!(names->num & (1u << kind)) || !matches(s, list, name))
                 continue;
         }

@@ -92,7 +92,9 @@ static int rewrite_held(sl_conn *c, char **error_json)
 {
     if (!sl_ai_backend(c)) {
         /* An A2A call: read for its method (workers/a2a_card.c), sent as it came. */
-        sl_a2a_request_body(c, &c->req_hold);
+        int refused = sl_a2a_request_body(c, &c->req_hold, error_json);
+        if (refused)
+            return refused;
         c->req_out = c->req_hold;
         c->req_hold = (sl_dbuf){0};
         return 0;

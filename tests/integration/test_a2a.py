@@ -135,3 +135,38 @@ def test_calls_are_logged_and_counted_by_method(make_dataplane, agent, tmp_path)
         return all('sluice_a2a_requests_total{gateway="default/gw",backend="default/counter",method="%s",'
                    'status="ok"} 1' % m in text for m in ("SendMessage", "SendStreamingMessage"))
     wait_until(counted, timeout=10, what="the A2A series")
+
+
+def test_methods_authorised_and_limited_per_caller(make_dataplane, agent):
+    from test_auth import SECRETS, secret
+    from test_policies import POLICIES, policy, to_route
+    dp = a2a_plane(make_dataplane, agent)
+    created(dp.sluiced.post(SECRETS, secret("agent-keys", {"ops": "key-ops-1", "guest": "key-guest-1"})))
+    created(dp.sluiced.post(POLICIES, policy("agent-access", [to_route("agents")],
+                                             apiKeyAuth={"secretRefs": [{"name": "agent-keys"}]},
+                                             mcpAuthorization={"defaultAction": "Allow", "rules": [
+                                                 {"action": "Deny", "a2aMethods": ["CancelTask", "tasks/*"],
+                                                  "clientIds": ["guest"]}]},
+                                             mcpRateLimit={"requests": 2, "unit": "Hour", "key": "ClientId",
+                                                           "tools": ["SendMessage"]})))
+    url = dp.url + "/agents/counter/a2a/jsonrpc"
+
+    def call(key, method, params, rid=1):
+        return requests.post(url, json={"jsonrpc": "2.0", "id": rid, "method": method, "params": params},
+                             headers={"X-API-Key": key, "A2A-Version": "1.0"}, timeout=20)
+
+    def send(key):
+        return call(key, "SendMessage", {"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "a"}]}})
+
+    wait_until(lambda: call("", "GetTask", {"id": "x"}).status_code == 401, timeout=10, what="the policy in force")
+    # Cancelling is ops' business: the guest's CancelTask is refused before it reaches the agent.
+    r = call("key-guest-1", "CancelTask", {"id": "nope"}, rid=5)
+    assert r.status_code == 403 and r.json()["id"] == 5 and "CancelTask" in r.json()["error"]["message"], r.text
+    r = call("key-ops-1", "CancelTask", {"id": "nope"})
+    assert r.status_code == 200 and r.json()["error"]["code"] == -32001, r.text  # the agent's own answer
+    # SendMessage twice an hour per client; other methods and other clients are not counted.
+    assert [send("key-guest-1").status_code for _ in range(3)] == [200, 200, 429]
+    r = send("key-guest-1")
+    assert r.status_code == 429 and "SendMessage" in r.json()["error"]["message"]
+    assert send("key-ops-1").status_code == 200
+    assert call("key-guest-1", "GetTask", {"id": "x"}).status_code == 200
