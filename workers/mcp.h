@@ -155,6 +155,25 @@ size_t sl_mcp_log_fields(const struct sl_conn *c, char *out, size_t cap);
 /* mcp_gateway.c: the request's record, or NULL. */
 const sl_mcp_log *sl_mcp_request_log(const struct sl_conn *c);
 
+/* ---- mcp_modern.c ---- */
+/* What a modern (2026-07-28) request's head says. */
+typedef struct sl_mcp_modern_head {
+    char version[32]; /* MCP-Protocol-Version ("": absent) */
+    char method[64];  /* Mcp-Method */
+    char name[2048];  /* Mcp-Name (as sent: maybe "=?base64?...?=") */
+} sl_mcp_modern_head;
+/* The modern version a request claims (its _meta's, else its header's), or
+ * NULL: a legacy request. */
+const char *sl_mcp_modern_version(const char *header, const json_t *msg);
+/* Checks a modern request against the rules (headers agree with the body, the
+ * version is one we speak, _meta is there): NULL when it passes, else the
+ * JSON-RPC error to answer, with the HTTP status in *status. */
+json_t *sl_mcp_modern_check(const sl_mcp_modern_head *h, const json_t *msg, int *status);
+/* The initialize params a target gets for a modern client: its _meta's capabilities and info. */
+json_t *sl_mcp_modern_client(const json_t *msg);
+/* Shapes a response for a modern client: resultType, and for lists and reads ttlMs and cacheScope. */
+void sl_mcp_modern_shape(json_t *response, const char *method);
+
 /* ---- mcp_oauth.c ---- */
 struct sl_route_request;
 /* GET /.well-known/oauth-protected-resource<path> where <path> routes to an

@@ -43,6 +43,7 @@ struct sl_mcp_req {
     const sl_snap_backend *be;
     char *session;     /* the Mcp-Session-Id field, or NULL */
     bool accepts_sse;  /* Accept names text/event-stream */
+    sl_mcp_modern_head modern; /* MCP-Protocol-Version, Mcp-Method, Mcp-Name (2026-07-28: mcp_modern.c) */
     sl_mcp_log log;    /* what it did (metrics, access log) */
     struct mcp_exchange *ex;
 };
@@ -133,6 +134,7 @@ typedef enum {
     STEP_DELETE,     /* DELETE: every target of the session */
     STEP_RESPONSE,   /* the client's answer to a target's request: that target */
     STEP_LISTEN,     /* GET: every target's stream of messages, merged into one */
+    STEP_DISCOVER,   /* 2026-07-28 server/discover: every target initialised (a new shared session) */
 } mcp_step;
 
 /* Where a target's exchange is: the message itself, or first a new session
@@ -148,6 +150,7 @@ typedef struct mcp_slot {
     bool used;
     mcp_phase phase;
     bool repaired;     /* a new session was made in this exchange: not again */
+    json_t *init_result; /* ...its initialize result (server/discover merges them), or NULL */
     char *fresh;       /* ...its id (malloc'd), or NULL */
     json_t *msg;       /* the message for this target (NULL: DELETE), kept to send after a repair */
     const char *http_method;
@@ -168,6 +171,9 @@ typedef struct mcp_exchange {
     mcp_answer answer;       /* what the client gets, sent when the exchange is over */
     char aad[600];           /* (cursor_aad's) */
     bool streaming;          /* the client's answer is a stream already under way (its head is sent) */
+    bool modern;             /* a 2026-07-28 request: no client session; the targets' sessions are shared by
+                              * (Backend, caller), kept in the table under modern_key */
+    char modern_key[600];
     sl_dbuf outq;            /* events for that stream, written once the reader returns */
     unsigned pending;
     uint32_t ntargets;
@@ -236,6 +242,8 @@ static void outward(const mcp_exchange *ex, uint32_t target, json_t *msg)
  * when there are some and the client takes one). */
 static void answer_messages(mcp_exchange *ex, const char *headers, json_t *response)
 {
+    if (ex->modern && ex->method)
+        sl_mcp_modern_shape(response, ex->method);
     json_t *others = json_array();
     for (uint32_t i = 0; i < ex->ntargets; i++) {
         size_t k;
@@ -291,6 +299,7 @@ static void exchange_free(mcp_exchange *ex)
         sl_mcp_reader_free(&ex->slots[i].rd);
         free(ex->slots[i].fresh);
         json_decref(ex->slots[i].msg);
+        json_decref(ex->slots[i].init_result);
     }
     answer_set(&ex->answer, 0, NULL, NULL, NULL, 0);
     sl_dbuf_free(&ex->outq);
@@ -325,7 +334,8 @@ static void record(mcp_exchange *ex)
     static const char *const known[] = {"GET", "DELETE", "response", "initialize", "ping", "tools/list",
                                         "tools/call", "prompts/list", "prompts/get", "resources/list",
                                         "resources/templates/list", "resources/read", "resources/subscribe",
-                                        "resources/unsubscribe", "completion/complete", "logging/setLevel"};
+                                        "resources/unsubscribe", "completion/complete", "logging/setLevel",
+                                        "server/discover"};
     bool listed = strncmp(method, "notifications/", 14) == 0 && strlen(method) < sizeof(l->method);
     for (size_t k = 0; !listed && k < sizeof(known) / sizeof(known[0]); k++)
         listed = strcmp(method, known[k]) == 0;
@@ -382,13 +392,17 @@ static bool in_session(const mcp_exchange *ex, uint32_t i)
     return json_object_get(ex->sess.targets, target_name(ex, i)) != NULL;
 }
 
+/* What the shared table knows the client's targets' sessions by: its session
+ * id, or for a modern client (no session) the Backend and the caller. */
+static const char *table_session(const mcp_exchange *ex) { return ex->modern ? ex->modern_key : ex->c->mcp->session; }
+
 /* The session id target i has in this client's session: one made again
  * (this exchange's, or the shared table's), else the one the session began with. */
 static const char *target_session(mcp_exchange *ex, uint32_t i, char *buf, size_t cap)
 {
     if (ex->slots[i].fresh)
         return ex->slots[i].fresh;
-    const char *sid = ex->c->mcp->session;
+    const char *sid = table_session(ex);
     if (sid && ex->step != STEP_INITIALIZE && sl_mcp_table_get(sl_mcp_table_key(sid, target_name(ex, i)), buf, cap))
         return buf;
     return json_string_value(json_object_get(ex->sess.targets, target_name(ex, i)));
@@ -403,6 +417,13 @@ static void on_side_message(json_t *msg, void *arg)
 {
     mcp_slot *slot = arg;
     mcp_exchange *ex = slot->ex;
+    if (ex->modern && json_object_get(msg, "id")) {
+        /* 2026-07-28 has no requests from server to client: a legacy target's cannot be passed on. */
+        sl_log_info("mcp", "%s: target %s asked a 2026-07-28 client %s: not passed on", sl_snap_cstr(ex->s, ex->be->mcp_id),
+                    target_name(ex, slot->target), json_string_value(json_object_get(msg, "method")) ?: "something");
+        json_decref(msg);
+        return;
+    }
     outward(ex, slot->target, msg);
     char *text = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
@@ -494,6 +515,12 @@ static bool send_slot(mcp_exchange *ex, mcp_slot *slot)
     return slot->call != NULL;
 }
 
+static void forget(const sl_http_reply *reply, void *arg)
+{
+    (void)reply;
+    (void)arg;
+}
+
 /* Whether a target's answer says it does not know the session id it was sent:
  * 404 (the specification's answer), or a 400 about the session (what some
  * servers, server-everything among them, answer). */
@@ -525,7 +552,14 @@ static bool repair_step(mcp_exchange *ex, mcp_slot *slot)
             return false; /* the target is still down: its answer stays the failed initialize */
         free(slot->fresh);
         slot->fresh = strdup(slot->reply.session ? slot->reply.session : "");
-        const char *sid = ex->c->mcp->session;
+        json_decref(slot->init_result);
+        slot->init_result = json_incref((json_t *)result);
+        const char *sid = table_session(ex);
+        char old[SL_MCP_TABLE_VALUE + 1];
+        if (ex->step == STEP_DISCOVER && sid && sl_mcp_table_get(sl_mcp_table_key(sid, name), old, sizeof(old)) && *old)
+            /* The shared session it replaces ends at the target (nobody waits for the answer). */
+            sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, slot->target)->url), "DELETE", old,
+                               ex->sess.version, NULL, 0, call_timeout(ex->c), NULL, forget, NULL);
         if (sid && slot->fresh)
             if (!sl_mcp_table_put(sl_mcp_table_key(sid, name), slot->fresh, strlen(slot->fresh), (uint64_t)time(NULL), 0))
                 sl_log_warn("mcp", "%s: target %s's new session id could not be kept (longer than %d bytes, or the "
@@ -534,7 +568,9 @@ static bool repair_step(mcp_exchange *ex, mcp_slot *slot)
         slot->phase = PHASE_NOTIFY;
         return send_slot(ex, slot);
     }
-    /* PHASE_NOTIFY: the message itself, once. */
+    /* PHASE_NOTIFY: the message itself, once (server/discover has none for a target: done). */
+    if (ex->step == STEP_DISCOVER)
+        return false;
     slot->phase = PHASE_SEND;
     slot->repaired = true;
     return send_slot(ex, slot);
@@ -578,7 +614,8 @@ static bool send_to(mcp_exchange *ex, uint32_t i, const json_t *msg, const char 
     slot->http_method = http_method;
     char sidbuf[SL_MCP_TABLE_VALUE + 1];
     bool joins = ex->step != STEP_INITIALIZE && ex->step != STEP_DELETE && !in_session(ex, i) &&
-                 !slot->fresh && !(ex->c->mcp->session && target_session(ex, i, sidbuf, sizeof(sidbuf)));
+                 !slot->fresh && !(table_session(ex) && target_session(ex, i, sidbuf, sizeof(sidbuf)));
+    joins = joins || ex->step == STEP_DISCOVER; /* (a new shared session, whose initialize result discover needs) */
     slot->phase = joins ? PHASE_INIT : PHASE_SEND;
     slot->repaired = slot->repaired || joins;
     return send_slot(ex, slot);
@@ -841,6 +878,49 @@ static void finish_lookup(mcp_exchange *ex)
     answer_error(&ex->answer, 200, json_object_get(ex->msg, "id"), -32602, "Unknown name: no MCP server offers it");
 }
 
+/* server/discover (2026-07-28): what the targets' initialize results offer, merged. */
+static void finish_discover(mcp_exchange *ex)
+{
+    json_t *caps = json_object();
+    const json_t *info = NULL;
+    unsigned ok = 0;
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        const json_t *result = ex->slots[i].init_result;
+        if (!result)
+            continue;
+        ok++;
+        merge_capabilities(caps, json_object_get(result, "capabilities"));
+        info = json_object_get(result, "serverInfo");
+    }
+    if (!ok) {
+        json_decref(caps);
+        answer_error(&ex->answer, 502, json_object_get(ex->msg, "id"), -32603, "no MCP server behind this gateway answered");
+        return;
+    }
+    json_t *server = ex->ntargets == 1 && info
+                         ? json_deep_copy(info)
+                         : json_pack("{s:s, s:s}", "name", "sluice-mcp-gateway", "version", PACKAGE_VERSION);
+    json_t *result = json_pack("{s:s, s:[s], s:o, s:{s:o}, s:i, s:s}", "resultType", "complete", "supportedVersions",
+                               "2026-07-28", "capabilities", caps, "_meta", "io.modelcontextprotocol/serverInfo", server,
+                               "ttlMs", 0, "cacheScope", "private");
+    json_t *instructions = NULL;
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        const char *text = json_string_value(json_object_get(ex->slots[i].init_result, "instructions"));
+        if (!text)
+            continue;
+        char *joined = NULL;
+        const char *before = instructions ? json_string_value(instructions) : "";
+        if (asprintf(&joined, "%s%s## %s\n\n%s", before, *before ? "\n\n" : "", target_name(ex, i), text) < 0)
+            continue;
+        json_decref(instructions);
+        instructions = json_string(ex->ntargets == 1 ? text : joined);
+        free(joined);
+    }
+    if (instructions)
+        json_object_set_new(result, "instructions", instructions);
+    answer_messages(ex, NULL, rpc_result(json_object_get(ex->msg, "id"), result));
+}
+
 /* Every target answered: the exchange's answer is made (or, after a lookup, a call starts). */
 static void finish(mcp_exchange *ex)
 {
@@ -864,6 +944,7 @@ static void finish(mcp_exchange *ex)
             answer_set(&ex->answer, 202, NULL, NULL, NULL, 0);
         return;
     case STEP_RESPONSE: answer_set(&ex->answer, 202, NULL, NULL, NULL, 0); return;
+    case STEP_DISCOVER: finish_discover(ex); return;
     case STEP_LISTEN:
         /* Every stream ended (a stream under way ends with them); none opened: 405, as a server without one. */
         answer_set(&ex->answer, 405, "Allow: GET, POST, DELETE\r\n", NULL, NULL, 0);
@@ -1046,6 +1127,50 @@ static void route_response(mcp_exchange *ex)
     json_decref(msg);
 }
 
+/* A 2026-07-28 request: no session; the targets' sessions are the caller's
+ * shared ones (the table, under modern_key), made on first use. */
+static void dispatch_modern(mcp_exchange *ex)
+{
+    sl_conn *c = ex->c;
+    int status = 0;
+    json_t *refusal = sl_mcp_modern_check(&c->mcp->modern, ex->msg, &status);
+    if (refusal) {
+        answer_json(&ex->answer, status, NULL, refusal);
+        ex->answer.outcome = SL_MCP_ERROR;
+        return;
+    }
+    const json_t *id = json_object_get(ex->msg, "id");
+    const char *m = ex->method;
+    snprintf(ex->modern_key, sizeof(ex->modern_key), "modern %s %s", sl_snap_cstr(ex->s, ex->be->mcp_id),
+             c->client_id ? c->client_id : "");
+    snprintf(ex->sess.version, sizeof(ex->sess.version), "2025-11-25"); /* what the targets are spoken to in */
+    snprintf(ex->sess.caller, sizeof(ex->sess.caller), "%s", c->client_id ? c->client_id : "");
+    ex->sess.targets = json_object();
+    ex->sess.client = sl_mcp_modern_client(ex->msg);
+    if (!id) {
+        answer_set(&ex->answer, 202, NULL, NULL, NULL, 0); /* (cancellation is the closing of a stream now) */
+        return;
+    }
+    if (strcmp(m, "server/discover") == 0) {
+        ex->step = STEP_DISCOVER;
+        json_t *none = json_object();
+        if (!send_all(ex, none, "POST"))
+            answer_error(&ex->answer, 502, id, -32603, "no MCP server behind this gateway could be reached");
+        json_decref(none);
+        return;
+    }
+    if ((ex->list = sl_mcp_list_kind_of(m))) {
+        start_list(ex);
+        return;
+    }
+    if (strcmp(m, "tools/call") == 0 || strcmp(m, "prompts/get") == 0 || strcmp(m, "resources/read") == 0 ||
+        strcmp(m, "completion/complete") == 0) {
+        route_call(ex);
+        return;
+    }
+    answer_error(&ex->answer, 404, id, -32601, "Method not found");
+}
+
 /* Starts what the message asks, or sets the answer. */
 static void dispatch(mcp_exchange *ex)
 {
@@ -1125,13 +1250,25 @@ bool sl_mcp_take_head(sl_conn *c)
         if (sl_slice_ieq_cstr(req->headers[i].name, "accept") &&
             memmem(req->headers[i].value.ptr, req->headers[i].value.len, "text/event-stream", 17))
             r->accepts_sse = true;
+    static const struct {
+        const char *name;
+        size_t off, cap;
+    } modern[] = {{"mcp-protocol-version", offsetof(sl_mcp_modern_head, version), sizeof(r->modern.version)},
+                  {"mcp-method", offsetof(sl_mcp_modern_head, method), sizeof(r->modern.method)},
+                  {"mcp-name", offsetof(sl_mcp_modern_head, name), sizeof(r->modern.name)}};
+    for (size_t k = 0; k < sizeof(modern) / sizeof(modern[0]); k++) {
+        h = sl_http1_request_header(req, modern[k].name);
+        if (h && h->value.len < modern[k].cap)
+            memcpy((char *)&r->modern + modern[k].off, h->value.ptr, h->value.len); /* (calloc'd: NUL-terminated) */
+    }
     return true;
 }
 
 void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
 {
     snprintf(c->log_upstream, sizeof(c->log_upstream), "mcp");
-    bool listen = c->method == SL_HTTP1_METHOD_GET && c->mcp->accepts_sse && sl_conn_can_stream(c);
+    bool modern_get = c->mcp->modern.version[0] && strcmp(c->mcp->modern.version, "2026-07-28") >= 0;
+    bool listen = c->method == SL_HTTP1_METHOD_GET && c->mcp->accepts_sse && sl_conn_can_stream(c) && !modern_get;
     if (c->method != SL_HTTP1_METHOD_POST && c->method != SL_HTTP1_METHOD_DELETE && !listen) {
         sl_conn_respond_raw(c, 405, "Allow: GET, POST, DELETE\r\n", "", 0);
         return;
@@ -1166,7 +1303,11 @@ void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
             answer_error(&ex->answer, 400, NULL, -32700, "Parse error: the body is not a JSON-RPC message");
         else {
             ex->method = json_string_value(json_object_get(ex->msg, "method"));
-            dispatch(ex);
+            ex->modern = sl_mcp_modern_version(c->mcp->modern.version, ex->msg) != NULL;
+            if (ex->modern)
+                dispatch_modern(ex);
+            else
+                dispatch(ex);
         }
     }
     if (ex->pending == 0) {

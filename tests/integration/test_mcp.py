@@ -535,3 +535,54 @@ def test_rate_limits_per_client_and_tool(make_dataplane, servers):
     r = dp.sluiced.post(POLICIES, policy("bad", [to_route("mcp")], mcpRateLimit={
         "requests": 1, "unit": "Minute", "scope": "Global"}))
     assert r.status_code == 422 and "spec.mcpRateLimit.scope" in r.text, r.text
+
+
+def client_v2(url, ops, mode="auto"):
+    cmd = {"url": url, "ops": ops, "mode": mode}
+    out = subprocess.run([NODE, os.path.join(MCP_DIR, "mcp_client_v2.mjs"), json.dumps(cmd)], capture_output=True,
+                         timeout=120, cwd=MCP_DIR)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    return json.loads(out.stdout)
+
+
+def test_the_2026_07_28_client_speaks_the_stateless_version_through_the_gateway(make_dataplane, servers, paged):
+    a, = servers(1)
+    p = paged(tools=3)
+    dp = mcp_plane(make_dataplane, [target("ev", a), target("p", p)], workers=2)
+    url = dp.url + "/mcp"
+    ops = [{"op": "listTools"}, {"op": "callTool", "name": "ev_echo", "arguments": {"message": "modern"}},
+           {"op": "callTool", "name": "p_tool-2", "arguments": {"k": 1}},
+           {"op": "callTool", "name": "ev_trigger-long-running-operation", "arguments": {"duration": 1, "steps": 2},
+            "progress": True}]
+    got = client_v2(url, ops)
+    assert "connectError" not in got, got
+    assert got["protocolVersion"] == "2026-07-28", got  # the probe found a modern server: no initialize
+    assert got["serverVersion"]["name"] == "sluice-mcp-gateway"
+    tools = names(got["results"][0])
+    assert "ev_echo" in tools and "p_tool-0" in tools
+    assert "modern" in text_of(got["results"][1])
+    assert text_of(got["results"][2]) == 'p_tool-2 {"k":1}'.replace("p_tool-2", "tool-2")
+    assert [x["progress"] for x in got["results"][3]["progress"]] == [1, 2], got["results"][3]
+    # Again, from another process: the caller's shared sessions with the targets are reused, not made anew.
+    got = client_v2(url, [{"op": "callTool", "name": "p_sessions"}])
+    stats = json.loads(text_of(got["results"][0]))
+    # One initialize for the plane's probe, one shared session per discover (two clients): no more per request.
+    assert stats["initialized"] <= 3 and stats["open"] <= 2, stats
+    # The rules of the version: headers that disagree with the body are refused; a legacy client still works.
+    h = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    r = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "prompts/list", "params": {"_meta": meta}},
+                      headers=h, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020, r.text
+    r = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}, headers=h, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] in (-32020, -32602), r.text
+    meta9 = dict(meta, **{"io.modelcontextprotocol/protocolVersion": "2099-01-01"})
+    r = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta9}},
+                      headers=dict(h, **{"MCP-Protocol-Version": "2099-01-01"}), timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32022, r.text
+    assert r.json()["error"]["data"]["supported"] == ["2026-07-28"]
+    r = requests.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}},
+                      headers=h, timeout=10)
+    res = message(r)["result"]
+    assert res["resultType"] == "complete" and res["ttlMs"] == 0 and "ev_echo" in [t["name"] for t in res["tools"]]
+    assert client(url, [{"op": "listTools"}])["results"][0]["items"]
