@@ -310,14 +310,18 @@ static void exchange_free(mcp_exchange *ex)
 }
 
 /* The client left (or the request ended) while targets were called. */
+static void tell_cancelled(mcp_exchange *ex);
+
 static void exchange_cancel(sl_conn *c)
 {
     mcp_exchange *ex = c->policy_op;
     c->policy_op = NULL;
     if (c->mcp)
         c->mcp->ex = NULL;
-    if (ex)
+    if (ex) {
+        tell_cancelled(ex);
         exchange_free(ex);
+    }
 }
 
 /* What the exchange did, for metrics and the access log. */
@@ -519,6 +523,29 @@ static void forget(const sl_http_reply *reply, void *arg)
 {
     (void)reply;
     (void)arg;
+}
+
+/* The client left while targets worked on its request: each target that has
+ * it gets notifications/cancelled (MCP's cancellation; nobody waits for the
+ * answer), so it can stop. */
+static void tell_cancelled(mcp_exchange *ex)
+{
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        mcp_slot *slot = &ex->slots[i];
+        const json_t *id = json_object_get(slot->msg, "id");
+        if (!slot->call || slot->phase != PHASE_SEND || !id || ex->modern)
+            continue; /* (2026-07-28 targets would take the closed stream as the cancellation) */
+        json_t *note = json_pack("{s:s, s:s, s:{s:O, s:s}}", "jsonrpc", "2.0", "method", "notifications/cancelled",
+                                 "params", "requestId", id, "reason", "the client left");
+        char *body = note ? json_dumps(note, JSON_COMPACT) : NULL;
+        json_decref(note);
+        char sidbuf[SL_MCP_TABLE_VALUE + 1];
+        if (body)
+            sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, i)->url), "POST",
+                               target_session(ex, i, sidbuf, sizeof(sidbuf)), ex->sess.version, body, strlen(body),
+                               call_timeout(ex->c), NULL, forget, NULL);
+        free(body);
+    }
 }
 
 /* Whether a target's answer says it does not know the session id it was sent:

@@ -586,3 +586,19 @@ def test_the_2026_07_28_client_speaks_the_stateless_version_through_the_gateway(
     res = message(r)["result"]
     assert res["resultType"] == "complete" and res["ttlMs"] == 0 and "ev_echo" in [t["name"] for t in res["tools"]]
     assert client(url, [{"op": "listTools"}])["results"][0]["items"]
+
+
+def test_a_client_that_leaves_cancels_the_call_at_the_target(make_dataplane, paged):
+    p = paged(tools=1)
+    dp = mcp_plane(make_dataplane, [target("p", p)])
+    url = dp.url + "/mcp"
+    sid = open_session(url)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(url, json={"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "slow"}},
+                      headers={"Accept": ACCEPT, "Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"},
+                      timeout=1)
+
+    def cancelled():
+        stats = json.loads(text_of(message(rpc(url, "tools/call", {"name": "sessions"}, session=sid))))
+        return stats["cancelled"] == 1
+    wait_until(cancelled, timeout=10, what="the target told of the cancellation")

@@ -3,7 +3,8 @@
 // StreamableHTTPServerTransport, stateful sessions): TOOLS tools named
 // "<PREFIX>tool-<i>", listed in pages of PAGE (cursors), each answering
 // "<name> <arguments as JSON>"; "sessions" answers how many sessions were
-// initialised and are open; "forget-sessions" drops every session, so the
+// initialised and are open and how many "slow" calls were cancelled; "slow"
+// answers after 5 s unless cancelled; "forget-sessions" drops every session, so the
 // next request of each gets 404 (as after a restart of the server).
 // Usage: PORT=... TOOLS=100 PAGE=25 node paged_server.mjs
 import http from "node:http";
@@ -18,12 +19,14 @@ const page = Number(process.env.PAGE || 25);
 const prefix = process.env.PREFIX || "";
 const transports = new Map();
 let initialized = 0;
+let cancelled = 0; // "slow" calls whose client cancelled them (notifications/cancelled)
 
 const tools = [];
 for (let i = 0; i < count; i++)
     tools.push({ name: `${prefix}tool-${i}`, description: `tool number ${i}`, inputSchema: { type: "object" } });
 tools.push({ name: "sessions", description: "sessions initialised and open", inputSchema: { type: "object" } });
 tools.push({ name: "forget-sessions", description: "drops every session", inputSchema: { type: "object" } });
+tools.push({ name: "slow", description: "answers after 5 s, unless cancelled first", inputSchema: { type: "object" } });
 
 function makeServer() {
     const server = new Server({ name: "paged-server", version: "1.0.0" }, { capabilities: { tools: {} } });
@@ -35,10 +38,17 @@ function makeServer() {
             out.nextCursor = Buffer.from(String(to)).toString("base64");
         return out;
     });
-    server.setRequestHandler(CallToolRequestSchema, async (req) => {
+    server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
         const name = req.params.name;
         if (name === "sessions")
-            return { content: [{ type: "text", text: JSON.stringify({ initialized, open: transports.size }) }] };
+            return { content: [{ type: "text", text: JSON.stringify({ initialized, open: transports.size, cancelled }) }] };
+        if (name === "slow") {
+            await new Promise((resolve) => {
+                const timer = setTimeout(resolve, 5000);
+                extra.signal.addEventListener("abort", () => { cancelled++; clearTimeout(timer); resolve(); });
+            });
+            return { content: [{ type: "text", text: "slow done" }] };
+        }
         if (name === "forget-sessions") {
             transports.clear();
             return { content: [{ type: "text", text: "forgotten" }] };
