@@ -18,6 +18,9 @@ extern const sl_response_hook sl_a2a_response_hook;
  * request keeps what the card's rewrite needs (the hook's state). */
 void sl_a2a_request(struct sl_conn *c);
 
+/* Whether the request (its head: w->req) asks for the agent card. */
+bool sl_a2a_card_request(const struct sl_conn *c);
+
 /* A JSON-RPC call to an A2A Backend, whole: its method is kept for the
  * access log and the metrics (the body itself goes on as it came), and checked
  * against the route's mcpAuthorization (a2aMethods) and mcpRateLimit. 0, or

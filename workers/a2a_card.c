@@ -40,6 +40,12 @@ static long card_base(const char *path, size_t len)
     return -1;
 }
 
+bool sl_a2a_card_request(const sl_conn *c)
+{
+    const sl_http1_request *req = &c->w->req;
+    return c->method == SL_HTTP1_METHOD_GET && card_base(req->path.ptr, req->path.len) >= 0;
+}
+
 void sl_a2a_request(sl_conn *c)
 {
     const sl_http1_request *req = &c->w->req;
@@ -196,8 +202,16 @@ static char *rpc_error(const json_t *doc, int code, const char *message)
 
 int sl_a2a_request_body(sl_conn *c, const sl_dbuf *body, char **error_json)
 {
-    json_t *doc = json_loadb(body->data ? body->data + body->start : "", sl_dbuf_len(body), 0, NULL);
+    /* Read as agents read it (a NUL, \u0000, is JSON). */
+    json_t *doc = json_loadb(body->data ? body->data + body->start : "", sl_dbuf_len(body), JSON_ALLOW_NUL, NULL);
     const char *method = json_string_value(json_object_get(doc, "method"));
+    if (!method && (c->mcp_authz || c->mcp_rl)) {
+        /* Under per-method rules a call must say its method where the gateway reads it: what it cannot check
+         * does not pass. */
+        *error_json = rpc_error(doc, -32600, "Invalid Request: a JSON-RPC call with a method is expected");
+        json_decref(doc);
+        return 400;
+    }
     a2a_card *st = c->res_hook_state;
     if (method && !st && (st = calloc(1, sizeof(*st))))
         c->res_hook_state = st;

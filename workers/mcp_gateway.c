@@ -151,6 +151,7 @@ typedef struct mcp_slot {
     mcp_phase phase;
     bool repaired;     /* a new session was made in this exchange: not again */
     json_t *init_result; /* ...its initialize result (server/discover merges them), or NULL */
+    char version[32];  /* the version this target's session speaks, when not the client session's (modern) */
     char *fresh;       /* ...its id (malloc'd), or NULL */
     json_t *msg;       /* the message for this target (NULL: DELETE), kept to send after a repair */
     const char *http_method;
@@ -250,6 +251,8 @@ static void answer_messages(mcp_exchange *ex, const char *headers, json_t *respo
         json_t *m;
         json_array_foreach(ex->slots[i].used ? ex->slots[i].reply.messages : NULL, k, m)
         {
+            if (ex->modern && json_object_get(m, "id"))
+                continue; /* (2026-07-28 has no requests from servers) */
             outward(ex, i, m);
             json_array_append(others, m);
         }
@@ -311,6 +314,7 @@ static void exchange_free(mcp_exchange *ex)
 
 /* The client left (or the request ended) while targets were called. */
 static void tell_cancelled(mcp_exchange *ex);
+static void end_ephemeral(mcp_exchange *ex);
 
 static void exchange_cancel(sl_conn *c)
 {
@@ -320,6 +324,7 @@ static void exchange_cancel(sl_conn *c)
         c->mcp->ex = NULL;
     if (ex) {
         tell_cancelled(ex);
+        end_ephemeral(ex);
         exchange_free(ex);
     }
 }
@@ -383,6 +388,7 @@ static void conclude(mcp_exchange *ex)
     c->policy_op = NULL;
     c->mcp->ex = NULL;
     c->watch_eof = false;
+    end_ephemeral(ex);
     exchange_free(ex);
     c->state = SL_CONN_PROXY; /* (answering moves it on) */
     answer_send(c, &a);
@@ -398,7 +404,13 @@ static bool in_session(const mcp_exchange *ex, uint32_t i)
 
 /* What the shared table knows the client's targets' sessions by: its session
  * id, or for a modern client (no session) the Backend and the caller. */
-static const char *table_session(const mcp_exchange *ex) { return ex->modern ? ex->modern_key : ex->c->mcp->session; }
+static const char *table_session(const mcp_exchange *ex)
+{
+    if (!ex->modern)
+        return ex->c->mcp->session;
+    /* An anonymous modern caller shares nothing (its sessions last one request), nor does a discover. */
+    return ex->modern_key[0] && ex->step != STEP_DISCOVER ? ex->modern_key : NULL;
+}
 
 /* The session id target i has in this client's session: one made again
  * (this exchange's, or the shared table's), else the one the session began with. */
@@ -407,8 +419,15 @@ static const char *target_session(mcp_exchange *ex, uint32_t i, char *buf, size_
     if (ex->slots[i].fresh)
         return ex->slots[i].fresh;
     const char *sid = table_session(ex);
-    if (sid && ex->step != STEP_INITIALIZE && sl_mcp_table_get(sl_mcp_table_key(sid, target_name(ex, i)), buf, cap))
+    if (sid && ex->step != STEP_INITIALIZE && sl_mcp_table_get(sl_mcp_table_key(sid, target_name(ex, i)), buf, cap)) {
+        char *tab = ex->modern ? strchr(buf, '\t') : NULL;
+        if (tab) { /* a modern caller's shared session: "<version>\t<session id>" */
+            *tab = '\0';
+            snprintf(ex->slots[i].version, sizeof(ex->slots[i].version), "%s", buf);
+            return tab + 1;
+        }
         return buf;
+    }
     return json_string_value(json_object_get(ex->sess.targets, target_name(ex, i)));
 }
 
@@ -477,7 +496,7 @@ static bool send_slot(mcp_exchange *ex, mcp_slot *slot)
     const char *method = slot->http_method;
     char sidbuf[SL_MCP_TABLE_VALUE + 1];
     const char *sid = target_session(ex, slot->target, sidbuf, sizeof(sidbuf));
-    const char *version = ex->step == STEP_INITIALIZE ? NULL : ex->sess.version;
+    const char *version = ex->step == STEP_INITIALIZE ? NULL : slot->version[0] ? slot->version : ex->sess.version;
     json_t *own = NULL;
     if (slot->phase == PHASE_INIT) {
         /* The client's initialize again, as the session recorded it. */
@@ -523,6 +542,21 @@ static void forget(const sl_http_reply *reply, void *arg)
 {
     (void)reply;
     (void)arg;
+}
+
+/* A modern exchange's sessions that nobody shares (an anonymous caller's, a
+ * discover's) end with it, at every target that gave one. */
+static void end_ephemeral(mcp_exchange *ex)
+{
+    if (!ex->modern || table_session(ex))
+        return;
+    for (uint32_t i = 0; i < ex->ntargets; i++) {
+        const mcp_slot *slot = &ex->slots[i];
+        if (slot->fresh && *slot->fresh)
+            sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, i)->url), "DELETE", slot->fresh,
+                               slot->version[0] ? slot->version : ex->sess.version, NULL, 0, call_timeout(ex->c), NULL,
+                               forget, NULL);
+    }
 }
 
 /* The client left while targets worked on its request: each target that has
@@ -582,13 +616,14 @@ static bool repair_step(mcp_exchange *ex, mcp_slot *slot)
         json_decref(slot->init_result);
         slot->init_result = json_incref((json_t *)result);
         const char *sid = table_session(ex);
-        char old[SL_MCP_TABLE_VALUE + 1];
-        if (ex->step == STEP_DISCOVER && sid && sl_mcp_table_get(sl_mcp_table_key(sid, name), old, sizeof(old)) && *old)
-            /* The shared session it replaces ends at the target (nobody waits for the answer). */
-            sl_mcp_target_send(ex->c->w->loop, sl_snap_cstr(ex->s, target_at(ex, slot->target)->url), "DELETE", old,
-                               ex->sess.version, NULL, 0, call_timeout(ex->c), NULL, forget, NULL);
+        const char *v = json_string_value(json_object_get(result, "protocolVersion"));
+        if (ex->modern && v)
+            snprintf(slot->version, sizeof(slot->version), "%s", v);
+        char value[SL_MCP_TABLE_VALUE + 40];
+        snprintf(value, sizeof(value), "%s%s%s", ex->modern ? slot->version : "", ex->modern ? "\t" : "",
+                 slot->fresh ? slot->fresh : "");
         if (sid && slot->fresh)
-            if (!sl_mcp_table_put(sl_mcp_table_key(sid, name), slot->fresh, strlen(slot->fresh), (uint64_t)time(NULL), 0))
+            if (!sl_mcp_table_put(sl_mcp_table_key(sid, name), value, strlen(value), (uint64_t)time(NULL), 0))
                 sl_log_warn("mcp", "%s: target %s's new session id could not be kept (longer than %d bytes, or the "
                                    "MCP session table is missing): the next request initialises it again",
                             sl_snap_cstr(ex->s, ex->be->mcp_id), name, SL_MCP_TABLE_VALUE);
@@ -1296,7 +1331,8 @@ void sl_mcp_serve(sl_conn *c, const sl_snap_backend *be)
     snprintf(c->log_upstream, sizeof(c->log_upstream), "mcp");
     bool modern_get = c->mcp->modern.version[0] && strcmp(c->mcp->modern.version, "2026-07-28") >= 0;
     bool listen = c->method == SL_HTTP1_METHOD_GET && c->mcp->accepts_sse && sl_conn_can_stream(c) && !modern_get;
-    if (c->method != SL_HTTP1_METHOD_POST && c->method != SL_HTTP1_METHOD_DELETE && !listen) {
+    if ((c->method != SL_HTTP1_METHOD_POST && c->method != SL_HTTP1_METHOD_DELETE && !listen) ||
+        (modern_get && c->method != SL_HTTP1_METHOD_POST)) { /* (2026-07-28 has neither GET streams nor DELETE) */
         sl_conn_respond_raw(c, 405, "Allow: GET, POST, DELETE\r\n", "", 0);
         return;
     }

@@ -29,32 +29,38 @@ const char *sl_mcp_modern_version(const char *header, const json_t *msg)
 }
 
 /* A header value as the specification encodes it: "=?base64?...?=" holds the
- * UTF-8 of a value that plain ASCII could not carry. Into out (cap bytes). */
-static bool decode_value(const char *v, char *out, size_t cap)
+ * UTF-8 of a value that plain ASCII could not carry. Into out (cap bytes),
+ * its length in *len (it may hold a NUL: compared by length). */
+static bool decode_value(const char *v, char *out, size_t cap, size_t *len)
 {
     size_t n = strlen(v);
     if (n >= 11 && strncmp(v, "=?base64?", 9) == 0 && strcmp(v + n - 2, "?=") == 0) {
-        size_t len = 0;
         const char *b = v + 9;
-        size_t bl = n - 11;
-        /* base64 (standard alphabet, padded): turned into base64url for the decoder we have. */
+        size_t bl = n - 11, pad = 0;
+        while (pad < 2 && bl > pad && b[bl - 1 - pad] == '=')
+            pad++;
+        if (bl % 4 != 0)
+            return false; /* standard base64 is padded */
+        /* The standard alphabet only (no base64url's '-' and '_'), '=' only at the end. */
         char *u = malloc(bl + 1);
         if (!u)
             return false;
-        size_t k = 0;
-        for (size_t i = 0; i < bl; i++)
-            if (b[i] != '=')
-                u[k++] = b[i] == '+' ? '-' : b[i] == '/' ? '_' : b[i];
-        bool ok = sl_base64url_decode(u, k, (unsigned char *)out, cap - 1, &len);
+        bool ok = true;
+        for (size_t i = 0; i < bl - pad && ok; i++) {
+            char ch = b[i];
+            ok = ch != '-' && ch != '_' && ch != '=';
+            u[i] = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+        }
+        ok = ok && sl_base64url_decode(u, bl - pad, (unsigned char *)out, cap - 1, len);
         free(u);
-        if (!ok)
-            return false;
-        out[len] = '\0';
-        return true;
+        if (ok)
+            out[*len] = '\0';
+        return ok;
     }
     if (n >= cap)
         return false;
     memcpy(out, v, n + 1);
+    *len = n;
     return true;
 }
 
@@ -84,6 +90,8 @@ json_t *sl_mcp_modern_check(const sl_mcp_modern_head *h, const json_t *msg, int 
     if (strcmp(claimed, "2026-07-28") != 0)
         return refuse(msg, status, 400, -32022, "Unsupported protocol version",
                       json_pack("{s:[s], s:s}", "supported", "2026-07-28", "requested", claimed));
+    if (id && (!json_is_object(meta) || !json_is_object(json_object_get(meta, META_CAPS))))
+        return refuse(msg, status, 400, -32602, "Invalid params: _meta must carry clientCapabilities", NULL);
     if (id && strcmp(h->method, method) != 0)
         return refuse(msg, status, 400, -32020, "Header mismatch: Mcp-Method must equal the body's method", NULL);
     const char *name = NULL;
@@ -92,10 +100,10 @@ json_t *sl_mcp_modern_check(const sl_mcp_modern_head *h, const json_t *msg, int 
     else if (strcmp(method, "resources/read") == 0)
         name = json_string_value(json_object_get(params, "uri"));
     char decoded[2048];
-    if (name && (!h->name[0] || !decode_value(h->name, decoded, sizeof(decoded)) || strcmp(decoded, name) != 0))
+    size_t dlen = 0;
+    if (name && (!h->name[0] || !decode_value(h->name, decoded, sizeof(decoded), &dlen) || dlen != strlen(name) ||
+                 memcmp(decoded, name, dlen) != 0))
         return refuse(msg, status, 400, -32020, "Header mismatch: Mcp-Name must equal the body's name or uri", NULL);
-    if (id && (!json_is_object(meta) || !json_is_object(json_object_get(meta, META_CAPS))))
-        return refuse(msg, status, 400, -32602, "Invalid params: _meta must carry clientCapabilities", NULL);
     *status = 0;
     return NULL;
 }
@@ -105,8 +113,13 @@ json_t *sl_mcp_modern_client(const json_t *msg)
     const json_t *meta = json_object_get(json_object_get(msg, "params"), "_meta");
     const json_t *caps = json_object_get(meta, META_CAPS), *info = json_object_get(meta, META_INFO);
     const char *n = json_string_value(json_object_get(info, "name")), *v = json_string_value(json_object_get(info, "version"));
-    return json_pack("{s:O, s:{s:s, s:s}}", "capabilities", json_is_object(caps) ? caps : json_object(), "clientInfo",
-                     "name", n ? n : "", "version", v ? v : "");
+    json_t *offered = json_is_object(caps) ? json_deep_copy(caps) : json_object();
+    /* A target must not ask what the gateway cannot pass to a 2026-07-28 client (it has no requests from servers). */
+    json_object_del(offered, "sampling");
+    json_object_del(offered, "elicitation");
+    json_object_del(offered, "roots");
+    return json_pack("{s:o, s:{s:s, s:s}}", "capabilities", offered, "clientInfo", "name", n ? n : "", "version",
+                     v ? v : "");
 }
 
 void sl_mcp_modern_shape(json_t *response, const char *method)

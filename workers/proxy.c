@@ -521,9 +521,18 @@ static void after_policies(sl_conn *c)
                    (sl_ai_rewrites_body(be, c->ai_flags, &w->req) ||
                     ((c->ai_failover || guard_reads) && sl_ai_json_body(&w->req)));
     /* An A2A call (a JSON-RPC POST) is read whole for its method (metrics, log), then sent as it came. */
+    /* Under per-method rules (mcpAuthorization, mcpRateLimit) every request is read so, whatever its type:
+     * a call that is not read cannot be checked (sl_a2a_request_body refuses what it cannot read). */
+    bool a2a_rules = be->a2a && (c->mcp_authz || c->mcp_rl);
+    if (a2a_rules && c->method != SL_HTTP1_METHOD_POST && !sl_a2a_card_request(c)) {
+        sl_conn_respond(c, 403, "this agent's route checks each JSON-RPC call: only POST calls and its card are "
+                                "served\n", !c->req_body.done && c->req_body.kind != SL_BODY_NONE);
+        return;
+    }
     rewrite = rewrite || (be->a2a && c->method == SL_HTTP1_METHOD_POST && !c->upgrade_requested &&
-                          sl_ai_json_body(&w->req));
-    if (be->ai_provider && c->upgrade_requested && !c->req_body.done && c->req_body.kind != SL_BODY_NONE) {
+                          (a2a_rules || sl_ai_json_body(&w->req)));
+    if ((be->ai_provider || a2a_rules) && c->upgrade_requested && !c->req_body.done &&
+        c->req_body.kind != SL_BODY_NONE) {
         /* A body that would go upstream unread (a switch of protocols tunnels
          * it): no guard, budget or count could see it. */
         c->req_body.done = true; /* not read: the connection closes after the answer */

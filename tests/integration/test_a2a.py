@@ -162,6 +162,18 @@ def test_methods_authorised_and_limited_per_caller(make_dataplane, agent):
     # Cancelling is ops' business: the guest's CancelTask is refused before it reaches the agent.
     r = call("key-guest-1", "CancelTask", {"id": "nope"}, rid=5)
     assert r.status_code == 403 and r.json()["id"] == 5 and "CancelTask" in r.json()["error"]["message"], r.text
+    # What the gateway cannot check does not pass: another content type is read all the same, a body
+    # without a method is refused, and the REST binding (not JSON-RPC) is not served under these rules.
+    body = json.dumps({"jsonrpc": "2.0", "id": 6, "method": "CancelTask", "params": {"id": "nope", "x": "\u0000"}})
+    r = requests.post(url, data=body, headers={"X-API-Key": "key-guest-1", "Content-Type": "text/plain"}, timeout=10)
+    assert r.status_code == 403, r.text
+    r = requests.post(url, data="[1, 2]", headers={"X-API-Key": "key-guest-1"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32600, r.text
+    r = requests.get(dp.url + "/agents/counter/tasks/nope", headers={"X-API-Key": "key-ops-1"}, timeout=10)
+    assert r.status_code == 403, r.text
+    card = requests.get(dp.url + "/agents/counter/.well-known/agent-card.json", headers={"X-API-Key": "key-ops-1"},
+                        timeout=10)
+    assert card.status_code == 200 and card.json()["supportedInterfaces"][0]["url"].startswith(dp.url)
     r = call("key-ops-1", "CancelTask", {"id": "nope"})
     assert r.status_code == 200 and r.json()["error"]["code"] == -32001, r.text  # the agent's own answer
     # SendMessage twice an hour per client; other methods and other clients are not counted.

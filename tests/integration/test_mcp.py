@@ -537,8 +537,8 @@ def test_rate_limits_per_client_and_tool(make_dataplane, servers):
     assert r.status_code == 422 and "spec.mcpRateLimit.scope" in r.text, r.text
 
 
-def client_v2(url, ops, mode="auto"):
-    cmd = {"url": url, "ops": ops, "mode": mode}
+def client_v2(url, ops, mode="auto", headers=None):
+    cmd = {"url": url, "ops": ops, "mode": mode, "headers": headers or {}}
     out = subprocess.run([NODE, os.path.join(MCP_DIR, "mcp_client_v2.mjs"), json.dumps(cmd)], capture_output=True,
                          timeout=120, cwd=MCP_DIR)
     assert out.returncode == 0, out.stderr.decode()[-2000:]
@@ -563,13 +563,38 @@ def test_the_2026_07_28_client_speaks_the_stateless_version_through_the_gateway(
     assert "modern" in text_of(got["results"][1])
     assert text_of(got["results"][2]) == 'p_tool-2 {"k":1}'.replace("p_tool-2", "tool-2")
     assert [x["progress"] for x in got["results"][3]["progress"]] == [1, 2], got["results"][3]
-    # Again, from another process: the caller's shared sessions with the targets are reused, not made anew.
-    got = client_v2(url, [{"op": "callTool", "name": "p_sessions"}])
-    stats = json.loads(text_of(got["results"][0]))
-    # One initialize for the plane's probe, one shared session per discover (two clients): no more per request.
-    assert stats["initialized"] <= 3 and stats["open"] <= 2, stats
+    # An anonymous caller shares no session with the targets: each request's own ends with it (open: the
+    # plane's probe's, and the one serving this very call).
+    def sessions(headers=None):
+        """The paged target's counts, asked with one 2026-07-28 request (no discover of its own)."""
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}}
+        h = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+             "Mcp-Name": "p_sessions"}
+        h.update(headers or {})
+        r = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                     "params": {"name": "p_sessions", "_meta": meta}}, headers=h, timeout=10)
+        return json.loads(text_of(message(r)))
+    # (The ends are sent as the answers go: a moment may pass before the target has them.)
+    wait_until(lambda: sessions()["open"] == 2, timeout=10, what="the anonymous sessions ended")
+    stats = sessions()
+    # An authenticated caller's sessions are shared by its requests, whichever worker and process.
+    from test_auth import SECRETS, secret
+    from test_policies import POLICIES, policy, to_route
+    created(dp.sluiced.post(SECRETS, secret("mcp-keys", {"team-a": "key-a"})))
+    created(dp.sluiced.post(POLICIES, policy("keys", [to_route("mcp")], apiKeyAuth={"secretRefs": [{"name": "mcp-keys"}]})))
+    wait_until(lambda: initialize(url).status_code == 401, timeout=10, what="apiKeyAuth in force")
+    key = {"X-API-Key": "key-a"}
+    base = sessions(key)  # (this makes the caller's shared session with the paged target)
+    for _ in range(2):
+        got = client_v2(url, [{"op": "callTool", "name": "p_tool-1"}, {"op": "callTool", "name": "p_tool-0"}],
+                        headers=key)
+        assert got["protocolVersion"] == "2026-07-28" and "error" not in got["results"][1], got
+    # Both clients' calls used the shared session: the only new ones were their discovers', ended since.
+    wait_until(lambda: sessions(key)["open"] == base["open"], timeout=10, what="the discovers' sessions ended")
+    assert sessions(key)["initialized"] - base["initialized"] == 2, (base, sessions(key))
     # The rules of the version: headers that disagree with the body are refused; a legacy client still works.
-    h = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}
+    h = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list", "X-API-Key": "key-a"}
     meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
     r = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "prompts/list", "params": {"_meta": meta}},
                       headers=h, timeout=10)
@@ -585,7 +610,9 @@ def test_the_2026_07_28_client_speaks_the_stateless_version_through_the_gateway(
                       headers=h, timeout=10)
     res = message(r)["result"]
     assert res["resultType"] == "complete" and res["ttlMs"] == 0 and "ev_echo" in [t["name"] for t in res["tools"]]
-    assert client(url, [{"op": "listTools"}])["results"][0]["items"]
+    assert client(url, [{"op": "listTools"}], headers=key)["results"][0]["items"]  # a legacy client, alongside
+    # 2026-07-28 has no GET stream and no DELETE.
+    assert requests.delete(url, headers=dict(h), timeout=10).status_code == 405
 
 
 def test_a_client_that_leaves_cancels_the_call_at_the_target(make_dataplane, paged):

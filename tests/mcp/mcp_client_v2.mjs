@@ -9,7 +9,7 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 const cmd = JSON.parse(process.argv[2]);
 const client = new Client({ name: "sluice-v2-client", version: "2.0.0" },
                           { capabilities: {}, versionNegotiation: { mode: cmd.mode || "auto" } });
-const transport = new StreamableHTTPClientTransport(new URL(cmd.url));
+const transport = new StreamableHTTPClientTransport(new URL(cmd.url), { requestInit: { headers: cmd.headers || {} } });
 const out = { results: [] };
 try {
     await client.connect(transport);
