@@ -880,6 +880,16 @@ static void finish_list(mcp_exchange *ex)
     answer_messages(ex, NULL, rpc_result(id, merged));
 }
 
+/* obj.uri, a URI of target i, in the client's terms. */
+static void prefix_uri(const mcp_exchange *ex, uint32_t i, json_t *obj)
+{
+    const char *uri = json_string_value(json_object_get(obj, "uri"));
+    char *outer = uri ? sl_mcp_outer_name(ex->s, target_at(ex, i), true, uri) : NULL;
+    if (outer)
+        json_object_set_new(obj, "uri", json_string(outer));
+    free(outer);
+}
+
 /* A call's answer: the target's response, the URIs it carries put back in the client's terms. */
 static void finish_call(mcp_exchange *ex, uint32_t i)
 {
@@ -895,16 +905,29 @@ static void finish_call(mcp_exchange *ex, uint32_t i)
     json_t *response = json_deep_copy(r->response);
     json_object_set(response, "id", (json_t *)id);
     bool failed = json_object_get(response, "error") != NULL;
-    if (sl_mcp_prefixed(ex->be) && strcmp(ex->method, "resources/read") == 0) {
+    if (sl_mcp_prefixed(ex->be)) {
+        /* Resource URIs in the answer, in the client's terms, so that reading them finds this target:
+         * resources/read's contents, and the links and embedded resources of tool results and prompts. */
+        const json_t *result = json_object_get(response, "result");
         size_t k;
-        json_t *content;
-        json_array_foreach(json_object_get(json_object_get(response, "result"), "contents"), k, content)
+        json_t *item;
+        json_array_foreach(json_object_get(result, "contents"), k, item) prefix_uri(ex, i, item);
+        json_array_foreach(json_object_get(result, "content"), k, item)
         {
-            const char *uri = json_string_value(json_object_get(content, "uri"));
-            char *outer = uri ? sl_mcp_outer_name(ex->s, target_at(ex, i), true, uri) : NULL;
-            if (outer)
-                json_object_set_new(content, "uri", json_string(outer));
-            free(outer);
+            const char *type = json_string_value(json_object_get(item, "type"));
+            if (type && strcmp(type, "resource_link") == 0)
+                prefix_uri(ex, i, item);
+            else if (type && strcmp(type, "resource") == 0)
+                prefix_uri(ex, i, json_object_get(item, "resource"));
+        }
+        json_array_foreach(json_object_get(result, "messages"), k, item)
+        {
+            json_t *content = json_object_get(item, "content");
+            const char *type = json_string_value(json_object_get(content, "type"));
+            if (type && strcmp(type, "resource_link") == 0)
+                prefix_uri(ex, i, content);
+            else if (type && strcmp(type, "resource") == 0)
+                prefix_uri(ex, i, json_object_get(content, "resource"));
         }
     }
     answer_messages(ex, NULL, response);

@@ -135,6 +135,12 @@ def test_two_servers_behind_one_endpoint_merged_and_prefixed(make_dataplane, ser
     assert "alpha_simple-prompt" in prompts and "beta_simple-prompt" in prompts, prompts
     resources = names(got["results"][4], "uri")
     assert any(r.startswith("alpha+demo://") for r in resources), resources[:5]
+    # A tool's links to resources are in the client's terms too: reading one finds its server.
+    got = client(dp.url + "/mcp", [{"op": "callTool", "name": "beta_get-resource-links", "arguments": {"count": 2}}])
+    links = [c["uri"] for c in got["results"][0]["result"]["content"] if c["type"] == "resource_link"]
+    assert len(links) == 2 and all(u.startswith("beta+") for u in links), links
+    got = client(dp.url + "/mcp", [{"op": "readResource", "uri": links[0]}])
+    assert got["results"][0]["contents"][0]["uri"] == links[0], got["results"][0]
 
 
 class Paged:
