@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/slice.h"
 #include "common/snapshot.h"
 #include "common/sse.h"
 
@@ -79,6 +80,9 @@ const sl_mcp_list_kind *sl_mcp_list_kind_of(const char *method);
 bool sl_mcp_prefixed(const sl_snap_backend *be);
 /* Whether name (as the target gives it) passes a target's include/exclude lists. */
 bool sl_mcp_offered(const sl_snapshot *s, const sl_snap_mcp_target *t, const char *name);
+/* Whether name matches a line of list (one "*" glob per line; the lists of
+ * include/exclude, mcpAuthorization and mcpRateLimit). */
+bool sl_mcp_listed(sl_slice list, const char *name);
 /* "*" globs: whether name matches pattern. */
 bool sl_mcp_glob(const char *pattern, size_t plen, const char *name);
 /* The name a client sees for a target's name (malloc'd). */

@@ -753,13 +753,20 @@ static void merge_capabilities(json_t *into, const json_t *caps)
     }
 }
 
+/* What target i offered at its initialize: the result of a new session made
+ * in this exchange (server/discover's), else the answer to the client's initialize. */
+static const json_t *offer_of(const mcp_exchange *ex, uint32_t i)
+{
+    const json_t *made = ex->slots[i].init_result;
+    return made ? made : json_object_get(ex->slots[i].reply.response, "result");
+}
+
 /* The instructions of several targets, each under its name. */
 static json_t *joined_instructions(const mcp_exchange *ex)
 {
     json_t *out = NULL;
     for (uint32_t i = 0; i < ex->ntargets; i++) {
-        const char *text = json_string_value(
-            json_object_get(json_object_get(ex->slots[i].reply.response, "result"), "instructions"));
+        const char *text = json_string_value(json_object_get(offer_of(ex, i), "instructions"));
         if (!text)
             continue;
         if (ex->ntargets == 1)
@@ -988,19 +995,7 @@ static void finish_discover(mcp_exchange *ex)
     json_t *result = json_pack("{s:s, s:[s], s:o, s:{s:o}, s:i, s:s}", "resultType", "complete", "supportedVersions",
                                "2026-07-28", "capabilities", caps, "_meta", "io.modelcontextprotocol/serverInfo", server,
                                "ttlMs", 0, "cacheScope", "private");
-    json_t *instructions = NULL;
-    for (uint32_t i = 0; i < ex->ntargets; i++) {
-        const char *text = json_string_value(json_object_get(ex->slots[i].init_result, "instructions"));
-        if (!text)
-            continue;
-        char *joined = NULL;
-        const char *before = instructions ? json_string_value(instructions) : "";
-        if (asprintf(&joined, "%s%s## %s\n\n%s", before, *before ? "\n\n" : "", target_name(ex, i), text) < 0)
-            continue;
-        json_decref(instructions);
-        instructions = json_string(ex->ntargets == 1 ? text : joined);
-        free(joined);
-    }
+    json_t *instructions = joined_instructions(ex);
     if (instructions)
         json_object_set_new(result, "instructions", instructions);
     answer_messages(ex, NULL, rpc_result(json_object_get(ex->msg, "id"), result));

@@ -57,8 +57,7 @@ bool sl_mcp_glob(const char *p, size_t plen, const char *name)
     return pi == plen;
 }
 
-/* Whether name matches a line of list (one glob per line). */
-static bool listed(sl_slice list, const char *name)
+bool sl_mcp_listed(sl_slice list, const char *name)
 {
     const char *p = list.ptr, *end = list.ptr + list.len;
     while (p < end) {
@@ -74,9 +73,9 @@ static bool listed(sl_slice list, const char *name)
 bool sl_mcp_offered(const sl_snapshot *s, const sl_snap_mcp_target *t, const char *name)
 {
     sl_slice include = str_of(s, t->include), exclude = str_of(s, t->exclude);
-    if (include.len && !listed(include, name))
+    if (include.len && !sl_mcp_listed(include, name))
         return false;
-    return !listed(exclude, name);
+    return !sl_mcp_listed(exclude, name);
 }
 
 char *sl_mcp_outer_name(const sl_snapshot *s, const sl_snap_mcp_target *t, bool uri, const char *name)

@@ -73,20 +73,6 @@ static bool check(const sl_snapshot *s, const sl_snap_policy *p)
     return p->items.count % ITEMS_PER_RULE == 0;
 }
 
-/* Whether name matches a pattern of list (one per line). */
-static bool matches(const sl_snapshot *s, sl_snap_str list, const char *name)
-{
-    const char *l = sl_snap_cstr(s, list), *end = l + list.len;
-    while (l < end) {
-        const char *nl = memchr(l, '\n', (size_t)(end - l));
-        size_t n = nl ? (size_t)(nl - l) : (size_t)(end - l);
-        if (n && sl_mcp_glob(l, n, name))
-            return true;
-        l += n + 1;
-    }
-    return false;
-}
-
 bool sl_mcp_allowed(const sl_conn *c, sl_mcp_item_kind kind, const char *name)
 {
     const sl_snap_policy *p = c->mcp_authz;
@@ -101,7 +87,8 @@ bool sl_mcp_allowed(const sl_conn *c, sl_mcp_item_kind kind, const char *name)
                                : kind == SL_MCP_PROMPT ? names->b
                                : kind == SL_MCP_RESOURCE ? who->a
                                                        : claims->a;
-            if (!(names->num & (1u << kind)) || !matches(s, list, name))
+            if (!(names->num & (1u << kind)) ||
+                !sl_mcp_listed(sl_slice_make(sl_snap_cstr(s, list), list.len), name))
                 continue;
         }
         if (who->b.len && (!c->client_id[0] || !sl_line_listed(sl_snap_cstr(s, who->b),

@@ -47,18 +47,8 @@ uint64_t sl_mcp_rate_limit(sl_conn *c, const char *tool)
     if (!p)
         return 0;
     const sl_snapshot *s = &c->snap->s;
-    if (p->b.len) {
-        bool listed = false;
-        const char *l = sl_snap_cstr(s, p->b), *end = l + p->b.len;
-        while (l < end && !listed) {
-            const char *nl = memchr(l, '\n', (size_t)(end - l));
-            size_t n = nl ? (size_t)(nl - l) : (size_t)(end - l);
-            listed = n && sl_mcp_glob(l, n, tool);
-            l += n + 1;
-        }
-        if (!listed)
-            return 0;
-    }
+    if (p->b.len && !sl_mcp_listed(sl_slice_make(sl_snap_cstr(s, p->b), p->b.len), tool))
+        return 0;
     sl_limit_table *t = c->snap->zones[p->kind];
     if (!t || !t->nslots)
         return 0; /* no zone (the arena is full: logged by the master) */
